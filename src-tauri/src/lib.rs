@@ -1,0 +1,1 @@
+//! Custodian desktop shell.

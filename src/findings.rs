@@ -1,0 +1,158 @@
+//! Posture checks, mapped to the OWASP Non-Human Identities Top 10 (2025).
+//!
+//! Each check is one SQL query over the cache that yields
+//! `(identity_id, evidence)` rows; `:now` is bound to the evaluation time in
+//! seconds since the epoch. Evaluating in SQL keeps a 100k-identity
+//! organisation to one pass per check.
+
+use crate::model::Severity;
+
+/// A posture check.
+pub struct Check {
+    /// Stable identifier, used in exports and suppressions.
+    pub id: &'static str,
+    /// OWASP NHI Top 10 (2025) category, e.g. `NHI7`.
+    pub owasp: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub fix: &'static str,
+    pub query: &'static str,
+}
+
+/// The OWASP NHI Top 10 (2025) category titles.
+pub const OWASP_NHI: &[(&str, &str)] = &[
+    ("NHI1", "Improper Offboarding"),
+    ("NHI2", "Secret Leakage"),
+    ("NHI3", "Vulnerable Third-Party NHI"),
+    ("NHI4", "Insecure Authentication"),
+    ("NHI5", "Overprivileged NHI"),
+    ("NHI6", "Insecure Cloud Deployment Configurations"),
+    ("NHI7", "Long-Lived Secrets"),
+    ("NHI8", "Environment Isolation"),
+    ("NHI9", "NHI Reuse"),
+    ("NHI10", "Human Use of NHI"),
+];
+
+pub const CHECKS: &[Check] = &[
+    Check {
+        id: "owner-departed",
+        owasp: "NHI1",
+        severity: Severity::High,
+        title: "Owner has departed",
+        fix: "Transfer ownership to an active person, or retire the identity.",
+        query: "SELECT i.id AS identity_id,
+                       'owner ' || p.display_name || ' is ' || p.status ||
+                       coalesce(' since ' || date(p.left_at, 'unixepoch'), '') AS evidence
+                FROM identities i JOIN people p ON p.id = i.owner_id
+                WHERE i.status = 'active' AND p.status <> 'active'",
+    },
+    Check {
+        id: "no-owner",
+        owasp: "NHI1",
+        severity: Severity::High,
+        title: "No owner",
+        fix: "Assign an accountable owner.",
+        query: "SELECT i.id AS identity_id, 'no owner recorded in ' || s.name AS evidence
+                FROM identities i JOIN sources s ON s.id = i.source_id
+                WHERE i.status = 'active' AND i.owner_id IS NULL",
+    },
+    Check {
+        id: "unregistered-agent",
+        owasp: "NHI1",
+        severity: Severity::Medium,
+        title: "AI agent discovered but not registered",
+        fix: "Register the agent: purpose, class, owner, intended blast radius, review interval.",
+        query: "SELECT i.id AS identity_id, 'discovered in ' || s.name || ', never registered' AS evidence
+                FROM identities i JOIN sources s ON s.id = i.source_id
+                WHERE i.kind = 'ai_agent' AND i.registered = 0 AND i.status = 'active'",
+    },
+    Check {
+        id: "secret-never-expires",
+        owasp: "NHI7",
+        severity: Severity::Medium,
+        title: "Secret never expires",
+        fix: "Set an expiry on the secret, or move to a federated or short-lived credential.",
+        query: "SELECT c.identity_id,
+                       count(*) || ' secret(s) without expiry, e.g. ' || min(c.display_name) AS evidence
+                FROM credentials c JOIN identities i ON i.id = c.identity_id
+                WHERE c.expires_at IS NULL AND c.kind NOT IN ('federated_credential', 'certificate')
+                  AND i.status = 'active'
+                GROUP BY c.identity_id",
+    },
+    Check {
+        id: "secret-not-rotated",
+        owasp: "NHI7",
+        severity: Severity::High,
+        title: "Secret not rotated in over a year",
+        fix: "Rotate the secret and automate rotation.",
+        query: "SELECT c.identity_id,
+                       'oldest secret last rotated ' ||
+                       ((:now - min(coalesce(c.last_rotated_at, c.created_at))) / 86400) || ' days ago' AS evidence
+                FROM credentials c JOIN identities i ON i.id = c.identity_id
+                WHERE coalesce(c.last_rotated_at, c.created_at) < :now - 365 * 86400
+                  AND c.kind <> 'federated_credential' AND i.status = 'active'
+                GROUP BY c.identity_id",
+    },
+    Check {
+        id: "secret-expired",
+        owasp: "NHI7",
+        severity: Severity::Low,
+        title: "Expired secret still attached",
+        fix: "Delete expired secrets so they cannot be revived or confused with live ones.",
+        query: "SELECT c.identity_id, count(*) || ' expired secret(s) still attached' AS evidence
+                FROM credentials c JOIN identities i ON i.id = c.identity_id
+                WHERE c.expires_at IS NOT NULL AND c.expires_at < :now AND i.status = 'active'
+                GROUP BY c.identity_id",
+    },
+    Check {
+        id: "stale-credential",
+        owasp: "NHI7",
+        severity: Severity::Low,
+        title: "Credential unused for 90 days",
+        fix: "Revoke credentials that are not used.",
+        query: "SELECT c.identity_id, count(*) || ' credential(s) unused for 90+ days' AS evidence
+                FROM credentials c JOIN identities i ON i.id = c.identity_id
+                WHERE coalesce(c.last_used_at, c.created_at) < :now - 90 * 86400 AND i.status = 'active'
+                  AND (c.expires_at IS NULL OR c.expires_at >= :now)
+                GROUP BY c.identity_id",
+    },
+    Check {
+        id: "admin-on-critical",
+        owasp: "NHI5",
+        severity: Severity::Critical,
+        title: "Admin rights on a critical resource",
+        fix: "Reduce to the least privilege the purpose needs.",
+        query: "SELECT g.identity_id, count(*) || ' admin grant(s) on critical resources, e.g. ' || min(r.name) AS evidence
+                FROM grants g JOIN resources r ON r.id = g.resource_id JOIN identities i ON i.id = g.identity_id
+                WHERE g.privilege = 'admin' AND r.sensitivity = 'critical' AND i.status = 'active'
+                GROUP BY g.identity_id",
+    },
+    Check {
+        id: "unused-grants",
+        owasp: "NHI5",
+        severity: Severity::Low,
+        title: "Grants unused for 90 days",
+        fix: "Revoke grants the identity does not use.",
+        query: "SELECT g.identity_id, count(*) || ' grant(s) unused for 90+ days' AS evidence
+                FROM grants g JOIN identities i ON i.id = g.identity_id
+                WHERE (g.last_used_at IS NULL OR g.last_used_at < :now - 90 * 86400) AND i.status = 'active'
+                GROUP BY g.identity_id",
+    },
+    Check {
+        id: "cross-environment",
+        owasp: "NHI8",
+        severity: Severity::Medium,
+        title: "Reaches production and non-production",
+        fix: "Use a separate identity per environment.",
+        query: "SELECT g.identity_id, 'grants in ' || group_concat(DISTINCT r.environment) AS evidence
+                FROM grants g JOIN resources r ON r.id = g.resource_id JOIN identities i ON i.id = g.identity_id
+                WHERE r.environment <> '' AND i.status = 'active'
+                GROUP BY g.identity_id
+                HAVING count(DISTINCT CASE WHEN r.environment = 'production' THEN 1 ELSE 0 END) > 1",
+    },
+];
+
+/// Title of an OWASP NHI category, e.g. `NHI7` -> `Long-Lived Secrets`.
+pub fn owasp_title(code: &str) -> &'static str {
+    OWASP_NHI.iter().find(|(c, _)| *c == code).map_or("", |(_, t)| t)
+}

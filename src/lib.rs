@@ -1,0 +1,22 @@
+//! Custodian core: the domain, the local cache and the use cases of a
+//! governance console for AI agents and other non-human identities.
+//!
+//! Codemap (see README.md, "Architecture"):
+//! - [`model`]: domain types and newtype IDs; no I/O.
+//! - [`store`]: the SQLite cache; the only module that touches SQL.
+//! - [`findings`]: posture checks (OWASP NHI Top 10) evaluated in the store.
+//! - [`demo`]: deterministic generator of a fictional organisation.
+//! - [`views`]: serialisable read models shared by the CLI and the UI.
+//! - [`ops`]: the use cases; the CLI and `src-tauri` call only these.
+//!
+//! Invariant: nothing here knows about Tauri.
+
+pub mod demo;
+pub mod error;
+pub mod findings;
+pub mod model;
+pub mod ops;
+pub mod store;
+pub mod views;
+
+pub use error::{Error, ErrorCode, Result};

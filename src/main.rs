@@ -1,0 +1,377 @@
+//! `custodian`: the command-line face of the core. Every subcommand is a thin
+//! call into `custodian::ops` plus formatting.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::Utc;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use custodian::demo::{DemoSize, DEFAULT_SEED};
+use custodian::model::{AgentClass, IdentityKind, IdentityStatus};
+use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState, SortKey};
+use custodian::{ops, Error, ErrorCode, Result};
+
+#[derive(Parser)]
+#[command(name = "custodian", version, about = "Governance console for AI agents and non-human identities")]
+struct Cli {
+    /// The cache file (default: $CUSTODIAN_DB, else the platform data directory).
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replace the cache content with the generated demo organisation.
+    Demo {
+        #[arg(long, value_enum, default_value = "s")]
+        size: Size,
+        #[arg(long, default_value_t = DEFAULT_SEED)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List identities, filtered and sorted.
+    Inventory(InventoryArgs),
+    /// Everything about one identity (by id, external id or exact name).
+    Show {
+        identity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Headline counts of the cache.
+    Summary {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Size {
+    S,
+    M,
+    L,
+}
+
+#[derive(clap::Args)]
+struct InventoryArgs {
+    /// Full-text search over names, purposes, owners, external ids and teams.
+    #[arg(long, short)]
+    search: Option<String>,
+    /// ai_agent, service_account, oauth_app, api_key, workload, bot (repeatable or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    kind: Vec<String>,
+    /// active, disabled, deleted.
+    #[arg(long, value_delimiter = ',')]
+    status: Vec<String>,
+    /// personal, consumer_assistant, workforce_assistant, digital_worker.
+    #[arg(long, value_delimiter = ',')]
+    class: Vec<String>,
+    /// Source id (see `custodian summary`).
+    #[arg(long, value_delimiter = ',')]
+    source: Vec<i64>,
+    /// Owner person id.
+    #[arg(long)]
+    owner: Option<i64>,
+    /// owned, departed or none.
+    #[arg(long, value_enum)]
+    owner_state: Option<OwnerStateArg>,
+    /// Only identities with findings.
+    #[arg(long, conflicts_with = "no_findings")]
+    has_findings: bool,
+    /// Only identities without findings.
+    #[arg(long)]
+    no_findings: bool,
+    #[arg(long, value_enum, default_value = "name")]
+    sort: SortArg,
+    #[arg(long)]
+    desc: bool,
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    #[arg(long, default_value_t = 0)]
+    offset: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OwnerStateArg {
+    Owned,
+    Departed,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SortArg {
+    Name,
+    Kind,
+    Status,
+    Owner,
+    Source,
+    Credentials,
+    OldestCredential,
+    Grants,
+    Risk,
+    LastUsed,
+    Created,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUSTODIAN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error[{}]: {}", e.code.as_str(), e.message);
+            match e.code {
+                ErrorCode::InvalidInput | ErrorCode::NotFound => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let path = match cli.db {
+        Some(p) => p,
+        None => ops::default_db_path()?,
+    };
+    let now = Utc::now();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Demo { size, seed, json } => {
+            let size = match size {
+                Size::S => DemoSize::S,
+                Size::M => DemoSize::M,
+                Size::L => DemoSize::L,
+            };
+            let mut store = custodian::store::Store::open(&path)?;
+            let started = Instant::now();
+            if !json && std::io::stderr().is_terminal() {
+                eprintln!("Generating the {} demo organisation into {} ...", size.as_str().to_uppercase(), path.display());
+            }
+            let counts = ops::load_demo(&mut store, size, seed, now)?;
+            let secs = started.elapsed().as_secs_f64();
+            if json {
+                let v = serde_json::json!({
+                    "database": path.display().to_string(),
+                    "size": size.as_str(),
+                    "seed": seed,
+                    "people": counts.people,
+                    "identities": counts.identities,
+                    "credentials": counts.credentials,
+                    "resources": counts.resources,
+                    "grants": counts.grants,
+                    "delegations": counts.delegations,
+                    "findings": counts.findings,
+                    "seconds": secs,
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "Loaded demo organisation {} into {} in {secs:.1}s:\n  {} people, {} identities, {} credentials, \
+                     {} resources, {} grants, {} delegations, {} findings",
+                    size.as_str().to_uppercase(),
+                    path.display(),
+                    counts.people,
+                    counts.identities,
+                    counts.credentials,
+                    counts.resources,
+                    counts.grants,
+                    counts.delegations,
+                    counts.findings
+                )?;
+            }
+        }
+        Command::Inventory(args) => {
+            let store = ops::open_or_demo(&path, now)?;
+            let json = args.json;
+            let q = inventory_query(args)?;
+            let page = ops::inventory(&store, &q, now)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&page)?)?;
+            } else {
+                print_inventory(&mut out, &page)?;
+            }
+        }
+        Command::Show { identity, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let d = ops::show(&store, &identity, now)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&d)?)?;
+            } else {
+                print_detail(&mut out, &d)?;
+            }
+        }
+        Command::Summary { json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let s = ops::summary(&store)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
+            } else {
+                writeln!(out, "Cache:        {}", s.database.as_deref().unwrap_or("(in memory)"))?;
+                writeln!(out, "Dataset:      {}", s.dataset.as_deref().unwrap_or("synced sources"))?;
+                writeln!(out, "Sources:      {}", s.sources.join(", "))?;
+                writeln!(out, "People:       {}", s.people)?;
+                writeln!(out, "Identities:   {}", s.identities)?;
+                writeln!(out, "Credentials:  {}", s.credentials)?;
+                writeln!(out, "Grants:       {}", s.grants)?;
+                writeln!(out, "Delegations:  {}", s.delegations)?;
+                writeln!(out, "Findings:     {}", s.findings)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_all<T: std::str::FromStr<Err = Error>>(values: &[String]) -> Result<Vec<T>> {
+    values.iter().map(|v| v.parse()).collect()
+}
+
+fn inventory_query(a: InventoryArgs) -> Result<InventoryQuery> {
+    Ok(InventoryQuery {
+        search: a.search.unwrap_or_default(),
+        kinds: parse_all::<IdentityKind>(&a.kind)?,
+        statuses: parse_all::<IdentityStatus>(&a.status)?,
+        classes: parse_all::<AgentClass>(&a.class)?,
+        sources: a.source,
+        owner: a.owner,
+        owner_state: a.owner_state.map(|s| match s {
+            OwnerStateArg::Owned => OwnerState::Owned,
+            OwnerStateArg::Departed => OwnerState::Departed,
+            OwnerStateArg::None => OwnerState::None,
+        }),
+        has_findings: if a.has_findings {
+            Some(true)
+        } else if a.no_findings {
+            Some(false)
+        } else {
+            None
+        },
+        sort: match a.sort {
+            SortArg::Name => SortKey::Name,
+            SortArg::Kind => SortKey::Kind,
+            SortArg::Status => SortKey::Status,
+            SortArg::Owner => SortKey::Owner,
+            SortArg::Source => SortKey::Source,
+            SortArg::Credentials => SortKey::Credentials,
+            SortArg::OldestCredential => SortKey::OldestCredential,
+            SortArg::Grants => SortKey::Grants,
+            SortArg::Risk => SortKey::Risk,
+            SortArg::LastUsed => SortKey::LastUsed,
+            SortArg::Created => SortKey::Created,
+        },
+        descending: a.desc,
+        offset: a.offset,
+        limit: a.limit,
+    })
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn print_inventory(out: &mut impl Write, page: &InventoryPage) -> Result<()> {
+    writeln!(
+        out,
+        "{:>7}  {:<36} {:<16} {:<9} {:<24} {:>5} {:>6} {:<9}",
+        "ID", "NAME", "KIND", "STATUS", "OWNER", "CREDS", "GRANTS", "RISK"
+    )?;
+    for r in &page.rows {
+        let owner = match (&r.owner_name, r.owner_status) {
+            (Some(n), Some(s)) if s != custodian::model::PersonStatus::Active => format!("{n} ({s})"),
+            (Some(n), _) => n.clone(),
+            (None, _) => "-".into(),
+        };
+        let risk = r.max_severity.map_or("-".to_string(), |s| format!("{s}({})", r.finding_count));
+        writeln!(
+            out,
+            "{:>7}  {:<36} {:<16} {:<9} {:<24} {:>5} {:>6} {:<9}",
+            r.id,
+            truncate(&r.name, 36),
+            r.kind.as_str(),
+            r.status.as_str(),
+            truncate(&owner, 24),
+            r.credential_count,
+            r.grant_count,
+            risk
+        )?;
+    }
+    let shown_to = page.offset as usize + page.rows.len();
+    writeln!(out, "-- {}-{} of {} identities", (page.offset as usize + 1).min(shown_to), shown_to, page.total)?;
+    Ok(())
+}
+
+fn print_detail(out: &mut impl Write, d: &IdentityDetail) -> Result<()> {
+    writeln!(out, "{} (#{}, {})", d.name, d.id, d.external_id)?;
+    let class = d.agent_class.map(|c| format!(" / {c}")).unwrap_or_default();
+    writeln!(out, "  kind:        {}{}", d.kind, class)?;
+    writeln!(out, "  status:      {}{}", d.status, if d.registered { ", registered" } else { ", discovered (unregistered)" })?;
+    writeln!(out, "  source:      {}", d.source)?;
+    writeln!(out, "  team:        {} ({})", d.team, d.environment)?;
+    writeln!(out, "  purpose:     {}", d.purpose)?;
+    let person = |p: &Option<custodian::views::PersonRef>| match p {
+        Some(p) => format!("{} <{}> ({})", p.display_name, p.email, p.status),
+        None => "none".into(),
+    };
+    writeln!(out, "  owner:       {}", person(&d.owner))?;
+    writeln!(out, "  builder:     {}", person(&d.builder))?;
+    if !d.intended_blast_radius.is_empty() {
+        writeln!(out, "  intended:    {}", d.intended_blast_radius)?;
+    }
+    writeln!(out, "  last used:   {}", d.last_used_at.as_deref().unwrap_or("never"))?;
+    writeln!(out, "  reviewed:    {}", d.last_reviewed_at.as_deref().unwrap_or("never"))?;
+    writeln!(out, "Credentials ({}):", d.credentials.len())?;
+    for c in &d.credentials {
+        let expiry = match c.expires_in_days {
+            None => "never expires".to_string(),
+            Some(n) if n < 0 => format!("expired {} days ago", -n),
+            Some(n) => format!("expires in {n} days"),
+        };
+        let used = c.last_used_days.map_or("never used".to_string(), |n| format!("used {n} days ago"));
+        writeln!(out, "  - {} [{}] age {} days, {expiry}, {used}", c.display_name, c.kind, c.age_days)?;
+    }
+    writeln!(out, "Grants ({}):", d.grants.len())?;
+    for g in &d.grants {
+        writeln!(
+            out,
+            "  - {} {} on {} ({}, {}){}",
+            g.privilege,
+            g.permission,
+            g.resource_name,
+            g.resource_kind,
+            g.sensitivity,
+            if g.high_consequence { "  HIGH-CONSEQUENCE" } else { "" }
+        )?;
+    }
+    writeln!(out, "Delegates to ({}):", d.delegations_out.len())?;
+    for x in &d.delegations_out {
+        writeln!(out, "  -> {} {} (#{}, {})", x.kind, x.other_name, x.other_id, x.other_kind)?;
+    }
+    writeln!(out, "Delegated from ({}):", d.delegations_in.len())?;
+    for x in &d.delegations_in {
+        writeln!(out, "  <- {} {} (#{}, {})", x.kind, x.other_name, x.other_id, x.other_kind)?;
+    }
+    writeln!(out, "Findings ({}):", d.findings.len())?;
+    for f in &d.findings {
+        writeln!(out, "  - [{}] {} ({} {}): {}", f.severity, f.title, f.owasp, f.owasp_title, f.evidence)?;
+    }
+    Ok(())
+}

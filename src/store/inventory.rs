@@ -1,0 +1,411 @@
+//! Read queries behind the inventory and identity detail views.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row};
+
+use super::{from_ts, to_ts, Store};
+use crate::error::{Error, Result};
+use crate::findings::owasp_title;
+use crate::model::{IdentityId, Severity};
+use crate::views::{
+    CredentialView, DelegationView, FacetCount, FindingView, GrantView, IdentityDetail, InventoryFacets,
+    InventoryPage, InventoryQuery, InventoryRow, OrgSummary, OwnerState, PersonRef, SortKey,
+};
+
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+fn rfc3339(ts: i64) -> String {
+    from_ts(ts).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn days_between(from: i64, to: i64) -> i64 {
+    (to - from).div_euclid(86_400)
+}
+
+/// Turns what a person typed into an FTS5 query: every word must match as a
+/// prefix. Quotes and operators are neutralised, so any input is valid.
+/// Returns `None` when nothing searchable remains.
+pub fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '@'))
+        .flat_map(|w| w.split(['-', '.', '@']))
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+        .collect();
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" "))
+    }
+}
+
+impl Store {
+    /// One page of identities matching `q`, with the total count.
+    pub fn inventory(&self, q: &InventoryQuery, now: DateTime<Utc>) -> Result<InventoryPage> {
+        let (where_sql, args) = inventory_filter(q);
+        let total: i64 = self.conn.query_row(
+            &format!("SELECT count(*) FROM identities i {where_sql}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        // NULLs sort last whichever the direction; `i.id` makes the order total.
+        let order = match q.sort {
+            SortKey::Name => format!("i.name COLLATE NOCASE {dir}"),
+            SortKey::Kind => format!("i.kind {dir}, i.name COLLATE NOCASE"),
+            SortKey::Status => format!("i.status {dir}, i.name COLLATE NOCASE"),
+            SortKey::Owner => format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE"),
+            SortKey::Source => format!("s.name {dir}, i.name COLLATE NOCASE"),
+            SortKey::Credentials => format!("i.credential_count {dir}"),
+            SortKey::OldestCredential => {
+                // Oldest first when ascending by age means smallest timestamp first.
+                let inv = if q.descending { "ASC" } else { "DESC" };
+                format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}")
+            }
+            SortKey::Grants => format!("i.grant_count {dir}"),
+            SortKey::Risk => format!("i.max_severity {dir}, i.finding_count {dir}"),
+            SortKey::LastUsed => format!("i.last_used_at IS NULL, i.last_used_at {dir}"),
+            SortKey::Created => format!("i.created_at {dir}"),
+        };
+        let limit = match q.limit {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let sql = format!(
+            "SELECT i.id, i.name, i.kind, i.agent_class, i.status, i.owner_id, o.display_name, o.status, s.name,
+                    i.team, i.registered, i.credential_count, i.oldest_credential_at, i.grant_count,
+                    i.finding_count, i.max_severity, i.last_used_at
+             FROM identities i
+             JOIN sources s ON s.id = i.source_id
+             LEFT JOIN people o ON o.id = i.owner_id
+             {where_sql}
+             ORDER BY {order}, i.id {dir}
+             LIMIT {limit} OFFSET {offset}",
+            offset = q.offset
+        );
+        let now = to_ts(now);
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok(InventoryRow {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    agent_class: r.get(3)?,
+                    status: r.get(4)?,
+                    owner_id: r.get(5)?,
+                    owner_name: r.get(6)?,
+                    owner_status: r.get(7)?,
+                    source: r.get(8)?,
+                    team: r.get(9)?,
+                    registered: r.get(10)?,
+                    credential_count: r.get(11)?,
+                    oldest_credential_days: r.get::<_, Option<i64>>(12)?.map(|t| days_between(t, now)),
+                    grant_count: r.get(13)?,
+                    finding_count: r.get(14)?,
+                    max_severity: Severity::from_rank(r.get(15)?),
+                    last_used_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(InventoryPage { total, offset: q.offset, rows })
+    }
+
+    /// Counts per filter value over the whole inventory.
+    pub fn inventory_facets(&self) -> Result<InventoryFacets> {
+        let facet = |sql: &str| -> Result<Vec<FacetCount>> {
+            let mut st = self.conn.prepare_cached(sql)?;
+            let v = st
+                .query_map([], |r| Ok(FacetCount { value: r.get(0)?, label: r.get(1)?, count: r.get(2)? }))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        };
+        Ok(InventoryFacets {
+            kinds: facet("SELECT kind, kind, count(*) FROM identities GROUP BY kind ORDER BY count(*) DESC")?,
+            statuses: facet("SELECT status, status, count(*) FROM identities GROUP BY status ORDER BY count(*) DESC")?,
+            classes: facet(
+                "SELECT agent_class, agent_class, count(*) FROM identities WHERE agent_class IS NOT NULL
+                 GROUP BY agent_class ORDER BY count(*) DESC",
+            )?,
+            sources: facet(
+                "SELECT CAST(s.id AS TEXT), s.name, count(i.id) FROM sources s LEFT JOIN identities i ON i.source_id = s.id
+                 GROUP BY s.id ORDER BY s.name",
+            )?,
+            owner_states: facet(
+                "SELECT st, st, count(*) FROM (
+                    SELECT CASE WHEN i.owner_id IS NULL THEN 'none'
+                                WHEN p.status = 'active' THEN 'owned' ELSE 'departed' END AS st
+                    FROM identities i LEFT JOIN people p ON p.id = i.owner_id)
+                 GROUP BY st ORDER BY count(*) DESC",
+            )?,
+            with_findings: self.conn.query_row("SELECT count(*) FROM identities WHERE finding_count > 0", [], |r| {
+                r.get(0)
+            })?,
+            total: self.conn.query_row("SELECT count(*) FROM identities", [], |r| r.get(0))?,
+        })
+    }
+
+    /// Finds an identity by numeric id, external id, or exact (case-insensitive) name.
+    pub fn resolve_identity(&self, reference: &str) -> Result<IdentityId> {
+        let reference = reference.trim();
+        if let Ok(id) = reference.parse::<i64>() {
+            let found: Option<i64> =
+                self.conn.query_row("SELECT id FROM identities WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            if let Some(id) = found {
+                return Ok(IdentityId(id));
+            }
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT id FROM identities WHERE external_id = ?1
+             UNION SELECT id FROM identities WHERE name = ?1 COLLATE NOCASE LIMIT 2",
+        )?;
+        let ids = st.query_map([reference], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        match ids.as_slice() {
+            [id] => Ok(IdentityId(*id)),
+            [] => Err(Error::not_found(format!("no identity matches '{reference}'"))),
+            _ => Err(Error::invalid(format!(
+                "'{reference}' matches several identities; use the numeric id from `custodian inventory`"
+            ))),
+        }
+    }
+
+    /// Everything about one identity, with ages computed as of `now`.
+    pub fn identity_detail(&self, id: IdentityId, now: DateTime<Utc>) -> Result<IdentityDetail> {
+        let now = to_ts(now);
+        let base = self
+            .conn
+            .query_row(
+                "SELECT i.id, i.name, i.external_id, i.kind, i.agent_class, i.status, i.purpose, s.name, i.team,
+                        i.environment, i.registered, i.intended_blast_radius, i.created_at, i.last_used_at,
+                        i.last_reviewed_at, i.owner_id, i.builder_id
+                 FROM identities i JOIN sources s ON s.id = i.source_id WHERE i.id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        IdentityDetail {
+                            id: r.get(0)?,
+                            name: r.get(1)?,
+                            external_id: r.get(2)?,
+                            kind: r.get(3)?,
+                            agent_class: r.get(4)?,
+                            status: r.get(5)?,
+                            purpose: r.get(6)?,
+                            source: r.get(7)?,
+                            team: r.get(8)?,
+                            environment: r.get(9)?,
+                            registered: r.get(10)?,
+                            intended_blast_radius: r.get(11)?,
+                            created_at: rfc3339(r.get(12)?),
+                            last_used_at: r.get::<_, Option<i64>>(13)?.map(rfc3339),
+                            last_reviewed_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+                            owner: None,
+                            builder: None,
+                            credentials: vec![],
+                            grants: vec![],
+                            delegations_out: vec![],
+                            delegations_in: vec![],
+                            findings: vec![],
+                        },
+                        r.get::<_, Option<i64>>(15)?,
+                        r.get::<_, Option<i64>>(16)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut d, owner, builder)) = base else {
+            return Err(Error::not_found(format!("no identity with id {id}")));
+        };
+        d.owner = owner.map(|p| self.person_ref(p)).transpose()?.flatten();
+        d.builder = builder.map(|p| self.person_ref(p)).transpose()?.flatten();
+
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, kind, display_name, external_id, created_at, expires_at, last_rotated_at, last_used_at
+             FROM credentials WHERE identity_id = ?1 ORDER BY coalesce(last_rotated_at, created_at)",
+        )?;
+        d.credentials = st
+            .query_map([id], |r| {
+                let created: i64 = r.get(4)?;
+                let expires: Option<i64> = r.get(5)?;
+                let rotated: Option<i64> = r.get(6)?;
+                let used: Option<i64> = r.get(7)?;
+                Ok(CredentialView {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    display_name: r.get(2)?,
+                    external_id: r.get(3)?,
+                    created_at: rfc3339(created),
+                    expires_at: expires.map(rfc3339),
+                    last_rotated_at: rotated.map(rfc3339),
+                    last_used_at: used.map(rfc3339),
+                    age_days: days_between(rotated.unwrap_or(created), now),
+                    expires_in_days: expires.map(|e| days_between(now, e)),
+                    last_used_days: used.map(|u| days_between(u, now)),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.id, r.name, r.kind, r.sensitivity, r.environment, g.permission, g.privilege,
+                    g.high_consequence, g.last_used_at
+             FROM grants g JOIN resources r ON r.id = g.resource_id WHERE g.identity_id = ?1
+             ORDER BY g.high_consequence DESC, r.name, g.permission",
+        )?;
+        d.grants = st
+            .query_map([id], |r| {
+                Ok(GrantView {
+                    resource_id: r.get(0)?,
+                    resource_name: r.get(1)?,
+                    resource_kind: r.get(2)?,
+                    sensitivity: r.get(3)?,
+                    environment: r.get(4)?,
+                    permission: r.get(5)?,
+                    privilege: r.get(6)?,
+                    high_consequence: r.get(7)?,
+                    last_used_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+
+        let delegation = |r: &Row<'_>| -> rusqlite::Result<DelegationView> {
+            Ok(DelegationView { kind: r.get(0)?, other_id: r.get(1)?, other_name: r.get(2)?, other_kind: r.get(3)? })
+        };
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.to_id
+             WHERE d.from_id = ?1 ORDER BY o.name",
+        )?;
+        d.delegations_out = st.query_map([id], delegation)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.from_id
+             WHERE d.to_id = ?1 ORDER BY o.name",
+        )?;
+        d.delegations_in = st.query_map([id], delegation)?.collect::<rusqlite::Result<Vec<_>>>()?;
+
+        let mut st = self.conn.prepare_cached(
+            "SELECT check_id, owasp, severity, title, evidence, fix FROM findings WHERE identity_id = ?1
+             ORDER BY severity DESC, check_id",
+        )?;
+        d.findings = st
+            .query_map([id], |r| {
+                let owasp: String = r.get(1)?;
+                Ok(FindingView {
+                    check_id: r.get(0)?,
+                    owasp_title: owasp_title(&owasp).to_string(),
+                    owasp,
+                    severity: Severity::from_rank(r.get(2)?).unwrap_or(Severity::Low),
+                    title: r.get(3)?,
+                    evidence: r.get(4)?,
+                    fix: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(d)
+    }
+
+    fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT p.id, p.display_name, p.email, p.title, p.department, p.status, p.left_at, p.manager_id, m.display_name
+                 FROM people p LEFT JOIN people m ON m.id = p.manager_id WHERE p.id = ?1",
+                [id],
+                |r| {
+                    Ok(PersonRef {
+                        id: r.get(0)?,
+                        display_name: r.get(1)?,
+                        email: r.get(2)?,
+                        title: r.get(3)?,
+                        department: r.get(4)?,
+                        status: r.get(5)?,
+                        left_at: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+                        manager_id: r.get(7)?,
+                        manager_name: r.get(8)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Headline counts.
+    pub fn summary(&self) -> Result<OrgSummary> {
+        let count = |table: &str| -> Result<i64> {
+            Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        };
+        let mut st = self.conn.prepare_cached("SELECT name FROM sources ORDER BY name")?;
+        let sources = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(OrgSummary {
+            database: self.path.as_ref().map(|p| p.display().to_string()),
+            dataset: self.meta("dataset")?,
+            sources,
+            people: count("people")?,
+            identities: count("identities")?,
+            credentials: count("credentials")?,
+            grants: count("grants")?,
+            delegations: count("delegations")?,
+            findings: count("findings")?,
+        })
+    }
+}
+
+/// Builds the WHERE clause (with positional arguments) for an inventory query.
+fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<Value> = Vec::new();
+    let in_list = |column: &str, values: Vec<Value>, clauses: &mut Vec<String>, args: &mut Vec<Value>| {
+        if values.is_empty() {
+            return;
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        clauses.push(format!("{column} IN ({marks})"));
+        args.extend(values);
+    };
+    in_list("i.kind", q.kinds.iter().map(|k| Value::Text(k.as_str().into())).collect(), &mut clauses, &mut args);
+    in_list("i.status", q.statuses.iter().map(|k| Value::Text(k.as_str().into())).collect(), &mut clauses, &mut args);
+    in_list(
+        "i.agent_class",
+        q.classes.iter().map(|k| Value::Text(k.as_str().into())).collect(),
+        &mut clauses,
+        &mut args,
+    );
+    in_list("i.source_id", q.sources.iter().map(|s| Value::Integer(*s)).collect(), &mut clauses, &mut args);
+    if let Some(owner) = q.owner {
+        clauses.push("i.owner_id = ?".into());
+        args.push(Value::Integer(owner));
+    }
+    match q.owner_state {
+        Some(OwnerState::None) => clauses.push("i.owner_id IS NULL".into()),
+        Some(OwnerState::Owned) => {
+            clauses.push("i.owner_id IN (SELECT id FROM people WHERE status = 'active')".into());
+        }
+        Some(OwnerState::Departed) => {
+            clauses.push("i.owner_id IN (SELECT id FROM people WHERE status <> 'active')".into());
+        }
+        None => {}
+    }
+    match q.has_findings {
+        Some(true) => clauses.push("i.finding_count > 0".into()),
+        Some(false) => clauses.push("i.finding_count = 0".into()),
+        None => {}
+    }
+    if let Some(m) = fts_query(&q.search) {
+        clauses.push("i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)".into());
+        args.push(Value::Text(m));
+    }
+    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    (sql, args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_query_neutralises_operators() {
+        assert_eq!(fts_query("billing bot").as_deref(), Some("\"billing\"* \"bot\"*"));
+        assert_eq!(fts_query("\"OR\" NEAR(a").as_deref(), Some("\"OR\"* \"NEAR\"* \"a\"*"));
+        assert_eq!(fts_query("svc-billing.prod").as_deref(), Some("\"svc\"* \"billing\"* \"prod\"*"));
+        assert_eq!(fts_query("  ** () "), None);
+    }
+}

@@ -1,0 +1,197 @@
+//! Bulk writes: loading a whole organisation snapshot, and keeping the derived
+//! tables (findings, roll-ups) in step.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Transaction};
+
+use super::{to_ts, to_ts_opt, Store};
+use crate::error::{Context, Result};
+use crate::findings::CHECKS;
+use crate::model::OrgSnapshot;
+
+/// Counts of rows written by a load.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadCounts {
+    pub people: usize,
+    pub identities: usize,
+    pub credentials: usize,
+    pub resources: usize,
+    pub grants: usize,
+    pub delegations: usize,
+    pub findings: usize,
+}
+
+impl LoadCounts {
+    pub fn total_rows(&self) -> usize {
+        self.people + self.identities + self.credentials + self.resources + self.grants + self.delegations
+    }
+}
+
+impl Store {
+    /// Replaces the whole cache content with `org`, in one transaction: on any
+    /// error nothing changes. Then evaluates findings as of `now`.
+    pub fn replace_org(&mut self, org: &OrgSnapshot, now: DateTime<Utc>) -> Result<LoadCounts> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(
+            "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
+             DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sources;",
+        )?;
+        let mut counts = insert_org(&tx, org).context(|| "loading the organisation".to_string())?;
+        counts.findings = refresh_derived(&tx, now)?;
+        tx.commit()?;
+        tracing::info!(?counts, "organisation loaded");
+        Ok(counts)
+    }
+
+    /// Re-evaluates every finding and roll-up as of `now`.
+    pub fn refresh_findings(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let n = refresh_derived(&tx, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
+    let mut c = LoadCounts::default();
+    {
+        let mut st = tx.prepare("INSERT INTO sources(id, kind, name) VALUES (?1, ?2, ?3)")?;
+        for s in &org.sources {
+            st.execute(params![s.id, s.kind, s.name])?;
+        }
+    }
+    {
+        let mut st = tx.prepare(
+            "INSERT INTO people(id, source_id, external_id, display_name, email, department, title, manager_id, status, left_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for p in &org.people {
+            st.execute(params![
+                p.id,
+                p.source,
+                p.external_id,
+                p.display_name,
+                p.email,
+                p.department,
+                p.title,
+                p.manager,
+                p.status,
+                to_ts_opt(p.left_at)
+            ])?;
+            c.people += 1;
+        }
+    }
+    {
+        let mut st = tx.prepare(
+            "INSERT INTO identities(id, source_id, external_id, name, kind, agent_class, status, purpose, builder_id,
+                 owner_id, team, environment, registered, intended_blast_radius, created_at, last_used_at, last_reviewed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        )?;
+        for i in &org.identities {
+            st.execute(params![
+                i.id,
+                i.source,
+                i.external_id,
+                i.name,
+                i.kind,
+                i.agent_class,
+                i.status,
+                i.purpose,
+                i.builder,
+                i.owner,
+                i.team,
+                i.environment,
+                i.registered,
+                i.intended_blast_radius,
+                to_ts(i.created_at),
+                to_ts_opt(i.last_used_at),
+                to_ts_opt(i.last_reviewed_at)
+            ])?;
+            c.identities += 1;
+        }
+    }
+    {
+        let mut st = tx.prepare(
+            "INSERT INTO credentials(id, identity_id, external_id, kind, display_name, created_at, expires_at, last_rotated_at, last_used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for k in &org.credentials {
+            st.execute(params![
+                k.id,
+                k.identity,
+                k.external_id,
+                k.kind,
+                k.display_name,
+                to_ts(k.created_at),
+                to_ts_opt(k.expires_at),
+                to_ts_opt(k.last_rotated_at),
+                to_ts_opt(k.last_used_at)
+            ])?;
+            c.credentials += 1;
+        }
+    }
+    {
+        let mut st = tx.prepare(
+            "INSERT INTO resources(id, source_id, external_id, name, kind, sensitivity, environment)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for r in &org.resources {
+            st.execute(params![r.id, r.source, r.external_id, r.name, r.kind, r.sensitivity, r.environment])?;
+            c.resources += 1;
+        }
+    }
+    {
+        let mut st = tx.prepare(
+            "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for g in &org.grants {
+            st.execute(params![
+                g.identity,
+                g.resource,
+                g.permission,
+                g.privilege,
+                g.high_consequence,
+                to_ts_opt(g.last_used_at)
+            ])?;
+            c.grants += 1;
+        }
+    }
+    {
+        let mut st = tx.prepare("INSERT OR IGNORE INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)")?;
+        for d in &org.delegations {
+            c.delegations += st.execute(params![d.from, d.to, d.kind])?;
+        }
+    }
+    Ok(c)
+}
+
+/// Recomputes findings and the roll-up columns. Returns the number of findings.
+pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+    tx.execute("DELETE FROM findings", [])?;
+    let now = to_ts(now);
+    for check in CHECKS {
+        let sql = format!(
+            "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)
+             SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({query})",
+            id = check.id,
+            owasp = check.owasp,
+            sev = check.severity.rank(),
+            title = check.title.replace('\'', "''"),
+            fix = check.fix.replace('\'', "''"),
+            query = check.query,
+        );
+        let mut st = tx.prepare_cached(&sql).context(|| format!("finding check {}", check.id))?;
+        st.execute(rusqlite::named_params! { ":now": now }).context(|| format!("finding check {}", check.id))?;
+    }
+    tx.execute_batch(
+        "UPDATE identities SET
+            credential_count = coalesce((SELECT count(*) FROM credentials c WHERE c.identity_id = identities.id), 0),
+            oldest_credential_at = (SELECT min(coalesce(c.last_rotated_at, c.created_at)) FROM credentials c WHERE c.identity_id = identities.id),
+            grant_count = coalesce((SELECT count(*) FROM grants g WHERE g.identity_id = identities.id), 0),
+            finding_count = coalesce((SELECT count(*) FROM findings f WHERE f.identity_id = identities.id), 0),
+            max_severity = coalesce((SELECT max(severity) FROM findings f WHERE f.identity_id = identities.id), 0);",
+    )?;
+    let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}

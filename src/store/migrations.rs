@@ -1,0 +1,228 @@
+//! Append-only schema migrations, gated by `PRAGMA user_version`.
+//!
+//! Rules: never edit a released migration; add a new one. Every migration that
+//! changes existing data gets a test that builds the old shape, migrates and
+//! checks the rows (see `tests/core/store.rs`).
+
+use rusqlite::Connection;
+
+use crate::error::{Context, Error, ErrorCode, Result};
+
+/// `PRAGMA application_id` of a Custodian cache: "CUST".
+pub const APPLICATION_ID: i64 = 0x4355_5354;
+
+pub struct Migration {
+    /// The `user_version` after this migration ran.
+    pub version: i64,
+    pub description: &'static str,
+    pub sql: &'static str,
+}
+
+/// All migrations, in order. `MIGRATIONS[i].version == i + 1`.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema: sources, people, identities, credentials, resources, grants, delegations, findings, search",
+    sql: r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE sources (
+    id   INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE TABLE people (
+    id           INTEGER PRIMARY KEY,
+    source_id    INTEGER NOT NULL REFERENCES sources(id),
+    external_id  TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    email        TEXT NOT NULL DEFAULT '',
+    department   TEXT NOT NULL DEFAULT '',
+    title        TEXT NOT NULL DEFAULT '',
+    manager_id   INTEGER REFERENCES people(id) DEFERRABLE INITIALLY DEFERRED,
+    status       TEXT NOT NULL,
+    left_at      INTEGER,
+    UNIQUE (source_id, external_id)
+) STRICT;
+CREATE INDEX people_manager ON people(manager_id);
+CREATE INDEX people_name ON people(display_name);
+
+CREATE TABLE identities (
+    id                    INTEGER PRIMARY KEY,
+    source_id             INTEGER NOT NULL REFERENCES sources(id),
+    external_id           TEXT NOT NULL,
+    name                  TEXT NOT NULL,
+    kind                  TEXT NOT NULL,
+    agent_class           TEXT,
+    status                TEXT NOT NULL,
+    purpose               TEXT NOT NULL DEFAULT '',
+    builder_id            INTEGER REFERENCES people(id) DEFERRABLE INITIALLY DEFERRED,
+    owner_id              INTEGER REFERENCES people(id) DEFERRABLE INITIALLY DEFERRED,
+    team                  TEXT NOT NULL DEFAULT '',
+    environment           TEXT NOT NULL DEFAULT '',
+    registered            INTEGER NOT NULL DEFAULT 0,
+    intended_blast_radius TEXT NOT NULL DEFAULT '',
+    created_at            INTEGER NOT NULL,
+    last_used_at          INTEGER,
+    last_reviewed_at      INTEGER,
+    -- Roll-ups kept by Store::refresh_rollups after every write batch, so the
+    -- inventory can sort and filter on them with an index at 100k rows.
+    credential_count      INTEGER NOT NULL DEFAULT 0,
+    oldest_credential_at  INTEGER,
+    grant_count           INTEGER NOT NULL DEFAULT 0,
+    finding_count         INTEGER NOT NULL DEFAULT 0,
+    max_severity          INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (source_id, external_id)
+) STRICT;
+CREATE INDEX identities_name ON identities(name COLLATE NOCASE);
+CREATE INDEX identities_kind_name ON identities(kind, name COLLATE NOCASE);
+CREATE INDEX identities_owner ON identities(owner_id);
+CREATE INDEX identities_builder ON identities(builder_id);
+CREATE INDEX identities_severity ON identities(max_severity, finding_count);
+CREATE INDEX identities_last_used ON identities(last_used_at);
+
+CREATE TABLE credentials (
+    id              INTEGER PRIMARY KEY,
+    identity_id     INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    external_id     TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    display_name    TEXT NOT NULL DEFAULT '',
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER,
+    last_rotated_at INTEGER,
+    last_used_at    INTEGER
+) STRICT;
+CREATE INDEX credentials_identity ON credentials(identity_id);
+
+CREATE TABLE resources (
+    id          INTEGER PRIMARY KEY,
+    source_id   INTEGER NOT NULL REFERENCES sources(id),
+    external_id TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    sensitivity TEXT NOT NULL,
+    environment TEXT NOT NULL DEFAULT '',
+    UNIQUE (source_id, external_id)
+) STRICT;
+
+CREATE TABLE grants (
+    id               INTEGER PRIMARY KEY,
+    identity_id      INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    resource_id      INTEGER NOT NULL REFERENCES resources(id) ON DELETE CASCADE,
+    permission       TEXT NOT NULL,
+    privilege        TEXT NOT NULL,
+    high_consequence INTEGER NOT NULL DEFAULT 0,
+    last_used_at     INTEGER
+) STRICT;
+CREATE INDEX grants_identity ON grants(identity_id);
+CREATE INDEX grants_resource ON grants(resource_id);
+
+CREATE TABLE delegations (
+    id      INTEGER PRIMARY KEY,
+    from_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    to_id   INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    kind    TEXT NOT NULL,
+    UNIQUE (from_id, to_id, kind)
+) STRICT;
+CREATE INDEX delegations_to ON delegations(to_id);
+
+CREATE TABLE findings (
+    id          INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id) ON DELETE CASCADE,
+    check_id    TEXT NOT NULL,
+    owasp       TEXT NOT NULL,
+    severity    INTEGER NOT NULL,
+    title       TEXT NOT NULL,
+    evidence    TEXT NOT NULL,
+    fix         TEXT NOT NULL,
+    detected_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX findings_identity ON findings(identity_id);
+
+-- Full-text search over names, purposes and owners. rowid = identities.id.
+CREATE VIRTUAL TABLE identity_fts USING fts5(
+    name, purpose, owner, external_id, team,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+
+CREATE TRIGGER identities_fts_insert AFTER INSERT ON identities BEGIN
+    INSERT INTO identity_fts(rowid, name, purpose, owner, external_id, team)
+    VALUES (new.id, new.name, new.purpose,
+            coalesce((SELECT display_name FROM people WHERE id = new.owner_id), ''),
+            new.external_id, new.team);
+END;
+CREATE TRIGGER identities_fts_update AFTER UPDATE OF name, purpose, owner_id, external_id, team ON identities BEGIN
+    DELETE FROM identity_fts WHERE rowid = old.id;
+    INSERT INTO identity_fts(rowid, name, purpose, owner, external_id, team)
+    VALUES (new.id, new.name, new.purpose,
+            coalesce((SELECT display_name FROM people WHERE id = new.owner_id), ''),
+            new.external_id, new.team);
+END;
+CREATE TRIGGER identities_fts_delete AFTER DELETE ON identities BEGIN
+    DELETE FROM identity_fts WHERE rowid = old.id;
+END;
+CREATE TRIGGER people_fts_rename AFTER UPDATE OF display_name ON people BEGIN
+    UPDATE identity_fts SET owner = new.display_name
+    WHERE rowid IN (SELECT id FROM identities WHERE owner_id = new.id);
+END;
+"#,
+}];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// Reads the version without writing anything; rejects files that are not a
+/// Custodian cache or come from a newer Custodian.
+pub fn check_compatible(conn: &Connection) -> Result<i64> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| Error::new(ErrorCode::DatabaseUnreadable, format!("the file is not a readable database: {e}")))?;
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if version > latest_version() {
+        return Err(Error::new(
+            ErrorCode::DatabaseTooNew,
+            format!(
+                "this cache was written by a newer Custodian (schema {version}; this build knows up to {}); \
+                 it was left untouched: update Custodian to open it",
+                latest_version()
+            ),
+        ));
+    }
+    if app_id != APPLICATION_ID && app_id != 0 {
+        return Err(Error::new(
+            ErrorCode::DatabaseUnreadable,
+            format!("the file is a SQLite database of another application (application_id {app_id:#x}); it was left untouched"),
+        ));
+    }
+    if version == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if tables > 0 {
+            return Err(Error::new(
+                ErrorCode::DatabaseUnreadable,
+                "the file is a SQLite database but not a Custodian cache; it was left untouched",
+            ));
+        }
+    }
+    Ok(version)
+}
+
+/// Applies every migration after the current version, up to `target`, each in
+/// its own transaction.
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
+    let current = check_compatible(conn)?;
+    for m in MIGRATIONS.iter().filter(|m| m.version > current && m.version <= target) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m.sql).context(|| format!("migration {} ({}) failed", m.version, m.description))?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.pragma_update(None, "user_version", m.version)?;
+        tx.commit()?;
+        tracing::info!(version = m.version, "applied migration: {}", m.description);
+    }
+    Ok(())
+}
