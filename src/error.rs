@@ -37,7 +37,9 @@ impl ErrorCode {
 }
 
 /// The core's error: a code plus a readable message (with its causes folded in).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialises as `{code, message}`, the shape the UI receives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,

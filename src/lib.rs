@@ -11,6 +11,8 @@
 //!
 //! Invariant: nothing here knows about Tauri.
 
+#[cfg(feature = "ts")]
+pub mod bindings;
 pub mod demo;
 pub mod error;
 pub mod findings;
