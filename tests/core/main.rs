@@ -5,3 +5,8 @@ mod util;
 
 #[cfg(feature = "ts")]
 mod bindings;
+mod cli;
+mod demo;
+mod findings;
+mod inventory;
+mod store;

@@ -1,9 +1,134 @@
 //! Shared helpers for the core tests.
 #![allow(dead_code)]
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use custodian::model::*;
 
 /// A fixed "now" so generated data and ages are reproducible.
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).single().unwrap()
+}
+
+pub fn days_ago(n: i64) -> DateTime<Utc> {
+    now() - Duration::days(n)
+}
+
+/// Builds small organisations by hand, with sensible defaults.
+pub struct OrgBuilder {
+    pub org: OrgSnapshot,
+}
+
+impl Default for OrgBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OrgBuilder {
+    pub fn new() -> Self {
+        let mut org = OrgSnapshot::default();
+        org.sources.push(Source { id: SourceId(1), kind: "test".into(), name: "Test source".into() });
+        OrgBuilder { org }
+    }
+
+    pub fn person(&mut self, name: &str, status: PersonStatus) -> PersonId {
+        let id = PersonId(self.org.people.len() as i64 + 1);
+        self.org.people.push(Person {
+            id,
+            source: SourceId(1),
+            external_id: format!("p{}", id.0),
+            display_name: name.into(),
+            email: format!("{}@example.test", name.to_lowercase().replace(' ', ".")),
+            department: "Engineering".into(),
+            title: "Engineer".into(),
+            manager: None,
+            status,
+            left_at: (status == PersonStatus::Departed).then(|| days_ago(30)),
+        });
+        id
+    }
+
+    pub fn identity(&mut self, name: &str, kind: IdentityKind, owner: Option<PersonId>) -> IdentityId {
+        let id = IdentityId(self.org.identities.len() as i64 + 1);
+        self.org.identities.push(Identity {
+            id,
+            source: SourceId(1),
+            external_id: format!("ext-{name}"),
+            name: name.into(),
+            kind,
+            agent_class: (kind == IdentityKind::AiAgent).then_some(AgentClass::DigitalWorker),
+            status: IdentityStatus::Active,
+            purpose: format!("Purpose of {name}"),
+            builder: owner,
+            owner,
+            team: "Platform".into(),
+            environment: "production".into(),
+            registered: true,
+            intended_blast_radius: String::new(),
+            created_at: days_ago(800),
+            last_used_at: Some(days_ago(1)),
+            last_reviewed_at: None,
+        });
+        id
+    }
+
+    pub fn identity_mut(&mut self, id: IdentityId) -> &mut Identity {
+        &mut self.org.identities[(id.0 - 1) as usize]
+    }
+
+    pub fn credential(
+        &mut self,
+        identity: IdentityId,
+        kind: CredentialKind,
+        created_days_ago: i64,
+        expires_in_days: Option<i64>,
+    ) -> CredentialId {
+        let id = CredentialId(self.org.credentials.len() as i64 + 1);
+        self.org.credentials.push(Credential {
+            id,
+            identity,
+            external_id: format!("c{}", id.0),
+            kind,
+            display_name: format!("cred-{}", id.0),
+            created_at: days_ago(created_days_ago),
+            expires_at: expires_in_days.map(|d| now() + Duration::days(d)),
+            last_rotated_at: None,
+            last_used_at: Some(days_ago(1)),
+        });
+        id
+    }
+
+    pub fn resource(&mut self, name: &str, sensitivity: Sensitivity, env: &str) -> ResourceId {
+        let id = ResourceId(self.org.resources.len() as i64 + 1);
+        self.org.resources.push(Resource {
+            id,
+            source: SourceId(1),
+            external_id: format!("r-{name}"),
+            name: name.into(),
+            kind: "database".into(),
+            sensitivity,
+            environment: env.into(),
+        });
+        id
+    }
+
+    pub fn grant(&mut self, identity: IdentityId, resource: ResourceId, privilege: Privilege) {
+        self.org.grants.push(Grant {
+            identity,
+            resource,
+            permission: privilege.as_str().into(),
+            privilege,
+            high_consequence: privilege != Privilege::Read,
+            last_used_at: Some(days_ago(1)),
+        });
+    }
+
+    pub fn delegate(&mut self, from: IdentityId, to: IdentityId, kind: DelegationKind) {
+        self.org.delegations.push(Delegation { from, to, kind });
+    }
+}
+
+/// A SHA-free fingerprint of a file: its bytes.
+pub fn file_bytes(path: &std::path::Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
 }

@@ -1,0 +1,135 @@
+//! Posture checks on hand-built cases: each fires when it should and only then.
+
+use std::collections::BTreeSet;
+
+use custodian::findings::{owasp_title, CHECKS};
+use custodian::model::*;
+use custodian::ops;
+use custodian::store::Store;
+
+use crate::util::{now, OrgBuilder};
+
+fn checks_of(store: &Store, name: &str) -> BTreeSet<String> {
+    ops::show(store, name, now()).unwrap().findings.into_iter().map(|f| f.check_id).collect()
+}
+
+fn load(b: &OrgBuilder) -> Store {
+    let mut store = Store::open_in_memory().unwrap();
+    store.replace_org(&b.org, now()).unwrap();
+    store
+}
+
+#[test]
+fn every_check_maps_to_an_owasp_category() {
+    for c in CHECKS {
+        assert!(!owasp_title(c.owasp).is_empty(), "{} maps to unknown {}", c.id, c.owasp);
+    }
+    let ids: BTreeSet<&str> = CHECKS.iter().map(|c| c.id).collect();
+    assert_eq!(ids.len(), CHECKS.len(), "check ids are unique");
+}
+
+#[test]
+fn a_well_kept_identity_has_no_findings() {
+    let mut b = OrgBuilder::new();
+    let p = b.person("Ada Okafor", PersonStatus::Active);
+    let i = b.identity("tidy-agent", IdentityKind::AiAgent, Some(p));
+    b.credential(i, CredentialKind::ClientSecret, 30, Some(60));
+    let r = b.resource("docs", Sensitivity::Low, "production");
+    b.grant(i, r, Privilege::Read);
+    assert!(checks_of(&load(&b), "tidy-agent").is_empty());
+}
+
+#[test]
+fn ownership_checks() {
+    let mut b = OrgBuilder::new();
+    let gone = b.person("Ben Novak", PersonStatus::Departed);
+    let away = b.person("Chloe Rossi", PersonStatus::Suspended);
+    b.identity("orphan", IdentityKind::ServiceAccount, Some(gone));
+    b.identity("suspended-owner", IdentityKind::ServiceAccount, Some(away));
+    b.identity("ownerless", IdentityKind::ServiceAccount, None);
+    let disabled = b.identity("disabled-orphan", IdentityKind::ServiceAccount, Some(gone));
+    b.identity_mut(disabled).status = IdentityStatus::Disabled;
+    let store = load(&b);
+    assert!(checks_of(&store, "orphan").contains("owner-departed"));
+    assert!(checks_of(&store, "suspended-owner").contains("owner-departed"));
+    assert!(checks_of(&store, "ownerless").contains("no-owner"));
+    assert!(checks_of(&store, "disabled-orphan").is_empty(), "disabled identities are not posture risks");
+}
+
+#[test]
+fn unregistered_agents_are_flagged_but_other_kinds_are_not() {
+    let mut b = OrgBuilder::new();
+    let p = b.person("Ada Okafor", PersonStatus::Active);
+    let a = b.identity("shadow-agent", IdentityKind::AiAgent, Some(p));
+    b.identity_mut(a).registered = false;
+    let s = b.identity("shadow-svc", IdentityKind::ServiceAccount, Some(p));
+    b.identity_mut(s).registered = false;
+    let store = load(&b);
+    assert!(checks_of(&store, "shadow-agent").contains("unregistered-agent"));
+    assert!(!checks_of(&store, "shadow-svc").contains("unregistered-agent"));
+}
+
+#[test]
+fn secret_age_and_expiry_checks() {
+    let mut b = OrgBuilder::new();
+    let p = b.person("Ada Okafor", PersonStatus::Active);
+    let forever = b.identity("forever", IdentityKind::ApiKey, Some(p));
+    b.credential(forever, CredentialKind::ApiToken, 10, None);
+    let federated = b.identity("federated", IdentityKind::Workload, Some(p));
+    b.credential(federated, CredentialKind::FederatedCredential, 900, None);
+    let old = b.identity("old", IdentityKind::ApiKey, Some(p));
+    b.credential(old, CredentialKind::ApiToken, 366, Some(30));
+    let rotated = b.identity("rotated", IdentityKind::ApiKey, Some(p));
+    let c = b.credential(rotated, CredentialKind::ApiToken, 900, Some(30));
+    b.org.credentials[(c.0 - 1) as usize].last_rotated_at = Some(crate::util::days_ago(20));
+    let expired = b.identity("expired", IdentityKind::ApiKey, Some(p));
+    b.credential(expired, CredentialKind::ApiToken, 100, Some(-1));
+    let stale = b.identity("stale", IdentityKind::ApiKey, Some(p));
+    let c = b.credential(stale, CredentialKind::ApiToken, 200, Some(100));
+    b.org.credentials[(c.0 - 1) as usize].last_used_at = Some(crate::util::days_ago(91));
+    let store = load(&b);
+
+    assert_eq!(checks_of(&store, "forever"), BTreeSet::from(["secret-never-expires".to_string()]));
+    assert!(checks_of(&store, "federated").is_empty(), "federated credentials have no secret to expire");
+    assert_eq!(checks_of(&store, "old"), BTreeSet::from(["secret-not-rotated".to_string()]));
+    assert!(checks_of(&store, "rotated").is_empty(), "rotation resets the age");
+    assert_eq!(checks_of(&store, "expired"), BTreeSet::from(["secret-expired".to_string()]));
+    assert_eq!(checks_of(&store, "stale"), BTreeSet::from(["stale-credential".to_string()]));
+}
+
+#[test]
+fn privilege_and_environment_checks() {
+    let mut b = OrgBuilder::new();
+    let p = b.person("Ada Okafor", PersonStatus::Active);
+    let crown = b.resource("ledger", Sensitivity::Critical, "production");
+    let staging = b.resource("ledger-staging", Sensitivity::High, "staging");
+    let admin = b.identity("admin-bot", IdentityKind::Bot, Some(p));
+    b.grant(admin, crown, Privilege::Admin);
+    let reader = b.identity("reader-bot", IdentityKind::Bot, Some(p));
+    b.grant(reader, crown, Privilege::Read);
+    let both = b.identity("both-envs", IdentityKind::Bot, Some(p));
+    b.grant(both, crown, Privilege::Read);
+    b.grant(both, staging, Privilege::Read);
+    let idle = b.identity("idle-grants", IdentityKind::Bot, Some(p));
+    b.grant(idle, crown, Privilege::Read);
+    b.org.grants.last_mut().unwrap().last_used_at = None;
+    let store = load(&b);
+    assert_eq!(checks_of(&store, "admin-bot"), BTreeSet::from(["admin-on-critical".to_string()]));
+    assert!(checks_of(&store, "reader-bot").is_empty());
+    assert_eq!(checks_of(&store, "both-envs"), BTreeSet::from(["cross-environment".to_string()]));
+    assert_eq!(checks_of(&store, "idle-grants"), BTreeSet::from(["unused-grants".to_string()]));
+}
+
+#[test]
+fn findings_are_reevaluated_as_time_passes() {
+    let mut b = OrgBuilder::new();
+    let p = b.person("Ada Okafor", PersonStatus::Active);
+    let i = b.identity("ageing", IdentityKind::ApiKey, Some(p));
+    b.credential(i, CredentialKind::ApiToken, 300, Some(400));
+    let mut store = load(&b);
+    assert!(checks_of(&store, "ageing").is_empty());
+    store.refresh_findings(now() + chrono::Duration::days(70)).unwrap();
+    assert!(checks_of(&store, "ageing").contains("secret-not-rotated"));
+    let row = &ops::inventory(&store, &Default::default(), now()).unwrap().rows[0];
+    assert_eq!((row.finding_count, row.max_severity), (1, Some(Severity::High)), "roll-ups follow");
+}
