@@ -1,5 +1,7 @@
 //! Read queries behind the inventory and identity detail views.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row};
@@ -52,44 +54,63 @@ impl Store {
         )?;
 
         let dir = if q.descending { "DESC" } else { "ASC" };
-        // NULLs sort last whichever the direction; `i.id` makes the order total.
-        let order = match q.sort {
-            SortKey::Name => format!("i.name COLLATE NOCASE {dir}"),
-            SortKey::Kind => format!("i.kind {dir}, i.name COLLATE NOCASE"),
-            SortKey::Status => format!("i.status {dir}, i.name COLLATE NOCASE"),
-            SortKey::Owner => format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE"),
-            SortKey::Source => format!("s.name {dir}, i.name COLLATE NOCASE"),
-            SortKey::Credentials => format!("i.credential_count {dir}"),
-            SortKey::OldestCredential => {
-                // Oldest first when ascending by age means smallest timestamp first.
-                let inv = if q.descending { "ASC" } else { "DESC" };
-                format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}")
+        // `i.id` last makes the order total, so pages never overlap.
+        let (order, join) = match q.sort {
+            SortKey::Name => (format!("i.name COLLATE NOCASE {dir}"), ""),
+            SortKey::Kind => (format!("i.kind {dir}, i.name COLLATE NOCASE {dir}"), ""),
+            SortKey::Status => (format!("i.status {dir}, i.name COLLATE NOCASE {dir}"), ""),
+            SortKey::Owner => (
+                format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE {dir}"),
+                "LEFT JOIN people o ON o.id = i.owner_id",
+            ),
+            SortKey::Source => {
+                (format!("s.name {dir}, i.name COLLATE NOCASE {dir}"), "JOIN sources s ON s.id = i.source_id")
             }
-            SortKey::Grants => format!("i.grant_count {dir}"),
-            SortKey::Risk => format!("i.max_severity {dir}, i.finding_count {dir}"),
-            SortKey::LastUsed => format!("i.last_used_at IS NULL, i.last_used_at {dir}"),
-            SortKey::Created => format!("i.created_at {dir}"),
+            SortKey::Credentials => (format!("i.credential_count {dir}"), ""),
+            SortKey::OldestCredential => {
+                // By age: ascending = youngest first = latest timestamp first;
+                // identities without credentials last either way.
+                let inv = if q.descending { "ASC" } else { "DESC" };
+                (format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}"), "")
+            }
+            SortKey::Grants => (format!("i.grant_count {dir}"), ""),
+            SortKey::Risk => (format!("i.max_severity {dir}, i.finding_count {dir}"), ""),
+            // Ascending puts never-used identities (NULL) first: the stalest.
+            SortKey::LastUsed => (format!("i.last_used_at {dir}"), ""),
+            SortKey::Created => (format!("i.created_at {dir}"), ""),
         };
         let limit = match q.limit {
             0 => DEFAULT_PAGE,
             n => n.min(MAX_PAGE),
         };
-        let sql = format!(
+        // Two steps: page the ids with only the joins the sort needs (cheap to
+        // sort, index-friendly), then read the display columns of that page.
+        let ids_sql = format!(
+            "SELECT i.id FROM identities i {join} {where_sql}
+             ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
+            offset = q.offset
+        );
+        let mut st = self.conn.prepare_cached(&ids_sql)?;
+        let ids = st
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if ids.is_empty() {
+            return Ok(InventoryPage { total, offset: q.offset, rows: vec![] });
+        }
+        let marks = vec!["?"; ids.len()].join(",");
+        let rows_sql = format!(
             "SELECT i.id, i.name, i.kind, i.agent_class, i.status, i.owner_id, o.display_name, o.status, s.name,
                     i.team, i.registered, i.credential_count, i.oldest_credential_at, i.grant_count,
                     i.finding_count, i.max_severity, i.last_used_at
              FROM identities i
              JOIN sources s ON s.id = i.source_id
              LEFT JOIN people o ON o.id = i.owner_id
-             {where_sql}
-             ORDER BY {order}, i.id {dir}
-             LIMIT {limit} OFFSET {offset}",
-            offset = q.offset
+             WHERE i.id IN ({marks})"
         );
         let now = to_ts(now);
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+        let mut st = self.conn.prepare(&rows_sql)?;
+        let mut by_id: HashMap<i64, InventoryRow> = st
+            .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
                 Ok(InventoryRow {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -110,7 +131,9 @@ impl Store {
                     last_used_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .map(|r| r.map(|row| (row.id, row)))
+            .collect::<rusqlite::Result<_>>()?;
+        let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
         Ok(InventoryPage { total, offset: q.offset, rows })
     }
 
