@@ -1,0 +1,106 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { OrgSummary } from './bindings';
+import { formatCount } from './lib/format';
+import { api, errorHeadline, toUserError, usingMock, type UserError } from './lib/ipc';
+import { parseRoute, type Route } from './lib/route';
+import { IdentityDetail } from './views/IdentityDetail';
+import { Inventory } from './views/Inventory';
+
+function useRoute(): Route {
+  const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
+  useEffect(() => {
+    const on = () => setRoute(parseRoute(location.hash));
+    window.addEventListener('hashchange', on);
+    return () => window.removeEventListener('hashchange', on);
+  }, []);
+  return route;
+}
+
+const LATER = ['Posture', 'Reviews', 'Offboarding', 'Sources'];
+
+export function App() {
+  const route = useRoute();
+  const [summary, setSummary] = useState<OrgSummary | null>(null);
+  const [summaryError, setSummaryError] = useState<UserError | null>(null);
+
+  useEffect(() => {
+    api.summary().then(setSummary, (e: unknown) => setSummaryError(toUserError(e)));
+  }, []);
+
+  useEffect(() => {
+    document.title = route.name === 'identity' ? `Identity ${route.id} · Custodian` : 'Inventory · Custodian';
+  }, [route]);
+
+  return (
+    <div class="app">
+      <header class="topbar">
+        <a class="brand" href="#/inventory">
+          <svg class="brand__mark" viewBox="0 0 20 20" aria-hidden="true">
+            <path d="M10 1.5 17 4v5.2c0 4.3-2.9 7.7-7 9.3-4.1-1.6-7-5-7-9.3V4z" />
+            <path class="brand__check" d="m6.6 10 2.4 2.4 4.4-4.8" />
+          </svg>
+          Custodian
+        </a>
+        <SummaryBar summary={summary} />
+        {usingMock() && (
+          <span class="mock-badge" title="Running outside the desktop app: data comes from the in-browser mock backend">
+            Mock data
+          </span>
+        )}
+      </header>
+      <nav class="sidenav" aria-label="Main">
+        <a class={`sidenav__item${route.name !== 'not_found' ? ' is-active' : ''}`} href="#/inventory" aria-current={route.name === 'inventory' ? 'page' : undefined}>
+          Inventory
+          {summary && <span class="sidenav__count">{formatCount(summary.identities)}</span>}
+        </a>
+        {LATER.map((name) => (
+          <span key={name} class="sidenav__item is-disabled" aria-disabled="true" title="Coming later">
+            {name}
+          </span>
+        ))}
+      </nav>
+      <main class="main">
+        {summaryError && (
+          <div class="callout callout--error" role="alert">
+            <strong>{errorHeadline(summaryError.code)}</strong>
+            <p>{summaryError.message}</p>
+          </div>
+        )}
+        {route.name === 'inventory' && <Inventory />}
+        {route.name === 'identity' && <IdentityDetail id={route.id} />}
+        {route.name === 'not_found' && (
+          <div class="callout">
+            <strong>Nothing at {route.path}</strong>
+            <p>
+              <a href="#/inventory">Go to the inventory</a>
+            </p>
+          </div>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function SummaryBar({ summary }: { summary: OrgSummary | null }) {
+  if (!summary) return <div class="summary summary--loading">Loading…</div>;
+  const items: [string, number][] = [
+    ['identities', summary.identities],
+    ['people', summary.people],
+    ['credentials', summary.credentials],
+    ['grants', summary.grants],
+    ['findings', summary.findings],
+  ];
+  return (
+    <div class="summary" title={summary.database ?? 'In-memory database'}>
+      {summary.dataset && <span class="summary__dataset">{summary.dataset}</span>}
+      <span class="summary__sources" title={summary.sources.join('\n')}>
+        {summary.sources.length} sources
+      </span>
+      {items.map(([label, n]) => (
+        <span class="summary__item" key={label}>
+          <b>{formatCount(n)}</b> {label}
+        </span>
+      ))}
+    </div>
+  );
+}

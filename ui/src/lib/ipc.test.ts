@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { api, setBackend, toUserError, UserError, type Backend } from './ipc';
+
+describe('toUserError', () => {
+  it('keeps the code and message of a command error', () => {
+    const e = toUserError({ code: 'not_found', message: 'no identity with id 9' });
+    expect(e).toBeInstanceOf(UserError);
+    expect(e).toBeInstanceOf(Error);
+    expect(e.code).toBe('not_found');
+    expect(e.message).toBe('no identity with id 9');
+  });
+
+  it('maps unknown codes, bare strings and JS errors to internal', () => {
+    expect(toUserError({ code: 'exploded', message: 'x' }).code).toBe('internal');
+    const s = toUserError('Command inventory not found');
+    expect(s.code).toBe('internal');
+    expect(s.message).toBe('Command inventory not found');
+    const t = toUserError(new TypeError('boom'));
+    expect([t.code, t.message]).toEqual(['internal', 'boom']);
+    expect(toUserError(undefined).code).toBe('internal');
+    expect(toUserError({}).message).toBe('Unexpected error');
+  });
+
+  it('passes a UserError through unchanged', () => {
+    const e = new UserError('storage', 'disk full');
+    expect(toUserError(e)).toBe(e);
+  });
+});
+
+describe('api', () => {
+  it('rejects with a UserError when the backend rejects', async () => {
+    const failing: Backend = {
+      summary: () => Promise.reject({ code: 'database_too_new', message: 'schema 9 > 3' }),
+      inventory: () => Promise.reject('bad args'),
+      inventoryFacets: () => Promise.reject(new Error('x')),
+      identity: (id) => Promise.reject({ code: 'not_found', message: `no identity with id ${id}` }),
+    };
+    setBackend(failing);
+    await expect(api.summary()).rejects.toMatchObject({ code: 'database_too_new', name: 'UserError' });
+    await expect(api.identity(5)).rejects.toMatchObject({ code: 'not_found', message: 'no identity with id 5' });
+    await expect(api.inventoryFacets()).rejects.toBeInstanceOf(UserError);
+  });
+});

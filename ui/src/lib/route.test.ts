@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { parseRoute, routeHash } from './route';
+
+describe('parseRoute', () => {
+  it('defaults to the inventory', () => {
+    expect(parseRoute('')).toEqual({ name: 'inventory' });
+    expect(parseRoute('#')).toEqual({ name: 'inventory' });
+    expect(parseRoute('#/')).toEqual({ name: 'inventory' });
+    expect(parseRoute('#/inventory')).toEqual({ name: 'inventory' });
+    expect(parseRoute('#/inventory/')).toEqual({ name: 'inventory' });
+  });
+
+  it('parses identity ids', () => {
+    expect(parseRoute('#/identity/42')).toEqual({ name: 'identity', id: 42 });
+    expect(parseRoute('/identity/100000/')).toEqual({ name: 'identity', id: 100000 });
+    expect(parseRoute('#/identity/7?tab=grants')).toEqual({ name: 'identity', id: 7 });
+  });
+
+  it('rejects malformed ids and unknown paths', () => {
+    for (const h of ['#/identity/', '#/identity/abc', '#/identity/0', '#/identity/-3', '#/identity/4.5', '#/identity/12x', '#/identity/1/2']) {
+      expect(parseRoute(h).name, h).not.toBe('identity');
+    }
+    expect(parseRoute('#/posture')).toEqual({ name: 'not_found', path: '/posture' });
+  });
+
+  it('round-trips through routeHash', () => {
+    expect(routeHash({ name: 'identity', id: 42 })).toBe('#/identity/42');
+    expect(parseRoute(routeHash({ name: 'identity', id: 9 }))).toEqual({ name: 'identity', id: 9 });
+    expect(routeHash({ name: 'inventory' })).toBe('#/inventory');
+  });
+});

@@ -1,0 +1,41 @@
+// Hash routing: `#/inventory`, `#/identity/123`.
+
+export type Route =
+  | { name: 'inventory' }
+  | { name: 'identity'; id: number }
+  | { name: 'not_found'; path: string };
+
+/** Parses `location.hash` (with or without the leading `#`). */
+export function parseRoute(hash: string): Route {
+  let path = hash.startsWith('#') ? hash.slice(1) : hash;
+  const q = path.indexOf('?');
+  if (q >= 0) path = path.slice(0, q);
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.length === 0) return { name: 'inventory' };
+  if (parts.length === 1 && parts[0] === 'inventory') return { name: 'inventory' };
+  if (parts.length === 2 && parts[0] === 'identity' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
+    return { name: 'identity', id: Number(parts[1]) };
+  }
+  return { name: 'not_found', path: '/' + parts.join('/') };
+}
+
+/** The hash for a route, e.g. `#/identity/42`. */
+export function routeHash(route: Route): string {
+  switch (route.name) {
+    case 'inventory':
+      return '#/inventory';
+    case 'identity':
+      return `#/identity/${route.id}`;
+    case 'not_found':
+      return '#' + route.path;
+  }
+}
+
+export function identityHref(id: number): string {
+  return routeHash({ name: 'identity', id });
+}
+
+export function navigate(route: Route): void {
+  const h = routeHash(route);
+  if (location.hash !== h) location.hash = h;
+}
