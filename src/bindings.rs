@@ -7,8 +7,8 @@ use ts_rs::{Config, TS};
 
 use crate::error::{Error, ErrorCode};
 use crate::model::{
-    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
-    Severity,
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity, Severity,
 };
 use crate::views::*;
 

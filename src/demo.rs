@@ -8,9 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{Error, Result};
 use crate::model::{
-    AgentClass, Credential, CredentialId, CredentialKind, Delegation, DelegationKind, Grant, Identity, IdentityId,
-    IdentityKind, IdentityStatus, OrgSnapshot, Person, PersonId, PersonStatus, Privilege, Resource, ResourceId,
-    Sensitivity, Source, SourceId,
+    AgentClass, Credential, CredentialId, CredentialKind, Delegation, DelegationKind, Grant,
+    Identity, IdentityId, IdentityKind, IdentityStatus, OrgSnapshot, Person, PersonId,
+    PersonStatus, Privilege, Resource, ResourceId, Sensitivity, Source, SourceId,
 };
 
 /// Size of a generated organisation.
@@ -27,7 +27,9 @@ impl DemoSize {
             "s" | "small" => Ok(DemoSize::S),
             "m" | "medium" => Ok(DemoSize::M),
             "l" | "large" => Ok(DemoSize::L),
-            other => Err(Error::invalid(format!("unknown demo size '{other}'; expected s, m or l"))),
+            other => Err(Error::invalid(format!(
+                "unknown demo size '{other}'; expected s, m or l"
+            ))),
         }
     }
 
@@ -97,20 +99,48 @@ impl Rng {
 
     fn days_ago(&mut self, now: DateTime<Utc>, min: i64, max: i64) -> DateTime<Utc> {
         let span = (max - min).max(1) as usize;
-        now - Duration::days(min + self.below(span) as i64) - Duration::seconds(self.below(86_400) as i64)
+        now - Duration::days(min + self.below(span) as i64)
+            - Duration::seconds(self.below(86_400) as i64)
     }
 }
 
 const FIRST: &[&str] = &[
-    "Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi", "Liam", "Maya", "Noah",
-    "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wen", "Ximena", "Yusuf", "Zoe", "Aiko",
-    "Bruno", "Carmen", "Diego", "Esther", "Felix", "Greta", "Hamid", "Ivy", "Jakub", "Lena", "Marco", "Nadia",
-    "Oscar",
+    "Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kemi",
+    "Liam", "Maya", "Noah", "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera",
+    "Wen", "Ximena", "Yusuf", "Zoe", "Aiko", "Bruno", "Carmen", "Diego", "Esther", "Felix",
+    "Greta", "Hamid", "Ivy", "Jakub", "Lena", "Marco", "Nadia", "Oscar",
 ];
 const LAST: &[&str] = &[
-    "Okafor", "Lindqvist", "Moreau", "Tanaka", "Kowalski", "Haddad", "Fischer", "Nguyen", "Silva", "Brennan",
-    "Novak", "Rossi", "Sato", "Jensen", "Mensah", "Petrov", "Garcia", "Khan", "Dubois", "Larsen", "Costa", "Weber",
-    "Ibrahim", "Müller", "O'Neill", "Zhang", "Patel", "Schmidt", "Andersson", "Kim",
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Kowalski",
+    "Haddad",
+    "Fischer",
+    "Nguyen",
+    "Silva",
+    "Brennan",
+    "Novak",
+    "Rossi",
+    "Sato",
+    "Jensen",
+    "Mensah",
+    "Petrov",
+    "Garcia",
+    "Khan",
+    "Dubois",
+    "Larsen",
+    "Costa",
+    "Weber",
+    "Ibrahim",
+    "Müller",
+    "O'Neill",
+    "Zhang",
+    "Patel",
+    "Schmidt",
+    "Andersson",
+    "Kim",
 ];
 const DEPARTMENTS: &[(&str, &str)] = &[
     ("Engineering", "eng"),
@@ -139,23 +169,65 @@ const TITLES: &[&str] = &[
 
 /// (function, purpose) per kind of identity.
 const AGENT_FUNCS: &[(&str, &str)] = &[
-    ("invoice-triage", "Triages incoming supplier invoices and drafts payment approvals"),
-    ("ticket-summariser", "Summarises support tickets and suggests replies"),
-    ("code-reviewer", "Reviews pull requests and comments on risky changes"),
-    ("sales-research", "Researches prospects and drafts outreach emails"),
-    ("contract-analyst", "Extracts obligations and renewal dates from contracts"),
-    ("incident-responder", "Correlates alerts and opens incidents with a first diagnosis"),
-    ("hr-onboarding", "Answers new-joiner questions and files onboarding requests"),
-    ("expense-auditor", "Checks expense claims against policy and flags outliers"),
-    ("campaign-writer", "Drafts marketing campaign copy and schedules posts"),
-    ("data-pipeline-fixer", "Diagnoses failed data pipeline runs and retries them"),
-    ("customer-chat", "Answers customer questions in the web chat"),
-    ("meeting-notes", "Joins meetings, writes notes and files action items"),
-    ("access-requester", "Files and routes access requests on behalf of employees"),
+    (
+        "invoice-triage",
+        "Triages incoming supplier invoices and drafts payment approvals",
+    ),
+    (
+        "ticket-summariser",
+        "Summarises support tickets and suggests replies",
+    ),
+    (
+        "code-reviewer",
+        "Reviews pull requests and comments on risky changes",
+    ),
+    (
+        "sales-research",
+        "Researches prospects and drafts outreach emails",
+    ),
+    (
+        "contract-analyst",
+        "Extracts obligations and renewal dates from contracts",
+    ),
+    (
+        "incident-responder",
+        "Correlates alerts and opens incidents with a first diagnosis",
+    ),
+    (
+        "hr-onboarding",
+        "Answers new-joiner questions and files onboarding requests",
+    ),
+    (
+        "expense-auditor",
+        "Checks expense claims against policy and flags outliers",
+    ),
+    (
+        "campaign-writer",
+        "Drafts marketing campaign copy and schedules posts",
+    ),
+    (
+        "data-pipeline-fixer",
+        "Diagnoses failed data pipeline runs and retries them",
+    ),
+    (
+        "customer-chat",
+        "Answers customer questions in the web chat",
+    ),
+    (
+        "meeting-notes",
+        "Joins meetings, writes notes and files action items",
+    ),
+    (
+        "access-requester",
+        "Files and routes access requests on behalf of employees",
+    ),
     ("refund-processor", "Issues refunds for eligible orders"),
 ];
 const SERVICE_FUNCS: &[(&str, &str)] = &[
-    ("etl", "Nightly ETL from the operational databases to the warehouse"),
+    (
+        "etl",
+        "Nightly ETL from the operational databases to the warehouse",
+    ),
     ("backup", "Backs up databases and file shares"),
     ("ci-deploy", "Deploys builds from CI to the clusters"),
     ("report-mailer", "Emails scheduled reports"),
@@ -165,8 +237,14 @@ const SERVICE_FUNCS: &[(&str, &str)] = &[
     ("batch", "Runs month-end batch jobs"),
 ];
 const APP_FUNCS: &[(&str, &str)] = &[
-    ("slack-integration", "Posts notifications into chat channels"),
-    ("crm-connector", "Reads and writes CRM records for the sales team"),
+    (
+        "slack-integration",
+        "Posts notifications into chat channels",
+    ),
+    (
+        "crm-connector",
+        "Reads and writes CRM records for the sales team",
+    ),
     ("calendar-assistant", "Reads calendars to schedule meetings"),
     ("doc-signer", "Sends contracts for e-signature"),
     ("survey-tool", "Collects survey responses"),
@@ -175,19 +253,54 @@ const APP_FUNCS: &[(&str, &str)] = &[
 
 /// Resource kinds: (kind, name stem, sensitivity weights low/med/high/critical, data store?).
 const RESOURCE_KINDS: &[(&str, &str, [u8; 4], ResourceClass)] = &[
-    ("s3_bucket", "bucket", [3, 4, 2, 1], ResourceClass::DataStore),
+    (
+        "s3_bucket",
+        "bucket",
+        [3, 4, 2, 1],
+        ResourceClass::DataStore,
+    ),
     ("database", "db", [1, 3, 4, 2], ResourceClass::DataStore),
-    ("data_warehouse", "warehouse", [0, 2, 4, 2], ResourceClass::DataStore),
+    (
+        "data_warehouse",
+        "warehouse",
+        [0, 2, 4, 2],
+        ResourceClass::DataStore,
+    ),
     ("repository", "repo", [3, 4, 2, 1], ResourceClass::Code),
     ("mailbox", "mailbox", [1, 3, 3, 1], ResourceClass::Messaging),
-    ("messaging_channel", "channel", [4, 3, 1, 0], ResourceClass::Messaging),
-    ("payments_api", "payments", [0, 0, 2, 3], ResourceClass::Payments),
+    (
+        "messaging_channel",
+        "channel",
+        [4, 3, 1, 0],
+        ResourceClass::Messaging,
+    ),
+    (
+        "payments_api",
+        "payments",
+        [0, 0, 2, 3],
+        ResourceClass::Payments,
+    ),
     ("crm", "crm", [0, 3, 4, 1], ResourceClass::DataStore),
     ("secrets_vault", "vault", [0, 0, 2, 4], ResourceClass::Iam),
     ("iam_admin", "iam", [0, 0, 1, 4], ResourceClass::Iam),
-    ("kubernetes_cluster", "k8s", [0, 2, 3, 2], ResourceClass::Compute),
-    ("ticketing", "tickets", [3, 4, 1, 0], ResourceClass::DataStore),
-    ("file_share", "share", [2, 4, 2, 1], ResourceClass::DataStore),
+    (
+        "kubernetes_cluster",
+        "k8s",
+        [0, 2, 3, 2],
+        ResourceClass::Compute,
+    ),
+    (
+        "ticketing",
+        "tickets",
+        [3, 4, 1, 0],
+        ResourceClass::DataStore,
+    ),
+    (
+        "file_share",
+        "share",
+        [2, 4, 2, 1],
+        ResourceClass::DataStore,
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -249,7 +362,13 @@ const SOURCES: &[(&str, &str)] = &[
     ("okta", "Okta contoso"),
 ];
 
-const ENVIRONMENTS: &[&str] = &["production", "production", "production", "staging", "development"];
+const ENVIRONMENTS: &[&str] = &[
+    "production",
+    "production",
+    "production",
+    "staging",
+    "development",
+];
 
 /// Generates the demo organisation of `size` from `seed`, with dates relative to `now`.
 pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
@@ -257,10 +376,19 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
     let mut org = OrgSnapshot::default();
 
     for (i, (kind, name)) in SOURCES.iter().enumerate() {
-        org.sources.push(Source { id: SourceId(i as i64 + 1), kind: (*kind).into(), name: (*name).into() });
+        org.sources.push(Source {
+            id: SourceId(i as i64 + 1),
+            kind: (*kind).into(),
+            name: (*name).into(),
+        });
     }
     let src = |kind: &str| -> SourceId {
-        SourceId(SOURCES.iter().position(|(k, _)| *k == kind).map_or(1, |p| p as i64 + 1))
+        SourceId(
+            SOURCES
+                .iter()
+                .position(|(k, _)| *k == kind)
+                .map_or(1, |p| p as i64 + 1),
+        )
     };
 
     // People: a management tree, about 6% departed and 1% suspended.
@@ -270,7 +398,11 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         let first = rng.pick(FIRST);
         let last = rng.pick(LAST);
         let (dept, _) = *rng.pick(DEPARTMENTS);
-        let manager = if i == 0 { None } else { Some(PersonId(1 + rng.below(i.div_ceil(6).max(1)) as i64)) };
+        let manager = if i == 0 {
+            None
+        } else {
+            Some(PersonId(1 + rng.below(i.div_ceil(6).max(1)) as i64))
+        };
         let roll = rng.below(100);
         let (status, left_at) = if i > 0 && roll < 6 {
             (PersonStatus::Departed, Some(rng.days_ago(now, 1, 400)))
@@ -279,7 +411,12 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         } else {
             (PersonStatus::Active, None)
         };
-        let login = format!("{}.{}{}", first.to_lowercase(), last.to_lowercase().replace('\'', ""), i + 1);
+        let login = format!(
+            "{}.{}{}",
+            first.to_lowercase(),
+            last.to_lowercase().replace('\'', ""),
+            i + 1
+        );
         org.people.push(Person {
             id: PersonId(i as i64 + 1),
             source: src("entra"),
@@ -340,15 +477,39 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         let (func, purpose, source) = match kind {
             IdentityKind::AiAgent => {
                 let (f, p) = *rng.pick(AGENT_FUNCS);
-                (f, p, if rng.chance(0.7) { src("entra") } else { src("okta") })
+                (
+                    f,
+                    p,
+                    if rng.chance(0.7) {
+                        src("entra")
+                    } else {
+                        src("okta")
+                    },
+                )
             }
             IdentityKind::ServiceAccount => {
                 let (f, p) = *rng.pick(SERVICE_FUNCS);
-                (f, p, if rng.chance(0.5) { src("entra") } else { src("aws") })
+                (
+                    f,
+                    p,
+                    if rng.chance(0.5) {
+                        src("entra")
+                    } else {
+                        src("aws")
+                    },
+                )
             }
             IdentityKind::OauthApp => {
                 let (f, p) = *rng.pick(APP_FUNCS);
-                (f, p, if rng.chance(0.6) { src("okta") } else { src("entra") })
+                (
+                    f,
+                    p,
+                    if rng.chance(0.6) {
+                        src("okta")
+                    } else {
+                        src("entra")
+                    },
+                )
             }
             IdentityKind::ApiKey => {
                 let (f, p) = *rng.pick(SERVICE_FUNCS);
@@ -400,7 +561,10 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         };
         let last_reviewed_at = rng.chance(0.5).then(|| rng.days_ago(now, 1, 540));
         let intended = if registered && kind == IdentityKind::AiAgent {
-            format!("Reads {dept} data it needs to {}; never sends externally or changes access.", purpose.to_lowercase())
+            format!(
+                "Reads {dept} data it needs to {}; never sends externally or changes access.",
+                purpose.to_lowercase()
+            )
         } else {
             String::new()
         };
@@ -438,11 +602,17 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
                     CredentialKind::FederatedCredential,
                     CredentialKind::Certificate,
                 ]),
-                IdentityKind::ServiceAccount => *rng.pick(&[CredentialKind::Password, CredentialKind::AccessKey]),
-                IdentityKind::OauthApp => *rng.pick(&[CredentialKind::ClientSecret, CredentialKind::Certificate]),
+                IdentityKind::ServiceAccount => {
+                    *rng.pick(&[CredentialKind::Password, CredentialKind::AccessKey])
+                }
+                IdentityKind::OauthApp => {
+                    *rng.pick(&[CredentialKind::ClientSecret, CredentialKind::Certificate])
+                }
                 IdentityKind::ApiKey => CredentialKind::ApiToken,
                 IdentityKind::Workload => CredentialKind::AccessKey,
-                IdentityKind::Bot => *rng.pick(&[CredentialKind::PersonalAccessToken, CredentialKind::SshKey]),
+                IdentityKind::Bot => {
+                    *rng.pick(&[CredentialKind::PersonalAccessToken, CredentialKind::SshKey])
+                }
             };
             let created = rng.days_ago(now, 1, 1500).max(created_at);
             let expires_at = match ckind {
@@ -450,7 +620,9 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
                 _ if rng.chance(0.4) => None,
                 _ => Some(created + Duration::days(*rng.pick(&[90, 180, 365, 730]))),
             };
-            let last_rotated_at = rng.chance(0.3).then(|| rng.days_ago(now, 0, 400).max(created));
+            let last_rotated_at = rng
+                .chance(0.3)
+                .then(|| rng.days_ago(now, 0, 400).max(created));
             let last_used_at = match rng.below(8) {
                 0 => None,
                 1 | 2 => Some(rng.days_ago(now, 91, 600).max(created)),
@@ -477,7 +649,11 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             let r = rng.below(n_resources);
             let perms = permissions(resource_class[r]);
             // Skew towards read: most grants are the first (read) permissions.
-            let p = if rng.chance(0.6) { 0 } else { rng.below(perms.len()) };
+            let p = if rng.chance(0.6) {
+                0
+            } else {
+                rng.below(perms.len())
+            };
             if seen.contains(&(r, p)) {
                 continue;
             }
@@ -504,8 +680,12 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
     // Edges mostly point to lower ids (a DAG with long paths), plus a few
     // cycles, as real trust policies have.
     let kinds: Vec<IdentityKind> = org.identities.iter().map(|i| i.kind).collect();
-    let roles: Vec<usize> = (0..n_ids).filter(|&i| kinds[i] == IdentityKind::Workload).collect();
-    let agents: Vec<usize> = (0..n_ids).filter(|&i| kinds[i] == IdentityKind::AiAgent).collect();
+    let roles: Vec<usize> = (0..n_ids)
+        .filter(|&i| kinds[i] == IdentityKind::Workload)
+        .collect();
+    let agents: Vec<usize> = (0..n_ids)
+        .filter(|&i| kinds[i] == IdentityKind::AiAgent)
+        .collect();
     for i in 0..n_ids {
         let from = IdentityId(i as i64 + 1);
         let earlier = |pool: &[usize], rng: &mut Rng| -> Option<usize> {
@@ -516,7 +696,11 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             IdentityKind::AiAgent => {
                 if rng.chance(0.35) {
                     if let Some(t) = earlier(&agents, &mut rng) {
-                        org.delegations.push(Delegation { from, to: IdentityId(t as i64 + 1), kind: DelegationKind::Invoke });
+                        org.delegations.push(Delegation {
+                            from,
+                            to: IdentityId(t as i64 + 1),
+                            kind: DelegationKind::Invoke,
+                        });
                     }
                 }
                 if rng.chance(0.4) {
@@ -583,7 +767,12 @@ fn weighted_sensitivity(rng: &mut Rng, w: [u8; 4]) -> Sensitivity {
     let mut roll = rng.below(total.max(1));
     for (i, &x) in w.iter().enumerate() {
         if roll < x as usize {
-            return [Sensitivity::Low, Sensitivity::Medium, Sensitivity::High, Sensitivity::Critical][i];
+            return [
+                Sensitivity::Low,
+                Sensitivity::Medium,
+                Sensitivity::High,
+                Sensitivity::Critical,
+            ][i];
         }
         roll -= x as usize;
     }

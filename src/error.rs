@@ -19,6 +19,24 @@ pub enum ErrorCode {
     DatabaseTooNew,
     /// Any other storage failure (disk full, locked, I/O).
     Storage,
+    /// A source could not be reached (DNS, refused, timeout, TLS).
+    Network,
+    /// A source refused the credentials (401/403): fix the secret or its permissions.
+    SourceAuth,
+    /// A source kept throttling past the retry budget.
+    RateLimited,
+    /// A source answered with an error (4xx/5xx) that retrying did not cure.
+    SourceError,
+    /// A source answered with something that is not what its API documents.
+    MalformedResponse,
+    /// An incremental cursor (delta link) expired; a full resync is needed.
+    CursorExpired,
+    /// The operation was cancelled by the user.
+    Cancelled,
+    /// No secret is stored for a source that needs one.
+    SecretMissing,
+    /// The OS keyring could not be used.
+    Keyring,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -31,6 +49,15 @@ impl ErrorCode {
             ErrorCode::DatabaseUnreadable => "database_unreadable",
             ErrorCode::DatabaseTooNew => "database_too_new",
             ErrorCode::Storage => "storage",
+            ErrorCode::Network => "network",
+            ErrorCode::SourceAuth => "source_auth",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SourceError => "source_error",
+            ErrorCode::MalformedResponse => "malformed_response",
+            ErrorCode::CursorExpired => "cursor_expired",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::SecretMissing => "secret_missing",
+            ErrorCode::Keyring => "keyring",
             ErrorCode::Internal => "internal",
         }
     }
@@ -49,7 +76,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {

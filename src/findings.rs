@@ -154,5 +154,8 @@ pub const CHECKS: &[Check] = &[
 
 /// Title of an OWASP NHI category, e.g. `NHI7` -> `Long-Lived Secrets`.
 pub fn owasp_title(code: &str) -> &'static str {
-    OWASP_NHI.iter().find(|(c, _)| *c == code).map_or("", |(_, t)| t)
+    OWASP_NHI
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("", |(_, t)| t)
 }

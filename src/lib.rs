@@ -7,6 +7,7 @@
 //! - [`findings`]: posture checks (OWASP NHI Top 10) evaluated in the store.
 //! - [`demo`]: deterministic generator of a fictional organisation.
 //! - [`views`]: serialisable read models shared by the CLI and the UI.
+//! - [`sync`]: the sync engine, the shared HTTP client, sources, keyring secrets.
 //! - [`ops`]: the use cases; the CLI and `src-tauri` call only these.
 //!
 //! Invariant: nothing here knows about Tauri.
@@ -19,6 +20,7 @@ pub mod findings;
 pub mod model;
 pub mod ops;
 pub mod store;
+pub mod sync;
 pub mod views;
 
 pub use error::{Error, ErrorCode, Result};

@@ -15,7 +15,11 @@ use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState
 use custodian::{ops, Error, ErrorCode, Result};
 
 #[derive(Parser)]
-#[command(name = "custodian", version, about = "Governance console for AI agents and non-human identities")]
+#[command(
+    name = "custodian",
+    version,
+    about = "Governance console for AI agents and non-human identities"
+)]
 struct Cli {
     /// The cache file (default: $CUSTODIAN_DB, else the platform data directory).
     #[arg(long, global = true)]
@@ -158,7 +162,11 @@ fn run(cli: Cli) -> Result<()> {
             let mut store = custodian::store::Store::open(&path)?;
             let started = Instant::now();
             if !json && std::io::stderr().is_terminal() {
-                eprintln!("Generating the {} demo organisation into {} ...", size.as_str().to_uppercase(), path.display());
+                eprintln!(
+                    "Generating the {} demo organisation into {} ...",
+                    size.as_str().to_uppercase(),
+                    path.display()
+                );
             }
             let counts = ops::load_demo(&mut store, size, seed, now)?;
             let secs = started.elapsed().as_secs_f64();
@@ -220,8 +228,16 @@ fn run(cli: Cli) -> Result<()> {
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?;
             } else {
-                writeln!(out, "Cache:        {}", s.database.as_deref().unwrap_or("(in memory)"))?;
-                writeln!(out, "Dataset:      {}", s.dataset.as_deref().unwrap_or("synced sources"))?;
+                writeln!(
+                    out,
+                    "Cache:        {}",
+                    s.database.as_deref().unwrap_or("(in memory)")
+                )?;
+                writeln!(
+                    out,
+                    "Dataset:      {}",
+                    s.dataset.as_deref().unwrap_or("synced sources")
+                )?;
                 writeln!(out, "Sources:      {}", s.sources.join(", "))?;
                 writeln!(out, "People:       {}", s.people)?;
                 writeln!(out, "Identities:   {}", s.identities)?;
@@ -296,11 +312,15 @@ fn print_inventory(out: &mut impl Write, page: &InventoryPage) -> Result<()> {
     )?;
     for r in &page.rows {
         let owner = match (&r.owner_name, r.owner_status) {
-            (Some(n), Some(s)) if s != custodian::model::PersonStatus::Active => format!("{n} ({s})"),
+            (Some(n), Some(s)) if s != custodian::model::PersonStatus::Active => {
+                format!("{n} ({s})")
+            }
             (Some(n), _) => n.clone(),
             (None, _) => "-".into(),
         };
-        let risk = r.max_severity.map_or("-".to_string(), |s| format!("{s}({})", r.finding_count));
+        let risk = r
+            .max_severity
+            .map_or("-".to_string(), |s| format!("{s}({})", r.finding_count));
         writeln!(
             out,
             "{:>7}  {:<36} {:<16} {:<9} {:<24} {:>5} {:>6} {:<9}",
@@ -315,7 +335,13 @@ fn print_inventory(out: &mut impl Write, page: &InventoryPage) -> Result<()> {
         )?;
     }
     let shown_to = page.offset as usize + page.rows.len();
-    writeln!(out, "-- {}-{} of {} identities", (page.offset as usize + 1).min(shown_to), shown_to, page.total)?;
+    writeln!(
+        out,
+        "-- {}-{} of {} identities",
+        (page.offset as usize + 1).min(shown_to),
+        shown_to,
+        page.total
+    )?;
     Ok(())
 }
 
@@ -323,7 +349,16 @@ fn print_detail(out: &mut impl Write, d: &IdentityDetail) -> Result<()> {
     writeln!(out, "{} (#{}, {})", d.name, d.id, d.external_id)?;
     let class = d.agent_class.map(|c| format!(" / {c}")).unwrap_or_default();
     writeln!(out, "  kind:        {}{}", d.kind, class)?;
-    writeln!(out, "  status:      {}{}", d.status, if d.registered { ", registered" } else { ", discovered (unregistered)" })?;
+    writeln!(
+        out,
+        "  status:      {}{}",
+        d.status,
+        if d.registered {
+            ", registered"
+        } else {
+            ", discovered (unregistered)"
+        }
+    )?;
     writeln!(out, "  source:      {}", d.source)?;
     writeln!(out, "  team:        {} ({})", d.team, d.environment)?;
     writeln!(out, "  purpose:     {}", d.purpose)?;
@@ -336,8 +371,16 @@ fn print_detail(out: &mut impl Write, d: &IdentityDetail) -> Result<()> {
     if !d.intended_blast_radius.is_empty() {
         writeln!(out, "  intended:    {}", d.intended_blast_radius)?;
     }
-    writeln!(out, "  last used:   {}", d.last_used_at.as_deref().unwrap_or("never"))?;
-    writeln!(out, "  reviewed:    {}", d.last_reviewed_at.as_deref().unwrap_or("never"))?;
+    writeln!(
+        out,
+        "  last used:   {}",
+        d.last_used_at.as_deref().unwrap_or("never")
+    )?;
+    writeln!(
+        out,
+        "  reviewed:    {}",
+        d.last_reviewed_at.as_deref().unwrap_or("never")
+    )?;
     writeln!(out, "Credentials ({}):", d.credentials.len())?;
     for c in &d.credentials {
         let expiry = match c.expires_in_days {
@@ -345,8 +388,14 @@ fn print_detail(out: &mut impl Write, d: &IdentityDetail) -> Result<()> {
             Some(n) if n < 0 => format!("expired {} days ago", -n),
             Some(n) => format!("expires in {n} days"),
         };
-        let used = c.last_used_days.map_or("never used".to_string(), |n| format!("used {n} days ago"));
-        writeln!(out, "  - {} [{}] age {} days, {expiry}, {used}", c.display_name, c.kind, c.age_days)?;
+        let used = c
+            .last_used_days
+            .map_or("never used".to_string(), |n| format!("used {n} days ago"));
+        writeln!(
+            out,
+            "  - {} [{}] age {} days, {expiry}, {used}",
+            c.display_name, c.kind, c.age_days
+        )?;
     }
     writeln!(out, "Grants ({}):", d.grants.len())?;
     for g in &d.grants {
@@ -358,20 +407,36 @@ fn print_detail(out: &mut impl Write, d: &IdentityDetail) -> Result<()> {
             g.resource_name,
             g.resource_kind,
             g.sensitivity,
-            if g.high_consequence { "  HIGH-CONSEQUENCE" } else { "" }
+            if g.high_consequence {
+                "  HIGH-CONSEQUENCE"
+            } else {
+                ""
+            }
         )?;
     }
     writeln!(out, "Delegates to ({}):", d.delegations_out.len())?;
     for x in &d.delegations_out {
-        writeln!(out, "  -> {} {} (#{}, {})", x.kind, x.other_name, x.other_id, x.other_kind)?;
+        writeln!(
+            out,
+            "  -> {} {} (#{}, {})",
+            x.kind, x.other_name, x.other_id, x.other_kind
+        )?;
     }
     writeln!(out, "Delegated from ({}):", d.delegations_in.len())?;
     for x in &d.delegations_in {
-        writeln!(out, "  <- {} {} (#{}, {})", x.kind, x.other_name, x.other_id, x.other_kind)?;
+        writeln!(
+            out,
+            "  <- {} {} (#{}, {})",
+            x.kind, x.other_name, x.other_id, x.other_kind
+        )?;
     }
     writeln!(out, "Findings ({}):", d.findings.len())?;
     for f in &d.findings {
-        writeln!(out, "  - [{}] {} ({} {}): {}", f.severity, f.title, f.owasp, f.owasp_title, f.evidence)?;
+        writeln!(
+            out,
+            "  - [{}] {} ({} {}): {}",
+            f.severity, f.title, f.owasp, f.owasp_title, f.evidence
+        )?;
     }
     Ok(())
 }

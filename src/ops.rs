@@ -19,9 +19,13 @@ pub fn default_db_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
         return Ok(PathBuf::from(p));
     }
-    let dirs = directories::ProjectDirs::from("org", "Custodian", "custodian").ok_or_else(|| {
-        Error::new(ErrorCode::Storage, format!("no home directory found; set {DB_ENV} to a file path"))
-    })?;
+    let dirs =
+        directories::ProjectDirs::from("org", "Custodian", "custodian").ok_or_else(|| {
+            Error::new(
+                ErrorCode::Storage,
+                format!("no home directory found; set {DB_ENV} to a file path"),
+            )
+        })?;
     Ok(dirs.data_dir().join("custodian.db"))
 }
 
@@ -37,7 +41,12 @@ pub fn open_or_demo(path: &Path, now: DateTime<Utc>) -> Result<Store> {
 }
 
 /// Replaces the cache content with a generated demo organisation.
-pub fn load_demo(store: &mut Store, size: DemoSize, seed: u64, now: DateTime<Utc>) -> Result<LoadCounts> {
+pub fn load_demo(
+    store: &mut Store,
+    size: DemoSize,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> Result<LoadCounts> {
     let org = demo::generate(size, seed, now);
     let counts = store.replace_org(&org, now)?;
     store.set_meta("dataset", &format!("demo-{}", size.as_str()))?;

@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
-    Severity,
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity, Severity,
 };
 
 /// Columns the inventory can be sorted by.

@@ -48,13 +48,20 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { sizes: vec![DemoSize::M, DemoSize::L], runs: 25, json: false };
+    let mut args = Args {
+        sizes: vec![DemoSize::M, DemoSize::L],
+        runs: 25,
+        json: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--sizes" => {
                 let v = it.next().ok_or("--sizes needs a value like m,l")?;
-                args.sizes = v.split(',').map(|s| DemoSize::parse(s).map_err(|e| e.message)).collect::<Result<_, _>>()?;
+                args.sizes = v
+                    .split(',')
+                    .map(|s| DemoSize::parse(s).map_err(|e| e.message))
+                    .collect::<Result<_, _>>()?;
             }
             "--runs" => {
                 let v = it.next().ok_or("--runs needs a number")?;
@@ -92,7 +99,10 @@ fn main() {
         }
     }
     if args.json {
-        println!("{}", serde_json::Value::Array(results.into_iter().map(|r| r.json).collect()));
+        println!(
+            "{}",
+            serde_json::Value::Array(results.into_iter().map(|r| r.json).collect())
+        );
     }
 }
 
@@ -110,14 +120,22 @@ fn print_human(r: &Report) {
 
 fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
     let now = Utc::now();
-    let mut lines = vec![format!("## size {} ({} identities)", size.as_str().to_uppercase(), size.identities())];
+    let mut lines = vec![format!(
+        "## size {} ({} identities)",
+        size.as_str().to_uppercase(),
+        size.identities()
+    )];
 
     let t = Instant::now();
     let org = generate(size, DEFAULT_SEED, now);
     let gen_s = t.elapsed().as_secs_f64();
     let rss_gen = peak_rss_mib();
 
-    let dir = std::env::temp_dir().join(format!("custodian-bench-{}-{}", std::process::id(), size.as_str()));
+    let dir = std::env::temp_dir().join(format!(
+        "custodian-bench-{}-{}",
+        std::process::id(),
+        size.as_str()
+    ));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("bench.db");
     let _ = std::fs::remove_file(&path);
@@ -153,7 +171,13 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
                 ..Default::default()
             },
         ),
-        ("search 'invoice', sort name", InventoryQuery { search: "invoice".into(), ..Default::default() }),
+        (
+            "search 'invoice', sort name",
+            InventoryQuery {
+                search: "invoice".into(),
+                ..Default::default()
+            },
+        ),
         (
             "search 'fin' + kind=service_account + owner departed, sort oldest credential",
             InventoryQuery {
@@ -164,15 +188,27 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
                 ..Default::default()
             },
         ),
-        ("sort owner desc", InventoryQuery { sort: SortKey::Owner, descending: true, ..Default::default() }),
-        ("deep page: offset n/2, sort last used", InventoryQuery {
-            sort: SortKey::LastUsed,
-            offset: (size.identities() as u32 / 2),
-            ..Default::default()
-        }),
+        (
+            "sort owner desc",
+            InventoryQuery {
+                sort: SortKey::Owner,
+                descending: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "deep page: offset n/2, sort last used",
+            InventoryQuery {
+                sort: SortKey::LastUsed,
+                offset: (size.identities() as u32 / 2),
+                ..Default::default()
+            },
+        ),
     ];
     let mut qjson = Vec::new();
-    lines.push(format!("inventory queries (first page of 100 + total count), {runs} runs:"));
+    lines.push(format!(
+        "inventory queries (first page of 100 + total count), {runs} runs:"
+    ));
     for (name, q) in &queries {
         let mut times = Vec::with_capacity(runs);
         let mut total = 0;
@@ -184,7 +220,11 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
         }
         times.sort();
         let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
-        lines.push(format!("  {name}: median {:.2} ms, p95 {:.2} ms ({total} matches)", ms(p50), ms(p95)));
+        lines.push(format!(
+            "  {name}: median {:.2} ms, p95 {:.2} ms ({total} matches)",
+            ms(p50),
+            ms(p95)
+        ));
         qjson.push(serde_json::json!({"query": name, "median_ms": ms(p50), "p95_ms": ms(p95), "matches": total}));
     }
 
@@ -197,14 +237,20 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
     }
     times.sort();
     let detail_p50 = percentile(&times, 0.5);
-    lines.push(format!("identity detail: median {:.2} ms, p95 {:.2} ms", ms(detail_p50), ms(percentile(&times, 0.95))));
+    lines.push(format!(
+        "identity detail: median {:.2} ms, p95 {:.2} ms",
+        ms(detail_p50),
+        ms(percentile(&times, 0.95))
+    ));
     let t = Instant::now();
     store.inventory_facets()?;
     let facets_ms = ms(t.elapsed());
     lines.push(format!("facets: {facets_ms:.1} ms"));
     let rss_end = peak_rss_mib();
     lines.push(format!("peak RSS: after generate {rss_gen:.0} MiB, after load {rss_load:.0} MiB, at end {rss_end:.0} MiB"));
-    let db_mib = std::fs::metadata(&path).map(|m| m.len() as f64 / 1_048_576.0).unwrap_or(f64::NAN);
+    let db_mib = std::fs::metadata(&path)
+        .map(|m| m.len() as f64 / 1_048_576.0)
+        .unwrap_or(f64::NAN);
     lines.push(format!("cache file: {db_mib:.0} MiB"));
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::findings::owasp_title;
 use crate::model::{IdentityId, Severity};
 use crate::views::{
-    CredentialView, DelegationView, FacetCount, FindingView, GrantView, IdentityDetail, InventoryFacets,
-    InventoryPage, InventoryQuery, InventoryRow, OrgSummary, OwnerState, PersonRef, SortKey,
+    CredentialView, DelegationView, FacetCount, FindingView, GrantView, IdentityDetail,
+    InventoryFacets, InventoryPage, InventoryQuery, InventoryRow, OrgSummary, OwnerState,
+    PersonRef, SortKey,
 };
 
 pub const DEFAULT_PAGE: u32 = 100;
@@ -92,10 +93,16 @@ impl Store {
         );
         let mut st = self.conn.prepare_cached(&ids_sql)?;
         let ids = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, i64>(0)
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         if ids.is_empty() {
-            return Ok(InventoryPage { total, offset: q.offset, rows: vec![] });
+            return Ok(InventoryPage {
+                total,
+                offset: q.offset,
+                rows: vec![],
+            });
         }
         let marks = vec!["?"; ids.len()].join(",");
         let rows_sql = format!(
@@ -124,7 +131,9 @@ impl Store {
                     team: r.get(9)?,
                     registered: r.get(10)?,
                     credential_count: r.get(11)?,
-                    oldest_credential_days: r.get::<_, Option<i64>>(12)?.map(|t| days_between(t, now)),
+                    oldest_credential_days: r
+                        .get::<_, Option<i64>>(12)?
+                        .map(|t| days_between(t, now)),
                     grant_count: r.get(13)?,
                     finding_count: r.get(14)?,
                     max_severity: Severity::from_rank(r.get(15)?),
@@ -134,7 +143,11 @@ impl Store {
             .map(|r| r.map(|row| (row.id, row)))
             .collect::<rusqlite::Result<_>>()?;
         let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
-        Ok(InventoryPage { total, offset: q.offset, rows })
+        Ok(InventoryPage {
+            total,
+            offset: q.offset,
+            rows,
+        })
     }
 
     /// Counts per filter value over the whole inventory.
@@ -142,7 +155,13 @@ impl Store {
         let facet = |sql: &str| -> Result<Vec<FacetCount>> {
             let mut st = self.conn.prepare_cached(sql)?;
             let v = st
-                .query_map([], |r| Ok(FacetCount { value: r.get(0)?, label: r.get(1)?, count: r.get(2)? }))?
+                .query_map([], |r| {
+                    Ok(FacetCount {
+                        value: r.get(0)?,
+                        label: r.get(1)?,
+                        count: r.get(2)?,
+                    })
+                })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(v)
         };
@@ -175,8 +194,12 @@ impl Store {
     pub fn resolve_identity(&self, reference: &str) -> Result<IdentityId> {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<i64>() {
-            let found: Option<i64> =
-                self.conn.query_row("SELECT id FROM identities WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            let found: Option<i64> = self
+                .conn
+                .query_row("SELECT id FROM identities WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             if let Some(id) = found {
                 return Ok(IdentityId(id));
             }
@@ -185,7 +208,9 @@ impl Store {
             "SELECT id FROM identities WHERE external_id = ?1
              UNION SELECT id FROM identities WHERE name = ?1 COLLATE NOCASE LIMIT 2",
         )?;
-        let ids = st.query_map([reference], |r| r.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let ids = st
+            .query_map([reference], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         match ids.as_slice() {
             [id] => Ok(IdentityId(*id)),
             [] => Err(Error::not_found(format!("no identity matches '{reference}'"))),
@@ -293,18 +318,27 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
 
         let delegation = |r: &Row<'_>| -> rusqlite::Result<DelegationView> {
-            Ok(DelegationView { kind: r.get(0)?, other_id: r.get(1)?, other_name: r.get(2)?, other_kind: r.get(3)? })
+            Ok(DelegationView {
+                kind: r.get(0)?,
+                other_id: r.get(1)?,
+                other_name: r.get(2)?,
+                other_kind: r.get(3)?,
+            })
         };
         let mut st = self.conn.prepare_cached(
             "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.to_id
              WHERE d.from_id = ?1 ORDER BY o.name",
         )?;
-        d.delegations_out = st.query_map([id], delegation)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        d.delegations_out = st
+            .query_map([id], delegation)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut st = self.conn.prepare_cached(
             "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.from_id
              WHERE d.to_id = ?1 ORDER BY o.name",
         )?;
-        d.delegations_in = st.query_map([id], delegation)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        d.delegations_in = st
+            .query_map([id], delegation)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
 
         let mut st = self.conn.prepare_cached(
             "SELECT check_id, owasp, severity, title, evidence, fix FROM findings WHERE identity_id = ?1
@@ -354,10 +388,16 @@ impl Store {
     /// Headline counts.
     pub fn summary(&self) -> Result<OrgSummary> {
         let count = |table: &str| -> Result<i64> {
-            Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
         };
-        let mut st = self.conn.prepare_cached("SELECT name FROM sources ORDER BY name")?;
-        let sources = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name FROM sources ORDER BY name")?;
+        let sources = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(OrgSummary {
             database: self.path.as_ref().map(|p| p.display().to_string()),
             dataset: self.meta("dataset")?,
@@ -376,23 +416,48 @@ impl Store {
 fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
-    let in_list = |column: &str, values: Vec<Value>, clauses: &mut Vec<String>, args: &mut Vec<Value>| {
-        if values.is_empty() {
-            return;
-        }
-        let marks = vec!["?"; values.len()].join(", ");
-        clauses.push(format!("{column} IN ({marks})"));
-        args.extend(values);
-    };
-    in_list("i.kind", q.kinds.iter().map(|k| Value::Text(k.as_str().into())).collect(), &mut clauses, &mut args);
-    in_list("i.status", q.statuses.iter().map(|k| Value::Text(k.as_str().into())).collect(), &mut clauses, &mut args);
+    let in_list =
+        |column: &str, values: Vec<Value>, clauses: &mut Vec<String>, args: &mut Vec<Value>| {
+            if values.is_empty() {
+                return;
+            }
+            let marks = vec!["?"; values.len()].join(", ");
+            clauses.push(format!("{column} IN ({marks})"));
+            args.extend(values);
+        };
     in_list(
-        "i.agent_class",
-        q.classes.iter().map(|k| Value::Text(k.as_str().into())).collect(),
+        "i.kind",
+        q.kinds
+            .iter()
+            .map(|k| Value::Text(k.as_str().into()))
+            .collect(),
         &mut clauses,
         &mut args,
     );
-    in_list("i.source_id", q.sources.iter().map(|s| Value::Integer(*s)).collect(), &mut clauses, &mut args);
+    in_list(
+        "i.status",
+        q.statuses
+            .iter()
+            .map(|k| Value::Text(k.as_str().into()))
+            .collect(),
+        &mut clauses,
+        &mut args,
+    );
+    in_list(
+        "i.agent_class",
+        q.classes
+            .iter()
+            .map(|k| Value::Text(k.as_str().into()))
+            .collect(),
+        &mut clauses,
+        &mut args,
+    );
+    in_list(
+        "i.source_id",
+        q.sources.iter().map(|s| Value::Integer(*s)).collect(),
+        &mut clauses,
+        &mut args,
+    );
     if let Some(owner) = q.owner {
         clauses.push("i.owner_id = ?".into());
         args.push(Value::Integer(owner));
@@ -416,7 +481,11 @@ fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
         clauses.push("i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)".into());
         args.push(Value::Text(m));
     }
-    let sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let sql = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
     (sql, args)
 }
 
@@ -426,9 +495,18 @@ mod tests {
 
     #[test]
     fn fts_query_neutralises_operators() {
-        assert_eq!(fts_query("billing bot").as_deref(), Some("\"billing\"* \"bot\"*"));
-        assert_eq!(fts_query("\"OR\" NEAR(a").as_deref(), Some("\"OR\"* \"NEAR\"* \"a\"*"));
-        assert_eq!(fts_query("svc-billing.prod").as_deref(), Some("\"svc\"* \"billing\"* \"prod\"*"));
+        assert_eq!(
+            fts_query("billing bot").as_deref(),
+            Some("\"billing\"* \"bot\"*")
+        );
+        assert_eq!(
+            fts_query("\"OR\" NEAR(a").as_deref(),
+            Some("\"OR\"* \"NEAR\"* \"a\"*")
+        );
+        assert_eq!(
+            fts_query("svc-billing.prod").as_deref(),
+            Some("\"svc\"* \"billing\"* \"prod\"*")
+        );
         assert_eq!(fts_query("  ** () "), None);
     }
 }

@@ -23,7 +23,12 @@ pub struct LoadCounts {
 
 impl LoadCounts {
     pub fn total_rows(&self) -> usize {
-        self.people + self.identities + self.credentials + self.resources + self.grants + self.delegations
+        self.people
+            + self.identities
+            + self.credentials
+            + self.resources
+            + self.grants
+            + self.delegations
     }
 }
 
@@ -136,7 +141,15 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for r in &org.resources {
-            st.execute(params![r.id, r.source, r.external_id, r.name, r.kind, r.sensitivity, r.environment])?;
+            st.execute(params![
+                r.id,
+                r.source,
+                r.external_id,
+                r.name,
+                r.kind,
+                r.sensitivity,
+                r.environment
+            ])?;
             c.resources += 1;
         }
     }
@@ -158,7 +171,9 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
         }
     }
     {
-        let mut st = tx.prepare("INSERT OR IGNORE INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)")?;
+        let mut st = tx.prepare(
+            "INSERT OR IGNORE INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
+        )?;
         for d in &org.delegations {
             c.delegations += st.execute(params![d.from, d.to, d.kind])?;
         }
@@ -181,8 +196,11 @@ pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Resul
             fix = check.fix.replace('\'', "''"),
             query = check.query,
         );
-        let mut st = tx.prepare_cached(&sql).context(|| format!("finding check {}", check.id))?;
-        st.execute(rusqlite::named_params! { ":now": now }).context(|| format!("finding check {}", check.id))?;
+        let mut st = tx
+            .prepare_cached(&sql)
+            .context(|| format!("finding check {}", check.id))?;
+        st.execute(rusqlite::named_params! { ":now": now })
+            .context(|| format!("finding check {}", check.id))?;
     }
     tx.execute_batch(
         "UPDATE identities SET

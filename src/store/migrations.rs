@@ -19,7 +19,8 @@ pub struct Migration {
 }
 
 /// All migrations, in order. `MIGRATIONS[i].version == i + 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
     version: 1,
     description: "initial schema: sources, people, identities, credentials, resources, grants, delegations, findings, search",
     sql: r#"
@@ -170,7 +171,52 @@ CREATE TRIGGER people_fts_rename AFTER UPDATE OF display_name ON people BEGIN
     WHERE rowid IN (SELECT id FROM identities WHERE owner_id = new.id);
 END;
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "sync: source settings and cursors, sync runs, lifecycle events, registration review interval",
+        sql: r#"
+ALTER TABLE sources ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE sources ADD COLUMN cursor TEXT;
+ALTER TABLE sources ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE identities ADD COLUMN review_interval_days INTEGER;
+CREATE INDEX people_email ON people(email COLLATE NOCASE);
+
+CREATE TABLE sync_runs (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    started_at    INTEGER NOT NULL,
+    finished_at   INTEGER,
+    -- running | succeeded | failed | cancelled | interrupted
+    status        TEXT NOT NULL,
+    mode          TEXT,
+    items         INTEGER NOT NULL DEFAULT 0,
+    joiners       INTEGER NOT NULL DEFAULT 0,
+    movers        INTEGER NOT NULL DEFAULT 0,
+    leavers       INTEGER NOT NULL DEFAULT 0,
+    error_code    TEXT,
+    error_message TEXT
+) STRICT;
+CREATE INDEX sync_runs_source ON sync_runs(source_id, started_at);
+
+CREATE TABLE lifecycle_events (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER REFERENCES sync_runs(id) ON DELETE SET NULL,
+    source_id  INTEGER,
+    at         INTEGER NOT NULL,
+    -- joiner | mover | leaver
+    kind       TEXT NOT NULL,
+    -- person | identity | credential
+    subject    TEXT NOT NULL,
+    subject_id INTEGER NOT NULL,
+    name       TEXT NOT NULL,
+    detail     TEXT NOT NULL
+) STRICT;
+CREATE INDEX lifecycle_events_subject ON lifecycle_events(subject, subject_id);
+CREATE INDEX lifecycle_events_run ON lifecycle_events(run_id);
+"#,
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -182,7 +228,12 @@ pub fn latest_version() -> i64 {
 pub fn check_compatible(conn: &Connection) -> Result<i64> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| Error::new(ErrorCode::DatabaseUnreadable, format!("the file is not a readable database: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::DatabaseUnreadable,
+                format!("the file is not a readable database: {e}"),
+            )
+        })?;
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     if version > latest_version() {
         return Err(Error::new(
@@ -216,9 +267,13 @@ pub fn check_compatible(conn: &Connection) -> Result<i64> {
 /// its own transaction.
 pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<()> {
     let current = check_compatible(conn)?;
-    for m in MIGRATIONS.iter().filter(|m| m.version > current && m.version <= target) {
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
         let tx = conn.transaction()?;
-        tx.execute_batch(m.sql).context(|| format!("migration {} ({}) failed", m.version, m.description))?;
+        tx.execute_batch(m.sql)
+            .context(|| format!("migration {} ({}) failed", m.version, m.description))?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.pragma_update(None, "user_version", m.version)?;
         tx.commit()?;

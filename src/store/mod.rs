@@ -9,9 +9,10 @@
 //! - Roll-up columns on `identities` are refreshed by every write path before
 //!   its transaction commits.
 
-pub mod migrations;
 mod inventory;
 pub mod load;
+pub mod sync;
+pub mod migrations;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,15 +49,29 @@ impl Store {
         }
         let conn = Connection::open_with_flags(
             path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| Error::new(ErrorCode::DatabaseUnreadable, format!("cannot open {}: {e}", path.display())))?;
-        let mut store = Store { conn, path: Some(path.to_path_buf()) };
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::DatabaseUnreadable,
+                format!("cannot open {}: {e}", path.display()),
+            )
+        })?;
+        let mut store = Store {
+            conn,
+            path: Some(path.to_path_buf()),
+        };
         // Checked before any pragma that writes (journal_mode=WAL writes the header).
         migrations::check_compatible(&store.conn)
             .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
         store.configure()?;
         migrations::migrate_to(&mut store.conn, migrations::latest_version())?;
+        let interrupted = store.mark_interrupted_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "sync runs were interrupted by a previous stop");
+        }
         Ok(store)
     }
 
@@ -77,7 +92,9 @@ impl Store {
     fn configure(&self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(5))?;
         if self.path.is_some() {
-            let mode: String = self.conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            let mode: String = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(mode, "WAL journal mode not available");
             }
@@ -98,7 +115,9 @@ impl Store {
 
     /// The schema version of the open cache.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     pub fn path(&self) -> Option<&Path> {
@@ -122,7 +141,10 @@ impl Store {
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
         use rusqlite::OptionalExtension;
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {

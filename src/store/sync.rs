@@ -1,0 +1,826 @@
+//! Sources, sync runs, and applying a fetch: diff against what the cache
+//! holds, record lifecycle events, swap in atomically.
+//!
+//! Invariants:
+//! - A fetch is applied in one transaction together with its run record and
+//!   the recomputed findings: a failure leaves the last good snapshot intact.
+//! - Local ids are stable across syncs: rows are matched on
+//!   `(source_id, external_id)` and updated in place.
+//! - Nothing that disappears from a source is erased: identities become
+//!   `deleted`, people `departed`, so decisions and history keep their subject.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::load::refresh_derived;
+use super::{from_ts, to_ts, to_ts_opt, Store};
+use crate::error::{Context, Error, ErrorCode, Result};
+use crate::model::{IdentityStatus, PersonStatus, SourceId};
+use crate::sync::records::{FetchMode, Fetched, PersonKey};
+
+/// A sync run's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub i64);
+
+/// A configured source (never any secret).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SourceView {
+    pub id: i64,
+    pub kind: String,
+    pub name: String,
+    pub settings: serde_json::Value,
+    pub has_cursor: bool,
+    pub last_run: Option<SyncRunView>,
+}
+
+/// One sync run as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncRunView {
+    pub id: i64,
+    pub source_id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    /// running | succeeded | failed | cancelled | interrupted
+    pub status: String,
+    pub mode: Option<String>,
+    pub items: i64,
+    pub joiners: i64,
+    pub movers: i64,
+    pub leavers: i64,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+}
+
+/// A lifecycle event computed by a sync.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LifecycleEventView {
+    pub at: String,
+    /// joiner | mover | leaver
+    pub kind: String,
+    /// person | identity | credential
+    pub subject: String,
+    pub subject_id: i64,
+    pub name: String,
+    pub detail: String,
+}
+
+/// What applying a fetch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub items: usize,
+    pub joiners: usize,
+    pub movers: usize,
+    pub leavers: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    Joiner,
+    Mover,
+    Leaver,
+}
+
+impl EventKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Joiner => "joiner",
+            EventKind::Mover => "mover",
+            EventKind::Leaver => "leaver",
+        }
+    }
+}
+
+struct Events<'a> {
+    tx: &'a Transaction<'a>,
+    run: RunId,
+    source: SourceId,
+    at: i64,
+    report: ApplyReport,
+}
+
+impl Events<'_> {
+    fn record(&mut self, kind: EventKind, subject: &str, subject_id: i64, name: &str, detail: &str) -> Result<()> {
+        let mut st = self.tx.prepare_cached(
+            "INSERT INTO lifecycle_events(run_id, source_id, at, kind, subject, subject_id, name, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        st.execute(params![self.run.0, self.source, self.at, kind.as_str(), subject, subject_id, name, detail])?;
+        match kind {
+            EventKind::Joiner => self.report.joiners += 1,
+            EventKind::Mover => self.report.movers += 1,
+            EventKind::Leaver => self.report.leavers += 1,
+        }
+        Ok(())
+    }
+}
+
+fn run_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRunView> {
+    let rfc = |t: i64| from_ts(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(SyncRunView {
+        id: r.get(0)?,
+        source_id: r.get(1)?,
+        started_at: rfc(r.get(2)?),
+        finished_at: r.get::<_, Option<i64>>(3)?.map(rfc),
+        status: r.get(4)?,
+        mode: r.get(5)?,
+        items: r.get(6)?,
+        joiners: r.get(7)?,
+        movers: r.get(8)?,
+        leavers: r.get(9)?,
+        error_code: r.get(10)?,
+        error_message: r.get(11)?,
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "id, source_id, started_at, finished_at, status, mode, items, joiners, movers, leavers, error_code, error_message";
+
+impl Store {
+    /// Adds a source. The first real source replaces the demo organisation.
+    pub fn add_source(&mut self, kind: &str, name: &str, settings: &serde_json::Value, now: DateTime<Utc>) -> Result<SourceId> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("a source needs a name"));
+        }
+        let tx = self.conn.transaction()?;
+        let dataset: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| r.get(0)).optional()?;
+        if dataset.as_deref().is_some_and(|d| d.starts_with("demo-")) {
+            tx.execute_batch(
+                "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
+                 DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sync_runs;
+                 DELETE FROM lifecycle_events; DELETE FROM sources; DELETE FROM meta WHERE key = 'dataset';",
+            )?;
+            tracing::info!("first real source configured: demo organisation removed");
+        }
+        let exists: Option<i64> =
+            tx.query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        if exists.is_some() {
+            return Err(Error::invalid(format!("a source named '{name}' already exists")));
+        }
+        tx.execute(
+            "INSERT INTO sources(kind, name, settings, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![kind, name, settings.to_string(), to_ts(now)],
+        )?;
+        let id = SourceId(tx.last_insert_rowid());
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Replaces a source's (non-secret) settings.
+    pub fn update_source_settings(&mut self, source: SourceId, settings: &serde_json::Value) -> Result<()> {
+        let n = self.conn.execute("UPDATE sources SET settings = ?2 WHERE id = ?1", params![source, settings.to_string()])?;
+        if n == 0 {
+            return Err(Error::not_found(format!("no source with id {source}")));
+        }
+        Ok(())
+    }
+
+    /// Forgets the incremental cursor, so the next sync is a full resync.
+    pub fn reset_cursor(&mut self, source: SourceId) -> Result<()> {
+        self.conn.execute("UPDATE sources SET cursor = NULL WHERE id = ?1", [source])?;
+        Ok(())
+    }
+
+    pub fn source_cursor(&self, source: SourceId) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT cursor FROM sources WHERE id = ?1", [source], |r| r.get(0)).optional()?.flatten())
+    }
+
+    pub fn source(&self, source: SourceId) -> Result<SourceView> {
+        self.sources()?
+            .into_iter()
+            .find(|s| s.id == source.0)
+            .ok_or_else(|| Error::not_found(format!("no source with id {source}")))
+    }
+
+    /// Every configured source with its last run.
+    pub fn sources(&self) -> Result<Vec<SourceView>> {
+        let mut st = self.conn.prepare_cached("SELECT id, kind, name, settings, cursor IS NOT NULL FROM sources ORDER BY name")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, kind, name, settings, has_cursor) in rows {
+            let last_run = self.sync_runs(Some(SourceId(id)), 1)?.into_iter().next();
+            out.push(SourceView {
+                id,
+                kind,
+                name,
+                settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
+                has_cursor,
+                last_run,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Recent runs, newest first.
+    pub fn sync_runs(&self, source: Option<SourceId>, limit: u32) -> Result<Vec<SyncRunView>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE (?1 IS NULL OR source_id = ?1) ORDER BY id DESC LIMIT ?2"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let v = st.query_map(params![source, limit], run_view)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn sync_run(&self, run: RunId) -> Result<SyncRunView> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = ?1");
+        self.conn
+            .query_row(&sql, [run.0], run_view)
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no sync run {}", run.0)))
+    }
+
+    /// Lifecycle events of a run, in the order they were recorded.
+    pub fn lifecycle_events(&self, run: RunId) -> Result<Vec<LifecycleEventView>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT at, kind, subject, subject_id, name, detail FROM lifecycle_events WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let v = st
+            .query_map([run.0], |r| {
+                Ok(LifecycleEventView {
+                    at: from_ts(r.get(0)?).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    kind: r.get(1)?,
+                    subject: r.get(2)?,
+                    subject_id: r.get(3)?,
+                    name: r.get(4)?,
+                    detail: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Records the start of a run (committed at once, so a crash leaves a trace).
+    pub fn begin_sync_run(&mut self, source: SourceId, now: DateTime<Utc>) -> Result<RunId> {
+        self.conn.execute(
+            "INSERT INTO sync_runs(source_id, started_at, status) VALUES (?1, ?2, 'running')",
+            params![source, to_ts(now)],
+        )?;
+        Ok(RunId(self.conn.last_insert_rowid()))
+    }
+
+    /// Records that a run ended without applying anything.
+    pub fn end_sync_run_unapplied(&mut self, run: RunId, status: &str, error: &Error, now: DateTime<Utc>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sync_runs SET status = ?2, finished_at = ?3, error_code = ?4, error_message = ?5 WHERE id = ?1",
+            params![run.0, status, to_ts(now), error.code.as_str(), error.message],
+        )?;
+        Ok(())
+    }
+
+    /// Runs left `running` by a process that died are marked `interrupted`.
+    pub(super) fn mark_interrupted_runs(&self) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE sync_runs SET status = 'interrupted', error_code = 'interrupted',
+                 error_message = 'the sync stopped before it finished (the app or the machine stopped); the previous snapshot was kept'
+             WHERE status = 'running'",
+            [],
+        )?)
+    }
+
+    /// Applies a fetch of `source` in one transaction: upserts, removals,
+    /// lifecycle events, the run record, the cursor, findings and roll-ups.
+    pub fn apply_fetch(&mut self, source: SourceId, run: RunId, f: &Fetched, now: DateTime<Utc>) -> Result<ApplyReport> {
+        let tx = self.conn.transaction()?;
+        let exists: Option<i64> = tx.query_row("SELECT id FROM sources WHERE id = ?1", [source], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Err(Error::not_found(format!("no source with id {source}")));
+        }
+        let report = {
+            let mut ev = Events { tx: &tx, run, source, at: to_ts(now), report: ApplyReport::default() };
+            apply(&tx, source, f, now, &mut ev).context(|| "applying the sync".to_string())?;
+            ev.report
+        };
+        let report = ApplyReport { items: f.item_count(), ..report };
+        refresh_derived(&tx, now)?;
+        tx.execute("UPDATE sources SET cursor = ?2 WHERE id = ?1", params![source, f.cursor])?;
+        tx.execute(
+            "UPDATE sync_runs SET status = 'succeeded', finished_at = ?2, mode = ?3, items = ?4, joiners = ?5,
+                 movers = ?6, leavers = ?7, error_code = NULL, error_message = NULL WHERE id = ?1",
+            params![
+                run.0,
+                to_ts(now),
+                f.mode.as_str(),
+                report.items as i64,
+                report.joiners as i64,
+                report.movers as i64,
+                report.leavers as i64
+            ],
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+}
+
+struct ExistingPerson {
+    id: i64,
+    status: PersonStatus,
+    department: String,
+    manager: Option<i64>,
+    name: String,
+}
+
+struct ExistingIdentity {
+    id: i64,
+    status: IdentityStatus,
+    owner: Option<i64>,
+    registered: bool,
+}
+
+fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>, ev: &mut Events<'_>) -> Result<()> {
+    let now_ts = to_ts(now);
+
+    // People, first without managers (they may point at each other).
+    let mut people: HashMap<String, ExistingPerson> = HashMap::new();
+    {
+        let mut st = tx.prepare("SELECT external_id, id, status, department, manager_id, display_name FROM people WHERE source_id = ?1")?;
+        let rows = st.query_map([source], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ExistingPerson { id: r.get(1)?, status: r.get(2)?, department: r.get(3)?, manager: r.get(4)?, name: r.get(5)? },
+            ))
+        })?;
+        for row in rows {
+            let (k, v) = row?;
+            people.insert(k, v);
+        }
+    }
+    let mut seen_people: HashSet<&str> = HashSet::with_capacity(f.people.len());
+    let mut person_ids: HashMap<&str, i64> = HashMap::with_capacity(f.people.len());
+    for p in &f.people {
+        seen_people.insert(p.external_id.as_str());
+        let id = match people.get(&p.external_id) {
+            Some(old) => {
+                tx.prepare_cached(
+                    "UPDATE people SET display_name = ?2, email = ?3, department = ?4, title = ?5, status = ?6,
+                         left_at = ?7 WHERE id = ?1",
+                )?
+                .execute(params![old.id, p.display_name, p.email, p.department, p.title, p.status, to_ts_opt(p.left_at)])?;
+                if old.status == PersonStatus::Active && p.status != PersonStatus::Active {
+                    ev.record(EventKind::Leaver, "person", old.id, &p.display_name, &format!("status {} -> {}", old.status, p.status))?;
+                } else if old.status != PersonStatus::Active && p.status == PersonStatus::Active {
+                    ev.record(EventKind::Joiner, "person", old.id, &p.display_name, &format!("status {} -> active", old.status))?;
+                } else if old.department != p.department {
+                    ev.record(
+                        EventKind::Mover,
+                        "person",
+                        old.id,
+                        &p.display_name,
+                        &format!("department {} -> {}", old.department, p.department),
+                    )?;
+                }
+                old.id
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO people(source_id, external_id, display_name, email, department, title, status, left_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    source,
+                    p.external_id,
+                    p.display_name,
+                    p.email,
+                    p.department,
+                    p.title,
+                    p.status,
+                    to_ts_opt(p.left_at)
+                ])?;
+                let id = tx.last_insert_rowid();
+                ev.record(EventKind::Joiner, "person", id, &p.display_name, "new person")?;
+                id
+            }
+        };
+        person_ids.insert(p.external_id.as_str(), id);
+    }
+    let mut resolver = PersonResolver { source, local: &person_ids, by_email: HashMap::new() };
+    for p in &f.people {
+        let Some(&id) = person_ids.get(p.external_id.as_str()) else { continue };
+        let manager = match &p.manager {
+            Some(k) => resolver.resolve(tx, k)?,
+            None => None,
+        };
+        if let Some(old) = people.get(&p.external_id) {
+            if old.manager != manager && old.status == p.status && old.department == p.department {
+                ev.record(EventKind::Mover, "person", id, &p.display_name, "manager changed")?;
+            }
+        }
+        tx.prepare_cached("UPDATE people SET manager_id = ?2 WHERE id = ?1")?.execute(params![id, manager])?;
+    }
+    // People no longer in the source have left it.
+    let gone: Vec<&ExistingPerson> = match f.mode {
+        FetchMode::Full => people.iter().filter(|(k, _)| !seen_people.contains(k.as_str())).map(|(_, v)| v).collect(),
+        FetchMode::Incremental => f.removed_people.iter().filter_map(|k| people.get(k)).collect(),
+    };
+    for p in gone {
+        if p.status != PersonStatus::Departed {
+            tx.prepare_cached("UPDATE people SET status = 'departed', left_at = coalesce(left_at, ?2) WHERE id = ?1")?
+                .execute(params![p.id, now_ts])?;
+            ev.record(EventKind::Leaver, "person", p.id, &p.name, "removed from the source")?;
+        }
+    }
+
+    // Resources.
+    let mut resources: HashMap<String, i64> = HashMap::new();
+    {
+        let mut st = tx.prepare("SELECT external_id, id FROM resources WHERE source_id = ?1")?;
+        for row in st.query_map([source], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (k, v) = row?;
+            resources.insert(k, v);
+        }
+    }
+    let mut seen_resources: HashSet<&str> = HashSet::new();
+    for r in &f.resources {
+        seen_resources.insert(r.external_id.as_str());
+        match resources.get(&r.external_id) {
+            Some(&id) => {
+                tx.prepare_cached("UPDATE resources SET name = ?2, kind = ?3, sensitivity = ?4, environment = ?5 WHERE id = ?1")?
+                    .execute(params![id, r.name, r.kind, r.sensitivity, r.environment])?;
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO resources(source_id, external_id, name, kind, sensitivity, environment) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![source, r.external_id, r.name, r.kind, r.sensitivity, r.environment])?;
+                resources.insert(r.external_id.clone(), tx.last_insert_rowid());
+            }
+        }
+    }
+    if f.mode == FetchMode::Full {
+        let stale: Vec<i64> =
+            resources.iter().filter(|(k, _)| !seen_resources.contains(k.as_str())).map(|(_, &v)| v).collect();
+        for id in stale {
+            tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?.execute([id])?;
+        }
+    }
+
+    // Identities.
+    let mut identities: HashMap<String, ExistingIdentity> = HashMap::new();
+    {
+        let mut st = tx.prepare("SELECT external_id, id, status, owner_id, registered FROM identities WHERE source_id = ?1")?;
+        let rows = st.query_map([source], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                ExistingIdentity { id: r.get(1)?, status: r.get(2)?, owner: r.get(3)?, registered: r.get(4)? },
+            ))
+        })?;
+        for row in rows {
+            let (k, v) = row?;
+            identities.insert(k, v);
+        }
+    }
+    // Identities whose children (credentials, grants, delegations) this fetch replaces.
+    let mut touched: HashMap<&str, (i64, bool)> = HashMap::with_capacity(f.identities.len());
+    for i in &f.identities {
+        let owner = match &i.owner {
+            Some(k) => resolver.resolve(tx, k)?,
+            None => None,
+        };
+        let builder = match &i.builder {
+            Some(k) => resolver.resolve(tx, k)?,
+            None => None,
+        };
+        let created = to_ts(i.created_at.unwrap_or(now));
+        match identities.get(&i.external_id) {
+            Some(old) => {
+                tx.prepare_cached(
+                    "UPDATE identities SET name = ?2, kind = ?3, status = ?4, owner_id = ?5, builder_id = coalesce(?6, builder_id),
+                         team = ?7, environment = ?8, last_used_at = coalesce(?9, last_used_at),
+                         agent_class = coalesce(?10, agent_class)
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    old.id,
+                    i.name,
+                    i.kind,
+                    i.status,
+                    owner,
+                    builder,
+                    i.team,
+                    i.environment,
+                    to_ts_opt(i.last_used_at),
+                    i.agent_class
+                ])?;
+                apply_registration(tx, old.id, old.registered, i)?;
+                if old.status == IdentityStatus::Active && i.status != IdentityStatus::Active {
+                    ev.record(EventKind::Leaver, "identity", old.id, &i.name, &format!("status {} -> {}", old.status, i.status))?;
+                } else if old.status != IdentityStatus::Active && i.status == IdentityStatus::Active {
+                    ev.record(EventKind::Joiner, "identity", old.id, &i.name, &format!("status {} -> active", old.status))?;
+                }
+                if old.owner != owner {
+                    ev.record(EventKind::Mover, "identity", old.id, &i.name, "owner changed")?;
+                }
+                touched.insert(i.external_id.as_str(), (old.id, false));
+            }
+            None => {
+                tx.prepare_cached(
+                    "INSERT INTO identities(source_id, external_id, name, kind, agent_class, status, purpose, builder_id, owner_id,
+                         team, environment, registered, created_at, last_used_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)",
+                )?
+                .execute(params![
+                    source,
+                    i.external_id,
+                    i.name,
+                    i.kind,
+                    i.agent_class,
+                    i.status,
+                    i.description,
+                    builder,
+                    owner,
+                    i.team,
+                    i.environment,
+                    created,
+                    to_ts_opt(i.last_used_at)
+                ])?;
+                let id = tx.last_insert_rowid();
+                apply_registration(tx, id, false, i)?;
+                ev.record(EventKind::Joiner, "identity", id, &i.name, &format!("new {}", i.kind))?;
+                touched.insert(i.external_id.as_str(), (id, true));
+            }
+        }
+    }
+    let removed: Vec<(&String, &ExistingIdentity)> = match f.mode {
+        FetchMode::Full => identities.iter().filter(|(k, _)| !touched.contains_key(k.as_str())).collect(),
+        FetchMode::Incremental => {
+            f.removed_identities.iter().filter_map(|k| identities.get_key_value(k)).collect()
+        }
+    };
+    for (_, old) in removed {
+        if old.status != IdentityStatus::Deleted {
+            tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?.execute([old.id])?;
+            let name: String = tx.query_row("SELECT name FROM identities WHERE id = ?1", [old.id], |r| r.get(0))?;
+            ev.record(EventKind::Leaver, "identity", old.id, &name, "removed from the source")?;
+        }
+        for sql in [
+            "DELETE FROM credentials WHERE identity_id = ?1",
+            "DELETE FROM grants WHERE identity_id = ?1",
+            "DELETE FROM delegations WHERE from_id = ?1",
+        ] {
+            tx.prepare_cached(sql)?.execute([old.id])?;
+        }
+    }
+
+    apply_credentials(tx, f, &touched, ev)?;
+    apply_grants(tx, f, &touched, &resources, ev)?;
+    apply_delegations(tx, f, &touched, &identities, ev)?;
+    Ok(())
+}
+
+fn apply_registration(
+    tx: &Transaction<'_>,
+    id: i64,
+    registered_before: bool,
+    i: &crate::sync::records::IdentityRecord,
+) -> Result<()> {
+    match &i.registration {
+        Some(reg) => {
+            tx.prepare_cached(
+                "UPDATE identities SET registered = 1, purpose = ?2, intended_blast_radius = ?3,
+                     review_interval_days = ?4, agent_class = coalesce(?5, agent_class) WHERE id = ?1",
+            )?
+            .execute(params![id, reg.purpose, reg.intended_blast_radius, reg.review_interval_days, reg.agent_class])?;
+        }
+        // Unregistered identities show what the source says they are for;
+        // a registered purpose is Custodian's and is kept.
+        None if !registered_before => {
+            tx.prepare_cached("UPDATE identities SET purpose = ?2 WHERE id = ?1")?.execute(params![id, i.description])?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn apply_credentials(
+    tx: &Transaction<'_>,
+    f: &Fetched,
+    touched: &HashMap<&str, (i64, bool)>,
+    ev: &mut Events<'_>,
+) -> Result<()> {
+    let mut incoming: HashMap<i64, Vec<&crate::sync::records::CredentialRecord>> = HashMap::new();
+    for c in &f.credentials {
+        let Some(&(id, _)) = touched.get(c.identity.as_str()) else {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("credential {} belongs to identity {} which the source did not return", c.external_id, c.identity),
+            ));
+        };
+        incoming.entry(id).or_default().push(c);
+    }
+    for (ext, &(identity, is_new)) in touched {
+        let mut existing: HashMap<String, i64> = HashMap::new();
+        {
+            let mut st = tx.prepare_cached("SELECT external_id, id FROM credentials WHERE identity_id = ?1")?;
+            for row in st.query_map([identity], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (k, v) = row?;
+                existing.insert(k, v);
+            }
+        }
+        let creds = incoming.remove(&identity).unwrap_or_default();
+        let mut keep: HashSet<i64> = HashSet::new();
+        for c in creds {
+            let created = to_ts(c.created_at.unwrap_or_else(Utc::now));
+            match existing.get(&c.external_id) {
+                Some(&cid) => {
+                    tx.prepare_cached(
+                        "UPDATE credentials SET kind = ?2, display_name = ?3, created_at = ?4, expires_at = ?5,
+                             last_rotated_at = ?6, last_used_at = coalesce(?7, last_used_at) WHERE id = ?1",
+                    )?
+                    .execute(params![
+                        cid,
+                        c.kind,
+                        c.display_name,
+                        created,
+                        to_ts_opt(c.expires_at),
+                        to_ts_opt(c.last_rotated_at),
+                        to_ts_opt(c.last_used_at)
+                    ])?;
+                    keep.insert(cid);
+                }
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO credentials(identity_id, external_id, kind, display_name, created_at, expires_at,
+                             last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![
+                        identity,
+                        c.external_id,
+                        c.kind,
+                        c.display_name,
+                        created,
+                        to_ts_opt(c.expires_at),
+                        to_ts_opt(c.last_rotated_at),
+                        to_ts_opt(c.last_used_at)
+                    ])?;
+                    let cid = tx.last_insert_rowid();
+                    keep.insert(cid);
+                    if !is_new {
+                        ev.record(
+                            EventKind::Joiner,
+                            "credential",
+                            cid,
+                            &c.display_name,
+                            &format!("new {} on {ext}", c.kind),
+                        )?;
+                    }
+                }
+            }
+        }
+        for (_, cid) in existing.iter().filter(|(_, cid)| !keep.contains(cid)) {
+            tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?.execute([cid])?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_grants(
+    tx: &Transaction<'_>,
+    f: &Fetched,
+    touched: &HashMap<&str, (i64, bool)>,
+    resources: &HashMap<String, i64>,
+    ev: &mut Events<'_>,
+) -> Result<()> {
+    type Key = (i64, String);
+    let mut incoming: HashMap<i64, Vec<&crate::sync::records::GrantRecord>> = HashMap::new();
+    for g in &f.grants {
+        let Some(&(id, _)) = touched.get(g.identity.as_str()) else {
+            return Err(Error::invalid(format!("a grant refers to identity {} which the source did not return", g.identity)));
+        };
+        incoming.entry(id).or_default().push(g);
+    }
+    for (ext, &(identity, is_new)) in touched {
+        let mut existing: HashMap<Key, i64> = HashMap::new();
+        {
+            let mut st = tx.prepare_cached("SELECT resource_id, permission, id FROM grants WHERE identity_id = ?1")?;
+            for row in st.query_map([identity], |r| Ok(((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)?)))? {
+                let (k, v) = row?;
+                existing.insert(k, v);
+            }
+        }
+        let mut keep: HashSet<i64> = HashSet::new();
+        let (mut added, mut removed) = (0usize, 0usize);
+        for g in incoming.remove(&identity).unwrap_or_default() {
+            let Some(&rid) = resources.get(&g.resource) else {
+                return Err(Error::invalid(format!(
+                    "grant {} of {} refers to resource {} which the source did not return",
+                    g.permission, g.identity, g.resource
+                )));
+            };
+            match existing.get(&(rid, g.permission.clone())) {
+                Some(&gid) => {
+                    tx.prepare_cached(
+                        "UPDATE grants SET privilege = ?2, high_consequence = ?3, last_used_at = coalesce(?4, last_used_at) WHERE id = ?1",
+                    )?
+                    .execute(params![gid, g.privilege, g.high_consequence, to_ts_opt(g.last_used_at)])?;
+                    keep.insert(gid);
+                }
+                None => {
+                    tx.prepare_cached(
+                        "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![identity, rid, g.permission, g.privilege, g.high_consequence, to_ts_opt(g.last_used_at)])?;
+                    keep.insert(tx.last_insert_rowid());
+                    added += 1;
+                }
+            }
+        }
+        for (_, gid) in existing.iter().filter(|(_, gid)| !keep.contains(gid)) {
+            tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?.execute([gid])?;
+            removed += 1;
+        }
+        if !is_new && (added > 0 || removed > 0) {
+            ev.record(EventKind::Mover, "identity", identity, ext, &format!("grants: +{added} -{removed}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_delegations(
+    tx: &Transaction<'_>,
+    f: &Fetched,
+    touched: &HashMap<&str, (i64, bool)>,
+    before: &HashMap<String, ExistingIdentity>,
+    ev: &mut Events<'_>,
+) -> Result<()> {
+    let lookup = |ext: &str| touched.get(ext).map(|t| t.0).or_else(|| before.get(ext).map(|e| e.id));
+    let mut incoming: HashMap<i64, HashSet<(i64, String)>> = HashMap::new();
+    for d in &f.delegations {
+        let (Some(from), Some(to)) = (lookup(&d.from), lookup(&d.to)) else {
+            return Err(Error::invalid(format!("delegation {} -> {} refers to an identity the source did not return", d.from, d.to)));
+        };
+        incoming.entry(from).or_default().insert((to, d.kind.as_str().to_string()));
+    }
+    for (ext, &(identity, is_new)) in touched {
+        let mut st = tx.prepare_cached("SELECT to_id, kind FROM delegations WHERE from_id = ?1")?;
+        let existing: HashSet<(i64, String)> =
+            st.query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let wanted = incoming.remove(&identity).unwrap_or_default();
+        if existing == wanted {
+            continue;
+        }
+        tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?.execute([identity])?;
+        for (to, kind) in &wanted {
+            tx.prepare_cached("INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)")?
+                .execute(params![identity, to, kind])?;
+        }
+        if !is_new {
+            let added = wanted.difference(&existing).count();
+            let removed = existing.difference(&wanted).count();
+            ev.record(EventKind::Mover, "identity", identity, ext, &format!("delegations: +{added} -{removed}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a `PersonKey` to a local person id.
+struct PersonResolver<'a> {
+    source: SourceId,
+    local: &'a HashMap<&'a str, i64>,
+    by_email: HashMap<String, Option<i64>>,
+}
+
+impl PersonResolver<'_> {
+    fn resolve(&mut self, tx: &Transaction<'_>, key: &PersonKey) -> Result<Option<i64>> {
+        match key {
+            PersonKey::ExternalId(ext) => {
+                if let Some(&id) = self.local.get(ext.as_str()) {
+                    return Ok(Some(id));
+                }
+                Ok(tx
+                    .prepare_cached("SELECT id FROM people WHERE source_id = ?1 AND external_id = ?2")?
+                    .query_row(params![self.source, ext], |r| r.get(0))
+                    .optional()?)
+            }
+            PersonKey::Email(email) => {
+                let email = email.trim().to_lowercase();
+                if email.is_empty() {
+                    return Ok(None);
+                }
+                if let Some(hit) = self.by_email.get(&email) {
+                    return Ok(*hit);
+                }
+                // Prefer an active person, then this source's own record.
+                let hit: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT id FROM people WHERE email = ?1 COLLATE NOCASE
+                         ORDER BY status = 'active' DESC, source_id = ?2 DESC, id LIMIT 1",
+                    )?
+                    .query_row(params![email, self.source], |r| r.get(0))
+                    .optional()?;
+                self.by_email.insert(email, hit);
+                Ok(hit)
+            }
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The one HTTP client every HTTP source shares: bounded concurrency,
+//! timeouts, retries with exponential backoff and full jitter, and respect for
+//! the throttling signals of each API (`Retry-After`, Okta's
+//! `X-Rate-Limit-Reset`, GitHub's `x-ratelimit-remaining`/`-reset`).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, ErrorCode, Result};
+
+/// Retry and concurrency policy.
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    pub max_concurrency: usize,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The longest server-requested wait we accept before giving up.
+    pub max_retry_after: Duration,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            max_concurrency: 4,
+            max_attempts: 6,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(120),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A cancellation flag shared between the UI and a running sync.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::new(ErrorCode::Cancelled, "the sync was cancelled; the previous snapshot was kept"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A response body with its headers.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Error::new(ErrorCode::MalformedResponse, format!("{what}: the response is not the documented JSON ({e})"))
+        })
+    }
+
+    /// All values of a header (Okta sends several `link` headers).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    }
+}
+
+/// Counts shared across requests, for progress and tests.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    policy: HttpPolicy,
+    permits: Arc<Semaphore>,
+    pub stats: Arc<HttpStats>,
+    cancel: Cancel,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient").field("policy", &self.policy).finish()
+    }
+}
+
+/// What to do after a failed attempt.
+enum Verdict {
+    Retry(Option<Duration>),
+    Fail(Error),
+}
+
+impl HttpClient {
+    pub fn new(policy: HttpPolicy, cancel: Cancel) -> Result<HttpClient> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(policy.connect_timeout)
+            .timeout(policy.request_timeout)
+            .user_agent(concat!("custodian/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
+        Ok(HttpClient {
+            client,
+            permits: Arc::new(Semaphore::new(policy.max_concurrency.max(1))),
+            policy,
+            stats: Arc::new(HttpStats::default()),
+            cancel,
+        })
+    }
+
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    /// GET with retries. `headers` are added to every attempt.
+    pub async fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response> {
+        self.send(Method::GET, url, headers, None).await
+    }
+
+    /// POST a form with retries.
+    pub async fn post_form(&self, url: &str, headers: &[(&str, String)], form: &[(&str, &str)]) -> Result<Response> {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(Method::POST, url, headers, Some(body)).await
+    }
+
+    async fn send(&self, method: Method, url: &str, headers: &[(&str, String)], body: Option<String>) -> Result<Response> {
+        let mut attempt = 0u32;
+        loop {
+            self.cancel.check()?;
+            attempt += 1;
+            let outcome = {
+                let _permit = self
+                    .permits
+                    .acquire()
+                    .await
+                    .map_err(|_| Error::internal("the HTTP client was shut down"))?;
+                self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                let mut rb = self.client.request(method.clone(), url);
+                for (k, v) in headers {
+                    rb = rb.header(*k, v);
+                }
+                if let Some(b) = &body {
+                    rb = rb.header("content-type", "application/x-www-form-urlencoded").body(b.clone());
+                }
+                rb.send().await
+            };
+            let verdict = match outcome {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let body = match resp.bytes().await {
+                        Ok(b) => b.to_vec(),
+                        Err(e) => {
+                            let v = Verdict::Retry(None);
+                            tracing::debug!(%url, error = %e, "body read failed");
+                            if attempt >= self.policy.max_attempts {
+                                return Err(Error::new(ErrorCode::Network, format!("reading {} failed: {e}", redact(url))));
+                            }
+                            self.wait(v, attempt).await?;
+                            continue;
+                        }
+                    };
+                    if status.is_success() {
+                        return Ok(Response { status, headers, body });
+                    }
+                    self.classify(url, status, &headers, &body)
+                }
+                Err(e) => {
+                    let msg = if e.is_timeout() {
+                        format!("{} timed out", redact(url))
+                    } else if e.is_connect() {
+                        format!("cannot connect to {}", redact(url))
+                    } else {
+                        format!("request to {} failed: {}", redact(url), e.without_url())
+                    };
+                    if attempt >= self.policy.max_attempts {
+                        return Err(Error::new(ErrorCode::Network, msg));
+                    }
+                    Verdict::Retry(None)
+                }
+            };
+            match verdict {
+                Verdict::Fail(e) => return Err(e),
+                Verdict::Retry(_) if attempt >= self.policy.max_attempts => {
+                    return Err(Error::new(
+                        ErrorCode::RateLimited,
+                        format!("{} kept failing or throttling after {attempt} attempts", redact(url)),
+                    ));
+                }
+                v => self.wait(v, attempt).await?,
+            }
+        }
+    }
+
+    fn classify(&self, url: &str, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Verdict {
+        let snippet: String = String::from_utf8_lossy(body).chars().take(300).collect();
+        let hint = server_wait(headers, Utc::now());
+        match status.as_u16() {
+            429 => Verdict::Retry(hint),
+            // GitHub signals rate limits with 403 and remaining 0 / retry-after.
+            403 if hint.is_some() || header_str(headers, "x-ratelimit-remaining") == Some("0") => Verdict::Retry(hint),
+            401 | 403 => Verdict::Fail(Error::new(
+                ErrorCode::SourceAuth,
+                format!("{} refused the credentials (HTTP {status}): {snippet}", redact(url)),
+            )),
+            500..=599 => Verdict::Retry(hint),
+            _ => Verdict::Fail(Error::new(
+                ErrorCode::SourceError,
+                format!("{} answered HTTP {status}: {snippet}", redact(url)),
+            )),
+        }
+    }
+
+    async fn wait(&self, v: Verdict, attempt: u32) -> Result<()> {
+        let delay = match v {
+            Verdict::Retry(Some(server)) => {
+                if server > self.policy.max_retry_after {
+                    return Err(Error::new(
+                        ErrorCode::RateLimited,
+                        format!("the source asked to wait {}s, longer than the {}s allowed; try again later", server.as_secs(), self.policy.max_retry_after.as_secs()),
+                    ));
+                }
+                server
+            }
+            Verdict::Retry(None) => backoff(&self.policy, attempt),
+            Verdict::Fail(e) => return Err(e),
+        };
+        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(attempt, delay_ms = delay.as_millis() as u64, "retrying");
+        // Sleep in slices so a cancel is honoured promptly.
+        let mut left = delay;
+        while !left.is_zero() {
+            self.cancel.check()?;
+            let step = left.min(Duration::from_millis(200));
+            tokio::time::sleep(step).await;
+            left = left.saturating_sub(step);
+        }
+        Ok(())
+    }
+}
+
+/// Exponential backoff with full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
+pub fn backoff(policy: &HttpPolicy, attempt: u32) -> Duration {
+    let exp = policy.base_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let cap = exp.min(policy.max_backoff);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mut rng = crate::demo::Rng::new(u64::from(nanos) ^ u64::from(attempt).rotate_left(32));
+    let frac = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    cap.mul_f64(frac)
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim)
+}
+
+/// How long the server asked us to wait, from the headers APIs use:
+/// `Retry-After` (seconds or HTTP date), `X-Rate-Limit-Reset` (Okta, epoch
+/// seconds) and `x-ratelimit-reset` with `x-ratelimit-remaining: 0` (GitHub).
+pub fn server_wait(h: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    if let Some(v) = header_str(h, "retry-after") {
+        if let Ok(secs) = v.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(t) = DateTime::parse_from_rfc2822(v) {
+            return Some((t.with_timezone(&Utc) - now).to_std().unwrap_or(Duration::ZERO));
+        }
+    }
+    let reset = header_str(h, "x-rate-limit-reset").or_else(|| {
+        (header_str(h, "x-ratelimit-remaining") == Some("0")).then(|| header_str(h, "x-ratelimit-reset")).flatten()
+    });
+    if let Some(epoch) = reset.and_then(|v| v.parse::<i64>().ok()) {
+        let wait = epoch - now.timestamp();
+        return Some(Duration::from_secs(wait.clamp(0, i64::MAX) as u64 + 1));
+    }
+    None
+}
+
+/// A URL without its query string (tokens sometimes travel there).
+pub fn redact(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    #[test]
+    fn backoff_stays_within_the_cap() {
+        let p = HttpPolicy { base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), ..Default::default() };
+        for attempt in 1..20 {
+            let d = backoff(&p, attempt);
+            let cap = Duration::from_millis(100).saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(1));
+            assert!(d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
+        }
+    }
+
+    #[test]
+    fn server_wait_reads_each_apis_headers() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("7"));
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(7)));
+
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("Thu, 01 Jan 2026 00:00:30 GMT"));
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(30)));
+
+        let mut h = HeaderMap::new();
+        h.insert("x-rate-limit-reset", HeaderValue::from_str(&(now.timestamp() + 10).to_string()).unwrap());
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(11)));
+
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_str(&(now.timestamp() + 5).to_string()).unwrap());
+        assert_eq!(server_wait(&h, now), None, "GitHub reset counts only when remaining is 0");
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        assert_eq!(server_wait(&h, now), Some(Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn redact_drops_the_query() {
+        assert_eq!(redact("https://x/y?token=s3cr3t"), "https://x/y?…");
+        assert_eq!(redact("https://x/y"), "https://x/y");
+    }
+}

@@ -1,0 +1,222 @@
+//! The sync engine: fetch a source into memory (staging), then apply it to the
+//! cache in one transaction (`Store::apply_fetch`).
+//!
+//! A run is three steps so that a host never holds the cache while the
+//! network is slow: [`prepare`] (store: record the run, read the config and
+//! cursor), [`Prepared::fetch`] (network only), [`Fetch::apply`] (store).
+//! A failed, cancelled or interrupted fetch never touches the snapshot.
+
+pub mod csv_import;
+pub mod http;
+pub mod records;
+pub mod scim;
+pub mod secrets;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::SourceId;
+use crate::store::sync::{ApplyReport, RunId, SourceView};
+use crate::store::Store;
+use http::{Cancel, HttpClient, HttpPolicy};
+use records::Fetched;
+use secrets::SecretStore;
+
+/// Progress of a running sync, streamed to the UI and the CLI.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SyncProgress {
+    pub source_id: i64,
+    /// connecting | people | identities | groups | applying | done
+    pub phase: String,
+    pub pages: u64,
+    pub items: u64,
+    /// Total items when the source says so (SCIM `totalResults`).
+    pub total: Option<u64>,
+}
+
+/// Receives progress reports.
+pub type ProgressFn = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
+
+/// What a source needs while fetching.
+pub struct SyncContext {
+    pub source: SourceView,
+    pub http: HttpClient,
+    pub secret: Option<String>,
+    pub progress: ProgressFn,
+    /// The cursor of the last successful incremental-capable run.
+    pub cursor: Option<String>,
+}
+
+impl SyncContext {
+    pub fn report(&self, phase: &str, pages: u64, items: u64, total: Option<u64>) {
+        (self.progress)(&SyncProgress { source_id: self.source.id, phase: phase.into(), pages, items, total });
+    }
+
+    /// A string setting, required.
+    pub fn setting(&self, key: &str) -> Result<String> {
+        self.source
+            .settings
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| Error::invalid(format!("source '{}' has no '{key}' setting", self.source.name)))
+    }
+
+    pub fn secret(&self) -> Result<&str> {
+        self.secret.as_deref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::SecretMissing,
+                format!("no secret is stored for source '{}'; add it in Sources (it is kept in the OS keyring)", self.source.name),
+            )
+        })
+    }
+}
+
+/// An identity source.
+pub trait Source {
+    /// Fetches everything, or only the changes since `ctx.cursor` when the
+    /// source supports it. Errors with `CursorExpired` when the cursor is too
+    /// old; the engine then resyncs in full.
+    fn fetch(&self, ctx: &SyncContext) -> impl std::future::Future<Output = Result<Fetched>> + Send;
+}
+
+/// The kinds of source this build knows.
+pub const SOURCE_KINDS: &[&str] = &["scim", "csv"];
+
+/// Does the kind keep a secret in the keyring?
+pub fn kind_needs_secret(kind: &str) -> bool {
+    matches!(kind, "scim")
+}
+
+async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
+    match ctx.source.kind.as_str() {
+        "scim" => scim::ScimSource.fetch(ctx).await,
+        "csv" => csv_import::CsvSource.fetch(ctx).await,
+        other => Err(Error::invalid(format!("unknown source kind '{other}'; known: {}", SOURCE_KINDS.join(", ")))),
+    }
+}
+
+/// A run that has been recorded and can fetch.
+pub struct Prepared {
+    pub run: RunId,
+    pub source: SourceView,
+    cursor: Option<String>,
+}
+
+/// A fetched source, ready to apply.
+pub struct Fetch {
+    pub run: RunId,
+    pub source: SourceId,
+    pub fetched: Fetched,
+}
+
+/// The outcome of a whole run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub run: RunId,
+    pub report: ApplyReport,
+    pub full: bool,
+}
+
+/// Step 1 (store): records a `running` run and reads what the fetch needs.
+pub fn prepare(store: &mut Store, source: SourceId, now: DateTime<Utc>) -> Result<Prepared> {
+    let view = store.source(source)?;
+    let cursor = store.source_cursor(source)?;
+    let run = store.begin_sync_run(source, now)?;
+    Ok(Prepared { run, source: view, cursor })
+}
+
+impl Prepared {
+    /// Step 2 (network only). Falls back to a full fetch when the cursor expired.
+    pub async fn fetch(
+        self,
+        secrets: &dyn SecretStore,
+        progress: ProgressFn,
+        cancel: Cancel,
+        policy: HttpPolicy,
+    ) -> std::result::Result<Fetch, (RunId, Error)> {
+        let run = self.run;
+        let source = SourceId(self.source.id);
+        let result = async {
+            let secret = if kind_needs_secret(&self.source.kind) { secrets.get(source)? } else { None };
+            let http = HttpClient::new(policy, cancel)?;
+            let mut ctx = SyncContext { source: self.source, http, secret, progress, cursor: self.cursor };
+            ctx.report("connecting", 0, 0, None);
+            match fetch_kind(&ctx).await {
+                Err(e) if e.code == ErrorCode::CursorExpired && ctx.cursor.is_some() => {
+                    tracing::info!(source = %source, "cursor expired; full resync");
+                    ctx.cursor = None;
+                    fetch_kind(&ctx).await
+                }
+                other => other,
+            }
+        }
+        .await;
+        match result {
+            Ok(fetched) => Ok(Fetch { run, source, fetched }),
+            Err(e) => Err((run, e)),
+        }
+    }
+}
+
+impl Fetch {
+    /// Step 3 (store): applies in one transaction.
+    pub fn apply(self, store: &mut Store, now: DateTime<Utc>) -> Result<SyncOutcome> {
+        let full = self.fetched.mode == records::FetchMode::Full;
+        match store.apply_fetch(self.source, self.run, &self.fetched, now) {
+            Ok(report) => Ok(SyncOutcome { run: self.run, report, full }),
+            Err(e) => {
+                record_failure(store, self.run, &e, now);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Records why a run ended without applying (best effort: the error that
+/// caused it is what the caller reports).
+pub fn record_failure(store: &mut Store, run: RunId, e: &Error, now: DateTime<Utc>) {
+    let status = if e.code == ErrorCode::Cancelled { "cancelled" } else { "failed" };
+    if let Err(rec) = store.end_sync_run_unapplied(run, status, e, now) {
+        tracing::error!(error = %rec, "could not record the failed run");
+    }
+}
+
+/// The whole run for hosts that may block (the CLI, tests, benchmarks).
+pub fn sync_blocking(
+    store: &mut Store,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    progress: ProgressFn,
+    cancel: Cancel,
+    policy: HttpPolicy,
+) -> Result<SyncOutcome> {
+    let prepared = prepare(store, source, Utc::now())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    match rt.block_on(prepared.fetch(secrets, progress.clone(), cancel, policy)) {
+        Ok(fetch) => {
+            let id = fetch.source.0;
+            progress(&SyncProgress {
+                source_id: id,
+                phase: "applying".into(),
+                pages: 0,
+                items: fetch.fetched.item_count() as u64,
+                total: None,
+            });
+            let out = fetch.apply(store, Utc::now())?;
+            progress(&SyncProgress { source_id: id, phase: "done".into(), pages: 0, items: out.report.items as u64, total: None });
+            Ok(out)
+        }
+        Err((run, e)) => {
+            record_failure(store, run, &e, Utc::now());
+            Err(e)
+        }
+    }
+}
