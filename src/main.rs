@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use custodian::demo::{DemoSize, DEFAULT_SEED};
 use custodian::model::{AgentClass, IdentityKind, IdentityStatus};
 use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState, SortKey};
+use custodian::sync::http::Cancel;
+use custodian::sync::secrets::{KeyringSecrets, MemorySecrets, SecretStore};
+use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::{ops, Error, ErrorCode, Result};
+use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +53,67 @@ enum Command {
     },
     /// Headline counts of the cache.
     Summary {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configure identity sources.
+    #[command(subcommand)]
+    Source(SourceCmd),
+    /// Sync a source now (by name or id).
+    Sync {
+        source: String,
+        /// Read the source's secret from standard input for this run only,
+        /// instead of the OS keyring (for pipelines).
+        #[arg(long)]
+        secret_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import an agent registry spreadsheet (CSV); creates the source on first use.
+    Import {
+        file: PathBuf,
+        /// Source name (default: "Registry <file name>").
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recent sync runs, newest first.
+    Runs {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lifecycle events (joiner, mover, leaver) of one sync run.
+    Events {
+        run: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCmd {
+    /// Add a source: `custodian source add scim --name hr --set base_url=https://... --secret-stdin`.
+    Add {
+        /// scim, csv, entra, okta
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// A non-secret setting, KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// Read the secret (token, client secret) from standard input and keep it in the OS keyring.
+        #[arg(long)]
+        secret_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List sources with their last run.
+    List {
         #[arg(long)]
         json: bool,
     },
@@ -247,8 +312,160 @@ fn run(cli: Cli) -> Result<()> {
                 writeln!(out, "Findings:     {}", s.findings)?;
             }
         }
+        Command::Source(SourceCmd::Add { kind, name, settings, secret_stdin, json }) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let mut map = serde_json::Map::new();
+            for kv in settings {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| Error::invalid(format!("--set expects KEY=VALUE, got '{kv}'")))?;
+                let value = v.parse::<u64>().map_or_else(|_| serde_json::Value::from(v), serde_json::Value::from);
+                map.insert(k.trim().to_string(), value);
+            }
+            let secret = if secret_stdin { Some(read_secret()?) } else { None };
+            let keyring = KeyringSecrets::default();
+            let src = ops::add_source(&mut store, &keyring, &kind, &name, map.into(), secret.as_deref(), now)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&src)?)?;
+            } else {
+                writeln!(out, "Added source #{} {} ({})", src.id, src.name, src.kind)?;
+            }
+        }
+        Command::Source(SourceCmd::List { json }) => {
+            let store = ops::open_or_demo(&path, now)?;
+            let list = ops::sources(&store)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                for s in list {
+                    let last = s.last_run.as_ref().map_or("never synced".to_string(), |r| {
+                        format!("last run #{} {} at {}", r.id, r.status, r.finished_at.as_deref().unwrap_or(&r.started_at))
+                    });
+                    writeln!(out, "{:>4}  {:<32} {:<6} {last}", s.id, s.name, s.kind)?;
+                }
+            }
+        }
+        Command::Sync { source, secret_stdin, json } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let id = ops::resolve_source(&store, &source)?;
+            let outcome = if secret_stdin {
+                let secrets = MemorySecrets::default();
+                secrets.set(id, &read_secret()?)?;
+                ops::sync_source(&mut store, id, &secrets, progress_printer(json), Cancel::new())
+            } else {
+                ops::sync_source(&mut store, id, &KeyringSecrets::default(), progress_printer(json), Cancel::new())
+            };
+            let outcome = outcome?;
+            let run = store.sync_run(outcome.run)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&run)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "Run #{} {} ({}): {} items, {} joiners, {} movers, {} leavers",
+                    run.id,
+                    run.status,
+                    run.mode.as_deref().unwrap_or("-"),
+                    run.items,
+                    run.joiners,
+                    run.movers,
+                    run.leavers
+                )?;
+            }
+        }
+        Command::Import { file, name, json } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let abs = std::fs::canonicalize(&file)
+                .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?;
+            let name = name.unwrap_or_else(|| {
+                format!("Registry {}", abs.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()))
+            });
+            let id = match ops::resolve_source(&store, &name) {
+                Ok(id) => id,
+                Err(_) => {
+                    let settings = serde_json::json!({ "path": abs.display().to_string() });
+                    let s = ops::add_source(&mut store, &MemorySecrets::default(), "csv", &name, settings, None, now)?;
+                    custodian::model::SourceId(s.id)
+                }
+            };
+            let outcome = ops::sync_source(&mut store, id, &MemorySecrets::default(), progress_printer(json), Cancel::new())?;
+            let run = store.sync_run(outcome.run)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&run)?)?;
+            } else {
+                writeln!(out, "Imported {} rows into '{name}': {} joiners, {} movers, {} leavers", run.items, run.joiners, run.movers, run.leavers)?;
+            }
+        }
+        Command::Runs { source, limit, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let source = source.map(|s| ops::resolve_source(&store, &s)).transpose()?;
+            let runs = ops::sync_runs(&store, source, limit)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+            } else {
+                for r in runs {
+                    let err = r.error_message.as_deref().map(|m| format!("  {m}")).unwrap_or_default();
+                    writeln!(
+                        out,
+                        "#{:<5} source {:<3} {:<11} {:<11} {}  items {} +{} ~{} -{}{err}",
+                        r.id,
+                        r.source_id,
+                        r.status,
+                        r.mode.as_deref().unwrap_or("-"),
+                        r.started_at,
+                        r.items,
+                        r.joiners,
+                        r.movers,
+                        r.leavers
+                    )?;
+                }
+            }
+        }
+        Command::Events { run, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let events = ops::run_events(&store, run)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?;
+            } else {
+                for e in events {
+                    writeln!(out, "{:<7} {:<10} #{:<7} {}  {}", e.kind, e.subject, e.subject_id, e.name, e.detail)?;
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// Reads one secret line from standard input (never echoed, never logged).
+fn read_secret() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let s = line.trim_end_matches(['\r', '\n']).to_string();
+    if s.is_empty() {
+        return Err(Error::invalid("no secret on standard input"));
+    }
+    Ok(s)
+}
+
+/// A progress bar on stderr when it is a terminal (and not in JSON mode).
+fn progress_printer(json: bool) -> ProgressFn {
+    let tty = !json && std::io::stderr().is_terminal();
+    Arc::new(move |p: &SyncProgress| {
+        if !tty {
+            return;
+        }
+        let bar = match p.total {
+            Some(t) if t > 0 => {
+                let filled = ((p.items.min(t) * 30) / t) as usize;
+                format!("[{}{}] {}/{}", "#".repeat(filled), " ".repeat(30 - filled), p.items, t)
+            }
+            _ => format!("{} items, {} pages", p.items, p.pages),
+        };
+        eprint!("\r\x1b[2K{:<11} {bar}", p.phase);
+        if p.phase == "done" {
+            eprintln!();
+        }
+    })
 }
 
 fn parse_all<T: std::str::FromStr<Err = Error>>(values: &[String]) -> Result<Vec<T>> {

@@ -74,3 +74,93 @@ pub fn identity(store: &Store, id: i64, now: DateTime<Utc>) -> Result<IdentityDe
 pub fn summary(store: &Store) -> Result<OrgSummary> {
     store.summary()
 }
+
+// ---------------------------------------------------------------- sources ---
+
+use crate::model::SourceId;
+use crate::store::sync::{LifecycleEventView, RunId, SourceView, SyncRunView};
+use crate::sync::http::{Cancel, HttpPolicy};
+use crate::sync::secrets::SecretStore;
+use crate::sync::{ProgressFn, SyncOutcome};
+
+/// Settings each kind of source requires.
+fn required_settings(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "scim" => &["base_url"],
+        "csv" => &["path"],
+        "entra" => &["tenant_id", "client_id"],
+        "okta" => &["org_url"],
+        _ => &[],
+    }
+}
+
+/// Configures a new source. Its secret, if any, goes to `secrets` (the OS
+/// keyring in the app), never to the cache.
+pub fn add_source(
+    store: &mut Store,
+    secrets: &dyn SecretStore,
+    kind: &str,
+    name: &str,
+    settings: serde_json::Value,
+    secret: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<SourceView> {
+    if !crate::sync::SOURCE_KINDS.contains(&kind) {
+        return Err(Error::invalid(format!(
+            "unknown source kind '{kind}'; known: {}",
+            crate::sync::SOURCE_KINDS.join(", ")
+        )));
+    }
+    let obj = settings.as_object().ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
+    for key in required_settings(kind) {
+        if obj.get(*key).and_then(|v| v.as_str()).is_none_or(|s| s.trim().is_empty()) {
+            return Err(Error::invalid(format!("a {kind} source needs the setting '{key}'")));
+        }
+    }
+    if let Some(url) = obj.get("base_url").or_else(|| obj.get("org_url")).and_then(|v| v.as_str()) {
+        let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Error::invalid(format!("'{url}' must be an http(s) URL")));
+        }
+    }
+    let id = store.add_source(kind, name, &settings, now)?;
+    if let Some(s) = secret.filter(|s| !s.is_empty()) {
+        secrets.set(id, s)?;
+    }
+    store.source(id)
+}
+
+pub fn sources(store: &Store) -> Result<Vec<SourceView>> {
+    store.sources()
+}
+
+/// Finds a source by id or name.
+pub fn resolve_source(store: &Store, reference: &str) -> Result<SourceId> {
+    let all = store.sources()?;
+    let r = reference.trim();
+    all.iter()
+        .find(|s| s.id.to_string() == r || s.name.eq_ignore_ascii_case(r))
+        .map(|s| SourceId(s.id))
+        .ok_or_else(|| Error::not_found(format!("no source named or numbered '{r}' (see `custodian source list`)")))
+}
+
+/// Syncs one source, blocking (CLI, tests). The desktop shell uses the three
+/// steps of `crate::sync` so the cache is not held during the fetch.
+pub fn sync_source(
+    store: &mut Store,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    progress: ProgressFn,
+    cancel: Cancel,
+) -> Result<SyncOutcome> {
+    crate::sync::sync_blocking(store, source, secrets, progress, cancel, HttpPolicy::default())
+}
+
+pub fn sync_runs(store: &Store, source: Option<SourceId>, limit: u32) -> Result<Vec<SyncRunView>> {
+    store.sync_runs(source, limit)
+}
+
+pub fn run_events(store: &Store, run: i64) -> Result<Vec<LifecycleEventView>> {
+    store.sync_run(RunId(run))?;
+    store.lifecycle_events(RunId(run))
+}

@@ -15,7 +15,11 @@ fn custodian(db: &std::path::Path, args: &[&str]) -> Output {
 }
 
 fn json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -27,10 +31,25 @@ fn demo_inventory_and_show_round_trip() {
     assert_eq!(v["identities"], 1000);
     assert_eq!(v["size"], "s");
 
-    let v = json(&custodian(&db, &["inventory", "--kind", "ai_agent,bot", "--sort", "risk", "--desc", "--limit", "5", "--json"]));
+    let v = json(&custodian(
+        &db,
+        &[
+            "inventory",
+            "--kind",
+            "ai_agent,bot",
+            "--sort",
+            "risk",
+            "--desc",
+            "--limit",
+            "5",
+            "--json",
+        ],
+    ));
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 5);
-    assert!(rows.iter().all(|r| r["kind"] == "ai_agent" || r["kind"] == "bot"));
+    assert!(rows
+        .iter()
+        .all(|r| r["kind"] == "ai_agent" || r["kind"] == "bot"));
     assert!(v["total"].as_i64().unwrap() > 5);
 
     let name = rows[0]["name"].as_str().unwrap().to_string();
@@ -41,7 +60,10 @@ fn demo_inventory_and_show_round_trip() {
     let text = custodian(&db, &["show", &name]);
     assert!(text.status.success());
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.starts_with(&name) && text.contains("Credentials (") && text.contains("Findings ("), "{text}");
+    assert!(
+        text.starts_with(&name) && text.contains("Credentials (") && text.contains("Findings ("),
+        "{text}"
+    );
 
     let table = String::from_utf8(custodian(&db, &["inventory", "--limit", "3"]).stdout).unwrap();
     assert!(table.contains("of 1000 identities"), "{table}");
@@ -63,7 +85,10 @@ fn bad_filter_value_names_the_valid_ones() {
     let out = custodian(&db, &["inventory", "--kind", "robot"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("error[invalid_input]") && err.contains("'robot'") && err.contains("ai_agent"), "{err}");
+    assert!(
+        err.contains("error[invalid_input]") && err.contains("'robot'") && err.contains("ai_agent"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,14 +97,20 @@ fn unknown_identity_is_not_found() {
     let db = dir.path().join("c.db");
     let out = custodian(&db, &["show", "no-such-agent"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("error[not_found]"));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("error[not_found]"));
 }
 
 #[test]
 fn unreadable_cache_is_reported_and_kept() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
-    std::fs::write(&db, b"this is not a database, it is a note to self\n".repeat(200)).unwrap();
+    std::fs::write(
+        &db,
+        b"this is not a database, it is a note to self\n".repeat(200),
+    )
+    .unwrap();
     let before = std::fs::read(&db).unwrap();
     let out = custodian(&db, &["inventory"]);
     assert_eq!(out.status.code(), Some(1));

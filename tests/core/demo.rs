@@ -32,25 +32,60 @@ fn sizes_match_their_promise() {
 #[test]
 fn small_organisation_is_realistic() {
     let org = generate(DemoSize::S, DEFAULT_SEED, now());
-    let departed = org.people.iter().filter(|p| p.status == PersonStatus::Departed).count();
-    assert!(departed > 5 && departed < org.people.len() / 5, "departed: {departed}");
-    assert!(org.people.iter().skip(1).all(|p| p.manager.is_some()), "everyone but the top has a manager");
+    let departed = org
+        .people
+        .iter()
+        .filter(|p| p.status == PersonStatus::Departed)
+        .count();
+    assert!(
+        departed > 5 && departed < org.people.len() / 5,
+        "departed: {departed}"
+    );
+    assert!(
+        org.people.iter().skip(1).all(|p| p.manager.is_some()),
+        "everyone but the top has a manager"
+    );
 
-    let classes: HashSet<AgentClass> = org.identities.iter().filter_map(|i| i.agent_class).collect();
-    assert_eq!(classes.len(), AgentClass::ALL.len(), "agents of every class");
+    let classes: HashSet<AgentClass> = org
+        .identities
+        .iter()
+        .filter_map(|i| i.agent_class)
+        .collect();
+    assert_eq!(
+        classes.len(),
+        AgentClass::ALL.len(),
+        "agents of every class"
+    );
     let kinds: HashSet<IdentityKind> = org.identities.iter().map(|i| i.kind).collect();
-    assert_eq!(kinds.len(), IdentityKind::ALL.len(), "identities of every kind");
-    assert!(org.identities.iter().all(|i| i.owner.is_none() || i.builder.is_some()));
+    assert_eq!(
+        kinds.len(),
+        IdentityKind::ALL.len(),
+        "identities of every kind"
+    );
+    assert!(org
+        .identities
+        .iter()
+        .all(|i| i.owner.is_none() || i.builder.is_some()));
 
-    let never_expiring = org.credentials.iter().filter(|c| c.expires_at.is_none()).count();
-    assert!(never_expiring > 100, "never-expiring credentials: {never_expiring}");
+    let never_expiring = org
+        .credentials
+        .iter()
+        .filter(|c| c.expires_at.is_none())
+        .count();
+    assert!(
+        never_expiring > 100,
+        "never-expiring credentials: {never_expiring}"
+    );
     let two_years = now() - chrono::Duration::days(730);
     let unrotated_for_years = org
         .credentials
         .iter()
         .filter(|c| c.last_rotated_at.is_none() && c.created_at < two_years)
         .count();
-    assert!(unrotated_for_years > 20, "unrotated for 2+ years: {unrotated_for_years}");
+    assert!(
+        unrotated_for_years > 20,
+        "unrotated for 2+ years: {unrotated_for_years}"
+    );
 
     let sens: HashSet<Sensitivity> = org.resources.iter().map(|r| r.sensitivity).collect();
     assert_eq!(sens.len(), 4, "resources of every sensitivity");

@@ -10,7 +10,12 @@ use custodian::store::Store;
 use crate::util::{now, OrgBuilder};
 
 fn checks_of(store: &Store, name: &str) -> BTreeSet<String> {
-    ops::show(store, name, now()).unwrap().findings.into_iter().map(|f| f.check_id).collect()
+    ops::show(store, name, now())
+        .unwrap()
+        .findings
+        .into_iter()
+        .map(|f| f.check_id)
+        .collect()
 }
 
 fn load(b: &OrgBuilder) -> Store {
@@ -22,7 +27,12 @@ fn load(b: &OrgBuilder) -> Store {
 #[test]
 fn every_check_maps_to_an_owasp_category() {
     for c in CHECKS {
-        assert!(!owasp_title(c.owasp).is_empty(), "{} maps to unknown {}", c.id, c.owasp);
+        assert!(
+            !owasp_title(c.owasp).is_empty(),
+            "{} maps to unknown {}",
+            c.id,
+            c.owasp
+        );
     }
     let ids: BTreeSet<&str> = CHECKS.iter().map(|c| c.id).collect();
     assert_eq!(ids.len(), CHECKS.len(), "check ids are unique");
@@ -53,7 +63,10 @@ fn ownership_checks() {
     assert!(checks_of(&store, "orphan").contains("owner-departed"));
     assert!(checks_of(&store, "suspended-owner").contains("owner-departed"));
     assert!(checks_of(&store, "ownerless").contains("no-owner"));
-    assert!(checks_of(&store, "disabled-orphan").is_empty(), "disabled identities are not posture risks");
+    assert!(
+        checks_of(&store, "disabled-orphan").is_empty(),
+        "disabled identities are not posture risks"
+    );
 }
 
 #[test]
@@ -89,12 +102,30 @@ fn secret_age_and_expiry_checks() {
     b.org.credentials[(c.0 - 1) as usize].last_used_at = Some(crate::util::days_ago(91));
     let store = load(&b);
 
-    assert_eq!(checks_of(&store, "forever"), BTreeSet::from(["secret-never-expires".to_string()]));
-    assert!(checks_of(&store, "federated").is_empty(), "federated credentials have no secret to expire");
-    assert_eq!(checks_of(&store, "old"), BTreeSet::from(["secret-not-rotated".to_string()]));
-    assert!(checks_of(&store, "rotated").is_empty(), "rotation resets the age");
-    assert_eq!(checks_of(&store, "expired"), BTreeSet::from(["secret-expired".to_string()]));
-    assert_eq!(checks_of(&store, "stale"), BTreeSet::from(["stale-credential".to_string()]));
+    assert_eq!(
+        checks_of(&store, "forever"),
+        BTreeSet::from(["secret-never-expires".to_string()])
+    );
+    assert!(
+        checks_of(&store, "federated").is_empty(),
+        "federated credentials have no secret to expire"
+    );
+    assert_eq!(
+        checks_of(&store, "old"),
+        BTreeSet::from(["secret-not-rotated".to_string()])
+    );
+    assert!(
+        checks_of(&store, "rotated").is_empty(),
+        "rotation resets the age"
+    );
+    assert_eq!(
+        checks_of(&store, "expired"),
+        BTreeSet::from(["secret-expired".to_string()])
+    );
+    assert_eq!(
+        checks_of(&store, "stale"),
+        BTreeSet::from(["stale-credential".to_string()])
+    );
 }
 
 #[test]
@@ -114,10 +145,19 @@ fn privilege_and_environment_checks() {
     b.grant(idle, crown, Privilege::Read);
     b.org.grants.last_mut().unwrap().last_used_at = None;
     let store = load(&b);
-    assert_eq!(checks_of(&store, "admin-bot"), BTreeSet::from(["admin-on-critical".to_string()]));
+    assert_eq!(
+        checks_of(&store, "admin-bot"),
+        BTreeSet::from(["admin-on-critical".to_string()])
+    );
     assert!(checks_of(&store, "reader-bot").is_empty());
-    assert_eq!(checks_of(&store, "both-envs"), BTreeSet::from(["cross-environment".to_string()]));
-    assert_eq!(checks_of(&store, "idle-grants"), BTreeSet::from(["unused-grants".to_string()]));
+    assert_eq!(
+        checks_of(&store, "both-envs"),
+        BTreeSet::from(["cross-environment".to_string()])
+    );
+    assert_eq!(
+        checks_of(&store, "idle-grants"),
+        BTreeSet::from(["unused-grants".to_string()])
+    );
 }
 
 #[test]
@@ -128,8 +168,16 @@ fn findings_are_reevaluated_as_time_passes() {
     b.credential(i, CredentialKind::ApiToken, 300, Some(400));
     let mut store = load(&b);
     assert!(checks_of(&store, "ageing").is_empty());
-    store.refresh_findings(now() + chrono::Duration::days(70)).unwrap();
+    store
+        .refresh_findings(now() + chrono::Duration::days(70))
+        .unwrap();
     assert!(checks_of(&store, "ageing").contains("secret-not-rotated"));
-    let row = &ops::inventory(&store, &Default::default(), now()).unwrap().rows[0];
-    assert_eq!((row.finding_count, row.max_severity), (1, Some(Severity::High)), "roll-ups follow");
+    let row = &ops::inventory(&store, &Default::default(), now())
+        .unwrap()
+        .rows[0];
+    assert_eq!(
+        (row.finding_count, row.max_severity),
+        (1, Some(Severity::High)),
+        "roll-ups follow"
+    );
 }

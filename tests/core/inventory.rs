@@ -41,11 +41,26 @@ fn unfiltered_query_counts_everything_and_pages_by_default() {
 #[test]
 fn kind_filter_matches_the_generated_data() {
     let store = demo_store();
-    let expected = demo_org().identities.iter().filter(|i| i.kind == IdentityKind::AiAgent).count();
-    let page = ops::inventory(&store, &InventoryQuery { kinds: vec![IdentityKind::AiAgent], limit: 1000, ..q() }, now())
-        .unwrap();
+    let expected = demo_org()
+        .identities
+        .iter()
+        .filter(|i| i.kind == IdentityKind::AiAgent)
+        .count();
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            kinds: vec![IdentityKind::AiAgent],
+            limit: 1000,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert_eq!(page.total as usize, expected);
-    assert!(page.rows.iter().all(|r| r.kind == IdentityKind::AiAgent && r.agent_class.is_some()));
+    assert!(page
+        .rows
+        .iter()
+        .all(|r| r.kind == IdentityKind::AiAgent && r.agent_class.is_some()));
 }
 
 #[test]
@@ -55,7 +70,8 @@ fn filters_combine() {
         .identities
         .iter()
         .filter(|i| {
-            matches!(i.kind, IdentityKind::Bot | IdentityKind::OauthApp) && i.status == IdentityStatus::Active
+            matches!(i.kind, IdentityKind::Bot | IdentityKind::OauthApp)
+                && i.status == IdentityStatus::Active
         })
         .count();
     let page = ops::inventory(
@@ -75,37 +91,111 @@ fn filters_combine() {
 fn departed_owner_filter_returns_only_orphans() {
     let store = demo_store();
     let org = demo_org();
-    let departed: std::collections::HashSet<PersonId> =
-        org.people.iter().filter(|p| p.status != PersonStatus::Active).map(|p| p.id).collect();
-    let expected = org.identities.iter().filter(|i| i.owner.is_some_and(|o| departed.contains(&o))).count();
-    let page = ops::inventory(&store, &InventoryQuery { owner_state: Some(OwnerState::Departed), limit: 1000, ..q() }, now())
-        .unwrap();
+    let departed: std::collections::HashSet<PersonId> = org
+        .people
+        .iter()
+        .filter(|p| p.status != PersonStatus::Active)
+        .map(|p| p.id)
+        .collect();
+    let expected = org
+        .identities
+        .iter()
+        .filter(|i| i.owner.is_some_and(|o| departed.contains(&o)))
+        .count();
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            owner_state: Some(OwnerState::Departed),
+            limit: 1000,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert_eq!(page.total as usize, expected);
     assert!(expected > 0);
-    assert!(page.rows.iter().all(|r| r.owner_status.is_some_and(|s| s != PersonStatus::Active)));
+    assert!(page
+        .rows
+        .iter()
+        .all(|r| r.owner_status.is_some_and(|s| s != PersonStatus::Active)));
 
-    let none = ops::inventory(&store, &InventoryQuery { owner_state: Some(OwnerState::None), ..q() }, now()).unwrap();
-    assert_eq!(none.total as usize, org.identities.iter().filter(|i| i.owner.is_none()).count());
+    let none = ops::inventory(
+        &store,
+        &InventoryQuery {
+            owner_state: Some(OwnerState::None),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        none.total as usize,
+        org.identities.iter().filter(|i| i.owner.is_none()).count()
+    );
 }
 
 #[test]
 fn search_matches_names_purposes_and_owners_by_prefix() {
     let store = demo_store();
     let org = demo_org();
-    let by_purpose = org.identities.iter().filter(|i| i.purpose.to_lowercase().contains("invoice")).count();
-    let page = ops::inventory(&store, &InventoryQuery { search: "invoic".into(), limit: 1000, ..q() }, now()).unwrap();
-    assert!(page.total as usize >= by_purpose && by_purpose > 0, "{} vs {by_purpose}", page.total);
+    let by_purpose = org
+        .identities
+        .iter()
+        .filter(|i| i.purpose.to_lowercase().contains("invoice"))
+        .count();
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            search: "invoic".into(),
+            limit: 1000,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
+    assert!(
+        page.total as usize >= by_purpose && by_purpose > 0,
+        "{} vs {by_purpose}",
+        page.total
+    );
 
     // Owner name search: pick an owner and search their full name.
     let owner = &org.people[(org.identities[0].owner.unwrap().0 - 1) as usize];
-    let page =
-        ops::inventory(&store, &InventoryQuery { search: owner.display_name.clone(), limit: 1000, ..q() }, now()).unwrap();
-    assert!(page.rows.iter().any(|r| r.id == 1), "identity 1 found by its owner's name");
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            search: owner.display_name.clone(),
+            limit: 1000,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
+    assert!(
+        page.rows.iter().any(|r| r.id == 1),
+        "identity 1 found by its owner's name"
+    );
 
     // Operators and quotes are harmless.
-    let page = ops::inventory(&store, &InventoryQuery { search: "\"NEAR( OR *".into(), ..q() }, now()).unwrap();
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            search: "\"NEAR( OR *".into(),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert!(page.total >= 0);
-    let nothing = ops::inventory(&store, &InventoryQuery { search: "zzzqqqxxx".into(), ..q() }, now()).unwrap();
+    let nothing = ops::inventory(
+        &store,
+        &InventoryQuery {
+            search: "zzzqqqxxx".into(),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert_eq!(nothing.total, 0);
 }
 
@@ -113,12 +203,32 @@ fn search_matches_names_purposes_and_owners_by_prefix() {
 fn paging_is_stable_and_disjoint() {
     let store = demo_store();
     let mut seen = std::collections::HashSet::new();
-    for sort in [SortKey::Name, SortKey::Risk, SortKey::Owner, SortKey::LastUsed, SortKey::OldestCredential] {
+    for sort in [
+        SortKey::Name,
+        SortKey::Risk,
+        SortKey::Owner,
+        SortKey::LastUsed,
+        SortKey::OldestCredential,
+    ] {
         seen.clear();
         for offset in (0..1000).step_by(250) {
-            let page = ops::inventory(&store, &InventoryQuery { sort, offset, limit: 250, ..q() }, now()).unwrap();
+            let page = ops::inventory(
+                &store,
+                &InventoryQuery {
+                    sort,
+                    offset,
+                    limit: 250,
+                    ..q()
+                },
+                now(),
+            )
+            .unwrap();
             for r in page.rows {
-                assert!(seen.insert(r.id), "row {} repeated across pages for {sort:?}", r.id);
+                assert!(
+                    seen.insert(r.id),
+                    "row {} repeated across pages for {sort:?}",
+                    r.id
+                );
             }
         }
         assert_eq!(seen.len(), 1000, "{sort:?}");
@@ -128,9 +238,22 @@ fn paging_is_stable_and_disjoint() {
 #[test]
 fn sorting_by_risk_puts_critical_first_when_descending() {
     let store = demo_store();
-    let page = ops::inventory(&store, &InventoryQuery { sort: SortKey::Risk, descending: true, ..q() }, now()).unwrap();
+    let page = ops::inventory(
+        &store,
+        &InventoryQuery {
+            sort: SortKey::Risk,
+            descending: true,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert_eq!(page.rows[0].max_severity, Some(Severity::Critical));
-    let ranks: Vec<i64> = page.rows.iter().map(|r| r.max_severity.map_or(0, |s| s.rank())).collect();
+    let ranks: Vec<i64> = page
+        .rows
+        .iter()
+        .map(|r| r.max_severity.map_or(0, |s| s.rank()))
+        .collect();
     assert!(ranks.windows(2).all(|w| w[0] >= w[1]));
 }
 
@@ -139,8 +262,24 @@ fn has_findings_filter_and_facets_agree() {
     let store = demo_store();
     let facets = ops::inventory_facets(&store).unwrap();
     assert_eq!(facets.total, 1000);
-    let with = ops::inventory(&store, &InventoryQuery { has_findings: Some(true), ..q() }, now()).unwrap();
-    let without = ops::inventory(&store, &InventoryQuery { has_findings: Some(false), ..q() }, now()).unwrap();
+    let with = ops::inventory(
+        &store,
+        &InventoryQuery {
+            has_findings: Some(true),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
+    let without = ops::inventory(
+        &store,
+        &InventoryQuery {
+            has_findings: Some(false),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
     assert_eq!(with.total, facets.with_findings);
     assert_eq!(with.total + without.total, 1000);
     let kinds_sum: i64 = facets.kinds.iter().map(|f| f.count).sum();
@@ -162,9 +301,26 @@ fn renaming_an_owner_updates_search() {
     b.identity("ledger-agent", IdentityKind::AiAgent, Some(p));
     let mut store = Store::open_in_memory().unwrap();
     store.replace_org(&b.org, now()).unwrap();
-    let find = |store: &Store, s: &str| ops::inventory(store, &InventoryQuery { search: s.into(), ..q() }, now()).unwrap().total;
+    let find = |store: &Store, s: &str| {
+        ops::inventory(
+            store,
+            &InventoryQuery {
+                search: s.into(),
+                ..q()
+            },
+            now(),
+        )
+        .unwrap()
+        .total
+    };
     assert_eq!(find(&store, "okafor"), 1);
-    store.conn().execute("UPDATE people SET display_name = 'Ada Lindqvist' WHERE id = 1", []).unwrap();
+    store
+        .conn()
+        .execute(
+            "UPDATE people SET display_name = 'Ada Lindqvist' WHERE id = 1",
+            [],
+        )
+        .unwrap();
     assert_eq!(find(&store, "okafor"), 0);
     assert_eq!(find(&store, "lindqvist"), 1);
 }
@@ -190,7 +346,10 @@ fn detail_shows_everything_about_an_identity() {
     let d = ops::show(&store, "refund-agent", now()).unwrap();
     assert_eq!(d.id, agent.0);
     let o = d.owner.as_ref().unwrap();
-    assert_eq!((o.display_name.as_str(), o.status), ("Ben Novak", PersonStatus::Departed));
+    assert_eq!(
+        (o.display_name.as_str(), o.status),
+        ("Ben Novak", PersonStatus::Departed)
+    );
     assert_eq!(o.manager_name.as_deref(), Some("Grace Moreau"));
     assert_eq!(d.credentials.len(), 2);
     let old = &d.credentials[0];
@@ -202,10 +361,23 @@ fn detail_shows_everything_about_an_identity() {
     assert_eq!(d.delegations_out[0].other_name, "payments-role");
     assert_eq!(d.delegations_in[0].other_name, "chat-app");
     let checks: Vec<&str> = d.findings.iter().map(|f| f.check_id.as_str()).collect();
-    for expected in ["owner-departed", "admin-on-critical", "secret-never-expires", "secret-not-rotated", "secret-expired"] {
-        assert!(checks.contains(&expected), "{expected} missing from {checks:?}");
+    for expected in [
+        "owner-departed",
+        "admin-on-critical",
+        "secret-never-expires",
+        "secret-not-rotated",
+        "secret-expired",
+    ] {
+        assert!(
+            checks.contains(&expected),
+            "{expected} missing from {checks:?}"
+        );
     }
-    assert_eq!(d.findings[0].severity, Severity::Critical, "most severe first");
+    assert_eq!(
+        d.findings[0].severity,
+        Severity::Critical,
+        "most severe first"
+    );
 }
 
 #[test]
@@ -220,7 +392,16 @@ fn identities_resolve_by_id_external_id_or_name() {
     assert_eq!(store.resolve_identity("3").unwrap(), IdentityId(3));
     assert_eq!(store.resolve_identity("ext-twin-2").unwrap(), IdentityId(2));
     assert_eq!(store.resolve_identity("SOLO").unwrap(), IdentityId(3));
-    assert_eq!(store.resolve_identity("twin").unwrap_err().code, ErrorCode::InvalidInput);
-    assert_eq!(store.resolve_identity("nobody").unwrap_err().code, ErrorCode::NotFound);
-    assert_eq!(ops::identity(&store, 42, now()).unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(
+        store.resolve_identity("twin").unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        store.resolve_identity("nobody").unwrap_err().code,
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        ops::identity(&store, 42, now()).unwrap_err().code,
+        ErrorCode::NotFound
+    );
 }

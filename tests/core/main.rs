@@ -1,6 +1,7 @@
 //! Integration tests of the core (one binary, ripgrep style).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod peers;
 mod util;
 
 #[cfg(feature = "ts")]
@@ -10,3 +11,5 @@ mod demo;
 mod findings;
 mod inventory;
 mod store;
+mod sync_csv;
+mod sync_scim;

@@ -10,7 +10,12 @@ use crate::util::{file_bytes, now, OrgBuilder};
 #[test]
 fn migrations_are_numbered_in_order() {
     for (i, m) in MIGRATIONS.iter().enumerate() {
-        assert_eq!(m.version, i as i64 + 1, "migration {} out of order", m.description);
+        assert_eq!(
+            m.version,
+            i as i64 + 1,
+            "migration {} out of order",
+            m.description
+        );
     }
     assert_eq!(latest_version(), MIGRATIONS.len() as i64);
 }
@@ -22,11 +27,17 @@ fn new_file_is_created_migrated_and_configured() {
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest_version());
     let c = store.conn();
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = c
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
-    let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    let fk: i64 = c
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(fk, 1);
-    let app: i64 = c.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
+    let app: i64 = c
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(app, APPLICATION_ID);
     assert!(store.is_empty().unwrap());
 }
@@ -44,7 +55,10 @@ fn data_survives_reopen() {
     }
     let store = Store::open(&path).unwrap();
     assert_eq!(store.summary().unwrap().identities, 1);
-    assert_eq!(store.resolve_identity("billing-agent").unwrap(), IdentityId(1));
+    assert_eq!(
+        store.resolve_identity("billing-agent").unwrap(),
+        IdentityId(1)
+    );
 }
 
 #[test]
@@ -55,7 +69,10 @@ fn garbage_file_is_refused_and_left_untouched() {
     std::fs::write(&path, &garbage).unwrap();
     let err = Store::open(&path).unwrap_err();
     assert_eq!(err.code, ErrorCode::DatabaseUnreadable, "{err}");
-    assert!(err.message.contains("cache.db"), "message names the file: {err}");
+    assert!(
+        err.message.contains("cache.db"),
+        "message names the file: {err}"
+    );
     assert_eq!(file_bytes(&path), garbage);
     assert!(!dir.path().join("cache.db-wal").exists());
 }
@@ -85,7 +102,8 @@ fn other_applications_database_is_refused() {
     let path = dir.path().join("other.db");
     {
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("CREATE TABLE contacts(name TEXT); INSERT INTO contacts VALUES ('x');").unwrap();
+        c.execute_batch("CREATE TABLE contacts(name TEXT); INSERT INTO contacts VALUES ('x');")
+            .unwrap();
     }
     let before = file_bytes(&path);
     let err = Store::open(&path).unwrap_err();
@@ -112,7 +130,10 @@ fn failed_load_keeps_the_previous_organisation() {
     let s = store.summary().unwrap();
     assert_eq!(s.identities, 1);
     assert_eq!(store.resolve_identity("kept-agent").unwrap(), IdentityId(1));
-    assert_eq!(store.resolve_identity("new-agent").unwrap_err().code, ErrorCode::NotFound);
+    assert_eq!(
+        store.resolve_identity("new-agent").unwrap_err().code,
+        ErrorCode::NotFound
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@ use custodian::model::*;
 
 /// A fixed "now" so generated data and ages are reproducible.
 pub fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).single().unwrap()
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+        .single()
+        .unwrap()
 }
 
 pub fn days_ago(n: i64) -> DateTime<Utc> {
@@ -27,7 +29,11 @@ impl Default for OrgBuilder {
 impl OrgBuilder {
     pub fn new() -> Self {
         let mut org = OrgSnapshot::default();
-        org.sources.push(Source { id: SourceId(1), kind: "test".into(), name: "Test source".into() });
+        org.sources.push(Source {
+            id: SourceId(1),
+            kind: "test".into(),
+            name: "Test source".into(),
+        });
         OrgBuilder { org }
     }
 
@@ -48,7 +54,12 @@ impl OrgBuilder {
         id
     }
 
-    pub fn identity(&mut self, name: &str, kind: IdentityKind, owner: Option<PersonId>) -> IdentityId {
+    pub fn identity(
+        &mut self,
+        name: &str,
+        kind: IdentityKind,
+        owner: Option<PersonId>,
+    ) -> IdentityId {
         let id = IdentityId(self.org.identities.len() as i64 + 1);
         self.org.identities.push(Identity {
             id,

@@ -1,0 +1,133 @@
+//! Real local servers the tests talk to. `tests/run.sh` installs them into
+//! `target/peers/` (or set `CUSTODIAN_PEERS_DIR`); a missing peer fails the
+//! test with instructions rather than skipping it.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn peers_dir() -> PathBuf {
+    std::env::var_os("CUSTODIAN_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `scim2-server` (PyPI) on loopback, stopped on drop.
+pub struct ScimServer {
+    child: Child,
+    pub base: String,
+    pub token: String,
+    http: reqwest::blocking::Client,
+}
+
+impl ScimServer {
+    pub fn start() -> ScimServer {
+        let bin = peers_dir().join("venv/bin/scim2-server");
+        assert!(
+            bin.exists(),
+            "scim2-server is not installed at {}: run `bash tests/run.sh` once (it installs the test peers), \
+             or `python3 -m venv target/peers/venv && target/peers/venv/bin/pip install scim2-server`",
+            bin.display()
+        );
+        let port = free_port();
+        let token = format!("tok-{port}");
+        let child = Command::new(&bin)
+            .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", &token])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}/v2");
+        let http = reqwest::blocking::Client::new();
+        let started = Instant::now();
+        loop {
+            let ok = http
+                .get(format!("{base}/ServiceProviderConfig"))
+                .bearer_auth(&token)
+                .send()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "scim2-server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ScimServer { child, base, token, http }
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut rb = self
+            .http
+            .request(method.clone(), format!("{}/{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/scim+json");
+        if let Some(b) = body {
+            rb = rb.body(b.to_string());
+        }
+        let resp = rb.send().unwrap();
+        let status = resp.status();
+        let text = resp.text().unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    /// Creates a user; returns its id.
+    pub fn user(&self, user_name: &str, user_type: Option<&str>, manager: Option<&str>, department: &str) -> String {
+        let mut body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": user_name,
+            "displayName": user_name.replace('.', " "),
+            "active": true,
+            "emails": [{"value": format!("{user_name}@example.test"), "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": department},
+        });
+        if let Some(t) = user_type {
+            body["userType"] = json!(t);
+        }
+        if let Some(m) = manager {
+            body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"] = json!({"value": m});
+        }
+        self.send(reqwest::Method::POST, "Users", Some(body))["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn group(&self, name: &str, members: &[&str]) -> String {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": name,
+            "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>(),
+        });
+        self.send(reqwest::Method::POST, "Groups", Some(body))["id"].as_str().unwrap().to_string()
+    }
+
+    pub fn set_active(&self, id: &str, active: bool) {
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": active}],
+        });
+        self.send(reqwest::Method::PATCH, &format!("Users/{id}"), Some(body));
+    }
+
+    pub fn delete_user(&self, id: &str) {
+        self.send(reqwest::Method::DELETE, &format!("Users/{id}"), None);
+    }
+}
+
+impl Drop for ScimServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
