@@ -129,10 +129,11 @@ impl Store {
         &self.conn
     }
 
-    /// True when the cache holds no identities and no people.
+    /// True when the cache holds no source, no identity and no person: a
+    /// fresh install, which opens on the demo organisation.
     pub fn is_empty(&self) -> Result<bool> {
         let n: i64 = self.conn.query_row(
-            "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM people)",
+            "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM people) + (SELECT count(*) FROM sources)",
             [],
             |r| r.get(0),
         )?;

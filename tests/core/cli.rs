@@ -118,3 +118,22 @@ fn unreadable_cache_is_reported_and_kept() {
     assert!(err.contains("error[database_unreadable]"), "{err}");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
+
+#[test]
+fn the_first_real_source_replaces_the_demo_and_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let csv = dir.path().join("agents.csv");
+    std::fs::write(&csv, "name,kind\nonly-agent,ai_agent\n").unwrap();
+    assert_eq!(json(&custodian(&db, &["summary", "--json"]))["dataset"], "demo-s");
+    let v = json(&custodian(&db, &["import", csv.to_str().unwrap(), "--json"]));
+    assert_eq!(v["status"], "succeeded");
+    let s = json(&custodian(&db, &["summary", "--json"]));
+    assert_eq!(s["dataset"], Value::Null);
+    assert_eq!(s["identities"], 1, "demo identities are gone");
+    let sources = json(&custodian(&db, &["source", "list", "--json"]));
+    assert_eq!(sources.as_array().unwrap().len(), 1);
+    assert_eq!(sources[0]["last_run"]["status"], "succeeded");
+    // Reopening does not bring the demo back.
+    assert_eq!(json(&custodian(&db, &["summary", "--json"]))["identities"], 1);
+}

@@ -1,1 +1,574 @@
+//! End-to-end tests: drive the real desktop app (`target/debug/custodian-app`)
+//! through `tauri-driver` + `WebKitWebDriver` on a private Xvfb display, and
+//! check what the UI shows against what the core computes for the same cache.
+//!
+//! Every test is `#[ignore]`d so a plain `cargo test` needs no webkit; run them
+//! with `tests/run.sh`, or by hand:
+//!
+//! ```text
+//! cargo build -p custodian-app
+//! cargo test --test e2e -- --ignored --test-threads=1
+//! ```
+//!
+//! Needs on PATH: `Xvfb` (package xvfb), `WebKitWebDriver` (webkit2gtk-driver)
+//! and `tauri-driver` (`cargo install tauri-driver --locked --version ^2`).
+//!
+//! Environment (all optional):
+//! - `CUSTODIAN_E2E_APP`: the app binary (default `<target>/debug/custodian-app`).
+//! - `CUSTODIAN_E2E_TAURI_DRIVER`: the tauri-driver binary (default: PATH, then `~/.cargo/bin`).
+//! - `CUSTODIAN_E2E_DISPLAY`: use this X display (e.g. `:0`, to watch) instead of a private Xvfb.
+//! - `CUSTODIAN_E2E_TIMEOUT_SECS`: how long to wait for the UI to reach a state (default 30).
+//!
+//! On failure a screenshot and the page source are written to
+//! `target/e2e-artifacts/`, next to the driver's log (which holds the app's stderr).
 
+mod webdriver;
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use custodian::demo::{DemoSize, DEFAULT_SEED};
+use custodian::ops;
+use custodian::store::Store;
+use custodian::views::InventoryQuery;
+use serde_json::{json, Value};
+
+use webdriver::{Session, ESCAPE};
+
+type R<T = ()> = Result<T, String>;
+
+/// The inventory, a search, an identity's detail and back, checked against the core.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn inventory_search_opens_identity_detail() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+
+    // Expected values, from the core on the same cache the app will open.
+    let (total, search, found, detail) = or_panic((|| -> R<_> {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let all =
+            ops::inventory(&store, &InventoryQuery::default(), now).map_err(|e| e.to_string())?;
+        let search = "invoice";
+        let q = InventoryQuery {
+            search: search.into(),
+            ..Default::default()
+        };
+        let found = ops::inventory(&store, &q, now).map_err(|e| e.to_string())?;
+        let first = found
+            .rows
+            .first()
+            .ok_or("the demo organisation has no identity matching \"invoice\"")?;
+        let detail = ops::identity(&store, first.id, now).map_err(|e| e.to_string())?;
+        Ok((all.total, search, found, detail))
+    })());
+    assert!(
+        found.total > 0 && found.total < total,
+        "the search must narrow the inventory"
+    );
+    let first = &found.rows[0];
+
+    let app = App::launch("inventory", &db);
+    app.check(|s| {
+        // 1. The inventory loads with every identity.
+        s.wait_for("the inventory total", || {
+            Ok(digits(&s.text_of("[data-testid=inventory-total]")?) == total.to_string())
+        })?;
+        s.wait_for("the inventory rows", || {
+            Ok(!s.find_all("[data-testid=inventory-row]")?.is_empty())
+        })?;
+        s.screenshot_to(&artifacts_dir().join("inventory.png"))?;
+
+        // 2. A search narrows it to what the core finds, sorted by name.
+        let input = s.find("[data-testid=inventory-search]")?;
+        s.click(&input)?;
+        s.send_keys(&input, search)?;
+        s.wait_for(
+            &format!("the total for \"{search}\" to be {}", found.total),
+            || Ok(digits(&s.text_of("[data-testid=inventory-total]")?) == found.total.to_string()),
+        )?;
+        s.wait_for(&format!("the first row to be {}", first.name), || {
+            Ok(
+                s.text_of("[data-testid=inventory-row] [data-testid=cell-name]")?
+                    .trim()
+                    == first.name,
+            )
+        })?;
+        let rows = s.find_all("[data-testid=inventory-row]")?;
+        let row = rows.first().ok_or("no inventory row")?;
+        let row_id = s.attribute(row, "data-id")?;
+        check_eq(
+            "the first row's data-id",
+            row_id.as_deref(),
+            Some(first.id.to_string().as_str()),
+        )?;
+        s.screenshot_to(&artifacts_dir().join("inventory-search.png"))?;
+
+        // 3. Clicking the row opens its detail, matching the core's.
+        s.click(row)?;
+        s.wait_for("the identity detail", || {
+            Ok(s.exists("[data-testid=identity-detail]")?)
+        })?;
+        s.wait_for(&format!("the identity name {}", detail.name), || {
+            Ok(s.text_of("[data-testid=identity-name]")?.trim() == detail.name)
+        })?;
+        let owner = detail
+            .owner
+            .as_ref()
+            .map(|o| o.display_name.as_str())
+            .ok_or("the identity has no owner")?;
+        check_eq(
+            "the owner's name",
+            Some(s.text_of("[data-testid=owner-name]")?.trim()),
+            Some(owner),
+        )?;
+        s.wait_for("the credential and grant rows", || {
+            Ok(
+                s.find_all("[data-testid=credential-row]")?.len() == detail.credentials.len()
+                    && s.find_all("[data-testid=grant-row]")?.len() == detail.grants.len(),
+            )
+        })
+        .map_err(|e| {
+            let n = |css| s.find_all(css).map(|v| v.len()).unwrap_or(usize::MAX);
+            format!(
+                "{e}: {} credential rows (core: {}), {} grant rows (core: {})",
+                n("[data-testid=credential-row]"),
+                detail.credentials.len(),
+                n("[data-testid=grant-row]"),
+                detail.grants.len()
+            )
+        })?;
+        s.screenshot_to(&artifacts_dir().join("identity-detail.png"))?;
+
+        // 4. Escape goes back to the inventory.
+        s.press_key(ESCAPE)?;
+        s.wait_for("the inventory after Escape", || {
+            Ok(!s.exists("[data-testid=identity-detail]")?
+                && s.exists("[data-testid=inventory-table]")?)
+        })?;
+
+        // 5. So does the back button.
+        let rows = s.find_all("[data-testid=inventory-row]")?;
+        s.click(rows.first().ok_or("no inventory row after going back")?)?;
+        s.wait_for("the identity detail again", || {
+            Ok(s.exists("[data-testid=identity-detail]")?)
+        })?;
+        s.click(&s.find("[data-testid=back-to-inventory]")?)?;
+        s.wait_for("the inventory after the back button", || {
+            Ok(!s.exists("[data-testid=identity-detail]")?
+                && s.exists("[data-testid=inventory-table]")?)
+        })
+    });
+}
+
+/// A cache written by a newer Custodian is reported with its code through
+/// every command, and the file is left byte for byte as it was.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn newer_database_is_reported_and_left_untouched() {
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    or_panic((|| -> R {
+        let store = Store::open(&db).map_err(|e| e.to_string())?;
+        store
+            .conn()
+            .pragma_update(None, "user_version", 999_999)
+            .map_err(|e| e.to_string())?;
+        store
+            .conn()
+            .pragma_update(None, "journal_mode", "DELETE")
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })());
+    let before = or_panic(fs::read(&db).map_err(|e| e.to_string()));
+
+    let app = App::launch("newer-database", &db);
+    app.check(|s| {
+        s.wait_for("the UI to load", || {
+            s.script_bool("return document.readyState === 'complete'")
+        })?;
+        for (cmd, args) in [
+            ("summary", json!({})),
+            ("inventory", json!({"query": {}})),
+            ("inventory_facets", json!({})),
+            ("identity", json!({"id": 1})),
+        ] {
+            let reply = s.invoke(cmd, &args)?;
+            let code = reply.pointer("/err/code").and_then(Value::as_str);
+            check_eq(
+                &format!("the error code of `{cmd}` ({reply})"),
+                code,
+                Some("database_too_new"),
+            )?;
+            let message = reply
+                .pointer("/err/message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if message.is_empty() {
+                return Err(format!(
+                    "`{cmd}` returned an error without a message: {reply}"
+                ));
+            }
+        }
+        s.screenshot_to(&artifacts_dir().join("newer-database.png"))
+    });
+    let after = or_panic(fs::read(&db).map_err(|e| e.to_string()));
+    assert!(
+        before == after,
+        "the app modified a database written by a newer Custodian"
+    );
+    let wal = db.with_extension("db-wal");
+    assert!(
+        !wal.exists() || fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+        "the app wrote a WAL"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Harness: Xvfb + tauri-driver + a WebDriver session, torn down on drop.
+
+/// A running app: fields drop in order, so the session closes (and the app
+/// with it) before the driver is stopped and then the display.
+struct App {
+    name: String,
+    session: Session,
+    driver: Proc,
+    _display: Option<Proc>,
+}
+
+impl App {
+    /// Starts a display, tauri-driver, and the app on the cache at `db`.
+    fn launch(name: &str, db: &Path) -> App {
+        or_panic(Self::try_launch(name, db))
+    }
+
+    fn try_launch(name: &str, db: &Path) -> R<App> {
+        let app_bin = app_binary()?;
+        let driver_bin = tauri_driver()?;
+        let artifacts = artifacts_dir();
+        fs::create_dir_all(&artifacts)
+            .map_err(|e| format!("create {}: {e}", artifacts.display()))?;
+
+        let (display, xvfb) = match std::env::var("CUSTODIAN_E2E_DISPLAY")
+            .ok()
+            .filter(|d| !d.is_empty())
+        {
+            Some(d) => (d, None),
+            None => {
+                let (d, p) = start_xvfb(&artifacts.join(format!("{name}-xvfb.log")))?;
+                (d, Some(p))
+            }
+        };
+
+        let port = free_port()?;
+        let native_port = free_port()?;
+        let log_path = artifacts.join(format!("{name}-driver.log"));
+        let log = fs::File::create(&log_path)
+            .map_err(|e| format!("create {}: {e}", log_path.display()))?;
+        let log2 = log.try_clone().map_err(|e| e.to_string())?;
+        // The app inherits this environment through tauri-driver and WebKitWebDriver.
+        let child = Command::new(&driver_bin)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &display)
+            .env("CUSTODIAN_DB", db)
+            .env("CUSTODIAN_LOG", "info,custodian_app_lib=debug")
+            // WebKitGTK without a GPU: no accelerated compositing, software GL,
+            // and no DMA-BUF renderer (it needs a real GPU device).
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .env("NO_AT_BRIDGE", "1")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            // Own process group: stopping it also stops WebKitWebDriver and the app.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", driver_bin.display()))?;
+        let driver = Proc {
+            child,
+            what: "tauri-driver",
+            group: true,
+            log: Some(log_path),
+        };
+
+        let base = format!("http://127.0.0.1:{port}");
+        let session = Session::wait_ready(&base, Duration::from_secs(30))
+            .and_then(|()| Session::new(&base, &app_bin))
+            .map_err(|e| format!("{e}\n{}", driver.log_tail()))?;
+        Ok(App {
+            name: name.to_string(),
+            session,
+            driver,
+            _display: xvfb,
+        })
+    }
+
+    /// Runs the scenario; on failure saves a screenshot and the page source
+    /// and panics with both, and the tail of the driver's log.
+    fn check(&self, scenario: impl FnOnce(&Session) -> R) {
+        if let Err(e) = scenario(&self.session) {
+            let dir = artifacts_dir();
+            let shot = dir.join(format!("{}-failure.png", self.name));
+            let shot_note = match self.session.screenshot_to(&shot) {
+                Ok(()) => format!("screenshot: {}", shot.display()),
+                Err(err) => format!("no screenshot: {err}"),
+            };
+            let source = self
+                .session
+                .source()
+                .unwrap_or_else(|err| format!("<no page source: {err}>"));
+            let _ = fs::write(dir.join(format!("{}-failure.html", self.name)), &source);
+            let snippet: String = source.chars().take(4000).collect();
+            panic!(
+                "e2e `{}` failed: {e}\n{shot_note}\npage source (first 4000 chars):\n{snippet}\n{}",
+                self.name,
+                self.driver.log_tail()
+            );
+        }
+    }
+}
+
+/// A child process stopped on drop (SIGTERM, then SIGKILL after 5 s).
+struct Proc {
+    child: Child,
+    what: &'static str,
+    /// Signal its whole process group.
+    group: bool,
+    log: Option<PathBuf>,
+}
+
+impl Proc {
+    fn signal(&self, sig: &str) {
+        let pid = self.child.id();
+        let target = if self.group {
+            format!("-{pid}")
+        } else {
+            pid.to_string()
+        };
+        let _ = Command::new("kill")
+            .args([sig, "--", &target])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    fn log_tail(&self) -> String {
+        let Some(path) = &self.log else {
+            return String::new();
+        };
+        let text = fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        format!("last lines of {} ({}):\n{tail}", self.what, path.display())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            if self.group {
+                self.signal("-KILL"); // leftovers of the group, if any
+            }
+            return;
+        }
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                if self.group {
+                    sleep(Duration::from_millis(200));
+                    self.signal("-KILL");
+                }
+                return;
+            }
+            sleep(Duration::from_millis(50));
+        }
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `Xvfb` on the first free display from :90, returns `:N` and the process.
+fn start_xvfb(log_path: &Path) -> R<(String, Proc)> {
+    for n in 90..160 {
+        let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        if lock.exists() || socket.exists() {
+            continue;
+        }
+        let log = fs::File::create(log_path)
+            .map_err(|e| format!("create {}: {e}", log_path.display()))?;
+        let child = Command::new("Xvfb")
+            .args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                "1400x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start Xvfb (install the xvfb package): {e}"))?;
+        let mut proc = Proc {
+            child,
+            what: "Xvfb",
+            group: false,
+            log: Some(log_path.to_path_buf()),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if socket.exists() {
+                return Ok((format!(":{n}"), proc));
+            }
+            if let Ok(Some(_)) = proc.child.try_wait() {
+                break; // display taken meanwhile, or another failure: try the next
+            }
+            sleep(Duration::from_millis(50));
+        }
+        if let Ok(None) = proc.child.try_wait() {
+            return Err(format!(
+                "Xvfb :{n} did not create {} in 15 s\n{}",
+                socket.display(),
+                proc.log_tail()
+            ));
+        }
+        drop(proc);
+    }
+    Err("no free X display between :90 and :159".into())
+}
+
+fn free_port() -> R<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| e.to_string())
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+    }
+}
+
+fn artifacts_dir() -> PathBuf {
+    target_dir().join("e2e-artifacts")
+}
+
+fn app_binary() -> R<PathBuf> {
+    let path = match std::env::var_os("CUSTODIAN_E2E_APP") {
+        Some(p) => PathBuf::from(p),
+        None => target_dir().join("debug").join("custodian-app"),
+    };
+    let path = fs::canonicalize(&path).map_err(|_| {
+        format!(
+            "the app is not built at {}: run `cargo build -p custodian-app`",
+            path.display()
+        )
+    })?;
+    Ok(path)
+}
+
+fn tauri_driver() -> R<PathBuf> {
+    if let Some(p) = std::env::var_os("CUSTODIAN_E2E_TAURI_DRIVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("tauri-driver"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            "tauri-driver not found: `cargo install tauri-driver --locked --version ^2`".into()
+        })
+}
+
+fn tempdir() -> tempfile::TempDir {
+    or_panic(tempfile::tempdir().map_err(|e| format!("temp dir: {e}")))
+}
+
+fn or_panic<T>(r: R<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
+fn check_eq(what: &str, got: Option<&str>, want: Option<&str>) -> R {
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!("{what}: got {got:?}, want {want:?}"))
+    }
+}
+
+impl Session {
+    /// Polls `cond` until it holds (errors count as "not yet") or the timeout passes.
+    fn wait_for(&self, what: &str, mut cond: impl FnMut() -> R<bool>) -> R {
+        let secs = std::env::var("CUSTODIAN_E2E_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let last = match cond() {
+                Ok(true) => return Ok(()),
+                Ok(false) => "condition false".to_string(),
+                Err(e) => e,
+            };
+            if Instant::now() > deadline {
+                return Err(format!("timed out after {secs} s waiting for {what} (last: {last})"));
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn text_of(&self, css: &str) -> R<String> {
+        let el = self.find(css)?;
+        self.text(&el)
+    }
+
+    fn exists(&self, css: &str) -> R<bool> {
+        Ok(!self.find_all(css)?.is_empty())
+    }
+
+    fn script_bool(&self, script: &str) -> R<bool> {
+        Ok(self.execute(script, &json!([]))?.as_bool().unwrap_or(false))
+    }
+
+    /// Calls an app command through Tauri's IPC; returns `{"ok": value}` or `{"err": error}`.
+    fn invoke(&self, cmd: &str, args: &Value) -> R<Value> {
+        self.execute_async(
+            "const done = arguments[arguments.length - 1];\
+             window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1])\
+               .then(v => done({ok: v}), e => done({err: e}));",
+            &json!([cmd, args]),
+        )
+    }
+}

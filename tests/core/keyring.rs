@@ -1,0 +1,84 @@
+//! Source secrets in a real OS keyring: gnome-keyring (Secret Service) in a
+//! private D-Bus session, driven through the real CLI.
+
+use std::process::Command;
+
+use crate::peers::ScimServer;
+
+fn session_script() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/keyring-session.sh")
+}
+
+fn require(bin: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {bin}")).output().unwrap().status.success();
+    assert!(found, "{bin} is not installed: run `bash tests/run.sh` (it installs gnome-keyring and dbus)");
+}
+
+#[test]
+fn secrets_round_trip_through_the_os_keyring_and_never_touch_the_cache() {
+    require("gnome-keyring-daemon");
+    require("dbus-run-session");
+    let server = ScimServer::start();
+    server.user("svc-keyring", Some("Service"), None, "Platform");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let exe = env!("CARGO_BIN_EXE_custodian");
+    // One keyring session: store the token with `source add`, then `sync`
+    // reads it back from the keyring; finally the entry is looked up with
+    // secret-tool to prove where it lives.
+    let script = format!(
+        r#"set -e
+printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_url="$BASE" --secret-stdin
+"$EXE" --db "$DB" sync kr --json
+secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
+"#
+    );
+    let out = Command::new("bash")
+        .arg(session_script())
+        .args(["bash", "-c", &script])
+        .env("EXE", exe)
+        .env("DB", &db)
+        .env("BASE", &server.base)
+        .env("TOKEN", &server.token)
+        .env_remove("CUSTODIAN_DB")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
+    assert!(stdout.contains(&server.token), "the keyring holds the token: {stdout}");
+
+    // The cache, its WAL and the CLI's own output never contain the secret.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(server.token.len()).any(|w| w == server.token.as_bytes()), "secret found in the cache files");
+    }
+    let store = custodian::store::Store::open(&db).unwrap();
+    assert_eq!(store.summary().unwrap().identities, 1);
+}
+
+#[test]
+fn without_a_keyring_the_error_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_custodian"))
+        .args(["--db"])
+        .arg(&db)
+        .args(["source", "add", "scim", "--name", "x", "--set", "base_url=http://127.0.0.1:9/v2", "--secret-stdin"])
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env_remove("CUSTODIAN_DB")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(b"tok\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[keyring]") && err.contains("Secret Service"), "{err}");
+}

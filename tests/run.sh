@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Runs every test of Custodian, from a fresh Debian 12 machine (as root, or
+# with sudo) or a developer's checkout; safe to run again:
+#   1. system packages (WebKitGTK, WebKitWebDriver, Xvfb), only the missing ones
+#   2. tauri-driver, if not on PATH
+#   3. the UI: npm ci, unit tests (vitest), production build (ui/dist)
+#   4. the core: cargo test --features ts (unit, integration, bindings freshness)
+#   5. the desktop app (debug build) and its end-to-end tests under Xvfb
+# CI runs it through .ci/run.  Skip step 1 with CUSTODIAN_SKIP_APT=1.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+START=$(date +%s)
+STEP="setup"
+PASSED=()
+
+section() {
+    STEP="$1"
+    printf '\n==== [%s] %s (%ss) ====\n' "$(date +%H:%M:%S)" "$1" "$(( $(date +%s) - START ))"
+}
+die() {
+    printf '\nFAILED during "%s": %s\n' "$STEP" "$*" >&2
+    exit 1
+}
+trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\nFAILED during \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$(( $(date +%s) - START ))" >&2; fi' EXIT
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export DEBIAN_FRONTEND=noninteractive
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# ---------------------------------------------------------------------------
+section "1/5 system packages"
+APT_PACKAGES=(
+    # build the Tauri app (https://v2.tauri.app/start/prerequisites/#linux)
+    build-essential pkg-config curl file
+    libwebkit2gtk-4.1-dev libssl-dev librsvg2-dev libayatana-appindicator3-dev libxdo-dev
+    # the core: keyring (Secret Service over D-Bus)
+    libdbus-1-dev
+    # end-to-end tests: WebKitWebDriver, a virtual display, fonts to render text
+    webkit2gtk-driver xvfb xauth fonts-dejavu-core
+)
+if [ "${CUSTODIAN_SKIP_APT:-}" = 1 ]; then
+    echo "skipped (CUSTODIAN_SKIP_APT=1)"
+else
+    missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        missing+=(nodejs npm)
+    fi
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "all present"
+    else
+        echo "installing: ${missing[*]}"
+        SUDO=()
+        if [ "$(id -u)" -ne 0 ]; then
+            command -v sudo >/dev/null || die "not root and no sudo: install ${missing[*]}"
+            SUDO=(sudo)
+        fi
+        "${SUDO[@]}" apt-get update -qq || die "apt-get update failed"
+        "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+            || die "apt-get install ${missing[*]} failed"
+    fi
+fi
+command -v node >/dev/null || die "node not found"
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]')
+[ "$NODE_MAJOR" -ge 20 ] || die "Node.js >= 20 is needed by the UI toolchain (found $(node --version))"
+
+# ---------------------------------------------------------------------------
+section "2/5 tauri-driver"
+if command -v tauri-driver >/dev/null; then
+    echo "found $(command -v tauri-driver)"
+else
+    cargo install tauri-driver --locked --version '^2' || die "cargo install tauri-driver failed"
+fi
+
+# ---------------------------------------------------------------------------
+section "3/5 UI: install, unit tests, build"
+[ -f ui/package.json ] || die "ui/package.json is missing"
+(
+    cd ui
+    npm ci --no-audit --no-fund --loglevel=error
+    npm test
+    npm run build
+) || die "the UI step failed (see above)"
+[ -f ui/dist/index.html ] || die "npm run build produced no ui/dist/index.html"
+PASSED+=("ui")
+
+# ---------------------------------------------------------------------------
+section "4/5 core: cargo test --features ts"
+# Includes the bindings freshness test: ui/src/bindings.ts must match the DTOs.
+cargo test --features ts || die "core tests failed"
+PASSED+=("core")
+
+# ---------------------------------------------------------------------------
+section "5/5 desktop app: build and end-to-end tests"
+cargo build -p custodian-app || die "cargo build -p custodian-app failed"
+# The tests start their own Xvfb, tauri-driver and app (see tests/e2e/main.rs).
+cargo test --test e2e -- --ignored --test-threads=1 || die "end-to-end tests failed (artifacts in target/e2e-artifacts/)"
+PASSED+=("e2e")
+
+section "done"
+echo "tests/run.sh: all passed (${PASSED[*]}) in $(( $(date +%s) - START ))s"
