@@ -1,4 +1,5 @@
-//! Spreadsheet import: the agent registry many teams keep today, as CSV.
+//! Spreadsheet import: the agent registry many teams keep today, as CSV or
+//! XLSX (the first worksheet; the first row holds the column names).
 //!
 //! One row per identity. Columns (header names, case-insensitive, any order):
 //!
@@ -63,10 +64,15 @@ const MAX_LISTED: usize = 50;
 impl Source for CsvSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
         let path = ctx.setting("path")?;
-        let file = std::fs::File::open(&path)
-            .map_err(|e| Error::invalid(format!("cannot read the spreadsheet {path}: {e}")))?;
         ctx.report("identities", 0, 0, None);
-        let f = parse_registry(file)?;
+        let is_xlsx = path.to_ascii_lowercase().ends_with(".xlsx");
+        let f = if is_xlsx {
+            parse_registry_xlsx(std::path::Path::new(&path))?
+        } else {
+            let file = std::fs::File::open(&path)
+                .map_err(|e| Error::invalid(format!("cannot read the spreadsheet {path}: {e}")))?;
+            parse_registry(file)?
+        };
         ctx.report("identities", 1, f.identities.len() as u64, Some(f.identities.len() as u64));
         Ok(f)
     }
@@ -87,10 +93,56 @@ fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 /// with every problem listed by line.
 pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(input);
-    let headers = reader
+    let headers: Vec<String> = reader
         .headers()
         .map_err(|e| Error::invalid(format!("line 1: cannot read the header row: {e}")))?
-        .clone();
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader.into_records().enumerate().map(|(n, rec)| match rec {
+        Ok(r) => (r.position().map_or(n as u64 + 2, |p| p.line()), Ok(r.iter().map(str::to_string).collect())),
+        Err(e) => (e.position().map_or(n as u64 + 2, |p| p.line()), Err(e.to_string())),
+    });
+    parse_rows(&headers, rows)
+}
+
+/// Parses the first worksheet of an XLSX workbook; row numbers are the
+/// sheet's own.
+pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
+    use calamine::{open_workbook, Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = open_workbook(path)
+        .map_err(|e| Error::invalid(format!("cannot read the workbook {}: {e}", path.display())))?;
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or_else(|| Error::invalid(format!("{} has no worksheet", path.display())))?
+        .map_err(|e| Error::invalid(format!("cannot read the first worksheet of {}: {e}", path.display())))?;
+    let cell = |d: &Data| -> String {
+        match d {
+            Data::Empty => String::new(),
+            Data::String(s) => s.clone(),
+            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            Data::Float(f) => f.to_string(),
+            Data::Int(i) => i.to_string(),
+            Data::Bool(b) => b.to_string(),
+            Data::DateTime(dt) => dt
+                .as_datetime()
+                .map(|t| if t.time() == chrono::NaiveTime::MIN { t.format("%Y-%m-%d").to_string() } else { t.and_utc().to_rfc3339() })
+                .unwrap_or_else(|| dt.to_string()),
+            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+            Data::Error(e) => format!("#ERROR {e:?}"),
+        }
+    };
+    let start_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
+    let mut rows = range.rows();
+    let headers: Vec<String> = rows.next().map(|r| r.iter().map(cell).collect()).unwrap_or_default();
+    let body = rows.enumerate().map(|(i, r)| (start_row + 1 + i as u64, Ok(r.iter().map(cell).collect())));
+    parse_rows(&headers, body)
+}
+
+fn parse_rows(
+    headers: &[String],
+    rows: impl Iterator<Item = (u64, std::result::Result<Vec<String>, String>)>,
+) -> Result<Fetched> {
     let mut col: HashMap<String, usize> = HashMap::new();
     let mut problems: Vec<String> = Vec::new();
     for (i, h) in headers.iter().enumerate() {
@@ -113,21 +165,19 @@ pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
     let mut f = Fetched::new(FetchMode::Full);
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut bad_rows = 0usize;
-    for (n, rec) in reader.records().enumerate() {
+    for (line, rec) in rows {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(n as u64 + 2, |p| p.line());
                 bad_rows += 1;
                 problems.push(format!("line {line}: {e}"));
                 continue;
             }
         };
-        let line = rec.position().map_or(n as u64 + 2, |p| p.line());
-        if rec.iter().all(str::is_empty) {
+        if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let get = |k: &str| col.get(k).and_then(|&i| rec.get(i)).map(str::trim).filter(|s| !s.is_empty());
+        let get = |k: &str| col.get(k).and_then(|&i| rec.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
         let mut row_problems: Vec<String> = Vec::new();
         let mut time = |k: &str| -> Option<DateTime<Utc>> {
             get(k).and_then(|v| parse_time(v).map_err(|e| row_problems.push(format!("{k}: {e}"))).ok())

@@ -145,3 +145,57 @@ fn reimport_updates_in_place_and_rows_removed_become_deleted() {
     assert_eq!(etl.status.as_str(), "deleted");
     assert!(etl.credentials.is_empty());
 }
+
+#[test]
+fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    for (c, h) in ["name", "kind", "class", "owner_email", "review_interval_days", "created_at"].iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    sheet.write_string(1, 0, "xlsx-agent").unwrap();
+    sheet.write_string(1, 1, "ai_agent").unwrap();
+    sheet.write_string(1, 2, "personal").unwrap();
+    sheet.write_string(1, 3, "ada.okafor@example.test").unwrap();
+    sheet.write_number(1, 4, 30.0).unwrap();
+    sheet.write_datetime_with_format(1, 5, &ExcelDateTime::from_ymd(2025, 3, 14).unwrap(), &date).unwrap();
+    book.save(&path).unwrap();
+
+    let f = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap();
+    assert_eq!(f.identities.len(), 1);
+    let i = &f.identities[0];
+    assert_eq!(i.registration.as_ref().unwrap().review_interval_days, Some(30));
+    assert_eq!(i.created_at.unwrap().to_rfc3339(), "2025-03-14T00:00:00+00:00");
+
+    let mut store = store_with_people();
+    let s = ops::add_source(
+        &mut store,
+        &MemorySecrets::default(),
+        "csv",
+        "sheet",
+        json!({"path": path.display().to_string()}),
+        None,
+        now(),
+    )
+    .unwrap();
+    ops::sync_source(&mut store, SourceId(s.id), &MemorySecrets::default(), Arc::new(|_: &SyncProgress| {}), Cancel::new())
+        .unwrap();
+    assert_eq!(ops::show(&store, "xlsx-agent", now()).unwrap().owner.unwrap().display_name, "Ada Okafor");
+
+    // A bad row is named by its sheet row.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "name").unwrap();
+    sheet.write_string(0, 1, "kind").unwrap();
+    sheet.write_string(1, 0, "fine").unwrap();
+    sheet.write_string(1, 1, "bot").unwrap();
+    sheet.write_string(2, 0, "broken").unwrap();
+    sheet.write_string(2, 1, "robot").unwrap();
+    book.save(&path).unwrap();
+    let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
+    assert!(err.message.contains("line 3:") && err.message.contains("robot"), "{}", err.message);
+}
