@@ -22,14 +22,30 @@ export interface Backend {
   identity(id: number): Promise<IdentityDetail>;
 }
 
-const ERROR_CODES: readonly ErrorCode[] = [
-  'invalid_input',
-  'not_found',
-  'database_unreadable',
-  'database_too_new',
-  'storage',
-  'internal',
-];
+/**
+ * A short, human explanation per error code, shown above the message. A
+ * `Record` over `ErrorCode`, so a code added in Rust fails the type check
+ * until it is handled here.
+ */
+const HEADLINES: Record<ErrorCode, string> = {
+  invalid_input: 'Invalid request',
+  not_found: 'Not found',
+  database_unreadable: 'The local database could not be read',
+  database_too_new: 'The local database was written by a newer version of Custodian',
+  storage: 'Storage error',
+  network: 'The source could not be reached',
+  source_auth: 'The source refused the credentials',
+  rate_limited: 'The source is throttling requests',
+  source_error: 'The source answered with an error',
+  malformed_response: 'The source sent data Custodian cannot read',
+  cursor_expired: 'The incremental sync position expired',
+  cancelled: 'Cancelled',
+  secret_missing: 'No secret is stored for this source',
+  keyring: 'The OS keyring is not available',
+  internal: 'Something went wrong',
+};
+
+const ERROR_CODES = Object.keys(HEADLINES) as ErrorCode[];
 
 function isErrorCode(v: unknown): v is ErrorCode {
   return typeof v === 'string' && (ERROR_CODES as readonly string[]).includes(v);
@@ -120,18 +136,5 @@ export const api = {
 
 /** A short, human explanation for an error code, shown above the message. */
 export function errorHeadline(code: ErrorCode): string {
-  switch (code) {
-    case 'invalid_input':
-      return 'Invalid request';
-    case 'not_found':
-      return 'Not found';
-    case 'database_unreadable':
-      return 'The local database could not be read';
-    case 'database_too_new':
-      return 'The local database was written by a newer version of Custodian';
-    case 'storage':
-      return 'Storage error';
-    case 'internal':
-      return 'Something went wrong';
-  }
+  return HEADLINES[code];
 }
