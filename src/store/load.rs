@@ -202,13 +202,26 @@ pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Resul
         st.execute(rusqlite::named_params! { ":now": now })
             .context(|| format!("finding check {}", check.id))?;
     }
+    // Roll-ups from one grouped pass per table; only rows whose values
+    // change are written (a resync touches few).
     tx.execute_batch(
-        "UPDATE identities SET
-            credential_count = coalesce((SELECT count(*) FROM credentials c WHERE c.identity_id = identities.id), 0),
-            oldest_credential_at = (SELECT min(coalesce(c.last_rotated_at, c.created_at)) FROM credentials c WHERE c.identity_id = identities.id),
-            grant_count = coalesce((SELECT count(*) FROM grants g WHERE g.identity_id = identities.id), 0),
-            finding_count = coalesce((SELECT count(*) FROM findings f WHERE f.identity_id = identities.id), 0),
-            max_severity = coalesce((SELECT max(severity) FROM findings f WHERE f.identity_id = identities.id), 0);",
+        "WITH c AS (SELECT identity_id, count(*) AS n, min(coalesce(last_rotated_at, created_at)) AS oldest
+                    FROM credentials GROUP BY identity_id),
+              g AS (SELECT identity_id, count(*) AS n FROM grants GROUP BY identity_id),
+              f AS (SELECT identity_id, count(*) AS n, max(severity) AS sev FROM findings GROUP BY identity_id),
+              agg AS (SELECT i.id, coalesce(c.n, 0) AS cn, c.oldest AS oldest, coalesce(g.n, 0) AS gn,
+                             coalesce(f.n, 0) AS fn, coalesce(f.sev, 0) AS sev
+                      FROM identities i
+                      LEFT JOIN c ON c.identity_id = i.id
+                      LEFT JOIN g ON g.identity_id = i.id
+                      LEFT JOIN f ON f.identity_id = i.id)
+         UPDATE identities SET credential_count = agg.cn, oldest_credential_at = agg.oldest, grant_count = agg.gn,
+                               finding_count = agg.fn, max_severity = agg.sev
+         FROM agg
+         WHERE agg.id = identities.id
+           AND (identities.credential_count IS NOT agg.cn OR identities.oldest_credential_at IS NOT agg.oldest
+                OR identities.grant_count IS NOT agg.gn OR identities.finding_count IS NOT agg.fn
+                OR identities.max_severity IS NOT agg.sev);",
     )?;
     let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))

@@ -296,13 +296,21 @@ impl Store {
         if exists.is_none() {
             return Err(Error::not_found(format!("no source with id {source}")));
         }
+        let started = std::time::Instant::now();
         let report = {
             let mut ev = Events { tx: &tx, run, source, at: to_ts(now), report: ApplyReport::default() };
             apply(&tx, source, f, now, &mut ev).context(|| "applying the sync".to_string())?;
             ev.report
         };
         let report = ApplyReport { items: f.item_count(), ..report };
+        let applied = started.elapsed();
         refresh_derived(&tx, now)?;
+        tracing::info!(
+            source = %source,
+            apply_ms = applied.as_millis() as u64,
+            derive_ms = (started.elapsed() - applied).as_millis() as u64,
+            "sync applied"
+        );
         tx.execute("UPDATE sources SET cursor = ?2 WHERE id = ?1", params![source, f.cursor])?;
         tx.execute(
             "UPDATE sync_runs SET status = 'succeeded', finished_at = ?2, mode = ?3, items = ?4, joiners = ?5,
@@ -328,6 +336,9 @@ struct ExistingPerson {
     department: String,
     manager: Option<i64>,
     name: String,
+    email: String,
+    title: String,
+    left_at: Option<i64>,
 }
 
 struct ExistingIdentity {
@@ -335,6 +346,16 @@ struct ExistingIdentity {
     status: IdentityStatus,
     owner: Option<i64>,
     registered: bool,
+    name: String,
+    kind: crate::model::IdentityKind,
+    builder: Option<i64>,
+    team: String,
+    environment: String,
+    last_used: Option<i64>,
+    class: Option<crate::model::AgentClass>,
+    purpose: String,
+    intended: String,
+    interval: Option<i64>,
 }
 
 fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>, ev: &mut Events<'_>) -> Result<()> {
@@ -343,11 +364,23 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
     // People, first without managers (they may point at each other).
     let mut people: HashMap<String, ExistingPerson> = HashMap::new();
     {
-        let mut st = tx.prepare("SELECT external_id, id, status, department, manager_id, display_name FROM people WHERE source_id = ?1")?;
+        let mut st = tx.prepare(
+            "SELECT external_id, id, status, department, manager_id, display_name, email, title, left_at
+             FROM people WHERE source_id = ?1",
+        )?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                ExistingPerson { id: r.get(1)?, status: r.get(2)?, department: r.get(3)?, manager: r.get(4)?, name: r.get(5)? },
+                ExistingPerson {
+                    id: r.get(1)?,
+                    status: r.get(2)?,
+                    department: r.get(3)?,
+                    manager: r.get(4)?,
+                    name: r.get(5)?,
+                    email: r.get(6)?,
+                    title: r.get(7)?,
+                    left_at: r.get(8)?,
+                },
             ))
         })?;
         for row in rows {
@@ -360,6 +393,16 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
     for p in &f.people {
         seen_people.insert(p.external_id.as_str());
         let id = match people.get(&p.external_id) {
+            Some(old)
+                if old.name == p.display_name
+                    && old.email == p.email
+                    && old.department == p.department
+                    && old.title == p.title
+                    && old.status == p.status
+                    && old.left_at == to_ts_opt(p.left_at) =>
+            {
+                old.id
+            }
             Some(old) => {
                 tx.prepare_cached(
                     "UPDATE people SET display_name = ?2, email = ?3, department = ?4, title = ?5, status = ?6,
@@ -411,7 +454,10 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
             None => None,
         };
         if let Some(old) = people.get(&p.external_id) {
-            if old.manager != manager && old.status == p.status && old.department == p.department {
+            if old.manager == manager {
+                continue;
+            }
+            if old.status == p.status && old.department == p.department {
                 ev.record(EventKind::Mover, "person", id, &p.display_name, "manager changed")?;
             }
         }
@@ -467,11 +513,30 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
     // Identities.
     let mut identities: HashMap<String, ExistingIdentity> = HashMap::new();
     {
-        let mut st = tx.prepare("SELECT external_id, id, status, owner_id, registered FROM identities WHERE source_id = ?1")?;
+        let mut st = tx.prepare(
+            "SELECT external_id, id, status, owner_id, registered, name, kind, builder_id, team, environment,
+                    last_used_at, agent_class, purpose, intended_blast_radius, review_interval_days
+             FROM identities WHERE source_id = ?1",
+        )?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                ExistingIdentity { id: r.get(1)?, status: r.get(2)?, owner: r.get(3)?, registered: r.get(4)? },
+                ExistingIdentity {
+                    id: r.get(1)?,
+                    status: r.get(2)?,
+                    owner: r.get(3)?,
+                    registered: r.get(4)?,
+                    name: r.get(5)?,
+                    kind: r.get(6)?,
+                    builder: r.get(7)?,
+                    team: r.get(8)?,
+                    environment: r.get(9)?,
+                    last_used: r.get(10)?,
+                    class: r.get(11)?,
+                    purpose: r.get(12)?,
+                    intended: r.get(13)?,
+                    interval: r.get(14)?,
+                },
             ))
         })?;
         for row in rows {
@@ -492,6 +557,9 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
         };
         let created = to_ts(i.created_at.unwrap_or(now));
         match identities.get(&i.external_id) {
+            Some(old) if identity_unchanged(old, i, owner, builder) => {
+                touched.insert(i.external_id.as_str(), (old.id, false));
+            }
             Some(old) => {
                 tx.prepare_cached(
                     "UPDATE identities SET name = ?2, kind = ?3, status = ?4, owner_id = ?5, builder_id = coalesce(?6, builder_id),
@@ -571,10 +639,40 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
         }
     }
 
-    apply_credentials(tx, f, &touched, ev)?;
-    apply_grants(tx, f, &touched, &resources, ev)?;
+    apply_credentials(tx, source, f, &touched, ev)?;
+    apply_grants(tx, source, f, &touched, &resources, ev)?;
     apply_delegations(tx, f, &touched, &identities, ev)?;
     Ok(())
+}
+
+/// True when applying `i` would not change the stored row (no write, so no
+/// FTS churn and no WAL growth on a resync).
+fn identity_unchanged(
+    old: &ExistingIdentity,
+    i: &crate::sync::records::IdentityRecord,
+    owner: Option<i64>,
+    builder: Option<i64>,
+) -> bool {
+    let registration_same = match &i.registration {
+        Some(reg) => {
+            old.registered
+                && old.purpose == reg.purpose
+                && old.intended == reg.intended_blast_radius
+                && old.interval == reg.review_interval_days
+                && reg.agent_class.is_none_or(|c| old.class == Some(c))
+        }
+        None => old.registered || old.purpose == i.description,
+    };
+    registration_same
+        && old.name == i.name
+        && old.kind == i.kind
+        && old.status == i.status
+        && old.owner == owner
+        && builder.or(old.builder) == old.builder
+        && old.team == i.team
+        && old.environment == i.environment
+        && to_ts_opt(i.last_used_at).or(old.last_used) == old.last_used
+        && i.agent_class.or(old.class) == old.class
 }
 
 fn apply_registration(
@@ -601,8 +699,12 @@ fn apply_registration(
     Ok(())
 }
 
+/// Stored credential columns, for change detection.
+type CredRow = (i64, crate::model::CredentialKind, String, i64, Option<i64>, Option<i64>, Option<i64>);
+
 fn apply_credentials(
     tx: &Transaction<'_>,
+    source: SourceId,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
     ev: &mut Events<'_>,
@@ -617,67 +719,61 @@ fn apply_credentials(
         };
         incoming.entry(id).or_default().push(c);
     }
-    for (ext, &(identity, is_new)) in touched {
-        let mut existing: HashMap<String, i64> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached("SELECT external_id, id FROM credentials WHERE identity_id = ?1")?;
-            for row in st.query_map([identity], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (k, v) = row?;
-                existing.insert(k, v);
-            }
+    // Everything the source's identities hold now, in one query.
+    let mut existing: HashMap<i64, HashMap<String, CredRow>> = HashMap::new();
+    {
+        let mut st = tx.prepare(
+            "SELECT c.identity_id, c.external_id, c.id, c.kind, c.display_name, c.created_at, c.expires_at,
+                    c.last_rotated_at, c.last_used_at
+             FROM credentials c JOIN identities i ON i.id = c.identity_id WHERE i.source_id = ?1",
+        )?;
+        let rows = st.query_map([source], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
+            ))
+        })?;
+        for row in rows {
+            let (identity, ext, v) = row?;
+            existing.entry(identity).or_default().insert(ext, v);
         }
-        let creds = incoming.remove(&identity).unwrap_or_default();
+    }
+    for (ext, &(identity, is_new)) in touched {
+        let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
-        for c in creds {
+        for c in incoming.remove(&identity).unwrap_or_default() {
             let created = to_ts(c.created_at.unwrap_or_else(Utc::now));
-            match existing.get(&c.external_id) {
-                Some(&cid) => {
+            let row = (c.kind, c.display_name.clone(), created, to_ts_opt(c.expires_at), to_ts_opt(c.last_rotated_at));
+            match held.get(&c.external_id) {
+                Some(old) => {
+                    keep.insert(old.0);
+                    let used = to_ts_opt(c.last_used_at).or(old.6);
+                    if (old.1, old.2.clone(), old.3, old.4, old.5) == row && used == old.6 {
+                        continue;
+                    }
                     tx.prepare_cached(
                         "UPDATE credentials SET kind = ?2, display_name = ?3, created_at = ?4, expires_at = ?5,
-                             last_rotated_at = ?6, last_used_at = coalesce(?7, last_used_at) WHERE id = ?1",
+                             last_rotated_at = ?6, last_used_at = ?7 WHERE id = ?1",
                     )?
-                    .execute(params![
-                        cid,
-                        c.kind,
-                        c.display_name,
-                        created,
-                        to_ts_opt(c.expires_at),
-                        to_ts_opt(c.last_rotated_at),
-                        to_ts_opt(c.last_used_at)
-                    ])?;
-                    keep.insert(cid);
+                    .execute(params![old.0, row.0, row.1, row.2, row.3, row.4, used])?;
                 }
                 None => {
                     tx.prepare_cached(
                         "INSERT INTO credentials(identity_id, external_id, kind, display_name, created_at, expires_at,
                              last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
-                    .execute(params![
-                        identity,
-                        c.external_id,
-                        c.kind,
-                        c.display_name,
-                        created,
-                        to_ts_opt(c.expires_at),
-                        to_ts_opt(c.last_rotated_at),
-                        to_ts_opt(c.last_used_at)
-                    ])?;
+                    .execute(params![identity, c.external_id, row.0, row.1, row.2, row.3, row.4, to_ts_opt(c.last_used_at)])?;
                     let cid = tx.last_insert_rowid();
                     keep.insert(cid);
                     if !is_new {
-                        ev.record(
-                            EventKind::Joiner,
-                            "credential",
-                            cid,
-                            &c.display_name,
-                            &format!("new {} on {ext}", c.kind),
-                        )?;
+                        ev.record(EventKind::Joiner, "credential", cid, &c.display_name, &format!("new {} on {ext}", c.kind))?;
                     }
                 }
             }
         }
-        for (_, cid) in existing.iter().filter(|(_, cid)| !keep.contains(cid)) {
-            tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?.execute([cid])?;
+        for old in held.values().filter(|old| !keep.contains(&old.0)) {
+            tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?.execute([old.0])?;
         }
     }
     Ok(())
@@ -685,12 +781,14 @@ fn apply_credentials(
 
 fn apply_grants(
     tx: &Transaction<'_>,
+    source: SourceId,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
     resources: &HashMap<String, i64>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
-    type Key = (i64, String);
+    /// (grant id, privilege, high consequence, last used)
+    type GrantRow = (i64, crate::model::Privilege, bool, Option<i64>);
     let mut incoming: HashMap<i64, Vec<&crate::sync::records::GrantRecord>> = HashMap::new();
     for g in &f.grants {
         let Some(&(id, _)) = touched.get(g.identity.as_str()) else {
@@ -698,15 +796,22 @@ fn apply_grants(
         };
         incoming.entry(id).or_default().push(g);
     }
-    for (ext, &(identity, is_new)) in touched {
-        let mut existing: HashMap<Key, i64> = HashMap::new();
-        {
-            let mut st = tx.prepare_cached("SELECT resource_id, permission, id FROM grants WHERE identity_id = ?1")?;
-            for row in st.query_map([identity], |r| Ok(((r.get::<_, i64>(0)?, r.get::<_, String>(1)?), r.get::<_, i64>(2)?)))? {
-                let (k, v) = row?;
-                existing.insert(k, v);
-            }
+    let mut existing: HashMap<i64, HashMap<(i64, String), GrantRow>> = HashMap::new();
+    {
+        let mut st = tx.prepare(
+            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at
+             FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
+        )?;
+        let rows = st.query_map([source], |r| {
+            Ok((r.get::<_, i64>(0)?, (r.get::<_, i64>(1)?, r.get::<_, String>(2)?), (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        })?;
+        for row in rows {
+            let (identity, key, v) = row?;
+            existing.entry(identity).or_default().insert(key, v);
         }
+    }
+    for (ext, &(identity, is_new)) in touched {
+        let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         let (mut added, mut removed) = (0usize, 0usize);
         for g in incoming.remove(&identity).unwrap_or_default() {
@@ -716,13 +821,15 @@ fn apply_grants(
                     g.permission, g.identity, g.resource
                 )));
             };
-            match existing.get(&(rid, g.permission.clone())) {
-                Some(&gid) => {
-                    tx.prepare_cached(
-                        "UPDATE grants SET privilege = ?2, high_consequence = ?3, last_used_at = coalesce(?4, last_used_at) WHERE id = ?1",
-                    )?
-                    .execute(params![gid, g.privilege, g.high_consequence, to_ts_opt(g.last_used_at)])?;
+            match held.get(&(rid, g.permission.clone())) {
+                Some(&(gid, privilege, hc, used)) => {
                     keep.insert(gid);
+                    let new_used = to_ts_opt(g.last_used_at).or(used);
+                    if (privilege, hc, used) == (g.privilege, g.high_consequence, new_used) {
+                        continue;
+                    }
+                    tx.prepare_cached("UPDATE grants SET privilege = ?2, high_consequence = ?3, last_used_at = ?4 WHERE id = ?1")?
+                        .execute(params![gid, g.privilege, g.high_consequence, new_used])?;
                 }
                 None => {
                     tx.prepare_cached(
@@ -735,7 +842,7 @@ fn apply_grants(
                 }
             }
         }
-        for (_, gid) in existing.iter().filter(|(_, gid)| !keep.contains(gid)) {
+        for (gid, ..) in held.values().filter(|(gid, ..)| !keep.contains(gid)) {
             tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?.execute([gid])?;
             removed += 1;
         }

@@ -7,7 +7,9 @@
 //! A failed, cancelled or interrupted fetch never touches the snapshot.
 
 pub mod csv_import;
+pub mod entra;
 pub mod http;
+pub mod okta;
 pub mod records;
 pub mod scim;
 pub mod secrets;
@@ -85,17 +87,19 @@ pub trait Source {
 }
 
 /// The kinds of source this build knows.
-pub const SOURCE_KINDS: &[&str] = &["scim", "csv"];
+pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta"];
 
 /// Does the kind keep a secret in the keyring?
 pub fn kind_needs_secret(kind: &str) -> bool {
-    matches!(kind, "scim")
+    matches!(kind, "scim" | "entra" | "okta")
 }
 
 async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
     match ctx.source.kind.as_str() {
         "scim" => scim::ScimSource.fetch(ctx).await,
         "csv" => csv_import::CsvSource.fetch(ctx).await,
+        "entra" => entra::EntraSource.fetch(ctx).await,
+        "okta" => okta::OktaSource.fetch(ctx).await,
         other => Err(Error::invalid(format!("unknown source kind '{other}'; known: {}", SOURCE_KINDS.join(", ")))),
     }
 }

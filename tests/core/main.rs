@@ -15,3 +15,5 @@ mod keyring;
 mod store;
 mod sync_csv;
 mod sync_scim;
+mod sync_entra;
+mod sync_okta;

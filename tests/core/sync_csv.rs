@@ -199,3 +199,17 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
     assert!(err.message.contains("line 3:") && err.message.contains("robot"), "{}", err.message);
 }
+
+#[test]
+fn an_unchanged_reimport_records_no_lifecycle_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.csv");
+    std::fs::write(&path, GOOD).unwrap();
+    let mut store = store_with_people();
+    import(&mut store, &path).unwrap();
+    let before = ops::show(&store, "invoice-triage", now()).unwrap();
+    let again = import(&mut store, &path).unwrap();
+    assert_eq!((again.report.joiners, again.report.movers, again.report.leavers), (0, 0, 0));
+    assert!(store.lifecycle_events(again.run).unwrap().is_empty());
+    assert_eq!(ops::show(&store, "invoice-triage", now()).unwrap(), before);
+}

@@ -1,0 +1,691 @@
+//! The Entra ID (Microsoft Graph) source against a wiremock fixture server
+//! serving the documented shapes, driven through the public sync engine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use custodian::model::{
+    CredentialKind, IdentityKind, IdentityStatus, Privilege, Sensitivity, SourceId,
+};
+use custodian::store::Store;
+use custodian::sync::http::{Cancel, HttpPolicy};
+use custodian::sync::secrets::{MemorySecrets, SecretStore};
+use custodian::sync::{sync_blocking, SyncOutcome};
+use custodian::views::IdentityDetail;
+use custodian::{ErrorCode, Result};
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
+use wiremock::{Match, Mock, MockBuilder, MockServer, ResponseTemplate};
+
+const TENANT: &str = "tenant-1";
+const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
+
+/// A fixture server on its own runtime: `sync_blocking` builds another one.
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    server: MockServer,
+}
+
+impl Fixture {
+    fn start() -> Fixture {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(MockServer::start());
+        Fixture { rt, server }
+    }
+    fn uri(&self) -> String {
+        self.server.uri()
+    }
+    fn mount(&self, m: impl Into<Mock>) {
+        self.rt.block_on(m.into().mount(&self.server));
+    }
+    fn reset(&self) {
+        self.rt.block_on(self.server.reset());
+    }
+    fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+    fn get(&self, p: &str, body: Value) -> Get {
+        Get {
+            b: Mock::given(method("GET")).and(path(p.to_string())),
+            body,
+        }
+    }
+}
+
+/// A GET mock answering 200 with a JSON body, open to more matchers.
+struct Get {
+    b: MockBuilder,
+    body: Value,
+}
+
+impl Get {
+    fn and<M: Match + 'static>(self, m: M) -> Get {
+        Get {
+            b: self.b.and(m),
+            body: self.body,
+        }
+    }
+}
+
+impl From<Get> for Mock {
+    fn from(g: Get) -> Mock {
+        g.b.respond_with(ResponseTemplate::new(200).set_body_json(g.body))
+    }
+}
+
+fn policy() -> HttpPolicy {
+    HttpPolicy {
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
+struct Env {
+    store: Store,
+    secrets: MemorySecrets,
+    source: SourceId,
+}
+
+impl Env {
+    fn new(fx: &Fixture) -> Env {
+        let mut store = Store::open_in_memory().unwrap();
+        let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri()});
+        let source = store
+            .add_source("entra", "Entra", &settings, Utc::now())
+            .unwrap();
+        let secrets = MemorySecrets::default();
+        secrets.set(source, "s3cret").unwrap();
+        Env {
+            store,
+            secrets,
+            source,
+        }
+    }
+    fn sync(&mut self) -> Result<SyncOutcome> {
+        sync_blocking(
+            &mut self.store,
+            self.source,
+            &self.secrets,
+            Arc::new(|_| {}),
+            Cancel::new(),
+            policy(),
+        )
+    }
+    fn detail(&self, ext: &str) -> IdentityDetail {
+        let id = self.store.resolve_identity(ext).unwrap();
+        self.store.identity_detail(id, Utc::now()).unwrap()
+    }
+    fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
+        self.store
+            .conn()
+            .query_row(
+                "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
+                 WHERE p.external_id = ?1",
+                [ext],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+}
+
+fn sp(id: &str, app_id: &str, name: &str, ty: &str, owner_org: &str) -> Value {
+    json!({"id": id, "appId": app_id, "displayName": name, "servicePrincipalType": ty, "accountEnabled": true,
+           "appOwnerOrganizationId": owner_org, "tags": [], "passwordCredentials": [], "keyCredentials": [], "appRoles": []})
+}
+
+fn sp_ci(enabled: bool, extra_secret: bool) -> Value {
+    let mut v = sp("sp-ci", "app-ci", "ci-deployer", "Application", TENANT);
+    v["accountEnabled"] = json!(enabled);
+    let mut secrets = vec![
+        json!({"keyId": "k1", "displayName": "gh-actions", "hint": "Abc", "secretText": null,
+        "startDateTime": "2025-01-10T00:00:00Z", "endDateTime": "2027-01-10T00:00:00Z"}),
+    ];
+    if extra_secret {
+        secrets.push(
+            json!({"keyId": "k2", "displayName": "rotated", "startDateTime": "2026-06-01T00:00:00Z",
+            "endDateTime": "2027-06-01T00:00:00Z"}),
+        );
+    }
+    v["passwordCredentials"] = json!(secrets);
+    v["keyCredentials"] = json!([{"keyId": "c1", "type": "AsymmetricX509Cert", "usage": "Verify",
+        "startDateTime": "2025-02-01T00:00:00Z", "endDateTime": "2026-02-01T00:00:00Z", "customKeyIdentifier": "AB12"}]);
+    v
+}
+
+fn sp_graph() -> Value {
+    let mut v = sp(
+        "sp-graph",
+        "00000003-0000-0000-c000-000000000000",
+        "Microsoft Graph",
+        "Application",
+        MS_TENANT,
+    );
+    v["appRoles"] = json!([{"id": "r-dirw", "value": "Directory.ReadWrite.All"}, {"id": "r-ur", "value": "User.Read.All"}]);
+    v
+}
+
+fn sp_tagged() -> Value {
+    let mut v = sp(
+        "sp-tagged",
+        "app-tagged",
+        "copilot-helper",
+        "Application",
+        TENANT,
+    );
+    v["tags"] = json!(["WindowsAzureActiveDirectoryIntegratedApp", "AgenticApp"]);
+    v
+}
+
+/// Token, users (2 pages), servicePrincipals (2 pages), per-SP relations,
+/// sign-in report and the initial delta rounds.
+fn mount_tenant(fx: &Fixture, sp_page2: Value) {
+    let uri = fx.uri();
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "tok"}),
+            )),
+    );
+    fx.mount(fx.get("/v1.0/users", json!({
+        "@odata.nextLink": format!("{uri}/v1.0/users?$skiptoken=up2"),
+        "value": [
+            {"id": "u-alice", "displayName": "Alice", "userPrincipalName": "alice@x.test", "mail": "alice@x.test",
+             "accountEnabled": true, "department": "Platform", "jobTitle": "SRE", "manager": {"id": "u-boss"}},
+            {"id": "u-boss", "displayName": "Boss", "userPrincipalName": "boss@x.test", "accountEnabled": true}
+        ]})).and(query_param_is_missing("$skiptoken")));
+    fx.mount(fx.get("/v1.0/users", json!({"value": [
+            {"id": "u-sus", "displayName": "Sus", "userPrincipalName": "sus@x.test", "accountEnabled": false},
+            {"id": "u-left", "displayName": "Left", "userPrincipalName": "left@x.test", "accountEnabled": true,
+             "employeeLeaveDateTime": "2024-01-01T00:00:00Z"}
+        ]})).and(query_param("$skiptoken", "up2")));
+    fx.mount(
+        fx.get(
+            "/v1.0/servicePrincipals",
+            json!({
+        "@odata.nextLink": format!("{uri}/v1.0/servicePrincipals?$skiptoken=p2"),
+        "value": [sp_ci(true, false), sp_graph()]}),
+        )
+        .and(query_param_is_missing("$skiptoken")),
+    );
+    fx.mount(
+        fx.get("/v1.0/servicePrincipals", sp_page2)
+            .and(query_param("$skiptoken", "p2")),
+    );
+    // Per-SP relations.
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-ci/owners",
+        json!({"value": [
+        {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-other"},
+        {"@odata.type": "#microsoft.graph.user", "id": "u-alice"}]}),
+    ));
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-ci/appRoleAssignments", json!({"value": [
+        {"appRoleId": "r-dirw", "resourceId": "sp-graph", "resourceDisplayName": "Microsoft Graph", "principalType": "ServicePrincipal"}]})));
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-agent/oauth2PermissionGrants", json!({"value": [
+        {"clientId": "sp-agent", "consentType": "AllPrincipals", "resourceId": "sp-graph", "scope": "Mail.Read User.Read"}]})));
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-mi/appRoleAssignments", json!({"value": [
+        {"appRoleId": "r-ur", "resourceId": "sp-graph", "resourceDisplayName": "Microsoft Graph"}]})));
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/v1\.0/servicePrincipals/[^/]+/(owners|appRoleAssignments|oauth2PermissionGrants)$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+            .with_priority(10),
+    );
+    fx.mount(fx.get("/beta/reports/servicePrincipalSignInActivities", json!({"value": [
+        {"id": "x", "appId": "app-ci", "lastSignInActivity": {"lastSignInDateTime": "2026-05-01T00:00:00Z"},
+         "applicationAuthenticationClientSignInActivity": {"lastSignInDateTime": "2026-04-01T00:00:00Z"}}]})));
+    // Initial delta rounds: users in one page, SPs in two.
+    fx.mount(fx.get("/v1.0/users/delta", json!({"@odata.deltaLink": format!("{uri}/v1.0/users/delta?$deltatoken=u1"), "value": []}))
+        .and(query_param_is_missing("$deltatoken")));
+    fx.mount(fx.get("/v1.0/servicePrincipals/delta", json!({"@odata.nextLink": format!("{uri}/v1.0/servicePrincipals/delta?$skiptoken=dp2"), "value": [sp_ci(true, false)]}))
+        .and(query_param_is_missing("$deltatoken")).and(query_param_is_missing("$skiptoken")));
+    fx.mount(fx.get("/v1.0/servicePrincipals/delta", json!({"@odata.deltaLink": format!("{uri}/v1.0/servicePrincipals/delta?$deltatoken=d1"), "value": []}))
+        .and(query_param("$skiptoken", "dp2")));
+}
+
+fn page2() -> Value {
+    json!({"value": [
+        sp("sp-agent", "app-agent", "triage-agent", "ServiceIdentity", TENANT),
+        sp("sp-mi", "app-mi", "vm-backup", "ManagedIdentity", TENANT),
+        sp_tagged()]})
+}
+
+#[test]
+fn full_sync_maps_people_identities_credentials_and_grants() {
+    let fx = Fixture::start();
+    // The second users page is throttled once; Retry-After must be honoured.
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .and(query_param("$skiptoken", "up2"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "1")
+                    .set_body_json(json!({"error": {"code": "TooManyRequests"}})),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .with_priority(1),
+    );
+    mount_tenant(&fx, page2());
+    let mut env = Env::new(&fx);
+    let started = Instant::now();
+    let out = env.sync().unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 was not waited for"
+    );
+    fx.verify();
+    assert!(out.full);
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_deref()),
+        ("succeeded", Some("full"))
+    );
+
+    // Microsoft's first-party Graph SP is a resource, not an identity.
+    let inv = env
+        .store
+        .inventory(&Default::default(), Utc::now())
+        .unwrap();
+    let mut names: Vec<_> = inv.rows.iter().map(|r| (r.name.clone(), r.kind)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            ("ci-deployer".to_string(), IdentityKind::OauthApp),
+            ("copilot-helper".to_string(), IdentityKind::AiAgent),
+            ("triage-agent".to_string(), IdentityKind::AiAgent),
+            ("vm-backup".to_string(), IdentityKind::Workload),
+        ]
+    );
+
+    let ci = env.detail("sp-ci");
+    assert_eq!(
+        ci.owner.as_ref().map(|o| o.display_name.as_str()),
+        Some("Alice")
+    );
+    assert_eq!(
+        ci.last_used_at.as_deref().map(|t| &t[..10]),
+        Some("2026-05-01")
+    );
+    let mut creds: Vec<_> = ci
+        .credentials
+        .iter()
+        .map(|c| {
+            (
+                c.external_id.clone(),
+                c.kind,
+                c.expires_at.clone().map(|t| t[..10].to_string()),
+            )
+        })
+        .collect();
+    creds.sort();
+    assert_eq!(
+        creds,
+        vec![
+            (
+                "c1".to_string(),
+                CredentialKind::Certificate,
+                Some("2026-02-01".to_string())
+            ),
+            (
+                "k1".to_string(),
+                CredentialKind::ClientSecret,
+                Some("2027-01-10".to_string())
+            ),
+        ]
+    );
+    assert_eq!(ci.grants.len(), 1);
+    let g = &ci.grants[0];
+    assert_eq!(
+        (g.permission.as_str(), g.privilege, g.high_consequence),
+        ("Directory.ReadWrite.All", Privilege::Admin, true)
+    );
+    assert_eq!(
+        (g.resource_name.as_str(), g.sensitivity),
+        ("Microsoft Graph", Sensitivity::Critical)
+    );
+
+    let agent = env.detail("sp-agent");
+    let mut perms: Vec<_> = agent
+        .grants
+        .iter()
+        .map(|g| (g.permission.clone(), g.privilege, g.high_consequence))
+        .collect();
+    perms.sort();
+    assert_eq!(
+        perms,
+        vec![
+            ("Mail.Read (delegated)".to_string(), Privilege::Read, false),
+            ("User.Read (delegated)".to_string(), Privilege::Read, false)
+        ]
+    );
+    let mi = env.detail("sp-mi");
+    assert_eq!(
+        mi.grants
+            .iter()
+            .map(|g| g.permission.as_str())
+            .collect::<Vec<_>>(),
+        vec!["User.Read.All"]
+    );
+
+    // People: manager, suspended, departed with the leave date.
+    assert_eq!(
+        env.person("u-alice"),
+        ("active".into(), Some("u-boss".into()), None)
+    );
+    assert_eq!(env.person("u-sus").0, "suspended");
+    let left = env.person("u-left");
+    assert_eq!(left.0, "departed");
+    assert_eq!(
+        left.2,
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+                .unwrap()
+                .timestamp()
+        )
+    );
+
+    // The delta links are the cursor.
+    let cursor = env.store.source_cursor(env.source).unwrap().unwrap();
+    assert!(
+        cursor.contains("$deltatoken=u1") && cursor.contains("$deltatoken=d1"),
+        "{cursor}"
+    );
+}
+
+#[test]
+fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
+    let fx = Fixture::start();
+    mount_tenant(&fx, page2());
+    let mut env = Env::new(&fx);
+    env.sync().unwrap();
+    let mi_before = env.detail("sp-mi");
+
+    // Second run: only the delta links are served (plus per-SP reads).
+    fx.reset();
+    let uri = fx.uri();
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"access_token": "tok2", "expires_in": 3599})),
+            ),
+    );
+    fx.mount(
+        fx.get(
+            "/v1.0/users/delta",
+            json!({"@odata.deltaLink": format!("{uri}/v1.0/users/delta?$deltatoken=u2"),
+        "value": [{"id": "u-boss", "accountEnabled": false}]}),
+        )
+        .and(query_param("$deltatoken", "u1")),
+    );
+    fx.mount(fx.get("/v1.0/users/u-boss", json!({"id": "u-boss", "displayName": "Boss", "userPrincipalName": "boss@x.test", "accountEnabled": false})));
+    // Two pages: the disabled SP, then the deleted one (minimal shapes).
+    fx.mount(
+        fx.get(
+            "/v1.0/servicePrincipals/delta",
+            json!({"@odata.nextLink": format!("{uri}/v1.0/servicePrincipals/delta?$skiptoken=i2"),
+        "value": [{"id": "sp-ci", "accountEnabled": false}]}),
+        )
+        .and(query_param("$deltatoken", "d1")),
+    );
+    fx.mount(
+        fx.get(
+            "/v1.0/servicePrincipals/delta",
+            json!({"@odata.deltaLink": format!("{uri}/v1.0/servicePrincipals/delta?$deltatoken=d2"),
+        "value": [{"id": "sp-agent", "@removed": {"reason": "deleted"}}]}),
+        )
+        .and(query_param("$skiptoken", "i2")),
+    );
+    // The changed SP is read again in full, with its relations.
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-ci", sp_ci(false, true)));
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-ci/owners",
+        json!({"value": [{"@odata.type": "#microsoft.graph.user", "id": "u-alice"}]}),
+    ));
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-ci/appRoleAssignments", json!({"value": [
+        {"appRoleId": "r-dirw", "resourceId": "sp-graph", "resourceDisplayName": "Microsoft Graph"}]})));
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-ci/oauth2PermissionGrants",
+        json!({"value": []}),
+    ));
+    fx.mount(fx.get("/v1.0/servicePrincipals/sp-graph", sp_graph()));
+    // A removed SP is taken from `@removed`, not read again.
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/servicePrincipals/sp-agent"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(sp(
+                "sp-agent",
+                "app-agent",
+                "triage-agent",
+                "ServiceIdentity",
+                TENANT,
+            )))
+            .expect(0),
+    );
+    // Sign-in activity refused: the sync goes on.
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/beta/reports/servicePrincipalSignInActivities"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(
+                json!({"error": {"code": "Authentication_RequestFromNonPremiumTenantOrB2CTenant"}}),
+            )),
+    );
+
+    let out = env.sync().unwrap();
+    fx.verify();
+    assert!(!out.full, "the second run must be incremental");
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_deref()),
+        ("succeeded", Some("incremental"))
+    );
+
+    let ci = env.detail("sp-ci");
+    assert_eq!(ci.status, IdentityStatus::Disabled);
+    assert_eq!(
+        ci.credentials.len(),
+        3,
+        "the upsert brings its complete credentials"
+    );
+    assert_eq!(ci.grants.len(), 1, "and its complete grants");
+    assert_eq!(
+        ci.last_used_at.as_deref().map(|t| &t[..10]),
+        Some("2026-05-01"),
+        "last use is kept when the report is refused"
+    );
+    let agent = env.detail("sp-agent");
+    assert_eq!(agent.status, IdentityStatus::Deleted);
+    assert!(agent.grants.is_empty());
+    // Untouched identities are left as they were.
+    assert_eq!(env.detail("sp-mi"), mi_before);
+    assert_eq!(env.detail("sp-tagged").status, IdentityStatus::Active);
+    assert_eq!(env.person("u-boss").0, "suspended");
+    assert_eq!(env.person("u-alice").0, "active");
+
+    let events = env.store.lifecycle_events(out.run).unwrap();
+    let leavers: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "leaver")
+        .map(|e| (e.subject.as_str(), e.name.as_str(), e.detail.as_str()))
+        .collect();
+    assert!(
+        leavers.contains(&("identity", "ci-deployer", "status active -> disabled")),
+        "{events:?}"
+    );
+    assert!(
+        leavers.contains(&("identity", "triage-agent", "removed from the source")),
+        "{events:?}"
+    );
+    assert!(
+        leavers.contains(&("person", "Boss", "status active -> suspended")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "joiner" && e.subject == "credential"),
+        "the new secret is a joiner: {events:?}"
+    );
+
+    let cursor = env.store.source_cursor(env.source).unwrap().unwrap();
+    assert!(
+        cursor.contains("$deltatoken=u2") && cursor.contains("$deltatoken=d2"),
+        "{cursor}"
+    );
+}
+
+#[test]
+fn expired_delta_token_resyncs_in_full() {
+    let fx = Fixture::start();
+    mount_tenant(&fx, page2());
+    let mut env = Env::new(&fx);
+    env.sync().unwrap();
+
+    // The SP delta link expired; the tenant meanwhile lost sp-tagged.
+    fx.reset();
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/servicePrincipals/delta"))
+            .and(query_param("$deltatoken", "d1"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"code": "syncStateNotFound",
+                "message": "The sync state generation is not found. The delta token is expired and data must be synchronized again."}})))
+            .expect(1),
+    );
+    fx.mount(fx.get("/v1.0/users/delta", json!({"@odata.deltaLink": format!("{}/v1.0/users/delta?$deltatoken=u2", fx.uri()), "value": []}))
+        .and(query_param("$deltatoken", "u1")));
+    mount_tenant(
+        &fx,
+        json!({"value": [sp("sp-agent", "app-agent", "triage-agent", "ServiceIdentity", TENANT),
+        sp("sp-mi", "app-mi", "vm-backup", "ManagedIdentity", TENANT)]}),
+    );
+
+    let out = env.sync().unwrap();
+    fx.verify();
+    assert!(out.full, "an expired cursor falls back to a full resync");
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_deref()),
+        ("succeeded", Some("full"))
+    );
+    assert_eq!(
+        env.detail("sp-tagged").status,
+        IdentityStatus::Deleted,
+        "a full run deletes what is gone"
+    );
+    assert_eq!(env.detail("sp-ci").status, IdentityStatus::Active);
+    assert!(env
+        .store
+        .source_cursor(env.source)
+        .unwrap()
+        .unwrap()
+        .contains("$deltatoken=d1"));
+}
+
+#[test]
+fn malformed_page_fails_and_keeps_the_previous_snapshot() {
+    let fx = Fixture::start();
+    mount_tenant(&fx, page2());
+    let mut env = Env::new(&fx);
+    env.sync().unwrap();
+    let before = env
+        .store
+        .inventory(&Default::default(), Utc::now())
+        .unwrap();
+    let cursor_before = env.store.source_cursor(env.source).unwrap();
+
+    // Force a full run whose second SP page is not JSON.
+    env.store.reset_cursor(env.source).unwrap();
+    fx.reset();
+    mount_tenant(&fx, json!({}));
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/servicePrincipals"))
+            .and(query_param("$skiptoken", "p2"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string("{\"value\": [ {\"id\": \"sp-agent\", "),
+            )
+            .with_priority(1),
+    );
+    let err = env.sync().unwrap_err();
+    assert_eq!(err.code, ErrorCode::MalformedResponse, "{err:?}");
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.error_code.as_deref()),
+        ("failed", Some("malformed_response"))
+    );
+    assert_eq!(
+        env.store
+            .inventory(&Default::default(), Utc::now())
+            .unwrap(),
+        before
+    );
+    assert_eq!(env.detail("sp-agent").status, IdentityStatus::Active);
+    assert_eq!(
+        env.store.source_cursor(env.source).unwrap(),
+        None,
+        "the cursor is only written by a good run"
+    );
+    assert!(cursor_before.is_some());
+}
+
+#[test]
+fn refused_credentials_are_source_auth() {
+    let fx = Fixture::start();
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+            .respond_with(
+                ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret provided."})),
+            ),
+    );
+    let mut env = Env::new(&fx);
+    let err = env.sync().unwrap_err();
+    assert_eq!(err.code, ErrorCode::SourceAuth, "{err:?}");
+    assert!(
+        !err.message.contains("s3cret"),
+        "the secret never appears in errors"
+    );
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.error_code.as_deref()),
+        ("failed", Some("source_auth"))
+    );
+
+    // A Graph call refused with 401 after a token was issued is the same.
+    fx.reset();
+    mount_tenant(&fx, page2());
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/users"))
+            .respond_with(ResponseTemplate::new(401))
+            .with_priority(1),
+    );
+    assert_eq!(env.sync().unwrap_err().code, ErrorCode::SourceAuth);
+}
+
+#[test]
+fn a_stale_full_sync_forces_a_full_run_despite_the_cursor() {
+    let fx = Fixture::start();
+    mount_tenant(&fx, page2());
+    let mut env = Env::new(&fx);
+    let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri(),
+        "full_resync_hours": 0});
+    env.store
+        .update_source_settings(env.source, &settings)
+        .unwrap();
+    assert!(env.sync().unwrap().full);
+    assert!(env.store.source_cursor(env.source).unwrap().is_some());
+    // No delta link is served: an incremental run would fail.
+    let out = env.sync().unwrap();
+    assert!(
+        out.full,
+        "relationships are re-read at least every full_resync_hours"
+    );
+}

@@ -1,0 +1,497 @@
+//! The Okta source against a wiremock fixture server serving the documented
+//! shapes, driven through the public sync engine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege, SourceId};
+use custodian::store::Store;
+use custodian::sync::http::{Cancel, HttpPolicy};
+use custodian::sync::secrets::{MemorySecrets, SecretStore};
+use custodian::sync::{sync_blocking, SyncOutcome};
+use custodian::views::IdentityDetail;
+use custodian::{ErrorCode, Result};
+use serde_json::{json, Value};
+use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+struct Fixture {
+    rt: tokio::runtime::Runtime,
+    server: MockServer,
+}
+
+impl Fixture {
+    fn start() -> Fixture {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(MockServer::start());
+        Fixture { rt, server }
+    }
+    fn uri(&self) -> String {
+        self.server.uri()
+    }
+    fn mount(&self, m: Mock) {
+        self.rt.block_on(m.mount(&self.server));
+    }
+    fn reset(&self) {
+        self.rt.block_on(self.server.reset());
+    }
+    fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+fn ok(body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .set_body_json(body)
+        .insert_header("X-Rate-Limit-Limit", "600")
+        .insert_header("X-Rate-Limit-Remaining", "598")
+        .insert_header("X-Rate-Limit-Reset", "1735689600")
+}
+
+/// A page with Okta's separate `link` header lines.
+fn page(body: Value, self_url: &str, next: Option<&str>) -> ResponseTemplate {
+    let mut r = ok(body).append_header("link", format!("<{self_url}>; rel=\"self\"").as_str());
+    if let Some(n) = next {
+        r = r.append_header("link", format!("<{n}>; rel=\"next\"").as_str());
+    }
+    r
+}
+
+fn get(p: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(p.to_string()))
+        .and(header("authorization", "SSWS tok-123"))
+}
+
+fn policy() -> HttpPolicy {
+    HttpPolicy {
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
+struct Env {
+    store: Store,
+    secrets: MemorySecrets,
+    source: SourceId,
+}
+
+impl Env {
+    fn new(fx: &Fixture) -> Env {
+        let mut store = Store::open_in_memory().unwrap();
+        let source = store
+            .add_source("okta", "Okta", &json!({"org_url": fx.uri()}), Utc::now())
+            .unwrap();
+        let secrets = MemorySecrets::default();
+        secrets.set(source, "tok-123").unwrap();
+        Env {
+            store,
+            secrets,
+            source,
+        }
+    }
+    fn sync(&mut self) -> Result<SyncOutcome> {
+        sync_blocking(
+            &mut self.store,
+            self.source,
+            &self.secrets,
+            Arc::new(|_| {}),
+            Cancel::new(),
+            policy(),
+        )
+    }
+    fn detail(&self, ext: &str) -> IdentityDetail {
+        let id = self.store.resolve_identity(ext).unwrap();
+        self.store.identity_detail(id, Utc::now()).unwrap()
+    }
+    fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
+        self.store
+            .conn()
+            .query_row(
+                "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
+                 WHERE p.external_id = ?1",
+                [ext],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+}
+
+fn user(id: &str, status: &str, login: &str, extra: Value) -> Value {
+    let mut profile = json!({"login": login, "email": login, "firstName": id, "lastName": "X"});
+    for (k, v) in extra.as_object().unwrap() {
+        profile[k] = v.clone();
+    }
+    json!({"id": id, "status": status, "created": "2024-01-02T10:00:00.000Z", "lastLogin": null,
+           "lastUpdated": "2025-05-01T09:00:00.000Z", "statusChanged": "2025-03-01T00:00:00.000Z",
+           "type": {"id": "oty-default"}, "profile": profile})
+}
+
+fn mount_org(fx: &Fixture, with_token: bool) {
+    let uri = fx.uri();
+    let p1 = format!("{uri}/api/v1/users?limit=200");
+    let p2 = format!("{uri}/api/v1/users?after=00u2&limit=200");
+    let mut svc = user(
+        "00u1svc",
+        "ACTIVE",
+        "svc-sync@example.com",
+        json!({"managerId": "00u9boss"}),
+    );
+    svc["type"] = json!({"id": "oty1svc"});
+    svc["lastLogin"] = json!("2026-04-01T00:00:00.000Z");
+    fx.mount(
+        get("/api/v1/users")
+            .and(query_param_is_missing("after"))
+            .and(query_param_is_missing("search"))
+            .respond_with(page(
+                json!([
+                    svc,
+                    user(
+                        "00u2alice",
+                        "ACTIVE",
+                        "alice@example.com",
+                        json!({"managerId": "00u9boss", "department": "Sales"})
+                    )
+                ]),
+                &p1,
+                Some(&p2),
+            )),
+    );
+    fx.mount(
+        get("/api/v1/users")
+            .and(query_param("after", "00u2"))
+            .respond_with(page(
+                json!([
+                    user("00u3bob", "SUSPENDED", "bob@example.com", json!({})),
+                    user(
+                        "00u4bot",
+                        "ACTIVE",
+                        "deploy-bot@example.com",
+                        json!({"userType": "bot"})
+                    )
+                ]),
+                &p2,
+                None,
+            )),
+    );
+    fx.mount(
+        get("/api/v1/users")
+            .and(query_param("search", "status eq \"DEPROVISIONED\""))
+            .respond_with(page(
+                json!([user(
+                    "00u9boss",
+                    "DEPROVISIONED",
+                    "boss@example.com",
+                    json!({})
+                )]),
+                &p1,
+                None,
+            )),
+    );
+    fx.mount(get("/api/v1/meta/types/user").respond_with(ok(json!([
+        {"id": "oty-default", "name": "user", "displayName": "User"},
+        {"id": "oty1svc", "name": "service_account", "displayName": "Service account"}]))));
+    fx.mount(get("/api/v1/apps").respond_with(ok(json!([
+        {"id": "0oasvc", "label": "reporting-service", "status": "ACTIVE", "created": "2025-01-01T00:00:00.000Z",
+         "signOnMode": "OPENID_CONNECT",
+         "settings": {"oauthClient": {"application_type": "service", "grant_types": ["client_credentials"]}},
+         "credentials": {"oauthClient": {"client_id": "0oasvc", "token_endpoint_auth_method": "client_secret_basic"}}},
+        {"id": "0oaweb", "label": "intranet", "status": "ACTIVE", "signOnMode": "OPENID_CONNECT",
+         "settings": {"oauthClient": {"application_type": "web"}}}]))));
+    fx.mount(get("/api/v1/apps/0oasvc/grants").respond_with(ok(json!([
+        {"id": "oag1", "status": "ACTIVE", "scopeId": "okta.users.manage", "issuer": uri, "clientId": "0oasvc"},
+        {"id": "oag2", "status": "ACTIVE", "scopeId": "okta.groups.read", "issuer": uri, "clientId": "0oasvc"},
+        {"id": "oag3", "status": "REVOKED", "scopeId": "okta.apps.manage", "issuer": uri, "clientId": "0oasvc"}]))));
+    fx.mount(get("/api/v1/apps/0oasvc/credentials/secrets").respond_with(ok(json!([
+        {"id": "ocs1", "status": "ACTIVE", "created": "2025-02-01T00:00:00.000Z", "lastUpdated": "2025-02-01T00:00:00.000Z"},
+        {"id": "ocs0", "status": "INACTIVE", "created": "2024-02-01T00:00:00.000Z"}]))));
+    let tokens = if with_token {
+        json!([{"id": "00Tabc", "name": "terraform", "userId": "00u9boss", "clientName": "Okta API",
+                "created": "2024-03-01T00:00:00.000Z", "lastUpdated": "2024-03-01T00:00:00.000Z",
+                "expiresAt": "2025-07-01T00:00:00.000Z", "tokenWindow": "PT720H", "network": {"connection": "ANYWHERE"}}])
+    } else {
+        json!([])
+    };
+    fx.mount(get("/api/v1/api-tokens").respond_with(ok(tokens)));
+    fx.mount(get("/api/v1/groups").respond_with(ok(json!([
+        {"id": "00gadm", "type": "OKTA_GROUP", "profile": {"name": "Okta Admins"}},
+        {"id": "00gall", "type": "BUILT_IN", "profile": {"name": "Everyone"}}]))));
+    let g1 = format!("{uri}/api/v1/groups/00gall/users?limit=200");
+    let g2 = format!("{uri}/api/v1/groups/00gall/users?after=x&limit=200");
+    fx.mount(
+        get("/api/v1/groups/00gall/users")
+            .and(query_param_is_missing("after"))
+            .respond_with(page(
+                json!([{"id": "00u2alice"}, {"id": "00u1svc"}]),
+                &g1,
+                Some(&g2),
+            )),
+    );
+    fx.mount(
+        get("/api/v1/groups/00gall/users")
+            .and(query_param("after", "x"))
+            .respond_with(page(json!([{"id": "00u4bot"}]), &g2, None)),
+    );
+    fx.mount(get("/api/v1/groups/00gadm/users").respond_with(ok(json!([{"id": "00u1svc"}]))));
+}
+
+#[test]
+fn full_sync_maps_users_apps_tokens_and_groups() {
+    let fx = Fixture::start();
+    // The second users page is throttled once with X-Rate-Limit-Reset.
+    let reset = Utc::now().timestamp().to_string();
+    fx.mount(
+        get("/api/v1/users")
+            .and(query_param("after", "00u2"))
+            .respond_with(
+                ResponseTemplate::new(429)
+                    .insert_header("X-Rate-Limit-Limit", "600")
+                    .insert_header("X-Rate-Limit-Remaining", "0")
+                    .insert_header("X-Rate-Limit-Reset", reset.as_str())
+                    .set_body_json(json!({"errorCode": "E0000047", "errorSummary": "API call exceeded rate limit due to too many requests."})),
+            )
+            .up_to_n_times(1)
+            .expect(1)
+            .with_priority(1),
+    );
+    mount_org(&fx, true);
+    let mut env = Env::new(&fx);
+    let out = env.sync().unwrap();
+    fx.verify();
+    assert!(out.full);
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_deref()),
+        ("succeeded", Some("full"))
+    );
+
+    let inv = env
+        .store
+        .inventory(&Default::default(), Utc::now())
+        .unwrap();
+    let mut rows: Vec<_> = inv
+        .rows
+        .iter()
+        .map(|r| (r.name.clone(), r.kind, r.status))
+        .collect();
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "deploy-bot@example.com".to_string(),
+                IdentityKind::Bot,
+                IdentityStatus::Active
+            ),
+            (
+                "reporting-service".to_string(),
+                IdentityKind::OauthApp,
+                IdentityStatus::Active
+            ),
+            (
+                "svc-sync@example.com".to_string(),
+                IdentityKind::ServiceAccount,
+                IdentityStatus::Active
+            ),
+            (
+                "terraform".to_string(),
+                IdentityKind::ApiKey,
+                IdentityStatus::Active
+            ),
+        ],
+        "web apps and people are not NHIs"
+    );
+
+    // The NHI user typed through /meta/types: owner, last login, groups.
+    let svc = env.detail("00u1svc");
+    assert_eq!(
+        svc.owner.as_ref().map(|o| o.display_name.as_str()),
+        Some("00u9boss X")
+    );
+    assert_eq!(
+        svc.last_used_at.as_deref().map(|t| &t[..10]),
+        Some("2026-04-01")
+    );
+    let mut groups: Vec<_> = svc
+        .grants
+        .iter()
+        .map(|g| (g.resource_name.clone(), g.privilege, g.high_consequence))
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            ("Everyone".to_string(), Privilege::Read, false),
+            ("Okta Admins".to_string(), Privilege::Admin, true)
+        ]
+    );
+    // Membership on the second page of a group is seen.
+    assert_eq!(env.detail("00u4bot").grants.len(), 1);
+
+    let app = env.detail("0oasvc");
+    let mut scopes: Vec<_> = app
+        .grants
+        .iter()
+        .map(|g| {
+            (
+                g.permission.clone(),
+                g.privilege,
+                g.high_consequence,
+                g.resource_name.clone(),
+            )
+        })
+        .collect();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        vec![
+            (
+                "okta.groups.read".to_string(),
+                Privilege::Read,
+                false,
+                "Okta API".to_string()
+            ),
+            (
+                "okta.users.manage".to_string(),
+                Privilege::Admin,
+                true,
+                "Okta API".to_string()
+            ),
+        ],
+        "revoked grants are not access"
+    );
+    assert_eq!(
+        app.credentials
+            .iter()
+            .map(|c| (c.external_id.as_str(), c.kind))
+            .collect::<Vec<_>>(),
+        vec![("ocs1", CredentialKind::ClientSecret)]
+    );
+
+    let token = env.detail("00Tabc");
+    assert_eq!(
+        token.owner.as_ref().map(|o| o.status.as_str()),
+        Some("departed")
+    );
+    assert_eq!(token.credentials.len(), 1);
+    let c = &token.credentials[0];
+    assert_eq!(
+        (
+            c.kind,
+            c.created_at.get(..10),
+            c.expires_at.as_deref().map(|t| &t[..10])
+        ),
+        (
+            CredentialKind::ApiToken,
+            Some("2024-03-01"),
+            Some("2025-07-01")
+        )
+    );
+
+    assert_eq!(
+        env.person("00u2alice"),
+        ("active".into(), Some("00u9boss".into()), None)
+    );
+    assert_eq!(env.person("00u3bob").0, "suspended");
+    let boss = env.person("00u9boss");
+    assert_eq!(boss.0, "departed");
+    assert_eq!(
+        boss.2,
+        Some(
+            chrono::DateTime::parse_from_rfc3339("2025-03-01T00:00:00Z")
+                .unwrap()
+                .timestamp()
+        )
+    );
+    assert_eq!(
+        env.store.source_cursor(env.source).unwrap(),
+        None,
+        "Okta runs are always full"
+    );
+}
+
+#[test]
+fn every_run_is_full_and_removes_what_is_gone() {
+    let fx = Fixture::start();
+    mount_org(&fx, true);
+    let mut env = Env::new(&fx);
+    env.sync().unwrap();
+    fx.reset();
+    mount_org(&fx, false);
+    let out = env.sync().unwrap();
+    assert!(out.full);
+    assert_eq!(env.detail("00Tabc").status, IdentityStatus::Deleted);
+    let events = env.store.lifecycle_events(out.run).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "leaver" && e.name == "terraform"),
+        "{events:?}"
+    );
+    assert_eq!(
+        env.detail("0oasvc").grants.len(),
+        2,
+        "the rest is unchanged"
+    );
+}
+
+#[test]
+fn malformed_page_fails_and_keeps_the_previous_snapshot() {
+    let fx = Fixture::start();
+    mount_org(&fx, true);
+    let mut env = Env::new(&fx);
+    env.sync().unwrap();
+    let before = env
+        .store
+        .inventory(&Default::default(), Utc::now())
+        .unwrap();
+
+    fx.reset();
+    mount_org(&fx, false);
+    fx.mount(
+        get("/api/v1/groups")
+            .respond_with(ResponseTemplate::new(200).set_body_string("[{\"id\": \"00gadm\""))
+            .with_priority(1),
+    );
+    let err = env.sync().unwrap_err();
+    assert_eq!(err.code, ErrorCode::MalformedResponse, "{err:?}");
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.error_code.as_deref()),
+        ("failed", Some("malformed_response"))
+    );
+    assert_eq!(
+        env.store
+            .inventory(&Default::default(), Utc::now())
+            .unwrap(),
+        before
+    );
+    assert_eq!(
+        env.detail("00Tabc").status,
+        IdentityStatus::Active,
+        "nothing of the failed run was applied"
+    );
+}
+
+#[test]
+fn refused_token_is_source_auth() {
+    let fx = Fixture::start();
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/api/v1/users"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"}),
+            )),
+    );
+    let mut env = Env::new(&fx);
+    let err = env.sync().unwrap_err();
+    assert_eq!(err.code, ErrorCode::SourceAuth, "{err:?}");
+    assert!(!err.message.contains("tok-123"));
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(
+        (run.status.as_str(), run.error_code.as_deref()),
+        ("failed", Some("source_auth"))
+    );
+}
