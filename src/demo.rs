@@ -686,13 +686,13 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
     let agents: Vec<usize> = (0..n_ids)
         .filter(|&i| kinds[i] == IdentityKind::AiAgent)
         .collect();
-    for i in 0..n_ids {
+    for (i, &kind) in kinds.iter().enumerate() {
         let from = IdentityId(i as i64 + 1);
         let earlier = |pool: &[usize], rng: &mut Rng| -> Option<usize> {
             let upto = pool.partition_point(|&x| x < i);
             (upto > 0).then(|| pool[upto - 1 - rng.below(upto.min(50))])
         };
-        match kinds[i] {
+        match kind {
             IdentityKind::AiAgent => {
                 if rng.chance(0.35) {
                     if let Some(t) = earlier(&agents, &mut rng) {

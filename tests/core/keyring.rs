@@ -26,16 +26,14 @@ fn secrets_round_trip_through_the_os_keyring_and_never_touch_the_cache() {
     // One keyring session: store the token with `source add`, then `sync`
     // reads it back from the keyring; finally the entry is looked up with
     // secret-tool to prove where it lives.
-    let script = format!(
-        r#"set -e
+    let script = r#"set -e
 printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_url="$BASE" --secret-stdin
 "$EXE" --db "$DB" sync kr --json
 secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
-"#
-    );
+"#;
     let out = Command::new("bash")
         .arg(session_script())
-        .args(["bash", "-c", &script])
+        .args(["bash", "-c", script])
         .env("EXE", exe)
         .env("DB", &db)
         .env("BASE", &server.base)

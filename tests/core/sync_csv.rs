@@ -162,7 +162,7 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     sheet.write_string(1, 2, "personal").unwrap();
     sheet.write_string(1, 3, "ada.okafor@example.test").unwrap();
     sheet.write_number(1, 4, 30.0).unwrap();
-    sheet.write_datetime_with_format(1, 5, &ExcelDateTime::from_ymd(2025, 3, 14).unwrap(), &date).unwrap();
+    sheet.write_datetime_with_format(1, 5, ExcelDateTime::from_ymd(2025, 3, 14).unwrap(), &date).unwrap();
     book.save(&path).unwrap();
 
     let f = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap();
