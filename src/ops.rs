@@ -164,3 +164,70 @@ pub fn run_events(store: &Store, run: i64) -> Result<Vec<LifecycleEventView>> {
     store.sync_run(RunId(run))?;
     store.lifecycle_events(RunId(run))
 }
+
+/// Locks a shared cache, turning a poisoned lock into an error.
+fn lock(store: &std::sync::Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>> {
+    store.lock().map_err(|_| Error::internal("an earlier operation failed while using the cache; restart Custodian"))
+}
+
+/// Syncs one source for a host that shares the cache between threads (the
+/// desktop app): the cache is locked only to record the run and to apply it,
+/// never while the source is fetched.
+pub async fn sync_source_shared(
+    store: &std::sync::Mutex<Store>,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    progress: ProgressFn,
+    cancel: Cancel,
+) -> Result<SyncRunView> {
+    let prepared = crate::sync::prepare(&mut *lock(store)?, source, Utc::now())?;
+    match prepared.fetch(secrets, progress.clone(), cancel, HttpPolicy::default()).await {
+        Ok(fetch) => {
+            let id = fetch.source.0;
+            let items = fetch.fetched.item_count() as u64;
+            progress(&crate::sync::SyncProgress { source_id: id, phase: "applying".into(), pages: 0, items, total: None });
+            let mut guard = lock(store)?;
+            let outcome = fetch.apply(&mut guard, Utc::now())?;
+            progress(&crate::sync::SyncProgress { source_id: id, phase: "done".into(), pages: 0, items, total: None });
+            guard.sync_run(outcome.run)
+        }
+        Err((run, e)) => {
+            crate::sync::record_failure(&mut *lock(store)?, run, &e, Utc::now());
+            Err(e)
+        }
+    }
+}
+
+/// Checks that a source answers and its secret works, without changing the
+/// cache: a full fetch whose result is dropped.
+pub async fn test_source(
+    store: &std::sync::Mutex<Store>,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    cancel: Cancel,
+) -> Result<String> {
+    let view = lock(store)?.source(source)?;
+    let secret = if crate::sync::kind_needs_secret(&view.kind) { secrets.get(source)? } else { None };
+    let http = crate::sync::http::HttpClient::new(HttpPolicy { max_attempts: 2, ..HttpPolicy::default() }, cancel)?;
+    let ctx = crate::sync::SyncContext {
+        source: view,
+        http,
+        secret,
+        progress: std::sync::Arc::new(|_: &crate::sync::SyncProgress| {}),
+        cursor: None,
+    };
+    let fetched = crate::sync::fetch_kind(&ctx).await?;
+    Ok(format!(
+        "connected: {} people, {} identities, {} resources, {} grants",
+        fetched.people.len(),
+        fetched.identities.len(),
+        fetched.resources.len(),
+        fetched.grants.len()
+    ))
+}
+
+/// Replaces a source's secret in the keyring.
+pub fn set_source_secret(store: &Store, secrets: &dyn SecretStore, source: SourceId, secret: &str) -> Result<()> {
+    store.source(source)?;
+    secrets.set(source, secret)
+}

@@ -94,7 +94,7 @@ pub fn kind_needs_secret(kind: &str) -> bool {
     matches!(kind, "scim" | "entra" | "okta")
 }
 
-async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
+pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
     match ctx.source.kind.as_str() {
         "scim" => scim::ScimSource.fetch(ctx).await,
         "csv" => csv_import::CsvSource.fetch(ctx).await,

@@ -213,3 +213,43 @@ fn an_unchanged_reimport_records_no_lifecycle_events() {
     assert!(store.lifecycle_events(again.run).unwrap().is_empty());
     assert_eq!(ops::show(&store, "invoice-triage", now()).unwrap(), before);
 }
+
+#[test]
+fn shared_cache_sync_and_connection_test_for_the_desktop_host() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.csv");
+    std::fs::write(&path, GOOD).unwrap();
+    let mut store = store_with_people();
+    let src = ops::add_source(
+        &mut store,
+        &MemorySecrets::default(),
+        "csv",
+        "registry",
+        json!({"path": path.display().to_string()}),
+        None,
+        now(),
+    )
+    .unwrap();
+    let shared = std::sync::Mutex::new(store);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let secrets = MemorySecrets::default();
+    let phases = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = phases.clone();
+    let progress: custodian::sync::ProgressFn = Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.phase.clone()));
+
+    let msg = rt
+        .block_on(assert_send(ops::test_source(&shared, SourceId(src.id), &secrets, Cancel::new())))
+        .unwrap();
+    assert_eq!(msg, "connected: 0 people, 3 identities, 0 resources, 0 grants");
+    assert_eq!(shared.lock().unwrap().summary().unwrap().identities, 0, "a connection test changes nothing");
+
+    let run = rt
+        .block_on(assert_send(ops::sync_source_shared(&shared, SourceId(src.id), &secrets, progress, Cancel::new())))
+        .unwrap();
+    assert_eq!((run.status.as_str(), run.joiners), ("succeeded", 3));
+    assert_eq!(*phases.lock().unwrap().last().unwrap(), "done");
+    assert!(phases.lock().unwrap().iter().any(|p| p == "applying"));
+}
