@@ -38,6 +38,9 @@ APT_PACKAGES=(
     libdbus-1-dev
     # end-to-end tests: WebKitWebDriver, a virtual display, fonts to render text
     webkit2gtk-driver xvfb xauth fonts-dejavu-core
+    # real local peers for the core tests: Python (scim2-server, moto), an OS
+    # keyring (gnome-keyring on a private D-Bus), OpenLDAP
+    python3 python3-venv gnome-keyring dbus-daemon dbus-x11 libsecret-tools slapd ldap-utils
 )
 if [ "${CUSTODIAN_SKIP_APT:-}" = 1 ]; then
     echo "skipped (CUSTODIAN_SKIP_APT=1)"
@@ -74,6 +77,20 @@ if command -v tauri-driver >/dev/null; then
 else
     cargo install tauri-driver --locked --version '^2' || die "cargo install tauri-driver failed"
 fi
+
+# ---------------------------------------------------------------------------
+section "2b/5 test peers (Python venv: scim2-server, moto)"
+# Real servers the core tests start on loopback. Installed into target/peers,
+# which the tests find (or set CUSTODIAN_PEERS_DIR).
+export CUSTODIAN_PEERS_DIR="${CUSTODIAN_PEERS_DIR:-$PWD/target/peers}"
+PEER_PACKAGES=("scim2-server==0.8.3" "moto[server]==5.2.5" "boto3")
+if [ ! -x "$CUSTODIAN_PEERS_DIR/venv/bin/python" ]; then
+    mkdir -p "$CUSTODIAN_PEERS_DIR"
+    python3 -m venv "$CUSTODIAN_PEERS_DIR/venv" || die "python3 -m venv failed"
+fi
+"$CUSTODIAN_PEERS_DIR/venv/bin/pip" install --quiet --disable-pip-version-check "${PEER_PACKAGES[@]}" \
+    || die "pip install of the test peers failed"
+"$CUSTODIAN_PEERS_DIR/venv/bin/pip" list --disable-pip-version-check 2>/dev/null | grep -iE '^(scim2-server|moto|boto3) '
 
 # ---------------------------------------------------------------------------
 section "3/5 UI: install, unit tests, build"

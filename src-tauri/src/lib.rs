@@ -1,1 +1,132 @@
-//! Custodian desktop shell.
+//! Custodian desktop shell (Tauri 2).
+//!
+//! API boundary: this crate knows Tauri; the core (`custodian`) does not. Each
+//! command is one call into [`custodian::ops`]; errors cross the IPC boundary
+//! as the core's `{code, message}` ([`custodian::Error`]), so the UI acts on
+//! `code` and shows `message`.
+//!
+//! If the cache cannot be opened (unreadable, written by a newer Custodian),
+//! the window still opens and every command returns that error, so the UI
+//! shows it; the file is left untouched, and each command tries again.
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use custodian::store::Store;
+use custodian::views::{
+    IdentityDetail, InventoryFacets, InventoryPage, InventoryQuery, OrgSummary,
+};
+use custodian::{Error, Result};
+use tauri::State;
+use tracing_subscriber::EnvFilter;
+
+/// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
+pub const LOG_ENV: &str = "CUSTODIAN_LOG";
+
+/// What the commands share: the open cache, or why it could not be opened.
+pub struct AppState {
+    store: Mutex<Result<Store>>,
+}
+
+impl AppState {
+    /// Opens the cache (see [`open_store`]); a failure is kept, not raised.
+    pub fn open() -> Self {
+        AppState {
+            store: Mutex::new(open_store()),
+        }
+    }
+
+    /// Runs `f` on the store. While the cache is not open, each call tries
+    /// again first (so the UI's "Retry" works once the user has fixed the
+    /// file or freed the disk), then returns the open error with its code.
+    /// A poisoned lock is an `internal` error, not a panic.
+    fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let mut guard = self.store.lock().map_err(|_| {
+            Error::internal("an earlier command failed while using the database; restart Custodian")
+        })?;
+        if guard.is_err() {
+            *guard = open_store();
+        }
+        match &*guard {
+            Ok(store) => f(store),
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// Opens the cache at `custodian::ops::default_db_path()` (`$CUSTODIAN_DB` or
+/// the platform data directory) and loads the demo organisation into an
+/// empty one. The core refuses, without writing to it, a file it cannot read
+/// or one written by a newer Custodian.
+fn open_store() -> Result<Store> {
+    let opened = custodian::ops::default_db_path().and_then(|path| {
+        tracing::info!(path = %path.display(), "opening cache");
+        custodian::ops::open_or_demo(&path, chrono::Utc::now())
+    });
+    if let Err(e) = &opened {
+        tracing::error!(code = e.code.as_str(), "cannot open the cache: {e}");
+    }
+    opened
+}
+
+// Commands run on the async runtime's worker threads (`async`), not on the
+// main thread, so a slow query never freezes the window.
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all, err(Debug))]
+fn summary(state: State<'_, AppState>) -> Result<OrgSummary> {
+    state.with(custodian::ops::summary)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+fn inventory(state: State<'_, AppState>, query: InventoryQuery) -> Result<InventoryPage> {
+    state.with(|s| custodian::ops::inventory(s, &query, chrono::Utc::now()))
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip_all, err(Debug))]
+fn inventory_facets(state: State<'_, AppState>) -> Result<InventoryFacets> {
+    state.with(custodian::ops::inventory_facets)
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+fn identity(state: State<'_, AppState>, id: i64) -> Result<IdentityDetail> {
+    state.with(|s| custodian::ops::identity(s, id, chrono::Utc::now()))
+}
+
+/// Logs to stderr, filtered by `$CUSTODIAN_LOG` (default `info`).
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second initialisation (tests) is harmless; ignore it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the desktop app until its window is closed.
+pub fn run() -> ExitCode {
+    init_tracing();
+    let result = tauri::Builder::default()
+        .setup(|app| {
+            use tauri::Manager as _;
+            app.manage(AppState::open());
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            summary,
+            inventory,
+            inventory_facets,
+            identity
+        ])
+        .run(tauri::generate_context!());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Custodian could not start: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

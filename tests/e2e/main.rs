@@ -87,6 +87,30 @@ fn inventory_search_opens_identity_detail() {
         })?;
         s.screenshot_to(&artifacts_dir().join("inventory.png"))?;
 
+        // The content security policy is in force: the page can reach no other
+        // origin and run no inline script.
+        for (what, attempt, directive) in [
+            (
+                "a fetch to another origin",
+                "fetch('http://127.0.0.1:9/').catch(() => {});",
+                "connect-src",
+            ),
+            (
+                "an inline script",
+                "const el = document.createElement('script'); el.textContent = '1'; document.head.appendChild(el);",
+                "script-src-elem",
+            ),
+        ] {
+            let script = format!(
+                "const done = arguments[arguments.length - 1];\
+                 document.addEventListener('securitypolicyviolation', e => done(e.violatedDirective), {{once: true}});\
+                 setTimeout(() => done('allowed'), 2000);\
+                 {attempt}"
+            );
+            let got = s.execute_async(&script, &json!([]))?;
+            check_eq(&format!("the CSP directive blocking {what}"), got.as_str(), Some(directive))?;
+        }
+
         // 2. A search narrows it to what the core finds, sorted by name.
         let input = s.find("[data-testid=inventory-search]")?;
         s.click(&input)?;
@@ -115,7 +139,7 @@ fn inventory_search_opens_identity_detail() {
         // 3. Clicking the row opens its detail, matching the core's.
         s.click(row)?;
         s.wait_for("the identity detail", || {
-            Ok(s.exists("[data-testid=identity-detail]")?)
+            s.exists("[data-testid=identity-detail]")
         })?;
         s.wait_for(&format!("the identity name {}", detail.name), || {
             Ok(s.text_of("[data-testid=identity-name]")?.trim() == detail.name)
@@ -159,7 +183,7 @@ fn inventory_search_opens_identity_detail() {
         let rows = s.find_all("[data-testid=inventory-row]")?;
         s.click(rows.first().ok_or("no inventory row after going back")?)?;
         s.wait_for("the identity detail again", || {
-            Ok(s.exists("[data-testid=identity-detail]")?)
+            s.exists("[data-testid=identity-detail]")
         })?;
         s.click(&s.find("[data-testid=back-to-inventory]")?)?;
         s.wait_for("the inventory after the back button", || {
@@ -195,6 +219,7 @@ fn newer_database_is_reported_and_left_untouched() {
         s.wait_for("the UI to load", || {
             s.script_bool("return document.readyState === 'complete'")
         })?;
+        let mut shown = String::new();
         for (cmd, args) in [
             ("summary", json!({})),
             ("inventory", json!({"query": {}})),
@@ -217,7 +242,12 @@ fn newer_database_is_reported_and_left_untouched() {
                     "`{cmd}` returned an error without a message: {reply}"
                 ));
             }
+            shown = message.to_string();
         }
+        // The UI shows the message to the user.
+        s.wait_for("the error message on screen", || {
+            Ok(s.text_of("body")?.contains(&shown))
+        })?;
         s.screenshot_to(&artifacts_dir().join("newer-database.png"))
     });
     let after = or_panic(fs::read(&db).map_err(|e| e.to_string()));
@@ -256,6 +286,9 @@ impl App {
         let artifacts = artifacts_dir();
         fs::create_dir_all(&artifacts)
             .map_err(|e| format!("create {}: {e}", artifacts.display()))?;
+        for stale in ["failure.png", "failure.html"] {
+            let _ = fs::remove_file(artifacts.join(format!("{name}-{stale}")));
+        }
 
         let (display, xvfb) = match std::env::var("CUSTODIAN_E2E_DISPLAY")
             .ok()
@@ -285,11 +318,14 @@ impl App {
             .env("DISPLAY", &display)
             .env("CUSTODIAN_DB", db)
             .env("CUSTODIAN_LOG", "info,custodian_app_lib=debug")
-            // WebKitGTK without a GPU: no accelerated compositing, software GL,
-            // and no DMA-BUF renderer (it needs a real GPU device).
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            // WebKitGTK 2.50 on Xvfb renders with Mesa's software GL as is.
+            // The usual "no GPU" switches break it instead: with either of
+            // these set, WebDriver screenshots hang, so a developer's global
+            // setting must not leak in.
+            .env_remove("WEBKIT_DISABLE_COMPOSITING_MODE")
+            .env_remove("WEBKIT_DISABLE_DMABUF_RENDERER")
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            // No accessibility bus in a test session: skip the AT-SPI lookup.
             .env("NO_AT_BRIDGE", "1")
             .env_remove("WAYLAND_DISPLAY")
             .stdin(Stdio::null())
@@ -543,7 +579,9 @@ impl Session {
                 Err(e) => e,
             };
             if Instant::now() > deadline {
-                return Err(format!("timed out after {secs} s waiting for {what} (last: {last})"));
+                return Err(format!(
+                    "timed out after {secs} s waiting for {what} (last: {last})"
+                ));
             }
             sleep(Duration::from_millis(100));
         }

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 pub const ESCAPE: &str = "\u{E00C}";
 
 /// The key under which W3C WebDriver returns an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// An element reference of the current session.
 pub struct Element(String);
@@ -51,13 +51,19 @@ impl Session {
 
     /// Starts `application` through tauri-driver.
     pub fn new(base: &str, application: &Path) -> Result<Session, String> {
-        let http = client(Duration::from_secs(120))?;
+        let http = client(Duration::from_secs(30))?;
         let caps = json!({
             "capabilities": {
                 "alwaysMatch": { "tauri:options": { "application": application } }
             }
         });
-        let reply = send(http.post(format!("{base}/session")).json(&caps)).map_err(|e| {
+        // Starting the app takes a few seconds, more on a busy machine.
+        let reply = send(
+            http.post(format!("{base}/session"))
+                .json(&caps)
+                .timeout(Duration::from_secs(120)),
+        )
+        .map_err(|e| {
             format!(
                 "cannot start {} through tauri-driver: {e}",
                 application.display()
@@ -119,8 +125,14 @@ impl Session {
         Ok(())
     }
 
+    /// The element's rendered text (`innerText`). Not WebDriver's Get Element
+    /// Text: WebKitWebDriver's version drops the text of the inventory's cells
+    /// (text nodes directly inside clipped grid cells), although it is on screen.
     pub fn text(&self, el: &Element) -> Result<String, String> {
-        let v = self.get(&format!("/element/{}/text", el.0))?;
+        let v = self.execute(
+            "return arguments[0].innerText;",
+            &json!([{ ELEMENT_KEY: el.0 }]),
+        )?;
         Ok(v.as_str().unwrap_or_default().to_string())
     }
 
@@ -147,6 +159,13 @@ impl Session {
 
     /// Saves a PNG screenshot of the window.
     pub fn screenshot_to(&self, path: &Path) -> Result<(), String> {
+        // Let the page paint what the DOM already shows: the snapshot is of
+        // the last painted frame.
+        self.execute_async(
+            "const done = arguments[arguments.length - 1];\
+             requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 50)));",
+            &json!([]),
+        )?;
         let v = self.get("/screenshot")?;
         let b64 = v
             .as_str()
