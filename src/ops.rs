@@ -165,34 +165,49 @@ pub fn run_events(store: &Store, run: i64) -> Result<Vec<LifecycleEventView>> {
     store.lifecycle_events(RunId(run))
 }
 
-/// Locks a shared cache, turning a poisoned lock into an error.
-fn lock(store: &std::sync::Mutex<Store>) -> Result<std::sync::MutexGuard<'_, Store>> {
-    store.lock().map_err(|_| Error::internal("an earlier operation failed while using the cache; restart Custodian"))
+/// A cache shared between threads (the desktop app keeps it behind a mutex).
+pub trait SharedStore: Sync {
+    /// Runs `f` with exclusive access to the cache.
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T>;
+}
+
+impl SharedStore for std::sync::Mutex<Store> {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .lock()
+            .map_err(|_| Error::internal("an earlier operation failed while using the cache; restart Custodian"))?;
+        f(&mut guard)
+    }
 }
 
 /// Syncs one source for a host that shares the cache between threads (the
 /// desktop app): the cache is locked only to record the run and to apply it,
 /// never while the source is fetched.
 pub async fn sync_source_shared(
-    store: &std::sync::Mutex<Store>,
+    store: &impl SharedStore,
     source: SourceId,
     secrets: &dyn SecretStore,
     progress: ProgressFn,
     cancel: Cancel,
 ) -> Result<SyncRunView> {
-    let prepared = crate::sync::prepare(&mut *lock(store)?, source, Utc::now())?;
+    let prepared = store.with_store(|s| crate::sync::prepare(s, source, Utc::now()))?;
     match prepared.fetch(secrets, progress.clone(), cancel, HttpPolicy::default()).await {
         Ok(fetch) => {
             let id = fetch.source.0;
             let items = fetch.fetched.item_count() as u64;
             progress(&crate::sync::SyncProgress { source_id: id, phase: "applying".into(), pages: 0, items, total: None });
-            let mut guard = lock(store)?;
-            let outcome = fetch.apply(&mut guard, Utc::now())?;
+            let run = store.with_store(|s| {
+                let outcome = fetch.apply(s, Utc::now())?;
+                s.sync_run(outcome.run)
+            })?;
             progress(&crate::sync::SyncProgress { source_id: id, phase: "done".into(), pages: 0, items, total: None });
-            guard.sync_run(outcome.run)
+            Ok(run)
         }
         Err((run, e)) => {
-            crate::sync::record_failure(&mut *lock(store)?, run, &e, Utc::now());
+            store.with_store(|s| {
+                crate::sync::record_failure(s, run, &e, Utc::now());
+                Ok(())
+            })?;
             Err(e)
         }
     }
@@ -201,12 +216,12 @@ pub async fn sync_source_shared(
 /// Checks that a source answers and its secret works, without changing the
 /// cache: a full fetch whose result is dropped.
 pub async fn test_source(
-    store: &std::sync::Mutex<Store>,
+    store: &impl SharedStore,
     source: SourceId,
     secrets: &dyn SecretStore,
     cancel: Cancel,
 ) -> Result<String> {
-    let view = lock(store)?.source(source)?;
+    let view = store.with_store(|s| s.source(source))?;
     let secret = if crate::sync::kind_needs_secret(&view.kind) { secrets.get(source)? } else { None };
     let http = crate::sync::http::HttpClient::new(HttpPolicy { max_attempts: 2, ..HttpPolicy::default() }, cancel)?;
     let ctx = crate::sync::SyncContext {

@@ -23,9 +23,13 @@ use tracing_subscriber::EnvFilter;
 /// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
-/// What the commands share: the open cache, or why it could not be opened.
+mod sources;
+
+/// What the commands share: the open cache, or why it could not be opened,
+/// and the syncs under way (their progress and a way to cancel them).
 pub struct AppState {
     store: Mutex<Result<Store>>,
+    syncs: sources::Registry,
 }
 
 impl AppState {
@@ -33,6 +37,21 @@ impl AppState {
     pub fn open() -> Self {
         AppState {
             store: Mutex::new(open_store()),
+            syncs: sources::Registry::default(),
+        }
+    }
+
+    /// Like [`AppState::with`], with write access.
+    fn with_mut<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let mut guard = self.store.lock().map_err(|_| {
+            Error::internal("an earlier command failed while using the database; restart Custodian")
+        })?;
+        if guard.is_err() {
+            *guard = open_store();
+        }
+        match &mut *guard {
+            Ok(store) => f(store),
+            Err(e) => Err(e.clone()),
         }
     }
 
@@ -119,7 +138,16 @@ pub fn run() -> ExitCode {
             summary,
             inventory,
             inventory_facets,
-            identity
+            identity,
+            sources::sources,
+            sources::add_source,
+            sources::set_source_secret,
+            sources::test_source,
+            sources::sync_source,
+            sources::sync_progress,
+            sources::cancel_sync,
+            sources::sync_runs,
+            sources::run_events
         ])
         .run(tauri::generate_context!());
     match result {
