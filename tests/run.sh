@@ -3,7 +3,7 @@
 # with sudo) or a developer's checkout; safe to run again:
 #   1. system packages (WebKitGTK, WebKitWebDriver, Xvfb), only the missing ones
 #   2. tauri-driver, if not on PATH
-#   3. the UI: npm ci, unit tests (vitest), production build (ui/dist)
+#   3. the UI: npm install (from the lockfile), unit tests (vitest), production build (ui/dist)
 #   4. the core: cargo test --features ts (unit, integration, bindings freshness)
 #   5. the desktop app (debug build) and its end-to-end tests under Xvfb
 # CI runs it through .ci/run.  Skip step 1 with CUSTODIAN_SKIP_APT=1.
@@ -97,7 +97,11 @@ section "3/5 UI: install, unit tests, build"
 [ -f ui/package.json ] || die "ui/package.json is missing"
 (
     cd ui
-    npm ci --no-audit --no-fund --loglevel=error
+    # Not `npm ci`: the registry reachable here lacks other platforms' optional
+    # packages (e.g. @rollup/rollup-android-*), so the lockfile cannot list
+    # them and `npm ci` refuses it as out of sync. `npm install` follows the
+    # lockfile for everything it lists.
+    npm install --no-audit --no-fund --loglevel=error
     npm test
     npm run build
 ) || die "the UI step failed (see above)"
