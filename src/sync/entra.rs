@@ -13,8 +13,12 @@
 //!   skipped unless the setting `include_first_party` is true.
 //!   `accountEnabled: false` → disabled.
 //! - the SP's `passwordCredentials` → `client_secret`, `keyCredentials` →
-//!   `certificate` (start → created, end → expiry). Secrets held on the
-//!   *application* object are not read (yet).
+//!   `certificate` (start → created, end → expiry); likewise the secrets and
+//!   certificates on the *application* object behind the SP (`/applications`,
+//!   matched on `appId`; ids prefixed `app:`), where most client secrets live.
+//!   Incremental runs re-read the application of each changed SP; a secret
+//!   added to an application whose SP did not change shows up at the next
+//!   forced full run (`full_resync_hours`).
 //! - `/servicePrincipals/{id}/owners`: the first user owner is the owner.
 //! - `/servicePrincipals/{id}/appRoleAssignments` (application permissions)
 //!   and `/servicePrincipals/{id}/oauth2PermissionGrants` (delegated scopes,
@@ -74,6 +78,7 @@ const USER_SELECT: &str =
 const SP_SELECT: &str =
     "$select=id,appId,displayName,description,notes,accountEnabled,servicePrincipalType,\
 appOwnerOrganizationId,tags,passwordCredentials,keyCredentials,appRoles";
+const APP_SELECT: &str = "$select=id,appId,displayName,passwordCredentials,keyCredentials";
 /// Tenants that publish Microsoft's first-party applications.
 const MICROSOFT_TENANTS: &[&str] = &[
     "f8cdef31-a31e-4b4a-93e4-5f571e91255a",
@@ -479,6 +484,21 @@ fn sp_credentials(sp: &Value, identity: &str) -> Vec<CredentialRecord> {
     out
 }
 
+/// The secrets and certificates held on the *application* object behind a
+/// service principal (where most client secrets live), attached to the SP's
+/// identity. Their ids are prefixed `app:` so they never collide with the
+/// SP's own credentials.
+fn app_credentials(app: &Value, identity: &str) -> Vec<CredentialRecord> {
+    sp_credentials(app, identity)
+        .into_iter()
+        .map(|mut c| {
+            c.external_id = format!("app:{}", c.external_id);
+            c.display_name = format!("{} (application)", c.display_name);
+            c
+        })
+        .collect()
+}
+
 /// The documented privilege rule (module doc): the level of a role value or
 /// scope, and whether holding it is high-consequence.
 pub fn privilege_of(value: &str, application: bool) -> (Privilege, bool) {
@@ -651,6 +671,7 @@ impl Builder<'_> {
         f: &mut Fetched,
         sps: &[Value],
         details: &HashMap<String, SpDetails>,
+        apps: &HashMap<String, Value>,
     ) -> Result<()> {
         let mut resources: HashMap<String, ResourceRecord> = HashMap::new();
         for sp in sps {
@@ -662,6 +683,9 @@ impl Builder<'_> {
             f.identities
                 .push(sp_to_identity(sp, &self.tenant, kind, d.owner.clone())?);
             f.credentials.extend(sp_credentials(sp, &id));
+            if let Some(app) = str_at(sp, "appId").and_then(|a| apps.get(a)) {
+                f.credentials.extend(app_credentials(app, &id));
+            }
             let mut seen: HashSet<(String, String)> = HashSet::new();
             let mut wanted: Vec<(String, String, String, bool)> = Vec::new();
             for a in &d.assignments {
@@ -856,7 +880,18 @@ impl EntraSource {
             }
         }
         let details = all_details(ctx, g, ids).await?;
-        builder.build(&mut f, &sps, &details).await?;
+        let apps: HashMap<String, Value> = g
+            .list(
+                Some(ctx),
+                &g.url(&format!("/v1.0/applications?$top=999&{APP_SELECT}")),
+                "applications",
+                "identities",
+            )
+            .await?
+            .into_iter()
+            .filter_map(|a| Some((str_at(&a, "appId")?.to_string(), a)))
+            .collect();
+        builder.build(&mut f, &sps, &details, &apps).await?;
         if let Some(last) = sign_ins(ctx, g).await? {
             apply_sign_ins(&mut f, &sps, &last);
         }
@@ -957,7 +992,24 @@ impl EntraSource {
             }
         }
         let details = all_details(ctx, g, ids).await?;
-        builder.build(&mut f, &sps, &details).await?;
+        // An upserted identity must bring all its credentials: read the
+        // application behind each changed SP (none for managed identities).
+        let mut apps: HashMap<String, Value> = HashMap::new();
+        for sp in &sps {
+            if sp_kind(sp, include_first_party).is_none() {
+                continue;
+            }
+            let Some(app_id) = str_at(sp, "appId") else { continue };
+            let url = g.url(&format!("/v1.0/applications(appId='{app_id}')?{APP_SELECT}"));
+            match g.object(&url, "application").await {
+                Ok(app) => {
+                    apps.insert(app_id.to_string(), app);
+                }
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        builder.build(&mut f, &sps, &details, &apps).await?;
         if !f.identities.is_empty() {
             if let Some(last) = sign_ins(ctx, g).await? {
                 apply_sign_ins(&mut f, &sps, &last);

@@ -154,6 +154,13 @@ fn sp_ci(enabled: bool, extra_secret: bool) -> Value {
     v
 }
 
+fn app_ci() -> Value {
+    json!({"id": "a-ci", "appId": "app-ci", "displayName": "ci-deployer",
+        "passwordCredentials": [{"keyId": "k-app", "displayName": "terraform", "hint": "Zz9",
+            "startDateTime": "2024-03-01T00:00:00Z", "endDateTime": null}],
+        "keyCredentials": []})
+}
+
 fn sp_graph() -> Value {
     let mut v = sp(
         "sp-graph",
@@ -233,6 +240,11 @@ fn mount_tenant(fx: &Fixture, sp_page2: Value) {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
             .with_priority(10),
     );
+    // Applications: most client secrets live on the application object.
+    fx.mount(fx.get("/v1.0/applications", json!({"value": [app_ci(),
+        {"id": "a-unused", "appId": "app-unused", "displayName": "unused",
+         "passwordCredentials": [{"keyId": "k-x", "startDateTime": "2025-01-01T00:00:00Z"}]}]})));
+    fx.mount(fx.get("/v1.0/applications(appId='app-ci')", app_ci()));
     fx.mount(fx.get("/beta/reports/servicePrincipalSignInActivities", json!({"value": [
         {"id": "x", "appId": "app-ci", "lastSignInActivity": {"lastSignInDateTime": "2026-05-01T00:00:00Z"},
          "applicationAuthenticationClientSignInActivity": {"lastSignInDateTime": "2026-04-01T00:00:00Z"}}]})));
@@ -327,6 +339,11 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
         creds,
         vec![
             (
+                "app:k-app".to_string(),
+                CredentialKind::ClientSecret,
+                None
+            ),
+            (
                 "c1".to_string(),
                 CredentialKind::Certificate,
                 Some("2026-02-01".to_string())
@@ -337,6 +354,12 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
                 Some("2027-01-10".to_string())
             ),
         ]
+    );
+    let app_secret = ci.credentials.iter().find(|c| c.external_id == "app:k-app").unwrap();
+    assert_eq!(app_secret.display_name, "terraform (application)");
+    assert!(
+        ci.findings.iter().any(|f| f.check_id == "secret-never-expires"),
+        "the application's never-expiring secret is a finding on the SP"
     );
     assert_eq!(ci.grants.len(), 1);
     let g = &ci.grants[0];
@@ -408,6 +431,8 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
     // Second run: only the delta links are served (plus per-SP reads).
     fx.reset();
     let uri = fx.uri();
+    // The changed SP's application is read again (and only that one).
+    fx.mount(Mock::from(fx.get("/v1.0/applications(appId='app-ci')", app_ci())).expect(1));
     fx.mount(
         Mock::given(method("POST"))
             .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
@@ -490,8 +515,8 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
     assert_eq!(ci.status, IdentityStatus::Disabled);
     assert_eq!(
         ci.credentials.len(),
-        3,
-        "the upsert brings its complete credentials"
+        4,
+        "the upsert brings its complete credentials, the application's included"
     );
     assert_eq!(ci.grants.len(), 1, "and its complete grants");
     assert_eq!(
