@@ -1,6 +1,7 @@
 //! Integration tests of the core (one binary, ripgrep style).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod harness;
 mod peers;
 mod util;
 

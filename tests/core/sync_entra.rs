@@ -1,50 +1,23 @@
 //! The Entra ID (Microsoft Graph) source against a wiremock fixture server
 //! serving the documented shapes, driven through the public sync engine.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use custodian::model::{
-    CredentialKind, IdentityKind, IdentityStatus, Privilege, Sensitivity, SourceId,
+    CredentialKind, IdentityKind, IdentityStatus, Privilege, Sensitivity,
 };
-use custodian::store::Store;
-use custodian::sync::http::{Cancel, HttpPolicy};
-use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::sync::{sync_blocking, SyncOutcome};
-use custodian::views::IdentityDetail;
-use custodian::{ErrorCode, Result};
+use custodian::ErrorCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
-use wiremock::{Match, Mock, MockBuilder, MockServer, ResponseTemplate};
+
+use crate::harness::{Fixture, SourceEnv};
+use wiremock::{Match, Mock, MockBuilder, ResponseTemplate};
 
 const TENANT: &str = "tenant-1";
 const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 
-/// A fixture server on its own runtime: `sync_blocking` builds another one.
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
-}
-
 impl Fixture {
-    fn start() -> Fixture {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let server = rt.block_on(MockServer::start());
-        Fixture { rt, server }
-    }
-    fn uri(&self) -> String {
-        self.server.uri()
-    }
-    fn mount(&self, m: impl Into<Mock>) {
-        self.rt.block_on(m.into().mount(&self.server));
-    }
-    fn reset(&self) {
-        self.rt.block_on(self.server.reset());
-    }
-    fn verify(&self) {
-        self.rt.block_on(self.server.verify());
-    }
     fn get(&self, p: &str, body: Value) -> Get {
         Get {
             b: Mock::given(method("GET")).and(path(p.to_string())),
@@ -74,60 +47,9 @@ impl From<Get> for Mock {
     }
 }
 
-fn policy() -> HttpPolicy {
-    HttpPolicy {
-        base_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..Default::default()
-    }
-}
-
-struct Env {
-    store: Store,
-    secrets: MemorySecrets,
-    source: SourceId,
-}
-
-impl Env {
-    fn new(fx: &Fixture) -> Env {
-        let mut store = Store::open_in_memory().unwrap();
-        let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri()});
-        let source = store
-            .add_source("entra", "Entra", &settings, Utc::now())
-            .unwrap();
-        let secrets = MemorySecrets::default();
-        secrets.set(source, "s3cret").unwrap();
-        Env {
-            store,
-            secrets,
-            source,
-        }
-    }
-    fn sync(&mut self) -> Result<SyncOutcome> {
-        sync_blocking(
-            &mut self.store,
-            self.source,
-            &self.secrets,
-            Arc::new(|_| {}),
-            Cancel::new(),
-            policy(),
-        )
-    }
-    fn detail(&self, ext: &str) -> IdentityDetail {
-        let id = self.store.resolve_identity(ext).unwrap();
-        self.store.identity_detail(id, Utc::now()).unwrap()
-    }
-    fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
-        self.store
-            .conn()
-            .query_row(
-                "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
-                 WHERE p.external_id = ?1",
-                [ext],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap()
-    }
+fn new_env(fx: &Fixture) -> SourceEnv {
+    let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri()});
+    SourceEnv::new("entra", "Entra", settings, "s3cret")
 }
 
 fn sp(id: &str, app_id: &str, name: &str, ty: &str, owner_org: &str) -> Value {
@@ -282,7 +204,7 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
             .with_priority(1),
     );
     mount_tenant(&fx, page2());
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     let started = Instant::now();
     let out = env.sync().unwrap();
     assert!(
@@ -424,7 +346,7 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
 fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
     let fx = Fixture::start();
     mount_tenant(&fx, page2());
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     env.sync().unwrap();
     let mi_before = env.detail("sp-mi");
 
@@ -569,7 +491,7 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
 fn expired_delta_token_resyncs_in_full() {
     let fx = Fixture::start();
     mount_tenant(&fx, page2());
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     env.sync().unwrap();
 
     // The SP delta link expired; the tenant meanwhile lost sp-tagged.
@@ -616,7 +538,7 @@ fn expired_delta_token_resyncs_in_full() {
 fn malformed_page_fails_and_keeps_the_previous_snapshot() {
     let fx = Fixture::start();
     mount_tenant(&fx, page2());
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     env.sync().unwrap();
     let before = env
         .store
@@ -670,7 +592,7 @@ fn refused_credentials_are_source_auth() {
                 "error_description": "AADSTS7000215: Invalid client secret provided."})),
             ),
     );
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     let err = env.sync().unwrap_err();
     assert_eq!(err.code, ErrorCode::SourceAuth, "{err:?}");
     assert!(
@@ -699,7 +621,7 @@ fn refused_credentials_are_source_auth() {
 fn a_stale_full_sync_forces_a_full_run_despite_the_cursor() {
     let fx = Fixture::start();
     mount_tenant(&fx, page2());
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri(),
         "full_resync_hours": 0});
     env.store

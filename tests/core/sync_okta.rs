@@ -1,45 +1,15 @@
 //! The Okta source against a wiremock fixture server serving the documented
 //! shapes, driven through the public sync engine.
 
-use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
-use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege, SourceId};
-use custodian::store::Store;
-use custodian::sync::http::{Cancel, HttpPolicy};
-use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::sync::{sync_blocking, SyncOutcome};
-use custodian::views::IdentityDetail;
-use custodian::{ErrorCode, Result};
+use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege};
+use custodian::ErrorCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
-struct Fixture {
-    rt: tokio::runtime::Runtime,
-    server: MockServer,
-}
-
-impl Fixture {
-    fn start() -> Fixture {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let server = rt.block_on(MockServer::start());
-        Fixture { rt, server }
-    }
-    fn uri(&self) -> String {
-        self.server.uri()
-    }
-    fn mount(&self, m: Mock) {
-        self.rt.block_on(m.mount(&self.server));
-    }
-    fn reset(&self) {
-        self.rt.block_on(self.server.reset());
-    }
-    fn verify(&self) {
-        self.rt.block_on(self.server.verify());
-    }
-}
+use crate::harness::{Fixture, SourceEnv};
 
 fn ok(body: Value) -> ResponseTemplate {
     ResponseTemplate::new(200)
@@ -64,59 +34,8 @@ fn get(p: &str) -> wiremock::MockBuilder {
         .and(header("authorization", "SSWS tok-123"))
 }
 
-fn policy() -> HttpPolicy {
-    HttpPolicy {
-        base_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        ..Default::default()
-    }
-}
-
-struct Env {
-    store: Store,
-    secrets: MemorySecrets,
-    source: SourceId,
-}
-
-impl Env {
-    fn new(fx: &Fixture) -> Env {
-        let mut store = Store::open_in_memory().unwrap();
-        let source = store
-            .add_source("okta", "Okta", &json!({"org_url": fx.uri()}), Utc::now())
-            .unwrap();
-        let secrets = MemorySecrets::default();
-        secrets.set(source, "tok-123").unwrap();
-        Env {
-            store,
-            secrets,
-            source,
-        }
-    }
-    fn sync(&mut self) -> Result<SyncOutcome> {
-        sync_blocking(
-            &mut self.store,
-            self.source,
-            &self.secrets,
-            Arc::new(|_| {}),
-            Cancel::new(),
-            policy(),
-        )
-    }
-    fn detail(&self, ext: &str) -> IdentityDetail {
-        let id = self.store.resolve_identity(ext).unwrap();
-        self.store.identity_detail(id, Utc::now()).unwrap()
-    }
-    fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
-        self.store
-            .conn()
-            .query_row(
-                "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
-                 WHERE p.external_id = ?1",
-                [ext],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap()
-    }
+fn new_env(fx: &Fixture) -> SourceEnv {
+    SourceEnv::new("okta", "Okta", json!({"org_url": fx.uri()}), "tok-123")
 }
 
 fn user(id: &str, status: &str, login: &str, extra: Value) -> Value {
@@ -257,7 +176,7 @@ fn full_sync_maps_users_apps_tokens_and_groups() {
             .with_priority(1),
     );
     mount_org(&fx, true);
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     let out = env.sync().unwrap();
     fx.verify();
     assert!(out.full);
@@ -416,7 +335,7 @@ fn full_sync_maps_users_apps_tokens_and_groups() {
 fn every_run_is_full_and_removes_what_is_gone() {
     let fx = Fixture::start();
     mount_org(&fx, true);
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     env.sync().unwrap();
     fx.reset();
     mount_org(&fx, false);
@@ -441,7 +360,7 @@ fn every_run_is_full_and_removes_what_is_gone() {
 fn malformed_page_fails_and_keeps_the_previous_snapshot() {
     let fx = Fixture::start();
     mount_org(&fx, true);
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     env.sync().unwrap();
     let before = env
         .store
@@ -485,7 +404,7 @@ fn refused_token_is_source_auth() {
                 json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"}),
             )),
     );
-    let mut env = Env::new(&fx);
+    let mut env = new_env(&fx);
     let err = env.sync().unwrap_err();
     assert_eq!(err.code, ErrorCode::SourceAuth, "{err:?}");
     assert!(!err.message.contains("tok-123"));

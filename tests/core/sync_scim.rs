@@ -5,24 +5,16 @@ use std::sync::{Arc, Mutex};
 use custodian::model::{IdentityKind, IdentityStatus, PersonStatus, SourceId};
 use custodian::ops;
 use custodian::store::Store;
-use custodian::sync::http::{Cancel, HttpPolicy};
+use custodian::sync::http::Cancel;
 use custodian::sync::secrets::{MemorySecrets, SecretStore};
 use custodian::sync::{sync_blocking, ProgressFn, SyncProgress};
 use custodian::views::InventoryQuery;
 use custodian::ErrorCode;
 use serde_json::json;
 
+use crate::harness::fast_policy;
 use crate::peers::ScimServer;
 use crate::util::now;
-
-fn fast() -> HttpPolicy {
-    HttpPolicy {
-        base_backoff: std::time::Duration::from_millis(10),
-        max_backoff: std::time::Duration::from_millis(50),
-        max_attempts: 3,
-        ..Default::default()
-    }
-}
 
 fn quiet() -> ProgressFn {
     Arc::new(|_: &SyncProgress| {})
@@ -62,7 +54,7 @@ fn full_sync_maps_people_machines_owners_and_groups() {
     let seen = Arc::new(Mutex::new(Vec::<SyncProgress>::new()));
     let sink = seen.clone();
     let progress: ProgressFn = Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.clone()));
-    let out = sync_blocking(&mut store, source, &secrets, progress, Cancel::new(), fast()).unwrap();
+    let out = sync_blocking(&mut store, source, &secrets, progress, Cancel::new(), fast_policy()).unwrap();
     assert!(out.full);
 
     let page = store.inventory(&InventoryQuery::default(), now()).unwrap();
@@ -100,7 +92,7 @@ fn resync_records_leavers_and_movers_and_keeps_ids() {
     let bot = server.user("deploy-bot", Some("Bot"), Some(&dev), "Platform");
     let gone = server.user("svc-legacy", Some("Service"), Some(&boss), "Data");
     let (mut store, source, secrets) = setup(&server, 50);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap();
+    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
     let svc_id = identity_by_name(&store, "svc-etl").id;
     let legacy_id = identity_by_name(&store, "svc-legacy").id;
 
@@ -108,7 +100,7 @@ fn resync_records_leavers_and_movers_and_keeps_ids() {
     server.delete_user(&gone);
     server.set_active(&dev, false);
     server.group("ops", &[&bot]);
-    let out = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap();
+    let out = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
 
     let s = identity_by_name(&store, "svc-etl");
     assert_eq!(s.id, svc_id, "local ids are stable across syncs");
@@ -134,11 +126,11 @@ fn wrong_token_fails_with_auth_and_keeps_the_snapshot() {
     let server = ScimServer::start();
     server.user("svc-one", Some("Service"), None, "Data");
     let (mut store, source, secrets) = setup(&server, 50);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap();
+    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
     let before = store.summary().unwrap();
 
     secrets.set(source, "not-the-token").unwrap();
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap_err();
+    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap_err();
     assert_eq!(err.code, ErrorCode::SourceAuth, "{err}");
     assert!(!err.message.contains("not-the-token"), "the secret never appears in errors");
     assert_eq!(store.summary().unwrap(), before);
@@ -153,7 +145,7 @@ fn missing_secret_is_a_clear_error() {
     let server = ScimServer::start();
     let (mut store, source, _) = setup(&server, 50);
     let empty = MemorySecrets::default();
-    let err = sync_blocking(&mut store, source, &empty, quiet(), Cancel::new(), fast()).unwrap_err();
+    let err = sync_blocking(&mut store, source, &empty, quiet(), Cancel::new(), fast_policy()).unwrap_err();
     assert_eq!(err.code, ErrorCode::SecretMissing);
     assert!(err.message.contains("HR SCIM"));
 }
@@ -165,11 +157,11 @@ fn server_gone_midway_is_a_network_error_and_nothing_changes() {
         server.user(&format!("svc-{i}"), Some("Service"), None, "Data");
     }
     let (mut store, source, secrets) = setup(&server, 2);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap();
+    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
     let before = store.summary().unwrap();
     // Stop the server: the next sync cannot reach it.
     drop(server);
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast()).unwrap_err();
+    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap_err();
     assert_eq!(err.code, ErrorCode::Network, "{err}");
     assert_eq!(store.summary().unwrap(), before);
 }
@@ -181,7 +173,7 @@ fn cancelling_keeps_the_previous_snapshot() {
     let (mut store, source, secrets) = setup(&server, 1);
     let cancel = Cancel::new();
     cancel.cancel();
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), cancel, fast()).unwrap_err();
+    let err = sync_blocking(&mut store, source, &secrets, quiet(), cancel, fast_policy()).unwrap_err();
     assert_eq!(err.code, ErrorCode::Cancelled);
     assert_eq!(store.sync_runs(Some(source), 1).unwrap()[0].status, "cancelled");
     assert_eq!(store.summary().unwrap().identities, 0);

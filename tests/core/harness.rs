@@ -1,0 +1,90 @@
+//! Shared harness for source tests: a wiremock fixture server on its own
+//! runtime (`sync_blocking` builds another), a fast retry policy, and a cache
+//! with one configured source.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use custodian::model::SourceId;
+use custodian::store::Store;
+use custodian::sync::http::{Cancel, HttpPolicy};
+use custodian::sync::secrets::{MemorySecrets, SecretStore};
+use custodian::sync::{sync_blocking, SyncOutcome};
+use custodian::views::IdentityDetail;
+use custodian::Result;
+use wiremock::{Mock, MockServer};
+
+/// A wiremock server with the runtime that serves it.
+pub struct Fixture {
+    rt: tokio::runtime::Runtime,
+    server: MockServer,
+}
+
+impl Fixture {
+    pub fn start() -> Fixture {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let server = rt.block_on(MockServer::start());
+        Fixture { rt, server }
+    }
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+    pub fn mount(&self, m: impl Into<Mock>) {
+        self.rt.block_on(m.into().mount(&self.server));
+    }
+    pub fn reset(&self) {
+        self.rt.block_on(self.server.reset());
+    }
+    pub fn verify(&self) {
+        self.rt.block_on(self.server.verify());
+    }
+}
+
+/// Retries quickly, so throttling tests take milliseconds.
+pub fn fast_policy() -> HttpPolicy {
+    HttpPolicy {
+        base_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
+/// An in-memory cache with one source and its secret.
+pub struct SourceEnv {
+    pub store: Store,
+    pub secrets: MemorySecrets,
+    pub source: SourceId,
+}
+
+impl SourceEnv {
+    pub fn new(kind: &str, name: &str, settings: serde_json::Value, secret: &str) -> SourceEnv {
+        let mut store = Store::open_in_memory().unwrap();
+        let source = store.add_source(kind, name, &settings, Utc::now()).unwrap();
+        let secrets = MemorySecrets::default();
+        secrets.set(source, secret).unwrap();
+        SourceEnv { store, secrets, source }
+    }
+
+    pub fn sync(&mut self) -> Result<SyncOutcome> {
+        sync_blocking(&mut self.store, self.source, &self.secrets, Arc::new(|_| {}), Cancel::new(), fast_policy())
+    }
+
+    pub fn detail(&self, ext: &str) -> IdentityDetail {
+        let id = self.store.resolve_identity(ext).unwrap();
+        self.store.identity_detail(id, Utc::now()).unwrap()
+    }
+
+    /// (status, manager's external id, left_at) of a person.
+    pub fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
+        self.store
+            .conn()
+            .query_row(
+                "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
+                 WHERE p.external_id = ?1",
+                [ext],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    }
+}
