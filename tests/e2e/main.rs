@@ -262,6 +262,125 @@ fn newer_database_is_reported_and_left_untouched() {
     );
 }
 
+/// The Sources view: add a spreadsheet registry, sync it, see the run and its
+/// joiners, and find the imported identities in the inventory (the first real
+/// source replaces the demo organisation).
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn sources_view_imports_a_registry_and_shows_the_run() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let csv = dir.path().join("agent-registry.csv");
+    let names = ["invoice-triage-agent", "nightly-etl", "slack-notifier"];
+    or_panic((|| -> R {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let body = format!(
+            "name,kind,purpose\n\
+             {},ai_agent,Triages supplier invoices and drafts payment approvals\n\
+             {},service_account,Nightly ETL to the warehouse\n\
+             {},oauth_app,Posts notifications into chat channels\n",
+            names[0], names[1], names[2]
+        );
+        fs::write(&csv, body).map_err(|e| format!("write {}: {e}", csv.display()))
+    })());
+    let csv_path = or_panic(
+        fs::canonicalize(&csv)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                p.to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| "non-UTF-8 temp path".to_string())
+            }),
+    );
+    let source_name = "Agent registry (e2e)";
+
+    let app = App::launch("sources", &db);
+    app.check(|s| {
+        // 1. Open the Sources view from the nav.
+        s.wait_for("the Sources nav item", || s.exists("[data-testid=nav-sources]"))?;
+        s.click(&s.find("[data-testid=nav-sources]")?)?;
+        s.wait_for("the Sources view", || s.exists("[data-testid=sources-view]"))?;
+        s.wait_for("the add-source form", || s.exists("[data-testid=add-source-kind]"))?;
+
+        // 2. Add a csv source pointing at the registry.
+        // Choose the kind the way a user does (WebKitWebDriver cannot type into a <select>).
+        let kind = s.execute(
+            "const k = document.querySelector('[data-testid=add-source-kind]');\
+             k.value = 'csv'; k.dispatchEvent(new Event('change', {bubbles: true})); return k.value;",
+            &json!([]),
+        )?;
+        check_eq("the chosen kind", kind.as_str(), Some("csv"))?;
+        s.wait_for("the csv path field", || s.exists("[data-testid=add-source-setting-path]"))?;
+        if s.exists("[data-testid=add-source-secret]")? {
+            return Err("a csv source must not ask for a secret".into());
+        }
+        let name = s.find("[data-testid=add-source-name]")?;
+        s.click(&name)?;
+        s.send_keys(&name, source_name)?;
+        let path = s.find("[data-testid=add-source-setting-path]")?;
+        s.click(&path)?;
+        s.send_keys(&path, &csv_path)?;
+        s.click(&s.find("[data-testid=add-source-submit]")?)?;
+        s.wait_for(&format!("the source row \"{source_name}\""), || {
+            if s.exists("[data-testid=form-error]")? {
+                let shown = s.text_of("[data-testid=form-error]")?;
+                return Err(format!("the form shows an error: {shown}"));
+            }
+            let rows = s.find_all("[data-testid=source-row]")?;
+            Ok(rows.len() == 1 && s.text(&rows[0])?.contains(source_name))
+        })
+        .map_err(|e| match s.text_of("[data-testid=form-error]") {
+            Ok(shown) => format!("{e}; form error: {shown}"),
+            Err(_) => e,
+        })?;
+        let row = s.find("[data-testid=source-row]")?;
+        let id = s.attribute(&row, "data-id")?.ok_or("the source row has no data-id")?;
+
+        // 3. Sync it and wait for the run to succeed.
+        s.click(&s.find(&format!("[data-testid=source-row][data-id='{id}'] [data-testid=source-sync]"))?)?;
+        s.wait_for("a succeeded run in the history", || {
+            for failed in ["failed", "cancelled", "interrupted"] {
+                if s.exists(&format!("[data-testid=run-row][data-status={failed}]"))? {
+                    let body = s.text_of("[data-testid=sources-view]")?;
+                    return Err(format!("the sync ended {failed}: {body}"));
+                }
+            }
+            s.exists("[data-testid=run-row][data-status=succeeded]")
+        })?;
+        s.screenshot_to(&artifacts_dir().join("sources.png"))?;
+
+        // 4. The run's lifecycle events: one joiner per row of the registry.
+        // A cell, not the <tr>: WebKitWebDriver does not click table rows.
+        s.click(&s.find("[data-testid=run-row][data-status=succeeded] td")?)?;
+        s.wait_for("3 event rows", || Ok(s.find_all("[data-testid=event-row]")?.len() == 3))?;
+        let mut seen = Vec::new();
+        for ev in s.find_all("[data-testid=event-row]")? {
+            let kind = s.attribute(&ev, "data-kind")?;
+            check_eq("the event kind", kind.as_deref(), Some("joiner"))?;
+            seen.push(s.text(&ev)?);
+        }
+        for n in names {
+            if !seen.iter().any(|t| t.contains(n)) {
+                return Err(format!("no joiner event for {n}: {seen:?}"));
+            }
+        }
+        s.screenshot_to(&artifacts_dir().join("sources-run.png"))?;
+
+        // 5. The inventory and the top bar show the imported identities only.
+        s.click(&s.find("[data-testid=nav-inventory]")?)?;
+        s.wait_for("the inventory total of 3", || {
+            Ok(digits(&s.text_of("[data-testid=inventory-total]")?) == "3")
+        })?;
+        s.wait_for("3 inventory rows", || Ok(s.find_all("[data-testid=inventory-row]")?.len() == 3))?;
+        s.wait_for("the top bar to count 3 identities", || {
+            Ok(s.text_of(".summary")?.contains("3 identities"))
+        })?;
+        s.screenshot_to(&artifacts_dir().join("sources-inventory.png"))
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Harness: Xvfb + tauri-driver + a WebDriver session, torn down on drop.
 

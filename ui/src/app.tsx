@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { OrgSummary } from './bindings';
-import { formatCount } from './lib/format';
-import { api, errorHeadline, toUserError, usingMock, type UserError } from './lib/ipc';
+import { formatCount, plural } from './lib/format';
+import { api, errorHeadline, onDataChanged, toUserError, usingMock, type UserError } from './lib/ipc';
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
+import { Sources } from './views/Sources';
 
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
@@ -16,7 +17,14 @@ function useRoute(): Route {
   return route;
 }
 
-const LATER = ['Posture', 'Reviews', 'Offboarding', 'Sources'];
+const LATER = ['Posture', 'Reviews', 'Offboarding'];
+
+const TITLES: Record<Route['name'], string> = {
+  inventory: 'Inventory',
+  identity: 'Identity',
+  sources: 'Sources',
+  not_found: 'Not found',
+};
 
 export function App() {
   const route = useRoute();
@@ -24,11 +32,26 @@ export function App() {
   const [summaryError, setSummaryError] = useState<UserError | null>(null);
 
   useEffect(() => {
-    api.summary().then(setSummary, (e: unknown) => setSummaryError(toUserError(e)));
+    // Only the latest request may set the summary: a reload after a sync can
+    // overtake the first load.
+    let latest = 0;
+    const load = () => {
+      const n = ++latest;
+      api.summary().then(
+        (s) => {
+          if (n !== latest) return;
+          setSummary(s);
+          setSummaryError(null);
+        },
+        (e: unknown) => n === latest && setSummaryError(toUserError(e)),
+      );
+    };
+    load();
+    return onDataChanged(load);
   }, []);
 
   useEffect(() => {
-    document.title = route.name === 'identity' ? `Identity ${route.id} · Custodian` : 'Inventory · Custodian';
+    document.title = route.name === 'identity' ? `Identity ${route.id} · Custodian` : `${TITLES[route.name]} · Custodian`;
   }, [route]);
 
   return (
@@ -49,9 +72,23 @@ export function App() {
         )}
       </header>
       <nav class="sidenav" aria-label="Main">
-        <a class={`sidenav__item${route.name !== 'not_found' ? ' is-active' : ''}`} href="#/inventory" aria-current={route.name === 'inventory' ? 'page' : undefined}>
+        <a
+          class={`sidenav__item${route.name === 'inventory' || route.name === 'identity' ? ' is-active' : ''}`}
+          href="#/inventory"
+          data-testid="nav-inventory"
+          aria-current={route.name === 'inventory' ? 'page' : undefined}
+        >
           Inventory
           {summary && <span class="sidenav__count">{formatCount(summary.identities)}</span>}
+        </a>
+        <a
+          class={`sidenav__item${route.name === 'sources' ? ' is-active' : ''}`}
+          href="#/sources"
+          data-testid="nav-sources"
+          aria-current={route.name === 'sources' ? 'page' : undefined}
+        >
+          Sources
+          {summary && <span class="sidenav__count">{formatCount(summary.sources.length)}</span>}
         </a>
         {LATER.map((name) => (
           <span key={name} class="sidenav__item is-disabled" aria-disabled="true" title="Coming later">
@@ -68,6 +105,7 @@ export function App() {
         )}
         {route.name === 'inventory' && <Inventory />}
         {route.name === 'identity' && <IdentityDetail id={route.id} />}
+        {route.name === 'sources' && <Sources />}
         {route.name === 'not_found' && (
           <div class="callout">
             <strong>Nothing at {route.path}</strong>
@@ -94,7 +132,7 @@ function SummaryBar({ summary }: { summary: OrgSummary | null }) {
     <div class="summary" title={summary.database ?? 'In-memory database'}>
       {summary.dataset && <span class="summary__dataset">{summary.dataset}</span>}
       <span class="summary__sources" title={summary.sources.join('\n')}>
-        {summary.sources.length} sources
+        {plural(summary.sources.length, 'source')}
       </span>
       {items.map(([label, n]) => (
         <span class="summary__item" key={label}>

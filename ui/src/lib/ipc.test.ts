@@ -34,10 +34,25 @@ describe('api', () => {
       inventory: () => Promise.reject('bad args'),
       inventoryFacets: () => Promise.reject(new Error('x')),
       identity: (id) => Promise.reject({ code: 'not_found', message: `no identity with id ${id}` }),
+      sources: () => Promise.reject({ code: 'storage', message: 'disk' }),
+      addSource: () => Promise.reject({ code: 'invalid_input', message: "a csv source needs the setting 'path'" }),
+      setSourceSecret: () => Promise.reject({ code: 'keyring', message: 'no keyring' }),
+      testSource: () => Promise.reject({ code: 'source_auth', message: '401' }),
+      syncSource: () => Promise.reject({ code: 'cancelled', message: 'cancelled' }),
+      syncProgress: () => Promise.resolve(null),
+      cancelSync: () => Promise.resolve(false),
+      syncRuns: () => Promise.resolve([]),
+      runEvents: (run) => Promise.reject({ code: 'not_found', message: `no sync run ${run}` }),
     };
     setBackend(failing);
     await expect(api.summary()).rejects.toMatchObject({ code: 'database_too_new', name: 'UserError' });
     await expect(api.identity(5)).rejects.toMatchObject({ code: 'not_found', message: 'no identity with id 5' });
     await expect(api.inventoryFacets()).rejects.toBeInstanceOf(UserError);
+    await expect(api.addSource({ kind: 'csv', name: 'x', settings: {}, secret: null })).rejects.toMatchObject({ code: 'invalid_input', name: 'UserError' });
+    await expect(api.setSourceSecret(1, 's')).rejects.toMatchObject({ code: 'keyring' });
+    await expect(api.testSource(1)).rejects.toMatchObject({ code: 'source_auth' });
+    await expect(api.syncSource(1)).rejects.toMatchObject({ code: 'cancelled' });
+    await expect(api.runEvents(7)).rejects.toMatchObject({ code: 'not_found', message: 'no sync run 7' });
+    await expect(api.syncProgress(1)).resolves.toBeNull();
   });
 });

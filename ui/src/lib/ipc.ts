@@ -11,8 +11,21 @@ import type {
   InventoryFacets,
   InventoryPage,
   InventoryQuery,
+  JsonValue,
+  LifecycleEventView,
   OrgSummary,
+  SourceView,
+  SyncProgress,
+  SyncRunView,
 } from '../bindings';
+
+/** What `add_source` takes. `secret` goes to the OS keyring and never comes back. */
+export interface NewSource {
+  kind: string;
+  name: string;
+  settings: JsonValue;
+  secret: string | null;
+}
 
 /** The operations the UI needs from a backend (the Tauri commands, or the mock). */
 export interface Backend {
@@ -20,6 +33,20 @@ export interface Backend {
   inventory(query: InventoryQuery): Promise<InventoryPage>;
   inventoryFacets(): Promise<InventoryFacets>;
   identity(id: number): Promise<IdentityDetail>;
+  sources(): Promise<SourceView[]>;
+  addSource(source: NewSource): Promise<SourceView>;
+  setSourceSecret(id: number, secret: string): Promise<null>;
+  /** A human summary of what the source answered, e.g. `connected: 3 people, ...`. */
+  testSource(id: number): Promise<string>;
+  /** Resolves when the run ends; rejects on failure (the run is still recorded). */
+  syncSource(id: number): Promise<SyncRunView>;
+  /** The latest progress of a running sync, or null when none runs. */
+  syncProgress(id: number): Promise<SyncProgress | null>;
+  /** Asks a running sync to stop; false when none runs. */
+  cancelSync(id: number): Promise<boolean>;
+  /** Newest first; `source` null for every source. */
+  syncRuns(source: number | null, limit: number): Promise<SyncRunView[]>;
+  runEvents(run: number): Promise<LifecycleEventView[]>;
 }
 
 /**
@@ -90,6 +117,15 @@ export const tauriBackend: Backend = {
   inventory: (query) => invoke<InventoryPage>('inventory', { query }),
   inventoryFacets: () => invoke<InventoryFacets>('inventory_facets'),
   identity: (id) => invoke<IdentityDetail>('identity', { id }),
+  sources: () => invoke<SourceView[]>('sources'),
+  addSource: ({ kind, name, settings, secret }) => invoke<SourceView>('add_source', { kind, name, settings, secret }),
+  setSourceSecret: (id, secret) => invoke<null>('set_source_secret', { id, secret }),
+  testSource: (id) => invoke<string>('test_source', { id }),
+  syncSource: (id) => invoke<SyncRunView>('sync_source', { id }),
+  syncProgress: (id) => invoke<SyncProgress | null>('sync_progress', { id }),
+  cancelSync: (id) => invoke<boolean>('cancel_sync', { id }),
+  syncRuns: (source, limit) => invoke<SyncRunView[]>('sync_runs', { source, limit }),
+  runEvents: (run) => invoke<LifecycleEventView[]>('run_events', { run }),
 };
 
 let backend: Promise<Backend> | null = null;
@@ -132,7 +168,33 @@ export const api = {
   inventory: (query: InventoryQuery): Promise<InventoryPage> => call((b) => b.inventory(query)),
   inventoryFacets: (): Promise<InventoryFacets> => call((b) => b.inventoryFacets()),
   identity: (id: number): Promise<IdentityDetail> => call((b) => b.identity(id)),
+  sources: (): Promise<SourceView[]> => call((b) => b.sources()),
+  addSource: (source: NewSource): Promise<SourceView> => call((b) => b.addSource(source)),
+  setSourceSecret: (id: number, secret: string): Promise<null> => call((b) => b.setSourceSecret(id, secret)),
+  testSource: (id: number): Promise<string> => call((b) => b.testSource(id)),
+  syncSource: (id: number): Promise<SyncRunView> => call((b) => b.syncSource(id)),
+  syncProgress: (id: number): Promise<SyncProgress | null> => call((b) => b.syncProgress(id)),
+  cancelSync: (id: number): Promise<boolean> => call((b) => b.cancelSync(id)),
+  syncRuns: (source: number | null, limit = 50): Promise<SyncRunView[]> => call((b) => b.syncRuns(source, limit)),
+  runEvents: (run: number): Promise<LifecycleEventView[]> => call((b) => b.runEvents(run)),
 };
+
+type Listener = () => void;
+const dataListeners = new Set<Listener>();
+
+/**
+ * Subscribes to "the organisation in the cache changed" (a source was added
+ * or a sync applied): the summary and the inventory reload. Returns the
+ * unsubscribe function.
+ */
+export function onDataChanged(fn: Listener): () => void {
+  dataListeners.add(fn);
+  return () => dataListeners.delete(fn);
+}
+
+export function notifyDataChanged(): void {
+  for (const fn of [...dataListeners]) fn();
+}
 
 /** A short, human explanation for an error code, shown above the message. */
 export function errorHeadline(code: ErrorCode): string {

@@ -34,6 +34,7 @@ import type {
   Severity,
 } from '../bindings';
 import type { Backend } from './ipc';
+import { MockSources } from './mockSources';
 
 const DAY = 86_400;
 
@@ -756,6 +757,7 @@ function apiError(code: ErrorCode, message: string): ApiError {
 /** A backend answering from a `MockOrg`, asynchronously like IPC. */
 export function createMockBackend(opts: MockOptions = {}): Backend {
   const org = new MockOrg(opts);
+  const sources = new MockSources();
   const latency = opts.latencyMs ?? 15;
   const ready = org.prepare();
   const answer = <T>(f: () => T): Promise<T> =>
@@ -773,5 +775,14 @@ export function createMockBackend(opts: MockOptions = {}): Backend {
     inventory: (query) => answer(() => org.inventory(query)),
     inventoryFacets: () => answer(() => org.facets()),
     identity: (id) => answer(() => org.detail(id)),
+    sources: () => answer(() => sources.list()),
+    addSource: (n) => answer(() => sources.add(n)),
+    setSourceSecret: (id, secret) => answer(() => sources.setSecret(id, secret)),
+    testSource: (id) => sources.test(id),
+    syncSource: (id) => sources.sync(id),
+    syncProgress: (id) => answer(() => sources.progress(id)),
+    cancelSync: (id) => answer(() => sources.cancel(id)),
+    syncRuns: (source, limit) => answer(() => sources.listRuns(source, limit)),
+    runEvents: (run) => answer(() => sources.runEvents(run)),
   };
 }

@@ -29,3 +29,12 @@ describe('parseRoute', () => {
     expect(routeHash({ name: 'inventory' })).toBe('#/inventory');
   });
 });
+
+describe('sources route', () => {
+  it('parses and prints #/sources', () => {
+    expect(parseRoute('#/sources')).toEqual({ name: 'sources' });
+    expect(parseRoute('#/sources/')).toEqual({ name: 'sources' });
+    expect(parseRoute('#/sources/3')).toEqual({ name: 'not_found', path: '/sources/3' });
+    expect(routeHash({ name: 'sources' })).toBe('#/sources');
+  });
+});

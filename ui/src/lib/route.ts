@@ -1,8 +1,9 @@
-// Hash routing: `#/inventory`, `#/identity/123`.
+// Hash routing: `#/inventory`, `#/identity/123`, `#/sources`.
 
 export type Route =
   | { name: 'inventory' }
   | { name: 'identity'; id: number }
+  | { name: 'sources' }
   | { name: 'not_found'; path: string };
 
 /** Parses `location.hash` (with or without the leading `#`). */
@@ -13,6 +14,7 @@ export function parseRoute(hash: string): Route {
   const parts = path.split('/').filter((p) => p !== '');
   if (parts.length === 0) return { name: 'inventory' };
   if (parts.length === 1 && parts[0] === 'inventory') return { name: 'inventory' };
+  if (parts.length === 1 && parts[0] === 'sources') return { name: 'sources' };
   if (parts.length === 2 && parts[0] === 'identity' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
     return { name: 'identity', id: Number(parts[1]) };
   }
@@ -26,6 +28,8 @@ export function routeHash(route: Route): string {
       return '#/inventory';
     case 'identity':
       return `#/identity/${route.id}`;
+    case 'sources':
+      return '#/sources';
     case 'not_found':
       return '#' + route.path;
   }

@@ -87,6 +87,23 @@ function manualFetcher<Q = string>(total: number) {
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
 describe('RowSource', () => {
+  it('invalidate() forgets pages and total and ignores answers to earlier requests', async () => {
+    const { fetch, calls } = manualFetcher(1000);
+    const src = new RowSource(fetch, 'q', () => {}, { pageSize: 100 });
+    src.ensure({ start: 0, end: 50 });
+    calls[0].resolve();
+    await flush();
+    src.ensure({ start: 150, end: 160 }); // page 1 in flight
+    src.invalidate();
+    expect(src.total).toBeNull();
+    expect(src.previousTotal).toBeNull();
+    expect(src.row(0)).toBeUndefined();
+    calls[1].resolve(); // stale
+    await flush();
+    expect(src.hasPage(1)).toBe(false);
+    expect(src.ensure({ start: 0, end: 50 })).toEqual([0]);
+  });
+
   it('asks for the first page alone until the total is known, then the rest of the window', async () => {
     const { fetch, calls } = manualFetcher(1000);
     let changes = 0;

@@ -178,6 +178,21 @@ export class RowSource<Q, T> {
     return true;
   }
 
+  /**
+   * The data behind the query changed (e.g. a sync): drops the cache and the
+   * total, so the next `ensure` starts over from the first page to learn the
+   * new total. Answers to earlier requests are ignored.
+   */
+  invalidate(): void {
+    this.generation++;
+    this.pages.clear();
+    this.inflight.clear();
+    this.total = null;
+    this.previousTotal = null;
+    this.error = null;
+    this.onChange();
+  }
+
   /** Drops everything and refetches (same query). */
   reload(): void {
     this.generation++;

@@ -3,7 +3,7 @@
 // position and the highlighted row.
 
 import type { AgentClass, IdentityKind, IdentityStatus, InventoryFacets, InventoryQuery, InventoryRow, OwnerState, SortKey } from '../bindings';
-import { api, toUserError, type UserError } from '../lib/ipc';
+import { api, onDataChanged, toUserError, type UserError } from '../lib/ipc';
 import { RowSource } from '../lib/virtual';
 
 export interface Filters {
@@ -126,6 +126,25 @@ export class InventoryStore {
     this.emit();
   }
 
+  /**
+   * The cache changed under the inventory (a source was added or synced):
+   * forget the cached pages, the facets and the position; the view refetches
+   * when it is shown. Filters and sort are kept, except filters on sources,
+   * whose ids may be gone.
+   */
+  invalidate(): void {
+    if (this.filters.sources.length) this.filters = { ...this.filters, sources: [] };
+    this.rows.setQuery(this.query());
+    this.rows.invalidate();
+    this.scrollTop = 0;
+    this.highlighted = null;
+    this.resetToken++;
+    this.facets = null;
+    this.facetsError = null;
+    this.facetsRequested = false;
+    this.emit();
+  }
+
   loadFacets(force = false): void {
     if (this.facetsRequested && !force) return;
     this.facetsRequested = true;
@@ -145,3 +164,4 @@ export class InventoryStore {
 }
 
 export const inventoryStore = new InventoryStore();
+onDataChanged(() => inventoryStore.invalidate());
