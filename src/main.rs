@@ -99,7 +99,7 @@ enum Command {
 enum SourceCmd {
     /// Add a source: `custodian source add scim --name hr --set base_url=https://... --secret-stdin`.
     Add {
-        /// scim, csv, entra, okta
+        /// scim, csv, entra, okta, aws
         kind: String,
         #[arg(long)]
         name: String,

@@ -90,6 +90,7 @@ fn required_settings(kind: &str) -> &'static [&'static str] {
         "csv" => &["path"],
         "entra" => &["tenant_id", "client_id"],
         "okta" => &["org_url"],
+        "aws" => &["access_key_id"],
         _ => &[],
     }
 }

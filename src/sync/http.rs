@@ -108,6 +108,11 @@ impl std::fmt::Debug for HttpClient {
     }
 }
 
+/// Headers computed afresh for every attempt of a request, such as an AWS
+/// SigV4 signature: it covers a timestamp, so a retry after a long backoff
+/// must not reuse the first attempt's.
+pub type Signer<'a> = dyn Fn() -> Result<Vec<(String, String)>> + Send + Sync + 'a;
+
 /// What to do after a failed attempt.
 enum Verdict {
     Retry(Option<Duration>),
@@ -137,16 +142,36 @@ impl HttpClient {
 
     /// GET with retries. `headers` are added to every attempt.
     pub async fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response> {
-        self.send(Method::GET, url, headers, None).await
+        self.send(Method::GET, url, headers, None, None).await
     }
 
     /// POST a form with retries.
     pub async fn post_form(&self, url: &str, headers: &[(&str, String)], form: &[(&str, &str)]) -> Result<Response> {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(Method::POST, url, headers, Some(body)).await
+        self.send(Method::POST, url, headers, Some(("application/x-www-form-urlencoded", body)), None).await
     }
 
-    async fn send(&self, method: Method, url: &str, headers: &[(&str, String)], body: Option<String>) -> Result<Response> {
+    /// POST a prepared body with retries. `sign`, when given, is called before
+    /// every attempt and its headers are added to that attempt only.
+    pub async fn post_body(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        content_type: &str,
+        body: String,
+        sign: Option<&Signer<'_>>,
+    ) -> Result<Response> {
+        self.send(Method::POST, url, headers, Some((content_type, body)), sign).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<(&str, String)>,
+        sign: Option<&Signer<'_>>,
+    ) -> Result<Response> {
         let mut attempt = 0u32;
         loop {
             self.cancel.check()?;
@@ -162,8 +187,13 @@ impl HttpClient {
                 for (k, v) in headers {
                     rb = rb.header(*k, v);
                 }
-                if let Some(b) = &body {
-                    rb = rb.header("content-type", "application/x-www-form-urlencoded").body(b.clone());
+                if let Some(sign) = sign {
+                    for (k, v) in sign()? {
+                        rb = rb.header(k, v);
+                    }
+                }
+                if let Some((content_type, b)) = &body {
+                    rb = rb.header("content-type", *content_type).body(b.clone());
                 }
                 rb.send().await
             };
@@ -220,6 +250,8 @@ impl HttpClient {
         let hint = server_wait(headers, Utc::now());
         match status.as_u16() {
             429 => Verdict::Retry(hint),
+            // AWS Query APIs (IAM, STS) throttle with 400 and an error code.
+            400 if is_aws_throttling(body) => Verdict::Retry(hint),
             // GitHub signals rate limits with 403 and remaining 0 / retry-after.
             403 if hint.is_some() || header_str(headers, "x-ratelimit-remaining") == Some("0") => Verdict::Retry(hint),
             401 | 403 => Verdict::Fail(Error::new(
@@ -270,6 +302,13 @@ pub fn backoff(policy: &HttpPolicy, attempt: u32) -> Duration {
     let mut rng = crate::demo::Rng::new(u64::from(nanos) ^ u64::from(attempt).rotate_left(32));
     let frac = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     cap.mul_f64(frac)
+}
+
+/// An AWS error body that says the caller is throttled (`<Code>Throttling</Code>`
+/// from the Query APIs, `ThrottlingException` from the JSON ones).
+fn is_aws_throttling(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body);
+    text.contains("<Code>Throttling</Code>") || text.contains("ThrottlingException")
 }
 
 fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -342,6 +381,22 @@ mod tests {
         assert_eq!(server_wait(&h, now), None, "GitHub reset counts only when remaining is 0");
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(6)));
+    }
+
+    #[test]
+    fn aws_throttling_400_is_retried_other_400s_are_not() {
+        let client = HttpClient::new(HttpPolicy::default(), Cancel::new()).unwrap();
+        let h = HeaderMap::new();
+        let throttled = br#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>
+            <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+        assert!(matches!(client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, throttled), Verdict::Retry(None)));
+        let json = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        assert!(matches!(client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, json), Verdict::Retry(None)));
+        let invalid = b"<ErrorResponse><Error><Code>InvalidInput</Code></Error></ErrorResponse>";
+        match client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, invalid) {
+            Verdict::Fail(e) => assert_eq!(e.code, ErrorCode::SourceError),
+            Verdict::Retry(_) => panic!("a plain 400 must not be retried"),
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! cursor), [`Prepared::fetch`] (network only), [`Fetch::apply`] (store).
 //! A failed, cancelled or interrupted fetch never touches the snapshot.
 
+pub mod aws;
 pub mod csv_import;
 pub mod entra;
 pub mod http;
@@ -87,11 +88,11 @@ pub trait Source {
 }
 
 /// The kinds of source this build knows.
-pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta"];
+pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta", "aws"];
 
 /// Does the kind keep a secret in the keyring?
 pub fn kind_needs_secret(kind: &str) -> bool {
-    matches!(kind, "scim" | "entra" | "okta")
+    matches!(kind, "scim" | "entra" | "okta" | "aws")
 }
 
 pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
@@ -100,6 +101,7 @@ pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
         "csv" => csv_import::CsvSource.fetch(ctx).await,
         "entra" => entra::EntraSource.fetch(ctx).await,
         "okta" => okta::OktaSource.fetch(ctx).await,
+        "aws" => aws::AwsIamSource.fetch(ctx).await,
         other => Err(Error::invalid(format!("unknown source kind '{other}'; known: {}", SOURCE_KINDS.join(", ")))),
     }
 }

@@ -18,3 +18,4 @@ mod sync_csv;
 mod sync_scim;
 mod sync_entra;
 mod sync_okta;
+mod sync_aws;

@@ -131,3 +131,88 @@ impl Drop for ScimServer {
         let _ = self.child.wait();
     }
 }
+
+/// A running `moto_server` (PyPI `moto[server]`) on loopback, stopped on drop.
+/// Every call to it is SigV4-signed: moto routes by the credential scope, and
+/// an unsigned request reaches its S3 handler.
+pub struct MotoServer {
+    child: Child,
+    pub endpoint: String,
+    http: reqwest::blocking::Client,
+}
+
+impl MotoServer {
+    /// The access key tests sign with (moto checks no signature).
+    pub const KEY_ID: &'static str = "AKIAMOTOTESTKEY00001";
+    pub const SECRET: &'static str = "moto-test-secret";
+
+    pub fn start() -> MotoServer {
+        let bin = peers_dir().join("venv/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "moto_server is not installed at {}: run `bash tests/run.sh` once (it installs the test peers), \
+             or `python3 -m venv target/peers/venv && target/peers/venv/bin/pip install 'moto[server]'`",
+            bin.display()
+        );
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}/");
+        let http = reqwest::blocking::Client::new();
+        let started = Instant::now();
+        loop {
+            let ok = http
+                .get(format!("{endpoint}moto-api/"))
+                .send()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ok {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        MotoServer { child, endpoint, http }
+    }
+
+    /// A signed IAM Query call with the test key; the XML response.
+    pub fn call(&self, action: &str, params: &[(&str, &str)]) -> String {
+        self.call_as(Self::KEY_ID, action, params)
+    }
+
+    /// Signed with another access key id: moto then records that key as used.
+    pub fn call_as(&self, key_id: &str, action: &str, params: &[(&str, &str)]) -> String {
+        use custodian::sync::aws::{query_body, sign_headers, CONTENT_TYPE};
+        let body = query_body(action, params);
+        let signed =
+            sign_headers(key_id, Self::SECRET, &self.endpoint, CONTENT_TYPE, &body, std::time::SystemTime::now()).unwrap();
+        let mut rb = self.http.post(&self.endpoint).header("content-type", CONTENT_TYPE).body(body);
+        for (k, v) in signed {
+            rb = rb.header(k, v);
+        }
+        let resp = rb.send().unwrap();
+        let status = resp.status();
+        let text = resp.text().unwrap();
+        assert!(status.is_success(), "{action}: {status} {text}");
+        text
+    }
+
+    /// The text of the first `<name>` element of a response.
+    pub fn field(xml: &str, name: &str) -> String {
+        let open = format!("<{name}>");
+        let start = xml.find(&open).unwrap_or_else(|| panic!("no <{name}> in {xml}")) + open.len();
+        let end = xml[start..].find(&format!("</{name}>")).unwrap() + start;
+        xml[start..end].to_string()
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,1265 @@
+//! AWS IAM (the IAM Query API, signed with SigV4).
+//!
+//! One source is one AWS account: to govern several accounts, add one `aws`
+//! source per account, each with its own access key (the key's account is
+//! the one read). IAM is global, so there is no region setting.
+//!
+//! Settings: `access_key_id` (required), `endpoint` (default
+//! `https://iam.amazonaws.com/`; a moto server or a partition's endpoint
+//! otherwise; requests are always signed for `iam` in `us-east-1`),
+//! `account_name` (a label shown in descriptions; also the environment when
+//! an identity has no `environment`/`env` tag). Secret: the secret access key
+//! only, as AWS shows it once (40 characters), with nothing around it. The
+//! key needs read access to IAM: `GetAccountAuthorizationDetails`,
+//! `ListAccessKeys`, `GetAccessKeyLastUsed` and `GetLoginProfile` (the AWS
+//! managed policy `SecurityAudit` covers them).
+//!
+//! Transport: `POST` of `Action=…&Version=2010-05-08` as a form to the
+//! endpoint, through the shared [`HttpClient`] with a SigV4 signature made
+//! afresh for every attempt (the signature covers `X-Amz-Date`, and a retry
+//! after a long backoff must not reuse a stale one). Throttling (HTTP 400 with
+//! `<Code>Throttling</Code>`), 5xx and network errors are retried by the
+//! client with exponential backoff.
+//!
+//! XML is read with `roxmltree`: the responses are small DOMs navigated by
+//! element name, with many optional elements that differ between AWS and
+//! emulators; a tree lookup that tolerates anything missing reads more simply
+//! than serde structs, and it has no dependencies.
+//!
+//! Fetch:
+//! - `GetAccountAuthorizationDetails` (GAAD), looping on `IsTruncated` /
+//!   `Marker`: users, roles, groups, managed policies (their default
+//!   version) and every inline policy. Managed policies are keyed by `Arn`;
+//!   `PolicyName`/`PolicyId` are not required (moto omits them).
+//!   Policy documents are percent-decoded when they start with `%` (AWS
+//!   encodes them; moto sends trust policies unencoded).
+//! - per user, bounded in parallel: `ListAccessKeys` (+ `GetAccessKeyLastUsed`
+//!   per key) and `GetLoginProfile` (`NoSuchEntity` = no console password).
+//!   Chosen over the credential report: the report names no access key ids,
+//!   must be generated and polled, and may be up to four hours old.
+//!
+//! Mapping:
+//! - An IAM user is a **non-human identity** when it is marked as one: a kind
+//!   tag (`kind`, `type`, `identity-type`, `user-type`; see
+//!   [`super::scim::machine_kind`], e.g. `service`, `bot`, `agent`), an `agent`
+//!   tag (→ `ai_agent`), a truthy `service` tag, or a path under `/svc/`
+//!   (→ `service_account`). An unmarked user is a **person** when it has a
+//!   console password (login profile) and no access keys; every other user
+//!   (access keys, or no credential at all) is a `service_account` identity,
+//!   since programmatic keys are what makes an IAM user a machine credential.
+//!   People get the `email` tag as email (or the user name when it is an
+//!   address) and no grants (the cache keeps grants on identities only).
+//! - Every role is a non-human identity: `ai_agent` when tagged `agent` or
+//!   with a kind tag naming an agent, another kind a kind tag names, else
+//!   `workload`. `RoleLastUsed.LastUsedDate` → last used.
+//! - Owner: the `owner`/`Owner` tag: an email → [`PersonKey::Email`]; the
+//!   name of a human IAM user of the account → that person. `team` tag →
+//!   team.
+//! - Access keys → `access_key` credentials (inactive keys are listed too,
+//!   with "(inactive)" in their name); a user identity's login profile → a
+//!   `password` credential. A user identity's last use is its keys' latest.
+//! - Trust policies → `assume_role` delegations from each principal allowed
+//!   `sts:AssumeRole` that is a user or role identity of the same account
+//!   (by ARN). Other principals cannot be edges and are written into the
+//!   role's description instead ("trusted by …"): the account root or a bare
+//!   account id (any principal that account allows), other accounts, `*`,
+//!   services, federated providers, human users, unknown or deleted
+//!   principals. An unconditional trust `Deny` naming a principal removes its
+//!   edge.
+//! - Permissions → grants, for user and role identities: every `Allow`
+//!   statement of inline, attached managed and (users) group policies gives a
+//!   grant per (action, resource): permission = the action as written,
+//!   resource = the resource ARN (or `*`; `NotResource` counts as `*`).
+//!   Privilege: admin for `*`, `iam:*`, `iam:PassRole`, `sts:AssumeRole*`,
+//!   `sts:*` and any other IAM write (they escalate privilege); read for
+//!   `List*`/`Get*`/`Describe*` and similar; write otherwise.
+//!   High-consequence: every admin grant, and writes on data stores (s3,
+//!   dynamodb, rds, kms, secretsmanager). An `Allow` with `NotAction` is one
+//!   admin grant named `NotAction:…`. Conditions are ignored on `Allow`
+//!   (the grant is reported as if they held).
+//! - Deny: an unconditional `Deny` statement removes an allowed (action,
+//!   resource) when its action and resource patterns cover both wholly
+//!   (wildcards in the deny matched against the allow's text, so `s3:*` on
+//!   `*` removes `s3:GetObject` on a bucket, and `s3:*` removes `s3:*`).
+//!   Limits: a deny that covers part of an allow (`s3:DeleteBucket` against
+//!   `s3:*`) leaves the allow in place; conditional denies, `NotAction` /
+//!   `NotResource` denies, permission boundaries, SCPs and resource policies
+//!   are not evaluated. The inventory therefore errs towards more access.
+//! - Resources: one per distinct resource ARN a grant names. Sensitivity:
+//!   critical for `*` and IAM, high for the data stores, medium otherwise.
+//!
+//! Always a full fetch: IAM has no change feed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use chrono::{DateTime, Utc};
+use roxmltree::{Document, Node};
+use serde_json::Value;
+
+use super::http::HttpClient;
+use super::records::*;
+use super::scim::machine_kind;
+use super::{Source, SyncContext};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity,
+};
+
+pub struct AwsIamSource;
+
+pub const DEFAULT_ENDPOINT: &str = "https://iam.amazonaws.com/";
+/// IAM is global; its signing region is always `us-east-1` (aws partition).
+pub const SIGNING_REGION: &str = "us-east-1";
+pub const SIGNING_SERVICE: &str = "iam";
+pub const API_VERSION: &str = "2010-05-08";
+pub const CONTENT_TYPE: &str = "application/x-www-form-urlencoded; charset=utf-8";
+/// How many per-user reads run at once (the HTTP client bounds requests too).
+const TASKS: usize = 16;
+/// Services whose resources hold data.
+const DATA_STORES: &[&str] = &["s3", "dynamodb", "rds", "kms", "secretsmanager"];
+
+// ---------------------------------------------------------------------------
+// Transport
+
+/// The SigV4 headers (`authorization`, `x-amz-date`) for a form POST of
+/// `body` to `url`, signed for IAM in `us-east-1` at `time`.
+pub fn sign_headers(
+    access_key_id: &str,
+    secret: &str,
+    url: &str,
+    content_type: &str,
+    body: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
+    let fail =
+        |e: &dyn std::fmt::Display| Error::internal(format!("cannot sign the AWS request: {e}"));
+    let identity = Credentials::new(access_key_id, secret, None, None, "custodian").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(SIGNING_REGION)
+        .name(SIGNING_SERVICE)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| fail(&e))?
+        .into();
+    let request = SignableRequest::new(
+        "POST",
+        url,
+        [("content-type", content_type)].into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| fail(&e))?;
+    let (instructions, _signature) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+/// The form body of a Query API call.
+pub fn query_body(action: &str, params: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", action)
+        .append_pair("Version", API_VERSION)
+        .extend_pairs(params)
+        .finish()
+}
+
+#[derive(Clone)]
+struct Iam {
+    http: HttpClient,
+    endpoint: Arc<str>,
+    key_id: Arc<str>,
+    secret: Arc<str>,
+}
+
+impl Iam {
+    /// One signed call; the XML text of the response.
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String> {
+        let body = query_body(action, params);
+        let signer = || {
+            sign_headers(
+                &self.key_id,
+                &self.secret,
+                &self.endpoint,
+                CONTENT_TYPE,
+                &body,
+                SystemTime::now(),
+            )
+        };
+        let resp = self
+            .http
+            .post_body(
+                &self.endpoint,
+                &[],
+                CONTENT_TYPE,
+                body.clone(),
+                Some(&signer),
+            )
+            .await?;
+        String::from_utf8(resp.body).map_err(|_| malformed(action, "the response is not UTF-8"))
+    }
+}
+
+fn malformed(action: &str, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorCode::MalformedResponse,
+        format!("AWS IAM {action}: {what}"),
+    )
+}
+
+fn is_no_such_entity(e: &Error) -> bool {
+    e.code == ErrorCode::SourceError && e.message.contains("NoSuchEntity")
+}
+
+// ---------------------------------------------------------------------------
+// XML
+
+fn parse_xml<'i>(text: &'i str, action: &str) -> Result<Document<'i>> {
+    Document::parse(text).map_err(|e| malformed(action, format!("the response is not XML ({e})")))
+}
+
+/// The `<{action}Result>` element.
+fn result<'a, 'i>(doc: &'a Document<'i>, action: &str) -> Result<Node<'a, 'i>> {
+    let name = format!("{action}Result");
+    child(doc.root_element(), &name)
+        .ok_or_else(|| malformed(action, format!("the response has no {name}")))
+}
+
+fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
+    n.children()
+        .find(|c| c.is_element() && c.tag_name().name() == name)
+}
+
+fn text(n: Node<'_, '_>, name: &str) -> Option<String> {
+    child(n, name)
+        .and_then(|c| c.text())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn members<'a, 'i>(n: Node<'a, 'i>, list: &str) -> Vec<Node<'a, 'i>> {
+    child(n, list)
+        .map(|l| {
+            l.children()
+                .filter(|c| c.is_element() && c.tag_name().name() == "member")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn time(n: Node<'_, '_>, name: &str) -> Option<DateTime<Utc>> {
+    text(n, name)
+        .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn required(n: Node<'_, '_>, name: &str, what: &str) -> Result<String> {
+    text(n, name).ok_or_else(|| {
+        malformed(
+            "GetAccountAuthorizationDetails",
+            format!("a {what} has no {name}"),
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Policy documents
+
+/// One policy statement, normalised.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statement {
+    pub allow: bool,
+    /// `Action`, or `NotAction` when `not_action`.
+    pub actions: Vec<String>,
+    pub not_action: bool,
+    /// `Resource`, or `NotResource` when `not_resource`.
+    pub resources: Vec<String>,
+    pub not_resource: bool,
+    pub conditional: bool,
+    /// (`AWS` | `Service` | `Federated` | `CanonicalUser`, value); `Principal: "*"` is (`AWS`, `*`).
+    pub principals: Vec<(String, String)>,
+    pub not_principal: bool,
+}
+
+/// A policy document from IAM: percent-decoded when it starts with `%`
+/// (real AWS encodes documents; moto sends some plain).
+pub fn decode_document(raw: &str) -> Result<Value> {
+    let raw = raw.trim();
+    let decoded = if raw.starts_with('%') {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|e| malformed("policy document", format!("bad percent-encoding ({e})")))?
+            .into_owned()
+    } else {
+        raw.to_string()
+    };
+    serde_json::from_str(&decoded)
+        .map_err(|e| malformed("policy document", format!("not JSON ({e})")))
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.trim().to_string()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|s| s.trim().to_string())
+            .collect(),
+        _ => vec![],
+    }
+}
+
+fn principals(v: Option<&Value>) -> Vec<(String, String)> {
+    match v {
+        Some(Value::String(s)) => vec![("AWS".into(), s.trim().to_string())],
+        Some(Value::Object(m)) => m
+            .iter()
+            .flat_map(|(k, v)| str_list(Some(v)).into_iter().map(move |p| (k.clone(), p)))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// The statements of a policy document.
+pub fn statements(doc: &Value) -> Vec<Statement> {
+    let list = match doc.get("Statement") {
+        Some(Value::Array(a)) => a.iter().collect(),
+        Some(s @ Value::Object(_)) => vec![s],
+        _ => vec![],
+    };
+    list.into_iter()
+        .map(|s| {
+            let not_action = s.get("Action").is_none() && s.get("NotAction").is_some();
+            let not_resource = s.get("Resource").is_none() && s.get("NotResource").is_some();
+            let not_principal = s.get("Principal").is_none() && s.get("NotPrincipal").is_some();
+            Statement {
+                allow: s
+                    .get("Effect")
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.eq_ignore_ascii_case("allow")),
+                actions: str_list(s.get(if not_action { "NotAction" } else { "Action" })),
+                not_action,
+                resources: str_list(s.get(if not_resource {
+                    "NotResource"
+                } else {
+                    "Resource"
+                })),
+                not_resource,
+                conditional: s
+                    .get("Condition")
+                    .is_some_and(|c| c.as_object().is_none_or(|o| !o.is_empty())),
+                principals: principals(s.get(if not_principal {
+                    "NotPrincipal"
+                } else {
+                    "Principal"
+                })),
+                not_principal,
+            }
+        })
+        .collect()
+}
+
+fn document_statements(raw: Option<String>) -> Result<Vec<Statement>> {
+    match raw {
+        Some(r) => Ok(statements(&decode_document(&r)?)),
+        None => Ok(vec![]),
+    }
+}
+
+/// Does the IAM wildcard `pattern` (`*` any run, `?` one character) cover
+/// every expansion of `text`? A `*` in `text` is a wildcard too, so it can only
+/// be absorbed by a `*` of the pattern.
+pub fn covers(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && ((p[pi] == t[ti] && p[pi] != '*') || (p[pi] == '?' && t[ti] != '*')) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// The service of an action (`s3:GetObject` → `s3`), lower-case.
+fn action_service(action: &str) -> String {
+    action
+        .split_once(':')
+        .map(|(s, _)| s)
+        .unwrap_or(action)
+        .to_ascii_lowercase()
+}
+
+/// The service of a resource ARN (`arn:aws:s3:::b` → `s3`); `None` for `*`.
+fn resource_service(resource: &str) -> Option<String> {
+    let mut parts = resource.splitn(4, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("arn"), Some(_), Some(service)) if !service.is_empty() => {
+            Some(service.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
+const READ_VERBS: &[&str] = &[
+    "list", "get", "describe", "head", "batchget", "query", "scan", "search", "select", "view",
+    "lookup",
+];
+
+/// The privilege of an action and whether it is high-consequence.
+pub fn action_privilege(action: &str) -> (Privilege, bool) {
+    let a = action.trim().to_ascii_lowercase();
+    if a == "*" {
+        return (Privilege::Admin, true);
+    }
+    let service = action_service(&a);
+    let verb = a.split_once(':').map(|(_, v)| v).unwrap_or_default();
+    let read = READ_VERBS.iter().any(|r| verb.starts_with(r));
+    let admin = match service.as_str() {
+        // IAM writes (PassRole, CreateAccessKey, Attach*Policy…) escalate privilege.
+        "iam" => !read,
+        "sts" => verb == "*" || verb.starts_with("assumerole"),
+        _ => false,
+    };
+    if admin {
+        (Privilege::Admin, true)
+    } else if read {
+        (Privilege::Read, false)
+    } else {
+        (Privilege::Write, DATA_STORES.contains(&service.as_str()))
+    }
+}
+
+/// Resource sensitivity: critical for `*` and IAM, high for data stores.
+pub fn resource_sensitivity(resource: &str) -> Sensitivity {
+    match resource_service(resource) {
+        None => Sensitivity::Critical,
+        Some(s) if s == "iam" => Sensitivity::Critical,
+        Some(s) if DATA_STORES.contains(&s.as_str()) => Sensitivity::High,
+        Some(_) => Sensitivity::Medium,
+    }
+}
+
+/// One effective permission: (permission, resource, privilege, high-consequence).
+pub type Permission = (String, String, Privilege, bool);
+
+/// The effective grants of a set of statements: every allowed (action,
+/// resource), less what an unconditional deny wholly covers. Sorted by
+/// resource, then permission.
+pub fn permissions(stmts: &[&Statement]) -> Vec<Permission> {
+    let denies: Vec<(String, &str)> = stmts
+        .iter()
+        .filter(|s| !s.allow && !s.conditional && !s.not_action && !s.not_resource)
+        .flat_map(|s| {
+            s.actions.iter().flat_map(move |a| {
+                s.resources
+                    .iter()
+                    .map(move |r| (a.to_ascii_lowercase(), r.as_str()))
+            })
+        })
+        .collect();
+    let denied = |action: &str, resource: &str| {
+        let a = action.to_ascii_lowercase();
+        denies
+            .iter()
+            .any(|(da, dr)| covers(da, &a) && covers(dr, resource))
+    };
+    let mut out: BTreeMap<(String, String), (Privilege, bool)> = BTreeMap::new();
+    for s in stmts.iter().filter(|s| s.allow) {
+        let resources = if s.not_resource {
+            vec!["*".to_string()]
+        } else {
+            s.resources.clone()
+        };
+        for r in &resources {
+            if s.not_action {
+                out.insert(
+                    (r.clone(), format!("NotAction:{}", s.actions.join(","))),
+                    (Privilege::Admin, true),
+                );
+                continue;
+            }
+            for a in &s.actions {
+                if denied(a, r) {
+                    continue;
+                }
+                out.insert((r.clone(), a.clone()), action_privilege(a));
+            }
+        }
+    }
+    out.into_iter()
+        .map(|((r, a), (p, h))| (a, r, p, h))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// GAAD
+
+type Tags = Vec<(String, String)>;
+
+struct User {
+    name: String,
+    arn: String,
+    path: String,
+    created: Option<DateTime<Utc>>,
+    groups: Vec<String>,
+    inline: Vec<Statement>,
+    attached: Vec<String>,
+    tags: Tags,
+}
+
+struct Role {
+    name: String,
+    arn: String,
+    path: String,
+    created: Option<DateTime<Utc>>,
+    last_used: Option<DateTime<Utc>>,
+    trust: Vec<Statement>,
+    inline: Vec<Statement>,
+    attached: Vec<String>,
+    tags: Tags,
+}
+
+#[derive(Default)]
+struct Group {
+    inline: Vec<Statement>,
+    attached: Vec<String>,
+}
+
+#[derive(Default)]
+struct Gaad {
+    users: Vec<User>,
+    roles: Vec<Role>,
+    groups: HashMap<String, Group>,
+    /// Managed policy ARN → statements of its default version.
+    policies: HashMap<String, Vec<Statement>>,
+}
+
+fn tags(n: Node<'_, '_>) -> Tags {
+    members(n, "Tags")
+        .into_iter()
+        .filter_map(|t| Some((text(t, "Key")?, text(t, "Value").unwrap_or_default())))
+        .collect()
+}
+
+fn inline(n: Node<'_, '_>, list: &str) -> Result<Vec<Statement>> {
+    let mut out = Vec::new();
+    for p in members(n, list) {
+        out.extend(document_statements(text(p, "PolicyDocument"))?);
+    }
+    Ok(out)
+}
+
+fn attached(n: Node<'_, '_>) -> Vec<String> {
+    members(n, "AttachedManagedPolicies")
+        .into_iter()
+        .filter_map(|p| text(p, "PolicyArn"))
+        .collect()
+}
+
+/// Reads one GAAD page into `g`; the next marker when truncated.
+fn read_gaad_page(xml: &str, g: &mut Gaad) -> Result<Option<String>> {
+    const ACTION: &str = "GetAccountAuthorizationDetails";
+    let doc = parse_xml(xml, ACTION)?;
+    let res = result(&doc, ACTION)?;
+    for u in members(res, "UserDetailList") {
+        g.users.push(User {
+            name: required(u, "UserName", "user")?,
+            arn: required(u, "Arn", "user")?,
+            path: text(u, "Path").unwrap_or_else(|| "/".into()),
+            created: time(u, "CreateDate"),
+            groups: members(u, "GroupList")
+                .into_iter()
+                .filter_map(|m| m.text().map(|t| t.trim().to_string()))
+                .collect(),
+            inline: inline(u, "UserPolicyList")?,
+            attached: attached(u),
+            tags: tags(u),
+        });
+    }
+    for r in members(res, "RoleDetailList") {
+        g.roles.push(Role {
+            name: required(r, "RoleName", "role")?,
+            arn: required(r, "Arn", "role")?,
+            path: text(r, "Path").unwrap_or_else(|| "/".into()),
+            created: time(r, "CreateDate"),
+            last_used: child(r, "RoleLastUsed").and_then(|l| time(l, "LastUsedDate")),
+            trust: document_statements(text(r, "AssumeRolePolicyDocument"))?,
+            inline: inline(r, "RolePolicyList")?,
+            attached: attached(r),
+            tags: tags(r),
+        });
+    }
+    for gr in members(res, "GroupDetailList") {
+        let name = required(gr, "GroupName", "group")?;
+        g.groups.insert(
+            name,
+            Group {
+                inline: inline(gr, "GroupPolicyList")?,
+                attached: attached(gr),
+            },
+        );
+    }
+    for p in members(res, "Policies") {
+        let arn = required(p, "Arn", "managed policy")?;
+        let default = text(p, "DefaultVersionId");
+        let version = members(p, "PolicyVersionList").into_iter().find(|v| {
+            text(*v, "IsDefaultVersion").is_some_and(|d| d.eq_ignore_ascii_case("true"))
+                || (default.is_some() && text(*v, "VersionId") == default)
+        });
+        g.policies.insert(
+            arn,
+            document_statements(version.and_then(|v| text(v, "Document")))?,
+        );
+    }
+    let truncated = text(res, "IsTruncated").is_some_and(|t| t.eq_ignore_ascii_case("true"));
+    if !truncated {
+        return Ok(None);
+    }
+    text(res, "Marker")
+        .map(Some)
+        .ok_or_else(|| malformed(ACTION, "IsTruncated is true but there is no Marker"))
+}
+
+async fn gaad(iam: &Iam, ctx: &SyncContext) -> Result<Gaad> {
+    let mut g = Gaad::default();
+    let mut marker: Option<String> = None;
+    let mut seen = HashSet::new();
+    let mut pages = 0u64;
+    loop {
+        let mut params = vec![("MaxItems", "1000")];
+        if let Some(m) = &marker {
+            params.push(("Marker", m.as_str()));
+        }
+        let xml = iam.call("GetAccountAuthorizationDetails", &params).await?;
+        pages += 1;
+        let next = read_gaad_page(&xml, &mut g)?;
+        ctx.report(
+            "identities",
+            pages,
+            (g.users.len() + g.roles.len()) as u64,
+            None,
+        );
+        match next {
+            Some(m) if !seen.insert(m.clone()) => {
+                return Err(malformed(
+                    "GetAccountAuthorizationDetails",
+                    "the Marker repeats",
+                ));
+            }
+            Some(m) => marker = Some(m),
+            None => return Ok(g),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-user credentials
+
+struct Key {
+    id: String,
+    active: bool,
+    created: Option<DateTime<Utc>>,
+    last_used: Option<DateTime<Utc>>,
+}
+
+struct UserCreds {
+    arn: String,
+    keys: Vec<Key>,
+    /// `Some(created)` when the user has a console password.
+    login: Option<Option<DateTime<Utc>>>,
+}
+
+async fn user_creds(iam: Iam, name: String, arn: String) -> Result<UserCreds> {
+    let mut keys = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let mut params = vec![("UserName", name.as_str())];
+        if let Some(m) = &marker {
+            params.push(("Marker", m.as_str()));
+        }
+        let xml = iam.call("ListAccessKeys", &params).await?;
+        let doc = parse_xml(&xml, "ListAccessKeys")?;
+        let res = result(&doc, "ListAccessKeys")?;
+        for k in members(res, "AccessKeyMetadata") {
+            let Some(id) = text(k, "AccessKeyId") else {
+                return Err(malformed(
+                    "ListAccessKeys",
+                    "an access key has no AccessKeyId",
+                ));
+            };
+            keys.push(Key {
+                id,
+                active: text(k, "Status").is_none_or(|s| s.eq_ignore_ascii_case("active")),
+                created: time(k, "CreateDate"),
+                last_used: None,
+            });
+        }
+        // moto omits IsTruncated.
+        match text(res, "IsTruncated")
+            .filter(|t| t.eq_ignore_ascii_case("true"))
+            .and_then(|_| text(res, "Marker"))
+        {
+            Some(m) if marker.as_deref() != Some(m.as_str()) => marker = Some(m),
+            _ => break,
+        }
+    }
+    for k in &mut keys {
+        let xml = iam
+            .call("GetAccessKeyLastUsed", &[("AccessKeyId", k.id.as_str())])
+            .await?;
+        let doc = parse_xml(&xml, "GetAccessKeyLastUsed")?;
+        let res = result(&doc, "GetAccessKeyLastUsed")?;
+        k.last_used = child(res, "AccessKeyLastUsed").and_then(|u| time(u, "LastUsedDate"));
+    }
+    let login = match iam
+        .call("GetLoginProfile", &[("UserName", name.as_str())])
+        .await
+    {
+        Ok(xml) => {
+            let doc = parse_xml(&xml, "GetLoginProfile")?;
+            let res = result(&doc, "GetLoginProfile")?;
+            Some(child(res, "LoginProfile").and_then(|p| time(p, "CreateDate")))
+        }
+        Err(e) if is_no_such_entity(&e) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(UserCreds { arn, keys, login })
+}
+
+/// Runs `work` over `items`, a bounded number at a time.
+async fn bounded<T, R, F, Fut>(items: Vec<T>, work: F) -> Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut out = Vec::with_capacity(items.len());
+    let mut pending = items.into_iter();
+    let mut set = tokio::task::JoinSet::new();
+    loop {
+        while set.len() < TASKS {
+            let Some(item) = pending.next() else { break };
+            set.spawn(work(item));
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        out.push(joined.map_err(|e| Error::internal(format!("an AWS IAM task failed: {e}")))??);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Mapping
+
+fn norm(s: &str) -> String {
+    s.trim().to_ascii_lowercase().replace([' ', '-', '_'], "")
+}
+
+/// The value of the first tag whose key is one of `keys` (compared without
+/// case, spaces, `-` or `_`).
+fn tag<'a>(tags: &'a Tags, keys: &[&str]) -> Option<&'a str> {
+    tags.iter()
+        .find(|(k, _)| keys.contains(&norm(k).as_str()))
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+fn truthy_tag(tags: &Tags, key: &str) -> bool {
+    tags.iter()
+        .any(|(k, v)| norm(k) == key && !matches!(norm(v).as_str(), "false" | "no" | "0" | "off"))
+}
+
+const KIND_TAGS: &[&str] = &["kind", "type", "identitytype", "usertype", "nhitype"];
+
+/// The NHI kind tags name, if any.
+fn tagged_kind(tags: &Tags) -> Option<(IdentityKind, Option<AgentClass>)> {
+    if let Some(k) = tag(tags, KIND_TAGS).and_then(machine_kind) {
+        return Some(k);
+    }
+    truthy_tag(tags, "agent").then_some((IdentityKind::AiAgent, None))
+}
+
+/// The account id of an ARN.
+fn account_of(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty())
+}
+
+fn environment(tags: &Tags, fallback: &str) -> String {
+    tag(tags, &["environment", "env"])
+        .unwrap_or(fallback)
+        .to_string()
+}
+
+impl Source for AwsIamSource {
+    async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
+        let key_id = ctx.setting("access_key_id")?;
+        let optional = |k: &str| {
+            ctx.source
+                .settings
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let endpoint = optional("endpoint").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let parsed = url::Url::parse(&endpoint).map_err(|e| {
+            Error::invalid(format!("the AWS endpoint '{endpoint}' is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Error::invalid(format!(
+                "the AWS endpoint '{endpoint}' must be an http(s) URL"
+            )));
+        }
+        let account_name = optional("account_name").unwrap_or_default();
+        let iam = Iam {
+            http: ctx.http.clone(),
+            endpoint: parsed.to_string().into(),
+            key_id: key_id.trim().into(),
+            secret: ctx.secret()?.trim().into(),
+        };
+
+        let g = gaad(&iam, ctx).await?;
+        let work: Vec<(String, String)> = g
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u.arn.clone()))
+            .collect();
+        let total = work.len() as u64;
+        let creds = bounded(work, |(name, arn)| user_creds(iam.clone(), name, arn)).await?;
+        ctx.report("identities", 0, total, Some(total));
+        let creds: HashMap<String, UserCreds> =
+            creds.into_iter().map(|c| (c.arn.clone(), c)).collect();
+
+        let account = g
+            .users
+            .iter()
+            .map(|u| &u.arn)
+            .chain(g.roles.iter().map(|r| &r.arn))
+            .find_map(|a| account_of(a));
+        let label = match (account_name.as_str(), account) {
+            ("", Some(id)) => format!("account {id}"),
+            ("", None) => "the account".to_string(),
+            (name, Some(id)) => format!("account {name} ({id})"),
+            (name, None) => format!("account {name}"),
+        };
+        let mut f = Fetched::new(FetchMode::Full);
+
+        // Users: people or identities.
+        let mut humans: HashMap<String, String> = HashMap::new(); // user name → ARN
+        let mut machines: Vec<(&User, (IdentityKind, Option<AgentClass>))> = Vec::new();
+        for u in &g.users {
+            let c = creds.get(&u.arn);
+            let has_keys = c.is_some_and(|c| !c.keys.is_empty());
+            let has_login = c.is_some_and(|c| c.login.is_some());
+            let marked = tagged_kind(&u.tags).or_else(|| {
+                (u.path.starts_with("/svc/") || truthy_tag(&u.tags, "service"))
+                    .then_some((IdentityKind::ServiceAccount, None))
+            });
+            match marked {
+                None if has_login && !has_keys => {
+                    humans.insert(u.name.clone(), u.arn.clone());
+                    f.people.push(PersonRecord {
+                        external_id: u.arn.clone(),
+                        display_name: tag(&u.tags, &["name", "displayname"])
+                            .unwrap_or(&u.name)
+                            .to_string(),
+                        email: tag(&u.tags, &["email", "mail"])
+                            .map(str::to_string)
+                            .or_else(|| u.name.contains('@').then(|| u.name.clone()))
+                            .unwrap_or_default(),
+                        department: tag(&u.tags, &["department", "team"])
+                            .unwrap_or_default()
+                            .to_string(),
+                        title: tag(&u.tags, &["title", "jobtitle"])
+                            .unwrap_or_default()
+                            .to_string(),
+                        manager: tag(&u.tags, &["manager"])
+                            .filter(|m| m.contains('@'))
+                            .map(|m| PersonKey::Email(m.to_string())),
+                        status: PersonStatus::Active,
+                        left_at: None,
+                    });
+                }
+                marked => {
+                    machines.push((u, marked.unwrap_or((IdentityKind::ServiceAccount, None))))
+                }
+            }
+        }
+        let owner_of = |tags: &Tags| -> Option<PersonKey> {
+            let o = tag(tags, &["owner"])?;
+            if o.contains('@') {
+                Some(PersonKey::Email(o.to_string()))
+            } else {
+                humans.get(o).map(|arn| PersonKey::ExternalId(arn.clone()))
+            }
+        };
+
+        for (u, (kind, class)) in &machines {
+            let c = creds.get(&u.arn);
+            let keys = c.map(|c| c.keys.as_slice()).unwrap_or_default();
+            let login = c.and_then(|c| c.login);
+            let mut how = Vec::new();
+            let active = keys.iter().filter(|k| k.active).count();
+            if !keys.is_empty() {
+                how.push(format!("{active} active of {} access keys", keys.len()));
+            }
+            if login.is_some() {
+                how.push("a console password".to_string());
+            }
+            let how = if how.is_empty() {
+                "no credentials".to_string()
+            } else {
+                how.join(" and ")
+            };
+            f.identities.push(IdentityRecord {
+                external_id: u.arn.clone(),
+                name: u.name.clone(),
+                kind: *kind,
+                agent_class: *class,
+                status: IdentityStatus::Active,
+                description: tag(&u.tags, &["description", "purpose"])
+                    .map(str::to_string)
+                    .unwrap_or_else(|| {
+                        format!("IAM user {}{} in {label}, with {how}", u.path, u.name)
+                    }),
+                owner: owner_of(&u.tags),
+                builder: None,
+                team: tag(&u.tags, &["team"]).unwrap_or_default().to_string(),
+                environment: environment(&u.tags, &account_name),
+                registration: None,
+                created_at: u.created,
+                last_used_at: keys.iter().filter_map(|k| k.last_used).max(),
+            });
+            for k in keys {
+                f.credentials.push(CredentialRecord {
+                    identity: u.arn.clone(),
+                    external_id: k.id.clone(),
+                    kind: CredentialKind::AccessKey,
+                    display_name: if k.active {
+                        format!("access key {}", k.id)
+                    } else {
+                        format!("access key {} (inactive)", k.id)
+                    },
+                    created_at: k.created,
+                    expires_at: None,
+                    last_rotated_at: k.created,
+                    last_used_at: k.last_used,
+                });
+            }
+            if let Some(created) = login {
+                f.credentials.push(CredentialRecord {
+                    identity: u.arn.clone(),
+                    external_id: format!("{}#login-profile", u.arn),
+                    kind: CredentialKind::Password,
+                    display_name: "console password".into(),
+                    created_at: created,
+                    expires_at: None,
+                    last_rotated_at: None,
+                    last_used_at: None,
+                });
+            }
+        }
+        let identity_arns: HashSet<&str> = machines
+            .iter()
+            .map(|(u, _)| u.arn.as_str())
+            .chain(g.roles.iter().map(|r| r.arn.as_str()))
+            .collect();
+        let human_arns: HashSet<&str> = humans.values().map(String::as_str).collect();
+
+        // Roles and their trust.
+        let mut edges: HashSet<(String, String)> = HashSet::new();
+        for r in &g.roles {
+            let (kind, class) = match tagged_kind(&r.tags) {
+                Some(k) => k,
+                None => (IdentityKind::Workload, None),
+            };
+            let role_account = account_of(&r.arn).unwrap_or_default();
+            let denied: HashSet<&str> = r
+                .trust
+                .iter()
+                .filter(|s| !s.allow && !s.conditional && !s.not_principal)
+                .filter(|s| {
+                    s.actions
+                        .iter()
+                        .any(|a| covers(&a.to_ascii_lowercase(), "sts:assumerole"))
+                })
+                .flat_map(|s| {
+                    s.principals
+                        .iter()
+                        .filter(|(t, _)| t == "AWS")
+                        .map(|(_, p)| p.as_str())
+                })
+                .collect();
+            let mut notes: Vec<String> = Vec::new();
+            let mut note = |n: String| {
+                if !notes.contains(&n) {
+                    notes.push(n);
+                }
+            };
+            for s in r.trust.iter().filter(|s| s.allow) {
+                if s.not_principal {
+                    note(format!(
+                        "everyone except {}",
+                        s.principals
+                            .iter()
+                            .map(|p| p.1.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    continue;
+                }
+                let assume = !s.not_action
+                    && s.actions
+                        .iter()
+                        .any(|a| covers(&a.to_ascii_lowercase(), "sts:assumerole"));
+                for (ptype, p) in &s.principals {
+                    match ptype.as_str() {
+                        "AWS" => {}
+                        "Service" => {
+                            note(format!("service {p}"));
+                            continue;
+                        }
+                        "Federated" => {
+                            note(format!("federated {p}"));
+                            continue;
+                        }
+                        other => {
+                            note(format!("{other} {p}"));
+                            continue;
+                        }
+                    }
+                    if p == "*" {
+                        note("anyone (any AWS principal)".into());
+                        continue;
+                    }
+                    let (acct, resource) = if p.len() == 12 && p.chars().all(|c| c.is_ascii_digit())
+                    {
+                        (p.as_str(), "root")
+                    } else if let Some(a) = account_of(p) {
+                        (a, p.splitn(6, ':').nth(5).unwrap_or_default())
+                    } else {
+                        note(format!("unknown or deleted principal {p}"));
+                        continue;
+                    };
+                    if resource == "root" {
+                        if acct == role_account {
+                            note("this account (any principal its policies allow)".into());
+                        } else {
+                            note(format!("account {acct}"));
+                        }
+                    } else if acct != role_account {
+                        note(format!("{resource} in account {acct}"));
+                    } else if identity_arns.contains(p.as_str()) {
+                        if assume && !denied.contains(p.as_str()) {
+                            edges.insert((p.clone(), r.arn.clone()));
+                        }
+                    } else if human_arns.contains(p.as_str()) {
+                        note(format!("person {resource}"));
+                    } else {
+                        note(format!("unknown {resource}"));
+                    }
+                }
+            }
+            let mut description = tag(&r.tags, &["description", "purpose"])
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("IAM role {}{} in {label}", r.path, r.name));
+            if !notes.is_empty() {
+                description.push_str(&format!("; trusted by {}", notes.join(", ")));
+            }
+            f.identities.push(IdentityRecord {
+                external_id: r.arn.clone(),
+                name: r.name.clone(),
+                kind,
+                agent_class: class,
+                status: IdentityStatus::Active,
+                description,
+                owner: owner_of(&r.tags),
+                builder: None,
+                team: tag(&r.tags, &["team"]).unwrap_or_default().to_string(),
+                environment: environment(&r.tags, &account_name),
+                registration: None,
+                created_at: r.created,
+                last_used_at: r.last_used,
+            });
+        }
+        let mut edges: Vec<_> = edges.into_iter().collect();
+        edges.sort();
+        f.delegations = edges
+            .into_iter()
+            .map(|(from, to)| DelegationRecord {
+                from,
+                to,
+                kind: DelegationKind::AssumeRole,
+            })
+            .collect();
+
+        // Grants.
+        let managed = |arns: &[String], out: &mut Vec<Statement>| {
+            for a in arns {
+                match g.policies.get(a) {
+                    Some(s) => out.extend(s.iter().cloned()),
+                    None => {
+                        tracing::warn!(policy = %a, "an attached managed policy is missing from the authorization details")
+                    }
+                }
+            }
+        };
+        let mut holders: Vec<(&str, Vec<Statement>)> = Vec::new();
+        for (u, _) in &machines {
+            let mut s = u.inline.clone();
+            managed(&u.attached, &mut s);
+            for gname in &u.groups {
+                if let Some(gr) = g.groups.get(gname) {
+                    s.extend(gr.inline.iter().cloned());
+                    managed(&gr.attached, &mut s);
+                }
+            }
+            holders.push((&u.arn, s));
+        }
+        for r in &g.roles {
+            let mut s = r.inline.clone();
+            managed(&r.attached, &mut s);
+            holders.push((&r.arn, s));
+        }
+        let mut resources: BTreeMap<String, ResourceRecord> = BTreeMap::new();
+        for (arn, stmts) in holders {
+            let refs: Vec<&Statement> = stmts.iter().collect();
+            for (permission, resource, privilege, high_consequence) in permissions(&refs) {
+                resources
+                    .entry(resource.clone())
+                    .or_insert_with(|| ResourceRecord {
+                        external_id: resource.clone(),
+                        name: if resource == "*" {
+                            format!("* (every resource in {label})")
+                        } else {
+                            resource.clone()
+                        },
+                        kind: format!(
+                            "aws:{}",
+                            resource_service(&resource).unwrap_or_else(|| "*".into())
+                        ),
+                        sensitivity: resource_sensitivity(&resource),
+                        environment: account_name.clone(),
+                    });
+                f.grants.push(GrantRecord {
+                    identity: arn.to_string(),
+                    resource,
+                    permission,
+                    privilege,
+                    high_consequence,
+                    last_used_at: None,
+                });
+            }
+        }
+        f.resources = resources.into_values().collect();
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_cover_whole_expansions_only() {
+        assert!(covers("s3:*", "s3:getobject"));
+        assert!(covers("s3:*", "s3:*"));
+        assert!(covers("s3:*", "s3:get*"));
+        assert!(covers("*", "*"));
+        assert!(!covers("s3:deletebucket", "s3:*"));
+        assert!(!covers("s3:get?", "s3:get*"));
+        assert!(covers("arn:aws:s3:::b/*", "arn:aws:s3:::b/k/x"));
+        assert!(!covers("arn:aws:s3:::b", "arn:aws:s3:::b/k"));
+        assert!(covers("sts:assume*", "sts:assumerole"));
+    }
+
+    #[test]
+    fn privilege_rule() {
+        assert_eq!(action_privilege("*"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("iam:*"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("iam:PassRole"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("iam:ListUsers"), (Privilege::Read, false));
+        assert_eq!(action_privilege("sts:AssumeRole"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("s3:GetObject"), (Privilege::Read, false));
+        assert_eq!(action_privilege("s3:*"), (Privilege::Write, true));
+        assert_eq!(
+            action_privilege("dynamodb:PutItem"),
+            (Privilege::Write, true)
+        );
+        assert_eq!(
+            action_privilege("ec2:StartInstances"),
+            (Privilege::Write, false)
+        );
+        assert_eq!(resource_sensitivity("*"), Sensitivity::Critical);
+        assert_eq!(
+            resource_sensitivity("arn:aws:iam::1:role/x"),
+            Sensitivity::Critical
+        );
+        assert_eq!(resource_sensitivity("arn:aws:s3:::b"), Sensitivity::High);
+        assert_eq!(
+            resource_sensitivity("arn:aws:ec2:us-east-1:1:instance/i"),
+            Sensitivity::Medium
+        );
+    }
+
+    #[test]
+    fn documents_decode_when_encoded_and_denies_subtract() {
+        let enc = "%7B%22Statement%22%3A%5B%7B%22Effect%22%3A%22Allow%22%2C%22Action%22%3A%5B%22s3%3AGetObject%22%2C%22s3%3APutObject%22%5D%2C%22Resource%22%3A%22arn%3Aaws%3As3%3A%3A%3Ab%2F%2A%22%7D%5D%7D";
+        let allow = statements(&decode_document(enc).unwrap());
+        let deny = statements(
+            &decode_document(
+                r#"{"Statement":{"Effect":"Deny","Action":"s3:Put*","Resource":"*"}}"#,
+            )
+            .unwrap(),
+        );
+        let cond = statements(&decode_document(
+            r#"{"Statement":{"Effect":"Deny","Action":"s3:*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}}"#,
+        ).unwrap());
+        let all: Vec<&Statement> = allow.iter().chain(&deny).chain(&cond).collect();
+        let p = permissions(&all);
+        assert_eq!(
+            p,
+            vec![(
+                "s3:GetObject".into(),
+                "arn:aws:s3:::b/*".into(),
+                Privilege::Read,
+                false
+            )]
+        );
+    }
+
+    #[test]
+    fn a_page_needs_its_result_element() {
+        let mut g = Gaad::default();
+        let e = read_gaad_page("<X><Y/></X>", &mut g).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedResponse);
+        let e = read_gaad_page("<GetAccountAuthorizationDetailsResponse><Get", &mut g).unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedResponse);
+    }
+}
