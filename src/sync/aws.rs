@@ -749,29 +749,6 @@ async fn user_creds(iam: Iam, name: String, arn: String) -> Result<UserCreds> {
     Ok(UserCreds { arn, keys, login })
 }
 
-/// Runs `work` over `items`, a bounded number at a time.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, work: F) -> Result<Vec<R>>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
-    R: Send + 'static,
-{
-    let mut out = Vec::with_capacity(items.len());
-    let mut pending = items.into_iter();
-    let mut set = tokio::task::JoinSet::new();
-    loop {
-        while set.len() < TASKS {
-            let Some(item) = pending.next() else { break };
-            set.spawn(work(item));
-        }
-        let Some(joined) = set.join_next().await else {
-            break;
-        };
-        out.push(joined.map_err(|e| Error::internal(format!("an AWS IAM task failed: {e}")))??);
-    }
-    Ok(out)
-}
-
 // ---------------------------------------------------------------------------
 // Mapping
 
@@ -850,7 +827,10 @@ impl Source for AwsIamSource {
             .map(|u| (u.name.clone(), u.arn.clone()))
             .collect();
         let total = work.len() as u64;
-        let creds = bounded(work, |(name, arn)| user_creds(iam.clone(), name, arn)).await?;
+        let creds = super::bounded(TASKS, "AWS IAM", work, |(name, arn)| {
+            user_creds(iam.clone(), name, arn)
+        })
+        .await?;
         ctx.report("identities", 0, total, Some(total));
         let creds: HashMap<String, UserCreds> =
             creds.into_iter().map(|c| (c.arn.clone(), c)).collect();

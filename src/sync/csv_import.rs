@@ -73,7 +73,12 @@ impl Source for CsvSource {
                 .map_err(|e| Error::invalid(format!("cannot read the spreadsheet {path}: {e}")))?;
             parse_registry(file)?
         };
-        ctx.report("identities", 1, f.identities.len() as u64, Some(f.identities.len() as u64));
+        ctx.report(
+            "identities",
+            1,
+            f.identities.len() as u64,
+            Some(f.identities.len() as u64),
+        );
         Ok(f)
     }
 }
@@ -92,7 +97,10 @@ fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 /// Parses a registry CSV. All-or-nothing: any bad row fails the whole import
 /// with every problem listed by line.
 pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(input);
     let headers: Vec<String> = reader
         .headers()
         .map_err(|e| Error::invalid(format!("line 1: cannot read the header row: {e}")))?
@@ -100,8 +108,14 @@ pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
         .map(str::to_string)
         .collect();
     let rows = reader.into_records().enumerate().map(|(n, rec)| match rec {
-        Ok(r) => (r.position().map_or(n as u64 + 2, |p| p.line()), Ok(r.iter().map(str::to_string).collect())),
-        Err(e) => (e.position().map_or(n as u64 + 2, |p| p.line()), Err(e.to_string())),
+        Ok(r) => (
+            r.position().map_or(n as u64 + 2, |p| p.line()),
+            Ok(r.iter().map(str::to_string).collect()),
+        ),
+        Err(e) => (
+            e.position().map_or(n as u64 + 2, |p| p.line()),
+            Err(e.to_string()),
+        ),
     });
     parse_rows(&headers, rows)
 }
@@ -115,7 +129,12 @@ pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
     let range = book
         .worksheet_range_at(0)
         .ok_or_else(|| Error::invalid(format!("{} has no worksheet", path.display())))?
-        .map_err(|e| Error::invalid(format!("cannot read the first worksheet of {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::invalid(format!(
+                "cannot read the first worksheet of {}: {e}",
+                path.display()
+            ))
+        })?;
     let cell = |d: &Data| -> String {
         match d {
             Data::Empty => String::new(),
@@ -126,7 +145,13 @@ pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
             Data::Bool(b) => b.to_string(),
             Data::DateTime(dt) => dt
                 .as_datetime()
-                .map(|t| if t.time() == chrono::NaiveTime::MIN { t.format("%Y-%m-%d").to_string() } else { t.and_utc().to_rfc3339() })
+                .map(|t| {
+                    if t.time() == chrono::NaiveTime::MIN {
+                        t.format("%Y-%m-%d").to_string()
+                    } else {
+                        t.and_utc().to_rfc3339()
+                    }
+                })
                 .unwrap_or_else(|| dt.to_string()),
             Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
             Data::Error(e) => format!("#ERROR {e:?}"),
@@ -134,8 +159,13 @@ pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
     };
     let start_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
     let mut rows = range.rows();
-    let headers: Vec<String> = rows.next().map(|r| r.iter().map(cell).collect()).unwrap_or_default();
-    let body = rows.enumerate().map(|(i, r)| (start_row + 1 + i as u64, Ok(r.iter().map(cell).collect())));
+    let headers: Vec<String> = rows
+        .next()
+        .map(|r| r.iter().map(cell).collect())
+        .unwrap_or_default();
+    let body = rows
+        .enumerate()
+        .map(|(i, r)| (start_row + 1 + i as u64, Ok(r.iter().map(cell).collect())));
     parse_rows(&headers, body)
 }
 
@@ -146,20 +176,32 @@ fn parse_rows(
     let mut col: HashMap<String, usize> = HashMap::new();
     let mut problems: Vec<String> = Vec::new();
     for (i, h) in headers.iter().enumerate() {
-        let key = h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase().replace([' ', '-'], "_");
+        let key = h
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_");
         if !KNOWN.contains(&key.as_str()) {
-            problems.push(format!("line 1: unknown column '{h}' (known: {})", KNOWN.join(", ")));
+            problems.push(format!(
+                "line 1: unknown column '{h}' (known: {})",
+                KNOWN.join(", ")
+            ));
         } else if col.insert(key.clone(), i).is_some() {
             problems.push(format!("line 1: column '{key}' appears twice"));
         }
     }
     for required in ["name", "kind"] {
         if !col.contains_key(required) {
-            problems.push(format!("line 1: the required column '{required}' is missing"));
+            problems.push(format!(
+                "line 1: the required column '{required}' is missing"
+            ));
         }
     }
     if !problems.is_empty() {
-        return Err(Error::invalid(format!("the spreadsheet was not imported:\n  {}", problems.join("\n  "))));
+        return Err(Error::invalid(format!(
+            "the spreadsheet was not imported:\n  {}",
+            problems.join("\n  ")
+        )));
     }
 
     let mut f = Fetched::new(FetchMode::Full);
@@ -177,10 +219,19 @@ fn parse_rows(
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let get = |k: &str| col.get(k).and_then(|&i| rec.get(i)).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let get = |k: &str| {
+            col.get(k)
+                .and_then(|&i| rec.get(i))
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+        };
         let mut row_problems: Vec<String> = Vec::new();
         let mut time = |k: &str| -> Option<DateTime<Utc>> {
-            get(k).and_then(|v| parse_time(v).map_err(|e| row_problems.push(format!("{k}: {e}"))).ok())
+            get(k).and_then(|v| {
+                parse_time(v)
+                    .map_err(|e| row_problems.push(format!("{k}: {e}")))
+                    .ok()
+            })
         };
         let created_at = time("created_at");
         let last_used_at = time("last_used_at");
@@ -197,24 +248,43 @@ fn parse_rows(
                 row_problems.push("kind is empty".into());
                 None
             }
-            Some(k) => k.parse::<IdentityKind>().map_err(|e| row_problems.push(e.message)).ok(),
+            Some(k) => k
+                .parse::<IdentityKind>()
+                .map_err(|e| row_problems.push(e.message))
+                .ok(),
         };
-        let class = get("class").and_then(|c| c.parse::<AgentClass>().map_err(|e| row_problems.push(e.message)).ok());
+        let class = get("class").and_then(|c| {
+            c.parse::<AgentClass>()
+                .map_err(|e| row_problems.push(e.message))
+                .ok()
+        });
         let status = match get("status") {
             None => Some(IdentityStatus::Active),
-            Some(s) => s.parse::<IdentityStatus>().map_err(|e| row_problems.push(e.message)).ok(),
+            Some(s) => s
+                .parse::<IdentityStatus>()
+                .map_err(|e| row_problems.push(e.message))
+                .ok(),
         };
         let interval = get("review_interval_days").and_then(|v| match v.parse::<i64>() {
             Ok(d) if d > 0 => Some(d),
             _ => {
-                row_problems.push(format!("review_interval_days: '{v}' is not a positive whole number"));
+                row_problems.push(format!(
+                    "review_interval_days: '{v}' is not a positive whole number"
+                ));
                 None
             }
         });
-        let cred_kind =
-            get("credential_kind").and_then(|c| c.parse::<CredentialKind>().map_err(|e| row_problems.push(e.message)).ok());
+        let cred_kind = get("credential_kind").and_then(|c| {
+            c.parse::<CredentialKind>()
+                .map_err(|e| row_problems.push(e.message))
+                .ok()
+        });
         if cred_kind.is_none() && get("credential_kind").is_none() {
-            for k in ["credential_name", "credential_created_at", "credential_expires_at"] {
+            for k in [
+                "credential_name",
+                "credential_created_at",
+                "credential_expires_at",
+            ] {
                 if get(k).is_some() {
                     row_problems.push(format!("{k} is set but credential_kind is empty"));
                 }
@@ -225,7 +295,9 @@ fn parse_rows(
         }
         let external_id = get("external_id").or(name).unwrap_or_default().to_string();
         if let Some(first) = seen.get(&external_id) {
-            row_problems.push(format!("external_id '{external_id}' is already used on line {first}"));
+            row_problems.push(format!(
+                "external_id '{external_id}' is already used on line {first}"
+            ));
         }
         if !row_problems.is_empty() {
             bad_rows += 1;
@@ -235,7 +307,9 @@ fn parse_rows(
             continue;
         }
         seen.insert(external_id.clone(), line);
-        let (Some(name), Some(kind), Some(status)) = (name, kind, status) else { continue };
+        let (Some(name), Some(kind), Some(status)) = (name, kind, status) else {
+            continue;
+        };
         let email = |k: &str| get(k).map(|e| PersonKey::Email(e.to_string()));
         let purpose = get("purpose").unwrap_or_default().to_string();
         f.identities.push(IdentityRecord {
@@ -273,10 +347,17 @@ fn parse_rows(
     }
     if !problems.is_empty() {
         let more = bad_rows.saturating_sub(problems.len());
-        let tail = if more > 0 { format!("\n  ... and {more} more bad rows") } else { String::new() };
+        let tail = if more > 0 {
+            format!("\n  ... and {more} more bad rows")
+        } else {
+            String::new()
+        };
         return Err(Error::new(
             ErrorCode::InvalidInput,
-            format!("the spreadsheet was not imported: {bad_rows} bad row(s)\n  {}{tail}", problems.join("\n  ")),
+            format!(
+                "the spreadsheet was not imported: {bad_rows} bad row(s)\n  {}{tail}",
+                problems.join("\n  ")
+            ),
         ));
     }
     Ok(f)

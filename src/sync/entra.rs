@@ -999,8 +999,12 @@ impl EntraSource {
             if sp_kind(sp, include_first_party).is_none() {
                 continue;
             }
-            let Some(app_id) = str_at(sp, "appId") else { continue };
-            let url = g.url(&format!("/v1.0/applications(appId='{app_id}')?{APP_SELECT}"));
+            let Some(app_id) = str_at(sp, "appId") else {
+                continue;
+            };
+            let url = g.url(&format!(
+                "/v1.0/applications(appId='{app_id}')?{APP_SELECT}"
+            ));
             match g.object(&url, "application").await {
                 Ok(app) => {
                     apps.insert(app_id.to_string(), app);

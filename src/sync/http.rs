@@ -58,7 +58,10 @@ impl Cancel {
     }
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
-            Err(Error::new(ErrorCode::Cancelled, "the sync was cancelled; the previous snapshot was kept"))
+            Err(Error::new(
+                ErrorCode::Cancelled,
+                "the sync was cancelled; the previous snapshot was kept",
+            ))
         } else {
             Ok(())
         }
@@ -76,13 +79,21 @@ pub struct Response {
 impl Response {
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            Error::new(ErrorCode::MalformedResponse, format!("{what}: the response is not the documented JSON ({e})"))
+            Error::new(
+                ErrorCode::MalformedResponse,
+                format!("{what}: the response is not the documented JSON ({e})"),
+            )
         })
     }
 
     /// All values of a header (Okta sends several `link` headers).
     pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -104,7 +115,9 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("policy", &self.policy).finish()
+        f.debug_struct("HttpClient")
+            .field("policy", &self.policy)
+            .finish()
     }
 }
 
@@ -146,9 +159,23 @@ impl HttpClient {
     }
 
     /// POST a form with retries.
-    pub async fn post_form(&self, url: &str, headers: &[(&str, String)], form: &[(&str, &str)]) -> Result<Response> {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(Method::POST, url, headers, Some(("application/x-www-form-urlencoded", body)), None).await
+    pub async fn post_form(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        form: &[(&str, &str)],
+    ) -> Result<Response> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.send(
+            Method::POST,
+            url,
+            headers,
+            Some(("application/x-www-form-urlencoded", body)),
+            None,
+        )
+        .await
     }
 
     /// POST a prepared body with retries. `sign`, when given, is called before
@@ -161,7 +188,8 @@ impl HttpClient {
         body: String,
         sign: Option<&Signer<'_>>,
     ) -> Result<Response> {
-        self.send(Method::POST, url, headers, Some((content_type, body)), sign).await
+        self.send(Method::POST, url, headers, Some((content_type, body)), sign)
+            .await
     }
 
     async fn send(
@@ -207,14 +235,21 @@ impl HttpClient {
                             let v = Verdict::Retry(None);
                             tracing::debug!(%url, error = %e, "body read failed");
                             if attempt >= self.policy.max_attempts {
-                                return Err(Error::new(ErrorCode::Network, format!("reading {} failed: {e}", redact(url))));
+                                return Err(Error::new(
+                                    ErrorCode::Network,
+                                    format!("reading {} failed: {e}", redact(url)),
+                                ));
                             }
                             self.wait(v, attempt).await?;
                             continue;
                         }
                     };
                     if status.is_success() {
-                        return Ok(Response { status, headers, body });
+                        return Ok(Response {
+                            status,
+                            headers,
+                            body,
+                        });
                     }
                     self.classify(url, status, &headers, &body)
                 }
@@ -237,7 +272,10 @@ impl HttpClient {
                 Verdict::Retry(_) if attempt >= self.policy.max_attempts => {
                     return Err(Error::new(
                         ErrorCode::RateLimited,
-                        format!("{} kept failing or throttling after {attempt} attempts", redact(url)),
+                        format!(
+                            "{} kept failing or throttling after {attempt} attempts",
+                            redact(url)
+                        ),
                     ));
                 }
                 v => self.wait(v, attempt).await?,
@@ -253,10 +291,15 @@ impl HttpClient {
             // AWS Query APIs (IAM, STS) throttle with 400 and an error code.
             400 if is_aws_throttling(body) => Verdict::Retry(hint),
             // GitHub signals rate limits with 403 and remaining 0 / retry-after.
-            403 if hint.is_some() || header_str(headers, "x-ratelimit-remaining") == Some("0") => Verdict::Retry(hint),
+            403 if hint.is_some() || header_str(headers, "x-ratelimit-remaining") == Some("0") => {
+                Verdict::Retry(hint)
+            }
             401 | 403 => Verdict::Fail(Error::new(
                 ErrorCode::SourceAuth,
-                format!("{} refused the credentials (HTTP {status}): {snippet}", redact(url)),
+                format!(
+                    "{} refused the credentials (HTTP {status}): {snippet}",
+                    redact(url)
+                ),
             )),
             500..=599 => Verdict::Retry(hint),
             _ => Verdict::Fail(Error::new(
@@ -296,9 +339,13 @@ impl HttpClient {
 
 /// Exponential backoff with full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
 pub fn backoff(policy: &HttpPolicy, attempt: u32) -> Duration {
-    let exp = policy.base_backoff.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let exp = policy
+        .base_backoff
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let cap = exp.min(policy.max_backoff);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
     let mut rng = crate::demo::Rng::new(u64::from(nanos) ^ u64::from(attempt).rotate_left(32));
     let frac = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     cap.mul_f64(frac)
@@ -324,11 +371,17 @@ pub fn server_wait(h: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
             return Some(Duration::from_secs(secs));
         }
         if let Ok(t) = DateTime::parse_from_rfc2822(v) {
-            return Some((t.with_timezone(&Utc) - now).to_std().unwrap_or(Duration::ZERO));
+            return Some(
+                (t.with_timezone(&Utc) - now)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO),
+            );
         }
     }
     let reset = header_str(h, "x-rate-limit-reset").or_else(|| {
-        (header_str(h, "x-ratelimit-remaining") == Some("0")).then(|| header_str(h, "x-ratelimit-reset")).flatten()
+        (header_str(h, "x-ratelimit-remaining") == Some("0"))
+            .then(|| header_str(h, "x-ratelimit-reset"))
+            .flatten()
     });
     if let Some(epoch) = reset.and_then(|v| v.parse::<i64>().ok()) {
         let wait = epoch - now.timestamp();
@@ -353,32 +406,53 @@ mod tests {
 
     #[test]
     fn backoff_stays_within_the_cap() {
-        let p = HttpPolicy { base_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(1), ..Default::default() };
+        let p = HttpPolicy {
+            base_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            ..Default::default()
+        };
         for attempt in 1..20 {
             let d = backoff(&p, attempt);
-            let cap = Duration::from_millis(100).saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(1));
+            let cap = Duration::from_millis(100)
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(Duration::from_secs(1));
             assert!(d <= cap, "attempt {attempt}: {d:?} > {cap:?}");
         }
     }
 
     #[test]
     fn server_wait_reads_each_apis_headers() {
-        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("7"));
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(7)));
 
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("Thu, 01 Jan 2026 00:00:30 GMT"));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Thu, 01 Jan 2026 00:00:30 GMT"),
+        );
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(30)));
 
         let mut h = HeaderMap::new();
-        h.insert("x-rate-limit-reset", HeaderValue::from_str(&(now.timestamp() + 10).to_string()).unwrap());
+        h.insert(
+            "x-rate-limit-reset",
+            HeaderValue::from_str(&(now.timestamp() + 10).to_string()).unwrap(),
+        );
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(11)));
 
         let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-reset", HeaderValue::from_str(&(now.timestamp() + 5).to_string()).unwrap());
-        assert_eq!(server_wait(&h, now), None, "GitHub reset counts only when remaining is 0");
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&(now.timestamp() + 5).to_string()).unwrap(),
+        );
+        assert_eq!(
+            server_wait(&h, now),
+            None,
+            "GitHub reset counts only when remaining is 0"
+        );
         h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
         assert_eq!(server_wait(&h, now), Some(Duration::from_secs(6)));
     }
@@ -389,9 +463,15 @@ mod tests {
         let h = HeaderMap::new();
         let throttled = br#"<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>
             <Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
-        assert!(matches!(client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, throttled), Verdict::Retry(None)));
+        assert!(matches!(
+            client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, throttled),
+            Verdict::Retry(None)
+        ));
         let json = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-        assert!(matches!(client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, json), Verdict::Retry(None)));
+        assert!(matches!(
+            client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, json),
+            Verdict::Retry(None)
+        ));
         let invalid = b"<ErrorResponse><Error><Code>InvalidInput</Code></Error></ErrorResponse>";
         match client.classify("https://iam/", StatusCode::BAD_REQUEST, &h, invalid) {
             Verdict::Fail(e) => assert_eq!(e.code, ErrorCode::SourceError),

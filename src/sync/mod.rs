@@ -55,7 +55,13 @@ pub struct SyncContext {
 
 impl SyncContext {
     pub fn report(&self, phase: &str, pages: u64, items: u64, total: Option<u64>) {
-        (self.progress)(&SyncProgress { source_id: self.source.id, phase: phase.into(), pages, items, total });
+        (self.progress)(&SyncProgress {
+            source_id: self.source.id,
+            phase: phase.into(),
+            pages,
+            items,
+            total,
+        });
     }
 
     /// A string setting, required.
@@ -66,7 +72,12 @@ impl SyncContext {
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| Error::invalid(format!("source '{}' has no '{key}' setting", self.source.name)))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "source '{}' has no '{key}' setting",
+                    self.source.name
+                ))
+            })
     }
 
     pub fn secret(&self) -> Result<&str> {
@@ -84,7 +95,8 @@ pub trait Source {
     /// Fetches everything, or only the changes since `ctx.cursor` when the
     /// source supports it. Errors with `CursorExpired` when the cursor is too
     /// old; the engine then resyncs in full.
-    fn fetch(&self, ctx: &SyncContext) -> impl std::future::Future<Output = Result<Fetched>> + Send;
+    fn fetch(&self, ctx: &SyncContext)
+        -> impl std::future::Future<Output = Result<Fetched>> + Send;
 }
 
 /// The kinds of source this build knows.
@@ -102,8 +114,40 @@ pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
         "entra" => entra::EntraSource.fetch(ctx).await,
         "okta" => okta::OktaSource.fetch(ctx).await,
         "aws" => aws::AwsIamSource.fetch(ctx).await,
-        other => Err(Error::invalid(format!("unknown source kind '{other}'; known: {}", SOURCE_KINDS.join(", ")))),
+        other => Err(Error::invalid(format!(
+            "unknown source kind '{other}'; known: {}",
+            SOURCE_KINDS.join(", ")
+        ))),
     }
+}
+
+/// Runs `work` over `items`, at most `limit` at a time (the shared HTTP
+/// client bounds requests too); results come in completion order.
+pub(crate) async fn bounded<T, R, F, Fut>(
+    limit: usize,
+    what: &str,
+    items: Vec<T>,
+    work: F,
+) -> Result<Vec<R>>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
+    R: Send + 'static,
+{
+    let mut out = Vec::with_capacity(items.len());
+    let mut pending = items.into_iter();
+    let mut set = tokio::task::JoinSet::new();
+    loop {
+        while set.len() < limit.max(1) {
+            let Some(item) = pending.next() else { break };
+            set.spawn(work(item));
+        }
+        let Some(joined) = set.join_next().await else {
+            break;
+        };
+        out.push(joined.map_err(|e| Error::internal(format!("a {what} task failed: {e}")))??);
+    }
+    Ok(out)
 }
 
 /// A run that has been recorded and can fetch.
@@ -133,7 +177,11 @@ pub fn prepare(store: &mut Store, source: SourceId, now: DateTime<Utc>) -> Resul
     let view = store.source(source)?;
     let cursor = store.source_cursor(source)?;
     let run = store.begin_sync_run(source, now)?;
-    Ok(Prepared { run, source: view, cursor })
+    Ok(Prepared {
+        run,
+        source: view,
+        cursor,
+    })
 }
 
 impl Prepared {
@@ -148,9 +196,19 @@ impl Prepared {
         let run = self.run;
         let source = SourceId(self.source.id);
         let result = async {
-            let secret = if kind_needs_secret(&self.source.kind) { secrets.get(source)? } else { None };
+            let secret = if kind_needs_secret(&self.source.kind) {
+                secrets.get(source)?
+            } else {
+                None
+            };
             let http = HttpClient::new(policy, cancel)?;
-            let mut ctx = SyncContext { source: self.source, http, secret, progress, cursor: self.cursor };
+            let mut ctx = SyncContext {
+                source: self.source,
+                http,
+                secret,
+                progress,
+                cursor: self.cursor,
+            };
             ctx.report("connecting", 0, 0, None);
             match fetch_kind(&ctx).await {
                 Err(e) if e.code == ErrorCode::CursorExpired && ctx.cursor.is_some() => {
@@ -163,7 +221,11 @@ impl Prepared {
         }
         .await;
         match result {
-            Ok(fetched) => Ok(Fetch { run, source, fetched }),
+            Ok(fetched) => Ok(Fetch {
+                run,
+                source,
+                fetched,
+            }),
             Err(e) => Err((run, e)),
         }
     }
@@ -174,7 +236,11 @@ impl Fetch {
     pub fn apply(self, store: &mut Store, now: DateTime<Utc>) -> Result<SyncOutcome> {
         let full = self.fetched.mode == records::FetchMode::Full;
         match store.apply_fetch(self.source, self.run, &self.fetched, now) {
-            Ok(report) => Ok(SyncOutcome { run: self.run, report, full }),
+            Ok(report) => Ok(SyncOutcome {
+                run: self.run,
+                report,
+                full,
+            }),
             Err(e) => {
                 record_failure(store, self.run, &e, now);
                 Err(e)
@@ -186,7 +252,11 @@ impl Fetch {
 /// Records why a run ended without applying (best effort: the error that
 /// caused it is what the caller reports).
 pub fn record_failure(store: &mut Store, run: RunId, e: &Error, now: DateTime<Utc>) {
-    let status = if e.code == ErrorCode::Cancelled { "cancelled" } else { "failed" };
+    let status = if e.code == ErrorCode::Cancelled {
+        "cancelled"
+    } else {
+        "failed"
+    };
     if let Err(rec) = store.end_sync_run_unapplied(run, status, e, now) {
         tracing::error!(error = %rec, "could not record the failed run");
     }
@@ -217,7 +287,13 @@ pub fn sync_blocking(
                 total: None,
             });
             let out = fetch.apply(store, Utc::now())?;
-            progress(&SyncProgress { source_id: id, phase: "done".into(), pages: 0, items: out.report.items as u64, total: None });
+            progress(&SyncProgress {
+                source_id: id,
+                phase: "done".into(),
+                pages: 0,
+                items: out.report.items as u64,
+                total: None,
+            });
             Ok(out)
         }
         Err((run, e)) => {

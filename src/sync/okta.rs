@@ -238,29 +238,6 @@ async fn group_members(o: Okta, id: String) -> Result<(String, Vec<String>)> {
     Ok((id, ids))
 }
 
-/// Runs `work` over `items`, a bounded number at a time.
-async fn bounded<T, R, F, Fut>(items: Vec<T>, work: F) -> Result<Vec<R>>
-where
-    F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = Result<R>> + Send + 'static,
-    R: Send + 'static,
-{
-    let mut out = Vec::with_capacity(items.len());
-    let mut pending = items.into_iter();
-    let mut set = tokio::task::JoinSet::new();
-    loop {
-        while set.len() < TASKS {
-            let Some(item) = pending.next() else { break };
-            set.spawn(work(item));
-        }
-        let Some(joined) = set.join_next().await else {
-            break;
-        };
-        out.push(joined.map_err(|e| Error::internal(format!("an Okta task failed: {e}")))??);
-    }
-    Ok(out)
-}
-
 fn display_name(u: &Value) -> String {
     str_at(u, &["profile", "displayName"])
         .map(str::to_string)
@@ -460,7 +437,7 @@ impl Source for OktaSource {
             });
             service_apps.push((id, method));
         }
-        let details = bounded(service_apps, |(id, method)| {
+        let details = super::bounded(TASKS, "Okta", service_apps, |(id, method)| {
             app_details(o.clone(), id, method)
         })
         .await?;
@@ -614,7 +591,8 @@ impl Source for OktaSource {
         }
         if !nhi_users.is_empty() {
             let total = group_ids.len() as u64;
-            let mut members = bounded(group_ids, |id| group_members(o.clone(), id)).await?;
+            let mut members =
+                super::bounded(TASKS, "Okta", group_ids, |id| group_members(o.clone(), id)).await?;
             members.sort_by(|a, b| a.0.cmp(&b.0));
             ctx.report("groups", 0, total, Some(total));
             for (gid, users) in members {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity,
 };
 
 /// How a record refers to a person.

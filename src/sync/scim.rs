@@ -18,7 +18,9 @@ use serde_json::Value;
 use super::records::*;
 use super::{Source, SyncContext};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{AgentClass, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity};
+use crate::model::{
+    AgentClass, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
+};
 
 pub struct ScimSource;
 
@@ -49,11 +51,16 @@ fn time_at(v: &Value, path: &[&str]) -> Option<chrono::DateTime<chrono::Utc>> {
 
 /// The NHI kind a SCIM `userType` names, if it names a machine.
 pub fn machine_kind(user_type: &str) -> Option<(IdentityKind, Option<AgentClass>)> {
-    let t = user_type.trim().to_ascii_lowercase().replace([' ', '-', '_'], "");
+    let t = user_type
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-', '_'], "");
     match t.as_str() {
         "agent" | "aiagent" => Some((IdentityKind::AiAgent, None)),
         "digitalworker" => Some((IdentityKind::AiAgent, Some(AgentClass::DigitalWorker))),
-        "service" | "serviceaccount" | "machine" | "system" => Some((IdentityKind::ServiceAccount, None)),
+        "service" | "serviceaccount" | "machine" | "system" => {
+            Some((IdentityKind::ServiceAccount, None))
+        }
         "bot" => Some((IdentityKind::Bot, None)),
         "application" | "app" | "oauthapp" => Some((IdentityKind::OauthApp, None)),
         "workload" => Some((IdentityKind::Workload, None)),
@@ -91,8 +98,17 @@ impl ScimSource {
     async fn list(&self, ctx: &SyncContext, endpoint: &str, phase: &str) -> Result<Vec<Value>> {
         let base = ctx.setting("base_url")?;
         let base = base.trim_end_matches('/');
-        let page_size = ctx.source.settings.get("page_size").and_then(Value::as_u64).unwrap_or(100).clamp(1, 1000);
-        let auth = [("authorization", format!("Bearer {}", ctx.secret()?)), ("accept", "application/scim+json".into())];
+        let page_size = ctx
+            .source
+            .settings
+            .get("page_size")
+            .and_then(Value::as_u64)
+            .unwrap_or(100)
+            .clamp(1, 1000);
+        let auth = [
+            ("authorization", format!("Bearer {}", ctx.secret()?)),
+            ("accept", "application/scim+json".into()),
+        ];
         let mut out = Vec::new();
         let mut start = 1u64;
         let mut pages = 0u64;
@@ -111,7 +127,10 @@ impl ScimSource {
             }
             start += n;
             if pages > 1_000_000 {
-                return Err(Error::new(ErrorCode::MalformedResponse, format!("SCIM {endpoint}: paging does not end")));
+                return Err(Error::new(
+                    ErrorCode::MalformedResponse,
+                    format!("SCIM {endpoint}: paging does not end"),
+                ));
             }
         }
         Ok(out)
@@ -126,21 +145,35 @@ impl Source for ScimSource {
         let mut nhi_ids = std::collections::HashSet::new();
         for u in &users {
             let Some(id) = str_at(u, &["id"]) else {
-                return Err(Error::new(ErrorCode::MalformedResponse, "a SCIM User has no id"));
+                return Err(Error::new(
+                    ErrorCode::MalformedResponse,
+                    "a SCIM User has no id",
+                ));
             };
             let active = u.get("active").and_then(Value::as_bool).unwrap_or(true);
-            let manager = str_at(u, &[ENTERPRISE, "manager", "value"]).map(|m| PersonKey::ExternalId(m.to_string()));
-            let department = str_at(u, &[ENTERPRISE, "department"]).unwrap_or_default().to_string();
+            let manager = str_at(u, &[ENTERPRISE, "manager", "value"])
+                .map(|m| PersonKey::ExternalId(m.to_string()));
+            let department = str_at(u, &[ENTERPRISE, "department"])
+                .unwrap_or_default()
+                .to_string();
             match str_at(u, &["userType"]).and_then(machine_kind) {
                 Some((kind, class)) => {
                     nhi_ids.insert(id.to_string());
                     f.identities.push(IdentityRecord {
                         external_id: id.to_string(),
-                        name: str_at(u, &["userName"]).map_or_else(|| display_name(u), str::to_string),
+                        name: str_at(u, &["userName"])
+                            .map_or_else(|| display_name(u), str::to_string),
                         kind,
                         agent_class: class,
-                        status: if active { IdentityStatus::Active } else { IdentityStatus::Disabled },
-                        description: str_at(u, &["title"]).or_else(|| str_at(u, &["displayName"])).unwrap_or_default().to_string(),
+                        status: if active {
+                            IdentityStatus::Active
+                        } else {
+                            IdentityStatus::Disabled
+                        },
+                        description: str_at(u, &["title"])
+                            .or_else(|| str_at(u, &["displayName"]))
+                            .unwrap_or_default()
+                            .to_string(),
                         owner: manager,
                         builder: None,
                         team: department,
@@ -157,14 +190,21 @@ impl Source for ScimSource {
                     department,
                     title: str_at(u, &["title"]).unwrap_or_default().to_string(),
                     manager,
-                    status: if active { PersonStatus::Active } else { PersonStatus::Suspended },
+                    status: if active {
+                        PersonStatus::Active
+                    } else {
+                        PersonStatus::Suspended
+                    },
                     left_at: None,
                 }),
             }
         }
         for g in &groups {
             let Some(gid) = str_at(g, &["id"]) else {
-                return Err(Error::new(ErrorCode::MalformedResponse, "a SCIM Group has no id"));
+                return Err(Error::new(
+                    ErrorCode::MalformedResponse,
+                    "a SCIM Group has no id",
+                ));
             };
             let name = str_at(g, &["displayName"]).unwrap_or(gid).to_string();
             let admin = name.to_ascii_lowercase().contains("admin");
@@ -172,17 +212,30 @@ impl Source for ScimSource {
                 external_id: gid.to_string(),
                 name: name.clone(),
                 kind: "group".into(),
-                sensitivity: if admin { Sensitivity::High } else { Sensitivity::Medium },
+                sensitivity: if admin {
+                    Sensitivity::High
+                } else {
+                    Sensitivity::Medium
+                },
                 environment: String::new(),
             });
-            for m in g.get("members").and_then(Value::as_array).into_iter().flatten() {
+            for m in g
+                .get("members")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(member) = str_at(m, &["value"]) {
                     if nhi_ids.contains(member) {
                         f.grants.push(GrantRecord {
                             identity: member.to_string(),
                             resource: gid.to_string(),
                             permission: "member".into(),
-                            privilege: if admin { Privilege::Admin } else { Privilege::Read },
+                            privilege: if admin {
+                                Privilege::Admin
+                            } else {
+                                Privilege::Read
+                            },
                             high_consequence: admin,
                             last_used_at: None,
                         });

@@ -30,14 +30,18 @@ pub struct KeyringSecrets {
 
 impl Default for KeyringSecrets {
     fn default() -> Self {
-        KeyringSecrets { service: SERVICE.into() }
+        KeyringSecrets {
+            service: SERVICE.into(),
+        }
     }
 }
 
 impl KeyringSecrets {
     /// A store under another service name (tests use their own).
     pub fn with_service(service: &str) -> Self {
-        KeyringSecrets { service: service.into() }
+        KeyringSecrets {
+            service: service.into(),
+        }
     }
 
     fn entry(&self, source: SourceId) -> Result<keyring::Entry> {
@@ -65,7 +69,9 @@ impl SecretStore for KeyringSecrets {
         if secret.is_empty() {
             return Err(Error::invalid("an empty secret cannot be stored"));
         }
-        self.entry(source)?.set_password(secret).map_err(keyring_error)
+        self.entry(source)?
+            .set_password(secret)
+            .map_err(keyring_error)
     }
 
     fn delete(&self, source: SourceId) -> Result<()> {
@@ -83,16 +89,25 @@ pub struct MemorySecrets(Mutex<HashMap<i64, String>>);
 
 impl SecretStore for MemorySecrets {
     fn get(&self, source: SourceId) -> Result<Option<String>> {
-        let map = self.0.lock().map_err(|_| Error::internal("secret store poisoned"))?;
+        let map = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("secret store poisoned"))?;
         Ok(map.get(&source.0).cloned())
     }
     fn set(&self, source: SourceId, secret: &str) -> Result<()> {
-        let mut map = self.0.lock().map_err(|_| Error::internal("secret store poisoned"))?;
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("secret store poisoned"))?;
         map.insert(source.0, secret.to_string());
         Ok(())
     }
     fn delete(&self, source: SourceId) -> Result<()> {
-        let mut map = self.0.lock().map_err(|_| Error::internal("secret store poisoned"))?;
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|_| Error::internal("secret store poisoned"))?;
         map.remove(&source.0);
         Ok(())
     }
