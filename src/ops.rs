@@ -91,6 +91,7 @@ fn required_settings(kind: &str) -> &'static [&'static str] {
         "entra" => &["tenant_id", "client_id"],
         "okta" => &["org_url"],
         "aws" => &["access_key_id"],
+        "ldap" => &["url", "bind_dn", "base_dn"],
         _ => &[],
     }
 }
@@ -122,6 +123,14 @@ pub fn add_source(
         let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(Error::invalid(format!("'{url}' must be an http(s) URL")));
+        }
+    }
+    if kind == "ldap" {
+        let url = obj.get("url").and_then(|v| v.as_str()).unwrap_or_default().trim();
+        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+            return Err(Error::invalid(format!(
+                "'{url}' is not an LDAP URL: it must start with ldap:// or ldaps://"
+            )));
         }
     }
     let id = store.add_source(kind, name, &settings, now)?;

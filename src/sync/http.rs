@@ -153,6 +153,12 @@ impl HttpClient {
         &self.cancel
     }
 
+    /// Timeouts and retry budget, for sources that speak another protocol
+    /// (LDAP) but follow the same policy.
+    pub fn policy(&self) -> &HttpPolicy {
+        &self.policy
+    }
+
     /// GET with retries. `headers` are added to every attempt.
     pub async fn get(&self, url: &str, headers: &[(&str, String)]) -> Result<Response> {
         self.send(Method::GET, url, headers, None, None).await

@@ -10,6 +10,7 @@ pub mod aws;
 pub mod csv_import;
 pub mod entra;
 pub mod http;
+pub mod ldap;
 pub mod okta;
 pub mod records;
 pub mod scim;
@@ -100,11 +101,11 @@ pub trait Source {
 }
 
 /// The kinds of source this build knows.
-pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta", "aws"];
+pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta", "aws", "ldap"];
 
 /// Does the kind keep a secret in the keyring?
 pub fn kind_needs_secret(kind: &str) -> bool {
-    matches!(kind, "scim" | "entra" | "okta" | "aws")
+    matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap")
 }
 
 pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
@@ -114,6 +115,7 @@ pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
         "entra" => entra::EntraSource.fetch(ctx).await,
         "okta" => okta::OktaSource.fetch(ctx).await,
         "aws" => aws::AwsIamSource.fetch(ctx).await,
+        "ldap" => ldap::LdapSource.fetch(ctx).await,
         other => Err(Error::invalid(format!(
             "unknown source kind '{other}'; known: {}",
             SOURCE_KINDS.join(", ")

@@ -19,3 +19,4 @@ mod sync_scim;
 mod sync_entra;
 mod sync_okta;
 mod sync_aws;
+mod sync_ldap;

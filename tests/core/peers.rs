@@ -216,3 +216,126 @@ impl Drop for MotoServer {
         let _ = self.child.wait();
     }
 }
+
+/// A throwaway OpenLDAP `slapd` (Debian) on loopback with Active Directory's
+/// schema (`msuser.schema`, plus managed service accounts from
+/// `tests/support/ldap/gmsa.schema`), stopped and removed on drop.
+///
+/// Limits are AD-like: an unpaged search returns at most `SIZE_LIMIT`
+/// entries, a paged one any number (as AD's `MaxPageSize`), and the limits
+/// bind every account but the root DN.
+pub struct Slapd {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub url: String,
+}
+
+impl Slapd {
+    pub const BASE: &'static str = "dc=example,dc=org";
+    pub const ROOT_DN: &'static str = "cn=admin,dc=example,dc=org";
+    pub const ROOT_PW: &'static str = "root-secret";
+    /// The read-only account the source binds as (created by `start`).
+    pub const READER_DN: &'static str = "cn=custodian-reader,dc=example,dc=org";
+    pub const READER_PW: &'static str = "reader-pw-7";
+    pub const SIZE_LIMIT: usize = 5;
+
+    pub fn start() -> Slapd {
+        let slapd = PathBuf::from("/usr/sbin/slapd");
+        assert!(
+            slapd.exists() && PathBuf::from("/usr/bin/ldapadd").exists(),
+            "OpenLDAP is not installed: run `bash tests/run.sh` once, or \
+             `apt-get install slapd ldap-utils` (Debian)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("db")).unwrap();
+        let support = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/ldap");
+        let conf = format!(
+            "include /etc/ldap/schema/core.schema\n\
+             include /etc/ldap/schema/cosine.schema\n\
+             include /etc/ldap/schema/inetorgperson.schema\n\
+             include /etc/ldap/schema/nis.schema\n\
+             include /etc/ldap/schema/msuser.schema\n\
+             include {support}/gmsa.schema\n\
+             pidfile {dir}/slapd.pid\n\
+             modulepath /usr/lib/ldap\n\
+             moduleload back_mdb\n\
+             sizelimit size.soft={lim} size.hard={lim} size.prtotal=unlimited\n\
+             database mdb\n\
+             maxsize 67108864\n\
+             suffix \"{base}\"\n\
+             rootdn \"{root}\"\n\
+             rootpw {pw}\n\
+             directory {dir}/db\n\
+             access to attrs=userPassword by self write by anonymous auth by * none\n\
+             access to * by * read\n",
+            support = support.display(),
+            dir = dir.path().display(),
+            lim = Self::SIZE_LIMIT,
+            base = Self::BASE,
+            root = Self::ROOT_DN,
+            pw = Self::ROOT_PW,
+        );
+        let conf_path = dir.path().join("slapd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let port = free_port();
+        let url = format!("ldap://127.0.0.1:{port}");
+        let child = Command::new(&slapd)
+            .args(["-f", conf_path.to_str().unwrap(), "-h", &format!("{url}/"), "-d", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "slapd did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let s = Slapd { child, _dir: dir, url };
+        s.add(&format!(
+            "dn: {base}\nobjectClass: dcObject\nobjectClass: organization\nobjectClass: extensibleObject\n\
+             dc: example\no: Example\nmaxPwdAge: -36288000000000\n\n\
+             dn: {reader}\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\n\
+             cn: custodian-reader\nuserPassword: {rpw}\n",
+            base = Self::BASE,
+            reader = Self::READER_DN,
+            rpw = Self::READER_PW,
+        ));
+        s
+    }
+
+    fn ldap_tool(&self, tool: &str, ldif: &str) {
+        use std::io::Write;
+        let mut child = Command::new(tool)
+            .args(["-x", "-H", &self.url, "-D", Self::ROOT_DN, "-w", Self::ROOT_PW])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{tool} failed: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Adds entries (LDIF).
+    pub fn add(&self, ldif: &str) {
+        self.ldap_tool("ldapadd", ldif);
+    }
+
+    /// Applies LDIF change records (`changetype: modify|delete|...`).
+    pub fn modify(&self, ldif: &str) {
+        self.ldap_tool("ldapmodify", ldif);
+    }
+
+    /// Stops the server (the directory stays until drop).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

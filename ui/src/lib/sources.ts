@@ -84,11 +84,13 @@ export const SOURCE_KINDS: SourceKindDef[] = [
   {
     kind: 'ldap',
     label: 'LDAP / Active Directory',
-    about: 'People and service accounts from a directory.',
+    about: 'People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory.',
     fields: [
       { key: 'url', label: 'Server URL', hint: 'ldap:// or ldaps:// URL of the directory.', placeholder: 'ldaps://ldap.example.com', required: true },
       { key: 'bind_dn', label: 'Bind DN', hint: 'The account Custodian binds as.', placeholder: 'cn=custodian,ou=services,dc=example,dc=com', required: true },
       { key: 'base_dn', label: 'Base DN', hint: 'Where to search.', placeholder: 'dc=example,dc=com', required: true },
+      { key: 'starttls', label: 'StartTLS', hint: 'Optional: "true" to upgrade an ldap:// connection with StartTLS.', placeholder: 'false', required: false },
+      { key: 'page_size', label: 'Page size', hint: 'Optional: entries per page, 1 to 1000 (default 500; AD caps pages at 1000).', placeholder: '500', required: false, numeric: true },
     ],
     secret: { label: 'Bind password', hint: 'Password of the bind DN. Stored in the OS keyring.' },
   },

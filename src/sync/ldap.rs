@@ -1,0 +1,1260 @@
+//! LDAP directories and Active Directory (the `ldap3` client, simple bind).
+//!
+//! Settings: `url` (`ldap://` or `ldaps://`), `bind_dn`, `base_dn`
+//! (required); `starttls` (true/false, for `ldap://`), `page_size` (1 to
+//! 1000, default 500: AD caps pages at its `MaxPageSize`, 1000 by default),
+//! `account_filter` and `group_filter` (to narrow or widen the searches; the
+//! defaults are below). Secret: the bind password.
+//!
+//! Fetch (always full, see below), all under `base_dn`, subtree:
+//! 1. the base entry's `maxPwdAge` (AD's domain password policy), which also
+//!    proves the base DN exists before anything else is read;
+//! 2. accounts, with the RFC 2696 Simple Paged Results control:
+//!    [`DEFAULT_ACCOUNT_FILTER`], i.e. users, `inetOrgPerson`s and
+//!    `account`s but not computers, plus managed service accounts (MSA and
+//!    gMSA, which AD derives from `computer`). Computer accounts are hosts,
+//!    not identities anyone builds or owns, and a domain has as many of them
+//!    as users: they are left out at the server and again here;
+//! 3. groups (`group`, `groupOfNames`, `groupOfUniqueNames`), paged too.
+//!
+//! Referrals are dropped (`EntriesOnly`): following them would mean binding
+//! to other servers with this source's password.
+//!
+//! Mapping:
+//! - **Which accounts are non-human**: MSA/gMSA/dMSA object classes; an
+//!   `employeeType` naming a machine ([`super::scim::machine_kind`], e.g.
+//!   `service`, `agent`, `bot`); a `servicePrincipalName` (Kerberos services
+//!   run under it); an `account` entry that is not a person (OpenLDAP's usual
+//!   service-account shape, `account` + `simpleSecurityObject`); an entry
+//!   inside an OU named like service accounts (`service…`, `svc…`, `robot…`,
+//!   `bot…`; `agent…`/`ai…` → AI agent); or a `svc-`/`svc_`/`sa-`/`srv-`
+//!   account name. Everything else is a person. `DONT_EXPIRE_PASSWORD` alone
+//!   does not decide it (it is set on people too) but is shown.
+//! - **People**: `displayName`/`cn`, `mail` (else a `userPrincipalName` that
+//!   is an address), `department`, `title`, `manager` (a DN resolved within
+//!   the fetched entries). `accountExpires` in the past → departed (`left_at`
+//!   = that time); `ACCOUNTDISABLE` → suspended (disabling is how AD
+//!   offboards, but an account can be disabled for leave and re-enabled, so
+//!   it is not taken as a departure date).
+//! - **Service accounts** → identities: disabled when `ACCOUNTDISABLE` or
+//!   expired; owner from `managedBy` (MSA/gMSA; a group there is named in the
+//!   description, since an owner is a person) or `manager`; `department` →
+//!   team; `whenCreated`/`createTimestamp` → created; `lastLogonTimestamp`
+//!   (FILETIME; replicated lazily, so up to ~14 days behind) → last used.
+//!   Security-relevant `userAccountControl` bits (password never expires,
+//!   password not required, no Kerberos pre-authentication, delegation) and
+//!   SPNs are listed in the description.
+//! - Each service account's **password** → a `password` credential:
+//!   `pwdLastSet` → created and last rotated (0 means "must change"),
+//!   expiry = `pwdLastSet` + the domain `maxPwdAge`, none when
+//!   `DONT_EXPIRE_PASSWORD`; a gMSA's managed password expires after
+//!   `msDS-ManagedPasswordInterval` days (AD rotates it).
+//! - **Group memberships** of service accounts → grants `member` on the group
+//!   (a resource), nested groups followed (`member via <group>`); builtin
+//!   administrative groups (Domain/Enterprise/Schema Admins, Administrators,
+//!   the operators groups, DnsAdmins, ...) and any group named `*admin*` or
+//!   with `adminCount=1` are high/critical, and membership in them is admin
+//!   and high-consequence. Only groups that some service account reaches
+//!   become resources.
+//! - **Kerberos delegation**: `TRUSTED_FOR_DELEGATION` (unconstrained) and
+//!   `TRUSTED_TO_AUTH_FOR_DELEGATION` (protocol transition) → admin,
+//!   high-consequence grants on the domain; each `msDS-AllowedToDelegateTo`
+//!   SPN → a grant on that service and, when another fetched service account
+//!   holds the SPN, an `impersonate` delegation edge to it.
+//!
+//! Keys: `objectGUID` (AD), else `entryUUID` (OpenLDAP), else the normalised
+//! DN, so renames and moves keep the local id where the directory has one.
+//!
+//! Always a full fetch: AD's `uSNChanged` finds changed entries but not
+//! deleted ones (that needs the show-deleted control and the Deleted Objects
+//! container), and OpenLDAP has no deletion feed short of syncrepl; a full
+//! read of accounts and groups is a few pages per thousand entries.
+//!
+//! Errors: a refused bind (49) or missing rights (50) → `source_auth`; a
+//! missing base DN (32) → `source_error` naming it; a server that is busy
+//! (51) or unavailable (52), a dropped connection or a timeout is retried
+//! with the shared backoff policy (the paged search restarts: its cookie is
+//! bound to the connection), then → `network`/`source_error`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::asn1::{StructureTag, PL};
+use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope};
+
+use super::http::{backoff, HttpPolicy};
+use super::records::*;
+use super::scim::machine_kind;
+use super::{Source, SyncContext};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity,
+};
+
+pub struct LdapSource;
+
+/// Accounts: people and service accounts, no computers except managed
+/// service accounts.
+pub const DEFAULT_ACCOUNT_FILTER: &str = "(|(&(|(objectClass=user)(objectClass=inetOrgPerson)(objectClass=account))(!(objectClass=computer)))(objectClass=msDS-ManagedServiceAccount)(objectClass=msDS-GroupManagedServiceAccount)(objectClass=msDS-DelegatedManagedServiceAccount))";
+pub const DEFAULT_GROUP_FILTER: &str =
+    "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
+const DEFAULT_PAGE: i32 = 500;
+
+const ACCOUNT_ATTRS: &[&str] = &[
+    "objectClass",
+    "objectGUID",
+    "entryUUID",
+    "cn",
+    "uid",
+    "sAMAccountName",
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "description",
+    "title",
+    "department",
+    "employeeType",
+    "manager",
+    "managedBy",
+    "memberOf",
+    "userAccountControl",
+    "pwdLastSet",
+    "lastLogonTimestamp",
+    "accountExpires",
+    "whenCreated",
+    "createTimestamp",
+    "servicePrincipalName",
+    "msDS-ManagedPasswordInterval",
+    "msDS-AllowedToDelegateTo",
+];
+const GROUP_ATTRS: &[&str] = &[
+    "objectGUID",
+    "entryUUID",
+    "cn",
+    "description",
+    "member",
+    "uniqueMember",
+    "adminCount",
+];
+
+/// `userAccountControl` bits.
+pub mod uac {
+    pub const ACCOUNTDISABLE: i64 = 0x2;
+    pub const PASSWD_NOTREQD: i64 = 0x20;
+    pub const DONT_EXPIRE_PASSWORD: i64 = 0x10000;
+    pub const TRUSTED_FOR_DELEGATION: i64 = 0x80000;
+    pub const DONT_REQ_PREAUTH: i64 = 0x40_0000;
+    pub const TRUSTED_TO_AUTH_FOR_DELEGATION: i64 = 0x100_0000;
+}
+
+/// FILETIME (100-ns ticks since 1601-01-01 UTC) to a time; 0 and the
+/// "never" value (`i64::MAX`) are none.
+pub fn filetime(ticks: i64) -> Option<DateTime<Utc>> {
+    if ticks <= 0 || ticks == i64::MAX {
+        return None;
+    }
+    let secs = ticks / 10_000_000 - 11_644_473_600;
+    let nanos = (ticks % 10_000_000) * 100;
+    Utc.timestamp_opt(secs, u32::try_from(nanos).ok()?).single()
+}
+
+/// LDAP GeneralizedTime (`20240102103000Z`, `20240102103000.0Z`) to a time.
+pub fn generalized_time(s: &str) -> Option<DateTime<Utc>> {
+    let digits: String = s.chars().take(14).collect();
+    if digits.len() < 14 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(&digits, "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+/// An AD `objectGUID` (16 bytes, first three fields little-endian) in its
+/// usual text form.
+pub fn guid_string(b: &[u8]) -> Option<String> {
+    if b.len() != 16 {
+        return None;
+    }
+    Some(format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    ))
+}
+
+/// A DN in a form to compare by: RDNs trimmed, spaces around `=` removed,
+/// lower-cased. Escaped commas (`\,`) stay inside their RDN.
+pub fn normalize_dn(dn: &str) -> String {
+    let mut rdns = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in dn.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if c == ',' {
+            rdns.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    rdns.push(cur);
+    rdns.iter()
+        .map(|r| {
+            let r = r.trim();
+            match r.split_once('=') {
+                Some((a, v)) => format!("{}={}", a.trim(), v.trim()),
+                None => r.to_string(),
+            }
+            .to_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// One directory entry. Attribute names are lower-cased; values are bytes
+/// (most are UTF-8; `objectGUID` is binary).
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    pub dn: String,
+    attrs: HashMap<String, Vec<Vec<u8>>>,
+}
+
+impl Entry {
+    pub fn new(dn: &str, attrs: &[(&str, &[&str])]) -> Entry {
+        let mut e = Entry {
+            dn: dn.to_string(),
+            attrs: HashMap::new(),
+        };
+        for (k, vs) in attrs {
+            e.attrs.insert(
+                k.to_lowercase(),
+                vs.iter().map(|v| v.as_bytes().to_vec()).collect(),
+            );
+        }
+        e
+    }
+
+    fn values(&self, name: &str) -> &[Vec<u8>] {
+        self.attrs
+            .get(&name.to_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The first non-empty UTF-8 value.
+    pub fn first(&self, name: &str) -> Option<&str> {
+        self.all(name).into_iter().next()
+    }
+
+    /// Every non-empty UTF-8 value.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.values(name)
+            .iter()
+            .filter_map(|v| std::str::from_utf8(v).ok())
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.first(name).and_then(|s| s.parse().ok())
+    }
+
+    pub fn has_class(&self, class: &str) -> bool {
+        self.all("objectClass")
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(class))
+    }
+
+    /// The stable key: objectGUID, entryUUID, else the normalised DN.
+    pub fn key(&self) -> String {
+        if let Some(g) = self
+            .values("objectGUID")
+            .first()
+            .and_then(|b| guid_string(b))
+        {
+            return g;
+        }
+        if let Some(u) = self.first("entryUUID") {
+            return u.to_lowercase();
+        }
+        normalize_dn(&self.dn)
+    }
+
+    fn uac(&self) -> i64 {
+        self.int("userAccountControl").unwrap_or(0)
+    }
+}
+
+fn malformed(what: &str) -> Error {
+    Error::new(
+        ErrorCode::MalformedResponse,
+        format!("LDAP: the server sent a search entry that cannot be read ({what})"),
+    )
+}
+
+/// Reads a SearchResultEntry (`[APPLICATION 4] { objectName, attributes }`)
+/// without panicking on a malformed one (`ldap3`'s own reader panics).
+pub fn parse_entry(tag: StructureTag) -> Result<Entry> {
+    let parts = tag
+        .match_id(4)
+        .and_then(StructureTag::expect_constructed)
+        .ok_or_else(|| malformed("not an entry"))?;
+    let mut parts = parts.into_iter();
+    let dn = parts
+        .next()
+        .and_then(StructureTag::expect_primitive)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| malformed("no DN"))?;
+    let attrs = parts
+        .next()
+        .and_then(StructureTag::expect_constructed)
+        .ok_or_else(|| malformed("no attribute list"))?;
+    let mut out = HashMap::new();
+    for a in attrs {
+        let mut pa = a
+            .expect_constructed()
+            .ok_or_else(|| malformed("attribute is not a sequence"))?
+            .into_iter();
+        let name = pa
+            .next()
+            .and_then(StructureTag::expect_primitive)
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| malformed("attribute without a name"))?;
+        let vals = match pa.next().map(|t| t.payload) {
+            Some(PL::C(vs)) => vs
+                .into_iter()
+                .map(|v| v.expect_primitive().ok_or_else(|| malformed("value")))
+                .collect::<Result<Vec<_>>>()?,
+            _ => return Err(malformed("attribute without values")),
+        };
+        out.entry(name.to_lowercase())
+            .or_insert_with(Vec::new)
+            .extend(vals);
+    }
+    Ok(Entry { dn, attrs: out })
+}
+
+/// What an account is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountClass {
+    Person,
+    Machine(IdentityKind, Option<AgentClass>),
+    /// A computer (host) account: not governed here.
+    Computer,
+}
+
+fn is_managed_sa(e: &Entry) -> bool {
+    e.has_class("msDS-GroupManagedServiceAccount")
+        || e.has_class("msDS-ManagedServiceAccount")
+        || e.has_class("msDS-DelegatedManagedServiceAccount")
+}
+
+fn account_name(e: &Entry) -> Option<&str> {
+    e.first("sAMAccountName")
+        .or_else(|| e.first("uid"))
+        .or_else(|| e.first("cn"))
+}
+
+/// Decides whether an account is a person or a non-human identity (see the
+/// module documentation for the signals, strongest first).
+pub fn classify(e: &Entry) -> AccountClass {
+    if is_managed_sa(e) {
+        return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+    }
+    if e.has_class("computer") {
+        return AccountClass::Computer;
+    }
+    if let Some((kind, class)) = e.first("employeeType").and_then(machine_kind) {
+        return AccountClass::Machine(kind, class);
+    }
+    if e.first("servicePrincipalName").is_some() {
+        return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+    }
+    let personish = e.has_class("person")
+        || e.has_class("inetOrgPerson")
+        || e.has_class("organizationalPerson")
+        || e.has_class("user");
+    if e.has_class("account") && !personish {
+        return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+    }
+    // An OU above the entry named for machines.
+    let norm = normalize_dn(&e.dn);
+    for rdn in norm.split(',').skip(1) {
+        if let Some(ou) = rdn.strip_prefix("ou=") {
+            let ou = ou.trim_start_matches(|c: char| !c.is_alphanumeric());
+            if ou.starts_with("agent") || ou.starts_with("ai agent") || ou.starts_with("ai-agent") {
+                return AccountClass::Machine(IdentityKind::AiAgent, None);
+            }
+            if ["service", "svc", "robot", "bot", "non-human", "nonhuman"]
+                .iter()
+                .any(|p| ou.starts_with(p))
+            {
+                return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+            }
+        }
+    }
+    if let Some(n) = account_name(e).map(str::to_lowercase) {
+        if ["svc-", "svc_", "svc.", "sa-", "sa_", "srv-", "srv_"]
+            .iter()
+            .any(|p| n.starts_with(p))
+        {
+            return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+        }
+    }
+    AccountClass::Person
+}
+
+/// How sensitive a group is, by its well-known name or `adminCount`.
+pub fn group_sensitivity(name: &str, admin_count: bool) -> Sensitivity {
+    let n = name.trim().to_lowercase();
+    const CRITICAL: &[&str] = &[
+        "domain admins",
+        "enterprise admins",
+        "schema admins",
+        "administrators",
+    ];
+    const HIGH: &[&str] = &[
+        "account operators",
+        "backup operators",
+        "server operators",
+        "print operators",
+        "dnsadmins",
+        "group policy creator owners",
+        "key admins",
+        "enterprise key admins",
+        "cert publishers",
+    ];
+    if CRITICAL.contains(&n.as_str()) {
+        Sensitivity::Critical
+    } else if HIGH.contains(&n.as_str()) || n.contains("admin") || admin_count {
+        Sensitivity::High
+    } else {
+        Sensitivity::Low
+    }
+}
+
+struct Settings {
+    url: String,
+    bind_dn: String,
+    base_dn: String,
+    starttls: bool,
+    page_size: i32,
+    account_filter: String,
+    group_filter: String,
+}
+
+fn settings(ctx: &SyncContext) -> Result<Settings> {
+    let s = &ctx.source.settings;
+    let url = ctx.setting("url")?;
+    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
+        return Err(Error::invalid(format!(
+            "'{url}' is not an LDAP URL: it must start with ldap:// or ldaps://"
+        )));
+    }
+    let starttls = match s.get("starttls") {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(v)) => matches!(v.trim(), "true" | "yes" | "1"),
+        Some(other) => {
+            return Err(Error::invalid(format!(
+                "the setting 'starttls' must be true or false, not {other}"
+            )))
+        }
+    };
+    let page_size = match s.get("page_size") {
+        None | Some(serde_json::Value::Null) => DEFAULT_PAGE,
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
+            .filter(|n| (1..=1000).contains(n))
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| {
+                Error::invalid("the setting 'page_size' must be a number from 1 to 1000")
+            })?,
+    };
+    let opt = |k: &str, d: &str| {
+        s.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .unwrap_or(d)
+            .to_string()
+    };
+    Ok(Settings {
+        url,
+        bind_dn: ctx.setting("bind_dn")?,
+        base_dn: ctx.setting("base_dn")?,
+        starttls,
+        page_size,
+        account_filter: opt("account_filter", DEFAULT_ACCOUNT_FILTER),
+        group_filter: opt("group_filter", DEFAULT_GROUP_FILTER),
+    })
+}
+
+/// Whether an error is worth another attempt (a new connection).
+fn transient(e: &Error) -> bool {
+    e.code == ErrorCode::Network
+}
+
+fn ldap_error(e: LdapError, what: &str, base_dn: &str) -> Error {
+    match e {
+        LdapError::LdapResult { result } => {
+            let detail = if result.text.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", result.text)
+            };
+            match result.rc {
+                49 => Error::new(
+                    ErrorCode::SourceAuth,
+                    format!("LDAP: the directory refused the bind (invalid credentials){detail}; check the bind DN and the password kept in the keyring"),
+                ),
+                50 => Error::new(
+                    ErrorCode::SourceAuth,
+                    format!("LDAP: the bind account may not {what} (insufficient access rights){detail}"),
+                ),
+                8 | 13 => Error::new(
+                    ErrorCode::SourceAuth,
+                    format!("LDAP: the directory requires a secure connection (use ldaps:// or starttls){detail}"),
+                ),
+                32 => Error::new(
+                    ErrorCode::SourceError,
+                    format!("LDAP: the base DN '{base_dn}' does not exist on this server{detail}"),
+                ),
+                51..=53 => Error::new(
+                    ErrorCode::Network,
+                    format!("LDAP: the directory is busy or unavailable (code {}) while trying to {what}{detail}", result.rc),
+                ),
+                4 => Error::new(
+                    ErrorCode::SourceError,
+                    format!("LDAP: the server's size limit was reached while trying to {what}; lower 'page_size'{detail}"),
+                ),
+                rc => Error::new(
+                    ErrorCode::SourceError,
+                    format!("LDAP: could not {what}: result code {rc}{detail}"),
+                ),
+            }
+        }
+        LdapError::Io { source } => {
+            Error::new(ErrorCode::Network, format!("LDAP: cannot {what}: {source}"))
+        }
+        LdapError::Timeout { .. } => Error::new(
+            ErrorCode::Network,
+            format!("LDAP: timed out while trying to {what}"),
+        ),
+        LdapError::EndOfStream | LdapError::ResultRecv { .. } | LdapError::OpSend { .. } => {
+            Error::new(
+                ErrorCode::Network,
+                format!("LDAP: the connection closed while trying to {what}"),
+            )
+        }
+        LdapError::FilterParsing => Error::invalid(format!(
+            "LDAP: a search filter of this source is not valid LDAP filter syntax ({what})"
+        )),
+        LdapError::UrlParsing { source } => {
+            Error::invalid(format!("LDAP: the server URL is not valid: {source}"))
+        }
+        other => Error::new(
+            ErrorCode::SourceError,
+            format!("LDAP: could not {what}: {other}"),
+        ),
+    }
+}
+
+async fn timed<T>(
+    d: Duration,
+    what: &str,
+    base_dn: &str,
+    fut: impl std::future::Future<Output = std::result::Result<T, LdapError>>,
+) -> Result<T> {
+    match tokio::time::timeout(d, fut).await {
+        Ok(r) => r.map_err(|e| ldap_error(e, what, base_dn)),
+        Err(_) => Err(Error::new(
+            ErrorCode::Network,
+            format!(
+                "LDAP: timed out after {} s while trying to {what}",
+                d.as_secs()
+            ),
+        )),
+    }
+}
+
+/// What one directory read returns.
+struct Read {
+    max_pwd_age: Option<i64>,
+    accounts: Vec<Entry>,
+    groups: Vec<Entry>,
+}
+
+async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Read> {
+    let policy: &HttpPolicy = ctx.http.policy();
+    let cancel = ctx.http.cancel();
+    let conn_settings = LdapConnSettings::new()
+        .set_conn_timeout(policy.connect_timeout)
+        .set_starttls(s.starttls && s.url.starts_with("ldap://"));
+    let (conn, mut ldap) = timed(
+        policy.connect_timeout + Duration::from_secs(1),
+        "connect",
+        &s.base_dn,
+        LdapConnAsync::with_settings(conn_settings, &s.url),
+    )
+    .await?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = conn.drive().await {
+            tracing::debug!(error = %e, "LDAP connection ended");
+        }
+    });
+    let result = async {
+        let t = policy.request_timeout;
+        timed(t, "bind", &s.base_dn, async {
+            ldap.simple_bind(&s.bind_dn, password).await?.success()
+        })
+        .await?;
+        cancel.check()?;
+
+        // The base entry: proves it exists and brings the password policy.
+        let (base, _) = timed(t, "read the base DN", &s.base_dn, async {
+            ldap.search(
+                &s.base_dn,
+                Scope::Base,
+                "(objectClass=*)",
+                vec!["maxPwdAge"],
+            )
+            .await?
+            .success()
+        })
+        .await?;
+        let max_pwd_age = match base.into_iter().next() {
+            Some(e) => parse_entry(e.0)?.int("maxPwdAge"),
+            None => None,
+        };
+
+        let mut read = Read {
+            max_pwd_age,
+            accounts: vec![],
+            groups: vec![],
+        };
+        for (phase, filter, attrs) in [
+            ("identities", &s.account_filter, ACCOUNT_ATTRS),
+            ("groups", &s.group_filter, GROUP_ATTRS),
+        ] {
+            let what = format!("search {phase}");
+            let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
+                Box::new(EntriesOnly::new()),
+                Box::new(PagedResults::new(s.page_size)),
+            ];
+            let mut stream = timed(t, &what, &s.base_dn, async {
+                ldap.streaming_search_with(
+                    adapters,
+                    &s.base_dn,
+                    Scope::Subtree,
+                    filter.as_str(),
+                    attrs.to_vec(),
+                )
+                .await
+            })
+            .await?;
+            let mut out = Vec::new();
+            let page = usize::try_from(s.page_size).unwrap_or(1).max(1);
+            while let Some(raw) = timed(t, &what, &s.base_dn, stream.next()).await? {
+                cancel.check()?;
+                out.push(parse_entry(raw.0)?);
+                if out.len() % page == 0 {
+                    ctx.report(phase, (out.len() / page) as u64, out.len() as u64, None);
+                }
+            }
+            timed(t, &what, &s.base_dn, async {
+                stream.finish().await.success()
+            })
+            .await?;
+            ctx.report(
+                phase,
+                out.len().div_ceil(page) as u64,
+                out.len() as u64,
+                None,
+            );
+            if phase == "identities" {
+                read.accounts = out;
+            } else {
+                read.groups = out;
+            }
+        }
+        Ok(read)
+    }
+    .await;
+    let _ = ldap.unbind().await;
+    driver.abort();
+    result
+}
+
+impl Source for LdapSource {
+    async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
+        let s = settings(ctx)?;
+        let password = ctx.secret()?.to_string();
+        let policy = ctx.http.policy().clone();
+        let mut attempt = 1;
+        let read = loop {
+            ctx.http.cancel().check()?;
+            match read_once(ctx, &s, &password).await {
+                Ok(r) => break r,
+                Err(e) if transient(&e) && attempt < policy.max_attempts.max(1) => {
+                    tracing::warn!(attempt, error = %e, "LDAP read failed; retrying");
+                    tokio::time::sleep(backoff(&policy, attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(map(&read, &s.base_dn, Utc::now()))
+    }
+}
+
+/// Turns what was read into records.
+fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
+    let mut f = Fetched::new(FetchMode::Full);
+    let classes: Vec<AccountClass> = read.accounts.iter().map(classify).collect();
+    // DN → (key, is a person) for manager / managedBy / member resolution.
+    let mut by_dn: HashMap<String, (String, bool)> = HashMap::new();
+    for (e, c) in read.accounts.iter().zip(&classes) {
+        if *c != AccountClass::Computer {
+            by_dn.insert(normalize_dn(&e.dn), (e.key(), *c == AccountClass::Person));
+        }
+    }
+    let group_names: HashMap<String, &str> = read
+        .groups
+        .iter()
+        .map(|g| (normalize_dn(&g.dn), g.first("cn").unwrap_or(g.dn.as_str())))
+        .collect();
+    let person_key = |dn: Option<&str>| -> Option<PersonKey> {
+        let (key, is_person) = by_dn.get(&normalize_dn(dn?))?;
+        is_person.then(|| PersonKey::ExternalId(key.clone()))
+    };
+    let max_pwd_age = read
+        .max_pwd_age
+        .filter(|v| *v != 0 && *v != i64::MIN)
+        .map(|v| chrono::Duration::microseconds(v.abs() / 10));
+
+    // SPN → identity key, for constrained-delegation edges.
+    let mut spn_owner: HashMap<String, String> = HashMap::new();
+    for (e, c) in read.accounts.iter().zip(&classes) {
+        if matches!(c, AccountClass::Machine(..)) {
+            for spn in e.all("servicePrincipalName") {
+                spn_owner.insert(spn.to_lowercase(), e.key());
+            }
+        }
+    }
+
+    let domain_resource = format!("domain:{}", normalize_dn(base_dn));
+    let mut domain_used = false;
+    let mut machine_dns: Vec<(String, String)> = vec![];
+
+    for (e, c) in read.accounts.iter().zip(&classes) {
+        let key = e.key();
+        let uac_bits = e.uac();
+        let expires = e.int("accountExpires").and_then(filetime);
+        let expired = expires.is_some_and(|t| t <= now);
+        let disabled = uac_bits & uac::ACCOUNTDISABLE != 0;
+        let created = e
+            .first("whenCreated")
+            .or_else(|| e.first("createTimestamp"))
+            .and_then(generalized_time);
+        match *c {
+            AccountClass::Computer => {}
+            AccountClass::Person => {
+                let (status, left_at) = if expired {
+                    (PersonStatus::Departed, expires)
+                } else if disabled {
+                    (PersonStatus::Suspended, None)
+                } else {
+                    (PersonStatus::Active, None)
+                };
+                let email = e
+                    .first("mail")
+                    .or_else(|| e.first("userPrincipalName").filter(|u| u.contains('@')))
+                    .unwrap_or_default();
+                f.people.push(PersonRecord {
+                    external_id: key,
+                    display_name: e
+                        .first("displayName")
+                        .or_else(|| e.first("cn"))
+                        .or_else(|| account_name(e))
+                        .unwrap_or(e.dn.as_str())
+                        .to_string(),
+                    email: email.to_string(),
+                    department: e.first("department").unwrap_or_default().to_string(),
+                    title: e.first("title").unwrap_or_default().to_string(),
+                    manager: person_key(e.first("manager")),
+                    status,
+                    left_at,
+                });
+            }
+            AccountClass::Machine(kind, agent_class) => {
+                let gmsa_days = e
+                    .int("msDS-ManagedPasswordInterval")
+                    .filter(|d| *d > 0)
+                    .or_else(|| is_managed_sa(e).then_some(30));
+                let managed_by = e.first("managedBy");
+                let owner = person_key(managed_by).or_else(|| person_key(e.first("manager")));
+                let mut facts: Vec<String> = vec![];
+                if let Some(d) = e.first("description") {
+                    facts.push(d.to_string());
+                }
+                if is_managed_sa(e) {
+                    facts.push(format!(
+                        "managed service account (AD rotates its password every {} days)",
+                        gmsa_days.unwrap_or(30)
+                    ));
+                }
+                if let Some(m) = managed_by {
+                    if let Some(g) = group_names.get(&normalize_dn(m)) {
+                        facts.push(format!("managed by group {g}"));
+                    }
+                }
+                let spns = e.all("servicePrincipalName");
+                if !spns.is_empty() {
+                    facts.push(format!("SPN: {}", spns.join(", ")));
+                }
+                for (bit, text) in [
+                    (uac::DONT_EXPIRE_PASSWORD, "password never expires"),
+                    (uac::PASSWD_NOTREQD, "password not required"),
+                    (
+                        uac::DONT_REQ_PREAUTH,
+                        "Kerberos pre-authentication disabled",
+                    ),
+                    (
+                        uac::TRUSTED_FOR_DELEGATION,
+                        "unconstrained Kerberos delegation",
+                    ),
+                    (
+                        uac::TRUSTED_TO_AUTH_FOR_DELEGATION,
+                        "Kerberos protocol transition",
+                    ),
+                ] {
+                    if uac_bits & bit != 0 {
+                        facts.push(text.to_string());
+                    }
+                }
+                if expired {
+                    facts.push("account expired".into());
+                }
+                f.identities.push(IdentityRecord {
+                    external_id: key.clone(),
+                    name: account_name(e).unwrap_or(e.dn.as_str()).to_string(),
+                    kind,
+                    agent_class,
+                    status: if disabled || expired {
+                        IdentityStatus::Disabled
+                    } else {
+                        IdentityStatus::Active
+                    },
+                    description: facts.join("; "),
+                    owner,
+                    builder: None,
+                    team: e.first("department").unwrap_or_default().to_string(),
+                    environment: String::new(),
+                    registration: None,
+                    created_at: created,
+                    last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
+                });
+
+                // The password.
+                let pwd_set = e.int("pwdLastSet").and_then(filetime);
+                let pwd_expires = if uac_bits & uac::DONT_EXPIRE_PASSWORD != 0 {
+                    None
+                } else if is_managed_sa(e) {
+                    pwd_set.map(|t| t + chrono::Duration::days(gmsa_days.unwrap_or(30)))
+                } else {
+                    pwd_set.zip(max_pwd_age).map(|(t, age)| t + age)
+                };
+                let label = if is_managed_sa(e) {
+                    "managed password".to_string()
+                } else if uac_bits & uac::PASSWD_NOTREQD != 0 {
+                    "password (not required: may be empty)".to_string()
+                } else if e.int("pwdLastSet") == Some(0) {
+                    "password (must change at next logon)".to_string()
+                } else {
+                    "password".to_string()
+                };
+                f.credentials.push(CredentialRecord {
+                    identity: key.clone(),
+                    external_id: format!("{key}#password"),
+                    kind: CredentialKind::Password,
+                    display_name: label,
+                    created_at: pwd_set,
+                    expires_at: pwd_expires,
+                    last_rotated_at: pwd_set,
+                    last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
+                });
+
+                // Kerberos delegation.
+                for (bit, perm) in [
+                    (
+                        uac::TRUSTED_FOR_DELEGATION,
+                        "kerberos: unconstrained delegation (can impersonate any user to any service)",
+                    ),
+                    (
+                        uac::TRUSTED_TO_AUTH_FOR_DELEGATION,
+                        "kerberos: protocol transition (can obtain tickets for any user without their password)",
+                    ),
+                ] {
+                    if uac_bits & bit != 0 {
+                        domain_used = true;
+                        f.grants.push(GrantRecord {
+                            identity: key.clone(),
+                            resource: domain_resource.clone(),
+                            permission: perm.to_string(),
+                            privilege: Privilege::Admin,
+                            high_consequence: true,
+                            last_used_at: None,
+                        });
+                    }
+                }
+                for spn in e.all("msDS-AllowedToDelegateTo") {
+                    let rid = format!("spn:{}", spn.to_lowercase());
+                    if !f.resources.iter().any(|r| r.external_id == rid) {
+                        f.resources.push(ResourceRecord {
+                            external_id: rid.clone(),
+                            name: spn.to_string(),
+                            kind: "kerberos_service".into(),
+                            sensitivity: Sensitivity::High,
+                            environment: String::new(),
+                        });
+                    }
+                    f.grants.push(GrantRecord {
+                        identity: key.clone(),
+                        resource: rid,
+                        permission:
+                            "kerberos: constrained delegation (acts as any user to this service)"
+                                .into(),
+                        privilege: Privilege::Write,
+                        high_consequence: true,
+                        last_used_at: None,
+                    });
+                    if let Some(target) = spn_owner.get(&spn.to_lowercase()) {
+                        if *target != key {
+                            f.delegations.push(DelegationRecord {
+                                from: key.clone(),
+                                to: target.clone(),
+                                kind: DelegationKind::Impersonate,
+                            });
+                        }
+                    }
+                }
+                machine_dns.push((key, normalize_dn(&e.dn)));
+            }
+        }
+    }
+    if domain_used {
+        f.resources.push(ResourceRecord {
+            external_id: domain_resource,
+            name: format!("Directory {base_dn}"),
+            kind: "directory".into(),
+            sensitivity: Sensitivity::Critical,
+            environment: String::new(),
+        });
+    }
+    map_groups(read, &machine_dns, &mut f);
+    f
+}
+
+/// Group memberships of service accounts, nested groups followed.
+fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
+    struct Group<'a> {
+        key: String,
+        name: &'a str,
+        sensitivity: Sensitivity,
+    }
+    let groups: Vec<Group> = read
+        .groups
+        .iter()
+        .map(|g| {
+            let name = g.first("cn").unwrap_or(g.dn.as_str());
+            Group {
+                key: g.key(),
+                name,
+                sensitivity: group_sensitivity(name, g.int("adminCount") == Some(1)),
+            }
+        })
+        .collect();
+    let dn_to_group: HashMap<String, usize> = read
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (normalize_dn(&g.dn), i))
+        .collect();
+    // member DN → groups it is directly in.
+    let mut parents: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, g) in read.groups.iter().enumerate() {
+        for m in g.all("member").into_iter().chain(g.all("uniqueMember")) {
+            // uniqueMember may carry an optional `#'bits'B` UID suffix.
+            let m = m.split('#').next().unwrap_or(m);
+            let v = parents.entry(normalize_dn(m)).or_default();
+            if !v.contains(&i) {
+                v.push(i);
+            }
+        }
+    }
+    let mut used = vec![false; groups.len()];
+    let account_member_of: HashMap<&str, Vec<usize>> = read
+        .accounts
+        .iter()
+        .map(|e| {
+            let v = e
+                .all("memberOf")
+                .into_iter()
+                .filter_map(|g| dn_to_group.get(&normalize_dn(g)).copied())
+                .collect();
+            (e.dn.as_str(), v)
+        })
+        .collect();
+    let dn_of: HashMap<String, &str> = read
+        .accounts
+        .iter()
+        .map(|e| (normalize_dn(&e.dn), e.dn.as_str()))
+        .collect();
+    for (key, dn) in machines {
+        // Direct groups: listed by the group (`member`) or the account (`memberOf`).
+        let mut direct: Vec<usize> = parents.get(dn).cloned().unwrap_or_default();
+        if let Some(raw) = dn_of.get(dn) {
+            for g in account_member_of.get(raw).into_iter().flatten() {
+                if !direct.contains(g) {
+                    direct.push(*g);
+                }
+            }
+        }
+        // Breadth-first up the nesting; the first path found names the route.
+        let mut via: HashMap<usize, Option<usize>> = HashMap::new();
+        let mut queue: VecDeque<usize> = VecDeque::new();
+        for g in direct {
+            via.insert(g, None);
+            queue.push_back(g);
+        }
+        let mut seen: HashSet<usize> = via.keys().copied().collect();
+        while let Some(g) = queue.pop_front() {
+            let route = via.get(&g).copied().flatten().unwrap_or(g);
+            let gdn = normalize_dn(&read.groups[g].dn);
+            for p in parents.get(&gdn).into_iter().flatten() {
+                if seen.insert(*p) {
+                    via.insert(*p, Some(route));
+                    queue.push_back(*p);
+                }
+            }
+        }
+        let mut reached: Vec<(usize, Option<usize>)> = via.into_iter().collect();
+        reached.sort_unstable();
+        for (g, route) in reached {
+            used[g] = true;
+            let grp = &groups[g];
+            let privileged = grp.sensitivity >= Sensitivity::High;
+            f.grants.push(GrantRecord {
+                identity: key.clone(),
+                resource: format!("group:{}", grp.key),
+                permission: match route {
+                    None => "member".to_string(),
+                    Some(r) => format!("member via {}", groups[r].name),
+                },
+                privilege: if privileged {
+                    Privilege::Admin
+                } else {
+                    Privilege::Read
+                },
+                high_consequence: privileged,
+                last_used_at: None,
+            });
+        }
+    }
+    for (g, grp) in groups.iter().enumerate() {
+        if used[g] {
+            f.resources.push(ResourceRecord {
+                external_id: format!("group:{}", grp.key),
+                name: grp.name.to_string(),
+                kind: "group".into(),
+                sensitivity: grp.sensitivity,
+                environment: String::new(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filetime_converts_and_knows_never() {
+        // 2021-06-15 00:00:00 UTC = 132681888000000000 ticks.
+        let t = filetime(132_681_888_000_000_000).unwrap();
+        assert_eq!(t.to_rfc3339(), "2021-06-15T00:00:00+00:00");
+        assert_eq!(filetime(0), None);
+        assert_eq!(filetime(i64::MAX), None);
+        assert_eq!(filetime(-5), None);
+    }
+
+    #[test]
+    fn generalized_time_reads_both_forms() {
+        assert_eq!(
+            generalized_time("20240102103000.0Z").unwrap().to_rfc3339(),
+            "2024-01-02T10:30:00+00:00"
+        );
+        assert_eq!(
+            generalized_time("20240102103000Z").unwrap().to_rfc3339(),
+            "2024-01-02T10:30:00+00:00"
+        );
+        assert_eq!(generalized_time("2024"), None);
+        assert_eq!(generalized_time("2024010210300xZ"), None);
+    }
+
+    #[test]
+    fn guid_is_mixed_endian() {
+        let b: Vec<u8> = (0u8..16).collect();
+        assert_eq!(
+            guid_string(&b).unwrap(),
+            "03020100-0504-0706-0809-0a0b0c0d0e0f"
+        );
+        assert_eq!(guid_string(&b[..15]), None);
+    }
+
+    #[test]
+    fn dns_normalise_but_keep_escaped_commas() {
+        assert_eq!(
+            normalize_dn("CN=Svc Backup , OU=Service Accounts,DC=Example, DC=org"),
+            "cn=svc backup,ou=service accounts,dc=example,dc=org"
+        );
+        assert_eq!(
+            normalize_dn("cn=Smith\\, John,dc=x"),
+            "cn=smith\\, john,dc=x"
+        );
+    }
+
+    #[test]
+    fn classification_signals() {
+        let spn = Entry::new(
+            "cn=sql,ou=people,dc=x",
+            &[
+                ("objectClass", &["user"]),
+                ("servicePrincipalName", &["MSSQLSvc/db:1433"]),
+            ],
+        );
+        assert_eq!(
+            classify(&spn),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+        let person = Entry::new(
+            "cn=ann,ou=people,dc=x",
+            &[("objectClass", &["user"]), ("sAMAccountName", &["ann"])],
+        );
+        assert_eq!(classify(&person), AccountClass::Person);
+        let ou = Entry::new(
+            "cn=x,OU=Service Accounts,dc=x",
+            &[("objectClass", &["user"])],
+        );
+        assert_eq!(
+            classify(&ou),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+        let agent = Entry::new("cn=x,ou=AI Agents,dc=x", &[("objectClass", &["user"])]);
+        assert_eq!(
+            classify(&agent),
+            AccountClass::Machine(IdentityKind::AiAgent, None)
+        );
+        let typed = Entry::new(
+            "cn=x,ou=people,dc=x",
+            &[
+                ("objectClass", &["inetOrgPerson"]),
+                ("employeeType", &["agent"]),
+            ],
+        );
+        assert_eq!(
+            classify(&typed),
+            AccountClass::Machine(IdentityKind::AiAgent, None)
+        );
+        let computer = Entry::new("cn=ws1,dc=x", &[("objectClass", &["user", "computer"])]);
+        assert_eq!(classify(&computer), AccountClass::Computer);
+        let gmsa = Entry::new(
+            "cn=g,dc=x",
+            &[(
+                "objectClass",
+                &["user", "computer", "msDS-GroupManagedServiceAccount"],
+            )],
+        );
+        assert_eq!(
+            classify(&gmsa),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+        let acct = Entry::new(
+            "uid=backup,ou=people,dc=x",
+            &[("objectClass", &["account", "simpleSecurityObject"])],
+        );
+        assert_eq!(
+            classify(&acct),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+        let named = Entry::new(
+            "cn=x,dc=x",
+            &[("objectClass", &["user"]), ("sAMAccountName", &["svc-etl"])],
+        );
+        assert_eq!(
+            classify(&named),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+    }
+
+    #[test]
+    fn group_sensitivity_by_name() {
+        assert_eq!(
+            group_sensitivity("Domain Admins", false),
+            Sensitivity::Critical
+        );
+        assert_eq!(
+            group_sensitivity("Backup Operators", false),
+            Sensitivity::High
+        );
+        assert_eq!(group_sensitivity("sql-admins", false), Sensitivity::High);
+        assert_eq!(group_sensitivity("Reporting", true), Sensitivity::High);
+        assert_eq!(group_sensitivity("Reporting", false), Sensitivity::Low);
+    }
+
+    #[test]
+    fn malformed_entries_are_errors_not_panics() {
+        use ldap3::asn1::TagClass;
+        let bad = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::P(vec![1, 2, 3]),
+        };
+        assert_eq!(
+            parse_entry(bad).unwrap_err().code,
+            ErrorCode::MalformedResponse
+        );
+        let wrong_id = StructureTag {
+            class: TagClass::Application,
+            id: 5,
+            payload: PL::C(vec![]),
+        };
+        assert_eq!(
+            parse_entry(wrong_id).unwrap_err().code,
+            ErrorCode::MalformedResponse
+        );
+        let no_attrs = StructureTag {
+            class: TagClass::Application,
+            id: 4,
+            payload: PL::C(vec![StructureTag {
+                class: TagClass::Universal,
+                id: 4,
+                payload: PL::P(b"cn=x".to_vec()),
+            }]),
+        };
+        assert_eq!(
+            parse_entry(no_attrs).unwrap_err().code,
+            ErrorCode::MalformedResponse
+        );
+    }
+}
