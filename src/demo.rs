@@ -454,6 +454,10 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             kind: kind.into(),
             sensitivity,
             environment: env.into(),
+            // Four in five resources have a data owner; chosen without the
+            // generator so the rest of the organisation stays as it was.
+            owner: (i % 5 != 0 && !org.people.is_empty())
+                .then(|| PersonId(1 + ((i * 7919) % org.people.len()) as i64)),
         });
         resource_class.push(class);
     }

@@ -14,8 +14,10 @@
 
 #[cfg(feature = "ts")]
 pub mod bindings;
+pub mod campaigns;
 pub mod demo;
 pub mod error;
+pub mod evidence;
 pub mod findings;
 pub mod model;
 pub mod ops;

@@ -322,6 +322,9 @@ pub struct Resource {
     pub kind: String,
     pub sensitivity: Sensitivity,
     pub environment: String,
+    /// Who answers for the resource (data owner); reviews of grants on it can
+    /// go to them.
+    pub owner: Option<PersonId>,
 }
 
 /// One permission of an identity on a resource.

@@ -256,3 +256,146 @@ pub fn set_source_secret(store: &Store, secrets: &dyn SecretStore, source: Sourc
     store.source(source)?;
     secrets.set(source, secret)
 }
+
+// ---------------------------------------------------------------- reviews ---
+
+use crate::campaigns::{
+    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery, ReviewQueue,
+    TaskStatus, TaskView, UndecidedPolicy,
+};
+use crate::store::audit::AuditVerification;
+use crate::views::PersonRef;
+
+/// The person using Custodian: the one chosen in settings (the app) or
+/// named with `--as` (the CLI).
+pub fn acting_person(store: &Store) -> Result<Option<PersonRef>> {
+    match store.acting_person()? {
+        Some(id) => store.person_ref(id),
+        None => Ok(None),
+    }
+}
+
+/// Chooses who is using Custodian (by id, email or name).
+pub fn set_acting_person(store: &mut Store, reference: &str, now: DateTime<Utc>) -> Result<PersonRef> {
+    let id = store.resolve_person(reference)?;
+    store.set_acting_person(id, now)?;
+    store
+        .person_ref(id)?
+        .ok_or_else(|| Error::not_found(format!("no person with id {id}")))
+}
+
+/// The acting person's id: `reference` when given (CLI `--as`), else the one
+/// chosen in settings.
+pub fn actor(store: &Store, reference: Option<&str>) -> Result<i64> {
+    match reference {
+        Some(r) => store.resolve_person(r),
+        None => store.acting_person()?.ok_or_else(|| {
+            Error::invalid("who is acting? choose yourself in Settings (the app) or pass --as <email> (the CLI)")
+        }),
+    }
+}
+
+/// People matching a search (name or email), for pickers.
+pub fn find_people(store: &Store, search: &str, limit: i64) -> Result<Vec<PersonRef>> {
+    store.find_people(search, limit)
+}
+
+/// Creates (and, when it starts now, launches) a campaign.
+pub fn create_campaign(store: &mut Store, actor: i64, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignView> {
+    let id = store.create_campaign(actor, c, now)?;
+    store.campaign(id, now)
+}
+
+/// Every campaign, launching the scheduled ones whose start date has come.
+pub fn campaigns(store: &mut Store, now: DateTime<Utc>) -> Result<Vec<CampaignView>> {
+    store.launch_due_campaigns(now)?;
+    store.campaigns(now)
+}
+
+pub fn campaign_progress(store: &Store, id: i64, now: DateTime<Utc>) -> Result<CampaignProgress> {
+    store.campaign_progress(id, now)
+}
+
+pub fn review_queue(store: &Store, actor: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+    store.review_queue(actor, q)
+}
+
+pub fn campaign_items(store: &Store, campaign: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+    store.campaign_items(campaign, q)
+}
+
+pub fn decide(store: &mut Store, actor: i64, input: &DecisionInput, now: DateTime<Utc>) -> Result<usize> {
+    store.decide(actor, input, now)
+}
+
+pub fn reassign_reviewer(
+    store: &mut Store,
+    actor: i64,
+    items: &[i64],
+    to: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    store.reassign_reviewer(actor, items, to, reason, now)
+}
+
+pub fn escalate(store: &mut Store, actor: i64, campaign: i64, reviewer: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
+    store.escalate(actor, campaign, reviewer, now)
+}
+
+pub fn remind(store: &mut Store, actor: i64, campaign: i64, reviewer: i64, now: DateTime<Utc>) -> Result<()> {
+    store.record_reminder(actor, campaign, reviewer, now)
+}
+
+pub fn close_campaign(
+    store: &mut Store,
+    actor: i64,
+    campaign: i64,
+    policy: UndecidedPolicy,
+    now: DateTime<Utc>,
+) -> Result<CloseReport> {
+    store.close_campaign(actor, campaign, policy, now)
+}
+
+pub fn tasks(store: &Store, campaign: Option<i64>, status: Option<TaskStatus>) -> Result<Vec<TaskView>> {
+    store.tasks(campaign, status)
+}
+
+pub fn set_task_status(
+    store: &mut Store,
+    actor: i64,
+    task: i64,
+    status: TaskStatus,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    store.set_task_status(actor, task, status, note, now)
+}
+
+/// Writes a campaign's evidence as `campaign-<id>-evidence.{csv,json,html}`
+/// into `dir`; returns the files written.
+pub fn export_campaign(store: &Store, campaign: i64, dir: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+    let e = crate::evidence::collect(store, campaign, now)?;
+    std::fs::create_dir_all(dir).map_err(|err| {
+        Error::new(ErrorCode::Storage, format!("cannot create {}: {err}", dir.display()))
+    })?;
+    let mut written = vec![];
+    for (ext, body) in [
+        ("csv", crate::evidence::to_csv(&e)?),
+        ("json", crate::evidence::to_json(&e)?),
+        ("html", crate::evidence::to_html(&e)),
+    ] {
+        let path = dir.join(format!("campaign-{campaign}-evidence.{ext}"));
+        // Write then rename, so a crash never leaves half a file under the final name.
+        let tmp = path.with_extension(format!("{ext}.partial"));
+        std::fs::write(&tmp, body)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|err| Error::new(ErrorCode::Storage, format!("cannot write {}: {err}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+pub fn verify_audit(store: &Store) -> Result<AuditVerification> {
+    store.verify_audit()
+}

@@ -19,7 +19,7 @@ use crate::views::{
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
 
-fn rfc3339(ts: i64) -> String {
+pub(crate) fn rfc3339(ts: i64) -> String {
     from_ts(ts).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -361,7 +361,7 @@ impl Store {
         Ok(d)
     }
 
-    fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
+    pub(crate) fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
         Ok(self
             .conn
             .query_row(
@@ -413,7 +413,7 @@ impl Store {
 }
 
 /// Builds the WHERE clause (with positional arguments) for an inventory query.
-fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
+pub(crate) fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let in_list =

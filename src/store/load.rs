@@ -37,6 +37,8 @@ impl Store {
     /// error nothing changes. Then evaluates findings as of `now`.
     pub fn replace_org(&mut self, org: &OrgSnapshot, now: DateTime<Utc>) -> Result<LoadCounts> {
         let tx = self.conn.transaction()?;
+        // Reviews were about the organisation being replaced.
+        tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
         tx.execute_batch(
             "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
              DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sources;",
@@ -137,8 +139,8 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
     }
     {
         let mut st = tx.prepare(
-            "INSERT INTO resources(id, source_id, external_id, name, kind, sensitivity, environment)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO resources(id, source_id, external_id, name, kind, sensitivity, environment, owner_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for r in &org.resources {
             st.execute(params![
@@ -148,7 +150,8 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
                 r.name,
                 r.kind,
                 r.sensitivity,
-                r.environment
+                r.environment,
+                r.owner
             ])?;
             c.resources += 1;
         }

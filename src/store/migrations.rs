@@ -216,6 +216,130 @@ CREATE INDEX lifecycle_events_subject ON lifecycle_events(subject, subject_id);
 CREATE INDEX lifecycle_events_run ON lifecycle_events(run_id);
 "#,
     },
+    Migration {
+        version: 3,
+        description: "access reviews: campaigns, items, append-only campaign events, remediation tasks, resource owners, hash-chained audit log",
+        sql: r#"
+ALTER TABLE resources ADD COLUMN owner_id INTEGER REFERENCES people(id);
+
+CREATE TABLE campaigns (
+    id                   INTEGER PRIMARY KEY,
+    name                 TEXT NOT NULL,
+    description          TEXT NOT NULL DEFAULT '',
+    -- JSON CampaignScope
+    scope                TEXT NOT NULL,
+    -- identities | access | all
+    granularity          TEXT NOT NULL,
+    -- owner | owner_manager | resource_owner | named
+    reviewer_rule        TEXT NOT NULL,
+    named_reviewer_id    INTEGER REFERENCES people(id),
+    fallback_reviewer_id INTEGER NOT NULL REFERENCES people(id),
+    second_reviewer_id   INTEGER REFERENCES people(id),
+    -- none | monthly | quarterly | semi_annual | annual
+    recurrence           TEXT NOT NULL DEFAULT 'none',
+    start_at             INTEGER NOT NULL,
+    due_at               INTEGER NOT NULL,
+    -- scheduled | active | closed
+    status               TEXT NOT NULL,
+    owner_id             INTEGER NOT NULL REFERENCES people(id),
+    created_at           INTEGER NOT NULL,
+    launched_at          INTEGER,
+    closed_at            INTEGER,
+    closed_by            INTEGER REFERENCES people(id),
+    -- keep | revoke | recommendation
+    undecided_policy     TEXT,
+    previous_id          INTEGER REFERENCES campaigns(id)
+) STRICT;
+
+-- One thing to certify. What the reviewer saw is copied in (subject, detail,
+-- owner_name, risk, recommendation, reasons) so the evidence stays true when
+-- the source data changes; the live row is found again by its natural key.
+CREATE TABLE campaign_items (
+    id                INTEGER PRIMARY KEY,
+    campaign_id       INTEGER NOT NULL REFERENCES campaigns(id),
+    -- identity | grant | credential
+    item_type         TEXT NOT NULL,
+    identity_id       INTEGER NOT NULL REFERENCES identities(id),
+    resource_id       INTEGER,
+    permission        TEXT,
+    credential_key    TEXT,
+    subject           TEXT NOT NULL,
+    detail            TEXT NOT NULL,
+    owner_name        TEXT,
+    -- 1 low, 2 medium, 3 high
+    risk              INTEGER NOT NULL,
+    recommendation    TEXT NOT NULL,
+    reasons           TEXT NOT NULL,
+    reviewer_id       INTEGER REFERENCES people(id),
+    reviewer_reason   TEXT NOT NULL,
+    stage             INTEGER NOT NULL DEFAULT 1,
+    -- stage one's decision awaiting the second stage
+    proposed          TEXT,
+    proposed_by       INTEGER REFERENCES people(id),
+    decision          TEXT,
+    decided_by        INTEGER REFERENCES people(id),
+    decided_at        INTEGER,
+    -- 1 when the close policy decided it
+    by_policy         INTEGER NOT NULL DEFAULT 0,
+    justification     TEXT NOT NULL DEFAULT '',
+    new_owner_id      INTEGER REFERENCES people(id),
+    vanished_at       INTEGER
+) STRICT;
+CREATE INDEX campaign_items_queue ON campaign_items(reviewer_id, decision, campaign_id);
+CREATE INDEX campaign_items_campaign ON campaign_items(campaign_id, decision);
+CREATE INDEX campaign_items_identity ON campaign_items(identity_id);
+
+-- Append-only history of every item: decisions, reviewer changes, reminders.
+CREATE TABLE campaign_events (
+    id          INTEGER PRIMARY KEY,
+    campaign_id INTEGER NOT NULL REFERENCES campaigns(id),
+    item_id     INTEGER REFERENCES campaign_items(id),
+    -- decision | reviewer_changed | reminder | vanished | launched | closed
+    kind        TEXT NOT NULL,
+    actor_id    INTEGER REFERENCES people(id),
+    actor       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    detail      TEXT NOT NULL
+) STRICT;
+CREATE INDEX campaign_events_item ON campaign_events(item_id);
+CREATE INDEX campaign_events_campaign ON campaign_events(campaign_id, kind);
+
+-- Remediation: what someone must do in the source system.
+CREATE TABLE tasks (
+    id           INTEGER PRIMARY KEY,
+    -- campaign | offboarding | lifecycle
+    origin       TEXT NOT NULL,
+    campaign_id  INTEGER REFERENCES campaigns(id),
+    item_id      INTEGER REFERENCES campaign_items(id),
+    -- revoke_grant | revoke_credential | rotate_credential | disable_identity | transfer_owner
+    kind         TEXT NOT NULL,
+    identity_id  INTEGER NOT NULL REFERENCES identities(id),
+    target       TEXT NOT NULL,
+    new_owner_id INTEGER REFERENCES people(id),
+    -- open | done | failed
+    status       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    updated_by   TEXT NOT NULL DEFAULT '',
+    note         TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX tasks_status ON tasks(status, kind);
+CREATE INDEX tasks_identity ON tasks(identity_id);
+
+-- Every governance action, hash-chained: hash = SHA-256 over the previous
+-- hash and this entry's fields (see store::audit).
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY,
+    at        INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+) STRICT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

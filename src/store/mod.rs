@@ -9,6 +9,8 @@
 //! - Roll-up columns on `identities` are refreshed by every write path before
 //!   its transaction commits.
 
+pub mod audit;
+pub mod campaigns;
 mod inventory;
 pub mod load;
 pub mod sync;

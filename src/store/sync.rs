@@ -152,6 +152,7 @@ impl Store {
         let dataset: Option<String> =
             tx.query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| r.get(0)).optional()?;
         if dataset.as_deref().is_some_and(|d| d.starts_with("demo-")) {
+            tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
             tx.execute_batch(
                 "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
                  DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sync_runs;
@@ -305,6 +306,7 @@ impl Store {
         let report = ApplyReport { items: f.item_count(), ..report };
         let applied = started.elapsed();
         refresh_derived(&tx, now)?;
+        super::campaigns::mark_vanished(&tx, now)?;
         tracing::info!(
             source = %source,
             apply_ms = applied.as_millis() as u64,

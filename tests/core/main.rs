@@ -7,6 +7,7 @@ mod util;
 
 #[cfg(feature = "ts")]
 mod bindings;
+mod campaigns;
 mod cli;
 mod demo;
 mod faults;

@@ -119,6 +119,7 @@ impl OrgBuilder {
             kind: "database".into(),
             sensitivity,
             environment: env.into(),
+            owner: None,
         });
         id
     }

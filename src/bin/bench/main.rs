@@ -3,7 +3,11 @@
 //! ```text
 //! cargo run --release --bin custodian-bench -- [--sizes m,l] [--runs 25] [--json]
 //! cargo run --release --bin custodian-bench -- --sync [--sizes m,l]
+//! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
 //! ```
+//!
+//! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
+//! real moto server (see `aws_moto.rs`).
 //!
 //! `--sync` measures the sync engine instead: a full sync of the organisation
 //! served as paginated SCIM JSON by a fixture server on loopback, a resync
@@ -15,6 +19,7 @@
 //! p95 over `--runs`), identity detail latency, and the process's peak
 //! resident memory (VmHWM) after each phase. Timing lives here, never in tests.
 
+mod aws_moto;
 mod fixture;
 
 use std::time::{Duration, Instant};
@@ -54,6 +59,8 @@ struct Args {
     runs: usize,
     json: bool,
     sync: bool,
+    aws: Vec<usize>,
+    moto: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -62,6 +69,8 @@ fn parse_args() -> Result<Args, String> {
         runs: 25,
         json: false,
         sync: false,
+        aws: vec![],
+        moto: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -79,6 +88,14 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => args.json = true,
             "--sync" => args.sync = true,
+            "--aws" => {
+                let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
+                args.aws = v
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>().map_err(|_| format!("bad --aws count '{n}'")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--moto" => args.moto = Some(it.next().ok_or("--moto needs a URL")?),
             "--bench" => {} // passed by `cargo bench` harnesses
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -102,7 +119,22 @@ fn main() {
         }
     };
     let mut results = Vec::new();
-    for size in &args.sizes {
+    for users in &args.aws {
+        match aws_moto::run_aws(*users, args.moto.as_deref()) {
+            Ok(r) => {
+                if !args.json {
+                    print_human(&r);
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("custodian-bench: aws {users}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let sizes = if args.aws.is_empty() { args.sizes.clone() } else { vec![] };
+    for size in &sizes {
         let result = if args.sync { run_sync(*size) } else { run(*size, args.runs) };
         match result {
             Ok(r) => {

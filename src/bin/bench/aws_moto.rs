@@ -1,0 +1,383 @@
+//! `--aws N`: syncs an IAM account of N users and N/2 roles from a real moto
+//! server (PyPI `moto[server]`) on loopback and reports wall time and peak
+//! memory. The account is built with the same signed Query API calls a real
+//! account would answer: users (services with access keys, people with
+//! console passwords), groups, managed and inline policies, and roles whose
+//! trust policies form assume-role chains.
+//!
+//! The server is `--moto URL` when given, else `moto_server` from the test
+//! peers (`$CUSTODIAN_PEERS_DIR/venv/bin`, default `target/peers/venv/bin`,
+//! installed by `tests/run.sh`), started on a free loopback port and stopped
+//! at the end.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use custodian::error::{Error, Result};
+use custodian::store::Store;
+use custodian::sync::aws::{query_body, sign_headers, CONTENT_TYPE};
+
+use super::{peak_rss_mib, Report};
+
+const KEY_ID: &str = "AKIABENCHMOTO0000001";
+const SECRET: &str = "bench-secret";
+const ACCOUNT: &str = "123456789012";
+
+/// A moto server this process started; killed on drop.
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_moto() -> Result<(Moto, String)> {
+    let peers = std::env::var_os("CUSTODIAN_PEERS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers")
+        });
+    let bin = peers.join("venv/bin/moto_server");
+    if !bin.exists() {
+        return Err(Error::invalid(format!(
+            "moto_server is not at {}: run `bash tests/run.sh` once (it installs the test peers) or pass --moto URL",
+            bin.display()
+        )));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let moto = Moto(child);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err(Error::internal("moto_server did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok((moto, format!("http://127.0.0.1:{port}/")))
+}
+
+/// One IAM call: (action, params).
+type Call = (&'static str, Vec<(&'static str, String)>);
+
+async fn send(http: &reqwest::Client, endpoint: &str, call: &Call) -> Result<()> {
+    let params: Vec<(&str, &str)> = call.1.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let body = query_body(call.0, &params);
+    let mut rb = http.post(endpoint).header("content-type", CONTENT_TYPE);
+    for (k, v) in sign_headers(
+        KEY_ID,
+        SECRET,
+        endpoint,
+        CONTENT_TYPE,
+        &body,
+        std::time::SystemTime::now(),
+    )? {
+        rb = rb.header(k, v);
+    }
+    let resp = rb
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| Error::internal(format!("moto: {}: {e}", call.0)))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(Error::internal(format!(
+            "moto: {} answered {status}: {text}",
+            call.0
+        )));
+    }
+    Ok(())
+}
+
+/// Runs the calls of one stage, 8 at a time.
+async fn stage(http: &reqwest::Client, endpoint: &Arc<str>, calls: Vec<Call>) -> Result<()> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut it = calls.into_iter();
+    loop {
+        while set.len() < 8 {
+            let Some(c) = it.next() else { break };
+            let (h, e) = (http.clone(), endpoint.clone());
+            set.spawn(async move { send(&h, &e, &c).await });
+        }
+        match set.join_next().await {
+            Some(r) => r.map_err(|e| Error::internal(format!("task: {e}")))??,
+            None => return Ok(()),
+        }
+    }
+}
+
+fn doc(v: serde_json::Value) -> String {
+    v.to_string()
+}
+
+fn user_name(i: usize) -> String {
+    if i % 10 < 7 {
+        format!("svc-{i:05}")
+    } else {
+        format!("person-{i:05}")
+    }
+}
+
+fn user_arn(i: usize) -> String {
+    if i % 10 < 7 {
+        format!("arn:aws:iam::{ACCOUNT}:user/svc/{}", user_name(i))
+    } else {
+        format!("arn:aws:iam::{ACCOUNT}:user/{}", user_name(i))
+    }
+}
+
+/// Builds the account in stages (an object must exist before it is used).
+/// Returns the number of calls made.
+pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usize> {
+    let http = reqwest::Client::new();
+    let ep: Arc<str> = Arc::from(endpoint);
+    let policies: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "s3-read",
+            serde_json::json!([{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":"*"}]),
+        ),
+        (
+            "s3-write",
+            serde_json::json!([{"Effect":"Allow","Action":["s3:PutObject","s3:DeleteObject"],"Resource":"arn:aws:s3:::data-*/*"}]),
+        ),
+        (
+            "dynamo-rw",
+            serde_json::json!([{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}]),
+        ),
+        (
+            "pass-role",
+            serde_json::json!([{"Effect":"Allow","Action":"iam:PassRole","Resource":"*"}]),
+        ),
+        (
+            "assume-any",
+            serde_json::json!([{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]),
+        ),
+        (
+            "admin",
+            serde_json::json!([{"Effect":"Allow","Action":"*","Resource":"*"}]),
+        ),
+        (
+            "logs-read",
+            serde_json::json!([{"Effect":"Allow","Action":["logs:Get*","logs:Describe*"],"Resource":"*"}]),
+        ),
+        (
+            "kms-decrypt",
+            serde_json::json!([{"Effect":"Allow","Action":"kms:Decrypt","Resource":"*"},{"Effect":"Deny","Action":"kms:ScheduleKeyDeletion","Resource":"*"}]),
+        ),
+    ];
+    let policy_arn = |k: usize| {
+        format!(
+            "arn:aws:iam::{ACCOUNT}:policy/{}",
+            policies[k % policies.len()].0
+        )
+    };
+    let mut total = 0;
+
+    let mut s1: Vec<Call> = policies
+        .iter()
+        .map(|(n, st)| {
+            (
+                "CreatePolicy",
+                vec![
+                    ("PolicyName", n.to_string()),
+                    (
+                        "PolicyDocument",
+                        doc(serde_json::json!({"Version":"2012-10-17","Statement":st})),
+                    ),
+                ],
+            )
+        })
+        .collect();
+    for g in 0..10 {
+        s1.push(("CreateGroup", vec![("GroupName", format!("group-{g}"))]));
+    }
+    for i in 0..users {
+        let svc = i % 10 < 7;
+        let owner = format!("person-{:05}@example.com", (i / 10) * 10 + 7);
+        let mut p = vec![
+            ("UserName", user_name(i)),
+            ("Tags.member.1.Key", "owner".to_string()),
+            ("Tags.member.1.Value", owner),
+        ];
+        if svc {
+            p.push(("Path", "/svc/".into()));
+            if i % 20 == 0 {
+                p.push(("Tags.member.2.Key", "agent".into()));
+                p.push(("Tags.member.2.Value", "true".into()));
+            }
+        }
+        s1.push(("CreateUser", p));
+    }
+    total += s1.len();
+    stage(&http, &ep, s1).await?;
+
+    let mut s2: Vec<Call> = vec![];
+    for i in 0..users {
+        let u = user_name(i);
+        if i % 10 < 7 {
+            s2.push(("CreateAccessKey", vec![("UserName", u.clone())]));
+        } else {
+            s2.push((
+                "CreateLoginProfile",
+                vec![
+                    ("UserName", u.clone()),
+                    ("Password", "Bench-Passw0rd!".into()),
+                ],
+            ));
+        }
+        s2.push((
+            "AttachUserPolicy",
+            vec![("UserName", u.clone()), ("PolicyArn", policy_arn(i))],
+        ));
+        s2.push((
+            "AddUserToGroup",
+            vec![
+                ("UserName", u.clone()),
+                ("GroupName", format!("group-{}", i % 10)),
+            ],
+        ));
+        if i % 10 == 0 {
+            s2.push((
+                "PutUserPolicy",
+                vec![
+                    ("UserName", u),
+                    ("PolicyName", "inline".into()),
+                    ("PolicyDocument", doc(serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}))),
+                ],
+            ));
+        }
+    }
+    for g in 0..10 {
+        s2.push((
+            "AttachGroupPolicy",
+            vec![
+                ("GroupName", format!("group-{g}")),
+                ("PolicyArn", policy_arn(g + 1)),
+            ],
+        ));
+    }
+    // Roles: each trusted by a service user, every third also by the
+    // previous role (chains of assume-role hops).
+    for j in 0..roles {
+        let mut principals = vec![user_arn((j * 7) % users.max(1) / 10 * 10 + (j % 7))];
+        if j % 3 != 0 && j > 0 {
+            principals.push(format!("arn:aws:iam::{ACCOUNT}:role/role-{:05}", j - 1));
+        }
+        let trust = serde_json::json!({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":principals},"Action":"sts:AssumeRole"}]});
+        let mut p = vec![
+            ("RoleName", format!("role-{j:05}")),
+            ("AssumeRolePolicyDocument", doc(trust)),
+        ];
+        if j % 5 == 0 {
+            p.push(("Tags.member.1.Key", "agent".into()));
+            p.push(("Tags.member.1.Value", "true".into()));
+        }
+        s2.push(("CreateRole", p));
+    }
+    total += s2.len();
+    stage(&http, &ep, s2).await?;
+
+    let mut s3: Vec<Call> = vec![];
+    for j in 0..roles {
+        s3.push((
+            "AttachRolePolicy",
+            vec![
+                ("RoleName", format!("role-{j:05}")),
+                ("PolicyArn", policy_arn(j + 3)),
+            ],
+        ));
+    }
+    total += s3.len();
+    stage(&http, &ep, s3).await?;
+    Ok(total)
+}
+
+pub fn run_aws(users: usize, moto_url: Option<&str>) -> Result<Report> {
+    use custodian::sync::http::{Cancel, HttpPolicy};
+    use custodian::sync::secrets::{MemorySecrets, SecretStore};
+
+    let roles = users / 2;
+    let mut lines = vec![format!(
+        "## AWS IAM from moto: {users} users, {roles} roles"
+    )];
+    let (_moto, endpoint) = match moto_url {
+        Some(u) => (None, u.to_string()),
+        None => {
+            let (m, e) = start_moto()?;
+            (Some(m), e)
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let t = Instant::now();
+    let calls = rt.block_on(populate(&endpoint, users, roles))?;
+    drop(rt);
+    lines.push(format!(
+        "populate: {calls} IAM calls in {:.1}s (not part of the measurement)",
+        t.elapsed().as_secs_f64()
+    ));
+
+    let dir = std::env::temp_dir().join(format!(
+        "custodian-bench-aws-{}-{users}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("aws.db");
+    let _ = std::fs::remove_file(&path);
+    let mut store = Store::open(&path)?;
+    let secrets = MemorySecrets::default();
+    let now = Utc::now();
+    let src = store.add_source(
+        "aws",
+        "bench",
+        &serde_json::json!({"access_key_id": KEY_ID, "endpoint": endpoint}),
+        now,
+    )?;
+    secrets.set(src, SECRET)?;
+    let quiet: custodian::sync::ProgressFn = Arc::new(|_: &custodian::sync::SyncProgress| {});
+    let rss0 = peak_rss_mib();
+    let t = Instant::now();
+    let out = custodian::sync::sync_blocking(
+        &mut store,
+        src,
+        &secrets,
+        quiet,
+        Cancel::new(),
+        HttpPolicy::default(),
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    let rss = peak_rss_mib();
+    let count = |sql: &str| -> Result<i64> { Ok(store.conn().query_row(sql, [], |r| r.get(0))?) };
+    let (idents, creds, grants, dels) = (
+        count("SELECT count(*) FROM identities")?,
+        count("SELECT count(*) FROM credentials")?,
+        count("SELECT count(*) FROM grants")?,
+        count("SELECT count(*) FROM delegations")?,
+    );
+    lines.push(format!(
+        "full sync: {secs:.1}s wall; {} items ({idents} identities, {creds} credentials, {grants} grants, {dels} assume-role edges); peak RSS {rss:.0} MiB (before {rss0:.0})",
+        out.report.items
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Report {
+        json: serde_json::json!({
+            "bench": "aws_moto", "users": users, "roles": roles, "sync_s": secs, "items": out.report.items,
+            "identities": idents, "credentials": creds, "grants": grants, "delegations": dels,
+            "peak_rss_mib": rss, "rss_before_mib": rss0,
+        }),
+        lines,
+    })
+}

@@ -1,0 +1,1644 @@
+//! Access-review campaigns in the cache: creation and item generation,
+//! reviewer resolution, queues, decisions, reviewer changes, closing with
+//! remediation tasks, and marking items whose access vanished.
+//!
+//! Every write is one transaction that also appends its events and audit
+//! entries, so a crash leaves either all of a decision or none of it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Months, Utc};
+use rusqlite::types::Value;
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::audit;
+use super::inventory::{inventory_filter, rfc3339};
+use super::{to_ts, Store};
+use crate::campaigns::*;
+use crate::error::{Error, Result};
+use crate::model::PersonStatus;
+use crate::views::InventoryQuery;
+
+/// Clears review data; run with the organisation it was about (demo swaps).
+pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_events;
+    DELETE FROM campaign_items; DELETE FROM campaigns; DELETE FROM meta WHERE key = 'acting_person_id';";
+
+const DEFAULT_QUEUE: i64 = 200;
+const MAX_QUEUE: i64 = 1000;
+/// Reminders are due this close to the due date.
+const REMIND_WITHIN_DAYS: i64 = 3;
+
+#[derive(Debug, Clone)]
+struct Person {
+    name: String,
+    status: PersonStatus,
+    manager: Option<i64>,
+}
+
+fn parse_time(s: &str, what: &str) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(23, 59, 59) {
+            return Ok(t.and_utc());
+        }
+    }
+    Err(Error::invalid(format!(
+        "{what} '{s}' is not a date: use YYYY-MM-DD or RFC 3339 (2026-12-31T17:00:00Z)"
+    )))
+}
+
+fn sensitivity_rank(s: &str) -> i64 {
+    match s {
+        "critical" => 4,
+        "high" => 3,
+        "medium" => 2,
+        _ => 1,
+    }
+}
+
+fn days(from: i64, to: i64) -> i64 {
+    (to - from).div_euclid(86_400)
+}
+
+/// The campaign's row, as the decision code needs it.
+struct CampaignRow {
+    status: CampaignStatus,
+    owner_id: i64,
+    fallback: i64,
+    second: Option<i64>,
+    name: String,
+}
+
+fn campaign_row(tx: &rusqlite::Connection, id: i64) -> Result<CampaignRow> {
+    tx.query_row(
+        "SELECT status, owner_id, fallback_reviewer_id, second_reviewer_id, name FROM campaigns WHERE id = ?1",
+        [id],
+        |r| {
+            Ok(CampaignRow {
+                status: r.get(0)?,
+                owner_id: r.get(1)?,
+                fallback: r.get(2)?,
+                second: r.get(3)?,
+                name: r.get(4)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))
+}
+
+fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> {
+    tx.query_row("SELECT display_name FROM people WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()?
+    .ok_or_else(|| Error::not_found(format!("no person with id {id}")))
+}
+
+fn active_person(tx: &rusqlite::Connection, id: i64, role: &str) -> Result<String> {
+    let row: Option<(String, PersonStatus)> = tx
+        .query_row(
+            "SELECT display_name, status FROM people WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match row {
+        None => Err(Error::not_found(format!(
+            "the {role} (person {id}) is not in the cache"
+        ))),
+        Some((name, PersonStatus::Active)) => Ok(name),
+        Some((name, s)) => Err(Error::invalid(format!(
+            "the {role} {name} is {}; choose an active person",
+            s.as_str()
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event(
+    tx: &Transaction<'_>,
+    campaign: i64,
+    item: Option<i64>,
+    kind: &str,
+    actor_id: Option<i64>,
+    actor: &str,
+    at: i64,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO campaign_events (campaign_id, item_id, kind, actor_id, actor, at, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        campaign,
+        item,
+        kind,
+        actor_id,
+        actor,
+        at,
+        detail.to_string()
+    ])?;
+    Ok(())
+}
+
+/// Chooses the reviewer of an item.
+#[allow(clippy::too_many_arguments)]
+fn resolve_reviewer(
+    people: &HashMap<i64, Person>,
+    rule: ReviewerRule,
+    item_type: ItemType,
+    owner: Option<i64>,
+    builder: Option<i64>,
+    resource_owner: Option<i64>,
+    named: Option<i64>,
+    fallback: i64,
+    campaign_owner: i64,
+) -> (i64, String) {
+    let (candidate, what) = match rule {
+        ReviewerRule::Owner => (owner, "owner"),
+        ReviewerRule::OwnerManager => (
+            owner.and_then(|o| people.get(&o)).and_then(|p| p.manager),
+            "owner's manager",
+        ),
+        ReviewerRule::ResourceOwner if item_type == ItemType::Grant => {
+            (resource_owner, "resource owner")
+        }
+        ReviewerRule::ResourceOwner => (owner, "owner"),
+        ReviewerRule::Named => (named, "named reviewer"),
+    };
+    let to_fallback = |why: String| -> (i64, String) {
+        if Some(fallback) == builder && campaign_owner != fallback {
+            (
+                campaign_owner,
+                format!("campaign owner: {why}, and the fallback reviewer built this identity"),
+            )
+        } else {
+            (fallback, format!("fallback: {why}"))
+        }
+    };
+    let Some(c) = candidate else {
+        return to_fallback(format!("no {what}"));
+    };
+    let Some(p) = people.get(&c) else {
+        return to_fallback(format!("the {what} is unknown"));
+    };
+    if p.status != PersonStatus::Active {
+        return to_fallback(format!("the {what} {} is {}", p.name, p.status.as_str()));
+    }
+    if Some(c) == builder {
+        // No self-review: the builder's manager, else the fallback.
+        if let Some(m) = p.manager.filter(|m| *m != c) {
+            if people
+                .get(&m)
+                .is_some_and(|mp| mp.status == PersonStatus::Active)
+            {
+                return (
+                    m,
+                    format!(
+                        "builder's manager: the {what} {} built this identity (no self-review)",
+                        p.name
+                    ),
+                );
+            }
+        }
+        return to_fallback(format!(
+            "the {what} {} built this identity (no self-review)",
+            p.name
+        ));
+    }
+    (c, what.to_string())
+}
+
+struct IdentInfo {
+    name: String,
+    owner: Option<i64>,
+    builder: Option<i64>,
+    owner_name: Option<String>,
+    owner_active: bool,
+}
+
+impl Store {
+    /// A person by id, email, exact name or external id.
+    pub fn resolve_person(&self, reference: &str) -> Result<i64> {
+        let r = reference.trim();
+        if r.is_empty() {
+            return Err(Error::invalid(
+                "name a person: an id, an email address or a name",
+            ));
+        }
+        if let Ok(id) = r.parse::<i64>() {
+            let found: Option<i64> = self
+                .conn
+                .query_row("SELECT id FROM people WHERE id = ?1", [id], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            if let Some(id) = found {
+                return Ok(id);
+            }
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT id FROM people WHERE email = ?1 COLLATE NOCASE
+             UNION SELECT id FROM people WHERE display_name = ?1 COLLATE NOCASE
+             UNION SELECT id FROM people WHERE external_id = ?1 LIMIT 2",
+        )?;
+        let ids = st
+            .query_map([r], |row| row.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        match ids.as_slice() {
+            [id] => Ok(*id),
+            [] => Err(Error::not_found(format!("no person matches '{r}'"))),
+            _ => Err(Error::invalid(format!(
+                "'{r}' matches several people; use their email or numeric id"
+            ))),
+        }
+    }
+
+    /// People whose name or email contains `search` (active first), for pickers.
+    pub fn find_people(&self, search: &str, limit: i64) -> Result<Vec<crate::views::PersonRef>> {
+        let pat = format!(
+            "%{}%",
+            search
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id FROM people WHERE display_name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
+                 ORDER BY status <> 'active', display_name COLLATE NOCASE LIMIT ?2",
+            )?;
+            let v = st
+                .query_map(params![pat, limit.clamp(1, 200)], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.person_ref(id)? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The person using Custodian, when chosen.
+    pub fn acting_person(&self) -> Result<Option<i64>> {
+        let v = self.meta("acting_person_id")?;
+        Ok(v.and_then(|s| s.parse().ok()))
+    }
+
+    pub fn set_acting_person(&mut self, person: i64, now: DateTime<Utc>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let name = active_person(&tx, person, "acting person")?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('acting_person_id', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [person.to_string()],
+        )?;
+        audit::append(
+            &tx,
+            to_ts(now),
+            &name,
+            "settings.acting_person",
+            &name,
+            &serde_json::json!({"person_id": person}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Creates a campaign; launches it (generates its items) when it starts now or earlier.
+    pub fn create_campaign(
+        &mut self,
+        actor: i64,
+        c: &NewCampaign,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let name = c.name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("a campaign needs a name"));
+        }
+        let start = match c.start_at.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => parse_time(s, "start date")?,
+            None => now,
+        };
+        let due = parse_time(&c.due_at, "due date")?;
+        if due <= start {
+            return Err(Error::invalid("the due date must be after the start date"));
+        }
+        if c.reviewer_rule == ReviewerRule::Named && c.named_reviewer.is_none() {
+            return Err(Error::invalid(
+                "the 'named' reviewer rule needs a named reviewer",
+            ));
+        }
+        let tx = self.conn.transaction()?;
+        let actor_name = active_person(&tx, actor, "campaign owner")?;
+        active_person(&tx, c.fallback_reviewer, "fallback reviewer")?;
+        if let Some(n) = c.named_reviewer {
+            active_person(&tx, n, "named reviewer")?;
+        }
+        if let Some(s) = c.second_reviewer {
+            active_person(&tx, s, "second-stage reviewer")?;
+        }
+        let scope = serde_json::to_string(&c.scope)?;
+        tx.execute(
+            "INSERT INTO campaigns (name, description, scope, granularity, reviewer_rule, named_reviewer_id,
+                fallback_reviewer_id, second_reviewer_id, recurrence, start_at, due_at, status, owner_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'scheduled', ?12, ?13)",
+            params![
+                name,
+                c.description.trim(),
+                scope,
+                c.granularity,
+                c.reviewer_rule,
+                c.named_reviewer,
+                c.fallback_reviewer,
+                c.second_reviewer,
+                c.recurrence,
+                to_ts(start),
+                to_ts(due),
+                actor,
+                to_ts(now)
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        audit::append(
+            &tx,
+            to_ts(now),
+            &actor_name,
+            "campaign.create",
+            &format!("campaign {id} {name}"),
+            &serde_json::json!({"campaign_id": id, "definition": c}),
+        )?;
+        if start <= now {
+            launch(&tx, id, now)?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Launches scheduled campaigns whose start date has come.
+    pub fn launch_due_campaigns(&mut self, now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let due: Vec<i64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= ?1 ORDER BY id")?;
+            let ids = st
+                .query_map([to_ts(now)], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            ids
+        };
+        for id in &due {
+            let tx = self.conn.transaction()?;
+            launch(&tx, *id, now)?;
+            tx.commit()?;
+        }
+        Ok(due)
+    }
+
+    pub fn campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignView>> {
+        let ids: Vec<i64> = {
+            let mut st = self
+                .conn
+                .prepare("SELECT id FROM campaigns ORDER BY status = 'closed', due_at, id")?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        ids.into_iter().map(|id| self.campaign(id, now)).collect()
+    }
+
+    pub fn campaign(&self, id: i64, now: DateTime<Utc>) -> Result<CampaignView> {
+        let view = self
+            .conn
+            .query_row(
+                "SELECT c.id, c.name, c.description, c.scope, c.granularity, c.reviewer_rule, n.display_name,
+                        f.display_name, s.display_name, c.recurrence, c.status, c.owner_id, o.display_name,
+                        c.created_at, c.start_at, c.due_at, c.closed_at, c.undecided_policy, c.previous_id
+                 FROM campaigns c
+                 JOIN people f ON f.id = c.fallback_reviewer_id
+                 JOIN people o ON o.id = c.owner_id
+                 LEFT JOIN people n ON n.id = c.named_reviewer_id
+                 LEFT JOIN people s ON s.id = c.second_reviewer_id
+                 WHERE c.id = ?1",
+                [id],
+                |r| {
+                    let scope: String = r.get(3)?;
+                    Ok(CampaignView {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        description: r.get(2)?,
+                        scope: serde_json::from_str(&scope).unwrap_or_default(),
+                        granularity: r.get(4)?,
+                        reviewer_rule: r.get(5)?,
+                        named_reviewer: r.get(6)?,
+                        fallback_reviewer: r.get(7)?,
+                        second_reviewer: r.get(8)?,
+                        recurrence: r.get(9)?,
+                        status: r.get(10)?,
+                        owner_id: r.get(11)?,
+                        owner: r.get(12)?,
+                        created_at: rfc3339(r.get(13)?),
+                        start_at: rfc3339(r.get(14)?),
+                        due_at: rfc3339(r.get(15)?),
+                        closed_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+                        undecided_policy: r.get(17)?,
+                        items: 0,
+                        decided: 0,
+                        overdue: 0,
+                        previous_id: r.get(18)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))?;
+        let (items, decided, due_at): (i64, i64, i64) = self.conn.query_row(
+            "SELECT count(*), count(ci.decision), (SELECT due_at FROM campaigns WHERE id = ?1)
+             FROM campaign_items ci WHERE ci.campaign_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let overdue = if view.status == CampaignStatus::Active && to_ts(now) > due_at {
+            items - decided
+        } else {
+            0
+        };
+        Ok(CampaignView {
+            items,
+            decided,
+            overdue,
+            ..view
+        })
+    }
+
+    /// Progress by reviewer and by decision, reminders due, vanished items, tasks.
+    pub fn campaign_progress(&self, id: i64, now: DateTime<Utc>) -> Result<CampaignProgress> {
+        let campaign = self.campaign(id, now)?;
+        let due = chrono::DateTime::parse_from_rfc3339(&campaign.due_at)
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+        let remind = campaign.status == CampaignStatus::Active
+            && days(to_ts(now), due) <= REMIND_WITHIN_DAYS;
+        let mut st = self.conn.prepare(
+            "SELECT ci.reviewer_id, coalesce(p.display_name, '(nobody)'), p.status,
+                    sum(ci.decision IS NULL), sum(ci.decision IS NOT NULL),
+                    (SELECT max(at) FROM campaign_events e WHERE e.campaign_id = ?1 AND e.kind = 'reminder'
+                        AND json_extract(e.detail, '$.reviewer_id') = ci.reviewer_id)
+             FROM campaign_items ci LEFT JOIN people p ON p.id = ci.reviewer_id
+             WHERE ci.campaign_id = ?1 GROUP BY ci.reviewer_id ORDER BY 4 DESC, 2",
+        )?;
+        let by_reviewer = st
+            .query_map([id], |r| {
+                let pending: i64 = r.get(3)?;
+                Ok(ReviewerProgress {
+                    reviewer_id: r.get(0)?,
+                    reviewer: r.get(1)?,
+                    reviewer_status: r.get(2)?,
+                    pending,
+                    decided: r.get(4)?,
+                    last_reminded_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+                    reminder_due: remind && pending > 0,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = self.conn.prepare(
+            "SELECT decision, count(*) FROM campaign_items WHERE campaign_id = ?1 GROUP BY decision ORDER BY 2 DESC",
+        )?;
+        let by_decision = st
+            .query_map([id], |r| {
+                Ok(DecisionCount {
+                    decision: r.get(0)?,
+                    count: r.get(1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let vanished: i64 = self.conn.query_row(
+            "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND vanished_at IS NOT NULL",
+            [id],
+            |r| r.get(0),
+        )?;
+        let tasks = self.tasks(Some(id), None)?;
+        Ok(CampaignProgress {
+            campaign,
+            by_reviewer,
+            by_decision,
+            vanished,
+            tasks,
+        })
+    }
+
+    /// The acting reviewer's items across active campaigns (or one campaign).
+    pub fn review_queue(&self, reviewer: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+        self.items_query(Some(reviewer), q, true)
+    }
+
+    /// A campaign's items for its owner (every reviewer).
+    pub fn campaign_items(&self, campaign: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+        let q = QueueQuery {
+            campaign: Some(campaign),
+            ..q.clone()
+        };
+        self.items_query(None, &q, false)
+    }
+
+    fn items_query(
+        &self,
+        reviewer: Option<i64>,
+        q: &QueueQuery,
+        active_only: bool,
+    ) -> Result<ReviewQueue> {
+        let mut clauses: Vec<String> = vec![];
+        let mut args: Vec<Value> = vec![];
+        if let Some(r) = reviewer {
+            clauses.push("ci.reviewer_id = ?".into());
+            args.push(Value::Integer(r));
+        }
+        if active_only {
+            clauses.push(
+                "ci.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')".into(),
+            );
+        }
+        if let Some(c) = q.campaign {
+            clauses.push("ci.campaign_id = ?".into());
+            args.push(Value::Integer(c));
+        }
+        if let Some(t) = q.item_type {
+            clauses.push("ci.item_type = ?".into());
+            args.push(Value::Text(t.as_str().into()));
+        }
+        if let Some(r) = q.min_risk {
+            clauses.push("ci.risk >= ?".into());
+            args.push(Value::Integer(r));
+        }
+        let search = q.search.trim();
+        if !search.is_empty() {
+            clauses.push("(ci.subject LIKE ? ESCAPE '\\' OR ci.detail LIKE ? ESCAPE '\\')".into());
+            let pat = format!(
+                "%{}%",
+                search
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            args.push(Value::Text(pat.clone()));
+            args.push(Value::Text(pat));
+        }
+        let base_where = if clauses.is_empty() {
+            "1".to_string()
+        } else {
+            clauses.join(" AND ")
+        };
+        let (total, pending): (i64, i64) = self.conn.query_row(
+            &format!("SELECT count(*), count(*) - count(ci.decision) FROM campaign_items ci WHERE {base_where}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut where_sql = base_where;
+        if !q.include_decided {
+            where_sql.push_str(" AND ci.decision IS NULL");
+        }
+        let limit = match q.limit {
+            n if n <= 0 => DEFAULT_QUEUE,
+            n => n.min(MAX_QUEUE),
+        };
+        let offset = q.offset.max(0);
+        let sql = format!(
+            "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject, ci.detail,
+                    ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
+                    ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
+                    ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
+             FROM campaign_items ci
+             JOIN campaigns c ON c.id = ci.campaign_id
+             LEFT JOIN people rv ON rv.id = ci.reviewer_id
+             LEFT JOIN people pb ON pb.id = ci.proposed_by
+             LEFT JOIN people db ON db.id = ci.decided_by
+             LEFT JOIN people no ON no.id = ci.new_owner_id
+             WHERE {where_sql}
+             ORDER BY ci.decision IS NOT NULL, c.due_at, ci.risk DESC, ci.id
+             LIMIT {limit} OFFSET {offset}"
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let items = st
+            .query_map(rusqlite::params_from_iter(args.iter()), read_item)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ReviewQueue {
+            total,
+            pending,
+            offset,
+            items,
+        })
+    }
+
+    /// One item.
+    pub fn review_item(&self, id: i64) -> Result<ReviewItem> {
+        self.conn
+            .query_row(
+                "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject, ci.detail,
+                        ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
+                        ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
+                        ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
+                 FROM campaign_items ci
+                 JOIN campaigns c ON c.id = ci.campaign_id
+                 LEFT JOIN people rv ON rv.id = ci.reviewer_id
+                 LEFT JOIN people pb ON pb.id = ci.proposed_by
+                 LEFT JOIN people db ON db.id = ci.decided_by
+                 LEFT JOIN people no ON no.id = ci.new_owner_id
+                 WHERE ci.id = ?1",
+                [id],
+                read_item,
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no review item with id {id}")))
+    }
+
+    /// The history of an item (decisions, reviewer changes, vanishing).
+    pub fn item_history(&self, id: i64) -> Result<Vec<CampaignEvent>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, kind, actor, at, detail FROM campaign_events WHERE item_id = ?1 ORDER BY id",
+        )?;
+        let v = st
+            .query_map([id], |r| {
+                Ok(CampaignEvent {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    actor: r.get(2)?,
+                    at: rfc3339(r.get(3)?),
+                    detail: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Records decisions by `actor` on items assigned to them, all or none.
+    pub fn decide(
+        &mut self,
+        actor: i64,
+        input: &DecisionInput,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if input.items.is_empty() {
+            return Err(Error::invalid("choose at least one item"));
+        }
+        let justification = input.justification.trim();
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let actor_name = person_name(&tx, actor)?;
+        if let Some(o) = input.new_owner {
+            active_person(&tx, o, "new owner")?;
+        }
+        let mut campaigns: HashMap<i64, CampaignRow> = HashMap::new();
+        let mut n = 0;
+        for id in &input.items {
+            #[allow(clippy::type_complexity)]
+            let row: Option<(i64, ItemType, Option<i64>, i64, Decision, i64, i64, String, Option<i64>)> = tx
+                .prepare_cached(
+                    "SELECT ci.campaign_id, ci.item_type, ci.reviewer_id, ci.stage, ci.recommendation, ci.risk,
+                            ci.identity_id, ci.subject, i.owner_id
+                     FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id WHERE ci.id = ?1",
+                )?
+                .query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                })
+                .optional()?;
+            let Some((
+                cid,
+                item_type,
+                reviewer,
+                stage,
+                recommendation,
+                risk,
+                _identity,
+                subject,
+                owner,
+            )) = row
+            else {
+                return Err(Error::not_found(format!("no review item with id {id}")));
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = campaigns.entry(cid) {
+                e.insert(campaign_row(&tx, cid)?);
+            }
+            let camp = campaigns
+                .get(&cid)
+                .ok_or_else(|| Error::internal("campaign lookup failed"))?;
+            if camp.status != CampaignStatus::Active {
+                return Err(Error::invalid(format!(
+                    "item {id} belongs to campaign '{}', which is {}: decisions are closed",
+                    camp.name,
+                    camp.status.as_str()
+                )));
+            }
+            if reviewer != Some(actor) {
+                let who = match reviewer {
+                    Some(r) => person_name(&tx, r)?,
+                    None => "nobody".into(),
+                };
+                return Err(Error::invalid(format!(
+                    "item {id} ({subject}) is assigned to {who}, not to {actor_name}"
+                )));
+            }
+            let decision = if input.follow_recommendation {
+                recommendation
+            } else {
+                input.decision
+            };
+            if !Decision::allowed_for(item_type).contains(&decision) {
+                return Err(Error::invalid(format!(
+                    "'{}' does not apply to a {} item ({subject}); choose one of: {}",
+                    decision.as_str(),
+                    item_type.as_str(),
+                    Decision::allowed_for(item_type)
+                        .iter()
+                        .map(|d| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if matches!(decision, Decision::Revoke | Decision::Retire) && justification.is_empty() {
+                return Err(Error::invalid(format!(
+                    "a justification is required to {} item {id} ({subject})",
+                    decision.as_str()
+                )));
+            }
+            if decision == Decision::Keep && risk >= 3 && justification.is_empty() {
+                return Err(Error::invalid(format!(
+                    "item {id} ({subject}) is high risk: keeping it needs a justification"
+                )));
+            }
+            let new_owner = if decision == Decision::Reassign {
+                let o = input.new_owner.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "reassigning item {id} ({subject}) needs the new owner"
+                    ))
+                })?;
+                if Some(o) == owner {
+                    return Err(Error::invalid(format!(
+                        "{subject} is already owned by that person"
+                    )));
+                }
+                Some(o)
+            } else {
+                None
+            };
+            let second = camp.second.filter(|_| stage == 1);
+            if let Some(s) = second {
+                // Stage one proposes; the second reviewer (never the same person) confirms.
+                let next = if s == actor { camp.fallback } else { s };
+                tx.prepare_cached(
+                    "UPDATE campaign_items SET proposed = ?2, proposed_by = ?3, stage = 2, reviewer_id = ?4,
+                         reviewer_reason = 'second stage', justification = ?5, new_owner_id = ?6 WHERE id = ?1",
+                )?
+                .execute(params![id, decision, actor, next, justification, new_owner])?;
+            } else {
+                tx.prepare_cached(
+                    "UPDATE campaign_items SET decision = ?2, decided_by = ?3, decided_at = ?4, by_policy = 0,
+                         justification = ?5, new_owner_id = ?6 WHERE id = ?1",
+                )?
+                .execute(params![id, decision, actor, at, justification, new_owner])?;
+            }
+            let detail = serde_json::json!({
+                "decision": decision, "stage": stage, "justification": justification,
+                "new_owner_id": new_owner, "recommendation": recommendation,
+                "final": second.is_none(),
+            });
+            event(
+                &tx,
+                cid,
+                Some(*id),
+                "decision",
+                Some(actor),
+                &actor_name,
+                at,
+                &detail,
+            )?;
+            audit::append(
+                &tx,
+                at,
+                &actor_name,
+                "review.decide",
+                &format!("item {id} {subject}"),
+                &detail,
+            )?;
+            n += 1;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Moves items to another reviewer: the campaign owner reassigns, a
+    /// reviewer delegates their own items. The new reviewer must be active and
+    /// must not have built the identity.
+    pub fn reassign_reviewer(
+        &mut self,
+        actor: i64,
+        items: &[i64],
+        to: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if items.is_empty() {
+            return Err(Error::invalid("choose at least one item"));
+        }
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::invalid("say why the items move to another reviewer"));
+        }
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let actor_name = person_name(&tx, actor)?;
+        let to_name = active_person(&tx, to, "new reviewer")?;
+        for id in items {
+            #[allow(clippy::type_complexity)]
+            let row: Option<(i64, Option<i64>, Option<String>, Option<i64>, String)> = tx
+                .query_row(
+                    "SELECT ci.campaign_id, ci.reviewer_id, ci.decision, i.builder_id, ci.subject
+                     FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id WHERE ci.id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?;
+            let Some((cid, from, decision, builder, subject)) = row else {
+                return Err(Error::not_found(format!("no review item with id {id}")));
+            };
+            let camp = campaign_row(&tx, cid)?;
+            if camp.status != CampaignStatus::Active {
+                return Err(Error::invalid(format!(
+                    "campaign '{}' is {}",
+                    camp.name,
+                    camp.status.as_str()
+                )));
+            }
+            if decision.is_some() {
+                return Err(Error::invalid(format!(
+                    "item {id} ({subject}) is already decided"
+                )));
+            }
+            if camp.owner_id != actor && from != Some(actor) {
+                return Err(Error::invalid(format!(
+                    "only the campaign owner or the item's reviewer can move item {id} ({subject})"
+                )));
+            }
+            if builder == Some(to) {
+                return Err(Error::invalid(format!(
+                    "{to_name} built {subject} and cannot review it (no self-review)"
+                )));
+            }
+            tx.prepare_cached(
+                "UPDATE campaign_items SET reviewer_id = ?2, reviewer_reason = ?3 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                to,
+                format!("reassigned by {actor_name}: {reason}")
+            ])?;
+            let detail = serde_json::json!({"from": from, "to": to, "reason": reason});
+            event(
+                &tx,
+                cid,
+                Some(*id),
+                "reviewer_changed",
+                Some(actor),
+                &actor_name,
+                at,
+                &detail,
+            )?;
+            audit::append(
+                &tx,
+                at,
+                &actor_name,
+                "review.reassign",
+                &format!("item {id} {subject}"),
+                &detail,
+            )?;
+        }
+        tx.commit()?;
+        Ok(items.len())
+    }
+
+    /// The campaign owner escalates pending items to the fallback reviewer:
+    /// every pending item of `reviewer`, or of everyone when none is named.
+    pub fn escalate(
+        &mut self,
+        actor: i64,
+        campaign: i64,
+        reviewer: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let camp = campaign_row(&self.conn, campaign)?;
+        if camp.owner_id != actor {
+            return Err(Error::invalid("only the campaign owner can escalate"));
+        }
+        // Items the fallback built stay where they are (no self-review).
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare(
+                "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
+                 WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS NOT ?2
+                   AND (?3 IS NULL OR ci.reviewer_id = ?3) AND i.builder_id IS NOT ?2",
+            )?;
+            let v = st
+                .query_map(params![campaign, camp.fallback, reviewer], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.reassign_reviewer(
+            actor,
+            &ids,
+            camp.fallback,
+            "escalated to the fallback reviewer",
+            now,
+        )
+    }
+
+    /// Records that a reviewer was reminded (Custodian sends no mail: the
+    /// owner reminds them and this keeps the record).
+    pub fn record_reminder(
+        &mut self,
+        actor: i64,
+        campaign: i64,
+        reviewer: i64,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let camp = campaign_row(&tx, campaign)?;
+        if camp.owner_id != actor {
+            return Err(Error::invalid("only the campaign owner records reminders"));
+        }
+        let actor_name = person_name(&tx, actor)?;
+        let name = person_name(&tx, reviewer)?;
+        let pending: i64 = tx.query_row(
+            "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2 AND decision IS NULL",
+            [campaign, reviewer],
+            |r| r.get(0),
+        )?;
+        let detail =
+            serde_json::json!({"reviewer_id": reviewer, "reviewer": name, "pending": pending});
+        event(
+            &tx,
+            campaign,
+            None,
+            "reminder",
+            Some(actor),
+            &actor_name,
+            to_ts(now),
+            &detail,
+        )?;
+        audit::append(
+            &tx,
+            to_ts(now),
+            &actor_name,
+            "campaign.remind",
+            &format!("campaign {campaign}"),
+            &detail,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Closes a campaign: decides what nobody decided by `policy`, produces
+    /// remediation tasks, marks reviewed identities, schedules the next run.
+    pub fn close_campaign(
+        &mut self,
+        actor: i64,
+        campaign: i64,
+        policy: UndecidedPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<CloseReport> {
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let camp = campaign_row(&tx, campaign)?;
+        if camp.owner_id != actor {
+            return Err(Error::invalid("only the campaign owner can close it"));
+        }
+        if camp.status != CampaignStatus::Active {
+            return Err(Error::invalid(format!(
+                "campaign '{}' is {}",
+                camp.name,
+                camp.status.as_str()
+            )));
+        }
+        let actor_name = person_name(&tx, actor)?;
+        let decided_by_people: i64 = tx.query_row(
+            "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND decision IS NOT NULL",
+            [campaign],
+            |r| r.get(0),
+        )?;
+        // Undecided items: the policy's decision, recorded as such.
+        let policy_actor = format!(
+            "close policy '{}' (closed by {actor_name})",
+            policy.as_str()
+        );
+        tx.execute(
+            "INSERT INTO campaign_events (campaign_id, item_id, kind, actor_id, actor, at, detail)
+             SELECT campaign_id, id, 'decision', ?2, ?3, ?4,
+                    json_object('decision',
+                        CASE ?5 WHEN 'keep' THEN 'keep'
+                                WHEN 'revoke' THEN CASE item_type WHEN 'identity' THEN 'retire' ELSE 'revoke' END
+                                ELSE coalesce(proposed, recommendation) END,
+                        'stage', stage, 'by_policy', 1, 'final', 1)
+             FROM campaign_items WHERE campaign_id = ?1 AND decision IS NULL",
+            params![campaign, actor, policy_actor, at, policy],
+        )?;
+        let decided_by_policy = tx.execute(
+            "UPDATE campaign_items SET
+                decision = CASE ?2 WHEN 'keep' THEN 'keep'
+                                   WHEN 'revoke' THEN CASE item_type WHEN 'identity' THEN 'retire' ELSE 'revoke' END
+                                   ELSE coalesce(proposed, recommendation) END,
+                decided_at = ?3, by_policy = 1,
+                justification = 'undecided at close: policy ' || ?2
+             WHERE campaign_id = ?1 AND decision IS NULL",
+            params![campaign, policy, at],
+        )? as i64;
+        // Remediation for everything that is not a plain keep and still exists.
+        let tasks = tx.execute(
+            "INSERT INTO tasks (origin, campaign_id, item_id, kind, identity_id, target, new_owner_id, status,
+                                created_at, updated_at, updated_by)
+             SELECT 'campaign', ci.campaign_id, ci.id,
+                    CASE ci.decision
+                        WHEN 'retire' THEN 'disable_identity'
+                        WHEN 'reassign' THEN 'transfer_owner'
+                        WHEN 'rotate' THEN 'rotate_credential'
+                        WHEN 'revoke' THEN CASE ci.item_type WHEN 'grant' THEN 'revoke_grant' ELSE 'revoke_credential' END
+                    END,
+                    ci.identity_id, ci.subject || ': ' || ci.detail, ci.new_owner_id, 'open', ?2, ?2, ?3
+             FROM campaign_items ci
+             WHERE ci.campaign_id = ?1 AND ci.decision IN ('retire', 'reassign', 'rotate', 'revoke')
+               AND ci.vanished_at IS NULL",
+            params![campaign, at, policy_actor],
+        )? as i64;
+        // Identities a person certified are reviewed as of now.
+        tx.execute(
+            "UPDATE identities SET last_reviewed_at = ?2 WHERE id IN (
+                 SELECT identity_id FROM campaign_items WHERE campaign_id = ?1 AND by_policy = 0 AND decision IS NOT NULL)",
+            params![campaign, at],
+        )?;
+        tx.execute(
+            "UPDATE campaigns SET status = 'closed', closed_at = ?2, closed_by = ?3, undecided_policy = ?4 WHERE id = ?1",
+            params![campaign, at, actor, policy],
+        )?;
+        // The next run of a recurring campaign.
+        let (recurrence, start, due): (Recurrence, i64, i64) = tx.query_row(
+            "SELECT recurrence, start_at, due_at FROM campaigns WHERE id = ?1",
+            [campaign],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let next_campaign = match recurrence.months() {
+            Some(m) => {
+                let shift = |t: i64| {
+                    super::from_ts(t)
+                        .checked_add_months(Months::new(m))
+                        .map(to_ts)
+                };
+                let (Some(ns), Some(nd)) = (shift(start), shift(due)) else {
+                    return Err(Error::internal("the next run's dates are out of range"));
+                };
+                tx.execute(
+                    "INSERT INTO campaigns (name, description, scope, granularity, reviewer_rule, named_reviewer_id,
+                        fallback_reviewer_id, second_reviewer_id, recurrence, start_at, due_at, status, owner_id,
+                        created_at, previous_id)
+                     SELECT name, description, scope, granularity, reviewer_rule, named_reviewer_id,
+                        fallback_reviewer_id, second_reviewer_id, recurrence, ?2, ?3, 'scheduled', owner_id, ?4, id
+                     FROM campaigns WHERE id = ?1",
+                    params![campaign, ns, nd, at],
+                )?;
+                Some(tx.last_insert_rowid())
+            }
+            None => None,
+        };
+        let report = CloseReport {
+            campaign_id: campaign,
+            decided_by_people,
+            decided_by_policy,
+            tasks,
+            next_campaign,
+        };
+        let detail = serde_json::to_value(&report)?;
+        event(
+            &tx,
+            campaign,
+            None,
+            "closed",
+            Some(actor),
+            &actor_name,
+            at,
+            &detail,
+        )?;
+        audit::append(
+            &tx,
+            at,
+            &actor_name,
+            "campaign.close",
+            &format!("campaign {campaign} {}", camp.name),
+            &detail,
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Remediation tasks, optionally of one campaign or one status.
+    pub fn tasks(
+        &self,
+        campaign: Option<i64>,
+        status: Option<TaskStatus>,
+    ) -> Result<Vec<TaskView>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT t.id, t.origin, t.campaign_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
+                    p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note
+             FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
+             WHERE (?1 IS NULL OR t.campaign_id = ?1) AND (?2 IS NULL OR t.status = ?2)
+             ORDER BY t.status <> 'open', t.id",
+        )?;
+        let v = st
+            .query_map(params![campaign, status], |r| {
+                Ok(TaskView {
+                    id: r.get(0)?,
+                    origin: r.get(1)?,
+                    campaign_id: r.get(2)?,
+                    item_id: r.get(3)?,
+                    kind: r.get(4)?,
+                    identity_id: r.get(5)?,
+                    identity: r.get(6)?,
+                    target: r.get(7)?,
+                    new_owner: r.get(8)?,
+                    status: r.get(9)?,
+                    created_at: rfc3339(r.get(10)?),
+                    updated_at: rfc3339(r.get(11)?),
+                    updated_by: r.get(12)?,
+                    note: r.get(13)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Marks a task done or failed (with a note), recorded in the audit log.
+    /// A done ownership transfer sets the new owner in the cache.
+    pub fn set_task_status(
+        &mut self,
+        actor: i64,
+        task: i64,
+        status: TaskStatus,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let actor_name = person_name(&tx, actor)?;
+        let row: Option<(TaskKind, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT kind, identity_id, new_owner_id FROM tasks WHERE id = ?1",
+                [task],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((kind, identity, new_owner)) = row else {
+            return Err(Error::not_found(format!("no task with id {task}")));
+        };
+        if status == TaskStatus::Failed && note.trim().is_empty() {
+            return Err(Error::invalid("say why the task failed"));
+        }
+        tx.execute(
+            "UPDATE tasks SET status = ?2, note = ?3, updated_at = ?4, updated_by = ?5 WHERE id = ?1",
+            params![task, status, note.trim(), to_ts(now), actor_name],
+        )?;
+        if status == TaskStatus::Done && kind == TaskKind::TransferOwner {
+            if let Some(o) = new_owner {
+                tx.execute(
+                    "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
+                    [identity, o],
+                )?;
+            }
+        }
+        audit::append(
+            &tx,
+            to_ts(now),
+            &actor_name,
+            "task.status",
+            &format!("task {task}"),
+            &serde_json::json!({"status": status, "kind": kind, "note": note.trim()}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// An entry of an item's history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct CampaignEvent {
+    pub id: i64,
+    pub kind: String,
+    pub actor: String,
+    pub at: String,
+    /// JSON text.
+    pub detail: String,
+}
+
+fn read_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItem> {
+    let item_type: ItemType = r.get(4)?;
+    let reasons: String = r.get(11)?;
+    Ok(ReviewItem {
+        id: r.get(0)?,
+        campaign_id: r.get(1)?,
+        campaign: r.get(2)?,
+        due_at: rfc3339(r.get(3)?),
+        item_type,
+        identity_id: r.get(5)?,
+        subject: r.get(6)?,
+        detail: r.get(7)?,
+        owner_name: r.get(8)?,
+        risk: risk_label(r.get(9)?).to_string(),
+        recommendation: r.get(10)?,
+        reasons: serde_json::from_str(&reasons).unwrap_or_default(),
+        reviewer_id: r.get(12)?,
+        reviewer: r.get(13)?,
+        reviewer_reason: r.get(14)?,
+        stage: r.get(15)?,
+        proposed: r.get(16)?,
+        proposed_by: r.get(17)?,
+        decision: r.get(18)?,
+        decided_by: r.get(19)?,
+        decided_at: r.get::<_, Option<i64>>(20)?.map(rfc3339),
+        by_policy: r.get(21)?,
+        justification: r.get(22)?,
+        new_owner: r.get(23)?,
+        vanished_at: r.get::<_, Option<i64>>(24)?.map(rfc3339),
+        allowed: Decision::allowed_for(item_type).to_vec(),
+    })
+}
+
+/// The identities a scope selects, into `temp.campaign_scope`.
+fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result<i64> {
+    let q = InventoryQuery {
+        search: scope.search.clone(),
+        kinds: scope.kinds.clone(),
+        statuses: scope.statuses.clone(),
+        classes: scope.classes.clone(),
+        sources: scope.sources.clone(),
+        owner_state: scope.owner_state,
+        has_findings: scope.has_findings,
+        ..Default::default()
+    };
+    let (where_sql, mut args) = inventory_filter(&q);
+    let mut extra: Vec<String> = vec![];
+    if scope.statuses.is_empty() {
+        extra.push("i.status <> 'deleted'".into());
+    }
+    if let Some(s) = scope.min_severity {
+        extra.push("i.max_severity >= ?".into());
+        args.push(Value::Integer(s.rank()));
+    }
+    if let Some(d) = scope.not_reviewed_days {
+        extra.push("(i.last_reviewed_at IS NULL OR i.last_reviewed_at < ?)".into());
+        args.push(Value::Integer(now - d.max(0) * 86_400));
+    }
+    let mut sql = where_sql;
+    if !extra.is_empty() {
+        sql = if sql.is_empty() {
+            format!("WHERE {}", extra.join(" AND "))
+        } else {
+            format!("{sql} AND {}", extra.join(" AND "))
+        };
+    }
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS campaign_scope (id INTEGER PRIMARY KEY); DELETE FROM temp.campaign_scope;",
+    )?;
+    let n = tx.execute(
+        &format!("INSERT INTO temp.campaign_scope (id) SELECT i.id FROM identities i {sql}"),
+        rusqlite::params_from_iter(args.iter()),
+    )?;
+    Ok(n as i64)
+}
+
+/// Generates a campaign's items and activates it.
+fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64> {
+    let at = to_ts(now);
+    let (scope, granularity, rule, named, fallback, owner_id, name): (
+        String,
+        Granularity,
+        ReviewerRule,
+        Option<i64>,
+        i64,
+        i64,
+        String,
+    ) = tx.query_row(
+        "SELECT scope, granularity, reviewer_rule, named_reviewer_id, fallback_reviewer_id, owner_id, name
+         FROM campaigns WHERE id = ?1",
+        [campaign],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+    )?;
+    let scope: CampaignScope = serde_json::from_str(&scope)?;
+    select_scope(tx, &scope, at)?;
+
+    let people: HashMap<i64, Person> = {
+        let mut st = tx.prepare("SELECT id, display_name, status, manager_id FROM people")?;
+        let v = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    Person {
+                        name: r.get(1)?,
+                        status: r.get(2)?,
+                        manager: r.get(3)?,
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+        v
+    };
+    let mut insert = tx.prepare(
+        "INSERT INTO campaign_items (campaign_id, item_type, identity_id, resource_id, permission, credential_key,
+             subject, detail, owner_name, risk, recommendation, reasons, reviewer_id, reviewer_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    let mut idents: HashMap<i64, IdentInfo> = HashMap::new();
+    let mut count = 0i64;
+    {
+        let mut st = tx.prepare(
+            "SELECT i.id, i.name, i.kind, i.status, i.owner_id, i.builder_id, i.created_at, i.last_used_at,
+                    i.finding_count, i.max_severity,
+                    (SELECT count(*) FROM grants g WHERE g.identity_id = i.id AND g.high_consequence = 1),
+                    (SELECT count(*) FROM delegations d WHERE d.from_id = i.id)
+             FROM identities i JOIN temp.campaign_scope s ON s.id = i.id ORDER BY i.id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let name: String = r.get(1)?;
+            let kind: String = r.get(2)?;
+            let status: String = r.get(3)?;
+            let owner: Option<i64> = r.get(4)?;
+            let builder: Option<i64> = r.get(5)?;
+            let created: i64 = r.get(6)?;
+            let last_used: Option<i64> = r.get(7)?;
+            let owner_p = owner.and_then(|o| people.get(&o));
+            let info = IdentInfo {
+                name: name.clone(),
+                owner,
+                builder,
+                owner_name: owner_p.map(|p| p.name.clone()),
+                owner_active: owner_p.is_some_and(|p| p.status == PersonStatus::Active),
+            };
+            if granularity != Granularity::Access {
+                let facts = ItemFacts {
+                    item_type: Some(ItemType::Identity),
+                    has_owner: owner.is_some(),
+                    owner_active: info.owner_active,
+                    identity_disabled: status == "disabled",
+                    unused_days: last_used.map(|t| days(t, at)),
+                    ever_used: last_used.is_some(),
+                    identity_age_days: days(created, at),
+                    high_consequence_grants: r.get(10)?,
+                    delegations_out: r.get(11)?,
+                    findings: r.get(8)?,
+                    max_severity: r.get(9)?,
+                    ..Default::default()
+                };
+                let (rec, reasons, risk) = recommend(&facts);
+                let (reviewer, why) = resolve_reviewer(
+                    &people,
+                    rule,
+                    ItemType::Identity,
+                    owner,
+                    builder,
+                    None,
+                    named,
+                    fallback,
+                    owner_id,
+                );
+                insert.execute(params![
+                    campaign,
+                    ItemType::Identity,
+                    id,
+                    None::<i64>,
+                    None::<String>,
+                    None::<String>,
+                    name,
+                    format!("{kind}, {status}"),
+                    info.owner_name,
+                    risk,
+                    rec,
+                    serde_json::to_string(&reasons)?,
+                    reviewer,
+                    why
+                ])?;
+                count += 1;
+            }
+            idents.insert(id, info);
+        }
+    }
+    if granularity != Granularity::Identities {
+        let mut st = tx.prepare(
+            "SELECT g.identity_id, g.resource_id, g.permission, g.privilege, g.high_consequence, g.last_used_at,
+                    r.name, r.sensitivity, r.owner_id
+             FROM grants g JOIN temp.campaign_scope s ON s.id = g.identity_id JOIN resources r ON r.id = g.resource_id
+             ORDER BY g.identity_id, g.id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let identity: i64 = r.get(0)?;
+            let Some(info) = idents.get(&identity) else {
+                continue;
+            };
+            let privilege: String = r.get(3)?;
+            let hc: bool = r.get(4)?;
+            let last_used: Option<i64> = r.get(5)?;
+            let resource: String = r.get(6)?;
+            let sensitivity: String = r.get(7)?;
+            let permission: String = r.get(2)?;
+            let facts = ItemFacts {
+                item_type: Some(ItemType::Grant),
+                has_owner: info.owner.is_some(),
+                owner_active: info.owner_active,
+                unused_days: last_used.map(|t| days(t, at)),
+                // Sources rarely report per-grant use: unknown is not "never".
+                ever_used: true,
+                admin: privilege == "admin",
+                high_consequence: hc,
+                sensitivity: sensitivity_rank(&sensitivity),
+                ..Default::default()
+            };
+            let (rec, reasons, risk) = recommend(&facts);
+            let (reviewer, why) = resolve_reviewer(
+                &people,
+                rule,
+                ItemType::Grant,
+                info.owner,
+                info.builder,
+                r.get(8)?,
+                named,
+                fallback,
+                owner_id,
+            );
+            insert.execute(params![
+                campaign,
+                ItemType::Grant,
+                identity,
+                r.get::<_, i64>(1)?,
+                permission,
+                None::<String>,
+                info.name,
+                format!(
+                    "{permission} on {resource} ({privilege}{})",
+                    if hc { ", high-consequence" } else { "" }
+                ),
+                info.owner_name,
+                risk,
+                rec,
+                serde_json::to_string(&reasons)?,
+                reviewer,
+                why
+            ])?;
+            count += 1;
+        }
+        let mut st = tx.prepare(
+            "SELECT c.identity_id, c.external_id, c.kind, c.display_name, c.created_at, c.expires_at,
+                    c.last_rotated_at, c.last_used_at
+             FROM credentials c JOIN temp.campaign_scope s ON s.id = c.identity_id ORDER BY c.identity_id, c.id",
+        )?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let identity: i64 = r.get(0)?;
+            let Some(info) = idents.get(&identity) else {
+                continue;
+            };
+            let kind: String = r.get(2)?;
+            let display: String = r.get(3)?;
+            let created: i64 = r.get(4)?;
+            let expires: Option<i64> = r.get(5)?;
+            let rotated: Option<i64> = r.get(6)?;
+            let last_used: Option<i64> = r.get(7)?;
+            let facts = ItemFacts {
+                item_type: Some(ItemType::Credential),
+                has_owner: info.owner.is_some(),
+                owner_active: info.owner_active,
+                unused_days: last_used.map(|t| days(t, at)),
+                ever_used: true,
+                credential_age_days: days(rotated.unwrap_or(created).max(created), at),
+                credential_expires_in_days: expires.map(|e| days(at, e)),
+                credential_never_expires: expires.is_none(),
+                ..Default::default()
+            };
+            let (rec, reasons, risk) = recommend(&facts);
+            let (reviewer, why) = resolve_reviewer(
+                &people,
+                rule,
+                ItemType::Credential,
+                info.owner,
+                info.builder,
+                None,
+                named,
+                fallback,
+                owner_id,
+            );
+            insert.execute(params![
+                campaign,
+                ItemType::Credential,
+                identity,
+                None::<i64>,
+                None::<String>,
+                r.get::<_, String>(1)?,
+                info.name,
+                if display.is_empty() {
+                    kind
+                } else {
+                    format!("{kind} {display}")
+                },
+                info.owner_name,
+                risk,
+                rec,
+                serde_json::to_string(&reasons)?,
+                reviewer,
+                why
+            ])?;
+            count += 1;
+        }
+    }
+    drop(insert);
+    tx.execute(
+        "UPDATE campaigns SET status = 'active', launched_at = ?2 WHERE id = ?1",
+        params![campaign, at],
+    )?;
+    let owner_name = people
+        .get(&owner_id)
+        .map_or_else(String::new, |p| p.name.clone());
+    let detail = serde_json::json!({"items": count});
+    event(
+        tx,
+        campaign,
+        None,
+        "launched",
+        Some(owner_id),
+        &owner_name,
+        at,
+        &detail,
+    )?;
+    audit::append(
+        tx,
+        at,
+        &owner_name,
+        "campaign.launch",
+        &format!("campaign {campaign} {name}"),
+        &detail,
+    )?;
+    Ok(count)
+}
+
+/// Marks items of open campaigns whose identity was deleted, or whose grant or
+/// credential no longer exists, after a sync changed the data. The item and
+/// any decision on it stay.
+pub(crate) fn mark_vanished(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+    let open: i64 = tx.query_row(
+        "SELECT count(*) FROM campaigns WHERE status <> 'closed' AND launched_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if open == 0 {
+        return Ok(0);
+    }
+    let at = to_ts(now);
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS vanished_items (id INTEGER PRIMARY KEY); DELETE FROM temp.vanished_items;",
+    )?;
+    tx.execute(
+        "INSERT INTO temp.vanished_items (id)
+         SELECT ci.id FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+         WHERE c.status = 'active' AND ci.vanished_at IS NULL AND (
+            (ci.item_type = 'identity' AND EXISTS (SELECT 1 FROM identities i WHERE i.id = ci.identity_id AND i.status = 'deleted'))
+         OR (ci.item_type = 'grant' AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = ci.identity_id
+                AND g.resource_id = ci.resource_id AND g.permission = ci.permission))
+         OR (ci.item_type = 'credential' AND NOT EXISTS (SELECT 1 FROM credentials k WHERE k.identity_id = ci.identity_id
+                AND k.external_id = ci.credential_key)))",
+        [],
+    )?;
+    tx.execute(
+        "INSERT INTO campaign_events (campaign_id, item_id, kind, actor_id, actor, at, detail)
+         SELECT ci.campaign_id, ci.id, 'vanished', NULL, 'sync', ?1,
+                json_object('message', 'no longer in the source at the last sync')
+         FROM campaign_items ci JOIN temp.vanished_items v ON v.id = ci.id",
+        [at],
+    )?;
+    let n = tx.execute(
+        "UPDATE campaign_items SET vanished_at = ?1 WHERE id IN (SELECT id FROM temp.vanished_items)",
+        [at],
+    )?;
+    if n > 0 {
+        audit::append(
+            tx,
+            at,
+            "sync",
+            "review.vanished",
+            "campaign items",
+            &serde_json::json!({"items": n}),
+        )?;
+    }
+    Ok(n)
+}
