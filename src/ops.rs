@@ -301,9 +301,32 @@ pub fn find_people(store: &Store, search: &str, limit: i64) -> Result<Vec<Person
 }
 
 /// Creates (and, when it starts now, launches) a campaign.
-pub fn create_campaign(store: &mut Store, actor: i64, c: &NewCampaign, now: DateTime<Utc>) -> Result<CampaignView> {
-    let id = store.create_campaign(actor, c, now)?;
+pub fn create_campaign(
+    store: &mut Store,
+    actor: i64,
+    c: &NewCampaign,
+    now: DateTime<Utc>,
+    progress: crate::store::campaigns::LaunchProgress<'_>,
+) -> Result<CampaignView> {
+    let id = store.create_campaign_with_progress(actor, c, now, progress)?;
     store.campaign(id, now)
+}
+
+/// The history of one review item.
+pub fn item_history(store: &Store, item: i64) -> Result<Vec<crate::store::campaigns::CampaignEvent>> {
+    store.item_history(item)
+}
+
+/// Where evidence exports go by default: `Documents/Custodian` (or the
+/// platform data directory's `exports`).
+pub fn default_export_dir() -> Result<PathBuf> {
+    if let Some(d) = directories::UserDirs::new().and_then(|u| u.document_dir().map(|d| d.join("Custodian"))) {
+        return Ok(d);
+    }
+    Ok(default_db_path()?
+        .parent()
+        .map(|p| p.join("exports"))
+        .unwrap_or_else(|| PathBuf::from("exports")))
 }
 
 /// Every campaign, launching the scheduled ones whose start date has come.

@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 /// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
+mod reviews;
 mod sources;
 
 /// What the commands share: the open cache, or why it could not be opened,
@@ -30,6 +31,7 @@ mod sources;
 pub struct AppState {
     store: Mutex<Result<Store>>,
     syncs: sources::Registry,
+    launch: reviews::LaunchState,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
         AppState {
             store: Mutex::new(open_store()),
             syncs: sources::Registry::default(),
+            launch: reviews::LaunchState::default(),
         }
     }
 
@@ -147,7 +150,26 @@ pub fn run() -> ExitCode {
             sources::sync_progress,
             sources::cancel_sync,
             sources::sync_runs,
-            sources::run_events
+            sources::run_events,
+            reviews::acting_person,
+            reviews::set_acting_person,
+            reviews::find_people,
+            reviews::campaigns,
+            reviews::create_campaign,
+            reviews::campaign_launch_progress,
+            reviews::campaign_progress,
+            reviews::campaign_items,
+            reviews::review_queue,
+            reviews::item_history,
+            reviews::decide,
+            reviews::reassign_reviewer,
+            reviews::escalate,
+            reviews::remind,
+            reviews::close_campaign,
+            reviews::export_campaign,
+            reviews::tasks,
+            reviews::set_task_status,
+            reviews::verify_audit
         ])
         .run(tauri::generate_context!());
     match result {

@@ -23,6 +23,9 @@ use crate::views::InventoryQuery;
 pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_events;
     DELETE FROM campaign_items; DELETE FROM campaigns; DELETE FROM meta WHERE key = 'acting_person_id';";
 
+/// Reports (items generated, items expected) while a campaign launches.
+pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
+
 const DEFAULT_QUEUE: i64 = 200;
 const MAX_QUEUE: i64 = 1000;
 /// Reminders are due this close to the due date.
@@ -314,11 +317,17 @@ impl Store {
     }
 
     /// Creates a campaign; launches it (generates its items) when it starts now or earlier.
-    pub fn create_campaign(
+    pub fn create_campaign(&mut self, actor: i64, c: &NewCampaign, now: DateTime<Utc>) -> Result<i64> {
+        self.create_campaign_with_progress(actor, c, now, &|_, _| {})
+    }
+
+    /// [`Store::create_campaign`], reporting generation progress.
+    pub fn create_campaign_with_progress(
         &mut self,
         actor: i64,
         c: &NewCampaign,
         now: DateTime<Utc>,
+        progress: LaunchProgress<'_>,
     ) -> Result<i64> {
         let name = c.name.trim();
         if name.is_empty() {
@@ -377,7 +386,7 @@ impl Store {
             &serde_json::json!({"campaign_id": id, "definition": c}),
         )?;
         if start <= now {
-            launch(&tx, id, now)?;
+            launch(&tx, id, now, progress)?;
         }
         tx.commit()?;
         Ok(id)
@@ -396,7 +405,7 @@ impl Store {
         };
         for id in &due {
             let tx = self.conn.transaction()?;
-            launch(&tx, *id, now)?;
+            launch(&tx, *id, now, &|_, _| {})?;
             tx.commit()?;
         }
         Ok(due)
@@ -1319,7 +1328,7 @@ fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result
 }
 
 /// Generates a campaign's items and activates it.
-fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64> {
+fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>, progress: LaunchProgress<'_>) -> Result<i64> {
     let at = to_ts(now);
     let (scope, granularity, rule, named, fallback, owner_id, name): (
         String,
@@ -1336,7 +1345,20 @@ fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
     )?;
     let scope: CampaignScope = serde_json::from_str(&scope)?;
-    select_scope(tx, &scope, at)?;
+    let in_scope = select_scope(tx, &scope, at)?;
+    let expected: i64 = if granularity == Granularity::Identities {
+        in_scope
+    } else {
+        let access: i64 = tx.query_row(
+            "SELECT (SELECT count(*) FROM grants g JOIN temp.campaign_scope s ON s.id = g.identity_id)
+                  + (SELECT count(*) FROM credentials c JOIN temp.campaign_scope s ON s.id = c.identity_id)",
+            [],
+            |r| r.get(0),
+        )?;
+        access + if granularity == Granularity::All { in_scope } else { 0 }
+    };
+    let expected = expected.max(0) as u64;
+    progress(0, expected);
 
     let people: HashMap<i64, Person> = {
         let mut st = tx.prepare("SELECT id, display_name, status, manager_id FROM people")?;
@@ -1431,6 +1453,9 @@ fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64
                     why
                 ])?;
                 count += 1;
+                if count % 10_000 == 0 {
+                    progress(count as u64, expected);
+                }
             }
             idents.insert(id, info);
         }
@@ -1498,6 +1523,9 @@ fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64
                 why
             ])?;
             count += 1;
+            if count % 10_000 == 0 {
+                progress(count as u64, expected);
+            }
         }
         let mut st = tx.prepare(
             "SELECT c.identity_id, c.external_id, c.kind, c.display_name, c.created_at, c.expires_at,
@@ -1560,9 +1588,13 @@ fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>) -> Result<i64
                 why
             ])?;
             count += 1;
+            if count % 10_000 == 0 {
+                progress(count as u64, expected);
+            }
         }
     }
     drop(insert);
+    progress(count as u64, expected);
     tx.execute(
         "UPDATE campaigns SET status = 'active', launched_at = ?2 WHERE id = ?1",
         params![campaign, at],

@@ -128,3 +128,147 @@ phase: string, pages: number, items: number,
  * Total items when the source says so (SCIM `totalResults`).
  */
 total: number | null, };
+
+export type ReviewerRule = "owner" | "owner_manager" | "resource_owner" | "named";
+
+export type Granularity = "identities" | "access" | "all";
+
+export type Recurrence = "none" | "monthly" | "quarterly" | "semi_annual" | "annual";
+
+export type CampaignStatus = "scheduled" | "active" | "closed";
+
+export type ItemType = "identity" | "grant" | "credential";
+
+export type Decision = "keep" | "revoke" | "rotate" | "retire" | "reassign";
+
+export type UndecidedPolicy = "keep" | "revoke" | "recommendation";
+
+export type TaskKind = "revoke_grant" | "revoke_credential" | "rotate_credential" | "disable_identity" | "transfer_owner";
+
+export type TaskStatus = "open" | "done" | "failed";
+
+export type CampaignScope = { search: string, kinds: Array<IdentityKind>, statuses: Array<IdentityStatus>, classes: Array<AgentClass>, sources: Array<number>, owner_state: OwnerState | null, has_findings: boolean | null, 
+/**
+ * Only identities with a finding at least this severe.
+ */
+min_severity: Severity | null, 
+/**
+ * Only identities not reviewed in this many days (or never).
+ */
+not_reviewed_days: number | null, };
+
+export type NewCampaign = { name: string, description: string, scope: CampaignScope, granularity: Granularity, reviewer_rule: ReviewerRule, 
+/**
+ * Required for the `named` rule.
+ */
+named_reviewer: number | null, 
+/**
+ * Who reviews when the rule yields nobody, or someone inactive.
+ */
+fallback_reviewer: number, 
+/**
+ * Optional second stage: this person confirms every stage-one decision.
+ */
+second_reviewer: number | null, recurrence: Recurrence, 
+/**
+ * RFC 3339; now when absent.
+ */
+start_at: string | null, 
+/**
+ * RFC 3339.
+ */
+due_at: string, };
+
+export type CampaignView = { id: number, name: string, description: string, scope: CampaignScope, granularity: Granularity, reviewer_rule: ReviewerRule, named_reviewer: string | null, fallback_reviewer: string, second_reviewer: string | null, recurrence: Recurrence, status: CampaignStatus, owner_id: number, owner: string, created_at: string, start_at: string, due_at: string, closed_at: string | null, undecided_policy: UndecidedPolicy | null, items: number, decided: number, 
+/**
+ * Pending items past the due date.
+ */
+overdue: number, previous_id: number | null, };
+
+export type ReviewerProgress = { reviewer_id: number | null, reviewer: string, reviewer_status: PersonStatus | null, pending: number, decided: number, 
+/**
+ * When the last reminder was recorded.
+ */
+last_reminded_at: string | null, 
+/**
+ * Pending items and the campaign due within three days or past.
+ */
+reminder_due: boolean, };
+
+export type DecisionCount = { 
+/**
+ * `null` for undecided.
+ */
+decision: Decision | null, count: number, };
+
+export type CampaignProgress = { campaign: CampaignView, by_reviewer: Array<ReviewerProgress>, by_decision: Array<DecisionCount>, 
+/**
+ * Items whose grant, credential or identity vanished from the source.
+ */
+vanished: number, tasks: Array<TaskView>, };
+
+export type ReviewItem = { id: number, campaign_id: number, campaign: string, due_at: string, item_type: ItemType, identity_id: number, subject: string, detail: string, owner_name: string | null, 
+/**
+ * low | medium | high
+ */
+risk: string, recommendation: Decision, reasons: Array<string>, reviewer_id: number | null, reviewer: string | null, reviewer_reason: string, stage: number, proposed: Decision | null, proposed_by: string | null, decision: Decision | null, decided_by: string | null, decided_at: string | null, by_policy: boolean, justification: string, new_owner: string | null, vanished_at: string | null, 
+/**
+ * The decisions this item accepts.
+ */
+allowed: Array<Decision>, };
+
+export type ReviewQueue = { total: number, pending: number, offset: number, items: Array<ReviewItem>, };
+
+export type QueueQuery = { campaign: number | null, 
+/**
+ * Include items already decided (to revise them).
+ */
+include_decided: boolean, item_type: ItemType | null, min_risk: number | null, search: string, offset: number, 
+/**
+ * 0 means 200; at most 1000.
+ */
+limit: number, };
+
+export type DecisionInput = { items: Array<number>, decision: Decision, justification: string, 
+/**
+ * For `reassign`: the new owner.
+ */
+new_owner: number | null, 
+/**
+ * Record the recommendation of each item instead of `decision`.
+ */
+follow_recommendation: boolean, };
+
+export type TaskView = { id: number, origin: string, campaign_id: number | null, item_id: number | null, kind: TaskKind, identity_id: number, identity: string, target: string, new_owner: string | null, status: TaskStatus, created_at: string, updated_at: string, updated_by: string, note: string, };
+
+export type CloseReport = { campaign_id: number, decided_by_people: number, decided_by_policy: number, tasks: number, 
+/**
+ * The next campaign when it recurs.
+ */
+next_campaign: number | null, };
+
+export type CampaignEvent = { id: number, kind: string, actor: string, at: string, 
+/**
+ * JSON text.
+ */
+detail: string, };
+
+export type AuditEntry = { seq: number, 
+/**
+ * Unix seconds.
+ */
+at: number, actor: string, action: string, subject: string, 
+/**
+ * JSON text.
+ */
+details: string, prev_hash: string, hash: string, };
+
+export type AuditVerification = { entries: number, ok: boolean, 
+/**
+ * The first entry that does not verify, and why.
+ */
+first_bad_seq: number | null, problem: string | null, 
+/**
+ * The hash of the last entry (publish it to pin the log).
+ */
+head: string, };
