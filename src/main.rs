@@ -18,6 +18,9 @@ use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::{ops, Error, ErrorCode, Result};
 use std::sync::Arc;
 
+#[path = "cli/reviews.rs"]
+mod reviews;
+
 #[derive(Parser)]
 #[command(
     name = "custodian",
@@ -28,6 +31,9 @@ struct Cli {
     /// The cache file (default: $CUSTODIAN_DB, else the platform data directory).
     #[arg(long, global = true)]
     db: Option<PathBuf>,
+    /// Act as this person (id, email or name) instead of the one chosen with `whoami --set`.
+    #[arg(long = "as", global = true, value_name = "PERSON")]
+    as_person: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -93,6 +99,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Who is acting: show, or choose with --set (id, email or name).
+    Whoami {
+        #[arg(long)]
+        set: Option<String>,
+    },
+    /// Access-review campaigns (certifications).
+    #[command(subcommand)]
+    Campaign(reviews::CampaignCmd),
+    /// Remediation tasks from reviews and offboarding.
+    Tasks {
+        #[arg(long)]
+        campaign: Option<i64>,
+        /// open, done or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work a remediation task.
+    #[command(subcommand)]
+    Task(reviews::TaskCmd),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(reviews::AuditCmd),
 }
 
 #[derive(Subcommand)]
@@ -431,6 +461,26 @@ fn run(cli: Cli) -> Result<()> {
                     writeln!(out, "{:<7} {:<10} #{:<7} {}  {}", e.kind, e.subject, e.subject_id, e.name, e.detail)?;
                 }
             }
+        }
+        Command::Whoami { set } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            reviews::whoami(&mut store, set.as_deref(), now, &mut out)?;
+        }
+        Command::Campaign(cmd) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            reviews::campaign(&mut store, cli.as_person.as_deref(), cmd, now, &mut out)?;
+        }
+        Command::Tasks { campaign, status, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            reviews::tasks(&store, campaign, status.as_deref(), json, &mut out)?;
+        }
+        Command::Task(cmd) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            reviews::task(&mut store, cli.as_person.as_deref(), cmd, now, &mut out)?;
+        }
+        Command::Audit(cmd) => {
+            let store = ops::open_or_demo(&path, now)?;
+            reviews::audit(&store, cmd, &mut out)?;
         }
     }
     Ok(())

@@ -137,3 +137,50 @@ fn the_first_real_source_replaces_the_demo_and_stays() {
     // Reopening does not bring the demo back.
     assert_eq!(json(&custodian(&db, &["summary", "--json"]))["identities"], 1);
 }
+
+#[test]
+fn a_campaign_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    json(&custodian(&db, &["demo", "--size", "s", "--json"]));
+    // Nobody is acting yet: a clear error, exit 2.
+    let out = custodian(&db, &["campaign", "queue"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--as"));
+
+    let c = json(&custodian(
+        &db,
+        &["--as", "1", "campaign", "create", "--name", "Bots", "--kind", "bot", "--granularity", "identities",
+          "--fallback", "2", "--due", "2030-01-31", "--json"],
+    ));
+    let id = c["id"].as_i64().unwrap().to_string();
+    let items = c["items"].as_i64().unwrap();
+    assert!(items > 10);
+    // The fallback reviewer's queue, and one decision as them.
+    let q = json(&custodian(&db, &["--as", "2", "campaign", "queue", "--campaign", &id, "--json"]));
+    let first = q["items"][0]["id"].as_i64().unwrap().to_string();
+    let out = custodian(&db, &["--as", "2", "campaign", "decide", &first, "--decision", "retire"]);
+    assert_eq!(out.status.code(), Some(2), "retire needs a justification");
+    let out = custodian(&db, &["--as", "2", "campaign", "decide", &first, "--decision", "retire", "--justification", "unused"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Close by recommendation; the tasks and the evidence follow.
+    let r = json(&custodian(&db, &["--as", "1", "campaign", "close", &id, "--undecided", "recommendation", "--json"]));
+    assert_eq!(r["decided_by_people"], 1);
+    assert_eq!(r["decided_by_policy"].as_i64().unwrap(), items - 1);
+    let tasks = json(&custodian(&db, &["tasks", "--campaign", &id, "--json"]));
+    assert_eq!(tasks.as_array().unwrap().len() as i64, r["tasks"].as_i64().unwrap());
+    let out = custodian(&db, &["campaign", "export", &id, "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    assert!(dir.path().join(format!("campaign-{id}-evidence.html")).exists());
+    let v = json(&custodian(&db, &["audit", "verify", "--json"]));
+    assert_eq!(v["ok"], true);
+
+    // Editing a past audit entry is detected, and `audit verify` fails.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2", []).unwrap();
+    drop(conn);
+    let out = custodian(&db, &["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("entry 2 was edited"));
+}

@@ -7,6 +7,7 @@ mod util;
 
 #[cfg(feature = "ts")]
 mod bindings;
+mod audit;
 mod campaigns;
 mod cli;
 mod demo;
