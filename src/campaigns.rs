@@ -300,7 +300,10 @@ pub struct CampaignProgress {
     pub by_decision: Vec<DecisionCount>,
     /// Items whose grant, credential or identity vanished from the source.
     pub vanished: i64,
+    /// The first 1,000 remediation tasks (open first); `tasks_total` counts all.
     pub tasks: Vec<TaskView>,
+    pub tasks_total: i64,
+    pub tasks_open: i64,
 }
 
 /// One item as a reviewer or the campaign owner sees it.

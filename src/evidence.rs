@@ -7,12 +7,15 @@
 //! auditor can tie the evidence to the tamper-evident log.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::campaigns::{CampaignProgress, QueueQuery, ReviewItem};
-use crate::error::Result;
+use crate::campaigns::{CampaignProgress, ReviewItem};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::campaigns::CampaignEvent;
 use crate::store::Store;
 
@@ -23,40 +26,145 @@ pub struct EvidenceItem {
     pub history: Vec<CampaignEvent>,
 }
 
+/// The campaign-level part of the evidence (everything but the items).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Evidence {
+pub struct EvidenceHeader {
     pub format: String,
     pub generated_at: String,
     pub audit_head: String,
     pub progress: CampaignProgress,
-    pub items: Vec<EvidenceItem>,
 }
 
-/// Reads everything about a campaign.
+/// The most item rows the HTML report prints; past it, it prints the items
+/// an auditor samples first (anything but a plain keep, and high risk) and
+/// says how many more are in the CSV and JSON.
+pub const HTML_MAX_ROWS: usize = 20_000;
+
+/// Writes `campaign-<id>-evidence.{csv,json,html}` into `dir` in one pass
+/// over the items (any size, constant memory). Each file is written under a
+/// temporary name and renamed when complete. `progress(done, total)`.
+pub fn write_all(
+    store: &Store,
+    campaign: i64,
+    dir: &Path,
+    now: DateTime<Utc>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<PathBuf>> {
+    let header = EvidenceHeader {
+        format: "custodian-review-evidence/1".into(),
+        generated_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        audit_head: store.audit_head()?,
+        progress: store.campaign_progress(campaign, now)?,
+    };
+    let total = header.progress.campaign.items.max(0) as u64;
+    let storage = |p: &Path, e: std::io::Error| {
+        Error::new(
+            ErrorCode::Storage,
+            format!("cannot write {}: {e}", p.display()),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| storage(dir, e))?;
+    let finals: Vec<PathBuf> = ["csv", "json", "html"]
+        .iter()
+        .map(|ext| dir.join(format!("campaign-{campaign}-evidence.{ext}")))
+        .collect();
+    let temps: Vec<PathBuf> = finals
+        .iter()
+        .map(|p| {
+            p.with_extension(format!(
+                "{}.partial",
+                p.extension().and_then(|e| e.to_str()).unwrap_or("")
+            ))
+        })
+        .collect();
+    let open = |p: &Path| -> Result<BufWriter<File>> {
+        Ok(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).map_err(|e| storage(p, e))?,
+        ))
+    };
+    let mut csv = csv::Writer::from_writer(open(&temps[0])?);
+    let mut json = open(&temps[1])?;
+    let mut html = open(&temps[2])?;
+    let io = |e: std::io::Error| storage(dir, e);
+    let csv_err = |e: csv::Error| {
+        Error::new(
+            ErrorCode::Storage,
+            format!("cannot write the CSV evidence: {e}"),
+        )
+    };
+
+    csv.write_record(CSV_COLUMNS).map_err(csv_err)?;
+    // JSON: the header's fields, then "items": [ … ] streamed.
+    let head = serde_json::to_string(&header)?;
+    let head = head.strip_suffix('}').unwrap_or(&head);
+    write!(json, "{head},\"items\":[").map_err(io)?;
+    html.write_all(html_head(&header).as_bytes()).map_err(io)?;
+
+    let mut n: u64 = 0;
+    let mut printed = 0usize;
+    let mut omitted = 0u64;
+    store.for_each_item(campaign, |item, history| {
+        csv.write_record(csv_row(&item)).map_err(csv_err)?;
+        if n > 0 {
+            json.write_all(b",").map_err(io)?;
+        }
+        serde_json::to_writer(
+            &mut json,
+            &EvidenceItem {
+                item: item.clone(),
+                history,
+            },
+        )
+        .map_err(Error::from)?;
+        let notable = item.decision != Some(crate::campaigns::Decision::Keep)
+            || item.risk == "high"
+            || item.vanished_at.is_some();
+        if total as usize <= HTML_MAX_ROWS || (notable && printed < HTML_MAX_ROWS) {
+            html.write_all(html_row(&item).as_bytes()).map_err(io)?;
+            printed += 1;
+        } else {
+            omitted += 1;
+        }
+        n += 1;
+        if n % 10_000 == 0 {
+            progress(n, total);
+        }
+        Ok(())
+    })?;
+    json.write_all(b"]}\n").map_err(io)?;
+    let tail = if omitted > 0 {
+        format!("</table><p><b>{omitted} further items</b> (plain keeps at low or medium risk) are listed in the CSV and JSON evidence.</p></body></html>\n")
+    } else {
+        "</table></body></html>\n".to_string()
+    };
+    html.write_all(tail.as_bytes()).map_err(io)?;
+    let mut csv_inner = csv.into_inner().map_err(|e| {
+        Error::new(
+            ErrorCode::Storage,
+            format!("cannot write the CSV evidence: {e}"),
+        )
+    })?;
+    for w in [&mut csv_inner, &mut json, &mut html] {
+        w.flush().map_err(io)?;
+        w.get_ref().sync_all().map_err(io)?;
+    }
+    drop((csv_inner, json, html));
+    for (t, f) in temps.iter().zip(&finals) {
+        std::fs::rename(t, f).map_err(|e| storage(f, e))?;
+    }
+    progress(n, total);
+    Ok(finals)
+}
+
+/// Reads everything about a campaign into memory (small campaigns, tests).
 pub fn collect(store: &Store, campaign: i64, now: DateTime<Utc>) -> Result<Evidence> {
     let progress = store.campaign_progress(campaign, now)?;
-    let mut items = Vec::with_capacity(progress.campaign.items as usize);
-    let mut offset = 0;
-    loop {
-        let page = store.campaign_items(
-            campaign,
-            &QueueQuery {
-                include_decided: true,
-                offset,
-                limit: 1000,
-                ..Default::default()
-            },
-        )?;
-        if page.items.is_empty() {
-            break;
-        }
-        offset += page.items.len() as i64;
-        for item in page.items {
-            let history = store.item_history(item.id)?;
-            items.push(EvidenceItem { item, history });
-        }
-    }
-    items.sort_by_key(|i| i.item.id);
+    let mut items = Vec::new();
+    store.for_each_item(campaign, |item, history| {
+        items.push(EvidenceItem { item, history });
+        Ok(())
+    })?;
     Ok(Evidence {
         format: "custodian-review-evidence/1".into(),
         generated_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -64,6 +172,15 @@ pub fn collect(store: &Store, campaign: i64, now: DateTime<Utc>) -> Result<Evide
         progress,
         items,
     })
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub format: String,
+    pub generated_at: String,
+    pub audit_head: String,
+    pub progress: CampaignProgress,
+    pub items: Vec<EvidenceItem>,
 }
 
 pub const CSV_COLUMNS: &[&str] = &[
@@ -89,49 +206,34 @@ pub const CSV_COLUMNS: &[&str] = &[
     "vanished_at",
 ];
 
-/// One row per item.
-pub fn to_csv(e: &Evidence) -> Result<String> {
-    let mut w = csv::Writer::from_writer(vec![]);
-    w.write_record(CSV_COLUMNS)
-        .map_err(|err| crate::Error::internal(format!("writing CSV: {err}")))?;
-    for EvidenceItem { item: i, .. } in &e.items {
-        let opt = |s: &Option<String>| s.clone().unwrap_or_default();
-        w.write_record([
-            i.id.to_string(),
-            i.campaign.clone(),
-            i.item_type.as_str().into(),
-            i.subject.clone(),
-            i.detail.clone(),
-            opt(&i.owner_name),
-            i.risk.clone(),
-            i.recommendation.as_str().into(),
-            i.reasons.join("; "),
-            opt(&i.reviewer),
-            i.reviewer_reason.clone(),
-            i.proposed
-                .map(|d| d.as_str().to_string())
-                .unwrap_or_default(),
-            opt(&i.proposed_by),
-            i.decision
-                .map(|d| d.as_str().to_string())
-                .unwrap_or_default(),
-            opt(&i.decided_by),
-            opt(&i.decided_at),
-            if i.by_policy { "yes" } else { "no" }.into(),
-            i.justification.clone(),
-            opt(&i.new_owner),
-            opt(&i.vanished_at),
-        ])
-        .map_err(|err| crate::Error::internal(format!("writing CSV: {err}")))?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|err| crate::Error::internal(format!("writing CSV: {err}")))?;
-    String::from_utf8(bytes).map_err(|err| crate::Error::internal(format!("writing CSV: {err}")))
-}
-
-pub fn to_json(e: &Evidence) -> Result<String> {
-    Ok(serde_json::to_string_pretty(e)?)
+fn csv_row(i: &ReviewItem) -> Vec<String> {
+    let opt = |s: &Option<String>| s.clone().unwrap_or_default();
+    vec![
+        i.id.to_string(),
+        i.campaign.clone(),
+        i.item_type.as_str().into(),
+        i.subject.clone(),
+        i.detail.clone(),
+        opt(&i.owner_name),
+        i.risk.clone(),
+        i.recommendation.as_str().into(),
+        i.reasons.join("; "),
+        opt(&i.reviewer),
+        i.reviewer_reason.clone(),
+        i.proposed
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
+        opt(&i.proposed_by),
+        i.decision
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
+        opt(&i.decided_by),
+        opt(&i.decided_at),
+        if i.by_policy { "yes" } else { "no" }.into(),
+        i.justification.clone(),
+        opt(&i.new_owner),
+        opt(&i.vanished_at),
+    ]
 }
 
 fn esc(s: &str) -> String {
@@ -141,8 +243,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A self-contained, print-ready report (no scripts, no remote content).
-pub fn to_html(e: &Evidence) -> String {
+/// The report up to the items table's header.
+fn html_head(e: &EvidenceHeader) -> String {
     let c = &e.progress.campaign;
     let mut h = String::new();
     let _ = write!(
@@ -205,8 +307,8 @@ th{{background:#eee}} .meta td{{border:none;padding:1px 8px 1px 0}} .mono{{font-
     }
     h.push_str("</table>");
     if !e.progress.tasks.is_empty() {
-        h.push_str("<h2>Remediation tasks</h2><table><tr><th>#</th><th>Task</th><th>Identity</th><th>Target</th><th>Status</th></tr>");
-        for t in &e.progress.tasks {
+        let _ = write!(h, "<h2>Remediation tasks ({})</h2><table><tr><th>#</th><th>Task</th><th>Identity</th><th>Target</th><th>Status</th></tr>", e.progress.tasks.len());
+        for t in e.progress.tasks.iter().take(HTML_MAX_ROWS) {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -223,30 +325,29 @@ th{{background:#eee}} .meta td{{border:none;padding:1px 8px 1px 0}} .mono{{font-
         "<h2>Items</h2><table><tr><th>#</th><th>Identity / item</th><th>Risk</th><th>Recommendation</th>\
          <th>Reviewer</th><th>Decision</th><th>By, at</th><th>Justification</th></tr>",
     );
-    for EvidenceItem { item: i, .. } in &e.items {
-        let decision = i.decision.map_or("undecided", |d| d.as_str());
-        let _ = write!(
-            h,
-            "<tr><td>{id}</td><td><b>{subject}</b><br>{ty}: {detail}{vanished}</td><td>{risk}</td>\
-             <td>{rec}<br><small>{reasons}</small></td><td>{reviewer}<br><small>{why}</small></td>\
-             <td class=\"{decision}\">{decision}{proposal}{owner}</td><td>{by}<br><small>{at}</small></td><td>{just}</td></tr>",
-            id = i.id,
-            subject = esc(&i.subject),
-            ty = i.item_type.as_str(),
-            detail = esc(&i.detail),
-            vanished = i.vanished_at.as_ref().map(|t| format!("<br><small>no longer in the source since {}</small>", esc(t))).unwrap_or_default(),
-            risk = esc(&i.risk),
-            rec = i.recommendation.as_str(),
-            reasons = esc(&i.reasons.join("; ")),
-            reviewer = esc(i.reviewer.as_deref().unwrap_or("")),
-            why = esc(&i.reviewer_reason),
-            proposal = i.proposed.map(|p| format!("<br><small>stage one: {} by {}</small>", p.as_str(), esc(i.proposed_by.as_deref().unwrap_or("")))).unwrap_or_default(),
-            owner = i.new_owner.as_ref().map(|o| format!(" to {}", esc(o))).unwrap_or_default(),
-            by = if i.by_policy { "close policy".to_string() } else { esc(i.decided_by.as_deref().unwrap_or("")) },
-            at = esc(i.decided_at.as_deref().unwrap_or("")),
-            just = esc(&i.justification),
-        );
-    }
-    h.push_str("</table></body></html>\n");
     h
+}
+
+fn html_row(i: &ReviewItem) -> String {
+    let decision = i.decision.map_or("undecided", |d| d.as_str());
+    format!(
+        "<tr><td>{id}</td><td><b>{subject}</b><br>{ty}: {detail}{vanished}</td><td>{risk}</td>\
+         <td>{rec}<br><small>{reasons}</small></td><td>{reviewer}<br><small>{why}</small></td>\
+         <td class=\"{decision}\">{decision}{proposal}{owner}</td><td>{by}<br><small>{at}</small></td><td>{just}</td></tr>\n",
+        id = i.id,
+        subject = esc(&i.subject),
+        ty = i.item_type.as_str(),
+        detail = esc(&i.detail),
+        vanished = i.vanished_at.as_ref().map(|t| format!("<br><small>no longer in the source since {}</small>", esc(t))).unwrap_or_default(),
+        risk = esc(&i.risk),
+        rec = i.recommendation.as_str(),
+        reasons = esc(&i.reasons.join("; ")),
+        reviewer = esc(i.reviewer.as_deref().unwrap_or("")),
+        why = esc(&i.reviewer_reason),
+        proposal = i.proposed.map(|p| format!("<br><small>stage one: {} by {}</small>", p.as_str(), esc(i.proposed_by.as_deref().unwrap_or("")))).unwrap_or_default(),
+        owner = i.new_owner.as_ref().map(|o| format!(" to {}", esc(o))).unwrap_or_default(),
+        by = if i.by_policy { "close policy".to_string() } else { esc(i.decided_by.as_deref().unwrap_or("")) },
+        at = esc(i.decided_at.as_deref().unwrap_or("")),
+        just = esc(&i.justification),
+    )
 }

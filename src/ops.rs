@@ -396,27 +396,19 @@ pub fn set_task_status(
 }
 
 /// Writes a campaign's evidence as `campaign-<id>-evidence.{csv,json,html}`
-/// into `dir`; returns the files written.
+/// into `dir` (streamed: any size); returns the files written.
 pub fn export_campaign(store: &Store, campaign: i64, dir: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
-    let e = crate::evidence::collect(store, campaign, now)?;
-    std::fs::create_dir_all(dir).map_err(|err| {
-        Error::new(ErrorCode::Storage, format!("cannot create {}: {err}", dir.display()))
-    })?;
-    let mut written = vec![];
-    for (ext, body) in [
-        ("csv", crate::evidence::to_csv(&e)?),
-        ("json", crate::evidence::to_json(&e)?),
-        ("html", crate::evidence::to_html(&e)),
-    ] {
-        let path = dir.join(format!("campaign-{campaign}-evidence.{ext}"));
-        // Write then rename, so a crash never leaves half a file under the final name.
-        let tmp = path.with_extension(format!("{ext}.partial"));
-        std::fs::write(&tmp, body)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|err| Error::new(ErrorCode::Storage, format!("cannot write {}: {err}", path.display())))?;
-        written.push(path);
-    }
-    Ok(written)
+    export_campaign_with_progress(store, campaign, dir, now, &|_, _| {})
+}
+
+pub fn export_campaign_with_progress(
+    store: &Store,
+    campaign: i64,
+    dir: &Path,
+    now: DateTime<Utc>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Vec<PathBuf>> {
+    crate::evidence::write_all(store, campaign, dir, now, progress)
 }
 
 pub fn verify_audit(store: &Store) -> Result<AuditVerification> {

@@ -27,6 +27,17 @@ pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_e
 pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
 
 const DEFAULT_QUEUE: i64 = 200;
+/// The columns `read_item` reads.
+const ITEM_SELECT: &str = "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject,
+        ci.detail, ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
+        ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
+        ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
+     FROM campaign_items ci
+     JOIN campaigns c ON c.id = ci.campaign_id
+     LEFT JOIN people rv ON rv.id = ci.reviewer_id
+     LEFT JOIN people pb ON pb.id = ci.proposed_by
+     LEFT JOIN people db ON db.id = ci.decided_by
+     LEFT JOIN people no ON no.id = ci.new_owner_id";
 const MAX_QUEUE: i64 = 1000;
 /// Reminders are due this close to the due date.
 const REMIND_WITHIN_DAYS: i64 = 3;
@@ -533,13 +544,18 @@ impl Store {
             [id],
             |r| r.get(0),
         )?;
-        let tasks = self.tasks(Some(id), None)?;
+        let mut tasks = self.tasks(Some(id), None)?;
+        let tasks_total = tasks.len() as i64;
+        let tasks_open = tasks.iter().filter(|t| t.status == TaskStatus::Open).count() as i64;
+        tasks.truncate(1000);
         Ok(CampaignProgress {
             campaign,
             by_reviewer,
             by_decision,
             vanished,
             tasks,
+            tasks_total,
+            tasks_open,
         })
     }
 
@@ -619,16 +635,7 @@ impl Store {
         };
         let offset = q.offset.max(0);
         let sql = format!(
-            "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject, ci.detail,
-                    ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
-                    ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
-                    ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
-             FROM campaign_items ci
-             JOIN campaigns c ON c.id = ci.campaign_id
-             LEFT JOIN people rv ON rv.id = ci.reviewer_id
-             LEFT JOIN people pb ON pb.id = ci.proposed_by
-             LEFT JOIN people db ON db.id = ci.decided_by
-             LEFT JOIN people no ON no.id = ci.new_owner_id
+            "{ITEM_SELECT}
              WHERE {where_sql}
              ORDER BY ci.decision IS NOT NULL, c.due_at, ci.risk DESC, ci.id
              LIMIT {limit} OFFSET {offset}"
@@ -649,22 +656,56 @@ impl Store {
     pub fn review_item(&self, id: i64) -> Result<ReviewItem> {
         self.conn
             .query_row(
-                "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject, ci.detail,
-                        ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
-                        ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
-                        ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
-                 FROM campaign_items ci
-                 JOIN campaigns c ON c.id = ci.campaign_id
-                 LEFT JOIN people rv ON rv.id = ci.reviewer_id
-                 LEFT JOIN people pb ON pb.id = ci.proposed_by
-                 LEFT JOIN people db ON db.id = ci.decided_by
-                 LEFT JOIN people no ON no.id = ci.new_owner_id
-                 WHERE ci.id = ?1",
+                &format!("{ITEM_SELECT} WHERE ci.id = ?1"),
                 [id],
                 read_item,
             )
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no review item with id {id}")))
+    }
+
+    /// Every item of a campaign in id order with its history, streamed (one
+    /// pass over items and one over events, merged), for exports of any size.
+    pub fn for_each_item(
+        &self,
+        campaign: i64,
+        mut f: impl FnMut(ReviewItem, Vec<CampaignEvent>) -> Result<()>,
+    ) -> Result<()> {
+        let mut items = self.conn.prepare(&format!("{ITEM_SELECT} WHERE ci.campaign_id = ?1 ORDER BY ci.id"))?;
+        let mut events = self.conn.prepare(
+            "SELECT item_id, id, kind, actor, at, detail FROM campaign_events
+             WHERE campaign_id = ?1 AND item_id IS NOT NULL ORDER BY item_id, id",
+        )?;
+        let mut ev_rows = events.query([campaign])?;
+        let next_event = |ev_rows: &mut rusqlite::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
+            Ok(match ev_rows.next()? {
+                Some(r) => Some((
+                    r.get(0)?,
+                    CampaignEvent { id: r.get(1)?, kind: r.get(2)?, actor: r.get(3)?, at: rfc3339(r.get(4)?), detail: r.get(5)? },
+                )),
+                None => None,
+            })
+        };
+        let mut pending = next_event(&mut ev_rows)?;
+        let mut rows = items.query([campaign])?;
+        while let Some(r) = rows.next()? {
+            let item = read_item(r)?;
+            let mut history = vec![];
+            while let Some((item_id, _)) = &pending {
+                if *item_id < item.id {
+                    pending = next_event(&mut ev_rows)?;
+                } else if *item_id == item.id {
+                    if let Some((_, e)) = pending.take() {
+                        history.push(e);
+                    }
+                    pending = next_event(&mut ev_rows)?;
+                } else {
+                    break;
+                }
+            }
+            f(item, history)?;
+        }
+        Ok(())
     }
 
     /// The history of an item (decisions, reviewer changes, vanishing).

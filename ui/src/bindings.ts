@@ -205,7 +205,11 @@ export type CampaignProgress = { campaign: CampaignView, by_reviewer: Array<Revi
 /**
  * Items whose grant, credential or identity vanished from the source.
  */
-vanished: number, tasks: Array<TaskView>, };
+vanished: number, 
+/**
+ * The first 1,000 remediation tasks (open first); `tasks_total` counts all.
+ */
+tasks: Array<TaskView>, tasks_total: number, tasks_open: number, };
 
 export type ReviewItem = { id: number, campaign_id: number, campaign: string, due_at: string, item_type: ItemType, identity_id: number, subject: string, detail: string, owner_name: string | null, 
 /**

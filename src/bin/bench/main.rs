@@ -6,6 +6,8 @@
 //! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
 //! ```
 //!
+//! `--reviews` runs an access review over each size (see `reviews.rs`).
+//!
 //! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
 //! real moto server (see `aws_moto.rs`).
 //!
@@ -21,6 +23,7 @@
 
 mod aws_moto;
 mod fixture;
+mod reviews;
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +62,7 @@ struct Args {
     runs: usize,
     json: bool,
     sync: bool,
+    reviews: bool,
     aws: Vec<usize>,
     moto: Option<String>,
 }
@@ -69,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 25,
         json: false,
         sync: false,
+        reviews: false,
         aws: vec![],
         moto: None,
     };
@@ -88,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => args.json = true,
             "--sync" => args.sync = true,
+            "--reviews" => args.reviews = true,
             "--aws" => {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
                 args.aws = v
@@ -135,7 +141,13 @@ fn main() {
     }
     let sizes = if args.aws.is_empty() { args.sizes.clone() } else { vec![] };
     for size in &sizes {
-        let result = if args.sync { run_sync(*size) } else { run(*size, args.runs) };
+        let result = if args.sync {
+            run_sync(*size)
+        } else if args.reviews {
+            reviews::run_reviews(*size)
+        } else {
+            run(*size, args.runs)
+        };
         match result {
             Ok(r) => {
                 if !args.json {
