@@ -58,6 +58,8 @@ macro_rules! text_enum {
     };
 }
 
+pub(crate) use text_enum;
+
 text_enum!(
     /// Who reviews an item.
     ReviewerRule {
@@ -387,6 +389,7 @@ pub struct TaskView {
     pub id: i64,
     pub origin: String,
     pub campaign_id: Option<i64>,
+    pub case_id: Option<i64>,
     pub item_id: Option<i64>,
     pub kind: TaskKind,
     pub identity_id: i64,

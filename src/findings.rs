@@ -38,8 +38,8 @@ pub const CHECKS: &[Check] = &[
         id: "owner-departed",
         owasp: "NHI1",
         severity: Severity::High,
-        title: "Owner has departed",
-        fix: "Transfer ownership to an active person, or retire the identity.",
+        title: "Orphaned: owner has departed",
+        fix: "Transfer ownership to an active person, or retire the identity (Offboarding).",
         query: "SELECT i.id AS identity_id,
                        'owner ' || p.display_name || ' is ' || p.status ||
                        coalesce(' since ' || date(p.left_at, 'unixepoch'), '') AS evidence
@@ -50,8 +50,8 @@ pub const CHECKS: &[Check] = &[
         id: "no-owner",
         owasp: "NHI1",
         severity: Severity::High,
-        title: "No owner",
-        fix: "Assign an accountable owner.",
+        title: "Orphaned: no owner",
+        fix: "Assign an accountable owner, or register the identity with one.",
         query: "SELECT i.id AS identity_id, 'no owner recorded in ' || s.name AS evidence
                 FROM identities i JOIN sources s ON s.id = i.source_id
                 WHERE i.status = 'active' AND i.owner_id IS NULL",
@@ -149,6 +149,25 @@ pub const CHECKS: &[Check] = &[
                 WHERE r.environment <> '' AND i.status = 'active'
                 GROUP BY g.identity_id
                 HAVING count(DISTINCT CASE WHEN r.environment = 'production' THEN 1 ELSE 0 END) > 1",
+    },
+    Check {
+        id: "temporary-owner-expired",
+        owasp: "NHI1",
+        severity: Severity::High,
+        title: "Orphaned: temporary owner's deadline passed",
+        fix: "Transfer the identity to a permanent owner, or retire it.",
+        query: "SELECT o.identity_id AS identity_id, 'kept by ' || p.display_name || ' until ' || date(o.until, 'unixepoch') AS evidence
+                FROM owner_overrides o JOIN people p ON p.id = o.owner_id JOIN identities i ON i.id = o.identity_id
+                WHERE o.kind = 'temporary' AND o.until < :now AND i.status = 'active'",
+    },
+    Check {
+        id: "access-changed-since-review",
+        owasp: "NHI5",
+        severity: Severity::Medium,
+        title: "Gained access since its last review",
+        fix: "Review the new permissions (a campaign, or confirm on the identity's page).",
+        query: "SELECT i.id AS identity_id, i.review_flag || ' on ' || date(i.review_flag_at, 'unixepoch') AS evidence
+                FROM identities i WHERE i.review_flag IS NOT NULL AND i.status = 'active'",
     },
 ];
 

@@ -20,6 +20,7 @@ pub mod error;
 pub mod evidence;
 pub mod findings;
 pub mod model;
+pub mod offboarding;
 pub mod ops;
 pub mod store;
 pub mod sync;

@@ -414,3 +414,123 @@ pub fn export_campaign_with_progress(
 pub fn verify_audit(store: &Store) -> Result<AuditVerification> {
     store.verify_audit()
 }
+
+// ------------------------------------------------------------ offboarding ---
+
+use crate::offboarding::{
+    ApplyReport as OffboardApplyReport, OffboardPlan, OffboardingCase, OffboardingCaseSummary, Registration,
+    TeamView, TimelineEntry,
+};
+
+/// Marks a person departing on a date; returns their case when one opened.
+pub fn mark_departing(
+    store: &mut Store,
+    actor: i64,
+    person: &str,
+    on: &str,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>> {
+    let person = store.resolve_person(person)?;
+    store.mark_departing(actor, person, on, note, now)
+}
+
+pub fn offboarding_cases(store: &Store, status: Option<&str>, manager: Option<i64>) -> Result<Vec<OffboardingCaseSummary>> {
+    store.offboarding_cases(status, manager)
+}
+
+pub fn offboarding_case(store: &Store, case: i64) -> Result<OffboardingCase> {
+    store.offboarding_case(case)
+}
+
+/// The offboarding case of a person (id, email or name), opening it when
+/// they are departing and none is open yet.
+pub fn offboard_person(store: &mut Store, person: &str, now: DateTime<Utc>) -> Result<OffboardingCase> {
+    let id = store.resolve_person(person)?;
+    if let Some(c) = store.case_of(id)? {
+        return store.offboarding_case(c);
+    }
+    store.refresh_offboarding(now)?;
+    match store.case_of(id)? {
+        Some(c) => store.offboarding_case(c),
+        None => {
+            let p = store.person_ref(id)?.ok_or_else(|| Error::not_found(format!("no person with id {id}")))?;
+            if p.status == crate::model::PersonStatus::Active {
+                Err(Error::invalid(format!(
+                    "{} is active in every source; mark them departing first (`custodian depart \"{}\" --on YYYY-MM-DD`)",
+                    p.display_name, p.email
+                )))
+            } else {
+                Err(Error::not_found(format!(
+                    "{} owns and built nothing and has no review items: there is nothing to hand over",
+                    p.display_name
+                )))
+            }
+        }
+    }
+}
+
+pub fn plan_offboarding(store: &mut Store, actor: i64, case: i64, plan: &OffboardPlan, now: DateTime<Utc>) -> Result<usize> {
+    store.plan_offboarding(actor, case, plan, now)
+}
+
+pub fn apply_offboarding(store: &mut Store, actor: i64, case: i64, now: DateTime<Utc>) -> Result<OffboardApplyReport> {
+    store.apply_offboarding(actor, case, now)
+}
+
+pub fn register_identity(store: &mut Store, actor: i64, identity: &str, reg: &Registration, now: DateTime<Utc>) -> Result<()> {
+    let id = store.resolve_identity(identity)?;
+    store.register_identity(actor, id.0, reg, now)
+}
+
+pub fn retire_identity(store: &mut Store, actor: i64, identity: &str, reason: &str, now: DateTime<Utc>) -> Result<usize> {
+    let id = store.resolve_identity(identity)?;
+    store.retire_identity(actor, id.0, reason, now)
+}
+
+pub fn clear_review_flag(store: &mut Store, actor: i64, identity: i64, note: &str, now: DateTime<Utc>) -> Result<()> {
+    store.clear_review_flag(actor, identity, note, now)
+}
+
+pub fn identity_timeline(store: &Store, identity: i64) -> Result<Vec<TimelineEntry>> {
+    store.identity_timeline(identity)
+}
+
+pub fn team(store: &Store, manager: i64) -> Result<TeamView> {
+    store.team(manager)
+}
+
+/// Remediation tasks as a ticket list for another system: CSV or JSON.
+pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> Result<String> {
+    let tasks = store.tasks(None, status)?;
+    match format {
+        "json" => Ok(serde_json::to_string_pretty(&tasks)?),
+        "csv" => {
+            let mut w = csv::Writer::from_writer(vec![]);
+            let fail = |e: csv::Error| Error::internal(format!("writing CSV: {e}"));
+            w.write_record(["id", "origin", "campaign", "case", "kind", "identity", "target", "new_owner", "status", "created_at", "updated_at", "updated_by", "note"])
+                .map_err(fail)?;
+            for t in tasks {
+                w.write_record([
+                    t.id.to_string(),
+                    t.origin,
+                    t.campaign_id.map(|c| c.to_string()).unwrap_or_default(),
+                    t.case_id.map(|c| c.to_string()).unwrap_or_default(),
+                    t.kind.as_str().into(),
+                    t.identity,
+                    t.target,
+                    t.new_owner.unwrap_or_default(),
+                    t.status.as_str().into(),
+                    t.created_at,
+                    t.updated_at,
+                    t.updated_by,
+                    t.note,
+                ])
+                .map_err(fail)?;
+            }
+            let bytes = w.into_inner().map_err(|e| Error::internal(format!("writing CSV: {e}")))?;
+            String::from_utf8(bytes).map_err(|e| Error::internal(format!("writing CSV: {e}")))
+        }
+        other => Err(Error::invalid(format!("'{other}' is not an export format: csv or json"))),
+    }
+}

@@ -21,7 +21,9 @@ use crate::views::InventoryQuery;
 
 /// Clears review data; run with the organisation it was about (demo swaps).
 pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_events;
-    DELETE FROM campaign_items; DELETE FROM campaigns; DELETE FROM meta WHERE key = 'acting_person_id';";
+    DELETE FROM campaign_items; DELETE FROM campaigns; DELETE FROM meta WHERE key = 'acting_person_id';
+    DELETE FROM offboarding_items; DELETE FROM offboarding_cases; DELETE FROM departures;
+    DELETE FROM owner_overrides; DELETE FROM identity_events;";
 
 /// Reports (items generated, items expected) while a campaign launches.
 pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
@@ -1127,7 +1129,7 @@ impl Store {
         )? as i64;
         // Identities a person certified are reviewed as of now.
         tx.execute(
-            "UPDATE identities SET last_reviewed_at = ?2 WHERE id IN (
+            "UPDATE identities SET last_reviewed_at = ?2, review_flag = NULL, review_flag_at = NULL WHERE id IN (
                  SELECT identity_id FROM campaign_items WHERE campaign_id = ?1 AND by_policy = 0 AND decision IS NOT NULL)",
             params![campaign, at],
         )?;
@@ -1195,40 +1197,49 @@ impl Store {
     }
 
     /// Remediation tasks, optionally of one campaign or one status.
-    pub fn tasks(
+    pub fn tasks(&self, campaign: Option<i64>, status: Option<TaskStatus>) -> Result<Vec<TaskView>> {
+        self.tasks_where(campaign, None, status)
+    }
+
+    /// Tasks of a campaign, an offboarding case, or all, optionally by status.
+    pub fn tasks_where(
         &self,
         campaign: Option<i64>,
+        case: Option<i64>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT t.id, t.origin, t.campaign_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
+            "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
                     p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note
              FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
-             WHERE (?1 IS NULL OR t.campaign_id = ?1) AND (?2 IS NULL OR t.status = ?2)
+             WHERE (?1 IS NULL OR t.campaign_id = ?1) AND (?2 IS NULL OR t.case_id = ?2)
+               AND (?3 IS NULL OR t.status = ?3)
              ORDER BY t.status <> 'open', t.id",
         )?;
         let v = st
-            .query_map(params![campaign, status], |r| {
+            .query_map(params![campaign, case, status], |r| {
                 Ok(TaskView {
                     id: r.get(0)?,
                     origin: r.get(1)?,
                     campaign_id: r.get(2)?,
-                    item_id: r.get(3)?,
-                    kind: r.get(4)?,
-                    identity_id: r.get(5)?,
-                    identity: r.get(6)?,
-                    target: r.get(7)?,
-                    new_owner: r.get(8)?,
-                    status: r.get(9)?,
-                    created_at: rfc3339(r.get(10)?),
-                    updated_at: rfc3339(r.get(11)?),
-                    updated_by: r.get(12)?,
-                    note: r.get(13)?,
+                    case_id: r.get(3)?,
+                    item_id: r.get(4)?,
+                    kind: r.get(5)?,
+                    identity_id: r.get(6)?,
+                    identity: r.get(7)?,
+                    target: r.get(8)?,
+                    new_owner: r.get(9)?,
+                    status: r.get(10)?,
+                    created_at: rfc3339(r.get(11)?),
+                    updated_at: rfc3339(r.get(12)?),
+                    updated_by: r.get(13)?,
+                    note: r.get(14)?,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
+
 
     /// Marks a task done or failed (with a note), recorded in the audit log.
     /// A done ownership transfer sets the new owner in the cache.

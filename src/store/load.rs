@@ -45,6 +45,7 @@ impl Store {
         )?;
         let mut counts = insert_org(&tx, org).context(|| "loading the organisation".to_string())?;
         counts.findings = refresh_derived(&tx, now)?;
+        super::offboarding::open_cases(&tx, now)?;
         tx.commit()?;
         tracing::info!(?counts, "organisation loaded");
         Ok(counts)

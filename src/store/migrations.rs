@@ -340,6 +340,82 @@ CREATE TABLE audit_log (
 ) STRICT;
 "#,
     },
+    Migration {
+        version: 4,
+        description: "offboarding and lifecycle: Custodian-held owners, departures marked by hand, offboarding cases and items, identity governance events, review flags, data touched",
+        sql: r#"
+-- Ownership decided in Custodian (a transfer, a temporary owner, a
+-- registration) wins over the source's owner until the source agrees.
+CREATE TABLE owner_overrides (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities(id),
+    owner_id    INTEGER NOT NULL REFERENCES people(id),
+    -- transfer | temporary | registration
+    kind        TEXT NOT NULL,
+    until       INTEGER,
+    reason      TEXT NOT NULL,
+    set_by      TEXT NOT NULL,
+    set_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE departures (
+    person_id    INTEGER PRIMARY KEY REFERENCES people(id),
+    departing_on INTEGER NOT NULL,
+    note         TEXT NOT NULL DEFAULT '',
+    marked_by    TEXT NOT NULL,
+    marked_at    INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE offboarding_cases (
+    id         INTEGER PRIMARY KEY,
+    person_id  INTEGER NOT NULL UNIQUE REFERENCES people(id),
+    reason     TEXT NOT NULL,
+    opened_at  INTEGER NOT NULL,
+    -- who decides: the departing person's manager when active
+    manager_id INTEGER REFERENCES people(id),
+    -- open | closed
+    status     TEXT NOT NULL,
+    closed_at  INTEGER,
+    closed_by  TEXT
+) STRICT;
+CREATE INDEX offboarding_cases_manager ON offboarding_cases(manager_id, status);
+
+CREATE TABLE offboarding_items (
+    id           INTEGER PRIMARY KEY,
+    case_id      INTEGER NOT NULL REFERENCES offboarding_cases(id),
+    identity_id  INTEGER NOT NULL REFERENCES identities(id),
+    -- owner | builder | owner+builder
+    relation     TEXT NOT NULL,
+    -- transfer | retire | keep
+    action       TEXT,
+    new_owner_id INTEGER REFERENCES people(id),
+    until        INTEGER,
+    rotate       INTEGER NOT NULL DEFAULT 0,
+    decided_by   TEXT,
+    decided_at   INTEGER,
+    applied_at   INTEGER,
+    UNIQUE (case_id, identity_id)
+) STRICT;
+CREATE INDEX offboarding_items_identity ON offboarding_items(identity_id);
+
+-- Governance actions on an identity, for its timeline.
+CREATE TABLE identity_events (
+    id          INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    -- registered | transferred | temporary_owner | retired | flagged | flag_cleared | departed_owner
+    kind        TEXT NOT NULL,
+    detail      TEXT NOT NULL
+) STRICT;
+CREATE INDEX identity_events_identity ON identity_events(identity_id, at);
+
+ALTER TABLE tasks ADD COLUMN case_id INTEGER REFERENCES offboarding_cases(id);
+ALTER TABLE identities ADD COLUMN data_touched TEXT NOT NULL DEFAULT '';
+-- Why a permission review is needed (a mover: new grants, delegations, credentials).
+ALTER TABLE identities ADD COLUMN review_flag TEXT;
+ALTER TABLE identities ADD COLUMN review_flag_at INTEGER;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

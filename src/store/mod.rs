@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod campaigns;
 mod inventory;
+pub mod offboarding;
 pub mod load;
 pub mod sync;
 pub mod migrations;

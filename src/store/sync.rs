@@ -305,8 +305,10 @@ impl Store {
         };
         let report = ApplyReport { items: f.item_count(), ..report };
         let applied = started.elapsed();
+        flag_movers(&tx, run)?;
         refresh_derived(&tx, now)?;
         super::campaigns::mark_vanished(&tx, now)?;
+        super::offboarding::open_cases(&tx, now)?;
         tracing::info!(
             source = %source,
             apply_ms = applied.as_millis() as u64,
@@ -546,12 +548,32 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
             identities.insert(k, v);
         }
     }
+    // Owners decided in Custodian (transfers, temporary owners, registrations)
+    // win over the source's until the source reports the same owner.
+    let overrides: HashMap<i64, i64> = {
+        let mut st = tx.prepare(
+            "SELECT o.identity_id, o.owner_id FROM owner_overrides o JOIN identities i ON i.id = o.identity_id
+             WHERE i.source_id = ?1",
+        )?;
+        let v = st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<HashMap<_, _>>>()?;
+        v
+    };
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
     let mut touched: HashMap<&str, (i64, bool)> = HashMap::with_capacity(f.identities.len());
     for i in &f.identities {
-        let owner = match &i.owner {
+        let source_owner = match &i.owner {
             Some(k) => resolver.resolve(tx, k)?,
             None => None,
+        };
+        let held = identities.get(&i.external_id).and_then(|old| overrides.get(&old.id).map(|o| (old.id, *o)));
+        let owner = match held {
+            Some((id, o)) if source_owner == Some(o) => {
+                // The source caught up: its owner is the truth again.
+                tx.prepare_cached("DELETE FROM owner_overrides WHERE identity_id = ?1")?.execute([id])?;
+                source_owner
+            }
+            Some((_, o)) => Some(o),
+            None => source_owner,
         };
         let builder = match &i.builder {
             Some(k) => resolver.resolve(tx, k)?,
@@ -932,4 +954,32 @@ impl PersonResolver<'_> {
             }
         }
     }
+}
+
+/// Flags identities that gained access in this run (new grants, delegations
+/// or credentials on an identity that existed before) for a permission review.
+fn flag_movers(tx: &Transaction<'_>, run: RunId) -> Result<()> {
+    tx.execute(
+        "UPDATE identities SET review_flag = e.detail, review_flag_at = e.at
+         FROM (SELECT subject_id AS id, group_concat(detail, '; ') AS detail, max(at) AS at
+               FROM lifecycle_events
+               WHERE run_id = ?1 AND kind = 'mover' AND subject = 'identity'
+                 AND ((detail LIKE 'grants: +%' AND detail NOT LIKE 'grants: +0 %')
+                   OR (detail LIKE 'delegations: +%' AND detail NOT LIKE 'delegations: +0 %'))
+               GROUP BY subject_id) e
+         WHERE identities.id = e.id",
+        [run.0],
+    )?;
+    tx.execute(
+        "UPDATE identities SET review_flag = coalesce(review_flag || '; ', '') || 'new credential', review_flag_at = e.at
+         FROM (SELECT c.identity_id AS id, max(le.at) AS at FROM lifecycle_events le
+               JOIN credentials c ON c.id = le.subject_id
+               WHERE le.run_id = ?1 AND le.kind = 'joiner' AND le.subject = 'credential'
+                 AND c.identity_id NOT IN (SELECT subject_id FROM lifecycle_events
+                                           WHERE run_id = ?1 AND kind = 'joiner' AND subject = 'identity')
+               GROUP BY c.identity_id) e
+         WHERE identities.id = e.id",
+        [run.0],
+    )?;
+    Ok(())
 }

@@ -8,8 +8,12 @@ use crate::util::now;
 
 /// A cache with a few audited actions (acting-person changes).
 fn logged() -> Store {
+    let mut b = crate::util::OrgBuilder::new();
+    for n in ["Ann", "Bo", "Cy", "Di"] {
+        b.person(n, custodian::model::PersonStatus::Active);
+    }
     let mut store = Store::open_in_memory().unwrap();
-    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 1, now()).unwrap();
+    store.replace_org(&b.org, now()).unwrap();
     for p in ["1", "2", "3", "4"] {
         custodian::ops::set_acting_person(&mut store, p, now()).unwrap();
     }

@@ -14,6 +14,7 @@ mod demo;
 mod faults;
 mod findings;
 mod inventory;
+mod offboarding;
 mod keyring;
 mod store;
 mod sync_csv;

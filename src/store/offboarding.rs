@@ -1,0 +1,1199 @@
+//! Offboarding cases, ownership transfers and the identity lifecycle
+//! (register, review flags, retire, timeline) in the cache. See
+//! `crate::offboarding` for the rules.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use super::audit;
+use super::inventory::rfc3339;
+use super::load::refresh_derived;
+use super::{to_ts, Store};
+use crate::campaigns::TaskView;
+use crate::error::{Error, Result};
+use crate::model::PersonStatus;
+use crate::offboarding::*;
+
+/// Credential kinds that are secrets a person could have copied.
+const SECRET_KINDS: &str =
+    "'client_secret', 'access_key', 'api_token', 'password', 'ssh_key', 'personal_access_token'";
+
+fn parse_date(s: &str, what: &str) -> Result<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(t.and_utc().timestamp());
+        }
+    }
+    Err(Error::invalid(format!(
+        "{what} '{s}' is not a date: use YYYY-MM-DD or RFC 3339"
+    )))
+}
+
+fn date(ts: i64) -> String {
+    rfc3339(ts).chars().take(10).collect()
+}
+
+/// Every record of the same human: people sharing the (non-empty) email.
+pub(crate) fn person_group(conn: &Connection, person: i64) -> Result<Vec<i64>> {
+    let email: Option<String> = conn
+        .query_row("SELECT email FROM people WHERE id = ?1", [person], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(email) = email else {
+        return Err(Error::not_found(format!("no person with id {person}")));
+    };
+    if email.trim().is_empty() {
+        return Ok(vec![person]);
+    }
+    let mut st =
+        conn.prepare_cached("SELECT id FROM people WHERE email = ?1 COLLATE NOCASE ORDER BY id")?;
+    let v = st
+        .query_map([email.trim()], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
+    Ok(v)
+}
+
+fn in_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn actor_name(conn: &Connection, actor: i64) -> Result<String> {
+    conn.query_row(
+        "SELECT display_name FROM people WHERE id = ?1",
+        [actor],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| Error::not_found(format!("no person with id {actor}")))
+}
+
+fn active_person(conn: &Connection, id: i64, role: &str) -> Result<String> {
+    let row: Option<(String, PersonStatus)> = conn
+        .query_row(
+            "SELECT display_name, status FROM people WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match row {
+        None => Err(Error::not_found(format!(
+            "the {role} (person {id}) is not in the cache"
+        ))),
+        Some((n, PersonStatus::Active)) => Ok(n),
+        Some((n, s)) => Err(Error::invalid(format!(
+            "the {role} {n} is {}; choose an active person",
+            s.as_str()
+        ))),
+    }
+}
+
+fn identity_event(
+    tx: &Transaction<'_>,
+    identity: i64,
+    at: i64,
+    actor: &str,
+    kind: &str,
+    detail: &str,
+) -> Result<()> {
+    tx.prepare_cached("INSERT INTO identity_events (identity_id, at, actor, kind, detail) VALUES (?1, ?2, ?3, ?4, ?5)")?
+        .execute(params![identity, at, actor, kind, detail])?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn task(
+    tx: &Transaction<'_>,
+    case: Option<i64>,
+    origin: &str,
+    kind: &str,
+    identity: i64,
+    target: &str,
+    new_owner: Option<i64>,
+    at: i64,
+    by: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO tasks (origin, case_id, kind, identity_id, target, new_owner_id, status, created_at, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7, ?7, ?8)",
+    )?
+    .execute(params![origin, case, kind, identity, target, new_owner, at, by])?;
+    Ok(())
+}
+
+/// Opens cases for departing people who leave something behind, and adds
+/// newly acquired identities to open cases. Runs after every sync and load.
+pub(crate) fn open_cases(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+    let at = to_ts(now);
+    #[allow(clippy::type_complexity)]
+    let candidates: Vec<(
+        i64,
+        String,
+        PersonStatus,
+        Option<i64>,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    )> = {
+        let mut st = tx.prepare(
+            "SELECT p.id, p.display_name, p.status, p.left_at, s.name, d.departing_on, d.marked_by, d.note
+             FROM people p JOIN sources s ON s.id = p.source_id LEFT JOIN departures d ON d.person_id = p.id
+             WHERE p.status <> 'active' OR (p.left_at IS NOT NULL AND p.left_at <= ?1) OR d.person_id IS NOT NULL
+             ORDER BY p.id",
+        )?;
+        let v = st
+            .query_map([at], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v
+    };
+    let mut opened = 0;
+    for (person, _name, status, left_at, source, departing_on, marked_by, note) in candidates {
+        let group = person_group(tx, person)?;
+        let list = in_list(&group);
+        let existing: Option<i64> = tx
+            .query_row(
+                &format!("SELECT id FROM offboarding_cases WHERE person_id IN ({list})"),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let case = match existing {
+            Some(c) => c,
+            None => {
+                let owns: i64 = tx.query_row(
+                    &format!(
+                        "SELECT count(*) FROM identities WHERE status <> 'deleted'
+                           AND (owner_id IN ({list}) OR builder_id IN ({list}))"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )?;
+                let reviews: i64 = tx.query_row(
+                    &format!(
+                        "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+                         WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
+                    ),
+                    [],
+                    |r| r.get(0),
+                )?;
+                if owns == 0 && reviews == 0 {
+                    continue;
+                }
+                let reason = match (status, departing_on) {
+                    (PersonStatus::Departed, _) => format!(
+                        "departed in {source}{}",
+                        left_at
+                            .map(|t| format!(" (left {})", date(t)))
+                            .unwrap_or_default()
+                    ),
+                    (PersonStatus::Suspended, _) => format!("suspended in {source}"),
+                    (_, Some(on)) => format!(
+                        "marked departing on {} by {}{}",
+                        date(on),
+                        marked_by.unwrap_or_default(),
+                        note.filter(|n| !n.is_empty())
+                            .map(|n| format!(": {n}"))
+                            .unwrap_or_default()
+                    ),
+                    _ => format!(
+                        "leave date {} passed",
+                        left_at.map(date).unwrap_or_default()
+                    ),
+                };
+                // The decider: the first active manager among the person's records.
+                let manager: Option<i64> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT m.id FROM people p JOIN people m ON m.id = p.manager_id
+                             WHERE p.id IN ({list}) AND m.status = 'active' AND m.id NOT IN ({list}) ORDER BY p.id LIMIT 1"
+                        ),
+                        [],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                tx.execute(
+                    "INSERT INTO offboarding_cases (person_id, reason, opened_at, manager_id, status) VALUES (?1, ?2, ?3, ?4, 'open')",
+                    params![person, reason, at, manager],
+                )?;
+                let id = tx.last_insert_rowid();
+                audit::append(
+                    tx,
+                    at,
+                    "custodian",
+                    "offboarding.open",
+                    &format!("case {id}"),
+                    &serde_json::json!({"person_id": person, "reason": reason, "identities": owns, "reviews": reviews}),
+                )?;
+                opened += 1;
+                id
+            }
+        };
+        // Items: everything owned or built (new acquisitions join open cases).
+        tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO offboarding_items (case_id, identity_id, relation)
+                 SELECT ?1, i.id, CASE WHEN i.owner_id IN ({list}) AND i.builder_id IN ({list}) THEN 'owner+builder'
+                                       WHEN i.owner_id IN ({list}) THEN 'owner' ELSE 'builder' END
+                 FROM identities i
+                 WHERE i.status <> 'deleted' AND (i.owner_id IN ({list}) OR i.builder_id IN ({list}))
+                   AND (SELECT status FROM offboarding_cases WHERE id = ?1) = 'open'"
+            ),
+            [case],
+        )?;
+    }
+    Ok(opened)
+}
+
+/// The preview of one identity for a new owner.
+fn preview(conn: &Connection, identity: i64) -> Result<HandoverPreview> {
+    let (grants, hc, delegations): (i64, i64, i64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM grants WHERE identity_id = ?1),
+                (SELECT count(*) FROM grants WHERE identity_id = ?1 AND high_consequence = 1),
+                (SELECT count(*) FROM delegations WHERE from_id = ?1)",
+        [identity],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let strings = |sql: &str| -> Result<Vec<String>> {
+        let mut st = conn.prepare_cached(sql)?;
+        let v = st
+            .query_map([identity], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
+    };
+    Ok(HandoverPreview {
+        grants,
+        high_consequence_grants: hc,
+        sensitive_resources: strings(
+            "SELECT DISTINCT r.name FROM grants g JOIN resources r ON r.id = g.resource_id
+             WHERE g.identity_id = ?1 AND r.sensitivity IN ('high', 'critical') ORDER BY r.sensitivity = 'critical' DESC, r.name LIMIT 10",
+        )?,
+        delegations_out: delegations,
+        findings: strings("SELECT title FROM findings WHERE identity_id = ?1 ORDER BY severity DESC, title")?,
+        secrets: strings(&format!(
+            "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1 AND kind IN ({SECRET_KINDS}) ORDER BY id"
+        ))?,
+    })
+}
+
+impl Store {
+    /// Marks a person as departing on a date (by hand); opens their case
+    /// when they own or built anything.
+    pub fn mark_departing(
+        &mut self,
+        actor: i64,
+        person: i64,
+        on: &str,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let on = parse_date(on, "departure date")?;
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let name = actor_name(&tx, person)?;
+        tx.execute(
+            "INSERT INTO departures (person_id, departing_on, note, marked_by, marked_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(person_id) DO UPDATE SET departing_on = excluded.departing_on, note = excluded.note,
+                 marked_by = excluded.marked_by, marked_at = excluded.marked_at",
+            params![person, on, note.trim(), who, to_ts(now)],
+        )?;
+        audit::append(
+            &tx,
+            to_ts(now),
+            &who,
+            "offboarding.mark_departing",
+            &name,
+            &serde_json::json!({"person_id": person, "departing_on": date(on), "note": note.trim()}),
+        )?;
+        open_cases(&tx, now)?;
+        let group = person_group(&tx, person)?;
+        let case: Option<i64> = tx
+            .query_row(
+                &format!(
+                    "SELECT id FROM offboarding_cases WHERE person_id IN ({})",
+                    in_list(&group)
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.commit()?;
+        Ok(case)
+    }
+
+    /// Opens any cases due (also run by every sync and load).
+    pub fn refresh_offboarding(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let n = open_cases(&tx, now)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The case of a person (any of their records), if one is open or closed.
+    pub fn case_of(&self, person: i64) -> Result<Option<i64>> {
+        let group = person_group(&self.conn, person)?;
+        Ok(self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT id FROM offboarding_cases WHERE person_id IN ({})",
+                    in_list(&group)
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn offboarding_cases(
+        &self,
+        status: Option<&str>,
+        manager: Option<i64>,
+    ) -> Result<Vec<OffboardingCaseSummary>> {
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id FROM offboarding_cases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR manager_id = ?2)
+                 ORDER BY status = 'closed', opened_at DESC, id DESC",
+            )?;
+            let v = st
+                .query_map(params![status, manager], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        ids.into_iter().map(|id| self.case_summary(id)).collect()
+    }
+
+    fn case_summary(&self, id: i64) -> Result<OffboardingCaseSummary> {
+        let s = self
+            .conn
+            .query_row(
+                "SELECT c.id, c.person_id, p.display_name, p.email, p.status, c.reason, c.opened_at, c.manager_id,
+                        m.display_name, c.status,
+                        (SELECT count(*) FROM offboarding_items WHERE case_id = c.id),
+                        (SELECT count(*) FROM offboarding_items WHERE case_id = c.id AND action IS NOT NULL),
+                        (SELECT count(*) FROM offboarding_items WHERE case_id = c.id AND applied_at IS NOT NULL)
+                 FROM offboarding_cases c JOIN people p ON p.id = c.person_id LEFT JOIN people m ON m.id = c.manager_id
+                 WHERE c.id = ?1",
+                [id],
+                |r| {
+                    Ok(OffboardingCaseSummary {
+                        id: r.get(0)?,
+                        person_id: r.get(1)?,
+                        person: r.get(2)?,
+                        email: r.get(3)?,
+                        person_status: r.get(4)?,
+                        reason: r.get(5)?,
+                        opened_at: rfc3339(r.get(6)?),
+                        manager_id: r.get(7)?,
+                        manager: r.get(8)?,
+                        status: r.get(9)?,
+                        items: r.get(10)?,
+                        decided: r.get(11)?,
+                        applied: r.get(12)?,
+                        pending_reviews: 0,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no offboarding case with id {id}")))?;
+        let group = person_group(&self.conn, s.person_id)?;
+        let pending_reviews = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+                 WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({})",
+                in_list(&group)
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(OffboardingCaseSummary {
+            pending_reviews,
+            ..s
+        })
+    }
+
+    /// A case with every item, its preview and owner suggestions, and its tasks.
+    pub fn offboarding_case(&self, id: i64) -> Result<OffboardingCase> {
+        let summary = self.case_summary(id)?;
+        let group = person_group(&self.conn, summary.person_id)?;
+        let list = in_list(&group);
+        let manager: Option<(i64, String)> = match summary.manager_id {
+            Some(m) => self
+                .conn
+                .query_row(
+                    "SELECT id, display_name FROM people WHERE id = ?1",
+                    [m],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?,
+            None => None,
+        };
+        let mut team_owners: HashMap<String, Vec<OwnerSuggestion>> = HashMap::new();
+        let mut st = self.conn.prepare(
+            "SELECT oi.id, i.id, i.name, i.kind, i.agent_class, i.status, s.name, oi.relation, i.credential_count,
+                    oi.action, oi.new_owner_id, np.display_name, oi.until, oi.rotate, oi.decided_by, oi.decided_at,
+                    oi.applied_at, i.team
+             FROM offboarding_items oi JOIN identities i ON i.id = oi.identity_id JOIN sources s ON s.id = i.source_id
+             LEFT JOIN people np ON np.id = oi.new_owner_id
+             WHERE oi.case_id = ?1 ORDER BY oi.applied_at IS NOT NULL, i.max_severity DESC, i.name",
+        )?;
+        let mut rows = st.query([id])?;
+        let mut items = vec![];
+        while let Some(r) = rows.next()? {
+            let identity: i64 = r.get(1)?;
+            let team: String = r.get(17)?;
+            let mut suggestions = vec![];
+            if let Some((m, name)) = &manager {
+                suggestions.push(OwnerSuggestion {
+                    person_id: *m,
+                    name: name.clone(),
+                    reason: format!("{}'s manager", summary.person),
+                });
+            }
+            if !team.is_empty() {
+                if !team_owners.contains_key(&team) {
+                    let mut st = self.conn.prepare_cached(&format!(
+                        "SELECT p.id, p.display_name, count(*) FROM identities i JOIN people p ON p.id = i.owner_id
+                         WHERE i.team = ?1 AND p.status = 'active' AND p.id NOT IN ({list}) AND i.status <> 'deleted'
+                         GROUP BY p.id ORDER BY 3 DESC, p.display_name LIMIT 3"
+                    ))?;
+                    let v = st
+                        .query_map([&team], |r| {
+                            Ok(OwnerSuggestion {
+                                person_id: r.get(0)?,
+                                name: r.get(1)?,
+                                reason: format!(
+                                    "owns {} other identities in {team}",
+                                    r.get::<_, i64>(2)?
+                                ),
+                            })
+                        })?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    team_owners.insert(team.clone(), v);
+                }
+                for s in team_owners.get(&team).into_iter().flatten() {
+                    if !suggestions.iter().any(|x| x.person_id == s.person_id) {
+                        suggestions.push(s.clone());
+                    }
+                }
+            }
+            items.push(OffboardingItemView {
+                id: r.get(0)?,
+                identity_id: identity,
+                name: r.get(2)?,
+                kind: r.get(3)?,
+                agent_class: r.get(4)?,
+                status: r.get(5)?,
+                source: r.get(6)?,
+                relation: r.get(7)?,
+                credentials: r.get(8)?,
+                preview: preview(&self.conn, identity)?,
+                suggestions,
+                action: r.get(9)?,
+                new_owner_id: r.get(10)?,
+                new_owner: r.get(11)?,
+                until: r.get::<_, Option<i64>>(12)?.map(rfc3339),
+                rotate: r.get(13)?,
+                decided_by: r.get(14)?,
+                decided_at: r.get::<_, Option<i64>>(15)?.map(rfc3339),
+                applied_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+            });
+        }
+        let tasks: Vec<TaskView> = self.tasks_where(None, Some(id), None)?;
+        Ok(OffboardingCase {
+            summary,
+            items,
+            tasks,
+        })
+    }
+
+    /// Records a plan for items of a case (not yet applied).
+    pub fn plan_offboarding(
+        &mut self,
+        actor: i64,
+        case: i64,
+        plan: &OffboardPlan,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let (person, status): (i64, String) = tx
+            .query_row(
+                "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
+                [case],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
+        if status != "open" {
+            return Err(Error::invalid(format!("case {case} is closed")));
+        }
+        let group = person_group(&tx, person)?;
+        let until = match plan.action {
+            OffboardAction::Keep => {
+                let u = plan.until.as_deref().ok_or_else(|| {
+                    Error::invalid("keeping an identity needs a deadline for its temporary owner")
+                })?;
+                let u = parse_date(u, "deadline")?;
+                if u <= at {
+                    return Err(Error::invalid(
+                        "the temporary owner's deadline must be in the future",
+                    ));
+                }
+                Some(u)
+            }
+            _ => None,
+        };
+        let owner = match plan.action {
+            OffboardAction::Retire => None,
+            OffboardAction::Transfer | OffboardAction::Keep => {
+                let o = plan.owner.ok_or_else(|| {
+                    Error::invalid(if plan.action == OffboardAction::Transfer {
+                        "a transfer needs the new owner"
+                    } else {
+                        "keeping an identity needs a temporary owner"
+                    })
+                })?;
+                if group.contains(&o) {
+                    return Err(Error::invalid(
+                        "the new owner cannot be the departing person",
+                    ));
+                }
+                active_person(&tx, o, "new owner")?;
+                Some(o)
+            }
+        };
+        let items: Vec<i64> = if plan.items.is_empty() {
+            let mut st = tx.prepare("SELECT id FROM offboarding_items WHERE case_id = ?1 AND applied_at IS NULL AND action IS NULL")?;
+            let v = st
+                .query_map([case], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        } else {
+            plan.items.clone()
+        };
+        for item in &items {
+            let row: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT case_id, applied_at FROM offboarding_items WHERE id = ?1",
+                    [item],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match row {
+                Some((c, _)) if c != case => {
+                    return Err(Error::invalid(format!(
+                        "item {item} belongs to case {c}, not {case}"
+                    )))
+                }
+                Some((_, Some(_))) => {
+                    return Err(Error::invalid(format!("item {item} is already applied")))
+                }
+                None => {
+                    return Err(Error::not_found(format!(
+                        "no offboarding item with id {item}"
+                    )))
+                }
+                Some(_) => {}
+            }
+            tx.prepare_cached(
+                "UPDATE offboarding_items SET action = ?2, new_owner_id = ?3, until = ?4, rotate = ?5, decided_by = ?6, decided_at = ?7
+                 WHERE id = ?1",
+            )?
+            .execute(params![item, plan.action, owner, until, plan.rotate && plan.action == OffboardAction::Transfer, who, at])?;
+        }
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "offboarding.plan",
+            &format!("case {case}"),
+            &serde_json::json!({"items": items, "action": plan.action, "owner": owner, "until": until, "rotate": plan.rotate}),
+        )?;
+        tx.commit()?;
+        Ok(items.len())
+    }
+
+    /// Applies every planned item of a case: ownership, tasks, review items;
+    /// closes the case when nothing is left.
+    pub fn apply_offboarding(
+        &mut self,
+        actor: i64,
+        case: i64,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyReport> {
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let (person, status): (i64, String) = tx
+            .query_row(
+                "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
+                [case],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
+        if status != "open" {
+            return Err(Error::invalid(format!("case {case} is closed")));
+        }
+        let person_name = actor_name(&tx, person)?;
+        let group = person_group(&tx, person)?;
+        let list = in_list(&group);
+        #[allow(clippy::type_complexity)]
+        let planned: Vec<(
+            i64,
+            i64,
+            String,
+            OffboardAction,
+            Option<i64>,
+            Option<i64>,
+            bool,
+            String,
+        )> = {
+            let mut st = tx.prepare(
+                "SELECT oi.id, oi.identity_id, i.name, oi.action, oi.new_owner_id, oi.until, oi.rotate, s.name
+                 FROM offboarding_items oi JOIN identities i ON i.id = oi.identity_id JOIN sources s ON s.id = i.source_id
+                 WHERE oi.case_id = ?1 AND oi.action IS NOT NULL AND oi.applied_at IS NULL ORDER BY oi.id",
+            )?;
+            let v = st
+                .query_map([case], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let mut report = ApplyReport {
+            case_id: case,
+            transferred: 0,
+            retired: 0,
+            kept: 0,
+            tasks: 0,
+            reviews_moved: 0,
+            closed: false,
+        };
+        let mut new_owner_of: HashMap<i64, i64> = HashMap::new();
+        for (item, identity, name, action, owner, until, rotate, source) in &planned {
+            let reason = format!("offboarding of {person_name} (case {case})");
+            match action {
+                OffboardAction::Transfer | OffboardAction::Keep => {
+                    let Some(o) = owner else {
+                        return Err(Error::internal(format!(
+                            "item {item} is planned without an owner"
+                        )));
+                    };
+                    let owner_name = actor_name(&tx, *o)?;
+                    let kind = if *action == OffboardAction::Transfer {
+                        "transfer"
+                    } else {
+                        "temporary"
+                    };
+                    tx.execute(
+                        "INSERT INTO owner_overrides (identity_id, owner_id, kind, until, reason, set_by, set_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT(identity_id) DO UPDATE SET owner_id = excluded.owner_id, kind = excluded.kind,
+                             until = excluded.until, reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+                        params![identity, o, kind, until, reason, who, at],
+                    )?;
+                    tx.execute(
+                        "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
+                        [*identity, *o],
+                    )?;
+                    let detail = match until {
+                        Some(u) => {
+                            format!("temporary owner {owner_name} until {} ({reason})", date(*u))
+                        }
+                        None => format!("owner {person_name} -> {owner_name} ({reason})"),
+                    };
+                    identity_event(
+                        &tx,
+                        *identity,
+                        at,
+                        &who,
+                        if kind == "transfer" {
+                            "transferred"
+                        } else {
+                            "temporary_owner"
+                        },
+                        &detail,
+                    )?;
+                    task(
+                        &tx,
+                        Some(case),
+                        "offboarding",
+                        "transfer_owner",
+                        *identity,
+                        &format!("{name}: set the owner to {owner_name} in {source}"),
+                        Some(*o),
+                        at,
+                        &who,
+                    )?;
+                    report.tasks += 1;
+                    if *rotate {
+                        let secrets: Vec<String> = {
+                            let mut st = tx.prepare_cached(&format!(
+                                "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1 AND kind IN ({SECRET_KINDS})"
+                            ))?;
+                            let v = st
+                                .query_map([identity], |r| r.get(0))?
+                                .collect::<rusqlite::Result<Vec<_>>>()?;
+                            v
+                        };
+                        for s in secrets {
+                            task(
+                                &tx,
+                                Some(case),
+                                "offboarding",
+                                "rotate_credential",
+                                *identity,
+                                &format!("{name}: rotate {s} ({person_name} could know it)"),
+                                None,
+                                at,
+                                &who,
+                            )?;
+                            report.tasks += 1;
+                        }
+                    }
+                    new_owner_of.insert(*identity, *o);
+                    if kind == "transfer" {
+                        report.transferred += 1;
+                    } else {
+                        report.kept += 1;
+                    }
+                }
+                OffboardAction::Retire => {
+                    identity_event(&tx, *identity, at, &who, "retired", &reason)?;
+                    task(
+                        &tx,
+                        Some(case),
+                        "offboarding",
+                        "disable_identity",
+                        *identity,
+                        &format!("{name}: disable in {source}"),
+                        None,
+                        at,
+                        &who,
+                    )?;
+                    report.tasks += 1;
+                    let creds: Vec<String> = {
+                        let mut st = tx.prepare_cached("SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1")?;
+                        let v = st
+                            .query_map([identity], |r| r.get(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                        v
+                    };
+                    for c in creds {
+                        task(
+                            &tx,
+                            Some(case),
+                            "offboarding",
+                            "revoke_credential",
+                            *identity,
+                            &format!("{name}: revoke {c}"),
+                            None,
+                            at,
+                            &who,
+                        )?;
+                        report.tasks += 1;
+                    }
+                    report.retired += 1;
+                }
+            }
+            tx.execute(
+                "UPDATE offboarding_items SET applied_at = ?2 WHERE id = ?1",
+                [*item, at],
+            )?;
+            audit::append(
+                &tx,
+                at,
+                &who,
+                "offboarding.apply",
+                &format!("identity {identity} {name}"),
+                &serde_json::json!({"case": case, "action": action, "owner": owner, "until": until, "rotate": rotate}),
+            )?;
+        }
+        // Review items the departing person still holds: to the new owner of
+        // the identity when it was handed over (never to its builder), else to
+        // the campaign's fallback reviewer (or its owner when that is them).
+        let pending: Vec<(i64, i64, i64, Option<i64>, i64, i64)> = {
+            let mut st = tx.prepare(&format!(
+                "SELECT ci.id, ci.campaign_id, ci.identity_id, i.builder_id, c.fallback_reviewer_id, c.owner_id
+                 FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id JOIN identities i ON i.id = ci.identity_id
+                 WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
+            ))?;
+            let v = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        for (item, campaign, identity, builder, fallback, owner) in pending {
+            let to = match new_owner_of.get(&identity) {
+                Some(o) if Some(*o) != builder => (*o, "new owner"),
+                _ if !group.contains(&fallback) && Some(fallback) != builder => {
+                    (fallback, "fallback reviewer")
+                }
+                _ => (owner, "campaign owner"),
+            };
+            tx.execute(
+                "UPDATE campaign_items SET reviewer_id = ?2, reviewer_reason = ?3 WHERE id = ?1",
+                params![item, to.0, format!("{}: {person_name} is leaving", to.1)],
+            )?;
+            tx.execute(
+                "INSERT INTO campaign_events (campaign_id, item_id, kind, actor_id, actor, at, detail)
+                 VALUES (?1, ?2, 'reviewer_changed', ?3, ?4, ?5, ?6)",
+                params![
+                    campaign,
+                    item,
+                    actor,
+                    who,
+                    at,
+                    serde_json::json!({"to": to.0, "reason": format!("offboarding of {person_name}")}).to_string()
+                ],
+            )?;
+            report.reviews_moved += 1;
+        }
+        let left: i64 = tx.query_row(
+            "SELECT count(*) FROM offboarding_items WHERE case_id = ?1 AND applied_at IS NULL",
+            [case],
+            |r| r.get(0),
+        )?;
+        if left == 0 {
+            tx.execute("UPDATE offboarding_cases SET status = 'closed', closed_at = ?2, closed_by = ?3 WHERE id = ?1", params![case, at, who])?;
+            report.closed = true;
+        }
+        refresh_derived(&tx, now)?;
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "offboarding.applied",
+            &format!("case {case}"),
+            &serde_json::to_value(&report)?,
+        )?;
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// Registers an identity (usually a discovered agent).
+    pub fn register_identity(
+        &mut self,
+        actor: i64,
+        identity: i64,
+        reg: &Registration,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if reg.purpose.trim().is_empty() {
+            return Err(Error::invalid("say what the identity is for (purpose)"));
+        }
+        if reg
+            .review_interval_days
+            .is_some_and(|d| !(1..=3650).contains(&d))
+        {
+            return Err(Error::invalid("the review interval must be 1 to 3650 days"));
+        }
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let name: String = tx
+            .query_row(
+                "SELECT name FROM identities WHERE id = ?1",
+                [identity],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no identity with id {identity}")))?;
+        if let Some(o) = reg.owner {
+            active_person(&tx, o, "owner")?;
+        }
+        tx.execute(
+            "UPDATE identities SET registered = 1, purpose = ?2, agent_class = coalesce(?3, agent_class),
+                 builder_id = coalesce(?4, builder_id), data_touched = ?5, intended_blast_radius = ?6,
+                 review_interval_days = coalesce(?7, review_interval_days)
+             WHERE id = ?1",
+            params![
+                identity,
+                reg.purpose.trim(),
+                reg.agent_class,
+                reg.builder,
+                reg.data_touched.trim(),
+                reg.intended_blast_radius.trim(),
+                reg.review_interval_days
+            ],
+        )?;
+        if let Some(o) = reg.owner {
+            tx.execute(
+                "INSERT INTO owner_overrides (identity_id, owner_id, kind, until, reason, set_by, set_at)
+                 VALUES (?1, ?2, 'registration', NULL, 'registered', ?3, ?4)
+                 ON CONFLICT(identity_id) DO UPDATE SET owner_id = excluded.owner_id, kind = excluded.kind, until = NULL,
+                     reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+                params![identity, o, who, at],
+            )?;
+            tx.execute(
+                "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
+                [identity, o],
+            )?;
+        }
+        let detail = serde_json::to_value(reg)?;
+        identity_event(
+            &tx,
+            identity,
+            at,
+            &who,
+            "registered",
+            &format!("purpose: {}", reg.purpose.trim()),
+        )?;
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "identity.register",
+            &format!("identity {identity} {name}"),
+            &detail,
+        )?;
+        refresh_derived(&tx, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Retires an identity: deprovision tasks for it and its credentials.
+    pub fn retire_identity(
+        &mut self,
+        actor: i64,
+        identity: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("say why the identity is retired"));
+        }
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let (name, source): (String, String) = tx
+            .query_row(
+                "SELECT i.name, s.name FROM identities i JOIN sources s ON s.id = i.source_id WHERE i.id = ?1",
+                [identity],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or_else(|| Error::not_found(format!("no identity with id {identity}")))?;
+        task(
+            &tx,
+            None,
+            "lifecycle",
+            "disable_identity",
+            identity,
+            &format!("{name}: disable in {source}"),
+            None,
+            at,
+            &who,
+        )?;
+        let creds: Vec<String> = {
+            let mut st = tx.prepare(
+                "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1",
+            )?;
+            let v = st
+                .query_map([identity], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        for c in &creds {
+            task(
+                &tx,
+                None,
+                "lifecycle",
+                "revoke_credential",
+                identity,
+                &format!("{name}: revoke {c}"),
+                None,
+                at,
+                &who,
+            )?;
+        }
+        identity_event(&tx, identity, at, &who, "retired", reason.trim())?;
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "identity.retire",
+            &format!("identity {identity} {name}"),
+            &serde_json::json!({"reason": reason.trim(), "credentials": creds.len()}),
+        )?;
+        tx.commit()?;
+        Ok(1 + creds.len())
+    }
+
+    /// Confirms an identity's changed access (clears its review flag).
+    pub fn clear_review_flag(
+        &mut self,
+        actor: i64,
+        identity: i64,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let flag: Option<Option<String>> = tx
+            .query_row(
+                "SELECT review_flag FROM identities WHERE id = ?1",
+                [identity],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(flag) = flag else {
+            return Err(Error::not_found(format!("no identity with id {identity}")));
+        };
+        let Some(flag) = flag else {
+            return Err(Error::invalid(
+                "the identity is not flagged for a permission review",
+            ));
+        };
+        tx.execute("UPDATE identities SET review_flag = NULL, review_flag_at = NULL, last_reviewed_at = ?2 WHERE id = ?1", [identity, at])?;
+        identity_event(
+            &tx,
+            identity,
+            at,
+            &who,
+            "flag_cleared",
+            &format!("{flag}: {}", note.trim()),
+        )?;
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "identity.review_confirmed",
+            &format!("identity {identity}"),
+            &serde_json::json!({"flag": flag, "note": note.trim()}),
+        )?;
+        refresh_derived(&tx, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sync lifecycle events, governance actions, review decisions and tasks
+    /// of an identity, newest first.
+    pub fn identity_timeline(&self, identity: i64) -> Result<Vec<TimelineEntry>> {
+        let mut st = self.conn.prepare(
+            "SELECT at, 'sync', kind, coalesce((SELECT name FROM sources WHERE id = source_id), 'sync'), name || ': ' || detail
+               FROM lifecycle_events WHERE subject = 'identity' AND subject_id = ?1
+             UNION ALL
+             SELECT le.at, 'sync', le.kind, 'sync', 'credential ' || le.name || ': ' || le.detail
+               FROM lifecycle_events le JOIN credentials c ON c.id = le.subject_id
+               WHERE le.subject = 'credential' AND c.identity_id = ?1
+             UNION ALL
+             SELECT at, 'governance', kind, actor, detail FROM identity_events WHERE identity_id = ?1
+             UNION ALL
+             SELECT e.at, 'review', e.kind, e.actor,
+                    c.name || ': ' || ci.item_type || ' ' || ci.detail || ' -> ' || coalesce(json_extract(e.detail, '$.decision'), json_extract(e.detail, '$.reason'), '')
+               FROM campaign_events e JOIN campaign_items ci ON ci.id = e.item_id JOIN campaigns c ON c.id = e.campaign_id
+               WHERE ci.identity_id = ?1 AND e.kind IN ('decision', 'vanished')
+             UNION ALL
+             SELECT updated_at, 'task', kind || ' ' || status, updated_by, target FROM tasks WHERE identity_id = ?1
+             ORDER BY 1 DESC LIMIT 500",
+        )?;
+        let v = st
+            .query_map([identity], |r| {
+                Ok(TimelineEntry {
+                    at: rfc3339(r.get(0)?),
+                    source: r.get(1)?,
+                    kind: r.get(2)?,
+                    actor: r.get(3)?,
+                    summary: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// A manager's direct reports (across all of the manager's records),
+    /// their departures, and what awaits the manager.
+    pub fn team(&self, manager: i64) -> Result<TeamView> {
+        let group = person_group(&self.conn, manager)?;
+        let list = in_list(&group);
+        let mut st = self.conn.prepare(&format!(
+            "SELECT p.id, p.display_name, p.email, p.title, p.status, p.left_at, d.departing_on,
+                    (SELECT count(*) FROM identities i WHERE i.owner_id = p.id AND i.status <> 'deleted')
+             FROM people p LEFT JOIN departures d ON d.person_id = p.id
+             WHERE p.manager_id IN ({list}) ORDER BY p.status = 'active', p.display_name"
+        ))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(TeamMember {
+                    person_id: r.get(0)?,
+                    name: r.get(1)?,
+                    email: r.get(2)?,
+                    title: r.get(3)?,
+                    status: r.get(4)?,
+                    left_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+                    departing_on: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+                    owns: r.get(7)?,
+                    case_id: None,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut members = Vec::with_capacity(rows.len());
+        for m in rows {
+            let case_id = self.case_of(m.person_id)?;
+            members.push(TeamMember { case_id, ..m });
+        }
+        let cases: Vec<OffboardingCaseSummary> = {
+            let mut all = vec![];
+            for g in &group {
+                all.extend(self.offboarding_cases(Some("open"), Some(*g))?);
+            }
+            all
+        };
+        let undecided_items = cases.iter().map(|c| c.items - c.decided).sum();
+        let pending_reviews = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+                 WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(TeamView {
+            manager_id: manager,
+            members,
+            cases,
+            undecided_items,
+            pending_reviews,
+        })
+    }
+}
