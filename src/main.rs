@@ -18,6 +18,8 @@ use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::{ops, Error, ErrorCode, Result};
 use std::sync::Arc;
 
+#[path = "cli/lifecycle.rs"]
+mod lifecycle;
 #[path = "cli/reviews.rs"]
 mod reviews;
 
@@ -116,6 +118,9 @@ enum Command {
         status: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Print the open tasks as a ticket list for another system: csv or json.
+        #[arg(long, conflicts_with_all = ["campaign", "status", "json"])]
+        export: Option<String>,
     },
     /// Work a remediation task.
     #[command(subcommand)]
@@ -123,6 +128,49 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(reviews::AuditCmd),
+    /// Offboard a person: show their case; plan with --transfer-to / --retire / --keep-with; --apply.
+    Offboard(Box<lifecycle::OffboardArgs>),
+    /// Mark a person as departing on a date (opens their offboarding case).
+    Depart {
+        person: String,
+        #[arg(long)]
+        on: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Offboarding cases.
+    Cases {
+        /// open or closed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// My team: direct reports, their departures, what waits for me.
+    Team {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a (discovered) identity: purpose, class, owner, data, intended blast radius.
+    Register(Box<lifecycle::RegisterArgs>),
+    /// Retire an identity: deprovision tasks for it and its credentials.
+    Retire {
+        identity: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Confirm an identity's new access (clears its permission-review flag).
+    Confirm {
+        identity: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// An identity's timeline: sync events, governance actions, reviews, tasks.
+    Timeline {
+        identity: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -470,9 +518,57 @@ fn run(cli: Cli) -> Result<()> {
             let mut store = ops::open_or_demo(&path, now)?;
             reviews::campaign(&mut store, cli.as_person.as_deref(), cmd, now, &mut out)?;
         }
-        Command::Tasks { campaign, status, json } => {
+        Command::Tasks { campaign, status, json, export } => {
             let store = ops::open_or_demo(&path, now)?;
-            reviews::tasks(&store, campaign, status.as_deref(), json, &mut out)?;
+            match export {
+                Some(format) => write!(
+                    out,
+                    "{}",
+                    ops::tasks_export(&store, Some(custodian::campaigns::TaskStatus::Open), &format)?
+                )?,
+                None => reviews::tasks(&store, campaign, status.as_deref(), json, &mut out)?,
+            }
+        }
+        Command::Offboard(a) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            lifecycle::offboard(&mut store, cli.as_person.as_deref(), *a, now, &mut out)?;
+        }
+        Command::Depart { person, on, note } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            match ops::mark_departing(&mut store, actor, &person, &on, &note, now)? {
+                Some(c) => writeln!(out, "Marked departing; offboarding case #{c}")?,
+                None => writeln!(out, "Marked departing; they own nothing, so no case is needed")?,
+            }
+        }
+        Command::Cases { status, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            lifecycle::cases(&store, status.as_deref(), json, &mut out)?;
+        }
+        Command::Team { json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            lifecycle::team(&store, cli.as_person.as_deref(), json, &mut out)?;
+        }
+        Command::Register(a) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            lifecycle::register(&mut store, cli.as_person.as_deref(), *a, now, &mut out)?;
+        }
+        Command::Retire { identity, reason } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            let n = ops::retire_identity(&mut store, actor, &identity, &reason, now)?;
+            writeln!(out, "Retiring {identity}: {n} deprovision task(s) opened")?;
+        }
+        Command::Confirm { identity, note } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            let id = store.resolve_identity(&identity)?;
+            ops::clear_review_flag(&mut store, actor, id.0, &note, now)?;
+            writeln!(out, "Confirmed the access of {identity}")?;
+        }
+        Command::Timeline { identity, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            lifecycle::timeline(&store, &identity, json, &mut out)?;
         }
         Command::Task(cmd) => {
             let mut store = ops::open_or_demo(&path, now)?;

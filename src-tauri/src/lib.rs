@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 /// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
+mod offboarding;
 mod reviews;
 mod sources;
 
@@ -169,7 +170,18 @@ pub fn run() -> ExitCode {
             reviews::export_campaign,
             reviews::tasks,
             reviews::set_task_status,
-            reviews::verify_audit
+            reviews::verify_audit,
+            offboarding::offboarding_cases,
+            offboarding::offboarding_case,
+            offboarding::mark_departing,
+            offboarding::plan_offboarding,
+            offboarding::apply_offboarding,
+            offboarding::my_team,
+            offboarding::register_identity,
+            offboarding::retire_identity,
+            offboarding::confirm_access_change,
+            offboarding::identity_timeline,
+            offboarding::export_tasks
         ])
         .run(tauri::generate_context!());
     match result {

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 
 use custodian::campaigns::{
-    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery, ReviewQueue,
-    TaskStatus, TaskView, UndecidedPolicy,
+    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery,
+    ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
 };
 use custodian::store::audit::AuditVerification;
 use custodian::store::campaigns::CampaignEvent;
@@ -44,7 +44,11 @@ pub fn set_acting_person(state: State<'_, AppState>, person: i64) -> Result<Pers
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn find_people(state: State<'_, AppState>, search: String, limit: Option<i64>) -> Result<Vec<PersonRef>> {
+pub fn find_people(
+    state: State<'_, AppState>,
+    search: String,
+    limit: Option<i64>,
+) -> Result<Vec<PersonRef>> {
     if search.len() > 200 {
         return Err(Error::invalid("the search is too long"));
     }
@@ -96,7 +100,11 @@ pub fn campaign_progress(state: State<'_, AppState>, campaign: i64) -> Result<Ca
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn campaign_items(state: State<'_, AppState>, campaign: i64, query: QueueQuery) -> Result<ReviewQueue> {
+pub fn campaign_items(
+    state: State<'_, AppState>,
+    campaign: i64,
+    query: QueueQuery,
+) -> Result<ReviewQueue> {
     state.with(|s| ops::campaign_items(s, campaign, &query))
 }
 
@@ -119,7 +127,9 @@ pub fn item_history(state: State<'_, AppState>, item: i64) -> Result<Vec<Campaig
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn decide(state: State<'_, AppState>, input: DecisionInput) -> Result<usize> {
     if input.items.len() > 100_000 || input.justification.len() > 4000 {
-        return Err(Error::invalid("too many items or too long a justification in one decision"));
+        return Err(Error::invalid(
+            "too many items or too long a justification in one decision",
+        ));
     }
     state.with_mut(|s| {
         let who = actor(s)?;
@@ -129,7 +139,12 @@ pub fn decide(state: State<'_, AppState>, input: DecisionInput) -> Result<usize>
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn reassign_reviewer(state: State<'_, AppState>, items: Vec<i64>, to: i64, reason: String) -> Result<usize> {
+pub fn reassign_reviewer(
+    state: State<'_, AppState>,
+    items: Vec<i64>,
+    to: i64,
+    reason: String,
+) -> Result<usize> {
     state.with_mut(|s| {
         let who = actor(s)?;
         ops::reassign_reviewer(s, who, &items, to, &reason, now())
@@ -156,7 +171,11 @@ pub fn remind(state: State<'_, AppState>, campaign: i64, reviewer: i64) -> Resul
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn close_campaign(state: State<'_, AppState>, campaign: i64, policy: UndecidedPolicy) -> Result<CloseReport> {
+pub fn close_campaign(
+    state: State<'_, AppState>,
+    campaign: i64,
+    policy: UndecidedPolicy,
+) -> Result<CloseReport> {
     state.with_mut(|s| {
         let who = actor(s)?;
         ops::close_campaign(s, who, campaign, policy, now())
@@ -176,13 +195,22 @@ pub fn export_campaign(state: State<'_, AppState>, campaign: i64) -> Result<Vec<
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn tasks(state: State<'_, AppState>, campaign: Option<i64>, status: Option<TaskStatus>) -> Result<Vec<TaskView>> {
+pub fn tasks(
+    state: State<'_, AppState>,
+    campaign: Option<i64>,
+    status: Option<TaskStatus>,
+) -> Result<Vec<TaskView>> {
     state.with(|s| ops::tasks(s, campaign, status))
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn set_task_status(state: State<'_, AppState>, task: i64, status: TaskStatus, note: String) -> Result<()> {
+pub fn set_task_status(
+    state: State<'_, AppState>,
+    task: i64,
+    status: TaskStatus,
+    note: String,
+) -> Result<()> {
     state.with_mut(|s| {
         let who = actor(s)?;
         ops::set_task_status(s, who, task, status, &note, now())

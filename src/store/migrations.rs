@@ -411,6 +411,8 @@ CREATE INDEX identity_events_identity ON identity_events(identity_id, at);
 
 ALTER TABLE tasks ADD COLUMN case_id INTEGER REFERENCES offboarding_cases(id);
 ALTER TABLE identities ADD COLUMN data_touched TEXT NOT NULL DEFAULT '';
+-- Owner suggestions look for the team's other owners.
+CREATE INDEX identities_team ON identities(team, owner_id);
 -- Why a permission review is needed (a mover: new grants, delegations, credentials).
 ALTER TABLE identities ADD COLUMN review_flag TEXT;
 ALTER TABLE identities ADD COLUMN review_flag_at INTEGER;

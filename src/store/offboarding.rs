@@ -479,10 +479,10 @@ impl Store {
                             Ok(OwnerSuggestion {
                                 person_id: r.get(0)?,
                                 name: r.get(1)?,
-                                reason: format!(
-                                    "owns {} other identities in {team}",
-                                    r.get::<_, i64>(2)?
-                                ),
+                                reason: match r.get::<_, i64>(2)? {
+                                    1 => format!("owns 1 other identity in {team}"),
+                                    n => format!("owns {n} other identities in {team}"),
+                                },
                             })
                         })?
                         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -184,3 +184,44 @@ fn a_campaign_from_the_command_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("entry 2 was edited"));
 }
+
+#[test]
+fn offboarding_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    json(&custodian(&db, &["demo", "--size", "s", "--json"]));
+    // An active person who owns something: find one, and their manager.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (person, manager): (i64, i64) = conn
+        .query_row(
+            "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
+             WHERE p.status = 'active' AND m.status = 'active'
+               AND (SELECT count(*) FROM identities i WHERE i.owner_id = p.id) >= 2
+             ORDER BY p.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(conn);
+    let (p, m) = (person.to_string(), manager.to_string());
+    // Active people are not offboarded until marked.
+    let out = custodian(&db, &["offboard", &p]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mark them departing first"));
+    let out = custodian(&db, &["--as", &m, "depart", &p, "--on", "2030-01-15", "--note", "moving on"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let case = json(&custodian(&db, &["offboard", &p, "--json"]));
+    let items = case["items"].as_array().unwrap().len();
+    assert!(items >= 2);
+    assert!(case["summary"]["reason"].as_str().unwrap().contains("moving on"));
+    // Transfer everything to the manager, rotating secrets, and apply.
+    let r = json(&custodian(&db, &["--as", &m, "offboard", &p, "--transfer-to", &m, "--rotate", "--apply", "--json"]));
+    assert_eq!(r["transferred"].as_i64().unwrap() as usize, items);
+    assert_eq!(r["closed"], true);
+    let csv = custodian(&db, &["tasks", "--export", "csv"]);
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert!(text.starts_with("id,origin,campaign,case,kind"), "{text}");
+    assert!(text.lines().filter(|l| l.contains(",transfer_owner,")).count() >= items);
+    let v = json(&custodian(&db, &["audit", "verify", "--json"]));
+    assert_eq!(v["ok"], true);
+}

@@ -243,7 +243,7 @@ new_owner: number | null,
  */
 follow_recommendation: boolean, };
 
-export type TaskView = { id: number, origin: string, campaign_id: number | null, item_id: number | null, kind: TaskKind, identity_id: number, identity: string, target: string, new_owner: string | null, status: TaskStatus, created_at: string, updated_at: string, updated_by: string, note: string, };
+export type TaskView = { id: number, origin: string, campaign_id: number | null, case_id: number | null, item_id: number | null, kind: TaskKind, identity_id: number, identity: string, target: string, new_owner: string | null, status: TaskStatus, created_at: string, updated_at: string, updated_by: string, note: string, };
 
 export type CloseReport = { campaign_id: number, decided_by_people: number, decided_by_policy: number, tasks: number, 
 /**
@@ -276,3 +276,91 @@ first_bad_seq: number | null, problem: string | null,
  * The hash of the last entry (publish it to pin the log).
  */
 head: string, };
+
+export type OffboardAction = "transfer" | "retire" | "keep";
+
+export type OwnerSuggestion = { person_id: number, name: string, reason: string, };
+
+export type HandoverPreview = { grants: number, high_consequence_grants: number, 
+/**
+ * Names of high or critical resources in reach, at most 10.
+ */
+sensitive_resources: Array<string>, delegations_out: number, 
+/**
+ * Titles of open findings.
+ */
+findings: Array<string>, 
+/**
+ * Secrets the departing person could know: rotate them on transfer.
+ */
+secrets: Array<string>, };
+
+export type OffboardingItemView = { id: number, identity_id: number, name: string, kind: IdentityKind, agent_class: AgentClass | null, status: IdentityStatus, source: string, 
+/**
+ * owner | builder | owner+builder
+ */
+relation: string, credentials: number, preview: HandoverPreview, suggestions: Array<OwnerSuggestion>, action: OffboardAction | null, new_owner_id: number | null, new_owner: string | null, until: string | null, rotate: boolean, decided_by: string | null, decided_at: string | null, applied_at: string | null, };
+
+export type OffboardingCaseSummary = { id: number, person_id: number, person: string, email: string, person_status: PersonStatus, reason: string, opened_at: string, manager_id: number | null, manager: string | null, 
+/**
+ * open | closed
+ */
+status: string, items: number, decided: number, applied: number, 
+/**
+ * Review items still assigned to the departing person.
+ */
+pending_reviews: number, };
+
+export type OffboardingCase = { summary: OffboardingCaseSummary, items: Array<OffboardingItemView>, tasks: Array<TaskView>, };
+
+export type OffboardPlan = { 
+/**
+ * Item ids of the case; empty = every undecided item.
+ */
+items: Array<number>, action: OffboardAction, 
+/**
+ * Transfer: the new owner; keep: the temporary owner.
+ */
+owner: number | null, 
+/**
+ * Keep: until when (YYYY-MM-DD or RFC 3339).
+ */
+until: string | null, 
+/**
+ * Transfer: rotate the secrets the departing person could know.
+ */
+rotate: boolean, };
+
+export type ApplyReport = { case_id: number, transferred: number, retired: number, kept: number, tasks: number, reviews_moved: number, closed: boolean, };
+
+export type Registration = { purpose: string, agent_class: AgentClass | null, owner: number | null, builder: number | null, 
+/**
+ * The data it reads or changes, in words.
+ */
+data_touched: string, 
+/**
+ * What it may do, in the owner's words.
+ */
+intended_blast_radius: string, review_interval_days: number | null, };
+
+export type TimelineEntry = { at: string, 
+/**
+ * sync | governance | review | task
+ */
+source: string, kind: string, actor: string, summary: string, };
+
+export type TeamMember = { person_id: number, name: string, email: string, title: string, status: PersonStatus, left_at: string | null, departing_on: string | null, owns: number, case_id: number | null, };
+
+export type TeamView = { manager_id: number, members: Array<TeamMember>, 
+/**
+ * Open cases the manager decides.
+ */
+cases: Array<OffboardingCaseSummary>, 
+/**
+ * Items awaiting the manager's decision in open cases.
+ */
+undecided_items: number, 
+/**
+ * The manager's pending access-review items.
+ */
+pending_reviews: number, };

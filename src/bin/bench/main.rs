@@ -6,7 +6,8 @@
 //! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
 //! ```
 //!
-//! `--reviews` runs an access review over each size (see `reviews.rs`).
+//! `--reviews` runs an access review over each size (see `reviews.rs`);
+//! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`).
 //!
 //! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
 //! real moto server (see `aws_moto.rs`).
@@ -23,6 +24,7 @@
 
 mod aws_moto;
 mod fixture;
+mod offboarding;
 mod reviews;
 
 use std::time::{Duration, Instant};
@@ -63,6 +65,7 @@ struct Args {
     json: bool,
     sync: bool,
     reviews: bool,
+    offboarding: bool,
     aws: Vec<usize>,
     moto: Option<String>,
 }
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         sync: false,
         reviews: false,
+        offboarding: false,
         aws: vec![],
         moto: None,
     };
@@ -94,6 +98,7 @@ fn parse_args() -> Result<Args, String> {
             "--json" => args.json = true,
             "--sync" => args.sync = true,
             "--reviews" => args.reviews = true,
+            "--offboarding" => args.offboarding = true,
             "--aws" => {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
                 args.aws = v
@@ -145,6 +150,8 @@ fn main() {
             run_sync(*size)
         } else if args.reviews {
             reviews::run_reviews(*size)
+        } else if args.offboarding {
+            offboarding::run_offboarding(*size)
         } else {
             run(*size, args.runs)
         };
