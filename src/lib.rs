@@ -14,6 +14,7 @@
 
 #[cfg(feature = "ts")]
 pub mod bindings;
+pub mod blast;
 pub mod campaigns;
 pub mod demo;
 pub mod error;

@@ -23,7 +23,8 @@ use crate::views::InventoryQuery;
 pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_events;
     DELETE FROM campaign_items; DELETE FROM campaigns; DELETE FROM meta WHERE key = 'acting_person_id';
     DELETE FROM offboarding_items; DELETE FROM offboarding_cases; DELETE FROM departures;
-    DELETE FROM owner_overrides; DELETE FROM identity_events;";
+    DELETE FROM owner_overrides; DELETE FROM identity_events; DELETE FROM identity_links;
+    DELETE FROM posture_snapshots;";
 
 /// Reports (items generated, items expected) while a campaign launches.
 pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);

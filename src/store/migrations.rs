@@ -418,6 +418,40 @@ ALTER TABLE identities ADD COLUMN review_flag TEXT;
 ALTER TABLE identities ADD COLUMN review_flag_at INTEGER;
 "#,
     },
+    Migration {
+        version: 5,
+        description: "blast radius and posture: edges documented by hand, posture snapshots for trends, usage baselines",
+        sql: r#"
+-- Edges between identities that no source knows (a GitHub app whose secret
+-- deploys to an AWS role), written down by a person.
+CREATE TABLE identity_links (
+    id            INTEGER PRIMARY KEY,
+    from_id       INTEGER NOT NULL REFERENCES identities(id),
+    to_id         INTEGER NOT NULL REFERENCES identities(id),
+    kind          TEXT NOT NULL,
+    note          TEXT NOT NULL DEFAULT '',
+    documented_by TEXT NOT NULL,
+    documented_at INTEGER NOT NULL,
+    UNIQUE (from_id, to_id, kind)
+) STRICT;
+CREATE INDEX identity_links_to ON identity_links(to_id);
+
+-- Key posture figures over time (after every sync and load).
+CREATE TABLE posture_snapshots (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    -- sync | load | reconstructed
+    origin  TEXT NOT NULL,
+    figures TEXT NOT NULL
+) STRICT;
+CREATE INDEX posture_snapshots_at ON posture_snapshots(at);
+
+-- Behavioural baseline: what each identity used when the baseline was taken.
+ALTER TABLE identities ADD COLUMN baseline_at INTEGER;
+ALTER TABLE identities ADD COLUMN baseline_resources TEXT;
+ALTER TABLE identities ADD COLUMN drift TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

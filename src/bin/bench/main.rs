@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `--reviews` runs an access review over each size (see `reviews.rs`);
-//! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`).
+//! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`);
+//! `--blast` measures the access graph (`blast.rs`).
 //!
 //! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
 //! real moto server (see `aws_moto.rs`).
@@ -23,6 +24,7 @@
 //! resident memory (VmHWM) after each phase. Timing lives here, never in tests.
 
 mod aws_moto;
+mod blast;
 mod fixture;
 mod offboarding;
 mod reviews;
@@ -66,6 +68,7 @@ struct Args {
     sync: bool,
     reviews: bool,
     offboarding: bool,
+    blast: bool,
     aws: Vec<usize>,
     moto: Option<String>,
 }
@@ -78,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         sync: false,
         reviews: false,
         offboarding: false,
+        blast: false,
         aws: vec![],
         moto: None,
     };
@@ -99,6 +103,7 @@ fn parse_args() -> Result<Args, String> {
             "--sync" => args.sync = true,
             "--reviews" => args.reviews = true,
             "--offboarding" => args.offboarding = true,
+            "--blast" => args.blast = true,
             "--aws" => {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
                 args.aws = v
@@ -152,6 +157,8 @@ fn main() {
             reviews::run_reviews(*size)
         } else if args.offboarding {
             offboarding::run_offboarding(*size)
+        } else if args.blast {
+            blast::run_blast(*size)
         } else {
             run(*size, args.runs)
         };

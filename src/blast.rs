@@ -1,0 +1,613 @@
+//! Blast radius: what an identity could do if it were compromised or
+//! manipulated, and through whom.
+//!
+//! The access graph: identities are nodes; an edge `a -> b` means `a` can act
+//! as or through `b` (assume-role from IAM trust policies, app-to-app
+//! permissions, on-behalf-of, invoke, Kerberos delegation, and edges
+//! documented by hand in `identity_links`). Grants hang off identities.
+//! Identities are linked across sources only by documented edges (a GitHub
+//! app whose secret deploys to an AWS role is written down once, by a person;
+//! matching by name alone would invent paths).
+//!
+//! The blast radius of `x`: every identity reachable from `x` (breadth-first,
+//! so each comes with its shortest chain; cycles are visited once), and every
+//! resource those identities hold grants on, with the shortest chain that
+//! grants it.
+//!
+//! Score: for each resource in reach, the heaviest permission on it counts
+//! `sensitivity weight x privilege weight x 2 when high-consequence`,
+//! discounted by `0.8^hops` (a longer chain is harder to use); the score is
+//! the sum. Weights: sensitivity low 1, medium 3, high 9, critical 27;
+//! privilege read 1, write 3, admin 9. The explanation lists the largest
+//! contributions, so every number can be checked by hand.
+//!
+//! High-consequence actions are called out by category from the permission
+//! and resource: IAM changes, payments, messaging, data-store writes,
+//! deletion (irreversible), and anything else the source flagged.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::{DelegationKind, IdentityKind, IdentityStatus, Privilege, Sensitivity};
+use crate::store::Store;
+
+pub fn sensitivity_weight(s: Sensitivity) -> f64 {
+    match s {
+        Sensitivity::Low => 1.0,
+        Sensitivity::Medium => 3.0,
+        Sensitivity::High => 9.0,
+        Sensitivity::Critical => 27.0,
+    }
+}
+
+pub fn privilege_weight(p: Privilege) -> f64 {
+    match p {
+        Privilege::Read => 1.0,
+        Privilege::Write => 3.0,
+        Privilege::Admin => 9.0,
+    }
+}
+
+/// Per hop along a delegation chain.
+pub const HOP_DISCOUNT: f64 = 0.8;
+
+#[derive(Debug, Clone)]
+struct Node {
+    id: i64,
+    name: String,
+    kind: IdentityKind,
+    status: IdentityStatus,
+    intended: String,
+}
+
+#[derive(Debug, Clone)]
+struct Res {
+    id: i64,
+    name: String,
+    kind: String,
+    sensitivity: Sensitivity,
+    environment: String,
+}
+
+#[derive(Debug, Clone)]
+struct GrantRef {
+    resource: u32,
+    permission: String,
+    privilege: Privilege,
+    hc: bool,
+}
+
+/// A visited node: (node, hops, parent node, edge kind from the parent).
+type Visit = (u32, u32, Option<u32>, Option<String>);
+
+fn positions(order: &[Visit]) -> HashMap<u32, usize> {
+    order.iter().enumerate().map(|(i, o)| (o.0, i)).collect()
+}
+
+/// The whole access graph, read from the cache in three scans.
+pub struct Graph {
+    nodes: Vec<Node>,
+    index: HashMap<i64, u32>,
+    out: Vec<Vec<(u32, String)>>,
+    inn: Vec<Vec<(u32, String)>>,
+    grants: Vec<Vec<GrantRef>>,
+    resources: Vec<Res>,
+    resource_index: HashMap<i64, u32>,
+}
+
+/// One step of a chain: the identity and the edge that led to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Hop {
+    pub identity_id: i64,
+    pub name: String,
+    /// How the previous identity reaches this one; `null` for the start.
+    pub via: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ReachedIdentity {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub hops: u32,
+    pub chain: Vec<Hop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ReachedPermission {
+    pub permission: String,
+    pub privilege: Privilege,
+    pub high_consequence: bool,
+    /// The identity that holds the grant.
+    pub holder: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ReachedResource {
+    pub resource_id: i64,
+    pub name: String,
+    pub kind: String,
+    pub sensitivity: Sensitivity,
+    pub environment: String,
+    pub hops: u32,
+    /// The shortest chain to an identity holding a grant on it.
+    pub chain: Vec<Hop>,
+    pub permissions: Vec<ReachedPermission>,
+    pub contribution: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct HighConsequence {
+    /// iam | payments | messaging | data_write | delete | other
+    pub category: String,
+    pub resource: String,
+    pub permission: String,
+    pub holder: String,
+    pub hops: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BlastRadius {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub score: f64,
+    /// How the score adds up, largest contributions first.
+    pub explanation: Vec<String>,
+    pub reachable: Vec<ReachedIdentity>,
+    pub resources: Vec<ReachedResource>,
+    pub high_consequence: Vec<HighConsequence>,
+    /// What the owner documented.
+    pub intended: String,
+    /// Where the computed blast radius goes beyond the documented one.
+    pub differences: Vec<String>,
+}
+
+/// A row of the org-wide ranking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct BlastRank {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub score: f64,
+    pub reachable_identities: u32,
+    pub resources: u32,
+    pub high_consequence: u32,
+}
+
+/// Who can reach a resource, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Reacher {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub hops: u32,
+    /// From this identity to the grant holder.
+    pub chain: Vec<Hop>,
+    pub permission: String,
+    pub privilege: Privilege,
+}
+
+/// An identity that reaches admin on a critical resource only through others.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AdminPath {
+    pub identity_id: i64,
+    pub name: String,
+    pub resource: String,
+    pub permission: String,
+    pub chain: Vec<Hop>,
+}
+
+/// Category of a high-consequence permission.
+pub fn consequence_category(permission: &str, resource_kind: &str) -> &'static str {
+    let p = permission.to_ascii_lowercase();
+    let k = resource_kind.to_ascii_lowercase();
+    if p.starts_with("iam:") || p.contains("passrole") || p.contains("assumerole") || k.contains("iam") || p.contains("role") && p.contains("assign") {
+        "iam"
+    } else if k.contains("payment") || p.contains("payment") || p.contains("refund") || p.contains("transfer") {
+        "payments"
+    } else if k.contains("mail") || k.contains("messag") || k.contains("slack") || p.contains("send") || p.contains("mail.") {
+        "messaging"
+    } else if p.contains("delete") || p.contains("destroy") || p.contains("purge") || p.contains("terminate") {
+        "delete"
+    } else if p.contains("put") || p.contains("write") || p.contains("update") || p.contains("*") || p.contains("admin") {
+        "data_write"
+    } else {
+        "other"
+    }
+}
+
+impl Graph {
+    /// Reads identities, delegations (and documented links) and grants.
+    pub fn load(store: &Store) -> Result<Graph> {
+        let conn = store.conn();
+        let mut nodes = Vec::new();
+        let mut index = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                index.insert(id, nodes.len() as u32);
+                nodes.push(Node { id, name: r.get(1)?, kind: r.get(2)?, status: r.get(3)?, intended: r.get(4)? });
+            }
+        }
+        let mut out = vec![Vec::new(); nodes.len()];
+        let mut inn = vec![Vec::new(); nodes.len()];
+        {
+            let mut st = conn.prepare(
+                "SELECT from_id, to_id, kind FROM delegations
+                 UNION ALL SELECT from_id, to_id, kind || ' (documented)' FROM identity_links",
+            )?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let (f, t): (i64, i64) = (r.get(0)?, r.get(1)?);
+                let kind: String = r.get(2)?;
+                if let (Some(&a), Some(&b)) = (index.get(&f), index.get(&t)) {
+                    out[a as usize].push((b, kind.clone()));
+                    inn[b as usize].push((a, kind));
+                }
+            }
+        }
+        let mut resources = Vec::new();
+        let mut resource_index = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: i64 = r.get(0)?;
+                resource_index.insert(id, resources.len() as u32);
+                resources.push(Res { id, name: r.get(1)?, kind: r.get(2)?, sensitivity: r.get(3)?, environment: r.get(4)? });
+            }
+        }
+        let mut grants = vec![Vec::new(); nodes.len()];
+        {
+            let mut st = conn.prepare("SELECT identity_id, resource_id, permission, privilege, high_consequence FROM grants")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let (i, res): (i64, i64) = (r.get(0)?, r.get(1)?);
+                if let (Some(&a), Some(&b)) = (index.get(&i), resource_index.get(&res)) {
+                    grants[a as usize].push(GrantRef { resource: b, permission: r.get(2)?, privilege: r.get(3)?, hc: r.get(4)? });
+                }
+            }
+        }
+        Ok(Graph { nodes, index, out, inn, grants, resources, resource_index })
+    }
+
+    pub fn identities(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn node(&self, id: i64) -> Result<u32> {
+        self.index.get(&id).copied().ok_or_else(|| Error::not_found(format!("no identity with id {id}")))
+    }
+
+    /// Breadth-first from `start` over edges (`forward`: who `start` can act
+    /// as; else who can act as `start`). Returns (node, hops, parent, edge);
+    /// deleted identities are not crossed.
+    fn bfs(&self, start: u32, forward: bool) -> Vec<Visit> {
+        let mut seen: HashMap<u32, usize> = HashMap::new();
+        let mut order: Vec<Visit> = vec![(start, 0, None, None)];
+        seen.insert(start, 0);
+        let mut queue = VecDeque::from([start]);
+        while let Some(n) = queue.pop_front() {
+            let hops = order[seen[&n]].1;
+            let edges = if forward { &self.out[n as usize] } else { &self.inn[n as usize] };
+            for (m, kind) in edges {
+                if seen.contains_key(m) || self.nodes[*m as usize].status == IdentityStatus::Deleted {
+                    continue;
+                }
+                seen.insert(*m, order.len());
+                order.push((*m, hops + 1, Some(n), Some(kind.clone())));
+                queue.push_back(*m);
+            }
+        }
+        order
+    }
+
+    fn chain(&self, order: &[Visit], pos: &HashMap<u32, usize>, at: usize, forward: bool) -> Vec<Hop> {
+        let mut v = vec![];
+        let mut cur = Some(at);
+        while let Some(i) = cur {
+            let (n, _, parent, via) = &order[i];
+            v.push(Hop { identity_id: self.nodes[*n as usize].id, name: self.nodes[*n as usize].name.clone(), via: via.clone() });
+            cur = parent.and_then(|p| pos.get(&p).copied());
+        }
+        if forward {
+            v.reverse();
+        } else {
+            // Reverse search: the list already runs from the reacher to the
+            // holder; the `via` of each hop names the edge to the next one.
+            let vias: Vec<Option<String>> = v.iter().map(|h| h.via.clone()).collect();
+            for (i, h) in v.iter_mut().enumerate() {
+                h.via = if i == 0 { None } else { vias[i - 1].clone() };
+            }
+        }
+        v
+    }
+
+    /// The score alone (for rankings): no chains, no strings.
+    pub fn score_of(&self, id: i64) -> Result<(f64, u32, u32, u32)> {
+        let start = self.node(id)?;
+        let order = self.bfs(start, true);
+        let mut best: HashMap<u32, f64> = HashMap::new();
+        let mut hc = 0u32;
+        for (n, hops, _, _) in &order {
+            let decay = HOP_DISCOUNT.powi(*hops as i32);
+            for g in &self.grants[*n as usize] {
+                let r = &self.resources[g.resource as usize];
+                let w = sensitivity_weight(r.sensitivity) * privilege_weight(g.privilege) * if g.hc { 2.0 } else { 1.0 } * decay;
+                let e = best.entry(g.resource).or_insert(0.0);
+                if w > *e {
+                    *e = w;
+                }
+                if g.hc {
+                    hc += 1;
+                }
+            }
+        }
+        Ok((best.values().sum(), order.len() as u32 - 1, best.len() as u32, hc))
+    }
+
+    /// The full blast radius of an identity.
+    pub fn blast(&self, id: i64) -> Result<BlastRadius> {
+        let start = self.node(id)?;
+        let order = self.bfs(start, true);
+        let pos = positions(&order);
+        let node = &self.nodes[start as usize];
+        let reachable = order
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, (n, hops, _, _))| ReachedIdentity {
+                identity_id: self.nodes[*n as usize].id,
+                name: self.nodes[*n as usize].name.clone(),
+                kind: self.nodes[*n as usize].kind,
+                hops: *hops,
+                chain: self.chain(&order, &pos, i, true),
+            })
+            .collect();
+        // Resources: first reach (BFS order = shortest chain) fixes the chain.
+        let mut by_res: HashMap<u32, ReachedResource> = HashMap::new();
+        let mut res_order: Vec<u32> = vec![];
+        let mut high = vec![];
+        for (i, (n, hops, _, _)) in order.iter().enumerate() {
+            let decay = HOP_DISCOUNT.powi(*hops as i32);
+            let holder = &self.nodes[*n as usize].name;
+            for g in &self.grants[*n as usize] {
+                let r = &self.resources[g.resource as usize];
+                let w = sensitivity_weight(r.sensitivity) * privilege_weight(g.privilege) * if g.hc { 2.0 } else { 1.0 } * decay;
+                let entry = by_res.entry(g.resource).or_insert_with(|| {
+                    res_order.push(g.resource);
+                    ReachedResource {
+                        resource_id: r.id,
+                        name: r.name.clone(),
+                        kind: r.kind.clone(),
+                        sensitivity: r.sensitivity,
+                        environment: r.environment.clone(),
+                        hops: *hops,
+                        chain: self.chain(&order, &pos, i, true),
+                        permissions: vec![],
+                        contribution: 0.0,
+                    }
+                });
+                if w > entry.contribution {
+                    entry.contribution = w;
+                }
+                if !entry.permissions.iter().any(|p| p.permission == g.permission && p.holder == *holder) {
+                    entry.permissions.push(ReachedPermission {
+                        permission: g.permission.clone(),
+                        privilege: g.privilege,
+                        high_consequence: g.hc,
+                        holder: holder.clone(),
+                    });
+                }
+                if g.hc {
+                    high.push(HighConsequence {
+                        category: consequence_category(&g.permission, &r.kind).into(),
+                        resource: r.name.clone(),
+                        permission: g.permission.clone(),
+                        holder: holder.clone(),
+                        hops: *hops,
+                    });
+                }
+            }
+        }
+        let mut resources: Vec<ReachedResource> = res_order.into_iter().filter_map(|r| by_res.remove(&r)).collect();
+        resources.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.name.cmp(&b.name)));
+        let score: f64 = resources.iter().map(|r| r.contribution).sum();
+        let mut explanation: Vec<String> = resources
+            .iter()
+            .take(5)
+            .map(|r| {
+                let top = r.permissions.iter().max_by(|a, b| {
+                    privilege_weight(a.privilege).total_cmp(&privilege_weight(b.privilege)).then(a.high_consequence.cmp(&b.high_consequence))
+                });
+                format!(
+                    "{:.1} from {} ({} sensitivity {}{}{})",
+                    r.contribution,
+                    r.name,
+                    r.sensitivity.as_str(),
+                    top.map_or("", |p| p.privilege.as_str()),
+                    if top.is_some_and(|p| p.high_consequence) { ", high-consequence" } else { "" },
+                    if r.hops > 0 { format!(", {} hop(s) away", r.hops) } else { String::new() }
+                )
+            })
+            .collect();
+        if resources.len() > 5 {
+            let rest: f64 = resources.iter().skip(5).map(|r| r.contribution).sum();
+            explanation.push(format!("{rest:.1} from {} more resources", resources.len() - 5));
+        }
+        high.sort_by(|a, b| a.hops.cmp(&b.hops).then(a.category.cmp(&b.category)).then(a.resource.cmp(&b.resource)));
+        let differences = differences(&node.intended, &resources, &high);
+        Ok(BlastRadius {
+            identity_id: node.id,
+            name: node.name.clone(),
+            kind: node.kind,
+            score,
+            explanation,
+            reachable,
+            resources,
+            high_consequence: high,
+            intended: node.intended.clone(),
+            differences,
+        })
+    }
+
+    /// Every identity that can reach `resource`, with its shortest chain.
+    pub fn who_can_reach(&self, resource: i64) -> Result<Vec<Reacher>> {
+        let r = *self
+            .resource_index
+            .get(&resource)
+            .ok_or_else(|| Error::not_found(format!("no resource with id {resource}")))?;
+        let mut best: HashMap<u32, Reacher> = HashMap::new();
+        for (holder, gs) in self.grants.iter().enumerate() {
+            for g in gs.iter().filter(|g| g.resource == r) {
+                let order = self.bfs(holder as u32, false);
+                let pos = positions(&order);
+                for (i, (n, hops, _, _)) in order.iter().enumerate() {
+                    let better = best.get(n).is_none_or(|b| *hops < b.hops || (*hops == b.hops && privilege_weight(g.privilege) > privilege_weight(b.privilege)));
+                    if better {
+                        let node = &self.nodes[*n as usize];
+                        best.insert(
+                            *n,
+                            Reacher {
+                                identity_id: node.id,
+                                name: node.name.clone(),
+                                kind: node.kind,
+                                hops: *hops,
+                                chain: self.chain(&order, &pos, i, false),
+                                permission: g.permission.clone(),
+                                privilege: g.privilege,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let mut v: Vec<Reacher> = best.into_values().collect();
+        v.sort_by(|a, b| a.hops.cmp(&b.hops).then(a.name.cmp(&b.name)));
+        Ok(v)
+    }
+
+    /// Scores of every active identity, highest first.
+    pub fn rank(&self, limit: usize) -> Vec<BlastRank> {
+        let mut v: Vec<BlastRank> = self
+            .nodes
+            .iter()
+            .filter(|n| n.status == IdentityStatus::Active)
+            .filter_map(|n| {
+                self.score_of(n.id).ok().map(|(score, reach, res, hc)| BlastRank {
+                    identity_id: n.id,
+                    name: n.name.clone(),
+                    kind: n.kind,
+                    score,
+                    reachable_identities: reach,
+                    resources: res,
+                    high_consequence: hc,
+                })
+            })
+            .collect();
+        v.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
+        v.truncate(limit);
+        v
+    }
+
+    /// Identities that reach admin on a critical resource only through a
+    /// delegation chain (they hold no such grant themselves).
+    pub fn paths_to_admin(&self, limit: usize) -> Vec<AdminPath> {
+        let mut v = vec![];
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.status != IdentityStatus::Active || self.out[i].is_empty() {
+                continue;
+            }
+            let own = self.grants[i]
+                .iter()
+                .any(|g| g.privilege == Privilege::Admin && self.resources[g.resource as usize].sensitivity == Sensitivity::Critical);
+            if own {
+                continue;
+            }
+            let order = self.bfs(i as u32, true);
+            let pos = positions(&order);
+            'found: for (k, (m, hops, _, _)) in order.iter().enumerate() {
+                if *hops == 0 {
+                    continue;
+                }
+                for g in &self.grants[*m as usize] {
+                    let r = &self.resources[g.resource as usize];
+                    if g.privilege == Privilege::Admin && r.sensitivity == Sensitivity::Critical {
+                        v.push(AdminPath {
+                            identity_id: n.id,
+                            name: n.name.clone(),
+                            resource: r.name.clone(),
+                            permission: g.permission.clone(),
+                            chain: self.chain(&order, &pos, k, true),
+                        });
+                        break 'found;
+                    }
+                }
+            }
+            if v.len() >= limit {
+                break;
+            }
+        }
+        v
+    }
+}
+
+/// Where the computed blast radius exceeds what the owner wrote down.
+fn differences(intended: &str, resources: &[ReachedResource], high: &[HighConsequence]) -> Vec<String> {
+    let text = intended.to_lowercase();
+    if text.trim().is_empty() {
+        return if resources.is_empty() {
+            vec![]
+        } else {
+            vec![format!("no intended blast radius is documented; the computed one spans {} resources", resources.len())]
+        };
+    }
+    let mut v = vec![];
+    let read_only = text.contains("read-only") || text.contains("read only") || text.contains("reads only") || text.contains("only read");
+    if read_only {
+        for r in resources.iter().filter(|r| r.permissions.iter().any(|p| p.privilege != Privilege::Read)).take(10) {
+            v.push(format!("documented as read-only, but can {} {}", if r.permissions.iter().any(|p| p.privilege == Privilege::Admin) { "administer" } else { "write to" }, r.name));
+        }
+    }
+    let no_delete = text.contains("never delete") || text.contains("no delete") || text.contains("cannot delete") || text.contains("does not delete");
+    if no_delete {
+        for h in high.iter().filter(|h| h.category == "delete").take(5) {
+            v.push(format!("documented as never deleting, but {} allows {} on {}", h.holder, h.permission, h.resource));
+        }
+    }
+    for (cat, words) in [("payments", ["payment", "refund"]), ("messaging", ["mail", "message"]), ("iam", ["iam", "role"])] {
+        if high.iter().any(|h| h.category == cat) && !words.iter().any(|w| text.contains(w)) {
+            v.push(format!("can take {cat} actions that the documented intent does not mention"));
+        }
+    }
+    let undocumented: Vec<&str> = resources
+        .iter()
+        .filter(|r| r.sensitivity >= Sensitivity::High)
+        .filter(|r| !text.contains(&r.name.to_lowercase()) && !text.contains(&r.kind.to_lowercase().replace('_', " ")) && !text.contains(&r.kind.to_lowercase()))
+        .map(|r| r.name.as_str())
+        .take(10)
+        .collect();
+    if !undocumented.is_empty() {
+        v.push(format!("reaches sensitive resources the documented intent does not name: {}", undocumented.join(", ")));
+    }
+    v
+}
+
+/// The kinds of edge a person may document between identities.
+pub fn documented_kinds() -> &'static [DelegationKind] {
+    &[DelegationKind::AssumeRole, DelegationKind::Invoke, DelegationKind::OnBehalfOf, DelegationKind::Impersonate]
+}
