@@ -213,15 +213,38 @@ pub struct AdminPath {
 pub fn consequence_category(permission: &str, resource_kind: &str) -> &'static str {
     let p = permission.to_ascii_lowercase();
     let k = resource_kind.to_ascii_lowercase();
-    if p.starts_with("iam:") || p.contains("passrole") || p.contains("assumerole") || k.contains("iam") || p.contains("role") && p.contains("assign") {
+    if p.starts_with("iam:")
+        || p.contains("passrole")
+        || p.contains("assumerole")
+        || k.contains("iam")
+        || p.contains("role") && p.contains("assign")
+    {
         "iam"
-    } else if k.contains("payment") || p.contains("payment") || p.contains("refund") || p.contains("transfer") {
+    } else if k.contains("payment")
+        || p.contains("payment")
+        || p.contains("refund")
+        || p.contains("transfer")
+    {
         "payments"
-    } else if k.contains("mail") || k.contains("messag") || k.contains("slack") || p.contains("send") || p.contains("mail.") {
+    } else if k.contains("mail")
+        || k.contains("messag")
+        || k.contains("slack")
+        || p.contains("send")
+        || p.contains("mail.")
+    {
         "messaging"
-    } else if p.contains("delete") || p.contains("destroy") || p.contains("purge") || p.contains("terminate") {
+    } else if p.contains("delete")
+        || p.contains("destroy")
+        || p.contains("purge")
+        || p.contains("terminate")
+    {
         "delete"
-    } else if p.contains("put") || p.contains("write") || p.contains("update") || p.contains("*") || p.contains("admin") {
+    } else if p.contains("put")
+        || p.contains("write")
+        || p.contains("update")
+        || p.contains("*")
+        || p.contains("admin")
+    {
         "data_write"
     } else {
         "other"
@@ -235,12 +258,20 @@ impl Graph {
         let mut nodes = Vec::new();
         let mut index = HashMap::new();
         {
-            let mut st = conn.prepare("SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id")?;
+            let mut st = conn.prepare(
+                "SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id",
+            )?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let id: i64 = r.get(0)?;
                 index.insert(id, nodes.len() as u32);
-                nodes.push(Node { id, name: r.get(1)?, kind: r.get(2)?, status: r.get(3)?, intended: r.get(4)? });
+                nodes.push(Node {
+                    id,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    status: r.get(3)?,
+                    intended: r.get(4)?,
+                });
             }
         }
         let mut out = vec![Vec::new(); nodes.len()];
@@ -263,12 +294,20 @@ impl Graph {
         let mut resources = Vec::new();
         let mut resource_index = HashMap::new();
         {
-            let mut st = conn.prepare("SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id")?;
+            let mut st = conn.prepare(
+                "SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id",
+            )?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
                 let id: i64 = r.get(0)?;
                 resource_index.insert(id, resources.len() as u32);
-                resources.push(Res { id, name: r.get(1)?, kind: r.get(2)?, sensitivity: r.get(3)?, environment: r.get(4)? });
+                resources.push(Res {
+                    id,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    sensitivity: r.get(3)?,
+                    environment: r.get(4)?,
+                });
             }
         }
         let mut grants = vec![Vec::new(); nodes.len()];
@@ -278,11 +317,24 @@ impl Graph {
             while let Some(r) = rows.next()? {
                 let (i, res): (i64, i64) = (r.get(0)?, r.get(1)?);
                 if let (Some(&a), Some(&b)) = (index.get(&i), resource_index.get(&res)) {
-                    grants[a as usize].push(GrantRef { resource: b, permission: r.get(2)?, privilege: r.get(3)?, hc: r.get(4)? });
+                    grants[a as usize].push(GrantRef {
+                        resource: b,
+                        permission: r.get(2)?,
+                        privilege: r.get(3)?,
+                        hc: r.get(4)?,
+                    });
                 }
             }
         }
-        Ok(Graph { nodes, index, out, inn, grants, resources, resource_index })
+        Ok(Graph {
+            nodes,
+            index,
+            out,
+            inn,
+            grants,
+            resources,
+            resource_index,
+        })
     }
 
     pub fn identities(&self) -> usize {
@@ -290,7 +342,10 @@ impl Graph {
     }
 
     fn node(&self, id: i64) -> Result<u32> {
-        self.index.get(&id).copied().ok_or_else(|| Error::not_found(format!("no identity with id {id}")))
+        self.index
+            .get(&id)
+            .copied()
+            .ok_or_else(|| Error::not_found(format!("no identity with id {id}")))
     }
 
     /// Breadth-first from `start` over edges (`forward`: who `start` can act
@@ -303,9 +358,14 @@ impl Graph {
         let mut queue = VecDeque::from([start]);
         while let Some(n) = queue.pop_front() {
             let hops = order[seen[&n]].1;
-            let edges = if forward { &self.out[n as usize] } else { &self.inn[n as usize] };
+            let edges = if forward {
+                &self.out[n as usize]
+            } else {
+                &self.inn[n as usize]
+            };
             for (m, kind) in edges {
-                if seen.contains_key(m) || self.nodes[*m as usize].status == IdentityStatus::Deleted {
+                if seen.contains_key(m) || self.nodes[*m as usize].status == IdentityStatus::Deleted
+                {
                     continue;
                 }
                 seen.insert(*m, order.len());
@@ -316,12 +376,22 @@ impl Graph {
         order
     }
 
-    fn chain(&self, order: &[Visit], pos: &HashMap<u32, usize>, at: usize, forward: bool) -> Vec<Hop> {
+    fn chain(
+        &self,
+        order: &[Visit],
+        pos: &HashMap<u32, usize>,
+        at: usize,
+        forward: bool,
+    ) -> Vec<Hop> {
         let mut v = vec![];
         let mut cur = Some(at);
         while let Some(i) = cur {
             let (n, _, parent, via) = &order[i];
-            v.push(Hop { identity_id: self.nodes[*n as usize].id, name: self.nodes[*n as usize].name.clone(), via: via.clone() });
+            v.push(Hop {
+                identity_id: self.nodes[*n as usize].id,
+                name: self.nodes[*n as usize].name.clone(),
+                via: via.clone(),
+            });
             cur = parent.and_then(|p| pos.get(&p).copied());
         }
         if forward {
@@ -347,7 +417,10 @@ impl Graph {
             let decay = HOP_DISCOUNT.powi(*hops as i32);
             for g in &self.grants[*n as usize] {
                 let r = &self.resources[g.resource as usize];
-                let w = sensitivity_weight(r.sensitivity) * privilege_weight(g.privilege) * if g.hc { 2.0 } else { 1.0 } * decay;
+                let w = sensitivity_weight(r.sensitivity)
+                    * privilege_weight(g.privilege)
+                    * if g.hc { 2.0 } else { 1.0 }
+                    * decay;
                 let e = best.entry(g.resource).or_insert(0.0);
                 if w > *e {
                     *e = w;
@@ -357,7 +430,12 @@ impl Graph {
                 }
             }
         }
-        Ok((best.values().sum(), order.len() as u32 - 1, best.len() as u32, hc))
+        Ok((
+            best.values().sum(),
+            order.len() as u32 - 1,
+            best.len() as u32,
+            hc,
+        ))
     }
 
     /// The full blast radius of an identity.
@@ -387,7 +465,10 @@ impl Graph {
             let holder = &self.nodes[*n as usize].name;
             for g in &self.grants[*n as usize] {
                 let r = &self.resources[g.resource as usize];
-                let w = sensitivity_weight(r.sensitivity) * privilege_weight(g.privilege) * if g.hc { 2.0 } else { 1.0 } * decay;
+                let w = sensitivity_weight(r.sensitivity)
+                    * privilege_weight(g.privilege)
+                    * if g.hc { 2.0 } else { 1.0 }
+                    * decay;
                 let entry = by_res.entry(g.resource).or_insert_with(|| {
                     res_order.push(g.resource);
                     ReachedResource {
@@ -405,7 +486,11 @@ impl Graph {
                 if w > entry.contribution {
                     entry.contribution = w;
                 }
-                if !entry.permissions.iter().any(|p| p.permission == g.permission && p.holder == *holder) {
+                if !entry
+                    .permissions
+                    .iter()
+                    .any(|p| p.permission == g.permission && p.holder == *holder)
+                {
                     entry.permissions.push(ReachedPermission {
                         permission: g.permission.clone(),
                         privilege: g.privilege,
@@ -424,15 +509,24 @@ impl Graph {
                 }
             }
         }
-        let mut resources: Vec<ReachedResource> = res_order.into_iter().filter_map(|r| by_res.remove(&r)).collect();
-        resources.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.name.cmp(&b.name)));
+        let mut resources: Vec<ReachedResource> = res_order
+            .into_iter()
+            .filter_map(|r| by_res.remove(&r))
+            .collect();
+        resources.sort_by(|a, b| {
+            b.contribution
+                .total_cmp(&a.contribution)
+                .then(a.name.cmp(&b.name))
+        });
         let score: f64 = resources.iter().map(|r| r.contribution).sum();
         let mut explanation: Vec<String> = resources
             .iter()
             .take(5)
             .map(|r| {
                 let top = r.permissions.iter().max_by(|a, b| {
-                    privilege_weight(a.privilege).total_cmp(&privilege_weight(b.privilege)).then(a.high_consequence.cmp(&b.high_consequence))
+                    privilege_weight(a.privilege)
+                        .total_cmp(&privilege_weight(b.privilege))
+                        .then(a.high_consequence.cmp(&b.high_consequence))
                 });
                 format!(
                     "{:.1} from {} ({} sensitivity {}{}{})",
@@ -440,16 +534,32 @@ impl Graph {
                     r.name,
                     r.sensitivity.as_str(),
                     top.map_or("", |p| p.privilege.as_str()),
-                    if top.is_some_and(|p| p.high_consequence) { ", high-consequence" } else { "" },
-                    if r.hops > 0 { format!(", {} hop(s) away", r.hops) } else { String::new() }
+                    if top.is_some_and(|p| p.high_consequence) {
+                        ", high-consequence"
+                    } else {
+                        ""
+                    },
+                    if r.hops > 0 {
+                        format!(", {} hop(s) away", r.hops)
+                    } else {
+                        String::new()
+                    }
                 )
             })
             .collect();
         if resources.len() > 5 {
             let rest: f64 = resources.iter().skip(5).map(|r| r.contribution).sum();
-            explanation.push(format!("{rest:.1} from {} more resources", resources.len() - 5));
+            explanation.push(format!(
+                "{rest:.1} from {} more resources",
+                resources.len() - 5
+            ));
         }
-        high.sort_by(|a, b| a.hops.cmp(&b.hops).then(a.category.cmp(&b.category)).then(a.resource.cmp(&b.resource)));
+        high.sort_by(|a, b| {
+            a.hops
+                .cmp(&b.hops)
+                .then(a.category.cmp(&b.category))
+                .then(a.resource.cmp(&b.resource))
+        });
         let differences = differences(&node.intended, &resources, &high);
         Ok(BlastRadius {
             identity_id: node.id,
@@ -477,7 +587,11 @@ impl Graph {
                 let order = self.bfs(holder as u32, false);
                 let pos = positions(&order);
                 for (i, (n, hops, _, _)) in order.iter().enumerate() {
-                    let better = best.get(n).is_none_or(|b| *hops < b.hops || (*hops == b.hops && privilege_weight(g.privilege) > privilege_weight(b.privilege)));
+                    let better = best.get(n).is_none_or(|b| {
+                        *hops < b.hops
+                            || (*hops == b.hops
+                                && privilege_weight(g.privilege) > privilege_weight(b.privilege))
+                    });
                     if better {
                         let node = &self.nodes[*n as usize];
                         best.insert(
@@ -508,15 +622,17 @@ impl Graph {
             .iter()
             .filter(|n| n.status == IdentityStatus::Active)
             .filter_map(|n| {
-                self.score_of(n.id).ok().map(|(score, reach, res, hc)| BlastRank {
-                    identity_id: n.id,
-                    name: n.name.clone(),
-                    kind: n.kind,
-                    score,
-                    reachable_identities: reach,
-                    resources: res,
-                    high_consequence: hc,
-                })
+                self.score_of(n.id)
+                    .ok()
+                    .map(|(score, reach, res, hc)| BlastRank {
+                        identity_id: n.id,
+                        name: n.name.clone(),
+                        kind: n.kind,
+                        score,
+                        reachable_identities: reach,
+                        resources: res,
+                        high_consequence: hc,
+                    })
             })
             .collect();
         v.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.name.cmp(&b.name)));
@@ -532,9 +648,10 @@ impl Graph {
             if n.status != IdentityStatus::Active || self.out[i].is_empty() {
                 continue;
             }
-            let own = self.grants[i]
-                .iter()
-                .any(|g| g.privilege == Privilege::Admin && self.resources[g.resource as usize].sensitivity == Sensitivity::Critical);
+            let own = self.grants[i].iter().any(|g| {
+                g.privilege == Privilege::Admin
+                    && self.resources[g.resource as usize].sensitivity == Sensitivity::Critical
+            });
             if own {
                 continue;
             }
@@ -567,47 +684,96 @@ impl Graph {
 }
 
 /// Where the computed blast radius exceeds what the owner wrote down.
-fn differences(intended: &str, resources: &[ReachedResource], high: &[HighConsequence]) -> Vec<String> {
+fn differences(
+    intended: &str,
+    resources: &[ReachedResource],
+    high: &[HighConsequence],
+) -> Vec<String> {
     let text = intended.to_lowercase();
     if text.trim().is_empty() {
         return if resources.is_empty() {
             vec![]
         } else {
-            vec![format!("no intended blast radius is documented; the computed one spans {} resources", resources.len())]
+            vec![format!(
+                "no intended blast radius is documented; the computed one spans {} resources",
+                resources.len()
+            )]
         };
     }
     let mut v = vec![];
-    let read_only = text.contains("read-only") || text.contains("read only") || text.contains("reads only") || text.contains("only read");
+    let read_only = text.contains("read-only")
+        || text.contains("read only")
+        || text.contains("reads only")
+        || text.contains("only read");
     if read_only {
-        for r in resources.iter().filter(|r| r.permissions.iter().any(|p| p.privilege != Privilege::Read)).take(10) {
-            v.push(format!("documented as read-only, but can {} {}", if r.permissions.iter().any(|p| p.privilege == Privilege::Admin) { "administer" } else { "write to" }, r.name));
+        for r in resources
+            .iter()
+            .filter(|r| r.permissions.iter().any(|p| p.privilege != Privilege::Read))
+            .take(10)
+        {
+            v.push(format!(
+                "documented as read-only, but can {} {}",
+                if r.permissions
+                    .iter()
+                    .any(|p| p.privilege == Privilege::Admin)
+                {
+                    "administer"
+                } else {
+                    "write to"
+                },
+                r.name
+            ));
         }
     }
-    let no_delete = text.contains("never delete") || text.contains("no delete") || text.contains("cannot delete") || text.contains("does not delete");
+    let no_delete = text.contains("never delete")
+        || text.contains("no delete")
+        || text.contains("cannot delete")
+        || text.contains("does not delete");
     if no_delete {
         for h in high.iter().filter(|h| h.category == "delete").take(5) {
-            v.push(format!("documented as never deleting, but {} allows {} on {}", h.holder, h.permission, h.resource));
+            v.push(format!(
+                "documented as never deleting, but {} allows {} on {}",
+                h.holder, h.permission, h.resource
+            ));
         }
     }
-    for (cat, words) in [("payments", ["payment", "refund"]), ("messaging", ["mail", "message"]), ("iam", ["iam", "role"])] {
+    for (cat, words) in [
+        ("payments", ["payment", "refund"]),
+        ("messaging", ["mail", "message"]),
+        ("iam", ["iam", "role"]),
+    ] {
         if high.iter().any(|h| h.category == cat) && !words.iter().any(|w| text.contains(w)) {
-            v.push(format!("can take {cat} actions that the documented intent does not mention"));
+            v.push(format!(
+                "can take {cat} actions that the documented intent does not mention"
+            ));
         }
     }
     let undocumented: Vec<&str> = resources
         .iter()
         .filter(|r| r.sensitivity >= Sensitivity::High)
-        .filter(|r| !text.contains(&r.name.to_lowercase()) && !text.contains(&r.kind.to_lowercase().replace('_', " ")) && !text.contains(&r.kind.to_lowercase()))
+        .filter(|r| {
+            !text.contains(&r.name.to_lowercase())
+                && !text.contains(&r.kind.to_lowercase().replace('_', " "))
+                && !text.contains(&r.kind.to_lowercase())
+        })
         .map(|r| r.name.as_str())
         .take(10)
         .collect();
     if !undocumented.is_empty() {
-        v.push(format!("reaches sensitive resources the documented intent does not name: {}", undocumented.join(", ")));
+        v.push(format!(
+            "reaches sensitive resources the documented intent does not name: {}",
+            undocumented.join(", ")
+        ));
     }
     v
 }
 
 /// The kinds of edge a person may document between identities.
 pub fn documented_kinds() -> &'static [DelegationKind] {
-    &[DelegationKind::AssumeRole, DelegationKind::Invoke, DelegationKind::OnBehalfOf, DelegationKind::Impersonate]
+    &[
+        DelegationKind::AssumeRole,
+        DelegationKind::Invoke,
+        DelegationKind::OnBehalfOf,
+        DelegationKind::Impersonate,
+    ]
 }

@@ -169,6 +169,27 @@ pub const CHECKS: &[Check] = &[
         query: "SELECT i.id AS identity_id, i.review_flag || ' on ' || date(i.review_flag_at, 'unixepoch') AS evidence
                 FROM identities i WHERE i.review_flag IS NOT NULL AND i.status = 'active'",
     },
+    Check {
+        id: "drift",
+        owasp: "NHI5",
+        severity: Severity::Medium,
+        title: "Drifted from its usage baseline",
+        fix: "Confirm the new usage (it becomes the baseline) or remove the access it should not have.",
+        query: "SELECT i.id AS identity_id, i.drift AS evidence FROM identities i WHERE i.drift IS NOT NULL AND i.status = 'active'",
+    },
+    Check {
+        id: "review-overdue",
+        owasp: "NHI1",
+        severity: Severity::Low,
+        title: "Review overdue",
+        fix: "Include it in an access-review campaign.",
+        query: "SELECT i.id AS identity_id,
+                       CASE WHEN i.last_reviewed_at IS NULL THEN 'never reviewed; interval ' || i.review_interval_days || ' days'
+                            ELSE 'last reviewed ' || date(i.last_reviewed_at, 'unixepoch') || '; interval ' || i.review_interval_days || ' days' END AS evidence
+                FROM identities i
+                WHERE i.status = 'active' AND i.review_interval_days IS NOT NULL
+                  AND coalesce(i.last_reviewed_at, i.created_at) < :now - i.review_interval_days * 86400",
+    },
 ];
 
 /// Title of an OWASP NHI category, e.g. `NHI7` -> `Long-Lived Secrets`.

@@ -23,6 +23,7 @@ pub mod findings;
 pub mod model;
 pub mod offboarding;
 pub mod ops;
+pub mod posture;
 pub mod store;
 pub mod sync;
 pub mod views;

@@ -50,6 +50,9 @@ pub fn load_demo(
     let org = demo::generate(size, seed, now);
     let counts = store.replace_org(&org, now)?;
     store.set_meta("dataset", &format!("demo-{}", size.as_str()))?;
+    // A history for the trend charts, reconstructed from the demo's dates.
+    crate::posture::record_history(store, 12, now)?;
+    crate::posture::record(store, "load", now)?;
     Ok(counts)
 }
 
@@ -533,4 +536,70 @@ pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> 
         }
         other => Err(Error::invalid(format!("'{other}' is not an export format: csv or json"))),
     }
+}
+
+// ---------------------------------------------------------------- posture ---
+
+use crate::blast::{AdminPath, BlastRadius, BlastRank, Graph, Reacher};
+use crate::posture::{FindingCount, PostureView};
+
+pub fn posture(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
+    crate::posture::view(store, now)
+}
+
+pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
+    crate::posture::finding_counts(store)
+}
+
+/// The blast radius of one identity (by id, external id or exact name).
+pub fn blast(store: &Store, identity: &str) -> Result<BlastRadius> {
+    let id = store.resolve_identity(identity)?;
+    Graph::load(store)?.blast(id.0)
+}
+
+pub fn blast_by_id(store: &Store, identity: i64) -> Result<BlastRadius> {
+    Graph::load(store)?.blast(identity)
+}
+
+pub fn blast_rank(store: &Store, limit: usize) -> Result<Vec<BlastRank>> {
+    Ok(Graph::load(store)?.rank(limit))
+}
+
+/// A resource by id, external id or exact name.
+pub fn resolve_resource(store: &Store, reference: &str) -> Result<i64> {
+    let r = reference.trim();
+    let mut st = store.conn().prepare_cached(
+        "SELECT id FROM resources WHERE CAST(id AS TEXT) = ?1 UNION SELECT id FROM resources WHERE external_id = ?1
+         UNION SELECT id FROM resources WHERE name = ?1 COLLATE NOCASE LIMIT 2",
+    )?;
+    let ids = st.query_map([r], |row| row.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    match ids.as_slice() {
+        [id] => Ok(*id),
+        [] => Err(Error::not_found(format!("no resource matches '{r}'"))),
+        _ => Err(Error::invalid(format!("'{r}' matches several resources; use the numeric id"))),
+    }
+}
+
+pub fn who_can_reach(store: &Store, resource: &str) -> Result<Vec<Reacher>> {
+    let id = resolve_resource(store, resource)?;
+    Graph::load(store)?.who_can_reach(id)
+}
+
+pub fn paths_to_admin(store: &Store, limit: usize) -> Result<Vec<AdminPath>> {
+    Ok(Graph::load(store)?.paths_to_admin(limit))
+}
+
+/// Documents an edge no source knows (e.g. a GitHub app whose secret deploys
+/// to an AWS role): `from` can act through `to`.
+pub fn link_identities(
+    store: &mut Store,
+    actor: i64,
+    from: &str,
+    to: &str,
+    kind: crate::model::DelegationKind,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let (f, t) = (store.resolve_identity(from)?, store.resolve_identity(to)?);
+    store.link_identities(actor, f.0, t.0, kind, note, now)
 }

@@ -1130,7 +1130,10 @@ impl Store {
         )? as i64;
         // Identities a person certified are reviewed as of now.
         tx.execute(
-            "UPDATE identities SET last_reviewed_at = ?2, review_flag = NULL, review_flag_at = NULL WHERE id IN (
+            "UPDATE identities SET last_reviewed_at = ?2, review_flag = NULL, review_flag_at = NULL, drift = NULL,
+                 baseline_at = ?2,
+                 baseline_resources = (SELECT json_group_array(DISTINCT g.resource_id) FROM grants g WHERE g.identity_id = identities.id)
+             WHERE id IN (
                  SELECT identity_id FROM campaign_items WHERE campaign_id = ?1 AND by_policy = 0 AND decision IS NOT NULL)",
             params![campaign, at],
         )?;

@@ -1071,7 +1071,7 @@ impl Store {
         let who = actor_name(&tx, actor)?;
         let flag: Option<Option<String>> = tx
             .query_row(
-                "SELECT review_flag FROM identities WHERE id = ?1",
+                "SELECT coalesce(review_flag, drift) FROM identities WHERE id = ?1",
                 [identity],
                 |r| r.get(0),
             )
@@ -1081,10 +1081,13 @@ impl Store {
         };
         let Some(flag) = flag else {
             return Err(Error::invalid(
-                "the identity is not flagged for a permission review",
+                "the identity is not flagged for a permission review and has no drift",
             ));
         };
-        tx.execute("UPDATE identities SET review_flag = NULL, review_flag_at = NULL, last_reviewed_at = ?2 WHERE id = ?1", [identity, at])?;
+        tx.execute("UPDATE identities SET review_flag = NULL, review_flag_at = NULL, last_reviewed_at = ?2, drift = NULL,
+                 baseline_at = ?2,
+                 baseline_resources = (SELECT json_group_array(DISTINCT resource_id) FROM grants WHERE identity_id = ?1)
+             WHERE id = ?1", [identity, at])?;
         identity_event(
             &tx,
             identity,
@@ -1195,5 +1198,49 @@ impl Store {
             undecided_items,
             pending_reviews,
         })
+    }
+}
+
+impl Store {
+    /// Records an edge between identities that no source knows.
+    pub fn link_identities(
+        &mut self,
+        actor: i64,
+        from: i64,
+        to: i64,
+        kind: crate::model::DelegationKind,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        if from == to {
+            return Err(Error::invalid("an identity cannot be linked to itself"));
+        }
+        let at = to_ts(now);
+        let tx = self.conn.transaction()?;
+        let who = actor_name(&tx, actor)?;
+        let names: (String, String) = tx.query_row(
+            "SELECT (SELECT name FROM identities WHERE id = ?1), (SELECT name FROM identities WHERE id = ?2)",
+            [from, to],
+            |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, Option<String>>(1)?.unwrap_or_default())),
+        )?;
+        let n = tx.execute(
+            "INSERT OR IGNORE INTO identity_links (from_id, to_id, kind, note, documented_by, documented_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![from, to, kind, note.trim(), who, at],
+        )?;
+        if n == 0 {
+            return Err(Error::invalid(format!("{} -> {} ({}) is already documented", names.0, names.1, kind.as_str())));
+        }
+        identity_event(&tx, from, at, &who, "linked", &format!("can {} {} (documented: {})", kind.as_str(), names.1, note.trim()))?;
+        audit::append(
+            &tx,
+            at,
+            &who,
+            "graph.link",
+            &format!("{} -> {}", names.0, names.1),
+            &serde_json::json!({"from": from, "to": to, "kind": kind, "note": note.trim()}),
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 }

@@ -306,6 +306,7 @@ impl Store {
         let report = ApplyReport { items: f.item_count(), ..report };
         let applied = started.elapsed();
         flag_movers(&tx, run)?;
+        track_drift(&tx, source, run, now)?;
         refresh_derived(&tx, now)?;
         super::campaigns::mark_vanished(&tx, now)?;
         super::offboarding::open_cases(&tx, now)?;
@@ -611,6 +612,19 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                 }
                 if old.owner != owner {
                     ev.record(EventKind::Mover, "identity", old.id, &i.name, "owner changed")?;
+                }
+                // Drift: a long-dormant identity in use again.
+                if let (Some(before), Some(after)) = (old.last_used, to_ts_opt(i.last_used_at)) {
+                    let dormant_days = (after - before) / 86_400;
+                    if dormant_days >= DORMANT_DAYS {
+                        ev.record(
+                            EventKind::Mover,
+                            "identity",
+                            old.id,
+                            &i.name,
+                            &format!("active again after {dormant_days} days dormant"),
+                        )?;
+                    }
                 }
                 touched.insert(i.external_id.as_str(), (old.id, false));
             }
@@ -978,6 +992,42 @@ fn flag_movers(tx: &Transaction<'_>, run: RunId) -> Result<()> {
                  AND c.identity_id NOT IN (SELECT subject_id FROM lifecycle_events
                                            WHERE run_id = ?1 AND kind = 'joiner' AND subject = 'identity')
                GROUP BY c.identity_id) e
+         WHERE identities.id = e.id",
+        [run.0],
+    )?;
+    Ok(())
+}
+
+/// Days without use after which renewed use is drift.
+const DORMANT_DAYS: i64 = 90;
+
+/// Keeps each identity's usage baseline (the resources it held when first
+/// seen or last certified) and records drift: resources outside the
+/// baseline, and long-dormant identities in use again.
+fn track_drift(tx: &Transaction<'_>, source: SourceId, run: RunId, now: DateTime<Utc>) -> Result<()> {
+    let at = to_ts(now);
+    tx.execute(
+        "UPDATE identities SET baseline_at = ?2,
+             baseline_resources = (SELECT json_group_array(DISTINCT resource_id) FROM grants WHERE identity_id = identities.id)
+         WHERE source_id = ?1 AND baseline_at IS NULL",
+        params![source, at],
+    )?;
+    tx.execute(
+        "UPDATE identities SET drift = d.text FROM (
+             SELECT g.identity_id AS id,
+                    'uses ' || count(DISTINCT g.resource_id) || ' resource(s) outside its baseline of '
+                        || date(i.baseline_at, 'unixepoch') || ': ' || group_concat(DISTINCT r.name) AS text
+             FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
+             WHERE i.source_id = ?1 AND i.baseline_resources IS NOT NULL
+               AND g.resource_id NOT IN (SELECT value FROM json_each(i.baseline_resources))
+             GROUP BY g.identity_id) d
+         WHERE identities.id = d.id AND identities.drift IS NOT d.text",
+        [source],
+    )?;
+    tx.execute(
+        "UPDATE identities SET drift = coalesce(drift || '; ', '') || e.detail FROM (
+             SELECT subject_id AS id, detail FROM lifecycle_events
+             WHERE run_id = ?1 AND kind = 'mover' AND subject = 'identity' AND detail LIKE 'active again after %') e
          WHERE identities.id = e.id",
         [run.0],
     )?;

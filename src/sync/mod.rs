@@ -238,11 +238,17 @@ impl Fetch {
     pub fn apply(self, store: &mut Store, now: DateTime<Utc>) -> Result<SyncOutcome> {
         let full = self.fetched.mode == records::FetchMode::Full;
         match store.apply_fetch(self.source, self.run, &self.fetched, now) {
-            Ok(report) => Ok(SyncOutcome {
-                run: self.run,
-                report,
-                full,
-            }),
+            Ok(report) => {
+                // The trend's data point; the sync itself has landed either way.
+                if let Err(e) = crate::posture::record(store, "sync", now) {
+                    tracing::warn!(error = %e, "could not record the posture snapshot");
+                }
+                Ok(SyncOutcome {
+                    run: self.run,
+                    report,
+                    full,
+                })
+            }
             Err(e) => {
                 record_failure(store, self.run, &e, now);
                 Err(e)

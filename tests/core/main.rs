@@ -8,6 +8,7 @@ mod util;
 #[cfg(feature = "ts")]
 mod bindings;
 mod audit;
+mod blast;
 mod campaigns;
 mod cli;
 mod demo;

@@ -616,3 +616,30 @@ fn aws_malformed_page_keeps_the_previous_snapshot() {
     );
     assert_eq!(env.count("delegations"), 1);
 }
+
+/// Trust and policy denies shape the blast radius: chains follow only the
+/// assume-role edges IAM allows, and denied actions are out of reach.
+#[test]
+fn aws_blast_radius_respects_denies() {
+    use custodian::blast::Graph;
+    let moto = MotoServer::start();
+    populate(&moto);
+    let mut env = Env::new(&moto.endpoint);
+    env.sync().unwrap();
+    let id = |ext: &str| env.store.resolve_identity(ext).unwrap().0;
+    let g = Graph::load(&env.store).unwrap();
+    let b = g.blast(id(&arn("role", "deployer"))).unwrap();
+    let reached: Vec<(&str, u32)> = b.reachable.iter().map(|r| (r.name.as_str(), r.hops)).collect();
+    assert_eq!(reached, [("admin", 1)], "deployer -> admin by the trust policy");
+    let perms: Vec<&str> = b.resources.iter().flat_map(|r| r.permissions.iter().map(|p| p.permission.as_str())).collect();
+    assert!(!perms.contains(&"s3:DeleteBucket"), "the deny removes DeleteBucket: {perms:?}");
+    assert!(b.high_consequence.iter().any(|h| h.category == "iam"), "{:?}", b.high_consequence);
+    // bob-keys is denied in the admin role's trust policy: he cannot reach it.
+    let bob = g.blast(id(&arn("user", "bob-keys"))).unwrap();
+    assert!(bob.reachable.iter().all(|r| r.name != "admin"), "{:?}", bob.reachable);
+    // Who can reach what admin holds: admin itself, then deployer (and whoever reaches deployer).
+    let some_admin_resource = g.blast(id(&arn("role", "admin"))).unwrap().resources[0].resource_id;
+    let who = g.who_can_reach(some_admin_resource).unwrap();
+    let names: Vec<&str> = who.iter().map(|w| w.name.as_str()).collect();
+    assert!(names.contains(&"admin") && names.contains(&"deployer") && !names.contains(&"bob-keys"), "{names:?}");
+}

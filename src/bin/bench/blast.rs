@@ -14,7 +14,11 @@ use super::{peak_rss_mib, Report};
 
 pub fn run_blast(size: DemoSize) -> Result<Report> {
     let now = Utc::now();
-    let mut lines = vec![format!("## blast radius, size {} ({} identities)", size.as_str().to_uppercase(), size.identities())];
+    let mut lines = vec![format!(
+        "## blast radius, size {} ({} identities)",
+        size.as_str().to_uppercase(),
+        size.identities()
+    )];
     let mut store = Store::open_in_memory()?;
     custodian::ops::load_demo(&mut store, size, DEFAULT_SEED, now)?;
     let t = Instant::now();
@@ -25,7 +29,10 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    lines.push(format!("graph build: {} identities, {edges} delegation edges, {grants} grants in {build_s:.2}s", g.identities()));
+    lines.push(format!(
+        "graph build: {} identities, {edges} delegation edges, {grants} grants in {build_s:.2}s",
+        g.identities()
+    ));
     // The agent with the longest delegation chain out.
     let agent: i64 = store.conn().query_row(
         "SELECT i.id FROM identities i WHERE i.kind = 'ai_agent' AND i.status = 'active'
@@ -45,8 +52,12 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
         b.high_consequence.len()
     ));
     let agents: Vec<i64> = {
-        let mut st = store.conn().prepare("SELECT id FROM identities WHERE kind = 'ai_agent' AND status = 'active'")?;
-        let v = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut st = store
+            .conn()
+            .prepare("SELECT id FROM identities WHERE kind = 'ai_agent' AND status = 'active'")?;
+        let v = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         v
     };
     let t = Instant::now();
@@ -55,11 +66,18 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
         total += g.blast(*a)?.score;
     }
     let all_agents_s = t.elapsed().as_secs_f64();
-    lines.push(format!("full blast radius of all {} agents: {all_agents_s:.2}s (mean score {:.0})", agents.len(), total / agents.len().max(1) as f64));
+    lines.push(format!(
+        "full blast radius of all {} agents: {all_agents_s:.2}s (mean score {:.0})",
+        agents.len(),
+        total / agents.len().max(1) as f64
+    ));
     let t = Instant::now();
     let rank = g.rank(usize::MAX);
     let rank_s = t.elapsed().as_secs_f64();
-    lines.push(format!("rank every active identity by score ({}): {rank_s:.2}s", rank.len()));
+    lines.push(format!(
+        "rank every active identity by score ({}): {rank_s:.2}s",
+        rank.len()
+    ));
     let resource: i64 = store.conn().query_row(
         "SELECT r.id FROM resources r WHERE r.sensitivity = 'critical' ORDER BY (SELECT count(*) FROM grants g WHERE g.resource_id = r.id) DESC LIMIT 1",
         [],
@@ -67,10 +85,18 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
     )?;
     let t = Instant::now();
     let who = g.who_can_reach(resource)?;
-    lines.push(format!("who can reach the busiest critical resource: {} identities in {:.1} ms", who.len(), t.elapsed().as_secs_f64() * 1000.0));
+    lines.push(format!(
+        "who can reach the busiest critical resource: {} identities in {:.1} ms",
+        who.len(),
+        t.elapsed().as_secs_f64() * 1000.0
+    ));
     let t = Instant::now();
     let paths = g.paths_to_admin(usize::MAX);
-    lines.push(format!("paths to admin on critical resources through delegation: {} identities in {:.2}s", paths.len(), t.elapsed().as_secs_f64()));
+    lines.push(format!(
+        "paths to admin on critical resources through delegation: {} identities in {:.2}s",
+        paths.len(),
+        t.elapsed().as_secs_f64()
+    ));
     let rss = peak_rss_mib();
     lines.push(format!("peak RSS {rss:.0} MiB"));
     Ok(Report {

@@ -1,0 +1,243 @@
+//! The access graph on hand-built organisations: chains, cycles, documented
+//! cross-source links, scores that can be checked by hand, the reverse query,
+//! paths to admin, and the intended-versus-computed comparison.
+
+use custodian::blast::{privilege_weight, sensitivity_weight, Graph, HOP_DISCOUNT};
+use custodian::model::*;
+use custodian::store::Store;
+
+use crate::util::{now, OrgBuilder};
+
+/// a -> b -> c -> d -> b (a cycle), d holds admin on a critical database,
+/// b reads a low bucket; x is in another source, reachable only by a
+/// documented link from d.
+fn graph_org() -> (Store, Vec<IdentityId>) {
+    let mut b = OrgBuilder::new();
+    b.org.sources.push(Source {
+        id: SourceId(2),
+        kind: "github".into(),
+        name: "GitHub".into(),
+    });
+    let owner = b.person("Owner", PersonStatus::Active);
+    let ids: Vec<IdentityId> = ["a", "b", "c", "d", "x"]
+        .iter()
+        .map(|n| b.identity(n, IdentityKind::AiAgent, Some(owner)))
+        .collect();
+    b.identity_mut(ids[4]).source = SourceId(2);
+    b.identity_mut(ids[0]).intended_blast_radius =
+        "Reads the bucket only (read-only); never deletes anything.".into();
+    let db = b.resource("orders-db", Sensitivity::Critical, "production");
+    let bucket = b.resource("bucket", Sensitivity::Low, "production");
+    let repo = b.resource("release-repo", Sensitivity::High, "production");
+    b.grant(ids[3], db, Privilege::Admin); // high-consequence (builder sets it for non-read)
+    b.grant(ids[1], bucket, Privilege::Read);
+    b.grant(ids[4], repo, Privilege::Write);
+    b.org.grants[2].permission = "contents:write".into();
+    b.delegate(ids[0], ids[1], DelegationKind::AssumeRole);
+    b.delegate(ids[1], ids[2], DelegationKind::Invoke);
+    b.delegate(ids[2], ids[3], DelegationKind::OnBehalfOf);
+    b.delegate(ids[3], ids[1], DelegationKind::AssumeRole);
+    for i in b.org.identities.iter_mut() {
+        i.last_used_at = Some(now());
+    }
+    let mut store = Store::open_in_memory().unwrap();
+    store.replace_org(&b.org, now()).unwrap();
+    (store, ids)
+}
+
+#[test]
+fn chains_are_shortest_and_cycles_are_visited_once() {
+    let (store, ids) = graph_org();
+    let g = Graph::load(&store).unwrap();
+    let b = g.blast(ids[0].0).unwrap();
+    let reached: Vec<(&str, u32)> = b
+        .reachable
+        .iter()
+        .map(|r| (r.name.as_str(), r.hops))
+        .collect();
+    assert_eq!(reached, [("b", 1), ("c", 2), ("d", 3)]);
+    let d = b.reachable.iter().find(|r| r.name == "d").unwrap();
+    let chain: Vec<(&str, Option<&str>)> = d
+        .chain
+        .iter()
+        .map(|h| (h.name.as_str(), h.via.as_deref()))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            ("a", None),
+            ("b", Some("assume_role")),
+            ("c", Some("invoke")),
+            ("d", Some("on_behalf_of"))
+        ]
+    );
+    // The score by hand: admin (9) x critical (27) x high-consequence (2) x 0.8^3, plus read (1) x low (1) x 0.8.
+    let expected = 9.0 * 27.0 * 2.0 * HOP_DISCOUNT.powi(3) + 1.0 * 1.0 * HOP_DISCOUNT;
+    assert!(
+        (b.score - expected).abs() < 1e-9,
+        "{} vs {expected}",
+        b.score
+    );
+    assert_eq!(
+        privilege_weight(Privilege::Admin) * sensitivity_weight(Sensitivity::Critical),
+        243.0
+    );
+    assert!(
+        b.explanation[0].starts_with(
+            "248.8 from orders-db (critical sensitivity admin, high-consequence, 3 hop(s) away)"
+        ),
+        "{:?}",
+        b.explanation
+    );
+    // From b, the cycle leads back to b without looping.
+    let from_b = g.blast(ids[1].0).unwrap();
+    assert_eq!(from_b.reachable.len(), 2);
+}
+
+#[test]
+fn documented_links_cross_sources() {
+    let (mut store, ids) = graph_org();
+    let g = Graph::load(&store).unwrap();
+    assert!(
+        g.blast(ids[0].0)
+            .unwrap()
+            .resources
+            .iter()
+            .all(|r| r.name != "release-repo"),
+        "no link, no path"
+    );
+    let actor = store.resolve_person("Owner").unwrap();
+    custodian::ops::link_identities(
+        &mut store,
+        actor,
+        "d",
+        "x",
+        DelegationKind::Invoke,
+        "d's secret deploys through x",
+        now(),
+    )
+    .unwrap();
+    let err = custodian::ops::link_identities(
+        &mut store,
+        actor,
+        "d",
+        "x",
+        DelegationKind::Invoke,
+        "again",
+        now(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("already documented"));
+    let g = Graph::load(&store).unwrap();
+    let b = g.blast(ids[0].0).unwrap();
+    let repo = b
+        .resources
+        .iter()
+        .find(|r| r.name == "release-repo")
+        .expect("reachable through the documented link");
+    assert_eq!(repo.hops, 4);
+    assert_eq!(
+        repo.chain.last().unwrap().via.as_deref(),
+        Some("invoke (documented)")
+    );
+}
+
+#[test]
+fn who_can_reach_walks_back_and_paths_to_admin_need_a_hop() {
+    let (store, ids) = graph_org();
+    let g = Graph::load(&store).unwrap();
+    let db: i64 = store
+        .conn()
+        .query_row(
+            "SELECT id FROM resources WHERE name = 'orders-db'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let who = g.who_can_reach(db).unwrap();
+    let v: Vec<(&str, u32)> = who.iter().map(|w| (w.name.as_str(), w.hops)).collect();
+    assert_eq!(v, [("d", 0), ("c", 1), ("b", 2), ("a", 3)]);
+    let a = who.iter().find(|w| w.name == "a").unwrap();
+    let names: Vec<&str> = a.chain.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["a", "b", "c", "d"],
+        "from the reacher to the holder"
+    );
+    let paths = g.paths_to_admin(100);
+    let mut who: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+    who.sort();
+    assert_eq!(
+        who,
+        ["a", "b", "c"],
+        "d holds admin itself; x reaches nothing critical"
+    );
+    let _ = ids;
+}
+
+#[test]
+fn intended_blast_radius_is_compared() {
+    let (store, ids) = graph_org();
+    let g = Graph::load(&store).unwrap();
+    let b = g.blast(ids[0].0).unwrap();
+    assert!(
+        b.differences
+            .iter()
+            .any(|d| d == "documented as read-only, but can administer orders-db"),
+        "{:?}",
+        b.differences
+    );
+    assert!(
+        b.differences
+            .iter()
+            .any(|d| d
+                .contains("sensitive resources the documented intent does not name: orders-db")),
+        "{:?}",
+        b.differences
+    );
+    let c = g.blast(ids[2].0).unwrap();
+    assert!(
+        c.differences[0].starts_with("no intended blast radius is documented"),
+        "{:?}",
+        c.differences
+    );
+}
+
+#[test]
+fn the_posture_view_counts_and_keeps_a_trend() {
+    let mut store = Store::open_in_memory().unwrap();
+    custodian::ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        custodian::demo::DEFAULT_SEED,
+        now(),
+    )
+    .unwrap();
+    let p = custodian::ops::posture(&store, now()).unwrap();
+    let f = &p.figures;
+    assert!(
+        f.nhis > 500 && f.orphaned > 0 && f.owned + f.orphaned == f.nhis,
+        "{f:?}"
+    );
+    assert!(f.owned_pct > 50.0 && f.owned_pct < 100.0);
+    assert!(f.high_blast.unwrap() > 0);
+    // 12 reconstructed weeks and the load itself.
+    assert_eq!(p.trend.len(), 13);
+    assert_eq!(
+        p.trend
+            .iter()
+            .filter(|s| s.origin == "reconstructed")
+            .count(),
+        12
+    );
+    assert!(
+        p.trend.first().unwrap().figures.nhis <= p.trend.last().unwrap().figures.nhis,
+        "identities accumulate"
+    );
+    assert!(p
+        .findings
+        .iter()
+        .any(|c| c.owasp == "NHI1" && c.owasp_title == "Improper Offboarding"));
+    assert_eq!(p.top_blast.len(), 10);
+    assert!(p.top_blast.windows(2).all(|w| w[0].score >= w[1].score));
+}
