@@ -777,3 +777,65 @@ pub fn documented_kinds() -> &'static [DelegationKind] {
         DelegationKind::Impersonate,
     ]
 }
+
+/// The blast-radius document of an identity, as Markdown.
+pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
+    use std::fmt::Write as _;
+    let mut m = String::new();
+    let _ = writeln!(m, "# Blast radius: {}\n", b.name);
+    let _ = writeln!(m, "*{}*, generated {generated_at} by Custodian.\n", b.kind.as_str());
+    let _ = writeln!(m, "**Score {:.1}** ({} identities and {} resources in reach, {} high-consequence actions).\n", b.score, b.reachable.len(), b.resources.len(), b.high_consequence.len());
+    let _ = writeln!(m, "## Intended (documented by the owner)\n");
+    let _ = writeln!(m, "{}\n", if b.intended.trim().is_empty() { "_Nothing documented._" } else { b.intended.trim() });
+    if !b.differences.is_empty() {
+        let _ = writeln!(m, "## Differences: computed beyond intended\n");
+        for d in &b.differences {
+            let _ = writeln!(m, "- **{d}**");
+        }
+        m.push('\n');
+    }
+    let _ = writeln!(m, "## How the score adds up\n");
+    for e in &b.explanation {
+        let _ = writeln!(m, "- {e}");
+    }
+    let _ = writeln!(m, "\nWeights: sensitivity low 1, medium 3, high 9, critical 27; privilege read 1, write 3, admin 9; x2 when high-consequence; x{HOP_DISCOUNT} per delegation hop.\n");
+    if !b.high_consequence.is_empty() {
+        let _ = writeln!(m, "## High-consequence actions\n\n| category | resource | permission | held by | hops |\n|---|---|---|---|---|");
+        for h in &b.high_consequence {
+            let _ = writeln!(m, "| {} | {} | `{}` | {} | {} |", h.category, h.resource, h.permission, h.holder, h.hops);
+        }
+        m.push('\n');
+    }
+    if !b.reachable.is_empty() {
+        let _ = writeln!(m, "## Delegation chains\n");
+        for r in &b.reachable {
+            let chain: Vec<String> = r
+                .chain
+                .iter()
+                .map(|h| match &h.via {
+                    Some(v) => format!("--{v}--> {}", h.name),
+                    None => h.name.clone(),
+                })
+                .collect();
+            let _ = writeln!(m, "- {} ({} hop(s)): {}", r.name, r.hops, chain.join(" "));
+        }
+        m.push('\n');
+    }
+    let _ = writeln!(m, "## Resources in reach\n\n| resource | kind | sensitivity | environment | permissions | via | contribution |\n|---|---|---|---|---|---|---|");
+    for r in &b.resources {
+        let perms: Vec<String> = r.permissions.iter().map(|p| format!("`{}` ({})", p.permission, p.privilege.as_str())).collect();
+        let via: Vec<&str> = r.chain.iter().map(|h| h.name.as_str()).collect();
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {:.1} |",
+            r.name,
+            r.kind,
+            r.sensitivity.as_str(),
+            r.environment,
+            perms.join(", "),
+            via.join(" → "),
+            r.contribution
+        );
+    }
+    m
+}

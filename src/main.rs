@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
+#[path = "cli/posture.rs"]
+mod posture;
 #[path = "cli/reviews.rs"]
 mod reviews;
 
@@ -171,6 +173,55 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Blast radius of an identity (its blast-radius document with --format md), or --top N ranking.
+    Blast {
+        identity: Option<String>,
+        #[arg(long)]
+        top: Option<usize>,
+        /// text, md or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Every identity that can reach a resource (id, external id or name), with its chain.
+    WhoCanReach {
+        resource: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Identities that reach admin on critical resources only through delegation.
+    PathsToAdmin {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Document an edge no source knows: FROM can act through TO.
+    Link {
+        from: String,
+        to: String,
+        /// assume_role, invoke, on_behalf_of, impersonate.
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Findings by check (OWASP NHI Top 10), optionally at least --severity.
+    Findings {
+        #[arg(long)]
+        severity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// For pipelines: exit 3 when any finding is at --fail-on severity or above.
+    Check {
+        #[arg(long, default_value = "high")]
+        fail_on: String,
+    },
+    /// The CISO's posture: key figures and their trend.
+    Posture {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -277,7 +328,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
+        // Output piped into `head` and closed early: not an error.
+        Err(e) if e.message.contains("Broken pipe") => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error[{}]: {}", e.code.as_str(), e.message);
             match e.code {
@@ -288,7 +341,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let path = match cli.db {
         Some(p) => p,
         None => ops::default_db_path()?,
@@ -570,6 +623,38 @@ fn run(cli: Cli) -> Result<()> {
             let store = ops::open_or_demo(&path, now)?;
             lifecycle::timeline(&store, &identity, json, &mut out)?;
         }
+        Command::Blast { identity, top, format } => {
+            let store = ops::open_or_demo(&path, now)?;
+            posture::blast(&store, identity.as_deref(), top, &format, now, &mut out)?;
+        }
+        Command::WhoCanReach { resource, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            posture::who_can_reach(&store, &resource, json, &mut out)?;
+        }
+        Command::PathsToAdmin { limit, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            posture::paths_to_admin(&store, limit, json, &mut out)?;
+        }
+        Command::Link { from, to, kind, note } => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            posture::link(&mut store, actor, &from, &to, &kind, &note, now, &mut out)?;
+        }
+        Command::Findings { severity, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            posture::findings(&store, severity.as_deref(), json, &mut out)?;
+        }
+        Command::Check { fail_on } => {
+            let store = ops::open_or_demo(&path, now)?;
+            if !posture::check(&store, &fail_on, &mut out)? {
+                out.flush()?;
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Posture { json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            posture::posture(&store, json, now, &mut out)?;
+        }
         Command::Task(cmd) => {
             let mut store = ops::open_or_demo(&path, now)?;
             reviews::task(&mut store, cli.as_person.as_deref(), cmd, now, &mut out)?;
@@ -579,7 +664,7 @@ fn run(cli: Cli) -> Result<()> {
             reviews::audit(&store, cmd, &mut out)?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads one secret line from standard input (never echoed, never logged).

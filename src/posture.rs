@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::store::Store;
 
 /// Blast-radius score from which an identity counts as "high blast radius".
-pub const HIGH_BLAST: f64 = 500.0;
+pub const HIGH_BLAST: f64 = 1500.0;
 /// A credential unused this long is stale.
 pub const STALE_DAYS: i64 = 90;
 /// Identities without their own review interval are due after this long.

@@ -24,6 +24,7 @@ use tracing_subscriber::EnvFilter;
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
 mod offboarding;
+mod posture;
 mod reviews;
 mod sources;
 
@@ -181,7 +182,14 @@ pub fn run() -> ExitCode {
             offboarding::retire_identity,
             offboarding::confirm_access_change,
             offboarding::identity_timeline,
-            offboarding::export_tasks
+            offboarding::export_tasks,
+            posture::posture,
+            posture::blast_radius,
+            posture::blast_document,
+            posture::blast_rank,
+            posture::who_can_reach,
+            posture::paths_to_admin,
+            posture::link_identities
         ])
         .run(tauri::generate_context!());
     match result {

@@ -225,3 +225,33 @@ fn offboarding_from_the_command_line() {
     let v = json(&custodian(&db, &["audit", "verify", "--json"]));
     assert_eq!(v["ok"], true);
 }
+
+#[test]
+fn posture_blast_and_the_pipeline_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    json(&custodian(&db, &["demo", "--size", "s", "--json"]));
+    let top = json(&custodian(&db, &["blast", "--top", "3", "--format", "json"]));
+    let first = top[0]["name"].as_str().unwrap().to_string();
+    assert!(top[0]["score"].as_f64().unwrap() >= top[1]["score"].as_f64().unwrap());
+    let md = custodian(&db, &["blast", &first, "--format", "md"]);
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.starts_with(&format!("# Blast radius: {first}")) && md.contains("## Resources in reach"), "{md}");
+    let b = json(&custodian(&db, &["blast", &first, "--format", "json"]));
+    let resource = b["resources"][0]["name"].as_str().unwrap().to_string();
+    let who = json(&custodian(&db, &["who-can-reach", &resource, "--json"]));
+    assert!(who.as_array().unwrap().iter().any(|w| w["name"] == first.as_str()), "the top identity reaches its top resource");
+    // The demo has critical findings: the check fails with exit 3; nothing is above critical.
+    let out = custodian(&db, &["check", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL"));
+    let p = json(&custodian(&db, &["posture", "--json"]));
+    assert!(p["figures"]["nhis"].as_i64().unwrap() > 500);
+    assert_eq!(p["trend"].as_array().unwrap().len(), 13);
+    // Fix what makes it fail (in the cache, for the test) and the check passes.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("DELETE FROM findings WHERE severity = 4", []).unwrap();
+    drop(conn);
+    let out = custodian(&db, &["check", "--fail-on", "critical"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+}

@@ -364,3 +364,93 @@ undecided_items: number,
  * The manager's pending access-review items.
  */
 pending_reviews: number, };
+
+export type Hop = { identity_id: number, name: string, 
+/**
+ * How the previous identity reaches this one; `null` for the start.
+ */
+via: string | null, };
+
+export type ReachedIdentity = { identity_id: number, name: string, kind: IdentityKind, hops: number, chain: Array<Hop>, };
+
+export type ReachedPermission = { permission: string, privilege: Privilege, high_consequence: boolean, 
+/**
+ * The identity that holds the grant.
+ */
+holder: string, };
+
+export type ReachedResource = { resource_id: number, name: string, kind: string, sensitivity: Sensitivity, environment: string, hops: number, 
+/**
+ * The shortest chain to an identity holding a grant on it.
+ */
+chain: Array<Hop>, permissions: Array<ReachedPermission>, contribution: number, };
+
+export type HighConsequence = { 
+/**
+ * iam | payments | messaging | data_write | delete | other
+ */
+category: string, resource: string, permission: string, holder: string, hops: number, };
+
+export type BlastRadius = { identity_id: number, name: string, kind: IdentityKind, score: number, 
+/**
+ * How the score adds up, largest contributions first.
+ */
+explanation: Array<string>, reachable: Array<ReachedIdentity>, resources: Array<ReachedResource>, high_consequence: Array<HighConsequence>, 
+/**
+ * What the owner documented.
+ */
+intended: string, 
+/**
+ * Where the computed blast radius goes beyond the documented one.
+ */
+differences: Array<string>, };
+
+export type BlastRank = { identity_id: number, name: string, kind: IdentityKind, score: number, reachable_identities: number, resources: number, high_consequence: number, };
+
+export type Reacher = { identity_id: number, name: string, kind: IdentityKind, hops: number, 
+/**
+ * From this identity to the grant holder.
+ */
+chain: Array<Hop>, permission: string, privilege: Privilege, };
+
+export type AdminPath = { identity_id: number, name: string, resource: string, permission: string, chain: Array<Hop>, };
+
+export type PostureFigures = { 
+/**
+ * Active non-human identities.
+ */
+nhis: number, ai_agents: number, 
+/**
+ * With an active owner.
+ */
+owned: number, owned_pct: number, 
+/**
+ * Owner departed, suspended, unknown or missing.
+ */
+orphaned: number, 
+/**
+ * Credentials not used in 90 days or never used (`null` when reconstructed).
+ */
+stale_credentials: number | null, 
+/**
+ * Secrets without an expiry.
+ */
+never_expiring: number, expired_credentials: number, 
+/**
+ * Never reviewed, or past their review interval (`null` when reconstructed).
+ */
+unreviewed: number | null, unregistered_agents: number, 
+/**
+ * Blast-radius score of at least `HIGH_BLAST` (`null` when reconstructed).
+ */
+high_blast: number | null, findings: number, critical_findings: number, high_findings: number, };
+
+export type PostureSnapshot = { at: string, 
+/**
+ * sync | load | reconstructed
+ */
+origin: string, figures: PostureFigures, };
+
+export type FindingCount = { check_id: string, owasp: string, owasp_title: string, severity: Severity, title: string, fix: string, identities: number, };
+
+export type PostureView = { at: string, figures: PostureFigures, trend: Array<PostureSnapshot>, findings: Array<FindingCount>, top_blast: Array<BlastRank>, };
