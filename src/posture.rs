@@ -170,10 +170,7 @@ pub fn reconstruct(store: &Store, at: DateTime<Utc>) -> Result<PostureFigures> {
 pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<PostureFigures> {
     let graph = Graph::load(store)?;
     let f = figures(store, Some(&graph), now)?;
-    store.conn().execute(
-        "INSERT INTO posture_snapshots (at, origin, figures) VALUES (?1, ?2, ?3)",
-        rusqlite::params![now.timestamp(), origin, serde_json::to_string(&f)?],
-    )?;
+    store.add_posture_snapshot(now.timestamp(), origin, &serde_json::to_string(&f)?)?;
     Ok(f)
 }
 
@@ -182,10 +179,7 @@ pub fn record_history(store: &Store, weeks: i64, now: DateTime<Utc>) -> Result<(
     for w in (1..=weeks).rev() {
         let at = now - Duration::weeks(w);
         let f = reconstruct(store, at)?;
-        store.conn().execute(
-            "INSERT INTO posture_snapshots (at, origin, figures) VALUES (?1, 'reconstructed', ?2)",
-            rusqlite::params![at.timestamp(), serde_json::to_string(&f)?],
-        )?;
+        store.add_posture_snapshot(at.timestamp(), "reconstructed", &serde_json::to_string(&f)?)?;
     }
     Ok(())
 }

@@ -151,6 +151,15 @@ impl Store {
             .optional()?)
     }
 
+    /// Appends a posture snapshot (figures as JSON) for the trend.
+    pub fn add_posture_snapshot(&self, at: i64, origin: &str, figures: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO posture_snapshots (at, origin, figures) VALUES (?1, ?2, ?3)",
+            rusqlite::params![at, origin, figures],
+        )?;
+        Ok(())
+    }
+
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
