@@ -95,6 +95,7 @@ fn required_settings(kind: &str) -> &'static [&'static str] {
         "okta" => &["org_url"],
         "aws" => &["access_key_id"],
         "ldap" => &["url", "bind_dn", "base_dn"],
+        "github" => &["org"],
         _ => &[],
     }
 }

@@ -24,6 +24,9 @@ pub struct HttpPolicy {
     pub max_backoff: Duration,
     /// The longest server-requested wait we accept before giving up.
     pub max_retry_after: Duration,
+    /// How long to wait after a secondary rate limit that names no time
+    /// (GitHub: "at least one minute").
+    pub secondary_wait: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
 }
@@ -36,6 +39,7 @@ impl Default for HttpPolicy {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
+            secondary_wait: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
         }
@@ -299,6 +303,10 @@ impl HttpClient {
             // GitHub signals rate limits with 403 and remaining 0 / retry-after.
             403 if hint.is_some() || header_str(headers, "x-ratelimit-remaining") == Some("0") => {
                 Verdict::Retry(hint)
+            }
+            // A secondary rate limit without a time: wait the documented minimum.
+            403 if snippet.to_ascii_lowercase().contains("secondary rate limit") => {
+                Verdict::Retry(Some(self.policy.secondary_wait))
             }
             401 | 403 => Verdict::Fail(Error::new(
                 ErrorCode::SourceAuth,

@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod csv_import;
 pub mod entra;
+pub mod github;
 pub mod http;
 pub mod ldap;
 pub mod okta;
@@ -101,11 +102,11 @@ pub trait Source {
 }
 
 /// The kinds of source this build knows.
-pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta", "aws", "ldap"];
+pub const SOURCE_KINDS: &[&str] = &["scim", "csv", "entra", "okta", "aws", "ldap", "github"];
 
 /// Does the kind keep a secret in the keyring?
 pub fn kind_needs_secret(kind: &str) -> bool {
-    matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap")
+    matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap" | "github")
 }
 
 pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
@@ -116,6 +117,7 @@ pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
         "okta" => okta::OktaSource.fetch(ctx).await,
         "aws" => aws::AwsIamSource.fetch(ctx).await,
         "ldap" => ldap::LdapSource.fetch(ctx).await,
+        "github" => github::GithubSource.fetch(ctx).await,
         other => Err(Error::invalid(format!(
             "unknown source kind '{other}'; known: {}",
             SOURCE_KINDS.join(", ")

@@ -24,3 +24,4 @@ mod sync_entra;
 mod sync_okta;
 mod sync_aws;
 mod sync_ldap;
+mod sync_github;

@@ -44,7 +44,7 @@ describe('source kinds', () => {
   });
 
   it('falls back to a bare definition for a kind it does not know', () => {
-    expect(kindDef('github')).toMatchObject({ kind: 'github', label: 'github', fields: [], secret: null });
+    expect(kindDef('sap')).toMatchObject({ kind: 'sap', label: 'sap', fields: [], secret: null });
   });
 });
 
@@ -74,6 +74,7 @@ describe('settingsSummary', () => {
     expect(settingsSummary('csv', { path: '/a.csv' })).toBe('/a.csv');
     expect(settingsSummary('entra', { tenant_id: 't', client_id: 'c', graph_base: 'g' })).toBe('t · c');
     expect(settingsSummary('github', { org: 'contoso' })).toBe('contoso');
+    expect(settingsSummary('sap', { tenant: 'acme' })).toBe('acme');
     expect(settingsSummary('csv', {})).toBe('');
     expect(settingsSummary('csv', null)).toBe('');
   });

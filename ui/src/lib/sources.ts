@@ -94,6 +94,16 @@ export const SOURCE_KINDS: SourceKindDef[] = [
     ],
     secret: { label: 'Bind password', hint: 'Password of the bind DN. Stored in the OS keyring.' },
   },
+  {
+    kind: 'github',
+    label: 'GitHub organisation',
+    about: 'Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys.',
+    fields: [
+      { key: 'org', label: 'Organisation', hint: 'The organisation login, as in github.com/<org>.', placeholder: 'acme', required: true },
+      { key: 'api_base', label: 'API base URL', hint: 'Optional: GitHub Enterprise Server (https://HOST/api/v3); default https://api.github.com.', placeholder: 'https://api.github.com', required: false },
+    ],
+    secret: { label: 'Token', hint: 'A GitHub App installation token (needed to list fine-grained tokens) or an org owner\'s token. Stored in the OS keyring.' },
+  },
 ];
 
 /** The definition of a kind; a bare one for kinds this UI does not know (added in Rust later). */

@@ -1,0 +1,535 @@
+//! A GitHub organisation (REST API, `Authorization: Bearer <token>`).
+//!
+//! Settings: `org` (required), `api_base` (default `https://api.github.com`;
+//! GitHub Enterprise Server: `https://HOST/api/v3`), `read_tokens` (default
+//! true). Secret: a token: a GitHub App installation token or a PAT of an org
+//! owner (`read:org`, `admin:org` read for installations).
+//!
+//! Fetch (always full: GitHub has no change feed for these resources short of
+//! the Enterprise audit log), every list paged with `per_page=100` and
+//! followed through `Link: <…>; rel="next"` (one comma-joined header):
+//! - `/orgs/{org}/members?role=all` and `?role=admin` → people (login as the
+//!   key and name; "org owner" or "member" as title);
+//!   `/orgs/{org}/outside_collaborators` → people ("outside collaborator");
+//! - `/orgs/{org}/installations` → one `oauth_app` identity per GitHub App
+//!   installation (`installation:{id}`, named by `app_slug`; suspended →
+//!   disabled); each permission `{scope}: read|write|admin` → a grant on the
+//!   organisation (resource `org:{org}`) with privilege read/write/admin;
+//!   write or admin on administration, contents, workflows, secrets, actions,
+//!   members, environments, deployments, organization_administration or
+//!   organization_secrets, and any admin, is high-consequence;
+//! - `/orgs/{org}/personal-access-tokens` (fine-grained PATs approved for the
+//!   org) → one `api_key` identity per token (`pat:{id}`), owned and built by
+//!   its owner's login, with one `personal_access_token` credential (granted,
+//!   expiry, last use); expired → disabled; its organization, repository and
+//!   other permissions → grants as above. GitHub lets only GitHub Apps list
+//!   them: with any other token the run fails with a message saying so,
+//!   unless `read_tokens` is false (then they are simply not read — and a
+//!   full run cannot tell a revoked token from an unread one, which is why it
+//!   is a setting and not a silent fallback);
+//! - `/orgs/{org}/repos`, then per repository (bounded in parallel)
+//!   `/repos/{owner}/{repo}/keys` → one `api_key` identity per deploy key
+//!   (`deploy-key:{repo}:{id}`, builder = `added_by`) with an `ssh_key`
+//!   credential and a grant `contents:read` or `contents:write` (high-
+//!   consequence) on the repository (high sensitivity when private).
+//!
+//! Rate limits are handled by the shared client: 429/403 with `retry-after`,
+//! 403 with `x-ratelimit-remaining: 0` (waits until `x-ratelimit-reset`), and
+//! a secondary limit named only in the body (waits `secondary_wait`, one
+//! minute by default). Any other 403 is an authorisation failure.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::http::HttpClient;
+use super::okta::next_link;
+use super::records::*;
+use super::{bounded, Source, SyncContext};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{
+    CredentialKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
+};
+
+pub struct GithubSource;
+
+const DEFAULT_API: &str = "https://api.github.com";
+const TASKS: usize = 8;
+
+#[derive(Clone)]
+struct Api {
+    http: HttpClient,
+    base: String,
+    token: String,
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    cur.as_str().map(str::trim).filter(|x| !x.is_empty())
+}
+
+fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
+    s(v, &[key])
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn malformed(what: &str) -> Error {
+    Error::new(ErrorCode::MalformedResponse, format!("GitHub: {what}"))
+}
+
+/// Privilege and high-consequence flag of a permission level on a scope.
+pub fn permission_level(scope: &str, level: &str) -> Option<(Privilege, bool)> {
+    const DANGEROUS: &[&str] = &[
+        "administration",
+        "contents",
+        "workflows",
+        "secrets",
+        "actions",
+        "members",
+        "environments",
+        "deployments",
+        "organization_administration",
+        "organization_secrets",
+    ];
+    let p = match level {
+        "read" => Privilege::Read,
+        "write" => Privilege::Write,
+        "admin" => Privilege::Admin,
+        _ => return None,
+    };
+    let hc = p == Privilege::Admin || (p == Privilege::Write && DANGEROUS.contains(&scope));
+    Some((p, hc))
+}
+
+impl Api {
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("authorization", format!("Bearer {}", self.token)),
+            ("accept", "application/vnd.github+json".into()),
+            ("x-github-api-version", "2022-11-28".into()),
+        ]
+    }
+
+    /// Every item of a paged list. `key`: the array's field when the page is
+    /// an object (`installations`), else the page is the array.
+    async fn list(
+        &self,
+        ctx: &SyncContext,
+        path: &str,
+        key: Option<&str>,
+        phase: &str,
+    ) -> Result<Vec<Value>> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{}{path}{sep}per_page=100", self.base);
+        let mut out = Vec::new();
+        let mut pages = 0u64;
+        let headers = self.headers();
+        let hdrs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+        loop {
+            let resp = self.http.get(&url, &hdrs).await?;
+            let body: Value = resp.json(&format!("GitHub {path}"))?;
+            let items = match key {
+                Some(k) => body.get(k).and_then(Value::as_array),
+                None => body.as_array(),
+            }
+            .ok_or_else(|| malformed(&format!("{path} did not return a list")))?;
+            out.extend(items.iter().cloned());
+            pages += 1;
+            ctx.report(phase, pages, out.len() as u64, None);
+            match next_link(&resp.header_values("link")) {
+                Some(next) => url = next,
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+fn grants_from(identity: &str, resource: &str, perms: &Value, out: &mut Vec<GrantRecord>) {
+    let Some(map) = perms.as_object() else { return };
+    for (scope, level) in map {
+        let Some(level) = level.as_str() else {
+            continue;
+        };
+        if let Some((privilege, hc)) = permission_level(scope, level) {
+            out.push(GrantRecord {
+                identity: identity.into(),
+                resource: resource.into(),
+                permission: format!("{scope}:{level}"),
+                privilege,
+                high_consequence: hc,
+                last_used_at: None,
+            });
+        }
+    }
+}
+
+impl Source for GithubSource {
+    async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
+        let org = ctx.setting("org")?;
+        let base = ctx
+            .source
+            .settings
+            .get("api_base")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .unwrap_or(DEFAULT_API)
+            .trim_end_matches('/')
+            .to_string();
+        let read_tokens = ctx
+            .source
+            .settings
+            .get("read_tokens")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let api = Api {
+            http: ctx.http.clone(),
+            base,
+            token: ctx.secret()?.to_string(),
+        };
+        let mut f = Fetched::new(FetchMode::Full);
+        let org_res = format!("org:{org}");
+
+        // People.
+        let admins: HashSet<String> = api
+            .list(
+                ctx,
+                &format!("/orgs/{org}/members?role=admin"),
+                None,
+                "people",
+            )
+            .await?
+            .iter()
+            .filter_map(|m| s(m, &["login"]).map(str::to_string))
+            .collect();
+        let mut seen = HashSet::new();
+        for (m, title) in api
+            .list(
+                ctx,
+                &format!("/orgs/{org}/members?role=all"),
+                None,
+                "people",
+            )
+            .await?
+            .iter()
+            .map(|m| (m.clone(), "member"))
+            .chain(
+                api.list(
+                    ctx,
+                    &format!("/orgs/{org}/outside_collaborators"),
+                    None,
+                    "people",
+                )
+                .await?
+                .into_iter()
+                .map(|m| (m, "outside collaborator")),
+            )
+        {
+            let login = s(&m, &["login"])
+                .ok_or_else(|| malformed("a member has no login"))?
+                .to_string();
+            if !seen.insert(login.clone()) {
+                continue;
+            }
+            f.people.push(PersonRecord {
+                external_id: login.clone(),
+                display_name: login.clone(),
+                email: String::new(),
+                department: String::new(),
+                title: if admins.contains(&login) {
+                    "org owner".into()
+                } else {
+                    title.into()
+                },
+                manager: None,
+                status: PersonStatus::Active,
+                left_at: None,
+            });
+        }
+        f.resources.push(ResourceRecord {
+            external_id: org_res.clone(),
+            name: format!("GitHub org {org}"),
+            kind: "github_org".into(),
+            sensitivity: Sensitivity::High,
+            environment: String::new(),
+        });
+
+        // GitHub App installations.
+        for inst in api
+            .list(
+                ctx,
+                &format!("/orgs/{org}/installations"),
+                Some("installations"),
+                "identities",
+            )
+            .await?
+        {
+            let id = inst
+                .get("id")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| malformed("an installation has no id"))?;
+            let slug = s(&inst, &["app_slug"]).unwrap_or("github-app");
+            let ext = format!("installation:{id}");
+            let events: Vec<&str> = inst
+                .get("events")
+                .and_then(Value::as_array)
+                .map(|e| e.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            f.identities.push(IdentityRecord {
+                external_id: ext.clone(),
+                name: slug.to_string(),
+                kind: IdentityKind::OauthApp,
+                agent_class: None,
+                status: if inst.get("suspended_at").is_some_and(|v| !v.is_null()) {
+                    IdentityStatus::Disabled
+                } else {
+                    IdentityStatus::Active
+                },
+                description: format!(
+                    "GitHub App {slug} on {} repositories{}",
+                    s(&inst, &["repository_selection"]).unwrap_or("some"),
+                    if events.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; events: {}", events.join(", "))
+                    }
+                ),
+                owner: None,
+                builder: None,
+                team: String::new(),
+                environment: String::new(),
+                registration: None,
+                created_at: time(&inst, "created_at"),
+                last_used_at: None,
+            });
+            if let Some(p) = inst.get("permissions") {
+                grants_from(&ext, &org_res, p, &mut f.grants);
+            }
+        }
+
+        // Fine-grained personal access tokens approved for the org.
+        if read_tokens {
+            let tokens = match api.list(ctx, &format!("/orgs/{org}/personal-access-tokens"), None, "identities").await {
+                Err(e) if e.code == ErrorCode::SourceAuth => {
+                    return Err(Error::new(
+                        ErrorCode::SourceAuth,
+                        format!(
+                            "GitHub lets only GitHub Apps list the organisation's fine-grained tokens ({}); use an app installation token, or set read_tokens to false to skip them",
+                            e.message
+                        ),
+                    ))
+                }
+                other => other?,
+            };
+            for t in tokens {
+                let id = t
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| malformed("a token grant has no id"))?;
+                let ext = format!("pat:{id}");
+                let owner =
+                    s(&t, &["owner", "login"]).map(|l| PersonKey::ExternalId(l.to_string()));
+                let name =
+                    s(&t, &["token_name"]).map_or_else(|| format!("token {id}"), str::to_string);
+                let expired = t
+                    .get("token_expired")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                f.identities.push(IdentityRecord {
+                    external_id: ext.clone(),
+                    name: name.clone(),
+                    kind: IdentityKind::ApiKey,
+                    agent_class: None,
+                    status: if expired {
+                        IdentityStatus::Disabled
+                    } else {
+                        IdentityStatus::Active
+                    },
+                    description: format!(
+                        "fine-grained personal access token on {} repositories",
+                        s(&t, &["repository_selection"]).unwrap_or("some")
+                    ),
+                    owner: owner.clone(),
+                    builder: owner,
+                    team: String::new(),
+                    environment: String::new(),
+                    registration: None,
+                    created_at: time(&t, "access_granted_at"),
+                    last_used_at: time(&t, "token_last_used_at"),
+                });
+                f.credentials.push(CredentialRecord {
+                    identity: ext.clone(),
+                    external_id: format!("pat:{id}"),
+                    kind: CredentialKind::PersonalAccessToken,
+                    display_name: name,
+                    created_at: time(&t, "access_granted_at"),
+                    expires_at: time(&t, "token_expires_at"),
+                    last_rotated_at: None,
+                    last_used_at: time(&t, "token_last_used_at"),
+                });
+                for group in ["organization", "repository", "other"] {
+                    if let Some(p) = t.get("permissions").and_then(|p| p.get(group)) {
+                        grants_from(&ext, &org_res, p, &mut f.grants);
+                    }
+                }
+            }
+        }
+
+        // Deploy keys, per repository.
+        let repos: Vec<(String, bool)> = api
+            .list(ctx, &format!("/orgs/{org}/repos"), None, "groups")
+            .await?
+            .iter()
+            .filter_map(|r| {
+                s(r, &["full_name"]).map(|n| {
+                    (
+                        n.to_string(),
+                        r.get("private").and_then(Value::as_bool).unwrap_or(true),
+                    )
+                })
+            })
+            .collect();
+        let private: HashMap<String, bool> = repos.iter().cloned().collect();
+        let results = bounded(
+            TASKS,
+            "deploy key",
+            repos.into_iter().map(|(n, _)| n).collect(),
+            |repo: String| {
+                let api = api.clone();
+                async move {
+                    let url = format!("{}/repos/{repo}/keys?per_page=100", api.base);
+                    let headers = api.headers();
+                    let hdrs: Vec<(&str, String)> =
+                        headers.iter().map(|(k, v)| (*k, v.clone())).collect();
+                    let mut keys = vec![];
+                    let mut next = Some(url);
+                    while let Some(u) = next {
+                        let resp = api.http.get(&u, &hdrs).await?;
+                        let page: Value = resp.json(&format!("GitHub deploy keys of {repo}"))?;
+                        keys.extend(
+                            page.as_array()
+                                .ok_or_else(|| {
+                                    malformed(&format!("the deploy keys of {repo} are not a list"))
+                                })?
+                                .iter()
+                                .cloned(),
+                        );
+                        next = next_link(&resp.header_values("link"));
+                    }
+                    Ok((repo, keys))
+                }
+            },
+        )
+        .await?;
+        let mut results = results;
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        for (repo, keys) in results {
+            if keys.is_empty() {
+                continue;
+            }
+            let res = format!("repo:{repo}");
+            f.resources.push(ResourceRecord {
+                external_id: res.clone(),
+                name: repo.clone(),
+                kind: "repository".into(),
+                sensitivity: if private.get(&repo).copied().unwrap_or(true) {
+                    Sensitivity::High
+                } else {
+                    Sensitivity::Medium
+                },
+                environment: String::new(),
+            });
+            for k in keys {
+                let id = k
+                    .get("id")
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| malformed("a deploy key has no id"))?;
+                let ext = format!("deploy-key:{repo}:{id}");
+                let title = s(&k, &["title"]).unwrap_or("deploy key");
+                let read_only = k.get("read_only").and_then(Value::as_bool).unwrap_or(false);
+                let added_by = s(&k, &["added_by"]).map(|l| PersonKey::ExternalId(l.to_string()));
+                f.identities.push(IdentityRecord {
+                    external_id: ext.clone(),
+                    name: format!("{title} ({repo})"),
+                    kind: IdentityKind::ApiKey,
+                    agent_class: None,
+                    status: if k.get("enabled").and_then(Value::as_bool) == Some(false) {
+                        IdentityStatus::Disabled
+                    } else {
+                        IdentityStatus::Active
+                    },
+                    description: format!(
+                        "deploy key on {repo}, {}",
+                        if read_only { "read-only" } else { "read-write" }
+                    ),
+                    owner: added_by.clone(),
+                    builder: added_by,
+                    team: String::new(),
+                    environment: String::new(),
+                    registration: None,
+                    created_at: time(&k, "created_at"),
+                    last_used_at: time(&k, "last_used"),
+                });
+                f.credentials.push(CredentialRecord {
+                    identity: ext.clone(),
+                    external_id: format!("key:{id}"),
+                    kind: CredentialKind::SshKey,
+                    display_name: title.to_string(),
+                    created_at: time(&k, "created_at"),
+                    expires_at: None,
+                    last_rotated_at: None,
+                    last_used_at: time(&k, "last_used"),
+                });
+                f.grants.push(GrantRecord {
+                    identity: ext,
+                    resource: res.clone(),
+                    permission: if read_only {
+                        "contents:read".into()
+                    } else {
+                        "contents:write".into()
+                    },
+                    privilege: if read_only {
+                        Privilege::Read
+                    } else {
+                        Privilege::Write
+                    },
+                    high_consequence: !read_only,
+                    last_used_at: None,
+                });
+            }
+        }
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_levels() {
+        assert_eq!(
+            permission_level("contents", "write"),
+            Some((Privilege::Write, true))
+        );
+        assert_eq!(
+            permission_level("issues", "write"),
+            Some((Privilege::Write, false))
+        );
+        assert_eq!(
+            permission_level("metadata", "read"),
+            Some((Privilege::Read, false))
+        );
+        assert_eq!(
+            permission_level("members", "admin"),
+            Some((Privilege::Admin, true))
+        );
+        assert_eq!(permission_level("x", "none"), None);
+    }
+}
