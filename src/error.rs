@@ -37,6 +37,9 @@ pub enum ErrorCode {
     SecretMissing,
     /// The OS keyring could not be used.
     Keyring,
+    /// The audit log's hash chain does not verify: an entry was edited,
+    /// deleted or reordered.
+    AuditBroken,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -58,6 +61,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::SecretMissing => "secret_missing",
             ErrorCode::Keyring => "keyring",
+            ErrorCode::AuditBroken => "audit_broken",
             ErrorCode::Internal => "internal",
         }
     }

@@ -661,7 +661,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Audit(cmd) => {
             let store = ops::open_or_demo(&path, now)?;
-            reviews::audit(&store, cmd, &mut out)?;
+            reviews::audit(&store, cmd, now, &mut out)?;
         }
     }
     Ok(ExitCode::SUCCESS)

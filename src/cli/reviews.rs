@@ -182,8 +182,23 @@ pub enum TaskCmd {
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
-    /// Check the hash chain of the audit log.
+    /// Check the hash chain of the audit log (or of an exported file).
     Verify {
+        /// An export (JSON Lines) to check instead of the cache.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the log with its chain (JSON Lines) for offline verification.
+    Export {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The newest entries.
+    Log {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -593,27 +608,50 @@ pub fn task(
 }
 
 /// Exits non-zero (through the error) when the chain does not verify.
-pub fn audit(store: &Store, cmd: AuditCmd, out: &mut impl Write) -> Result<()> {
+pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
     match cmd {
-        AuditCmd::Verify { json } => {
-            let v = ops::verify_audit(store)?;
+        AuditCmd::Verify { file, json } => {
+            let v = match file {
+                Some(f) => {
+                    let text = std::fs::read_to_string(&f)
+                        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", f.display())))?;
+                    custodian::store::audit::verify_export(&text)?
+                }
+                None => ops::verify_audit(store)?,
+            };
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if v.ok {
-                writeln!(
-                    out,
-                    "Audit log verified: {} entries, head {}",
-                    v.entries, v.head
-                )?;
+                writeln!(out, "Audit log verified: {} entries, head {}", v.entries, v.head)?;
             }
             if !v.ok {
                 return Err(Error::new(
-                    custodian::ErrorCode::Storage,
-                    format!(
-                        "the audit log does not verify: {}",
-                        v.problem.unwrap_or_default()
-                    ),
+                    custodian::ErrorCode::AuditBroken,
+                    format!("the audit log does not verify: {}", v.problem.unwrap_or_default()),
                 ));
+            }
+        }
+        AuditCmd::Export { out: path } => {
+            let tmp = path.with_extension("partial");
+            let file = std::fs::File::create(&tmp)
+                .map_err(|e| Error::new(custodian::ErrorCode::Storage, format!("cannot write {}: {e}", tmp.display())))?;
+            let mut w = std::io::BufWriter::new(file);
+            let (n, head) = store.export_audit(&mut w, &now.to_rfc3339())?;
+            w.flush()?;
+            drop(w);
+            std::fs::rename(&tmp, &path)?;
+            writeln!(out, "Exported {n} entries to {} (head {head})", path.display())?;
+        }
+        AuditCmd::Log { limit, json } => {
+            let total: i64 = store.conn().query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+            let entries = store.audit_entries((total - limit.max(1)).max(0), limit.max(1))?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
+            } else {
+                for e in entries {
+                    let at = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+                    writeln!(out, "#{:<6} {at}  {:<20} {:<26} {}  {}", e.seq, e.actor, e.action, e.subject, e.details)?;
+                }
             }
         }
     }

@@ -219,3 +219,64 @@ fn verify_chunk(chunk: &[AuditEntry], prev: &str, first_seq: i64) -> AuditVerifi
         head: prev,
     }
 }
+
+/// The export format: JSON Lines. Line 1 is a header
+/// `{"format":"custodian-audit/1","entries":N,"head":"<hash>","exported_at":"…"}`;
+/// every further line is one [`AuditEntry`] in `seq` order. Anyone can check
+/// it with the hash rule above (and compare `head` with a published value).
+pub const EXPORT_FORMAT: &str = "custodian-audit/1";
+
+impl Store {
+    /// Writes the whole log as JSON Lines to `w`; returns (entries, head).
+    pub fn export_audit(&self, w: &mut impl std::io::Write, exported_at: &str) -> Result<(i64, String)> {
+        let (n, head): (i64, String) = (
+            self.conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?,
+            self.audit_head()?,
+        );
+        let header = serde_json::json!({"format": EXPORT_FORMAT, "entries": n, "head": head, "exported_at": exported_at});
+        writeln!(w, "{header}")?;
+        let mut after = 0;
+        loop {
+            let chunk = self.audit_entries(after, 10_000)?;
+            let Some(last) = chunk.last() else { break };
+            after = last.seq;
+            for e in &chunk {
+                writeln!(w, "{}", serde_json::to_string(e)?)?;
+            }
+        }
+        Ok((n, head))
+    }
+}
+
+/// Verifies an exported log (JSON Lines), without a cache. Also checks the
+/// header's count and head against the entries.
+pub fn verify_export(text: &str) -> crate::error::Result<AuditVerification> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: serde_json::Value = lines
+        .next()
+        .ok_or_else(|| crate::error::Error::invalid("the file is empty"))
+        .and_then(|l| serde_json::from_str(l).map_err(|e| crate::error::Error::invalid(format!("line 1 is not the export header: {e}"))))?;
+    if header.get("format").and_then(|f| f.as_str()) != Some(EXPORT_FORMAT) {
+        return Err(crate::error::Error::invalid(format!("not a Custodian audit export (format {EXPORT_FORMAT} expected)")));
+    }
+    let mut entries = vec![];
+    for (i, l) in lines.enumerate() {
+        entries.push(
+            serde_json::from_str::<AuditEntry>(l)
+                .map_err(|e| crate::error::Error::invalid(format!("line {} is not an audit entry: {e}", i + 2)))?,
+        );
+    }
+    let mut v = verify_entries(&entries);
+    if v.ok {
+        let claimed_n = header.get("entries").and_then(|n| n.as_i64()).unwrap_or(-1);
+        let claimed_head = header.get("head").and_then(|h| h.as_str()).unwrap_or("");
+        if claimed_n != v.entries || claimed_head != v.head {
+            v.ok = false;
+            v.problem = Some(format!(
+                "the header says {claimed_n} entries ending in {claimed_head}, the file holds {} ending in {}: entries were removed from the end",
+                v.entries, v.head
+            ));
+        }
+    }
+    Ok(v)
+}

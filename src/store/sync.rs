@@ -170,6 +170,15 @@ impl Store {
             params![kind, name, settings.to_string(), to_ts(now)],
         )?;
         let id = SourceId(tx.last_insert_rowid());
+        // Settings hold no secrets (those go to the keyring), so they are audited whole.
+        super::audit::append(
+            &tx,
+            to_ts(now),
+            "settings",
+            "source.add",
+            &format!("source {id} {name}"),
+            &serde_json::json!({"kind": kind, "settings": settings}),
+        )?;
         tx.commit()?;
         Ok(id)
     }
@@ -272,10 +281,29 @@ impl Store {
 
     /// Records that a run ended without applying anything.
     pub fn end_sync_run_unapplied(&mut self, run: RunId, status: &str, error: &Error, now: DateTime<Utc>) -> Result<()> {
-        self.conn.execute(
+        let tx = self.conn.transaction()?;
+        tx.execute(
             "UPDATE sync_runs SET status = ?2, finished_at = ?3, error_code = ?4, error_message = ?5 WHERE id = ?1",
             params![run.0, status, to_ts(now), error.code.as_str(), error.message],
         )?;
+        let source: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT s.id, s.name FROM sync_runs r JOIN sources s ON s.id = r.source_id WHERE r.id = ?1",
+                [run.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, name)) = source {
+            super::audit::append(
+                &tx,
+                to_ts(now),
+                "sync",
+                "sync.run",
+                &format!("source {id} {name}"),
+                &serde_json::json!({"run": run.0, "status": status, "error_code": error.code.as_str(), "error": error.message}),
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -329,6 +357,16 @@ impl Store {
                 report.movers as i64,
                 report.leavers as i64
             ],
+        )?;
+        let source_name: String = tx.query_row("SELECT name FROM sources WHERE id = ?1", [source], |r| r.get(0))?;
+        super::audit::append(
+            &tx,
+            to_ts(now),
+            "sync",
+            "sync.run",
+            &format!("source {source} {source_name}"),
+            &serde_json::json!({"run": run.0, "status": "succeeded", "mode": f.mode.as_str(), "items": report.items,
+                                "joiners": report.joiners, "movers": report.movers, "leavers": report.leavers}),
         )?;
         tx.commit()?;
         Ok(report)

@@ -69,6 +69,7 @@ const HEADLINES: Record<ErrorCode, string> = {
   cancelled: 'Cancelled',
   secret_missing: 'No secret is stored for this source',
   keyring: 'The OS keyring is not available',
+  audit_broken: 'The audit log does not verify',
   internal: 'Something went wrong',
 };
 
