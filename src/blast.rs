@@ -839,3 +839,130 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
     }
     m
 }
+
+/// One permission an identity can exercise, and who authorised it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuthorizationEntry {
+    pub resource: String,
+    pub permission: String,
+    pub privilege: Privilege,
+    /// Who holds the grant (the identity itself, or one it acts through).
+    pub holder: String,
+    /// The delegation chain from the identity to the holder.
+    pub chain: Vec<Hop>,
+    /// The newest certification of this grant: "keep by X on DATE in CAMPAIGN".
+    pub certified: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuthorizationReport {
+    pub identity_id: i64,
+    pub name: String,
+    pub source: String,
+    pub owner: Option<String>,
+    /// How the owner was set: the source, or a decision in Custodian.
+    pub ownership: String,
+    pub registered: Option<String>,
+    /// Certifications of the identity itself, newest first.
+    pub certifications: Vec<String>,
+    pub entries: Vec<AuthorizationEntry>,
+    /// Audit-log entries about this identity, oldest first (seq, at, actor, action).
+    pub audit: Vec<crate::store::audit::AuditEntry>,
+}
+
+/// "Authorised by whom, under which policy, via which chain" for an identity,
+/// from the graph (chains and grants), the review history and the audit log.
+pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<AuthorizationReport> {
+    let b = graph.blast(identity)?;
+    let c = store.conn();
+    let (source, owner, registered): (String, Option<String>, bool) = c.query_row(
+        "SELECT s.name, p.display_name, i.registered FROM identities i JOIN sources s ON s.id = i.source_id
+         LEFT JOIN people p ON p.id = i.owner_id WHERE i.id = ?1",
+        [identity],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let ownership = c
+        .query_row(
+            "SELECT o.kind || ' by ' || o.set_by || ' on ' || date(o.set_at, 'unixepoch') || ' (' || o.reason || ')'
+             FROM owner_overrides o WHERE o.identity_id = ?1",
+            [identity],
+            |r| r.get::<_, String>(0),
+        )
+        .unwrap_or_else(|_| format!("as recorded in {source}"));
+    let registration = c
+        .query_row(
+            "SELECT 'registered by ' || actor || ' on ' || date(at, 'unixepoch') || ': ' || detail FROM identity_events
+             WHERE identity_id = ?1 AND kind = 'registered' ORDER BY at DESC LIMIT 1",
+            [identity],
+            |r| r.get::<_, String>(0),
+        )
+        .ok()
+        .or_else(|| registered.then(|| format!("registered in {source}")));
+    let strings = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<String>> {
+        let mut st = c.prepare_cached(sql)?;
+        let v = st.query_map(args, |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(v)
+    };
+    let certifications = strings(
+        "SELECT ci.decision || ' by ' || coalesce(p.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch')
+                || ' in ' || c.name || CASE WHEN ci.justification <> '' THEN ': ' || ci.justification ELSE '' END
+         FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id LEFT JOIN people p ON p.id = ci.decided_by
+         WHERE ci.identity_id = ?1 AND ci.item_type = 'identity' AND ci.decision IS NOT NULL ORDER BY ci.decided_at DESC",
+        &[&identity],
+    )?;
+    let mut entries = vec![];
+    for r in &b.resources {
+        for p in &r.permissions {
+            let certified = strings(
+                "SELECT ci.decision || ' by ' || coalesce(pp.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch') || ' in ' || c.name
+                 FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id JOIN identities i ON i.id = ci.identity_id
+                 LEFT JOIN people pp ON pp.id = ci.decided_by
+                 WHERE i.name = ?1 AND ci.item_type = 'grant' AND ci.resource_id = ?2 AND ci.permission = ?3 AND ci.decision IS NOT NULL
+                 ORDER BY ci.decided_at DESC LIMIT 1",
+                &[&p.holder, &r.resource_id, &p.permission],
+            )?
+            .into_iter()
+            .next();
+            entries.push(AuthorizationEntry {
+                resource: r.name.clone(),
+                permission: p.permission.clone(),
+                privilege: p.privilege,
+                holder: p.holder.clone(),
+                chain: r.chain.clone(),
+                certified,
+            });
+        }
+    }
+    let mut st = c.prepare_cached(
+        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log
+         WHERE subject LIKE 'identity ' || ?1 || ' %' OR subject LIKE '% ' || ?2 OR details LIKE '%\"identity_id\":' || ?1 || '%'
+         ORDER BY seq LIMIT 500",
+    )?;
+    let audit = st
+        .query_map(rusqlite::params![identity, b.name], |r| {
+            Ok(crate::store::audit::AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                details: r.get(5)?,
+                prev_hash: r.get(6)?,
+                hash: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(AuthorizationReport {
+        identity_id: identity,
+        name: b.name,
+        source,
+        owner,
+        ownership,
+        registered: registration,
+        certifications,
+        entries,
+        audit,
+    })
+}

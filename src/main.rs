@@ -222,6 +222,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Authorised by whom, under which policy, via which chain (an identity).
+    Authz {
+        identity: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -649,6 +655,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if !posture::check(&store, &fail_on, &mut out)? {
                 out.flush()?;
                 return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Authz { identity, json } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let r = ops::authorization(&store, &identity)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(out, "{} ({}), owner {} ({})", r.name, r.source, r.owner.as_deref().unwrap_or("none"), r.ownership)?;
+                writeln!(out, "  {}", r.registered.as_deref().unwrap_or("not registered"))?;
+                for c in &r.certifications {
+                    writeln!(out, "  certified: {c}")?;
+                }
+                for e in &r.entries {
+                    let chain: Vec<&str> = e.chain.iter().map(|h| h.name.as_str()).collect();
+                    writeln!(
+                        out,
+                        "  {:<36} {:<32} via {:<40} {}",
+                        e.resource,
+                        e.permission,
+                        chain.join(" -> "),
+                        e.certified.as_deref().unwrap_or("never certified")
+                    )?;
+                }
+                writeln!(out, "  {} audit entries", r.audit.len())?;
             }
         }
         Command::Posture { json } => {

@@ -604,3 +604,10 @@ pub fn link_identities(
     let (f, t) = (store.resolve_identity(from)?, store.resolve_identity(to)?);
     store.link_identities(actor, f.0, t.0, kind, note, now)
 }
+
+/// Authorised by whom, under which policy, via which chain.
+pub fn authorization(store: &Store, identity: &str) -> Result<crate::blast::AuthorizationReport> {
+    let id = store.resolve_identity(identity)?;
+    let g = Graph::load(store)?;
+    crate::blast::authorization(store, &g, id.0)
+}

@@ -189,7 +189,8 @@ pub fn run() -> ExitCode {
             posture::blast_rank,
             posture::who_can_reach,
             posture::paths_to_admin,
-            posture::link_identities
+            posture::link_identities,
+            posture::authorization
         ])
         .run(tauri::generate_context!());
     match result {

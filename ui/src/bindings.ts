@@ -454,3 +454,31 @@ origin: string, figures: PostureFigures, };
 export type FindingCount = { check_id: string, owasp: string, owasp_title: string, severity: Severity, title: string, fix: string, identities: number, };
 
 export type PostureView = { at: string, figures: PostureFigures, trend: Array<PostureSnapshot>, findings: Array<FindingCount>, top_blast: Array<BlastRank>, };
+
+export type AuthorizationEntry = { resource: string, permission: string, privilege: Privilege, 
+/**
+ * Who holds the grant (the identity itself, or one it acts through).
+ */
+holder: string, 
+/**
+ * The delegation chain from the identity to the holder.
+ */
+chain: Array<Hop>, 
+/**
+ * The newest certification of this grant: "keep by X on DATE in CAMPAIGN".
+ */
+certified: string | null, };
+
+export type AuthorizationReport = { identity_id: number, name: string, source: string, owner: string | null, 
+/**
+ * How the owner was set: the source, or a decision in Custodian.
+ */
+ownership: string, registered: string | null, 
+/**
+ * Certifications of the identity itself, newest first.
+ */
+certifications: Array<string>, entries: Array<AuthorizationEntry>, 
+/**
+ * Audit-log entries about this identity, oldest first (seq, at, actor, action).
+ */
+audit: Array<AuditEntry>, };
