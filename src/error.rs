@@ -114,6 +114,18 @@ impl From<rusqlite::Error> for Error {
             rusqlite::Error::SqliteFailure(f, _) => match f.code {
                 Sq::NotADatabase => ErrorCode::DatabaseUnreadable,
                 Sq::DatabaseCorrupt => ErrorCode::DatabaseUnreadable,
+                Sq::DiskFull => {
+                    return Error::new(
+                        ErrorCode::Storage,
+                        "the disk is full: the change was not saved and nothing was lost; free some space and try again",
+                    )
+                }
+                Sq::DatabaseBusy | Sq::DatabaseLocked => {
+                    return Error::new(
+                        ErrorCode::Storage,
+                        "the cache is busy in another Custodian window or command; try again when it has finished",
+                    )
+                }
                 _ => ErrorCode::Storage,
             },
             rusqlite::Error::QueryReturnedNoRows => ErrorCode::NotFound,

@@ -29,3 +29,19 @@ pub mod sync;
 pub mod views;
 
 pub use error::{Error, ErrorCode, Result};
+
+/// Test hook for fault-injection tests (debug builds only): when
+/// `CUSTODIAN_FAILPOINT` names this point, touch `CUSTODIAN_FAILPOINT_MARK`
+/// (if set) and sleep, so a test can kill the process inside the transaction.
+/// A no-op in release builds.
+pub fn failpoint(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("CUSTODIAN_FAILPOINT").is_ok_and(|v| v == name) {
+        if let Some(mark) = std::env::var_os("CUSTODIAN_FAILPOINT_MARK") {
+            let _ = std::fs::write(mark, name);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}

@@ -1196,6 +1196,7 @@ impl Store {
             &format!("campaign {campaign} {}", camp.name),
             &detail,
         )?;
+        crate::failpoint("campaign.close");
         tx.commit()?;
         Ok(report)
     }

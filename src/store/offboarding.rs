@@ -905,6 +905,7 @@ impl Store {
             &format!("case {case}"),
             &serde_json::to_value(&report)?,
         )?;
+        crate::failpoint("offboarding.apply");
         tx.commit()?;
         Ok(report)
     }
