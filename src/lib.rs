@@ -20,6 +20,7 @@ pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod findings;
+pub mod logging;
 pub mod model;
 pub mod offboarding;
 pub mod ops;

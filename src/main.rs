@@ -222,6 +222,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a support bundle (JSON, secrets redacted).
+    Diagnostics {
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Authorised by whom, under which policy, via which chain (an identity).
     Authz {
         identity: String,
@@ -325,14 +330,10 @@ enum SortArg {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUSTODIAN_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let _logs = custodian::logging::init("warn", cli.db.as_deref());
+    let span = tracing::info_span!("command", name = %std::env::args().nth(1).unwrap_or_default());
+    let _entered = span.enter();
     match run(cli) {
         Ok(code) => code,
         // Output piped into `head` and closed early: not an error.
@@ -656,6 +657,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 out.flush()?;
                 return Ok(ExitCode::from(3));
             }
+        }
+        Command::Diagnostics { out: file } => {
+            let store = ops::open_or_demo(&path, now)?;
+            let d = ops::diagnostics(&store, custodian::logging::log_dir(Some(&path)).as_deref())?;
+            std::fs::write(&file, serde_json::to_string_pretty(&d)?)
+                .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot write {}: {e}", file.display())))?;
+            writeln!(out, "Wrote {}", file.display())?;
         }
         Command::Authz { identity, json } => {
             let store = ops::open_or_demo(&path, now)?;

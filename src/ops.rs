@@ -205,7 +205,9 @@ pub async fn sync_source_shared(
     cancel: Cancel,
 ) -> Result<SyncRunView> {
     let prepared = store.with_store(|s| crate::sync::prepare(s, source, Utc::now()))?;
-    match prepared.fetch(secrets, progress.clone(), cancel, HttpPolicy::default()).await {
+    let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
+    use tracing::Instrument as _;
+    match prepared.fetch(secrets, progress.clone(), cancel, HttpPolicy::default()).instrument(span).await {
         Ok(fetch) => {
             let id = fetch.source.0;
             let items = fetch.fetched.item_count() as u64;
@@ -610,4 +612,54 @@ pub fn authorization(store: &Store, identity: &str) -> Result<crate::blast::Auth
     let id = store.resolve_identity(identity)?;
     let g = Graph::load(store)?;
     crate::blast::authorization(store, &g, id.0)
+}
+
+// ------------------------------------------------------------ diagnostics ---
+
+/// A support bundle (JSON): versions, schema, counts, sources (settings with
+/// secret-looking values redacted; secrets themselves are only in the
+/// keyring), recent sync runs and their errors, the audit check, and the
+/// newest log lines, redacted.
+pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::Value> {
+    let redact_settings = |v: &serde_json::Value| -> serde_json::Value {
+        match v.as_object() {
+            Some(m) => m
+                .iter()
+                .map(|(k, v)| {
+                    let secretish = ["secret", "password", "token", "credential"].iter().any(|s| k.to_lowercase().contains(s));
+                    (k.clone(), if secretish { serde_json::Value::from("[redacted]") } else { v.clone() })
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            None => serde_json::Value::Null,
+        }
+    };
+    let sources: Vec<serde_json::Value> = store
+        .sources()?
+        .into_iter()
+        .map(|s| serde_json::json!({"id": s.id, "kind": s.kind, "name": s.name, "settings": redact_settings(&s.settings)}))
+        .collect();
+    let mut log_lines: Vec<String> = vec![];
+    if let Some(dir) = log_dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+            .unwrap_or_default();
+        files.sort();
+        if let Some(newest) = files.last() {
+            let text = std::fs::read_to_string(newest).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            log_lines = lines[lines.len().saturating_sub(300)..].iter().map(|l| crate::logging::redact_line(l)).collect();
+        }
+    }
+    Ok(serde_json::json!({
+        "custodian": env!("CARGO_PKG_VERSION"),
+        "os": std::env::consts::OS,
+        "arch": std::env::consts::ARCH,
+        "schema_version": store.schema_version()?,
+        "summary": store.summary()?,
+        "sources": sources,
+        "recent_runs": store.sync_runs(None, 30)?,
+        "audit": store.verify_audit()?,
+        "log_lines": log_lines,
+    }))
 }

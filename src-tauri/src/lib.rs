@@ -18,7 +18,6 @@ use custodian::views::{
 };
 use custodian::{Error, Result};
 use tauri::State;
-use tracing_subscriber::EnvFilter;
 
 /// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
@@ -120,19 +119,10 @@ fn identity(state: State<'_, AppState>, id: i64) -> Result<IdentityDetail> {
     state.with(|s| custodian::ops::identity(s, id, chrono::Utc::now()))
 }
 
-/// Logs to stderr, filtered by `$CUSTODIAN_LOG` (default `info`).
-fn init_tracing() {
-    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second initialisation (tests) is harmless; ignore it.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 /// Runs the desktop app until its window is closed.
 pub fn run() -> ExitCode {
-    init_tracing();
+    // Standard error and daily-rotated files (see custodian::logging).
+    let _logs = custodian::logging::init("info", None);
     let result = tauri::Builder::default()
         .setup(|app| {
             use tauri::Manager as _;

@@ -282,6 +282,8 @@ pub fn sync_blocking(
     policy: HttpPolicy,
 ) -> Result<SyncOutcome> {
     let prepared = prepare(store, source, Utc::now())?;
+    let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
+    let _entered = span.enter();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

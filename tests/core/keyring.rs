@@ -29,6 +29,9 @@ fn secrets_round_trip_through_the_os_keyring_and_never_touch_the_cache() {
     let script = r#"set -e
 printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_url="$BASE" --secret-stdin
 "$EXE" --db "$DB" sync kr --json
+"$EXE" --db "$DB" diagnostics --out "$DIR/diagnostics.json" >/dev/null
+"$EXE" --db "$DB" audit export --out "$DIR/audit.jsonl" >/dev/null
+"$EXE" --db "$DB" tasks --export json > "$DIR/tasks.json"
 secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
 "#;
     let out = Command::new("bash")
@@ -38,6 +41,10 @@ secret-tool lookup service org.custodian.desktop username source-1 || secret-too
         .env("DB", &db)
         .env("BASE", &server.base)
         .env("TOKEN", &server.token)
+        .env("DIR", dir.path())
+        // The most verbose logs, into the test's folder.
+        .env("CUSTODIAN_LOG", "trace")
+        .env("CUSTODIAN_LOG_DIR", dir.path().join("logs"))
         .env_remove("CUSTODIAN_DB")
         .output()
         .unwrap();
@@ -47,11 +54,25 @@ secret-tool lookup service org.custodian.desktop username source-1 || secret-too
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains(&server.token), "the keyring holds the token: {stdout}");
 
-    // The cache, its WAL and the CLI's own output never contain the secret.
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        assert!(!bytes.windows(server.token.len()).any(|w| w == server.token.as_bytes()), "secret found in the cache files");
+    // The cache, its WAL, trace-level logs, the diagnostics bundle, the audit
+    // export and the task export never contain the secret; stderr neither.
+    let mut checked = 0;
+    let mut stack = vec![dir.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(!bytes.windows(server.token.len()).any(|w| w == server.token.as_bytes()), "secret found in {}", p.display());
+            checked += 1;
+        }
     }
+    assert!(checked >= 5, "cache, logs and exports were all checked ({checked} files)");
+    assert!(dir.path().join("logs").read_dir().unwrap().count() >= 1, "trace logs were written");
+    assert!(!stderr.contains(&server.token), "secret on stderr");
     let store = custodian::store::Store::open(&db).unwrap();
     assert_eq!(store.summary().unwrap().identities, 1);
 }
