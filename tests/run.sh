@@ -26,6 +26,9 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\nFAILED during \"%s\" (exit %s) aft
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export DEBIAN_FRONTEND=noninteractive
+# The test caches are encrypted with a passphrase from the environment (no
+# Secret Service in CI); the keyring test unsets it to use gnome-keyring.
+export CUSTODIAN_CACHE_KEY="${CUSTODIAN_CACHE_KEY:-custodian-test-suite}"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # ---------------------------------------------------------------------------

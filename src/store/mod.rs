@@ -10,6 +10,7 @@
 //!   its transaction commits.
 
 pub mod audit;
+pub mod key;
 pub mod campaigns;
 mod inventory;
 pub mod offboarding;
@@ -40,28 +41,54 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the cache at `path` and migrates it.
+    /// Opens (creating if missing) the cache at `path`, decrypting it with the
+    /// key from the OS keyring (see [`key`]), and migrates it. An unencrypted
+    /// cache from an earlier Custodian is encrypted first.
     ///
-    /// A file that is not a Custodian cache, is corrupt, or was written by a
-    /// newer schema gives an error and is left byte-for-byte untouched.
+    /// A file that is not a Custodian cache, is corrupt, cannot be decrypted
+    /// with the key, or was written by a newer schema gives an error and is
+    /// left byte-for-byte untouched.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| {
-            Error::new(
+        let header = file_header(path)?;
+        let key = match header {
+            Header::Missing => key::for_new_cache()?,
+            Header::Plain => {
+                // Refuse what is not ours before touching it, then encrypt.
+                let plain = open_conn(path)?;
+                migrations::check_compatible(&plain)
+                    .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
+                drop(plain);
+                let key = key::for_new_cache()?;
+                encrypt_in_place(path, &key)?;
+                key
+            }
+            Header::Other => key::existing()?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::DatabaseUnreadable,
+                    format!(
+                        "{} is encrypted (or not a database) and no cache key is in the OS keyring; it was left untouched",
+                        path.display()
+                    ),
+                )
+            })?,
+        };
+        let conn = open_conn(path)?;
+        conn.execute_batch(&key::pragma(&key)?)?;
+        // The first read tells whether the key fits.
+        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)) {
+            return Err(Error::new(
                 ErrorCode::DatabaseUnreadable,
-                format!("cannot open {}: {e}", path.display()),
-            )
-        })?;
+                format!(
+                    "{} cannot be read with the cache key (a different key, or not a Custodian cache): {e}; it was left untouched",
+                    path.display()
+                ),
+            ));
+        }
         let mut store = Store {
             conn,
             path: Some(path.to_path_buf()),
@@ -180,4 +207,86 @@ pub(crate) fn to_ts_opt(t: Option<DateTime<Utc>>) -> Option<i64> {
 
 pub(crate) fn from_ts(s: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(s, 0).single().unwrap_or_default()
+}
+
+enum Header {
+    /// No file, or an empty one.
+    Missing,
+    /// An unencrypted SQLite file.
+    Plain,
+    /// Anything else: encrypted, or not a database.
+    Other,
+}
+
+fn file_header(path: &Path) -> Result<Header> {
+    use std::io::Read;
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Header::Missing),
+        Err(e) => {
+            return Err(Error::new(
+                ErrorCode::DatabaseUnreadable,
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        }
+    };
+    let mut buf = [0u8; 16];
+    let n = f.read(&mut buf)?;
+    Ok(if n == 0 {
+        Header::Missing
+    } else if n == 16 && &buf == b"SQLite format 3\0" {
+        Header::Plain
+    } else {
+        Header::Other
+    })
+}
+
+fn open_conn(path: &Path) -> Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::new(ErrorCode::DatabaseUnreadable, format!("cannot open {}: {e}", path.display())))
+}
+
+/// Encrypts an unencrypted cache: exports it into a new encrypted file next
+/// to it, then renames that over the original (atomic; a crash before the
+/// rename leaves the original as it was, and the next open tries again).
+fn encrypt_in_place(path: &Path, key: &str) -> Result<()> {
+    let tmp = path.with_extension("encrypting");
+    let _ = std::fs::remove_file(&tmp);
+    let tmp_str = tmp.to_string_lossy().replace('\'', "''");
+    {
+        let plain = open_conn(path)?;
+        let version: i64 = plain.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        // Fold any WAL into the main file first.
+        plain.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        plain.execute_batch(&format!("ATTACH DATABASE '{tmp_str}' AS enc KEY \"x'{key}'\";"))?;
+        plain.query_row("SELECT sqlcipher_export('enc')", [], |_| Ok(()))?;
+        plain.execute_batch(&format!(
+            "PRAGMA enc.user_version = {version}; PRAGMA enc.application_id = {}; DETACH DATABASE enc;",
+            migrations::APPLICATION_ID
+        ))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        Error::new(ErrorCode::Storage, format!("cannot replace {} with its encrypted copy: {e}", path.display()))
+    })?;
+    for suffix in ["-wal", "-shm"] {
+        let side = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        let _ = std::fs::remove_file(side);
+    }
+    tracing::info!(path = %path.display(), "encrypted an unencrypted cache");
+    Ok(())
+}
+
+/// A raw connection to a cache file, with its key applied (tests and tools
+/// that need plain SQL on a file; the app goes through [`Store::open`]).
+pub fn open_raw(path: &Path) -> Result<Connection> {
+    let conn = open_conn(path)?;
+    if let Header::Other = file_header(path)? {
+        if let Some(k) = key::existing()? {
+            conn.execute_batch(&key::pragma(&k)?)?;
+        }
+    }
+    Ok(conn)
 }

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn custodian(db: &std::path::Path, args: &[&str]) -> Output {
+    crate::util::test_key();
     Command::new(env!("CARGO_BIN_EXE_custodian"))
         .arg("--db")
         .arg(db)
@@ -177,7 +178,7 @@ fn a_campaign_from_the_command_line() {
     assert_eq!(v["ok"], true);
 
     // Editing a past audit entry is detected, and `audit verify` fails.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = custodian::store::open_raw(&db).unwrap();
     conn.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2", []).unwrap();
     drop(conn);
     let out = custodian(&db, &["audit", "verify"]);
@@ -191,7 +192,7 @@ fn offboarding_from_the_command_line() {
     let db = dir.path().join("c.db");
     json(&custodian(&db, &["demo", "--size", "s", "--json"]));
     // An active person who owns something: find one, and their manager.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = custodian::store::open_raw(&db).unwrap();
     let (person, manager): (i64, i64) = conn
         .query_row(
             "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
@@ -249,7 +250,7 @@ fn posture_blast_and_the_pipeline_check() {
     assert!(p["figures"]["nhis"].as_i64().unwrap() > 500);
     assert_eq!(p["trend"].as_array().unwrap().len(), 13);
     // Fix what makes it fail (in the cache, for the test) and the check passes.
-    let conn = rusqlite::Connection::open(&db).unwrap();
+    let conn = custodian::store::open_raw(&db).unwrap();
     conn.execute("DELETE FROM findings WHERE severity = 4", []).unwrap();
     drop(conn);
     let out = custodian(&db, &["check", "--fail-on", "critical"]);

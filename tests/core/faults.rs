@@ -11,6 +11,7 @@ use custodian::store::Store;
 const REGISTRY: &str = "name,kind,purpose\nkept-agent,ai_agent,Survives the crash\nkept-svc,service_account,Also survives\n";
 
 fn cli(db: &std::path::Path) -> Command {
+    crate::util::test_key();
     let mut c = Command::new(env!("CARGO_BIN_EXE_custodian"));
     c.arg("--db").arg(db).env_remove("CUSTODIAN_DB");
     c
@@ -56,7 +57,7 @@ fn killing_a_sync_midway_keeps_the_snapshot_and_marks_the_run_interrupted() {
     };
     // The run is recorded as running while it fetches.
     {
-        let raw = rusqlite::Connection::open(&db).unwrap();
+        let raw = custodian::store::open_raw(&db).unwrap();
         let status: String =
             raw.query_row("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
         assert_eq!(status, "running");
@@ -97,7 +98,7 @@ fn kill_at_failpoint(db: &std::path::Path, point: &str, args: &[&str]) {
 }
 
 fn count(db: &std::path::Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+    custodian::store::open_raw(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -138,7 +139,7 @@ fn killing_an_offboarding_apply_changes_no_owner() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
     assert!(cli(&db).args(["demo", "--size", "s"]).output().unwrap().status.success());
-    let (case, manager): (i64, i64) = rusqlite::Connection::open(&db)
+    let (case, manager): (i64, i64) = custodian::store::open_raw(&db)
         .unwrap()
         .query_row("SELECT id, manager_id FROM offboarding_cases WHERE manager_id IS NOT NULL ORDER BY id LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();

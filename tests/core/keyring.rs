@@ -32,7 +32,10 @@ printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_
 "$EXE" --db "$DB" diagnostics --out "$DIR/diagnostics.json" >/dev/null
 "$EXE" --db "$DB" audit export --out "$DIR/audit.jsonl" >/dev/null
 "$EXE" --db "$DB" tasks --export json > "$DIR/tasks.json"
+"$EXE" --db "$DB" summary --json
 secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
+echo
+echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cache-key | wc -c)"
 "#;
     let out = Command::new("bash")
         .arg(session_script())
@@ -44,6 +47,8 @@ secret-tool lookup service org.custodian.desktop username source-1 || secret-too
         .env("DIR", dir.path())
         // The most verbose logs, into the test's folder.
         .env("CUSTODIAN_LOG", "trace")
+        // The cache key goes to the keyring too (no passphrase from the environment).
+        .env_remove("CUSTODIAN_CACHE_KEY")
         .env("CUSTODIAN_LOG_DIR", dir.path().join("logs"))
         .env_remove("CUSTODIAN_DB")
         .output()
@@ -53,6 +58,8 @@ secret-tool lookup service org.custodian.desktop username source-1 || secret-too
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
     assert!(stdout.contains(&server.token), "the keyring holds the token: {stdout}");
+    assert!(stdout.contains("cache-key: 64"), "the keyring holds the 64-hex-digit cache key: {stdout}");
+    assert_ne!(&std::fs::read(&db).unwrap()[..16], b"SQLite format 3\0", "the cache is encrypted");
 
     // The cache, its WAL, trace-level logs, the diagnostics bundle, the audit
     // export and the task export never contain the secret; stderr neither.
@@ -73,8 +80,7 @@ secret-tool lookup service org.custodian.desktop username source-1 || secret-too
     assert!(checked >= 5, "cache, logs and exports were all checked ({checked} files)");
     assert!(dir.path().join("logs").read_dir().unwrap().count() >= 1, "trace logs were written");
     assert!(!stderr.contains(&server.token), "secret on stderr");
-    let store = custodian::store::Store::open(&db).unwrap();
-    assert_eq!(store.summary().unwrap().identities, 1);
+    assert!(stdout.contains("\"identities\": 1"), "reopened with the key from the keyring: {stdout}");
 }
 
 #[test]

@@ -145,3 +145,60 @@ fn migrating_from_empty_step_by_step_reaches_latest() {
         assert_eq!(store.schema_version().unwrap(), m.version);
     }
 }
+
+#[test]
+fn the_cache_is_encrypted_at_rest_and_a_legacy_cache_is_migrated() {
+    crate::util::test_key();
+    let dir = tempfile::tempdir().unwrap();
+    // A new cache: no SQLite header, no readable names in the file.
+    let path = dir.path().join("new.db");
+    {
+        let mut store = Store::open(&path).unwrap();
+        custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 1, now()).unwrap();
+        store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+    }
+    let bytes = file_bytes(&path);
+    assert_ne!(&bytes[..16], b"SQLite format 3\0");
+    assert!(!bytes.windows(9).any(|w| w == b"contoso.e"), "plaintext found in the encrypted cache");
+
+    // An unencrypted cache of an earlier Custodian: encrypted on open, nothing lost.
+    let legacy = dir.path().join("legacy.db");
+    let mut old = Store::open_in_memory().unwrap();
+    custodian::ops::load_demo(&mut old, custodian::demo::DemoSize::S, 1, now()).unwrap();
+    let summary = old.summary().unwrap();
+    old.conn().execute("VACUUM INTO ?1", [legacy.to_str().unwrap()]).unwrap();
+    assert_eq!(&file_bytes(&legacy)[..16], b"SQLite format 3\0");
+    let store = Store::open(&legacy).unwrap();
+    assert_eq!(store.summary().unwrap().identities, summary.identities);
+    assert!(store.verify_audit().unwrap().ok);
+    drop(store);
+    assert_ne!(&file_bytes(&legacy)[..16], b"SQLite format 3\0", "encrypted in place");
+    assert!(!dir.path().join("legacy.encrypting").exists());
+}
+
+#[test]
+fn a_wrong_key_is_a_clear_error_and_touches_nothing() {
+    crate::util::test_key();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let run = |key: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_custodian"))
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .env("CUSTODIAN_CACHE_KEY", key)
+            .env_remove("CUSTODIAN_DB")
+            .output()
+            .unwrap()
+    };
+    assert!(run("right passphrase", &["demo", "--size", "s"]).status.success());
+    // Fold the WAL so the file alone is the cache.
+    assert!(run("right passphrase", &["summary"]).status.success());
+    let before = file_bytes(&db);
+    let out = run("wrong passphrase", &["summary"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[database_unreadable]") && err.contains("cannot be read with the cache key"), "{err}");
+    assert_eq!(file_bytes(&db), before, "left untouched");
+    assert!(run("right passphrase", &["summary"]).status.success(), "the right key still opens it");
+}

@@ -4,8 +4,20 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use custodian::model::*;
 
+/// Test caches are encrypted with a passphrase from the environment when no
+/// key is configured (`tests/run.sh` sets one; this covers plain `cargo test`).
+pub fn test_key() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os(custodian::store::key::KEY_ENV).is_none() {
+            std::env::set_var(custodian::store::key::KEY_ENV, "custodian-test-suite");
+        }
+    });
+}
+
 /// A fixed "now" so generated data and ages are reproducible.
 pub fn now() -> DateTime<Utc> {
+    test_key();
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
         .single()
         .unwrap()

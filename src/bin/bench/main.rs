@@ -127,6 +127,11 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Benchmarks use throwaway caches: encrypt them with a fixed passphrase
+    // rather than the user's keyring key.
+    if std::env::var_os(custodian::store::key::KEY_ENV).is_none() {
+        std::env::set_var(custodian::store::key::KEY_ENV, "custodian-bench");
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
