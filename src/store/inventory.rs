@@ -361,7 +361,7 @@ impl Store {
         Ok(d)
     }
 
-    pub(crate) fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
+    pub fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
         Ok(self
             .conn
             .query_row(

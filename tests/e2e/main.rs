@@ -729,3 +729,116 @@ impl Session {
         )
     }
 }
+
+/// A reviewer chooses who they are, then works through their queue from the
+/// keyboard: keep one, revoke (or retire) one after being asked for a
+/// justification, select two and follow the recommendations. The core's
+/// records must match.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn reviewer_works_through_a_queue() {
+    use custodian::campaigns::{
+        CampaignScope, Decision, Granularity, NewCampaign, QueueQuery, Recurrence, ReviewerRule,
+    };
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let (reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
+        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let owner = store.resolve_person("1").map_err(|e| e.to_string())?;
+        let reviewer = store.resolve_person("2").map_err(|e| e.to_string())?;
+        let c = NewCampaign {
+            name: "E2E bots".into(),
+            description: String::new(),
+            scope: CampaignScope { kinds: vec![custodian::model::IdentityKind::Bot], ..Default::default() },
+            granularity: Granularity::All,
+            reviewer_rule: ReviewerRule::Named,
+            named_reviewer: Some(reviewer),
+            fallback_reviewer: owner,
+            second_reviewer: None,
+            recurrence: Recurrence::None,
+            start_at: None,
+            due_at: (now + chrono::Duration::days(30)).to_rfc3339(),
+        };
+        store.create_campaign(owner, &c, now).map_err(|e| e.to_string())?;
+        let q = store.review_queue(reviewer, &QueueQuery { limit: 10, ..Default::default() }).map_err(|e| e.to_string())?;
+        let name = store.person_ref(reviewer).map_err(|e| e.to_string())?.ok_or("no reviewer")?.display_name;
+        Ok((reviewer, name, q.items))
+    })());
+    assert!(items.len() >= 4, "the reviewer needs a few items");
+    let (first, second, third, fourth) = (&items[0], &items[1], &items[2], &items[3]);
+    let removal = match second.item_type {
+        custodian::campaigns::ItemType::Identity => Decision::Retire,
+        _ => Decision::Revoke,
+    };
+
+    let app = App::launch("reviews", &db);
+    app.check(|s| {
+        s.wait_for("the My reviews nav item", || s.exists("[data-testid=nav-reviews]"))?;
+        s.click(&s.find("[data-testid=nav-reviews]")?)?;
+        // 1. Who are you?
+        s.wait_for("the person picker", || s.exists("[data-testid=person-search]"))?;
+        let search = s.find("[data-testid=person-search]")?;
+        s.send_keys(&search, &reviewer_name)?;
+        let option = format!("[data-testid=person-option][data-id=\"{reviewer}\"]");
+        s.wait_for("the reviewer in the picker", || s.exists(&option))?;
+        s.click(&s.find(&option)?)?;
+        s.wait_for("the queue", || Ok(s.find_all("[data-testid=queue-row]")?.len() >= 4))?;
+        let pending: i64 = digits(&s.text_of("[data-testid=queue-pending]")?).parse().map_err(|e| format!("{e}"))?;
+        s.screenshot_to(&artifacts_dir().join("reviews.png"))?;
+
+        // 2. Keep the first (with a justification in case it is high risk).
+        let just = s.find("[data-testid=justification]")?;
+        s.click(&just)?;
+        s.send_keys(&just, "checked with the owner")?;
+        s.press_key("\u{E007}")?; // Enter: back to the queue
+        s.press_key("a")?;
+        s.wait_for("the first decision", || {
+            Ok(s.text_of("[data-testid=review-notice]").unwrap_or_default().contains("Recorded 1 decision"))
+        })?;
+
+        // 3. Revoke the next one: asked for a justification first.
+        s.click(&s.find("[data-testid=queue-row] td:nth-child(4)")?)?;
+        s.press_key("r")?;
+        s.wait_for("the justification prompt", || {
+            Ok(s.text_of("[data-testid=review-notice]").unwrap_or_default().contains("justification is needed"))
+        })?;
+        let just = s.find("[data-testid=justification]")?;
+        s.send_keys(&just, "not used since spring")?;
+        s.press_key("\u{E007}")?;
+        s.press_key("r")?;
+        s.wait_for("the revocation", || {
+            Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 2).to_string())
+        })?;
+
+        // 4. Select the next two and follow the recommendations.
+        let just = s.find("[data-testid=justification]")?;
+        s.click(&just)?;
+        s.send_keys(&just, "as recommended")?;
+        s.press_key("\u{E007}")?;
+        s.press_key("x")?;
+        s.press_key("\u{E015}")?; // ArrowDown
+        s.press_key("x")?;
+        s.press_key("A")?;
+        s.wait_for("two more decisions", || {
+            Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 4).to_string())
+        })?;
+        s.wait_for("the audit badge", || {
+            Ok(s.text_of("[data-testid=audit-badge]").unwrap_or_default().contains("verified"))
+        })?;
+        s.screenshot_to(&artifacts_dir().join("reviews-after.png"))
+    });
+
+    // The core recorded exactly that, by the reviewer.
+    let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
+    let got = |id: i64| or_panic(store.review_item(id).map_err(|e| e.to_string()));
+    let a = got(first.id);
+    assert_eq!((a.decision, a.decided_by.as_deref()), (Some(Decision::Keep), Some(reviewer_name.as_str())));
+    let b = got(second.id);
+    assert_eq!(b.decision, Some(removal));
+    assert_eq!(b.justification, "not used since spring");
+    assert_eq!(got(third.id).decision, Some(third.recommendation));
+    assert_eq!(got(fourth.id).decision, Some(fourth.recommendation));
+    assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
+}

@@ -5,6 +5,7 @@ import { api, errorHeadline, onDataChanged, toUserError, usingMock, type UserErr
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
+import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 
 function useRoute(): Route {
@@ -17,12 +18,13 @@ function useRoute(): Route {
   return route;
 }
 
-const LATER = ['Posture', 'Reviews', 'Offboarding'];
+const LATER = ['Posture', 'Offboarding'];
 
 const TITLES: Record<Route['name'], string> = {
   inventory: 'Inventory',
   identity: 'Identity',
   sources: 'Sources',
+  reviews: 'My reviews',
   not_found: 'Not found',
 };
 
@@ -90,6 +92,14 @@ export function App() {
           Sources
           {summary && <span class="sidenav__count">{formatCount(summary.sources.length)}</span>}
         </a>
+        <a
+          class={`sidenav__item${route.name === 'reviews' ? ' is-active' : ''}`}
+          href="#/reviews"
+          data-testid="nav-reviews"
+          aria-current={route.name === 'reviews' ? 'page' : undefined}
+        >
+          My reviews
+        </a>
         {LATER.map((name) => (
           <span key={name} class="sidenav__item is-disabled" aria-disabled="true" title="Coming later">
             {name}
@@ -106,6 +116,7 @@ export function App() {
         {route.name === 'inventory' && <Inventory />}
         {route.name === 'identity' && <IdentityDetail id={route.id} />}
         {route.name === 'sources' && <Sources />}
+        {route.name === 'reviews' && <Reviews />}
         {route.name === 'not_found' && (
           <div class="callout">
             <strong>Nothing at {route.path}</strong>

@@ -1,9 +1,10 @@
-// Hash routing: `#/inventory`, `#/identity/123`, `#/sources`.
+// Hash routing: `#/inventory`, `#/identity/123`, `#/sources`, `#/reviews`.
 
 export type Route =
   | { name: 'inventory' }
   | { name: 'identity'; id: number }
   | { name: 'sources' }
+  | { name: 'reviews' }
   | { name: 'not_found'; path: string };
 
 /** Parses `location.hash` (with or without the leading `#`). */
@@ -15,6 +16,7 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 0) return { name: 'inventory' };
   if (parts.length === 1 && parts[0] === 'inventory') return { name: 'inventory' };
   if (parts.length === 1 && parts[0] === 'sources') return { name: 'sources' };
+  if (parts.length === 1 && parts[0] === 'reviews') return { name: 'reviews' };
   if (parts.length === 2 && parts[0] === 'identity' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
     return { name: 'identity', id: Number(parts[1]) };
   }
@@ -30,6 +32,8 @@ export function routeHash(route: Route): string {
       return `#/identity/${route.id}`;
     case 'sources':
       return '#/sources';
+    case 'reviews':
+      return '#/reviews';
     case 'not_found':
       return '#' + route.path;
   }

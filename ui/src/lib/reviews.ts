@@ -1,0 +1,188 @@
+// Access reviews in the UI: the calls (Tauri commands, or an in-browser
+// mock), the keyboard map and the rules the backend enforces, mirrored so the
+// reviewer is told before a round trip. The backend stays the authority.
+
+import { invoke } from '@tauri-apps/api/core';
+import type {
+  AuditVerification,
+  CampaignView,
+  Decision,
+  DecisionInput,
+  ItemType,
+  PersonRef,
+  QueueQuery,
+  ReviewItem,
+  ReviewQueue,
+} from '../bindings';
+import { inTauri, toUserError } from './ipc';
+
+export interface ReviewsApi {
+  actingPerson(): Promise<PersonRef | null>;
+  setActingPerson(person: number): Promise<PersonRef>;
+  findPeople(search: string): Promise<PersonRef[]>;
+  campaigns(): Promise<CampaignView[]>;
+  queue(query: QueueQuery): Promise<ReviewQueue>;
+  decide(input: DecisionInput): Promise<number>;
+  verifyAudit(): Promise<AuditVerification>;
+}
+
+const tauriReviews: ReviewsApi = {
+  actingPerson: () => invoke<PersonRef | null>('acting_person'),
+  setActingPerson: (person) => invoke<PersonRef>('set_acting_person', { person }),
+  findPeople: (search) => invoke<PersonRef[]>('find_people', { search, limit: 20 }),
+  campaigns: () => invoke<CampaignView[]>('campaigns'),
+  queue: (query) => invoke<ReviewQueue>('review_queue', { query }),
+  decide: (input) => invoke<number>('decide', { input }),
+  verifyAudit: () => invoke<AuditVerification>('verify_audit'),
+};
+
+let current: ReviewsApi | null = null;
+
+/** Replaces the backend (tests). */
+export function setReviewsApi(api: ReviewsApi): void {
+  current = api;
+}
+
+function backend(): ReviewsApi {
+  if (!current) current = inTauri() ? tauriReviews : createMockReviews();
+  return current;
+}
+
+async function call<T>(f: (api: ReviewsApi) => Promise<T>): Promise<T> {
+  try {
+    return await f(backend());
+  } catch (e) {
+    throw toUserError(e);
+  }
+}
+
+export const reviews = {
+  actingPerson: () => call((a) => a.actingPerson()),
+  setActingPerson: (person: number) => call((a) => a.setActingPerson(person)),
+  findPeople: (search: string) => call((a) => a.findPeople(search)),
+  campaigns: () => call((a) => a.campaigns()),
+  queue: (query: QueueQuery) => call((a) => a.queue(query)),
+  decide: (input: DecisionInput) => call((a) => a.decide(input)),
+  verifyAudit: () => call((a) => a.verifyAudit()),
+};
+
+/** The decision a key stands for on an item, or null. */
+export function keyDecision(key: string, type: ItemType): Decision | null {
+  switch (key) {
+    case 'a':
+      return 'keep';
+    case 'r':
+      return type === 'identity' ? 'retire' : 'revoke';
+    case 'o':
+      return type === 'credential' ? 'rotate' : null;
+    default:
+      return null;
+  }
+}
+
+/** Whether the backend will ask for a justification. */
+export function needsJustification(decision: Decision, risk: string): boolean {
+  return decision === 'revoke' || decision === 'retire' || (decision === 'keep' && risk === 'high');
+}
+
+export const KEY_HELP = '↑↓ move · a keep · r revoke/retire · o rotate · x select · A follow recommendation · / justification';
+
+export function emptyQuery(): QueueQuery {
+  return { campaign: null, include_decided: false, item_type: null, min_risk: null, search: '', offset: 0, limit: 200 };
+}
+
+// ------------------------------------------------------------------ mock ---
+
+function person(id: number, name: string): PersonRef {
+  return {
+    id,
+    display_name: name,
+    email: `${name.toLowerCase().replace(' ', '.')}@contoso.example`,
+    title: 'Engineer',
+    department: 'Platform',
+    status: 'active',
+    left_at: null,
+    manager_id: null,
+    manager_name: null,
+  };
+}
+
+/** A small in-browser backend that keeps the same rules. */
+export function createMockReviews(): ReviewsApi {
+  const people = [person(1, 'Maya Weber'), person(2, 'Noah Ibrahim'), person(3, 'Ximena Weber')];
+  let acting: PersonRef | null = null;
+  const items: ReviewItem[] = Array.from({ length: 12 }, (_, i) => {
+    const type: ItemType = (['identity', 'grant', 'credential'] as const)[i % 3];
+    const risk = ['low', 'medium', 'high'][i % 3];
+    return {
+      id: i + 1,
+      campaign_id: 1,
+      campaign: 'Q4 agent certification',
+      due_at: '2026-12-31T23:59:59Z',
+      item_type: type,
+      identity_id: 100 + i,
+      subject: `agent-${String(i + 1).padStart(4, '0')}`,
+      detail: type === 'grant' ? 's3:PutObject on data-bucket (write)' : type === 'credential' ? 'client_secret deploy' : 'ai_agent, active',
+      owner_name: 'Maya Weber',
+      risk,
+      recommendation: type === 'credential' ? 'rotate' : i % 4 === 0 ? (type === 'identity' ? 'retire' : 'revoke') : 'keep',
+      reasons: [`${type} used ${i * 7} days ago`],
+      reviewer_id: 1,
+      reviewer: 'Maya Weber',
+      reviewer_reason: 'owner',
+      stage: 1,
+      proposed: null,
+      proposed_by: null,
+      decision: null,
+      decided_by: null,
+      decided_at: null,
+      by_policy: false,
+      justification: '',
+      new_owner: null,
+      vanished_at: null,
+      allowed: type === 'identity' ? ['keep', 'retire', 'reassign'] : type === 'grant' ? ['keep', 'revoke'] : ['keep', 'revoke', 'rotate'],
+    };
+  });
+  let audit = 3;
+  return {
+    actingPerson: async () => acting,
+    setActingPerson: async (id) => {
+      acting = people.find((p) => p.id === id) ?? null;
+      if (!acting) throw { code: 'not_found', message: `no person with id ${id}` };
+      return acting;
+    },
+    findPeople: async (search) => people.filter((p) => p.display_name.toLowerCase().includes(search.toLowerCase())),
+    campaigns: async () => [],
+    queue: async (q) => {
+      if (!acting) throw { code: 'invalid_input', message: 'who is acting? choose yourself first' };
+      const mine = items.filter((i) => i.reviewer_id === acting?.id);
+      const shown = mine.filter((i) => q.include_decided || i.decision === null);
+      return {
+        total: mine.length,
+        pending: mine.filter((i) => i.decision === null).length,
+        offset: q.offset,
+        items: shown.slice(q.offset, q.offset + (q.limit || 200)),
+      };
+    },
+    decide: async (input) => {
+      const chosen = input.items.map((id) => items.find((i) => i.id === id));
+      for (const it of chosen) {
+        if (!it) throw { code: 'not_found', message: 'no such item' };
+        const d = input.follow_recommendation ? it.recommendation : input.decision;
+        if (!it.allowed.includes(d)) throw { code: 'invalid_input', message: `'${d}' does not apply to a ${it.item_type} item` };
+        if (needsJustification(d, it.risk) && !input.justification.trim()) {
+          throw { code: 'invalid_input', message: `a justification is required for item ${it.id} (${it.subject})` };
+        }
+      }
+      for (const it of chosen) {
+        if (!it) continue;
+        it.decision = input.follow_recommendation ? it.recommendation : input.decision;
+        it.justification = input.justification;
+        it.decided_by = acting?.display_name ?? null;
+        audit += 1;
+      }
+      return chosen.length;
+    },
+    verifyAudit: async () => ({ entries: audit, ok: true, first_bad_seq: null, problem: null, head: 'f'.repeat(64) }),
+  };
+}

@@ -1,0 +1,259 @@
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { AuditVerification, Decision, PersonRef, ReviewItem, ReviewQueue } from '../bindings';
+import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
+
+/** "Who are you?": the acting person, chosen from the people in the cache. */
+function PersonPicker({ onChosen }: { onChosen: (p: PersonRef) => void }) {
+  const [search, setSearch] = useState('');
+  const [found, setFound] = useState<PersonRef[]>([]);
+  const [error, setError] = useState<UserError | null>(null);
+  useEffect(() => {
+    let live = true;
+    reviews.findPeople(search).then(
+      (p) => live && setFound(p),
+      (e: unknown) => live && setError(toUserError(e)),
+    );
+    return () => {
+      live = false;
+    };
+  }, [search]);
+  return (
+    <section class="panel" data-testid="person-picker">
+      <h2>Who are you?</h2>
+      <p class="muted">Reviews, decisions and the audit log record who acted. Choose yourself from the people in the cache.</p>
+      <input
+        class="input"
+        data-testid="person-search"
+        placeholder="Name or email"
+        value={search}
+        onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
+        autoFocus
+      />
+      {error && <p class="error-text">{error.message}</p>}
+      <ul class="picker-list">
+        {found.map((p) => (
+          <li key={p.id}>
+            <button
+              class="link-button"
+              data-testid="person-option"
+              data-id={String(p.id)}
+              disabled={p.status !== 'active'}
+              onClick={() => reviews.setActingPerson(p.id).then(onChosen, (e: unknown) => setError(toUserError(e)))}
+            >
+              {p.display_name} <span class="muted">{p.email}</span>
+              {p.status !== 'active' && <span class="badge">{p.status}</span>}
+            </button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function AuditBadge({ tick }: { tick: number }) {
+  const [v, setV] = useState<AuditVerification | null>(null);
+  useEffect(() => {
+    reviews.verifyAudit().then(setV, () => setV(null));
+  }, [tick]);
+  if (!v) return null;
+  return (
+    <span
+      class={`badge ${v.ok ? 'badge--ok' : 'badge--bad'}`}
+      data-testid="audit-badge"
+      title={v.ok ? `Head ${v.head}` : (v.problem ?? '')}
+    >
+      {v.ok ? `Audit log verified (${v.entries} entries)` : `Audit log broken at entry ${v.first_bad_seq}`}
+    </span>
+  );
+}
+
+export function Reviews() {
+  const [me, setMe] = useState<PersonRef | null | undefined>(undefined);
+  const [queue, setQueue] = useState<ReviewQueue | null>(null);
+  const [cursor, setCursor] = useState(0);
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [justification, setJustification] = useState('');
+  const [error, setError] = useState<UserError | null>(null);
+  const [notice, setNotice] = useState('');
+  const [tick, setTick] = useState(0);
+  const justRef = useRef<HTMLInputElement>(null);
+  const tableRef = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    reviews.actingPerson().then(setMe, (e: unknown) => {
+      setError(toUserError(e));
+      setMe(null);
+    });
+  }, []);
+
+  const load = () => {
+    if (!me) return;
+    reviews.queue(emptyQuery()).then(
+      (q) => {
+        setQueue(q);
+        setCursor((c) => Math.min(c, Math.max(q.items.length - 1, 0)));
+      },
+      (e: unknown) => setError(toUserError(e)),
+    );
+  };
+  useEffect(load, [me, tick]);
+
+  const decide = (items: ReviewItem[], decision: Decision | null, follow = false) => {
+    if (items.length === 0) return;
+    const wanted = (it: ReviewItem) => (follow ? it.recommendation : (decision ?? 'keep'));
+    if (!justification.trim() && items.some((it) => needsJustification(wanted(it), it.risk))) {
+      setError(null);
+      setNotice('A justification is needed for this decision: type it, then press the key again.');
+      justRef.current?.focus();
+      return;
+    }
+    reviews
+      .decide({ items: items.map((i) => i.id), decision: decision ?? 'keep', justification, new_owner: null, follow_recommendation: follow })
+      .then(
+        (n) => {
+          setNotice(`Recorded ${n} decision${n === 1 ? '' : 's'}.`);
+          setError(null);
+          setSelected(new Set());
+          setJustification('');
+          setTick((t) => t + 1);
+          tableRef.current?.focus();
+        },
+        (e: unknown) => setError(toUserError(e)),
+      );
+  };
+
+  const onKey = (e: KeyboardEvent) => {
+    if (!queue || e.target === justRef.current) return;
+    const items = queue.items;
+    const it = items[cursor];
+    if (e.key === 'ArrowDown' || e.key === 'j') {
+      setCursor((c) => Math.min(c + 1, items.length - 1));
+    } else if (e.key === 'ArrowUp' || e.key === 'k') {
+      setCursor((c) => Math.max(c - 1, 0));
+    } else if ((e.key === 'x' || e.key === ' ') && it) {
+      const next = new Set(selected);
+      if (next.has(it.id)) next.delete(it.id);
+      else next.add(it.id);
+      setSelected(next);
+    } else if (e.key === 'A') {
+      const chosen = items.filter((i) => selected.has(i.id));
+      decide(chosen.length ? chosen : it ? [it] : [], null, true);
+    } else if (e.key === '/') {
+      justRef.current?.focus();
+    } else if (it) {
+      const chosen = selected.size ? items.filter((i) => selected.has(i.id)) : [it];
+      const d = keyDecision(e.key, it.item_type);
+      if (!d) return;
+      decide(chosen, d);
+    } else {
+      return;
+    }
+    e.preventDefault();
+  };
+
+  if (me === undefined) return <div class="muted">Loading…</div>;
+  if (me === null) return <PersonPicker onChosen={(p) => setMe(p)} />;
+
+  return (
+    <section class="reviews" data-testid="reviews">
+      <header class="reviews__head">
+        <h1>My reviews</h1>
+        <span class="muted" data-testid="acting-person">
+          Acting as <b>{me.display_name}</b>{' '}
+          <button class="link-button" onClick={() => setMe(null)}>
+            change
+          </button>
+        </span>
+        <AuditBadge tick={tick} />
+      </header>
+      {queue && (
+        <p data-testid="queue-counts">
+          <b data-testid="queue-pending">{queue.pending}</b> pending of {queue.total} items assigned to you
+        </p>
+      )}
+      <div class="reviews__just">
+        <label>
+          Justification{' '}
+          <input
+            ref={justRef}
+            class="input input--wide"
+            data-testid="justification"
+            value={justification}
+            placeholder="Why (required to revoke or retire, and to keep anything high risk)"
+            onInput={(e) => setJustification((e.target as HTMLInputElement).value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' || e.key === 'Escape') {
+                e.preventDefault();
+                tableRef.current?.focus();
+              }
+            }}
+          />
+        </label>
+      </div>
+      {notice && (
+        <p class="notice" data-testid="review-notice">
+          {notice}
+        </p>
+      )}
+      {error && (
+        <div class="callout callout--error" role="alert" data-testid="review-error">
+          <strong>{errorHeadline(error.code)}</strong>
+          <p>{error.message}</p>
+        </div>
+      )}
+      <p class="muted keyhelp">{KEY_HELP}</p>
+      <div class="queue" tabIndex={0} ref={tableRef} onKeyDown={onKey} data-testid="queue" autoFocus>
+        <table class="table">
+          <thead>
+            <tr>
+              <th></th>
+              <th>Risk</th>
+              <th>Item</th>
+              <th>Identity</th>
+              <th>Detail</th>
+              <th>Recommendation</th>
+              <th>Why</th>
+              <th>Campaign</th>
+            </tr>
+          </thead>
+          <tbody>
+            {queue?.items.map((it, i) => (
+              <tr
+                key={it.id}
+                class={`${i === cursor ? 'is-cursor' : ''} ${selected.has(it.id) ? 'is-selected' : ''}`}
+                data-testid="queue-row"
+                data-id={String(it.id)}
+                onClick={() => setCursor(i)}
+              >
+                <td>{selected.has(it.id) ? '☑' : '☐'}</td>
+                <td>
+                  <span class={`risk risk--${it.risk}`}>{it.risk}</span>
+                </td>
+                <td>{it.item_type}</td>
+                <td data-testid="queue-subject">{it.subject}</td>
+                <td>{it.detail}</td>
+                <td data-testid="queue-recommendation">{it.recommendation}</td>
+                <td class="muted">{it.reasons.join('; ')}</td>
+                <td class="muted">
+                  {it.campaign}
+                  {it.stage === 2 && it.proposed && ` · stage 2: ${it.proposed} proposed by ${it.proposed_by ?? ''}`}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {queue && queue.pending > queue.items.length && (
+          <p class="muted" data-testid="queue-more">
+            Showing the {queue.items.length} most urgent of {queue.pending} pending items; decided items make room for the next.
+          </p>
+        )}
+        {queue && queue.items.length === 0 && (
+          <p class="muted" data-testid="queue-empty">
+            Nothing waits for you.
+          </p>
+        )}
+      </div>
+    </section>
+  );
+}
