@@ -842,3 +842,74 @@ fn reviewer_works_through_a_queue() {
     assert_eq!(got(fourth.id).decision, Some(fourth.recommendation));
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
 }
+
+/// A manager opens My team, opens the case of a departed report, transfers
+/// everything to themselves (rotating secrets) and applies; the core's owners
+/// and tasks must follow.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn manager_transfers_a_departed_engineers_agents() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let (manager, leaver, case_id, identities) = or_panic((|| -> R<_> {
+        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let cases = store.offboarding_cases(Some("open"), None).map_err(|e| e.to_string())?;
+        let c = cases
+            .iter()
+            .filter(|c| c.manager_id.is_some() && c.person_status == custodian::model::PersonStatus::Departed)
+            .max_by_key(|c| c.items)
+            .ok_or("no departed engineer with an active manager in the demo")?;
+        let manager = c.manager_id.ok_or("no manager")?;
+        store.set_acting_person(manager, now).map_err(|e| e.to_string())?;
+        let full = store.offboarding_case(c.id).map_err(|e| e.to_string())?;
+        let ids: Vec<i64> = full.items.iter().map(|i| i.identity_id).collect();
+        Ok((manager, c.person_id, c.id, ids))
+    })());
+    assert!(!identities.is_empty());
+
+    let app = App::launch("team", &db);
+    app.check(|s| {
+        s.wait_for("the My team nav item", || s.exists("[data-testid=nav-team]"))?;
+        s.click(&s.find("[data-testid=nav-team]")?)?;
+        let row = format!("[data-testid=team-member][data-id=\"{leaver}\"] [data-testid=open-case]");
+        s.wait_for("the departed report's case link", || s.exists(&row))?;
+        s.click(&s.find(&row)?)?;
+        s.wait_for("the case", || Ok(s.find_all("[data-testid=offboarding-item]")?.len() == identities.len()))?;
+        s.click(&s.find("[data-testid=transfer-all-to-me]")?)?;
+        s.wait_for("every item planned", || {
+            let cells = s.find_all("[data-testid=offboarding-decision]")?;
+            let mut planned = 0;
+            for c in &cells {
+                if s.text(c)?.starts_with("transfer") {
+                    planned += 1;
+                }
+            }
+            Ok(planned == identities.len())
+        })?;
+        s.screenshot_to(&artifacts_dir().join("team-case.png"))?;
+        s.click(&s.find("[data-testid=apply-offboarding]")?)?;
+        s.wait_for("the apply result", || {
+            let t = s.text_of("[data-testid=apply-result]").unwrap_or_default();
+            Ok(t.contains(&format!("{} transferred", identities.len())) && t.contains("case closed"))
+        })?;
+        s.screenshot_to(&artifacts_dir().join("team-applied.png"))
+    });
+
+    let conn = or_panic(custodian::store::open_raw(&db).map_err(|e| e.to_string()));
+    for id in &identities {
+        let owner: i64 = or_panic(
+            conn.query_row("SELECT owner_id FROM identities WHERE id = ?1", [id], |r| r.get(0))
+                .map_err(|e| e.to_string()),
+        );
+        assert_eq!(owner, manager, "identity {id} now belongs to the manager");
+    }
+    let tasks: i64 = or_panic(
+        conn.query_row("SELECT count(*) FROM tasks WHERE case_id = ?1 AND kind = 'transfer_owner'", [case_id], |r| r.get(0))
+            .map_err(|e| e.to_string()),
+    );
+    assert_eq!(tasks as usize, identities.len(), "a task asks each source for the change");
+    let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
+    assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
+}

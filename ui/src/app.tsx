@@ -7,6 +7,7 @@ import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
 import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
+import { Team } from './views/Team';
 
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
@@ -18,13 +19,14 @@ function useRoute(): Route {
   return route;
 }
 
-const LATER = ['Posture', 'Offboarding'];
+const LATER = ['Posture'];
 
 const TITLES: Record<Route['name'], string> = {
   inventory: 'Inventory',
   identity: 'Identity',
   sources: 'Sources',
   reviews: 'My reviews',
+  team: 'My team',
   not_found: 'Not found',
 };
 
@@ -100,6 +102,14 @@ export function App() {
         >
           My reviews
         </a>
+        <a
+          class={`sidenav__item${route.name === 'team' ? ' is-active' : ''}`}
+          href="#/team"
+          data-testid="nav-team"
+          aria-current={route.name === 'team' ? 'page' : undefined}
+        >
+          My team
+        </a>
         {LATER.map((name) => (
           <span key={name} class="sidenav__item is-disabled" aria-disabled="true" title="Coming later">
             {name}
@@ -117,6 +127,7 @@ export function App() {
         {route.name === 'identity' && <IdentityDetail id={route.id} />}
         {route.name === 'sources' && <Sources />}
         {route.name === 'reviews' && <Reviews />}
+        {route.name === 'team' && <Team />}
         {route.name === 'not_found' && (
           <div class="callout">
             <strong>Nothing at {route.path}</strong>

@@ -5,6 +5,7 @@ export type Route =
   | { name: 'identity'; id: number }
   | { name: 'sources' }
   | { name: 'reviews' }
+  | { name: 'team' }
   | { name: 'not_found'; path: string };
 
 /** Parses `location.hash` (with or without the leading `#`). */
@@ -17,6 +18,7 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 1 && parts[0] === 'inventory') return { name: 'inventory' };
   if (parts.length === 1 && parts[0] === 'sources') return { name: 'sources' };
   if (parts.length === 1 && parts[0] === 'reviews') return { name: 'reviews' };
+  if (parts.length === 1 && parts[0] === 'team') return { name: 'team' };
   if (parts.length === 2 && parts[0] === 'identity' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
     return { name: 'identity', id: Number(parts[1]) };
   }
@@ -34,6 +36,8 @@ export function routeHash(route: Route): string {
       return '#/sources';
     case 'reviews':
       return '#/reviews';
+    case 'team':
+      return '#/team';
     case 'not_found':
       return '#' + route.path;
   }

@@ -1,0 +1,208 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { OffboardAction, OffboardingCase, OffboardingItemView, TeamView } from '../bindings';
+import { identityHref } from '../lib/route';
+import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { describeApply, offboarding, transferAll } from '../lib/offboarding';
+
+function ErrorBox({ error }: { error: UserError | null }) {
+  if (!error) return null;
+  return (
+    <div class="callout callout--error" role="alert" data-testid="team-error">
+      <strong>{errorHeadline(error.code)}</strong>
+      <p>{error.message}</p>
+    </div>
+  );
+}
+
+function Preview({ item }: { item: OffboardingItemView }) {
+  const p = item.preview;
+  return (
+    <span class="muted">
+      {p.grants} grants ({p.high_consequence_grants} high-consequence), {p.delegations_out} delegations, {p.findings.length} findings
+      {p.sensitive_resources.length > 0 && <>; reaches {p.sensitive_resources.join(', ')}</>}
+      {p.secrets.length > 0 && <>; secrets the leaver could know: {p.secrets.join(', ')}</>}
+    </span>
+  );
+}
+
+/** One offboarding case: what the person owned or built, and what happens to it. */
+function CaseView({ id, managerId, onDone }: { id: number; managerId: number; onDone: () => void }) {
+  const [c, setC] = useState<OffboardingCase | null>(null);
+  const [rotate, setRotate] = useState(true);
+  const [error, setError] = useState<UserError | null>(null);
+  const [result, setResult] = useState('');
+  const load = () => offboarding.offboardingCase(id).then(setC, (e: unknown) => setError(toUserError(e)));
+  useEffect(() => {
+    void load();
+  }, [id]);
+  if (!c) return <p class="muted">Loading the case…</p>;
+  const open = c.summary.status === 'open';
+  const planOne = (item: OffboardingItemView, action: OffboardAction, owner: number | null) =>
+    offboarding
+      .plan(id, { items: [item.id], action, owner, until: null, rotate: action === 'transfer' && rotate })
+      .then(load, (e: unknown) => setError(toUserError(e)));
+  return (
+    <section class="panel" data-testid="offboarding-case">
+      <h2>
+        {c.summary.person} <span class="badge">{c.summary.person_status}</span>
+      </h2>
+      <p class="muted">
+        {c.summary.reason}. {c.summary.items} items, {c.summary.decided} decided, {c.summary.applied} applied
+        {c.summary.pending_reviews > 0 && `; ${c.summary.pending_reviews} review items still assigned to them`}.
+      </p>
+      <ErrorBox error={error} />
+      {open && (
+        <p>
+          <label>
+            <input type="checkbox" checked={rotate} onChange={(e) => setRotate((e.target as HTMLInputElement).checked)} /> rotate the
+            secrets they could know
+          </label>{' '}
+          <button
+            class="button"
+            data-testid="transfer-all-to-me"
+            onClick={() => offboarding.plan(id, transferAll(managerId, rotate)).then(load, (e: unknown) => setError(toUserError(e)))}
+          >
+            Transfer everything undecided to me
+          </button>{' '}
+          <button
+            class="button button--primary"
+            data-testid="apply-offboarding"
+            disabled={c.summary.decided === c.summary.applied}
+            onClick={() =>
+              offboarding.apply(id).then(
+                (r) => {
+                  setResult(describeApply(r));
+                  void load();
+                  onDone();
+                },
+                (e: unknown) => setError(toUserError(e)),
+              )
+            }
+          >
+            Apply decisions
+          </button>
+        </p>
+      )}
+      {result && (
+        <p class="notice" data-testid="apply-result">
+          {result}
+        </p>
+      )}
+      <table class="table">
+        <thead>
+          <tr>
+            <th>Identity</th>
+            <th>Relation</th>
+            <th>Handover preview</th>
+            <th>Decision</th>
+          </tr>
+        </thead>
+        <tbody>
+          {c.items.map((it) => (
+            <tr key={it.id} data-testid="offboarding-item" data-id={String(it.id)}>
+              <td>
+                <a href={identityHref(it.identity_id)}>{it.name}</a> <span class="muted">{it.kind}</span>
+              </td>
+              <td>{it.relation}</td>
+              <td>
+                <Preview item={it} />
+              </td>
+              <td data-testid="offboarding-decision">
+                {it.applied_at
+                  ? `${it.action} ${it.new_owner ? `to ${it.new_owner}` : ''} (applied)`
+                  : it.action
+                    ? `${it.action} ${it.new_owner ? `to ${it.new_owner}` : ''}${it.rotate ? ' + rotate' : ''}`
+                    : open && (
+                        <span>
+                          {it.suggestions.slice(0, 2).map((s) => (
+                            <button key={s.person_id} class="link-button" title={s.reason} onClick={() => planOne(it, 'transfer', s.person_id)}>
+                              → {s.name}
+                            </button>
+                          ))}{' '}
+                          <button class="link-button" onClick={() => planOne(it, 'retire', null)}>
+                            retire
+                          </button>
+                        </span>
+                      )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {c.tasks.length > 0 && (
+        <>
+          <h3>Tasks</h3>
+          <ul data-testid="offboarding-tasks">
+            {c.tasks.map((t) => (
+              <li key={t.id}>
+                {t.kind} · {t.status} · {t.target}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The manager's view: direct reports, their departures, what waits for the manager. */
+export function Team() {
+  const [team, setTeam] = useState<TeamView | null>(null);
+  const [error, setError] = useState<UserError | null>(null);
+  const [openCase, setOpenCase] = useState<number | null>(null);
+  const load = () => offboarding.myTeam().then(setTeam, (e: unknown) => setError(toUserError(e)));
+  useEffect(() => {
+    void load();
+  }, []);
+  return (
+    <section class="team" data-testid="team">
+      <h1>My team</h1>
+      <ErrorBox error={error} />
+      {error?.code === 'invalid_input' && (
+        <p>
+          Choose who you are first, in <a href="#/reviews">My reviews</a>.
+        </p>
+      )}
+      {team && (
+        <>
+          <p data-testid="team-counts">
+            {team.members.length} direct reports · {team.cases.length} open offboarding cases ({team.undecided_items} items to decide) ·{' '}
+            {team.pending_reviews} review items waiting for you
+          </p>
+          <table class="table">
+            <thead>
+              <tr>
+                <th>Person</th>
+                <th>Status</th>
+                <th>Owns</th>
+                <th>Offboarding</th>
+              </tr>
+            </thead>
+            <tbody>
+              {team.members.map((m) => (
+                <tr key={m.person_id} data-testid="team-member" data-id={String(m.person_id)}>
+                  <td>
+                    {m.name} <span class="muted">{m.email}</span>
+                  </td>
+                  <td>
+                    <span class={`badge ${m.status === 'active' ? '' : 'badge--bad'}`}>{m.status}</span>
+                    {m.departing_on && <span class="muted"> leaving {m.departing_on.slice(0, 10)}</span>}
+                  </td>
+                  <td>{m.owns}</td>
+                  <td>
+                    {m.case_id !== null && (
+                      <button class="link-button" data-testid="open-case" onClick={() => setOpenCase(m.case_id)}>
+                        case #{m.case_id}
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {openCase !== null && <CaseView id={openCase} managerId={team.manager_id} onDone={() => void load()} />}
+        </>
+      )}
+    </section>
+  );
+}
