@@ -913,3 +913,32 @@ fn manager_transfers_a_departed_engineers_agents() {
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
 }
+
+/// The posture page shows the core's figures; its top blast radius opens the
+/// blast page with the core's score and the graph.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn posture_leads_to_a_blast_radius() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let (nhis, top) = or_panic((|| -> R<_> {
+        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let p = ops::posture(&store, now).map_err(|e| e.to_string())?;
+        let top = p.top_blast.first().cloned().ok_or("no blast ranking")?;
+        Ok((p.figures.nhis, top))
+    })());
+    let app = App::launch("posture", &db);
+    app.check(|s| {
+        s.wait_for("the Posture nav item", || s.exists("[data-testid=nav-posture]"))?;
+        s.click(&s.find("[data-testid=nav-posture]")?)?;
+        s.wait_for("the NHI tile", || Ok(digits(&s.text_of("[data-testid=tile-nhis]").unwrap_or_default()).starts_with(&nhis.to_string())))?;
+        s.screenshot_to(&artifacts_dir().join("posture.png"))?;
+        s.click(&s.find("[data-testid=top-blast] a")?)?;
+        s.wait_for("the blast page", || s.exists("[data-testid=blast-graph]"))?;
+        let want = format!("Score {:.1}", top.score);
+        s.wait_for(&want, || Ok(s.text_of("[data-testid=blast-score]")?.trim() == want))?;
+        s.screenshot_to(&artifacts_dir().join("blast.png"))
+    });
+}

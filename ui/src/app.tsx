@@ -5,6 +5,8 @@ import { api, errorHeadline, onDataChanged, toUserError, usingMock, type UserErr
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
+import { Blast } from './views/Blast';
+import { Posture } from './views/Posture';
 import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 import { Team } from './views/Team';
@@ -19,7 +21,6 @@ function useRoute(): Route {
   return route;
 }
 
-const LATER = ['Posture'];
 
 const TITLES: Record<Route['name'], string> = {
   inventory: 'Inventory',
@@ -27,6 +28,8 @@ const TITLES: Record<Route['name'], string> = {
   sources: 'Sources',
   reviews: 'My reviews',
   team: 'My team',
+  posture: 'Posture',
+  blast: 'Blast radius',
   not_found: 'Not found',
 };
 
@@ -55,7 +58,8 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    document.title = route.name === 'identity' ? `Identity ${route.id} · Custodian` : `${TITLES[route.name]} · Custodian`;
+    document.title =
+      route.name === 'identity' ? `Identity ${route.id} · Custodian` : route.name === 'blast' ? `Blast radius ${route.id} · Custodian` : `${TITLES[route.name]} · Custodian`;
   }, [route]);
 
   return (
@@ -110,11 +114,14 @@ export function App() {
         >
           My team
         </a>
-        {LATER.map((name) => (
-          <span key={name} class="sidenav__item is-disabled" aria-disabled="true" title="Coming later">
-            {name}
-          </span>
-        ))}
+        <a
+          class={`sidenav__item${route.name === 'posture' || route.name === 'blast' ? ' is-active' : ''}`}
+          href="#/posture"
+          data-testid="nav-posture"
+          aria-current={route.name === 'posture' ? 'page' : undefined}
+        >
+          Posture
+        </a>
       </nav>
       <main class="main">
         {summaryError && (
@@ -128,6 +135,8 @@ export function App() {
         {route.name === 'sources' && <Sources />}
         {route.name === 'reviews' && <Reviews />}
         {route.name === 'team' && <Team />}
+        {route.name === 'posture' && <Posture />}
+        {route.name === 'blast' && <Blast id={route.id} />}
         {route.name === 'not_found' && (
           <div class="callout">
             <strong>Nothing at {route.path}</strong>

@@ -20,13 +20,17 @@ describe('parseRoute', () => {
     for (const h of ['#/identity/', '#/identity/abc', '#/identity/0', '#/identity/-3', '#/identity/4.5', '#/identity/12x', '#/identity/1/2']) {
       expect(parseRoute(h).name, h).not.toBe('identity');
     }
-    expect(parseRoute('#/posture')).toEqual({ name: 'not_found', path: '/posture' });
+    expect(parseRoute('#/nowhere')).toEqual({ name: 'not_found', path: '/nowhere' });
+    expect(parseRoute('#/blast/0').name).toBe('not_found');
   });
 
   it('round-trips through routeHash', () => {
     expect(routeHash({ name: 'identity', id: 42 })).toBe('#/identity/42');
     expect(parseRoute(routeHash({ name: 'identity', id: 9 }))).toEqual({ name: 'identity', id: 9 });
     expect(routeHash({ name: 'inventory' })).toBe('#/inventory');
+    for (const h of ['#/reviews', '#/team', '#/posture', '#/blast/7']) {
+      expect(routeHash(parseRoute(h))).toBe(h);
+    }
   });
 });
 

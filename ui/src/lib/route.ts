@@ -6,6 +6,8 @@ export type Route =
   | { name: 'sources' }
   | { name: 'reviews' }
   | { name: 'team' }
+  | { name: 'posture' }
+  | { name: 'blast'; id: number }
   | { name: 'not_found'; path: string };
 
 /** Parses `location.hash` (with or without the leading `#`). */
@@ -19,6 +21,10 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 1 && parts[0] === 'sources') return { name: 'sources' };
   if (parts.length === 1 && parts[0] === 'reviews') return { name: 'reviews' };
   if (parts.length === 1 && parts[0] === 'team') return { name: 'team' };
+  if (parts.length === 1 && parts[0] === 'posture') return { name: 'posture' };
+  if (parts.length === 2 && parts[0] === 'blast' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
+    return { name: 'blast', id: Number(parts[1]) };
+  }
   if (parts.length === 2 && parts[0] === 'identity' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
     return { name: 'identity', id: Number(parts[1]) };
   }
@@ -38,6 +44,10 @@ export function routeHash(route: Route): string {
       return '#/reviews';
     case 'team':
       return '#/team';
+    case 'posture':
+      return '#/posture';
+    case 'blast':
+      return `#/blast/${route.id}`;
     case 'not_found':
       return '#' + route.path;
   }

@@ -1,0 +1,133 @@
+// Posture and blast radius in the UI: the calls (Tauri commands, or an
+// in-browser mock), the sparkline geometry and the blast graph layout.
+
+import { invoke } from '@tauri-apps/api/core';
+import type { BlastRadius, PostureView, Sensitivity } from '../bindings';
+import { inTauri, toUserError } from './ipc';
+
+export interface PostureApi {
+  posture(): Promise<PostureView>;
+  blast(identity: number): Promise<BlastRadius>;
+  blastDocument(identity: number): Promise<string>;
+}
+
+const tauriApi: PostureApi = {
+  posture: () => invoke<PostureView>('posture'),
+  blast: (identity) => invoke<BlastRadius>('blast_radius', { identity }),
+  blastDocument: (identity) => invoke<string>('blast_document', { identity }),
+};
+
+let current: PostureApi | null = null;
+
+export function setPostureApi(api: PostureApi): void {
+  current = api;
+}
+
+async function call<T>(f: (api: PostureApi) => Promise<T>): Promise<T> {
+  if (!current) current = inTauri() ? tauriApi : createMockPosture();
+  try {
+    return await f(current);
+  } catch (e) {
+    throw toUserError(e);
+  }
+}
+
+export const posture = {
+  view: () => call((a) => a.posture()),
+  blast: (id: number) => call((a) => a.blast(id)),
+  blastDocument: (id: number) => call((a) => a.blastDocument(id)),
+};
+
+/** SVG polyline points for a series, scaled into width x height (min at the bottom). */
+export function sparkline(values: number[], width: number, height: number): string {
+  if (values.length === 0) return '';
+  const min = Math.min(...values);
+  const max = Math.max(...values);
+  const span = max - min || 1;
+  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  return values
+    .map((v, i) => `${(i * step).toFixed(1)},${(height - ((v - min) / span) * height).toFixed(1)}`)
+    .join(' ');
+}
+
+export interface GraphNode {
+  id: string;
+  label: string;
+  column: number;
+  row: number;
+  kind: 'identity' | 'resource';
+  sensitivity?: Sensitivity;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  label: string;
+}
+
+/**
+ * Lays a blast radius out by hops: column 0 the identity, then the identities
+ * at each hop, then a last column of resources (the riskiest `maxResources`).
+ * Edges follow each reached node's chain (last hop) and each resource's holder.
+ */
+export function layoutBlast(b: BlastRadius, maxResources = 12): { nodes: GraphNode[]; edges: GraphEdge[]; columns: number } {
+  const nodes: GraphNode[] = [{ id: `i${b.identity_id}`, label: b.name, column: 0, row: 0, kind: 'identity' }];
+  const edges: GraphEdge[] = [];
+  const rows = new Map<number, number>([[0, 1]]);
+  for (const r of b.reachable) {
+    const row = rows.get(r.hops) ?? 0;
+    rows.set(r.hops, row + 1);
+    nodes.push({ id: `i${r.identity_id}`, label: r.name, column: r.hops, row, kind: 'identity' });
+    const last = r.chain[r.chain.length - 1];
+    const prev = r.chain[r.chain.length - 2];
+    if (last && prev) edges.push({ from: `i${prev.identity_id}`, to: `i${last.identity_id}`, label: last.via ?? '' });
+  }
+  const maxHop = Math.max(0, ...b.reachable.map((r) => r.hops));
+  const resCol = maxHop + 1;
+  b.resources.slice(0, maxResources).forEach((r, i) => {
+    nodes.push({ id: `r${r.resource_id}`, label: r.name, column: resCol, row: i, kind: 'resource', sensitivity: r.sensitivity });
+    const holder = r.chain[r.chain.length - 1];
+    const top = r.permissions[0];
+    if (holder) edges.push({ from: `i${holder.identity_id}`, to: `r${r.resource_id}`, label: top ? top.privilege : '' });
+  });
+  return { nodes, edges, columns: resCol + 1 };
+}
+
+export function createMockPosture(): PostureApi {
+  const figures = {
+    nhis: 958, ai_agents: 275, owned: 856, owned_pct: 89.4, orphaned: 102, stale_credentials: 430, never_expiring: 389,
+    expired_credentials: 434, unreviewed: 812, unregistered_agents: 99, high_blast: 120, findings: 3573, critical_findings: 323, high_findings: 488,
+  };
+  const trend = Array.from({ length: 13 }, (_, i) => ({
+    at: `2026-${String(8 + Math.floor(i / 4)).padStart(2, '0')}-${String(1 + (i % 4) * 7).padStart(2, '0')}T00:00:00Z`,
+    origin: i < 12 ? 'reconstructed' : 'load',
+    figures: { ...figures, nhis: 940 + i, orphaned: 88 + i, never_expiring: 360 + 2 * i, stale_credentials: i < 12 ? null : 430, unreviewed: i < 12 ? null : 812, high_blast: i < 12 ? null : 120 },
+  }));
+  const blast: BlastRadius = {
+    identity_id: 1,
+    name: 'fin-invoice-triage-agent-0042',
+    kind: 'ai_agent',
+    score: 812.4,
+    explanation: ['486.0 from payments-prod (critical sensitivity admin, high-consequence)'],
+    reachable: [{ identity_id: 2, name: 'deploy-role', kind: 'workload', hops: 1, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }] }],
+    resources: [
+      { resource_id: 9, name: 'payments-prod', kind: 'payments_api', sensitivity: 'critical', environment: 'production', hops: 1,
+        chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }],
+        permissions: [{ permission: 'admin', privilege: 'admin', high_consequence: true, holder: 'deploy-role' }], contribution: 388.8 },
+    ],
+    high_consequence: [{ category: 'payments', resource: 'payments-prod', permission: 'admin', holder: 'deploy-role', hops: 1 }],
+    intended: 'Reads invoices only (read-only).',
+    differences: ['documented as read-only, but can administer payments-prod'],
+  };
+  return {
+    posture: async () => ({
+      at: '2026-11-23T00:00:00Z',
+      figures,
+      trend,
+      findings: [{ check_id: 'admin-on-critical', owasp: 'NHI5', owasp_title: 'Overprivileged NHI', severity: 'critical', title: 'Admin rights on a critical resource', fix: 'Reduce to least privilege.', identities: 323 }],
+      top_blast: [{ identity_id: 1, name: blast.name, kind: 'ai_agent', score: 812.4, reachable_identities: 1, resources: 1, high_consequence: 1 }],
+    }),
+    blast: async () => blast,
+    blastDocument: async () => `# Blast radius: ${blast.name}\n`,
+  };
+}

@@ -1,0 +1,119 @@
+import { useEffect, useState } from 'preact/hooks';
+import type { PostureFigures, PostureView } from '../bindings';
+import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { posture, sparkline } from '../lib/posture';
+import { formatCount } from '../lib/format';
+
+type Key = keyof PostureFigures;
+
+/** Figures the demo history can be reconstructed for; the others start at the first real snapshot. */
+const RECONSTRUCTABLE = new Set<Key>(['nhis', 'ai_agents', 'owned', 'owned_pct', 'orphaned', 'never_expiring', 'expired_credentials', 'unregistered_agents']);
+
+const TILES: { key: Key; label: string; worse: 'up' | 'down'; pct?: boolean }[] = [
+  { key: 'nhis', label: 'Non-human identities', worse: 'up' },
+  { key: 'owned_pct', label: 'Owned by an active person', worse: 'down', pct: true },
+  { key: 'orphaned', label: 'Orphaned', worse: 'up' },
+  { key: 'unregistered_agents', label: 'Unregistered AI agents', worse: 'up' },
+  { key: 'never_expiring', label: 'Secrets that never expire', worse: 'up' },
+  { key: 'expired_credentials', label: 'Expired credentials', worse: 'up' },
+  { key: 'stale_credentials', label: 'Stale credentials (90 d)', worse: 'up' },
+  { key: 'unreviewed', label: 'Unreviewed', worse: 'up' },
+  { key: 'high_blast', label: 'High blast radius', worse: 'up' },
+  { key: 'critical_findings', label: 'Critical findings', worse: 'up' },
+];
+
+function Tile({ view, tile }: { view: PostureView; tile: (typeof TILES)[number] }) {
+  const value = view.figures[tile.key] as number | null;
+  const points = view.trend.filter((s) => s.origin !== 'reconstructed' || RECONSTRUCTABLE.has(tile.key));
+  const series = points.map((s) => s.figures[tile.key] as number | null).filter((v): v is number => v !== null);
+  const first = series[0];
+  const delta = series.length > 1 && value !== null && first !== undefined ? value - first : 0;
+  const bad = tile.worse === 'up' ? delta > 0 : delta < 0;
+  return (
+    <div class="tile" data-testid={`tile-${tile.key}`}>
+      <div class="tile__label">{tile.label}</div>
+      <div class="tile__value">{value === null ? '–' : tile.pct ? `${value.toFixed(1)}%` : formatCount(value)}</div>
+      {series.length > 1 && (
+        <svg class="tile__spark" viewBox="0 0 120 28" preserveAspectRatio="none" aria-label={`${tile.label} over ${series.length} snapshots`}>
+          <polyline points={sparkline(series, 120, 26)} fill="none" stroke={bad ? '#b91c1c' : '#15803d'} stroke-width="1.5" />
+        </svg>
+      )}
+      {series.length > 1 && delta !== 0 && (
+        <div class={`tile__delta ${bad ? 'is-bad' : 'is-good'}`}>
+          {delta > 0 ? '+' : ''}
+          {tile.pct ? delta.toFixed(1) : formatCount(delta)} since {points[0]?.at.slice(0, 10)}
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function Posture() {
+  const [view, setView] = useState<PostureView | null>(null);
+  const [error, setError] = useState<UserError | null>(null);
+  useEffect(() => {
+    posture.view().then(setView, (e: unknown) => setError(toUserError(e)));
+  }, []);
+  if (error)
+    return (
+      <div class="callout callout--error" role="alert">
+        <strong>{errorHeadline(error.code)}</strong>
+        <p>{error.message}</p>
+      </div>
+    );
+  if (!view) return <p class="muted">Computing the posture…</p>;
+  const reconstructed = view.trend.filter((s) => s.origin === 'reconstructed').length;
+  const maxFinding = Math.max(1, ...view.findings.map((f) => f.identities));
+  return (
+    <section class="posture" data-testid="posture">
+      <h1>Posture</h1>
+      <p class="muted">
+        Trend over {view.trend.length} snapshots (one per sync and load)
+        {reconstructed > 0 && `; ${reconstructed} reconstructed from creation, expiry and leave dates`}.
+      </p>
+      <div class="tiles">
+        {TILES.map((t) => (
+          <Tile key={t.key} view={view} tile={t} />
+        ))}
+      </div>
+      <h2>Findings by OWASP NHI Top 10</h2>
+      <table class="table" data-testid="posture-findings">
+        <thead>
+          <tr>
+            <th>Severity</th>
+            <th>OWASP</th>
+            <th>Finding</th>
+            <th>Identities</th>
+            <th>Fix</th>
+          </tr>
+        </thead>
+        <tbody>
+          {view.findings.map((f) => (
+            <tr key={f.check_id}>
+              <td>
+                <span class={`sev sev--${f.severity}`}>{f.severity}</span>
+              </td>
+              <td title={f.owasp_title}>
+                {f.owasp} {f.owasp_title}
+              </td>
+              <td>{f.title}</td>
+              <td>
+                <span class="bar" style={{ width: `${Math.round((f.identities / maxFinding) * 120)}px` }} /> {formatCount(f.identities)}
+              </td>
+              <td class="muted">{f.fix}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Highest blast radius</h2>
+      <ol data-testid="top-blast">
+        {view.top_blast.map((b) => (
+          <li key={b.identity_id}>
+            <a href={`#/blast/${b.identity_id}`}>{b.name}</a> <span class="muted">{b.kind}</span> score {b.score.toFixed(0)} ·{' '}
+            {b.resources} resources · {b.high_consequence} high-consequence
+          </li>
+        ))}
+      </ol>
+    </section>
+  );
+}
