@@ -942,3 +942,61 @@ fn posture_leads_to_a_blast_radius() {
         s.screenshot_to(&artifacts_dir().join("blast.png"))
     });
 }
+
+/// The campaign owner creates a campaign in the app (generation progress,
+/// then the campaign's progress by reviewer and decision) and closes it with
+/// a policy; the core has the campaign closed and its tasks.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn owner_creates_and_closes_a_campaign() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let fallback_name = or_panic((|| -> R<_> {
+        let mut store = Store::open(&db).map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        store.set_acting_person(1, now).map_err(|e| e.to_string())?;
+        Ok(store.person_ref(2).map_err(|e| e.to_string())?.ok_or("no person 2")?.display_name)
+    })());
+    let app = App::launch("campaigns", &db);
+    app.check(|s| {
+        s.wait_for("the Campaigns nav item", || s.exists("[data-testid=nav-campaigns]"))?;
+        s.click(&s.find("[data-testid=nav-campaigns]")?)?;
+        s.wait_for("the New campaign button", || s.exists("[data-testid=new-campaign]"))?;
+        s.click(&s.find("[data-testid=new-campaign]")?)?;
+        let name = s.find("[data-testid=campaign-name]")?;
+        s.send_keys(&name, "E2E agents")?;
+        let fb = s.find("[data-testid=campaign-fallback]")?;
+        s.send_keys(&fb, &fallback_name)?;
+        let option = "[data-testid=campaign-fallback-option][data-id=\"2\"]";
+        s.wait_for("the fallback option", || s.exists(option))?;
+        s.click(&s.find(option)?)?;
+        s.wait_for("the fallback chosen", || s.exists("[data-testid=campaign-fallback-chosen]"))?;
+        // A date input: set its value the way a person's pick would.
+        s.execute(
+            "const el = document.querySelector('[data-testid=campaign-due]');\
+             el.value = '2030-01-31'; el.dispatchEvent(new Event('input', {bubbles: true}));",
+            &json!([]),
+        )?;
+        s.click(&s.find("[data-testid=campaign-create]")?)?;
+        s.wait_for("the campaign's progress", || s.exists("[data-testid=campaign-reviewers]"))?;
+        s.screenshot_to(&artifacts_dir().join("campaign-detail.png"))?;
+        // Close, keeping whatever nobody decided (accept the confirmation).
+        s.execute("window.confirm = () => true;", &json!([]))?;
+        s.execute(
+            "const el = document.querySelector('[data-testid=close-policy]');\
+             el.value = 'keep'; el.dispatchEvent(new Event('change', {bubbles: true}));",
+            &json!([]),
+        )?;
+        s.click(&s.find("[data-testid=close-campaign]")?)?;
+        s.wait_for("the close report", || {
+            Ok(s.text_of("[data-testid=campaign-message]").unwrap_or_default().starts_with("Closed:"))
+        })
+    });
+    let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
+    let list = or_panic(store.campaigns(now).map_err(|e| e.to_string()));
+    let c = list.iter().find(|c| c.name == "E2E agents").unwrap_or_else(|| panic!("no campaign: {list:?}"));
+    assert_eq!(c.status.as_str(), "closed");
+    assert!(c.items > 0);
+    assert_eq!(c.undecided_policy.map(|p| p.as_str()), Some("keep"));
+}

@@ -6,6 +6,7 @@ import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
 import { Blast } from './views/Blast';
+import { Campaigns } from './views/Campaigns';
 import { Posture } from './views/Posture';
 import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
@@ -27,6 +28,7 @@ const TITLES: Record<Route['name'], string> = {
   identity: 'Identity',
   sources: 'Sources',
   reviews: 'My reviews',
+  campaigns: 'Campaigns',
   team: 'My team',
   posture: 'Posture',
   blast: 'Blast radius',
@@ -107,6 +109,14 @@ export function App() {
           My reviews
         </a>
         <a
+          class={`sidenav__item${route.name === 'campaigns' ? ' is-active' : ''}`}
+          href="#/campaigns"
+          data-testid="nav-campaigns"
+          aria-current={route.name === 'campaigns' ? 'page' : undefined}
+        >
+          Campaigns
+        </a>
+        <a
           class={`sidenav__item${route.name === 'team' ? ' is-active' : ''}`}
           href="#/team"
           data-testid="nav-team"
@@ -134,6 +144,7 @@ export function App() {
         {route.name === 'identity' && <IdentityDetail id={route.id} />}
         {route.name === 'sources' && <Sources />}
         {route.name === 'reviews' && <Reviews />}
+        {route.name === 'campaigns' && <Campaigns />}
         {route.name === 'team' && <Team />}
         {route.name === 'posture' && <Posture />}
         {route.name === 'blast' && <Blast id={route.id} />}

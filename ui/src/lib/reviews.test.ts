@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createMockReviews, emptyQuery, keyDecision, needsJustification } from './reviews';
+import { createMockReviews, emptyQuery, keyDecision, needsJustification, newCampaign } from './reviews';
 
 describe('keyboard decisions', () => {
   it('maps keys to the decision that fits the item type', () => {
@@ -37,5 +37,36 @@ describe('mock reviews', () => {
     expect(await m.decide({ items: [grant.id], decision: 'revoke', justification: 'unused', new_owner: null, follow_recommendation: false })).toBe(1);
     expect((await m.queue(emptyQuery())).pending).toBe(11);
     expect((await m.verifyAudit()).ok).toBe(true);
+  });
+});
+
+describe('newCampaign', () => {
+  const base = {
+    name: 'Q4',
+    description: '',
+    due: '2026-12-31',
+    fallback: 2,
+    rule: 'owner' as const,
+    named: null,
+    granularity: 'all' as const,
+    kinds: ['ai_agent' as const],
+    notReviewedDays: '',
+    recurrence: 'none' as const,
+  };
+  it('builds the definition the backend takes', () => {
+    const c = newCampaign({ ...base, notReviewedDays: '90' });
+    expect(typeof c).toBe('object');
+    if (typeof c === 'object') {
+      expect(c.scope.kinds).toEqual(['ai_agent']);
+      expect(c.scope.not_reviewed_days).toBe(90);
+      expect(c.fallback_reviewer).toBe(2);
+      expect(c.named_reviewer).toBeNull();
+    }
+  });
+  it('names what is missing', () => {
+    expect(newCampaign({ ...base, name: ' ' })).toBe('Give the campaign a name.');
+    expect(newCampaign({ ...base, fallback: null })).toBe('Choose a fallback reviewer.');
+    expect(newCampaign({ ...base, rule: 'named' })).toBe('Choose the named reviewer.');
+    expect(newCampaign({ ...base, notReviewedDays: 'soon' })).toContain('whole number');
   });
 });

@@ -5,7 +5,12 @@
 import { invoke } from '@tauri-apps/api/core';
 import type {
   AuditVerification,
+  CampaignProgress,
   CampaignView,
+  CloseReport,
+  NewCampaign,
+  TaskStatus,
+  UndecidedPolicy,
   Decision,
   DecisionInput,
   ItemType,
@@ -24,6 +29,14 @@ export interface ReviewsApi {
   queue(query: QueueQuery): Promise<ReviewQueue>;
   decide(input: DecisionInput): Promise<number>;
   verifyAudit(): Promise<AuditVerification>;
+  createCampaign(campaign: NewCampaign): Promise<CampaignView>;
+  launchProgress(): Promise<[number, number] | null>;
+  campaignProgress(id: number): Promise<CampaignProgress>;
+  remind(campaign: number, reviewer: number): Promise<null>;
+  escalate(campaign: number, reviewer: number | null): Promise<number>;
+  closeCampaign(campaign: number, policy: UndecidedPolicy): Promise<CloseReport>;
+  exportCampaign(campaign: number): Promise<string[]>;
+  setTaskStatus(task: number, status: TaskStatus, note: string): Promise<null>;
 }
 
 const tauriReviews: ReviewsApi = {
@@ -34,6 +47,14 @@ const tauriReviews: ReviewsApi = {
   queue: (query) => invoke<ReviewQueue>('review_queue', { query }),
   decide: (input) => invoke<number>('decide', { input }),
   verifyAudit: () => invoke<AuditVerification>('verify_audit'),
+  createCampaign: (campaign) => invoke<CampaignView>('create_campaign', { campaign }),
+  launchProgress: () => invoke<[number, number] | null>('campaign_launch_progress'),
+  campaignProgress: (campaign) => invoke<CampaignProgress>('campaign_progress', { campaign }),
+  remind: (campaign, reviewer) => invoke<null>('remind', { campaign, reviewer }),
+  escalate: (campaign, reviewer) => invoke<number>('escalate', { campaign, reviewer }),
+  closeCampaign: (campaign, policy) => invoke<CloseReport>('close_campaign', { campaign, policy }),
+  exportCampaign: (campaign) => invoke<string[]>('export_campaign', { campaign }),
+  setTaskStatus: (task, status, note) => invoke<null>('set_task_status', { task, status, note }),
 };
 
 let current: ReviewsApi | null = null;
@@ -64,7 +85,59 @@ export const reviews = {
   queue: (query: QueueQuery) => call((a) => a.queue(query)),
   decide: (input: DecisionInput) => call((a) => a.decide(input)),
   verifyAudit: () => call((a) => a.verifyAudit()),
+  createCampaign: (c: NewCampaign) => call((a) => a.createCampaign(c)),
+  launchProgress: () => call((a) => a.launchProgress()),
+  campaignProgress: (id: number) => call((a) => a.campaignProgress(id)),
+  remind: (campaign: number, reviewer: number) => call((a) => a.remind(campaign, reviewer)),
+  escalate: (campaign: number, reviewer: number | null) => call((a) => a.escalate(campaign, reviewer)),
+  closeCampaign: (campaign: number, policy: UndecidedPolicy) => call((a) => a.closeCampaign(campaign, policy)),
+  exportCampaign: (campaign: number) => call((a) => a.exportCampaign(campaign)),
+  setTaskStatus: (task: number, status: TaskStatus, note: string) => call((a) => a.setTaskStatus(task, status, note)),
 };
+
+/** A campaign definition from the form's values; `null` fields are left to the backend to refuse. */
+export function newCampaign(v: {
+  name: string;
+  description: string;
+  due: string;
+  fallback: number | null;
+  rule: NewCampaign['reviewer_rule'];
+  named: number | null;
+  granularity: NewCampaign['granularity'];
+  kinds: NewCampaign['scope']['kinds'];
+  notReviewedDays: string;
+  recurrence: NewCampaign['recurrence'];
+}): NewCampaign | string {
+  if (!v.name.trim()) return 'Give the campaign a name.';
+  if (!v.due) return 'Choose a due date.';
+  if (v.fallback === null) return 'Choose a fallback reviewer.';
+  if (v.rule === 'named' && v.named === null) return 'Choose the named reviewer.';
+  const days = v.notReviewedDays.trim() === '' ? null : Number(v.notReviewedDays);
+  if (days !== null && (!Number.isInteger(days) || days < 0)) return 'Not reviewed in N days: a whole number.';
+  return {
+    name: v.name.trim(),
+    description: v.description.trim(),
+    scope: {
+      search: '',
+      kinds: v.kinds,
+      statuses: [],
+      classes: [],
+      sources: [],
+      owner_state: null,
+      has_findings: null,
+      min_severity: null,
+      not_reviewed_days: days,
+    },
+    granularity: v.granularity,
+    reviewer_rule: v.rule,
+    named_reviewer: v.rule === 'named' ? v.named : null,
+    fallback_reviewer: v.fallback,
+    second_reviewer: null,
+    recurrence: v.recurrence,
+    start_at: null,
+    due_at: v.due,
+  };
+}
 
 /** The decision a key stands for on an item, or null. */
 export function keyDecision(key: string, type: ItemType): Decision | null {
@@ -184,5 +257,18 @@ export function createMockReviews(): ReviewsApi {
       return chosen.length;
     },
     verifyAudit: async () => ({ entries: audit, ok: true, first_bad_seq: null, problem: null, head: 'f'.repeat(64) }),
+    createCampaign: async (c) => {
+      if (!c.name) throw { code: 'invalid_input', message: 'a campaign needs a name' };
+      throw { code: 'invalid_input', message: 'the mock keeps one campaign' };
+    },
+    launchProgress: async () => null,
+    campaignProgress: async () => {
+      throw { code: 'not_found', message: 'the mock has no campaign details' };
+    },
+    remind: async () => null,
+    escalate: async () => 0,
+    closeCampaign: async () => ({ campaign_id: 1, decided_by_people: 0, decided_by_policy: 12, tasks: 3, next_campaign: null }),
+    exportCampaign: async () => ['/tmp/campaign-1-evidence.csv'],
+    setTaskStatus: async () => null,
   };
 }

@@ -5,6 +5,7 @@ export type Route =
   | { name: 'identity'; id: number }
   | { name: 'sources' }
   | { name: 'reviews' }
+  | { name: 'campaigns' }
   | { name: 'team' }
   | { name: 'posture' }
   | { name: 'blast'; id: number }
@@ -20,6 +21,7 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 1 && parts[0] === 'inventory') return { name: 'inventory' };
   if (parts.length === 1 && parts[0] === 'sources') return { name: 'sources' };
   if (parts.length === 1 && parts[0] === 'reviews') return { name: 'reviews' };
+  if (parts.length === 1 && parts[0] === 'campaigns') return { name: 'campaigns' };
   if (parts.length === 1 && parts[0] === 'team') return { name: 'team' };
   if (parts.length === 1 && parts[0] === 'posture') return { name: 'posture' };
   if (parts.length === 2 && parts[0] === 'blast' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
@@ -42,6 +44,8 @@ export function routeHash(route: Route): string {
       return '#/sources';
     case 'reviews':
       return '#/reviews';
+    case 'campaigns':
+      return '#/campaigns';
     case 'team':
       return '#/team';
     case 'posture':

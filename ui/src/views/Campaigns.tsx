@@ -1,0 +1,410 @@
+import { useEffect, useState } from 'preact/hooks';
+import type {
+  CampaignProgress,
+  CampaignView,
+  Granularity,
+  IdentityKind,
+  PersonRef,
+  Recurrence,
+  ReviewerRule,
+  UndecidedPolicy,
+} from '../bindings';
+import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { newCampaign, reviews } from '../lib/reviews';
+
+const KINDS: IdentityKind[] = ['ai_agent', 'service_account', 'oauth_app', 'api_key', 'workload', 'bot'];
+
+function ErrorBox({ error }: { error: UserError | null }) {
+  if (!error) return null;
+  return (
+    <div class="callout callout--error" role="alert" data-testid="campaign-error">
+      <strong>{errorHeadline(error.code)}</strong>
+      <p>{error.message}</p>
+    </div>
+  );
+}
+
+/** Search-as-you-type over the people in the cache. */
+function PersonField({ label, value, onChange, testid }: { label: string; value: PersonRef | null; onChange: (p: PersonRef | null) => void; testid: string }) {
+  const [search, setSearch] = useState('');
+  const [found, setFound] = useState<PersonRef[]>([]);
+  useEffect(() => {
+    if (search.trim().length < 2) return setFound([]);
+    let live = true;
+    reviews.findPeople(search).then((p) => live && setFound(p.filter((x) => x.status === 'active').slice(0, 6)), () => undefined);
+    return () => {
+      live = false;
+    };
+  }, [search]);
+  return (
+    <div class="field">
+      {label}{' '}
+      {value ? (
+        <span data-testid={`${testid}-chosen`}>
+          {value.display_name}{' '}
+          <button type="button" class="link-button" onClick={() => onChange(null)}>
+            change
+          </button>
+        </span>
+      ) : (
+        <span class="person-field">
+          <input class="input" data-testid={testid} value={search} placeholder="name or email" onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
+          {found.map((p) => (
+            <button
+              type="button"
+              key={p.id}
+              class="link-button"
+              data-testid={`${testid}-option`}
+              data-id={String(p.id)}
+              title={p.email}
+              onClick={(e) => {
+                e.preventDefault();
+                onChange(p);
+              }}
+            >
+              {p.display_name} <span class="muted">{p.email}</span>
+            </button>
+          ))}
+        </span>
+      )}
+    </div>
+  );
+}
+
+function CreateForm({ onCreated }: { onCreated: (c: CampaignView) => void }) {
+  const [name, setName] = useState('');
+  const [description, setDescription] = useState('');
+  const [due, setDue] = useState('');
+  const [rule, setRule] = useState<ReviewerRule>('owner');
+  const [granularity, setGranularity] = useState<Granularity>('all');
+  const [recurrence, setRecurrence] = useState<Recurrence>('none');
+  const [kinds, setKinds] = useState<IdentityKind[]>(['ai_agent']);
+  const [days, setDays] = useState('');
+  const [fallback, setFallback] = useState<PersonRef | null>(null);
+  const [named, setNamed] = useState<PersonRef | null>(null);
+  const [problem, setProblem] = useState('');
+  const [error, setError] = useState<UserError | null>(null);
+  const [progress, setProgress] = useState<[number, number] | null>(null);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const c = newCampaign({
+      name,
+      description,
+      due,
+      fallback: fallback?.id ?? null,
+      rule,
+      named: named?.id ?? null,
+      granularity,
+      kinds,
+      notReviewedDays: days,
+      recurrence,
+    });
+    if (typeof c === 'string') return setProblem(c);
+    setProblem('');
+    setProgress([0, 0]);
+    const poll = setInterval(() => reviews.launchProgress().then((p) => p && setProgress(p), () => undefined), 250);
+    reviews.createCampaign(c).then(
+      (v) => {
+        clearInterval(poll);
+        setProgress(null);
+        onCreated(v);
+      },
+      (err: unknown) => {
+        clearInterval(poll);
+        setProgress(null);
+        setError(toUserError(err));
+      },
+    );
+  };
+  return (
+    <form class="panel campaign-form" onSubmit={submit} data-testid="campaign-form">
+      <h2>New campaign</h2>
+      <label class="field">
+        Name <input class="input" data-testid="campaign-name" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} />
+      </label>
+      <label class="field">
+        Description <input class="input input--wide" value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
+      </label>
+      <fieldset class="field">
+        <legend>Identities</legend>
+        {KINDS.map((k) => (
+          <label key={k} class="check">
+            <input
+              type="checkbox"
+              checked={kinds.includes(k)}
+              onChange={(e) => setKinds((e.target as HTMLInputElement).checked ? [...kinds, k] : kinds.filter((x) => x !== k))}
+            />{' '}
+            {k}
+          </label>
+        ))}{' '}
+        <label class="check">
+          not reviewed in <input class="input input--small" value={days} onInput={(e) => setDays((e.target as HTMLInputElement).value)} /> days
+        </label>
+      </fieldset>
+      <label class="field">
+        Certify{' '}
+        <select value={granularity} onChange={(e) => setGranularity((e.target as HTMLSelectElement).value as Granularity)}>
+          <option value="all">each identity, grant and credential</option>
+          <option value="identities">each identity</option>
+          <option value="access">each grant and credential</option>
+        </select>
+      </label>
+      <label class="field">
+        Reviewer{' '}
+        <select data-testid="campaign-rule" value={rule} onChange={(e) => setRule((e.target as HTMLSelectElement).value as ReviewerRule)}>
+          <option value="owner">the owner</option>
+          <option value="owner_manager">the owner's manager</option>
+          <option value="resource_owner">the resource owner (grants)</option>
+          <option value="named">a named reviewer</option>
+        </select>
+      </label>
+      {rule === 'named' && <PersonField label="Named reviewer" value={named} onChange={setNamed} testid="campaign-named" />}
+      <PersonField label="Fallback reviewer" value={fallback} onChange={setFallback} testid="campaign-fallback" />
+      <label class="field">
+        Due <input type="date" class="input" data-testid="campaign-due" value={due} onInput={(e) => setDue((e.target as HTMLInputElement).value)} />
+      </label>
+      <label class="field">
+        Repeats{' '}
+        <select value={recurrence} onChange={(e) => setRecurrence((e.target as HTMLSelectElement).value as Recurrence)}>
+          <option value="none">no</option>
+          <option value="monthly">monthly</option>
+          <option value="quarterly">quarterly</option>
+          <option value="semi_annual">every six months</option>
+          <option value="annual">yearly</option>
+        </select>
+      </label>
+      {problem && <p class="error-text">{problem}</p>}
+      <ErrorBox error={error} />
+      {progress && (
+        <div class="progress" data-testid="campaign-launch-progress">
+          <div class="progress__bar" style={{ width: progress[1] ? `${Math.round((progress[0] / progress[1]) * 100)}%` : '5%' }} />
+          <span>
+            Generating items {progress[0]}
+            {progress[1] ? ` / ${progress[1]}` : ''}
+          </span>
+        </div>
+      )}
+      <button class="button button--primary" type="submit" data-testid="campaign-create" disabled={progress !== null}>
+        Create and start
+      </button>
+    </form>
+  );
+}
+
+function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
+  const [p, setP] = useState<CampaignProgress | null>(null);
+  const [error, setError] = useState<UserError | null>(null);
+  const [policy, setPolicy] = useState<UndecidedPolicy>('recommendation');
+  const [message, setMessage] = useState('');
+  const load = () => reviews.campaignProgress(id).then(setP, (e: unknown) => setError(toUserError(e)));
+  useEffect(() => {
+    void load();
+  }, [id]);
+  const act = (f: () => Promise<string>) =>
+    f().then(
+      (m) => {
+        setMessage(m);
+        void load();
+        onChanged();
+      },
+      (e: unknown) => setError(toUserError(e)),
+    );
+  if (!p) return <ErrorBox error={error} />;
+  const c = p.campaign;
+  const maxDecision = Math.max(1, ...p.by_decision.map((d) => d.count));
+  const undecided = c.items - c.decided;
+  return (
+    <section class="panel" data-testid="campaign-detail">
+      <h2>
+        {c.name} <span class="badge">{c.status}</span>
+      </h2>
+      <p class="muted">
+        Owner {c.owner}; reviewer rule {c.reviewer_rule}, fallback {c.fallback_reviewer}; due {c.due_at.slice(0, 10)}; {c.decided}/{c.items} decided
+        {c.overdue > 0 && `; ${c.overdue} overdue`}
+        {p.vanished > 0 && `; ${p.vanished} items' access vanished in a sync`}.
+      </p>
+      <ErrorBox error={error} />
+      {message && <p class="notice" data-testid="campaign-message">{message}</p>}
+      <h3>By decision</h3>
+      <svg class="decision-chart" width="420" height={p.by_decision.length * 22} aria-label="decisions">
+        {p.by_decision.map((d, i) => (
+          <g key={i} transform={`translate(0 ${i * 22})`}>
+            <text x="0" y="14" class="chart-label">
+              {d.decision ?? 'undecided'}
+            </text>
+            <rect x="90" y="3" height="14" width={Math.max(2, (d.count / maxDecision) * 260)} fill={d.decision ? '#60a5fa' : '#cbd5e1'} />
+            <text x={96 + (d.count / maxDecision) * 260} y="14" class="chart-label">
+              {d.count}
+            </text>
+          </g>
+        ))}
+      </svg>
+      <h3>By reviewer</h3>
+      <table class="table" data-testid="campaign-reviewers">
+        <thead>
+          <tr>
+            <th>Reviewer</th>
+            <th>Pending</th>
+            <th>Decided</th>
+            <th>Reminded</th>
+            <th></th>
+          </tr>
+        </thead>
+        <tbody>
+          {p.by_reviewer.slice(0, 100).map((r) => (
+            <tr key={r.reviewer_id ?? 0}>
+              <td>
+                {r.reviewer} {r.reviewer_status && r.reviewer_status !== 'active' && <span class="badge badge--bad">{r.reviewer_status}</span>}
+                {r.reminder_due && <span class="badge badge--bad">reminder due</span>}
+              </td>
+              <td>{r.pending}</td>
+              <td>{r.decided}</td>
+              <td class="muted">{r.last_reminded_at?.slice(0, 10) ?? ''}</td>
+              <td>
+                {c.status === 'active' && r.reviewer_id !== null && r.pending > 0 && (
+                  <>
+                    <button class="link-button" onClick={() => act(() => reviews.remind(id, r.reviewer_id as number).then(() => `Reminder to ${r.reviewer} recorded.`))}>
+                      remind
+                    </button>{' '}
+                    <button
+                      class="link-button"
+                      onClick={() => act(() => reviews.escalate(id, r.reviewer_id).then((n) => `${n} items of ${r.reviewer} escalated to the fallback reviewer.`))}
+                    >
+                      escalate
+                    </button>
+                  </>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {c.status === 'active' && (
+        <p class="close-row">
+          Close: the {undecided} undecided items become{' '}
+          <select data-testid="close-policy" value={policy} onChange={(e) => setPolicy((e.target as HTMLSelectElement).value as UndecidedPolicy)}>
+            <option value="recommendation">their recommendation</option>
+            <option value="keep">keep</option>
+            <option value="revoke">revoke / retire</option>
+          </select>{' '}
+          <button
+            class="button"
+            data-testid="close-campaign"
+            onClick={() =>
+              confirm(`Close "${c.name}"? ${undecided} undecided items will be decided by the policy.`) &&
+              act(() =>
+                reviews
+                  .closeCampaign(id, policy)
+                  .then((r) => `Closed: ${r.decided_by_people} decided by reviewers, ${r.decided_by_policy} by the policy, ${r.tasks} remediation tasks${r.next_campaign ? `; next run #${r.next_campaign} scheduled` : ''}.`),
+              )
+            }
+          >
+            Close campaign
+          </button>
+        </p>
+      )}
+      <p>
+        <button class="button" data-testid="export-campaign" onClick={() => act(() => reviews.exportCampaign(id).then((files) => `Evidence written: ${files.join(', ')}`))}>
+          Export evidence (CSV, JSON, HTML)
+        </button>
+      </p>
+      {p.tasks_total > 0 && (
+        <>
+          <h3>
+            Remediation tasks ({p.tasks_open} open of {p.tasks_total})
+          </h3>
+          <table class="table" data-testid="campaign-tasks">
+            <tbody>
+              {p.tasks.slice(0, 200).map((t) => (
+                <tr key={t.id}>
+                  <td>{t.kind}</td>
+                  <td>{t.target}</td>
+                  <td>{t.status}</td>
+                  <td>
+                    {t.status === 'open' && (
+                      <>
+                        <button class="link-button" onClick={() => act(() => reviews.setTaskStatus(t.id, 'done', '').then(() => `Task ${t.id} done.`))}>
+                          done
+                        </button>{' '}
+                        <button
+                          class="link-button"
+                          onClick={() => {
+                            const why = prompt('Why did it fail?') ?? '';
+                            if (why) void act(() => reviews.setTaskStatus(t.id, 'failed', why).then(() => `Task ${t.id} failed: ${why}`));
+                          }}
+                        >
+                          failed
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
+
+/** The campaign owner's view: campaigns, a new one, progress, close, evidence. */
+export function Campaigns() {
+  const [list, setList] = useState<CampaignView[] | null>(null);
+  const [error, setError] = useState<UserError | null>(null);
+  const [creating, setCreating] = useState(false);
+  const [open, setOpen] = useState<number | null>(null);
+  const load = () => reviews.campaigns().then(setList, (e: unknown) => setError(toUserError(e)));
+  useEffect(() => {
+    void load();
+  }, []);
+  return (
+    <section class="campaigns" data-testid="campaigns">
+      <h1>Campaigns</h1>
+      <ErrorBox error={error} />
+      <button class="button" data-testid="new-campaign" onClick={() => setCreating(!creating)}>
+        {creating ? 'Cancel' : 'New campaign'}
+      </button>
+      {creating && (
+        <CreateForm
+          onCreated={(c) => {
+            setCreating(false);
+            setOpen(c.id);
+            void load();
+          }}
+        />
+      )}
+      <table class="table" data-testid="campaign-list">
+        <thead>
+          <tr>
+            <th>Campaign</th>
+            <th>Status</th>
+            <th>Due</th>
+            <th>Progress</th>
+            <th>Owner</th>
+          </tr>
+        </thead>
+        <tbody>
+          {list?.map((c) => (
+            <tr key={c.id} data-testid="campaign-row" data-id={String(c.id)}>
+              <td>
+                <button class="link-button" onClick={() => setOpen(c.id)}>
+                  {c.name}
+                </button>
+              </td>
+              <td>{c.status}</td>
+              <td>{c.due_at.slice(0, 10)}</td>
+              <td>
+                <span class="bar" style={{ width: `${c.items ? Math.round((c.decided / c.items) * 100) : 0}px` }} /> {c.decided}/{c.items}
+                {c.overdue > 0 && <span class="badge badge--bad">{c.overdue} overdue</span>}
+              </td>
+              <td>{c.owner}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list?.length === 0 && <p class="muted">No campaign yet.</p>}
+      {open !== null && <Detail id={open} onChanged={() => void load()} />}
+    </section>
+  );
+}
