@@ -894,7 +894,12 @@ fn manager_transfers_a_departed_engineers_agents() {
             let t = s.text_of("[data-testid=apply-result]").unwrap_or_default();
             Ok(t.contains(&format!("{} transferred", identities.len())) && t.contains("case closed"))
         })?;
-        s.screenshot_to(&artifacts_dir().join("team-applied.png"))
+        s.screenshot_to(&artifacts_dir().join("team-applied.png"))?;
+        // The handover is on the identity's timeline.
+        s.execute(&format!("location.hash = '#/identity/{}';", identities[0]), &json!([]))?;
+        s.wait_for("the transfer on the identity's timeline", || {
+            Ok(s.text_of("[data-testid=identity-timeline]").unwrap_or_default().contains("transferred"))
+        })
     });
 
     let conn = or_panic(custodian::store::open_raw(&db).map_err(|e| e.to_string()));

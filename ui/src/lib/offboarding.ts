@@ -2,7 +2,7 @@
 // (Tauri commands, or an in-browser mock with the same rules).
 
 import { invoke } from '@tauri-apps/api/core';
-import type { ApplyReport, OffboardingCase, OffboardPlan, TeamView } from '../bindings';
+import type { ApplyReport, OffboardingCase, OffboardPlan, Registration, TeamView, TimelineEntry } from '../bindings';
 import { inTauri, toUserError } from './ipc';
 
 export interface OffboardingApi {
@@ -10,6 +10,10 @@ export interface OffboardingApi {
   offboardingCase(id: number): Promise<OffboardingCase>;
   plan(caseId: number, plan: OffboardPlan): Promise<number>;
   apply(caseId: number): Promise<ApplyReport>;
+  timeline(identity: number): Promise<TimelineEntry[]>;
+  register(identity: number, registration: Registration): Promise<null>;
+  retire(identity: number, reason: string): Promise<number>;
+  confirmChange(identity: number, note: string): Promise<null>;
 }
 
 const tauriApi: OffboardingApi = {
@@ -17,6 +21,10 @@ const tauriApi: OffboardingApi = {
   offboardingCase: (id) => invoke<OffboardingCase>('offboarding_case', { case: id }),
   plan: (caseId, plan) => invoke<number>('plan_offboarding', { case: caseId, plan }),
   apply: (caseId) => invoke<ApplyReport>('apply_offboarding', { case: caseId }),
+  timeline: (identity) => invoke<TimelineEntry[]>('identity_timeline', { identity }),
+  register: (identity, registration) => invoke<null>('register_identity', { identity, registration }),
+  retire: (identity, reason) => invoke<number>('retire_identity', { identity, reason }),
+  confirmChange: (identity, note) => invoke<null>('confirm_access_change', { identity, note }),
 };
 
 let current: OffboardingApi | null = null;
@@ -39,6 +47,10 @@ export const offboarding = {
   offboardingCase: (id: number) => call((a) => a.offboardingCase(id)),
   plan: (caseId: number, plan: OffboardPlan) => call((a) => a.plan(caseId, plan)),
   apply: (caseId: number) => call((a) => a.apply(caseId)),
+  timeline: (identity: number) => call((a) => a.timeline(identity)),
+  register: (identity: number, r: Registration) => call((a) => a.register(identity, r)),
+  retire: (identity: number, reason: string) => call((a) => a.retire(identity, reason)),
+  confirmChange: (identity: number, note: string) => call((a) => a.confirmChange(identity, note)),
 };
 
 /** A plan moving every undecided item to `owner`, rotating what the leaver could know. */
@@ -129,5 +141,15 @@ export function createMockOffboarding(): OffboardingApi {
       closed = items.every((i) => i.applied_at);
       return { case_id: 1, transferred, retired: 0, kept: 0, tasks: transferred * 2, reviews_moved: 0, closed };
     },
+    timeline: async () => [{ at: '2026-11-01T00:00:00Z', source: 'sync', kind: 'joiner', actor: 'Entra ID', summary: 'new ai_agent' }],
+    register: async (_i, r) => {
+      if (!r.purpose.trim()) throw { code: 'invalid_input', message: 'say what the identity is for (purpose)' };
+      return null;
+    },
+    retire: async (_i, reason) => {
+      if (!reason.trim()) throw { code: 'invalid_input', message: 'say why the identity is retired' };
+      return 2;
+    },
+    confirmChange: async () => null,
   };
 }

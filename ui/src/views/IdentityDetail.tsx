@@ -1,3 +1,4 @@
+import { IdentityLifecycle } from './IdentityLifecycle';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { DelegationView, IdentityDetail as Detail, PersonRef } from '../bindings';
@@ -16,7 +17,7 @@ import {
   plural,
   PRIVILEGE_LABELS,
 } from '../lib/format';
-import { api, errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { api, errorHeadline, notifyDataChanged, onDataChanged, toUserError, type UserError } from '../lib/ipc';
 import { identityHref, navigate } from '../lib/route';
 
 type Load = { state: 'loading' } | { state: 'ok'; detail: Detail } | { state: 'error'; error: UserError };
@@ -36,6 +37,8 @@ export function IdentityDetail(props: { id: number }) {
       current = false;
     };
   }, [props.id, attempt]);
+  // A registration, retirement or confirmation on this page changes the detail.
+  useEffect(() => onDataChanged(() => setAttempt((a) => a + 1)), []);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -163,6 +166,12 @@ function DetailBody({ d }: { d: Detail }) {
         <Delegations title="Delegations out" hint="Identities this one can act as or call" testid="delegations-out" items={d.delegations_out} />
         <Delegations title="Delegations in" hint="Identities that can act as or call this one" testid="delegations-in" items={d.delegations_in} />
       </div>
+      <IdentityLifecycle
+        id={d.id}
+        registered={d.registered}
+        flagged={d.findings.some((f) => f.check_id === 'access-changed-since-review' || f.check_id === 'drift')}
+        onChanged={() => notifyDataChanged()}
+      />
     </>
   );
 }
