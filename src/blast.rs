@@ -941,18 +941,7 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
          ORDER BY seq LIMIT 500",
     )?;
     let audit = st
-        .query_map(rusqlite::params![identity, b.name], |r| {
-            Ok(crate::store::audit::AuditEntry {
-                seq: r.get(0)?,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                subject: r.get(4)?,
-                details: r.get(5)?,
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-            })
-        })?
+        .query_map(rusqlite::params![identity, b.name], crate::store::audit::read_entry)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(AuthorizationReport {
         identity_id: identity,

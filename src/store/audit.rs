@@ -31,6 +31,20 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
+/// Reads `seq, at, actor, action, subject, details, prev_hash, hash`.
+pub fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        subject: r.get(4)?,
+        details: r.get(5)?,
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
 pub fn entry_hash(
     prev_hash: &str,
     seq: i64,
@@ -114,18 +128,7 @@ impl Store {
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = st
-            .query_map([after, limit], |r| {
-                Ok(AuditEntry {
-                    seq: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    subject: r.get(4)?,
-                    details: r.get(5)?,
-                    prev_hash: r.get(6)?,
-                    hash: r.get(7)?,
-                })
-            })?
+            .query_map([after, limit], read_entry)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

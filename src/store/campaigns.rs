@@ -107,7 +107,7 @@ fn campaign_row(tx: &rusqlite::Connection, id: i64) -> Result<CampaignRow> {
     .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))
 }
 
-fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> {
+pub(crate) fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> {
     tx.query_row("SELECT display_name FROM people WHERE id = ?1", [id], |r| {
         r.get(0)
     })
@@ -115,7 +115,7 @@ fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> {
     .ok_or_else(|| Error::not_found(format!("no person with id {id}")))
 }
 
-fn active_person(tx: &rusqlite::Connection, id: i64, role: &str) -> Result<String> {
+pub(crate) fn active_person(tx: &rusqlite::Connection, id: i64, role: &str) -> Result<String> {
     let row: Option<(String, PersonStatus)> = tx
         .query_row(
             "SELECT display_name, status FROM people WHERE id = ?1",

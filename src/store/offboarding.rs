@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::audit;
+use super::campaigns::{active_person, person_name as actor_name};
 use super::inventory::rfc3339;
 use super::load::refresh_derived;
 use super::{to_ts, Store};
@@ -60,38 +61,22 @@ pub(crate) fn person_group(conn: &Connection, person: i64) -> Result<Vec<i64>> {
     Ok(v)
 }
 
+/// The departing person of an open case (a closed one takes no more changes).
+fn open_case_person(conn: &Connection, case: i64) -> Result<i64> {
+    let (person, status): (i64, String) = conn
+        .query_row("SELECT person_id, status FROM offboarding_cases WHERE id = ?1", [case], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
+    if status != "open" {
+        return Err(Error::invalid(format!("case {case} is closed")));
+    }
+    Ok(person)
+}
+
 fn in_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
-fn actor_name(conn: &Connection, actor: i64) -> Result<String> {
-    conn.query_row(
-        "SELECT display_name FROM people WHERE id = ?1",
-        [actor],
-        |r| r.get(0),
-    )
-    .optional()?
-    .ok_or_else(|| Error::not_found(format!("no person with id {actor}")))
-}
-
-fn active_person(conn: &Connection, id: i64, role: &str) -> Result<String> {
-    let row: Option<(String, PersonStatus)> = conn
-        .query_row(
-            "SELECT display_name, status FROM people WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match row {
-        None => Err(Error::not_found(format!(
-            "the {role} (person {id}) is not in the cache"
-        ))),
-        Some((n, PersonStatus::Active)) => Ok(n),
-        Some((n, s)) => Err(Error::invalid(format!(
-            "the {role} {n} is {}; choose an active person",
-            s.as_str()
-        ))),
-    }
 }
 
 fn identity_event(
@@ -535,17 +520,7 @@ impl Store {
         let at = to_ts(now);
         let tx = self.conn.transaction()?;
         let who = actor_name(&tx, actor)?;
-        let (person, status): (i64, String) = tx
-            .query_row(
-                "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
-                [case],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
-        if status != "open" {
-            return Err(Error::invalid(format!("case {case} is closed")));
-        }
+        let person = open_case_person(&tx, case)?;
         let group = person_group(&tx, person)?;
         let until = match plan.action {
             OffboardAction::Keep => {
@@ -643,17 +618,7 @@ impl Store {
         let at = to_ts(now);
         let tx = self.conn.transaction()?;
         let who = actor_name(&tx, actor)?;
-        let (person, status): (i64, String) = tx
-            .query_row(
-                "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
-                [case],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
-        if status != "open" {
-            return Err(Error::invalid(format!("case {case} is closed")));
-        }
+        let person = open_case_person(&tx, case)?;
         let person_name = actor_name(&tx, person)?;
         let group = person_group(&tx, person)?;
         let list = in_list(&group);
