@@ -5,17 +5,17 @@
 
 use ts_rs::{Config, TS};
 
+use crate::blast::*;
 use crate::campaigns::*;
 use crate::error::{Error, ErrorCode};
-use crate::store::audit::{AuditEntry, AuditVerification};
-use crate::blast::*;
-use crate::offboarding::*;
-use crate::posture::*;
-use crate::store::campaigns::CampaignEvent;
 use crate::model::{
     AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
     Privilege, Sensitivity, Severity,
 };
+use crate::offboarding::*;
+use crate::posture::*;
+use crate::store::audit::{AuditEntry, AuditVerification};
+use crate::store::campaigns::CampaignEvent;
 use crate::store::sync::{LifecycleEventView, SourceView, SyncRunView};
 use crate::sync::SyncProgress;
 use crate::views::*;

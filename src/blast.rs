@@ -783,10 +783,29 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
     use std::fmt::Write as _;
     let mut m = String::new();
     let _ = writeln!(m, "# Blast radius: {}\n", b.name);
-    let _ = writeln!(m, "*{}*, generated {generated_at} by Custodian.\n", b.kind.as_str());
-    let _ = writeln!(m, "**Score {:.1}** ({} identities and {} resources in reach, {} high-consequence actions).\n", b.score, b.reachable.len(), b.resources.len(), b.high_consequence.len());
+    let _ = writeln!(
+        m,
+        "*{}*, generated {generated_at} by Custodian.\n",
+        b.kind.as_str()
+    );
+    let _ = writeln!(
+        m,
+        "**Score {:.1}** ({} identities and {} resources in reach, {} high-consequence actions).\n",
+        b.score,
+        b.reachable.len(),
+        b.resources.len(),
+        b.high_consequence.len()
+    );
     let _ = writeln!(m, "## Intended (documented by the owner)\n");
-    let _ = writeln!(m, "{}\n", if b.intended.trim().is_empty() { "_Nothing documented._" } else { b.intended.trim() });
+    let _ = writeln!(
+        m,
+        "{}\n",
+        if b.intended.trim().is_empty() {
+            "_Nothing documented._"
+        } else {
+            b.intended.trim()
+        }
+    );
     if !b.differences.is_empty() {
         let _ = writeln!(m, "## Differences: computed beyond intended\n");
         for d in &b.differences {
@@ -802,7 +821,11 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
     if !b.high_consequence.is_empty() {
         let _ = writeln!(m, "## High-consequence actions\n\n| category | resource | permission | held by | hops |\n|---|---|---|---|---|");
         for h in &b.high_consequence {
-            let _ = writeln!(m, "| {} | {} | `{}` | {} | {} |", h.category, h.resource, h.permission, h.holder, h.hops);
+            let _ = writeln!(
+                m,
+                "| {} | {} | `{}` | {} | {} |",
+                h.category, h.resource, h.permission, h.holder, h.hops
+            );
         }
         m.push('\n');
     }
@@ -823,7 +846,11 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
     }
     let _ = writeln!(m, "## Resources in reach\n\n| resource | kind | sensitivity | environment | permissions | via | contribution |\n|---|---|---|---|---|---|---|");
     for r in &b.resources {
-        let perms: Vec<String> = r.permissions.iter().map(|p| format!("`{}` ({})", p.permission, p.privilege.as_str())).collect();
+        let perms: Vec<String> = r
+            .permissions
+            .iter()
+            .map(|p| format!("`{}` ({})", p.permission, p.privilege.as_str()))
+            .collect();
         let via: Vec<&str> = r.chain.iter().map(|h| h.name.as_str()).collect();
         let _ = writeln!(
             m,
@@ -902,7 +929,9 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
         .or_else(|| registered.then(|| format!("registered in {source}")));
     let strings = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<String>> {
         let mut st = c.prepare_cached(sql)?;
-        let v = st.query_map(args, |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+        let v = st
+            .query_map(args, |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
         Ok(v)
     };
     let certifications = strings(
@@ -941,7 +970,10 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
          ORDER BY seq LIMIT 500",
     )?;
     let audit = st
-        .query_map(rusqlite::params![identity, b.name], crate::store::audit::read_entry)?
+        .query_map(
+            rusqlite::params![identity, b.name],
+            crate::store::audit::read_entry,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(AuthorizationReport {
         identity_id: identity,

@@ -94,14 +94,18 @@ pub fn redact_line(line: &str) -> String {
         }
         let secret_key = |k: &str| {
             let k = k.to_ascii_lowercase();
-            ["secret", "password", "token", "key", "credential"].iter().any(|s| k.contains(s))
+            ["secret", "password", "token", "key", "credential"]
+                .iter()
+                .any(|s| k.contains(s))
         };
         let w = if let Some((base, _)) = word.split_once('?').filter(|(b, _)| b.contains("://")) {
             format!("{base}?[redacted]")
         } else if let Some((k, _)) = word.split_once('=').filter(|(k, _)| secret_key(k)) {
             format!("{k}=[redacted]")
         } else if word.len() >= 32
-            && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_+/=.".contains(c))
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_+/=.".contains(c))
             && word.chars().any(|c| c.is_ascii_digit())
         {
             "[redacted]".to_string()

@@ -11,10 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use custodian::demo::{DemoSize, DEFAULT_SEED};
 use custodian::model::{AgentClass, IdentityKind, IdentityStatus};
-use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState, SortKey};
 use custodian::sync::http::Cancel;
 use custodian::sync::secrets::{KeyringSecrets, MemorySecrets, SecretStore};
 use custodian::sync::{ProgressFn, SyncProgress};
+use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState, SortKey};
 use custodian::{ops, Error, ErrorCode, Result};
 use std::sync::Arc;
 
@@ -450,19 +450,39 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "Findings:     {}", s.findings)?;
             }
         }
-        Command::Source(SourceCmd::Add { kind, name, settings, secret_stdin, json }) => {
+        Command::Source(SourceCmd::Add {
+            kind,
+            name,
+            settings,
+            secret_stdin,
+            json,
+        }) => {
             let mut store = ops::open_or_demo(&path, now)?;
             let mut map = serde_json::Map::new();
             for kv in settings {
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| Error::invalid(format!("--set expects KEY=VALUE, got '{kv}'")))?;
-                let value = v.parse::<u64>().map_or_else(|_| serde_json::Value::from(v), serde_json::Value::from);
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    Error::invalid(format!("--set expects KEY=VALUE, got '{kv}'"))
+                })?;
+                let value = v
+                    .parse::<u64>()
+                    .map_or_else(|_| serde_json::Value::from(v), serde_json::Value::from);
                 map.insert(k.trim().to_string(), value);
             }
-            let secret = if secret_stdin { Some(read_secret()?) } else { None };
+            let secret = if secret_stdin {
+                Some(read_secret()?)
+            } else {
+                None
+            };
             let keyring = KeyringSecrets::default();
-            let src = ops::add_source(&mut store, &keyring, &kind, &name, map.into(), secret.as_deref(), now)?;
+            let src = ops::add_source(
+                &mut store,
+                &keyring,
+                &kind,
+                &name,
+                map.into(),
+                secret.as_deref(),
+                now,
+            )?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&src)?)?;
             } else {
@@ -477,21 +497,42 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 for s in list {
                     let last = s.last_run.as_ref().map_or("never synced".to_string(), |r| {
-                        format!("last run #{} {} at {}", r.id, r.status, r.finished_at.as_deref().unwrap_or(&r.started_at))
+                        format!(
+                            "last run #{} {} at {}",
+                            r.id,
+                            r.status,
+                            r.finished_at.as_deref().unwrap_or(&r.started_at)
+                        )
                     });
                     writeln!(out, "{:>4}  {:<32} {:<6} {last}", s.id, s.name, s.kind)?;
                 }
             }
         }
-        Command::Sync { source, secret_stdin, json } => {
+        Command::Sync {
+            source,
+            secret_stdin,
+            json,
+        } => {
             let mut store = ops::open_or_demo(&path, now)?;
             let id = ops::resolve_source(&store, &source)?;
             let outcome = if secret_stdin {
                 let secrets = MemorySecrets::default();
                 secrets.set(id, &read_secret()?)?;
-                ops::sync_source(&mut store, id, &secrets, progress_printer(json), Cancel::new())
+                ops::sync_source(
+                    &mut store,
+                    id,
+                    &secrets,
+                    progress_printer(json),
+                    Cancel::new(),
+                )
             } else {
-                ops::sync_source(&mut store, id, &KeyringSecrets::default(), progress_printer(json), Cancel::new())
+                ops::sync_source(
+                    &mut store,
+                    id,
+                    &KeyringSecrets::default(),
+                    progress_printer(json),
+                    Cancel::new(),
+                )
             };
             let outcome = outcome?;
             let run = store.sync_run(outcome.run)?;
@@ -516,33 +557,65 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let abs = std::fs::canonicalize(&file)
                 .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?;
             let name = name.unwrap_or_else(|| {
-                format!("Registry {}", abs.file_name().map_or_else(String::new, |f| f.to_string_lossy().into_owned()))
+                format!(
+                    "Registry {}",
+                    abs.file_name()
+                        .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+                )
             });
             let id = match ops::resolve_source(&store, &name) {
                 Ok(id) => id,
                 Err(_) => {
                     let settings = serde_json::json!({ "path": abs.display().to_string() });
-                    let s = ops::add_source(&mut store, &MemorySecrets::default(), "csv", &name, settings, None, now)?;
+                    let s = ops::add_source(
+                        &mut store,
+                        &MemorySecrets::default(),
+                        "csv",
+                        &name,
+                        settings,
+                        None,
+                        now,
+                    )?;
                     custodian::model::SourceId(s.id)
                 }
             };
-            let outcome = ops::sync_source(&mut store, id, &MemorySecrets::default(), progress_printer(json), Cancel::new())?;
+            let outcome = ops::sync_source(
+                &mut store,
+                id,
+                &MemorySecrets::default(),
+                progress_printer(json),
+                Cancel::new(),
+            )?;
             let run = store.sync_run(outcome.run)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&run)?)?;
             } else {
-                writeln!(out, "Imported {} rows into '{name}': {} joiners, {} movers, {} leavers", run.items, run.joiners, run.movers, run.leavers)?;
+                writeln!(
+                    out,
+                    "Imported {} rows into '{name}': {} joiners, {} movers, {} leavers",
+                    run.items, run.joiners, run.movers, run.leavers
+                )?;
             }
         }
-        Command::Runs { source, limit, json } => {
+        Command::Runs {
+            source,
+            limit,
+            json,
+        } => {
             let store = ops::open_or_demo(&path, now)?;
-            let source = source.map(|s| ops::resolve_source(&store, &s)).transpose()?;
+            let source = source
+                .map(|s| ops::resolve_source(&store, &s))
+                .transpose()?;
             let runs = ops::sync_runs(&store, source, limit)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
             } else {
                 for r in runs {
-                    let err = r.error_message.as_deref().map(|m| format!("  {m}")).unwrap_or_default();
+                    let err = r
+                        .error_message
+                        .as_deref()
+                        .map(|m| format!("  {m}"))
+                        .unwrap_or_default();
                     writeln!(
                         out,
                         "#{:<5} source {:<3} {:<11} {:<11} {}  items {} +{} ~{} -{}{err}",
@@ -566,7 +639,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 writeln!(out, "{}", serde_json::to_string_pretty(&events)?)?;
             } else {
                 for e in events {
-                    writeln!(out, "{:<7} {:<10} #{:<7} {}  {}", e.kind, e.subject, e.subject_id, e.name, e.detail)?;
+                    writeln!(
+                        out,
+                        "{:<7} {:<10} #{:<7} {}  {}",
+                        e.kind, e.subject, e.subject_id, e.name, e.detail
+                    )?;
                 }
             }
         }
@@ -578,13 +655,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut store = ops::open_or_demo(&path, now)?;
             reviews::campaign(&mut store, cli.as_person.as_deref(), cmd, now, &mut out)?;
         }
-        Command::Tasks { campaign, status, json, export } => {
+        Command::Tasks {
+            campaign,
+            status,
+            json,
+            export,
+        } => {
             let store = ops::open_or_demo(&path, now)?;
             match export {
                 Some(format) => write!(
                     out,
                     "{}",
-                    ops::tasks_export(&store, Some(custodian::campaigns::TaskStatus::Open), &format)?
+                    ops::tasks_export(
+                        &store,
+                        Some(custodian::campaigns::TaskStatus::Open),
+                        &format
+                    )?
                 )?,
                 None => reviews::tasks(&store, campaign, status.as_deref(), json, &mut out)?,
             }
@@ -598,7 +684,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let actor = ops::actor(&store, cli.as_person.as_deref())?;
             match ops::mark_departing(&mut store, actor, &person, &on, &note, now)? {
                 Some(c) => writeln!(out, "Marked departing; offboarding case #{c}")?,
-                None => writeln!(out, "Marked departing; they own nothing, so no case is needed")?,
+                None => writeln!(
+                    out,
+                    "Marked departing; they own nothing, so no case is needed"
+                )?,
             }
         }
         Command::Cases { status, json } => {
@@ -630,7 +719,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = ops::open_or_demo(&path, now)?;
             lifecycle::timeline(&store, &identity, json, &mut out)?;
         }
-        Command::Blast { identity, top, format } => {
+        Command::Blast {
+            identity,
+            top,
+            format,
+        } => {
             let store = ops::open_or_demo(&path, now)?;
             posture::blast(&store, identity.as_deref(), top, &format, now, &mut out)?;
         }
@@ -642,7 +735,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = ops::open_or_demo(&path, now)?;
             posture::paths_to_admin(&store, limit, json, &mut out)?;
         }
-        Command::Link { from, to, kind, note } => {
+        Command::Link {
+            from,
+            to,
+            kind,
+            note,
+        } => {
             let mut store = ops::open_or_demo(&path, now)?;
             let actor = ops::actor(&store, cli.as_person.as_deref())?;
             posture::link(&mut store, actor, &from, &to, &kind, &note, now, &mut out)?;
@@ -661,8 +759,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Diagnostics { out: file } => {
             let store = ops::open_or_demo(&path, now)?;
             let d = ops::diagnostics(&store, custodian::logging::log_dir(Some(&path)).as_deref())?;
-            std::fs::write(&file, serde_json::to_string_pretty(&d)?)
-                .map_err(|e| Error::new(ErrorCode::Storage, format!("cannot write {}: {e}", file.display())))?;
+            std::fs::write(&file, serde_json::to_string_pretty(&d)?).map_err(|e| {
+                Error::new(
+                    ErrorCode::Storage,
+                    format!("cannot write {}: {e}", file.display()),
+                )
+            })?;
             writeln!(out, "Wrote {}", file.display())?;
         }
         Command::Authz { identity, json } => {
@@ -671,8 +773,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
             } else {
-                writeln!(out, "{} ({}), owner {} ({})", r.name, r.source, r.owner.as_deref().unwrap_or("none"), r.ownership)?;
-                writeln!(out, "  {}", r.registered.as_deref().unwrap_or("not registered"))?;
+                writeln!(
+                    out,
+                    "{} ({}), owner {} ({})",
+                    r.name,
+                    r.source,
+                    r.owner.as_deref().unwrap_or("none"),
+                    r.ownership
+                )?;
+                writeln!(
+                    out,
+                    "  {}",
+                    r.registered.as_deref().unwrap_or("not registered")
+                )?;
                 for c in &r.certifications {
                     writeln!(out, "  certified: {c}")?;
                 }
@@ -727,7 +840,13 @@ fn progress_printer(json: bool) -> ProgressFn {
         let bar = match p.total {
             Some(t) if t > 0 => {
                 let filled = ((p.items.min(t) * 30) / t) as usize;
-                format!("[{}{}] {}/{}", "#".repeat(filled), " ".repeat(30 - filled), p.items, t)
+                format!(
+                    "[{}{}] {}/{}",
+                    "#".repeat(filled),
+                    " ".repeat(30 - filled),
+                    p.items,
+                    t
+                )
             }
             _ => format!("{} items, {} pages", p.items, p.pages),
         };

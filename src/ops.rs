@@ -117,20 +117,37 @@ pub fn add_source(
             crate::sync::SOURCE_KINDS.join(", ")
         )));
     }
-    let obj = settings.as_object().ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
+    let obj = settings
+        .as_object()
+        .ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
     for key in required_settings(kind) {
-        if obj.get(*key).and_then(|v| v.as_str()).is_none_or(|s| s.trim().is_empty()) {
-            return Err(Error::invalid(format!("a {kind} source needs the setting '{key}'")));
+        if obj
+            .get(*key)
+            .and_then(|v| v.as_str())
+            .is_none_or(|s| s.trim().is_empty())
+        {
+            return Err(Error::invalid(format!(
+                "a {kind} source needs the setting '{key}'"
+            )));
         }
     }
-    if let Some(url) = obj.get("base_url").or_else(|| obj.get("org_url")).and_then(|v| v.as_str()) {
-        let parsed = url::Url::parse(url).map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
+    if let Some(url) = obj
+        .get("base_url")
+        .or_else(|| obj.get("org_url"))
+        .and_then(|v| v.as_str())
+    {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err(Error::invalid(format!("'{url}' must be an http(s) URL")));
         }
     }
     if kind == "ldap" {
-        let url = obj.get("url").and_then(|v| v.as_str()).unwrap_or_default().trim();
+        let url = obj
+            .get("url")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .trim();
         if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
             return Err(Error::invalid(format!(
                 "'{url}' is not an LDAP URL: it must start with ldap:// or ldaps://"
@@ -155,7 +172,11 @@ pub fn resolve_source(store: &Store, reference: &str) -> Result<SourceId> {
     all.iter()
         .find(|s| s.id.to_string() == r || s.name.eq_ignore_ascii_case(r))
         .map(|s| SourceId(s.id))
-        .ok_or_else(|| Error::not_found(format!("no source named or numbered '{r}' (see `custodian source list`)")))
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "no source named or numbered '{r}' (see `custodian source list`)"
+            ))
+        })
 }
 
 /// Syncs one source, blocking (CLI, tests). The desktop shell uses the three
@@ -167,7 +188,14 @@ pub fn sync_source(
     progress: ProgressFn,
     cancel: Cancel,
 ) -> Result<SyncOutcome> {
-    crate::sync::sync_blocking(store, source, secrets, progress, cancel, HttpPolicy::default())
+    crate::sync::sync_blocking(
+        store,
+        source,
+        secrets,
+        progress,
+        cancel,
+        HttpPolicy::default(),
+    )
 }
 
 pub fn sync_runs(store: &Store, source: Option<SourceId>, limit: u32) -> Result<Vec<SyncRunView>> {
@@ -187,9 +215,9 @@ pub trait SharedStore: Sync {
 
 impl SharedStore for std::sync::Mutex<Store> {
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let mut guard = self
-            .lock()
-            .map_err(|_| Error::internal("an earlier operation failed while using the cache; restart Custodian"))?;
+        let mut guard = self.lock().map_err(|_| {
+            Error::internal("an earlier operation failed while using the cache; restart Custodian")
+        })?;
         f(&mut guard)
     }
 }
@@ -207,16 +235,32 @@ pub async fn sync_source_shared(
     let prepared = store.with_store(|s| crate::sync::prepare(s, source, Utc::now()))?;
     let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
     use tracing::Instrument as _;
-    match prepared.fetch(secrets, progress.clone(), cancel, HttpPolicy::default()).instrument(span).await {
+    match prepared
+        .fetch(secrets, progress.clone(), cancel, HttpPolicy::default())
+        .instrument(span)
+        .await
+    {
         Ok(fetch) => {
             let id = fetch.source.0;
             let items = fetch.fetched.item_count() as u64;
-            progress(&crate::sync::SyncProgress { source_id: id, phase: "applying".into(), pages: 0, items, total: None });
+            progress(&crate::sync::SyncProgress {
+                source_id: id,
+                phase: "applying".into(),
+                pages: 0,
+                items,
+                total: None,
+            });
             let run = store.with_store(|s| {
                 let outcome = fetch.apply(s, Utc::now())?;
                 s.sync_run(outcome.run)
             })?;
-            progress(&crate::sync::SyncProgress { source_id: id, phase: "done".into(), pages: 0, items, total: None });
+            progress(&crate::sync::SyncProgress {
+                source_id: id,
+                phase: "done".into(),
+                pages: 0,
+                items,
+                total: None,
+            });
             Ok(run)
         }
         Err((run, e)) => {
@@ -238,8 +282,18 @@ pub async fn test_source(
     cancel: Cancel,
 ) -> Result<String> {
     let view = store.with_store(|s| s.source(source))?;
-    let secret = if crate::sync::kind_needs_secret(&view.kind) { secrets.get(source)? } else { None };
-    let http = crate::sync::http::HttpClient::new(HttpPolicy { max_attempts: 2, ..HttpPolicy::default() }, cancel)?;
+    let secret = if crate::sync::kind_needs_secret(&view.kind) {
+        secrets.get(source)?
+    } else {
+        None
+    };
+    let http = crate::sync::http::HttpClient::new(
+        HttpPolicy {
+            max_attempts: 2,
+            ..HttpPolicy::default()
+        },
+        cancel,
+    )?;
     let ctx = crate::sync::SyncContext {
         source: view,
         http,
@@ -258,7 +312,12 @@ pub async fn test_source(
 }
 
 /// Replaces a source's secret in the keyring.
-pub fn set_source_secret(store: &Store, secrets: &dyn SecretStore, source: SourceId, secret: &str) -> Result<()> {
+pub fn set_source_secret(
+    store: &Store,
+    secrets: &dyn SecretStore,
+    source: SourceId,
+    secret: &str,
+) -> Result<()> {
     store.source(source)?;
     secrets.set(source, secret)
 }
@@ -266,8 +325,8 @@ pub fn set_source_secret(store: &Store, secrets: &dyn SecretStore, source: Sourc
 // ---------------------------------------------------------------- reviews ---
 
 use crate::campaigns::{
-    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery, ReviewQueue,
-    TaskStatus, TaskView, UndecidedPolicy,
+    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery,
+    ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
 };
 use crate::store::audit::AuditVerification;
 use crate::views::PersonRef;
@@ -282,7 +341,11 @@ pub fn acting_person(store: &Store) -> Result<Option<PersonRef>> {
 }
 
 /// Chooses who is using Custodian (by id, email or name).
-pub fn set_acting_person(store: &mut Store, reference: &str, now: DateTime<Utc>) -> Result<PersonRef> {
+pub fn set_acting_person(
+    store: &mut Store,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> Result<PersonRef> {
     let id = store.resolve_person(reference)?;
     store.set_acting_person(id, now)?;
     store
@@ -319,14 +382,19 @@ pub fn create_campaign(
 }
 
 /// The history of one review item.
-pub fn item_history(store: &Store, item: i64) -> Result<Vec<crate::store::campaigns::CampaignEvent>> {
+pub fn item_history(
+    store: &Store,
+    item: i64,
+) -> Result<Vec<crate::store::campaigns::CampaignEvent>> {
     store.item_history(item)
 }
 
 /// Where evidence exports go by default: `Documents/Custodian` (or the
 /// platform data directory's `exports`).
 pub fn default_export_dir() -> Result<PathBuf> {
-    if let Some(d) = directories::UserDirs::new().and_then(|u| u.document_dir().map(|d| d.join("Custodian"))) {
+    if let Some(d) =
+        directories::UserDirs::new().and_then(|u| u.document_dir().map(|d| d.join("Custodian")))
+    {
         return Ok(d);
     }
     Ok(default_db_path()?
@@ -353,7 +421,12 @@ pub fn campaign_items(store: &Store, campaign: i64, q: &QueueQuery) -> Result<Re
     store.campaign_items(campaign, q)
 }
 
-pub fn decide(store: &mut Store, actor: i64, input: &DecisionInput, now: DateTime<Utc>) -> Result<usize> {
+pub fn decide(
+    store: &mut Store,
+    actor: i64,
+    input: &DecisionInput,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     store.decide(actor, input, now)
 }
 
@@ -368,11 +441,23 @@ pub fn reassign_reviewer(
     store.reassign_reviewer(actor, items, to, reason, now)
 }
 
-pub fn escalate(store: &mut Store, actor: i64, campaign: i64, reviewer: Option<i64>, now: DateTime<Utc>) -> Result<usize> {
+pub fn escalate(
+    store: &mut Store,
+    actor: i64,
+    campaign: i64,
+    reviewer: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     store.escalate(actor, campaign, reviewer, now)
 }
 
-pub fn remind(store: &mut Store, actor: i64, campaign: i64, reviewer: i64, now: DateTime<Utc>) -> Result<()> {
+pub fn remind(
+    store: &mut Store,
+    actor: i64,
+    campaign: i64,
+    reviewer: i64,
+    now: DateTime<Utc>,
+) -> Result<()> {
     store.record_reminder(actor, campaign, reviewer, now)
 }
 
@@ -386,7 +471,11 @@ pub fn close_campaign(
     store.close_campaign(actor, campaign, policy, now)
 }
 
-pub fn tasks(store: &Store, campaign: Option<i64>, status: Option<TaskStatus>) -> Result<Vec<TaskView>> {
+pub fn tasks(
+    store: &Store,
+    campaign: Option<i64>,
+    status: Option<TaskStatus>,
+) -> Result<Vec<TaskView>> {
     store.tasks(campaign, status)
 }
 
@@ -403,7 +492,12 @@ pub fn set_task_status(
 
 /// Writes a campaign's evidence as `campaign-<id>-evidence.{csv,json,html}`
 /// into `dir` (streamed: any size); returns the files written.
-pub fn export_campaign(store: &Store, campaign: i64, dir: &Path, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+pub fn export_campaign(
+    store: &Store,
+    campaign: i64,
+    dir: &Path,
+    now: DateTime<Utc>,
+) -> Result<Vec<PathBuf>> {
     export_campaign_with_progress(store, campaign, dir, now, &|_, _| {})
 }
 
@@ -424,8 +518,8 @@ pub fn verify_audit(store: &Store) -> Result<AuditVerification> {
 // ------------------------------------------------------------ offboarding ---
 
 use crate::offboarding::{
-    ApplyReport as OffboardApplyReport, OffboardPlan, OffboardingCase, OffboardingCaseSummary, Registration,
-    TeamView, TimelineEntry,
+    ApplyReport as OffboardApplyReport, OffboardPlan, OffboardingCase, OffboardingCaseSummary,
+    Registration, TeamView, TimelineEntry,
 };
 
 /// Marks a person departing on a date; returns their case when one opened.
@@ -441,7 +535,11 @@ pub fn mark_departing(
     store.mark_departing(actor, person, on, note, now)
 }
 
-pub fn offboarding_cases(store: &Store, status: Option<&str>, manager: Option<i64>) -> Result<Vec<OffboardingCaseSummary>> {
+pub fn offboarding_cases(
+    store: &Store,
+    status: Option<&str>,
+    manager: Option<i64>,
+) -> Result<Vec<OffboardingCaseSummary>> {
     store.offboarding_cases(status, manager)
 }
 
@@ -451,7 +549,11 @@ pub fn offboarding_case(store: &Store, case: i64) -> Result<OffboardingCase> {
 
 /// The offboarding case of a person (id, email or name), opening it when
 /// they are departing and none is open yet.
-pub fn offboard_person(store: &mut Store, person: &str, now: DateTime<Utc>) -> Result<OffboardingCase> {
+pub fn offboard_person(
+    store: &mut Store,
+    person: &str,
+    now: DateTime<Utc>,
+) -> Result<OffboardingCase> {
     let id = store.resolve_person(person)?;
     if let Some(c) = store.case_of(id)? {
         return store.offboarding_case(c);
@@ -460,7 +562,9 @@ pub fn offboard_person(store: &mut Store, person: &str, now: DateTime<Utc>) -> R
     match store.case_of(id)? {
         Some(c) => store.offboarding_case(c),
         None => {
-            let p = store.person_ref(id)?.ok_or_else(|| Error::not_found(format!("no person with id {id}")))?;
+            let p = store
+                .person_ref(id)?
+                .ok_or_else(|| Error::not_found(format!("no person with id {id}")))?;
             if p.status == crate::model::PersonStatus::Active {
                 Err(Error::invalid(format!(
                     "{} is active in every source; mark them departing first (`custodian depart \"{}\" --on YYYY-MM-DD`)",
@@ -476,25 +580,54 @@ pub fn offboard_person(store: &mut Store, person: &str, now: DateTime<Utc>) -> R
     }
 }
 
-pub fn plan_offboarding(store: &mut Store, actor: i64, case: i64, plan: &OffboardPlan, now: DateTime<Utc>) -> Result<usize> {
+pub fn plan_offboarding(
+    store: &mut Store,
+    actor: i64,
+    case: i64,
+    plan: &OffboardPlan,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     store.plan_offboarding(actor, case, plan, now)
 }
 
-pub fn apply_offboarding(store: &mut Store, actor: i64, case: i64, now: DateTime<Utc>) -> Result<OffboardApplyReport> {
+pub fn apply_offboarding(
+    store: &mut Store,
+    actor: i64,
+    case: i64,
+    now: DateTime<Utc>,
+) -> Result<OffboardApplyReport> {
     store.apply_offboarding(actor, case, now)
 }
 
-pub fn register_identity(store: &mut Store, actor: i64, identity: &str, reg: &Registration, now: DateTime<Utc>) -> Result<()> {
+pub fn register_identity(
+    store: &mut Store,
+    actor: i64,
+    identity: &str,
+    reg: &Registration,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let id = store.resolve_identity(identity)?;
     store.register_identity(actor, id.0, reg, now)
 }
 
-pub fn retire_identity(store: &mut Store, actor: i64, identity: &str, reason: &str, now: DateTime<Utc>) -> Result<usize> {
+pub fn retire_identity(
+    store: &mut Store,
+    actor: i64,
+    identity: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
     let id = store.resolve_identity(identity)?;
     store.retire_identity(actor, id.0, reason, now)
 }
 
-pub fn clear_review_flag(store: &mut Store, actor: i64, identity: i64, note: &str, now: DateTime<Utc>) -> Result<()> {
+pub fn clear_review_flag(
+    store: &mut Store,
+    actor: i64,
+    identity: i64,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
     store.clear_review_flag(actor, identity, note, now)
 }
 
@@ -514,8 +647,22 @@ pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> 
         "csv" => {
             let mut w = csv::Writer::from_writer(vec![]);
             let fail = |e: csv::Error| Error::internal(format!("writing CSV: {e}"));
-            w.write_record(["id", "origin", "campaign", "case", "kind", "identity", "target", "new_owner", "status", "created_at", "updated_at", "updated_by", "note"])
-                .map_err(fail)?;
+            w.write_record([
+                "id",
+                "origin",
+                "campaign",
+                "case",
+                "kind",
+                "identity",
+                "target",
+                "new_owner",
+                "status",
+                "created_at",
+                "updated_at",
+                "updated_by",
+                "note",
+            ])
+            .map_err(fail)?;
             for t in tasks {
                 w.write_record([
                     t.id.to_string(),
@@ -534,10 +681,14 @@ pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> 
                 ])
                 .map_err(fail)?;
             }
-            let bytes = w.into_inner().map_err(|e| Error::internal(format!("writing CSV: {e}")))?;
+            let bytes = w
+                .into_inner()
+                .map_err(|e| Error::internal(format!("writing CSV: {e}")))?;
             String::from_utf8(bytes).map_err(|e| Error::internal(format!("writing CSV: {e}")))
         }
-        other => Err(Error::invalid(format!("'{other}' is not an export format: csv or json"))),
+        other => Err(Error::invalid(format!(
+            "'{other}' is not an export format: csv or json"
+        ))),
     }
 }
 
@@ -575,11 +726,15 @@ pub fn resolve_resource(store: &Store, reference: &str) -> Result<i64> {
         "SELECT id FROM resources WHERE CAST(id AS TEXT) = ?1 UNION SELECT id FROM resources WHERE external_id = ?1
          UNION SELECT id FROM resources WHERE name = ?1 COLLATE NOCASE LIMIT 2",
     )?;
-    let ids = st.query_map([r], |row| row.get::<_, i64>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let ids = st
+        .query_map([r], |row| row.get::<_, i64>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     match ids.as_slice() {
         [id] => Ok(*id),
         [] => Err(Error::not_found(format!("no resource matches '{r}'"))),
-        _ => Err(Error::invalid(format!("'{r}' matches several resources; use the numeric id"))),
+        _ => Err(Error::invalid(format!(
+            "'{r}' matches several resources; use the numeric id"
+        ))),
     }
 }
 
@@ -626,8 +781,17 @@ pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::
             Some(m) => m
                 .iter()
                 .map(|(k, v)| {
-                    let secretish = ["secret", "password", "token", "credential"].iter().any(|s| k.to_lowercase().contains(s));
-                    (k.clone(), if secretish { serde_json::Value::from("[redacted]") } else { v.clone() })
+                    let secretish = ["secret", "password", "token", "credential"]
+                        .iter()
+                        .any(|s| k.to_lowercase().contains(s));
+                    (
+                        k.clone(),
+                        if secretish {
+                            serde_json::Value::from("[redacted]")
+                        } else {
+                            v.clone()
+                        },
+                    )
                 })
                 .collect::<serde_json::Map<_, _>>()
                 .into(),
@@ -642,13 +806,20 @@ pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::
     let mut log_lines: Vec<String> = vec![];
     if let Some(dir) = log_dir {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         files.sort();
         if let Some(newest) = files.last() {
             let text = std::fs::read_to_string(newest).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            log_lines = lines[lines.len().saturating_sub(300)..].iter().map(|l| crate::logging::redact_line(l)).collect();
+            log_lines = lines[lines.len().saturating_sub(300)..]
+                .iter()
+                .map(|l| crate::logging::redact_line(l))
+                .collect();
         }
     }
     Ok(serde_json::json!({

@@ -93,7 +93,12 @@ pub fn figures(store: &Store, graph: Option<&Graph>, now: DateTime<Utc>) -> Resu
     let nhis = q("SELECT count(*) FROM identities WHERE status = 'active'")?;
     let owned = q("SELECT count(*) FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.status = 'active' AND p.status = 'active'
                    AND NOT EXISTS (SELECT 1 FROM owner_overrides o WHERE o.identity_id = i.id AND o.kind = 'temporary' AND o.until < :now)")?;
-    let high_blast = graph.map(|g| g.rank(usize::MAX).iter().filter(|r| r.score >= HIGH_BLAST).count() as i64);
+    let high_blast = graph.map(|g| {
+        g.rank(usize::MAX)
+            .iter()
+            .filter(|r| r.score >= HIGH_BLAST)
+            .count() as i64
+    });
     Ok(PostureFigures {
         nhis,
         ai_agents: q("SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent'")?,

@@ -86,6 +86,9 @@ pub fn link_identities(
 /// Authorised by whom, under which policy, via which chain.
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn authorization(state: State<'_, AppState>, identity: i64) -> Result<custodian::blast::AuthorizationReport> {
+pub fn authorization(
+    state: State<'_, AppState>,
+    identity: i64,
+) -> Result<custodian::blast::AuthorizationReport> {
     state.with(|s| ops::authorization(s, &identity.to_string()))
 }

@@ -36,7 +36,9 @@ impl SharedStore for AppState {
 }
 
 fn lock(registry: &Registry) -> Result<MutexGuard<'_, HashMap<i64, RunningSync>>> {
-    registry.lock().map_err(|_| Error::internal("sync registry poisoned; restart Custodian"))
+    registry
+        .lock()
+        .map_err(|_| Error::internal("sync registry poisoned; restart Custodian"))
 }
 
 #[tauri::command(async)]
@@ -70,13 +72,21 @@ pub fn add_source(
 #[tauri::command(async)]
 #[tracing::instrument(skip(state, secret), err(Debug))]
 pub fn set_source_secret(state: State<'_, AppState>, id: i64, secret: String) -> Result<()> {
-    state.with(|s| custodian::ops::set_source_secret(s, &KeyringSecrets::default(), SourceId(id), &secret))
+    state.with(|s| {
+        custodian::ops::set_source_secret(s, &KeyringSecrets::default(), SourceId(id), &secret)
+    })
 }
 
 #[tauri::command]
 #[tracing::instrument(skip(state), err(Debug))]
 pub async fn test_source(state: State<'_, AppState>, id: i64) -> Result<String> {
-    custodian::ops::test_source(&*state, SourceId(id), &KeyringSecrets::default(), Cancel::new()).await
+    custodian::ops::test_source(
+        &*state,
+        SourceId(id),
+        &KeyringSecrets::default(),
+        Cancel::new(),
+    )
+    .await
 }
 
 /// Runs a sync to the end; poll `sync_progress` meanwhile.
@@ -87,9 +97,18 @@ pub async fn sync_source(state: State<'_, AppState>, id: i64) -> Result<SyncRunV
     {
         let mut running = lock(&state.syncs)?;
         if running.contains_key(&id) {
-            return Err(Error::new(ErrorCode::InvalidInput, "this source is already syncing"));
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                "this source is already syncing",
+            ));
         }
-        running.insert(id, RunningSync { cancel: cancel.clone(), progress: None });
+        running.insert(
+            id,
+            RunningSync {
+                cancel: cancel.clone(),
+                progress: None,
+            },
+        );
     }
     let registry = state.syncs.clone();
     let progress: ProgressFn = Arc::new(move |p: &SyncProgress| {
@@ -100,8 +119,14 @@ pub async fn sync_source(state: State<'_, AppState>, id: i64) -> Result<SyncRunV
         }
     });
     let app: &AppState = &state;
-    let result =
-        custodian::ops::sync_source_shared(app, SourceId(id), &KeyringSecrets::default(), progress, cancel).await;
+    let result = custodian::ops::sync_source_shared(
+        app,
+        SourceId(id),
+        &KeyringSecrets::default(),
+        progress,
+        cancel,
+    )
+    .await;
     lock(&state.syncs)?.remove(&id);
     result
 }
@@ -124,12 +149,19 @@ pub fn sync_progress(state: State<'_, AppState>, id: i64) -> Result<Option<SyncP
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn cancel_sync(state: State<'_, AppState>, id: i64) -> Result<bool> {
-    Ok(lock(&state.syncs)?.get(&id).map(|r| r.cancel.cancel()).is_some())
+    Ok(lock(&state.syncs)?
+        .get(&id)
+        .map(|r| r.cancel.cancel())
+        .is_some())
 }
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
-pub fn sync_runs(state: State<'_, AppState>, source: Option<i64>, limit: Option<u32>) -> Result<Vec<SyncRunView>> {
+pub fn sync_runs(
+    state: State<'_, AppState>,
+    source: Option<i64>,
+    limit: Option<u32>,
+) -> Result<Vec<SyncRunView>> {
     state.with(|s| custodian::ops::sync_runs(s, source.map(SourceId), limit.unwrap_or(50).min(500)))
 }
 

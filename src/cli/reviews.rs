@@ -622,35 +622,58 @@ pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Wr
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if v.ok {
-                writeln!(out, "Audit log verified: {} entries, head {}", v.entries, v.head)?;
+                writeln!(
+                    out,
+                    "Audit log verified: {} entries, head {}",
+                    v.entries, v.head
+                )?;
             }
             if !v.ok {
                 return Err(Error::new(
                     custodian::ErrorCode::AuditBroken,
-                    format!("the audit log does not verify: {}", v.problem.unwrap_or_default()),
+                    format!(
+                        "the audit log does not verify: {}",
+                        v.problem.unwrap_or_default()
+                    ),
                 ));
             }
         }
         AuditCmd::Export { out: path } => {
             let tmp = path.with_extension("partial");
-            let file = std::fs::File::create(&tmp)
-                .map_err(|e| Error::new(custodian::ErrorCode::Storage, format!("cannot write {}: {e}", tmp.display())))?;
+            let file = std::fs::File::create(&tmp).map_err(|e| {
+                Error::new(
+                    custodian::ErrorCode::Storage,
+                    format!("cannot write {}: {e}", tmp.display()),
+                )
+            })?;
             let mut w = std::io::BufWriter::new(file);
             let (n, head) = store.export_audit(&mut w, &now.to_rfc3339())?;
             w.flush()?;
             drop(w);
             std::fs::rename(&tmp, &path)?;
-            writeln!(out, "Exported {n} entries to {} (head {head})", path.display())?;
+            writeln!(
+                out,
+                "Exported {n} entries to {} (head {head})",
+                path.display()
+            )?;
         }
         AuditCmd::Log { limit, json } => {
-            let total: i64 = store.conn().query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+            let total: i64 = store
+                .conn()
+                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
             let entries = store.audit_entries((total - limit.max(1)).max(0), limit.max(1))?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
             } else {
                 for e in entries {
-                    let at = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-                    writeln!(out, "#{:<6} {at}  {:<20} {:<26} {}  {}", e.seq, e.actor, e.action, e.subject, e.details)?;
+                    let at = chrono::DateTime::from_timestamp(e.at, 0)
+                        .map(|t| t.to_rfc3339())
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "#{:<6} {at}  {:<20} {:<26} {}  {}",
+                        e.seq, e.actor, e.action, e.subject, e.details
+                    )?;
                 }
             }
         }

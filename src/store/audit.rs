@@ -231,9 +231,14 @@ pub const EXPORT_FORMAT: &str = "custodian-audit/1";
 
 impl Store {
     /// Writes the whole log as JSON Lines to `w`; returns (entries, head).
-    pub fn export_audit(&self, w: &mut impl std::io::Write, exported_at: &str) -> Result<(i64, String)> {
+    pub fn export_audit(
+        &self,
+        w: &mut impl std::io::Write,
+        exported_at: &str,
+    ) -> Result<(i64, String)> {
         let (n, head): (i64, String) = (
-            self.conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?,
+            self.conn
+                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?,
             self.audit_head()?,
         );
         let header = serde_json::json!({"format": EXPORT_FORMAT, "entries": n, "head": head, "exported_at": exported_at});
@@ -258,16 +263,21 @@ pub fn verify_export(text: &str) -> crate::error::Result<AuditVerification> {
     let header: serde_json::Value = lines
         .next()
         .ok_or_else(|| crate::error::Error::invalid("the file is empty"))
-        .and_then(|l| serde_json::from_str(l).map_err(|e| crate::error::Error::invalid(format!("line 1 is not the export header: {e}"))))?;
+        .and_then(|l| {
+            serde_json::from_str(l).map_err(|e| {
+                crate::error::Error::invalid(format!("line 1 is not the export header: {e}"))
+            })
+        })?;
     if header.get("format").and_then(|f| f.as_str()) != Some(EXPORT_FORMAT) {
-        return Err(crate::error::Error::invalid(format!("not a Custodian audit export (format {EXPORT_FORMAT} expected)")));
+        return Err(crate::error::Error::invalid(format!(
+            "not a Custodian audit export (format {EXPORT_FORMAT} expected)"
+        )));
     }
     let mut entries = vec![];
     for (i, l) in lines.enumerate() {
-        entries.push(
-            serde_json::from_str::<AuditEntry>(l)
-                .map_err(|e| crate::error::Error::invalid(format!("line {} is not an audit entry: {e}", i + 2)))?,
-        );
+        entries.push(serde_json::from_str::<AuditEntry>(l).map_err(|e| {
+            crate::error::Error::invalid(format!("line {} is not an audit entry: {e}", i + 2))
+        })?);
     }
     let mut v = verify_entries(&entries);
     if v.ok {

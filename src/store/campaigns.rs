@@ -331,7 +331,12 @@ impl Store {
     }
 
     /// Creates a campaign; launches it (generates its items) when it starts now or earlier.
-    pub fn create_campaign(&mut self, actor: i64, c: &NewCampaign, now: DateTime<Utc>) -> Result<i64> {
+    pub fn create_campaign(
+        &mut self,
+        actor: i64,
+        c: &NewCampaign,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         self.create_campaign_with_progress(actor, c, now, &|_, _| {})
     }
 
@@ -549,7 +554,10 @@ impl Store {
         )?;
         let mut tasks = self.tasks(Some(id), None)?;
         let tasks_total = tasks.len() as i64;
-        let tasks_open = tasks.iter().filter(|t| t.status == TaskStatus::Open).count() as i64;
+        let tasks_open = tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Open)
+            .count() as i64;
         tasks.truncate(1000);
         Ok(CampaignProgress {
             campaign,
@@ -658,11 +666,7 @@ impl Store {
     /// One item.
     pub fn review_item(&self, id: i64) -> Result<ReviewItem> {
         self.conn
-            .query_row(
-                &format!("{ITEM_SELECT} WHERE ci.id = ?1"),
-                [id],
-                read_item,
-            )
+            .query_row(&format!("{ITEM_SELECT} WHERE ci.id = ?1"), [id], read_item)
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no review item with id {id}")))
     }
@@ -674,21 +678,30 @@ impl Store {
         campaign: i64,
         mut f: impl FnMut(ReviewItem, Vec<CampaignEvent>) -> Result<()>,
     ) -> Result<()> {
-        let mut items = self.conn.prepare(&format!("{ITEM_SELECT} WHERE ci.campaign_id = ?1 ORDER BY ci.id"))?;
+        let mut items = self.conn.prepare(&format!(
+            "{ITEM_SELECT} WHERE ci.campaign_id = ?1 ORDER BY ci.id"
+        ))?;
         let mut events = self.conn.prepare(
             "SELECT item_id, id, kind, actor, at, detail FROM campaign_events
              WHERE campaign_id = ?1 AND item_id IS NOT NULL ORDER BY item_id, id",
         )?;
         let mut ev_rows = events.query([campaign])?;
-        let next_event = |ev_rows: &mut rusqlite::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
-            Ok(match ev_rows.next()? {
-                Some(r) => Some((
-                    r.get(0)?,
-                    CampaignEvent { id: r.get(1)?, kind: r.get(2)?, actor: r.get(3)?, at: rfc3339(r.get(4)?), detail: r.get(5)? },
-                )),
-                None => None,
-            })
-        };
+        let next_event =
+            |ev_rows: &mut rusqlite::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
+                Ok(match ev_rows.next()? {
+                    Some(r) => Some((
+                        r.get(0)?,
+                        CampaignEvent {
+                            id: r.get(1)?,
+                            kind: r.get(2)?,
+                            actor: r.get(3)?,
+                            at: rfc3339(r.get(4)?),
+                            detail: r.get(5)?,
+                        },
+                    )),
+                    None => None,
+                })
+            };
         let mut pending = next_event(&mut ev_rows)?;
         let mut rows = items.query([campaign])?;
         while let Some(r) = rows.next()? {
@@ -1202,7 +1215,11 @@ impl Store {
     }
 
     /// Remediation tasks, optionally of one campaign or one status.
-    pub fn tasks(&self, campaign: Option<i64>, status: Option<TaskStatus>) -> Result<Vec<TaskView>> {
+    pub fn tasks(
+        &self,
+        campaign: Option<i64>,
+        status: Option<TaskStatus>,
+    ) -> Result<Vec<TaskView>> {
         self.tasks_where(campaign, None, status)
     }
 
@@ -1244,7 +1261,6 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
-
 
     /// Marks a task done or failed (with a note), recorded in the audit log.
     /// A done ownership transfer sets the new owner in the cache.
@@ -1385,7 +1401,12 @@ fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result
 }
 
 /// Generates a campaign's items and activates it.
-fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>, progress: LaunchProgress<'_>) -> Result<i64> {
+fn launch(
+    tx: &Transaction<'_>,
+    campaign: i64,
+    now: DateTime<Utc>,
+    progress: LaunchProgress<'_>,
+) -> Result<i64> {
     let at = to_ts(now);
     let (scope, granularity, rule, named, fallback, owner_id, name): (
         String,
@@ -1412,7 +1433,12 @@ fn launch(tx: &Transaction<'_>, campaign: i64, now: DateTime<Utc>, progress: Lau
             [],
             |r| r.get(0),
         )?;
-        access + if granularity == Granularity::All { in_scope } else { 0 }
+        access
+            + if granularity == Granularity::All {
+                in_scope
+            } else {
+                0
+            }
     };
     let expected = expected.max(0) as u64;
     progress(0, expected);

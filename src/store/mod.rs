@@ -10,13 +10,13 @@
 //!   its transaction commits.
 
 pub mod audit;
-pub mod key;
 pub mod campaigns;
 mod inventory;
-pub mod offboarding;
+pub mod key;
 pub mod load;
-pub mod sync;
 pub mod migrations;
+pub mod offboarding;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,7 +80,9 @@ impl Store {
         let conn = open_conn(path)?;
         conn.execute_batch(&key::pragma(&key)?)?;
         // The first read tells whether the key fits.
-        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get::<_, i64>(0)) {
+        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
             return Err(Error::new(
                 ErrorCode::DatabaseUnreadable,
                 format!(
@@ -244,9 +246,16 @@ fn file_header(path: &Path) -> Result<Header> {
 fn open_conn(path: &Path) -> Result<Connection> {
     Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| Error::new(ErrorCode::DatabaseUnreadable, format!("cannot open {}: {e}", path.display())))
+    .map_err(|e| {
+        Error::new(
+            ErrorCode::DatabaseUnreadable,
+            format!("cannot open {}: {e}", path.display()),
+        )
+    })
 }
 
 /// Encrypts an unencrypted cache: exports it into a new encrypted file next
@@ -261,7 +270,9 @@ fn encrypt_in_place(path: &Path, key: &str) -> Result<()> {
         let version: i64 = plain.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         // Fold any WAL into the main file first.
         plain.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        plain.execute_batch(&format!("ATTACH DATABASE '{tmp_str}' AS enc KEY \"x'{key}'\";"))?;
+        plain.execute_batch(&format!(
+            "ATTACH DATABASE '{tmp_str}' AS enc KEY \"x'{key}'\";"
+        ))?;
         plain.query_row("SELECT sqlcipher_export('enc')", [], |_| Ok(()))?;
         plain.execute_batch(&format!(
             "PRAGMA enc.user_version = {version}; PRAGMA enc.application_id = {}; DETACH DATABASE enc;",
@@ -269,7 +280,13 @@ fn encrypt_in_place(path: &Path, key: &str) -> Result<()> {
         ))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| {
-        Error::new(ErrorCode::Storage, format!("cannot replace {} with its encrypted copy: {e}", path.display()))
+        Error::new(
+            ErrorCode::Storage,
+            format!(
+                "cannot replace {} with its encrypted copy: {e}",
+                path.display()
+            ),
+        )
     })?;
     for suffix in ["-wal", "-shm"] {
         let side = std::path::PathBuf::from(format!("{}{suffix}", path.display()));

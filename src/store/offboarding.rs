@@ -64,9 +64,11 @@ pub(crate) fn person_group(conn: &Connection, person: i64) -> Result<Vec<i64>> {
 /// The departing person of an open case (a closed one takes no more changes).
 fn open_case_person(conn: &Connection, case: i64) -> Result<i64> {
     let (person, status): (i64, String) = conn
-        .query_row("SELECT person_id, status FROM offboarding_cases WHERE id = ?1", [case], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
+            [case],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?
         .ok_or_else(|| Error::not_found(format!("no offboarding case with id {case}")))?;
     if status != "open" {
@@ -1195,9 +1197,26 @@ impl Store {
             params![from, to, kind, note.trim(), who, at],
         )?;
         if n == 0 {
-            return Err(Error::invalid(format!("{} -> {} ({}) is already documented", names.0, names.1, kind.as_str())));
+            return Err(Error::invalid(format!(
+                "{} -> {} ({}) is already documented",
+                names.0,
+                names.1,
+                kind.as_str()
+            )));
         }
-        identity_event(&tx, from, at, &who, "linked", &format!("can {} {} (documented: {})", kind.as_str(), names.1, note.trim()))?;
+        identity_event(
+            &tx,
+            from,
+            at,
+            &who,
+            "linked",
+            &format!(
+                "can {} {} (documented: {})",
+                kind.as_str(),
+                names.1,
+                note.trim()
+            ),
+        )?;
         audit::append(
             &tx,
             at,

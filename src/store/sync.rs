@@ -105,12 +105,28 @@ struct Events<'a> {
 }
 
 impl Events<'_> {
-    fn record(&mut self, kind: EventKind, subject: &str, subject_id: i64, name: &str, detail: &str) -> Result<()> {
+    fn record(
+        &mut self,
+        kind: EventKind,
+        subject: &str,
+        subject_id: i64,
+        name: &str,
+        detail: &str,
+    ) -> Result<()> {
         let mut st = self.tx.prepare_cached(
             "INSERT INTO lifecycle_events(run_id, source_id, at, kind, subject, subject_id, name, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        st.execute(params![self.run.0, self.source, self.at, kind.as_str(), subject, subject_id, name, detail])?;
+        st.execute(params![
+            self.run.0,
+            self.source,
+            self.at,
+            kind.as_str(),
+            subject,
+            subject_id,
+            name,
+            detail
+        ])?;
         match kind {
             EventKind::Joiner => self.report.joiners += 1,
             EventKind::Mover => self.report.movers += 1,
@@ -143,14 +159,23 @@ const RUN_COLUMNS: &str =
 
 impl Store {
     /// Adds a source. The first real source replaces the demo organisation.
-    pub fn add_source(&mut self, kind: &str, name: &str, settings: &serde_json::Value, now: DateTime<Utc>) -> Result<SourceId> {
+    pub fn add_source(
+        &mut self,
+        kind: &str,
+        name: &str,
+        settings: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<SourceId> {
         let name = name.trim();
         if name.is_empty() {
             return Err(Error::invalid("a source needs a name"));
         }
         let tx = self.conn.transaction()?;
-        let dataset: Option<String> =
-            tx.query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| r.get(0)).optional()?;
+        let dataset: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if dataset.as_deref().is_some_and(|d| d.starts_with("demo-")) {
             tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
             tx.execute_batch(
@@ -160,10 +185,15 @@ impl Store {
             )?;
             tracing::info!("first real source configured: demo organisation removed");
         }
-        let exists: Option<i64> =
-            tx.query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if exists.is_some() {
-            return Err(Error::invalid(format!("a source named '{name}' already exists")));
+            return Err(Error::invalid(format!(
+                "a source named '{name}' already exists"
+            )));
         }
         tx.execute(
             "INSERT INTO sources(kind, name, settings, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -184,8 +214,15 @@ impl Store {
     }
 
     /// Replaces a source's (non-secret) settings.
-    pub fn update_source_settings(&mut self, source: SourceId, settings: &serde_json::Value) -> Result<()> {
-        let n = self.conn.execute("UPDATE sources SET settings = ?2 WHERE id = ?1", params![source, settings.to_string()])?;
+    pub fn update_source_settings(
+        &mut self,
+        source: SourceId,
+        settings: &serde_json::Value,
+    ) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE sources SET settings = ?2 WHERE id = ?1",
+            params![source, settings.to_string()],
+        )?;
         if n == 0 {
             return Err(Error::not_found(format!("no source with id {source}")));
         }
@@ -194,12 +231,19 @@ impl Store {
 
     /// Forgets the incremental cursor, so the next sync is a full resync.
     pub fn reset_cursor(&mut self, source: SourceId) -> Result<()> {
-        self.conn.execute("UPDATE sources SET cursor = NULL WHERE id = ?1", [source])?;
+        self.conn
+            .execute("UPDATE sources SET cursor = NULL WHERE id = ?1", [source])?;
         Ok(())
     }
 
     pub fn source_cursor(&self, source: SourceId) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT cursor FROM sources WHERE id = ?1", [source], |r| r.get(0)).optional()?.flatten())
+        Ok(self
+            .conn
+            .query_row("SELECT cursor FROM sources WHERE id = ?1", [source], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .flatten())
     }
 
     pub fn source(&self, source: SourceId) -> Result<SourceView> {
@@ -211,10 +255,18 @@ impl Store {
 
     /// Every configured source with its last run.
     pub fn sources(&self) -> Result<Vec<SourceView>> {
-        let mut st = self.conn.prepare_cached("SELECT id, kind, name, settings, cursor IS NOT NULL FROM sources ORDER BY name")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT id, kind, name, settings, cursor IS NOT NULL FROM sources ORDER BY name",
+        )?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(rows.len());
@@ -238,7 +290,9 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM sync_runs WHERE (?1 IS NULL OR source_id = ?1) ORDER BY id DESC LIMIT ?2"
         );
         let mut st = self.conn.prepare_cached(&sql)?;
-        let v = st.query_map(params![source, limit], run_view)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        let v = st
+            .query_map(params![source, limit], run_view)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -280,7 +334,13 @@ impl Store {
     }
 
     /// Records that a run ended without applying anything.
-    pub fn end_sync_run_unapplied(&mut self, run: RunId, status: &str, error: &Error, now: DateTime<Utc>) -> Result<()> {
+    pub fn end_sync_run_unapplied(
+        &mut self,
+        run: RunId,
+        status: &str,
+        error: &Error,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "UPDATE sync_runs SET status = ?2, finished_at = ?3, error_code = ?4, error_message = ?5 WHERE id = ?1",
@@ -319,19 +379,38 @@ impl Store {
 
     /// Applies a fetch of `source` in one transaction: upserts, removals,
     /// lifecycle events, the run record, the cursor, findings and roll-ups.
-    pub fn apply_fetch(&mut self, source: SourceId, run: RunId, f: &Fetched, now: DateTime<Utc>) -> Result<ApplyReport> {
+    pub fn apply_fetch(
+        &mut self,
+        source: SourceId,
+        run: RunId,
+        f: &Fetched,
+        now: DateTime<Utc>,
+    ) -> Result<ApplyReport> {
         let tx = self.conn.transaction()?;
-        let exists: Option<i64> = tx.query_row("SELECT id FROM sources WHERE id = ?1", [source], |r| r.get(0)).optional()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM sources WHERE id = ?1", [source], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if exists.is_none() {
             return Err(Error::not_found(format!("no source with id {source}")));
         }
         let started = std::time::Instant::now();
         let report = {
-            let mut ev = Events { tx: &tx, run, source, at: to_ts(now), report: ApplyReport::default() };
+            let mut ev = Events {
+                tx: &tx,
+                run,
+                source,
+                at: to_ts(now),
+                report: ApplyReport::default(),
+            };
             apply(&tx, source, f, now, &mut ev).context(|| "applying the sync".to_string())?;
             ev.report
         };
-        let report = ApplyReport { items: f.item_count(), ..report };
+        let report = ApplyReport {
+            items: f.item_count(),
+            ..report
+        };
         let applied = started.elapsed();
         flag_movers(&tx, run)?;
         track_drift(&tx, source, run, now)?;
@@ -344,7 +423,10 @@ impl Store {
             derive_ms = (started.elapsed() - applied).as_millis() as u64,
             "sync applied"
         );
-        tx.execute("UPDATE sources SET cursor = ?2 WHERE id = ?1", params![source, f.cursor])?;
+        tx.execute(
+            "UPDATE sources SET cursor = ?2 WHERE id = ?1",
+            params![source, f.cursor],
+        )?;
         tx.execute(
             "UPDATE sync_runs SET status = 'succeeded', finished_at = ?2, mode = ?3, items = ?4, joiners = ?5,
                  movers = ?6, leavers = ?7, error_code = NULL, error_message = NULL WHERE id = ?1",
@@ -358,7 +440,10 @@ impl Store {
                 report.leavers as i64
             ],
         )?;
-        let source_name: String = tx.query_row("SELECT name FROM sources WHERE id = ?1", [source], |r| r.get(0))?;
+        let source_name: String =
+            tx.query_row("SELECT name FROM sources WHERE id = ?1", [source], |r| {
+                r.get(0)
+            })?;
         super::audit::append(
             &tx,
             to_ts(now),
@@ -401,7 +486,13 @@ struct ExistingIdentity {
     interval: Option<i64>,
 }
 
-fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>, ev: &mut Events<'_>) -> Result<()> {
+fn apply(
+    tx: &Transaction<'_>,
+    source: SourceId,
+    f: &Fetched,
+    now: DateTime<Utc>,
+    ev: &mut Events<'_>,
+) -> Result<()> {
     let now_ts = to_ts(now);
 
     // People, first without managers (they may point at each other).
@@ -453,9 +544,21 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                 )?
                 .execute(params![old.id, p.display_name, p.email, p.department, p.title, p.status, to_ts_opt(p.left_at)])?;
                 if old.status == PersonStatus::Active && p.status != PersonStatus::Active {
-                    ev.record(EventKind::Leaver, "person", old.id, &p.display_name, &format!("status {} -> {}", old.status, p.status))?;
+                    ev.record(
+                        EventKind::Leaver,
+                        "person",
+                        old.id,
+                        &p.display_name,
+                        &format!("status {} -> {}", old.status, p.status),
+                    )?;
                 } else if old.status != PersonStatus::Active && p.status == PersonStatus::Active {
-                    ev.record(EventKind::Joiner, "person", old.id, &p.display_name, &format!("status {} -> active", old.status))?;
+                    ev.record(
+                        EventKind::Joiner,
+                        "person",
+                        old.id,
+                        &p.display_name,
+                        &format!("status {} -> active", old.status),
+                    )?;
                 } else if old.department != p.department {
                     ev.record(
                         EventKind::Mover,
@@ -483,15 +586,27 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                     to_ts_opt(p.left_at)
                 ])?;
                 let id = tx.last_insert_rowid();
-                ev.record(EventKind::Joiner, "person", id, &p.display_name, "new person")?;
+                ev.record(
+                    EventKind::Joiner,
+                    "person",
+                    id,
+                    &p.display_name,
+                    "new person",
+                )?;
                 id
             }
         };
         person_ids.insert(p.external_id.as_str(), id);
     }
-    let mut resolver = PersonResolver { source, local: &person_ids, by_email: HashMap::new() };
+    let mut resolver = PersonResolver {
+        source,
+        local: &person_ids,
+        by_email: HashMap::new(),
+    };
     for p in &f.people {
-        let Some(&id) = person_ids.get(p.external_id.as_str()) else { continue };
+        let Some(&id) = person_ids.get(p.external_id.as_str()) else {
+            continue;
+        };
         let manager = match &p.manager {
             Some(k) => resolver.resolve(tx, k)?,
             None => None,
@@ -501,21 +616,42 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                 continue;
             }
             if old.status == p.status && old.department == p.department {
-                ev.record(EventKind::Mover, "person", id, &p.display_name, "manager changed")?;
+                ev.record(
+                    EventKind::Mover,
+                    "person",
+                    id,
+                    &p.display_name,
+                    "manager changed",
+                )?;
             }
         }
-        tx.prepare_cached("UPDATE people SET manager_id = ?2 WHERE id = ?1")?.execute(params![id, manager])?;
+        tx.prepare_cached("UPDATE people SET manager_id = ?2 WHERE id = ?1")?
+            .execute(params![id, manager])?;
     }
     // People no longer in the source have left it.
     let gone: Vec<&ExistingPerson> = match f.mode {
-        FetchMode::Full => people.iter().filter(|(k, _)| !seen_people.contains(k.as_str())).map(|(_, v)| v).collect(),
-        FetchMode::Incremental => f.removed_people.iter().filter_map(|k| people.get(k)).collect(),
+        FetchMode::Full => people
+            .iter()
+            .filter(|(k, _)| !seen_people.contains(k.as_str()))
+            .map(|(_, v)| v)
+            .collect(),
+        FetchMode::Incremental => f
+            .removed_people
+            .iter()
+            .filter_map(|k| people.get(k))
+            .collect(),
     };
     for p in gone {
         if p.status != PersonStatus::Departed {
             tx.prepare_cached("UPDATE people SET status = 'departed', left_at = coalesce(left_at, ?2) WHERE id = ?1")?
                 .execute(params![p.id, now_ts])?;
-            ev.record(EventKind::Leaver, "person", p.id, &p.name, "removed from the source")?;
+            ev.record(
+                EventKind::Leaver,
+                "person",
+                p.id,
+                &p.name,
+                "removed from the source",
+            )?;
         }
     }
 
@@ -523,7 +659,9 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
     let mut resources: HashMap<String, i64> = HashMap::new();
     {
         let mut st = tx.prepare("SELECT external_id, id FROM resources WHERE source_id = ?1")?;
-        for row in st.query_map([source], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        for row in st.query_map([source], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
             let (k, v) = row?;
             resources.insert(k, v);
         }
@@ -546,10 +684,14 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
         }
     }
     if f.mode == FetchMode::Full {
-        let stale: Vec<i64> =
-            resources.iter().filter(|(k, _)| !seen_resources.contains(k.as_str())).map(|(_, &v)| v).collect();
+        let stale: Vec<i64> = resources
+            .iter()
+            .filter(|(k, _)| !seen_resources.contains(k.as_str()))
+            .map(|(_, &v)| v)
+            .collect();
         for id in stale {
-            tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?.execute([id])?;
+            tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
+                .execute([id])?;
         }
     }
 
@@ -594,7 +736,9 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
             "SELECT o.identity_id, o.owner_id FROM owner_overrides o JOIN identities i ON i.id = o.identity_id
              WHERE i.source_id = ?1",
         )?;
-        let v = st.query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<HashMap<_, _>>>()?;
+        let v = st
+            .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
         v
     };
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
@@ -604,11 +748,14 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
             Some(k) => resolver.resolve(tx, k)?,
             None => None,
         };
-        let held = identities.get(&i.external_id).and_then(|old| overrides.get(&old.id).map(|o| (old.id, *o)));
+        let held = identities
+            .get(&i.external_id)
+            .and_then(|old| overrides.get(&old.id).map(|o| (old.id, *o)));
         let owner = match held {
             Some((id, o)) if source_owner == Some(o) => {
                 // The source caught up: its owner is the truth again.
-                tx.prepare_cached("DELETE FROM owner_overrides WHERE identity_id = ?1")?.execute([id])?;
+                tx.prepare_cached("DELETE FROM owner_overrides WHERE identity_id = ?1")?
+                    .execute([id])?;
                 source_owner
             }
             Some((_, o)) => Some(o),
@@ -644,12 +791,31 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                 ])?;
                 apply_registration(tx, old.id, old.registered, i)?;
                 if old.status == IdentityStatus::Active && i.status != IdentityStatus::Active {
-                    ev.record(EventKind::Leaver, "identity", old.id, &i.name, &format!("status {} -> {}", old.status, i.status))?;
-                } else if old.status != IdentityStatus::Active && i.status == IdentityStatus::Active {
-                    ev.record(EventKind::Joiner, "identity", old.id, &i.name, &format!("status {} -> active", old.status))?;
+                    ev.record(
+                        EventKind::Leaver,
+                        "identity",
+                        old.id,
+                        &i.name,
+                        &format!("status {} -> {}", old.status, i.status),
+                    )?;
+                } else if old.status != IdentityStatus::Active && i.status == IdentityStatus::Active
+                {
+                    ev.record(
+                        EventKind::Joiner,
+                        "identity",
+                        old.id,
+                        &i.name,
+                        &format!("status {} -> active", old.status),
+                    )?;
                 }
                 if old.owner != owner {
-                    ev.record(EventKind::Mover, "identity", old.id, &i.name, "owner changed")?;
+                    ev.record(
+                        EventKind::Mover,
+                        "identity",
+                        old.id,
+                        &i.name,
+                        "owner changed",
+                    )?;
                 }
                 // Drift: a long-dormant identity in use again.
                 if let (Some(before), Some(after)) = (old.last_used, to_ts_opt(i.last_used_at)) {
@@ -689,22 +855,43 @@ fn apply(tx: &Transaction<'_>, source: SourceId, f: &Fetched, now: DateTime<Utc>
                 ])?;
                 let id = tx.last_insert_rowid();
                 apply_registration(tx, id, false, i)?;
-                ev.record(EventKind::Joiner, "identity", id, &i.name, &format!("new {}", i.kind))?;
+                ev.record(
+                    EventKind::Joiner,
+                    "identity",
+                    id,
+                    &i.name,
+                    &format!("new {}", i.kind),
+                )?;
                 touched.insert(i.external_id.as_str(), (id, true));
             }
         }
     }
     let removed: Vec<(&String, &ExistingIdentity)> = match f.mode {
-        FetchMode::Full => identities.iter().filter(|(k, _)| !touched.contains_key(k.as_str())).collect(),
-        FetchMode::Incremental => {
-            f.removed_identities.iter().filter_map(|k| identities.get_key_value(k)).collect()
-        }
+        FetchMode::Full => identities
+            .iter()
+            .filter(|(k, _)| !touched.contains_key(k.as_str()))
+            .collect(),
+        FetchMode::Incremental => f
+            .removed_identities
+            .iter()
+            .filter_map(|k| identities.get_key_value(k))
+            .collect(),
     };
     for (_, old) in removed {
         if old.status != IdentityStatus::Deleted {
-            tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?.execute([old.id])?;
-            let name: String = tx.query_row("SELECT name FROM identities WHERE id = ?1", [old.id], |r| r.get(0))?;
-            ev.record(EventKind::Leaver, "identity", old.id, &name, "removed from the source")?;
+            tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?
+                .execute([old.id])?;
+            let name: String =
+                tx.query_row("SELECT name FROM identities WHERE id = ?1", [old.id], |r| {
+                    r.get(0)
+                })?;
+            ev.record(
+                EventKind::Leaver,
+                "identity",
+                old.id,
+                &name,
+                "removed from the source",
+            )?;
         }
         for sql in [
             "DELETE FROM credentials WHERE identity_id = ?1",
@@ -768,7 +955,8 @@ fn apply_registration(
         // Unregistered identities show what the source says they are for;
         // a registered purpose is Custodian's and is kept.
         None if !registered_before => {
-            tx.prepare_cached("UPDATE identities SET purpose = ?2 WHERE id = ?1")?.execute(params![id, i.description])?;
+            tx.prepare_cached("UPDATE identities SET purpose = ?2 WHERE id = ?1")?
+                .execute(params![id, i.description])?;
         }
         None => {}
     }
@@ -776,7 +964,15 @@ fn apply_registration(
 }
 
 /// Stored credential columns, for change detection.
-type CredRow = (i64, crate::model::CredentialKind, String, i64, Option<i64>, Option<i64>, Option<i64>);
+type CredRow = (
+    i64,
+    crate::model::CredentialKind,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
 fn apply_credentials(
     tx: &Transaction<'_>,
@@ -790,7 +986,10 @@ fn apply_credentials(
         let Some(&(id, _)) = touched.get(c.identity.as_str()) else {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
-                format!("credential {} belongs to identity {} which the source did not return", c.external_id, c.identity),
+                format!(
+                    "credential {} belongs to identity {} which the source did not return",
+                    c.external_id, c.identity
+                ),
             ));
         };
         incoming.entry(id).or_default().push(c);
@@ -807,7 +1006,15 @@ fn apply_credentials(
             Ok((
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
-                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?),
+                (
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ),
             ))
         })?;
         for row in rows {
@@ -820,7 +1027,13 @@ fn apply_credentials(
         let mut keep: HashSet<i64> = HashSet::new();
         for c in incoming.remove(&identity).unwrap_or_default() {
             let created = to_ts(c.created_at.unwrap_or_else(Utc::now));
-            let row = (c.kind, c.display_name.clone(), created, to_ts_opt(c.expires_at), to_ts_opt(c.last_rotated_at));
+            let row = (
+                c.kind,
+                c.display_name.clone(),
+                created,
+                to_ts_opt(c.expires_at),
+                to_ts_opt(c.last_rotated_at),
+            );
             match held.get(&c.external_id) {
                 Some(old) => {
                     keep.insert(old.0);
@@ -843,13 +1056,20 @@ fn apply_credentials(
                     let cid = tx.last_insert_rowid();
                     keep.insert(cid);
                     if !is_new {
-                        ev.record(EventKind::Joiner, "credential", cid, &c.display_name, &format!("new {} on {ext}", c.kind))?;
+                        ev.record(
+                            EventKind::Joiner,
+                            "credential",
+                            cid,
+                            &c.display_name,
+                            &format!("new {} on {ext}", c.kind),
+                        )?;
                     }
                 }
             }
         }
         for old in held.values().filter(|old| !keep.contains(&old.0)) {
-            tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?.execute([old.0])?;
+            tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?
+                .execute([old.0])?;
         }
     }
     Ok(())
@@ -868,7 +1088,10 @@ fn apply_grants(
     let mut incoming: HashMap<i64, Vec<&crate::sync::records::GrantRecord>> = HashMap::new();
     for g in &f.grants {
         let Some(&(id, _)) = touched.get(g.identity.as_str()) else {
-            return Err(Error::invalid(format!("a grant refers to identity {} which the source did not return", g.identity)));
+            return Err(Error::invalid(format!(
+                "a grant refers to identity {} which the source did not return",
+                g.identity
+            )));
         };
         incoming.entry(id).or_default().push(g);
     }
@@ -879,7 +1102,11 @@ fn apply_grants(
              FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
         )?;
         let rows = st.query_map([source], |r| {
-            Ok((r.get::<_, i64>(0)?, (r.get::<_, i64>(1)?, r.get::<_, String>(2)?), (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            Ok((
+                r.get::<_, i64>(0)?,
+                (r.get::<_, i64>(1)?, r.get::<_, String>(2)?),
+                (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+            ))
         })?;
         for row in rows {
             let (identity, key, v) = row?;
@@ -919,11 +1146,18 @@ fn apply_grants(
             }
         }
         for (gid, ..) in held.values().filter(|(gid, ..)| !keep.contains(gid)) {
-            tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?.execute([gid])?;
+            tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?
+                .execute([gid])?;
             removed += 1;
         }
         if !is_new && (added > 0 || removed > 0) {
-            ev.record(EventKind::Mover, "identity", identity, ext, &format!("grants: +{added} -{removed}"))?;
+            ev.record(
+                EventKind::Mover,
+                "identity",
+                identity,
+                ext,
+                &format!("grants: +{added} -{removed}"),
+            )?;
         }
     }
     Ok(())
@@ -936,23 +1170,36 @@ fn apply_delegations(
     before: &HashMap<String, ExistingIdentity>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
-    let lookup = |ext: &str| touched.get(ext).map(|t| t.0).or_else(|| before.get(ext).map(|e| e.id));
+    let lookup = |ext: &str| {
+        touched
+            .get(ext)
+            .map(|t| t.0)
+            .or_else(|| before.get(ext).map(|e| e.id))
+    };
     let mut incoming: HashMap<i64, HashSet<(i64, String)>> = HashMap::new();
     for d in &f.delegations {
         let (Some(from), Some(to)) = (lookup(&d.from), lookup(&d.to)) else {
-            return Err(Error::invalid(format!("delegation {} -> {} refers to an identity the source did not return", d.from, d.to)));
+            return Err(Error::invalid(format!(
+                "delegation {} -> {} refers to an identity the source did not return",
+                d.from, d.to
+            )));
         };
-        incoming.entry(from).or_default().insert((to, d.kind.as_str().to_string()));
+        incoming
+            .entry(from)
+            .or_default()
+            .insert((to, d.kind.as_str().to_string()));
     }
     for (ext, &(identity, is_new)) in touched {
         let mut st = tx.prepare_cached("SELECT to_id, kind FROM delegations WHERE from_id = ?1")?;
-        let existing: HashSet<(i64, String)> =
-            st.query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        let existing: HashSet<(i64, String)> = st
+            .query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let wanted = incoming.remove(&identity).unwrap_or_default();
         if existing == wanted {
             continue;
         }
-        tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?.execute([identity])?;
+        tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
+            .execute([identity])?;
         for (to, kind) in &wanted {
             tx.prepare_cached("INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)")?
                 .execute(params![identity, to, kind])?;
@@ -960,7 +1207,13 @@ fn apply_delegations(
         if !is_new {
             let added = wanted.difference(&existing).count();
             let removed = existing.difference(&wanted).count();
-            ev.record(EventKind::Mover, "identity", identity, ext, &format!("delegations: +{added} -{removed}"))?;
+            ev.record(
+                EventKind::Mover,
+                "identity",
+                identity,
+                ext,
+                &format!("delegations: +{added} -{removed}"),
+            )?;
         }
     }
     Ok(())
@@ -981,7 +1234,9 @@ impl PersonResolver<'_> {
                     return Ok(Some(id));
                 }
                 Ok(tx
-                    .prepare_cached("SELECT id FROM people WHERE source_id = ?1 AND external_id = ?2")?
+                    .prepare_cached(
+                        "SELECT id FROM people WHERE source_id = ?1 AND external_id = ?2",
+                    )?
                     .query_row(params![self.source, ext], |r| r.get(0))
                     .optional()?)
             }
@@ -1042,7 +1297,12 @@ const DORMANT_DAYS: i64 = 90;
 /// Keeps each identity's usage baseline (the resources it held when first
 /// seen or last certified) and records drift: resources outside the
 /// baseline, and long-dormant identities in use again.
-fn track_drift(tx: &Transaction<'_>, source: SourceId, run: RunId, now: DateTime<Utc>) -> Result<()> {
+fn track_drift(
+    tx: &Transaction<'_>,
+    source: SourceId,
+    run: RunId,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let at = to_ts(now);
     tx.execute(
         "UPDATE identities SET baseline_at = ?2,

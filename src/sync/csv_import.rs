@@ -123,18 +123,28 @@ pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
 /// Parses the first worksheet of an XLSX workbook; row numbers are the
 /// sheet's own.
 pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
-    use calamine::{open_workbook, Data, Reader, Xlsx};
-    let mut book: Xlsx<_> = open_workbook(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| Error::invalid(format!("cannot read the workbook {}: {e}", path.display())))?;
+    parse_registry_xlsx_from(std::io::BufReader::new(file), &path.display().to_string())
+}
+
+/// [`parse_registry_xlsx`] over bytes already read (`what` names them in
+/// errors).
+pub fn parse_registry_xlsx_bytes(data: &[u8], what: &str) -> Result<Fetched> {
+    parse_registry_xlsx_from(std::io::Cursor::new(data), what)
+}
+
+fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    what: &str,
+) -> Result<Fetched> {
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = Xlsx::new(reader)
+        .map_err(|e| Error::invalid(format!("cannot read the workbook {what}: {e}")))?;
     let range = book
         .worksheet_range_at(0)
-        .ok_or_else(|| Error::invalid(format!("{} has no worksheet", path.display())))?
-        .map_err(|e| {
-            Error::invalid(format!(
-                "cannot read the first worksheet of {}: {e}",
-                path.display()
-            ))
-        })?;
+        .ok_or_else(|| Error::invalid(format!("{what} has no worksheet")))?
+        .map_err(|e| Error::invalid(format!("cannot read the first worksheet of {what}: {e}")))?;
     let cell = |d: &Data| -> String {
         match d {
             Data::Empty => String::new(),

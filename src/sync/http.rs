@@ -305,7 +305,10 @@ impl HttpClient {
                 Verdict::Retry(hint)
             }
             // A secondary rate limit without a time: wait the documented minimum.
-            403 if snippet.to_ascii_lowercase().contains("secondary rate limit") => {
+            403 if snippet
+                .to_ascii_lowercase()
+                .contains("secondary rate limit") =>
+            {
                 Verdict::Retry(Some(self.policy.secondary_wait))
             }
             401 | 403 => Verdict::Fail(Error::new(

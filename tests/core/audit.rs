@@ -88,9 +88,15 @@ fn an_export_verifies_offline_and_shows_tampering() {
     use custodian::store::audit::verify_export;
     let store = logged();
     let mut buf = Vec::new();
-    let (n, head) = store.export_audit(&mut buf, "2026-11-01T00:00:00Z").unwrap();
+    let (n, head) = store
+        .export_audit(&mut buf, "2026-11-01T00:00:00Z")
+        .unwrap();
     let text = String::from_utf8(buf).unwrap();
-    assert_eq!(text.lines().count() as i64, n + 1, "a header and one line per entry");
+    assert_eq!(
+        text.lines().count() as i64,
+        n + 1,
+        "a header and one line per entry"
+    );
     let v = verify_export(&text).unwrap();
     assert!(v.ok && v.head == head, "{v:?}");
     // Drop the newest entry: the chain alone still verifies, the header catches it.
@@ -111,13 +117,39 @@ fn an_export_verifies_offline_and_shows_tampering() {
 fn sync_runs_and_source_changes_are_audited() {
     use custodian::sync::records::{FetchMode, Fetched};
     let mut store = Store::open_in_memory().unwrap();
-    let src = store.add_source("test", "HR", &serde_json::json!({"base_url": "https://hr.example"}), now()).unwrap();
+    let src = store
+        .add_source(
+            "test",
+            "HR",
+            &serde_json::json!({"base_url": "https://hr.example"}),
+            now(),
+        )
+        .unwrap();
     let run = store.begin_sync_run(src, now()).unwrap();
-    store.apply_fetch(src, run, &Fetched::new(FetchMode::Full), now()).unwrap();
+    store
+        .apply_fetch(src, run, &Fetched::new(FetchMode::Full), now())
+        .unwrap();
     let run = store.begin_sync_run(src, now()).unwrap();
-    store.end_sync_run_unapplied(run, "failed", &custodian::Error::new(custodian::ErrorCode::Network, "down"), now()).unwrap();
-    let actions: Vec<String> = entries(&store).into_iter().map(|e| format!("{} {}", e.action, e.subject)).collect();
-    assert_eq!(actions, ["source.add source 1 HR", "sync.run source 1 HR", "sync.run source 1 HR"]);
+    store
+        .end_sync_run_unapplied(
+            run,
+            "failed",
+            &custodian::Error::new(custodian::ErrorCode::Network, "down"),
+            now(),
+        )
+        .unwrap();
+    let actions: Vec<String> = entries(&store)
+        .into_iter()
+        .map(|e| format!("{} {}", e.action, e.subject))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "source.add source 1 HR",
+            "sync.run source 1 HR",
+            "sync.run source 1 HR"
+        ]
+    );
     assert!(entries(&store)[2].details.contains("\"status\":\"failed\""));
     assert!(store.verify_audit().unwrap().ok);
 }

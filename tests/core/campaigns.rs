@@ -1151,25 +1151,57 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
 #[test]
 fn authorization_chains_name_who_certified_what() {
     let mut w = world();
-    let id = w.store.create_campaign(w.p["Ana"], &new_campaign(ReviewerRule::Owner, w.p["Gus"]), now()).unwrap();
+    let id = w
+        .store
+        .create_campaign(
+            w.p["Ana"],
+            &new_campaign(ReviewerRule::Owner, w.p["Gus"]),
+            now(),
+        )
+        .unwrap();
     let db = item(&w.store, id, "agent-a", ItemType::Grant, "db-1").id;
     let ident = item(&w.store, id, "agent-a", ItemType::Identity, "").id;
     w.store
         .decide(
             w.p["Cara"],
-            &DecisionInput { items: vec![db, ident], decision: Decision::Keep, justification: "billing needs it".into(), new_owner: None, follow_recommendation: false },
+            &DecisionInput {
+                items: vec![db, ident],
+                decision: Decision::Keep,
+                justification: "billing needs it".into(),
+                new_owner: None,
+                follow_recommendation: false,
+            },
             now(),
         )
         .unwrap();
-    w.store.close_campaign(w.p["Ana"], id, UndecidedPolicy::Keep, now()).unwrap();
+    w.store
+        .close_campaign(w.p["Ana"], id, UndecidedPolicy::Keep, now())
+        .unwrap();
     let r = custodian::ops::authorization(&w.store, "agent-a").unwrap();
     assert_eq!(r.owner.as_deref(), Some("Cara"));
     assert_eq!(r.ownership, "as recorded in Test source");
-    assert!(r.certifications[0].starts_with("keep by Cara on 2026-11-01 in Q4 agent certification: billing needs it"), "{:?}", r.certifications);
+    assert!(
+        r.certifications[0]
+            .starts_with("keep by Cara on 2026-11-01 in Q4 agent certification: billing needs it"),
+        "{:?}",
+        r.certifications
+    );
     let e = r.entries.iter().find(|e| e.resource == "db-1").unwrap();
-    assert_eq!(e.certified.as_deref(), Some("keep by Cara on 2026-11-01 in Q4 agent certification"));
+    assert_eq!(
+        e.certified.as_deref(),
+        Some("keep by Cara on 2026-11-01 in Q4 agent certification")
+    );
     assert_eq!(e.holder, "agent-a");
     let logs = r.entries.iter().find(|e| e.resource == "logs").unwrap();
-    assert_eq!(logs.certified.as_deref(), Some("keep by close policy on 2026-11-01 in Q4 agent certification"));
-    assert!(r.audit.iter().any(|a| a.action == "review.decide" && a.actor == "Cara"), "{:?}", r.audit);
+    assert_eq!(
+        logs.certified.as_deref(),
+        Some("keep by close policy on 2026-11-01 in Q4 agent certification")
+    );
+    assert!(
+        r.audit
+            .iter()
+            .any(|a| a.action == "review.decide" && a.actor == "Cara"),
+        "{:?}",
+        r.audit
+    );
 }

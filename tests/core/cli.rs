@@ -126,8 +126,14 @@ fn the_first_real_source_replaces_the_demo_and_stays() {
     let db = dir.path().join("c.db");
     let csv = dir.path().join("agents.csv");
     std::fs::write(&csv, "name,kind\nonly-agent,ai_agent\n").unwrap();
-    assert_eq!(json(&custodian(&db, &["summary", "--json"]))["dataset"], "demo-s");
-    let v = json(&custodian(&db, &["import", csv.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        json(&custodian(&db, &["summary", "--json"]))["dataset"],
+        "demo-s"
+    );
+    let v = json(&custodian(
+        &db,
+        &["import", csv.to_str().unwrap(), "--json"],
+    ));
     assert_eq!(v["status"], "succeeded");
     let s = json(&custodian(&db, &["summary", "--json"]));
     assert_eq!(s["dataset"], Value::Null);
@@ -136,7 +142,10 @@ fn the_first_real_source_replaces_the_demo_and_stays() {
     assert_eq!(sources.as_array().unwrap().len(), 1);
     assert_eq!(sources[0]["last_run"]["status"], "succeeded");
     // Reopening does not bring the demo back.
-    assert_eq!(json(&custodian(&db, &["summary", "--json"]))["identities"], 1);
+    assert_eq!(
+        json(&custodian(&db, &["summary", "--json"]))["identities"],
+        1
+    );
 }
 
 #[test]
@@ -151,35 +160,120 @@ fn a_campaign_from_the_command_line() {
 
     let c = json(&custodian(
         &db,
-        &["--as", "1", "campaign", "create", "--name", "Bots", "--kind", "bot", "--granularity", "identities",
-          "--fallback", "2", "--due", "2030-01-31", "--json"],
+        &[
+            "--as",
+            "1",
+            "campaign",
+            "create",
+            "--name",
+            "Bots",
+            "--kind",
+            "bot",
+            "--granularity",
+            "identities",
+            "--fallback",
+            "2",
+            "--due",
+            "2030-01-31",
+            "--json",
+        ],
     ));
     let id = c["id"].as_i64().unwrap().to_string();
     let items = c["items"].as_i64().unwrap();
     assert!(items > 10);
     // The fallback reviewer's queue, and one decision as them.
-    let q = json(&custodian(&db, &["--as", "2", "campaign", "queue", "--campaign", &id, "--json"]));
+    let q = json(&custodian(
+        &db,
+        &[
+            "--as",
+            "2",
+            "campaign",
+            "queue",
+            "--campaign",
+            &id,
+            "--json",
+        ],
+    ));
     let first = q["items"][0]["id"].as_i64().unwrap().to_string();
-    let out = custodian(&db, &["--as", "2", "campaign", "decide", &first, "--decision", "retire"]);
+    let out = custodian(
+        &db,
+        &[
+            "--as",
+            "2",
+            "campaign",
+            "decide",
+            &first,
+            "--decision",
+            "retire",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2), "retire needs a justification");
-    let out = custodian(&db, &["--as", "2", "campaign", "decide", &first, "--decision", "retire", "--justification", "unused"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = custodian(
+        &db,
+        &[
+            "--as",
+            "2",
+            "campaign",
+            "decide",
+            &first,
+            "--decision",
+            "retire",
+            "--justification",
+            "unused",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Close by recommendation; the tasks and the evidence follow.
-    let r = json(&custodian(&db, &["--as", "1", "campaign", "close", &id, "--undecided", "recommendation", "--json"]));
+    let r = json(&custodian(
+        &db,
+        &[
+            "--as",
+            "1",
+            "campaign",
+            "close",
+            &id,
+            "--undecided",
+            "recommendation",
+            "--json",
+        ],
+    ));
     assert_eq!(r["decided_by_people"], 1);
     assert_eq!(r["decided_by_policy"].as_i64().unwrap(), items - 1);
     let tasks = json(&custodian(&db, &["tasks", "--campaign", &id, "--json"]));
-    assert_eq!(tasks.as_array().unwrap().len() as i64, r["tasks"].as_i64().unwrap());
-    let out = custodian(&db, &["campaign", "export", &id, "--dir", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        tasks.as_array().unwrap().len() as i64,
+        r["tasks"].as_i64().unwrap()
+    );
+    let out = custodian(
+        &db,
+        &[
+            "campaign",
+            "export",
+            &id,
+            "--dir",
+            dir.path().to_str().unwrap(),
+        ],
+    );
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
-    assert!(dir.path().join(format!("campaign-{id}-evidence.html")).exists());
+    assert!(dir
+        .path()
+        .join(format!("campaign-{id}-evidence.html"))
+        .exists());
     let v = json(&custodian(&db, &["audit", "verify", "--json"]));
     assert_eq!(v["ok"], true);
 
     // Editing a past audit entry is detected, and `audit verify` fails.
     let conn = custodian::store::open_raw(&db).unwrap();
-    conn.execute("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2", []).unwrap();
+    conn.execute(
+        "UPDATE audit_log SET actor = 'someone else' WHERE seq = 2",
+        [],
+    )
+    .unwrap();
     drop(conn);
     let out = custodian(&db, &["audit", "verify"]);
     assert!(!out.status.success());
@@ -209,20 +303,57 @@ fn offboarding_from_the_command_line() {
     let out = custodian(&db, &["offboard", &p]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mark them departing first"));
-    let out = custodian(&db, &["--as", &m, "depart", &p, "--on", "2030-01-15", "--note", "moving on"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = custodian(
+        &db,
+        &[
+            "--as",
+            &m,
+            "depart",
+            &p,
+            "--on",
+            "2030-01-15",
+            "--note",
+            "moving on",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let case = json(&custodian(&db, &["offboard", &p, "--json"]));
     let items = case["items"].as_array().unwrap().len();
     assert!(items >= 2);
-    assert!(case["summary"]["reason"].as_str().unwrap().contains("moving on"));
+    assert!(case["summary"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("moving on"));
     // Transfer everything to the manager, rotating secrets, and apply.
-    let r = json(&custodian(&db, &["--as", &m, "offboard", &p, "--transfer-to", &m, "--rotate", "--apply", "--json"]));
+    let r = json(&custodian(
+        &db,
+        &[
+            "--as",
+            &m,
+            "offboard",
+            &p,
+            "--transfer-to",
+            &m,
+            "--rotate",
+            "--apply",
+            "--json",
+        ],
+    ));
     assert_eq!(r["transferred"].as_i64().unwrap() as usize, items);
     assert_eq!(r["closed"], true);
     let csv = custodian(&db, &["tasks", "--export", "csv"]);
     let text = String::from_utf8_lossy(&csv.stdout);
     assert!(text.starts_with("id,origin,campaign,case,kind"), "{text}");
-    assert!(text.lines().filter(|l| l.contains(",transfer_owner,")).count() >= items);
+    assert!(
+        text.lines()
+            .filter(|l| l.contains(",transfer_owner,"))
+            .count()
+            >= items
+    );
     let v = json(&custodian(&db, &["audit", "verify", "--json"]));
     assert_eq!(v["ok"], true);
 }
@@ -232,16 +363,28 @@ fn posture_blast_and_the_pipeline_check() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     json(&custodian(&db, &["demo", "--size", "s", "--json"]));
-    let top = json(&custodian(&db, &["blast", "--top", "3", "--format", "json"]));
+    let top = json(&custodian(
+        &db,
+        &["blast", "--top", "3", "--format", "json"],
+    ));
     let first = top[0]["name"].as_str().unwrap().to_string();
     assert!(top[0]["score"].as_f64().unwrap() >= top[1]["score"].as_f64().unwrap());
     let md = custodian(&db, &["blast", &first, "--format", "md"]);
     let md = String::from_utf8_lossy(&md.stdout);
-    assert!(md.starts_with(&format!("# Blast radius: {first}")) && md.contains("## Resources in reach"), "{md}");
+    assert!(
+        md.starts_with(&format!("# Blast radius: {first}")) && md.contains("## Resources in reach"),
+        "{md}"
+    );
     let b = json(&custodian(&db, &["blast", &first, "--format", "json"]));
     let resource = b["resources"][0]["name"].as_str().unwrap().to_string();
     let who = json(&custodian(&db, &["who-can-reach", &resource, "--json"]));
-    assert!(who.as_array().unwrap().iter().any(|w| w["name"] == first.as_str()), "the top identity reaches its top resource");
+    assert!(
+        who.as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == first.as_str()),
+        "the top identity reaches its top resource"
+    );
     // The demo has critical findings: the check fails with exit 3; nothing is above critical.
     let out = custodian(&db, &["check", "--fail-on", "critical"]);
     assert_eq!(out.status.code(), Some(3));
@@ -251,8 +394,14 @@ fn posture_blast_and_the_pipeline_check() {
     assert_eq!(p["trend"].as_array().unwrap().len(), 13);
     // Fix what makes it fail (in the cache, for the test) and the check passes.
     let conn = custodian::store::open_raw(&db).unwrap();
-    conn.execute("DELETE FROM findings WHERE severity = 4", []).unwrap();
+    conn.execute("DELETE FROM findings WHERE severity = 4", [])
+        .unwrap();
     drop(conn);
     let out = custodian(&db, &["check", "--fail-on", "critical"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }

@@ -24,7 +24,11 @@ fn killing_a_sync_midway_keeps_the_snapshot_and_marks_the_run_interrupted() {
     let csv = dir.path().join("registry.csv");
     std::fs::write(&csv, REGISTRY).unwrap();
     let out = cli(&db).args(["import"]).arg(&csv).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A "source" that accepts connections and never answers.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -34,7 +38,11 @@ fn killing_a_sync_midway_keeps_the_snapshot_and_marks_the_run_interrupted() {
         .arg(format!("base_url=http://127.0.0.1:{port}/v2"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = Store::open(&db).unwrap().summary().unwrap();
     assert_eq!(before.identities, 2);
 
@@ -52,24 +60,40 @@ fn killing_a_sync_midway_keeps_the_snapshot_and_marks_the_run_interrupted() {
         if let Ok((c, _)) = listener.accept() {
             break c;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the sync never connected");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the sync never connected"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     // The run is recorded as running while it fetches.
     {
         let raw = custodian::store::open_raw(&db).unwrap();
-        let status: String =
-            raw.query_row("SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+        let status: String = raw
+            .query_row(
+                "SELECT status FROM sync_runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
         assert_eq!(status, "running");
     }
     child.kill().unwrap(); // SIGKILL: no cleanup runs
     child.wait().unwrap();
 
     let store = Store::open(&db).unwrap();
-    assert_eq!(store.summary().unwrap(), before, "the last good snapshot is intact");
+    assert_eq!(
+        store.summary().unwrap(),
+        before,
+        "the last good snapshot is intact"
+    );
     let runs = store.sync_runs(None, 5).unwrap();
     assert_eq!(runs[0].status, "interrupted");
-    assert!(runs[0].error_message.as_deref().unwrap().contains("previous snapshot was kept"));
+    assert!(runs[0]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("previous snapshot was kept"));
     assert_eq!(runs[1].status, "succeeded");
 }
 
@@ -87,7 +111,10 @@ fn kill_at_failpoint(db: &std::path::Path, point: &str, args: &[&str]) {
         .unwrap();
     let started = Instant::now();
     while !mark.exists() {
-        assert!(started.elapsed() < Duration::from_secs(60), "{point} was never reached");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{point} was never reached"
+        );
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the command ended ({status}) before reaching {point}");
         }
@@ -98,67 +125,181 @@ fn kill_at_failpoint(db: &std::path::Path, point: &str, args: &[&str]) {
 }
 
 fn count(db: &std::path::Path, sql: &str) -> i64 {
-    custodian::store::open_raw(db).unwrap().query_row(sql, [], |r| r.get(0)).unwrap()
+    custodian::store::open_raw(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
 fn killing_a_campaign_close_loses_no_decision_and_applies_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
-    assert!(cli(&db).args(["demo", "--size", "s"]).output().unwrap().status.success());
+    assert!(cli(&db)
+        .args(["demo", "--size", "s"])
+        .output()
+        .unwrap()
+        .status
+        .success());
     let out = cli(&db)
-        .args(["--as", "1", "campaign", "create", "--name", "Bots", "--kind", "bot", "--granularity", "identities", "--fallback", "2", "--due", "2030-01-01"])
+        .args([
+            "--as",
+            "1",
+            "campaign",
+            "create",
+            "--name",
+            "Bots",
+            "--kind",
+            "bot",
+            "--granularity",
+            "identities",
+            "--fallback",
+            "2",
+            "--due",
+            "2030-01-01",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let item: i64 = count(&db, "SELECT min(id) FROM campaign_items WHERE reviewer_id = 2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let item: i64 = count(
+        &db,
+        "SELECT min(id) FROM campaign_items WHERE reviewer_id = 2",
+    );
     let out = cli(&db)
-        .args(["--as", "2", "campaign", "decide", &item.to_string(), "--decision", "retire", "--justification", "unused"])
+        .args([
+            "--as",
+            "2",
+            "campaign",
+            "decide",
+            &item.to_string(),
+            "--decision",
+            "retire",
+            "--justification",
+            "unused",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let audit_before = count(&db, "SELECT count(*) FROM audit_log");
 
-    kill_at_failpoint(&db, "campaign.close", &["--as", "1", "campaign", "close", "1", "--undecided", "revoke"]);
+    kill_at_failpoint(
+        &db,
+        "campaign.close",
+        &[
+            "--as",
+            "1",
+            "campaign",
+            "close",
+            "1",
+            "--undecided",
+            "revoke",
+        ],
+    );
 
     let store = Store::open(&db).unwrap();
     let c = store.campaign(1, chrono::Utc::now()).unwrap();
     assert_eq!(c.status.as_str(), "active", "the close rolled back");
-    assert_eq!(c.decided, 1, "the decision made before the crash is there; none by policy");
+    assert_eq!(
+        c.decided, 1,
+        "the decision made before the crash is there; none by policy"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM tasks"), 0);
     assert_eq!(count(&db, "SELECT count(*) FROM audit_log"), audit_before);
     assert!(store.verify_audit().unwrap().ok);
     drop(store);
     // Closing again works.
-    let out = cli(&db).args(["--as", "1", "campaign", "close", "1", "--undecided", "revoke"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&db)
+        .args([
+            "--as",
+            "1",
+            "campaign",
+            "close",
+            "1",
+            "--undecided",
+            "revoke",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn killing_an_offboarding_apply_changes_no_owner() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
-    assert!(cli(&db).args(["demo", "--size", "s"]).output().unwrap().status.success());
+    assert!(cli(&db)
+        .args(["demo", "--size", "s"])
+        .output()
+        .unwrap()
+        .status
+        .success());
     let (case, manager): (i64, i64) = custodian::store::open_raw(&db)
         .unwrap()
         .query_row("SELECT id, manager_id FROM offboarding_cases WHERE manager_id IS NOT NULL ORDER BY id LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
-    let person: i64 = count(&db, &format!("SELECT person_id FROM offboarding_cases WHERE id = {case}"));
-    let owners_before = count(&db, &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}"));
+    let person: i64 = count(
+        &db,
+        &format!("SELECT person_id FROM offboarding_cases WHERE id = {case}"),
+    );
+    let owners_before = count(
+        &db,
+        &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}"),
+    );
     let m = manager.to_string();
     let p = person.to_string();
-    let out = cli(&db).args(["--as", &m, "offboard", &p, "--transfer-to", &m]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&db)
+        .args(["--as", &m, "offboard", &p, "--transfer-to", &m])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    kill_at_failpoint(&db, "offboarding.apply", &["--as", &m, "offboard", &p, "--apply"]);
+    kill_at_failpoint(
+        &db,
+        "offboarding.apply",
+        &["--as", &m, "offboard", &p, "--apply"],
+    );
 
-    assert_eq!(count(&db, &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}")), owners_before);
+    assert_eq!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}")
+        ),
+        owners_before
+    );
     assert_eq!(count(&db, &format!("SELECT count(*) FROM offboarding_items WHERE case_id = {case} AND applied_at IS NOT NULL")), 0);
     assert!(count(&db, &format!("SELECT count(*) FROM offboarding_items WHERE case_id = {case} AND action = 'transfer'")) > 0, "the plan survived");
     assert!(Store::open(&db).unwrap().verify_audit().unwrap().ok);
-    let out = cli(&db).args(["--as", &m, "offboard", &p, "--apply"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(count(&db, &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}")) > owners_before);
+    let out = cli(&db)
+        .args(["--as", &m, "offboard", &p, "--apply"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        count(
+            &db,
+            &format!("SELECT count(*) FROM identities WHERE owner_id = {manager}")
+        ) > owners_before
+    );
 }
 
 #[test]
@@ -166,10 +307,22 @@ fn a_full_disk_fails_clearly_and_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
     let mut store = Store::open(&db).unwrap();
-    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 1, chrono::Utc::now()).unwrap();
-    let pages: i64 = store.conn().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    custodian::ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        1,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let pages: i64 = store
+        .conn()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
     // No room to grow: as good as a full disk for SQLite.
-    store.conn().pragma_update(None, "max_page_count", pages).unwrap();
+    store
+        .conn()
+        .pragma_update(None, "max_page_count", pages)
+        .unwrap();
     let audit = store.verify_audit().unwrap().entries;
     let c = custodian::campaigns::NewCampaign {
         name: "Everything".into(),
@@ -184,10 +337,18 @@ fn a_full_disk_fails_clearly_and_loses_nothing() {
         start_at: None,
         due_at: "2030-01-01".into(),
     };
-    let err = store.create_campaign(1, &c, chrono::Utc::now()).unwrap_err();
+    let err = store
+        .create_campaign(1, &c, chrono::Utc::now())
+        .unwrap_err();
     assert_eq!(err.code, custodian::ErrorCode::Storage);
-    assert!(err.message.contains("disk is full") && err.message.contains("nothing was lost"), "{err}");
-    assert!(store.campaigns(chrono::Utc::now()).unwrap().is_empty(), "no half-made campaign");
+    assert!(
+        err.message.contains("disk is full") && err.message.contains("nothing was lost"),
+        "{err}"
+    );
+    assert!(
+        store.campaigns(chrono::Utc::now()).unwrap().is_empty(),
+        "no half-made campaign"
+    );
     let v = store.verify_audit().unwrap();
     assert!(v.ok && v.entries == audit);
 }

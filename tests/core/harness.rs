@@ -63,11 +63,22 @@ impl SourceEnv {
         let source = store.add_source(kind, name, &settings, Utc::now()).unwrap();
         let secrets = MemorySecrets::default();
         secrets.set(source, secret).unwrap();
-        SourceEnv { store, secrets, source }
+        SourceEnv {
+            store,
+            secrets,
+            source,
+        }
     }
 
     pub fn sync(&mut self) -> Result<SyncOutcome> {
-        sync_blocking(&mut self.store, self.source, &self.secrets, Arc::new(|_| {}), Cancel::new(), fast_policy())
+        sync_blocking(
+            &mut self.store,
+            self.source,
+            &self.secrets,
+            Arc::new(|_| {}),
+            Cancel::new(),
+            fast_policy(),
+        )
     }
 
     pub fn detail(&self, ext: &str) -> IdentityDetail {

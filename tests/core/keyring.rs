@@ -10,8 +10,17 @@ fn session_script() -> std::path::PathBuf {
 }
 
 fn require(bin: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {bin}")).output().unwrap().status.success();
-    assert!(found, "{bin} is not installed: run `bash tests/run.sh` (it installs gnome-keyring and dbus)");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{bin} is not installed: run `bash tests/run.sh` (it installs gnome-keyring and dbus)"
+    );
 }
 
 #[test]
@@ -57,9 +66,19 @@ echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cac
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {stderr}");
     assert!(stdout.contains("\"status\": \"succeeded\""), "{stdout}");
-    assert!(stdout.contains(&server.token), "the keyring holds the token: {stdout}");
-    assert!(stdout.contains("cache-key: 64"), "the keyring holds the 64-hex-digit cache key: {stdout}");
-    assert_ne!(&std::fs::read(&db).unwrap()[..16], b"SQLite format 3\0", "the cache is encrypted");
+    assert!(
+        stdout.contains(&server.token),
+        "the keyring holds the token: {stdout}"
+    );
+    assert!(
+        stdout.contains("cache-key: 64"),
+        "the keyring holds the 64-hex-digit cache key: {stdout}"
+    );
+    assert_ne!(
+        &std::fs::read(&db).unwrap()[..16],
+        b"SQLite format 3\0",
+        "the cache is encrypted"
+    );
 
     // The cache, its WAL, trace-level logs, the diagnostics bundle, the audit
     // export and the task export never contain the secret; stderr neither.
@@ -73,14 +92,29 @@ echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cac
                 continue;
             }
             let bytes = std::fs::read(&p).unwrap();
-            assert!(!bytes.windows(server.token.len()).any(|w| w == server.token.as_bytes()), "secret found in {}", p.display());
+            assert!(
+                !bytes
+                    .windows(server.token.len())
+                    .any(|w| w == server.token.as_bytes()),
+                "secret found in {}",
+                p.display()
+            );
             checked += 1;
         }
     }
-    assert!(checked >= 5, "cache, logs and exports were all checked ({checked} files)");
-    assert!(dir.path().join("logs").read_dir().unwrap().count() >= 1, "trace logs were written");
+    assert!(
+        checked >= 5,
+        "cache, logs and exports were all checked ({checked} files)"
+    );
+    assert!(
+        dir.path().join("logs").read_dir().unwrap().count() >= 1,
+        "trace logs were written"
+    );
     assert!(!stderr.contains(&server.token), "secret on stderr");
-    assert!(stdout.contains("\"identities\": 1"), "reopened with the key from the keyring: {stdout}");
+    assert!(
+        stdout.contains("\"identities\": 1"),
+        "reopened with the key from the keyring: {stdout}"
+    );
 }
 
 #[test]
@@ -90,7 +124,16 @@ fn without_a_keyring_the_error_says_what_is_missing() {
     let out = Command::new(env!("CARGO_BIN_EXE_custodian"))
         .args(["--db"])
         .arg(&db)
-        .args(["source", "add", "scim", "--name", "x", "--set", "base_url=http://127.0.0.1:9/v2", "--secret-stdin"])
+        .args([
+            "source",
+            "add",
+            "scim",
+            "--name",
+            "x",
+            "--set",
+            "base_url=http://127.0.0.1:9/v2",
+            "--secret-stdin",
+        ])
         .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
         .env_remove("CUSTODIAN_DB")
         .stdin(std::process::Stdio::piped())
@@ -105,5 +148,8 @@ fn without_a_keyring_the_error_says_what_is_missing() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("error[keyring]") && err.contains("Secret Service"), "{err}");
+    assert!(
+        err.contains("error[keyring]") && err.contains("Secret Service"),
+        "{err}"
+    );
 }

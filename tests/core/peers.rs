@@ -16,7 +16,11 @@ pub fn peers_dir() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running `scim2-server` (PyPI) on loopback, stopped on drop.
@@ -39,7 +43,14 @@ impl ScimServer {
         let port = free_port();
         let token = format!("tok-{port}");
         let child = Command::new(&bin)
-            .args(["--hostname", "127.0.0.1", "--port", &port.to_string(), "--bearer-token", &token])
+            .args([
+                "--hostname",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--bearer-token",
+                &token,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -57,10 +68,18 @@ impl ScimServer {
             if ok {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "scim2-server did not start on port {port}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "scim2-server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        ScimServer { child, base, token, http }
+        ScimServer {
+            child,
+            base,
+            token,
+            http,
+        }
     }
 
     fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -84,7 +103,13 @@ impl ScimServer {
     }
 
     /// Creates a user; returns its id.
-    pub fn user(&self, user_name: &str, user_type: Option<&str>, manager: Option<&str>, department: &str) -> String {
+    pub fn user(
+        &self,
+        user_name: &str,
+        user_type: Option<&str>,
+        manager: Option<&str>,
+        department: &str,
+    ) -> String {
         let mut body = json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
                         "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
@@ -98,9 +123,13 @@ impl ScimServer {
             body["userType"] = json!(t);
         }
         if let Some(m) = manager {
-            body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"] = json!({"value": m});
+            body["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"] =
+                json!({"value": m});
         }
-        self.send(reqwest::Method::POST, "Users", Some(body))["id"].as_str().unwrap().to_string()
+        self.send(reqwest::Method::POST, "Users", Some(body))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn group(&self, name: &str, members: &[&str]) -> String {
@@ -109,7 +138,10 @@ impl ScimServer {
             "displayName": name,
             "members": members.iter().map(|m| json!({"value": m})).collect::<Vec<_>>(),
         });
-        self.send(reqwest::Method::POST, "Groups", Some(body))["id"].as_str().unwrap().to_string()
+        self.send(reqwest::Method::POST, "Groups", Some(body))["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub fn set_active(&self, id: &str, active: bool) {
@@ -173,10 +205,17 @@ impl MotoServer {
             if ok {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "moto_server did not start on port {port}");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        MotoServer { child, endpoint, http }
+        MotoServer {
+            child,
+            endpoint,
+            http,
+        }
     }
 
     /// A signed IAM Query call with the test key; the XML response.
@@ -188,9 +227,20 @@ impl MotoServer {
     pub fn call_as(&self, key_id: &str, action: &str, params: &[(&str, &str)]) -> String {
         use custodian::sync::aws::{query_body, sign_headers, CONTENT_TYPE};
         let body = query_body(action, params);
-        let signed =
-            sign_headers(key_id, Self::SECRET, &self.endpoint, CONTENT_TYPE, &body, std::time::SystemTime::now()).unwrap();
-        let mut rb = self.http.post(&self.endpoint).header("content-type", CONTENT_TYPE).body(body);
+        let signed = sign_headers(
+            key_id,
+            Self::SECRET,
+            &self.endpoint,
+            CONTENT_TYPE,
+            &body,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+        let mut rb = self
+            .http
+            .post(&self.endpoint)
+            .header("content-type", CONTENT_TYPE)
+            .body(body);
         for (k, v) in signed {
             rb = rb.header(k, v);
         }
@@ -204,7 +254,10 @@ impl MotoServer {
     /// The text of the first `<name>` element of a response.
     pub fn field(xml: &str, name: &str) -> String {
         let open = format!("<{name}>");
-        let start = xml.find(&open).unwrap_or_else(|| panic!("no <{name}> in {xml}")) + open.len();
+        let start = xml
+            .find(&open)
+            .unwrap_or_else(|| panic!("no <{name}> in {xml}"))
+            + open.len();
         let end = xml[start..].find(&format!("</{name}>")).unwrap() + start;
         xml[start..end].to_string()
     }
@@ -280,17 +333,31 @@ impl Slapd {
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
         let child = Command::new(&slapd)
-            .args(["-f", conf_path.to_str().unwrap(), "-h", &format!("{url}/"), "-d", "0"])
+            .args([
+                "-f",
+                conf_path.to_str().unwrap(),
+                "-h",
+                &format!("{url}/"),
+                "-d",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(20), "slapd did not start on port {port}");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "slapd did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let s = Slapd { child, _dir: dir, url };
+        let s = Slapd {
+            child,
+            _dir: dir,
+            url,
+        };
         s.add(&format!(
             "dn: {base}\nobjectClass: dcObject\nobjectClass: organization\nobjectClass: extensibleObject\n\
              dc: example\no: Example\nmaxPwdAge: -36288000000000\n\n\
@@ -306,15 +373,32 @@ impl Slapd {
     fn ldap_tool(&self, tool: &str, ldif: &str) {
         use std::io::Write;
         let mut child = Command::new(tool)
-            .args(["-x", "-H", &self.url, "-D", Self::ROOT_DN, "-w", Self::ROOT_PW])
+            .args([
+                "-x",
+                "-H",
+                &self.url,
+                "-D",
+                Self::ROOT_DN,
+                "-w",
+                Self::ROOT_PW,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(ldif.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(ldif.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{tool} failed: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{tool} failed: {}\n{ldif}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Adds entries (LDIF).

@@ -155,24 +155,36 @@ fn the_cache_is_encrypted_at_rest_and_a_legacy_cache_is_migrated() {
     {
         let mut store = Store::open(&path).unwrap();
         custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 1, now()).unwrap();
-        store.conn().execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+        store
+            .conn()
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
     }
     let bytes = file_bytes(&path);
     assert_ne!(&bytes[..16], b"SQLite format 3\0");
-    assert!(!bytes.windows(9).any(|w| w == b"contoso.e"), "plaintext found in the encrypted cache");
+    assert!(
+        !bytes.windows(9).any(|w| w == b"contoso.e"),
+        "plaintext found in the encrypted cache"
+    );
 
     // An unencrypted cache of an earlier Custodian: encrypted on open, nothing lost.
     let legacy = dir.path().join("legacy.db");
     let mut old = Store::open_in_memory().unwrap();
     custodian::ops::load_demo(&mut old, custodian::demo::DemoSize::S, 1, now()).unwrap();
     let summary = old.summary().unwrap();
-    old.conn().execute("VACUUM INTO ?1", [legacy.to_str().unwrap()]).unwrap();
+    old.conn()
+        .execute("VACUUM INTO ?1", [legacy.to_str().unwrap()])
+        .unwrap();
     assert_eq!(&file_bytes(&legacy)[..16], b"SQLite format 3\0");
     let store = Store::open(&legacy).unwrap();
     assert_eq!(store.summary().unwrap().identities, summary.identities);
     assert!(store.verify_audit().unwrap().ok);
     drop(store);
-    assert_ne!(&file_bytes(&legacy)[..16], b"SQLite format 3\0", "encrypted in place");
+    assert_ne!(
+        &file_bytes(&legacy)[..16],
+        b"SQLite format 3\0",
+        "encrypted in place"
+    );
     assert!(!dir.path().join("legacy.encrypting").exists());
 }
 
@@ -191,14 +203,23 @@ fn a_wrong_key_is_a_clear_error_and_touches_nothing() {
             .output()
             .unwrap()
     };
-    assert!(run("right passphrase", &["demo", "--size", "s"]).status.success());
+    assert!(run("right passphrase", &["demo", "--size", "s"])
+        .status
+        .success());
     // Fold the WAL so the file alone is the cache.
     assert!(run("right passphrase", &["summary"]).status.success());
     let before = file_bytes(&db);
     let out = run("wrong passphrase", &["summary"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("error[database_unreadable]") && err.contains("cannot be read with the cache key"), "{err}");
+    assert!(
+        err.contains("error[database_unreadable]")
+            && err.contains("cannot be read with the cache key"),
+        "{err}"
+    );
     assert_eq!(file_bytes(&db), before, "left untouched");
-    assert!(run("right passphrase", &["summary"]).status.success(), "the right key still opens it");
+    assert!(
+        run("right passphrase", &["summary"]).status.success(),
+        "the right key still opens it"
+    );
 }

@@ -629,17 +629,43 @@ fn aws_blast_radius_respects_denies() {
     let id = |ext: &str| env.store.resolve_identity(ext).unwrap().0;
     let g = Graph::load(&env.store).unwrap();
     let b = g.blast(id(&arn("role", "deployer"))).unwrap();
-    let reached: Vec<(&str, u32)> = b.reachable.iter().map(|r| (r.name.as_str(), r.hops)).collect();
-    assert_eq!(reached, [("admin", 1)], "deployer -> admin by the trust policy");
-    let perms: Vec<&str> = b.resources.iter().flat_map(|r| r.permissions.iter().map(|p| p.permission.as_str())).collect();
-    assert!(!perms.contains(&"s3:DeleteBucket"), "the deny removes DeleteBucket: {perms:?}");
-    assert!(b.high_consequence.iter().any(|h| h.category == "iam"), "{:?}", b.high_consequence);
+    let reached: Vec<(&str, u32)> = b
+        .reachable
+        .iter()
+        .map(|r| (r.name.as_str(), r.hops))
+        .collect();
+    assert_eq!(
+        reached,
+        [("admin", 1)],
+        "deployer -> admin by the trust policy"
+    );
+    let perms: Vec<&str> = b
+        .resources
+        .iter()
+        .flat_map(|r| r.permissions.iter().map(|p| p.permission.as_str()))
+        .collect();
+    assert!(
+        !perms.contains(&"s3:DeleteBucket"),
+        "the deny removes DeleteBucket: {perms:?}"
+    );
+    assert!(
+        b.high_consequence.iter().any(|h| h.category == "iam"),
+        "{:?}",
+        b.high_consequence
+    );
     // bob-keys is denied in the admin role's trust policy: he cannot reach it.
     let bob = g.blast(id(&arn("user", "bob-keys"))).unwrap();
-    assert!(bob.reachable.iter().all(|r| r.name != "admin"), "{:?}", bob.reachable);
+    assert!(
+        bob.reachable.iter().all(|r| r.name != "admin"),
+        "{:?}",
+        bob.reachable
+    );
     // Who can reach what admin holds: admin itself, then deployer (and whoever reaches deployer).
     let some_admin_resource = g.blast(id(&arn("role", "admin"))).unwrap().resources[0].resource_id;
     let who = g.who_can_reach(some_admin_resource).unwrap();
     let names: Vec<&str> = who.iter().map(|w| w.name.as_str()).collect();
-    assert!(names.contains(&"admin") && names.contains(&"deployer") && !names.contains(&"bob-keys"), "{names:?}");
+    assert!(
+        names.contains(&"admin") && names.contains(&"deployer") && !names.contains(&"bob-keys"),
+        "{names:?}"
+    );
 }

@@ -30,7 +30,10 @@ fn store_with_people() -> Store {
     store
 }
 
-fn import(store: &mut Store, path: &std::path::Path) -> custodian::Result<custodian::sync::SyncOutcome> {
+fn import(
+    store: &mut Store,
+    path: &std::path::Path,
+) -> custodian::Result<custodian::sync::SyncOutcome> {
     let id = match ops::resolve_source(store, "registry") {
         Ok(id) => id,
         Err(_) => {
@@ -47,7 +50,13 @@ fn import(store: &mut Store, path: &std::path::Path) -> custodian::Result<custod
             SourceId(s.id)
         }
     };
-    ops::sync_source(store, id, &MemorySecrets::default(), Arc::new(|_: &SyncProgress| {}), Cancel::new())
+    ops::sync_source(
+        store,
+        id,
+        &MemorySecrets::default(),
+        Arc::new(|_: &SyncProgress| {}),
+        Cancel::new(),
+    )
 }
 
 #[test]
@@ -63,13 +72,23 @@ fn a_good_registry_registers_identities_with_owners_and_credentials() {
     assert!(d.registered);
     assert_eq!(d.kind, IdentityKind::AiAgent);
     assert_eq!(d.purpose, "Triages supplier invoices");
-    assert_eq!(d.intended_blast_radius, "Reads invoices; drafts approvals; never pays");
-    assert_eq!(d.owner.as_ref().unwrap().display_name, "Ada Okafor", "owner matched by email across sources");
+    assert_eq!(
+        d.intended_blast_radius,
+        "Reads invoices; drafts approvals; never pays"
+    );
+    assert_eq!(
+        d.owner.as_ref().unwrap().display_name,
+        "Ada Okafor",
+        "owner matched by email across sources"
+    );
     assert_eq!(d.credentials.len(), 1);
     assert_eq!(d.credentials[0].expires_in_days, None);
     let unknown_owner = ops::show(&store, "support-summariser", now()).unwrap();
     assert!(unknown_owner.owner.is_none());
-    assert!(unknown_owner.findings.iter().any(|f| f.check_id == "no-owner"));
+    assert!(unknown_owner
+        .findings
+        .iter()
+        .any(|f| f.check_id == "no-owner"));
 }
 
 #[test]
@@ -96,7 +115,10 @@ ok-agent,bot,,,
         (7, "review_interval_days"),
         (8, "already used on line 2"),
     ] {
-        let l = m.lines().find(|l| l.trim_start().starts_with(&format!("line {line}:"))).unwrap_or_else(|| panic!("line {line} missing in {m}"));
+        let l = m
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("line {line}:")))
+            .unwrap_or_else(|| panic!("line {line} missing in {m}"));
         assert!(l.contains(needle), "line {line}: {l}");
     }
 
@@ -119,8 +141,16 @@ ok-agent,bot,,,
 #[test]
 fn header_problems_are_reported_on_line_one() {
     let err = parse_registry("name,flavour\nx,y\n".as_bytes()).unwrap_err();
-    assert!(err.message.contains("line 1: unknown column 'flavour'"), "{}", err.message);
-    assert!(err.message.contains("required column 'kind' is missing"), "{}", err.message);
+    assert!(
+        err.message.contains("line 1: unknown column 'flavour'"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("required column 'kind' is missing"),
+        "{}",
+        err.message
+    );
     let err = parse_registry("name,kind\n\"unterminated,bot\n".as_bytes());
     assert!(err.is_err());
     let ragged = parse_registry("name,kind\na,bot,extra\n".as_bytes()).unwrap_err();
@@ -136,7 +166,11 @@ fn reimport_updates_in_place_and_rows_removed_become_deleted() {
     import(&mut store, &path).unwrap();
     let id = ops::show(&store, "etl-nightly", now()).unwrap().id;
     let mut f = std::fs::File::create(&path).unwrap();
-    let without_etl: String = GOOD.lines().filter(|l| !l.starts_with("etl-nightly")).map(|l| format!("{l}\n")).collect();
+    let without_etl: String = GOOD
+        .lines()
+        .filter(|l| !l.starts_with("etl-nightly"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     f.write_all(without_etl.as_bytes()).unwrap();
     drop(f);
     let out = import(&mut store, &path).unwrap();
@@ -154,7 +188,17 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     let date = Format::new().set_num_format("yyyy-mm-dd");
-    for (c, h) in ["name", "kind", "class", "owner_email", "review_interval_days", "created_at"].iter().enumerate() {
+    for (c, h) in [
+        "name",
+        "kind",
+        "class",
+        "owner_email",
+        "review_interval_days",
+        "created_at",
+    ]
+    .iter()
+    .enumerate()
+    {
         sheet.write_string(0, c as u16, *h).unwrap();
     }
     sheet.write_string(1, 0, "xlsx-agent").unwrap();
@@ -162,14 +206,22 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     sheet.write_string(1, 2, "personal").unwrap();
     sheet.write_string(1, 3, "ada.okafor@example.test").unwrap();
     sheet.write_number(1, 4, 30.0).unwrap();
-    sheet.write_datetime_with_format(1, 5, ExcelDateTime::from_ymd(2025, 3, 14).unwrap(), &date).unwrap();
+    sheet
+        .write_datetime_with_format(1, 5, ExcelDateTime::from_ymd(2025, 3, 14).unwrap(), &date)
+        .unwrap();
     book.save(&path).unwrap();
 
     let f = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap();
     assert_eq!(f.identities.len(), 1);
     let i = &f.identities[0];
-    assert_eq!(i.registration.as_ref().unwrap().review_interval_days, Some(30));
-    assert_eq!(i.created_at.unwrap().to_rfc3339(), "2025-03-14T00:00:00+00:00");
+    assert_eq!(
+        i.registration.as_ref().unwrap().review_interval_days,
+        Some(30)
+    );
+    assert_eq!(
+        i.created_at.unwrap().to_rfc3339(),
+        "2025-03-14T00:00:00+00:00"
+    );
 
     let mut store = store_with_people();
     let s = ops::add_source(
@@ -182,9 +234,22 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
         now(),
     )
     .unwrap();
-    ops::sync_source(&mut store, SourceId(s.id), &MemorySecrets::default(), Arc::new(|_: &SyncProgress| {}), Cancel::new())
-        .unwrap();
-    assert_eq!(ops::show(&store, "xlsx-agent", now()).unwrap().owner.unwrap().display_name, "Ada Okafor");
+    ops::sync_source(
+        &mut store,
+        SourceId(s.id),
+        &MemorySecrets::default(),
+        Arc::new(|_: &SyncProgress| {}),
+        Cancel::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        ops::show(&store, "xlsx-agent", now())
+            .unwrap()
+            .owner
+            .unwrap()
+            .display_name,
+        "Ada Okafor"
+    );
 
     // A bad row is named by its sheet row.
     let mut book = Workbook::new();
@@ -197,7 +262,36 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     sheet.write_string(2, 1, "robot").unwrap();
     book.save(&path).unwrap();
     let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
-    assert!(err.message.contains("line 3:") && err.message.contains("robot"), "{}", err.message);
+    assert!(
+        err.message.contains("line 3:") && err.message.contains("robot"),
+        "{}",
+        err.message
+    );
+
+    // Damaged workbooks (cut short, or not a workbook at all) are refused
+    // with a reason, never a panic; the same bytes in memory parse alike.
+    let bytes = std::fs::read(&path).unwrap();
+    let err = custodian::sync::csv_import::parse_registry_xlsx_bytes(&bytes, "registry.xlsx")
+        .unwrap_err();
+    assert!(err.message.contains("line 3:"), "{}", err.message);
+    for (what, data) in [
+        ("cut short", &bytes[..bytes.len() / 2]),
+        ("plain text", &b"name,kind\nx,bot\n"[..]),
+    ] {
+        let err = custodian::sync::csv_import::parse_registry_xlsx_bytes(data, "registry.xlsx")
+            .unwrap_err();
+        assert_eq!(
+            err.code,
+            custodian::error::ErrorCode::InvalidInput,
+            "{what}"
+        );
+        assert!(
+            err.message
+                .contains("cannot read the workbook registry.xlsx"),
+            "{what}: {}",
+            err.message
+        );
+    }
 }
 
 #[test]
@@ -209,7 +303,14 @@ fn an_unchanged_reimport_records_no_lifecycle_events() {
     import(&mut store, &path).unwrap();
     let before = ops::show(&store, "invoice-triage", now()).unwrap();
     let again = import(&mut store, &path).unwrap();
-    assert_eq!((again.report.joiners, again.report.movers, again.report.leavers), (0, 0, 0));
+    assert_eq!(
+        (
+            again.report.joiners,
+            again.report.movers,
+            again.report.leavers
+        ),
+        (0, 0, 0)
+    );
     assert!(store.lifecycle_events(again.run).unwrap().is_empty());
     assert_eq!(ops::show(&store, "invoice-triage", now()).unwrap(), before);
 }
@@ -234,20 +335,43 @@ fn shared_cache_sync_and_connection_test_for_the_desktop_host() {
     )
     .unwrap();
     let shared = std::sync::Mutex::new(store);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let secrets = MemorySecrets::default();
     let phases = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let sink = phases.clone();
-    let progress: custodian::sync::ProgressFn = Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.phase.clone()));
+    let progress: custodian::sync::ProgressFn =
+        Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.phase.clone()));
 
     let msg = rt
-        .block_on(assert_send(ops::test_source(&shared, SourceId(src.id), &secrets, Cancel::new())))
+        .block_on(assert_send(ops::test_source(
+            &shared,
+            SourceId(src.id),
+            &secrets,
+            Cancel::new(),
+        )))
         .unwrap();
-    assert_eq!(msg, "connected: 0 people, 3 identities, 0 resources, 0 grants");
-    assert_eq!(shared.lock().unwrap().summary().unwrap().identities, 0, "a connection test changes nothing");
+    assert_eq!(
+        msg,
+        "connected: 0 people, 3 identities, 0 resources, 0 grants"
+    );
+    assert_eq!(
+        shared.lock().unwrap().summary().unwrap().identities,
+        0,
+        "a connection test changes nothing"
+    );
 
     let run = rt
-        .block_on(assert_send(ops::sync_source_shared(&shared, SourceId(src.id), &secrets, progress, Cancel::new())))
+        .block_on(assert_send(ops::sync_source_shared(
+            &shared,
+            SourceId(src.id),
+            &secrets,
+            progress,
+            Cancel::new(),
+        )))
         .unwrap();
     assert_eq!((run.status.as_str(), run.joiners), ("succeeded", 3));
     assert_eq!(*phases.lock().unwrap().last().unwrap(), "done");

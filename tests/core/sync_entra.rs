@@ -4,9 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use custodian::model::{
-    CredentialKind, IdentityKind, IdentityStatus, Privilege, Sensitivity,
-};
+use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege, Sensitivity};
 use custodian::ErrorCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
@@ -163,9 +161,12 @@ fn mount_tenant(fx: &Fixture, sp_page2: Value) {
             .with_priority(10),
     );
     // Applications: most client secrets live on the application object.
-    fx.mount(fx.get("/v1.0/applications", json!({"value": [app_ci(),
+    fx.mount(fx.get(
+        "/v1.0/applications",
+        json!({"value": [app_ci(),
         {"id": "a-unused", "appId": "app-unused", "displayName": "unused",
-         "passwordCredentials": [{"keyId": "k-x", "startDateTime": "2025-01-01T00:00:00Z"}]}]})));
+         "passwordCredentials": [{"keyId": "k-x", "startDateTime": "2025-01-01T00:00:00Z"}]}]}),
+    ));
     fx.mount(fx.get("/v1.0/applications(appId='app-ci')", app_ci()));
     fx.mount(fx.get("/beta/reports/servicePrincipalSignInActivities", json!({"value": [
         {"id": "x", "appId": "app-ci", "lastSignInActivity": {"lastSignInDateTime": "2026-05-01T00:00:00Z"},
@@ -260,11 +261,7 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
     assert_eq!(
         creds,
         vec![
-            (
-                "app:k-app".to_string(),
-                CredentialKind::ClientSecret,
-                None
-            ),
+            ("app:k-app".to_string(), CredentialKind::ClientSecret, None),
             (
                 "c1".to_string(),
                 CredentialKind::Certificate,
@@ -277,10 +274,16 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
             ),
         ]
     );
-    let app_secret = ci.credentials.iter().find(|c| c.external_id == "app:k-app").unwrap();
+    let app_secret = ci
+        .credentials
+        .iter()
+        .find(|c| c.external_id == "app:k-app")
+        .unwrap();
     assert_eq!(app_secret.display_name, "terraform (application)");
     assert!(
-        ci.findings.iter().any(|f| f.check_id == "secret-never-expires"),
+        ci.findings
+            .iter()
+            .any(|f| f.check_id == "secret-never-expires"),
         "the application's never-expiring secret is a finding on the SP"
     );
     assert_eq!(ci.grants.len(), 1);

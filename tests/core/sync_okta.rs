@@ -1,7 +1,6 @@
 //! The Okta source against a wiremock fixture server serving the documented
 //! shapes, driven through the public sync engine.
 
-
 use chrono::Utc;
 use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege};
 use custodian::ErrorCode;

@@ -53,8 +53,17 @@ fn full_sync_maps_people_machines_owners_and_groups() {
     let (mut store, source, secrets) = setup(&server, 2);
     let seen = Arc::new(Mutex::new(Vec::<SyncProgress>::new()));
     let sink = seen.clone();
-    let progress: ProgressFn = Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.clone()));
-    let out = sync_blocking(&mut store, source, &secrets, progress, Cancel::new(), fast_policy()).unwrap();
+    let progress: ProgressFn =
+        Arc::new(move |p: &SyncProgress| sink.lock().unwrap().push(p.clone()));
+    let out = sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        progress,
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap();
     assert!(out.full);
 
     let page = store.inventory(&InventoryQuery::default(), now()).unwrap();
@@ -62,23 +71,40 @@ fn full_sync_maps_people_machines_owners_and_groups() {
     let s = identity_by_name(&store, "svc-backup");
     assert_eq!(s.kind, IdentityKind::ServiceAccount);
     assert_eq!(s.owner.as_ref().unwrap().display_name, "ben novak");
-    assert_eq!(s.owner.as_ref().unwrap().manager_name.as_deref(), Some("grace moreau"));
+    assert_eq!(
+        s.owner.as_ref().unwrap().manager_name.as_deref(),
+        Some("grace moreau")
+    );
     assert_eq!(s.grants.len(), 1);
-    assert_eq!((s.grants[0].resource_name.as_str(), s.grants[0].privilege.as_str()), ("prod-admins", "admin"));
+    assert_eq!(
+        (
+            s.grants[0].resource_name.as_str(),
+            s.grants[0].privilege.as_str()
+        ),
+        ("prod-admins", "admin")
+    );
     let a = identity_by_name(&store, "invoice-agent");
     assert_eq!(a.kind, IdentityKind::AiAgent);
     assert!(!a.registered, "discovered, not registered");
     assert_eq!(a.grants[0].privilege.as_str(), "read");
 
     let run = store.sync_run(out.run).unwrap();
-    assert_eq!((run.status.as_str(), run.mode.as_deref()), ("succeeded", Some("full")));
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_deref()),
+        ("succeeded", Some("full"))
+    );
     assert_eq!(run.joiners, 4, "2 people + 2 identities");
     let events = store.lifecycle_events(out.run).unwrap();
     assert!(events.iter().all(|e| e.kind == "joiner"));
 
     // Paged with count=2 over 4 users: the progress saw several pages and the total.
     let seen = seen.lock().unwrap();
-    let people_pages = seen.iter().filter(|p| p.phase == "people").map(|p| p.pages).max().unwrap();
+    let people_pages = seen
+        .iter()
+        .filter(|p| p.phase == "people")
+        .map(|p| p.pages)
+        .max()
+        .unwrap();
     assert!(people_pages >= 2, "pages: {people_pages}");
     assert!(seen.iter().any(|p| p.total == Some(4)));
 }
@@ -92,7 +118,15 @@ fn resync_records_leavers_and_movers_and_keeps_ids() {
     let bot = server.user("deploy-bot", Some("Bot"), Some(&dev), "Platform");
     let gone = server.user("svc-legacy", Some("Service"), Some(&boss), "Data");
     let (mut store, source, secrets) = setup(&server, 50);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
+    sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap();
     let svc_id = identity_by_name(&store, "svc-etl").id;
     let legacy_id = identity_by_name(&store, "svc-legacy").id;
 
@@ -100,13 +134,25 @@ fn resync_records_leavers_and_movers_and_keeps_ids() {
     server.delete_user(&gone);
     server.set_active(&dev, false);
     server.group("ops", &[&bot]);
-    let out = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
+    let out = sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap();
 
     let s = identity_by_name(&store, "svc-etl");
     assert_eq!(s.id, svc_id, "local ids are stable across syncs");
     assert_eq!(s.status, IdentityStatus::Disabled);
     let legacy = ops::identity(&store, legacy_id, now()).unwrap();
-    assert_eq!(legacy.status, IdentityStatus::Deleted, "removed identities are kept, marked deleted");
+    assert_eq!(
+        legacy.status,
+        IdentityStatus::Deleted,
+        "removed identities are kept, marked deleted"
+    );
     let owner = identity_by_name(&store, "deploy-bot").owner.unwrap();
     assert_eq!(owner.status, PersonStatus::Suspended);
 
@@ -115,7 +161,12 @@ fn resync_records_leavers_and_movers_and_keeps_ids() {
     assert!(has("leaver", "svc-etl"), "{events:?}");
     assert!(has("leaver", "svc-legacy"), "{events:?}");
     assert!(has("leaver", "ben novak"), "{events:?}");
-    assert!(events.iter().any(|e| e.kind == "mover" && e.detail.contains("grants: +1")), "{events:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "mover" && e.detail.contains("grants: +1")),
+        "{events:?}"
+    );
     let run = store.sync_run(out.run).unwrap();
     assert_eq!(run.leavers, 3);
     assert!(run.movers >= 1);
@@ -126,13 +177,32 @@ fn wrong_token_fails_with_auth_and_keeps_the_snapshot() {
     let server = ScimServer::start();
     server.user("svc-one", Some("Service"), None, "Data");
     let (mut store, source, secrets) = setup(&server, 50);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
+    sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap();
     let before = store.summary().unwrap();
 
     secrets.set(source, "not-the-token").unwrap();
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap_err();
+    let err = sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::SourceAuth, "{err}");
-    assert!(!err.message.contains("not-the-token"), "the secret never appears in errors");
+    assert!(
+        !err.message.contains("not-the-token"),
+        "the secret never appears in errors"
+    );
     assert_eq!(store.summary().unwrap(), before);
     let runs = store.sync_runs(Some(source), 10).unwrap();
     assert_eq!(runs[0].status, "failed");
@@ -145,7 +215,15 @@ fn missing_secret_is_a_clear_error() {
     let server = ScimServer::start();
     let (mut store, source, _) = setup(&server, 50);
     let empty = MemorySecrets::default();
-    let err = sync_blocking(&mut store, source, &empty, quiet(), Cancel::new(), fast_policy()).unwrap_err();
+    let err = sync_blocking(
+        &mut store,
+        source,
+        &empty,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::SecretMissing);
     assert!(err.message.contains("HR SCIM"));
 }
@@ -157,11 +235,27 @@ fn server_gone_midway_is_a_network_error_and_nothing_changes() {
         server.user(&format!("svc-{i}"), Some("Service"), None, "Data");
     }
     let (mut store, source, secrets) = setup(&server, 2);
-    sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap();
+    sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap();
     let before = store.summary().unwrap();
     // Stop the server: the next sync cannot reach it.
     drop(server);
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), Cancel::new(), fast_policy()).unwrap_err();
+    let err = sync_blocking(
+        &mut store,
+        source,
+        &secrets,
+        quiet(),
+        Cancel::new(),
+        fast_policy(),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::Network, "{err}");
     assert_eq!(store.summary().unwrap(), before);
 }
@@ -173,8 +267,12 @@ fn cancelling_keeps_the_previous_snapshot() {
     let (mut store, source, secrets) = setup(&server, 1);
     let cancel = Cancel::new();
     cancel.cancel();
-    let err = sync_blocking(&mut store, source, &secrets, quiet(), cancel, fast_policy()).unwrap_err();
+    let err =
+        sync_blocking(&mut store, source, &secrets, quiet(), cancel, fast_policy()).unwrap_err();
     assert_eq!(err.code, ErrorCode::Cancelled);
-    assert_eq!(store.sync_runs(Some(source), 1).unwrap()[0].status, "cancelled");
+    assert_eq!(
+        store.sync_runs(Some(source), 1).unwrap()[0].status,
+        "cancelled"
+    );
     assert_eq!(store.summary().unwrap().identities, 0);
 }

@@ -751,7 +751,10 @@ fn reviewer_works_through_a_queue() {
         let c = NewCampaign {
             name: "E2E bots".into(),
             description: String::new(),
-            scope: CampaignScope { kinds: vec![custodian::model::IdentityKind::Bot], ..Default::default() },
+            scope: CampaignScope {
+                kinds: vec![custodian::model::IdentityKind::Bot],
+                ..Default::default()
+            },
             granularity: Granularity::All,
             reviewer_rule: ReviewerRule::Named,
             named_reviewer: Some(reviewer),
@@ -761,9 +764,23 @@ fn reviewer_works_through_a_queue() {
             start_at: None,
             due_at: (now + chrono::Duration::days(30)).to_rfc3339(),
         };
-        store.create_campaign(owner, &c, now).map_err(|e| e.to_string())?;
-        let q = store.review_queue(reviewer, &QueueQuery { limit: 10, ..Default::default() }).map_err(|e| e.to_string())?;
-        let name = store.person_ref(reviewer).map_err(|e| e.to_string())?.ok_or("no reviewer")?.display_name;
+        store
+            .create_campaign(owner, &c, now)
+            .map_err(|e| e.to_string())?;
+        let q = store
+            .review_queue(
+                reviewer,
+                &QueueQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let name = store
+            .person_ref(reviewer)
+            .map_err(|e| e.to_string())?
+            .ok_or("no reviewer")?
+            .display_name;
         Ok((reviewer, name, q.items))
     })());
     assert!(items.len() >= 4, "the reviewer needs a few items");
@@ -775,17 +792,25 @@ fn reviewer_works_through_a_queue() {
 
     let app = App::launch("reviews", &db);
     app.check(|s| {
-        s.wait_for("the My reviews nav item", || s.exists("[data-testid=nav-reviews]"))?;
+        s.wait_for("the My reviews nav item", || {
+            s.exists("[data-testid=nav-reviews]")
+        })?;
         s.click(&s.find("[data-testid=nav-reviews]")?)?;
         // 1. Who are you?
-        s.wait_for("the person picker", || s.exists("[data-testid=person-search]"))?;
+        s.wait_for("the person picker", || {
+            s.exists("[data-testid=person-search]")
+        })?;
         let search = s.find("[data-testid=person-search]")?;
         s.send_keys(&search, &reviewer_name)?;
         let option = format!("[data-testid=person-option][data-id=\"{reviewer}\"]");
         s.wait_for("the reviewer in the picker", || s.exists(&option))?;
         s.click(&s.find(&option)?)?;
-        s.wait_for("the queue", || Ok(s.find_all("[data-testid=queue-row]")?.len() >= 4))?;
-        let pending: i64 = digits(&s.text_of("[data-testid=queue-pending]")?).parse().map_err(|e| format!("{e}"))?;
+        s.wait_for("the queue", || {
+            Ok(s.find_all("[data-testid=queue-row]")?.len() >= 4)
+        })?;
+        let pending: i64 = digits(&s.text_of("[data-testid=queue-pending]")?)
+            .parse()
+            .map_err(|e| format!("{e}"))?;
         s.screenshot_to(&artifacts_dir().join("reviews.png"))?;
 
         // 2. Keep the first (with a justification in case it is high risk).
@@ -795,14 +820,18 @@ fn reviewer_works_through_a_queue() {
         s.press_key("\u{E007}")?; // Enter: back to the queue
         s.press_key("a")?;
         s.wait_for("the first decision", || {
-            Ok(s.text_of("[data-testid=review-notice]").unwrap_or_default().contains("Recorded 1 decision"))
+            Ok(s.text_of("[data-testid=review-notice]")
+                .unwrap_or_default()
+                .contains("Recorded 1 decision"))
         })?;
 
         // 3. Revoke the next one: asked for a justification first.
         s.click(&s.find("[data-testid=queue-row] td:nth-child(4)")?)?;
         s.press_key("r")?;
         s.wait_for("the justification prompt", || {
-            Ok(s.text_of("[data-testid=review-notice]").unwrap_or_default().contains("justification is needed"))
+            Ok(s.text_of("[data-testid=review-notice]")
+                .unwrap_or_default()
+                .contains("justification is needed"))
         })?;
         let just = s.find("[data-testid=justification]")?;
         s.send_keys(&just, "not used since spring")?;
@@ -825,7 +854,9 @@ fn reviewer_works_through_a_queue() {
             Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 4).to_string())
         })?;
         s.wait_for("the audit badge", || {
-            Ok(s.text_of("[data-testid=audit-badge]").unwrap_or_default().contains("verified"))
+            Ok(s.text_of("[data-testid=audit-badge]")
+                .unwrap_or_default()
+                .contains("verified"))
         })?;
         s.screenshot_to(&artifacts_dir().join("reviews-after.png"))
     });
@@ -834,7 +865,10 @@ fn reviewer_works_through_a_queue() {
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
     let got = |id: i64| or_panic(store.review_item(id).map_err(|e| e.to_string()));
     let a = got(first.id);
-    assert_eq!((a.decision, a.decided_by.as_deref()), (Some(Decision::Keep), Some(reviewer_name.as_str())));
+    assert_eq!(
+        (a.decision, a.decided_by.as_deref()),
+        (Some(Decision::Keep), Some(reviewer_name.as_str()))
+    );
     let b = got(second.id);
     assert_eq!(b.decision, Some(removal));
     assert_eq!(b.justification, "not used since spring");
@@ -855,14 +889,21 @@ fn manager_transfers_a_departed_engineers_agents() {
     let (manager, leaver, case_id, identities) = or_panic((|| -> R<_> {
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
-        let cases = store.offboarding_cases(Some("open"), None).map_err(|e| e.to_string())?;
+        let cases = store
+            .offboarding_cases(Some("open"), None)
+            .map_err(|e| e.to_string())?;
         let c = cases
             .iter()
-            .filter(|c| c.manager_id.is_some() && c.person_status == custodian::model::PersonStatus::Departed)
+            .filter(|c| {
+                c.manager_id.is_some()
+                    && c.person_status == custodian::model::PersonStatus::Departed
+            })
             .max_by_key(|c| c.items)
             .ok_or("no departed engineer with an active manager in the demo")?;
         let manager = c.manager_id.ok_or("no manager")?;
-        store.set_acting_person(manager, now).map_err(|e| e.to_string())?;
+        store
+            .set_acting_person(manager, now)
+            .map_err(|e| e.to_string())?;
         let full = store.offboarding_case(c.id).map_err(|e| e.to_string())?;
         let ids: Vec<i64> = full.items.iter().map(|i| i.identity_id).collect();
         Ok((manager, c.person_id, c.id, ids))
@@ -871,12 +912,17 @@ fn manager_transfers_a_departed_engineers_agents() {
 
     let app = App::launch("team", &db);
     app.check(|s| {
-        s.wait_for("the My team nav item", || s.exists("[data-testid=nav-team]"))?;
+        s.wait_for("the My team nav item", || {
+            s.exists("[data-testid=nav-team]")
+        })?;
         s.click(&s.find("[data-testid=nav-team]")?)?;
-        let row = format!("[data-testid=team-member][data-id=\"{leaver}\"] [data-testid=open-case]");
+        let row =
+            format!("[data-testid=team-member][data-id=\"{leaver}\"] [data-testid=open-case]");
         s.wait_for("the departed report's case link", || s.exists(&row))?;
         s.click(&s.find(&row)?)?;
-        s.wait_for("the case", || Ok(s.find_all("[data-testid=offboarding-item]")?.len() == identities.len()))?;
+        s.wait_for("the case", || {
+            Ok(s.find_all("[data-testid=offboarding-item]")?.len() == identities.len())
+        })?;
         s.click(&s.find("[data-testid=transfer-all-to-me]")?)?;
         s.wait_for("every item planned", || {
             let cells = s.find_all("[data-testid=offboarding-decision]")?;
@@ -892,29 +938,45 @@ fn manager_transfers_a_departed_engineers_agents() {
         s.click(&s.find("[data-testid=apply-offboarding]")?)?;
         s.wait_for("the apply result", || {
             let t = s.text_of("[data-testid=apply-result]").unwrap_or_default();
-            Ok(t.contains(&format!("{} transferred", identities.len())) && t.contains("case closed"))
+            Ok(t.contains(&format!("{} transferred", identities.len()))
+                && t.contains("case closed"))
         })?;
         s.screenshot_to(&artifacts_dir().join("team-applied.png"))?;
         // The handover is on the identity's timeline.
-        s.execute(&format!("location.hash = '#/identity/{}';", identities[0]), &json!([]))?;
+        s.execute(
+            &format!("location.hash = '#/identity/{}';", identities[0]),
+            &json!([]),
+        )?;
         s.wait_for("the transfer on the identity's timeline", || {
-            Ok(s.text_of("[data-testid=identity-timeline]").unwrap_or_default().contains("transferred"))
+            Ok(s.text_of("[data-testid=identity-timeline]")
+                .unwrap_or_default()
+                .contains("transferred"))
         })
     });
 
     let conn = or_panic(custodian::store::open_raw(&db).map_err(|e| e.to_string()));
     for id in &identities {
         let owner: i64 = or_panic(
-            conn.query_row("SELECT owner_id FROM identities WHERE id = ?1", [id], |r| r.get(0))
-                .map_err(|e| e.to_string()),
+            conn.query_row("SELECT owner_id FROM identities WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map_err(|e| e.to_string()),
         );
         assert_eq!(owner, manager, "identity {id} now belongs to the manager");
     }
     let tasks: i64 = or_panic(
-        conn.query_row("SELECT count(*) FROM tasks WHERE case_id = ?1 AND kind = 'transfer_owner'", [case_id], |r| r.get(0))
-            .map_err(|e| e.to_string()),
+        conn.query_row(
+            "SELECT count(*) FROM tasks WHERE case_id = ?1 AND kind = 'transfer_owner'",
+            [case_id],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string()),
     );
-    assert_eq!(tasks as usize, identities.len(), "a task asks each source for the change");
+    assert_eq!(
+        tasks as usize,
+        identities.len(),
+        "a task asks each source for the change"
+    );
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
 }
@@ -936,14 +998,23 @@ fn posture_leads_to_a_blast_radius() {
     })());
     let app = App::launch("posture", &db);
     app.check(|s| {
-        s.wait_for("the Posture nav item", || s.exists("[data-testid=nav-posture]"))?;
+        s.wait_for("the Posture nav item", || {
+            s.exists("[data-testid=nav-posture]")
+        })?;
         s.click(&s.find("[data-testid=nav-posture]")?)?;
-        s.wait_for("the NHI tile", || Ok(digits(&s.text_of("[data-testid=tile-nhis]").unwrap_or_default()).starts_with(&nhis.to_string())))?;
+        s.wait_for("the NHI tile", || {
+            Ok(
+                digits(&s.text_of("[data-testid=tile-nhis]").unwrap_or_default())
+                    .starts_with(&nhis.to_string()),
+            )
+        })?;
         s.screenshot_to(&artifacts_dir().join("posture.png"))?;
         s.click(&s.find("[data-testid=top-blast] a")?)?;
         s.wait_for("the blast page", || s.exists("[data-testid=blast-graph]"))?;
         let want = format!("Score {:.1}", top.score);
-        s.wait_for(&want, || Ok(s.text_of("[data-testid=blast-score]")?.trim() == want))?;
+        s.wait_for(&want, || {
+            Ok(s.text_of("[data-testid=blast-score]")?.trim() == want)
+        })?;
         s.screenshot_to(&artifacts_dir().join("blast.png"))
     });
 }
@@ -961,13 +1032,21 @@ fn owner_creates_and_closes_a_campaign() {
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
         store.set_acting_person(1, now).map_err(|e| e.to_string())?;
-        Ok(store.person_ref(2).map_err(|e| e.to_string())?.ok_or("no person 2")?.display_name)
+        Ok(store
+            .person_ref(2)
+            .map_err(|e| e.to_string())?
+            .ok_or("no person 2")?
+            .display_name)
     })());
     let app = App::launch("campaigns", &db);
     app.check(|s| {
-        s.wait_for("the Campaigns nav item", || s.exists("[data-testid=nav-campaigns]"))?;
+        s.wait_for("the Campaigns nav item", || {
+            s.exists("[data-testid=nav-campaigns]")
+        })?;
         s.click(&s.find("[data-testid=nav-campaigns]")?)?;
-        s.wait_for("the New campaign button", || s.exists("[data-testid=new-campaign]"))?;
+        s.wait_for("the New campaign button", || {
+            s.exists("[data-testid=new-campaign]")
+        })?;
         s.click(&s.find("[data-testid=new-campaign]")?)?;
         let name = s.find("[data-testid=campaign-name]")?;
         s.send_keys(&name, "E2E agents")?;
@@ -976,7 +1055,9 @@ fn owner_creates_and_closes_a_campaign() {
         let option = "[data-testid=campaign-fallback-option][data-id=\"2\"]";
         s.wait_for("the fallback option", || s.exists(option))?;
         s.click(&s.find(option)?)?;
-        s.wait_for("the fallback chosen", || s.exists("[data-testid=campaign-fallback-chosen]"))?;
+        s.wait_for("the fallback chosen", || {
+            s.exists("[data-testid=campaign-fallback-chosen]")
+        })?;
         // A date input: set its value the way a person's pick would.
         s.execute(
             "const el = document.querySelector('[data-testid=campaign-due]');\
@@ -984,7 +1065,9 @@ fn owner_creates_and_closes_a_campaign() {
             &json!([]),
         )?;
         s.click(&s.find("[data-testid=campaign-create]")?)?;
-        s.wait_for("the campaign's progress", || s.exists("[data-testid=campaign-reviewers]"))?;
+        s.wait_for("the campaign's progress", || {
+            s.exists("[data-testid=campaign-reviewers]")
+        })?;
         s.screenshot_to(&artifacts_dir().join("campaign-detail.png"))?;
         // Close, keeping whatever nobody decided (accept the confirmation).
         s.execute("window.confirm = () => true;", &json!([]))?;
@@ -995,12 +1078,17 @@ fn owner_creates_and_closes_a_campaign() {
         )?;
         s.click(&s.find("[data-testid=close-campaign]")?)?;
         s.wait_for("the close report", || {
-            Ok(s.text_of("[data-testid=campaign-message]").unwrap_or_default().starts_with("Closed:"))
+            Ok(s.text_of("[data-testid=campaign-message]")
+                .unwrap_or_default()
+                .starts_with("Closed:"))
         })
     });
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
     let list = or_panic(store.campaigns(now).map_err(|e| e.to_string()));
-    let c = list.iter().find(|c| c.name == "E2E agents").unwrap_or_else(|| panic!("no campaign: {list:?}"));
+    let c = list
+        .iter()
+        .find(|c| c.name == "E2E agents")
+        .unwrap_or_else(|| panic!("no campaign: {list:?}"));
     assert_eq!(c.status.as_str(), "closed");
     assert!(c.items > 0);
     assert_eq!(c.undecided_policy.map(|p| p.as_str()), Some("keep"));

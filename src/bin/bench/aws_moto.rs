@@ -25,6 +25,12 @@ const KEY_ID: &str = "AKIABENCHMOTO0000001";
 const SECRET: &str = "bench-secret";
 const ACCOUNT: &str = "123456789012";
 
+const MOTO_LAUNCHER: &str = "import sys, moto.iam.models as m\n\
+m.Policy.policy_name = property(lambda s: s.name)\n\
+m.Policy.policy_id = property(lambda s: s.id)\n\
+from moto.server import main\n\
+sys.exit(main())\n";
+
 /// A moto server this process started; killed on drop.
 struct Moto(Child);
 
@@ -35,24 +41,38 @@ impl Drop for Moto {
     }
 }
 
-fn start_moto() -> Result<(Moto, String)> {
-    let peers = std::env::var_os("CUSTODIAN_PEERS_DIR")
+pub(crate) fn peers_dir() -> std::path::PathBuf {
+    std::env::var_os("CUSTODIAN_PEERS_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/peers")
-        });
-    let bin = peers.join("venv/bin/moto_server");
-    if !bin.exists() {
+        })
+}
+
+fn start_moto() -> Result<(Moto, String)> {
+    let peers = peers_dir();
+    let python = peers.join("venv/bin/python");
+    if !peers.join("venv/bin/moto_server").exists() {
         return Err(Error::invalid(format!(
-            "moto_server is not at {}: run `bash tests/run.sh` once (it installs the test peers) or pass --moto URL",
-            bin.display()
+            "moto_server is not in {}: run `bash tests/run.sh` once (it installs the test peers) or pass --moto URL",
+            peers.join("venv/bin").display()
         )));
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // moto 5.2.5 leaves PolicyName/PolicyId out of GAAD's ManagedPolicyDetail,
+    // which real AWS always sends; principalmapper needs them (our parser does
+    // not). The launcher adds them and then runs the stock server.
+    let child = Command::new(&python)
+        .args([
+            "-c",
+            MOTO_LAUNCHER,
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
@@ -303,7 +323,7 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
     Ok(total)
 }
 
-pub fn run_aws(users: usize, moto_url: Option<&str>) -> Result<Report> {
+pub fn run_aws(users: usize, moto_url: Option<&str>, pmapper: Option<u64>) -> Result<Report> {
     use custodian::sync::http::{Cancel, HttpPolicy};
     use custodian::sync::secrets::{MemorySecrets, SecretStore};
 
@@ -371,13 +391,81 @@ pub fn run_aws(users: usize, moto_url: Option<&str>) -> Result<Report> {
         "full sync: {secs:.1}s wall; {} items ({idents} identities, {creds} credentials, {grants} grants, {dels} assume-role edges); peak RSS {rss:.0} MiB (before {rss0:.0})",
         out.report.items
     ));
+
+    // The access graph over what was synced, and one principal's reach.
+    let t = Instant::now();
+    let graph = custodian::blast::Graph::load(&store)?;
+    let graph_s = t.elapsed().as_secs_f64();
+    let principal = pick_principal(&store, &graph)?;
+    let t = Instant::now();
+    let b = graph.blast(principal.id)?;
+    let reach_s = t.elapsed().as_secs_f64();
+    lines.push(format!(
+        "access graph build (from the cache): {graph_s:.3}s; reach of {} ({} principals via assume-role, {} resources, score {:.0}): {:.2} ms",
+        principal.searchable,
+        b.reachable.len(),
+        b.resources.len(),
+        b.score,
+        reach_s * 1000.0
+    ));
+    let mut json = serde_json::json!({
+        "bench": "aws_moto", "users": users, "roles": roles, "sync_s": secs, "items": out.report.items,
+        "identities": idents, "credentials": creds, "grants": grants, "delegations": dels,
+        "peak_rss_mib": rss, "rss_before_mib": rss0, "graph_build_s": graph_s,
+        "principal": principal.searchable, "reach_s": reach_s, "reachable": b.reachable.len(),
+    });
+    if let Some(timeout) = pmapper {
+        let custodian_side = super::pmapper::Side {
+            fetch_s: secs,
+            build_s: graph_s,
+            reach_s: Some(reach_s),
+            reachable: b.reachable.len(),
+            peak_rss_mib: rss,
+        };
+        let cmp = super::pmapper::compare(
+            &endpoint,
+            &principal.searchable,
+            Duration::from_secs(timeout),
+            &custodian_side,
+        )?;
+        lines.extend(cmp.lines);
+        json["pmapper"] = cmp.json;
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(Report {
-        json: serde_json::json!({
-            "bench": "aws_moto", "users": users, "roles": roles, "sync_s": secs, "items": out.report.items,
-            "identities": idents, "credentials": creds, "grants": grants, "delegations": dels,
-            "peak_rss_mib": rss, "rss_before_mib": rss0,
-        }),
-        lines,
-    })
+    Ok(Report { json, lines })
+}
+
+pub(crate) struct Principal {
+    id: i64,
+    /// principalmapper's name for it: `user/NAME` or `role/NAME`.
+    pub searchable: String,
+}
+
+/// The non-admin user or role whose assume-role chains reach the most
+/// principals (ties: the lowest id): the reachability question that costs
+/// the most, asked of both tools.
+fn pick_principal(store: &Store, graph: &custodian::blast::Graph) -> Result<Principal> {
+    let mut st = store.conn().prepare(
+        "SELECT i.id, i.external_id FROM identities i
+         WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = i.id
+                           AND (g.privilege = 'admin' OR g.permission LIKE 'iam:%' OR g.permission = '*'))
+         ORDER BY i.id",
+    )?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut best: Option<(usize, i64, String)> = None;
+    for (id, arn) in rows {
+        let n = graph.blast(id)?.reachable.len();
+        if best.as_ref().is_none_or(|b| n > b.0) {
+            best = Some((n, id, arn));
+        }
+    }
+    let (_, id, arn) =
+        best.ok_or_else(|| Error::internal("no non-admin principal in the account"))?;
+    // arn:aws:iam::ACCOUNT:user/path/name -> user/name
+    let res = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    let parts: Vec<&str> = res.split('/').collect();
+    let searchable = format!("{}/{}", parts[0], parts[parts.len() - 1]);
+    Ok(Principal { id, searchable })
 }

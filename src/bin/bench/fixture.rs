@@ -52,7 +52,8 @@ pub fn scim_pages(org: &OrgSnapshot, page: usize) -> Pages {
     }
     let mut members: Vec<Vec<&str>> = vec![Vec::new(); org.resources.len()];
     for g in &org.grants {
-        members[(g.resource.0 - 1) as usize].push(&org.identities[(g.identity.0 - 1) as usize].external_id);
+        members[(g.resource.0 - 1) as usize]
+            .push(&org.identities[(g.identity.0 - 1) as usize].external_id);
     }
     let groups: Vec<Value> = org
         .resources
@@ -78,7 +79,8 @@ pub fn scim_pages(org: &OrgSnapshot, page: usize) -> Pages {
             bodies.insert((name.to_string(), start), body.to_string().into_bytes());
         }
         if total == 0 {
-            let body = json!({"totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []});
+            let body =
+                json!({"totalResults": 0, "startIndex": 1, "itemsPerPage": 0, "Resources": []});
             bodies.insert((name.to_string(), 1), body.to_string().into_bytes());
         }
     }
@@ -130,7 +132,11 @@ fn handle(stream: TcpStream, pages: &Pages) -> std::io::Result<()> {
             }
             None => {
                 let body = br#"{"status":"404","detail":"no such page"}"#;
-                write!(out, "HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\r\n", body.len())?;
+                write!(
+                    out,
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                )?;
                 out.write_all(body)?;
             }
         }

@@ -4,6 +4,7 @@
 //! cargo run --release --bin custodian-bench -- [--sizes m,l] [--runs 25] [--json]
 //! cargo run --release --bin custodian-bench -- --sync [--sizes m,l]
 //! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
+//! cargo run --release --bin custodian-bench -- --aws 1000,3000 --pmapper [--pmapper-timeout S]
 //! ```
 //!
 //! `--reviews` runs an access review over each size (see `reviews.rs`);
@@ -11,7 +12,10 @@
 //! `--blast` measures the access graph (`blast.rs`).
 //!
 //! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
-//! real moto server (see `aws_moto.rs`).
+//! real moto server (see `aws_moto.rs`), builds the access graph and asks one
+//! principal's reach; `--pmapper` then runs principalmapper on the same
+//! server and account and prints both side by side (`pmapper.rs`; each
+//! PMapper phase may take `--pmapper-timeout` seconds, default 1800).
 //!
 //! `--sync` measures the sync engine instead: a full sync of the organisation
 //! served as paginated SCIM JSON by a fixture server on loopback, a resync
@@ -27,6 +31,7 @@ mod aws_moto;
 mod blast;
 mod fixture;
 mod offboarding;
+mod pmapper;
 mod reviews;
 
 use std::time::{Duration, Instant};
@@ -71,6 +76,7 @@ struct Args {
     blast: bool,
     aws: Vec<usize>,
     moto: Option<String>,
+    pmapper: Option<u64>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +90,7 @@ fn parse_args() -> Result<Args, String> {
         blast: false,
         aws: vec![],
         moto: None,
+        pmapper: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -108,10 +115,22 @@ fn parse_args() -> Result<Args, String> {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
                 args.aws = v
                     .split(',')
-                    .map(|n| n.trim().parse::<usize>().map_err(|_| format!("bad --aws count '{n}'")))
+                    .map(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("bad --aws count '{n}'"))
+                    })
                     .collect::<Result<_, _>>()?;
             }
             "--moto" => args.moto = Some(it.next().ok_or("--moto needs a URL")?),
+            "--pmapper" => args.pmapper = Some(args.pmapper.unwrap_or(1800)),
+            "--pmapper-timeout" => {
+                let v = it.next().ok_or("--pmapper-timeout needs seconds")?;
+                args.pmapper = Some(
+                    v.parse()
+                        .map_err(|_| format!("bad --pmapper-timeout '{v}'"))?,
+                );
+            }
             "--bench" => {} // passed by `cargo bench` harnesses
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -141,7 +160,7 @@ fn main() {
     };
     let mut results = Vec::new();
     for users in &args.aws {
-        match aws_moto::run_aws(*users, args.moto.as_deref()) {
+        match aws_moto::run_aws(*users, args.moto.as_deref(), args.pmapper) {
             Ok(r) => {
                 if !args.json {
                     print_human(&r);
@@ -154,7 +173,11 @@ fn main() {
             }
         }
     }
-    let sizes = if args.aws.is_empty() { args.sizes.clone() } else { vec![] };
+    let sizes = if args.aws.is_empty() {
+        args.sizes.clone()
+    } else {
+        vec![]
+    };
     for size in &sizes {
         let result = if args.sync {
             run_sync(*size)
@@ -363,28 +386,51 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
     use std::sync::Arc;
 
     let now = Utc::now();
-    let mut lines = vec![format!("## sync, size {} ({} identities)", size.as_str().to_uppercase(), size.identities())];
+    let mut lines = vec![format!(
+        "## sync, size {} ({} identities)",
+        size.as_str().to_uppercase(),
+        size.identities()
+    )];
     let mut org = generate(size, DEFAULT_SEED, now);
     let page = 1000;
     let t = Instant::now();
     let pages = fixture::scim_pages(&org, page);
     let base = fixture::serve(pages)?;
-    lines.push(format!("fixture: SCIM pages of {page} built in {:.1}s, served at {base}", t.elapsed().as_secs_f64()));
+    lines.push(format!(
+        "fixture: SCIM pages of {page} built in {:.1}s, served at {base}",
+        t.elapsed().as_secs_f64()
+    ));
 
-    let dir = std::env::temp_dir().join(format!("custodian-bench-sync-{}-{}", std::process::id(), size.as_str()));
+    let dir = std::env::temp_dir().join(format!(
+        "custodian-bench-sync-{}-{}",
+        std::process::id(),
+        size.as_str()
+    ));
     std::fs::create_dir_all(&dir)?;
     let path = dir.join("sync.db");
     let _ = std::fs::remove_file(&path);
     let mut store = Store::open(&path)?;
     let secrets = MemorySecrets::default();
-    let src = store.add_source("scim", "bench", &serde_json::json!({"base_url": base, "page_size": page}), now)?;
+    let src = store.add_source(
+        "scim",
+        "bench",
+        &serde_json::json!({"base_url": base, "page_size": page}),
+        now,
+    )?;
     secrets.set(src, "bench-token")?;
     let quiet: custodian::sync::ProgressFn = Arc::new(|_: &custodian::sync::SyncProgress| {});
     let policy = HttpPolicy::default();
 
     let rss0 = peak_rss_mib();
     let t = Instant::now();
-    let full = custodian::sync::sync_blocking(&mut store, src, &secrets, quiet.clone(), Cancel::new(), policy.clone())?;
+    let full = custodian::sync::sync_blocking(
+        &mut store,
+        src,
+        &secrets,
+        quiet.clone(),
+        Cancel::new(),
+        policy.clone(),
+    )?;
     let full_s = t.elapsed().as_secs_f64();
     let rss_full = peak_rss_mib();
     let items = full.report.items;
@@ -406,9 +452,13 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
         }
     }
     let base2 = fixture::serve(fixture::scim_pages(&org, page))?;
-    store.update_source_settings(SourceId(src.0), &serde_json::json!({"base_url": base2, "page_size": page}))?;
+    store.update_source_settings(
+        SourceId(src.0),
+        &serde_json::json!({"base_url": base2, "page_size": page}),
+    )?;
     let t = Instant::now();
-    let re = custodian::sync::sync_blocking(&mut store, src, &secrets, quiet, Cancel::new(), policy)?;
+    let re =
+        custodian::sync::sync_blocking(&mut store, src, &secrets, quiet, Cancel::new(), policy)?;
     let re_s = t.elapsed().as_secs_f64();
     lines.push(format!(
         "resync, 1% changed ({n_change} identities): {} items in {re_s:.2}s = {:.0} items/s; {} movers, {} leavers; peak RSS {:.0} MiB",
@@ -438,12 +488,26 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
         {
             let mut st = tx.prepare("INSERT INTO people(ext, name, email, dept, manager, active) VALUES (?1,?2,?3,?4,?5,?6)")?;
             for p in &org.people {
-                st.execute(rusqlite::params![p.external_id, p.display_name, p.email, p.department, p.manager.map(|m| m.0), p.status.as_str()])?;
+                st.execute(rusqlite::params![
+                    p.external_id,
+                    p.display_name,
+                    p.email,
+                    p.department,
+                    p.manager.map(|m| m.0),
+                    p.status.as_str()
+                ])?;
                 rows += 1;
             }
             let mut st = tx.prepare("INSERT INTO identities(ext, name, kind, active, owner, team) VALUES (?1,?2,?3,?4,?5,?6)")?;
             for i in &org.identities {
-                st.execute(rusqlite::params![i.external_id, i.name, i.kind.as_str(), i.status.as_str(), i.owner.map(|o| o.0), i.team])?;
+                st.execute(rusqlite::params![
+                    i.external_id,
+                    i.name,
+                    i.kind.as_str(),
+                    i.status.as_str(),
+                    i.owner.map(|o| o.0),
+                    i.team
+                ])?;
                 rows += 1;
             }
             let mut st = tx.prepare("INSERT INTO resources(ext, name) VALUES (?1,?2)")?;

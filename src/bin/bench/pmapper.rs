@@ -1,0 +1,238 @@
+//! `--aws N --pmapper`: the same IAM account, in the same moto server, read
+//! and analysed by principalmapper (PyPI `principalmapper` 1.1.5, the
+//! reference tool for IAM privilege graphs) right after Custodian, phase by
+//! phase, with the ratio side by side.
+//!
+//! PMapper runs from its own venv (`$CUSTODIAN_PEERS_DIR/venv-pmapper`,
+//! created here on first use) through `pmapper_driver.py`, which calls the
+//! steps of `gathering.create_graph` one by one and then pmapper's own search
+//! (`query_utils.get_search_list`) for one principal. Each phase may take at
+//! most the given timeout; a phase that does not finish is reported as such.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use custodian::error::{Error, Result};
+
+const DRIVER: &str = include_str!("pmapper_driver.py");
+const PMAPPER_VERSION: &str = "1.1.5";
+
+/// One tool's figures.
+pub struct Side {
+    /// Reading the account from moto (Custodian: the whole sync, including
+    /// writing the cache; PMapper: its IAM calls).
+    pub fetch_s: f64,
+    /// Building the graph from the fetched data (Custodian: the access graph
+    /// from the cache; PMapper: admin status and every edge checker).
+    pub build_s: f64,
+    /// One principal's reachable principals; `None`: did not finish.
+    pub reach_s: Option<f64>,
+    pub reachable: usize,
+    pub peak_rss_mib: f64,
+}
+
+pub struct Comparison {
+    pub lines: Vec<String>,
+    pub json: serde_json::Value,
+}
+
+fn venv() -> Result<PathBuf> {
+    let dir = super::aws_moto::peers_dir().join("venv-pmapper");
+    let python = dir.join("bin/python");
+    let ready = Command::new(&python)
+        .args([
+            "-c",
+            "import principalmapper, sys; sys.exit(principalmapper.__version__ != '1.1.5')",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ready {
+        eprintln!(
+            "custodian-bench: installing principalmapper {PMAPPER_VERSION} into {}",
+            dir.display()
+        );
+        let ok = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&dir)
+            .status()?
+            .success()
+            && Command::new(dir.join("bin/pip"))
+                .args(["install", "--quiet", "--disable-pip-version-check"])
+                .arg(format!("principalmapper=={PMAPPER_VERSION}"))
+                .status()?
+                .success();
+        if !ok {
+            return Err(Error::internal(format!(
+                "could not install principalmapper into {}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(python)
+}
+
+/// Runs PMapper against `endpoint` for `principal` and sets it beside `ours`.
+pub fn compare(
+    endpoint: &str,
+    principal: &str,
+    timeout: Duration,
+    ours: &Side,
+) -> Result<Comparison> {
+    let python = venv()?;
+    let script = std::env::temp_dir().join(format!(
+        "custodian-pmapper-driver-{}.py",
+        std::process::id()
+    ));
+    std::fs::write(&script, DRIVER)?;
+    let empty = std::env::temp_dir().join("custodian-pmapper-empty-aws-config");
+    std::fs::write(&empty, "")?;
+    let mut child = Command::new(&python)
+        .arg(&script)
+        .arg(endpoint.trim_end_matches('/'))
+        .arg(principal)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", &empty)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| Error::internal("no stdout from the pmapper driver"))?;
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout)
+            .lines()
+            .map_while(std::io::Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut phases = serde_json::Map::new();
+    let mut unfinished: Option<&str> = None;
+    let order = ["fetch", "edges", "resource_policies", "reach"];
+    for want in order {
+        let started = Instant::now();
+        let got = loop {
+            let left = timeout.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(line) => match serde_json::from_str::<serde_json::Value>(&line) {
+                    Ok(v) if v["phase"] == want => break Some(v),
+                    _ => eprintln!("pmapper: {line}"),
+                },
+                Err(_) => break None,
+            }
+        };
+        match got {
+            Some(v) => {
+                if let Some(e) = v.get("error") {
+                    let _ = child.kill();
+                    return Err(Error::internal(format!("pmapper driver: {e}")));
+                }
+                phases.insert(want.to_string(), v);
+            }
+            None => {
+                unfinished = Some(want);
+                break;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&script);
+
+    let f = |p: &str, k: &str| phases.get(p).and_then(|v| v[k].as_f64());
+    let fetch = f("fetch", "s");
+    let build = match (f("edges", "s"), f("resource_policies", "s")) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    let reach = f("reach", "s");
+    let rss = phases
+        .values()
+        .filter_map(|v| v["peak_rss_mib"].as_f64())
+        .fold(f64::NAN, f64::max);
+    let limit = format!("did not finish in {} s", timeout.as_secs());
+    let secs = |v: Option<f64>| v.map_or_else(|| limit.clone(), |s| format!("{s:.2} s"));
+    let ratio = |theirs: Option<f64>, ours: f64| {
+        theirs.map_or_else(
+            || format!("> {:.0}x", timeout.as_secs_f64() / ours.max(1e-9)),
+            |t| format!("{:.0}x", t / ours.max(1e-9)),
+        )
+    };
+    let total = match (fetch, build) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    let ours_reach = ours.reach_s.unwrap_or(f64::NAN);
+    let nodes = phases
+        .get("fetch")
+        .and_then(|v| v["nodes"].as_u64())
+        .unwrap_or(0);
+    let edges = phases.get("edges").and_then(|v| v["edges"].as_u64());
+    let admins = phases.get("edges").and_then(|v| v["admins"].as_u64());
+    let reached = phases.get("reach").and_then(|v| v["reachable"].as_u64());
+    let paths = phases.get("reach").and_then(|v| v["paths"].as_u64());
+    let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
+    let lines = vec![
+        format!(
+            "### beside principalmapper {PMAPPER_VERSION} (same moto, same account; PMapper: {nodes} principals, {} edges, {} admins; principal {principal})",
+            opt(edges),
+            opt(admins)
+        ),
+        "| phase | Custodian | PMapper | PMapper / Custodian |".into(),
+        "|---|---|---|---|".into(),
+        format!(
+            "| read the account from moto (Custodian: whole sync into the cache) | {:.2} s | {} | {} |",
+            ours.fetch_s,
+            secs(fetch),
+            ratio(fetch, ours.fetch_s)
+        ),
+        format!(
+            "| graph build from the fetched data | {:.3} s | {} | {} |",
+            ours.build_s,
+            secs(build),
+            ratio(build, ours.build_s)
+        ),
+        format!(
+            "| read + build (PMapper: `graph create`) | {:.2} s | {} | {} |",
+            ours.fetch_s + ours.build_s,
+            secs(total),
+            ratio(total, ours.fetch_s + ours.build_s)
+        ),
+        format!(
+            "| one principal's reachability | {:.2} ms | {} | {} |",
+            ours_reach * 1000.0,
+            secs(reach),
+            ratio(reach, ours_reach)
+        ),
+        format!(
+            "| principals reached | {} | {} ({} paths enumerated) | |",
+            ours.reachable,
+            opt(reached),
+            opt(paths)
+        ),
+        format!(
+            "| peak RSS | {:.0} MiB | {:.0} MiB | |",
+            ours.peak_rss_mib, rss
+        ),
+    ];
+    let json = serde_json::json!({
+        "version": PMAPPER_VERSION, "principal": principal, "timeout_s": timeout.as_secs(),
+        "unfinished_phase": unfinished, "phases": phases,
+        "fetch_s": fetch, "build_s": build, "reach_s": reach,
+    });
+    Ok(Comparison { lines, json })
+}
