@@ -186,6 +186,69 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
 }
 
 /// Recomputes findings and the roll-up columns. Returns the number of findings.
+/// The identities a scoped refresh re-evaluates (a temporary table, so
+/// every check can join it through its identity alias `i`).
+const SCOPE: &str = "temp.refresh_scope";
+
+/// [`refresh_derived`] for a few identities: their findings and roll-ups are
+/// recomputed, every other row is left as it is. Correct because every check
+/// is a function of one identity's own rows (its credentials, grants, owner,
+/// source, override); `store::tests` proves it equals a full refresh.
+pub(super) fn refresh_derived_for(
+    tx: &Transaction<'_>,
+    now: DateTime<Utc>,
+    identities: &[i64],
+) -> Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS refresh_scope (id INTEGER PRIMARY KEY); DELETE FROM {SCOPE};"
+    ))?;
+    {
+        let mut st =
+            tx.prepare_cached(&format!("INSERT OR IGNORE INTO {SCOPE}(id) VALUES (?1)"))?;
+        for id in identities {
+            st.execute([id])?;
+        }
+    }
+    tx.execute(
+        &format!("DELETE FROM findings WHERE identity_id IN (SELECT id FROM {SCOPE})"),
+        [],
+    )?;
+    let now = to_ts(now);
+    for check in CHECKS {
+        // Every check selects from `identities i` with one top-level WHERE.
+        let scoped = check.query.replacen(
+            "WHERE ",
+            &format!("WHERE i.id IN (SELECT id FROM {SCOPE}) AND "),
+            1,
+        );
+        let sql = format!(
+            "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)
+             SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({scoped})",
+            id = check.id,
+            owasp = check.owasp,
+            sev = check.severity.rank(),
+            title = check.title.replace('\'', "''"),
+            fix = check.fix.replace('\'', "''"),
+        );
+        let mut st = tx
+            .prepare_cached(&sql)
+            .context(|| format!("finding check {} (scoped)", check.id))?;
+        st.execute(rusqlite::named_params! { ":now": now })
+            .context(|| format!("finding check {} (scoped)", check.id))?;
+    }
+    tx.execute_batch(&format!(
+        "UPDATE identities SET
+             credential_count = (SELECT count(*) FROM credentials c WHERE c.identity_id = identities.id),
+             oldest_credential_at = (SELECT min(coalesce(c.last_rotated_at, c.created_at)) FROM credentials c
+                                     WHERE c.identity_id = identities.id),
+             grant_count = (SELECT count(*) FROM grants g WHERE g.identity_id = identities.id),
+             finding_count = (SELECT count(*) FROM findings f WHERE f.identity_id = identities.id),
+             max_severity = coalesce((SELECT max(severity) FROM findings f WHERE f.identity_id = identities.id), 0)
+         WHERE id IN (SELECT id FROM {SCOPE});"
+    ))?;
+    Ok(())
+}
+
 pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
     tx.execute("DELETE FROM findings", [])?;
     let now = to_ts(now);

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use super::audit;
 use super::campaigns::{active_person, person_name as actor_name};
 use super::inventory::rfc3339;
-use super::load::refresh_derived;
+use super::load::refresh_derived_for;
 use super::{to_ts, Store};
 use crate::campaigns::TaskView;
 use crate::error::{Error, Result};
@@ -863,7 +863,8 @@ impl Store {
             tx.execute("UPDATE offboarding_cases SET status = 'closed', closed_at = ?2, closed_by = ?3 WHERE id = ?1", params![case, at, who])?;
             report.closed = true;
         }
-        refresh_derived(&tx, now)?;
+        let touched: Vec<i64> = planned.iter().map(|p| p.1).collect();
+        refresh_derived_for(&tx, now, &touched)?;
         audit::append(
             &tx,
             at,
@@ -953,7 +954,7 @@ impl Store {
             &format!("identity {identity} {name}"),
             &detail,
         )?;
-        refresh_derived(&tx, now)?;
+        refresh_derived_for(&tx, now, &[identity])?;
         tx.commit()?;
         Ok(())
     }
@@ -1072,7 +1073,7 @@ impl Store {
             &format!("identity {identity}"),
             &serde_json::json!({"flag": flag, "note": note.trim()}),
         )?;
-        refresh_derived(&tx, now)?;
+        refresh_derived_for(&tx, now, &[identity])?;
         tx.commit()?;
         Ok(())
     }

@@ -718,3 +718,142 @@ fn held_owners_survive_syncs_and_new_access_raises_a_review_flag() {
     assert!(!findings(&store, svc).contains(&"access-changed-since-review".to_string()));
     assert!(store.clear_review_flag(new, svc, "again", now()).is_err());
 }
+
+/// Applying a case re-evaluates only the case's identities; the result must
+/// be exactly what re-evaluating the whole cache gives (findings and the
+/// inventory's roll-ups), for transfers, temporary keeps and retirements.
+#[test]
+fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
+    use custodian::demo::{DemoSize, DEFAULT_SEED};
+    let mut store = Store::open_in_memory().unwrap();
+    custodian::ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now()).unwrap();
+    let (person, manager): (i64, i64) = store
+        .conn()
+        .query_row(
+            "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
+             WHERE m.status = 'active'
+             ORDER BY (SELECT count(*) FROM identities i WHERE i.owner_id = p.id OR i.builder_id = p.id) DESC, p.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let case = match store.case_of(person).unwrap() {
+        Some(c) => c,
+        None => store
+            .mark_departing(
+                manager,
+                person,
+                &now().format("%Y-%m-%d").to_string(),
+                "test",
+                now(),
+            )
+            .unwrap()
+            .unwrap(),
+    };
+    let items: Vec<i64> = store
+        .offboarding_case(case)
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert!(items.len() >= 3, "the top owner has {} items", items.len());
+    let plan = |items: Vec<i64>, action, owner, until: Option<&str>| OffboardPlan {
+        items,
+        action,
+        owner,
+        until: until.map(str::to_string),
+        rotate: true,
+    };
+    store
+        .plan_offboarding(
+            manager,
+            case,
+            &plan(vec![items[0]], OffboardAction::Retire, None, None),
+            now(),
+        )
+        .unwrap();
+    let soon = (now() + Duration::days(10)).format("%Y-%m-%d").to_string();
+    store
+        .plan_offboarding(
+            manager,
+            case,
+            &plan(
+                vec![items[1]],
+                OffboardAction::Keep,
+                Some(manager),
+                Some(&soon),
+            ),
+            now(),
+        )
+        .unwrap();
+    store
+        .plan_offboarding(
+            manager,
+            case,
+            &plan(
+                items[2..].to_vec(),
+                OffboardAction::Transfer,
+                Some(manager),
+                None,
+            ),
+            now(),
+        )
+        .unwrap();
+
+    let snapshot = |store: &Store| -> (
+        Vec<(i64, String, i64, String)>,
+        Vec<(i64, i64, Option<i64>, i64, i64, i64)>,
+    ) {
+        let mut st = store
+            .conn()
+            .prepare("SELECT identity_id, check_id, severity, evidence FROM findings ORDER BY identity_id, check_id")
+            .unwrap();
+        let f = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut st = store
+            .conn()
+            .prepare(
+                "SELECT id, credential_count, oldest_credential_at, grant_count, finding_count, max_severity
+                 FROM identities ORDER BY id",
+            )
+            .unwrap();
+        let r = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (f, r)
+    };
+    let before = snapshot(&store);
+    let report = store.apply_offboarding(manager, case, now()).unwrap();
+    assert_eq!((report.retired, report.kept), (1, 1));
+    assert!(report.transferred >= 1);
+    let applied = snapshot(&store);
+    assert_ne!(
+        applied.0, before.0,
+        "the apply changed no finding: the test proves nothing"
+    );
+    store.refresh_findings(now()).unwrap();
+    let full = snapshot(&store);
+    assert_eq!(
+        applied.0, full.0,
+        "findings after a scoped refresh differ from a full one"
+    );
+    assert_eq!(
+        applied.1, full.1,
+        "roll-ups after a scoped refresh differ from a full one"
+    );
+}

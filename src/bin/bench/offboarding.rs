@@ -83,7 +83,7 @@ pub fn run_offboarding(size: DemoSize) -> Result<Report> {
     let r = store.apply_offboarding(manager, case, now)?;
     let apply_s = t.elapsed().as_secs_f64();
     lines.push(format!(
-        "bulk transfer: plan {planned} items in {plan_ms:.0} ms; apply in {apply_s:.2}s ({} transferred, {} tasks, {} review items moved; includes re-evaluating every finding)",
+        "bulk transfer: plan {planned} items in {plan_ms:.0} ms; apply in {apply_s:.2}s ({} transferred, {} tasks, {} review items moved; re-evaluates the findings of the case's identities)",
         r.transferred, r.tasks, r.reviews_moved
     ));
     let rss = peak_rss_mib();

@@ -76,6 +76,17 @@ fn venv() -> Result<PathBuf> {
     Ok(python)
 }
 
+/// Seconds for a person: "153.5 s", "1.20 ms", "14 µs".
+fn dur(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.1} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
 /// Runs PMapper against `endpoint` for `principal` and sets it beside `ours`.
 pub fn compare(
     endpoint: &str,
@@ -165,7 +176,7 @@ pub fn compare(
         .filter_map(|v| v["peak_rss_mib"].as_f64())
         .fold(f64::NAN, f64::max);
     let limit = format!("did not finish in {} s", timeout.as_secs());
-    let secs = |v: Option<f64>| v.map_or_else(|| limit.clone(), |s| format!("{s:.2} s"));
+    let secs = |v: Option<f64>| v.map_or_else(|| limit.clone(), dur);
     let ratio = |theirs: Option<f64>, ours: f64| {
         theirs.map_or_else(
             || format!("> {:.0}x", timeout.as_secs_f64() / ours.max(1e-9)),
@@ -195,26 +206,26 @@ pub fn compare(
         "| phase | Custodian | PMapper | PMapper / Custodian |".into(),
         "|---|---|---|---|".into(),
         format!(
-            "| read the account from moto (Custodian: whole sync into the cache) | {:.2} s | {} | {} |",
-            ours.fetch_s,
+            "| read the account from moto (Custodian: whole sync into the cache) | {} | {} | {} |",
+            dur(ours.fetch_s),
             secs(fetch),
             ratio(fetch, ours.fetch_s)
         ),
         format!(
-            "| graph build from the fetched data | {:.3} s | {} | {} |",
-            ours.build_s,
+            "| graph build from the fetched data | {} | {} | {} |",
+            dur(ours.build_s),
             secs(build),
             ratio(build, ours.build_s)
         ),
         format!(
-            "| read + build (PMapper: `graph create`) | {:.2} s | {} | {} |",
-            ours.fetch_s + ours.build_s,
+            "| read + build (PMapper: `graph create`) | {} | {} | {} |",
+            dur(ours.fetch_s + ours.build_s),
             secs(total),
             ratio(total, ours.fetch_s + ours.build_s)
         ),
         format!(
-            "| one principal's reachability | {:.2} ms | {} | {} |",
-            ours_reach * 1000.0,
+            "| one principal's reachability | {} | {} | {} |",
+            dur(ours_reach),
             secs(reach),
             ratio(reach, ours_reach)
         ),
