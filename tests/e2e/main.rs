@@ -886,7 +886,7 @@ fn manager_transfers_a_departed_engineers_agents() {
     let now = Utc::now();
     let dir = tempdir();
     let db = dir.path().join("custodian.db");
-    let (manager, leaver, case_id, identities) = or_panic((|| -> R<_> {
+    let (manager, leaver, case_id, identities, first_item, keeper) = or_panic((|| -> R<_> {
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
         let cases = store
@@ -906,9 +906,27 @@ fn manager_transfers_a_departed_engineers_agents() {
             .map_err(|e| e.to_string())?;
         let full = store.offboarding_case(c.id).map_err(|e| e.to_string())?;
         let ids: Vec<i64> = full.items.iter().map(|i| i.identity_id).collect();
-        Ok((manager, c.person_id, c.id, ids))
+        let first_item = full.items.first().map(|i| i.id).ok_or("an empty case")?;
+        // Someone else, active, to keep the first item for a while.
+        let keeper: (i64, String) = store
+            .conn()
+            .query_row(
+                "SELECT id, display_name FROM people WHERE status = 'active' AND id NOT IN (?1, ?2)
+                 AND display_name NOT IN (SELECT display_name FROM people GROUP BY display_name HAVING count(*) > 1)
+                 ORDER BY id LIMIT 1",
+                [manager, c.person_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((manager, c.person_id, c.id, ids, first_item, keeper))
     })());
-    assert!(!identities.is_empty());
+    assert!(
+        identities.len() >= 2,
+        "the case needs two items to mix a keep and transfers"
+    );
+    let until = (now + chrono::Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
 
     let app = App::launch("team", &db);
     app.check(|s| {
@@ -923,6 +941,40 @@ fn manager_transfers_a_departed_engineers_agents() {
         s.wait_for("the case", || {
             Ok(s.find_all("[data-testid=offboarding-item]")?.len() == identities.len())
         })?;
+        // The first item stays with a temporary owner for 30 days (bulk bar).
+        s.click(&s.find(&format!(
+            "[data-testid=offboarding-item][data-id=\"{first_item}\"] [data-testid=select-item]"
+        ))?)?;
+        s.execute(
+            "const el = document.querySelector('[data-testid=bulk-action]'); el.value = 'keep';\
+             el.dispatchEvent(new Event('change', {bubbles: true}));",
+            &json!([]),
+        )?;
+        s.wait_for("the owner search", || s.exists("[data-testid=bulk-owner-search]"))?;
+        let search = s.find("[data-testid=bulk-owner-search]")?;
+        s.click(&search)?;
+        s.send_keys(&search, &keeper.1)?;
+        s.wait_for("the keeper among the people found", || s.exists("[data-testid=bulk-owner-option]"))?;
+        s.click(&s.find("[data-testid=bulk-owner-option]")?)?;
+        // Without a deadline the plan is refused before it reaches the core.
+        s.click(&s.find("[data-testid=bulk-plan]")?)?;
+        s.wait_for("the missing deadline called out", || {
+            Ok(s.text_of("[data-testid=bulk-error]").unwrap_or_default().contains("date"))
+        })?;
+        s.execute(
+            "const el = document.querySelector('[data-testid=bulk-until]'); el.value = arguments[0];\
+             el.dispatchEvent(new Event('input', {bubbles: true}));",
+            &json!([until]),
+        )?;
+        s.click(&s.find("[data-testid=bulk-plan]")?)?;
+        let first_cell = format!(
+            "[data-testid=offboarding-item][data-id=\"{first_item}\"] [data-testid=offboarding-decision]"
+        );
+        s.wait_for("the first item kept until the deadline", || {
+            let t = s.text_of(&first_cell).unwrap_or_default();
+            Ok(t.starts_with("keep") && t.contains(&keeper.1) && t.contains(&until))
+        })?;
+        // Everything else goes to the manager.
         s.click(&s.find("[data-testid=transfer-all-to-me]")?)?;
         s.wait_for("every item planned", || {
             let cells = s.find_all("[data-testid=offboarding-decision]")?;
@@ -932,19 +984,20 @@ fn manager_transfers_a_departed_engineers_agents() {
                     planned += 1;
                 }
             }
-            Ok(planned == identities.len())
+            Ok(planned == identities.len() - 1)
         })?;
         s.screenshot_to(&artifacts_dir().join("team-case.png"))?;
         s.click(&s.find("[data-testid=apply-offboarding]")?)?;
         s.wait_for("the apply result", || {
             let t = s.text_of("[data-testid=apply-result]").unwrap_or_default();
-            Ok(t.contains(&format!("{} transferred", identities.len()))
+            Ok(t.contains(&format!("{} transferred", identities.len() - 1))
+                && t.contains("1 kept with a temporary owner")
                 && t.contains("case closed"))
         })?;
         s.screenshot_to(&artifacts_dir().join("team-applied.png"))?;
         // The handover is on the identity's timeline.
         s.execute(
-            &format!("location.hash = '#/identity/{}';", identities[0]),
+            &format!("location.hash = '#/identity/{}';", identities[1]),
             &json!([]),
         )?;
         s.wait_for("the transfer on the identity's timeline", || {
@@ -955,15 +1008,31 @@ fn manager_transfers_a_departed_engineers_agents() {
     });
 
     let conn = or_panic(custodian::store::open_raw(&db).map_err(|e| e.to_string()));
-    for id in &identities {
+    for (n, id) in identities.iter().enumerate() {
         let owner: i64 = or_panic(
             conn.query_row("SELECT owner_id FROM identities WHERE id = ?1", [id], |r| {
                 r.get(0)
             })
             .map_err(|e| e.to_string()),
         );
-        assert_eq!(owner, manager, "identity {id} now belongs to the manager");
+        if n == 0 {
+            assert_eq!(
+                owner, keeper.0,
+                "identity {id} is kept by the temporary owner"
+            );
+        } else {
+            assert_eq!(owner, manager, "identity {id} now belongs to the manager");
+        }
     }
+    let held: (String, String) = or_panic(
+        conn.query_row(
+            "SELECT kind, date(until, 'unixepoch') FROM owner_overrides WHERE identity_id = ?1",
+            [identities[0]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| e.to_string()),
+    );
+    assert_eq!(held, ("temporary".to_string(), until.clone()));
     let tasks: i64 = or_panic(
         conn.query_row(
             "SELECT count(*) FROM tasks WHERE case_id = ?1 AND kind = 'transfer_owner'",
@@ -975,7 +1044,7 @@ fn manager_transfers_a_departed_engineers_agents() {
     assert_eq!(
         tasks as usize,
         identities.len(),
-        "a task asks each source for the change"
+        "a task asks each source for each change of owner (transfers and the keep)"
     );
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);

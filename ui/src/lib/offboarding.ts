@@ -2,7 +2,7 @@
 // (Tauri commands, or an in-browser mock with the same rules).
 
 import { invoke } from '@tauri-apps/api/core';
-import type { ApplyReport, OffboardingCase, OffboardPlan, Registration, TeamView, TimelineEntry } from '../bindings';
+import type { ApplyReport, OffboardAction, OffboardingCase, OffboardingItemView, OffboardPlan, Registration, TeamView, TimelineEntry } from '../bindings';
 import { inTauri, toUserError } from './ipc';
 
 export interface OffboardingApi {
@@ -58,6 +58,48 @@ export function transferAll(owner: number, rotate: boolean): OffboardPlan {
   return { items: [], action: 'transfer', owner, until: null, rotate };
 }
 
+/**
+ * A plan for the chosen items, or the reason it cannot be made: a transfer
+ * and a keep need a person, a keep needs a deadline after `today`
+ * (YYYY-MM-DD), and something must be chosen.
+ */
+export function bulkPlan(
+  items: number[],
+  action: OffboardAction,
+  owner: number | null,
+  until: string,
+  rotate: boolean,
+  today: string,
+): OffboardPlan | string {
+  if (items.length === 0) return 'Choose at least one item.';
+  if (action !== 'retire' && owner === null) return action === 'keep' ? 'Choose the temporary owner.' : 'Choose the new owner.';
+  if (action === 'keep') {
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(until)) return 'Give the date by which a permanent owner takes over.';
+    if (until <= today) return 'The deadline must be after today.';
+  }
+  return {
+    items,
+    action,
+    owner: action === 'retire' ? null : owner,
+    until: action === 'keep' ? until : null,
+    rotate: action === 'transfer' && rotate,
+  };
+}
+
+/** The planned (or applied) decision of a case item, for its row. */
+export function describeDecision(it: Pick<OffboardingItemView, 'action' | 'new_owner' | 'until' | 'rotate' | 'applied_at'>): string {
+  const who = it.new_owner ?? 'the chosen person';
+  const text =
+    it.action === 'transfer'
+      ? `transfer to ${who}${it.rotate ? ' + rotate' : ''}`
+      : it.action === 'keep'
+        ? `keep with ${who} until ${(it.until ?? '').slice(0, 10)}`
+        : it.action === 'retire'
+          ? 'retire'
+          : 'undecided';
+  return it.applied_at ? `${text} (applied)` : text;
+}
+
 /** Short text for an apply report. */
 export function describeApply(r: ApplyReport): string {
   const parts = [`${r.transferred} transferred`, `${r.kept} kept with a temporary owner`, `${r.retired} retired`, `${r.tasks} tasks opened`];
@@ -81,7 +123,7 @@ export function createMockOffboarding(): OffboardingApi {
     action: null as OffboardPlan['action'] | null,
     new_owner_id: null as number | null,
     new_owner: null as string | null,
-    until: null,
+    until: null as string | null,
     rotate: false,
     decided_by: null,
     decided_at: null,
@@ -118,6 +160,7 @@ export function createMockOffboarding(): OffboardingApi {
     offboardingCase: async () => ({ summary: summary(), items, tasks: [] }),
     plan: async (_c, plan) => {
       if (plan.action !== 'retire' && plan.owner === null) throw { code: 'invalid_input', message: 'a transfer needs the new owner' };
+      if (plan.action === 'keep' && !plan.until) throw { code: 'invalid_input', message: 'keeping needs a deadline (until)' };
       let n = 0;
       for (const it of items) {
         if (!it.action && (plan.items.length === 0 || plan.items.includes(it.id))) {
@@ -125,21 +168,22 @@ export function createMockOffboarding(): OffboardingApi {
           it.new_owner_id = plan.owner;
           it.new_owner = plan.owner === 1 ? 'Maya Weber' : null;
           it.rotate = plan.rotate;
+          it.until = plan.until;
           n++;
         }
       }
       return n;
     },
     apply: async () => {
-      let transferred = 0;
+      const n = { transfer: 0, keep: 0, retire: 0 };
       for (const it of items) {
         if (it.action && !it.applied_at) {
           it.applied_at = '2026-11-23T00:00:00Z';
-          transferred += it.action === 'transfer' ? 1 : 0;
+          n[it.action] += 1;
         }
       }
       closed = items.every((i) => i.applied_at);
-      return { case_id: 1, transferred, retired: 0, kept: 0, tasks: transferred * 2, reviews_moved: 0, closed };
+      return { case_id: 1, transferred: n.transfer, retired: n.retire, kept: n.keep, tasks: n.transfer * 2 + n.retire * 2, reviews_moved: 0, closed };
     },
     timeline: async () => [{ at: '2026-11-01T00:00:00Z', source: 'sync', kind: 'joiner', actor: 'Entra ID', summary: 'new ai_agent' }],
     register: async (_i, r) => {

@@ -1,8 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { OffboardAction, OffboardingCase, OffboardingItemView, TeamView } from '../bindings';
+import type { OffboardAction, OffboardingCase, OffboardingItemView, PersonRef, TeamView } from '../bindings';
 import { identityHref } from '../lib/route';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
-import { describeApply, offboarding, transferAll } from '../lib/offboarding';
+import { bulkPlan, describeApply, describeDecision, offboarding, transferAll } from '../lib/offboarding';
+import { reviews } from '../lib/reviews';
 
 function ErrorBox({ error }: { error: UserError | null }) {
   if (!error) return null;
@@ -25,18 +26,109 @@ function Preview({ item }: { item: OffboardingItemView }) {
   );
 }
 
+/** Search for an active person to take items over. */
+function OwnerChooser({ chosen, onChosen }: { chosen: PersonRef | null; onChosen: (p: PersonRef | null) => void }) {
+  const [search, setSearch] = useState('');
+  const [found, setFound] = useState<PersonRef[]>([]);
+  useEffect(() => {
+    if (!search.trim()) {
+      setFound([]);
+      return;
+    }
+    let live = true;
+    reviews.findPeople(search).then(
+      (p) => live && setFound(p.filter((x) => x.status === 'active').slice(0, 8)),
+      () => live && setFound([]),
+    );
+    return () => {
+      live = false;
+    };
+  }, [search]);
+  if (chosen) {
+    return (
+      <span data-testid="bulk-owner">
+        {chosen.display_name}{' '}
+        <button class="link-button" onClick={() => onChosen(null)} aria-label="Choose someone else">
+          change
+        </button>
+      </span>
+    );
+  }
+  return (
+    <span class="owner-chooser">
+      <input
+        class="input input--mid"
+        data-testid="bulk-owner-search"
+        placeholder="New owner: name or email"
+        aria-label="New owner"
+        value={search}
+        onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
+      />
+      {found.length > 0 && (
+        <ul class="picker-list picker-list--popup">
+          {found.map((p) => (
+            <li key={p.id}>
+              <button class="link-button" data-testid="bulk-owner-option" onClick={() => onChosen(p)}>
+                {p.display_name} <span class="muted">{p.email}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </span>
+  );
+}
+
+function today(): string {
+  return new Date().toISOString().slice(0, 10);
+}
+
 /** One offboarding case: what the person owned or built, and what happens to it. */
 function CaseView({ id, managerId, onDone }: { id: number; managerId: number; onDone: () => void }) {
   const [c, setC] = useState<OffboardingCase | null>(null);
   const [rotate, setRotate] = useState(true);
   const [error, setError] = useState<UserError | null>(null);
   const [result, setResult] = useState('');
+  const [selected, setSelected] = useState<Set<number>>(new Set());
+  const [action, setAction] = useState<OffboardAction>('transfer');
+  const [owner, setOwner] = useState<PersonRef | null>(null);
+  const [until, setUntil] = useState('');
+  const [bulkError, setBulkError] = useState('');
   const load = () => offboarding.offboardingCase(id).then(setC, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
   }, [id]);
   if (!c) return <p class="muted">Loading the case…</p>;
   const open = c.summary.status === 'open';
+  const undecided = c.items.filter((it) => !it.action && !it.applied_at).map((it) => it.id);
+  const toggle = (itemId: number) => {
+    const next = new Set(selected);
+    if (next.has(itemId)) next.delete(itemId);
+    else next.add(itemId);
+    setSelected(next);
+  };
+  const planSelected = () => {
+    const plan = bulkPlan(
+      [...selected].filter((x) => undecided.includes(x)),
+      action,
+      owner?.id ?? null,
+      until,
+      rotate,
+      today(),
+    );
+    if (typeof plan === 'string') {
+      setBulkError(plan);
+      return;
+    }
+    setBulkError('');
+    offboarding.plan(id, plan).then(
+      () => {
+        setSelected(new Set());
+        void load();
+      },
+      (e: unknown) => setError(toUserError(e)),
+    );
+  };
   const planOne = (item: OffboardingItemView, action: OffboardAction, owner: number | null) =>
     offboarding
       .plan(id, { items: [item.id], action, owner, until: null, rotate: action === 'transfer' && rotate })
@@ -83,6 +175,44 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
           </button>
         </p>
       )}
+      {open && undecided.length > 0 && (
+        <div class="bulk-bar" data-testid="bulk-bar">
+          <span>{selected.size} selected</span>
+          <select
+            class="input input--mid"
+            data-testid="bulk-action"
+            aria-label="Action for the selected items"
+            value={action}
+            onChange={(e) => setAction((e.target as HTMLSelectElement).value as OffboardAction)}
+          >
+            <option value="transfer">transfer to</option>
+            <option value="keep">keep with a temporary owner</option>
+            <option value="retire">retire (disable, revoke)</option>
+          </select>
+          {action !== 'retire' && <OwnerChooser chosen={owner} onChosen={setOwner} />}
+          {action === 'keep' && (
+            <label>
+              until{' '}
+              <input
+                type="date"
+                class="input input--mid"
+                data-testid="bulk-until"
+                min={today()}
+                value={until}
+                onInput={(e) => setUntil((e.target as HTMLInputElement).value)}
+              />
+            </label>
+          )}
+          <button class="button" data-testid="bulk-plan" onClick={planSelected}>
+            Plan selected
+          </button>
+          {bulkError && (
+            <span class="error-text" role="alert" data-testid="bulk-error">
+              {bulkError}
+            </span>
+          )}
+        </div>
+      )}
       {result && (
         <p class="notice" data-testid="apply-result">
           {result}
@@ -91,6 +221,17 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
       <table class="table">
         <thead>
           <tr>
+            <th>
+              {open && undecided.length > 0 && (
+                <input
+                  type="checkbox"
+                  aria-label="Select every undecided item"
+                  data-testid="select-all-items"
+                  checked={undecided.length > 0 && undecided.every((x) => selected.has(x))}
+                  onChange={(e) => setSelected((e.target as HTMLInputElement).checked ? new Set(undecided) : new Set())}
+                />
+              )}
+            </th>
             <th>Identity</th>
             <th>Relation</th>
             <th>Handover preview</th>
@@ -101,17 +242,26 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
           {c.items.map((it) => (
             <tr key={it.id} data-testid="offboarding-item" data-id={String(it.id)}>
               <td>
+                {open && !it.action && !it.applied_at && (
+                  <input
+                    type="checkbox"
+                    aria-label={`Select ${it.name}`}
+                    data-testid="select-item"
+                    checked={selected.has(it.id)}
+                    onChange={() => toggle(it.id)}
+                  />
+                )}
+              </td>
+              <td>
                 <a href={identityHref(it.identity_id)}>{it.name}</a> <span class="muted">{it.kind}</span>
               </td>
               <td>{it.relation}</td>
-              <td>
+              <td class="cell-wrap">
                 <Preview item={it} />
               </td>
               <td data-testid="offboarding-decision">
-                {it.applied_at
-                  ? `${it.action} ${it.new_owner ? `to ${it.new_owner}` : ''} (applied)`
-                  : it.action
-                    ? `${it.action} ${it.new_owner ? `to ${it.new_owner}` : ''}${it.rotate ? ' + rotate' : ''}`
+                {it.action
+                  ? describeDecision(it)
                     : open && (
                         <span>
                           {it.suggestions.slice(0, 2).map((s) => (
