@@ -323,7 +323,11 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
     Ok(total)
 }
 
-pub fn run_aws(users: usize, moto_url: Option<&str>, pmapper: Option<u64>) -> Result<Report> {
+pub fn run_aws(
+    users: usize,
+    moto_url: Option<&str>,
+    pmapper: Option<(u64, u64)>,
+) -> Result<Report> {
     use custodian::sync::http::{Cancel, HttpPolicy};
     use custodian::sync::secrets::{MemorySecrets, SecretStore};
 
@@ -396,37 +400,48 @@ pub fn run_aws(users: usize, moto_url: Option<&str>, pmapper: Option<u64>) -> Re
     let t = Instant::now();
     let graph = custodian::blast::Graph::load(&store)?;
     let graph_s = t.elapsed().as_secs_f64();
-    let principal = pick_principal(&store, &graph)?;
-    let t = Instant::now();
-    let b = graph.blast(principal.id)?;
-    let reach_s = t.elapsed().as_secs_f64();
+    let mut reaches = vec![];
+    for (label, p) in pick_principals(&store, &graph)? {
+        let t = Instant::now();
+        let b = graph.blast(p.id)?;
+        let s = t.elapsed().as_secs_f64();
+        lines.push(format!(
+            "reach of {} ({label}): {} principals via assume-role, {} resources, score {:.0}, in {:.3} ms",
+            p.searchable,
+            b.reachable.len(),
+            b.resources.len(),
+            b.score,
+            s * 1000.0
+        ));
+        reaches.push(super::pmapper::Reach {
+            label: label.to_string(),
+            principal: p.searchable,
+            s,
+            reachable: b.reachable.len(),
+        });
+    }
     lines.push(format!(
-        "access graph build (from the cache): {graph_s:.3}s; reach of {} ({} principals via assume-role, {} resources, score {:.0}): {:.2} ms",
-        principal.searchable,
-        b.reachable.len(),
-        b.resources.len(),
-        b.score,
-        reach_s * 1000.0
+        "access graph build (from the cache): {:.2} ms",
+        graph_s * 1000.0
     ));
     let mut json = serde_json::json!({
         "bench": "aws_moto", "users": users, "roles": roles, "sync_s": secs, "items": out.report.items,
         "identities": idents, "credentials": creds, "grants": grants, "delegations": dels,
         "peak_rss_mib": rss, "rss_before_mib": rss0, "graph_build_s": graph_s,
-        "principal": principal.searchable, "reach_s": reach_s, "reachable": b.reachable.len(),
+        "reaches": reaches.iter().map(|r| serde_json::json!({"principal": r.principal, "label": r.label, "s": r.s, "reachable": r.reachable})).collect::<Vec<_>>(),
     });
-    if let Some(timeout) = pmapper {
-        let custodian_side = super::pmapper::Side {
+    if let Some((timeout, reach_timeout)) = pmapper {
+        let ours = super::pmapper::Side {
             fetch_s: secs,
             build_s: graph_s,
-            reach_s: Some(reach_s),
-            reachable: b.reachable.len(),
+            reaches,
             peak_rss_mib: rss,
         };
         let cmp = super::pmapper::compare(
             &endpoint,
-            &principal.searchable,
             Duration::from_secs(timeout),
-            &custodian_side,
+            Duration::from_secs(reach_timeout),
+            &ours,
         )?;
         lines.extend(cmp.lines);
         json["pmapper"] = cmp.json;
@@ -441,10 +456,16 @@ pub(crate) struct Principal {
     pub searchable: String,
 }
 
-/// The non-admin user or role whose assume-role chains reach the most
-/// principals (ties: the lowest id): the reachability question that costs
-/// the most, asked of both tools.
-fn pick_principal(store: &Store, graph: &custodian::blast::Graph) -> Result<Principal> {
+/// The principals both tools are asked about, each with why:
+/// - the non-admin user or role whose assume-role chains reach the most
+///   principals (ties: the lowest id);
+/// - the non-admin principal with the most reach among those whose chains
+///   reach an administrator (a holder of `*`), the case where PMapper
+///   enumerates a path to every principal.
+fn pick_principals(
+    store: &Store,
+    graph: &custodian::blast::Graph,
+) -> Result<Vec<(&'static str, Principal)>> {
     let mut st = store.conn().prepare(
         "SELECT i.id, i.external_id FROM identities i
          WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = i.id
@@ -454,18 +475,56 @@ fn pick_principal(store: &Store, graph: &custodian::blast::Graph) -> Result<Prin
     let rows = st
         .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut best: Option<(usize, i64, String)> = None;
+    let admins: std::collections::HashSet<i64> = {
+        let mut st = store
+            .conn()
+            .prepare("SELECT DISTINCT identity_id FROM grants WHERE permission = '*'")?;
+        let v = st
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        v
+    };
+    let mut widest: Option<(usize, i64, String)> = None;
+    let mut to_admin: Option<(usize, i64, String)> = None;
     for (id, arn) in rows {
-        let n = graph.blast(id)?.reachable.len();
-        if best.as_ref().is_none_or(|b| n > b.0) {
-            best = Some((n, id, arn));
+        let b = graph.blast(id)?;
+        let n = b.reachable.len();
+        if widest.as_ref().is_none_or(|w| n > w.0) {
+            widest = Some((n, id, arn.clone()));
+        }
+        if b.reachable.iter().any(|r| admins.contains(&r.identity_id))
+            && to_admin.as_ref().is_none_or(|w| n > w.0)
+        {
+            to_admin = Some((n, id, arn));
         }
     }
-    let (_, id, arn) =
-        best.ok_or_else(|| Error::internal("no non-admin principal in the account"))?;
-    // arn:aws:iam::ACCOUNT:user/path/name -> user/name
-    let res = arn.splitn(6, ':').nth(5).unwrap_or_default();
-    let parts: Vec<&str> = res.split('/').collect();
-    let searchable = format!("{}/{}", parts[0], parts[parts.len() - 1]);
-    Ok(Principal { id, searchable })
+    let searchable = |arn: &str| {
+        // arn:aws:iam::ACCOUNT:user/path/name -> user/name
+        let res = arn.splitn(6, ':').nth(5).unwrap_or_default();
+        let parts: Vec<&str> = res.split('/').collect();
+        format!("{}/{}", parts[0], parts[parts.len() - 1])
+    };
+    let mut out = vec![];
+    if let Some((_, id, arn)) = widest {
+        out.push((
+            "widest non-admin reach",
+            Principal {
+                id,
+                searchable: searchable(&arn),
+            },
+        ));
+    }
+    if let Some((_, id, arn)) = to_admin {
+        out.push((
+            "reaches an admin",
+            Principal {
+                id,
+                searchable: searchable(&arn),
+            },
+        ));
+    }
+    if out.is_empty() {
+        return Err(Error::internal("no non-admin principal in the account"));
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@
 //! cargo run --release --bin custodian-bench -- [--sizes m,l] [--runs 25] [--json]
 //! cargo run --release --bin custodian-bench -- --sync [--sizes m,l]
 //! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
-//! cargo run --release --bin custodian-bench -- --aws 1000,3000 --pmapper [--pmapper-timeout S]
+//! cargo run --release --bin custodian-bench -- --aws 1000,3000 --pmapper [--pmapper-timeout S] [--pmapper-reach-timeout S]
 //! ```
 //!
 //! `--reviews` runs an access review over each size (see `reviews.rs`);
@@ -15,7 +15,8 @@
 //! real moto server (see `aws_moto.rs`), builds the access graph and asks one
 //! principal's reach; `--pmapper` then runs principalmapper on the same
 //! server and account and prints both side by side (`pmapper.rs`; each
-//! PMapper phase may take `--pmapper-timeout` seconds, default 1800).
+//! PMapper build phase may take `--pmapper-timeout` seconds, default 3600,
+//! each reachability query `--pmapper-reach-timeout`, default 600).
 //!
 //! `--sync` measures the sync engine instead: a full sync of the organisation
 //! served as paginated SCIM JSON by a fixture server on loopback, a resync
@@ -76,7 +77,7 @@ struct Args {
     blast: bool,
     aws: Vec<usize>,
     moto: Option<String>,
-    pmapper: Option<u64>,
+    pmapper: Option<(u64, u64)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -123,13 +124,16 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--moto" => args.moto = Some(it.next().ok_or("--moto needs a URL")?),
-            "--pmapper" => args.pmapper = Some(args.pmapper.unwrap_or(1800)),
-            "--pmapper-timeout" => {
-                let v = it.next().ok_or("--pmapper-timeout needs seconds")?;
-                args.pmapper = Some(
-                    v.parse()
-                        .map_err(|_| format!("bad --pmapper-timeout '{v}'"))?,
-                );
+            "--pmapper" => args.pmapper = Some(args.pmapper.unwrap_or((3600, 600))),
+            "--pmapper-timeout" | "--pmapper-reach-timeout" => {
+                let v = it.next().ok_or(format!("{a} needs seconds"))?;
+                let s: u64 = v.parse().map_err(|_| format!("bad {a} '{v}'"))?;
+                let (build, reach) = args.pmapper.unwrap_or((3600, 600));
+                args.pmapper = Some(if a == "--pmapper-timeout" {
+                    (s, reach)
+                } else {
+                    (build, s)
+                });
             }
             "--bench" => {} // passed by `cargo bench` harnesses
             other => return Err(format!("unknown argument '{other}'")),

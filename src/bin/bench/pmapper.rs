@@ -28,10 +28,19 @@ pub struct Side {
     /// Building the graph from the fetched data (Custodian: the access graph
     /// from the cache; PMapper: admin status and every edge checker).
     pub build_s: f64,
-    /// One principal's reachable principals; `None`: did not finish.
-    pub reach_s: Option<f64>,
-    pub reachable: usize,
+    /// Principals asked about, in order.
+    pub reaches: Vec<Reach>,
     pub peak_rss_mib: f64,
+}
+
+/// One principal's reachability on our side.
+pub struct Reach {
+    /// Why this principal: "widest non-admin reach", "reaches an admin".
+    pub label: String,
+    /// principalmapper's name for it.
+    pub principal: String,
+    pub s: f64,
+    pub reachable: usize,
 }
 
 pub struct Comparison {
@@ -87,11 +96,11 @@ fn dur(s: f64) -> String {
     }
 }
 
-/// Runs PMapper against `endpoint` for `principal` and sets it beside `ours`.
+/// Runs PMapper against `endpoint` for the principals of `ours` and sets it beside `ours`.
 pub fn compare(
     endpoint: &str,
-    principal: &str,
     timeout: Duration,
+    reach_timeout: Duration,
     ours: &Side,
 ) -> Result<Comparison> {
     let python = venv()?;
@@ -105,7 +114,7 @@ pub fn compare(
     let mut child = Command::new(&python)
         .arg(&script)
         .arg(endpoint.trim_end_matches('/'))
-        .arg(principal)
+        .args(ours.reaches.iter().map(|r| r.principal.as_str()))
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -132,30 +141,45 @@ pub fn compare(
         }
     });
     let mut phases = serde_json::Map::new();
-    let mut unfinished: Option<&str> = None;
-    let order = ["fetch", "edges", "resource_policies", "reach"];
-    for want in order {
+    let mut reaches: Vec<serde_json::Value> = vec![];
+    let mut unfinished: Option<String> = None;
+    let mut order: Vec<String> = ["fetch", "edges", "resource_policies"]
+        .map(String::from)
+        .to_vec();
+    order.extend(
+        ours.reaches
+            .iter()
+            .map(|r| format!("reach {}", r.principal)),
+    );
+    for want in &order {
         let started = Instant::now();
+        let limit = if want.starts_with("reach ") {
+            reach_timeout
+        } else {
+            timeout
+        };
         let got = loop {
-            let left = timeout.saturating_sub(started.elapsed());
+            let left = limit.saturating_sub(started.elapsed());
             match rx.recv_timeout(left) {
                 Ok(line) => match serde_json::from_str::<serde_json::Value>(&line) {
-                    Ok(v) if v["phase"] == want => break Some(v),
+                    Ok(v) if v.get("error").is_some() => {
+                        let _ = child.kill();
+                        return Err(Error::internal(format!("pmapper driver: {}", v["error"])));
+                    }
+                    Ok(v) if v["phase"] == "reach" && want.starts_with("reach ") => break Some(v),
+                    Ok(v) if v["phase"] == want.as_str() => break Some(v),
                     _ => eprintln!("pmapper: {line}"),
                 },
                 Err(_) => break None,
             }
         };
         match got {
+            Some(v) if want.starts_with("reach ") => reaches.push(v),
             Some(v) => {
-                if let Some(e) = v.get("error") {
-                    let _ = child.kill();
-                    return Err(Error::internal(format!("pmapper driver: {e}")));
-                }
-                phases.insert(want.to_string(), v);
+                phases.insert(want.clone(), v);
             }
             None => {
-                unfinished = Some(want);
+                unfinished = Some(want.clone());
                 break;
             }
         }
@@ -170,16 +194,17 @@ pub fn compare(
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
     };
-    let reach = f("reach", "s");
     let rss = phases
         .values()
+        .chain(reaches.iter())
         .filter_map(|v| v["peak_rss_mib"].as_f64())
         .fold(f64::NAN, f64::max);
-    let limit = format!("did not finish in {} s", timeout.as_secs());
-    let secs = |v: Option<f64>| v.map_or_else(|| limit.clone(), dur);
-    let ratio = |theirs: Option<f64>, ours: f64| {
+    let secs = |v: Option<f64>, limit: Duration| {
+        v.map_or_else(|| format!("did not finish in {} s", limit.as_secs()), dur)
+    };
+    let ratio = |theirs: Option<f64>, ours: f64, limit: Duration| {
         theirs.map_or_else(
-            || format!("> {:.0}x", timeout.as_secs_f64() / ours.max(1e-9)),
+            || format!("> {:.0}x", limit.as_secs_f64() / ours.max(1e-9)),
             |t| format!("{:.0}x", t / ours.max(1e-9)),
         )
     };
@@ -187,19 +212,16 @@ pub fn compare(
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
     };
-    let ours_reach = ours.reach_s.unwrap_or(f64::NAN);
     let nodes = phases
         .get("fetch")
         .and_then(|v| v["nodes"].as_u64())
         .unwrap_or(0);
     let edges = phases.get("edges").and_then(|v| v["edges"].as_u64());
     let admins = phases.get("edges").and_then(|v| v["admins"].as_u64());
-    let reached = phases.get("reach").and_then(|v| v["reachable"].as_u64());
-    let paths = phases.get("reach").and_then(|v| v["paths"].as_u64());
     let opt = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |n| n.to_string());
-    let lines = vec![
+    let mut lines = vec![
         format!(
-            "### beside principalmapper {PMAPPER_VERSION} (same moto, same account; PMapper: {nodes} principals, {} edges, {} admins; principal {principal})",
+            "### beside principalmapper {PMAPPER_VERSION} (same moto, same account; PMapper: {nodes} principals, {} edges, {} admins)",
             opt(edges),
             opt(admins)
         ),
@@ -208,42 +230,45 @@ pub fn compare(
         format!(
             "| read the account from moto (Custodian: whole sync into the cache) | {} | {} | {} |",
             dur(ours.fetch_s),
-            secs(fetch),
-            ratio(fetch, ours.fetch_s)
+            secs(fetch, timeout),
+            ratio(fetch, ours.fetch_s, timeout)
         ),
         format!(
             "| graph build from the fetched data | {} | {} | {} |",
             dur(ours.build_s),
-            secs(build),
-            ratio(build, ours.build_s)
+            secs(build, timeout),
+            ratio(build, ours.build_s, timeout)
         ),
         format!(
             "| read + build (PMapper: `graph create`) | {} | {} | {} |",
             dur(ours.fetch_s + ours.build_s),
-            secs(total),
-            ratio(total, ours.fetch_s + ours.build_s)
-        ),
-        format!(
-            "| one principal's reachability | {} | {} | {} |",
-            dur(ours_reach),
-            secs(reach),
-            ratio(reach, ours_reach)
-        ),
-        format!(
-            "| principals reached | {} | {} ({} paths enumerated) | |",
-            ours.reachable,
-            opt(reached),
-            opt(paths)
-        ),
-        format!(
-            "| peak RSS | {:.0} MiB | {:.0} MiB | |",
-            ours.peak_rss_mib, rss
+            secs(total, timeout),
+            ratio(total, ours.fetch_s + ours.build_s, timeout)
         ),
     ];
+    for (i, r) in ours.reaches.iter().enumerate() {
+        let theirs = reaches.get(i);
+        let t = theirs.and_then(|v| v["s"].as_f64());
+        lines.push(format!(
+            "| reachability of {} ({}) | {} ({} principals) | {} ({} principals, {} paths enumerated) | {} |",
+            r.principal,
+            r.label,
+            dur(r.s),
+            r.reachable,
+            secs(t, reach_timeout),
+            opt(theirs.and_then(|v| v["reachable"].as_u64())),
+            opt(theirs.and_then(|v| v["paths"].as_u64())),
+            ratio(t, r.s, reach_timeout)
+        ));
+    }
+    lines.push(format!(
+        "| peak RSS | {:.0} MiB | {:.0} MiB | |",
+        ours.peak_rss_mib, rss
+    ));
     let json = serde_json::json!({
-        "version": PMAPPER_VERSION, "principal": principal, "timeout_s": timeout.as_secs(),
-        "unfinished_phase": unfinished, "phases": phases,
-        "fetch_s": fetch, "build_s": build, "reach_s": reach,
+        "version": PMAPPER_VERSION, "timeout_s": timeout.as_secs(), "reach_timeout_s": reach_timeout.as_secs(),
+        "unfinished_phase": unfinished, "phases": phases, "reaches": reaches,
+        "fetch_s": fetch, "build_s": build,
     });
     Ok(Comparison { lines, json })
 }

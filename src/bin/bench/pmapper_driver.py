@@ -2,16 +2,16 @@
 """Times principalmapper (PyPI `principalmapper` 1.1.5) phase by phase against
 an IAM endpoint, for `custodian-bench --aws N --pmapper`.
 
-usage: python pmapper_driver.py ENDPOINT PRINCIPAL
+usage: python pmapper_driver.py ENDPOINT PRINCIPAL [PRINCIPAL...]
 
-PRINCIPAL is pmapper's searchable name, e.g. `user/svc-00042` or
+A PRINCIPAL is pmapper's searchable name, e.g. `user/svc-00042` or
 `role/role-00007`. Prints one JSON object per line, flushed as each phase
 ends, so the caller keeps the finished phases when it stops a slow one:
 
   {"phase": "fetch", ...}    IAM users, roles, groups, policies (the API calls)
   {"phase": "edges", ...}    admin status + every edge checker `graph create` runs
   {"phase": "resource_policies", ...}
-  {"phase": "reach", ...}    the principal's reachable principals, with pmapper's
+  {"phase": "reach", ...}    per principal: its reachable principals, with pmapper's
                              own search (query_utils.get_search_list, the BFS behind
                              `preset connected` and `can X do Y`)
 
@@ -40,7 +40,7 @@ def emit(**kv):
 
 
 def main():
-    endpoint, principal = sys.argv[1], sys.argv[2]
+    endpoint, principals = sys.argv[1], sys.argv[2:]
     services = list(edge_identification.checker_map.keys())  # what `graph create` checks by default
     client_args = {s: {"endpoint_url": endpoint} for s in
                    ["sts", "iam", "s3", "sns", "sqs", "kms", "secretsmanager", "lambda", "ec2",
@@ -79,15 +79,16 @@ def main():
                   {"account_id": account, "pmapper_version": "1.1.5"})
     emit(phase="resource_policies", s=time.perf_counter() - t)
 
-    node = graph.get_node_by_searchable_name(principal)
-    if node is None:
-        emit(phase="reach", error=f"no node {principal}")
-        return 1
-    t = time.perf_counter()
-    paths = query_utils.get_search_list(graph, node)
-    reached = {p[-1].destination.arn for p in paths}
-    emit(phase="reach", s=time.perf_counter() - t, principal=principal, is_admin=node.is_admin,
-         reachable=len(reached), paths=len(paths))
+    for principal in principals:
+        node = graph.get_node_by_searchable_name(principal)
+        if node is None:
+            emit(phase="reach", principal=principal, error=f"no node {principal}")
+            return 1
+        t = time.perf_counter()
+        paths = query_utils.get_search_list(graph, node)
+        reached = {p[-1].destination.arn for p in paths}
+        emit(phase="reach", s=time.perf_counter() - t, principal=principal, is_admin=node.is_admin,
+             reachable=len(reached), paths=len(paths))
     return 0
 
 
