@@ -401,6 +401,9 @@ pub struct TaskView {
     pub updated_at: String,
     pub updated_by: String,
     pub note: String,
+    /// Custodian can carry it out in its source (the source can, and is
+    /// opted in to write-back) and it is not done yet.
+    pub write_back: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

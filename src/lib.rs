@@ -28,6 +28,7 @@ pub mod posture;
 pub mod store;
 pub mod sync;
 pub mod views;
+pub mod writeback;
 
 pub use error::{Error, ErrorCode, Result};
 

@@ -257,6 +257,14 @@ enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Let Custodian carry out remediation tasks in this source (`task
+    /// write-back`); off by default. SCIM: disable users; AWS IAM: disable
+    /// users, deactivate access keys. The source's secret must be allowed to.
+    WriteBack {
+        source: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -488,6 +496,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 writeln!(out, "Added source #{} {} ({})", src.id, src.name, src.kind)?;
             }
+        }
+        Command::Source(SourceCmd::WriteBack { source, state }) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            let s = ops::set_write_back(&mut store, actor, &source, state == "on", now)?;
+            writeln!(out, "Write-back for {} is {state}", s.name)?;
         }
         Command::Source(SourceCmd::List { json }) => {
             let store = ops::open_or_demo(&path, now)?;
@@ -806,6 +820,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Posture { json } => {
             let store = ops::open_or_demo(&path, now)?;
             posture::posture(&store, json, now, &mut out)?;
+        }
+        Command::Task(reviews::TaskCmd::WriteBack { task, json }) => {
+            let mut store = ops::open_or_demo(&path, now)?;
+            let actor = ops::actor(&store, cli.as_person.as_deref())?;
+            let r = ops::write_back_task(
+                &mut store,
+                &KeyringSecrets::default(),
+                actor,
+                task,
+                custodian::sync::http::HttpPolicy::default(),
+                now,
+            )?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(out, "Task #{} {}: {}", r.task_id, r.status.as_str(), r.note)?;
+            }
         }
         Command::Task(cmd) => {
             let mut store = ops::open_or_demo(&path, now)?;

@@ -84,7 +84,7 @@ use crate::model::SourceId;
 use crate::store::sync::{LifecycleEventView, RunId, SourceView, SyncRunView};
 use crate::sync::http::{Cancel, HttpPolicy};
 use crate::sync::secrets::SecretStore;
-use crate::sync::{ProgressFn, SyncOutcome};
+use crate::sync::{ProgressFn, SyncOutcome, SyncProgress};
 
 /// Settings each kind of source requires.
 fn required_settings(kind: &str) -> &'static [&'static str] {
@@ -488,6 +488,100 @@ pub fn set_task_status(
     now: DateTime<Utc>,
 ) -> Result<()> {
     store.set_task_status(actor, task, status, note, now)
+}
+
+/// What a write-back did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct WriteBackReport {
+    pub task_id: i64,
+    pub status: TaskStatus,
+    /// What was done, or why it failed.
+    pub note: String,
+}
+
+/// Carries out an open (or failed) remediation task in its source when the
+/// source can and is opted in (`write_back`), and records the outcome on the
+/// task and in the audit log. A refusal before any call (not supported, not
+/// opted in, already done) changes nothing; a failed call marks the task
+/// failed with the source's answer and returns the error.
+pub fn write_back_task(
+    store: &mut Store,
+    secrets: &dyn SecretStore,
+    actor: i64,
+    task: i64,
+    policy: HttpPolicy,
+    now: DateTime<Utc>,
+) -> Result<WriteBackReport> {
+    let (target, status, source_id) = store.writeback_target(task)?;
+    if status == TaskStatus::Done {
+        return Err(Error::invalid(format!("task {task} is already done")));
+    }
+    let source = store.source(source_id)?;
+    if !crate::writeback::supports(&source.kind, target.kind) {
+        return Err(Error::invalid(format!(
+            "{} ({} source) cannot carry out '{}' tasks; do it by hand and mark the task done, or export it as a ticket (tasks --export)",
+            source.name,
+            source.kind,
+            target.kind.as_str()
+        )));
+    }
+    if !crate::writeback::enabled(&source.settings) {
+        return Err(Error::invalid(format!(
+            "write-back is off for {}: switch it on first (`custodian source write-back \"{}\" on`), \
+             with a secret allowed to change identities there",
+            source.name, source.name
+        )));
+    }
+    let secret = secrets.get(source_id)?;
+    let ctx = crate::sync::SyncContext {
+        source,
+        http: crate::sync::http::HttpClient::new(policy, Cancel::new())?,
+        secret,
+        progress: std::sync::Arc::new(|_: &SyncProgress| {}),
+        cursor: None,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let outcome = rt.block_on(crate::writeback::perform(&ctx, &target));
+    tracing::info!(task, source = %ctx.source.name, ok = outcome.is_ok(), "write-back");
+    match outcome {
+        Ok(done) => {
+            let status = store.record_writeback(actor, task, Ok(&done), now)?;
+            Ok(WriteBackReport {
+                task_id: task,
+                status,
+                note: done,
+            })
+        }
+        Err(e) => {
+            store.record_writeback(actor, task, Err(&e.message), now)?;
+            Err(e)
+        }
+    }
+}
+
+/// Switches write-back on or off for a source.
+pub fn set_write_back(
+    store: &mut Store,
+    actor: i64,
+    source: &str,
+    on: bool,
+    now: DateTime<Utc>,
+) -> Result<SourceView> {
+    let id = resolve_source(store, source)?;
+    let view = store.source(id)?;
+    if on && !crate::writeback::SOURCE_KINDS.contains(&view.kind.as_str()) {
+        return Err(Error::invalid(format!(
+            "{} sources cannot carry out tasks; write-back works for: {}",
+            view.kind,
+            crate::writeback::SOURCE_KINDS.join(", ")
+        )));
+    }
+    store.set_write_back(actor, id, on, now)?;
+    store.source(id)
 }
 
 /// Writes a campaign's evidence as `campaign-<id>-evidence.{csv,json,html}`

@@ -217,6 +217,32 @@ pub fn set_task_status(
     })
 }
 
+/// Carries a task out in its source (when the source can and is opted in).
+/// The core runs its own runtime for the source's API, so it runs on a
+/// thread of its own, outside the command's async context.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+pub fn write_back_task(state: State<'_, AppState>, task: i64) -> Result<ops::WriteBackReport> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                state.with_mut(|s| {
+                    let who = actor(s)?;
+                    ops::write_back_task(
+                        s,
+                        &custodian::sync::secrets::KeyringSecrets::default(),
+                        who,
+                        task,
+                        custodian::sync::http::HttpPolicy::default(),
+                        now(),
+                    )
+                })
+            })
+            .join()
+            .map_err(|_| Error::internal("the write-back stopped unexpectedly"))?
+    })
+}
+
 #[tauri::command(async)]
 #[tracing::instrument(skip_all, err(Debug))]
 pub fn verify_audit(state: State<'_, AppState>) -> Result<AuditVerification> {

@@ -77,6 +77,16 @@ pub fn set_source_secret(state: State<'_, AppState>, id: i64, secret: String) ->
     })
 }
 
+/// Lets Custodian carry out remediation tasks in the source, or stops it.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+pub fn set_source_write_back(state: State<'_, AppState>, id: i64, on: bool) -> Result<SourceView> {
+    state.with_mut(|s| {
+        let who = custodian::ops::actor(s, None)?;
+        custodian::ops::set_write_back(s, who, &id.to_string(), on, chrono::Utc::now())
+    })
+}
+
 #[tauri::command]
 #[tracing::instrument(skip(state), err(Debug))]
 pub async fn test_source(state: State<'_, AppState>, id: i64) -> Result<String> {

@@ -178,6 +178,13 @@ pub enum TaskCmd {
         #[arg(long)]
         note: String,
     },
+    /// Carry the task out in its source (needs `source write-back <source> on`):
+    /// marks it done, or failed with the source's answer.
+    WriteBack {
+        task: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -601,6 +608,11 @@ pub fn task(
     let (task, status, note) = match cmd {
         TaskCmd::Done { task, note } => (task, TaskStatus::Done, note),
         TaskCmd::Failed { task, note } => (task, TaskStatus::Failed, note),
+        TaskCmd::WriteBack { .. } => {
+            return Err(custodian::Error::internal(
+                "write-back is handled by the caller, which holds the keyring",
+            ))
+        }
     };
     ops::set_task_status(store, actor, task, status, &note, now)?;
     writeln!(out, "Task #{task} {}", status.as_str())?;

@@ -1232,30 +1232,46 @@ impl Store {
     ) -> Result<Vec<TaskView>> {
         let mut st = self.conn.prepare_cached(
             "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
-                    p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note
+                    p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note, i.source_id
              FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
              WHERE (?1 IS NULL OR t.campaign_id = ?1) AND (?2 IS NULL OR t.case_id = ?2)
                AND (?3 IS NULL OR t.status = ?3)
              ORDER BY t.status <> 'open', t.id",
         )?;
+        // Which sources can carry out which tasks (few sources: read once).
+        let sources: HashMap<i64, (String, bool)> = self
+            .sources()?
+            .into_iter()
+            .map(|s| {
+                let on = crate::writeback::enabled(&s.settings);
+                (s.id, (s.kind, on))
+            })
+            .collect();
         let v = st
             .query_map(params![campaign, case, status], |r| {
+                let kind: TaskKind = r.get(5)?;
+                let status: TaskStatus = r.get(10)?;
+                let write_back = status != TaskStatus::Done
+                    && sources
+                        .get(&r.get::<_, i64>(15)?)
+                        .is_some_and(|(k, on)| *on && crate::writeback::supports(k, kind));
                 Ok(TaskView {
                     id: r.get(0)?,
                     origin: r.get(1)?,
                     campaign_id: r.get(2)?,
                     case_id: r.get(3)?,
                     item_id: r.get(4)?,
-                    kind: r.get(5)?,
+                    kind,
                     identity_id: r.get(6)?,
                     identity: r.get(7)?,
                     target: r.get(8)?,
                     new_owner: r.get(9)?,
-                    status: r.get(10)?,
+                    status,
                     created_at: rfc3339(r.get(11)?),
                     updated_at: rfc3339(r.get(12)?),
                     updated_by: r.get(13)?,
                     note: r.get(14)?,
+                    write_back,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -452,6 +452,15 @@ ALTER TABLE identities ADD COLUMN baseline_resources TEXT;
 ALTER TABLE identities ADD COLUMN drift TEXT;
 "#,
     },
+    Migration {
+        version: 6,
+        description: "write-back: the credential a revoke task is about",
+        sql: r#"
+-- The credential's id in its source (an AWS access key id), so a revoke task
+-- can be carried out there.
+ALTER TABLE tasks ADD COLUMN credential_key TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

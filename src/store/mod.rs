@@ -17,6 +17,7 @@ pub mod load;
 pub mod migrations;
 pub mod offboarding;
 pub mod sync;
+pub mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

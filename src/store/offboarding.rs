@@ -992,16 +992,16 @@ impl Store {
             at,
             &who,
         )?;
-        let creds: Vec<String> = {
+        let creds: Vec<(String, String)> = {
             let mut st = tx.prepare(
-                "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1",
+                "SELECT kind || ' ' || display_name, external_id FROM credentials WHERE identity_id = ?1",
             )?;
             let v = st
-                .query_map([identity], |r| r.get(0))?
+                .query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             v
         };
-        for c in &creds {
+        for (c, key) in &creds {
             task(
                 &tx,
                 None,
@@ -1012,6 +1012,10 @@ impl Store {
                 None,
                 at,
                 &who,
+            )?;
+            tx.execute(
+                "UPDATE tasks SET credential_key = ?1 WHERE id = last_insert_rowid()",
+                [key],
             )?;
         }
         identity_event(&tx, identity, at, &who, "retired", reason.trim())?;

@@ -171,8 +171,9 @@ pub fn query_body(action: &str, params: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// A signed IAM Query API client (shared by the sync and write-back).
 #[derive(Clone)]
-struct Iam {
+pub(crate) struct Iam {
     http: HttpClient,
     endpoint: Arc<str>,
     key_id: Arc<str>,
@@ -180,8 +181,46 @@ struct Iam {
 }
 
 impl Iam {
+    /// The client for a source's settings (`access_key_id`, optional
+    /// `endpoint`) and secret.
+    pub(crate) fn from_context(ctx: &SyncContext) -> Result<Iam> {
+        let key_id = ctx.setting("access_key_id")?;
+        let endpoint = ctx
+            .source
+            .settings
+            .get("endpoint")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_ENDPOINT)
+            .to_string();
+        let parsed = url::Url::parse(&endpoint).map_err(|e| {
+            Error::invalid(format!("the AWS endpoint '{endpoint}' is not a URL: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(Error::invalid(format!(
+                "the AWS endpoint '{endpoint}' must be an http(s) URL"
+            )));
+        }
+        Ok(Iam {
+            http: ctx.http.clone(),
+            endpoint: parsed.to_string().into(),
+            key_id: key_id.trim().into(),
+            secret: ctx.secret()?.trim().into(),
+        })
+    }
+
+    /// The ids of a user's access keys (every page).
+    pub(crate) async fn access_key_ids(&self, user: &str) -> Result<Vec<String>> {
+        Ok(list_keys(self, user)
+            .await?
+            .into_iter()
+            .map(|k| k.id)
+            .collect())
+    }
+
     /// One signed call; the XML text of the response.
-    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String> {
+    pub(crate) async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String> {
         let body = query_body(action, params);
         let signer = || {
             sign_headers(
@@ -214,7 +253,7 @@ fn malformed(action: &str, what: impl std::fmt::Display) -> Error {
     )
 }
 
-fn is_no_such_entity(e: &Error) -> bool {
+pub(crate) fn is_no_such_entity(e: &Error) -> bool {
     e.code == ErrorCode::SourceError && e.message.contains("NoSuchEntity")
 }
 
@@ -692,11 +731,12 @@ struct UserCreds {
     login: Option<Option<DateTime<Utc>>>,
 }
 
-async fn user_creds(iam: Iam, name: String, arn: String) -> Result<UserCreds> {
+/// A user's access keys, every page (without last use).
+async fn list_keys(iam: &Iam, name: &str) -> Result<Vec<Key>> {
     let mut keys = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let mut params = vec![("UserName", name.as_str())];
+        let mut params = vec![("UserName", name)];
         if let Some(m) = &marker {
             params.push(("Marker", m.as_str()));
         }
@@ -726,6 +766,11 @@ async fn user_creds(iam: Iam, name: String, arn: String) -> Result<UserCreds> {
             _ => break,
         }
     }
+    Ok(keys)
+}
+
+async fn user_creds(iam: Iam, name: String, arn: String) -> Result<UserCreds> {
+    let mut keys = list_keys(&iam, &name).await?;
     for k in &mut keys {
         let xml = iam
             .call("GetAccessKeyLastUsed", &[("AccessKeyId", k.id.as_str())])

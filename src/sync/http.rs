@@ -202,6 +202,18 @@ impl HttpClient {
             .await
     }
 
+    /// Any method, with an optional `(content type, body)`, with retries.
+    /// For idempotent requests only (write-back's PATCH and DELETE are).
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<(&str, String)>,
+    ) -> Result<Response> {
+        self.send(method, url, headers, body, None).await
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -25,3 +25,4 @@ mod sync_github;
 mod sync_ldap;
 mod sync_okta;
 mod sync_scim;
+mod writeback;

@@ -719,6 +719,13 @@ fn held_owners_survive_syncs_and_new_access_raises_a_review_flag() {
     assert!(store.clear_review_flag(new, svc, "again", now()).is_err());
 }
 
+/// Findings (identity, check, severity, evidence) and roll-ups (identity,
+/// credentials, oldest credential, grants, findings, max severity).
+type Snapshot = (
+    Vec<(i64, String, i64, String)>,
+    Vec<(i64, i64, Option<i64>, i64, i64, i64)>,
+);
+
 /// Applying a case re-evaluates only the case's identities; the result must
 /// be exactly what re-evaluating the whole cache gives (findings and the
 /// inventory's roll-ups), for transfers, temporary keeps and retirements.
@@ -801,10 +808,7 @@ fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
         )
         .unwrap();
 
-    let snapshot = |store: &Store| -> (
-        Vec<(i64, String, i64, String)>,
-        Vec<(i64, i64, Option<i64>, i64, i64, i64)>,
-    ) {
+    let snapshot = |store: &Store| -> Snapshot {
         let mut st = store
             .conn()
             .prepare("SELECT identity_id, check_id, severity, evidence FROM findings ORDER BY identity_id, check_id")

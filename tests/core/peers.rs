@@ -152,6 +152,11 @@ impl ScimServer {
         self.send(reqwest::Method::PATCH, &format!("Users/{id}"), Some(body));
     }
 
+    /// A user as the server holds it.
+    pub fn get_user(&self, id: &str) -> Value {
+        self.send(reqwest::Method::GET, &format!("Users/{id}"), None)
+    }
+
     pub fn delete_user(&self, id: &str) {
         self.send(reqwest::Method::DELETE, &format!("Users/{id}"), None);
     }

@@ -243,7 +243,12 @@ new_owner: number | null,
  */
 follow_recommendation: boolean, };
 
-export type TaskView = { id: number, origin: string, campaign_id: number | null, case_id: number | null, item_id: number | null, kind: TaskKind, identity_id: number, identity: string, target: string, new_owner: string | null, status: TaskStatus, created_at: string, updated_at: string, updated_by: string, note: string, };
+export type TaskView = { id: number, origin: string, campaign_id: number | null, case_id: number | null, item_id: number | null, kind: TaskKind, identity_id: number, identity: string, target: string, new_owner: string | null, status: TaskStatus, created_at: string, updated_at: string, updated_by: string, note: string, 
+/**
+ * Custodian can carry it out in its source (the source can, and is
+ * opted in to write-back) and it is not done yet.
+ */
+write_back: boolean, };
 
 export type CloseReport = { campaign_id: number, decided_by_people: number, decided_by_policy: number, tasks: number, 
 /**
@@ -482,3 +487,9 @@ certifications: Array<string>, entries: Array<AuthorizationEntry>,
  * Audit-log entries about this identity, oldest first (seq, at, actor, action).
  */
 audit: Array<AuditEntry>, };
+
+export type WriteBackReport = { task_id: number, status: TaskStatus, 
+/**
+ * What was done, or why it failed.
+ */
+note: string, };

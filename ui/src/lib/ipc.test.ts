@@ -37,6 +37,7 @@ describe('api', () => {
       sources: () => Promise.reject({ code: 'storage', message: 'disk' }),
       addSource: () => Promise.reject({ code: 'invalid_input', message: "a csv source needs the setting 'path'" }),
       setSourceSecret: () => Promise.reject({ code: 'keyring', message: 'no keyring' }),
+      setSourceWriteBack: () => Promise.reject({ code: 'not_found', message: 'no source 9' }),
       testSource: () => Promise.reject({ code: 'source_auth', message: '401' }),
       syncSource: () => Promise.reject({ code: 'cancelled', message: 'cancelled' }),
       syncProgress: () => Promise.resolve(null),

@@ -36,6 +36,8 @@ export interface Backend {
   sources(): Promise<SourceView[]>;
   addSource(source: NewSource): Promise<SourceView>;
   setSourceSecret(id: number, secret: string): Promise<null>;
+  /** Lets Custodian carry out remediation tasks in the source (SCIM, AWS IAM), or stops it. */
+  setSourceWriteBack(id: number, on: boolean): Promise<SourceView>;
   /** A human summary of what the source answered, e.g. `connected: 3 people, ...`. */
   testSource(id: number): Promise<string>;
   /** Resolves when the run ends; rejects on failure (the run is still recorded). */
@@ -121,6 +123,7 @@ export const tauriBackend: Backend = {
   sources: () => invoke<SourceView[]>('sources'),
   addSource: ({ kind, name, settings, secret }) => invoke<SourceView>('add_source', { kind, name, settings, secret }),
   setSourceSecret: (id, secret) => invoke<null>('set_source_secret', { id, secret }),
+  setSourceWriteBack: (id, on) => invoke<SourceView>('set_source_write_back', { id, on }),
   testSource: (id) => invoke<string>('test_source', { id }),
   syncSource: (id) => invoke<SyncRunView>('sync_source', { id }),
   syncProgress: (id) => invoke<SyncProgress | null>('sync_progress', { id }),
@@ -172,6 +175,7 @@ export const api = {
   sources: (): Promise<SourceView[]> => call((b) => b.sources()),
   addSource: (source: NewSource): Promise<SourceView> => call((b) => b.addSource(source)),
   setSourceSecret: (id: number, secret: string): Promise<null> => call((b) => b.setSourceSecret(id, secret)),
+  setSourceWriteBack: (id: number, on: boolean): Promise<SourceView> => call((b) => b.setSourceWriteBack(id, on)),
   testSource: (id: number): Promise<string> => call((b) => b.testSource(id)),
   syncSource: (id: number): Promise<SyncRunView> => call((b) => b.syncSource(id)),
   syncProgress: (id: number): Promise<SyncProgress | null> => call((b) => b.syncProgress(id)),

@@ -778,6 +778,7 @@ export function createMockBackend(opts: MockOptions = {}): Backend {
     sources: () => answer(() => sources.list()),
     addSource: (n) => answer(() => sources.add(n)),
     setSourceSecret: (id, secret) => answer(() => sources.setSecret(id, secret)),
+    setSourceWriteBack: (id, on) => answer(() => sources.setWriteBack(id, on)),
     testSource: (id) => sources.test(id),
     syncSource: (id) => sources.sync(id),
     syncProgress: (id) => answer(() => sources.progress(id)),

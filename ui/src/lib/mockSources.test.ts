@@ -16,6 +16,16 @@ describe('MockSources', () => {
     expect(() => m.runEvents(9999)).toThrow();
   });
 
+  it('switches write-back only for sources that can carry out tasks', () => {
+    const m = new MockSources();
+    const scim = m.add({ kind: 'scim', name: 'HR', settings: { base_url: 'https://hr.example/scim/v2' }, secret: 't' });
+    expect(m.setWriteBack(scim.id, true).settings).toMatchObject({ write_back: true, base_url: 'https://hr.example/scim/v2' });
+    expect(m.setWriteBack(scim.id, false).settings).toMatchObject({ write_back: false });
+    const csv = m.add({ kind: 'csv', name: 'Reg', settings: { path: '/tmp/r.csv' }, secret: null });
+    expect(() => m.setWriteBack(csv.id, true)).toThrowError();
+    expect(m.setWriteBack(csv.id, false).settings).toMatchObject({ write_back: false });
+  });
+
   it('validates new sources like add_source', () => {
     const m = new MockSources();
     expect(() => m.add({ kind: 'csv', name: 'R', settings: {}, secret: null })).toThrowError();

@@ -5,6 +5,7 @@
 
 import type { Error as ApiError, ErrorCode, JsonValue, LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
 import type { NewSource } from './ipc';
+import { WRITE_BACK_KINDS } from './sources';
 
 /** Kinds the backend knows today (src/sync/mod.rs SOURCE_KINDS). */
 const KNOWN_KINDS = ['scim', 'csv', 'entra', 'okta'];
@@ -134,6 +135,16 @@ export class MockSources {
     if (!name) throw err('invalid_input', 'a source needs a name');
     if (this.sources.some((s) => s.name === name)) throw err('invalid_input', `a source named '${name}' already exists`);
     const s = this.create(n.kind, name, settings, n.secret || null);
+    return this.view(s);
+  }
+
+  /** Same rule as the core: only SCIM and AWS IAM sources can carry out tasks. */
+  setWriteBack(id: number, on: boolean): SourceView {
+    const s = this.source(id);
+    if (on && !WRITE_BACK_KINDS.includes(s.kind)) {
+      throw err('invalid_input', `${s.kind} sources cannot carry out tasks; write-back works for: ${WRITE_BACK_KINDS.join(', ')}`);
+    }
+    s.settings = { ...s.settings, write_back: on };
     return this.view(s);
   }
 

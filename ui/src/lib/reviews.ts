@@ -18,6 +18,7 @@ import type {
   QueueQuery,
   ReviewItem,
   ReviewQueue,
+  WriteBackReport,
 } from '../bindings';
 import { inTauri, toUserError } from './ipc';
 
@@ -37,6 +38,7 @@ export interface ReviewsApi {
   closeCampaign(campaign: number, policy: UndecidedPolicy): Promise<CloseReport>;
   exportCampaign(campaign: number): Promise<string[]>;
   setTaskStatus(task: number, status: TaskStatus, note: string): Promise<null>;
+  writeBack(task: number): Promise<WriteBackReport>;
 }
 
 const tauriReviews: ReviewsApi = {
@@ -55,6 +57,7 @@ const tauriReviews: ReviewsApi = {
   closeCampaign: (campaign, policy) => invoke<CloseReport>('close_campaign', { campaign, policy }),
   exportCampaign: (campaign) => invoke<string[]>('export_campaign', { campaign }),
   setTaskStatus: (task, status, note) => invoke<null>('set_task_status', { task, status, note }),
+  writeBack: (task) => invoke<WriteBackReport>('write_back_task', { task }),
 };
 
 let current: ReviewsApi | null = null;
@@ -93,6 +96,7 @@ export const reviews = {
   closeCampaign: (campaign: number, policy: UndecidedPolicy) => call((a) => a.closeCampaign(campaign, policy)),
   exportCampaign: (campaign: number) => call((a) => a.exportCampaign(campaign)),
   setTaskStatus: (task: number, status: TaskStatus, note: string) => call((a) => a.setTaskStatus(task, status, note)),
+  writeBack: (task: number) => call((a) => a.writeBack(task)),
 };
 
 /** A campaign definition from the form's values; `null` fields are left to the backend to refuse. */
@@ -270,5 +274,6 @@ export function createMockReviews(): ReviewsApi {
     closeCampaign: async () => ({ campaign_id: 1, decided_by_people: 0, decided_by_policy: 12, tasks: 3, next_campaign: null }),
     exportCampaign: async () => ['/tmp/campaign-1-evidence.csv'],
     setTaskStatus: async () => null,
+    writeBack: async (task) => ({ task_id: task, status: 'done', note: 'disabled in the mock source' }),
   };
 }

@@ -13,6 +13,7 @@ import {
   settingsSummary,
   shouldPoll,
   SOURCE_KINDS,
+  writeBackOn,
 } from './sources';
 
 const prog = (p: Partial<SyncProgress>): SyncProgress => ({ source_id: 1, phase: 'identities', pages: 0, items: 0, total: null, ...p });
@@ -182,5 +183,16 @@ describe('runs', () => {
     expect(duration('2024-01-01T00:00:00Z', '2024-01-01T00:03:05Z')).toBe('3 min 5 s');
     expect(duration('2024-01-01T00:00:00Z', '2024-01-01T02:04:00Z')).toBe('2 h 4 min');
     expect(duration('2024-01-01T00:00:10Z', '2024-01-01T00:00:00Z')).toBe('');
+  });
+});
+
+describe('writeBackOn', () => {
+  it('reads the opt-in like the core', () => {
+    expect(writeBackOn({})).toBe(false);
+    expect(writeBackOn(null)).toBe(false);
+    expect(writeBackOn({ write_back: 'false' })).toBe(false);
+    expect(writeBackOn({ write_back: 1 })).toBe(false);
+    expect(writeBackOn({ write_back: true })).toBe(true);
+    expect(writeBackOn({ write_back: ' TRUE ' })).toBe(true);
   });
 });

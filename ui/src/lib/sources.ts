@@ -332,3 +332,13 @@ export function agoTime(iso: string | null, now: number): string {
   if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86_400)} d ago`;
 }
+
+/** Source kinds that can carry out remediation tasks (the core's `writeback::SOURCE_KINDS`). */
+export const WRITE_BACK_KINDS = ['scim', 'aws'];
+
+/** Is write-back switched on in a source's settings? (`write_back: true`, like the core). */
+export function writeBackOn(settings: JsonValue): boolean {
+  if (settings === null || typeof settings !== 'object' || Array.isArray(settings)) return false;
+  const v = settings.write_back;
+  return v === true || (typeof v === 'string' && ['true', 'on', 'yes'].includes(v.trim().toLowerCase()));
+}

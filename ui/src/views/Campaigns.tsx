@@ -319,8 +319,20 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
                 <tr key={t.id}>
                   <td>{t.kind}</td>
                   <td>{t.target}</td>
-                  <td>{t.status}</td>
+                  <td title={t.note || undefined}>{t.status}</td>
                   <td>
+                    {t.write_back && (
+                      <>
+                        <button
+                          class="link-button"
+                          data-testid="write-back"
+                          title="Carry it out in the source now"
+                          onClick={() => act(() => reviews.writeBack(t.id).then((r) => `Task ${t.id} ${r.status}: ${r.note}`))}
+                        >
+                          write back
+                        </button>{' '}
+                      </>
+                    )}
                     {t.status === 'open' && (
                       <>
                         <button class="link-button" onClick={() => act(() => reviews.setTaskStatus(t.id, 'done', '').then(() => `Task ${t.id} done.`))}>

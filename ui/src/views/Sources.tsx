@@ -18,6 +18,8 @@ import {
   secretFor,
   settingsSummary,
   SOURCE_KINDS,
+  WRITE_BACK_KINDS,
+  writeBackOn,
 } from '../lib/sources';
 import { sourcesStore as store, type RunningSync, type SyncOutcome, type TestState } from './sourcesStore';
 
@@ -216,6 +218,18 @@ function SourceRows({ source: s }: { source: SourceView }) {
             >
               {test?.state === 'running' ? 'Testing…' : 'Test connection'}
             </button>
+            {WRITE_BACK_KINDS.includes(s.kind) && !demo && (
+              <button
+                type="button"
+                class={`button button--small${writeBackOn(s.settings) ? ' button--warn' : ''}`}
+                data-testid="source-write-back"
+                aria-pressed={writeBackOn(s.settings)}
+                title="Let Custodian carry out remediation tasks here (disable users, deactivate keys). The stored secret must be allowed to."
+                onClick={() => void store.setWriteBack(s.id, !writeBackOn(s.settings))}
+              >
+                {writeBackOn(s.settings) ? 'Write-back on' : 'Write-back off'}
+              </button>
+            )}
             {def.secret && (
               <button
                 type="button"

@@ -134,6 +134,18 @@ export class SourcesStore {
     return view;
   }
 
+  /** Switches write-back for a source; the list reloads with the new setting. */
+  async setWriteBack(id: number, on: boolean): Promise<void> {
+    try {
+      await api.setSourceWriteBack(id, on);
+      this.load();
+    } catch (e) {
+      // Shown inline under the row, like a failed connection test.
+      this.tests.set(id, { state: 'error', error: toUserError(e) });
+      this.emit();
+    }
+  }
+
   replaceSecret(id: number, secret: string): Promise<null> {
     return api.setSourceSecret(id, secret);
   }

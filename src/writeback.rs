@@ -1,0 +1,230 @@
+//! Write-back: carrying out a remediation task in the source that holds the
+//! identity, where the source's API allows it and the source is opted in
+//! (its `write_back` setting; off by default, because it changes production
+//! identities). Everything else stays a ticket (`custodian tasks --export`).
+//!
+//! | source | disable_identity | revoke_credential |
+//! |---|---|---|
+//! | SCIM 2.0 | `PATCH /Users/{id}` `active=false` | - |
+//! | AWS IAM (user) | every access key `Inactive`, console password deleted | the access key `Inactive` |
+//!
+//! Not written back, on purpose: rotation (a new secret must reach the
+//! workload that uses it), grant revocation (IAM grants come from shared
+//! policies; detaching one would change other identities), ownership
+//! transfers (no source here has a writable owner for machine identities),
+//! and disabling AWS roles (there is no such switch; revoke the trust
+//! policy by hand). Every attempt, done or failed, is recorded on the task
+//! and in the audit log by the caller.
+
+use serde_json::json;
+
+use crate::campaigns::TaskKind;
+use crate::error::{Error, ErrorCode, Result};
+use crate::sync::SyncContext;
+
+/// What a task needs to be carried out in its source.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub task: i64,
+    pub kind: TaskKind,
+    /// The identity's id in its source (SCIM id, IAM ARN).
+    pub external_id: String,
+    pub identity_name: String,
+    /// The credential a `revoke_credential` task is about (its source id,
+    /// e.g. the access key id), when the task knows it.
+    pub credential: Option<String>,
+}
+
+/// The kinds of source that can carry out some task.
+pub const SOURCE_KINDS: &[&str] = &["scim", "aws"];
+
+/// Can a source of this kind carry out tasks of this kind?
+pub fn supports(source_kind: &str, task: TaskKind) -> bool {
+    matches!(
+        (source_kind, task),
+        ("scim", TaskKind::DisableIdentity)
+            | ("aws", TaskKind::DisableIdentity)
+            | ("aws", TaskKind::RevokeCredential)
+    )
+}
+
+/// Is write-back switched on for the source (`write_back`: true or "true")?
+pub fn enabled(settings: &serde_json::Value) -> bool {
+    match settings.get("write_back") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => {
+            matches!(
+                s.trim().to_ascii_lowercase().as_str(),
+                "true" | "on" | "yes"
+            )
+        }
+        _ => false,
+    }
+}
+
+/// Carries out `t` through the source's API; what was done, for the task's
+/// note.
+pub async fn perform(ctx: &SyncContext, t: &Target) -> Result<String> {
+    match (ctx.source.kind.as_str(), t.kind) {
+        ("scim", TaskKind::DisableIdentity) => scim_disable(ctx, t).await,
+        ("aws", TaskKind::DisableIdentity) => aws_disable_user(ctx, t).await,
+        ("aws", TaskKind::RevokeCredential) => aws_revoke_key(ctx, t).await,
+        (kind, task) => Err(Error::invalid(format!(
+            "a {kind} source cannot carry out '{}' tasks; export it as a ticket",
+            task.as_str()
+        ))),
+    }
+}
+
+async fn scim_disable(ctx: &SyncContext, t: &Target) -> Result<String> {
+    let base = ctx.setting("base_url")?;
+    let id = t.external_id.trim();
+    if id.is_empty() || id.contains('/') {
+        return Err(Error::invalid(format!(
+            "'{}' is not a SCIM resource id",
+            t.external_id
+        )));
+    }
+    let url = format!("{}/Users/{id}", base.trim_end_matches('/'));
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "path": "active", "value": false}],
+    });
+    let auth = [("authorization", format!("Bearer {}", ctx.secret()?.trim()))];
+    ctx.http
+        .request(
+            reqwest::Method::PATCH,
+            &url,
+            &auth,
+            Some(("application/scim+json", body.to_string())),
+        )
+        .await?;
+    // Read it back: a server that accepted the PATCH but ignored it must
+    // not leave the task looking done.
+    let resp = ctx.http.get(&url, &auth).await?;
+    let user: serde_json::Value = resp.json("SCIM user")?;
+    if user.get("active").and_then(serde_json::Value::as_bool) != Some(false) {
+        return Err(Error::new(
+            ErrorCode::SourceError,
+            format!(
+                "{}: the SCIM server accepted active=false but the user still reads as active",
+                t.identity_name
+            ),
+        ));
+    }
+    Ok(format!(
+        "disabled in {} (SCIM active=false, read back)",
+        ctx.source.name
+    ))
+}
+
+/// `arn:aws:iam::ACCOUNT:user/path/name` -> `name`; roles are refused.
+fn iam_user_name(arn: &str) -> Result<&str> {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or_default();
+    match resource.split_once('/') {
+        Some(("user", rest)) => Ok(rest.rsplit('/').next().unwrap_or(rest)),
+        Some(("role", _)) => Err(Error::invalid(format!(
+            "{arn} is a role: IAM has no switch to disable a role; remove its trust policy's principals by hand"
+        ))),
+        _ => Err(Error::invalid(format!("'{arn}' is not an IAM user ARN"))),
+    }
+}
+
+async fn aws_disable_user(ctx: &SyncContext, t: &Target) -> Result<String> {
+    let iam = crate::sync::aws::Iam::from_context(ctx)?;
+    let user = iam_user_name(&t.external_id)?;
+    let keys = iam.access_key_ids(user).await?;
+    for k in &keys {
+        iam.call(
+            "UpdateAccessKey",
+            &[
+                ("UserName", user),
+                ("AccessKeyId", k),
+                ("Status", "Inactive"),
+            ],
+        )
+        .await?;
+    }
+    let password = match iam.call("DeleteLoginProfile", &[("UserName", user)]).await {
+        Ok(_) => "console password deleted",
+        Err(e) if crate::sync::aws::is_no_such_entity(&e) => "no console password",
+        Err(e) => return Err(e),
+    };
+    Ok(format!(
+        "disabled in {}: {} access key(s) set Inactive, {password}",
+        ctx.source.name,
+        keys.len()
+    ))
+}
+
+async fn aws_revoke_key(ctx: &SyncContext, t: &Target) -> Result<String> {
+    let iam = crate::sync::aws::Iam::from_context(ctx)?;
+    let user = iam_user_name(&t.external_id)?;
+    let key = t
+        .credential
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| k.starts_with("AKIA") || k.starts_with("ASIA"))
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "task {} does not name an access key; revoke it by hand",
+                t.task
+            ))
+        })?;
+    iam.call(
+        "UpdateAccessKey",
+        &[
+            ("UserName", user),
+            ("AccessKeyId", key),
+            ("Status", "Inactive"),
+        ],
+    )
+    .await?;
+    Ok(format!(
+        "access key {key} of {user} set Inactive in {}",
+        ctx.source.name
+    ))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_come_from_user_arns_only() {
+        assert_eq!(
+            iam_user_name("arn:aws:iam::123456789012:user/svc/deployer").unwrap(),
+            "deployer"
+        );
+        assert_eq!(
+            iam_user_name("arn:aws:iam::123456789012:user/ada").unwrap(),
+            "ada"
+        );
+        let e = iam_user_name("arn:aws:iam::123456789012:role/app").unwrap_err();
+        assert!(e.message.contains("is a role"), "{}", e.message);
+        assert_eq!(
+            iam_user_name("not-an-arn").unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+    }
+
+    #[test]
+    fn write_back_is_off_unless_switched_on() {
+        assert!(!enabled(&json!({})));
+        assert!(!enabled(&json!({"write_back": "false"})));
+        assert!(!enabled(&json!({"write_back": 1})));
+        assert!(enabled(&json!({"write_back": true})));
+        assert!(enabled(&json!({"write_back": " TRUE "})));
+    }
+
+    #[test]
+    fn only_what_the_source_can_do_is_supported() {
+        assert!(supports("scim", TaskKind::DisableIdentity));
+        assert!(!supports("scim", TaskKind::RevokeCredential));
+        assert!(supports("aws", TaskKind::RevokeCredential));
+        assert!(!supports("aws", TaskKind::RotateCredential));
+        assert!(!supports("csv", TaskKind::DisableIdentity));
+        assert!(!supports("entra", TaskKind::TransferOwner));
+    }
+}
