@@ -284,8 +284,32 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
           <h3>Tasks</h3>
           <ul data-testid="offboarding-tasks">
             {c.tasks.map((t) => (
-              <li key={t.id}>
+              <li key={t.id} title={t.note || undefined}>
                 {t.kind} · {t.status} · {t.target}
+                {t.write_back && (
+                  <>
+                    {' '}
+                    <button
+                      class="link-button"
+                      data-testid="write-back"
+                      title="Carry it out in the source now"
+                      onClick={() =>
+                        reviews.writeBack(t.id).then(
+                          (r) => {
+                            setResult(`Task ${r.task_id} ${r.status}: ${r.note}`);
+                            void load();
+                          },
+                          (e: unknown) => {
+                            setError(toUserError(e));
+                            void load();
+                          },
+                        )
+                      }
+                    >
+                      write back
+                    </button>
+                  </>
+                )}
               </li>
             ))}
           </ul>
