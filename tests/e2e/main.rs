@@ -743,7 +743,7 @@ fn reviewer_works_through_a_queue() {
     let now = Utc::now();
     let dir = tempdir();
     let db = dir.path().join("custodian.db");
-    let (reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
+    let (reviewer, reviewer_name, items, other) = or_panic((|| -> R<_> {
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
         let owner = store.resolve_person("1").map_err(|e| e.to_string())?;
@@ -781,9 +781,23 @@ fn reviewer_works_through_a_queue() {
             .map_err(|e| e.to_string())?
             .ok_or("no reviewer")?
             .display_name;
-        Ok((reviewer, name, q.items))
+        // Someone to send the fifth item to: active, not its builder, with
+        // a name nobody else has.
+        let fifth = q.items.get(4).ok_or("the reviewer needs five items")?;
+        let other: (i64, String) = store
+            .conn()
+            .query_row(
+                "SELECT p.id, p.display_name FROM people p WHERE p.status = 'active' AND p.id <> ?1
+                 AND p.id IS NOT (SELECT builder_id FROM identities WHERE id = ?2)
+                 AND (SELECT count(*) FROM people q WHERE q.display_name = p.display_name) = 1
+                 ORDER BY p.id LIMIT 1",
+                [reviewer, fifth.identity_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((reviewer, name, q.items, other))
     })());
-    assert!(items.len() >= 4, "the reviewer needs a few items");
+    assert!(items.len() >= 5, "the reviewer needs a few items");
     let (first, second, third, fourth) = (&items[0], &items[1], &items[2], &items[3]);
     let removal = match second.item_type {
         custodian::campaigns::ItemType::Identity => Decision::Retire,
@@ -853,6 +867,31 @@ fn reviewer_works_through_a_queue() {
         s.wait_for("two more decisions", || {
             Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 4).to_string())
         })?;
+        // 5. Not theirs to judge: send the next one to someone else.
+        s.click(&s.find("[data-testid=queue-row] td:nth-child(4)")?)?;
+        s.press_key("g")?;
+        s.wait_for("the send panel", || {
+            s.exists("[data-testid=send-to-search]")
+        })?;
+        let search = s.find("[data-testid=send-to-search]")?;
+        s.click(&search)?;
+        s.send_keys(&search, &other.1)?;
+        s.wait_for("the other reviewer found", || {
+            s.exists("[data-testid=send-to-option]")
+        })?;
+        s.click(&s.find("[data-testid=send-to-option]")?)?;
+        let just = s.find("[data-testid=justification]")?;
+        s.click(&just)?;
+        s.send_keys(&just, "their team runs it")?;
+        s.click(&s.find("[data-testid=send-items]")?)?;
+        s.wait_for("the item gone to the other reviewer", || {
+            Ok(
+                digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 5).to_string()
+                    && s.text_of("[data-testid=review-notice]")
+                        .unwrap_or_default()
+                        .contains(&format!("Sent 1 item to {}", other.1)),
+            )
+        })?;
         s.wait_for("the audit badge", || {
             Ok(s.text_of("[data-testid=audit-badge]")
                 .unwrap_or_default()
@@ -874,6 +913,17 @@ fn reviewer_works_through_a_queue() {
     assert_eq!(b.justification, "not used since spring");
     assert_eq!(got(third.id).decision, Some(third.recommendation));
     assert_eq!(got(fourth.id).decision, Some(fourth.recommendation));
+    let e = got(items[4].id);
+    assert_eq!(
+        (e.decision, e.reviewer_id),
+        (None, Some(other.0)),
+        "undecided, with the other reviewer"
+    );
+    assert!(
+        e.reviewer_reason.contains("their team runs it"),
+        "{}",
+        e.reviewer_reason
+    );
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
 }
 

@@ -38,6 +38,19 @@ describe('mock reviews', () => {
     expect((await m.queue(emptyQuery())).pending).toBe(11);
     expect((await m.verifyAudit()).ok).toBe(true);
   });
+  it('sends undecided items to another reviewer, with a reason', async () => {
+    const m = createMockReviews();
+    await m.setActingPerson(1);
+    const [a, b] = (await m.queue(emptyQuery())).items;
+    await expect(m.reassign([a.id], 2, ' ')).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(m.reassign([a.id], 99, 'not mine')).rejects.toMatchObject({ code: 'not_found' });
+    expect(await m.reassign([a.id, b.id], 2, 'not mine')).toBe(2);
+    expect((await m.queue(emptyQuery())).pending).toBe(10);
+    await m.setActingPerson(2);
+    const theirs = await m.queue(emptyQuery());
+    expect(theirs.items.map((i) => i.id)).toEqual([a.id, b.id]);
+    expect(theirs.items[0].reviewer_reason).toBe('reassigned by Maya Weber: not mine');
+  });
 });
 
 describe('newCampaign', () => {

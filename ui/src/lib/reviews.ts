@@ -35,6 +35,8 @@ export interface ReviewsApi {
   campaignProgress(id: number): Promise<CampaignProgress>;
   remind(campaign: number, reviewer: number): Promise<null>;
   escalate(campaign: number, reviewer: number | null): Promise<number>;
+  /** Moves undecided items to another reviewer (the campaign owner, or the items' own reviewer). */
+  reassign(items: number[], to: number, reason: string): Promise<number>;
   closeCampaign(campaign: number, policy: UndecidedPolicy): Promise<CloseReport>;
   exportCampaign(campaign: number): Promise<string[]>;
   setTaskStatus(task: number, status: TaskStatus, note: string): Promise<null>;
@@ -54,6 +56,7 @@ const tauriReviews: ReviewsApi = {
   campaignProgress: (campaign) => invoke<CampaignProgress>('campaign_progress', { campaign }),
   remind: (campaign, reviewer) => invoke<null>('remind', { campaign, reviewer }),
   escalate: (campaign, reviewer) => invoke<number>('escalate', { campaign, reviewer }),
+  reassign: (items, to, reason) => invoke<number>('reassign_reviewer', { items, to, reason }),
   closeCampaign: (campaign, policy) => invoke<CloseReport>('close_campaign', { campaign, policy }),
   exportCampaign: (campaign) => invoke<string[]>('export_campaign', { campaign }),
   setTaskStatus: (task, status, note) => invoke<null>('set_task_status', { task, status, note }),
@@ -93,6 +96,7 @@ export const reviews = {
   campaignProgress: (id: number) => call((a) => a.campaignProgress(id)),
   remind: (campaign: number, reviewer: number) => call((a) => a.remind(campaign, reviewer)),
   escalate: (campaign: number, reviewer: number | null) => call((a) => a.escalate(campaign, reviewer)),
+  reassign: (items: number[], to: number, reason: string) => call((a) => a.reassign(items, to, reason)),
   closeCampaign: (campaign: number, policy: UndecidedPolicy) => call((a) => a.closeCampaign(campaign, policy)),
   exportCampaign: (campaign: number) => call((a) => a.exportCampaign(campaign)),
   setTaskStatus: (task: number, status: TaskStatus, note: string) => call((a) => a.setTaskStatus(task, status, note)),
@@ -162,7 +166,7 @@ export function needsJustification(decision: Decision, risk: string): boolean {
   return decision === 'revoke' || decision === 'retire' || (decision === 'keep' && risk === 'high');
 }
 
-export const KEY_HELP = '↑↓ move · a keep · r revoke/retire · o rotate · x select · A follow recommendation · / justification';
+export const KEY_HELP = '↑↓ move · a keep · r revoke/retire · o rotate · x select · A follow recommendation · g send to another reviewer · / justification';
 
 export function emptyQuery(): QueueQuery {
   return { campaign: null, include_decided: false, item_type: null, min_risk: null, search: '', offset: 0, limit: 200 };
@@ -271,6 +275,25 @@ export function createMockReviews(): ReviewsApi {
     },
     remind: async () => null,
     escalate: async () => 0,
+    reassign: async (ids, to, reason) => {
+      if (!reason.trim()) throw { code: 'invalid_input', message: 'say why the items move to another reviewer' };
+      const target = people.find((p) => p.id === to);
+      if (!target) throw { code: 'not_found', message: `no person with id ${to}` };
+      for (const id of ids) {
+        const it = items.find((i) => i.id === id);
+        if (!it) throw { code: 'not_found', message: `no review item with id ${id}` };
+        if (it.decision) throw { code: 'invalid_input', message: `item ${id} (${it.subject}) is already decided` };
+      }
+      for (const id of ids) {
+        const it = items.find((i) => i.id === id);
+        if (it) {
+          it.reviewer_id = to;
+          it.reviewer = target.display_name;
+          it.reviewer_reason = `reassigned by ${acting?.display_name ?? ''}: ${reason}`;
+        }
+      }
+      return ids.length;
+    },
     closeCampaign: async () => ({ campaign_id: 1, decided_by_people: 0, decided_by_policy: 12, tasks: 3, next_campaign: null }),
     exportCampaign: async () => ['/tmp/campaign-1-evidence.csv'],
     setTaskStatus: async () => null,

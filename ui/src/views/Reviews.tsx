@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AuditVerification, Decision, PersonRef, ReviewItem, ReviewQueue } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
+import { PersonSearch } from '../components/PersonSearch';
 
 /** "Who are you?": the acting person, chosen from the people in the cache. */
 function PersonPicker({ onChosen }: { onChosen: (p: PersonRef) => void }) {
@@ -77,6 +78,9 @@ export function Reviews() {
   const [error, setError] = useState<UserError | null>(null);
   const [notice, setNotice] = useState('');
   const [tick, setTick] = useState(0);
+  /** The items being sent to another reviewer (the `g` panel), or null. */
+  const [sending, setSending] = useState<ReviewItem[] | null>(null);
+  const [sendTo, setSendTo] = useState<PersonRef | null>(null);
   const justRef = useRef<HTMLInputElement>(null);
   const tableRef = useRef<HTMLDivElement>(null);
 
@@ -123,6 +127,28 @@ export function Reviews() {
       );
   };
 
+  const send = () => {
+    if (!sending || !sendTo) return;
+    if (!justification.trim()) {
+      setNotice('Say why these items go to another reviewer (the justification), then send.');
+      justRef.current?.focus();
+      return;
+    }
+    reviews.reassign(sending.map((i) => i.id), sendTo.id, justification).then(
+      (n) => {
+        setNotice(`Sent ${n} item${n === 1 ? '' : 's'} to ${sendTo.display_name}.`);
+        setError(null);
+        setSending(null);
+        setSendTo(null);
+        setSelected(new Set());
+        setJustification('');
+        setTick((t) => t + 1);
+        tableRef.current?.focus();
+      },
+      (e: unknown) => setError(toUserError(e)),
+    );
+  };
+
   const onKey = (e: KeyboardEvent) => {
     if (!queue || e.target === justRef.current) return;
     const items = queue.items;
@@ -141,6 +167,10 @@ export function Reviews() {
       decide(chosen.length ? chosen : it ? [it] : [], null, true);
     } else if (e.key === '/') {
       justRef.current?.focus();
+    } else if (e.key === 'g' && it) {
+      setSending(selected.size ? items.filter((i) => selected.has(i.id)) : [it]);
+    } else if (e.key === 'Escape' && sending) {
+      setSending(null);
     } else if (it) {
       const chosen = selected.size ? items.filter((i) => selected.has(i.id)) : [it];
       const d = keyDecision(e.key, it.item_type);
@@ -202,6 +232,20 @@ export function Reviews() {
           <p>{error.message}</p>
         </div>
       )}
+      {sending && (
+        <div class="bulk-bar" data-testid="send-panel">
+          <span>
+            Send {sending.length} item{sending.length === 1 ? '' : 's'} to
+          </span>
+          <PersonSearch chosen={sendTo} onChosen={setSendTo} placeholder="Reviewer: name or email" testid="send-to" />
+          <button class="button" data-testid="send-items" disabled={!sendTo} onClick={send}>
+            Send
+          </button>
+          <button class="link-button" onClick={() => setSending(null)}>
+            cancel
+          </button>
+        </div>
+      )}
       <p class="muted keyhelp">{KEY_HELP}</p>
       <div class="queue" tabIndex={0} ref={tableRef} onKeyDown={onKey} data-testid="queue" autoFocus>
         <table class="table">
@@ -234,7 +278,7 @@ export function Reviews() {
                 <td data-testid="queue-subject">{it.subject}</td>
                 <td>{it.detail}</td>
                 <td data-testid="queue-recommendation">{it.recommendation}</td>
-                <td class="muted">{it.reasons.join('; ')}</td>
+                <td class="muted cell-wrap">{it.reasons.join('; ')}</td>
                 <td class="muted">
                   {it.campaign}
                   {it.stage === 2 && it.proposed && ` · stage 2: ${it.proposed} proposed by ${it.proposed_by ?? ''}`}

@@ -4,6 +4,7 @@ import { identityHref } from '../lib/route';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { bulkPlan, describeApply, describeDecision, offboarding, transferAll } from '../lib/offboarding';
 import { reviews } from '../lib/reviews';
+import { PersonSearch } from '../components/PersonSearch';
 
 function ErrorBox({ error }: { error: UserError | null }) {
   if (!error) return null;
@@ -22,59 +23,6 @@ function Preview({ item }: { item: OffboardingItemView }) {
       {p.grants} grants ({p.high_consequence_grants} high-consequence), {p.delegations_out} delegations, {p.findings.length} findings
       {p.sensitive_resources.length > 0 && <>; reaches {p.sensitive_resources.join(', ')}</>}
       {p.secrets.length > 0 && <>; secrets the leaver could know: {p.secrets.join(', ')}</>}
-    </span>
-  );
-}
-
-/** Search for an active person to take items over. */
-function OwnerChooser({ chosen, onChosen }: { chosen: PersonRef | null; onChosen: (p: PersonRef | null) => void }) {
-  const [search, setSearch] = useState('');
-  const [found, setFound] = useState<PersonRef[]>([]);
-  useEffect(() => {
-    if (!search.trim()) {
-      setFound([]);
-      return;
-    }
-    let live = true;
-    reviews.findPeople(search).then(
-      (p) => live && setFound(p.filter((x) => x.status === 'active').slice(0, 8)),
-      () => live && setFound([]),
-    );
-    return () => {
-      live = false;
-    };
-  }, [search]);
-  if (chosen) {
-    return (
-      <span data-testid="bulk-owner">
-        {chosen.display_name}{' '}
-        <button class="link-button" onClick={() => onChosen(null)} aria-label="Choose someone else">
-          change
-        </button>
-      </span>
-    );
-  }
-  return (
-    <span class="owner-chooser">
-      <input
-        class="input input--mid"
-        data-testid="bulk-owner-search"
-        placeholder="New owner: name or email"
-        aria-label="New owner"
-        value={search}
-        onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
-      />
-      {found.length > 0 && (
-        <ul class="picker-list picker-list--popup">
-          {found.map((p) => (
-            <li key={p.id}>
-              <button class="link-button" data-testid="bulk-owner-option" onClick={() => onChosen(p)}>
-                {p.display_name} <span class="muted">{p.email}</span>
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
     </span>
   );
 }
@@ -189,7 +137,7 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
             <option value="keep">keep with a temporary owner</option>
             <option value="retire">retire (disable, revoke)</option>
           </select>
-          {action !== 'retire' && <OwnerChooser chosen={owner} onChosen={setOwner} />}
+          {action !== 'retire' && <PersonSearch chosen={owner} onChosen={setOwner} placeholder="New owner: name or email" testid="bulk-owner" />}
           {action === 'keep' && (
             <label>
               until{' '}
