@@ -185,7 +185,6 @@ fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
     Ok(c)
 }
 
-/// Recomputes findings and the roll-up columns. Returns the number of findings.
 /// The identities a scoped refresh re-evaluates (a temporary table, so
 /// every check can join it through its identity alias `i`).
 const SCOPE: &str = "temp.refresh_scope";
@@ -193,7 +192,8 @@ const SCOPE: &str = "temp.refresh_scope";
 /// [`refresh_derived`] for a few identities: their findings and roll-ups are
 /// recomputed, every other row is left as it is. Correct because every check
 /// is a function of one identity's own rows (its credentials, grants, owner,
-/// source, override); `store::tests` proves it equals a full refresh.
+/// source, override); a test in tests/core/offboarding.rs proves it equals a
+/// full refresh.
 pub(super) fn refresh_derived_for(
     tx: &Transaction<'_>,
     now: DateTime<Utc>,
@@ -213,29 +213,7 @@ pub(super) fn refresh_derived_for(
         &format!("DELETE FROM findings WHERE identity_id IN (SELECT id FROM {SCOPE})"),
         [],
     )?;
-    let now = to_ts(now);
-    for check in CHECKS {
-        // Every check selects from `identities i` with one top-level WHERE.
-        let scoped = check.query.replacen(
-            "WHERE ",
-            &format!("WHERE i.id IN (SELECT id FROM {SCOPE}) AND "),
-            1,
-        );
-        let sql = format!(
-            "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)
-             SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({scoped})",
-            id = check.id,
-            owasp = check.owasp,
-            sev = check.severity.rank(),
-            title = check.title.replace('\'', "''"),
-            fix = check.fix.replace('\'', "''"),
-        );
-        let mut st = tx
-            .prepare_cached(&sql)
-            .context(|| format!("finding check {} (scoped)", check.id))?;
-        st.execute(rusqlite::named_params! { ":now": now })
-            .context(|| format!("finding check {} (scoped)", check.id))?;
-    }
+    run_checks(tx, to_ts(now), true)?;
     tx.execute_batch(&format!(
         "UPDATE identities SET
              credential_count = (SELECT count(*) FROM credentials c WHERE c.identity_id = identities.id),
@@ -249,10 +227,20 @@ pub(super) fn refresh_derived_for(
     Ok(())
 }
 
-pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
-    tx.execute("DELETE FROM findings", [])?;
-    let now = to_ts(now);
+/// Inserts the findings of every check as of `now`; `scoped`: only for the
+/// identities in the scope table.
+fn run_checks(tx: &Transaction<'_>, now: i64, scoped: bool) -> Result<()> {
     for check in CHECKS {
+        // Every check selects from `identities i` with one top-level WHERE.
+        let query = if scoped {
+            check.query.replacen(
+                "WHERE ",
+                &format!("WHERE i.id IN (SELECT id FROM {SCOPE}) AND "),
+                1,
+            )
+        } else {
+            check.query.to_string()
+        };
         let sql = format!(
             "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)
              SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({query})",
@@ -261,7 +249,6 @@ pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Resul
             sev = check.severity.rank(),
             title = check.title.replace('\'', "''"),
             fix = check.fix.replace('\'', "''"),
-            query = check.query,
         );
         let mut st = tx
             .prepare_cached(&sql)
@@ -269,6 +256,13 @@ pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Resul
         st.execute(rusqlite::named_params! { ":now": now })
             .context(|| format!("finding check {}", check.id))?;
     }
+    Ok(())
+}
+
+/// Recomputes findings and the roll-up columns. Returns the number of findings.
+pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+    tx.execute("DELETE FROM findings", [])?;
+    run_checks(tx, to_ts(now), false)?;
     // Roll-ups from one grouped pass per table; only rows whose values
     // change are written (a resync touches few).
     tx.execute_batch(

@@ -838,32 +838,14 @@ fn environment(tags: &Tags, fallback: &str) -> String {
 
 impl Source for AwsIamSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
-        let key_id = ctx.setting("access_key_id")?;
-        let optional = |k: &str| {
-            ctx.source
-                .settings
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        let endpoint = optional("endpoint").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
-        let parsed = url::Url::parse(&endpoint).map_err(|e| {
-            Error::invalid(format!("the AWS endpoint '{endpoint}' is not a URL: {e}"))
-        })?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::invalid(format!(
-                "the AWS endpoint '{endpoint}' must be an http(s) URL"
-            )));
-        }
-        let account_name = optional("account_name").unwrap_or_default();
-        let iam = Iam {
-            http: ctx.http.clone(),
-            endpoint: parsed.to_string().into(),
-            key_id: key_id.trim().into(),
-            secret: ctx.secret()?.trim().into(),
-        };
+        let iam = Iam::from_context(ctx)?;
+        let account_name = ctx
+            .source
+            .settings
+            .get("account_name")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
 
         let g = gaad(&iam, ctx).await?;
         let work: Vec<(String, String)> = g
