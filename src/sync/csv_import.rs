@@ -134,26 +134,74 @@ pub fn parse_registry_xlsx_bytes(data: &[u8], what: &str) -> Result<Fetched> {
     parse_registry_xlsx_from(std::io::Cursor::new(data), what)
 }
 
+/// The most columns a registry sheet may use: far more than the registry
+/// has, and a bound on what one row can allocate.
+const XLSX_MAX_COLUMNS: u32 = 256;
+/// The most non-empty cells read from one sheet.
+const XLSX_MAX_CELLS: usize = 5_000_000;
+
 fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
     reader: R,
     what: &str,
 ) -> Result<Fetched> {
-    use calamine::{Data, Reader, Xlsx};
+    // calamine overflows on absurd cell references ("A99999999999"), which
+    // panics in debug builds; a damaged workbook must be an error, never a
+    // crash.
+    let rows = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_xlsx_cells(reader, what)
+    }))
+    .map_err(|_| {
+        Error::invalid(format!(
+            "the workbook {what} is damaged: a cell reference is out of range"
+        ))
+    })??;
+    let mut it = rows.into_iter();
+    let dense = |cells: Vec<(u32, String)>| -> Vec<String> {
+        let width = cells
+            .iter()
+            .map(|(c, _)| *c as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut row = vec![String::new(); width];
+        for (c, v) in cells {
+            row[c as usize] = v;
+        }
+        row
+    };
+    let headers: Vec<String> = it.next().map(|(_, cells)| dense(cells)).unwrap_or_default();
+    let body = it.map(|(r, cells)| (u64::from(r) + 1, Ok(dense(cells))));
+    parse_rows(&headers, body)
+}
+
+/// The first worksheet's non-empty cells as text, by row (0-based) then
+/// column, streamed: memory follows the cells present, not the sheet's
+/// extent (one cell at XFD1048576 must not allocate 17 billion).
+fn read_xlsx_cells<R: std::io::Read + std::io::Seek>(
+    reader: R,
+    what: &str,
+) -> Result<std::collections::BTreeMap<u32, Vec<(u32, String)>>> {
+    use calamine::{DataRef, Reader, Xlsx};
     let mut book: Xlsx<_> = Xlsx::new(reader)
         .map_err(|e| Error::invalid(format!("cannot read the workbook {what}: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| Error::invalid(format!("{what} has no worksheet")))?
-        .map_err(|e| Error::invalid(format!("cannot read the first worksheet of {what}: {e}")))?;
-    let cell = |d: &Data| -> String {
+    let first = book
+        .sheet_names()
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::invalid(format!("{what} has no worksheet")))?;
+    let bad_sheet = |e: calamine::XlsxError| {
+        Error::invalid(format!("cannot read the first worksheet of {what}: {e}"))
+    };
+    let mut cells = book.worksheet_cells_reader(&first).map_err(bad_sheet)?;
+    let text = |d: &DataRef<'_>| -> String {
         match d {
-            Data::Empty => String::new(),
-            Data::String(s) => s.clone(),
-            Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-            Data::Float(f) => f.to_string(),
-            Data::Int(i) => i.to_string(),
-            Data::Bool(b) => b.to_string(),
-            Data::DateTime(dt) => dt
+            DataRef::Empty => String::new(),
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+            DataRef::SharedString(s) => (*s).to_string(),
+            DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+            DataRef::Float(f) => f.to_string(),
+            DataRef::Int(i) => i.to_string(),
+            DataRef::Bool(b) => b.to_string(),
+            DataRef::DateTime(dt) => dt
                 .as_datetime()
                 .map(|t| {
                     if t.time() == chrono::NaiveTime::MIN {
@@ -163,20 +211,34 @@ fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
                     }
                 })
                 .unwrap_or_else(|| dt.to_string()),
-            Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
-            Data::Error(e) => format!("#ERROR {e:?}"),
+            DataRef::Error(e) => format!("#ERROR {e:?}"),
         }
     };
-    let start_row = u64::from(range.start().map_or(0, |(r, _)| r)) + 1;
-    let mut rows = range.rows();
-    let headers: Vec<String> = rows
-        .next()
-        .map(|r| r.iter().map(cell).collect())
-        .unwrap_or_default();
-    let body = rows
-        .enumerate()
-        .map(|(i, r)| (start_row + 1 + i as u64, Ok(r.iter().map(cell).collect())));
-    parse_rows(&headers, body)
+    let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = Default::default();
+    let mut count = 0usize;
+    while let Some(cell) = cells.next_cell().map_err(bad_sheet)? {
+        let (r, c) = cell.get_position();
+        let v = text(cell.get_value());
+        if v.trim().is_empty() {
+            continue;
+        }
+        if c >= XLSX_MAX_COLUMNS {
+            return Err(Error::invalid(format!(
+                "line {}: {what} has a value in column {} (more than {XLSX_MAX_COLUMNS} columns; the registry has {})",
+                u64::from(r) + 1,
+                u64::from(c) + 1,
+                KNOWN.len()
+            )));
+        }
+        count += 1;
+        if count > XLSX_MAX_CELLS {
+            return Err(Error::invalid(format!(
+                "{what} has more than {XLSX_MAX_CELLS} filled cells: split the registry"
+            )));
+        }
+        rows.entry(r).or_default().push((c, v));
+    }
+    Ok(rows)
 }
 
 fn parse_rows(

@@ -294,6 +294,47 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
     }
 }
 
+/// Found by `cargo fuzz run registry_xlsx`: a cell reference whose row
+/// overflows u32 panicked inside calamine (debug builds). It is an error.
+#[test]
+fn a_workbook_with_an_overflowing_cell_reference_is_an_error_not_a_crash() {
+    let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/xlsx/cell-reference-overflow.xlsx")).unwrap();
+    let err = custodian::sync::csv_import::parse_registry_xlsx_bytes(&data, "fuzzed.xlsx").unwrap_err();
+    assert_eq!(err.code, custodian::error::ErrorCode::InvalidInput);
+    assert!(err.message.contains("fuzzed.xlsx"), "{}", err.message);
+}
+
+/// A sheet whose extent is the whole grid (one value at XFD1048576) is read
+/// cell by cell: refused for its stray column, without allocating the grid
+/// (17 billion cells: a dense read runs out of memory).
+#[test]
+fn a_workbook_spanning_the_whole_grid_is_refused_without_reading_the_grid() {
+    use rust_xlsxwriter::Workbook;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wide.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "name").unwrap();
+    sheet.write_string(0, 1, "kind").unwrap();
+    sheet.write_string(1, 0, "far-agent").unwrap();
+    sheet.write_string(1, 1, "ai_agent").unwrap();
+    sheet.write_string(1_048_575, 16_383, "stray").unwrap();
+    book.save(&path).unwrap();
+    let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
+    assert!(err.message.contains("line 1048576") && err.message.contains("column 16384"), "{}", err.message);
+
+    // Far down but within the columns: read, and named by its own row.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "name").unwrap();
+    sheet.write_string(0, 1, "kind").unwrap();
+    sheet.write_string(999_999, 0, "deep-agent").unwrap();
+    sheet.write_string(999_999, 1, "robot").unwrap();
+    book.save(&path).unwrap();
+    let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
+    assert!(err.message.contains("line 1000000:") && err.message.contains("robot"), "{}", err.message);
+}
+
 #[test]
 fn an_unchanged_reimport_records_no_lifecycle_events() {
     let dir = tempfile::tempdir().unwrap();
