@@ -451,6 +451,19 @@ pub fn escalate(
     store.escalate(actor, campaign, reviewer, now)
 }
 
+/// Moves a reviewer's undecided items in a campaign to another person.
+pub fn delegate_reviewer(
+    store: &mut Store,
+    actor: i64,
+    campaign: i64,
+    from: i64,
+    to: i64,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize> {
+    store.delegate(actor, campaign, from, to, reason, now)
+}
+
 pub fn remind(
     store: &mut Store,
     actor: i64,

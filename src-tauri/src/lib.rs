@@ -157,6 +157,7 @@ pub fn run() -> ExitCode {
             reviews::decide,
             reviews::reassign_reviewer,
             reviews::escalate,
+            reviews::delegate_reviewer,
             reviews::remind,
             reviews::close_campaign,
             reviews::export_campaign,

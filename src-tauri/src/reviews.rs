@@ -162,6 +162,21 @@ pub fn escalate(state: State<'_, AppState>, campaign: i64, reviewer: Option<i64>
 
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
+pub fn delegate_reviewer(
+    state: State<'_, AppState>,
+    campaign: i64,
+    from: i64,
+    to: i64,
+    reason: String,
+) -> Result<usize> {
+    state.with_mut(|s| {
+        let who = actor(s)?;
+        ops::delegate_reviewer(s, who, campaign, from, to, &reason, now())
+    })
+}
+
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
 pub fn remind(state: State<'_, AppState>, campaign: i64, reviewer: i64) -> Result<()> {
     state.with_mut(|s| {
         let who = actor(s)?;

@@ -85,6 +85,16 @@ pub enum CampaignCmd {
         #[arg(long)]
         reviewer: Option<String>,
     },
+    /// Move a reviewer's undecided items to another person (say why).
+    Delegate {
+        campaign: i64,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Record that a reviewer was reminded.
     Remind {
         campaign: i64,
@@ -501,6 +511,17 @@ pub fn campaign(
             let reviewer = reviewer.as_deref().map(|r| person(store, r)).transpose()?;
             let n = ops::escalate(store, actor, campaign, reviewer, now)?;
             writeln!(out, "Escalated {n} item(s) to the fallback reviewer")?;
+        }
+        CampaignCmd::Delegate {
+            campaign,
+            from,
+            to,
+            reason,
+        } => {
+            let actor = ops::actor(store, as_person)?;
+            let (from, to) = (person(store, &from)?, person(store, &to)?);
+            let n = ops::delegate_reviewer(store, actor, campaign, from, to, &reason, now)?;
+            writeln!(out, "Delegated {n} item(s)")?;
         }
         CampaignCmd::Remind { campaign, reviewer } => {
             let actor = ops::actor(store, as_person)?;

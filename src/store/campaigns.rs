@@ -1025,6 +1025,44 @@ impl Store {
         )
     }
 
+    /// Delegates a reviewer's undecided items in a campaign to another
+    /// person (campaign owner only). Items the new reviewer built stay where
+    /// they are (no self-review); returns how many moved.
+    pub fn delegate(
+        &mut self,
+        actor: i64,
+        campaign: i64,
+        from: i64,
+        to: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize> {
+        let camp = campaign_row(&self.conn, campaign)?;
+        if camp.owner_id != actor {
+            return Err(Error::invalid(
+                "only the campaign owner can delegate a reviewer's items",
+            ));
+        }
+        if from == to {
+            return Err(Error::invalid("choose someone else to delegate to"));
+        }
+        let ids: Vec<i64> = {
+            let mut st = self.conn.prepare(
+                "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
+                 WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id = ?2
+                   AND i.builder_id IS NOT ?3",
+            )?;
+            let v = st
+                .query_map(params![campaign, from, to], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.reassign_reviewer(actor, &ids, to, reason, now)
+    }
+
     /// Records that a reviewer was reminded (Custodian sends no mail: the
     /// owner reminds them and this keeps the record).
     pub fn record_reminder(

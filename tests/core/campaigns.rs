@@ -553,6 +553,61 @@ fn reassign_delegate_and_escalate() {
             .overdue,
         9
     );
+
+    // The owner delegates what Gus holds to Fay: everything but what Fay
+    // built; only the owner may, with a reason, to someone else.
+    let pending = |w: &World, who: &str| {
+        w.store
+            .review_queue(w.p[who], &QueueQuery::default())
+            .unwrap()
+            .pending
+    };
+    let (gus_before, fay_before) = (pending(&w, "Gus"), pending(&w, "Fay"));
+    assert!(gus_before > 0);
+    let fay_built: i64 = w
+        .store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
+             WHERE ci.campaign_id = ?1 AND ci.reviewer_id = ?2 AND ci.decision IS NULL AND i.builder_id = ?3",
+            [id, w.p["Gus"], w.p["Fay"]],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let err = w
+        .store
+        .delegate(w.p["Ben"], id, w.p["Gus"], w.p["Fay"], "x", now())
+        .unwrap_err();
+    assert!(
+        err.message.contains("only the campaign owner"),
+        "{}",
+        err.message
+    );
+    assert!(w
+        .store
+        .delegate(w.p["Ana"], id, w.p["Gus"], w.p["Gus"], "x", now())
+        .is_err());
+    assert!(w
+        .store
+        .delegate(w.p["Ana"], id, w.p["Gus"], w.p["Fay"], " ", now())
+        .is_err());
+    let moved = w
+        .store
+        .delegate(
+            w.p["Ana"],
+            id,
+            w.p["Gus"],
+            w.p["Fay"],
+            "Gus is on leave",
+            now(),
+        )
+        .unwrap();
+    assert_eq!(moved as i64, gus_before - fay_built);
+    assert_eq!(pending(&w, "Gus"), fay_built);
+    assert_eq!(pending(&w, "Fay"), fay_before + moved as i64);
+    let moved_item = item(&w.store, id, "agent-a", ItemType::Identity, "");
+    assert_eq!(moved_item.reviewer.as_deref(), Some("Fay"));
+    assert!(moved_item.reviewer_reason.contains("Gus is on leave"));
 }
 
 fn close_with(policy: UndecidedPolicy) -> (World, i64, CloseReport) {

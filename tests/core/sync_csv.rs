@@ -298,8 +298,13 @@ fn xlsx_workbooks_import_like_csv_with_sheet_row_numbers() {
 /// overflows u32 panicked inside calamine (debug builds). It is an error.
 #[test]
 fn a_workbook_with_an_overflowing_cell_reference_is_an_error_not_a_crash() {
-    let data = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/xlsx/cell-reference-overflow.xlsx")).unwrap();
-    let err = custodian::sync::csv_import::parse_registry_xlsx_bytes(&data, "fuzzed.xlsx").unwrap_err();
+    let data = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/xlsx/cell-reference-overflow.xlsx"
+    ))
+    .unwrap();
+    let err =
+        custodian::sync::csv_import::parse_registry_xlsx_bytes(&data, "fuzzed.xlsx").unwrap_err();
     assert_eq!(err.code, custodian::error::ErrorCode::InvalidInput);
     assert!(err.message.contains("fuzzed.xlsx"), "{}", err.message);
 }
@@ -321,7 +326,11 @@ fn a_workbook_spanning_the_whole_grid_is_refused_without_reading_the_grid() {
     sheet.write_string(1_048_575, 16_383, "stray").unwrap();
     book.save(&path).unwrap();
     let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
-    assert!(err.message.contains("line 1048576") && err.message.contains("column 16384"), "{}", err.message);
+    assert!(
+        err.message.contains("line 1048576") && err.message.contains("column 16384"),
+        "{}",
+        err.message
+    );
 
     // Far down but within the columns: read, and named by its own row.
     let mut book = Workbook::new();
@@ -332,7 +341,11 @@ fn a_workbook_spanning_the_whole_grid_is_refused_without_reading_the_grid() {
     sheet.write_string(999_999, 1, "robot").unwrap();
     book.save(&path).unwrap();
     let err = custodian::sync::csv_import::parse_registry_xlsx(&path).unwrap_err();
-    assert!(err.message.contains("line 1000000:") && err.message.contains("robot"), "{}", err.message);
+    assert!(
+        err.message.contains("line 1000000:") && err.message.contains("robot"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -1147,15 +1147,27 @@ fn owner_creates_and_closes_a_campaign() {
     let now = Utc::now();
     let dir = tempdir();
     let db = dir.path().join("custodian.db");
-    let fallback_name = or_panic((|| -> R<_> {
+    let (fallback_name, delegate) = or_panic((|| -> R<_> {
         let mut store = Store::open(&db).map_err(|e| e.to_string())?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
         store.set_acting_person(1, now).map_err(|e| e.to_string())?;
-        Ok(store
+        // Someone to delegate a reviewer's items to.
+        let delegate: (i64, String) = store
+            .conn()
+            .query_row(
+                "SELECT p.id, p.display_name FROM people p WHERE p.status = 'active' AND p.id > 2
+                 AND (SELECT count(*) FROM people q WHERE q.display_name = p.display_name) = 1
+                 ORDER BY p.id LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| e.to_string())?;
+        let fallback = store
             .person_ref(2)
             .map_err(|e| e.to_string())?
             .ok_or("no person 2")?
-            .display_name)
+            .display_name;
+        Ok((fallback, delegate))
     })());
     let app = App::launch("campaigns", &db);
     app.check(|s| {
@@ -1188,6 +1200,37 @@ fn owner_creates_and_closes_a_campaign() {
             s.exists("[data-testid=campaign-reviewers]")
         })?;
         s.screenshot_to(&artifacts_dir().join("campaign-detail.png"))?;
+        // Delegate one reviewer's pending items to someone else.
+        let from: String = s
+            .execute(
+                "const tr = Array.from(document.querySelectorAll('[data-testid=campaign-reviewers] tbody tr'))\
+                   .find(tr => tr.querySelector('[data-testid=delegate]') && !tr.textContent.includes(arguments[0]));\
+                 if (!tr) return '';\
+                 tr.querySelector('[data-testid=delegate]').click();\
+                 return tr.cells[0].innerText.trim();",
+                &json!([delegate.1]),
+            )?
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if from.is_empty() {
+            return Err("no reviewer row to delegate from".into());
+        }
+        s.wait_for("the delegate panel", || s.exists("[data-testid=delegate-to-search]"))?;
+        let search = s.find("[data-testid=delegate-to-search]")?;
+        s.click(&search)?;
+        s.send_keys(&search, &delegate.1)?;
+        s.wait_for("the delegate found", || s.exists("[data-testid=delegate-to-option]"))?;
+        s.click(&s.find("[data-testid=delegate-to-option]")?)?;
+        let why = s.find("[data-testid=delegate-reason]")?;
+        s.click(&why)?;
+        s.send_keys(&why, "away until January")?;
+        s.click(&s.find("[data-testid=delegate-send]")?)?;
+        s.wait_for("the delegation reported", || {
+            Ok(s.text_of("[data-testid=campaign-message]")
+                .unwrap_or_default()
+                .contains(&format!("delegated to {}", delegate.1)))
+        })?;
         // Close, keeping whatever nobody decided (accept the confirmation).
         s.execute("window.confirm = () => true;", &json!([]))?;
         s.execute(
@@ -1211,4 +1254,16 @@ fn owner_creates_and_closes_a_campaign() {
     assert_eq!(c.status.as_str(), "closed");
     assert!(c.items > 0);
     assert_eq!(c.undecided_policy.map(|p| p.as_str()), Some("keep"));
+    let moved: i64 = or_panic(
+        store
+            .conn()
+            .query_row(
+                "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2
+                 AND reviewer_reason LIKE '%away until January%'",
+                [c.id, delegate.0],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string()),
+    );
+    assert!(moved > 0, "the delegated items are with {}", delegate.1);
 }

@@ -51,6 +51,16 @@ describe('mock reviews', () => {
     expect(theirs.items.map((i) => i.id)).toEqual([a.id, b.id]);
     expect(theirs.items[0].reviewer_reason).toBe('reassigned by Maya Weber: not mine');
   });
+  it('delegates everything a reviewer has pending', async () => {
+    const m = createMockReviews();
+    await m.setActingPerson(1);
+    await expect(m.delegate(1, 1, 1, 'away')).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(m.delegate(1, 1, 3, '')).rejects.toMatchObject({ code: 'invalid_input' });
+    expect(await m.delegate(1, 1, 3, 'away until January')).toBe(12);
+    expect((await m.queue(emptyQuery())).pending).toBe(0);
+    await m.setActingPerson(3);
+    expect((await m.queue(emptyQuery())).pending).toBe(12);
+  });
 });
 
 describe('newCampaign', () => {

@@ -35,6 +35,8 @@ export interface ReviewsApi {
   campaignProgress(id: number): Promise<CampaignProgress>;
   remind(campaign: number, reviewer: number): Promise<null>;
   escalate(campaign: number, reviewer: number | null): Promise<number>;
+  /** Moves a reviewer's undecided items in a campaign to another person (campaign owner). */
+  delegate(campaign: number, from: number, to: number, reason: string): Promise<number>;
   /** Moves undecided items to another reviewer (the campaign owner, or the items' own reviewer). */
   reassign(items: number[], to: number, reason: string): Promise<number>;
   closeCampaign(campaign: number, policy: UndecidedPolicy): Promise<CloseReport>;
@@ -57,6 +59,7 @@ const tauriReviews: ReviewsApi = {
   remind: (campaign, reviewer) => invoke<null>('remind', { campaign, reviewer }),
   escalate: (campaign, reviewer) => invoke<number>('escalate', { campaign, reviewer }),
   reassign: (items, to, reason) => invoke<number>('reassign_reviewer', { items, to, reason }),
+  delegate: (campaign, from, to, reason) => invoke<number>('delegate_reviewer', { campaign, from, to, reason }),
   closeCampaign: (campaign, policy) => invoke<CloseReport>('close_campaign', { campaign, policy }),
   exportCampaign: (campaign) => invoke<string[]>('export_campaign', { campaign }),
   setTaskStatus: (task, status, note) => invoke<null>('set_task_status', { task, status, note }),
@@ -97,6 +100,7 @@ export const reviews = {
   remind: (campaign: number, reviewer: number) => call((a) => a.remind(campaign, reviewer)),
   escalate: (campaign: number, reviewer: number | null) => call((a) => a.escalate(campaign, reviewer)),
   reassign: (items: number[], to: number, reason: string) => call((a) => a.reassign(items, to, reason)),
+  delegate: (campaign: number, from: number, to: number, reason: string) => call((a) => a.delegate(campaign, from, to, reason)),
   closeCampaign: (campaign: number, policy: UndecidedPolicy) => call((a) => a.closeCampaign(campaign, policy)),
   exportCampaign: (campaign: number) => call((a) => a.exportCampaign(campaign)),
   setTaskStatus: (task: number, status: TaskStatus, note: string) => call((a) => a.setTaskStatus(task, status, note)),
@@ -275,6 +279,19 @@ export function createMockReviews(): ReviewsApi {
     },
     remind: async () => null,
     escalate: async () => 0,
+    delegate: async (_campaign, from, to, reason) => {
+      if (!reason.trim()) throw { code: 'invalid_input', message: 'say why the items move to another reviewer' };
+      if (from === to) throw { code: 'invalid_input', message: 'choose someone else to delegate to' };
+      const target = people.find((p) => p.id === to);
+      if (!target) throw { code: 'not_found', message: `no person with id ${to}` };
+      const moving = items.filter((i) => i.reviewer_id === from && i.decision === null);
+      for (const it of moving) {
+        it.reviewer_id = to;
+        it.reviewer = target.display_name;
+        it.reviewer_reason = `reassigned by ${acting?.display_name ?? ''}: ${reason}`;
+      }
+      return moving.length;
+    },
     reassign: async (ids, to, reason) => {
       if (!reason.trim()) throw { code: 'invalid_input', message: 'say why the items move to another reviewer' };
       const target = people.find((p) => p.id === to);

@@ -11,6 +11,7 @@ import type {
 } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { newCampaign, reviews } from '../lib/reviews';
+import { PersonSearch } from '../components/PersonSearch';
 
 const KINDS: IdentityKind[] = ['ai_agent', 'service_account', 'oauth_app', 'api_key', 'workload', 'bot'];
 
@@ -196,6 +197,10 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
   const [error, setError] = useState<UserError | null>(null);
   const [policy, setPolicy] = useState<UndecidedPolicy>('recommendation');
   const [message, setMessage] = useState('');
+  /** The reviewer whose pending items are being delegated, with to whom and why. */
+  const [delegating, setDelegating] = useState<{ from: number; name: string } | null>(null);
+  const [delegateTo, setDelegateTo] = useState<PersonRef | null>(null);
+  const [delegateWhy, setDelegateWhy] = useState('');
   const load = () => reviews.campaignProgress(id).then(setP, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
@@ -271,6 +276,16 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
                       onClick={() => act(() => reviews.escalate(id, r.reviewer_id).then((n) => `${n} items of ${r.reviewer} escalated to the fallback reviewer.`))}
                     >
                       escalate
+                    </button>{' '}
+                    <button
+                      class="link-button"
+                      data-testid="delegate"
+                      onClick={() => {
+                        setDelegating({ from: r.reviewer_id as number, name: r.reviewer });
+                        setDelegateTo(null);
+                      }}
+                    >
+                      delegate…
                     </button>
                   </>
                 )}
@@ -279,6 +294,40 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
           ))}
         </tbody>
       </table>
+      {delegating && (
+        <div class="bulk-bar" data-testid="delegate-panel">
+          <span>Move {delegating.name}'s pending items to</span>
+          <PersonSearch chosen={delegateTo} onChosen={setDelegateTo} placeholder="Reviewer: name or email" testid="delegate-to" />
+          <input
+            class="input input--mid"
+            data-testid="delegate-reason"
+            placeholder="Why (recorded)"
+            value={delegateWhy}
+            onInput={(e) => setDelegateWhy((e.target as HTMLInputElement).value)}
+          />
+          <button
+            class="button"
+            data-testid="delegate-send"
+            disabled={!delegateTo || !delegateWhy.trim()}
+            onClick={() => {
+              const to = delegateTo;
+              if (!to) return;
+              void act(() =>
+                reviews.delegate(id, delegating.from, to.id, delegateWhy).then((n) => {
+                  setDelegating(null);
+                  setDelegateWhy('');
+                  return `${n} items of ${delegating.name} delegated to ${to.display_name}.`;
+                }),
+              );
+            }}
+          >
+            Delegate
+          </button>
+          <button class="link-button" onClick={() => setDelegating(null)}>
+            cancel
+          </button>
+        </div>
+      )}
       {c.status === 'active' && (
         <p class="close-row">
           Close: the {undecided} undecided items become{' '}
