@@ -458,7 +458,7 @@ pub(crate) struct Principal {
 
 /// The principals both tools are asked about, each with why:
 /// - the non-admin user or role whose assume-role chains reach the most
-///   principals (ties: the lowest id);
+///   principals without reaching an administrator (ties: the lowest id);
 /// - the non-admin principal with the most reach among those whose chains
 ///   reach an administrator (a holder of `*`), the case where PMapper
 ///   enumerates a path to every principal.
@@ -489,13 +489,13 @@ fn pick_principals(
     for (id, arn) in rows {
         let b = graph.blast(id)?;
         let n = b.reachable.len();
-        if widest.as_ref().is_none_or(|w| n > w.0) {
-            widest = Some((n, id, arn.clone()));
-        }
-        if b.reachable.iter().any(|r| admins.contains(&r.identity_id))
-            && to_admin.as_ref().is_none_or(|w| n > w.0)
-        {
-            to_admin = Some((n, id, arn));
+        let slot = if b.reachable.iter().any(|r| admins.contains(&r.identity_id)) {
+            &mut to_admin
+        } else {
+            &mut widest
+        };
+        if slot.as_ref().is_none_or(|w| n > w.0) {
+            *slot = Some((n, id, arn));
         }
     }
     let searchable = |arn: &str| {
@@ -507,7 +507,7 @@ fn pick_principals(
     let mut out = vec![];
     if let Some((_, id, arn)) = widest {
         out.push((
-            "widest non-admin reach",
+            "widest reach short of an admin",
             Principal {
                 id,
                 searchable: searchable(&arn),

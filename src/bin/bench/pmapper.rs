@@ -249,6 +249,16 @@ pub fn compare(
     for (i, r) in ours.reaches.iter().enumerate() {
         let theirs = reaches.get(i);
         let t = theirs.and_then(|v| v["s"].as_f64());
+        if theirs.is_none() && i > reaches.len() {
+            lines.push(format!(
+                "| reachability of {} ({}) | {} ({} principals) | not run (an earlier query hit the limit) | |",
+                r.principal,
+                r.label,
+                dur(r.s),
+                r.reachable
+            ));
+            continue;
+        }
         lines.push(format!(
             "| reachability of {} ({}) | {} ({} principals) | {} ({} principals, {} paths enumerated) | {} |",
             r.principal,
