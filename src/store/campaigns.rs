@@ -596,15 +596,6 @@ impl Store {
             clauses.push("ci.reviewer_id = ?".into());
             args.push(Value::Integer(r));
         }
-        if active_only {
-            clauses.push(
-                "ci.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')".into(),
-            );
-        }
-        if let Some(c) = q.campaign {
-            clauses.push("ci.campaign_id = ?".into());
-            args.push(Value::Integer(c));
-        }
         if let Some(t) = q.item_type {
             clauses.push("ci.item_type = ?".into());
             args.push(Value::Text(t.as_str().into()));
@@ -626,6 +617,18 @@ impl Store {
             args.push(Value::Text(pat.clone()));
             args.push(Value::Text(pat));
         }
+        // The filters of the items themselves, before those choosing campaigns
+        // (the reviewer's page walks the campaigns itself).
+        let item_filters = (clauses.clone(), args.clone());
+        if active_only {
+            clauses.push(
+                "ci.campaign_id IN (SELECT id FROM campaigns WHERE status = 'active')".into(),
+            );
+        }
+        if let Some(c) = q.campaign {
+            clauses.push("ci.campaign_id = ?".into());
+            args.push(Value::Integer(c));
+        }
         let base_where = if clauses.is_empty() {
             "1".to_string()
         } else {
@@ -645,6 +648,27 @@ impl Store {
             n => n.min(MAX_QUEUE),
         };
         let offset = q.offset.max(0);
+        if reviewer.is_some() && !q.include_decided {
+            // A reviewer's pending items: campaign by campaign in due order,
+            // each read in (risk, id) order from `campaign_items_pending`,
+            // so the first page does not sort the whole queue.
+            let (mut c, a) = item_filters;
+            c.push("ci.decision IS NULL".into());
+            let items = self.pending_by_campaign(
+                &c.join(" AND "),
+                &a,
+                q.campaign,
+                active_only,
+                offset,
+                limit,
+            )?;
+            return Ok(ReviewQueue {
+                total,
+                pending,
+                offset,
+                items,
+            });
+        }
         let sql = format!(
             "{ITEM_SELECT}
              WHERE {where_sql}
@@ -661,6 +685,66 @@ impl Store {
             offset,
             items,
         })
+    }
+
+    /// One page of pending items matching `where_sql`, ordered like the
+    /// general query (campaign due date, risk descending, id).
+    fn pending_by_campaign(
+        &self,
+        where_sql: &str,
+        args: &[Value],
+        campaign: Option<i64>,
+        active_only: bool,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<ReviewItem>> {
+        let campaigns: Vec<i64> = {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id FROM campaigns WHERE (?1 IS NULL OR id = ?1) AND (?2 = 0 OR status = 'active')
+                 ORDER BY due_at, id",
+            )?;
+            let v = st
+                .query_map(params![campaign, active_only], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        let mut skip = offset;
+        let mut items = Vec::new();
+        for c in campaigns {
+            let want = limit - items.len() as i64;
+            if want <= 0 {
+                break;
+            }
+            let mut a = args.to_vec();
+            a.push(Value::Integer(c));
+            if skip > 0 {
+                let n: i64 = self.conn.query_row(
+                    &format!("SELECT count(*) FROM campaign_items ci WHERE {where_sql} AND ci.campaign_id = ?"),
+                    rusqlite::params_from_iter(a.iter()),
+                    |r| r.get(0),
+                )?;
+                if n <= skip {
+                    skip -= n;
+                    continue;
+                }
+            }
+            let sql = format!(
+                "{ITEM_SELECT}
+                 WHERE {where_sql} AND ci.campaign_id = ? AND c.id = ?
+                 ORDER BY ci.risk DESC, ci.id
+                 LIMIT {want} OFFSET {skip}"
+            );
+            // `c.id` too: one campaign row, so the index's (risk, id) order
+            // serves the ORDER BY without sorting the queue.
+            a.push(Value::Integer(c));
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let page = st
+                .query_map(rusqlite::params_from_iter(a.iter()), read_item)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            skip = 0;
+            items.extend(page);
+        }
+        Ok(items)
     }
 
     /// One item.

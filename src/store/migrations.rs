@@ -461,6 +461,15 @@ ALTER TABLE identities ADD COLUMN drift TEXT;
 ALTER TABLE tasks ADD COLUMN credential_key TEXT;
 "#,
     },
+    Migration {
+        version: 7,
+        description: "a reviewer's pending items in queue order, per campaign",
+        sql: r#"
+-- My reviews reads each campaign's pending items of one reviewer by risk
+-- then id, stopping at the page size instead of sorting the whole queue.
+CREATE INDEX campaign_items_pending ON campaign_items(reviewer_id, campaign_id, decision, risk DESC, id);
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -1260,3 +1260,122 @@ fn authorization_chains_name_who_certified_what() {
         r.audit
     );
 }
+
+/// The reviewer's queue reads campaign by campaign (due first), each by risk
+/// then id; pages must match that order exactly across campaign boundaries,
+/// and the decided items drop out.
+#[test]
+fn a_reviewers_queue_pages_in_due_then_risk_order_across_campaigns() {
+    let mut w = world();
+    let named = |name: &str, days: i64| NewCampaign {
+        name: name.into(),
+        reviewer_rule: ReviewerRule::Named,
+        named_reviewer: Some(w.p["Gus"]),
+        due_at: (now() + Duration::days(days)).to_rfc3339(),
+        ..new_campaign(ReviewerRule::Named, w.p["Fay"])
+    };
+    let (later, sooner) = (named("later", 30), named("sooner", 7));
+    let late = w.store.create_campaign(w.p["Ana"], &later, now()).unwrap();
+    let soon = w.store.create_campaign(w.p["Ana"], &sooner, now()).unwrap();
+    let gus = w.p["Gus"];
+    // Decide one item so the queue has something to skip.
+    let first = w
+        .store
+        .review_queue(gus, &QueueQuery::default())
+        .unwrap()
+        .items[0]
+        .id;
+    w.store
+        .decide(
+            gus,
+            &DecisionInput {
+                items: vec![first],
+                decision: Decision::Keep,
+                justification: "known".into(),
+                new_owner: None,
+                follow_recommendation: false,
+            },
+            now(),
+        )
+        .unwrap();
+
+    // The expected order, from every item of both campaigns.
+    let mut expected: Vec<ReviewItem> = [soon, late]
+        .iter()
+        .flat_map(|c| all_items(&w.store, *c))
+        .filter(|i| i.reviewer_id == Some(gus) && i.decision.is_none())
+        .collect();
+    let rank = |r: &str| match r {
+        "high" => 3,
+        "medium" => 2,
+        _ => 1,
+    };
+    expected.sort_by_key(|i| {
+        (
+            if i.campaign_id == soon { 0 } else { 1 },
+            -rank(&i.risk),
+            i.id,
+        )
+    });
+    let expected: Vec<i64> = expected.iter().map(|i| i.id).collect();
+    assert!(expected.len() > 6, "{} pending items", expected.len());
+
+    let q = w
+        .store
+        .review_queue(
+            gus,
+            &QueueQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(q.items.iter().map(|i| i.id).collect::<Vec<_>>(), expected);
+    assert_eq!(q.pending as usize, expected.len());
+    // Pages of 5 at every offset, including ones that start in the second campaign.
+    for offset in 0..expected.len() as i64 {
+        let page = w
+            .store
+            .review_queue(
+                gus,
+                &QueueQuery {
+                    offset,
+                    limit: 5,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let want: Vec<i64> = expected
+            .iter()
+            .skip(offset as usize)
+            .take(5)
+            .copied()
+            .collect();
+        assert_eq!(
+            page.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            want,
+            "offset {offset}"
+        );
+    }
+    // One campaign only.
+    let only = w
+        .store
+        .review_queue(
+            gus,
+            &QueueQuery {
+                campaign: Some(late),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(only.items.iter().all(|i| i.campaign_id == late));
+    assert_eq!(
+        only.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .copied()
+            .filter(|id| only.items.iter().any(|i| i.id == *id))
+            .collect::<Vec<_>>()
+    );
+}
