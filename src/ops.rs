@@ -518,6 +518,11 @@ pub struct WriteBackReport {
 /// task and in the audit log. A refusal before any call (not supported, not
 /// opted in, already done) changes nothing; a failed call marks the task
 /// failed with the source's answer and returns the error.
+///
+/// The three steps are public so a caller that shares the cache (the desktop
+/// app) can release it while the source answers: [`write_back_prepare`]
+/// (reads the cache), [`WriteBackJob::run`] (the source only),
+/// [`write_back_record`] (writes the cache).
 pub fn write_back_task(
     store: &mut Store,
     secrets: &dyn SecretStore,
@@ -526,6 +531,37 @@ pub fn write_back_task(
     policy: HttpPolicy,
     now: DateTime<Utc>,
 ) -> Result<WriteBackReport> {
+    let job = write_back_prepare(store, secrets, task, policy)?;
+    let outcome = job.run();
+    write_back_record(store, actor, task, outcome, now)
+}
+
+/// A write-back ready to run: the task's target and the source's client.
+pub struct WriteBackJob {
+    ctx: crate::sync::SyncContext,
+    target: crate::writeback::Target,
+}
+
+impl WriteBackJob {
+    /// Calls the source (blocking, on a runtime of its own); touches no cache.
+    pub fn run(&self) -> Result<String> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+        let outcome = rt.block_on(crate::writeback::perform(&self.ctx, &self.target));
+        tracing::info!(task = self.target.task, source = %self.ctx.source.name, ok = outcome.is_ok(), "write-back");
+        outcome
+    }
+}
+
+/// Checks that the task can be written back and prepares the call.
+pub fn write_back_prepare(
+    store: &Store,
+    secrets: &dyn SecretStore,
+    task: i64,
+    policy: HttpPolicy,
+) -> Result<WriteBackJob> {
     let (target, status, source_id) = store.writeback_target(task)?;
     if status == TaskStatus::Done {
         return Err(Error::invalid(format!("task {task} is already done")));
@@ -554,12 +590,18 @@ pub fn write_back_task(
         progress: std::sync::Arc::new(|_: &SyncProgress| {}),
         cursor: None,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    let outcome = rt.block_on(crate::writeback::perform(&ctx, &target));
-    tracing::info!(task, source = %ctx.source.name, ok = outcome.is_ok(), "write-back");
+    Ok(WriteBackJob { ctx, target })
+}
+
+/// Records what the source answered: done with what was done, or failed
+/// with why (and the error is returned).
+pub fn write_back_record(
+    store: &mut Store,
+    actor: i64,
+    task: i64,
+    outcome: Result<String>,
+    now: DateTime<Utc>,
+) -> Result<WriteBackReport> {
     match outcome {
         Ok(done) => {
             let status = store.record_writeback(actor, task, Ok(&done), now)?;

@@ -233,29 +233,31 @@ pub fn set_task_status(
 }
 
 /// Carries a task out in its source (when the source can and is opted in).
-/// The core runs its own runtime for the source's API, so it runs on a
-/// thread of its own, outside the command's async context.
+/// The cache is held only to prepare and to record; the source's answer is
+/// awaited on a thread of its own (the core runs its own runtime for it),
+/// so other commands are not blocked meanwhile.
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn write_back_task(state: State<'_, AppState>, task: i64) -> Result<ops::WriteBackReport> {
-    std::thread::scope(|scope| {
+    let secrets = custodian::sync::secrets::KeyringSecrets::default();
+    // Who acts is settled before the source is called.
+    let (who, job) = state.with(|s| {
+        let who = actor(s)?;
+        let job = ops::write_back_prepare(
+            s,
+            &secrets,
+            task,
+            custodian::sync::http::HttpPolicy::default(),
+        )?;
+        Ok((who, job))
+    })?;
+    let outcome = std::thread::scope(|scope| {
         scope
-            .spawn(|| {
-                state.with_mut(|s| {
-                    let who = actor(s)?;
-                    ops::write_back_task(
-                        s,
-                        &custodian::sync::secrets::KeyringSecrets::default(),
-                        who,
-                        task,
-                        custodian::sync::http::HttpPolicy::default(),
-                        now(),
-                    )
-                })
-            })
+            .spawn(|| job.run())
             .join()
-            .map_err(|_| Error::internal("the write-back stopped unexpectedly"))?
-    })
+            .map_err(|_| Error::internal("the write-back stopped unexpectedly"))
+    })?;
+    state.with_mut(|s| ops::write_back_record(s, who, task, outcome, now()))
 }
 
 #[tauri::command(async)]
