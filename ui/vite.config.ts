@@ -15,7 +15,8 @@ export default defineConfig({
     sourcemap: false,
   },
   test: {
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+    // Component tests ask for jsdom with a `@vitest-environment jsdom` comment.
     environment: 'node',
   },
 });

@@ -11,6 +11,7 @@ import { Posture } from './views/Posture';
 import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 import { Team } from './views/Team';
+import { Page } from './components/Page';
 
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
@@ -149,12 +150,14 @@ export function App() {
         {route.name === 'posture' && <Posture />}
         {route.name === 'blast' && <Blast id={route.id} />}
         {route.name === 'not_found' && (
-          <div class="callout">
-            <strong>Nothing at {route.path}</strong>
-            <p>
-              <a href="#/inventory">Go to the inventory</a>
-            </p>
-          </div>
+          <Page title="Not found">
+            <div class="callout">
+              <strong>Nothing at {route.path}</strong>
+              <p>
+                <a href="#/inventory">Go to the inventory</a>
+              </p>
+            </div>
+          </Page>
         )}
       </main>
     </div>

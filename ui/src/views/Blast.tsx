@@ -3,6 +3,7 @@ import type { BlastRadius } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { layoutBlast, posture } from '../lib/posture';
 import { identityHref } from '../lib/route';
+import { Page, TableFrame } from '../components/Page';
 
 const COLOURS: Record<string, string> = { low: '#86efac', medium: '#fde047', high: '#fb923c', critical: '#ef4444' };
 
@@ -64,27 +65,45 @@ export function Blast({ id }: { id: number }) {
   }, [id]);
   if (error)
     return (
-      <div class="callout callout--error" role="alert">
-        <strong>{errorHeadline(error.code)}</strong>
-        <p>{error.message}</p>
-      </div>
+      <Page title="Blast radius">
+        <div class="callout callout--error" role="alert">
+          <strong>{errorHeadline(error.code)}</strong>
+          <p>{error.message}</p>
+        </div>
+      </Page>
     );
-  if (!b) return <p class="muted">Computing the blast radius…</p>;
+  if (!b)
+    return (
+      <Page title="Blast radius" busy>
+        <p class="muted">Computing the blast radius…</p>
+      </Page>
+    );
   return (
-    <section class="blast" data-testid="blast">
-      <h1>
-        Blast radius: <a href={identityHref(b.identity_id)}>{b.name}</a>
-      </h1>
-      <p>
-        <b data-testid="blast-score">Score {b.score.toFixed(1)}</b> · {b.reachable.length} identities and {b.resources.length} resources in reach ·{' '}
-        {b.high_consequence.length} high-consequence actions{' '}
-        <button class="button" onClick={() => posture.blastDocument(id).then((md) => download(`${b.name}-blast-radius.md`, md, 'text/markdown'))}>
-          Export Markdown
-        </button>{' '}
-        <button class="button" onClick={() => download(`${b.name}-blast-radius.json`, JSON.stringify(b, null, 2), 'application/json')}>
-          Export JSON
-        </button>
-      </p>
+    <Page
+      class="blast"
+      testid="blast"
+      title={
+        <>
+          Blast radius: <a href={identityHref(b.identity_id)}>{b.name}</a>
+        </>
+      }
+      lead={
+        <>
+          <b data-testid="blast-score">Score {b.score.toFixed(1)}</b> · {b.reachable.length} identities and {b.resources.length} resources in reach ·{' '}
+          {b.high_consequence.length} high-consequence actions
+        </>
+      }
+      actions={
+        <>
+          <button class="button" onClick={() => posture.blastDocument(id).then((md) => download(`${b.name}-blast-radius.md`, md, 'text/markdown'))}>
+            Export Markdown
+          </button>
+          <button class="button" onClick={() => download(`${b.name}-blast-radius.json`, JSON.stringify(b, null, 2), 'application/json')}>
+            Export JSON
+          </button>
+        </>
+      }
+    >
       <div class="blast__cols">
         <div>
           <h2>Intended (documented)</h2>
@@ -112,6 +131,7 @@ export function Blast({ id }: { id: number }) {
         <Graph b={b} />
       </div>
       <h2>High-consequence actions</h2>
+      <TableFrame label="High-consequence actions">
       <table class="table">
         <thead>
           <tr>
@@ -136,6 +156,7 @@ export function Blast({ id }: { id: number }) {
           ))}
         </tbody>
       </table>
-    </section>
+      </TableFrame>
+    </Page>
   );
 }

@@ -12,6 +12,7 @@ import type {
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { newCampaign, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
+import { Page, TableFrame } from '../components/Page';
 
 const KINDS: IdentityKind[] = ['ai_agent', 'service_account', 'oauth_app', 'api_key', 'workload', 'bot'];
 
@@ -245,6 +246,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
         ))}
       </svg>
       <h3>By reviewer</h3>
+      <TableFrame label="Progress by reviewer">
       <table class="table" data-testid="campaign-reviewers">
         <thead>
           <tr>
@@ -294,6 +296,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
           ))}
         </tbody>
       </table>
+      </TableFrame>
       {delegating && (
         <div class="bulk-bar" data-testid="delegate-panel">
           <span>Move {delegating.name}'s pending items to</span>
@@ -362,6 +365,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
           <h3>
             Remediation tasks ({p.tasks_open} open of {p.tasks_total})
           </h3>
+          <TableFrame label="Remediation tasks">
           <table class="table" data-testid="campaign-tasks">
             <tbody>
               {p.tasks.slice(0, 200).map((t) => (
@@ -403,6 +407,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
               ))}
             </tbody>
           </table>
+          </TableFrame>
         </>
       )}
     </section>
@@ -420,12 +425,18 @@ export function Campaigns() {
     void load();
   }, []);
   return (
-    <section class="campaigns" data-testid="campaigns">
-      <h1>Campaigns</h1>
+    <Page
+      class="campaigns"
+      testid="campaigns"
+      title="Campaigns"
+      lead="Access reviews: who certifies which identities, grants and credentials, by when."
+      actions={
+        <button class="button" data-testid="new-campaign" aria-expanded={creating} onClick={() => setCreating(!creating)}>
+          {creating ? 'Cancel' : 'New campaign'}
+        </button>
+      }
+    >
       <ErrorBox error={error} />
-      <button class="button" data-testid="new-campaign" onClick={() => setCreating(!creating)}>
-        {creating ? 'Cancel' : 'New campaign'}
-      </button>
       {creating && (
         <CreateForm
           onCreated={(c) => {
@@ -435,6 +446,7 @@ export function Campaigns() {
           }}
         />
       )}
+      <TableFrame label="Campaigns">
       <table class="table" data-testid="campaign-list">
         <thead>
           <tr>
@@ -464,8 +476,9 @@ export function Campaigns() {
           ))}
         </tbody>
       </table>
+      </TableFrame>
       {list?.length === 0 && <p class="muted">No campaign yet.</p>}
       {open !== null && <Detail id={open} onChanged={() => void load()} />}
-    </section>
+    </Page>
   );
 }

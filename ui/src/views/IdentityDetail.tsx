@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { DelegationView, IdentityDetail as Detail, PersonRef } from '../bindings';
 import { Badge, PersonStatusBadge, SeverityBadge, StatusBadge } from '../components/Badge';
+import { Page, TableFrame } from '../components/Page';
 import {
   ago,
   ageTone,
@@ -56,7 +57,7 @@ export function IdentityDetail(props: { id: number }) {
   }, [props.id]);
 
   return (
-    <article class="detail" data-testid="identity-detail" aria-busy={load.state === 'loading'}>
+    <Page as="article" class="detail" testid="identity-detail" label={`Identity ${props.id}`} busy={load.state === 'loading'}>
       <div class="detail__nav">
         <button type="button" class="back" data-testid="back-to-inventory" onClick={() => navigate({ name: 'inventory' })}>
           <span aria-hidden="true">←</span> Inventory
@@ -78,7 +79,7 @@ export function IdentityDetail(props: { id: number }) {
         </div>
       )}
       {load.state === 'ok' && <DetailBody d={load.detail} />}
-    </article>
+    </Page>
   );
 }
 
@@ -282,6 +283,7 @@ function Credentials({ d, now }: { d: Detail; now: number }) {
       {d.credentials.length === 0 ? (
         <p class="empty">No credentials.</p>
       ) : (
+        <TableFrame label="Credentials">
         <table class="table">
           <thead>
             <tr>
@@ -317,6 +319,7 @@ function Credentials({ d, now }: { d: Detail; now: number }) {
             })}
           </tbody>
         </table>
+        </TableFrame>
       )}
     </Section>
   );
@@ -328,6 +331,7 @@ function Grants({ d, now }: { d: Detail; now: number }) {
       {d.grants.length === 0 ? (
         <p class="empty">No grants.</p>
       ) : (
+        <TableFrame label="Grants">
         <table class="table">
           <thead>
             <tr>
@@ -360,6 +364,7 @@ function Grants({ d, now }: { d: Detail; now: number }) {
             ))}
           </tbody>
         </table>
+        </TableFrame>
       )}
     </Section>
   );

@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useReducer, useRef, useState } from 'preact
 import type { InventoryFacets, InventoryRow, OwnerState, SortKey } from '../bindings';
 import { FilterMenu, type MenuOption } from '../components/FilterMenu';
 import { SeverityBadge } from '../components/Badge';
+import { Page } from '../components/Page';
 import {
   agoShort,
   CLASS_LABELS,
@@ -77,10 +78,10 @@ export function Inventory() {
   }, []);
 
   return (
-    <section class="inventory" aria-label="Inventory">
+    <Page fill class="inventory" title="Inventory">
       <Toolbar searchRef={searchRef} />
       <Table />
-    </section>
+    </Page>
   );
 }
 

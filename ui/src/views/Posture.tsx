@@ -3,6 +3,7 @@ import type { PostureFigures, PostureView } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { posture, sparkline } from '../lib/posture';
 import { formatCount } from '../lib/format';
+import { Page, TableFrame } from '../components/Page';
 
 type Key = keyof PostureFigures;
 
@@ -56,28 +57,41 @@ export function Posture() {
   }, []);
   if (error)
     return (
-      <div class="callout callout--error" role="alert">
-        <strong>{errorHeadline(error.code)}</strong>
-        <p>{error.message}</p>
-      </div>
+      <Page title="Posture">
+        <div class="callout callout--error" role="alert">
+          <strong>{errorHeadline(error.code)}</strong>
+          <p>{error.message}</p>
+        </div>
+      </Page>
     );
-  if (!view) return <p class="muted">Computing the posture…</p>;
+  if (!view)
+    return (
+      <Page title="Posture" busy>
+        <p class="muted">Computing the posture…</p>
+      </Page>
+    );
   const reconstructed = view.trend.filter((s) => s.origin === 'reconstructed').length;
   const maxFinding = Math.max(1, ...view.findings.map((f) => f.identities));
   return (
-    <section class="posture" data-testid="posture">
-      <h1>Posture</h1>
-      <p class="muted">
-        Trend over {view.trend.length} snapshots (one per sync and load)
-        {reconstructed > 0 && `; ${reconstructed} reconstructed from creation, expiry and leave dates`}.
-      </p>
+    <Page
+      class="posture"
+      testid="posture"
+      title="Posture"
+      lead={
+        <>
+          Trend over {view.trend.length} snapshots (one per sync and load)
+          {reconstructed > 0 && `; ${reconstructed} reconstructed from creation, expiry and leave dates`}.
+        </>
+      }
+    >
       <div class="tiles">
         {TILES.map((t) => (
           <Tile key={t.key} view={view} tile={t} />
         ))}
       </div>
       <h2>Findings by OWASP NHI Top 10</h2>
-      <table class="table" data-testid="posture-findings">
+      <TableFrame label="Findings by OWASP NHI Top 10">
+      <table class="table posture-findings" data-testid="posture-findings">
         <thead>
           <tr>
             <th>Severity</th>
@@ -93,18 +107,19 @@ export function Posture() {
               <td>
                 <span class={`sev sev--${f.severity}`}>{f.severity}</span>
               </td>
-              <td title={f.owasp_title}>
+              <td class="cell-wrap cell-wrap--narrow" title={f.owasp_title}>
                 {f.owasp} {f.owasp_title}
               </td>
-              <td>{f.title}</td>
+              <td class="cell-wrap cell-wrap--narrow">{f.title}</td>
               <td>
                 <span class="bar" style={{ width: `${Math.round((f.identities / maxFinding) * 120)}px` }} /> {formatCount(f.identities)}
               </td>
-              <td class="muted">{f.fix}</td>
+              <td class="muted cell-wrap">{f.fix}</td>
             </tr>
           ))}
         </tbody>
       </table>
+      </TableFrame>
       <h2>Highest blast radius</h2>
       <ol data-testid="top-blast">
         {view.top_blast.map((b) => (
@@ -114,6 +129,6 @@ export function Posture() {
           </li>
         ))}
       </ol>
-    </section>
+    </Page>
   );
 }

@@ -3,6 +3,7 @@ import type { AuditVerification, Decision, PersonRef, ReviewItem, ReviewQueue } 
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
+import { Page } from '../components/Page';
 
 /** "Who are you?": the acting person, chosen from the people in the cache. */
 function PersonPicker({ onChosen }: { onChosen: (p: PersonRef) => void }) {
@@ -182,21 +183,36 @@ export function Reviews() {
     e.preventDefault();
   };
 
-  if (me === undefined) return <div class="muted">Loading…</div>;
-  if (me === null) return <PersonPicker onChosen={(p) => setMe(p)} />;
+  if (me === undefined)
+    return (
+      <Page title="My reviews" busy>
+        <p class="muted">Loading…</p>
+      </Page>
+    );
+  if (me === null)
+    return (
+      <Page title="My reviews">
+        <PersonPicker onChosen={(p) => setMe(p)} />
+      </Page>
+    );
 
   return (
-    <section class="reviews" data-testid="reviews">
-      <header class="reviews__head">
-        <h1>My reviews</h1>
-        <span class="muted" data-testid="acting-person">
-          Acting as <b>{me.display_name}</b>{' '}
-          <button class="link-button" onClick={() => setMe(null)}>
-            change
-          </button>
-        </span>
-        <AuditBadge tick={tick} />
-      </header>
+    <Page
+      class="reviews"
+      testid="reviews"
+      title="My reviews"
+      actions={
+        <>
+          <span class="muted" data-testid="acting-person">
+            Acting as <b>{me.display_name}</b>{' '}
+            <button class="link-button" onClick={() => setMe(null)}>
+              change
+            </button>
+          </span>
+          <AuditBadge tick={tick} />
+        </>
+      }
+    >
       {queue && (
         <p data-testid="queue-counts">
           <b data-testid="queue-pending">{queue.pending}</b> pending of {queue.total} items assigned to you
@@ -298,6 +314,6 @@ export function Reviews() {
           </p>
         )}
       </div>
-    </section>
+    </Page>
   );
 }

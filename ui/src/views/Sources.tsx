@@ -2,6 +2,7 @@ import type { ComponentChildren } from 'preact';
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
 import type { ErrorCode, LifecycleEventView, SourceView, SyncRunView } from '../bindings';
 import { Badge } from '../components/Badge';
+import { Page, TableFrame } from '../components/Page';
 import { formatCount, plural } from '../lib/format';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import {
@@ -59,12 +60,12 @@ export function Sources() {
   }, []);
 
   return (
-    <section class="sources" data-testid="sources-view" aria-label="Sources">
-      <header class="page-head">
-        <div>
-          <h1>Sources</h1>
-          <p class="muted">Where Custodian reads people, identities, credentials and grants. Secrets stay in the OS keyring.</p>
-        </div>
+    <Page
+      class="sources"
+      testid="sources-view"
+      title="Sources"
+      lead="Where Custodian reads people, identities, credentials and grants. Secrets stay in the OS keyring."
+      actions={
         <button
           type="button"
           class={`button${addOpen ? '' : ' button--primary'}`}
@@ -77,7 +78,8 @@ export function Sources() {
         >
           {addOpen ? 'Close form' : 'Add source'}
         </button>
-      </header>
+      }
+    >
       {store.demo && (
         <div class="callout callout--info" data-testid="demo-note">
           <strong>You are looking at the demo organisation.</strong>
@@ -104,7 +106,7 @@ export function Sources() {
       )}
       <SourcesTable />
       <History />
-    </section>
+    </Page>
   );
 }
 
@@ -130,7 +132,7 @@ function SourcesTable() {
       {!sources && !store.sourcesError && <p class="loading">Loading sources…</p>}
       {sources && sources.length === 0 && <p class="empty">No source yet. Add one below: a spreadsheet registry is the quickest start.</p>}
       {sources && sources.length > 0 && (
-        <div class="table-scroll">
+        <TableFrame label="Configured sources">
         <table class="table sources-table">
           <thead>
             <tr>
@@ -148,7 +150,7 @@ function SourcesTable() {
             ))}
           </tbody>
         </table>
-        </div>
+        </TableFrame>
       )}
     </section>
   );
@@ -575,6 +577,7 @@ function Events(props: { run: SyncRunView; sourceName: string }) {
       {!events && !store.eventsError && <p class="loading">Loading changes…</p>}
       {events && events.length === 0 && <p class="empty">No joiners, movers or leavers in this run.</p>}
       {events && events.length > 0 && (
+        <TableFrame label="Changes in this run">
         <table class="table events-table">
           <thead>
             <tr>
@@ -597,6 +600,7 @@ function Events(props: { run: SyncRunView; sourceName: string }) {
             ))}
           </tbody>
         </table>
+        </TableFrame>
       )}
     </div>
   );

@@ -5,6 +5,7 @@ import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { bulkPlan, describeApply, describeDecision, offboarding, transferAll } from '../lib/offboarding';
 import { reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
+import { Page, TableFrame } from '../components/Page';
 
 function ErrorBox({ error }: { error: UserError | null }) {
   if (!error) return null;
@@ -166,6 +167,7 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
           {result}
         </p>
       )}
+      <TableFrame label="Items of the case">
       <table class="table">
         <thead>
           <tr>
@@ -227,6 +229,7 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
           ))}
         </tbody>
       </table>
+      </TableFrame>
       {c.tasks.length > 0 && (
         <>
           <h3>Tasks</h3>
@@ -277,8 +280,7 @@ export function Team() {
     void load();
   }, []);
   return (
-    <section class="team" data-testid="team">
-      <h1>My team</h1>
+    <Page class="team" testid="team" title="My team">
       <ErrorBox error={error} />
       {error?.code === 'invalid_input' && (
         <p>
@@ -291,6 +293,7 @@ export function Team() {
             {team.members.length} direct reports · {team.cases.length} open offboarding cases ({team.undecided_items} items to decide) ·{' '}
             {team.pending_reviews} review items waiting for you
           </p>
+          <TableFrame label="Direct reports">
           <table class="table">
             <thead>
               <tr>
@@ -322,9 +325,10 @@ export function Team() {
               ))}
             </tbody>
           </table>
+          </TableFrame>
           {openCase !== null && <CaseView id={openCase} managerId={team.manager_id} onDone={() => void load()} />}
         </>
       )}
-    </section>
+    </Page>
   );
 }

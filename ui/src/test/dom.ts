@@ -1,0 +1,34 @@
+// Helpers for component tests (jsdom): the browser APIs jsdom lacks, and the
+// in-browser mock backends with no latency.
+
+import { cleanup } from '@testing-library/preact';
+import { afterEach } from 'vitest';
+import { setBackend } from '../lib/ipc';
+import { createMockBackend } from '../lib/mock';
+import { createMockOffboarding, setOffboardingApi } from '../lib/offboarding';
+import { createMockPosture, setPostureApi } from '../lib/posture';
+import { createMockReviews, setReviewsApi, type ReviewsApi } from '../lib/reviews';
+
+class NoResizeObserver {
+  observe(): void {}
+  unobserve(): void {}
+  disconnect(): void {}
+}
+
+if (typeof window !== 'undefined') {
+  if (!('ResizeObserver' in window)) (window as unknown as { ResizeObserver: unknown }).ResizeObserver = NoResizeObserver;
+  (globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = window.ResizeObserver;
+  if (!Element.prototype.scrollTo) Element.prototype.scrollTo = () => undefined;
+}
+
+afterEach(() => cleanup());
+
+/** Fresh mock backends for every API; returns the reviews mock so a test can pre-set who acts. */
+export function useMocks(opts: { size?: number } = {}): { reviews: ReviewsApi } {
+  setBackend(createMockBackend({ size: opts.size ?? 300, latencyMs: 0 }));
+  const reviews = createMockReviews();
+  setReviewsApi(reviews);
+  setOffboardingApi(createMockOffboarding());
+  setPostureApi(createMockPosture());
+  return { reviews };
+}
