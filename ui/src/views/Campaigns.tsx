@@ -13,6 +13,7 @@ import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { newCampaign, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
 import { Page, TableFrame } from '../components/Page';
+import { useActingPerson, WhoAreYou } from '../components/WhoAreYou';
 
 const KINDS: IdentityKind[] = ['ai_agent', 'service_account', 'oauth_app', 'api_key', 'workload', 'bot'];
 
@@ -73,16 +74,47 @@ function PersonField({ label, value, onChange, testid }: { label: string; value:
   );
 }
 
-function CreateForm({ onCreated }: { onCreated: (c: CampaignView) => void }) {
-  const [name, setName] = useState('');
-  const [description, setDescription] = useState('');
-  const [due, setDue] = useState('');
+/** Values a form starts from. */
+export interface CampaignPreset {
+  name: string;
+  description: string;
+  kinds: IdentityKind[];
+  due: string;
+  recurrence: Recurrence;
+  fallback: PersonRef | null;
+}
+
+/** YYYY-MM-DD, `days` after `from`. */
+export function addDays(from: Date, days: number): string {
+  const d = new Date(from.getTime() + days * 86_400_000);
+  return d.toISOString().slice(0, 10);
+}
+
+/**
+ * The first campaign's starting point: every non-human kind, owners review,
+ * the person starting it as the fallback reviewer, due in 30 days, quarterly.
+ */
+export function firstCampaignPreset(me: PersonRef | null, now: Date): CampaignPreset {
+  return {
+    name: 'Non-human identity certification',
+    description: 'Owners confirm each identity, grant and credential they are accountable for.',
+    kinds: [...KINDS],
+    due: addDays(now, 30),
+    recurrence: 'quarterly',
+    fallback: me,
+  };
+}
+
+function CreateForm({ onCreated, preset }: { onCreated: (c: CampaignView) => void; preset?: CampaignPreset }) {
+  const [name, setName] = useState(preset?.name ?? '');
+  const [description, setDescription] = useState(preset?.description ?? '');
+  const [due, setDue] = useState(preset?.due ?? '');
   const [rule, setRule] = useState<ReviewerRule>('owner');
   const [granularity, setGranularity] = useState<Granularity>('all');
-  const [recurrence, setRecurrence] = useState<Recurrence>('none');
-  const [kinds, setKinds] = useState<IdentityKind[]>(['ai_agent']);
+  const [recurrence, setRecurrence] = useState<Recurrence>(preset?.recurrence ?? 'none');
+  const [kinds, setKinds] = useState<IdentityKind[]>(preset?.kinds ?? ['ai_agent']);
   const [days, setDays] = useState('');
-  const [fallback, setFallback] = useState<PersonRef | null>(null);
+  const [fallback, setFallback] = useState<PersonRef | null>(preset?.fallback ?? null);
   const [named, setNamed] = useState<PersonRef | null>(null);
   const [problem, setProblem] = useState('');
   const [error, setError] = useState<UserError | null>(null);
@@ -419,6 +451,8 @@ export function Campaigns() {
   const [list, setList] = useState<CampaignView[] | null>(null);
   const [error, setError] = useState<UserError | null>(null);
   const [creating, setCreating] = useState(false);
+  const [preset, setPreset] = useState<CampaignPreset | undefined>(undefined);
+  const [me, setMe] = useActingPerson();
   const [open, setOpen] = useState<number | null>(null);
   const load = () => reviews.campaigns().then(setList, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
@@ -431,14 +465,33 @@ export function Campaigns() {
       title="Campaigns"
       lead="Access reviews: who certifies which identities, grants and credentials, by when."
       actions={
-        <button class="button" data-testid="new-campaign" aria-expanded={creating} onClick={() => setCreating(!creating)}>
+        <button
+          class="button"
+          data-testid="new-campaign"
+          aria-expanded={creating}
+          onClick={() => {
+            setPreset(undefined);
+            setCreating(!creating);
+          }}
+        >
           {creating ? 'Cancel' : 'New campaign'}
         </button>
       }
     >
       <ErrorBox error={error} />
-      {creating && (
+      {creating && me === null && (
+        <WhoAreYou
+          why="A campaign records who owns it, and every decision who made it. Choose yourself first; the form follows."
+          onChosen={(p) => {
+            setMe(p);
+            if (preset) setPreset({ ...preset, fallback: preset.fallback ?? p });
+          }}
+        />
+      )}
+      {creating && me && (
         <CreateForm
+          key={preset ? 'preset' : 'blank'}
+          preset={preset}
           onCreated={(c) => {
             setCreating(false);
             setOpen(c.id);
@@ -446,6 +499,7 @@ export function Campaigns() {
           }}
         />
       )}
+      {list && list.length > 0 && (
       <TableFrame label="Campaigns">
       <table class="table" data-testid="campaign-list">
         <thead>
@@ -477,7 +531,26 @@ export function Campaigns() {
         </tbody>
       </table>
       </TableFrame>
-      {list?.length === 0 && <p class="muted">No campaign yet.</p>}
+      )}
+      {list?.length === 0 && !creating && (
+        <div class="callout empty-state" data-testid="campaigns-empty">
+          <strong>No campaign yet.</strong>
+          <p>
+            A campaign asks the owners of your non-human identities to confirm or revoke what they hold. Start with every kind, owners as
+            reviewers, due in 30 days and repeated each quarter; change anything before you start it.
+          </p>
+          <button
+            class="button button--primary"
+            data-testid="first-campaign"
+            onClick={() => {
+              setPreset(firstCampaignPreset(me ?? null, new Date()));
+              setCreating(true);
+            }}
+          >
+            Set up the first campaign
+          </button>
+        </div>
+      )}
       {open !== null && <Detail id={open} onChanged={() => void load()} />}
     </Page>
   );

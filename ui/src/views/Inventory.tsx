@@ -383,12 +383,22 @@ function Table() {
         </div>
       )}
       {!err && empty && (
-        <div class="grid__message">
-          <strong>No identities match.</strong>
-          {hasActiveFilters(store.filters) && (
-            <button type="button" class="link-button" onClick={() => store.clearFilters()}>
-              Clear filters
-            </button>
+        <div class="grid__message" data-testid="inventory-empty">
+          {hasActiveFilters(store.filters) ? (
+            <>
+              <strong>No identities match.</strong>
+              <button type="button" class="link-button" onClick={() => store.clearFilters()}>
+                Clear filters
+              </button>
+            </>
+          ) : (
+            <>
+              <strong>No identities yet.</strong>
+              <span>Custodian reads them from your sources.</span>
+              <a class="button button--primary" href="#/sources" data-testid="inventory-add-source">
+                Add a source
+              </a>
+            </>
           )}
         </div>
       )}

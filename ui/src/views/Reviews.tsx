@@ -4,54 +4,7 @@ import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
 import { Page } from '../components/Page';
-
-/** "Who are you?": the acting person, chosen from the people in the cache. */
-function PersonPicker({ onChosen }: { onChosen: (p: PersonRef) => void }) {
-  const [search, setSearch] = useState('');
-  const [found, setFound] = useState<PersonRef[]>([]);
-  const [error, setError] = useState<UserError | null>(null);
-  useEffect(() => {
-    let live = true;
-    reviews.findPeople(search).then(
-      (p) => live && setFound(p),
-      (e: unknown) => live && setError(toUserError(e)),
-    );
-    return () => {
-      live = false;
-    };
-  }, [search]);
-  return (
-    <section class="panel" data-testid="person-picker">
-      <h2>Who are you?</h2>
-      <p class="muted">Reviews, decisions and the audit log record who acted. Choose yourself from the people in the cache.</p>
-      <input
-        class="input"
-        data-testid="person-search"
-        placeholder="Name or email"
-        value={search}
-        onInput={(e) => setSearch((e.target as HTMLInputElement).value)}
-        autoFocus
-      />
-      {error && <p class="error-text">{error.message}</p>}
-      <ul class="picker-list">
-        {found.map((p) => (
-          <li key={p.id}>
-            <button
-              class="link-button"
-              data-testid="person-option"
-              data-id={String(p.id)}
-              disabled={p.status !== 'active'}
-              onClick={() => reviews.setActingPerson(p.id).then(onChosen, (e: unknown) => setError(toUserError(e)))}
-            >
-              {p.display_name} <span class="muted">{p.email}</span>
-              {p.status !== 'active' && <span class="badge">{p.status}</span>}
-            </button>
-          </li>
-        ))}
-      </ul>
-    </section>
-  );
-}
+import { useActingPerson, WhoAreYou } from '../components/WhoAreYou';
 
 function AuditBadge({ tick }: { tick: number }) {
   const [v, setV] = useState<AuditVerification | null>(null);
@@ -71,7 +24,7 @@ function AuditBadge({ tick }: { tick: number }) {
 }
 
 export function Reviews() {
-  const [me, setMe] = useState<PersonRef | null | undefined>(undefined);
+  const [me, setMe, meError] = useActingPerson();
   const [queue, setQueue] = useState<ReviewQueue | null>(null);
   const [cursor, setCursor] = useState(0);
   const [selected, setSelected] = useState<Set<number>>(new Set());
@@ -84,13 +37,6 @@ export function Reviews() {
   const [sendTo, setSendTo] = useState<PersonRef | null>(null);
   const justRef = useRef<HTMLInputElement>(null);
   const tableRef = useRef<HTMLDivElement>(null);
-
-  useEffect(() => {
-    reviews.actingPerson().then(setMe, (e: unknown) => {
-      setError(toUserError(e));
-      setMe(null);
-    });
-  }, []);
 
   const load = () => {
     if (!me) return;
@@ -192,7 +138,13 @@ export function Reviews() {
   if (me === null)
     return (
       <Page title="My reviews">
-        <PersonPicker onChosen={(p) => setMe(p)} />
+        {meError && (
+          <div class="callout callout--error" role="alert" data-testid="review-error">
+            <strong>{errorHeadline(meError.code)}</strong>
+            <p>{meError.message}</p>
+          </div>
+        )}
+        <WhoAreYou onChosen={(p) => setMe(p)} />
       </Page>
     );
 

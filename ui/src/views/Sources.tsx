@@ -113,6 +113,13 @@ export function Sources() {
 // ---------------------------------------------------------------------------
 // Sources table
 
+/** Opens the add-source form (a spreadsheet registry) and puts the cursor in its first field. */
+function openAddForm() {
+  store.addOpen = true;
+  store.emit();
+  requestAnimationFrame(() => document.querySelector<HTMLElement>('[data-testid=add-source-kind]')?.focus());
+}
+
 function SourcesTable() {
   const sources = store.sources;
   return (
@@ -130,7 +137,16 @@ function SourcesTable() {
         </div>
       )}
       {!sources && !store.sourcesError && <p class="loading">Loading sources…</p>}
-      {sources && sources.length === 0 && <p class="empty">No source yet. Add one below: a spreadsheet registry is the quickest start.</p>}
+      {sources && sources.length === 0 && (
+        <div class="empty-state" data-testid="sources-empty">
+          <p class="empty">
+            No source yet. {store.addOpen === false ? 'Add one' : 'Fill in the form above'}: a spreadsheet registry (CSV or Excel) is the quickest start.
+          </p>
+          <button type="button" class="button button--primary" data-testid="sources-empty-add" onClick={openAddForm}>
+            Add a spreadsheet registry
+          </button>
+        </div>
+      )}
       {sources && sources.length > 0 && (
         <TableFrame label="Configured sources">
         <table class="table sources-table">

@@ -6,6 +6,7 @@ import { bulkPlan, describeApply, describeDecision, offboarding, transferAll } f
 import { reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
 import { Page, TableFrame } from '../components/Page';
+import { useActingPerson, WhoAreYou } from '../components/WhoAreYou';
 
 function ErrorBox({ error }: { error: UserError | null }) {
   if (!error) return null;
@@ -272,27 +273,75 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
 
 /** The manager's view: direct reports, their departures, what waits for the manager. */
 export function Team() {
+  const [me, setMe] = useActingPerson();
   const [team, setTeam] = useState<TeamView | null>(null);
   const [error, setError] = useState<UserError | null>(null);
   const [openCase, setOpenCase] = useState<number | null>(null);
-  const load = () => offboarding.myTeam().then(setTeam, (e: unknown) => setError(toUserError(e)));
+  const load = () =>
+    offboarding.myTeam().then(
+      (t) => {
+        setTeam(t);
+        setError(null);
+      },
+      (e: unknown) => setError(toUserError(e)),
+    );
   useEffect(() => {
-    void load();
-  }, []);
+    if (me) void load();
+  }, [me]);
+  if (me === undefined)
+    return (
+      <Page class="team" testid="team" title="My team" busy>
+        <p class="muted">Loading…</p>
+      </Page>
+    );
+  // First run: nobody chosen yet. The team is the chosen person's direct reports.
+  if (me === null)
+    return (
+      <Page class="team" testid="team" title="My team" lead="The people who report to you, their departures, and what waits for your decision.">
+        <WhoAreYou
+          why="My team shows the direct reports of the person you are. Choose yourself from the people in the cache; Custodian remembers it (change it any time in My reviews or here)."
+          onChosen={(p) => {
+            setTeam(null);
+            setOpenCase(null);
+            setMe(p);
+          }}
+        />
+      </Page>
+    );
   return (
-    <Page class="team" testid="team" title="My team">
+    <Page
+      class="team"
+      testid="team"
+      title="My team"
+      actions={
+        <span class="muted" data-testid="team-acting-person">
+          As <b>{me.display_name}</b>{' '}
+          <button class="link-button" onClick={() => setMe(null)} aria-label="Choose who you are">
+            change
+          </button>
+        </span>
+      }
+    >
       <ErrorBox error={error} />
-      {error?.code === 'invalid_input' && (
-        <p>
-          Choose who you are first, in <a href="#/reviews">My reviews</a>.
-        </p>
-      )}
       {team && (
         <>
           <p data-testid="team-counts">
             {team.members.length} direct reports · {team.cases.length} open offboarding cases ({team.undecided_items} items to decide) ·{' '}
             {team.pending_reviews} review items waiting for you
           </p>
+          {team.members.length === 0 && (
+            <div class="callout" data-testid="team-empty">
+              <strong>Nobody reports to {me.display_name} in the cache.</strong>
+              <p>
+                Reporting lines come from the people sources (Entra ID, Okta, the HR export).{' '}
+                <button class="link-button" onClick={() => setMe(null)}>
+                  Choose someone else
+                </button>{' '}
+                or <a href="#/sources">check the sources</a>.
+              </p>
+            </div>
+          )}
+          {team.members.length > 0 && (
           <TableFrame label="Direct reports">
           <table class="table">
             <thead>
@@ -326,6 +375,7 @@ export function Team() {
             </tbody>
           </table>
           </TableFrame>
+          )}
           {openCase !== null && <CaseView id={openCase} managerId={team.manager_id} onDone={() => void load()} />}
         </>
       )}
