@@ -18,5 +18,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
     // Component tests ask for jsdom with a `@vitest-environment jsdom` comment.
     environment: 'node',
+    // Let styles/contrast.test.ts read the style sheets (`?raw`).
+    css: { include: [/src\/styles\/.+\.css/] },
   },
 });

@@ -12,6 +12,7 @@ import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 import { Team } from './views/Team';
 import { Page } from './components/Page';
+import { ShortcutButton, ShortcutHelp, useShortcutHelp } from './components/ShortcutHelp';
 
 function useRoute(): Route {
   const [route, setRoute] = useState<Route>(() => parseRoute(location.hash));
@@ -38,6 +39,7 @@ const TITLES: Record<Route['name'], string> = {
 
 export function App() {
   const route = useRoute();
+  const help = useShortcutHelp();
   const [summary, setSummary] = useState<OrgSummary | null>(null);
   const [summaryError, setSummaryError] = useState<UserError | null>(null);
 
@@ -81,6 +83,7 @@ export function App() {
             Mock data
           </span>
         )}
+        <ShortcutButton open={help.open} onToggle={help.toggle} />
       </header>
       <nav class="sidenav" aria-label="Main">
         <a
@@ -160,6 +163,7 @@ export function App() {
           </Page>
         )}
       </main>
+      <ShortcutHelp open={help.open} onToggle={help.toggle} onClose={help.close} />
     </div>
   );
 }

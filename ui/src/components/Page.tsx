@@ -38,13 +38,13 @@ export function Page(props: PageProps) {
       aria-busy={props.busy || undefined}
     >
       {hasHead && (
-        <header class="page-head">
+        <div class="page-head">
           <div class="page-head__title">
             {props.title !== undefined && <h1 id={headingId}>{props.title}</h1>}
             {props.lead !== undefined && <p class="muted page-head__lead">{props.lead}</p>}
           </div>
           {props.actions !== undefined && <div class="page-head__actions">{props.actions}</div>}
-        </header>
+        </div>
       )}
       {props.children}
     </Tag>

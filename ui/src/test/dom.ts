@@ -19,6 +19,8 @@ if (typeof window !== 'undefined') {
   if (!('ResizeObserver' in window)) (window as unknown as { ResizeObserver: unknown }).ResizeObserver = NoResizeObserver;
   (globalThis as unknown as { ResizeObserver: unknown }).ResizeObserver = window.ResizeObserver;
   if (!Element.prototype.scrollTo) Element.prototype.scrollTo = () => undefined;
+  // axe-core probes a canvas for icon fonts; jsdom has none.
+  HTMLCanvasElement.prototype.getContext = (() => null) as typeof HTMLCanvasElement.prototype.getContext;
 }
 
 afterEach(() => cleanup());

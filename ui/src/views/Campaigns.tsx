@@ -286,7 +286,9 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
             <th>Pending</th>
             <th>Decided</th>
             <th>Reminded</th>
-            <th></th>
+            <th>
+              <span class="sr-only">Actions</span>
+            </th>
           </tr>
         </thead>
         <tbody>

@@ -20,6 +20,7 @@ import {
 import { errorHeadline, toUserError } from '../lib/ipc';
 import { debouncer } from '../lib/debounce';
 import { navigate } from '../lib/route';
+import { isTypingTarget } from '../lib/shortcuts';
 import { moveHighlight, rowsPerViewport, scrollTopFor, visibleRange } from '../lib/virtual';
 import { hasActiveFilters, inventoryStore as store } from './inventoryStore';
 
@@ -55,10 +56,6 @@ function useStore(): void {
   useEffect(() => store.subscribe(() => bump(undefined)), []);
 }
 
-function isTypingTarget(t: EventTarget | null): boolean {
-  if (!(t instanceof HTMLElement)) return false;
-  return t.isContentEditable || t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT';
-}
 
 export function Inventory() {
   useStore();

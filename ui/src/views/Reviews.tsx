@@ -219,7 +219,9 @@ export function Reviews() {
         <table class="table">
           <thead>
             <tr>
-              <th></th>
+              <th>
+                <span class="sr-only">Selected</span>
+              </th>
               <th>Risk</th>
               <th>Item</th>
               <th>Identity</th>
