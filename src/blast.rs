@@ -254,7 +254,7 @@ pub fn consequence_category(permission: &str, resource_kind: &str) -> &'static s
 impl Graph {
     /// Reads identities, delegations (and documented links) and grants.
     pub fn load(store: &Store) -> Result<Graph> {
-        let conn = store.conn();
+        let conn = store.db();
         let mut nodes = Vec::new();
         let mut index = HashMap::new();
         {
@@ -780,9 +780,12 @@ pub fn documented_kinds() -> &'static [DelegationKind] {
 
 /// The blast-radius document of an identity, as Markdown.
 pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
+    use crate::sanitize::md_text as t;
     use std::fmt::Write as _;
+    // Every string from a source or a person goes through `t` (one line of
+    // literal text: no links, HTML, headings or table breaks).
     let mut m = String::new();
-    let _ = writeln!(m, "# Blast radius: {}\n", b.name);
+    let _ = writeln!(m, "# Blast radius: {}\n", t(&b.name));
     let _ = writeln!(
         m,
         "*{}*, generated {generated_at} by Custodian.\n",
@@ -801,21 +804,21 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
         m,
         "{}\n",
         if b.intended.trim().is_empty() {
-            "_Nothing documented._"
+            "_Nothing documented._".to_string()
         } else {
-            b.intended.trim()
+            t(&b.intended)
         }
     );
     if !b.differences.is_empty() {
         let _ = writeln!(m, "## Differences: computed beyond intended\n");
         for d in &b.differences {
-            let _ = writeln!(m, "- **{d}**");
+            let _ = writeln!(m, "- **{}**", t(d));
         }
         m.push('\n');
     }
     let _ = writeln!(m, "## How the score adds up\n");
     for e in &b.explanation {
-        let _ = writeln!(m, "- {e}");
+        let _ = writeln!(m, "- {}", t(e));
     }
     let _ = writeln!(m, "\nWeights: sensitivity low 1, medium 3, high 9, critical 27; privilege read 1, write 3, admin 9; x2 when high-consequence; x{HOP_DISCOUNT} per delegation hop.\n");
     if !b.high_consequence.is_empty() {
@@ -823,8 +826,12 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
         for h in &b.high_consequence {
             let _ = writeln!(
                 m,
-                "| {} | {} | `{}` | {} | {} |",
-                h.category, h.resource, h.permission, h.holder, h.hops
+                "| {} | {} | {} | {} | {} |",
+                t(&h.category),
+                t(&h.resource),
+                t(&h.permission),
+                t(&h.holder),
+                h.hops
             );
         }
         m.push('\n');
@@ -836,11 +843,17 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
                 .chain
                 .iter()
                 .map(|h| match &h.via {
-                    Some(v) => format!("--{v}--> {}", h.name),
-                    None => h.name.clone(),
+                    Some(v) => format!("--{}--> {}", t(v), t(&h.name)),
+                    None => t(&h.name),
                 })
                 .collect();
-            let _ = writeln!(m, "- {} ({} hop(s)): {}", r.name, r.hops, chain.join(" "));
+            let _ = writeln!(
+                m,
+                "- {} ({} hop(s)): {}",
+                t(&r.name),
+                r.hops,
+                chain.join(" ")
+            );
         }
         m.push('\n');
     }
@@ -849,16 +862,16 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
         let perms: Vec<String> = r
             .permissions
             .iter()
-            .map(|p| format!("`{}` ({})", p.permission, p.privilege.as_str()))
+            .map(|p| format!("{} ({})", t(&p.permission), p.privilege.as_str()))
             .collect();
-        let via: Vec<&str> = r.chain.iter().map(|h| h.name.as_str()).collect();
+        let via: Vec<String> = r.chain.iter().map(|h| t(&h.name)).collect();
         let _ = writeln!(
             m,
             "| {} | {} | {} | {} | {} | {} | {:.1} |",
-            r.name,
-            r.kind,
+            t(&r.name),
+            t(&r.kind),
             r.sensitivity.as_str(),
-            r.environment,
+            t(&r.environment),
             perms.join(", "),
             via.join(" → "),
             r.contribution
@@ -903,7 +916,7 @@ pub struct AuthorizationReport {
 /// from the graph (chains and grants), the review history and the audit log.
 pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<AuthorizationReport> {
     let b = graph.blast(identity)?;
-    let c = store.conn();
+    let c = store.db();
     let (source, owner, registered): (String, Option<String>, bool) = c.query_row(
         "SELECT s.name, p.display_name, i.registered FROM identities i JOIN sources s ON s.id = i.source_id
          LEFT JOIN people p ON p.id = i.owner_id WHERE i.id = ?1",
@@ -915,7 +928,7 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
             "SELECT o.kind || ' by ' || o.set_by || ' on ' || date(o.set_at, 'unixepoch') || ' (' || o.reason || ')'
              FROM owner_overrides o WHERE o.identity_id = ?1",
             [identity],
-            |r| r.get::<_, String>(0),
+            |r| r.get::<String>(0),
         )
         .unwrap_or_else(|_| format!("as recorded in {source}"));
     let registration = c
@@ -923,15 +936,15 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
             "SELECT 'registered by ' || actor || ' on ' || date(at, 'unixepoch') || ': ' || detail FROM identity_events
              WHERE identity_id = ?1 AND kind = 'registered' ORDER BY at DESC LIMIT 1",
             [identity],
-            |r| r.get::<_, String>(0),
+            |r| r.get::<String>(0),
         )
         .ok()
         .or_else(|| registered.then(|| format!("registered in {source}")));
-    let strings = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<Vec<String>> {
+    let strings = |sql: &str, args: &[&dyn crate::store::db::ToValue]| -> Result<Vec<String>> {
         let mut st = c.prepare_cached(sql)?;
         let v = st
             .query_map(args, |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<Result<Vec<String>>>()?;
         Ok(v)
     };
     let certifications = strings(
@@ -971,10 +984,10 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
     )?;
     let audit = st
         .query_map(
-            rusqlite::params![identity, b.name],
+            crate::store::db::params![identity, b.name],
             crate::store::audit::read_entry,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(AuthorizationReport {
         identity_id: identity,
         name: b.name,

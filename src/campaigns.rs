@@ -43,16 +43,16 @@ macro_rules! text_enum {
             }
         }
 
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-                let s = v.as_str()?;
-                $name::parse(s).map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+        impl $crate::store::db::FromValue for $name {
+            fn from_value(v: $crate::store::db::Value) -> std::result::Result<Self, String> {
+                let s = <String as $crate::store::db::FromValue>::from_value(v)?;
+                $name::parse(&s).map_err(|e| e.message)
             }
         }
 
-        impl rusqlite::types::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+        impl $crate::store::db::ToValue for $name {
+            fn to_value(&self) -> $crate::store::db::Value {
+                $crate::store::db::Value::Text(self.as_str().to_string())
             }
         }
     };

@@ -40,6 +40,15 @@ pub enum ErrorCode {
     /// The audit log's hash chain does not verify: an entry was edited,
     /// deleted or reordered.
     AuditBroken,
+    /// The database refused the action for this login (PostgreSQL
+    /// privileges, row-level security or a governance rule).
+    Forbidden,
+    /// A concurrent change won (serialization failure, deadlock) and
+    /// retrying did not cure it: try again.
+    Conflict,
+    /// The PostgreSQL server refused the login (wrong password, no such
+    /// role, no `pg_hba.conf` entry).
+    DatabaseAuth,
     /// A bug or an unexpected state.
     Internal,
 }
@@ -62,6 +71,9 @@ impl ErrorCode {
             ErrorCode::SecretMissing => "secret_missing",
             ErrorCode::Keyring => "keyring",
             ErrorCode::AuditBroken => "audit_broken",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::DatabaseAuth => "database_auth",
             ErrorCode::Internal => "internal",
         }
     }

@@ -5,6 +5,7 @@
 //! any transport (see `ops` for the DTOs the CLI and the desktop shell share).
 
 use std::fmt;
+
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -34,15 +35,15 @@ macro_rules! id_type {
             }
         }
 
-        impl rusqlite::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(rusqlite::types::ToSqlOutput::from(self.0))
+        impl $crate::store::db::ToValue for $name {
+            fn to_value(&self) -> $crate::store::db::Value {
+                $crate::store::db::Value::Int(self.0)
             }
         }
 
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-                v.as_i64().map($name)
+        impl $crate::store::db::FromValue for $name {
+            fn from_value(v: $crate::store::db::Value) -> std::result::Result<Self, String> {
+                <i64 as $crate::store::db::FromValue>::from_value(v).map($name)
             }
         }
     };
@@ -113,16 +114,16 @@ macro_rules! str_enum {
             }
         }
 
-        impl rusqlite::ToSql for $name {
-            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+        impl $crate::store::db::ToValue for $name {
+            fn to_value(&self) -> $crate::store::db::Value {
+                $crate::store::db::Value::Text(self.as_str().to_string())
             }
         }
 
-        impl rusqlite::types::FromSql for $name {
-            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-                let s = v.as_str()?;
-                s.parse().map_err(|e: Error| rusqlite::types::FromSqlError::Other(Box::new(e)))
+        impl $crate::store::db::FromValue for $name {
+            fn from_value(v: $crate::store::db::Value) -> std::result::Result<Self, String> {
+                let s = <String as $crate::store::db::FromValue>::from_value(v)?;
+                s.parse().map_err(|e: Error| e.message)
             }
         }
     };

@@ -813,7 +813,7 @@ pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> 
             ])
             .map_err(fail)?;
             for t in tasks {
-                w.write_record([
+                w.write_record(crate::sanitize::csv_record([
                     t.id.to_string(),
                     t.origin,
                     t.campaign_id.map(|c| c.to_string()).unwrap_or_default(),
@@ -827,7 +827,7 @@ pub fn tasks_export(store: &Store, status: Option<TaskStatus>, format: &str) -> 
                     t.updated_at,
                     t.updated_by,
                     t.note,
-                ])
+                ]))
                 .map_err(fail)?;
             }
             let bytes = w
@@ -871,13 +871,13 @@ pub fn blast_rank(store: &Store, limit: usize) -> Result<Vec<BlastRank>> {
 /// A resource by id, external id or exact name.
 pub fn resolve_resource(store: &Store, reference: &str) -> Result<i64> {
     let r = reference.trim();
-    let mut st = store.conn().prepare_cached(
+    let mut st = store.db().prepare_cached(
         "SELECT id FROM resources WHERE CAST(id AS TEXT) = ?1 UNION SELECT id FROM resources WHERE external_id = ?1
          UNION SELECT id FROM resources WHERE name = ?1 COLLATE NOCASE LIMIT 2",
     )?;
     let ids = st
-        .query_map([r], |row| row.get::<_, i64>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map([r], |row| row.get::<i64>(0))?
+        .collect::<Result<Vec<_>>>()?;
     match ids.as_slice() {
         [id] => Ok(*id),
         [] => Err(Error::not_found(format!("no resource matches '{r}'"))),

@@ -81,11 +81,11 @@ const SECRETS: &str = "c.kind NOT IN ('federated_credential', 'certificate')";
 
 /// Figures now.
 pub fn figures(store: &Store, graph: Option<&Graph>, now: DateTime<Utc>) -> Result<PostureFigures> {
-    let c = store.conn();
+    let c = store.db();
     let t = now.timestamp();
     let q = |sql: &str| -> Result<i64> {
         Ok(if sql.contains(":now") {
-            c.query_row(sql, rusqlite::named_params! {":now": t}, |r| r.get(0))?
+            c.query_row(&sql.replace(":now", "?1"), [t], |r| r.get(0))?
         } else {
             c.query_row(sql, [], |r| r.get(0))?
         })
@@ -130,11 +130,11 @@ pub fn figures(store: &Store, graph: Option<&Graph>, now: DateTime<Utc>) -> Resu
 /// Figures as of a past time, from the dates the cache holds (identities
 /// created, credentials created and expiring, people's leave dates).
 pub fn reconstruct(store: &Store, at: DateTime<Utc>) -> Result<PostureFigures> {
-    let c = store.conn();
+    let c = store.db();
     let t = at.timestamp();
     let q = |sql: &str| -> Result<i64> {
         Ok(if sql.contains(":t") {
-            c.query_row(sql, rusqlite::named_params! {":t": t}, |r| r.get(0))?
+            c.query_row(&sql.replace(":t", "?1"), [t], |r| r.get(0))?
         } else {
             c.query_row(sql, [], |r| r.get(0))?
         })
@@ -190,18 +190,18 @@ pub fn record_history(store: &Store, weeks: i64, now: DateTime<Utc>) -> Result<(
 }
 
 pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
-    let mut st = store.conn().prepare(
+    let mut st = store.db().prepare(
         "SELECT at, origin, figures FROM (SELECT * FROM posture_snapshots ORDER BY at DESC, id DESC LIMIT ?1) ORDER BY at, id",
     )?;
     let rows = st
         .query_map([limit], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter_map(|(at, origin, f)| {
@@ -220,7 +220,7 @@ pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
 
 /// Findings grouped by check, most common first.
 pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
-    let mut st = store.conn().prepare(
+    let mut st = store.db().prepare(
         "SELECT check_id, owasp, severity, title, fix, count(DISTINCT identity_id) FROM findings
          GROUP BY check_id ORDER BY severity DESC, 6 DESC",
     )?;
@@ -238,7 +238,7 @@ pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
                 identities: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(v)
 }
 

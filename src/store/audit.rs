@@ -7,7 +7,7 @@
 //! (`at` in Unix seconds, `details` the stored JSON text); the first entry's
 //! `prev_hash` is 64 zeros.
 
-use rusqlite::{OptionalExtension, Transaction};
+use crate::store::db::{OptionalExtension, Db};
 use sha2::{Digest, Sha256};
 
 use super::Store;
@@ -32,7 +32,7 @@ pub struct AuditEntry {
 }
 
 /// Reads `seq, at, actor, action, subject, details, prev_hash, hash`.
-pub fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+pub fn read_entry(r: &crate::store::db::Row<'_>) -> Result<AuditEntry> {
     Ok(AuditEntry {
         seq: r.get(0)?,
         at: r.get(1)?,
@@ -72,7 +72,7 @@ pub fn entry_hash(
 
 /// Appends within `tx`; returns the new entry's hash.
 pub fn append(
-    tx: &Transaction<'_>,
+    tx: &Db,
     at: i64,
     actor: &str,
     action: &str,
@@ -96,7 +96,7 @@ pub fn append(
         "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(rusqlite::params![
+    .execute(crate::store::db::params![
         seq, at, actor, action, subject, details, prev, hash
     ])?;
     Ok(hash)
@@ -123,13 +123,13 @@ pub fn verify_entries(entries: &[AuditEntry]) -> AuditVerification {
 impl Store {
     /// Entries with `seq > after`, oldest first, at most `limit`.
     pub fn audit_entries(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>> {
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log
              WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         )?;
         let rows = st
             .query_map([after, limit], read_entry)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -165,7 +165,7 @@ impl Store {
     /// The hash of the newest entry (the genesis value when the log is empty).
     pub fn audit_head(&self) -> Result<String> {
         Ok(self
-            .conn
+            .db
             .query_row(
                 "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1",
                 [],
@@ -237,7 +237,7 @@ impl Store {
         exported_at: &str,
     ) -> Result<(i64, String)> {
         let (n, head): (i64, String) = (
-            self.conn
+            self.db
                 .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?,
             self.audit_head()?,
         );

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Months, Utc};
-use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::store::db::Value;
+use crate::store::db::{params, OptionalExtension, Db};
 
 use super::audit;
 use super::inventory::{inventory_filter, rfc3339};
@@ -89,7 +89,7 @@ struct CampaignRow {
     name: String,
 }
 
-fn campaign_row(tx: &rusqlite::Connection, id: i64) -> Result<CampaignRow> {
+fn campaign_row(tx: &Db, id: i64) -> Result<CampaignRow> {
     tx.query_row(
         "SELECT status, owner_id, fallback_reviewer_id, second_reviewer_id, name FROM campaigns WHERE id = ?1",
         [id],
@@ -107,7 +107,7 @@ fn campaign_row(tx: &rusqlite::Connection, id: i64) -> Result<CampaignRow> {
     .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))
 }
 
-pub(crate) fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> {
+pub(crate) fn person_name(tx: &Db, id: i64) -> Result<String> {
     tx.query_row("SELECT display_name FROM people WHERE id = ?1", [id], |r| {
         r.get(0)
     })
@@ -115,7 +115,7 @@ pub(crate) fn person_name(tx: &rusqlite::Connection, id: i64) -> Result<String> 
     .ok_or_else(|| Error::not_found(format!("no person with id {id}")))
 }
 
-pub(crate) fn active_person(tx: &rusqlite::Connection, id: i64, role: &str) -> Result<String> {
+pub(crate) fn active_person(tx: &Db, id: i64, role: &str) -> Result<String> {
     let row: Option<(String, PersonStatus)> = tx
         .query_row(
             "SELECT display_name, status FROM people WHERE id = ?1",
@@ -137,7 +137,7 @@ pub(crate) fn active_person(tx: &rusqlite::Connection, id: i64, role: &str) -> R
 
 #[allow(clippy::too_many_arguments)]
 fn event(
-    tx: &Transaction<'_>,
+    tx: &Db,
     campaign: i64,
     item: Option<i64>,
     kind: &str,
@@ -249,7 +249,7 @@ impl Store {
         }
         if let Ok(id) = r.parse::<i64>() {
             let found: Option<i64> = self
-                .conn
+                .db
                 .query_row("SELECT id FROM people WHERE id = ?1", [id], |row| {
                     row.get(0)
                 })
@@ -258,14 +258,14 @@ impl Store {
                 return Ok(id);
             }
         }
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT id FROM people WHERE email = ?1 COLLATE NOCASE
              UNION SELECT id FROM people WHERE display_name = ?1 COLLATE NOCASE
              UNION SELECT id FROM people WHERE external_id = ?1 LIMIT 2",
         )?;
         let ids = st
-            .query_map([r], |row| row.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map([r], |row| row.get::<i64>(0))?
+            .collect::<Result<Vec<_>>>()?;
         match ids.as_slice() {
             [id] => Ok(*id),
             [] => Err(Error::not_found(format!("no person matches '{r}'"))),
@@ -286,13 +286,13 @@ impl Store {
                 .replace('_', "\\_")
         );
         let ids: Vec<i64> = {
-            let mut st = self.conn.prepare_cached(
+            let mut st = self.db.prepare_cached(
                 "SELECT id FROM people WHERE display_name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
                  ORDER BY status <> 'active', display_name COLLATE NOCASE LIMIT ?2",
             )?;
             let v = st
                 .query_map(params![pat, limit.clamp(1, 200)], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         let mut out = Vec::with_capacity(ids.len());
@@ -311,7 +311,7 @@ impl Store {
     }
 
     pub fn set_acting_person(&mut self, person: i64, now: DateTime<Utc>) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let name = active_person(&tx, person, "acting person")?;
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('acting_person_id', ?1)
@@ -365,7 +365,7 @@ impl Store {
                 "the 'named' reviewer rule needs a named reviewer",
             ));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let actor_name = active_person(&tx, actor, "campaign owner")?;
         active_person(&tx, c.fallback_reviewer, "fallback reviewer")?;
         if let Some(n) = c.named_reviewer {
@@ -395,7 +395,7 @@ impl Store {
                 to_ts(now)
             ],
         )?;
-        let id = tx.last_insert_rowid();
+        let id = tx.last_insert_rowid()?;
         audit::append(
             &tx,
             to_ts(now),
@@ -415,15 +415,15 @@ impl Store {
     pub fn launch_due_campaigns(&mut self, now: DateTime<Utc>) -> Result<Vec<i64>> {
         let due: Vec<i64> = {
             let mut st = self
-                .conn
+                .db
                 .prepare("SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= ?1 ORDER BY id")?;
             let ids = st
                 .query_map([to_ts(now)], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             ids
         };
         for id in &due {
-            let tx = self.conn.transaction()?;
+            let tx = self.db.transaction()?;
             launch(&tx, *id, now, &|_, _| {})?;
             tx.commit()?;
         }
@@ -433,11 +433,11 @@ impl Store {
     pub fn campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignView>> {
         let ids: Vec<i64> = {
             let mut st = self
-                .conn
+                .db
                 .prepare("SELECT id FROM campaigns ORDER BY status = 'closed', due_at, id")?;
             let v = st
                 .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         ids.into_iter().map(|id| self.campaign(id, now)).collect()
@@ -445,7 +445,7 @@ impl Store {
 
     pub fn campaign(&self, id: i64, now: DateTime<Utc>) -> Result<CampaignView> {
         let view = self
-            .conn
+            .db
             .query_row(
                 "SELECT c.id, c.name, c.description, c.scope, c.granularity, c.reviewer_rule, n.display_name,
                         f.display_name, s.display_name, c.recurrence, c.status, c.owner_id, o.display_name,
@@ -476,7 +476,7 @@ impl Store {
                         created_at: rfc3339(r.get(13)?),
                         start_at: rfc3339(r.get(14)?),
                         due_at: rfc3339(r.get(15)?),
-                        closed_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+                        closed_at: r.get::<Option<i64>>(16)?.map(rfc3339),
                         undecided_policy: r.get(17)?,
                         items: 0,
                         decided: 0,
@@ -487,7 +487,7 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))?;
-        let (items, decided, due_at): (i64, i64, i64) = self.conn.query_row(
+        let (items, decided, due_at): (i64, i64, i64) = self.db.query_row(
             "SELECT count(*), count(ci.decision), (SELECT due_at FROM campaigns WHERE id = ?1)
              FROM campaign_items ci WHERE ci.campaign_id = ?1",
             [id],
@@ -514,7 +514,7 @@ impl Store {
             .unwrap_or(0);
         let remind = campaign.status == CampaignStatus::Active
             && days(to_ts(now), due) <= REMIND_WITHIN_DAYS;
-        let mut st = self.conn.prepare(
+        let mut st = self.db.prepare(
             "SELECT ci.reviewer_id, coalesce(p.display_name, '(nobody)'), p.status,
                     sum(ci.decision IS NULL), sum(ci.decision IS NOT NULL),
                     (SELECT max(at) FROM campaign_events e WHERE e.campaign_id = ?1 AND e.kind = 'reminder'
@@ -531,12 +531,12 @@ impl Store {
                     reviewer_status: r.get(2)?,
                     pending,
                     decided: r.get(4)?,
-                    last_reminded_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
+                    last_reminded_at: r.get::<Option<i64>>(5)?.map(rfc3339),
                     reminder_due: remind && pending > 0,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut st = self.conn.prepare(
+            .collect::<Result<Vec<_>>>()?;
+        let mut st = self.db.prepare(
             "SELECT decision, count(*) FROM campaign_items WHERE campaign_id = ?1 GROUP BY decision ORDER BY 2 DESC",
         )?;
         let by_decision = st
@@ -546,8 +546,8 @@ impl Store {
                     count: r.get(1)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let vanished: i64 = self.conn.query_row(
+            .collect::<Result<Vec<_>>>()?;
+        let vanished: i64 = self.db.query_row(
             "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND vanished_at IS NOT NULL",
             [id],
             |r| r.get(0),
@@ -594,7 +594,7 @@ impl Store {
         let mut args: Vec<Value> = vec![];
         if let Some(r) = reviewer {
             clauses.push("ci.reviewer_id = ?".into());
-            args.push(Value::Integer(r));
+            args.push(Value::Int(r));
         }
         if let Some(t) = q.item_type {
             clauses.push("ci.item_type = ?".into());
@@ -602,7 +602,7 @@ impl Store {
         }
         if let Some(r) = q.min_risk {
             clauses.push("ci.risk >= ?".into());
-            args.push(Value::Integer(r));
+            args.push(Value::Int(r));
         }
         let search = q.search.trim();
         if !search.is_empty() {
@@ -627,16 +627,16 @@ impl Store {
         }
         if let Some(c) = q.campaign {
             clauses.push("ci.campaign_id = ?".into());
-            args.push(Value::Integer(c));
+            args.push(Value::Int(c));
         }
         let base_where = if clauses.is_empty() {
             "1".to_string()
         } else {
             clauses.join(" AND ")
         };
-        let (total, pending): (i64, i64) = self.conn.query_row(
+        let (total, pending): (i64, i64) = self.db.query_row(
             &format!("SELECT count(*), count(*) - count(ci.decision) FROM campaign_items ci WHERE {base_where}"),
-            rusqlite::params_from_iter(args.iter()),
+            crate::store::db::params_from_iter(args.iter()),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let mut where_sql = base_where;
@@ -675,10 +675,10 @@ impl Store {
              ORDER BY ci.decision IS NOT NULL, c.due_at, ci.risk DESC, ci.id
              LIMIT {limit} OFFSET {offset}"
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut st = self.db.prepare_cached(&sql)?;
         let items = st
-            .query_map(rusqlite::params_from_iter(args.iter()), read_item)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map(crate::store::db::params_from_iter(args.iter()), read_item)?
+            .collect::<Result<Vec<_>>>()?;
         Ok(ReviewQueue {
             total,
             pending,
@@ -699,13 +699,13 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ReviewItem>> {
         let campaigns: Vec<i64> = {
-            let mut st = self.conn.prepare_cached(
+            let mut st = self.db.prepare_cached(
                 "SELECT id FROM campaigns WHERE (?1 IS NULL OR id = ?1) AND (?2 = 0 OR status = 'active')
                  ORDER BY due_at, id",
             )?;
             let v = st
                 .query_map(params![campaign, active_only], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         let mut skip = offset;
@@ -716,11 +716,11 @@ impl Store {
                 break;
             }
             let mut a = args.to_vec();
-            a.push(Value::Integer(c));
+            a.push(Value::Int(c));
             if skip > 0 {
-                let n: i64 = self.conn.query_row(
+                let n: i64 = self.db.query_row(
                     &format!("SELECT count(*) FROM campaign_items ci WHERE {where_sql} AND ci.campaign_id = ?"),
-                    rusqlite::params_from_iter(a.iter()),
+                    crate::store::db::params_from_iter(a.iter()),
                     |r| r.get(0),
                 )?;
                 if n <= skip {
@@ -736,11 +736,11 @@ impl Store {
             );
             // `c.id` too: one campaign row, so the index's (risk, id) order
             // serves the ORDER BY without sorting the queue.
-            a.push(Value::Integer(c));
-            let mut st = self.conn.prepare_cached(&sql)?;
+            a.push(Value::Int(c));
+            let mut st = self.db.prepare_cached(&sql)?;
             let page = st
-                .query_map(rusqlite::params_from_iter(a.iter()), read_item)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(crate::store::db::params_from_iter(a.iter()), read_item)?
+                .collect::<Result<Vec<_>>>()?;
             skip = 0;
             items.extend(page);
         }
@@ -749,7 +749,7 @@ impl Store {
 
     /// One item.
     pub fn review_item(&self, id: i64) -> Result<ReviewItem> {
-        self.conn
+        self.db
             .query_row(&format!("{ITEM_SELECT} WHERE ci.id = ?1"), [id], read_item)
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no review item with id {id}")))
@@ -762,16 +762,16 @@ impl Store {
         campaign: i64,
         mut f: impl FnMut(ReviewItem, Vec<CampaignEvent>) -> Result<()>,
     ) -> Result<()> {
-        let mut items = self.conn.prepare(&format!(
+        let mut items = self.db.prepare(&format!(
             "{ITEM_SELECT} WHERE ci.campaign_id = ?1 ORDER BY ci.id"
         ))?;
-        let mut events = self.conn.prepare(
+        let mut events = self.db.prepare(
             "SELECT item_id, id, kind, actor, at, detail FROM campaign_events
              WHERE campaign_id = ?1 AND item_id IS NOT NULL ORDER BY item_id, id",
         )?;
         let mut ev_rows = events.query([campaign])?;
         let next_event =
-            |ev_rows: &mut rusqlite::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
+            |ev_rows: &mut crate::store::db::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
                 Ok(match ev_rows.next()? {
                     Some(r) => Some((
                         r.get(0)?,
@@ -789,7 +789,7 @@ impl Store {
         let mut pending = next_event(&mut ev_rows)?;
         let mut rows = items.query([campaign])?;
         while let Some(r) = rows.next()? {
-            let item = read_item(r)?;
+            let item = read_item(&r)?;
             let mut history = vec![];
             while let Some((item_id, _)) = &pending {
                 if *item_id < item.id {
@@ -810,7 +810,7 @@ impl Store {
 
     /// The history of an item (decisions, reviewer changes, vanishing).
     pub fn item_history(&self, id: i64) -> Result<Vec<CampaignEvent>> {
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT id, kind, actor, at, detail FROM campaign_events WHERE item_id = ?1 ORDER BY id",
         )?;
         let v = st
@@ -823,7 +823,7 @@ impl Store {
                     detail: r.get(4)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -839,7 +839,7 @@ impl Store {
         }
         let justification = input.justification.trim();
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let actor_name = person_name(&tx, actor)?;
         if let Some(o) = input.new_owner {
             active_person(&tx, o, "new owner")?;
@@ -1001,7 +1001,7 @@ impl Store {
             return Err(Error::invalid("say why the items move to another reviewer"));
         }
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let actor_name = person_name(&tx, actor)?;
         let to_name = active_person(&tx, to, "new reviewer")?;
         for id in items {
@@ -1081,20 +1081,20 @@ impl Store {
         reviewer: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let camp = campaign_row(&self.conn, campaign)?;
+        let camp = campaign_row(&self.db, campaign)?;
         if camp.owner_id != actor {
             return Err(Error::invalid("only the campaign owner can escalate"));
         }
         // Items the fallback built stay where they are (no self-review).
         let ids: Vec<i64> = {
-            let mut st = self.conn.prepare(
+            let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS NOT ?2
                    AND (?3 IS NULL OR ci.reviewer_id = ?3) AND i.builder_id IS NOT ?2",
             )?;
             let v = st
                 .query_map(params![campaign, camp.fallback, reviewer], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         if ids.is_empty() {
@@ -1121,7 +1121,7 @@ impl Store {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<usize> {
-        let camp = campaign_row(&self.conn, campaign)?;
+        let camp = campaign_row(&self.db, campaign)?;
         if camp.owner_id != actor {
             return Err(Error::invalid(
                 "only the campaign owner can delegate a reviewer's items",
@@ -1131,14 +1131,14 @@ impl Store {
             return Err(Error::invalid("choose someone else to delegate to"));
         }
         let ids: Vec<i64> = {
-            let mut st = self.conn.prepare(
+            let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id = ?2
                    AND i.builder_id IS NOT ?3",
             )?;
             let v = st
                 .query_map(params![campaign, from, to], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         if ids.is_empty() {
@@ -1156,7 +1156,7 @@ impl Store {
         reviewer: i64,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let camp = campaign_row(&tx, campaign)?;
         if camp.owner_id != actor {
             return Err(Error::invalid("only the campaign owner records reminders"));
@@ -1202,7 +1202,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<CloseReport> {
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let camp = campaign_row(&tx, campaign)?;
         if camp.owner_id != actor {
             return Err(Error::invalid("only the campaign owner can close it"));
@@ -1301,7 +1301,7 @@ impl Store {
                      FROM campaigns WHERE id = ?1",
                     params![campaign, ns, nd, at],
                 )?;
-                Some(tx.last_insert_rowid())
+                Some(tx.last_insert_rowid()?)
             }
             None => None,
         };
@@ -1352,7 +1352,7 @@ impl Store {
         case: Option<i64>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
                     p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note, i.source_id
              FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
@@ -1375,7 +1375,7 @@ impl Store {
                 let status: TaskStatus = r.get(10)?;
                 let write_back = status != TaskStatus::Done
                     && sources
-                        .get(&r.get::<_, i64>(15)?)
+                        .get(&r.get::<i64>(15)?)
                         .is_some_and(|(k, on)| *on && crate::writeback::supports(k, kind));
                 Ok(TaskView {
                     id: r.get(0)?,
@@ -1396,7 +1396,7 @@ impl Store {
                     write_back,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -1410,7 +1410,7 @@ impl Store {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let actor_name = person_name(&tx, actor)?;
         let row: Option<(TaskKind, i64, Option<i64>)> = tx
             .query_row(
@@ -1462,7 +1462,7 @@ pub struct CampaignEvent {
     pub detail: String,
 }
 
-fn read_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItem> {
+fn read_item(r: &crate::store::db::Row<'_>) -> Result<ReviewItem> {
     let item_type: ItemType = r.get(4)?;
     let reasons: String = r.get(11)?;
     Ok(ReviewItem {
@@ -1486,17 +1486,17 @@ fn read_item(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewItem> {
         proposed_by: r.get(17)?,
         decision: r.get(18)?,
         decided_by: r.get(19)?,
-        decided_at: r.get::<_, Option<i64>>(20)?.map(rfc3339),
+        decided_at: r.get::<Option<i64>>(20)?.map(rfc3339),
         by_policy: r.get(21)?,
         justification: r.get(22)?,
         new_owner: r.get(23)?,
-        vanished_at: r.get::<_, Option<i64>>(24)?.map(rfc3339),
+        vanished_at: r.get::<Option<i64>>(24)?.map(rfc3339),
         allowed: Decision::allowed_for(item_type).to_vec(),
     })
 }
 
 /// The identities a scope selects, into `temp.campaign_scope`.
-fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result<i64> {
+fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
     let q = InventoryQuery {
         search: scope.search.clone(),
         kinds: scope.kinds.clone(),
@@ -1514,11 +1514,11 @@ fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result
     }
     if let Some(s) = scope.min_severity {
         extra.push("i.max_severity >= ?".into());
-        args.push(Value::Integer(s.rank()));
+        args.push(Value::Int(s.rank()));
     }
     if let Some(d) = scope.not_reviewed_days {
         extra.push("(i.last_reviewed_at IS NULL OR i.last_reviewed_at < ?)".into());
-        args.push(Value::Integer(now - d.max(0) * 86_400));
+        args.push(Value::Int(now - d.max(0) * 86_400));
     }
     let mut sql = where_sql;
     if !extra.is_empty() {
@@ -1533,14 +1533,14 @@ fn select_scope(tx: &Transaction<'_>, scope: &CampaignScope, now: i64) -> Result
     )?;
     let n = tx.execute(
         &format!("INSERT INTO temp.campaign_scope (id) SELECT i.id FROM identities i {sql}"),
-        rusqlite::params_from_iter(args.iter()),
+        crate::store::db::params_from_iter(args.iter()),
     )?;
     Ok(n as i64)
 }
 
 /// Generates a campaign's items and activates it.
 fn launch(
-    tx: &Transaction<'_>,
+    tx: &Db,
     campaign: i64,
     now: DateTime<Utc>,
     progress: LaunchProgress<'_>,
@@ -1594,7 +1594,7 @@ fn launch(
                     },
                 ))
             })?
-            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+            .collect::<Result<HashMap<_, _>>>()?;
         v
     };
     let mut insert = tx.prepare(
@@ -1728,7 +1728,7 @@ fn launch(
                 campaign,
                 ItemType::Grant,
                 identity,
-                r.get::<_, i64>(1)?,
+                r.get::<i64>(1)?,
                 permission,
                 None::<String>,
                 info.name,
@@ -1794,7 +1794,7 @@ fn launch(
                 identity,
                 None::<i64>,
                 None::<String>,
-                r.get::<_, String>(1)?,
+                r.get::<String>(1)?,
                 info.name,
                 if display.is_empty() {
                     kind
@@ -1848,7 +1848,7 @@ fn launch(
 /// Marks items of open campaigns whose identity was deleted, or whose grant or
 /// credential no longer exists, after a sync changed the data. The item and
 /// any decision on it stay.
-pub(crate) fn mark_vanished(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+pub(crate) fn mark_vanished(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
     let open: i64 = tx.query_row(
         "SELECT count(*) FROM campaigns WHERE status <> 'closed' AND launched_at IS NOT NULL",
         [],

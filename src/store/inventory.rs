@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row};
+use crate::store::db::Value;
+use crate::store::db::{OptionalExtension, Row};
 
 use super::{from_ts, to_ts, Store};
 use crate::error::{Error, Result};
@@ -48,9 +48,9 @@ impl Store {
     /// One page of identities matching `q`, with the total count.
     pub fn inventory(&self, q: &InventoryQuery, now: DateTime<Utc>) -> Result<InventoryPage> {
         let (where_sql, args) = inventory_filter(q);
-        let total: i64 = self.conn.query_row(
+        let total: i64 = self.db.query_row(
             &format!("SELECT count(*) FROM identities i {where_sql}"),
-            rusqlite::params_from_iter(args.iter()),
+            crate::store::db::params_from_iter(args.iter()),
             |r| r.get(0),
         )?;
 
@@ -91,12 +91,12 @@ impl Store {
              ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
             offset = q.offset
         );
-        let mut st = self.conn.prepare_cached(&ids_sql)?;
+        let mut st = self.db.prepare_cached(&ids_sql)?;
         let ids = st
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                r.get::<_, i64>(0)
+            .query_map(crate::store::db::params_from_iter(args.iter()), |r| {
+                r.get::<i64>(0)
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         if ids.is_empty() {
             return Ok(InventoryPage {
                 total,
@@ -115,9 +115,9 @@ impl Store {
              WHERE i.id IN ({marks})"
         );
         let now = to_ts(now);
-        let mut st = self.conn.prepare(&rows_sql)?;
+        let mut st = self.db.prepare(&rows_sql)?;
         let mut by_id: HashMap<i64, InventoryRow> = st
-            .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+            .query_map(crate::store::db::params_from_iter(ids.iter()), |r| {
                 Ok(InventoryRow {
                     id: r.get(0)?,
                     name: r.get(1)?,
@@ -132,16 +132,16 @@ impl Store {
                     registered: r.get(10)?,
                     credential_count: r.get(11)?,
                     oldest_credential_days: r
-                        .get::<_, Option<i64>>(12)?
+                        .get::<Option<i64>>(12)?
                         .map(|t| days_between(t, now)),
                     grant_count: r.get(13)?,
                     finding_count: r.get(14)?,
                     max_severity: Severity::from_rank(r.get(15)?),
-                    last_used_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+                    last_used_at: r.get::<Option<i64>>(16)?.map(rfc3339),
                 })
             })?
             .map(|r| r.map(|row| (row.id, row)))
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         let rows = ids.iter().filter_map(|id| by_id.remove(id)).collect();
         Ok(InventoryPage {
             total,
@@ -153,7 +153,7 @@ impl Store {
     /// Counts per filter value over the whole inventory.
     pub fn inventory_facets(&self) -> Result<InventoryFacets> {
         let facet = |sql: &str| -> Result<Vec<FacetCount>> {
-            let mut st = self.conn.prepare_cached(sql)?;
+            let mut st = self.db.prepare_cached(sql)?;
             let v = st
                 .query_map([], |r| {
                     Ok(FacetCount {
@@ -162,7 +162,7 @@ impl Store {
                         count: r.get(2)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         };
         Ok(InventoryFacets {
@@ -183,10 +183,10 @@ impl Store {
                     FROM identities i LEFT JOIN people p ON p.id = i.owner_id)
                  GROUP BY st ORDER BY count(*) DESC",
             )?,
-            with_findings: self.conn.query_row("SELECT count(*) FROM identities WHERE finding_count > 0", [], |r| {
+            with_findings: self.db.query_row("SELECT count(*) FROM identities WHERE finding_count > 0", [], |r| {
                 r.get(0)
             })?,
-            total: self.conn.query_row("SELECT count(*) FROM identities", [], |r| r.get(0))?,
+            total: self.db.query_row("SELECT count(*) FROM identities", [], |r| r.get(0))?,
         })
     }
 
@@ -195,7 +195,7 @@ impl Store {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<i64>() {
             let found: Option<i64> = self
-                .conn
+                .db
                 .query_row("SELECT id FROM identities WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })
@@ -204,13 +204,13 @@ impl Store {
                 return Ok(IdentityId(id));
             }
         }
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT id FROM identities WHERE external_id = ?1
              UNION SELECT id FROM identities WHERE name = ?1 COLLATE NOCASE LIMIT 2",
         )?;
         let ids = st
-            .query_map([reference], |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map([reference], |r| r.get::<i64>(0))?
+            .collect::<Result<Vec<_>>>()?;
         match ids.as_slice() {
             [id] => Ok(IdentityId(*id)),
             [] => Err(Error::not_found(format!("no identity matches '{reference}'"))),
@@ -224,7 +224,7 @@ impl Store {
     pub fn identity_detail(&self, id: IdentityId, now: DateTime<Utc>) -> Result<IdentityDetail> {
         let now = to_ts(now);
         let base = self
-            .conn
+            .db
             .query_row(
                 "SELECT i.id, i.name, i.external_id, i.kind, i.agent_class, i.status, i.purpose, s.name, i.team,
                         i.environment, i.registered, i.intended_blast_radius, i.created_at, i.last_used_at,
@@ -247,8 +247,8 @@ impl Store {
                             registered: r.get(10)?,
                             intended_blast_radius: r.get(11)?,
                             created_at: rfc3339(r.get(12)?),
-                            last_used_at: r.get::<_, Option<i64>>(13)?.map(rfc3339),
-                            last_reviewed_at: r.get::<_, Option<i64>>(14)?.map(rfc3339),
+                            last_used_at: r.get::<Option<i64>>(13)?.map(rfc3339),
+                            last_reviewed_at: r.get::<Option<i64>>(14)?.map(rfc3339),
                             owner: None,
                             builder: None,
                             credentials: vec![],
@@ -257,8 +257,8 @@ impl Store {
                             delegations_in: vec![],
                             findings: vec![],
                         },
-                        r.get::<_, Option<i64>>(15)?,
-                        r.get::<_, Option<i64>>(16)?,
+                        r.get::<Option<i64>>(15)?,
+                        r.get::<Option<i64>>(16)?,
                     ))
                 },
             )
@@ -269,7 +269,7 @@ impl Store {
         d.owner = owner.map(|p| self.person_ref(p)).transpose()?.flatten();
         d.builder = builder.map(|p| self.person_ref(p)).transpose()?.flatten();
 
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT id, kind, display_name, external_id, created_at, expires_at, last_rotated_at, last_used_at
              FROM credentials WHERE identity_id = ?1 ORDER BY coalesce(last_rotated_at, created_at)",
         )?;
@@ -293,9 +293,9 @@ impl Store {
                     last_used_days: used.map(|u| days_between(u, now)),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
 
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT r.id, r.name, r.kind, r.sensitivity, r.environment, g.permission, g.privilege,
                     g.high_consequence, g.last_used_at
              FROM grants g JOIN resources r ON r.id = g.resource_id WHERE g.identity_id = ?1
@@ -312,12 +312,12 @@ impl Store {
                     permission: r.get(5)?,
                     privilege: r.get(6)?,
                     high_consequence: r.get(7)?,
-                    last_used_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
+                    last_used_at: r.get::<Option<i64>>(8)?.map(rfc3339),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
 
-        let delegation = |r: &Row<'_>| -> rusqlite::Result<DelegationView> {
+        let delegation = |r: &Row<'_>| -> Result<DelegationView> {
             Ok(DelegationView {
                 kind: r.get(0)?,
                 other_id: r.get(1)?,
@@ -325,22 +325,22 @@ impl Store {
                 other_kind: r.get(3)?,
             })
         };
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.to_id
              WHERE d.from_id = ?1 ORDER BY o.name",
         )?;
         d.delegations_out = st
             .query_map([id], delegation)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut st = self.conn.prepare_cached(
+            .collect::<Result<Vec<_>>>()?;
+        let mut st = self.db.prepare_cached(
             "SELECT d.kind, o.id, o.name, o.kind FROM delegations d JOIN identities o ON o.id = d.from_id
              WHERE d.to_id = ?1 ORDER BY o.name",
         )?;
         d.delegations_in = st
             .query_map([id], delegation)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
 
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT check_id, owasp, severity, title, evidence, fix FROM findings WHERE identity_id = ?1
              ORDER BY severity DESC, check_id",
         )?;
@@ -357,13 +357,13 @@ impl Store {
                     fix: r.get(5)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(d)
     }
 
     pub fn person_ref(&self, id: i64) -> Result<Option<PersonRef>> {
         Ok(self
-            .conn
+            .db
             .query_row(
                 "SELECT p.id, p.display_name, p.email, p.title, p.department, p.status, p.left_at, p.manager_id, m.display_name
                  FROM people p LEFT JOIN people m ON m.id = p.manager_id WHERE p.id = ?1",
@@ -376,7 +376,7 @@ impl Store {
                         title: r.get(3)?,
                         department: r.get(4)?,
                         status: r.get(5)?,
-                        left_at: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+                        left_at: r.get::<Option<i64>>(6)?.map(rfc3339),
                         manager_id: r.get(7)?,
                         manager_name: r.get(8)?,
                     })
@@ -389,15 +389,15 @@ impl Store {
     pub fn summary(&self) -> Result<OrgSummary> {
         let count = |table: &str| -> Result<i64> {
             Ok(self
-                .conn
+                .db
                 .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
         };
         let mut st = self
-            .conn
+            .db
             .prepare_cached("SELECT name FROM sources ORDER BY name")?;
         let sources = st
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<Result<Vec<String>>>()?;
         Ok(OrgSummary {
             database: self.path.as_ref().map(|p| p.display().to_string()),
             dataset: self.meta("dataset")?,
@@ -454,13 +454,13 @@ pub(crate) fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
     );
     in_list(
         "i.source_id",
-        q.sources.iter().map(|s| Value::Integer(*s)).collect(),
+        q.sources.iter().map(|s| Value::Int(*s)).collect(),
         &mut clauses,
         &mut args,
     );
     if let Some(owner) = q.owner {
         clauses.push("i.owner_id = ?".into());
-        args.push(Value::Integer(owner));
+        args.push(Value::Int(owner));
     }
     match q.owner_state {
         Some(OwnerState::None) => clauses.push("i.owner_id IS NULL".into()),

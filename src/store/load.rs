@@ -2,7 +2,7 @@
 //! tables (findings, roll-ups) in step.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Transaction};
+use crate::store::db::{params, Db};
 
 use super::{to_ts, to_ts_opt, Store};
 use crate::error::{Context, Result};
@@ -36,7 +36,7 @@ impl Store {
     /// Replaces the whole cache content with `org`, in one transaction: on any
     /// error nothing changes. Then evaluates findings as of `now`.
     pub fn replace_org(&mut self, org: &OrgSnapshot, now: DateTime<Utc>) -> Result<LoadCounts> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         // Reviews were about the organisation being replaced.
         tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
         tx.execute_batch(
@@ -53,14 +53,14 @@ impl Store {
 
     /// Re-evaluates every finding and roll-up as of `now`.
     pub fn refresh_findings(&mut self, now: DateTime<Utc>) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let n = refresh_derived(&tx, now)?;
         tx.commit()?;
         Ok(n)
     }
 }
 
-fn insert_org(tx: &Transaction<'_>, org: &OrgSnapshot) -> Result<LoadCounts> {
+fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     let mut c = LoadCounts::default();
     {
         let mut st = tx.prepare("INSERT INTO sources(id, kind, name) VALUES (?1, ?2, ?3)")?;
@@ -195,7 +195,7 @@ const SCOPE: &str = "temp.refresh_scope";
 /// source, override); a test in tests/core/offboarding.rs proves it equals a
 /// full refresh.
 pub(super) fn refresh_derived_for(
-    tx: &Transaction<'_>,
+    tx: &Db,
     now: DateTime<Utc>,
     identities: &[i64],
 ) -> Result<()> {
@@ -229,7 +229,7 @@ pub(super) fn refresh_derived_for(
 
 /// Inserts the findings of every check as of `now`; `scoped`: only for the
 /// identities in the scope table.
-fn run_checks(tx: &Transaction<'_>, now: i64, scoped: bool) -> Result<()> {
+fn run_checks(tx: &Db, now: i64, scoped: bool) -> Result<()> {
     for check in CHECKS {
         // Every check selects from `identities i` with one top-level WHERE.
         let query = if scoped {
@@ -243,24 +243,22 @@ fn run_checks(tx: &Transaction<'_>, now: i64, scoped: bool) -> Result<()> {
         };
         let sql = format!(
             "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)
-             SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({query})",
+             SELECT identity_id, '{id}', '{owasp}', {sev}, '{title}', evidence, '{fix}', :now FROM ({query}) AS q",
             id = check.id,
             owasp = check.owasp,
             sev = check.severity.rank(),
             title = check.title.replace('\'', "''"),
             fix = check.fix.replace('\'', "''"),
         );
-        let mut st = tx
-            .prepare_cached(&sql)
-            .context(|| format!("finding check {}", check.id))?;
-        st.execute(rusqlite::named_params! { ":now": now })
+        // `:now` is the check's one parameter.
+        tx.execute(&sql.replace(":now", "?1"), [now])
             .context(|| format!("finding check {}", check.id))?;
     }
     Ok(())
 }
 
 /// Recomputes findings and the roll-up columns. Returns the number of findings.
-pub(super) fn refresh_derived(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
     tx.execute("DELETE FROM findings", [])?;
     run_checks(tx, to_ts(now), false)?;
     // Roll-ups from one grouped pass per table; only rows whose values

@@ -11,11 +11,13 @@
 
 pub mod audit;
 pub mod campaigns;
+pub mod db;
 mod inventory;
 pub mod key;
 pub mod load;
 pub mod migrations;
 pub mod offboarding;
+pub mod pg;
 pub mod sync;
 pub mod writeback;
 
@@ -27,17 +29,61 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{Error, ErrorCode, Result};
 
+pub use db::{Db, Engine};
+
 pub use inventory::fts_query;
 
 /// A handle on the cache. Not `Sync`: the desktop shell keeps it behind a mutex.
 pub struct Store {
-    conn: Connection,
+    db: Db,
     path: Option<PathBuf>,
+    /// Shown and logged: the file, or the URL without its password.
+    location: String,
+}
+
+/// Where a store lives: the location picks the engine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// A SQLite/SQLCipher cache file.
+    File(PathBuf),
+    /// A PostgreSQL database (team workspace).
+    Postgres(pg::PgTarget),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL means PostgreSQL; anything
+    /// else is a file path.
+    pub fn parse(s: &str) -> Result<Location> {
+        let t = s.trim();
+        let lower = t.to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            Ok(Location::Postgres(pg::PgTarget::parse(t)?))
+        } else if t.is_empty() {
+            Err(Error::invalid("the database location is empty"))
+        } else {
+            Ok(Location::File(PathBuf::from(t)))
+        }
+    }
+
+    /// Safe to show and log: a PostgreSQL URL loses its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::File(p) => p.display().to_string(),
+            Location::Postgres(t) => t.display(),
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Location::File(_) => Engine::Sqlite,
+            Location::Postgres(_) => Engine::Postgres,
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store").field("location", &self.location).finish()
     }
 }
 
@@ -61,7 +107,7 @@ impl Store {
             Header::Plain => {
                 // Refuse what is not ours before touching it, then encrypt.
                 let plain = open_conn(path)?;
-                migrations::check_compatible(&plain)
+                migrations::check_compatible_sqlite(&plain)
                     .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
                 drop(plain);
                 let key = key::for_new_cache()?;
@@ -92,19 +138,62 @@ impl Store {
                 ),
             ));
         }
-        let mut store = Store {
-            conn,
-            path: Some(path.to_path_buf()),
-        };
         // Checked before any pragma that writes (journal_mode=WAL writes the header).
-        migrations::check_compatible(&store.conn)
+        migrations::check_compatible_sqlite(&conn)
             .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
+        let store = Store {
+            db: Db::sqlite(conn),
+            path: Some(path.to_path_buf()),
+            location: path.display().to_string(),
+        };
         store.configure()?;
-        migrations::migrate_to(&mut store.conn, migrations::latest_version())?;
+        migrations::migrate_to(&store.db, migrations::latest_version())?;
         let interrupted = store.mark_interrupted_runs()?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "sync runs were interrupted by a previous stop");
         }
+        Ok(store)
+    }
+
+    /// Opens the store at `location`: a file path (SQLite) or a
+    /// `postgres://` / `postgresql://` URL (PostgreSQL).
+    pub fn open_location(location: &Location) -> Result<Store> {
+        match location {
+            Location::File(path) => Store::open(path),
+            Location::Postgres(target) => Store::open_postgres(target),
+        }
+    }
+
+    /// Connects to a PostgreSQL database and migrates it (see [`pg`]). A
+    /// database that holds another application's tables, or a newer
+    /// Custodian schema, is refused before anything is written.
+    pub fn open_postgres(target: &pg::PgTarget) -> Result<Store> {
+        let db = pg::connect(target)?;
+        migrations::check_compatible(&db)
+            .map_err(|e| Error::new(e.code, format!("{}: {}", target.display(), e.message)))?;
+        let store = Store {
+            db,
+            path: None,
+            location: target.display(),
+        };
+        migrations::migrate_to(&store.db, migrations::latest_version())?;
+        let interrupted = store.mark_interrupted_runs()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "sync runs were interrupted by a previous stop");
+        }
+        Ok(store)
+    }
+
+    /// Like [`Store::open_postgres`], migrated only up to `version` (tests).
+    pub fn open_postgres_at(target: &pg::PgTarget, version: i64) -> Result<Store> {
+        let db = pg::connect(target)?;
+        migrations::check_compatible(&db)?;
+        let store = Store {
+            db,
+            path: None,
+            location: target.display(),
+        };
+        migrations::migrate_to(&store.db, version)?;
         Ok(store)
     }
 
@@ -116,23 +205,28 @@ impl Store {
     /// An in-memory cache migrated only up to `version` (for migration tests).
     pub fn open_in_memory_at(version: i64) -> Result<Store> {
         let conn = Connection::open_in_memory()?;
-        let mut store = Store { conn, path: None };
+        let store = Store {
+            db: Db::sqlite(conn),
+            path: None,
+            location: ":memory:".into(),
+        };
         store.configure()?;
-        migrations::migrate_to(&mut store.conn, version)?;
+        migrations::migrate_to(&store.db, version)?;
         Ok(store)
     }
 
     fn configure(&self) -> Result<()> {
-        self.conn.busy_timeout(Duration::from_secs(5))?;
+        let Some(conn) = self.db.sqlite_conn() else {
+            return Ok(());
+        };
+        conn.busy_timeout(Duration::from_secs(5))?;
         if self.path.is_some() {
-            let mode: String = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
                 tracing::warn!(mode, "WAL journal mode not available");
             }
         }
-        self.conn.execute_batch(
+        conn.execute_batch(
             "PRAGMA foreign_keys = ON;
              PRAGMA synchronous = NORMAL;
              PRAGMA temp_store = MEMORY;
@@ -143,29 +237,39 @@ impl Store {
 
     /// Migrates further (only used by migration tests).
     pub fn migrate_to(&mut self, version: i64) -> Result<()> {
-        migrations::migrate_to(&mut self.conn, version)
+        migrations::migrate_to(&self.db, version)
     }
 
     /// The schema version of the open cache.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        migrations::schema_version(&self.db)
     }
 
+    /// The cache file, for SQLite stores.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
-    /// Raw access for tests and migrations.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// Where the store lives, safe to show and log (no password).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Which engine this store runs on.
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
+    }
+
+    /// The connection: for the store's own modules, and raw SQL in tests
+    /// and benchmarks.
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
     /// True when the cache holds no source, no identity and no person: a
     /// fresh install, which opens on the demo organisation.
     pub fn is_empty(&self) -> Result<bool> {
-        let n: i64 = self.conn.query_row(
+        let n: i64 = self.db.query_row(
             "SELECT (SELECT count(*) FROM identities) + (SELECT count(*) FROM people) + (SELECT count(*) FROM sources)",
             [],
             |r| r.get(0),
@@ -174,24 +278,21 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()?)
+        self.db
+            .query_opt("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
     }
 
     /// Appends a posture snapshot (figures as JSON) for the trend.
     pub fn add_posture_snapshot(&self, at: i64, origin: &str, figures: &str) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO posture_snapshots (at, origin, figures) VALUES (?1, ?2, ?3)",
-            rusqlite::params![at, origin, figures],
+            crate::store::db::params![at, origin, figures],
         )?;
         Ok(())
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [key, value],
         )?;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use crate::store::db::{params, Db, OptionalExtension};
 
 use super::audit;
 use super::campaigns::{active_person, person_name as actor_name};
@@ -41,7 +41,7 @@ fn date(ts: i64) -> String {
 }
 
 /// Every record of the same human: people sharing the (non-empty) email.
-pub(crate) fn person_group(conn: &Connection, person: i64) -> Result<Vec<i64>> {
+pub(crate) fn person_group(conn: &Db, person: i64) -> Result<Vec<i64>> {
     let email: Option<String> = conn
         .query_row("SELECT email FROM people WHERE id = ?1", [person], |r| {
             r.get(0)
@@ -57,12 +57,12 @@ pub(crate) fn person_group(conn: &Connection, person: i64) -> Result<Vec<i64>> {
         conn.prepare_cached("SELECT id FROM people WHERE email = ?1 COLLATE NOCASE ORDER BY id")?;
     let v = st
         .query_map([email.trim()], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<i64>>>()?;
+        .collect::<Result<Vec<i64>>>()?;
     Ok(v)
 }
 
 /// The departing person of an open case (a closed one takes no more changes).
-fn open_case_person(conn: &Connection, case: i64) -> Result<i64> {
+fn open_case_person(conn: &Db, case: i64) -> Result<i64> {
     let (person, status): (i64, String) = conn
         .query_row(
             "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
@@ -82,7 +82,7 @@ fn in_list(ids: &[i64]) -> String {
 }
 
 fn identity_event(
-    tx: &Transaction<'_>,
+    tx: &Db,
     identity: i64,
     at: i64,
     actor: &str,
@@ -96,7 +96,7 @@ fn identity_event(
 
 #[allow(clippy::too_many_arguments)]
 fn task(
-    tx: &Transaction<'_>,
+    tx: &Db,
     case: Option<i64>,
     origin: &str,
     kind: &str,
@@ -116,7 +116,7 @@ fn task(
 
 /// Opens cases for departing people who leave something behind, and adds
 /// newly acquired identities to open cases. Runs after every sync and load.
-pub(crate) fn open_cases(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usize> {
+pub(crate) fn open_cases(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
     let at = to_ts(now);
     #[allow(clippy::type_complexity)]
     let candidates: Vec<(
@@ -148,7 +148,7 @@ pub(crate) fn open_cases(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usi
                     r.get(7)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         v
     };
     let mut opened = 0;
@@ -220,7 +220,7 @@ pub(crate) fn open_cases(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usi
                     "INSERT INTO offboarding_cases (person_id, reason, opened_at, manager_id, status) VALUES (?1, ?2, ?3, ?4, 'open')",
                     params![person, reason, at, manager],
                 )?;
-                let id = tx.last_insert_rowid();
+                let id = tx.last_insert_rowid()?;
                 audit::append(
                     tx,
                     at,
@@ -250,7 +250,7 @@ pub(crate) fn open_cases(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result<usi
 }
 
 /// The preview of one identity for a new owner.
-fn preview(conn: &Connection, identity: i64) -> Result<HandoverPreview> {
+fn preview(conn: &Db, identity: i64) -> Result<HandoverPreview> {
     let (grants, hc, delegations): (i64, i64, i64) = conn.query_row(
         "SELECT (SELECT count(*) FROM grants WHERE identity_id = ?1),
                 (SELECT count(*) FROM grants WHERE identity_id = ?1 AND high_consequence = 1),
@@ -262,7 +262,7 @@ fn preview(conn: &Connection, identity: i64) -> Result<HandoverPreview> {
         let mut st = conn.prepare_cached(sql)?;
         let v = st
             .query_map([identity], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<Result<Vec<String>>>()?;
         Ok(v)
     };
     Ok(HandoverPreview {
@@ -292,7 +292,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>> {
         let on = parse_date(on, "departure date")?;
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let name = actor_name(&tx, person)?;
         tx.execute(
@@ -327,7 +327,7 @@ impl Store {
 
     /// Opens any cases due (also run by every sync and load).
     pub fn refresh_offboarding(&mut self, now: DateTime<Utc>) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let n = open_cases(&tx, now)?;
         tx.commit()?;
         Ok(n)
@@ -335,9 +335,9 @@ impl Store {
 
     /// The case of a person (any of their records), if one is open or closed.
     pub fn case_of(&self, person: i64) -> Result<Option<i64>> {
-        let group = person_group(&self.conn, person)?;
+        let group = person_group(&self.db, person)?;
         Ok(self
-            .conn
+            .db
             .query_row(
                 &format!(
                     "SELECT id FROM offboarding_cases WHERE person_id IN ({})",
@@ -355,13 +355,13 @@ impl Store {
         manager: Option<i64>,
     ) -> Result<Vec<OffboardingCaseSummary>> {
         let ids: Vec<i64> = {
-            let mut st = self.conn.prepare_cached(
+            let mut st = self.db.prepare_cached(
                 "SELECT id FROM offboarding_cases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR manager_id = ?2)
                  ORDER BY status = 'closed', opened_at DESC, id DESC",
             )?;
             let v = st
                 .query_map(params![status, manager], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         ids.into_iter().map(|id| self.case_summary(id)).collect()
@@ -369,7 +369,7 @@ impl Store {
 
     fn case_summary(&self, id: i64) -> Result<OffboardingCaseSummary> {
         let s = self
-            .conn
+            .db
             .query_row(
                 "SELECT c.id, c.person_id, p.display_name, p.email, p.status, c.reason, c.opened_at, c.manager_id,
                         m.display_name, c.status,
@@ -400,8 +400,8 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no offboarding case with id {id}")))?;
-        let group = person_group(&self.conn, s.person_id)?;
-        let pending_reviews = self.conn.query_row(
+        let group = person_group(&self.db, s.person_id)?;
+        let pending_reviews = self.db.query_row(
             &format!(
                 "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
                  WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({})",
@@ -419,11 +419,11 @@ impl Store {
     /// A case with every item, its preview and owner suggestions, and its tasks.
     pub fn offboarding_case(&self, id: i64) -> Result<OffboardingCase> {
         let summary = self.case_summary(id)?;
-        let group = person_group(&self.conn, summary.person_id)?;
+        let group = person_group(&self.db, summary.person_id)?;
         let list = in_list(&group);
         let manager: Option<(i64, String)> = match summary.manager_id {
             Some(m) => self
-                .conn
+                .db
                 .query_row(
                     "SELECT id, display_name FROM people WHERE id = ?1",
                     [m],
@@ -433,7 +433,7 @@ impl Store {
             None => None,
         };
         let mut team_owners: HashMap<String, Vec<OwnerSuggestion>> = HashMap::new();
-        let mut st = self.conn.prepare(
+        let mut st = self.db.prepare(
             "SELECT oi.id, i.id, i.name, i.kind, i.agent_class, i.status, s.name, oi.relation, i.credential_count,
                     oi.action, oi.new_owner_id, np.display_name, oi.until, oi.rotate, oi.decided_by, oi.decided_at,
                     oi.applied_at, i.team
@@ -456,7 +456,7 @@ impl Store {
             }
             if !team.is_empty() {
                 if !team_owners.contains_key(&team) {
-                    let mut st = self.conn.prepare_cached(&format!(
+                    let mut st = self.db.prepare_cached(&format!(
                         "SELECT p.id, p.display_name, count(*) FROM identities i JOIN people p ON p.id = i.owner_id
                          WHERE i.team = ?1 AND p.status = 'active' AND p.id NOT IN ({list}) AND i.status <> 'deleted'
                          GROUP BY p.id ORDER BY 3 DESC, p.display_name LIMIT 3"
@@ -466,13 +466,13 @@ impl Store {
                             Ok(OwnerSuggestion {
                                 person_id: r.get(0)?,
                                 name: r.get(1)?,
-                                reason: match r.get::<_, i64>(2)? {
+                                reason: match r.get::<i64>(2)? {
                                     1 => format!("owns 1 other identity in {team}"),
                                     n => format!("owns {n} other identities in {team}"),
                                 },
                             })
                         })?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                        .collect::<Result<Vec<_>>>()?;
                     team_owners.insert(team.clone(), v);
                 }
                 for s in team_owners.get(&team).into_iter().flatten() {
@@ -491,16 +491,16 @@ impl Store {
                 source: r.get(6)?,
                 relation: r.get(7)?,
                 credentials: r.get(8)?,
-                preview: preview(&self.conn, identity)?,
+                preview: preview(&self.db, identity)?,
                 suggestions,
                 action: r.get(9)?,
                 new_owner_id: r.get(10)?,
                 new_owner: r.get(11)?,
-                until: r.get::<_, Option<i64>>(12)?.map(rfc3339),
+                until: r.get::<Option<i64>>(12)?.map(rfc3339),
                 rotate: r.get(13)?,
                 decided_by: r.get(14)?,
-                decided_at: r.get::<_, Option<i64>>(15)?.map(rfc3339),
-                applied_at: r.get::<_, Option<i64>>(16)?.map(rfc3339),
+                decided_at: r.get::<Option<i64>>(15)?.map(rfc3339),
+                applied_at: r.get::<Option<i64>>(16)?.map(rfc3339),
             });
         }
         let tasks: Vec<TaskView> = self.tasks_where(None, Some(id), None)?;
@@ -520,7 +520,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<usize> {
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let person = open_case_person(&tx, case)?;
         let group = person_group(&tx, person)?;
@@ -562,7 +562,7 @@ impl Store {
             let mut st = tx.prepare("SELECT id FROM offboarding_items WHERE case_id = ?1 AND applied_at IS NULL AND action IS NULL")?;
             let v = st
                 .query_map([case], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         } else {
             plan.items.clone()
@@ -618,7 +618,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let person = open_case_person(&tx, case)?;
         let person_name = actor_name(&tx, person)?;
@@ -653,7 +653,7 @@ impl Store {
                         r.get(7)?,
                     ))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         let mut report = ApplyReport {
@@ -729,7 +729,7 @@ impl Store {
                             ))?;
                             let v = st
                                 .query_map([identity], |r| r.get(0))?
-                                .collect::<rusqlite::Result<Vec<_>>>()?;
+                                .collect::<Result<Vec<_>>>()?;
                             v
                         };
                         for s in secrets {
@@ -772,7 +772,7 @@ impl Store {
                         let mut st = tx.prepare_cached("SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1")?;
                         let v = st
                             .query_map([identity], |r| r.get(0))?
-                            .collect::<rusqlite::Result<Vec<_>>>()?;
+                            .collect::<Result<Vec<_>>>()?;
                         v
                     };
                     for c in creds {
@@ -825,7 +825,7 @@ impl Store {
                         r.get(5)?,
                     ))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         for (item, campaign, identity, builder, fallback, owner) in pending {
@@ -896,7 +896,7 @@ impl Store {
             return Err(Error::invalid("the review interval must be 1 to 3650 days"));
         }
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let name: String = tx
             .query_row(
@@ -971,7 +971,7 @@ impl Store {
             return Err(Error::invalid("say why the identity is retired"));
         }
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let (name, source): (String, String) = tx
             .query_row(
@@ -998,7 +998,7 @@ impl Store {
             )?;
             let v = st
                 .query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             v
         };
         for (c, key) in &creds {
@@ -1040,7 +1040,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let flag: Option<Option<String>> = tx
             .query_row(
@@ -1085,7 +1085,7 @@ impl Store {
     /// Sync lifecycle events, governance actions, review decisions and tasks
     /// of an identity, newest first.
     pub fn identity_timeline(&self, identity: i64) -> Result<Vec<TimelineEntry>> {
-        let mut st = self.conn.prepare(
+        let mut st = self.db.prepare(
             "SELECT at, 'sync', kind, coalesce((SELECT name FROM sources WHERE id = source_id), 'sync'), name || ': ' || detail
                FROM lifecycle_events WHERE subject = 'identity' AND subject_id = ?1
              UNION ALL
@@ -1113,16 +1113,16 @@ impl Store {
                     summary: r.get(4)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
     /// A manager's direct reports (across all of the manager's records),
     /// their departures, and what awaits the manager.
     pub fn team(&self, manager: i64) -> Result<TeamView> {
-        let group = person_group(&self.conn, manager)?;
+        let group = person_group(&self.db, manager)?;
         let list = in_list(&group);
-        let mut st = self.conn.prepare(&format!(
+        let mut st = self.db.prepare(&format!(
             "SELECT p.id, p.display_name, p.email, p.title, p.status, p.left_at, d.departing_on,
                     (SELECT count(*) FROM identities i WHERE i.owner_id = p.id AND i.status <> 'deleted')
              FROM people p LEFT JOIN departures d ON d.person_id = p.id
@@ -1136,13 +1136,13 @@ impl Store {
                     email: r.get(2)?,
                     title: r.get(3)?,
                     status: r.get(4)?,
-                    left_at: r.get::<_, Option<i64>>(5)?.map(rfc3339),
-                    departing_on: r.get::<_, Option<i64>>(6)?.map(rfc3339),
+                    left_at: r.get::<Option<i64>>(5)?.map(rfc3339),
+                    departing_on: r.get::<Option<i64>>(6)?.map(rfc3339),
                     owns: r.get(7)?,
                     case_id: None,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let mut members = Vec::with_capacity(rows.len());
         for m in rows {
             let case_id = self.case_of(m.person_id)?;
@@ -1156,7 +1156,7 @@ impl Store {
             all
         };
         let undecided_items = cases.iter().map(|c| c.items - c.decided).sum();
-        let pending_reviews = self.conn.query_row(
+        let pending_reviews = self.db.query_row(
             &format!(
                 "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
                  WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
@@ -1189,12 +1189,12 @@ impl Store {
             return Err(Error::invalid("an identity cannot be linked to itself"));
         }
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
         let names: (String, String) = tx.query_row(
             "SELECT (SELECT name FROM identities WHERE id = ?1), (SELECT name FROM identities WHERE id = ?2)",
             [from, to],
-            |r| Ok((r.get::<_, Option<String>>(0)?.unwrap_or_default(), r.get::<_, Option<String>>(1)?.unwrap_or_default())),
+            |r| Ok((r.get::<Option<String>>(0)?.unwrap_or_default(), r.get::<Option<String>>(1)?.unwrap_or_default())),
         )?;
         let n = tx.execute(
             "INSERT OR IGNORE INTO identity_links (from_id, to_id, kind, note, documented_by, documented_at)

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::store::db::{params, OptionalExtension, Db};
 
 use super::load::refresh_derived;
 use super::{from_ts, to_ts, to_ts_opt, Store};
@@ -97,7 +97,7 @@ impl EventKind {
 }
 
 struct Events<'a> {
-    tx: &'a Transaction<'a>,
+    tx: &'a Db,
     run: RunId,
     source: SourceId,
     at: i64,
@@ -136,13 +136,13 @@ impl Events<'_> {
     }
 }
 
-fn run_view(r: &rusqlite::Row<'_>) -> rusqlite::Result<SyncRunView> {
+fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
     let rfc = |t: i64| from_ts(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(SyncRunView {
         id: r.get(0)?,
         source_id: r.get(1)?,
         started_at: rfc(r.get(2)?),
-        finished_at: r.get::<_, Option<i64>>(3)?.map(rfc),
+        finished_at: r.get::<Option<i64>>(3)?.map(rfc),
         status: r.get(4)?,
         mode: r.get(5)?,
         items: r.get(6)?,
@@ -170,7 +170,7 @@ impl Store {
         if name.is_empty() {
             return Err(Error::invalid("a source needs a name"));
         }
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let dataset: Option<String> = tx
             .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
                 r.get(0)
@@ -199,7 +199,7 @@ impl Store {
             "INSERT INTO sources(kind, name, settings, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![kind, name, settings.to_string(), to_ts(now)],
         )?;
-        let id = SourceId(tx.last_insert_rowid());
+        let id = SourceId(tx.last_insert_rowid()?);
         // Settings hold no secrets (those go to the keyring), so they are audited whole.
         super::audit::append(
             &tx,
@@ -219,7 +219,7 @@ impl Store {
         source: SourceId,
         settings: &serde_json::Value,
     ) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.db.execute(
             "UPDATE sources SET settings = ?2 WHERE id = ?1",
             params![source, settings.to_string()],
         )?;
@@ -231,14 +231,14 @@ impl Store {
 
     /// Forgets the incremental cursor, so the next sync is a full resync.
     pub fn reset_cursor(&mut self, source: SourceId) -> Result<()> {
-        self.conn
+        self.db
             .execute("UPDATE sources SET cursor = NULL WHERE id = ?1", [source])?;
         Ok(())
     }
 
     pub fn source_cursor(&self, source: SourceId) -> Result<Option<String>> {
         Ok(self
-            .conn
+            .db
             .query_row("SELECT cursor FROM sources WHERE id = ?1", [source], |r| {
                 r.get(0)
             })
@@ -255,20 +255,20 @@ impl Store {
 
     /// Every configured source with its last run.
     pub fn sources(&self) -> Result<Vec<SourceView>> {
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT id, kind, name, settings, cursor IS NOT NULL FROM sources ORDER BY name",
         )?;
         let rows = st
             .query_map([], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
+                    r.get::<String>(3)?,
                     r.get(4)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(rows.len());
         for (id, kind, name, settings, has_cursor) in rows {
             let last_run = self.sync_runs(Some(SourceId(id)), 1)?.into_iter().next();
@@ -289,16 +289,16 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM sync_runs WHERE (?1 IS NULL OR source_id = ?1) ORDER BY id DESC LIMIT ?2"
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
+        let mut st = self.db.prepare_cached(&sql)?;
         let v = st
             .query_map(params![source, limit], run_view)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
     pub fn sync_run(&self, run: RunId) -> Result<SyncRunView> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = ?1");
-        self.conn
+        self.db
             .query_row(&sql, [run.0], run_view)
             .optional()?
             .ok_or_else(|| Error::not_found(format!("no sync run {}", run.0)))
@@ -306,7 +306,7 @@ impl Store {
 
     /// Lifecycle events of a run, in the order they were recorded.
     pub fn lifecycle_events(&self, run: RunId) -> Result<Vec<LifecycleEventView>> {
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.db.prepare_cached(
             "SELECT at, kind, subject, subject_id, name, detail FROM lifecycle_events WHERE run_id = ?1 ORDER BY id",
         )?;
         let v = st
@@ -320,17 +320,17 @@ impl Store {
                     detail: r.get(5)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
     /// Records the start of a run (committed at once, so a crash leaves a trace).
     pub fn begin_sync_run(&mut self, source: SourceId, now: DateTime<Utc>) -> Result<RunId> {
-        self.conn.execute(
+        self.db.execute(
             "INSERT INTO sync_runs(source_id, started_at, status) VALUES (?1, ?2, 'running')",
             params![source, to_ts(now)],
         )?;
-        Ok(RunId(self.conn.last_insert_rowid()))
+        Ok(RunId(self.db.last_insert_rowid()?))
     }
 
     /// Records that a run ended without applying anything.
@@ -341,7 +341,7 @@ impl Store {
         error: &Error,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         tx.execute(
             "UPDATE sync_runs SET status = ?2, finished_at = ?3, error_code = ?4, error_message = ?5 WHERE id = ?1",
             params![run.0, status, to_ts(now), error.code.as_str(), error.message],
@@ -369,7 +369,7 @@ impl Store {
 
     /// Runs left `running` by a process that died are marked `interrupted`.
     pub(super) fn mark_interrupted_runs(&self) -> Result<usize> {
-        Ok(self.conn.execute(
+        Ok(self.db.execute(
             "UPDATE sync_runs SET status = 'interrupted', error_code = 'interrupted',
                  error_message = 'the sync stopped before it finished (the app or the machine stopped); the previous snapshot was kept'
              WHERE status = 'running'",
@@ -386,7 +386,7 @@ impl Store {
         f: &Fetched,
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let exists: Option<i64> = tx
             .query_row("SELECT id FROM sources WHERE id = ?1", [source], |r| {
                 r.get(0)
@@ -487,7 +487,7 @@ struct ExistingIdentity {
 }
 
 fn apply(
-    tx: &Transaction<'_>,
+    tx: &Db,
     source: SourceId,
     f: &Fetched,
     now: DateTime<Utc>,
@@ -504,7 +504,7 @@ fn apply(
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 ExistingPerson {
                     id: r.get(1)?,
                     status: r.get(2)?,
@@ -585,7 +585,7 @@ fn apply(
                     p.status,
                     to_ts_opt(p.left_at)
                 ])?;
-                let id = tx.last_insert_rowid();
+                let id = tx.last_insert_rowid()?;
                 ev.record(
                     EventKind::Joiner,
                     "person",
@@ -660,7 +660,7 @@ fn apply(
     {
         let mut st = tx.prepare("SELECT external_id, id FROM resources WHERE source_id = ?1")?;
         for row in st.query_map([source], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
         })? {
             let (k, v) = row?;
             resources.insert(k, v);
@@ -679,7 +679,7 @@ fn apply(
                     "INSERT INTO resources(source_id, external_id, name, kind, sensitivity, environment) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
                 .execute(params![source, r.external_id, r.name, r.kind, r.sensitivity, r.environment])?;
-                resources.insert(r.external_id.clone(), tx.last_insert_rowid());
+                resources.insert(r.external_id.clone(), tx.last_insert_rowid()?);
             }
         }
     }
@@ -705,7 +705,7 @@ fn apply(
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<String>(0)?,
                 ExistingIdentity {
                     id: r.get(1)?,
                     status: r.get(2)?,
@@ -738,7 +738,7 @@ fn apply(
         )?;
         let v = st
             .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<HashMap<_, _>>>()?;
+            .collect::<Result<HashMap<_, _>>>()?;
         v
     };
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
@@ -853,7 +853,7 @@ fn apply(
                     created,
                     to_ts_opt(i.last_used_at)
                 ])?;
-                let id = tx.last_insert_rowid();
+                let id = tx.last_insert_rowid()?;
                 apply_registration(tx, id, false, i)?;
                 ev.record(
                     EventKind::Joiner,
@@ -939,7 +939,7 @@ fn identity_unchanged(
 }
 
 fn apply_registration(
-    tx: &Transaction<'_>,
+    tx: &Db,
     id: i64,
     registered_before: bool,
     i: &crate::sync::records::IdentityRecord,
@@ -975,7 +975,7 @@ type CredRow = (
 );
 
 fn apply_credentials(
-    tx: &Transaction<'_>,
+    tx: &Db,
     source: SourceId,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
@@ -1004,8 +1004,8 @@ fn apply_credentials(
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
+                r.get::<i64>(0)?,
+                r.get::<String>(1)?,
                 (
                     r.get(2)?,
                     r.get(3)?,
@@ -1053,7 +1053,7 @@ fn apply_credentials(
                              last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
                     .execute(params![identity, c.external_id, row.0, row.1, row.2, row.3, row.4, to_ts_opt(c.last_used_at)])?;
-                    let cid = tx.last_insert_rowid();
+                    let cid = tx.last_insert_rowid()?;
                     keep.insert(cid);
                     if !is_new {
                         ev.record(
@@ -1076,7 +1076,7 @@ fn apply_credentials(
 }
 
 fn apply_grants(
-    tx: &Transaction<'_>,
+    tx: &Db,
     source: SourceId,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
@@ -1103,8 +1103,8 @@ fn apply_grants(
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                (r.get::<_, i64>(1)?, r.get::<_, String>(2)?),
+                r.get::<i64>(0)?,
+                (r.get::<i64>(1)?, r.get::<String>(2)?),
                 (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
             ))
         })?;
@@ -1140,7 +1140,7 @@ fn apply_grants(
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?
                     .execute(params![identity, rid, g.permission, g.privilege, g.high_consequence, to_ts_opt(g.last_used_at)])?;
-                    keep.insert(tx.last_insert_rowid());
+                    keep.insert(tx.last_insert_rowid()?);
                     added += 1;
                 }
             }
@@ -1164,7 +1164,7 @@ fn apply_grants(
 }
 
 fn apply_delegations(
-    tx: &Transaction<'_>,
+    tx: &Db,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
     before: &HashMap<String, ExistingIdentity>,
@@ -1193,7 +1193,7 @@ fn apply_delegations(
         let mut st = tx.prepare_cached("SELECT to_id, kind FROM delegations WHERE from_id = ?1")?;
         let existing: HashSet<(i64, String)> = st
             .query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<Result<_>>()?;
         let wanted = incoming.remove(&identity).unwrap_or_default();
         if existing == wanted {
             continue;
@@ -1227,7 +1227,7 @@ struct PersonResolver<'a> {
 }
 
 impl PersonResolver<'_> {
-    fn resolve(&mut self, tx: &Transaction<'_>, key: &PersonKey) -> Result<Option<i64>> {
+    fn resolve(&mut self, tx: &Db, key: &PersonKey) -> Result<Option<i64>> {
         match key {
             PersonKey::ExternalId(ext) => {
                 if let Some(&id) = self.local.get(ext.as_str()) {
@@ -1265,7 +1265,7 @@ impl PersonResolver<'_> {
 
 /// Flags identities that gained access in this run (new grants, delegations
 /// or credentials on an identity that existed before) for a permission review.
-fn flag_movers(tx: &Transaction<'_>, run: RunId) -> Result<()> {
+fn flag_movers(tx: &Db, run: RunId) -> Result<()> {
     tx.execute(
         "UPDATE identities SET review_flag = e.detail, review_flag_at = e.at
          FROM (SELECT subject_id AS id, group_concat(detail, '; ') AS detail, max(at) AS at
@@ -1298,7 +1298,7 @@ const DORMANT_DAYS: i64 = 90;
 /// seen or last certified) and records drift: resources outside the
 /// baseline, and long-dormant identities in use again.
 fn track_drift(
-    tx: &Transaction<'_>,
+    tx: &Db,
     source: SourceId,
     run: RunId,
     now: DateTime<Utc>,

@@ -4,7 +4,7 @@
 //! audit entry.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension};
+use crate::store::db::{params, OptionalExtension};
 
 use super::campaigns::person_name;
 use super::{audit, to_ts, Store};
@@ -16,7 +16,7 @@ use crate::writeback::Target;
 impl Store {
     /// A task's target, its status and the source of its identity.
     pub fn writeback_target(&self, task: i64) -> Result<(Target, TaskStatus, SourceId)> {
-        self.conn
+        self.db
             .query_row(
                 "SELECT t.id, t.kind, t.status, i.external_id, i.name, i.source_id,
                         coalesce(t.credential_key, (SELECT ci.credential_key FROM campaign_items ci WHERE ci.id = t.item_id))
@@ -51,7 +51,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<TaskStatus> {
         let at = to_ts(now);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = person_name(&tx, actor)?;
         let (kind, identity, source): (TaskKind, i64, String) = tx
             .query_row(
@@ -102,7 +102,7 @@ impl Store {
         on: bool,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let who = person_name(&tx, actor)?;
         let (name, settings): (String, String) = tx
             .query_row(

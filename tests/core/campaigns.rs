@@ -566,7 +566,7 @@ fn reassign_delegate_and_escalate() {
     assert!(gus_before > 0);
     let fay_built: i64 = w
         .store
-        .conn()
+        .db()
         .query_row(
             "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
              WHERE ci.campaign_id = ?1 AND ci.reviewer_id = ?2 AND ci.decision IS NULL AND i.builder_id = ?3",
@@ -670,7 +670,7 @@ fn closing_with_keep_decides_everything_and_creates_no_tasks() {
     let reviewed: Vec<String> = {
         let mut st = w
             .store
-            .conn()
+            .db()
             .prepare("SELECT name FROM identities WHERE last_reviewed_at IS NOT NULL")
             .unwrap();
         let v = st
@@ -733,7 +733,7 @@ impl Probe for Store {
         // go through a throwaway copy of the database.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("copy.db");
-        self.conn()
+        self.db()
             .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
             .unwrap();
         let mut copy = Store::open(&path).unwrap();
@@ -835,7 +835,7 @@ fn tasks_are_worked_and_a_done_transfer_changes_the_owner() {
         .unwrap();
     let owner: String = w
         .store
-        .conn()
+        .db()
         .query_row("SELECT p.display_name FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.name = 'agent-b'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(owner, "Fay");
@@ -971,7 +971,7 @@ fn decisions_survive_a_reopen() {
     let path = dir.path().join("c.db");
     let w = world();
     w.store
-        .conn()
+        .db()
         .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
         .unwrap();
     let p = w.p.clone();
@@ -1147,7 +1147,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     .unwrap();
     let ciso = store.resolve_person("1").unwrap();
     let fallback: i64 = store
-        .conn()
+        .db()
         .query_row(
             "SELECT id FROM people WHERE status = 'active' AND id <> ?1 ORDER BY id LIMIT 1",
             [ciso],
@@ -1158,7 +1158,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     c.scope.kinds = vec![IdentityKind::AiAgent];
     let id = store.create_campaign(ciso, &c, now()).unwrap();
     let expected: i64 = store
-        .conn()
+        .db()
         .query_row(
             "SELECT (SELECT count(*) FROM identities WHERE kind = 'ai_agent' AND status <> 'deleted')
                   + (SELECT count(*) FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.kind = 'ai_agent' AND i.status <> 'deleted')
@@ -1170,7 +1170,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     assert!(expected > 100);
     assert_eq!(store.campaign(id, now()).unwrap().items, expected);
     let bad: i64 = store
-        .conn()
+        .db()
         .query_row(
             "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
              LEFT JOIN people p ON p.id = ci.reviewer_id

@@ -315,13 +315,13 @@ fn a_full_disk_fails_clearly_and_loses_nothing() {
     )
     .unwrap();
     let pages: i64 = store
-        .conn()
+        .db()
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
     // No room to grow: as good as a full disk for SQLite.
     store
-        .conn()
-        .pragma_update(None, "max_page_count", pages)
+        .db()
+        .execute_batch(&format!("PRAGMA max_page_count = {}", pages))
         .unwrap();
     let audit = store.verify_audit().unwrap().entries;
     let c = custodian::campaigns::NewCampaign {

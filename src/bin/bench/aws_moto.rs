@@ -384,7 +384,7 @@ pub fn run_aws(
     )?;
     let secs = t.elapsed().as_secs_f64();
     let rss = peak_rss_mib();
-    let count = |sql: &str| -> Result<i64> { Ok(store.conn().query_row(sql, [], |r| r.get(0))?) };
+    let count = |sql: &str| -> Result<i64> { Ok(store.db().query_row(sql, [], |r| r.get(0))?) };
     let (idents, creds, grants, dels) = (
         count("SELECT count(*) FROM identities")?,
         count("SELECT count(*) FROM credentials")?,
@@ -466,22 +466,22 @@ fn pick_principals(
     store: &Store,
     graph: &custodian::blast::Graph,
 ) -> Result<Vec<(&'static str, Principal)>> {
-    let mut st = store.conn().prepare(
+    let mut st = store.db().prepare(
         "SELECT i.id, i.external_id FROM identities i
          WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = i.id
                            AND (g.privilege = 'admin' OR g.permission LIKE 'iam:%' OR g.permission = '*'))
          ORDER BY i.id",
     )?;
     let rows = st
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .query_map([], |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)))?
+        .collect::<custodian::Result<Vec<_>>>()?;
     let admins: std::collections::HashSet<i64> = {
         let mut st = store
-            .conn()
+            .db()
             .prepare("SELECT DISTINCT identity_id FROM grants WHERE permission = '*'")?;
         let v = st
-            .query_map([], |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .query_map([], |r| r.get::<i64>(0))?
+            .collect::<custodian::Result<_>>()?;
         v
     };
     let mut widest: Option<(usize, i64, String)> = None;

@@ -34,7 +34,7 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
     lines.push(format!("load demo: {:.1}s", t.elapsed().as_secs_f64()));
 
     let owner = store.resolve_person("1")?;
-    let fallback: i64 = store.conn().query_row(
+    let fallback: i64 = store.db().query_row(
         "SELECT id FROM people WHERE status = 'active' AND id > 1 ORDER BY id LIMIT 1",
         [],
         |r| r.get(0),
@@ -63,12 +63,12 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
 
     // 10,000 decisions: the busiest reviewers' queues, in batches of 500.
     let reviewers: Vec<(i64, i64)> = {
-        let mut st = store.conn().prepare(
+        let mut st = store.db().prepare(
             "SELECT reviewer_id, count(*) FROM campaign_items WHERE campaign_id = ?1 GROUP BY reviewer_id ORDER BY 2 DESC",
         )?;
         let v = st
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<custodian::Result<Vec<_>>>()?;
         v
     };
     let t_queue = Instant::now();
