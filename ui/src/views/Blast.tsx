@@ -1,49 +1,237 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { BlastRadius } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
-import { layoutBlast, posture } from '../lib/posture';
+import { posture } from '../lib/posture';
+import { buildGraph, fit, focusSet, layoutInput, moveAlong, place, RESOURCE_STEP, shortLabel, zoomAt, type View } from '../lib/blastGraph';
 import { identityHref } from '../lib/route';
 import { Page, TableFrame } from '../components/Page';
 
-const COLOURS: Record<string, string> = { low: '#86efac', medium: '#fde047', high: '#fb923c', critical: '#ef4444' };
+const COLOURS: Record<string, string> = { low: '#86efac', medium: '#fde047', high: '#fdba74', critical: '#fca5a5' };
+const STROKES: Record<string, string> = { low: '#15803d', medium: '#a16207', high: '#c2410c', critical: '#b91c1c' };
+
+/** The viewport's size; the graph is drawn to fit it. */
+function useSize(ref: { current: HTMLElement | null }): { w: number; h: number } {
+  const [size, setSize] = useState({ w: 900, h: 460 });
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (!el) return undefined;
+    const measure = () => el.clientWidth > 0 && setSize({ w: el.clientWidth, h: el.clientHeight || 460 });
+    measure();
+    if (typeof ResizeObserver === 'undefined') return undefined;
+    const ro = new ResizeObserver(measure);
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+  return size;
+}
+
+function path(points: { x: number; y: number }[]): string {
+  return points.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)} ${p.y.toFixed(1)}`).join(' ');
+}
 
 function Graph({ b }: { b: BlastRadius }) {
-  const { nodes, edges, columns } = layoutBlast(b);
-  const [hover, setHover] = useState<string | null>(null);
-  const colW = 230;
-  const rowH = 34;
-  const rows = Math.max(1, ...nodes.map((n) => n.row + 1));
-  const pos = new Map(nodes.map((n) => [n.id, { x: 10 + n.column * colW, y: 14 + n.row * rowH }]));
-  const lit = (id: string) => hover === null || hover === id || edges.some((e) => (e.from === hover && e.to === id) || (e.to === hover && e.from === id));
+  const [limit, setLimit] = useState(RESOURCE_STEP);
+  const g = useMemo(() => buildGraph(b, limit), [b, limit]);
+  const placed = useMemo(() => place(layoutInput(g)), [g]);
+  const [focus, setFocus] = useState<string | null>(null);
+  const [cursor, setCursor] = useState<string>(g.nodes[0]?.id ?? '');
+  const box = useRef<HTMLDivElement>(null);
+  const svg = useRef<SVGSVGElement>(null);
+  const size = useSize(box);
+  const [view, setView] = useState<View>({ scale: 1, x: 0, y: 0 });
+  const drag = useRef<{ x: number; y: number; vx: number; vy: number } | null>(null);
+  const byKeyboard = useRef(false);
+
+  // A new drawing (more resources shown, a resize) is fitted into the viewport.
+  useLayoutEffect(() => setView(fit(placed.width, placed.height, size.w, size.h)), [placed, size.w, size.h]);
+  // A focus on a node no longer drawn is dropped.
+  useEffect(() => {
+    if (focus && !placed.nodes.has(focus)) setFocus(null);
+    if (!placed.nodes.has(cursor) && g.nodes[0]) setCursor(g.nodes[0].id);
+  }, [placed]);
+  // Keyboard moves take the DOM focus along (roving tabindex) and keep the node in view.
+  useEffect(() => {
+    if (!byKeyboard.current) return;
+    byKeyboard.current = false;
+    svg.current?.querySelector<SVGGElement>(`[data-node="${cursor}"]`)?.focus();
+    const p = placed.nodes.get(cursor);
+    if (!p) return;
+    const sx = p.x * view.scale + view.x;
+    const sy = p.y * view.scale + view.y;
+    if (sx < 40 || sx > size.w - 40 || sy < 20 || sy > size.h - 20) setView({ ...view, x: size.w / 2 - p.x * view.scale, y: size.h / 2 - p.y * view.scale });
+  }, [cursor]);
+
+  const lit = focus ? focusSet(g.edges, focus) : null;
+  const zoom = (factor: number, px = size.w / 2, py = size.h / 2) => setView((v) => zoomAt(v, factor, px, py));
+  const toggleFocus = (id: string) => setFocus((f) => (f === id ? null : id));
+
+  const onKeyDown = (e: KeyboardEvent) => {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    if (e.key.startsWith('Arrow')) {
+      const next = moveAlong(g.edges, placed.nodes, cursor, e.key);
+      e.preventDefault();
+      if (next) {
+        byKeyboard.current = true;
+        setCursor(next);
+      }
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      toggleFocus(cursor);
+    } else if (e.key === 'Escape' && focus) {
+      e.preventDefault();
+      setFocus(null);
+    } else if (e.key === '+' || e.key === '=') {
+      e.preventDefault();
+      zoom(1.25);
+    } else if (e.key === '-' || e.key === '_') {
+      e.preventDefault();
+      zoom(0.8);
+    } else if (e.key === '0') {
+      e.preventDefault();
+      setView(fit(placed.width, placed.height, size.w, size.h));
+    }
+  };
+  const onWheel = (e: WheelEvent) => {
+    e.preventDefault();
+    const r = svg.current?.getBoundingClientRect();
+    zoom(Math.exp(-e.deltaY * 0.0015), e.clientX - (r?.left ?? 0), e.clientY - (r?.top ?? 0));
+  };
+  const onPointerDown = (e: PointerEvent) => {
+    if ((e.target as Element).closest('[data-node]')) return;
+    drag.current = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y };
+    (e.currentTarget as Element).setPointerCapture?.(e.pointerId);
+  };
+  const onPointerMove = (e: PointerEvent) => {
+    const d = drag.current;
+    if (d) setView((v) => ({ ...v, x: d.vx + e.clientX - d.x, y: d.vy + e.clientY - d.y }));
+  };
+  const onPointerUp = () => {
+    drag.current = null;
+  };
+  const focusedLabel = focus ? g.nodes.find((n) => n.id === focus)?.label : null;
+
   return (
-    <svg class="blast-graph" data-testid="blast-graph" viewBox={`0 0 ${columns * colW} ${rows * rowH + 10}`} width={columns * colW}>
-      {edges.map((e, i) => {
-        const a = pos.get(e.from);
-        const z = pos.get(e.to);
-        if (!a || !z) return null;
-        const on = hover === null || hover === e.from || hover === e.to;
-        return (
-          <g key={i} opacity={on ? 1 : 0.15}>
-            <line x1={a.x + 180} y1={a.y + 10} x2={z.x} y2={z.y + 10} stroke="#64748b" />
-            <text x={(a.x + 180 + z.x) / 2} y={(a.y + z.y) / 2 + 6} class="blast-graph__edge">
-              {e.label}
-            </text>
+    <div class="blast-graph-wrap">
+      <div class="blast__toolbar" role="toolbar" aria-label="Graph view">
+        <button type="button" class="button button--small" data-testid="zoom-in" aria-label="Zoom in" onClick={() => zoom(1.25)}>
+          +
+        </button>
+        <button type="button" class="button button--small" data-testid="zoom-out" aria-label="Zoom out" onClick={() => zoom(0.8)}>
+          −
+        </button>
+        <button type="button" class="button button--small" data-testid="zoom-fit" onClick={() => setView(fit(placed.width, placed.height, size.w, size.h))}>
+          Fit
+        </button>
+        <span class="muted small" data-testid="zoom-level">
+          {Math.round(view.scale * 100)}%
+        </span>
+        {focus && (
+          <span class="blast__focus" data-testid="blast-focus">
+            Chains through <b>{focusedLabel}</b>{' '}
+            <button type="button" class="link-button" onClick={() => setFocus(null)}>
+              show all
+            </button>
+          </span>
+        )}
+      </div>
+      <div class="blast__graph" ref={box}>
+        <svg
+          ref={svg}
+          class={`blast-graph${drag.current ? ' is-dragging' : ''}`}
+          data-testid="blast-graph"
+          role="group"
+          aria-label={`Blast radius graph: ${g.nodes.length} nodes. Arrow keys move along the links, Enter focuses a node's chains, + and − zoom.`}
+          width="100%"
+          height="100%"
+          onKeyDown={onKeyDown}
+          onWheel={onWheel}
+          onPointerDown={onPointerDown}
+          onPointerMove={onPointerMove}
+          onPointerUp={onPointerUp}
+          onPointerCancel={onPointerUp}
+        >
+          <defs>
+            <marker id="blast-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+              <path d="M0 0 8 4 0 8z" fill="#64748b" />
+            </marker>
+          </defs>
+          <g transform={`translate(${view.x.toFixed(1)} ${view.y.toFixed(1)}) scale(${view.scale.toFixed(3)})`}>
+            {placed.edges.map((e, i) => {
+              const label = g.edges[i]?.label ?? '';
+              const on = !lit || lit.edges.has(i);
+              return (
+                <g key={`${e.from}>${e.to}`} class={`blast-edge${on ? '' : ' is-dim'}`} data-edge={`${e.from}>${e.to}`}>
+                  <path d={path(e.points)} fill="none" stroke="#64748b" stroke-width={lit && on ? 2 : 1.2} marker-end="url(#blast-arrow)" />
+                  {label && (
+                    <text x={e.labelX} y={e.labelY + 3.5} text-anchor="middle" class="blast-graph__edge">
+                      {label}
+                    </text>
+                  )}
+                </g>
+              );
+            })}
+            {g.nodes.map((n) => {
+              const p = placed.nodes.get(n.id);
+              if (!p) return null;
+              const on = !lit || lit.nodes.has(n.id);
+              const what = n.kind === 'resource' ? `resource, ${n.sensitivity ?? 'low'} sensitivity` : n.hops === 0 ? 'the identity' : `identity, ${n.hops} hops`;
+              return (
+                <g
+                  key={n.id}
+                  data-node={n.id}
+                  data-kind={n.kind}
+                  class={`blast-node${on ? '' : ' is-dim'}${focus === n.id ? ' is-focus' : ''}${cursor === n.id ? ' is-cursor' : ''}`}
+                  transform={`translate(${(p.x - p.width / 2).toFixed(1)} ${(p.y - p.height / 2).toFixed(1)})`}
+                  tabindex={cursor === n.id ? 0 : -1}
+                  role="button"
+                  aria-pressed={focus === n.id}
+                  aria-label={`${n.label}, ${what}`}
+                  onClick={() => {
+                    setCursor(n.id);
+                    toggleFocus(n.id);
+                  }}
+                  onFocus={() => setCursor(n.id)}
+                >
+                  <title>{n.label}</title>
+                  <rect
+                    width={p.width}
+                    height={p.height}
+                    rx={4}
+                    fill={n.kind === 'resource' ? COLOURS[n.sensitivity ?? 'low'] : n.hops === 0 ? '#c7d2fe' : '#dbeafe'}
+                    stroke={n.kind === 'resource' ? STROKES[n.sensitivity ?? 'low'] : '#334155'}
+                  />
+                  <text x={8} y={p.height / 2 + 4} class="blast-graph__label">
+                    {shortLabel(n.label)}
+                  </text>
+                </g>
+              );
+            })}
           </g>
-        );
-      })}
-      {nodes.map((n) => {
-        const p = pos.get(n.id);
-        if (!p) return null;
-        return (
-          <g key={n.id} opacity={lit(n.id) ? 1 : 0.25} onMouseEnter={() => setHover(n.id)} onMouseLeave={() => setHover(null)}>
-            <rect x={p.x} y={p.y} width={180} height={22} rx={4} fill={n.kind === 'resource' ? COLOURS[n.sensitivity ?? 'low'] : '#dbeafe'} stroke="#334155" />
-            <text x={p.x + 6} y={p.y + 15} class="blast-graph__label">
-              {n.label.length > 26 ? n.label.slice(0, 25) + '…' : n.label}
-            </text>
-          </g>
-        );
-      })}
-    </svg>
+        </svg>
+      </div>
+      {(g.hidden > 0 || limit > RESOURCE_STEP) && (
+        <p class="blast__more" data-testid="blast-hidden">
+          {g.hidden > 0 ? (
+            <>
+              <b>{g.hidden}</b> more {g.hidden === 1 ? 'resource' : 'resources'} in reach not shown (the {g.resources - g.hidden} riskiest are drawn).{' '}
+              <button type="button" class="button button--small" data-testid="blast-show-more" onClick={() => setLimit(limit + RESOURCE_STEP)}>
+                Show {Math.min(RESOURCE_STEP, g.hidden)} more
+              </button>{' '}
+              <button type="button" class="button button--small" data-testid="blast-show-all" onClick={() => setLimit(g.resources)}>
+                Show all {g.resources}
+              </button>
+            </>
+          ) : (
+            <>All {g.resources} resources in reach are drawn. </>
+          )}
+          {limit > RESOURCE_STEP && (
+            <button type="button" class="link-button" data-testid="blast-show-fewer" onClick={() => setLimit(RESOURCE_STEP)}>
+              show only the {RESOURCE_STEP} riskiest
+            </button>
+          )}
+        </p>
+      )}
+    </div>
   );
 }
 
@@ -126,10 +314,11 @@ export function Blast({ id }: { id: number }) {
         </div>
       </div>
       <h2>Graph</h2>
-      <p class="muted">Columns are delegation hops; resources (coloured by sensitivity) on the right. Hover a node to follow its links.</p>
-      <div class="blast__graph">
-        <Graph b={b} />
-      </div>
+      <p class="muted">
+        Delegation hops run left to right, resources (coloured by sensitivity) at the end. Click a node, or Tab to the graph and press Enter, to
+        follow its chains; arrow keys move along the links. Drag to pan; wheel, + and − zoom; 0 fits.
+      </p>
+      <Graph b={b} />
       <h2>High-consequence actions</h2>
       <TableFrame label="High-consequence actions">
       <table class="table">
