@@ -1,3 +1,4 @@
+import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { OrgSummary } from './bindings';
 import { formatCount, plural } from './lib/format';
@@ -5,7 +6,6 @@ import { api, errorHeadline, onDataChanged, toUserError, usingMock, type UserErr
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
-import { Blast } from './views/Blast';
 import { Campaigns } from './views/Campaigns';
 import { Posture } from './views/Posture';
 import { Reviews } from './views/Reviews';
@@ -151,7 +151,7 @@ export function App() {
         {route.name === 'campaigns' && <Campaigns />}
         {route.name === 'team' && <Team />}
         {route.name === 'posture' && <Posture />}
-        {route.name === 'blast' && <Blast id={route.id} />}
+        {route.name === 'blast' && <LazyBlast id={route.id} />}
         {route.name === 'not_found' && (
           <Page title="Not found">
             <div class="callout">
@@ -166,6 +166,34 @@ export function App() {
       <ShortcutHelp open={help.open} onToggle={help.toggle} onClose={help.close} />
     </div>
   );
+}
+
+/** The blast page and its graph layout library load on first use (a separate chunk). */
+function LazyBlast({ id }: { id: number }) {
+  const [View, setView] = useState<ComponentType<{ id: number }> | null>(null);
+  const [failed, setFailed] = useState<string | null>(null);
+  useEffect(() => {
+    import('./views/Blast').then(
+      (m) => setView(() => m.Blast),
+      (e: unknown) => setFailed(String(e)),
+    );
+  }, []);
+  if (failed)
+    return (
+      <Page title="Blast radius">
+        <div class="callout callout--error" role="alert">
+          <strong>The blast radius page could not be loaded</strong>
+          <p>{failed}</p>
+        </div>
+      </Page>
+    );
+  if (!View)
+    return (
+      <Page title="Blast radius" busy>
+        <p class="muted">Loading…</p>
+      </Page>
+    );
+  return <View id={id} />;
 }
 
 function SummaryBar({ summary }: { summary: OrgSummary | null }) {
