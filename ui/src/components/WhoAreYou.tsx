@@ -25,7 +25,7 @@ export function WhoAreYou({ onChosen, why, autoFocus = true }: { onChosen: (p: P
     };
   }, [search]);
   return (
-    <section class="panel" data-testid="person-picker" aria-labelledby="who-h">
+    <section class="panel who-are-you" data-testid="person-picker" aria-labelledby="who-h">
       <h2 id="who-h">Who are you?</h2>
       <p class="muted">{why ?? 'Reviews, decisions and the audit log record who acted. Choose yourself from the people in the cache.'}</p>
       <input

@@ -84,3 +84,16 @@ describe('blast graph', () => {
     expect(fit(200, 100, 1000, 400)).toEqual({ scale: 1, x: 400, y: 150 });
   });
 });
+
+describe('the mock backend blast radius', () => {
+  it('reaches more resources than drawn at first, each linked from its holder', async () => {
+    const { createMockPosture } = await import('./posture');
+    const b = await createMockPosture().blast(1);
+    const g = buildGraph(b, RESOURCE_STEP);
+    expect(g.hidden).toBe(b.resources.length - RESOURCE_STEP);
+    expect(g.hidden).toBeGreaterThan(0);
+    expect(g.edges).toContainEqual({ from: 'i1', to: 'i2', label: 'assume_role' });
+    expect(g.edges).toContainEqual({ from: 'i2', to: 'r9', label: 'admin' });
+    expect(g.edges).toContainEqual({ from: 'i2', to: 'i3', label: 'impersonate' });
+  });
+});

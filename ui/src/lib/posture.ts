@@ -50,49 +50,6 @@ export function sparkline(values: number[], width: number, height: number): stri
     .join(' ');
 }
 
-export interface GraphNode {
-  id: string;
-  label: string;
-  column: number;
-  row: number;
-  kind: 'identity' | 'resource';
-  sensitivity?: Sensitivity;
-}
-
-export interface GraphEdge {
-  from: string;
-  to: string;
-  label: string;
-}
-
-/**
- * Lays a blast radius out by hops: column 0 the identity, then the identities
- * at each hop, then a last column of resources (the riskiest `maxResources`).
- * Edges follow each reached node's chain (last hop) and each resource's holder.
- */
-export function layoutBlast(b: BlastRadius, maxResources = 12): { nodes: GraphNode[]; edges: GraphEdge[]; columns: number } {
-  const nodes: GraphNode[] = [{ id: `i${b.identity_id}`, label: b.name, column: 0, row: 0, kind: 'identity' }];
-  const edges: GraphEdge[] = [];
-  const rows = new Map<number, number>([[0, 1]]);
-  for (const r of b.reachable) {
-    const row = rows.get(r.hops) ?? 0;
-    rows.set(r.hops, row + 1);
-    nodes.push({ id: `i${r.identity_id}`, label: r.name, column: r.hops, row, kind: 'identity' });
-    const last = r.chain[r.chain.length - 1];
-    const prev = r.chain[r.chain.length - 2];
-    if (last && prev) edges.push({ from: `i${prev.identity_id}`, to: `i${last.identity_id}`, label: last.via ?? '' });
-  }
-  const maxHop = Math.max(0, ...b.reachable.map((r) => r.hops));
-  const resCol = maxHop + 1;
-  b.resources.slice(0, maxResources).forEach((r, i) => {
-    nodes.push({ id: `r${r.resource_id}`, label: r.name, column: resCol, row: i, kind: 'resource', sensitivity: r.sensitivity });
-    const holder = r.chain[r.chain.length - 1];
-    const top = r.permissions[0];
-    if (holder) edges.push({ from: `i${holder.identity_id}`, to: `r${r.resource_id}`, label: top ? top.privilege : '' });
-  });
-  return { nodes, edges, columns: resCol + 1 };
-}
-
 export function createMockPosture(): PostureApi {
   const figures = {
     nhis: 958, ai_agents: 275, owned: 856, owned_pct: 89.4, orphaned: 102, stale_credentials: 430, never_expiring: 389,
@@ -109,7 +66,10 @@ export function createMockPosture(): PostureApi {
     kind: 'ai_agent',
     score: 812.4,
     explanation: ['486.0 from payments-prod (critical sensitivity admin, high-consequence)'],
-    reachable: [{ identity_id: 2, name: 'deploy-role', kind: 'workload', hops: 1, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }] }],
+    reachable: [
+      { identity_id: 2, name: 'deploy-role', kind: 'workload', hops: 1, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }] },
+      { identity_id: 3, name: 'ledger-sync-svc', kind: 'service_account', hops: 2, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }, { identity_id: 3, name: 'ledger-sync-svc', via: 'impersonate' }] },
+    ],
     resources: [
       { resource_id: 9, name: 'payments-prod', kind: 'payments_api', sensitivity: 'critical', environment: 'production', hops: 1,
         chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }],
@@ -119,6 +79,17 @@ export function createMockPosture(): PostureApi {
     intended: 'Reads invoices only (read-only).',
     differences: ['documented as read-only, but can administer payments-prod'],
   };
+  // A wide reach, as the real top identities have: more resources than the graph draws at first.
+  const sens: Sensitivity[] = ['high', 'medium', 'medium', 'low'];
+  for (let i = 0; i < 40; i++) {
+    const viaSvc = i % 3 === 0;
+    const chain = viaSvc ? blast.reachable[1].chain : blast.reachable[0].chain;
+    blast.resources.push({
+      resource_id: 10 + i, name: `${['s3', 'sql', 'kv', 'queue'][i % 4]}-finance-${String(i).padStart(2, '0')}`, kind: 'bucket', sensitivity: sens[i % 4],
+      environment: 'production', hops: chain.length - 1, chain, permissions: [{ permission: 'write', privilege: i % 5 === 0 ? 'admin' : 'write', high_consequence: false, holder: chain[chain.length - 1].name }],
+      contribution: 200 - i,
+    });
+  }
   return {
     posture: async () => ({
       at: '2026-11-23T00:00:00Z',
