@@ -84,7 +84,8 @@ pub fn write_all(
         ))
     };
     let mut csv = csv::Writer::from_writer(open(&temps[0])?);
-    let mut json = open(&temps[1])?;
+    // Hidden controls in outside text are written as JSON `\uXXXX` escapes.
+    let mut json = crate::sanitize::VisibleWriter::new(open(&temps[1])?);
     let mut html = open(&temps[2])?;
     let io = |e: std::io::Error| storage(dir, e);
     let csv_err = |e: csv::Error| {
@@ -105,7 +106,8 @@ pub fn write_all(
     let mut printed = 0usize;
     let mut omitted = 0u64;
     store.for_each_item(campaign, |item, history| {
-        csv.write_record(csv_row(&item)).map_err(csv_err)?;
+        csv.write_record(crate::sanitize::csv_record(csv_row(&item)))
+            .map_err(csv_err)?;
         if n > 0 {
             json.write_all(b",").map_err(io)?;
         }
@@ -145,7 +147,8 @@ pub fn write_all(
             format!("cannot write the CSV evidence: {e}"),
         )
     })?;
-    for w in [&mut csv_inner, &mut json, &mut html] {
+    json.flush().map_err(io)?;
+    for w in [&mut csv_inner, json.get_mut(), &mut html] {
         w.flush().map_err(io)?;
         w.get_ref().sync_all().map_err(io)?;
     }
@@ -236,11 +239,9 @@ fn csv_row(i: &ReviewItem) -> Vec<String> {
     ]
 }
 
+/// Outside text in the HTML report (see [`crate::sanitize::html`]).
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    crate::sanitize::html(s)
 }
 
 /// The report up to the items table's header.
@@ -350,4 +351,69 @@ fn html_row(i: &ReviewItem) -> String {
         at = esc(i.decided_at.as_deref().unwrap_or("")),
         just = esc(&i.justification),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::campaigns::{Decision, ItemType};
+
+    fn hostile_item() -> ReviewItem {
+        ReviewItem {
+            id: 7,
+            campaign_id: 1,
+            campaign: "Q4".into(),
+            due_at: "2026-12-31".into(),
+            item_type: ItemType::Identity,
+            identity_id: 3,
+            subject: "<script>alert(1)</script>".into(),
+            detail: "x\" onerror=\"alert(1)".into(),
+            owner_name: Some("=HYPERLINK(\"http://x\")".into()),
+            risk: "high".into(),
+            recommendation: Decision::Revoke,
+            reasons: vec!["javascript:alert(1)".into()],
+            reviewer_id: None,
+            reviewer: Some("evil\u{202e}gpj.exe".into()),
+            reviewer_reason: "\u{1b}[31mred".into(),
+            stage: 1,
+            proposed: None,
+            proposed_by: None,
+            decision: Some(Decision::Revoke),
+            decided_by: Some("@cmd".into()),
+            decided_at: None,
+            by_policy: false,
+            justification: "<img src=x onerror=alert(1)>".into(),
+            new_owner: None,
+            vanished_at: None,
+            allowed: vec![],
+        }
+    }
+
+    #[test]
+    fn hostile_text_stays_inert_in_the_html_report() {
+        let row = html_row(&hostile_item());
+        assert!(!row.contains("<script"), "{row}");
+        assert!(!row.contains("<img"), "{row}");
+        assert!(!row.contains("\" onerror"), "{row}");
+        assert!(row.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(row.contains("x&quot; onerror=&quot;alert(1)"));
+        // javascript: is only text: no tag or attribute can carry it.
+        assert!(row.contains("<small>javascript:alert(1)</small>"));
+        assert!(!row.contains('\u{202e}') && !row.contains('\u{1b}'));
+        assert!(row.contains("evil\\u202egpj.exe") && row.contains("\\u001b[31mred"));
+    }
+
+    #[test]
+    fn evidence_csv_cells_are_neutralised() {
+        let row = crate::sanitize::csv_record(csv_row(&hostile_item()));
+        let col = |name: &str| {
+            let i = CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+            row[i].clone()
+        };
+        assert_eq!(col("owner"), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(col("decided_by"), "'@cmd");
+        assert_eq!(col("reviewer"), "evil\\u202egpj.exe");
+        assert_eq!(col("reviewer_reason"), "\\u001b[31mred");
+    }
 }

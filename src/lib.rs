@@ -9,6 +9,7 @@
 //! - [`views`]: serialisable read models shared by the CLI and the UI.
 //! - [`sync`]: the sync engine, the shared HTTP client, sources, keyring secrets.
 //! - [`ops`]: the use cases; the CLI and `src-tauri` call only these.
+//! - [`sanitize`]: output safety (CSV, Markdown, HTML, terminal, secrets).
 //!
 //! Invariant: nothing here knows about Tauri.
 
@@ -25,6 +26,7 @@ pub mod model;
 pub mod offboarding;
 pub mod ops;
 pub mod posture;
+pub mod sanitize;
 pub mod store;
 pub mod sync;
 pub mod views;

@@ -347,7 +347,13 @@ fn main() -> ExitCode {
         // Output piped into `head` and closed early: not an error.
         Err(e) if e.message.contains("Broken pipe") => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error[{}]: {}", e.code.as_str(), e.message);
+            // Messages quote outside text (names, cells): no escape
+            // sequence or bidi override reaches the terminal.
+            eprintln!(
+                "error[{}]: {}",
+                e.code.as_str(),
+                custodian::sanitize::terminal(&e.message)
+            );
             match e.code {
                 ErrorCode::InvalidInput | ErrorCode::NotFound => ExitCode::from(2),
                 _ => ExitCode::FAILURE,
@@ -362,7 +368,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => ops::default_db_path()?,
     };
     let now = Utc::now();
-    let mut out = std::io::stdout().lock();
+    // Everything printed passes through the output-safety rule for the
+    // terminal: names, purposes, reasons... from sources and people cannot
+    // print escape sequences or bidi overrides (in JSON the same rule writes
+    // `\uXXXX`, the same string).
+    let mut out = custodian::sanitize::VisibleWriter::new(std::io::stdout().lock());
     match cli.command {
         Command::Demo { size, seed, json } => {
             let size = match size {
