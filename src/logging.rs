@@ -38,8 +38,11 @@ pub struct LogGuard {
 pub fn init(stderr_default: &str, db: Option<&std::path::Path>) -> LogGuard {
     let stderr_filter =
         EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new(stderr_default));
+    // No ANSI colours: every line passes through `Redacting`, which shows
+    // escape sequences (from source data in messages) instead of obeying them.
     let stderr = fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(Redacting(std::io::stderr))
         .with_filter(stderr_filter);
     let mut guard = None;
     let file = log_dir(db).and_then(|dir| {
@@ -57,7 +60,7 @@ pub fn init(stderr_default: &str, db: Option<&std::path::Path>) -> LogGuard {
         Some(
             fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
+                .with_writer(Redacting(writer))
                 .with_filter(filter),
         )
     });
@@ -67,6 +70,44 @@ pub fn init(stderr_default: &str, db: Option<&std::path::Path>) -> LogGuard {
         .with(file)
         .try_init();
     LogGuard { _guard: guard }
+}
+
+/// A log writer that passes each line through [`redact_line`] and makes
+/// hidden controls visible (`crate::sanitize::terminal`), for the file and
+/// standard error alike: a URL's query or a `token=` value never reaches a
+/// log file, and no escape sequence from source data reaches the terminal.
+#[derive(Clone)]
+pub struct Redacting<M>(pub M);
+
+impl<'a, M: fmt::MakeWriter<'a>> fmt::MakeWriter<'a> for Redacting<M> {
+    type Writer = RedactingWriter<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+}
+
+/// See [`Redacting`]. The fmt layer writes one whole event per call.
+pub struct RedactingWriter<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let mut out = String::with_capacity(text.len());
+        for piece in text.split_inclusive('\n') {
+            let (line, nl) = match piece.strip_suffix('\n') {
+                Some(l) => (l, "\n"),
+                None => (piece, ""),
+            };
+            out.push_str(&crate::sanitize::terminal(&redact_line(line)));
+            out.push_str(nl);
+        }
+        self.0.write_all(out.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Removes what could be a secret from a log line: authorization header
@@ -92,11 +133,14 @@ pub fn redact_line(line: &str) -> String {
             redact_next = true;
             continue;
         }
+        // Wider than `sanitize::is_secret_key` on purpose: in a log line,
+        // redacting `key_id=...` too costs nothing.
         let secret_key = |k: &str| {
             let k = k.to_ascii_lowercase();
-            ["secret", "password", "token", "key", "credential"]
-                .iter()
-                .any(|s| k.contains(s))
+            crate::sanitize::is_secret_key(&k)
+                || ["secret", "password", "passwd", "token", "key", "credential"]
+                    .iter()
+                    .any(|s| k.contains(s))
         };
         let w = if let Some((base, _)) = word.split_once('?').filter(|(b, _)| b.contains("://")) {
             format!("{base}?[redacted]")
@@ -121,6 +165,23 @@ pub fn redact_line(line: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::redact_line;
+
+    #[test]
+    fn log_writers_redact_queries_and_show_escapes() {
+        use std::io::Write;
+        let mut w = super::RedactingWriter(Vec::new());
+        w.write_all(
+            b"INFO fetch url=https://idp.example/scim/v2/Users?access_token=abc page=2\n\
+              WARN name \x1b]0;owned\x07 \xe2\x80\xae\n",
+        )
+        .unwrap();
+        let out = String::from_utf8(w.0).unwrap();
+        assert_eq!(
+            out,
+            "INFO fetch url=https://idp.example/scim/v2/Users?[redacted] page=2\n\
+             WARN name \\u001b]0;owned\\u0007 \\u202e\n"
+        );
+    }
 
     #[test]
     fn secrets_in_log_lines_are_redacted() {

@@ -120,6 +120,25 @@ pub fn add_source(
     let obj = settings
         .as_object()
         .ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
+    // Settings are kept in the cache and the audit log in clear: a secret
+    // never belongs there (see `crate::sanitize::is_secret_key`).
+    for (key, value) in obj {
+        if crate::sanitize::is_secret_key(key) {
+            return Err(Error::invalid(format!(
+                "the setting '{key}' looks like a secret; settings are stored in the cache and the audit log in clear, \
+                 so pass the secret with --secret-stdin instead (it goes to the OS keyring)"
+            )));
+        }
+        if value
+            .as_str()
+            .is_some_and(crate::sanitize::url_query_has_secret)
+        {
+            return Err(Error::invalid(format!(
+                "the setting '{key}' is a URL whose query looks like it carries a secret; \
+                 remove it from the URL and pass the secret with --secret-stdin instead"
+            )));
+        }
+    }
     for key in required_settings(kind) {
         if obj
             .get(*key)
@@ -161,8 +180,14 @@ pub fn add_source(
     store.source(id)
 }
 
+/// The configured sources, with settings redacted for display
+/// (`crate::sanitize::redact_settings`: secret-named keys, URL queries).
 pub fn sources(store: &Store) -> Result<Vec<SourceView>> {
-    store.sources()
+    let mut list = store.sources()?;
+    for s in &mut list {
+        s.settings = crate::sanitize::redact_settings(&s.settings);
+    }
+    Ok(list)
 }
 
 /// Finds a source by id or name.
@@ -925,28 +950,7 @@ pub fn authorization(store: &Store, identity: &str) -> Result<crate::blast::Auth
 /// keyring), recent sync runs and their errors, the audit check, and the
 /// newest log lines, redacted.
 pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::Value> {
-    let redact_settings = |v: &serde_json::Value| -> serde_json::Value {
-        match v.as_object() {
-            Some(m) => m
-                .iter()
-                .map(|(k, v)| {
-                    let secretish = ["secret", "password", "token", "credential"]
-                        .iter()
-                        .any(|s| k.to_lowercase().contains(s));
-                    (
-                        k.clone(),
-                        if secretish {
-                            serde_json::Value::from("[redacted]")
-                        } else {
-                            v.clone()
-                        },
-                    )
-                })
-                .collect::<serde_json::Map<_, _>>()
-                .into(),
-            None => serde_json::Value::Null,
-        }
-    };
+    let redact_settings = crate::sanitize::redact_settings;
     let sources: Vec<serde_json::Value> = store
         .sources()?
         .into_iter()

@@ -248,13 +248,12 @@ const SECRET_WORDS: &[&str] = &[
     "key",
     "apikey",
     "credential",
-    "credentials",
 ];
 
 /// Whether a setting name names a secret: its last word (words split on
 /// `_`, `-`, `.`, spaces and lowerCamel boundaries, case-insensitive) is one
 /// of password, passwd, pwd, passphrase, secret, token, key, apikey,
-/// credential(s). So `password`, `bind_password`, `client_secret`, `api_key`,
+/// credential (singular: plurals name flags such as GitHub's `read_tokens`). So `password`, `bind_password`, `client_secret`, `api_key`,
 /// `apiKey`, `private_key` and `auth_token` are secrets, and `key_id`,
 /// `access_key_id`, `token_url`, `secret_arn` and `keystore_path` are not:
 /// they name where a secret is or which one, not the secret itself (AWS's
@@ -494,7 +493,7 @@ mod tests {
             "aws_secret_access_key",
             "SecretAccessKey",
             "passphrase",
-            "credentials",
+            "credential",
         ] {
             assert!(is_secret_key(k), "{k} is a secret");
         }
@@ -510,6 +509,7 @@ mod tests {
             "base_url",
             "monkey",
             "turkey_count",
+            "read_tokens",
             "",
         ] {
             assert!(!is_secret_key(k), "{k} is not a secret");

@@ -405,3 +405,77 @@ fn posture_blast_and_the_pipeline_check() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn secret_looking_settings_are_refused_and_settings_shown_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    json(&custodian(&db, &["demo", "--size", "s", "--json"]));
+    for set in [
+        "bind_password=hunter2",
+        "client_secret=hunter2",
+        "api_key=hunter2",
+        "base_url=https://idp.example/scim?access_token=hunter2",
+    ] {
+        let out = custodian(
+            &db,
+            &[
+                "source",
+                "add",
+                "scim",
+                "--name",
+                "HR",
+                "--set",
+                "base_url=https://idp.example/scim",
+                "--set",
+                set,
+            ],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{set}: {err}");
+        assert!(
+            err.contains("error[invalid_input]") && err.contains("--secret-stdin"),
+            "{set}: {err}"
+        );
+    }
+    // A name that says which key, not the key itself, is a plain setting.
+    let s = json(&custodian(
+        &db,
+        &[
+            "source",
+            "add",
+            "aws",
+            "--name",
+            "AWS",
+            "--set",
+            "access_key_id=AKIAEXAMPLE",
+            "--json",
+        ],
+    ));
+    assert_eq!(s["settings"]["access_key_id"], "AKIAEXAMPLE");
+    // A cache written before the rule may hold a secret in its settings: it
+    // is never shown.
+    let conn = custodian::store::open_raw(&db).unwrap();
+    conn.execute(
+        "UPDATE sources SET settings = '{\"access_key_id\":\"AKIAEXAMPLE\",\"secret_access_key\":\"hunter2\",\"endpoint\":\"https://iam.example/?token=hunter2\"}' WHERE name = 'AWS'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let list = custodian(&db, &["source", "list", "--json"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(!text.contains("hunter2"), "{text}");
+    let v = json(&list);
+    let aws = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "AWS")
+        .unwrap();
+    assert_eq!(aws["settings"]["secret_access_key"], "[redacted]");
+    assert_eq!(aws["settings"]["endpoint"], "https://iam.example/?[redacted]");
+    let bundle = dir.path().join("support.json");
+    custodian(&db, &["diagnostics", "--out", bundle.to_str().unwrap()]);
+    let d = std::fs::read_to_string(&bundle).unwrap();
+    assert!(!d.contains("hunter2"), "{d}");
+}
