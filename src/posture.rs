@@ -191,7 +191,7 @@ pub fn record_history(store: &Store, weeks: i64, now: DateTime<Utc>) -> Result<(
 
 pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
     let mut st = store.db().prepare(
-        "SELECT at, origin, figures FROM (SELECT * FROM posture_snapshots ORDER BY at DESC, id DESC LIMIT ?1) ORDER BY at, id",
+        "SELECT at, origin, figures FROM (SELECT * FROM posture_snapshots ORDER BY at DESC, id DESC LIMIT ?1) AS s ORDER BY at, id",
     )?;
     let rows = st
         .query_map([limit], |r| {
@@ -222,7 +222,7 @@ pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
 pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
     let mut st = store.db().prepare(
         "SELECT check_id, owasp, severity, title, fix, count(DISTINCT identity_id) FROM findings
-         GROUP BY check_id ORDER BY severity DESC, 6 DESC",
+         GROUP BY check_id, owasp, severity, title, fix ORDER BY severity DESC, 6 DESC",
     )?;
     let v = st
         .query_map([], |r| {

@@ -516,11 +516,11 @@ impl Store {
             && days(to_ts(now), due) <= REMIND_WITHIN_DAYS;
         let mut st = self.db.prepare(
             "SELECT ci.reviewer_id, coalesce(p.display_name, '(nobody)'), p.status,
-                    sum(ci.decision IS NULL), sum(ci.decision IS NOT NULL),
+                    count(*) FILTER (WHERE ci.decision IS NULL), count(*) FILTER (WHERE ci.decision IS NOT NULL),
                     (SELECT max(at) FROM campaign_events e WHERE e.campaign_id = ?1 AND e.kind = 'reminder'
-                        AND json_extract(e.detail, '$.reviewer_id') = ci.reviewer_id)
+                        AND CAST(json_extract(e.detail, '$.reviewer_id') AS INTEGER) = ci.reviewer_id)
              FROM campaign_items ci LEFT JOIN people p ON p.id = ci.reviewer_id
-             WHERE ci.campaign_id = ?1 GROUP BY ci.reviewer_id ORDER BY 4 DESC, 2",
+             WHERE ci.campaign_id = ?1 GROUP BY ci.reviewer_id, p.display_name, p.status ORDER BY 4 DESC, 2",
         )?;
         let by_reviewer = st
             .query_map([id], |r| {
@@ -700,7 +700,7 @@ impl Store {
     ) -> Result<Vec<ReviewItem>> {
         let campaigns: Vec<i64> = {
             let mut st = self.db.prepare_cached(
-                "SELECT id FROM campaigns WHERE (?1 IS NULL OR id = ?1) AND (?2 = 0 OR status = 'active')
+                "SELECT id FROM campaigns WHERE (id = ?1 OR ?1 IS NULL) AND (?2 = 0 OR status = 'active')
                  ORDER BY due_at, id",
             )?;
             let v = st
@@ -1089,8 +1089,8 @@ impl Store {
         let ids: Vec<i64> = {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
-                 WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS NOT ?2
-                   AND (?3 IS NULL OR ci.reviewer_id = ?3) AND i.builder_id IS NOT ?2",
+                 WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS DISTINCT FROM ?2
+                   AND (ci.reviewer_id = ?3 OR ?3 IS NULL) AND i.builder_id IS DISTINCT FROM ?2",
             )?;
             let v = st
                 .query_map(params![campaign, camp.fallback, reviewer], |r| r.get(0))?
@@ -1134,7 +1134,7 @@ impl Store {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id = ?2
-                   AND i.builder_id IS NOT ?3",
+                   AND i.builder_id IS DISTINCT FROM ?3",
             )?;
             let v = st
                 .query_map(params![campaign, from, to], |r| r.get(0))?
@@ -1356,8 +1356,8 @@ impl Store {
             "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
                     p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note, i.source_id
              FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
-             WHERE (?1 IS NULL OR t.campaign_id = ?1) AND (?2 IS NULL OR t.case_id = ?2)
-               AND (?3 IS NULL OR t.status = ?3)
+             WHERE (t.campaign_id = ?1 OR ?1 IS NULL) AND (t.case_id = ?2 OR ?2 IS NULL)
+               AND (t.status = ?3 OR ?3 IS NULL)
              ORDER BY t.status <> 'open', t.id",
         )?;
         // Which sources can carry out which tasks (few sources: read once).
@@ -1507,7 +1507,7 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
         has_findings: scope.has_findings,
         ..Default::default()
     };
-    let (where_sql, mut args) = inventory_filter(&q);
+    let (where_sql, mut args) = inventory_filter(tx.engine(), &q);
     let mut extra: Vec<String> = vec![];
     if scope.statuses.is_empty() {
         extra.push("i.status <> 'deleted'".into());

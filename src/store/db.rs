@@ -15,7 +15,8 @@
 //!   SQLite's case-insensitive `LIKE` to `ILIKE` (outside string literals);
 //! - leaves what really differs to a piece per engine next to the query it
 //!   serves ([`Db::pick`]), plus a few functions both engines define the same
-//!   way (`unixepoch()`, `ymd(ts)`: see `migrations.rs`).
+//!   way (`unixepoch()`, `date(ts, 'unixepoch')`, `json_group_array`, the
+//!   `nocase` collation: see `migrations.rs`).
 //!
 //! Transactions are explicit (`BEGIN`/`COMMIT`) through [`Tx`], which rolls
 //! back when dropped uncommitted, on both engines.
@@ -429,9 +430,10 @@ mod pgtypes {
 // SQL translation
 
 /// Rewrites SQLite-style SQL for PostgreSQL: `?N` → `$N`, a bare `?` → the
-/// next number, `LIKE` → `ILIKE` (SQLite's LIKE ignores ASCII case), and
+/// next number, `LIKE` → `ILIKE` (SQLite's LIKE ignores ASCII case),
 /// `temp.` before a table name → nothing (PostgreSQL finds temporary tables
-/// first). String literals, quoted identifiers and comments are left as they
+/// first), `json_object(` → `json_build_object(` and `last_insert_rowid()`
+/// → `lastval()` (same meaning, other names). String literals, quoted identifiers and comments are left as they
 /// are.
 pub fn to_postgres(sql: &str) -> String {
     let b = sql.as_bytes();
@@ -491,6 +493,14 @@ pub fn to_postgres(sql: &str) -> String {
             _ if word_at(i, "LIKE") => {
                 out.push_str("ILIKE");
                 i += 4;
+            }
+            _ if word_at(i, "json_object") && b.get(i + 11) == Some(&b'(') => {
+                out.push_str("json_build_object");
+                i += 11;
+            }
+            _ if word_at(i, "last_insert_rowid") && b.get(i + 17) == Some(&b'(') => {
+                out.push_str("lastval");
+                i += 17;
             }
             _ if word_at(i, "temp") && b.get(i + 4) == Some(&b'.') => {
                 i += 5;
@@ -573,7 +583,11 @@ impl PgConn {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let st = self.client.prepare(&to_postgres(sql)).map_err(pg_error)?;
+        let translated = to_postgres(sql);
+        let st = self
+            .client
+            .prepare(&translated)
+            .map_err(|e| pg_error_in(e, &translated))?;
         if self.statements.len() > 512 {
             self.statements.clear();
         }
@@ -681,9 +695,21 @@ impl Db {
         }
     }
 
-    /// Runs several statements without parameters (DDL, scripts). On
-    /// PostgreSQL the script is sent as it is, without translation.
+    /// Runs several statements without parameters (translated for
+    /// PostgreSQL like every other statement).
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match &self.conn {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Pg(_) => {
+                let sql = to_postgres(sql);
+                self.pg(|pg| pg.client.batch_execute(&sql).map_err(|e| pg_error_in(e, &sql)))
+            }
+        }
+    }
+
+    /// Runs a script exactly as written (migrations: PostgreSQL function
+    /// bodies must not be translated).
+    pub fn execute_script(&self, sql: &str) -> Result<()> {
         match &self.conn {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Conn::Pg(_) => self.pg(|pg| pg.client.batch_execute(sql).map_err(pg_error)),
@@ -1051,6 +1077,18 @@ pub(crate) fn pg_error(e: postgres::Error) -> Error {
     Error::new(ErrorCode::Network, format!("PostgreSQL: {e}"))
 }
 
+/// Like [`pg_error`], naming the statement (its start) for the log and
+/// the developer: the statement is the program's own, not user data.
+fn pg_error_in(e: postgres::Error, sql: &str) -> Error {
+    let mut err = pg_error(e);
+    if err.code == ErrorCode::Storage {
+        let one_line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+        let head: String = one_line.chars().take(160).collect();
+        err.message.push_str(&format!(" in: {head}"));
+    }
+    err
+}
+
 /// True when `e` is a failure that retrying the whole transaction may cure.
 pub fn is_retryable(e: &Error) -> bool {
     e.code == ErrorCode::Conflict
@@ -1100,6 +1138,14 @@ mod tests {
         assert_eq!(to_postgres("a NOT LIKE b"), "a NOT ILIKE b");
         assert_eq!(to_postgres("unliked LIKEly"), "unliked LIKEly");
         assert_eq!(to_postgres("x like 'a%'"), "x ILIKE 'a%'");
+    }
+
+    #[test]
+    fn functions_with_other_names_are_renamed() {
+        assert_eq!(
+            to_postgres("SELECT json_object('a', 1), last_insert_rowid(), my_json_object(1), 'json_object('"),
+            "SELECT json_build_object('a', 1), lastval(), my_json_object(1), 'json_object('"
+        );
     }
 
     #[test]

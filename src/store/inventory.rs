@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use crate::store::db::Value;
+use crate::store::db::{Engine, Value};
 use crate::store::db::{OptionalExtension, Row};
 
 use super::{from_ts, to_ts, Store};
@@ -44,10 +44,34 @@ pub fn fts_query(input: &str) -> Option<String> {
     }
 }
 
+/// Turns what a person typed into a PostgreSQL `tsquery` with the same
+/// meaning as [`fts_query`]: every word must match as a prefix. Each word is
+/// a quoted lexeme, so no input is a tsquery syntax error.
+pub fn pg_tsquery(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("'{}':*", w.replace('\\', "").replace('\'', "''")))
+        .collect();
+    if terms.is_empty() {
+        None
+    } else {
+        Some(terms.join(" & "))
+    }
+}
+
+/// The search expression for `engine`.
+fn search_query(engine: Engine, input: &str) -> Option<String> {
+    match engine {
+        Engine::Sqlite => fts_query(input),
+        Engine::Postgres => pg_tsquery(input),
+    }
+}
+
 impl Store {
     /// One page of identities matching `q`, with the total count.
     pub fn inventory(&self, q: &InventoryQuery, now: DateTime<Utc>) -> Result<InventoryPage> {
-        let (where_sql, args) = inventory_filter(q);
+        let (where_sql, args) = inventory_filter(self.db.engine(), q);
         let total: i64 = self.db.query_row(
             &format!("SELECT count(*) FROM identities i {where_sql}"),
             crate::store::db::params_from_iter(args.iter()),
@@ -180,7 +204,7 @@ impl Store {
                 "SELECT st, st, count(*) FROM (
                     SELECT CASE WHEN i.owner_id IS NULL THEN 'none'
                                 WHEN p.status = 'active' THEN 'owned' ELSE 'departed' END AS st
-                    FROM identities i LEFT JOIN people p ON p.id = i.owner_id)
+                    FROM identities i LEFT JOIN people p ON p.id = i.owner_id) AS t
                  GROUP BY st ORDER BY count(*) DESC",
             )?,
             with_findings: self.db.query_row("SELECT count(*) FROM identities WHERE finding_count > 0", [], |r| {
@@ -413,7 +437,7 @@ impl Store {
 }
 
 /// Builds the WHERE clause (with positional arguments) for an inventory query.
-pub(crate) fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
+pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let in_list =
@@ -477,8 +501,14 @@ pub(crate) fn inventory_filter(q: &InventoryQuery) -> (String, Vec<Value>) {
         Some(false) => clauses.push("i.finding_count = 0".into()),
         None => {}
     }
-    if let Some(m) = fts_query(&q.search) {
-        clauses.push("i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)".into());
+    if let Some(m) = search_query(engine, &q.search) {
+        clauses.push(
+            match engine {
+                Engine::Sqlite => "i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)",
+                Engine::Postgres => "i.id IN (SELECT id FROM identity_fts WHERE doc @@ to_tsquery('simple', ?))",
+            }
+            .into(),
+        );
         args.push(Value::Text(m));
     }
     let sql = if clauses.is_empty() {

@@ -176,11 +176,15 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     }
     {
         let mut st = tx.prepare(
-            "INSERT OR IGNORE INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
+            "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )?;
         for d in &org.delegations {
             c.delegations += st.execute(params![d.from, d.to, d.kind])?;
         }
+    }
+    // The snapshot brought its own ids: later inserts continue after them.
+    for table in ["sources", "people", "identities", "credentials", "resources"] {
+        tx.sync_id_sequence(table)?;
     }
     Ok(c)
 }
@@ -204,7 +208,7 @@ pub(super) fn refresh_derived_for(
     ))?;
     {
         let mut st =
-            tx.prepare_cached(&format!("INSERT OR IGNORE INTO {SCOPE}(id) VALUES (?1)"))?;
+            tx.prepare_cached(&format!("INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"))?;
         for id in identities {
             st.execute([id])?;
         }
@@ -278,9 +282,9 @@ pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
                                finding_count = agg.fn, max_severity = agg.sev
          FROM agg
          WHERE agg.id = identities.id
-           AND (identities.credential_count IS NOT agg.cn OR identities.oldest_credential_at IS NOT agg.oldest
-                OR identities.grant_count IS NOT agg.gn OR identities.finding_count IS NOT agg.fn
-                OR identities.max_severity IS NOT agg.sev);",
+           AND (identities.credential_count IS DISTINCT FROM agg.cn OR identities.oldest_credential_at IS DISTINCT FROM agg.oldest
+                OR identities.grant_count IS DISTINCT FROM agg.gn OR identities.finding_count IS DISTINCT FROM agg.fn
+                OR identities.max_severity IS DISTINCT FROM agg.sev);",
     )?;
     let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))

@@ -180,11 +180,30 @@ END;
 -- What SQLite has built in and the shared SQL calls by the same name.
 CREATE FUNCTION unixepoch() RETURNS bigint LANGUAGE sql STABLE
     AS $$ SELECT extract(epoch FROM clock_timestamp())::bigint $$;
-CREATE FUNCTION ymd(bigint) RETURNS text LANGUAGE sql IMMUTABLE
-    AS $$ SELECT to_char(to_timestamp($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD') $$;
-CREATE AGGREGATE json_group_array(anyelement) (
-    SFUNC = array_append, STYPE = anyarray, INITCOND = '{}', FINALFUNC = array_to_json
+-- date(ts, 'unixepoch'): the UTC day of a Unix time, as YYYY-MM-DD.
+CREATE FUNCTION date(bigint, text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF $2 <> 'unixepoch' THEN
+        RAISE EXCEPTION 'date(): only the unixepoch modifier is supported';
+    END IF;
+    RETURN to_char(to_timestamp($1) AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+END $$;
+CREATE FUNCTION json_group_array_final(anycompatiblearray) RETURNS json LANGUAGE sql IMMUTABLE
+    AS $$ SELECT array_to_json($1) $$;
+CREATE AGGREGATE json_group_array(anycompatible) (
+    SFUNC = array_append, STYPE = anycompatiblearray, INITCOND = '{}', FINALFUNC = json_group_array_final
 );
+-- json_extract(json, '$.a.b'): the value at a path, as text (SQLite returns
+-- it typed: compare numbers through CAST(... AS INTEGER) on both engines).
+CREATE FUNCTION json_extract(text, text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT ($1::jsonb) #>> string_to_array(regexp_replace($2, '^\$\.?', ''), '.') $$;
+-- group_concat(x) and group_concat(x, separator), skipping NULLs.
+CREATE FUNCTION group_concat_step(acc text, v text, sep text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT CASE WHEN v IS NULL THEN acc WHEN acc IS NULL THEN v ELSE acc || sep || v END $$;
+CREATE FUNCTION group_concat_step(acc text, v text) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$ SELECT group_concat_step(acc, v, ',') $$;
+CREATE AGGREGATE group_concat(text) (SFUNC = group_concat_step, STYPE = text);
+CREATE AGGREGATE group_concat(text, text) (SFUNC = group_concat_step, STYPE = text);
 -- SQLite's NOCASE: compare and sort ignoring case.
 CREATE COLLATION nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
 
@@ -318,7 +337,9 @@ CREATE TABLE identity_fts (
     external_id TEXT NOT NULL,
     team        TEXT NOT NULL,
     doc         tsvector GENERATED ALWAYS AS (
-        to_tsvector('simple', name || ' ' || purpose || ' ' || owner || ' ' || external_id || ' ' || team)
+        to_tsvector('simple', regexp_replace(
+            name || ' ' || purpose || ' ' || owner || ' ' || external_id || ' ' || team,
+            '[^[:alnum:]]+', ' ', 'g'))
     ) STORED
 );
 CREATE INDEX identity_fts_doc ON identity_fts USING gin (doc);
@@ -1070,7 +1091,7 @@ pub fn migrate_to(db: &Db, target: i64) -> Result<()> {
             }
             None => {
                 if m.version == 1 {
-                    tx.execute_batch(&format!(
+                    tx.execute_script(&format!(
                         "CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA};
                          CREATE TABLE {PG_MARKER} (
                              one            BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
@@ -1081,7 +1102,7 @@ pub fn migrate_to(db: &Db, target: i64) -> Result<()> {
                          SET LOCAL search_path = {PG_SCHEMA}, pg_temp;"
                     ))?;
                 }
-                tx.execute_batch(m.postgres)
+                tx.execute_script(m.postgres)
                     .context(|| format!("migration {} ({}) failed", m.version, m.description))?;
                 tx.execute(
                     &format!("UPDATE {PG_MARKER} SET version = ?1"),

@@ -236,12 +236,12 @@ pub(crate) fn open_cases(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
         // Items: everything owned or built (new acquisitions join open cases).
         tx.execute(
             &format!(
-                "INSERT OR IGNORE INTO offboarding_items (case_id, identity_id, relation)
+                "INSERT INTO offboarding_items (case_id, identity_id, relation)
                  SELECT ?1, i.id, CASE WHEN i.owner_id IN ({list}) AND i.builder_id IN ({list}) THEN 'owner+builder'
                                        WHEN i.owner_id IN ({list}) THEN 'owner' ELSE 'builder' END
                  FROM identities i
                  WHERE i.status <> 'deleted' AND (i.owner_id IN ({list}) OR i.builder_id IN ({list}))
-                   AND (SELECT status FROM offboarding_cases WHERE id = ?1) = 'open'"
+                   AND (SELECT status FROM offboarding_cases WHERE id = ?1) = 'open' ON CONFLICT DO NOTHING"
             ),
             [case],
         )?;
@@ -269,8 +269,9 @@ fn preview(conn: &Db, identity: i64) -> Result<HandoverPreview> {
         grants,
         high_consequence_grants: hc,
         sensitive_resources: strings(
-            "SELECT DISTINCT r.name FROM grants g JOIN resources r ON r.id = g.resource_id
-             WHERE g.identity_id = ?1 AND r.sensitivity IN ('high', 'critical') ORDER BY r.sensitivity = 'critical' DESC, r.name LIMIT 10",
+            "SELECT r.name FROM grants g JOIN resources r ON r.id = g.resource_id
+             WHERE g.identity_id = ?1 AND r.sensitivity IN ('high', 'critical')
+             GROUP BY r.name ORDER BY max(CASE WHEN r.sensitivity = 'critical' THEN 1 ELSE 0 END) DESC, r.name LIMIT 10",
         )?,
         delegations_out: delegations,
         findings: strings("SELECT title FROM findings WHERE identity_id = ?1 ORDER BY severity DESC, title")?,
@@ -356,7 +357,7 @@ impl Store {
     ) -> Result<Vec<OffboardingCaseSummary>> {
         let ids: Vec<i64> = {
             let mut st = self.db.prepare_cached(
-                "SELECT id FROM offboarding_cases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR manager_id = ?2)
+                "SELECT id FROM offboarding_cases WHERE (status = ?1 OR ?1 IS NULL) AND (manager_id = ?2 OR ?2 IS NULL)
                  ORDER BY status = 'closed', opened_at DESC, id DESC",
             )?;
             let v = st
@@ -1197,8 +1198,8 @@ impl Store {
             |r| Ok((r.get::<Option<String>>(0)?.unwrap_or_default(), r.get::<Option<String>>(1)?.unwrap_or_default())),
         )?;
         let n = tx.execute(
-            "INSERT OR IGNORE INTO identity_links (from_id, to_id, kind, note, documented_by, documented_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO identity_links (from_id, to_id, kind, note, documented_by, documented_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             params![from, to, kind, note.trim(), who, at],
         )?;
         if n == 0 {

@@ -287,7 +287,7 @@ impl Store {
     /// Recent runs, newest first.
     pub fn sync_runs(&self, source: Option<SourceId>, limit: u32) -> Result<Vec<SyncRunView>> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE (?1 IS NULL OR source_id = ?1) ORDER BY id DESC LIMIT ?2"
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE (source_id = ?1 OR ?1 IS NULL) ORDER BY id DESC LIMIT ?2"
         );
         let mut st = self.db.prepare_cached(&sql)?;
         let v = st
@@ -1310,16 +1310,20 @@ fn track_drift(
          WHERE source_id = ?1 AND baseline_at IS NULL",
         params![source, at],
     )?;
+    let baseline = tx.pick(
+        "SELECT value FROM json_each(i.baseline_resources)",
+        "SELECT value::bigint FROM json_array_elements_text(i.baseline_resources::json)",
+    );
     tx.execute(
-        "UPDATE identities SET drift = d.text FROM (
+        &format!("UPDATE identities SET drift = d.text FROM (
              SELECT g.identity_id AS id,
                     'uses ' || count(DISTINCT g.resource_id) || ' resource(s) outside its baseline of '
                         || date(i.baseline_at, 'unixepoch') || ': ' || group_concat(DISTINCT r.name) AS text
              FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
              WHERE i.source_id = ?1 AND i.baseline_resources IS NOT NULL
-               AND g.resource_id NOT IN (SELECT value FROM json_each(i.baseline_resources))
-             GROUP BY g.identity_id) d
-         WHERE identities.id = d.id AND identities.drift IS NOT d.text",
+               AND g.resource_id NOT IN ({baseline})
+             GROUP BY g.identity_id, i.baseline_at) d
+         WHERE identities.id = d.id AND identities.drift IS DISTINCT FROM d.text"),
         [source],
     )?;
     tx.execute(

@@ -12,7 +12,7 @@ fn logged() -> Store {
     for n in ["Ann", "Bo", "Cy", "Di"] {
         b.person(n, custodian::model::PersonStatus::Active);
     }
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     for p in ["1", "2", "3", "4"] {
         custodian::ops::set_acting_person(&mut store, p, now()).unwrap();
@@ -116,7 +116,7 @@ fn an_export_verifies_offline_and_shows_tampering() {
 #[test]
 fn sync_runs_and_source_changes_are_audited() {
     use custodian::sync::records::{FetchMode, Fetched};
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let src = store
         .add_source(
             "test",

@@ -40,7 +40,7 @@ fn graph_org() -> (Store, Vec<IdentityId>) {
     for i in b.org.identities.iter_mut() {
         i.last_used_at = Some(now());
     }
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     (store, ids)
 }
@@ -205,7 +205,7 @@ fn intended_blast_radius_is_compared() {
 
 #[test]
 fn the_posture_view_counts_and_keeps_a_trend() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     custodian::ops::load_demo(
         &mut store,
         custodian::demo::DemoSize::S,

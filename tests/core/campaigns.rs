@@ -55,7 +55,7 @@ fn world() -> World {
     let _d = b.identity("svc-d", IdentityKind::ServiceAccount, Some(cara));
     let _e = b.identity("bot-e", IdentityKind::Bot, Some(eve));
 
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     let p = HashMap::from([
         ("Ana", ana.0),
@@ -732,11 +732,7 @@ impl Probe for Store {
         // Re-open the same in-memory store is impossible; decide needs &mut, so
         // go through a throwaway copy of the database.
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("copy.db");
-        self.db()
-            .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
-            .unwrap();
-        let mut copy = Store::open(&path).unwrap();
+        let mut copy = crate::util::reopen(self, dir.path());
         copy.decide(
             actor,
             &DecisionInput {
@@ -968,16 +964,13 @@ fn evidence_exports_and_reads_back() {
 #[test]
 fn decisions_survive_a_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
     let w = world();
-    w.store
-        .db()
-        .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
-        .unwrap();
+    let first = crate::util::reopen(&w.store, dir.path());
+    let location = first.location().to_string();
     let p = w.p.clone();
     drop(w);
     let (id, logs) = {
-        let mut store = Store::open(&path).unwrap();
+        let mut store = first;
         let id = store
             .create_campaign(
                 p["Ana"],
@@ -1001,7 +994,8 @@ fn decisions_survive_a_reopen() {
             .unwrap();
         (id, logs)
     };
-    let store = Store::open(&path).unwrap();
+    let store =
+        Store::open_location(&custodian::store::Location::parse(&location).unwrap()).unwrap();
     let it = store.review_item(logs).unwrap();
     assert_eq!((it.campaign_id, it.decision), (id, Some(Decision::Revoke)));
     assert!(store.verify_audit().unwrap().ok);
@@ -1010,7 +1004,7 @@ fn decisions_survive_a_reopen() {
 #[test]
 fn access_that_vanishes_in_a_sync_is_marked_not_deleted() {
     use custodian::sync::records::*;
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let src = store
         .add_source("test", "Directory", &serde_json::json!({}), now())
         .unwrap();
@@ -1137,7 +1131,7 @@ fn access_that_vanishes_in_a_sync_is_marked_not_deleted() {
 
 #[test]
 fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_builder() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     custodian::ops::load_demo(
         &mut store,
         custodian::demo::DemoSize::S,

@@ -19,7 +19,7 @@ fn checks_of(store: &Store, name: &str) -> BTreeSet<String> {
 }
 
 fn load(b: &OrgBuilder) -> Store {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     store
 }

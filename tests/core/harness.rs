@@ -59,7 +59,7 @@ pub struct SourceEnv {
 
 impl SourceEnv {
     pub fn new(kind: &str, name: &str, settings: serde_json::Value, secret: &str) -> SourceEnv {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::util::test_store();
         let source = store.add_source(kind, name, &settings, Utc::now()).unwrap();
         let secrets = MemorySecrets::default();
         secrets.set(source, secret).unwrap();

@@ -12,7 +12,7 @@ use custodian::ErrorCode;
 use crate::util::{now, OrgBuilder};
 
 fn demo_store() -> Store {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now()).unwrap();
     store
 }
@@ -299,7 +299,7 @@ fn renaming_an_owner_updates_search() {
     let mut b = OrgBuilder::new();
     let p = b.person("Ada Okafor", PersonStatus::Active);
     b.identity("ledger-agent", IdentityKind::AiAgent, Some(p));
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     let find = |store: &Store, s: &str| {
         ops::inventory(
@@ -340,7 +340,7 @@ fn detail_shows_everything_about_an_identity() {
     b.grant(agent, db, Privilege::Admin);
     b.delegate(agent, role, DelegationKind::AssumeRole);
     b.delegate(caller, agent, DelegationKind::OnBehalfOf);
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
 
     let d = ops::show(&store, "refund-agent", now()).unwrap();
@@ -387,7 +387,7 @@ fn identities_resolve_by_id_external_id_or_name() {
     b.identity("twin", IdentityKind::Bot, None);
     b.org.identities[1].external_id = "ext-twin-2".into();
     b.identity("solo", IdentityKind::Bot, None);
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     assert_eq!(store.resolve_identity("3").unwrap(), IdentityId(3));
     assert_eq!(store.resolve_identity("ext-twin-2").unwrap(), IdentityId(2));

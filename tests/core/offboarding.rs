@@ -61,7 +61,7 @@ fn world() -> World {
     for id in [svc2, bot4, svc5, svc6, svc7, svc8] {
         b.identity_mut(id).builder = None;
     }
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     let p = HashMap::from([
         ("Mia", mia.0),
@@ -606,7 +606,7 @@ fn retiring_produces_deprovision_tasks() {
 #[test]
 fn held_owners_survive_syncs_and_new_access_raises_a_review_flag() {
     use custodian::sync::records::*;
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let src = store
         .add_source("test", "HR", &serde_json::json!({}), now())
         .unwrap();
@@ -732,7 +732,7 @@ type Snapshot = (
 #[test]
 fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
     use custodian::demo::{DemoSize, DEFAULT_SEED};
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     custodian::ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now()).unwrap();
     let (person, manager): (i64, i64) = store
         .db()

@@ -40,7 +40,7 @@ struct Env {
 
 impl Env {
     fn new(endpoint: &str) -> Env {
-        let mut store = Store::open_in_memory().unwrap();
+        let mut store = crate::util::test_store();
         let settings = json!({"access_key_id": MotoServer::KEY_ID, "endpoint": endpoint, "account_name": "prod"});
         let source = store
             .add_source("aws", "AWS prod", &settings, Utc::now())

@@ -25,7 +25,7 @@ etl-nightly,service_account,,Nightly ETL,ada.okafor@example.test,Data,production
 fn store_with_people() -> Store {
     let mut b = OrgBuilder::new();
     b.person("Ada Okafor", PersonStatus::Active);
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     store.replace_org(&b.org, now()).unwrap();
     store
 }

@@ -21,7 +21,7 @@ fn quiet() -> ProgressFn {
 }
 
 fn setup(server: &ScimServer, page_size: u64) -> (Store, SourceId, MemorySecrets) {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let secrets = MemorySecrets::default();
     let src = ops::add_source(
         &mut store,

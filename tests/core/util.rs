@@ -156,3 +156,39 @@ impl OrgBuilder {
 pub fn file_bytes(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
+
+/// Which engine the store tests run on: `CUSTODIAN_TEST_ENGINE=postgres`
+/// (with `CUSTODIAN_TEST_PG`, the admin URL of a throwaway cluster that
+/// `tests/support/pg-cluster.sh` starts) or SQLite, the default.
+pub fn on_postgres() -> bool {
+    std::env::var("CUSTODIAN_TEST_ENGINE").as_deref() == Ok("postgres")
+}
+
+/// A fresh, migrated store on the engine under test: a private in-memory
+/// SQLite cache, or a new database of the test cluster.
+pub fn test_store() -> custodian::store::Store {
+    test_key();
+    if on_postgres() {
+        crate::pg::fresh_store()
+    } else {
+        custodian::store::Store::open_in_memory().unwrap()
+    }
+}
+
+/// A second handle on the same store's data: on SQLite a copy of the
+/// database in `dir` (`VACUUM INTO`), on PostgreSQL a new connection to the
+/// same database.
+pub fn reopen(store: &custodian::store::Store, dir: &std::path::Path) -> custodian::store::Store {
+    use custodian::store::{Location, Store};
+    if on_postgres() {
+        Store::open_location(&Location::parse(store.location()).unwrap()).unwrap()
+    } else {
+        let path = dir.join(format!("copy-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        store
+            .db()
+            .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
+            .unwrap();
+        Store::open(&path).unwrap()
+    }
+}

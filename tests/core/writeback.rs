@@ -69,7 +69,7 @@ fn scim_users_are_disabled_in_the_source_once_write_back_is_on() {
     let svc = server.user("svc-backup", Some("Service"), Some(&boss), "Platform");
     let gone = server.user("svc-gone", Some("Service"), Some(&boss), "Platform");
 
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let secrets = MemorySecrets::default();
     let src = ops::add_source(
         &mut store,
@@ -248,7 +248,7 @@ fn aws_users_lose_their_keys_and_console_password_and_roles_are_refused() {
         ],
     );
 
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::util::test_store();
     let secrets = MemorySecrets::default();
     let src = ops::add_source(
         &mut store,
