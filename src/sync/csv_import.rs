@@ -22,6 +22,13 @@
 //! Every bad row is reported with its line number, and nothing is imported
 //! unless every row is good. Rows are registrations: imported identities
 //! count as registered.
+//!
+//! Limits on outside input ([`Limits::DEFAULT`]): the file is at most 64 MiB,
+//! at most 200,000 rows, a cell at most 16 KiB, a workbook's cells at most
+//! 128 MiB of text in all (shared strings are counted each time a cell
+//! uses them), and an error lists its first 100 problems (each cut to 300
+//! characters) then counts the rest. Past a limit the import stops with an
+//! error naming it, and nothing is imported.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -58,8 +65,83 @@ const KNOWN: &[&str] = &[
     "credential_last_used_at",
 ];
 
-/// How many row errors are listed before the rest are counted.
-const MAX_LISTED: usize = 50;
+/// Bounds on what one spreadsheet may make Custodian read, hold and say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The file's size on disk (CSV text, or the XLSX zip).
+    pub file_bytes: u64,
+    /// Data rows (the header not counted; bad rows counted).
+    pub rows: usize,
+    /// One cell's text, in bytes.
+    pub cell_bytes: usize,
+    /// All cells' text together, in bytes (what a workbook expands to).
+    pub total_bytes: usize,
+    /// Problems listed in an error before the rest are counted.
+    pub listed: usize,
+}
+
+impl Limits {
+    pub const DEFAULT: Limits = Limits {
+        file_bytes: 64 << 20,
+        rows: 200_000,
+        cell_bytes: 16 << 10,
+        total_bytes: 128 << 20,
+        listed: 100,
+    };
+}
+
+/// The most characters of one problem line kept in an error message.
+const MAX_PROBLEM_CHARS: usize = 300;
+
+fn too_big(what: &str, size: u64, limits: &Limits) -> Error {
+    Error::invalid(format!(
+        "{what} is {size} bytes; the registry import reads at most {} bytes: split the registry",
+        limits.file_bytes
+    ))
+}
+
+fn cell_too_big(line: u64, bytes: usize, limits: &Limits) -> Error {
+    Error::invalid(format!(
+        "line {line}: a cell holds {bytes} bytes; a registry cell may hold at most {} bytes: nothing was imported",
+        limits.cell_bytes
+    ))
+}
+
+fn too_many_rows(limits: &Limits) -> Error {
+    Error::invalid(format!(
+        "the spreadsheet has more than {} rows, the most one registry import takes: split it; nothing was imported",
+        limits.rows
+    ))
+}
+
+/// Cuts one problem line for an error message.
+fn clip(mut s: String) -> String {
+    if let Some((i, _)) = s.char_indices().nth(MAX_PROBLEM_CHARS) {
+        s.truncate(i);
+        s.push('…');
+    }
+    s
+}
+
+/// A reader that fails once more than `left` bytes have been read, so a
+/// file that grows, or a pipe, cannot exceed the size limit either.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            return Err(std::io::Error::other(CAPPED_MESSAGE));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+const CAPPED_MESSAGE: &str = "the size limit of the registry import was reached";
 
 impl Source for CsvSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
@@ -71,6 +153,12 @@ impl Source for CsvSource {
         } else {
             let file = std::fs::File::open(&path)
                 .map_err(|e| Error::invalid(format!("cannot read the spreadsheet {path}: {e}")))?;
+            let limits = Limits::DEFAULT;
+            if let Ok(m) = file.metadata() {
+                if m.len() > limits.file_bytes {
+                    return Err(too_big(&path, m.len(), &limits));
+                }
+            }
             parse_registry(file)?
         };
         ctx.report(
@@ -97,27 +185,61 @@ fn parse_time(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 /// Parses a registry CSV. All-or-nothing: any bad row fails the whole import
 /// with every problem listed by line.
 pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
+    parse_registry_with(input, &Limits::DEFAULT)
+}
+
+/// [`parse_registry`] under other limits.
+pub fn parse_registry_with<R: Read>(input: R, limits: &Limits) -> Result<Fetched> {
+    let limits = *limits;
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
-        .from_reader(input);
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| Error::invalid(format!("line 1: cannot read the header row: {e}")))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let rows = reader.into_records().enumerate().map(|(n, rec)| match rec {
-        Ok(r) => (
-            r.position().map_or(n as u64 + 2, |p| p.line()),
-            Ok(r.iter().map(str::to_string).collect()),
-        ),
-        Err(e) => (
-            e.position().map_or(n as u64 + 2, |p| p.line()),
-            Err(e.to_string()),
-        ),
-    });
-    parse_rows(&headers, rows)
+        .from_reader(Capped {
+            inner: input,
+            left: limits.file_bytes,
+        });
+    let fatal_io = |e: &csv::Error| -> Option<Error> {
+        match e.kind() {
+            csv::ErrorKind::Io(io) if io.to_string() == CAPPED_MESSAGE => Some(Error::invalid(
+                format!(
+                    "the spreadsheet is larger than {} bytes, the most the registry import reads: split it; nothing was imported",
+                    limits.file_bytes
+                ),
+            )),
+            csv::ErrorKind::Io(io) => Some(Error::invalid(format!(
+                "cannot read the spreadsheet: {io}"
+            ))),
+            _ => None,
+        }
+    };
+    let header = reader.headers().map_err(|e| {
+        fatal_io(&e)
+            .unwrap_or_else(|| Error::invalid(format!("line 1: cannot read the header row: {e}")))
+    })?;
+    if let Some(big) = header.iter().map(str::len).find(|&n| n > limits.cell_bytes) {
+        return Err(cell_too_big(1, big, &limits));
+    }
+    let headers: Vec<String> = header.iter().map(str::to_string).collect();
+    let rows = reader
+        .into_records()
+        .enumerate()
+        .map(move |(n, rec)| match rec {
+            Ok(r) => {
+                let line = r.position().map_or(n as u64 + 2, |p| p.line());
+                if let Some(big) = r.iter().map(str::len).find(|&n| n > limits.cell_bytes) {
+                    return Err(cell_too_big(line, big, &limits));
+                }
+                Ok((line, Ok(r.iter().map(str::to_string).collect())))
+            }
+            Err(e) => match fatal_io(&e) {
+                Some(fatal) => Err(fatal),
+                None => Ok((
+                    e.position().map_or(n as u64 + 2, |p| p.line()),
+                    Err(e.to_string()),
+                )),
+            },
+        });
+    parse_rows(&headers, rows, &limits)
 }
 
 /// Parses the first worksheet of an XLSX workbook; row numbers are the
@@ -125,13 +247,28 @@ pub fn parse_registry<R: Read>(input: R) -> Result<Fetched> {
 pub fn parse_registry_xlsx(path: &std::path::Path) -> Result<Fetched> {
     let file = std::fs::File::open(path)
         .map_err(|e| Error::invalid(format!("cannot read the workbook {}: {e}", path.display())))?;
-    parse_registry_xlsx_from(std::io::BufReader::new(file), &path.display().to_string())
+    let limits = Limits::DEFAULT;
+    let what = path.display().to_string();
+    if let Ok(m) = file.metadata() {
+        if m.len() > limits.file_bytes {
+            return Err(too_big(&what, m.len(), &limits));
+        }
+    }
+    parse_registry_xlsx_from(std::io::BufReader::new(file), &what, &limits)
 }
 
 /// [`parse_registry_xlsx`] over bytes already read (`what` names them in
 /// errors).
 pub fn parse_registry_xlsx_bytes(data: &[u8], what: &str) -> Result<Fetched> {
-    parse_registry_xlsx_from(std::io::Cursor::new(data), what)
+    parse_registry_xlsx_bytes_with(data, what, &Limits::DEFAULT)
+}
+
+/// [`parse_registry_xlsx_bytes`] under other limits.
+pub fn parse_registry_xlsx_bytes_with(data: &[u8], what: &str, limits: &Limits) -> Result<Fetched> {
+    if data.len() as u64 > limits.file_bytes {
+        return Err(too_big(what, data.len() as u64, limits));
+    }
+    parse_registry_xlsx_from(std::io::Cursor::new(data), what, limits)
 }
 
 /// The most columns a registry sheet may use: far more than the registry
@@ -143,12 +280,13 @@ const XLSX_MAX_CELLS: usize = 5_000_000;
 fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
     reader: R,
     what: &str,
+    limits: &Limits,
 ) -> Result<Fetched> {
     // calamine overflows on absurd cell references ("A99999999999"), which
     // panics in debug builds; a damaged workbook must be an error, never a
     // crash.
     let rows = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        read_xlsx_cells(reader, what)
+        read_xlsx_cells(reader, what, limits)
     }))
     .map_err(|_| {
         Error::invalid(format!(
@@ -169,8 +307,8 @@ fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
         row
     };
     let headers: Vec<String> = it.next().map(|(_, cells)| dense(cells)).unwrap_or_default();
-    let body = it.map(|(r, cells)| (u64::from(r) + 1, Ok(dense(cells))));
-    parse_rows(&headers, body)
+    let body = it.map(|(r, cells)| Ok((u64::from(r) + 1, Ok(dense(cells)))));
+    parse_rows(&headers, body, limits)
 }
 
 /// The first worksheet's non-empty cells as text, by row (0-based) then
@@ -179,6 +317,7 @@ fn parse_registry_xlsx_from<R: std::io::Read + std::io::Seek>(
 fn read_xlsx_cells<R: std::io::Read + std::io::Seek>(
     reader: R,
     what: &str,
+    limits: &Limits,
 ) -> Result<std::collections::BTreeMap<u32, Vec<(u32, String)>>> {
     use calamine::{DataRef, Reader, Xlsx};
     let mut book: Xlsx<_> = Xlsx::new(reader)
@@ -192,11 +331,20 @@ fn read_xlsx_cells<R: std::io::Read + std::io::Seek>(
         Error::invalid(format!("cannot read the first worksheet of {what}: {e}"))
     };
     let mut cells = book.worksheet_cells_reader(&first).map_err(bad_sheet)?;
-    let text = |d: &DataRef<'_>| -> String {
-        match d {
+    // Text cells are measured before they are copied: a shared string is
+    // held once by calamine, but would be copied for every cell using it.
+    let text = |d: &DataRef<'_>| -> std::result::Result<String, usize> {
+        let checked = |s: &str| {
+            if s.len() > limits.cell_bytes {
+                Err(s.len())
+            } else {
+                Ok(s.to_string())
+            }
+        };
+        Ok(match d {
             DataRef::Empty => String::new(),
-            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
-            DataRef::SharedString(s) => (*s).to_string(),
+            DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => checked(s)?,
+            DataRef::SharedString(s) => checked(s)?,
             DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
             DataRef::Float(f) => f.to_string(),
             DataRef::Int(i) => i.to_string(),
@@ -212,13 +360,15 @@ fn read_xlsx_cells<R: std::io::Read + std::io::Seek>(
                 })
                 .unwrap_or_else(|| dt.to_string()),
             DataRef::Error(e) => format!("#ERROR {e:?}"),
-        }
+        })
     };
     let mut rows: std::collections::BTreeMap<u32, Vec<(u32, String)>> = Default::default();
     let mut count = 0usize;
+    let mut total = 0usize;
     while let Some(cell) = cells.next_cell().map_err(bad_sheet)? {
         let (r, c) = cell.get_position();
-        let v = text(cell.get_value());
+        let v = text(cell.get_value())
+            .map_err(|bytes| cell_too_big(u64::from(r) + 1, bytes, limits))?;
         if v.trim().is_empty() {
             continue;
         }
@@ -236,14 +386,30 @@ fn read_xlsx_cells<R: std::io::Read + std::io::Seek>(
                 "{what} has more than {XLSX_MAX_CELLS} filled cells: split the registry"
             )));
         }
+        total += v.len();
+        if total > limits.total_bytes {
+            return Err(Error::invalid(format!(
+                "{what} holds more than {} bytes of text in its cells, the most one registry import reads: split it; nothing was imported",
+                limits.total_bytes
+            )));
+        }
+        if !rows.contains_key(&r) && rows.len() > limits.rows {
+            // The header row plus `rows` data rows are already held.
+            return Err(too_many_rows(limits));
+        }
         rows.entry(r).or_default().push((c, v));
     }
     Ok(rows)
 }
 
+/// One data row: its line, and its cells or why it could not be read. An
+/// `Err` item is fatal (a limit, an I/O failure): parsing stops there.
+type Row = Result<(u64, std::result::Result<Vec<String>, String>)>;
+
 fn parse_rows(
     headers: &[String],
-    rows: impl Iterator<Item = (u64, std::result::Result<Vec<String>, String>)>,
+    rows: impl Iterator<Item = Row>,
+    limits: &Limits,
 ) -> Result<Fetched> {
     let mut col: HashMap<String, usize> = HashMap::new();
     let mut problems: Vec<String> = Vec::new();
@@ -253,13 +419,20 @@ fn parse_rows(
             .trim_start_matches('\u{feff}')
             .to_ascii_lowercase()
             .replace([' ', '-'], "_");
-        if !KNOWN.contains(&key.as_str()) {
+        if problems.len() >= limits.listed {
             problems.push(format!(
+                "line 1: ... and {} more columns not checked",
+                headers.len() - i
+            ));
+            break;
+        }
+        if !KNOWN.contains(&key.as_str()) {
+            problems.push(clip(format!(
                 "line 1: unknown column '{h}' (known: {})",
                 KNOWN.join(", ")
-            ));
+            )));
         } else if col.insert(key.clone(), i).is_some() {
-            problems.push(format!("line 1: column '{key}' appears twice"));
+            problems.push(clip(format!("line 1: column '{key}' appears twice")));
         }
     }
     for required in ["name", "kind"] {
@@ -279,12 +452,20 @@ fn parse_rows(
     let mut f = Fetched::new(FetchMode::Full);
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut bad_rows = 0usize;
-    for (line, rec) in rows {
+    let mut count = 0usize;
+    for row in rows {
+        let (line, rec) = row?;
+        count += 1;
+        if count > limits.rows {
+            return Err(too_many_rows(limits));
+        }
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
                 bad_rows += 1;
-                problems.push(format!("line {line}: {e}"));
+                if problems.len() < limits.listed {
+                    problems.push(clip(format!("line {line}: {e}")));
+                }
                 continue;
             }
         };
@@ -373,8 +554,8 @@ fn parse_rows(
         }
         if !row_problems.is_empty() {
             bad_rows += 1;
-            if problems.len() < MAX_LISTED {
-                problems.push(format!("line {line}: {}", row_problems.join("; ")));
+            if problems.len() < limits.listed {
+                problems.push(clip(format!("line {line}: {}", row_problems.join("; "))));
             }
             continue;
         }
@@ -420,7 +601,7 @@ fn parse_rows(
     if !problems.is_empty() {
         let more = bad_rows.saturating_sub(problems.len());
         let tail = if more > 0 {
-            format!("\n  ... and {more} more bad rows")
+            format!("\n  ... and {more} more bad row(s) not listed")
         } else {
             String::new()
         };
@@ -433,4 +614,156 @@ fn parse_rows(
         ));
     }
     Ok(f)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn csv_err(text: &str, limits: &Limits) -> Error {
+        match parse_registry_with(text.as_bytes(), limits) {
+            Ok(f) => panic!("imported {} identities", f.identities.len()),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn a_csv_over_the_row_cap_is_refused() {
+        let mut text = String::from("name,kind\n");
+        for i in 0..=Limits::DEFAULT.rows {
+            text.push_str(&format!("agent-{i},bot\n"));
+        }
+        let e = csv_err(&text, &Limits::DEFAULT);
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(e.message.contains("more than 200000 rows"), "{}", e.message);
+        // At the cap exactly, it imports.
+        let at_cap: String = text
+            .lines()
+            .take(Limits::DEFAULT.rows + 1)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let f = parse_registry(at_cap.as_bytes()).unwrap();
+        assert_eq!(f.identities.len(), Limits::DEFAULT.rows);
+    }
+
+    #[test]
+    fn a_ragged_csv_lists_the_first_problems_and_counts_the_rest() {
+        let bad = 100_000;
+        let mut text = String::from("name,kind\n");
+        for i in 0..bad {
+            text.push_str(&format!("agent-{i},bot,extra-{}\n", "x".repeat(10)));
+        }
+        let e = csv_err(&text, &Limits::DEFAULT);
+        let m = &e.message;
+        assert!(m.contains(&format!("{bad} bad row(s)")), "{}", &m[..200]);
+        assert!(m.contains("line 2:") && m.contains("line 101:"), "{m}");
+        assert!(!m.contains("line 102:"), "{m}");
+        assert!(
+            m.ends_with("... and 99900 more bad row(s) not listed"),
+            "{m}"
+        );
+        // 100 lines of at most 300 characters, and a head and a tail.
+        assert!(
+            m.len() < 100 * (MAX_PROBLEM_CHARS * 4 + 8) + 200,
+            "{}",
+            m.len()
+        );
+    }
+
+    #[test]
+    fn a_huge_csv_cell_or_file_is_refused_naming_the_limit() {
+        let text = format!("name,kind,purpose\na,bot,{}\n", "p".repeat(20_000));
+        let e = csv_err(&text, &Limits::DEFAULT);
+        assert!(
+            e.message.contains("line 2: a cell holds 20000 bytes")
+                && e.message.contains("at most 16384 bytes"),
+            "{}",
+            e.message
+        );
+        let small = Limits {
+            file_bytes: 1_000,
+            ..Limits::DEFAULT
+        };
+        let mut text = String::from("name,kind\n");
+        for i in 0..200 {
+            text.push_str(&format!("agent-{i},bot\n"));
+        }
+        let e = csv_err(&text, &small);
+        assert!(
+            e.message.contains("larger than 1000 bytes"),
+            "{}",
+            e.message
+        );
+        // A huge header cell, and a header with a million columns.
+        let e = csv_err(&format!("{},kind\n", "h".repeat(20_000)), &Limits::DEFAULT);
+        assert!(e.message.contains("line 1: a cell holds"), "{}", e.message);
+        let wide = format!("name,kind{}\na,bot\n", ",c".repeat(1_000_000));
+        let e = csv_err(&wide, &Limits::DEFAULT);
+        assert!(e.message.len() < 64 * 1024, "{}", e.message.len());
+        assert!(e.message.contains("more columns not checked"));
+    }
+
+    fn workbook(rows: &[Vec<String>]) -> Vec<u8> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (r, row) in rows.iter().enumerate() {
+            for (c, v) in row.iter().enumerate() {
+                sheet.write_string(r as u32, c as u16, v).unwrap();
+            }
+        }
+        book.save_to_buffer().unwrap()
+    }
+
+    #[test]
+    fn a_huge_cell_in_a_workbook_is_refused() {
+        let head = vec!["name".to_string(), "kind".into(), "purpose".into()];
+        let data = workbook(&[
+            head.clone(),
+            vec!["a".into(), "bot".into(), "p".repeat(20_000)],
+        ]);
+        let e = parse_registry_xlsx_bytes(&data, "big.xlsx").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(
+            e.message.contains("line 2: a cell holds 20000 bytes")
+                && e.message.contains("at most 16384 bytes"),
+            "{}",
+            e.message
+        );
+        // One shared string used by many cells: the total is bounded, so a
+        // small workbook cannot expand into gigabytes.
+        let shared = "s".repeat(10_000);
+        let mut rows = vec![head];
+        for i in 0..200 {
+            rows.push(vec![format!("agent-{i}"), "bot".into(), shared.clone()]);
+        }
+        let data = workbook(&rows);
+        assert!(data.len() < 100_000, "{}", data.len());
+        let limits = Limits {
+            total_bytes: 1 << 20,
+            ..Limits::DEFAULT
+        };
+        let e = parse_registry_xlsx_bytes_with(&data, "shared.xlsx", &limits).unwrap_err();
+        assert!(
+            e.message.contains("more than 1048576 bytes of text"),
+            "{}",
+            e.message
+        );
+        // Under the default limits the same workbook imports.
+        let f = parse_registry_xlsx_bytes(&data, "shared.xlsx").unwrap();
+        assert_eq!(f.identities.len(), 200);
+        // Rows past the cap, and a file past the size limit.
+        let few = Limits {
+            rows: 10,
+            ..Limits::DEFAULT
+        };
+        let e = parse_registry_xlsx_bytes_with(&data, "shared.xlsx", &few).unwrap_err();
+        assert!(e.message.contains("more than 10 rows"), "{}", e.message);
+        let tiny = Limits {
+            file_bytes: 1_000,
+            ..Limits::DEFAULT
+        };
+        let e = parse_registry_xlsx_bytes_with(&data, "shared.xlsx", &tiny).unwrap_err();
+        assert!(e.message.contains("at most 1000 bytes"), "{}", e.message);
+    }
 }
