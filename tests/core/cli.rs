@@ -8,7 +8,7 @@ fn custodian(db: &std::path::Path, args: &[&str]) -> Output {
     crate::util::test_key();
     Command::new(env!("CARGO_BIN_EXE_custodian"))
         .arg("--db")
-        .arg(db)
+        .arg(crate::util::cli_location(db))
         .args(args)
         .env_remove("CUSTODIAN_DB")
         .output()
@@ -105,6 +105,9 @@ fn unknown_identity_is_not_found() {
 
 #[test]
 fn unreadable_cache_is_reported_and_kept() {
+    if crate::util::on_postgres() {
+        return; // about the SQLite file itself: runs in the SQLite pass
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("c.db");
     std::fs::write(
@@ -268,7 +271,7 @@ fn a_campaign_from_the_command_line() {
     assert_eq!(v["ok"], true);
 
     // Editing a past audit entry is detected, and `audit verify` fails.
-    let conn = custodian::store::open_raw(&db).unwrap();
+    let conn = crate::util::raw_store(&db);
     conn.execute(
         "UPDATE audit_log SET actor = 'someone else' WHERE seq = 2",
         [],
@@ -286,7 +289,7 @@ fn offboarding_from_the_command_line() {
     let db = dir.path().join("c.db");
     json(&custodian(&db, &["demo", "--size", "s", "--json"]));
     // An active person who owns something: find one, and their manager.
-    let conn = custodian::store::open_raw(&db).unwrap();
+    let conn = crate::util::raw_store(&db);
     let (person, manager): (i64, i64) = conn
         .query_row(
             "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
@@ -393,7 +396,7 @@ fn posture_blast_and_the_pipeline_check() {
     assert!(p["figures"]["nhis"].as_i64().unwrap() > 500);
     assert_eq!(p["trend"].as_array().unwrap().len(), 13);
     // Fix what makes it fail (in the cache, for the test) and the check passes.
-    let conn = custodian::store::open_raw(&db).unwrap();
+    let conn = crate::util::raw_store(&db);
     conn.execute("DELETE FROM findings WHERE severity = 4", [])
         .unwrap();
     drop(conn);
@@ -455,7 +458,7 @@ fn secret_looking_settings_are_refused_and_settings_shown_redacted() {
     assert_eq!(s["settings"]["access_key_id"], "AKIAEXAMPLE");
     // A cache written before the rule may hold a secret in its settings: it
     // is never shown.
-    let conn = custodian::store::open_raw(&db).unwrap();
+    let conn = crate::util::raw_store(&db);
     conn.execute(
         "UPDATE sources SET settings = '{\"access_key_id\":\"AKIAEXAMPLE\",\"secret_access_key\":\"hunter2\",\"endpoint\":\"https://iam.example/?token=hunter2\"}' WHERE name = 'AWS'",
         [],
@@ -473,9 +476,164 @@ fn secret_looking_settings_are_refused_and_settings_shown_redacted() {
         .find(|s| s["name"] == "AWS")
         .unwrap();
     assert_eq!(aws["settings"]["secret_access_key"], "[redacted]");
-    assert_eq!(aws["settings"]["endpoint"], "https://iam.example/?[redacted]");
+    assert_eq!(
+        aws["settings"]["endpoint"],
+        "https://iam.example/?[redacted]"
+    );
     let bundle = dir.path().join("support.json");
     custodian(&db, &["diagnostics", "--out", bundle.to_str().unwrap()]);
     let d = std::fs::read_to_string(&bundle).unwrap();
     assert!(!d.contains("hunter2"), "{d}");
+}
+
+/// Outside text an attacker controls, as a source would deliver it.
+const HOSTILE_NAME: &str = "=HYPERLINK(\"http://x\") \u{202e}gpj.exe \u{1b}[31mred";
+const HOSTILE_INTENDED: &str =
+    "| # heading\n<img src=x onerror=alert(1)> [a](javascript:alert(1)) \u{1b}]0;owned\u{7}";
+
+fn no_hidden_controls(what: &str, text: &str) {
+    for c in ['\u{1b}', '\u{202e}', '\u{7}'] {
+        assert!(!text.contains(c), "{what} prints {c:?} raw: {text}");
+    }
+}
+
+#[test]
+fn hostile_names_come_out_neutralised_in_the_task_csv_the_blast_document_and_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    json(&custodian(&db, &["demo", "--size", "s", "--json"]));
+    let top = json(&custodian(
+        &db,
+        &["blast", "--top", "1", "--format", "json"],
+    ));
+    let id = top[0]["identity_id"].as_i64().unwrap();
+    // The source delivered a hostile name and intent (as a sync would write them).
+    let conn = custodian::store::open_raw(&db).unwrap();
+    conn.execute(
+        "UPDATE identities SET name = ?1, intended_blast_radius = ?2 WHERE id = ?3",
+        rusqlite::params![HOSTILE_NAME, HOSTILE_INTENDED, id],
+    )
+    .unwrap();
+    let actor: i64 = conn
+        .query_row(
+            "SELECT id FROM people WHERE status = 'active' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    drop(conn);
+    let id = id.to_string();
+    let out = custodian(
+        &db,
+        &[
+            "--as",
+            &actor.to_string(),
+            "retire",
+            &id,
+            "--reason",
+            "@SUM(1+1) \u{202e}gone",
+        ],
+    );
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    no_hidden_controls("retire", &shown);
+
+    // The task CSV: parses, every cell is neutralised, nothing hidden.
+    let out = custodian(&db, &["tasks", "--export", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    no_hidden_controls("the task CSV", &text);
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let headers = r.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    let mine: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|row| row[col("identity")].contains("HYPERLINK"))
+        .collect();
+    assert!(!mine.is_empty(), "{text}");
+    for row in &mine {
+        assert_eq!(
+            &row[col("identity")],
+            "'=HYPERLINK(\"http://x\") \\u202egpj.exe \\u001b[31mred"
+        );
+    }
+    for row in &rows {
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a formula cell: {cell:?}"
+            );
+        }
+    }
+
+    // The blast-radius document: literal text, no link, HTML, heading or
+    // broken table cell from the source.
+    let out = custodian(&db, &["blast", &id, "--format", "md"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md = String::from_utf8(out.stdout).unwrap();
+    no_hidden_controls("the blast document", &md);
+    assert!(
+        md.starts_with(
+            "# Blast radius: \\=HYPERLINK\\(\\\"http\\://x\\\"\\) \\\\u202egpj\\.exe \\\\u001b\\[31mred\n"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "\\| \\# heading &lt;img src=x onerror=alert\\(1\\)&gt; \\[a\\]\\(javascript\\:alert\\(1\\)\\)"
+        ),
+        "{md}"
+    );
+    for bad in [
+        "<img",
+        "](javascript",
+        "\n# heading",
+        "\n| # heading",
+        "http://x",
+    ] {
+        assert!(!md.contains(bad), "{bad:?} in {md}");
+    }
+    // Every table row keeps its column count.
+    let unescaped_pipes = |l: &str| l.replace("\\|", "").matches('|').count();
+    for l in md.lines().filter(|l| l.starts_with("| ")) {
+        let n = unescaped_pipes(l);
+        assert!(n == 6 || n == 8, "a broken table row: {l}");
+    }
+
+    // The aligned terminal output shows escapes instead of obeying them.
+    for args in [
+        vec!["show", id.as_str()],
+        vec!["inventory", "--search", "HYPERLINK"],
+        vec!["timeline", id.as_str()],
+        vec!["blast", id.as_str()],
+    ] {
+        let out = custodian(&db, &args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        no_hidden_controls(&format!("{args:?}"), &text);
+        assert!(text.contains("\\u202e"), "{args:?}: {text}");
+    }
+    // JSON keeps the same string (escaped, not altered).
+    let v = json(&custodian(&db, &["show", &id, "--json"]));
+    assert_eq!(v["name"], HOSTILE_NAME);
+    // Error messages quoting outside text too.
+    let out = custodian(&db, &["show", "no such \u{1b}[2J one"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains('\u{1b}') && err.contains("\\u001b[2J"),
+        "{err}"
+    );
 }
