@@ -32,9 +32,10 @@ mod reviews;
     about = "Governance console for AI agents and non-human identities"
 )]
 struct Cli {
-    /// The cache file (default: $CUSTODIAN_DB, else the platform data directory).
-    #[arg(long, global = true)]
-    db: Option<PathBuf>,
+    /// The store: a cache file, or a postgres:// URL for a team workspace
+    /// (default: $CUSTODIAN_DB, else the platform data directory).
+    #[arg(long, global = true, value_name = "PATH|URL")]
+    db: Option<String>,
     /// Act as this person (id, email or name) instead of the one chosen with `whoami --set`.
     #[arg(long = "as", global = true, value_name = "PERSON")]
     as_person: Option<String>,
@@ -339,7 +340,12 @@ enum SortArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _logs = custodian::logging::init("warn", cli.db.as_deref());
+    let log_db = cli
+        .db
+        .as_deref()
+        .and_then(|d| custodian::store::Location::parse(d).ok())
+        .and_then(|l| l.file().map(|p| p.to_path_buf()));
+    let _logs = custodian::logging::init("warn", log_db.as_deref());
     let span = tracing::info_span!("command", name = %std::env::args().nth(1).unwrap_or_default());
     let _entered = span.enter();
     match run(cli) {
@@ -363,9 +369,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let path = match cli.db {
-        Some(p) => p,
-        None => ops::default_db_path()?,
+    let path = match &cli.db {
+        Some(p) => custodian::store::Location::parse(p)?,
+        None => ops::default_location()?,
     };
     let now = Utc::now();
     // Everything printed passes through the output-safety rule for the
@@ -380,7 +386,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Size::M => DemoSize::M,
                 Size::L => DemoSize::L,
             };
-            let mut store = custodian::store::Store::open(&path)?;
+            let mut store = custodian::store::Store::open_location(&path)?;
             let started = Instant::now();
             if !json && std::io::stderr().is_terminal() {
                 eprintln!(
@@ -574,6 +580,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     run.movers,
                     run.leavers
                 )?;
+                for w in &run.warnings {
+                    writeln!(out, "  warning: {w}")?;
+                }
             }
         }
         Command::Import { file, name, json } => {
@@ -642,7 +651,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         .unwrap_or_default();
                     writeln!(
                         out,
-                        "#{:<5} source {:<3} {:<11} {:<11} {}  items {} +{} ~{} -{}{err}",
+                        "#{:<5} source {:<3} {:<11} {:<11} {}  items {} +{} ~{} -{}{err}{}",
                         r.id,
                         r.source_id,
                         r.status,
@@ -651,8 +660,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         r.items,
                         r.joiners,
                         r.movers,
-                        r.leavers
+                        r.leavers,
+                        if r.warnings.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  {} warning(s)", r.warnings.len())
+                        }
                     )?;
+                    for w in &r.warnings {
+                        writeln!(out, "        warning: {w}")?;
+                    }
                 }
             }
         }
@@ -782,7 +799,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Diagnostics { out: file } => {
             let store = ops::open_or_demo(&path, now)?;
-            let d = ops::diagnostics(&store, custodian::logging::log_dir(Some(&path)).as_deref())?;
+            let d = ops::diagnostics(&store, custodian::logging::log_dir(path.file()).as_deref())?;
             std::fs::write(&file, serde_json::to_string_pretty(&d)?).map_err(|e| {
                 Error::new(
                     ErrorCode::Storage,

@@ -8,17 +8,32 @@ use chrono::{DateTime, Utc};
 use crate::demo::{self, DemoSize};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::load::LoadCounts;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::views::{IdentityDetail, InventoryFacets, InventoryPage, InventoryQuery, OrgSummary};
 
 /// Environment variable that overrides where the cache lives.
 pub const DB_ENV: &str = "CUSTODIAN_DB";
 
-/// Where the cache lives: `$CUSTODIAN_DB`, else the platform data directory.
-pub fn default_db_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os(DB_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
+/// Where the store lives: `$CUSTODIAN_DB` (a file path, or a `postgres://`
+/// URL for a team workspace), else the cache file in the platform data
+/// directory.
+pub fn default_location() -> Result<Location> {
+    match std::env::var(DB_ENV) {
+        Ok(v) if !v.trim().is_empty() => Location::parse(&v),
+        _ => Ok(Location::File(default_cache_file()?)),
     }
+}
+
+/// The cache file: `$CUSTODIAN_DB` when it names a file, else the platform
+/// data directory (`~/.local/share/custodian/custodian.db` on Linux).
+pub fn default_db_path() -> Result<PathBuf> {
+    if let Ok(Location::File(p)) = default_location() {
+        return Ok(p);
+    }
+    default_cache_file()
+}
+
+fn default_cache_file() -> Result<PathBuf> {
     let dirs =
         directories::ProjectDirs::from("org", "Custodian", "custodian").ok_or_else(|| {
             Error::new(
@@ -29,11 +44,11 @@ pub fn default_db_path() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("custodian.db"))
 }
 
-/// Opens the cache at `path`; when it holds nothing (no source has been
+/// Opens the store at `location`; when it holds nothing (no source has been
 /// configured or synced yet), loads the S demo organisation so a newcomer
 /// sees a populated console.
-pub fn open_or_demo(path: &Path, now: DateTime<Utc>) -> Result<Store> {
-    let mut store = Store::open(path)?;
+pub fn open_or_demo(location: &Location, now: DateTime<Utc>) -> Result<Store> {
+    let mut store = Store::open_location(location)?;
     if store.is_empty()? {
         load_demo(&mut store, DemoSize::S, demo::DEFAULT_SEED, now)?;
     }

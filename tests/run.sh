@@ -44,6 +44,8 @@ APT_PACKAGES=(
     # real local peers for the core tests: Python (scim2-server, moto), an OS
     # keyring (gnome-keyring on a private D-Bus), OpenLDAP
     python3 python3-venv gnome-keyring dbus-daemon dbus-x11 libsecret-tools slapd ldap-utils
+    # the store's second engine: a throwaway PostgreSQL cluster (15 or newer)
+    postgresql
 )
 if [ "${CUSTODIAN_SKIP_APT:-}" = 1 ]; then
     echo "skipped (CUSTODIAN_SKIP_APT=1)"
@@ -112,10 +114,21 @@ section "3/5 UI: install, unit tests, build"
 PASSED+=("ui")
 
 # ---------------------------------------------------------------------------
-section "4/5 core: cargo test --features ts"
+section "4/5 core: cargo test --features ts (SQLite), then the store tests again on PostgreSQL"
 # Includes the bindings freshness test: ui/src/bindings.ts must match the DTOs.
 cargo test --features ts || die "core tests failed"
 PASSED+=("core")
+
+# A throwaway PostgreSQL cluster (run as the unprivileged postgres user: the
+# server refuses root), stopped on exit; every core test that is not about
+# the SQLite file runs again with a database of its own there.
+PG_DIR="$(mktemp -d /tmp/custodian-pg.XXXXXX)"  # /tmp: the postgres user must reach it
+export CUSTODIAN_TEST_PG
+CUSTODIAN_TEST_PG="$(bash tests/support/pg-cluster.sh start "$PG_DIR")" || die "could not start PostgreSQL"
+export PGPASSFILE="$PG_DIR/pgpass"
+trap 'rc=$?; bash tests/support/pg-cluster.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"; if [ $rc -ne 0 ]; then printf "\nFAILED during \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$(( $(date +%s) - START ))" >&2; fi' EXIT
+CUSTODIAN_TEST_ENGINE=postgres cargo test --features ts --test core || die "core tests on PostgreSQL failed"
+PASSED+=("core-postgres")
 
 # ---------------------------------------------------------------------------
 section "5/5 desktop app: build and end-to-end tests"

@@ -82,9 +82,9 @@ impl AppState {
 /// empty one. The core refuses, without writing to it, a file it cannot read
 /// or one written by a newer Custodian.
 fn open_store() -> Result<Store> {
-    let opened = custodian::ops::default_db_path().and_then(|path| {
-        tracing::info!(path = %path.display(), "opening cache");
-        custodian::ops::open_or_demo(&path, chrono::Utc::now())
+    let opened = custodian::ops::default_location().and_then(|location| {
+        tracing::info!(location = %location.display(), "opening the store");
+        custodian::ops::open_or_demo(&location, chrono::Utc::now())
     });
     if let Err(e) = &opened {
         tracing::error!(code = e.code.as_str(), "cannot open the cache: {e}");

@@ -79,6 +79,14 @@ impl Location {
             Location::Postgres(_) => Engine::Postgres,
         }
     }
+
+    /// The cache file, for a SQLite location.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Location::File(p) => Some(p),
+            Location::Postgres(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {

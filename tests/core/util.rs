@@ -192,3 +192,37 @@ pub fn reopen(store: &custodian::store::Store, dir: &std::path::Path) -> custodi
         Store::open(&path).unwrap()
     }
 }
+
+/// What the CLI tests pass as `--db`: the cache file itself on SQLite; on
+/// PostgreSQL, a database of the test cluster that stands for that file
+/// (the same file always gets the same database).
+pub fn cli_location(file: &std::path::Path) -> std::ffi::OsString {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static MAP: Mutex<Option<HashMap<std::path::PathBuf, String>>> = Mutex::new(None);
+    if !on_postgres() {
+        return file.as_os_str().to_owned();
+    }
+    let mut map = MAP.lock().unwrap();
+    let map = map.get_or_insert_with(HashMap::new);
+    map.entry(file.to_path_buf())
+        .or_insert_with(|| crate::pg::url_of(&crate::pg::empty_database()))
+        .clone()
+        .into()
+}
+
+/// The store behind a CLI test's `--db` (see [`cli_location`]), for raw SQL.
+pub struct RawDb(custodian::store::Store);
+
+impl std::ops::Deref for RawDb {
+    type Target = custodian::store::Db;
+    fn deref(&self) -> &custodian::store::Db {
+        self.0.db()
+    }
+}
+
+pub fn raw_store(file: &std::path::Path) -> RawDb {
+    let loc = cli_location(file);
+    let loc = custodian::store::Location::parse(&loc.to_string_lossy()).unwrap();
+    RawDb(custodian::store::Store::open_location(&loc).unwrap())
+}
