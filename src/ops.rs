@@ -467,7 +467,7 @@ pub fn decide(
     input: &DecisionInput,
     now: DateTime<Utc>,
 ) -> Result<usize> {
-    store.decide(actor, input, now)
+    crate::store::db::with_retry(|| store.decide(actor, input, now))
 }
 
 pub fn reassign_reviewer(
@@ -521,7 +521,7 @@ pub fn close_campaign(
     policy: UndecidedPolicy,
     now: DateTime<Utc>,
 ) -> Result<CloseReport> {
-    store.close_campaign(actor, campaign, policy, now)
+    crate::store::db::with_retry(|| store.close_campaign(actor, campaign, policy, now))
 }
 
 pub fn tasks(
@@ -785,7 +785,7 @@ pub fn apply_offboarding(
     case: i64,
     now: DateTime<Utc>,
 ) -> Result<OffboardApplyReport> {
-    store.apply_offboarding(actor, case, now)
+    crate::store::db::with_retry(|| store.apply_offboarding(actor, case, now))
 }
 
 pub fn register_identity(

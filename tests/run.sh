@@ -114,19 +114,19 @@ section "3/5 UI: install, unit tests, build"
 PASSED+=("ui")
 
 # ---------------------------------------------------------------------------
-section "4/5 core: cargo test --features ts (SQLite), then the store tests again on PostgreSQL"
-# Includes the bindings freshness test: ui/src/bindings.ts must match the DTOs.
-cargo test --features ts || die "core tests failed"
-PASSED+=("core")
-
+section "4/5 core: cargo test --features ts on SQLite, then again on PostgreSQL"
 # A throwaway PostgreSQL cluster (run as the unprivileged postgres user: the
-# server refuses root), stopped on exit; every core test that is not about
-# the SQLite file runs again with a database of its own there.
+# server refuses root), stopped on exit. The PostgreSQL-only tests (the
+# gate, concurrency, db copy) use it in both passes; in the second pass every
+# core test that is not about the SQLite file runs with a database there.
 PG_DIR="$(mktemp -d /tmp/custodian-pg.XXXXXX)"  # /tmp: the postgres user must reach it
 export CUSTODIAN_TEST_PG
 CUSTODIAN_TEST_PG="$(bash tests/support/pg-cluster.sh start "$PG_DIR")" || die "could not start PostgreSQL"
 export PGPASSFILE="$PG_DIR/pgpass"
 trap 'rc=$?; bash tests/support/pg-cluster.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"; if [ $rc -ne 0 ]; then printf "\nFAILED during \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$(( $(date +%s) - START ))" >&2; fi' EXIT
+# Includes the bindings freshness test: ui/src/bindings.ts must match the DTOs.
+cargo test --features ts || die "core tests failed"
+PASSED+=("core")
 CUSTODIAN_TEST_ENGINE=postgres cargo test --features ts --test core || die "core tests on PostgreSQL failed"
 PASSED+=("core-postgres")
 

@@ -810,12 +810,29 @@ impl Db {
         self.query_row(sql, params, |r| r.get(0))
     }
 
-    /// Starts a transaction; it rolls back unless [`Tx::commit`] is called.
-    /// Nested calls become savepoints.
+    /// Starts a write transaction; it rolls back unless [`Tx::commit`] is
+    /// called. Nested calls become savepoints.
+    ///
+    /// Writers are serialized, so a decision, a close, a sync apply and an
+    /// offboarding apply never interleave and the audit chain's head is read
+    /// and extended by one writer at a time: SQLite takes the write lock at
+    /// `BEGIN IMMEDIATE` (waiting up to the busy timeout); PostgreSQL takes
+    /// a transaction-scoped advisory lock ([`WRITE_LOCK`]) before anything
+    /// else, so writers from many desktops queue in one order and cannot
+    /// deadlock one another.
     pub fn transaction(&self) -> Result<Tx<'_>> {
         let depth = self.depth.get();
         if depth == 0 {
-            self.execute_batch("BEGIN")?;
+            match self.engine() {
+                Engine::Sqlite => self.execute_batch("BEGIN IMMEDIATE")?,
+                Engine::Postgres => {
+                    self.execute_batch("BEGIN")?;
+                    if let Err(e) = self.execute_batch(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")) {
+                        let _ = self.execute_batch("ROLLBACK");
+                        return Err(e);
+                    }
+                }
+            }
         } else {
             self.execute_batch(&format!("SAVEPOINT sp{depth}"))?;
         }
@@ -1038,6 +1055,9 @@ impl Drop for Tx<'_> {
 
 // ---------------------------------------------------------------------------
 // Errors
+
+/// The advisory lock key that serializes writers on PostgreSQL ("CUST").
+pub const WRITE_LOCK: i64 = 0x4355_5354;
 
 /// SQLSTATEs worth retrying the whole transaction for.
 pub const SERIALIZATION_FAILURE: &str = "40001";

@@ -941,6 +941,20 @@ CREATE INDEX campaign_items_pending ON campaign_items(reviewer_id, campaign_id, 
 CREATE INDEX campaign_items_pending ON campaign_items(reviewer_id, campaign_id, decision, risk DESC, id);
 "#,
     },
+    Migration {
+        version: 8,
+        description: "sync runs keep their warnings",
+        sql: r#"
+-- What a run skipped or doubts (a JSON array of strings); a run that has
+-- any ends 'succeeded_with_warnings'.
+ALTER TABLE sync_runs ADD COLUMN warnings TEXT;
+"#,
+        postgres: r#"
+-- What a run skipped or doubts (a JSON array of strings); a run that has
+-- any ends 'succeeded_with_warnings'.
+ALTER TABLE sync_runs ADD COLUMN warnings TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.
@@ -990,18 +1004,17 @@ pub fn check_compatible(db: &Db) -> Result<i64> {
 /// tables in Custodian's schema or in `public` but no marker belongs to
 /// someone else and is refused.
 fn check_compatible_pg(db: &Db) -> Result<i64> {
-    let has_marker: bool = db.query_row(
-        "SELECT to_regclass('custodian.custodian_marker') IS NOT NULL",
+    // One statement, one snapshot: a migrator committing in between cannot
+    // make the tables visible without the marker.
+    let (has_marker, tables): (bool, i64) = db.query_row(
+        "SELECT count(*) FILTER (WHERE n.nspname = 'custodian' AND c.relname = 'custodian_marker') > 0,
+                count(*)
+         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname IN ('custodian', 'public') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     if !has_marker {
-        let tables: i64 = db.query_row(
-            "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname IN ('custodian', 'public') AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
-            [],
-            |r| r.get(0),
-        )?;
         if tables > 0 {
             return Err(Error::new(
                 ErrorCode::DatabaseUnreadable,
@@ -1074,10 +1087,9 @@ pub fn migrate_to(db: &Db, target: i64) -> Result<()> {
         return Ok(());
     }
     for m in MIGRATIONS.iter().filter(|m| m.version <= target) {
+        // The write transaction serializes migrators too (two desktops opening
+        // a new workspace at once): the version is read again under it.
         let tx = db.transaction()?;
-        if tx.is_postgres() {
-            tx.execute_batch(&format!("SELECT pg_advisory_xact_lock({APPLICATION_ID})"))?;
-        }
         let now = check_compatible(&tx)?;
         if m.version <= now {
             continue;

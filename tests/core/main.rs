@@ -18,6 +18,7 @@ mod findings;
 mod inventory;
 mod keyring;
 mod offboarding;
+mod postgres;
 mod store;
 mod sync_aws;
 mod sync_csv;

@@ -1,0 +1,306 @@
+//! The PostgreSQL engine itself: the forward gate, the refusal to touch a
+//! database that is not Custodian's, what is shown of a location, and the
+//! concurrency guarantees (parallel deciders, a concurrent writer, a close:
+//! nothing lost or duplicated, the chain verifies). Needs the test cluster
+//! (`CUSTODIAN_TEST_PG`), in both passes of `tests/run.sh`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+
+use chrono::Duration;
+use custodian::campaigns::*;
+use custodian::store::pg::PgTarget;
+use custodian::store::{Location, Store};
+use custodian::ErrorCode;
+
+use crate::pg::{admin_client, empty_database, url_of};
+use crate::util::now;
+
+fn target(db: &str) -> PgTarget {
+    PgTarget::parse(&url_of(db)).unwrap()
+}
+
+fn tables_of(db: &str) -> Vec<String> {
+    admin_client(db)
+        .query(
+            "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[test]
+fn a_database_of_another_application_is_refused_and_left_alone() {
+    let db = empty_database();
+    admin_client(&db)
+        .batch_execute("CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers VALUES (1, 'Acme');")
+        .unwrap();
+    let before = tables_of(&db);
+    let err = Store::open_postgres(&target(&db)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DatabaseUnreadable, "{err:?}");
+    assert!(err.message.contains("not a Custodian store"), "{}", err.message);
+    assert_eq!(tables_of(&db), before, "nothing was created");
+    let n: i64 = admin_client(&db)
+        .query_one("SELECT count(*) FROM customers", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn an_empty_database_becomes_a_store_and_a_newer_schema_is_refused() {
+    let db = empty_database();
+    let store = Store::open_postgres(&target(&db)).unwrap();
+    let latest = custodian::store::migrations::latest_version();
+    assert_eq!(store.schema_version().unwrap(), latest);
+    drop(store);
+    assert!(tables_of(&db).contains(&"custodian.custodian_marker".to_string()));
+    // Opening again migrates nothing and keeps the data.
+    let store = Store::open_postgres(&target(&db)).unwrap();
+    store.set_meta("probe", "kept").unwrap();
+    drop(store);
+    // A newer Custodian wrote it: refused, marker and data untouched.
+    admin_client(&db)
+        .batch_execute("UPDATE custodian.custodian_marker SET version = 9999")
+        .unwrap();
+    let err = Store::open_postgres(&target(&db)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DatabaseTooNew, "{err:?}");
+    let v: i64 = admin_client(&db)
+        .query_one("SELECT version FROM custodian.custodian_marker", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(v, 9999);
+    let probe: String = admin_client(&db)
+        .query_one("SELECT value FROM custodian.meta WHERE key = 'probe'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(probe, "kept");
+    // Another application's marker is refused too.
+    admin_client(&db)
+        .batch_execute("UPDATE custodian.custodian_marker SET version = 1, application_id = 42")
+        .unwrap();
+    let err = Store::open_postgres(&target(&db)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DatabaseUnreadable, "{err:?}");
+}
+
+#[test]
+fn every_migration_step_runs_on_postgres() {
+    let latest = custodian::store::migrations::latest_version();
+    for v in 1..latest {
+        let db = empty_database();
+        let mut store = Store::open_postgres_at(&target(&db), v).unwrap();
+        assert_eq!(store.schema_version().unwrap(), v);
+        store.migrate_to(latest).unwrap();
+        assert_eq!(store.schema_version().unwrap(), latest);
+    }
+}
+
+#[test]
+fn two_desktops_opening_a_new_workspace_at_once_migrate_it_once() {
+    let db = empty_database();
+    let t = target(&db);
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let t = t.clone();
+            let b = barrier.clone();
+            std::thread::spawn(move || {
+                b.wait();
+                Store::open_postgres(&t).map(|s| s.schema_version().unwrap())
+            })
+        })
+        .collect();
+    let latest = custodian::store::migrations::latest_version();
+    for h in handles {
+        assert_eq!(h.join().unwrap().unwrap(), latest);
+    }
+}
+
+#[test]
+fn a_password_never_appears_in_what_is_shown() {
+    let loc = Location::parse("postgresql://maya:hunter2@db.example.com/team?sslmode=verify-full").unwrap();
+    assert!(!loc.display().contains("hunter2"));
+    assert!(!format!("{loc:?}").contains("hunter2"));
+    // The store's own location (shown in the app, logged) is the same.
+    let db = empty_database();
+    let mut url = url_of(&db);
+    // A password in the URL works (it is the cluster's) but is never shown.
+    let pass = std::fs::read_to_string(std::env::var("PGPASSFILE").unwrap()).unwrap();
+    let pw = pass.lines().next().unwrap().rsplit(':').next().unwrap().to_string();
+    url = url.replacen("custodian_test@", &format!("custodian_test:{pw}@"), 1);
+    let store = Store::open_location(&Location::parse(&url).unwrap()).unwrap();
+    assert!(!store.location().contains(&pw), "{}", store.location());
+    assert!(!format!("{store:?}").contains(&pw));
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_database_auth_error() {
+    let db = empty_database();
+    let url = url_of(&db).replacen("custodian_test@", "custodian_test:not-the-password@", 1);
+    let err = Store::open_location(&Location::parse(&url).unwrap()).unwrap_err();
+    assert_eq!(err.code, ErrorCode::DatabaseAuth, "{err:?}");
+    assert!(!err.message.contains("not-the-password"));
+}
+
+/// A demo organisation with one campaign over everything, reviewed by owners.
+fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
+    let db = crate::pg::fresh_database();
+    let t = target(&db);
+    let mut store = Store::open_postgres(&t).unwrap();
+    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    let owner = store.resolve_person("1").unwrap();
+    let c = NewCampaign {
+        name: "Concurrent certification".into(),
+        description: String::new(),
+        scope: CampaignScope::default(),
+        granularity: Granularity::Identities,
+        reviewer_rule: ReviewerRule::Owner,
+        named_reviewer: None,
+        fallback_reviewer: owner,
+        second_reviewer: None,
+        recurrence: Recurrence::None,
+        start_at: None,
+        due_at: (now() + Duration::days(14)).to_rfc3339(),
+    };
+    let id = store.create_campaign(owner, &c, now()).unwrap();
+    let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (reviewer, item) in store
+        .db()
+        .query_map(
+            "SELECT reviewer_id, id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL ORDER BY id",
+            [id],
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+        )
+        .unwrap()
+    {
+        by_reviewer.entry(reviewer).or_default().push(item);
+    }
+    (t, owner, id, by_reviewer)
+}
+
+#[test]
+fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
+    let (t, owner, campaign, by_reviewer) = campaign_world();
+    let mut busiest: Vec<(i64, Vec<i64>)> = by_reviewer.into_iter().collect();
+    busiest.sort_by_key(|(r, items)| (std::cmp::Reverse(items.len()), *r));
+    let reviewers: Vec<(i64, Vec<i64>)> = busiest.into_iter().take(4).collect();
+    assert!(reviewers.iter().all(|(_, items)| items.len() >= 3), "{reviewers:?}");
+    let total: usize = reviewers.iter().map(|(_, i)| i.len()).sum();
+
+    let start = Arc::new(Barrier::new(reviewers.len() + 2));
+    let mut handles = Vec::new();
+    for (reviewer, items) in reviewers.clone() {
+        let t = t.clone();
+        let b = start.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&t).unwrap();
+            b.wait();
+            let mut n = 0;
+            for item in items {
+                n += store
+                    .decide(
+                        reviewer,
+                        &DecisionInput {
+                            items: vec![item],
+                            decision: Decision::Keep,
+                            justification: "still needed".into(),
+                            new_owner: None,
+                            follow_recommendation: false,
+                        },
+                        now(),
+                    )
+                    .unwrap();
+            }
+            n
+        }));
+    }
+    // A second desktop of the first reviewer revises the same items at the
+    // same time: each call is a decision event of its own, none lost.
+    let (twin, twin_items) = reviewers[0].clone();
+    {
+        let t = t.clone();
+        let b = start.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&t).unwrap();
+            b.wait();
+            let mut n = 0;
+            for item in twin_items.iter().rev() {
+                n += store
+                    .decide(
+                        twin,
+                        &DecisionInput {
+                            items: vec![*item],
+                            decision: Decision::Retire,
+                            justification: "no longer used".into(),
+                            new_owner: None,
+                            follow_recommendation: false,
+                        },
+                        now(),
+                    )
+                    .unwrap();
+            }
+            n
+        }));
+    }
+    // A writer that re-evaluates the whole organisation meanwhile (what a
+    // sync apply does after its upserts).
+    let writer = {
+        let t = t.clone();
+        let b = start.clone();
+        std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&t).unwrap();
+            b.wait();
+            for _ in 0..3 {
+                store.refresh_findings(now()).unwrap();
+            }
+        })
+    };
+    let decided: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    writer.join().unwrap();
+    let twin_count = reviewers[0].1.len();
+    assert_eq!(decided, total + twin_count);
+
+    let mut store = Store::open_postgres(&t).unwrap();
+    let events: i64 = store
+        .db()
+        .query_row(
+            "SELECT count(*) FROM campaign_events WHERE campaign_id = ?1 AND kind = 'decision'",
+            [campaign],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events as usize, decided, "every decision is an event, none lost or doubled");
+    // Each item's decision is the last event recorded for it.
+    let mismatched: i64 = store
+        .db()
+        .query_row(
+            "SELECT count(*) FROM campaign_items ci
+             WHERE ci.campaign_id = ?1 AND ci.decision IS NOT NULL
+               AND ci.decision IS DISTINCT FROM (
+                   SELECT json_extract(e.detail, '$.decision') FROM campaign_events e
+                   WHERE e.item_id = ci.id AND e.kind = 'decision' ORDER BY e.id DESC LIMIT 1)",
+            [campaign],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(mismatched, 0);
+    let report = store
+        .close_campaign(owner, campaign, UndecidedPolicy::Keep, now())
+        .unwrap();
+    assert_eq!(report.decided_by_people as usize, total, "{report:?}");
+    let v = store.verify_audit().unwrap();
+    assert!(v.ok, "{v:?}");
+    let decision_entries: i64 = store
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'review.decide'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(decision_entries as usize, decided, "every decision is audited once");
+}
