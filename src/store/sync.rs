@@ -45,7 +45,7 @@ pub struct SyncRunView {
     pub source_id: i64,
     pub started_at: String,
     pub finished_at: Option<String>,
-    /// running | succeeded | failed | cancelled | interrupted
+    /// running | succeeded | succeeded_with_warnings | failed | cancelled | interrupted
     pub status: String,
     pub mode: Option<String>,
     pub items: i64,
@@ -54,6 +54,11 @@ pub struct SyncRunView {
     pub leavers: i64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// What the run skipped or doubts, each naming the object and why
+    /// (always sent; optional in TypeScript so older callers still type-check).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>", optional))]
+    pub warnings: Vec<String>,
 }
 
 /// A lifecycle event computed by a sync.
@@ -151,11 +156,15 @@ fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
         leavers: r.get(9)?,
         error_code: r.get(10)?,
         error_message: r.get(11)?,
+        warnings: r
+            .get::<Option<String>>(12)?
+            .and_then(|w| serde_json::from_str(&w).ok())
+            .unwrap_or_default(),
     })
 }
 
 const RUN_COLUMNS: &str =
-    "id, source_id, started_at, finished_at, status, mode, items, joiners, movers, leavers, error_code, error_message";
+    "id, source_id, started_at, finished_at, status, mode, items, joiners, movers, leavers, error_code, error_message, warnings";
 
 impl Store {
     /// Adds a source. The first real source replaces the demo organisation.
@@ -427,9 +436,18 @@ impl Store {
             "UPDATE sources SET cursor = ?2 WHERE id = ?1",
             params![source, f.cursor],
         )?;
+        let warnings = f.warnings_for_record();
+        let status = if warnings.is_empty() {
+            "succeeded"
+        } else {
+            "succeeded_with_warnings"
+        };
+        let warnings_json = (!warnings.is_empty())
+            .then(|| serde_json::to_string(&warnings))
+            .transpose()?;
         tx.execute(
-            "UPDATE sync_runs SET status = 'succeeded', finished_at = ?2, mode = ?3, items = ?4, joiners = ?5,
-                 movers = ?6, leavers = ?7, error_code = NULL, error_message = NULL WHERE id = ?1",
+            "UPDATE sync_runs SET status = ?8, finished_at = ?2, mode = ?3, items = ?4, joiners = ?5,
+                 movers = ?6, leavers = ?7, error_code = NULL, error_message = NULL, warnings = ?9 WHERE id = ?1",
             params![
                 run.0,
                 to_ts(now),
@@ -437,7 +455,9 @@ impl Store {
                 report.items as i64,
                 report.joiners as i64,
                 report.movers as i64,
-                report.leavers as i64
+                report.leavers as i64,
+                status,
+                warnings_json
             ],
         )?;
         let source_name: String =
@@ -450,7 +470,7 @@ impl Store {
             "sync",
             "sync.run",
             &format!("source {source} {source_name}"),
-            &serde_json::json!({"run": run.0, "status": "succeeded", "mode": f.mode.as_str(), "items": report.items,
+            &serde_json::json!({"run": run.0, "status": status, "warnings": warnings.len(), "mode": f.mode.as_str(), "items": report.items,
                                 "joiners": report.joiners, "movers": report.movers, "leavers": report.leavers}),
         )?;
         tx.commit()?;

@@ -159,6 +159,8 @@ pub struct Prepared {
     pub run: RunId,
     pub source: SourceView,
     cursor: Option<String>,
+    /// Items of the last run that applied (for the empty-import warning).
+    previous_items: Option<i64>,
 }
 
 /// A fetched source, ready to apply.
@@ -180,11 +182,17 @@ pub struct SyncOutcome {
 pub fn prepare(store: &mut Store, source: SourceId, now: DateTime<Utc>) -> Result<Prepared> {
     let view = store.source(source)?;
     let cursor = store.source_cursor(source)?;
+    let previous_items = store
+        .sync_runs(Some(source), 50)?
+        .into_iter()
+        .find(|r| r.status.starts_with("succeeded"))
+        .map(|r| r.items);
     let run = store.begin_sync_run(source, now)?;
     Ok(Prepared {
         run,
         source: view,
         cursor,
+        previous_items,
     })
 }
 
@@ -199,6 +207,7 @@ impl Prepared {
     ) -> std::result::Result<Fetch, (RunId, Error)> {
         let run = self.run;
         let source = SourceId(self.source.id);
+        let previous_items = self.previous_items;
         let result = async {
             let secret = if kind_needs_secret(&self.source.kind) {
                 secrets.get(source)?
@@ -225,13 +234,30 @@ impl Prepared {
         }
         .await;
         match result {
-            Ok(fetched) => Ok(Fetch {
-                run,
-                source,
-                fetched,
-            }),
+            Ok(mut fetched) => {
+                warn_if_empty(&mut fetched, previous_items);
+                Ok(Fetch {
+                    run,
+                    source,
+                    fetched,
+                })
+            }
             Err(e) => Err((run, e)),
         }
+    }
+}
+
+/// A full fetch that brings nothing where the last run applied something is
+/// suspect (a revoked permission, a filter gone wrong): never a plain success.
+pub fn warn_if_empty(f: &mut Fetched, previous_items: Option<i64>) {
+    if f.mode != records::FetchMode::Full || !f.people.is_empty() || !f.identities.is_empty() {
+        return;
+    }
+    if let Some(n) = previous_items.filter(|n| *n > 0) {
+        f.warn(format!(
+            "the source returned nothing, where the last successful run imported {n} item(s): \
+             everything it held is now marked deleted; check the source's permissions and filters"
+        ));
     }
 }
 
@@ -312,5 +338,42 @@ pub fn sync_blocking(
             record_failure(store, run, &e, Utc::now());
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use records::{FetchMode, PersonRecord};
+
+    #[test]
+    fn an_empty_full_fetch_after_a_run_with_data_is_a_warning() {
+        let mut f = Fetched::new(FetchMode::Full);
+        warn_if_empty(&mut f, Some(12));
+        assert_eq!(f.warnings.len(), 1);
+        assert!(f.warnings[0].contains("12 item(s)"), "{:?}", f.warnings);
+
+        let mut first = Fetched::new(FetchMode::Full);
+        warn_if_empty(&mut first, None);
+        warn_if_empty(&mut first, Some(0));
+        assert!(first.warnings.is_empty(), "a first or empty-before run is not suspect");
+
+        let mut inc = Fetched::new(FetchMode::Incremental);
+        warn_if_empty(&mut inc, Some(12));
+        assert!(inc.warnings.is_empty(), "an increment with no changes is normal");
+
+        let mut some = Fetched::new(FetchMode::Full);
+        some.people.push(PersonRecord {
+            external_id: "p".into(),
+            display_name: "P".into(),
+            email: String::new(),
+            department: String::new(),
+            title: String::new(),
+            manager: None,
+            status: crate::model::PersonStatus::Active,
+            left_at: None,
+        });
+        warn_if_empty(&mut some, Some(12));
+        assert!(some.warnings.is_empty());
     }
 }

@@ -129,7 +129,16 @@ pub struct Fetched {
     pub removed_identities: Vec<String>,
     /// Where the next incremental fetch starts (delta link, timestamp...).
     pub cursor: Option<String>,
+    /// What the run skipped or doubts (a malformed object, a listing that
+    /// came back empty), each naming the object and why. At most
+    /// [`MAX_WARNINGS`]; [`Fetched::warn`] counts the rest in
+    /// `warnings_dropped`.
+    pub warnings: Vec<String>,
+    pub warnings_dropped: usize,
 }
+
+/// How many warnings a run keeps word for word.
+pub const MAX_WARNINGS: usize = 200;
 
 impl Fetched {
     pub fn new(mode: FetchMode) -> Fetched {
@@ -144,7 +153,31 @@ impl Fetched {
             removed_people: vec![],
             removed_identities: vec![],
             cursor: None,
+            warnings: vec![],
+            warnings_dropped: 0,
         }
+    }
+
+    /// Records a warning (capped at [`MAX_WARNINGS`]; the rest are counted).
+    pub fn warn(&mut self, message: impl Into<String>) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message.into());
+        } else {
+            self.warnings_dropped += 1;
+        }
+    }
+
+    /// The warnings as the run record keeps them: the first
+    /// [`MAX_WARNINGS`], then "and N more".
+    pub fn warnings_for_record(&self) -> Vec<String> {
+        let mut out = self.warnings.clone();
+        if self.warnings_dropped > 0 {
+            out.push(format!(
+                "and {} more warning(s) not listed",
+                self.warnings_dropped
+            ));
+        }
+        out
     }
 
     pub fn item_count(&self) -> usize {
@@ -154,5 +187,90 @@ impl Fetched {
             + self.resources.len()
             + self.grants.len()
             + self.delegations.len()
+    }
+}
+
+/// The state of a credential, by its own dates first: a credential past its
+/// expiry is expired whatever the source's own flag says (a source may report
+/// a token "active" until it next recomputes, or never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialState {
+    Active,
+    Expired,
+    /// Revoked, deactivated or suspended by the source.
+    Inactive,
+}
+
+impl CredentialState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialState::Active => "active",
+            CredentialState::Expired => "expired",
+            CredentialState::Inactive => "inactive",
+        }
+    }
+
+    /// The status of an identity that *is* this one credential (an Okta API
+    /// token, a GitHub fine-grained PAT): only an active credential is an
+    /// active identity.
+    pub fn identity_status(self) -> IdentityStatus {
+        match self {
+            CredentialState::Active => IdentityStatus::Active,
+            CredentialState::Expired | CredentialState::Inactive => IdentityStatus::Disabled,
+        }
+    }
+}
+
+/// The rule: expired when `expires_at` is past (or the source says expired),
+/// else inactive when the source says so, else active.
+pub fn credential_state(
+    source_active: bool,
+    source_says_expired: bool,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> CredentialState {
+    if source_says_expired || expires_at.is_some_and(|e| e <= now) {
+        CredentialState::Expired
+    } else if !source_active {
+        CredentialState::Inactive
+    } else {
+        CredentialState::Active
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_capped_and_counted() {
+        let mut f = Fetched::new(FetchMode::Full);
+        for i in 0..(MAX_WARNINGS + 7) {
+            f.warn(format!("w{i}"));
+        }
+        assert_eq!(f.warnings.len(), MAX_WARNINGS);
+        assert_eq!(f.warnings_dropped, 7);
+        let rec = f.warnings_for_record();
+        assert_eq!(rec.len(), MAX_WARNINGS + 1);
+        assert_eq!(rec[0], "w0");
+        assert!(rec[MAX_WARNINGS].contains("and 7 more"), "{}", rec[MAX_WARNINGS]);
+    }
+
+    #[test]
+    fn a_credential_past_its_expiry_is_expired_whatever_the_flag() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let past = Some(now - chrono::Duration::days(1));
+        let future = Some(now + chrono::Duration::days(1));
+        assert_eq!(credential_state(true, false, past, now), CredentialState::Expired);
+        assert_eq!(credential_state(false, false, past, now), CredentialState::Expired);
+        assert_eq!(credential_state(true, true, future, now), CredentialState::Expired);
+        assert_eq!(credential_state(true, false, future, now), CredentialState::Active);
+        assert_eq!(credential_state(true, false, None, now), CredentialState::Active);
+        assert_eq!(credential_state(false, false, future, now), CredentialState::Inactive);
+        assert_eq!(CredentialState::Expired.identity_status(), IdentityStatus::Disabled);
+        assert_eq!(CredentialState::Expired.as_str(), "expired");
     }
 }
