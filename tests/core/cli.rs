@@ -508,10 +508,10 @@ fn hostile_names_come_out_neutralised_in_the_task_csv_the_blast_document_and_the
     ));
     let id = top[0]["identity_id"].as_i64().unwrap();
     // The source delivered a hostile name and intent (as a sync would write them).
-    let conn = custodian::store::open_raw(&db).unwrap();
+    let conn = crate::util::raw_store(&db);
     conn.execute(
         "UPDATE identities SET name = ?1, intended_blast_radius = ?2 WHERE id = ?3",
-        rusqlite::params![HOSTILE_NAME, HOSTILE_INTENDED, id],
+        custodian::store::db::params![HOSTILE_NAME, HOSTILE_INTENDED, id],
     )
     .unwrap();
     let actor: i64 = conn
