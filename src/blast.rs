@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{DelegationKind, IdentityKind, IdentityStatus, Privilege, Sensitivity};
+use crate::store::graph::{AccessGraphSink, GraphEdge, GraphGrant, GraphIdentity, GraphResource};
 use crate::store::Store;
 
 pub fn sensitivity_weight(s: Sensitivity) -> f64 {
@@ -95,6 +96,85 @@ pub struct Graph {
     grants: Vec<Vec<GrantRef>>,
     resources: Vec<Res>,
     resource_index: HashMap<i64, u32>,
+}
+
+/// Builds a [`Graph`] from the facts as the store reads them (identities
+/// first, then edges, resources, grants). An edge or grant naming an
+/// identity or resource not seen is dropped; a documented edge's kind reads
+/// "<kind> (documented)".
+#[derive(Default)]
+pub struct GraphBuilder {
+    nodes: Vec<Node>,
+    index: HashMap<i64, u32>,
+    out: Vec<Vec<(u32, String)>>,
+    inn: Vec<Vec<(u32, String)>>,
+    grants: Vec<Vec<GrantRef>>,
+    resources: Vec<Res>,
+    resource_index: HashMap<i64, u32>,
+}
+
+impl AccessGraphSink for GraphBuilder {
+    fn identity(&mut self, i: GraphIdentity) {
+        self.index.insert(i.id, self.nodes.len() as u32);
+        self.nodes.push(Node {
+            id: i.id,
+            name: i.name,
+            kind: i.kind,
+            status: i.status,
+            intended: i.intended_blast_radius,
+        });
+        self.out.push(Vec::new());
+        self.inn.push(Vec::new());
+        self.grants.push(Vec::new());
+    }
+
+    fn edge(&mut self, e: GraphEdge) {
+        if let (Some(&a), Some(&b)) = (self.index.get(&e.from), self.index.get(&e.to)) {
+            let kind = if e.documented {
+                format!("{} (documented)", e.kind)
+            } else {
+                e.kind
+            };
+            self.out[a as usize].push((b, kind.clone()));
+            self.inn[b as usize].push((a, kind));
+        }
+    }
+
+    fn resource(&mut self, r: GraphResource) {
+        self.resource_index.insert(r.id, self.resources.len() as u32);
+        self.resources.push(Res {
+            id: r.id,
+            name: r.name,
+            kind: r.kind,
+            sensitivity: r.sensitivity,
+            environment: r.environment,
+        });
+    }
+
+    fn grant(&mut self, g: GraphGrant) {
+        if let (Some(&a), Some(&b)) = (self.index.get(&g.identity), self.resource_index.get(&g.resource)) {
+            self.grants[a as usize].push(GrantRef {
+                resource: b,
+                permission: g.permission,
+                privilege: g.privilege,
+                hc: g.high_consequence,
+            });
+        }
+    }
+}
+
+impl GraphBuilder {
+    pub fn finish(self) -> Graph {
+        Graph {
+            nodes: self.nodes,
+            index: self.index,
+            out: self.out,
+            inn: self.inn,
+            grants: self.grants,
+            resources: self.resources,
+            resource_index: self.resource_index,
+        }
+    }
 }
 
 /// One step of a chain: the identity and the edge that led to it.
@@ -254,87 +334,9 @@ pub fn consequence_category(permission: &str, resource_kind: &str) -> &'static s
 impl Graph {
     /// Reads identities, delegations (and documented links) and grants.
     pub fn load(store: &Store) -> Result<Graph> {
-        let conn = store.db();
-        let mut nodes = Vec::new();
-        let mut index = HashMap::new();
-        {
-            let mut st = conn.prepare(
-                "SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id",
-            )?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                index.insert(id, nodes.len() as u32);
-                nodes.push(Node {
-                    id,
-                    name: r.get(1)?,
-                    kind: r.get(2)?,
-                    status: r.get(3)?,
-                    intended: r.get(4)?,
-                });
-            }
-        }
-        let mut out = vec![Vec::new(); nodes.len()];
-        let mut inn = vec![Vec::new(); nodes.len()];
-        {
-            let mut st = conn.prepare(
-                "SELECT from_id, to_id, kind FROM delegations
-                 UNION ALL SELECT from_id, to_id, kind || ' (documented)' FROM identity_links",
-            )?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let (f, t): (i64, i64) = (r.get(0)?, r.get(1)?);
-                let kind: String = r.get(2)?;
-                if let (Some(&a), Some(&b)) = (index.get(&f), index.get(&t)) {
-                    out[a as usize].push((b, kind.clone()));
-                    inn[b as usize].push((a, kind));
-                }
-            }
-        }
-        let mut resources = Vec::new();
-        let mut resource_index = HashMap::new();
-        {
-            let mut st = conn.prepare(
-                "SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id",
-            )?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let id: i64 = r.get(0)?;
-                resource_index.insert(id, resources.len() as u32);
-                resources.push(Res {
-                    id,
-                    name: r.get(1)?,
-                    kind: r.get(2)?,
-                    sensitivity: r.get(3)?,
-                    environment: r.get(4)?,
-                });
-            }
-        }
-        let mut grants = vec![Vec::new(); nodes.len()];
-        {
-            let mut st = conn.prepare("SELECT identity_id, resource_id, permission, privilege, high_consequence FROM grants")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let (i, res): (i64, i64) = (r.get(0)?, r.get(1)?);
-                if let (Some(&a), Some(&b)) = (index.get(&i), resource_index.get(&res)) {
-                    grants[a as usize].push(GrantRef {
-                        resource: b,
-                        permission: r.get(2)?,
-                        privilege: r.get(3)?,
-                        hc: r.get(4)?,
-                    });
-                }
-            }
-        }
-        Ok(Graph {
-            nodes,
-            index,
-            out,
-            inn,
-            grants,
-            resources,
-            resource_index,
-        })
+        let mut b = GraphBuilder::default();
+        store.read_access_graph(&mut b)?;
+        Ok(b.finish())
     }
 
     pub fn identities(&self) -> usize {
@@ -916,78 +918,32 @@ pub struct AuthorizationReport {
 /// from the graph (chains and grants), the review history and the audit log.
 pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<AuthorizationReport> {
     let b = graph.blast(identity)?;
-    let c = store.db();
-    let (source, owner, registered): (String, Option<String>, bool) = c.query_row(
-        "SELECT s.name, p.display_name, i.registered FROM identities i JOIN sources s ON s.id = i.source_id
-         LEFT JOIN people p ON p.id = i.owner_id WHERE i.id = ?1",
-        [identity],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let ownership = c
-        .query_row(
-            "SELECT o.kind || ' by ' || o.set_by || ' on ' || date(o.set_at, 'unixepoch') || ' (' || o.reason || ')'
-             FROM owner_overrides o WHERE o.identity_id = ?1",
-            [identity],
-            |r| r.get::<String>(0),
-        )
-        .unwrap_or_else(|_| format!("as recorded in {source}"));
-    let registration = c
-        .query_row(
-            "SELECT 'registered by ' || actor || ' on ' || date(at, 'unixepoch') || ': ' || detail FROM identity_events
-             WHERE identity_id = ?1 AND kind = 'registered' ORDER BY at DESC LIMIT 1",
-            [identity],
-            |r| r.get::<String>(0),
-        )
-        .ok()
-        .or_else(|| registered.then(|| format!("registered in {source}")));
-    let strings = |sql: &str, args: &[&dyn crate::store::db::ToValue]| -> Result<Vec<String>> {
-        let mut st = c.prepare_cached(sql)?;
-        let v = st
-            .query_map(args, |r| r.get(0))?
-            .collect::<Result<Vec<String>>>()?;
-        Ok(v)
-    };
-    let certifications = strings(
-        "SELECT ci.decision || ' by ' || coalesce(p.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch')
-                || ' in ' || c.name || CASE WHEN ci.justification <> '' THEN ': ' || ci.justification ELSE '' END
-         FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id LEFT JOIN people p ON p.id = ci.decided_by
-         WHERE ci.identity_id = ?1 AND ci.item_type = 'identity' AND ci.decision IS NOT NULL ORDER BY ci.decided_at DESC",
-        &[&identity],
-    )?;
+    let p = store.identity_provenance(identity)?;
+    let source = p.source;
+    let ownership = p
+        .owner_override
+        .unwrap_or_else(|| format!("as recorded in {source}"));
+    let registration = p
+        .registration
+        .or_else(|| p.registered.then(|| format!("registered in {source}")));
+    let certifications = store.identity_certifications(identity)?;
     let mut entries = vec![];
     for r in &b.resources {
-        for p in &r.permissions {
-            let certified = strings(
-                "SELECT ci.decision || ' by ' || coalesce(pp.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch') || ' in ' || c.name
-                 FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id JOIN identities i ON i.id = ci.identity_id
-                 LEFT JOIN people pp ON pp.id = ci.decided_by
-                 WHERE i.name = ?1 AND ci.item_type = 'grant' AND ci.resource_id = ?2 AND ci.permission = ?3 AND ci.decision IS NOT NULL
-                 ORDER BY ci.decided_at DESC LIMIT 1",
-                &[&p.holder, &r.resource_id, &p.permission],
-            )?
-            .into_iter()
-            .next();
+        for perm in &r.permissions {
+            let certified =
+                store.grant_certification(&perm.holder, r.resource_id, &perm.permission)?;
             entries.push(AuthorizationEntry {
                 resource: r.name.clone(),
-                permission: p.permission.clone(),
-                privilege: p.privilege,
-                holder: p.holder.clone(),
+                permission: perm.permission.clone(),
+                privilege: perm.privilege,
+                holder: perm.holder.clone(),
                 chain: r.chain.clone(),
                 certified,
             });
         }
     }
-    let mut st = c.prepare_cached(
-        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log
-         WHERE subject LIKE 'identity ' || ?1 || ' %' OR subject LIKE '% ' || ?2 OR details LIKE '%\"identity_id\":' || ?1 || '%'
-         ORDER BY seq LIMIT 500",
-    )?;
-    let audit = st
-        .query_map(
-            crate::store::db::params![identity, b.name],
-            crate::store::audit::read_entry,
-        )?
-        .collect::<Result<Vec<_>>>()?;
+    let audit = store.audit_about_identity(identity, &b.name)?;
+    let owner = p.owner;
     Ok(AuthorizationReport {
         identity_id: identity,
         name: b.name,
@@ -999,4 +955,80 @@ pub fn authorization(store: &Store, graph: &Graph, identity: i64) -> Result<Auth
         entries,
         audit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(id: i64, name: &str) -> GraphIdentity {
+        GraphIdentity {
+            id,
+            name: name.into(),
+            kind: IdentityKind::AiAgent,
+            status: IdentityStatus::Active,
+            intended_blast_radius: String::new(),
+        }
+    }
+
+    /// agent (1) -> role (2) by a documented link; the role is admin on a
+    /// critical resource, the agent reads a low one. Edges and grants that
+    /// name unknown identities or resources are dropped.
+    fn sample() -> Graph {
+        let mut b = GraphBuilder::default();
+        b.identity(identity(1, "agent"));
+        b.identity(identity(2, "role"));
+        b.edge(GraphEdge { from: 1, to: 2, kind: "invoke".into(), documented: true });
+        b.edge(GraphEdge { from: 1, to: 99, kind: "assume_role".into(), documented: false });
+        b.resource(GraphResource {
+            id: 10,
+            name: "payments-db".into(),
+            kind: "database".into(),
+            sensitivity: Sensitivity::Critical,
+            environment: "production".into(),
+        });
+        b.resource(GraphResource {
+            id: 11,
+            name: "wiki".into(),
+            kind: "site".into(),
+            sensitivity: Sensitivity::Low,
+            environment: String::new(),
+        });
+        let grant = |identity, resource, privilege, hc| GraphGrant {
+            identity,
+            resource,
+            permission: "p".into(),
+            privilege,
+            high_consequence: hc,
+        };
+        b.grant(grant(2, 10, Privilege::Admin, false));
+        b.grant(grant(1, 11, Privilege::Read, false));
+        b.grant(grant(1, 77, Privilege::Admin, true));
+        b.finish()
+    }
+
+    #[test]
+    fn builder_scores_through_a_documented_edge_and_drops_dangling_facts() -> Result<()> {
+        let g = sample();
+        assert_eq!(g.identities(), 2);
+        let b = g.blast(1)?;
+        assert_eq!(b.reachable.len(), 1);
+        let via = b.reachable[0].chain.last().and_then(|h| h.via.clone());
+        assert_eq!(via.as_deref(), Some("invoke (documented)"));
+        // 27 x 9 one hop away (x 0.8) plus 1 x 1 at the start.
+        let expected = 27.0 * 9.0 * HOP_DISCOUNT + 1.0;
+        assert!((b.score - expected).abs() < 1e-9, "score {}", b.score);
+        assert_eq!(b.resources.len(), 2);
+        assert!(b.high_consequence.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn reverse_search_finds_who_reaches_a_resource() -> Result<()> {
+        let g = sample();
+        let mut names: Vec<String> = g.who_can_reach(10)?.into_iter().map(|r| r.name).collect();
+        names.sort();
+        assert_eq!(names, ["agent", "role"]);
+        Ok(())
+    }
 }

@@ -910,21 +910,7 @@ pub fn blast_rank(store: &Store, limit: usize) -> Result<Vec<BlastRank>> {
 
 /// A resource by id, external id or exact name.
 pub fn resolve_resource(store: &Store, reference: &str) -> Result<i64> {
-    let r = reference.trim();
-    let mut st = store.db().prepare_cached(
-        "SELECT id FROM resources WHERE CAST(id AS TEXT) = ?1 UNION SELECT id FROM resources WHERE external_id = ?1
-         UNION SELECT id FROM resources WHERE name = ?1 COLLATE NOCASE LIMIT 2",
-    )?;
-    let ids = st
-        .query_map([r], |row| row.get::<i64>(0))?
-        .collect::<Result<Vec<_>>>()?;
-    match ids.as_slice() {
-        [id] => Ok(*id),
-        [] => Err(Error::not_found(format!("no resource matches '{r}'"))),
-        _ => Err(Error::invalid(format!(
-            "'{r}' matches several resources; use the numeric id"
-        ))),
-    }
+    store.resolve_resource(reference)
 }
 
 pub fn who_can_reach(store: &Store, resource: &str) -> Result<Vec<Reacher>> {

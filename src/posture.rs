@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blast::{BlastRank, Graph};
 use crate::error::Result;
+use crate::store::posture::{CheckFindingCount, PastPostureCounts, PostureCounts, PostureSnapshotRow};
 use crate::store::Store;
 
 /// Blast-radius score from which an identity counts as "high blast radius".
@@ -77,98 +78,76 @@ pub struct PostureView {
     pub top_blast: Vec<BlastRank>,
 }
 
-const SECRETS: &str = "c.kind NOT IN ('federated_credential', 'certificate')";
+/// Percentage with one decimal; 0 of nothing is 0.
+fn share_pct(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    }
+}
+
+/// The figures from the counts now and the high-blast count (when the
+/// graph was loaded).
+pub fn figures_from(c: &PostureCounts, high_blast: Option<i64>) -> PostureFigures {
+    PostureFigures {
+        nhis: c.nhis,
+        ai_agents: c.ai_agents,
+        owned: c.owned,
+        owned_pct: share_pct(c.owned, c.nhis),
+        orphaned: c.nhis - c.owned,
+        stale_credentials: Some(c.stale_credentials),
+        never_expiring: c.never_expiring,
+        expired_credentials: c.expired_credentials,
+        unreviewed: Some(c.unreviewed),
+        unregistered_agents: c.unregistered_agents,
+        high_blast,
+        findings: c.findings,
+        critical_findings: c.critical_findings,
+        high_findings: c.high_findings,
+    }
+}
+
+/// The figures of a reconstructed past: what the cache cannot tell about
+/// the past (last use, reviews, blast radius) is `None`, findings 0.
+pub fn figures_from_past(c: &PastPostureCounts) -> PostureFigures {
+    PostureFigures {
+        nhis: c.nhis,
+        ai_agents: c.ai_agents,
+        owned: c.owned,
+        owned_pct: share_pct(c.owned, c.nhis),
+        orphaned: c.nhis - c.owned,
+        stale_credentials: None,
+        never_expiring: c.never_expiring,
+        expired_credentials: c.expired_credentials,
+        unreviewed: None,
+        unregistered_agents: c.unregistered_agents,
+        high_blast: None,
+        findings: 0,
+        critical_findings: 0,
+        high_findings: 0,
+    }
+}
+
+/// Identities of the graph whose blast-radius score is at least `HIGH_BLAST`.
+pub fn high_blast_count(graph: &Graph) -> i64 {
+    graph
+        .rank(usize::MAX)
+        .iter()
+        .filter(|r| r.score >= HIGH_BLAST)
+        .count() as i64
+}
 
 /// Figures now.
 pub fn figures(store: &Store, graph: Option<&Graph>, now: DateTime<Utc>) -> Result<PostureFigures> {
-    let c = store.db();
-    let t = now.timestamp();
-    let q = |sql: &str| -> Result<i64> {
-        Ok(if sql.contains(":now") {
-            c.query_row(&sql.replace(":now", "?1"), [t], |r| r.get(0))?
-        } else {
-            c.query_row(sql, [], |r| r.get(0))?
-        })
-    };
-    let nhis = q("SELECT count(*) FROM identities WHERE status = 'active'")?;
-    let owned = q("SELECT count(*) FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.status = 'active' AND p.status = 'active'
-                   AND NOT EXISTS (SELECT 1 FROM owner_overrides o WHERE o.identity_id = i.id AND o.kind = 'temporary' AND o.until < :now)")?;
-    let high_blast = graph.map(|g| {
-        g.rank(usize::MAX)
-            .iter()
-            .filter(|r| r.score >= HIGH_BLAST)
-            .count() as i64
-    });
-    Ok(PostureFigures {
-        nhis,
-        ai_agents: q("SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent'")?,
-        owned,
-        owned_pct: if nhis == 0 { 0.0 } else { (owned as f64 * 1000.0 / nhis as f64).round() / 10.0 },
-        orphaned: nhis - owned,
-        stale_credentials: Some(q(&format!(
-            "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-             WHERE i.status = 'active' AND (c.last_used_at IS NULL OR c.last_used_at < :now - {STALE_DAYS} * 86400)"
-        ))?),
-        never_expiring: q(&format!(
-            "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-             WHERE i.status = 'active' AND c.expires_at IS NULL AND {SECRETS}"
-        ))?,
-        expired_credentials: q("SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-             WHERE i.status = 'active' AND c.expires_at < :now")?,
-        unreviewed: Some(q(&format!(
-            "SELECT count(*) FROM identities WHERE status = 'active' AND (last_reviewed_at IS NULL
-                OR last_reviewed_at < :now - coalesce(review_interval_days, {DEFAULT_REVIEW_DAYS}) * 86400)"
-        ))?),
-        unregistered_agents: q("SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent' AND registered = 0")?,
-        high_blast,
-        findings: q("SELECT count(*) FROM findings")?,
-        critical_findings: q("SELECT count(*) FROM findings WHERE severity = 4")?,
-        high_findings: q("SELECT count(*) FROM findings WHERE severity = 3")?,
-    })
+    let counts = store.posture_counts(now.timestamp(), STALE_DAYS, DEFAULT_REVIEW_DAYS)?;
+    Ok(figures_from(&counts, graph.map(high_blast_count)))
 }
 
 /// Figures as of a past time, from the dates the cache holds (identities
 /// created, credentials created and expiring, people's leave dates).
 pub fn reconstruct(store: &Store, at: DateTime<Utc>) -> Result<PostureFigures> {
-    let c = store.db();
-    let t = at.timestamp();
-    let q = |sql: &str| -> Result<i64> {
-        Ok(if sql.contains(":t") {
-            c.query_row(&sql.replace(":t", "?1"), [t], |r| r.get(0))?
-        } else {
-            c.query_row(sql, [], |r| r.get(0))?
-        })
-    };
-    let alive = "i.created_at <= :t AND i.status <> 'deleted'";
-    let nhis = q(&format!("SELECT count(*) FROM identities i WHERE {alive}"))?;
-    let owned = q(&format!(
-        "SELECT count(*) FROM identities i JOIN people p ON p.id = i.owner_id
-         WHERE {alive} AND (p.status = 'active' OR (p.left_at IS NOT NULL AND p.left_at > :t))"
-    ))?;
-    Ok(PostureFigures {
-        nhis,
-        ai_agents: q(&format!("SELECT count(*) FROM identities i WHERE {alive} AND i.kind = 'ai_agent'"))?,
-        owned,
-        owned_pct: if nhis == 0 { 0.0 } else { (owned as f64 * 1000.0 / nhis as f64).round() / 10.0 },
-        orphaned: nhis - owned,
-        stale_credentials: None,
-        never_expiring: q(&format!(
-            "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-             WHERE {alive} AND c.created_at <= :t AND c.expires_at IS NULL AND {SECRETS}"
-        ))?,
-        expired_credentials: q(&format!(
-            "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-             WHERE {alive} AND c.created_at <= :t AND c.expires_at < :t"
-        ))?,
-        unreviewed: None,
-        unregistered_agents: q(&format!(
-            "SELECT count(*) FROM identities i WHERE {alive} AND i.kind = 'ai_agent' AND i.registered = 0"
-        ))?,
-        high_blast: None,
-        findings: 0,
-        critical_findings: 0,
-        high_findings: 0,
-    })
+    Ok(figures_from_past(&store.posture_counts_at(at.timestamp())?))
 }
 
 /// Appends a snapshot of the figures now.
@@ -189,57 +168,50 @@ pub fn record_history(store: &Store, weeks: i64, now: DateTime<Utc>) -> Result<(
     Ok(())
 }
 
-pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
-    let mut st = store.db().prepare(
-        "SELECT at, origin, figures FROM (SELECT * FROM posture_snapshots ORDER BY at DESC, id DESC LIMIT ?1) AS s ORDER BY at, id",
-    )?;
-    let rows = st
-        .query_map([limit], |r| {
-            Ok((
-                r.get::<i64>(0)?,
-                r.get::<String>(1)?,
-                r.get::<String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(at, origin, f)| {
-            serde_json::from_str(&f)
+/// Snapshots as the trend shows them; one whose figures do not parse (an
+/// older or damaged row) is left out.
+pub fn snapshots_from(rows: Vec<PostureSnapshotRow>) -> Vec<PostureSnapshot> {
+    rows.into_iter()
+        .filter_map(|row| {
+            serde_json::from_str(&row.figures_json)
                 .ok()
                 .map(|figures| PostureSnapshot {
-                    at: chrono::DateTime::from_timestamp(at, 0)
+                    at: chrono::DateTime::from_timestamp(row.at, 0)
                         .map(|t| t.to_rfc3339())
                         .unwrap_or_default(),
-                    origin,
+                    origin: row.origin,
                     figures,
                 })
         })
-        .collect())
+        .collect()
+}
+
+pub fn trend(store: &Store, limit: i64) -> Result<Vec<PostureSnapshot>> {
+    Ok(snapshots_from(store.posture_snapshots(limit)?))
+}
+
+/// A check's count with its OWASP category title; an unknown severity rank
+/// reads as low.
+pub fn finding_count_from(c: CheckFindingCount) -> FindingCount {
+    FindingCount {
+        owasp_title: crate::findings::owasp_title(&c.owasp).to_string(),
+        check_id: c.check_id,
+        owasp: c.owasp,
+        severity: crate::model::Severity::from_rank(c.severity_rank)
+            .unwrap_or(crate::model::Severity::Low),
+        title: c.title,
+        fix: c.fix,
+        identities: c.identities,
+    }
 }
 
 /// Findings grouped by check, most common first.
 pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
-    let mut st = store.db().prepare(
-        "SELECT check_id, owasp, severity, title, fix, count(DISTINCT identity_id) FROM findings
-         GROUP BY check_id, owasp, severity, title, fix ORDER BY severity DESC, 6 DESC",
-    )?;
-    let v = st
-        .query_map([], |r| {
-            let owasp: String = r.get(1)?;
-            Ok(FindingCount {
-                owasp_title: crate::findings::owasp_title(&owasp).to_string(),
-                check_id: r.get(0)?,
-                owasp,
-                severity: crate::model::Severity::from_rank(r.get(2)?)
-                    .unwrap_or(crate::model::Severity::Low),
-                title: r.get(3)?,
-                fix: r.get(4)?,
-                identities: r.get(5)?,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    Ok(store
+        .finding_counts_by_check()?
+        .into_iter()
+        .map(finding_count_from)
+        .collect())
 }
 
 pub fn view(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
@@ -252,4 +224,82 @@ pub fn view(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
         findings: finding_counts(store)?,
         top_blast: graph.rank(10),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Severity;
+
+    #[test]
+    fn owned_share_and_orphans_from_counts() {
+        let c = PostureCounts {
+            nhis: 3,
+            owned: 2,
+            stale_credentials: 5,
+            unreviewed: 1,
+            ..Default::default()
+        };
+        let f = figures_from(&c, Some(1));
+        assert_eq!(f.owned_pct, 66.7);
+        assert_eq!(f.orphaned, 1);
+        assert_eq!(f.stale_credentials, Some(5));
+        assert_eq!(f.unreviewed, Some(1));
+        assert_eq!(f.high_blast, Some(1));
+        // Nothing to own: 0 %, not NaN.
+        let empty = figures_from(&PostureCounts::default(), None);
+        assert_eq!(empty.owned_pct, 0.0);
+        assert_eq!(empty.high_blast, None);
+    }
+
+    #[test]
+    fn reconstructed_figures_leave_out_what_the_past_does_not_tell() {
+        let c = PastPostureCounts {
+            nhis: 8,
+            owned: 8,
+            never_expiring: 2,
+            ..Default::default()
+        };
+        let f = figures_from_past(&c);
+        assert_eq!(f.owned_pct, 100.0);
+        assert_eq!(f.orphaned, 0);
+        assert_eq!(f.never_expiring, 2);
+        assert_eq!((f.stale_credentials, f.unreviewed, f.high_blast), (None, None, None));
+        assert_eq!((f.findings, f.critical_findings, f.high_findings), (0, 0, 0));
+    }
+
+    #[test]
+    fn snapshots_skip_rows_whose_figures_do_not_parse() {
+        let good = serde_json::to_string(&PostureFigures {
+            nhis: 4,
+            ..Default::default()
+        })
+        .unwrap_or_default();
+        let rows = vec![
+            PostureSnapshotRow { at: 0, origin: "load".into(), figures_json: good },
+            PostureSnapshotRow { at: 60, origin: "sync".into(), figures_json: "{not json".into() },
+        ];
+        let s = snapshots_from(rows);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].at, "1970-01-01T00:00:00+00:00");
+        assert_eq!(s[0].origin, "load");
+        assert_eq!(s[0].figures.nhis, 4);
+    }
+
+    #[test]
+    fn finding_counts_carry_the_owasp_title_and_read_unknown_ranks_as_low() {
+        let row = |rank| CheckFindingCount {
+            check_id: "secret-never-expires".into(),
+            owasp: "NHI7".into(),
+            severity_rank: rank,
+            title: "Secret never expires".into(),
+            fix: "Set an expiry".into(),
+            identities: 3,
+        };
+        let f = finding_count_from(row(Severity::High.rank()));
+        assert_eq!(f.owasp_title, "Long-Lived Secrets");
+        assert_eq!(f.severity, Severity::High);
+        assert_eq!(f.identities, 3);
+        assert_eq!(finding_count_from(row(99)).severity, Severity::Low);
+    }
 }

@@ -691,10 +691,7 @@ pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Wr
             )?;
         }
         AuditCmd::Log { limit, json } => {
-            let total: i64 = store
-                .db()
-                .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
-            let entries = store.audit_entries((total - limit.max(1)).max(0), limit.max(1))?;
+            let entries = store.audit_tail(limit)?;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&entries)?)?;
             } else {

@@ -10,14 +10,18 @@
 //!   its transaction commits.
 
 pub mod audit;
+mod audit_views;
 pub mod campaigns;
 pub mod db;
+pub mod graph;
 mod inventory;
 pub mod key;
 pub mod load;
 pub mod migrations;
 pub mod offboarding;
 pub mod pg;
+pub mod posture;
+mod raw;
 pub mod sync;
 pub mod writeback;
 
@@ -268,9 +272,9 @@ impl Store {
         self.db.engine()
     }
 
-    /// The connection: for the store's own modules, and raw SQL in tests
-    /// and benchmarks.
-    pub fn db(&self) -> &Db {
+    /// The connection, for the store's own modules (tests and benchmarks
+    /// use `raw_db`).
+    pub(crate) fn db(&self) -> &Db {
         &self.db
     }
 

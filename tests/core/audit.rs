@@ -42,7 +42,7 @@ fn an_untouched_log_verifies_and_names_its_head() {
 fn edits_deletions_and_reordering_are_detected() {
     let store = logged();
     store
-        .db()
+        .raw_db()
         .execute("UPDATE audit_log SET details = '{}' WHERE seq = 3", [])
         .unwrap();
     let v = store.verify_audit().unwrap();
@@ -51,7 +51,7 @@ fn edits_deletions_and_reordering_are_detected() {
 
     let store = logged();
     store
-        .db()
+        .raw_db()
         .execute("DELETE FROM audit_log WHERE seq = 2", [])
         .unwrap();
     let v = store.verify_audit().unwrap();
@@ -62,7 +62,7 @@ fn edits_deletions_and_reordering_are_detected() {
     let store = logged();
     let head = store.audit_head().unwrap();
     store
-        .db()
+        .raw_db()
         .execute("DELETE FROM audit_log WHERE seq = 4", [])
         .unwrap();
     assert!(store.verify_audit().unwrap().ok);

@@ -147,7 +147,7 @@ fn who_can_reach_walks_back_and_paths_to_admin_need_a_hop() {
     let (store, ids) = graph_org();
     let g = Graph::load(&store).unwrap();
     let db: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT id FROM resources WHERE name = 'orders-db'",
             [],

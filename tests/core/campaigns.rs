@@ -566,7 +566,7 @@ fn reassign_delegate_and_escalate() {
     assert!(gus_before > 0);
     let fay_built: i64 = w
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
              WHERE ci.campaign_id = ?1 AND ci.reviewer_id = ?2 AND ci.decision IS NULL AND i.builder_id = ?3",
@@ -670,7 +670,7 @@ fn closing_with_keep_decides_everything_and_creates_no_tasks() {
     let reviewed: Vec<String> = {
         let mut st = w
             .store
-            .db()
+            .raw_db()
             .prepare("SELECT name FROM identities WHERE last_reviewed_at IS NOT NULL")
             .unwrap();
         let v = st
@@ -831,7 +831,7 @@ fn tasks_are_worked_and_a_done_transfer_changes_the_owner() {
         .unwrap();
     let owner: String = w
         .store
-        .db()
+        .raw_db()
         .query_row("SELECT p.display_name FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.name = 'agent-b'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(owner, "Fay");
@@ -1141,7 +1141,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     .unwrap();
     let ciso = store.resolve_person("1").unwrap();
     let fallback: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT id FROM people WHERE status = 'active' AND id <> ?1 ORDER BY id LIMIT 1",
             [ciso],
@@ -1152,7 +1152,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     c.scope.kinds = vec![IdentityKind::AiAgent];
     let id = store.create_campaign(ciso, &c, now()).unwrap();
     let expected: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT (SELECT count(*) FROM identities WHERE kind = 'ai_agent' AND status <> 'deleted')
                   + (SELECT count(*) FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.kind = 'ai_agent' AND i.status <> 'deleted')
@@ -1164,7 +1164,7 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
     assert!(expected > 100);
     assert_eq!(store.campaign(id, now()).unwrap().items, expected);
     let bad: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
              LEFT JOIN people p ON p.id = ci.reviewer_id

@@ -315,12 +315,12 @@ fn a_full_disk_fails_clearly_and_loses_nothing() {
     )
     .unwrap();
     let pages: i64 = store
-        .db()
+        .raw_db()
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .unwrap();
     // No room to grow: as good as a full disk for SQLite.
     store
-        .db()
+        .raw_db()
         .execute_batch(&format!("PRAGMA max_page_count = {}", pages))
         .unwrap();
     let audit = store.verify_audit().unwrap().entries;

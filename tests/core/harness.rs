@@ -89,7 +89,7 @@ impl SourceEnv {
     /// (status, manager's external id, left_at) of a person.
     pub fn person(&self, ext: &str) -> (String, Option<String>, Option<i64>) {
         self.store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT p.status, m.external_id, p.left_at FROM people p LEFT JOIN people m ON m.id = p.manager_id
                  WHERE p.external_id = ?1",

@@ -315,7 +315,7 @@ fn renaming_an_owner_updates_search() {
     };
     assert_eq!(find(&store, "okafor"), 1);
     store
-        .db()
+        .raw_db()
         .execute(
             "UPDATE people SET display_name = 'Ada Lindqvist' WHERE id = 1",
             [],

@@ -99,7 +99,7 @@ fn case_names(store: &Store) -> Vec<(String, String)> {
 
 fn findings(store: &Store, identity: i64) -> Vec<String> {
     let mut st = store
-        .db()
+        .raw_db()
         .prepare("SELECT check_id FROM findings WHERE identity_id = ?1 ORDER BY check_id")
         .unwrap();
     let v = st
@@ -112,7 +112,7 @@ fn findings(store: &Store, identity: i64) -> Vec<String> {
 
 fn owner_of(store: &Store, identity: i64) -> String {
     store
-        .db()
+        .raw_db()
         .query_row("SELECT p.display_name FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.id = ?1", [identity], |r| r.get(0))
         .unwrap()
 }
@@ -512,7 +512,7 @@ fn registration_records_the_owner_and_clears_the_unregistered_finding() {
     let mut w = world();
     let agent: i64 = w.i["agent-1"];
     w.store
-        .db()
+        .raw_db()
         .execute(
             "UPDATE identities SET registered = 0 WHERE id = ?1",
             [agent],
@@ -557,7 +557,7 @@ fn registration_records_the_owner_and_clears_the_unregistered_finding() {
     );
     let data: String = w
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT data_touched FROM identities WHERE id = ?1",
             [agent],
@@ -695,14 +695,14 @@ fn held_owners_survive_syncs_and_new_access_raises_a_review_flag() {
     assert_eq!(owner_of(&store, svc), "New Owner");
     assert_eq!(report.movers, 0);
     let held: i64 = store
-        .db()
+        .raw_db()
         .query_row("SELECT count(*) FROM owner_overrides", [], |r| r.get(0))
         .unwrap();
     assert_eq!(held, 1);
     // The source catches up: the override is dropped.
     sync(&mut store, &fetch("u2", 1));
     let held: i64 = store
-        .db()
+        .raw_db()
         .query_row("SELECT count(*) FROM owner_overrides", [], |r| r.get(0))
         .unwrap();
     assert_eq!(held, 0);
@@ -735,7 +735,7 @@ fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
     let mut store = crate::util::test_store();
     custodian::ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now()).unwrap();
     let (person, manager): (i64, i64) = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
              WHERE m.status = 'active'
@@ -810,7 +810,7 @@ fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
 
     let snapshot = |store: &Store| -> Snapshot {
         let mut st = store
-            .db()
+            .raw_db()
             .prepare("SELECT identity_id, check_id, severity, evidence FROM findings ORDER BY identity_id, check_id")
             .unwrap();
         let f = st
@@ -819,7 +819,7 @@ fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
             .map(Result::unwrap)
             .collect();
         let mut st = store
-            .db()
+            .raw_db()
             .prepare(
                 "SELECT id, credential_count, oldest_credential_at, grant_count, finding_count, max_severity
                  FROM identities ORDER BY id",

@@ -169,7 +169,7 @@ fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
     let id = store.create_campaign(owner, &c, now()).unwrap();
     let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
     for (reviewer, item) in store
-        .db()
+        .raw_db()
         .query_map(
             "SELECT reviewer_id, id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL ORDER BY id",
             [id],
@@ -266,7 +266,7 @@ fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
 
     let mut store = Store::open_postgres(&t).unwrap();
     let events: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM campaign_events WHERE campaign_id = ?1 AND kind = 'decision'",
             [campaign],
@@ -276,7 +276,7 @@ fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
     assert_eq!(events as usize, decided, "every decision is an event, none lost or doubled");
     // Each item's decision is the last event recorded for it.
     let mismatched: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM campaign_items ci
              WHERE ci.campaign_id = ?1 AND ci.decision IS NOT NULL
@@ -295,7 +295,7 @@ fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
     let v = store.verify_audit().unwrap();
     assert!(v.ok, "{v:?}");
     let decision_entries: i64 = store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM audit_log WHERE action = 'review.decide'",
             [],

@@ -26,7 +26,7 @@ fn new_file_is_created_migrated_and_configured() {
     let path = dir.path().join("nested/dir/cache.db");
     let store = Store::open(&path).unwrap();
     assert_eq!(store.schema_version().unwrap(), latest_version());
-    let c = store.db();
+    let c = store.raw_db();
     let mode: String = c
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
@@ -156,7 +156,7 @@ fn the_cache_is_encrypted_at_rest_and_a_legacy_cache_is_migrated() {
         let mut store = Store::open(&path).unwrap();
         custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 1, now()).unwrap();
         store
-            .db()
+            .raw_db()
             .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
             .unwrap();
     }
@@ -172,7 +172,7 @@ fn the_cache_is_encrypted_at_rest_and_a_legacy_cache_is_migrated() {
     let mut old = Store::open_in_memory().unwrap();
     custodian::ops::load_demo(&mut old, custodian::demo::DemoSize::S, 1, now()).unwrap();
     let summary = old.summary().unwrap();
-    old.db()
+    old.raw_db()
         .execute("VACUUM INTO ?1", [legacy.to_str().unwrap()])
         .unwrap();
     assert_eq!(&file_bytes(&legacy)[..16], b"SQLite format 3\0");

@@ -66,7 +66,7 @@ impl Env {
     }
 
     fn strings(&self, sql: &str, arg: &str) -> Vec<String> {
-        let mut st = self.store.db().prepare(sql).unwrap();
+        let mut st = self.store.raw_db().prepare(sql).unwrap();
         let rows = st.query_map([arg], |r| r.get::<String>(0)).unwrap();
         let mut v: Vec<String> = rows.map(|r| r.unwrap()).collect();
         v.sort();
@@ -79,7 +79,7 @@ impl Env {
         ext: &str,
     ) -> (String, Option<String>, Option<String>, String, String, bool) {
         self.store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT i.kind, i.agent_class, p.email, i.team, i.environment, i.last_used_at IS NOT NULL
                  FROM identities i LEFT JOIN people p ON p.id = i.owner_id WHERE i.external_id = ?1",
@@ -123,7 +123,7 @@ impl Env {
 
     fn count(&self, table: &str) -> i64 {
         self.store
-            .db()
+            .raw_db()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
     }

@@ -162,7 +162,7 @@ fn an_organisation_maps_to_people_apps_tokens_and_deploy_keys() {
     let people: Vec<(String, String)> = {
         let mut st = env
             .store
-            .db()
+            .raw_db()
             .prepare("SELECT external_id, title FROM people ORDER BY external_id")
             .unwrap();
         let v = st

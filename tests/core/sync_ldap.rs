@@ -126,7 +126,7 @@ fn env_for(s: &Slapd, password: &str) -> SourceEnv {
 }
 
 fn names(env: &SourceEnv, sql: &str) -> Vec<String> {
-    let mut st = env.store.db().prepare(sql).unwrap();
+    let mut st = env.store.raw_db().prepare(sql).unwrap();
     let mut v: Vec<String> = st
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -186,7 +186,7 @@ fn full_sync_maps_people_service_accounts_groups_and_delegation() {
     );
     let (_, manager, _) = env.person(
         &env.store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT external_id FROM people WHERE display_name = 'Bob Brown'",
                 [],
@@ -196,7 +196,7 @@ fn full_sync_maps_people_service_accounts_groups_and_delegation() {
     );
     let alice_ext: String = env
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT external_id FROM people WHERE email = 'alice@example.org'",
             [],
@@ -210,7 +210,7 @@ fn full_sync_maps_people_service_accounts_groups_and_delegation() {
     );
     let dave_left: Option<i64> = env
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT left_at FROM people WHERE email = 'dave@example.org'",
             [],
@@ -305,7 +305,7 @@ fn full_sync_maps_people_service_accounts_groups_and_delegation() {
     // Privileged groups are critical resources.
     let da: String = env
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT sensitivity FROM resources WHERE name = 'Domain Admins'",
             [],
@@ -400,7 +400,7 @@ fn missing_base_dn_and_a_stopped_server_are_named() {
     assert_eq!(env.detail("sql-runner").status, IdentityStatus::Active);
     let failed: i64 = env
         .store
-        .db()
+        .raw_db()
         .query_row(
             "SELECT count(*) FROM sync_runs WHERE status = 'failed'",
             [],

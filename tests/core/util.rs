@@ -186,7 +186,7 @@ pub fn reopen(store: &custodian::store::Store, dir: &std::path::Path) -> custodi
         let path = dir.join(format!("copy-{}.db", std::process::id()));
         let _ = std::fs::remove_file(&path);
         store
-            .db()
+            .raw_db()
             .execute("VACUUM INTO ?1", [path.to_str().unwrap()])
             .unwrap();
         Store::open(&path).unwrap()
@@ -217,7 +217,7 @@ pub struct RawDb(custodian::store::Store);
 impl std::ops::Deref for RawDb {
     type Target = custodian::store::Db;
     fn deref(&self) -> &custodian::store::Db {
-        self.0.db()
+        self.0.raw_db()
     }
 }
 

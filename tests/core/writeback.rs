@@ -53,7 +53,7 @@ fn task(store: &Store, id: i64) -> TaskView {
 
 fn audit_actions(store: &Store) -> Vec<String> {
     let mut st = store
-        .db()
+        .raw_db()
         .prepare("SELECT action FROM audit_log ORDER BY seq")
         .unwrap();
     st.query_map([], |r| r.get(0))

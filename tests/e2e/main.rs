@@ -203,11 +203,11 @@ fn newer_database_is_reported_and_left_untouched() {
     or_panic((|| -> R {
         let store = Store::open(&db).map_err(|e| e.to_string())?;
         store
-            .db()
+            .raw_db()
             .execute_batch(&format!("PRAGMA user_version = {}", 999_999))
             .map_err(|e| e.to_string())?;
         store
-            .db()
+            .raw_db()
             .execute_batch(&format!("PRAGMA journal_mode = {}", "DELETE"))
             .map_err(|e| e.to_string())?;
         Ok(())
@@ -785,7 +785,7 @@ fn reviewer_works_through_a_queue() {
         // a name nobody else has.
         let fifth = q.items.get(4).ok_or("the reviewer needs five items")?;
         let other: (i64, String) = store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT p.id, p.display_name FROM people p WHERE p.status = 'active' AND p.id <> ?1
                  AND p.id IS NOT (SELECT builder_id FROM identities WHERE id = ?2)
@@ -959,7 +959,7 @@ fn manager_transfers_a_departed_engineers_agents() {
         let first_item = full.items.first().map(|i| i.id).ok_or("an empty case")?;
         // Someone else, active, to keep the first item for a while.
         let keeper: (i64, String) = store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT id, display_name FROM people WHERE status = 'active' AND id NOT IN (?1, ?2)
                  AND display_name NOT IN (SELECT display_name FROM people GROUP BY display_name HAVING count(*) > 1)
@@ -1153,7 +1153,7 @@ fn owner_creates_and_closes_a_campaign() {
         store.set_acting_person(1, now).map_err(|e| e.to_string())?;
         // Someone to delegate a reviewer's items to.
         let delegate: (i64, String) = store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT p.id, p.display_name FROM people p WHERE p.status = 'active' AND p.id > 2
                  AND (SELECT count(*) FROM people q WHERE q.display_name = p.display_name) = 1
@@ -1256,7 +1256,7 @@ fn owner_creates_and_closes_a_campaign() {
     assert_eq!(c.undecided_policy.map(|p| p.as_str()), Some("keep"));
     let moved: i64 = or_panic(
         store
-            .db()
+            .raw_db()
             .query_row(
                 "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2
                  AND reviewer_reason LIKE '%away until January%'",

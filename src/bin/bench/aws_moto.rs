@@ -384,7 +384,7 @@ pub fn run_aws(
     )?;
     let secs = t.elapsed().as_secs_f64();
     let rss = peak_rss_mib();
-    let count = |sql: &str| -> Result<i64> { Ok(store.db().query_row(sql, [], |r| r.get(0))?) };
+    let count = |sql: &str| -> Result<i64> { Ok(store.raw_db().query_row(sql, [], |r| r.get(0))?) };
     let (idents, creds, grants, dels) = (
         count("SELECT count(*) FROM identities")?,
         count("SELECT count(*) FROM credentials")?,
@@ -466,7 +466,7 @@ fn pick_principals(
     store: &Store,
     graph: &custodian::blast::Graph,
 ) -> Result<Vec<(&'static str, Principal)>> {
-    let mut st = store.db().prepare(
+    let mut st = store.raw_db().prepare(
         "SELECT i.id, i.external_id FROM identities i
          WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = i.id
                            AND (g.privilege = 'admin' OR g.permission LIKE 'iam:%' OR g.permission = '*'))
@@ -477,7 +477,7 @@ fn pick_principals(
         .collect::<custodian::Result<Vec<_>>>()?;
     let admins: std::collections::HashSet<i64> = {
         let mut st = store
-            .db()
+            .raw_db()
             .prepare("SELECT DISTINCT identity_id FROM grants WHERE permission = '*'")?;
         let v = st
             .query_map([], |r| r.get::<i64>(0))?

@@ -24,7 +24,7 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
     let t = Instant::now();
     let g = Graph::load(&store)?;
     let build_s = t.elapsed().as_secs_f64();
-    let (edges, grants): (i64, i64) = store.db().query_row(
+    let (edges, grants): (i64, i64) = store.raw_db().query_row(
         "SELECT (SELECT count(*) FROM delegations), (SELECT count(*) FROM grants)",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -34,7 +34,7 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
         g.identities()
     ));
     // The agent with the longest delegation chain out.
-    let agent: i64 = store.db().query_row(
+    let agent: i64 = store.raw_db().query_row(
         "SELECT i.id FROM identities i WHERE i.kind = 'ai_agent' AND i.status = 'active'
          ORDER BY (SELECT count(*) FROM delegations d WHERE d.from_id = i.id) DESC, i.id LIMIT 1",
         [],
@@ -53,7 +53,7 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
     ));
     let agents: Vec<i64> = {
         let mut st = store
-            .db()
+            .raw_db()
             .prepare("SELECT id FROM identities WHERE kind = 'ai_agent' AND status = 'active'")?;
         let v = st
             .query_map([], |r| r.get(0))?
@@ -78,7 +78,7 @@ pub fn run_blast(size: DemoSize) -> Result<Report> {
         "rank every active identity by score ({}): {rank_s:.2}s",
         rank.len()
     ));
-    let resource: i64 = store.db().query_row(
+    let resource: i64 = store.raw_db().query_row(
         "SELECT r.id FROM resources r WHERE r.sensitivity = 'critical' ORDER BY (SELECT count(*) FROM grants g WHERE g.resource_id = r.id) DESC LIMIT 1",
         [],
         |r| r.get(0),

@@ -37,7 +37,7 @@ pub fn run_offboarding(size: DemoSize) -> Result<Report> {
     ));
 
     // The person owning or having built the most, with an active manager.
-    let (person, manager, owns): (i64, i64, i64) = store.db().query_row(
+    let (person, manager, owns): (i64, i64, i64) = store.raw_db().query_row(
         "SELECT p.id, p.manager_id, (SELECT count(*) FROM identities i WHERE i.owner_id = p.id OR i.builder_id = p.id) AS n
          FROM people p JOIN people m ON m.id = p.manager_id WHERE m.status = 'active' ORDER BY n DESC LIMIT 1",
         [],

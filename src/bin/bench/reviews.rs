@@ -34,7 +34,7 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
     lines.push(format!("load demo: {:.1}s", t.elapsed().as_secs_f64()));
 
     let owner = store.resolve_person("1")?;
-    let fallback: i64 = store.db().query_row(
+    let fallback: i64 = store.raw_db().query_row(
         "SELECT id FROM people WHERE status = 'active' AND id > 1 ORDER BY id LIMIT 1",
         [],
         |r| r.get(0),
@@ -63,7 +63,7 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
 
     // 10,000 decisions: the busiest reviewers' queues, in batches of 500.
     let reviewers: Vec<(i64, i64)> = {
-        let mut st = store.db().prepare(
+        let mut st = store.raw_db().prepare(
             "SELECT reviewer_id, count(*) FROM campaign_items WHERE campaign_id = ?1 GROUP BY reviewer_id ORDER BY 2 DESC",
         )?;
         let v = st

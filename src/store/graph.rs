@@ -1,0 +1,219 @@
+//! Reading the access graph (identities, delegations and documented links,
+//! resources, grants) and the facts about one identity that its
+//! authorization report shows (source, owner, how ownership was set,
+//! registration, certifications). The graph itself, blast radius, scoring
+//! and chains are `crate::blast`.
+
+use crate::error::{Error, Result};
+use crate::model::{IdentityKind, IdentityStatus, Privilege, Sensitivity};
+use crate::store::Store;
+
+/// An identity as a node of the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphIdentity {
+    pub id: i64,
+    pub name: String,
+    pub kind: IdentityKind,
+    pub status: IdentityStatus,
+    pub intended_blast_radius: String,
+}
+
+/// `from` can act as or through `to`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphEdge {
+    pub from: i64,
+    pub to: i64,
+    /// The delegation kind as stored (`assume_role`, `invoke`, ...).
+    pub kind: String,
+    /// Documented by a person (`identity_links`) rather than read from a source.
+    pub documented: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphResource {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub sensitivity: Sensitivity,
+    pub environment: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphGrant {
+    pub identity: i64,
+    pub resource: i64,
+    pub permission: String,
+    pub privilege: Privilege,
+    pub high_consequence: bool,
+}
+
+/// Receives the graph as it is read, so a large organisation is not held
+/// twice in memory. Calls come in this order: every identity (by id), every
+/// edge, every resource (by id), every grant.
+pub trait AccessGraphSink {
+    fn identity(&mut self, identity: GraphIdentity);
+    fn edge(&mut self, edge: GraphEdge);
+    fn resource(&mut self, resource: GraphResource);
+    fn grant(&mut self, grant: GraphGrant);
+}
+
+/// Who an identity belongs to and how that was decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityProvenance {
+    /// The source it was read from.
+    pub source: String,
+    /// Its owner's display name.
+    pub owner: Option<String>,
+    /// Registered (in Custodian or in its source).
+    pub registered: bool,
+    /// An ownership decided in Custodian: "transfer by X on DATE (reason)".
+    pub owner_override: Option<String>,
+    /// The newest registration in Custodian: "registered by X on DATE: detail".
+    pub registration: Option<String>,
+}
+
+impl Store {
+    /// Streams the access graph into `sink` (four scans).
+    pub fn read_access_graph(&self, sink: &mut impl AccessGraphSink) -> Result<()> {
+        self.db.for_each(
+            "SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id",
+            [],
+            |r| {
+                sink.identity(GraphIdentity {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    status: r.get(3)?,
+                    intended_blast_radius: r.get(4)?,
+                });
+                Ok(())
+            },
+        )?;
+        self.db.for_each(
+            "SELECT from_id, to_id, kind, 0 FROM delegations
+             UNION ALL SELECT from_id, to_id, kind, 1 FROM identity_links",
+            [],
+            |r| {
+                sink.edge(GraphEdge {
+                    from: r.get(0)?,
+                    to: r.get(1)?,
+                    kind: r.get(2)?,
+                    documented: r.get(3)?,
+                });
+                Ok(())
+            },
+        )?;
+        self.db.for_each(
+            "SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id",
+            [],
+            |r| {
+                sink.resource(GraphResource {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    sensitivity: r.get(3)?,
+                    environment: r.get(4)?,
+                });
+                Ok(())
+            },
+        )?;
+        self.db.for_each(
+            "SELECT identity_id, resource_id, permission, privilege, high_consequence FROM grants",
+            [],
+            |r| {
+                sink.grant(GraphGrant {
+                    identity: r.get(0)?,
+                    resource: r.get(1)?,
+                    permission: r.get(2)?,
+                    privilege: r.get(3)?,
+                    high_consequence: r.get(4)?,
+                });
+                Ok(())
+            },
+        )
+    }
+
+    /// Source, owner, ownership decision and registration of an identity;
+    /// `not_found` when there is no such identity.
+    pub fn identity_provenance(&self, identity: i64) -> Result<IdentityProvenance> {
+        let (source, owner, registered): (String, Option<String>, bool) = self
+            .db
+            .query_opt(
+                "SELECT s.name, p.display_name, i.registered FROM identities i JOIN sources s ON s.id = i.source_id
+                 LEFT JOIN people p ON p.id = i.owner_id WHERE i.id = ?1",
+                [identity],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .ok_or_else(|| Error::not_found(format!("no identity {identity}")))?;
+        let owner_override = self.db.query_opt(
+            "SELECT o.kind || ' by ' || o.set_by || ' on ' || date(o.set_at, 'unixepoch') || ' (' || o.reason || ')'
+             FROM owner_overrides o WHERE o.identity_id = ?1",
+            [identity],
+            |r| r.get::<Option<String>>(0),
+        )?;
+        let registration = self.db.query_opt(
+            "SELECT 'registered by ' || actor || ' on ' || date(at, 'unixepoch') || ': ' || detail FROM identity_events
+             WHERE identity_id = ?1 AND kind = 'registered' ORDER BY at DESC LIMIT 1",
+            [identity],
+            |r| r.get::<Option<String>>(0),
+        )?;
+        Ok(IdentityProvenance {
+            source,
+            owner,
+            registered,
+            owner_override: owner_override.flatten(),
+            registration: registration.flatten(),
+        })
+    }
+
+    /// Decisions on the identity itself in campaigns, newest first:
+    /// "keep by X on DATE in CAMPAIGN: justification".
+    pub fn identity_certifications(&self, identity: i64) -> Result<Vec<String>> {
+        self.db.query_map(
+            "SELECT ci.decision || ' by ' || coalesce(p.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch')
+                    || ' in ' || c.name || CASE WHEN ci.justification <> '' THEN ': ' || ci.justification ELSE '' END
+             FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id LEFT JOIN people p ON p.id = ci.decided_by
+             WHERE ci.identity_id = ?1 AND ci.item_type = 'identity' AND ci.decision IS NOT NULL ORDER BY ci.decided_at DESC",
+            [identity],
+            |r| r.get(0),
+        )
+    }
+
+    /// The newest decision on a grant of the identity named `holder`:
+    /// "keep by X on DATE in CAMPAIGN".
+    pub fn grant_certification(
+        &self,
+        holder: &str,
+        resource: i64,
+        permission: &str,
+    ) -> Result<Option<String>> {
+        self.db.query_opt(
+            "SELECT ci.decision || ' by ' || coalesce(pp.display_name, 'close policy') || ' on ' || date(ci.decided_at, 'unixepoch') || ' in ' || c.name
+             FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id JOIN identities i ON i.id = ci.identity_id
+             LEFT JOIN people pp ON pp.id = ci.decided_by
+             WHERE i.name = ?1 AND ci.item_type = 'grant' AND ci.resource_id = ?2 AND ci.permission = ?3 AND ci.decision IS NOT NULL
+             ORDER BY ci.decided_at DESC LIMIT 1",
+            crate::store::db::params![holder, resource, permission],
+            |r| r.get(0),
+        )
+    }
+
+    /// A resource by numeric id, external id or exact (case-insensitive)
+    /// name; `invalid_input` when the reference matches several.
+    pub fn resolve_resource(&self, reference: &str) -> Result<i64> {
+        let r = reference.trim();
+        let ids = self.db.query_map(
+            "SELECT id FROM resources WHERE CAST(id AS TEXT) = ?1 UNION SELECT id FROM resources WHERE external_id = ?1
+             UNION SELECT id FROM resources WHERE name = ?1 COLLATE NOCASE LIMIT 2",
+            [r],
+            |row| row.get::<i64>(0),
+        )?;
+        match ids.as_slice() {
+            [id] => Ok(*id),
+            [] => Err(Error::not_found(format!("no resource matches '{r}'"))),
+            _ => Err(Error::invalid(format!(
+                "'{r}' matches several resources; use the numeric id"
+            ))),
+        }
+    }
+}
