@@ -18,6 +18,8 @@ use custodian::views::{IdentityDetail, InventoryPage, InventoryQuery, OwnerState
 use custodian::{ops, Error, ErrorCode, Result};
 use std::sync::Arc;
 
+#[path = "cli/db.rs"]
+mod db;
 #[path = "cli/lifecycle.rs"]
 mod lifecycle;
 #[path = "cli/posture.rs"]
@@ -131,6 +133,9 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(reviews::AuditCmd),
+    /// The store itself: copy it between engines, keep a database password, show what it is.
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Offboard a person: show their case; plan with --transfer-to / --retire / --keep-with; --apply.
     Offboard(Box<lifecycle::OffboardArgs>),
     /// Mark a person as departing on a date (opens their offboarding case).
@@ -873,12 +878,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let store = ops::open_or_demo(&path, now)?;
             reviews::audit(&store, cmd, now, &mut out)?;
         }
+        Command::Db(cmd) => db::run(cmd, &path, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Reads one secret line from standard input (never echoed, never logged).
-fn read_secret() -> Result<String> {
+pub(crate) fn read_secret() -> Result<String> {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;
     let s = line.trim_end_matches(['\r', '\n']).to_string();

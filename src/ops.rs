@@ -44,6 +44,42 @@ fn default_cache_file() -> Result<PathBuf> {
     Ok(dirs.data_dir().join("custodian.db"))
 }
 
+/// Copies the whole store at `from` into the empty store at `to` (created
+/// when it is a new cache file). The source must exist; the audit chain
+/// must verify at the target with the source's head.
+pub fn copy_store(from: &Location, to: &Location) -> Result<crate::store::copy::CopyReport> {
+    if let Location::File(p) = from {
+        if !p.exists() {
+            return Err(Error::not_found(format!("there is no cache at {}", p.display())));
+        }
+    }
+    if from == to {
+        return Err(Error::invalid("--from and --to are the same store"));
+    }
+    let source = Store::open_location(from)?;
+    let mut target = Store::open_location(to)?;
+    let report = crate::store::copy::copy(&source, &mut target)?;
+    tracing::info!(from = %report.from, to = %report.to, rows = report.rows, "store copied");
+    Ok(report)
+}
+
+/// What a store is: its engine, where it is (no password), its schema.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreInfo {
+    pub engine: crate::store::Engine,
+    pub location: String,
+    pub schema_version: i64,
+}
+
+pub fn store_info(location: &Location) -> Result<StoreInfo> {
+    let store = Store::open_location(location)?;
+    Ok(StoreInfo {
+        engine: store.engine(),
+        location: store.location().to_string(),
+        schema_version: store.schema_version()?,
+    })
+}
+
 /// Opens the store at `location`; when it holds nothing (no source has been
 /// configured or synced yet), loads the S demo organisation so a newcomer
 /// sees a populated console.

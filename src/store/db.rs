@@ -248,6 +248,13 @@ macro_rules! db_params {
 }
 pub use crate::db_params as params;
 
+/// `values![a, b, c]`: one row of [`Value`]s for [`Db::insert_rows`].
+#[macro_export]
+#[doc(hidden)]
+macro_rules! values {
+    ($($p:expr),* $(,)?) => { vec![$($crate::store::db::ToValue::to_value(&$p)),*] };
+}
+
 // ---------------------------------------------------------------------------
 // SQLite binding
 
@@ -854,12 +861,124 @@ impl Db {
     pub fn sync_id_sequence(&self, table: &str) -> Result<()> {
         if self.is_postgres() {
             self.execute_batch(&format!(
-                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), greatest((SELECT max(id) FROM {table}), 1))"
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
             ))?;
         }
         Ok(())
     }
+
+    /// The columns of `table`, in order.
+    pub fn columns(&self, table: &str) -> Result<Vec<String>> {
+        match self.engine() {
+            Engine::Sqlite => self.query_map(
+                "SELECT name FROM pragma_table_info(?1) ORDER BY cid",
+                [table],
+                |r| r.get(0),
+            ),
+            Engine::Postgres => self.query_map(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = current_schema() AND table_name = ?1 AND is_generated = 'NEVER'
+                 ORDER BY ordinal_position",
+                [table],
+                |r| r.get(0),
+            ),
+        }
+    }
+
+    /// The tables of the store (SQLite: without FTS5's shadow tables).
+    pub fn tables(&self) -> Result<Vec<String>> {
+        match self.engine() {
+            Engine::Sqlite => self.query_map(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                 AND name NOT LIKE 'identity_fts%' ORDER BY name",
+                [],
+                |r| r.get(0),
+            ),
+            Engine::Postgres => self.query_map(
+                "SELECT table_name::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+                [],
+                |r| r.get(0),
+            ),
+        }
+    }
+
+    /// Inserts many rows into `table` (names are the program's own, never
+    /// user input). SQLite: one cached statement per row (its fastest path);
+    /// PostgreSQL: multi-row `INSERT … VALUES` of up to [`BULK_ROWS`] rows,
+    /// so a load costs a round trip per batch, not per row.
+    pub fn insert_rows<I>(&self, table: &str, columns: &[&str], rows: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = Vec<Value>>,
+    {
+        self.insert_rows_with(table, columns, "", rows)
+    }
+
+    /// Like [`Db::insert_rows`] with a suffix after the values (e.g.
+    /// `ON CONFLICT DO NOTHING`). Returns the rows written.
+    pub fn insert_rows_with<I>(&self, table: &str, columns: &[&str], suffix: &str, rows: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = Vec<Value>>,
+    {
+        let cols = columns.join(", ");
+        let width = columns.len();
+        if width == 0 {
+            return Ok(0);
+        }
+        let one = |n: usize| -> String {
+            let mut sql = format!("INSERT INTO {table} ({cols}) VALUES ");
+            for r in 0..n {
+                if r > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('(');
+                for c in 0..width {
+                    if c > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("?{}", r * width + c + 1));
+                }
+                sql.push(')');
+            }
+            if !suffix.is_empty() {
+                sql.push(' ');
+                sql.push_str(suffix);
+            }
+            sql
+        };
+        let mut written = 0;
+        match self.engine() {
+            Engine::Sqlite => {
+                let sql = one(1);
+                let mut st = self.prepare(&sql)?;
+                for row in rows {
+                    written += st.execute(row)?;
+                }
+            }
+            Engine::Postgres => {
+                let per = (BULK_ROWS).min(60_000 / width).max(1);
+                let full = one(per);
+                let mut batch: Vec<Value> = Vec::with_capacity(per * width);
+                let mut n = 0;
+                for row in rows {
+                    batch.extend(row);
+                    n += 1;
+                    if n == per {
+                        written += self.execute(&full, std::mem::take(&mut batch))?;
+                        n = 0;
+                    }
+                }
+                if n > 0 {
+                    written += self.execute(&one(n), batch)?;
+                }
+            }
+        }
+        Ok(written)
+    }
 }
+
+/// Rows per multi-row insert on PostgreSQL.
+pub const BULK_ROWS: usize = 1000;
 
 /// A prepared statement (possibly run many times). SQLite's is a cached
 /// statement; PostgreSQL's connection caches its own by SQL, so there it

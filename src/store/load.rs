@@ -8,6 +8,7 @@ use super::{to_ts, to_ts_opt, Store};
 use crate::error::{Context, Result};
 use crate::findings::CHECKS;
 use crate::model::OrgSnapshot;
+use crate::values;
 
 /// Counts of rows written by a load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -61,20 +62,19 @@ impl Store {
 }
 
 fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
+    // Multi-row inserts on PostgreSQL, a cached statement per row on SQLite
+    // (`Db::insert_rows`).
     let mut c = LoadCounts::default();
-    {
-        let mut st = tx.prepare("INSERT INTO sources(id, kind, name) VALUES (?1, ?2, ?3)")?;
-        for s in &org.sources {
-            st.execute(params![s.id, s.kind, s.name])?;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO people(id, source_id, external_id, display_name, email, department, title, manager_id, status, left_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for p in &org.people {
-            st.execute(params![
+    tx.insert_rows(
+        "sources",
+        &["id", "kind", "name"],
+        org.sources.iter().map(|s| values![s.id, s.kind, s.name]),
+    )?;
+    c.people = tx.insert_rows(
+        "people",
+        &["id", "source_id", "external_id", "display_name", "email", "department", "title", "manager_id", "status", "left_at"],
+        org.people.iter().map(|p| {
+            values![
                 p.id,
                 p.source,
                 p.external_id,
@@ -85,18 +85,18 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
                 p.manager,
                 p.status,
                 to_ts_opt(p.left_at)
-            ])?;
-            c.people += 1;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO identities(id, source_id, external_id, name, kind, agent_class, status, purpose, builder_id,
-                 owner_id, team, environment, registered, intended_blast_radius, created_at, last_used_at, last_reviewed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        )?;
-        for i in &org.identities {
-            st.execute(params![
+            ]
+        }),
+    )?;
+    c.identities = tx.insert_rows(
+        "identities",
+        &[
+            "id", "source_id", "external_id", "name", "kind", "agent_class", "status", "purpose", "builder_id",
+            "owner_id", "team", "environment", "registered", "intended_blast_radius", "created_at", "last_used_at",
+            "last_reviewed_at",
+        ],
+        org.identities.iter().map(|i| {
+            values![
                 i.id,
                 i.source,
                 i.external_id,
@@ -114,17 +114,14 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
                 to_ts(i.created_at),
                 to_ts_opt(i.last_used_at),
                 to_ts_opt(i.last_reviewed_at)
-            ])?;
-            c.identities += 1;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO credentials(id, identity_id, external_id, kind, display_name, created_at, expires_at, last_rotated_at, last_used_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
-        for k in &org.credentials {
-            st.execute(params![
+            ]
+        }),
+    )?;
+    c.credentials = tx.insert_rows(
+        "credentials",
+        &["id", "identity_id", "external_id", "kind", "display_name", "created_at", "expires_at", "last_rotated_at", "last_used_at"],
+        org.credentials.iter().map(|k| {
+            values![
                 k.id,
                 k.identity,
                 k.external_id,
@@ -134,54 +131,36 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
                 to_ts_opt(k.expires_at),
                 to_ts_opt(k.last_rotated_at),
                 to_ts_opt(k.last_used_at)
-            ])?;
-            c.credentials += 1;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO resources(id, source_id, external_id, name, kind, sensitivity, environment, owner_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        for r in &org.resources {
-            st.execute(params![
-                r.id,
-                r.source,
-                r.external_id,
-                r.name,
-                r.kind,
-                r.sensitivity,
-                r.environment,
-                r.owner
-            ])?;
-            c.resources += 1;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for g in &org.grants {
-            st.execute(params![
+            ]
+        }),
+    )?;
+    c.resources = tx.insert_rows(
+        "resources",
+        &["id", "source_id", "external_id", "name", "kind", "sensitivity", "environment", "owner_id"],
+        org.resources.iter().map(|r| {
+            values![r.id, r.source, r.external_id, r.name, r.kind, r.sensitivity, r.environment, r.owner]
+        }),
+    )?;
+    c.grants = tx.insert_rows(
+        "grants",
+        &["identity_id", "resource_id", "permission", "privilege", "high_consequence", "last_used_at"],
+        org.grants.iter().map(|g| {
+            values![
                 g.identity,
                 g.resource,
                 g.permission,
                 g.privilege,
                 g.high_consequence,
                 to_ts_opt(g.last_used_at)
-            ])?;
-            c.grants += 1;
-        }
-    }
-    {
-        let mut st = tx.prepare(
-            "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-        )?;
-        for d in &org.delegations {
-            c.delegations += st.execute(params![d.from, d.to, d.kind])?;
-        }
-    }
+            ]
+        }),
+    )?;
+    c.delegations = tx.insert_rows_with(
+        "delegations",
+        &["from_id", "to_id", "kind"],
+        "ON CONFLICT DO NOTHING",
+        org.delegations.iter().map(|d| values![d.from, d.to, d.kind]),
+    )?;
     // The snapshot brought its own ids: later inserts continue after them.
     for table in ["sources", "people", "identities", "credentials", "resources"] {
         tx.sync_id_sequence(table)?;

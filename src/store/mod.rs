@@ -12,6 +12,7 @@
 pub mod audit;
 mod audit_views;
 pub mod campaigns;
+pub mod copy;
 pub mod db;
 pub mod graph;
 mod inventory;

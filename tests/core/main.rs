@@ -11,6 +11,7 @@ mod audit;
 mod bindings;
 mod blast;
 mod campaigns;
+mod copy;
 mod cli;
 mod demo;
 mod faults;
