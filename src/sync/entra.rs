@@ -258,8 +258,9 @@ impl Graph {
         first: &str,
         what: &str,
         phase: &str,
-    ) -> Result<(Vec<Value>, Option<String>)> {
+    ) -> Result<(Vec<Value>, Option<String>, PageEnds)> {
         let mut out = Vec::new();
+        let mut ends = PageEnds::default();
         let mut url = first.to_string();
         let mut pages = 0u64;
         loop {
@@ -276,6 +277,7 @@ impl Graph {
                 ));
             };
             out.extend(items);
+            ends.0.push(out.len());
             if let Some(ctx) = ctx {
                 ctx.report(phase, pages, out.len() as u64, None);
             }
@@ -287,7 +289,7 @@ impl Graph {
                     ))
                 }
                 Some(next) => url = next,
-                None => return Ok((out, page.delta)),
+                None => return Ok((out, page.delta, ends)),
             }
         }
     }
@@ -302,6 +304,18 @@ impl Graph {
         Ok(self.pages(ctx, first, what, phase).await?.0)
     }
 
+    /// Like `list`, with where each item was (for warnings).
+    async fn list_placed(
+        &self,
+        ctx: Option<&SyncContext>,
+        first: &str,
+        what: &str,
+        phase: &str,
+    ) -> Result<(Vec<Value>, PageEnds)> {
+        let (items, _, ends) = self.pages(ctx, first, what, phase).await?;
+        Ok((items, ends))
+    }
+
     /// A delta round: the changed items and the next delta link. An expired
     /// or unusable link is `CursorExpired`.
     async fn delta(
@@ -310,10 +324,10 @@ impl Graph {
         link: &str,
         what: &str,
         phase: &str,
-    ) -> Result<(Vec<Value>, String)> {
+    ) -> Result<(Vec<Value>, String, PageEnds)> {
         match self.pages(Some(ctx), link, what, phase).await {
-            Ok((items, Some(delta))) => Ok((items, delta)),
-            Ok((_, None)) => Err(Error::new(
+            Ok((items, Some(delta), ends)) => Ok((items, delta, ends)),
+            Ok((_, None, _)) => Err(Error::new(
                 ErrorCode::MalformedResponse,
                 format!("Graph {what} delta: the last page has no deltaLink"),
             )),
@@ -332,6 +346,49 @@ impl Graph {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Where each page of a listing ends (cumulative item counts).
+#[derive(Debug, Default)]
+pub struct PageEnds(Vec<usize>);
+
+impl PageEnds {
+    /// "page P item I" of the item at `index` (both from 1).
+    pub fn place(&self, index: usize) -> String {
+        let page = self.0.partition_point(|&end| end <= index);
+        let start = if page == 0 { 0 } else { self.0[page - 1] };
+        format!("page {} item {}", page + 1, index - start + 1)
+    }
+}
+
+/// A name to tell an object by when it has no id.
+fn label(v: &Value) -> String {
+    ["displayName", "userPrincipalName", "appId"]
+        .iter()
+        .find_map(|k| str_at(v, k))
+        .map_or_else(|| "unnamed".to_string(), |n| format!("'{n}'"))
+}
+
+/// Keeps the items of a listing that have an id (once each); the others are
+/// skipped with a warning naming their page and position.
+fn with_ids(items: Vec<Value>, ends: &PageEnds, what: &str, f: &mut Fetched) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match str_at(&item, "id") {
+            None => f.warn(format!(
+                "Graph {what} {} ({}): no id; skipped",
+                ends.place(i),
+                label(&item)
+            )),
+            Some(id) if !seen.insert(id.to_string()) => f.warn(format!(
+                "Graph {what} {}: id {id} listed twice; the first kept",
+                ends.place(i)
+            )),
+            Some(_) => out.push(item),
+        }
+    }
+    out
 }
 
 fn is_sync_state_error(msg: &str) -> bool {
@@ -616,6 +673,7 @@ async fn all_details(
     ctx: &SyncContext,
     g: &Graph,
     ids: Vec<String>,
+    f: &mut Fetched,
 ) -> Result<HashMap<String, SpDetails>> {
     let total = ids.len() as u64;
     let mut out = HashMap::with_capacity(ids.len());
@@ -624,14 +682,28 @@ async fn all_details(
     loop {
         while set.len() < PER_SP_TASKS {
             let Some(id) = pending.next() else { break };
-            set.spawn(sp_details(g.clone(), id));
+            let g = g.clone();
+            set.spawn(async move {
+                let r = sp_details(g, id.clone()).await;
+                (id, r)
+            });
         }
         let Some(joined) = set.join_next().await else {
             break;
         };
-        let details =
-            joined.map_err(|e| Error::internal(format!("a Graph task failed: {e}")))??;
-        out.insert(details.sp_id.clone(), details);
+        let (id, details) =
+            joined.map_err(|e| Error::internal(format!("a Graph task failed: {e}")))?;
+        match details {
+            Ok(details) => {
+                out.insert(details.sp_id.clone(), details);
+            }
+            // Deleted while we listed: it is gone, say so.
+            Err(e) if is_status(&e, 404) => f.warn(format!(
+                "Graph servicePrincipal {id}: not found when reading its owners and permissions \
+                 (deleted during the sync?); skipped"
+            )),
+            Err(e) => return Err(e),
+        }
         ctx.report("identities", 0, out.len() as u64, Some(total));
     }
     Ok(out)
@@ -846,25 +918,26 @@ impl EntraSource {
             .await?;
 
         let mut f = Fetched::new(FetchMode::Full);
-        let users = g
-            .list(
+        let (users, ends) = g
+            .list_placed(
                 Some(ctx),
                 &g.url(&format!("/v1.0/users?$top=999&{USER_SELECT}")),
                 "users",
                 "people",
             )
             .await?;
-        for u in &users {
+        for u in &with_ids(users, &ends, "users", &mut f) {
             f.people.push(user_to_person(u, now)?);
         }
-        let sps = g
-            .list(
+        let (sps, ends) = g
+            .list_placed(
                 Some(ctx),
                 &g.url(&format!("/v1.0/servicePrincipals?$top=999&{SP_SELECT}")),
                 "servicePrincipals",
                 "identities",
             )
             .await?;
+        let sps = with_ids(sps, &ends, "servicePrincipals", &mut f);
         let mut builder = Builder {
             g,
             tenant,
@@ -879,7 +952,7 @@ impl EntraSource {
                 ids.push(id);
             }
         }
-        let details = all_details(ctx, g, ids).await?;
+        let details = all_details(ctx, g, ids, &mut f).await?;
         let apps: HashMap<String, Value> = g
             .list(
                 Some(ctx),
@@ -924,8 +997,8 @@ impl EntraSource {
             )
             .await
         {
-            Ok((_, Some(link))) => Ok(Some(link)),
-            Ok((_, None)) => {
+            Ok((_, Some(link), _)) => Ok(Some(link)),
+            Ok((_, None, _)) => {
                 tracing::warn!(
                     what,
                     "Graph delta round ended without a deltaLink; syncs stay full"
@@ -944,8 +1017,9 @@ impl EntraSource {
         let now = Utc::now();
         let tenant = ctx.setting("tenant_id")?;
         let (include_first_party, _) = Self::settings(ctx);
-        let (user_items, users_link) = g.delta(ctx, &cursor.users, "users", "people").await?;
-        let (sp_items, sps_link) = g
+        let (user_items, users_link, user_ends) =
+            g.delta(ctx, &cursor.users, "users", "people").await?;
+        let (sp_items, sps_link, sp_ends) = g
             .delta(
                 ctx,
                 &cursor.service_principals,
@@ -956,22 +1030,29 @@ impl EntraSource {
 
         let mut f = Fetched::new(FetchMode::Incremental);
         // The last word on each id wins (an object may appear more than once).
-        let (changed_users, removed_users) = changes(&user_items, "user")?;
+        let (changed_users, removed_users) = changes(&user_items, &user_ends, "users", &mut f);
         f.removed_people = removed_users;
         for id in changed_users {
             let url = g.url(&format!("/v1.0/users/{id}?{USER_SELECT}"));
             match g.object(&url, "user").await {
+                Ok(u) if str_at(&u, "id").is_none() => {
+                    f.warn(format!("Graph user {id}: read back without an id; skipped"))
+                }
                 Ok(u) => f.people.push(user_to_person(&u, now)?),
                 Err(e) if is_status(&e, 404) => f.removed_people.push(id),
                 Err(e) => return Err(e),
             }
         }
-        let (changed_sps, removed_sps) = changes(&sp_items, "servicePrincipal")?;
+        let (changed_sps, removed_sps) =
+            changes(&sp_items, &sp_ends, "servicePrincipals", &mut f);
         f.removed_identities = removed_sps;
         let mut sps = Vec::new();
         for id in changed_sps {
             let url = g.url(&format!("/v1.0/servicePrincipals/{id}?{SP_SELECT}"));
             match g.object(&url, "servicePrincipal").await {
+                Ok(sp) if str_at(&sp, "id").is_none() => f.warn(format!(
+                    "Graph servicePrincipal {id}: read back without an id; skipped"
+                )),
                 Ok(sp) => sps.push(sp),
                 Err(e) if is_status(&e, 404) => f.removed_identities.push(id),
                 Err(e) => return Err(e),
@@ -991,7 +1072,7 @@ impl EntraSource {
                 ids.push(id);
             }
         }
-        let details = all_details(ctx, g, ids).await?;
+        let details = all_details(ctx, g, ids, &mut f).await?;
         // An upserted identity must bring all its credentials: read the
         // application behind each changed SP (none for managed identities).
         let mut apps: HashMap<String, Value> = HashMap::new();
@@ -1029,11 +1110,24 @@ impl EntraSource {
 }
 
 /// Changed and removed ids of a delta round, deduplicated, last word wins.
-fn changes(items: &[Value], what: &str) -> Result<(Vec<String>, Vec<String>)> {
+/// An item without an id is skipped with a warning.
+fn changes(
+    items: &[Value],
+    ends: &PageEnds,
+    what: &str,
+    f: &mut Fetched,
+) -> (Vec<String>, Vec<String>) {
     let mut order: Vec<String> = Vec::new();
     let mut removed: HashMap<String, bool> = HashMap::new();
-    for item in items {
-        let id = id_of(item, what)?;
+    for (i, item) in items.iter().enumerate() {
+        let Some(id) = str_at(item, "id").map(str::to_string) else {
+            f.warn(format!(
+                "Graph {what} delta {} ({}): no id; skipped",
+                ends.place(i),
+                label(item)
+            ));
+            continue;
+        };
         let gone = item.get("@removed").is_some();
         if removed.insert(id.clone(), gone).is_none() {
             order.push(id);
@@ -1047,7 +1141,7 @@ fn changes(items: &[Value], what: &str) -> Result<(Vec<String>, Vec<String>)> {
             changed.push(id);
         }
     }
-    Ok((changed, gone))
+    (changed, gone)
 }
 
 impl Source for EntraSource {
@@ -1109,8 +1203,34 @@ mod tests {
             r#"[{"id":"a"},{"id":"b","@removed":{"reason":"deleted"}},{"id":"a","@removed":{"reason":"changed"}},{"id":"c"}]"#,
         )
         .unwrap();
-        let (changed, removed) = changes(&items, "x").unwrap();
+        let mut f = Fetched::new(FetchMode::Incremental);
+        let ends = PageEnds(vec![items.len()]);
+        let (changed, removed) = changes(&items, &ends, "x", &mut f);
         assert_eq!(changed, vec!["c".to_string()]);
         assert_eq!(removed, vec!["a".to_string(), "b".to_string()]);
+        assert!(f.warnings.is_empty());
+    }
+
+    #[test]
+    fn objects_without_an_id_are_skipped_and_placed() {
+        let items: Vec<Value> = serde_json::from_str(
+            r#"[{"id":"a"},{"displayName":"ghost"},{"id":"c"},{"id":"a"},{"appId":"x"}]"#,
+        )
+        .unwrap();
+        let ends = PageEnds(vec![2, 5]);
+        assert_eq!(ends.place(0), "page 1 item 1");
+        assert_eq!(ends.place(1), "page 1 item 2");
+        assert_eq!(ends.place(2), "page 2 item 1");
+        let mut f = Fetched::new(FetchMode::Full);
+        let kept = with_ids(items.clone(), &ends, "servicePrincipals", &mut f);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(f.warnings.len(), 3, "{:?}", f.warnings);
+        assert!(f.warnings[0].contains("page 1 item 2") && f.warnings[0].contains("'ghost'"));
+        assert!(f.warnings[1].contains("listed twice"));
+        assert!(f.warnings[2].contains("page 2 item 3"));
+        let mut f = Fetched::new(FetchMode::Incremental);
+        let (changed, _) = changes(&items, &ends, "users", &mut f);
+        assert_eq!(changed, vec!["a".to_string(), "c".to_string()]);
+        assert_eq!(f.warnings.len(), 2);
     }
 }

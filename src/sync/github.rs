@@ -33,6 +33,12 @@
 //!   credential and a grant `contents:read` or `contents:write` (high-
 //!   consequence) on the repository (high sensitivity when private).
 //!
+//! Tolerant reading: a member without a login, or an installation, token or
+//! deploy key without a numeric id, is skipped and named in the run's
+//! warnings; a page that is not the documented list fails the run. A token
+//! past `token_expires_at` is disabled (its description says expired)
+//! whatever `token_expired` says.
+//!
 //! Rate limits are handled by the shared client: 429/403 with `retry-after`,
 //! 403 with `x-ratelimit-remaining: 0` (waits until `x-ratelimit-reset`), and
 //! a secondary limit named only in the body (waits `secondary_wait`, one
@@ -230,9 +236,13 @@ impl Source for GithubSource {
                 .map(|m| (m, "outside collaborator")),
             )
         {
-            let login = s(&m, &["login"])
-                .ok_or_else(|| malformed("a member has no login"))?
-                .to_string();
+            let Some(login) = s(&m, &["login"]).map(str::to_string) else {
+                f.warn(format!(
+                    "GitHub {title} without a login (id {}); skipped",
+                    m.get("id").map_or_else(|| "unknown".to_string(), Value::to_string)
+                ));
+                continue;
+            };
             if !seen.insert(login.clone()) {
                 continue;
             }
@@ -269,10 +279,13 @@ impl Source for GithubSource {
             )
             .await?
         {
-            let id = inst
-                .get("id")
-                .and_then(Value::as_i64)
-                .ok_or_else(|| malformed("an installation has no id"))?;
+            let Some(id) = inst.get("id").and_then(Value::as_i64) else {
+                f.warn(format!(
+                    "GitHub installation of '{}' without a numeric id; skipped",
+                    s(&inst, &["app_slug"]).unwrap_or("unknown app")
+                ));
+                continue;
+            };
             let slug = s(&inst, &["app_slug"]).unwrap_or("github-app");
             let ext = format!("installation:{id}");
             let events: Vec<&str> = inst
@@ -326,33 +339,41 @@ impl Source for GithubSource {
                 }
                 other => other?,
             };
+            let now = Utc::now();
             for t in tokens {
-                let id = t
-                    .get("id")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| malformed("a token grant has no id"))?;
+                let Some(id) = t.get("id").and_then(Value::as_i64) else {
+                    f.warn(format!(
+                        "GitHub fine-grained token '{}' without a numeric id; skipped",
+                        s(&t, &["token_name"]).unwrap_or("unnamed")
+                    ));
+                    continue;
+                };
                 let ext = format!("pat:{id}");
                 let owner =
                     s(&t, &["owner", "login"]).map(|l| PersonKey::ExternalId(l.to_string()));
                 let name =
                     s(&t, &["token_name"]).map_or_else(|| format!("token {id}"), str::to_string);
-                let expired = t
+                let flag_expired = t
                     .get("token_expired")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
+                // The dates decide: GitHub's flag can lag the expiry.
+                let state =
+                    credential_state(true, flag_expired, time(&t, "token_expires_at"), now);
                 f.identities.push(IdentityRecord {
                     external_id: ext.clone(),
                     name: name.clone(),
                     kind: IdentityKind::ApiKey,
                     agent_class: None,
-                    status: if expired {
-                        IdentityStatus::Disabled
-                    } else {
-                        IdentityStatus::Active
-                    },
+                    status: state.identity_status(),
                     description: format!(
-                        "fine-grained personal access token on {} repositories",
-                        s(&t, &["repository_selection"]).unwrap_or("some")
+                        "fine-grained personal access token on {} repositories{}",
+                        s(&t, &["repository_selection"]).unwrap_or("some"),
+                        if state == CredentialState::Expired {
+                            " (expired)"
+                        } else {
+                            ""
+                        }
                     ),
                     owner: owner.clone(),
                     builder: owner,
@@ -444,11 +465,15 @@ impl Source for GithubSource {
                 },
                 environment: String::new(),
             });
-            for k in keys {
-                let id = k
-                    .get("id")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| malformed("a deploy key has no id"))?;
+            for (i, k) in keys.into_iter().enumerate() {
+                let Some(id) = k.get("id").and_then(Value::as_i64) else {
+                    f.warn(format!(
+                        "GitHub deploy key {} of {repo} ('{}') without a numeric id; skipped",
+                        i + 1,
+                        s(&k, &["title"]).unwrap_or("untitled")
+                    ));
+                    continue;
+                };
                 let ext = format!("deploy-key:{repo}:{id}");
                 let title = s(&k, &["title"]).unwrap_or("deploy key");
                 let read_only = k.get("read_only").and_then(Value::as_bool).unwrap_or(false);

@@ -33,6 +33,14 @@
 //! miss removed apps and tokens or have to re-read everything anyway. Reading
 //! users is the cheap part of a run, so correctness wins.
 //!
+//! Tolerant reading: a user, app, API token or group without an `id` is
+//! skipped and named in the run's warnings; an app's client secret or JSON
+//! web key list that is not the documented array (Okta's own example for the
+//! key list answers one object) is read as well as it can be (a JWKS as its
+//! keys, one key object as one key) and noted. An API token past its
+//! `expiresAt` is disabled (its description says expired): Okta keeps
+//! listing it and has no status of its own.
+//!
 //! A refused read of user types, API tokens or app grants fails the run
 //! rather than silently dropping what it would have named: in a full fetch a
 //! missing identity is a deleted one.
@@ -170,13 +178,86 @@ impl Okta {
         }
     }
 
-    /// Like `list`, but a 404 (the endpoint does not apply) is an empty list.
-    async fn list_or_empty(&self, url: &str, what: &str) -> Result<Vec<Value>> {
-        match self.list(None, url, what, "").await {
-            Err(e) if is_not_found(&e) => Ok(vec![]),
-            other => other,
+    /// One unpaged per-app list (client secrets, JSON web keys), read
+    /// tolerantly: a 404 (the endpoint does not apply) is an empty list, and
+    /// a body of another shape is read as well as it can be, with a note.
+    async fn credential_list(&self, url: &str) -> Result<(Vec<Value>, Option<String>)> {
+        let headers = [
+            ("authorization", format!("SSWS {}", self.token)),
+            ("accept", "application/json".to_string()),
+        ];
+        let resp = match self.http.get(url, &headers).await {
+            Err(e) if is_not_found(&e) => return Ok((vec![], None)),
+            other => other?,
+        };
+        let body: Value = resp.json("Okta app credentials")?;
+        Ok(credential_items(body))
+    }
+}
+
+/// The items of a credential list. Okta documents an array, but its own
+/// example for the JSON web keys answers one object: a JWKS
+/// (`{"keys": [...]}`) is read as its keys, a single key object as one key
+/// (with a note), anything else as nothing (with a note).
+pub fn credential_items(body: Value) -> (Vec<Value>, Option<String>) {
+    match body {
+        Value::Array(items) => (items, None),
+        Value::Object(mut m) => {
+            if let Some(Value::Array(keys)) = m.remove("keys") {
+                return (keys, None);
+            }
+            if ["id", "kid", "kty", "client_secret"]
+                .iter()
+                .any(|k| m.contains_key(*k))
+            {
+                (
+                    vec![Value::Object(m)],
+                    Some("answered one object where a list is documented; read as one".into()),
+                )
+            } else {
+                (
+                    vec![],
+                    Some("answered an object that is neither a list nor a key; not read".into()),
+                )
+            }
+        }
+        other => (
+            vec![],
+            Some(format!(
+                "answered {} where a list is documented; not read",
+                match other {
+                    Value::Null => "null",
+                    Value::Bool(_) => "a boolean",
+                    Value::Number(_) => "a number",
+                    _ => "a string",
+                }
+            )),
+        ),
+    }
+}
+
+/// Keeps the items that have an id (once each); the others are skipped with
+/// a warning naming their position and why.
+fn with_ids(items: Vec<Value>, what: &str, f: &mut Fetched) -> Vec<Value> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let label = ["label", "name"]
+            .iter()
+            .find_map(|k| str_at(&item, &[k]))
+            .or_else(|| str_at(&item, &["profile", "login"]))
+            .or_else(|| str_at(&item, &["profile", "name"]))
+            .map_or_else(|| "unnamed".to_string(), |n| format!("'{n}'"));
+        match str_at(&item, &["id"]) {
+            None => f.warn(format!(
+                "Okta {what} item {} ({label}): no id; skipped",
+                i + 1
+            )),
+            Some(id) if !seen.insert(id.to_string()) => {}
+            Some(_) => out.push(item),
         }
     }
+    out
 }
 
 /// What is read per service app.
@@ -185,6 +266,8 @@ struct AppDetails {
     grants: Vec<Value>,
     secrets: Vec<Value>,
     keys: Vec<Value>,
+    /// Shape problems met while reading (become warnings).
+    notes: Vec<String>,
 }
 
 async fn app_details(o: Okta, id: String, auth_method: String) -> Result<AppDetails> {
@@ -196,21 +279,22 @@ async fn app_details(o: Okta, id: String, auth_method: String) -> Result<AppDeta
             "",
         )
         .await?;
+    let mut notes = Vec::new();
     let secrets = if auth_method.starts_with("client_secret") {
-        o.list_or_empty(
-            &o.url(&format!("/api/v1/apps/{id}/credentials/secrets")),
-            "app client secrets",
-        )
-        .await?
+        let (items, note) = o
+            .credential_list(&o.url(&format!("/api/v1/apps/{id}/credentials/secrets")))
+            .await?;
+        notes.extend(note.map(|n| format!("Okta app {id}: its client secret list {n}")));
+        items
     } else {
         vec![]
     };
     let keys = if auth_method == "private_key_jwt" {
-        o.list_or_empty(
-            &o.url(&format!("/api/v1/apps/{id}/credentials/jwks")),
-            "app JSON web keys",
-        )
-        .await?
+        let (items, note) = o
+            .credential_list(&o.url(&format!("/api/v1/apps/{id}/credentials/jwks")))
+            .await?;
+        notes.extend(note.map(|n| format!("Okta app {id}: its JSON web key list {n}")));
+        items
     } else {
         vec![]
     };
@@ -219,6 +303,7 @@ async fn app_details(o: Okta, id: String, auth_method: String) -> Result<AppDeta
         grants,
         secrets,
         keys,
+        notes,
     })
 }
 
@@ -293,6 +378,7 @@ impl Source for OktaSource {
             )
             .await?;
         users.extend(deprovisioned);
+        let users = with_ids(users, "users", &mut f);
         let types = o
             .list(
                 None,
@@ -398,6 +484,7 @@ impl Source for OktaSource {
                 "identities",
             )
             .await?;
+        let apps = with_ids(apps, "apps", &mut f);
         let mut service_apps = Vec::new();
         for a in &apps {
             if str_at(a, &["settings", "oauthClient", "application_type"]) != Some("service") {
@@ -443,12 +530,16 @@ impl Source for OktaSource {
         .await?;
         let mut okta_api_used = false;
         for d in &details {
+            for n in &d.notes {
+                f.warn(n.clone());
+            }
             for s in d
                 .secrets
                 .iter()
                 .filter(|s| str_at(s, &["status"]).is_none_or(|st| st == "ACTIVE"))
             {
                 let Some(sid) = str_at(s, &["id"]) else {
+                    f.warn(format!("Okta app {}: a client secret without an id; skipped", d.id));
                     continue;
                 };
                 f.credentials.push(CredentialRecord {
@@ -468,6 +559,7 @@ impl Source for OktaSource {
                 .filter(|k| str_at(k, &["status"]).is_none_or(|st| st == "ACTIVE"))
             {
                 let Some(kid) = str_at(k, &["id"]).or_else(|| str_at(k, &["kid"])) else {
+                    f.warn(format!("Okta app {}: a JSON web key without an id or kid; skipped", d.id));
                     continue;
                 };
                 f.credentials.push(CredentialRecord {
@@ -525,16 +617,26 @@ impl Source for OktaSource {
                 "identities",
             )
             .await?;
-        for t in &tokens {
+        let now = Utc::now();
+        for t in &with_ids(tokens, "API tokens", &mut f) {
             let id = id_of(t, "API token")?;
             let name = str_at(t, &["name"]).unwrap_or(&id).to_string();
+            let expires = time_at(t, &["expiresAt"]);
+            // Okta lists a token until it is revoked or lapses, with no
+            // status of its own: its expiry decides.
+            let state = credential_state(true, false, expires, now);
             f.identities.push(IdentityRecord {
                 name: name.clone(),
                 kind: crate::model::IdentityKind::ApiKey,
                 agent_class: None,
-                status: IdentityStatus::Active,
+                status: state.identity_status(),
                 description: format!(
-                    "Okta API token; acts with the admin rights of its user (client: {})",
+                    "Okta API token{}; acts with the admin rights of its user (client: {})",
+                    if state == CredentialState::Expired {
+                        " (expired)"
+                    } else {
+                        ""
+                    },
                     str_at(t, &["clientName"]).unwrap_or("unknown")
                 ),
                 owner: str_at(t, &["userId"]).map(|u| PersonKey::ExternalId(u.to_string())),
@@ -567,6 +669,7 @@ impl Source for OktaSource {
                 "groups",
             )
             .await?;
+        let groups = with_ids(groups, "groups", &mut f);
         let mut admin_groups = HashSet::new();
         let mut group_ids = Vec::new();
         for g in &groups {
@@ -622,8 +725,39 @@ impl Source for OktaSource {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn credential_lists_of_any_documented_shape() {
+        let (items, note) = credential_items(json!([{"id": "a"}, {"id": "b"}]));
+        assert_eq!((items.len(), note), (2, None));
+        let (items, note) = credential_items(json!({"keys": [{"kid": "k1"}]}));
+        assert_eq!((items.len(), note), (1, None));
+        let (items, note) = credential_items(json!({"id": "pks1", "kid": "k1", "kty": "RSA", "status": "ACTIVE"}));
+        assert_eq!(items.len(), 1);
+        assert!(note.unwrap().contains("one object"));
+        let (items, note) = credential_items(json!({"errorCode": "E0000007"}));
+        assert!(items.is_empty());
+        assert!(note.unwrap().contains("not read"));
+        let (items, note) = credential_items(json!("x"));
+        assert!(items.is_empty() && note.is_some());
+    }
+
+    #[test]
+    fn objects_without_ids_are_skipped_and_named() {
+        let mut f = Fetched::new(FetchMode::Full);
+        let kept = with_ids(
+            vec![json!({"id": "a"}), json!({"label": "orphan"}), json!({"id": "a"})],
+            "apps",
+            &mut f,
+        );
+        assert_eq!(kept.len(), 1);
+        assert_eq!(f.warnings.len(), 1);
+        assert!(f.warnings[0].contains("apps item 2") && f.warnings[0].contains("'orphan'"));
+    }
 
     #[test]
     fn next_link_reads_every_header_and_joined_lines() {

@@ -120,7 +120,7 @@ fn mount_org(fx: &Fixture, with_pat: bool) {
                 "repositories_url": format!("{uri}/organizations/652551/personal-access-tokens/25381/repositories"),
                 "permissions": {"organization": {"members": "read"}, "repository": {"metadata": "read", "workflows": "write"}},
                 "access_granted_at": "2025-05-16T08:47:09Z", "token_id": 98716, "token_name": "agent-runner", "token_expired": false,
-                "token_expires_at": "2026-11-16T08:47:09Z", "token_last_used_at": "2026-10-30T10:00:00Z"}])
+                "token_expires_at": "2099-11-16T08:47:09Z", "token_last_used_at": "2026-10-30T10:00:00Z"}])
     } else {
         json!([])
     };
@@ -215,7 +215,7 @@ fn an_organisation_maps_to_people_apps_tokens_and_deploy_keys() {
         .expires_at
         .as_deref()
         .unwrap()
-        .starts_with("2026-11-16"));
+        .starts_with("2099-11-16"));
     assert!(pat
         .last_used_at
         .as_deref()
