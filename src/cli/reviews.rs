@@ -204,6 +204,9 @@ pub enum AuditCmd {
         /// An export (JSON Lines) to check instead of the cache.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// A head hash published elsewhere: the log must contain it.
+        #[arg(long)]
+        head: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -643,32 +646,46 @@ pub fn task(
 /// Exits non-zero (through the error) when the chain does not verify.
 pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Write) -> Result<()> {
     match cmd {
-        AuditCmd::Verify { file, json } => {
+        AuditCmd::Verify { file, head, json } => {
+            use custodian::store::audit;
+            let verifier = audit::Verifier::for_engine(store.engine());
             let v = match file {
                 Some(f) => {
                     let text = std::fs::read_to_string(&f)
                         .map_err(|e| Error::invalid(format!("cannot read {}: {e}", f.display())))?;
-                    custodian::store::audit::verify_export(&text)?
+                    audit::verify_export(&text, head.as_deref(), &verifier)?
                 }
-                None => ops::verify_audit(store)?,
+                None => {
+                    let v = store.verify_audit_with(&verifier)?;
+                    match head {
+                        Some(h) if v.ok && !store.audit_contains(&h)? => audit::AuditVerification {
+                            ok: false,
+                            problem: Some(format!(
+                                "the published head {h} is not in this log: it was truncated before that entry, or rewritten"
+                            )),
+                            ..v
+                        },
+                        _ => v,
+                    }
+                }
             };
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if v.ok {
-                writeln!(
-                    out,
-                    "Audit log verified: {} entries, head {}",
-                    v.entries, v.head
-                )?;
+                let state = if v.signature == audit::SIG_VERIFIED {
+                    "verified and signed"
+                } else if v.signature == audit::SIG_UNSIGNED {
+                    "chain intact, unsigned"
+                } else {
+                    "chain intact, signature not checked"
+                };
+                writeln!(out, "Audit log {state}: {} entries, head {}", v.entries, v.head)?;
+                if let Some(note) = &v.signature_note {
+                    writeln!(out, "  {note}")?;
+                }
             }
             if !v.ok {
-                return Err(Error::new(
-                    custodian::ErrorCode::AuditBroken,
-                    format!(
-                        "the audit log does not verify: {}",
-                        v.problem.unwrap_or_default()
-                    ),
-                ));
+                return Err(audit::broken_error(&v));
             }
         }
         AuditCmd::Export { out: path } => {

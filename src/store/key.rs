@@ -78,3 +78,317 @@ pub(crate) fn pragma(key: &str) -> Result<String> {
     }
     Ok(format!("PRAGMA key = \"x'{key}'\";"))
 }
+
+// ------------------------------------------------------- audit signing key ---
+
+/// The audit signing key for a team workspace (PostgreSQL), or to override
+/// the default anywhere: a path to a file holding the key, or the key
+/// itself. 64 hex digits are used as the raw key; anything else is a
+/// passphrase (PBKDF2, see [`AuditKey::from_passphrase`]).
+pub const AUDIT_KEY_ENV: &str = "CUSTODIAN_AUDIT_KEY";
+const AUDIT_ACCOUNT: &str = "audit-key";
+/// The salt of the passphrase KDF: distinct from the cache key's, so the
+/// audit key is not the cache key even when both come from one passphrase.
+const AUDIT_SALT: &[u8] = b"org.custodian.audit-key/v1";
+/// PBKDF2-HMAC-SHA-256 iterations for a passphrase: about the work of
+/// SQLCipher's KDF on the cache key (256,000 x PBKDF2-HMAC-SHA-512), so
+/// neither is the cheaper way to guess a shared passphrase.
+pub const AUDIT_KDF_ITERATIONS: u32 = 310_000;
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+/// The key that signs the audit log's head (HMAC-SHA-256). It is kept
+/// outside the database: whoever can write the database but lacks this key
+/// cannot make a tampered log verify. Redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey([u8; 32]);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuditKey(id {})", self.id())
+    }
+}
+
+fn mac(key: &[u8]) -> HmacSha256 {
+    use hmac::digest::KeyInit;
+    // HMAC's own key schedule (RFC 2104): a key longer than the block is
+    // hashed, then zero-padded to the block. Done here so construction is
+    // infallible (a block-sized key).
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    <HmacSha256 as KeyInit>::new(&block.into())
+}
+
+/// PBKDF2-HMAC-SHA-256 (RFC 8018), one 32-byte block.
+pub fn pbkdf2_sha256(passphrase: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+    use hmac::Mac;
+    let base = mac(passphrase);
+    let mut m = base.clone();
+    m.update(salt);
+    m.update(&1u32.to_be_bytes());
+    let mut u: [u8; 32] = m.finalize().into_bytes().into();
+    let mut out = u;
+    for _ in 1..iterations.max(1) {
+        let mut m = base.clone();
+        m.update(&u);
+        u = m.finalize().into_bytes().into();
+        for (o, x) in out.iter_mut().zip(u.iter()) {
+            *o ^= x;
+        }
+    }
+    out
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if !is_hex_key(s) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl AuditKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> AuditKey {
+        AuditKey(bytes)
+    }
+
+    /// A key from a passphrase: PBKDF2-HMAC-SHA-256 with the audit salt.
+    pub fn from_passphrase(passphrase: &str) -> AuditKey {
+        AuditKey(pbkdf2_sha256(
+            passphrase.as_bytes(),
+            AUDIT_SALT,
+            AUDIT_KDF_ITERATIONS,
+        ))
+    }
+
+    /// 64 hex digits are the raw key; anything else is a passphrase.
+    pub fn parse(value: &str) -> AuditKey {
+        let v = value.trim();
+        match unhex32(v) {
+            Some(b) => AuditKey(b),
+            None => AuditKey::from_passphrase(v),
+        }
+    }
+
+    /// A public fingerprint (16 hex digits), stored beside each signature
+    /// so "signed with another key" is told apart from "tampered".
+    pub fn id(&self) -> String {
+        self.sign(b"custodian audit key id")[..16].to_string()
+    }
+
+    /// Lowercase hex HMAC-SHA-256 of `message`.
+    pub fn sign(&self, message: &[u8]) -> String {
+        use hmac::Mac;
+        let mut m = mac(&self.0);
+        m.update(message);
+        hex(&m.finalize().into_bytes())
+    }
+
+    /// Checks a hex signature in constant time.
+    pub fn verify(&self, message: &[u8], signature: &str) -> bool {
+        use hmac::Mac;
+        let Some(sig) = unhex32(signature) else {
+            return false;
+        };
+        let mut m = mac(&self.0);
+        m.update(message);
+        m.verify_slice(&sig).is_ok()
+    }
+}
+
+/// Where the audit key comes from, first match wins:
+/// 1. `CUSTODIAN_AUDIT_KEY` (a file path or a value), on every engine;
+/// 2. on SQLite, `CUSTODIAN_CACHE_KEY` through PBKDF2 with the audit salt;
+/// 3. on SQLite, the OS keyring (`org.custodian.desktop` / `audit-key`),
+///    32 random bytes created on first use.
+///
+/// A team workspace (PostgreSQL) needs 1: the same key on every machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditKeySource {
+    Setting(String),
+    CachePassphrase(String),
+    Keyring,
+}
+
+/// The rule above, over given settings (no environment access: unit tests).
+pub fn audit_key_source(
+    audit_setting: Option<&str>,
+    cache_passphrase: Option<&str>,
+    postgres: bool,
+) -> Result<AuditKeySource> {
+    if let Some(v) = audit_setting.filter(|v| !v.trim().is_empty()) {
+        return Ok(AuditKeySource::Setting(v.to_string()));
+    }
+    if postgres {
+        return Err(Error::new(
+            ErrorCode::SecretMissing,
+            format!(
+                "a team workspace signs its audit log with {AUDIT_KEY_ENV}: set it to a file holding the key \
+                 (or the key itself), the same on every machine that writes to the workspace"
+            ),
+        ));
+    }
+    if let Some(p) = cache_passphrase.filter(|p| !p.is_empty()) {
+        return Ok(AuditKeySource::CachePassphrase(p.to_string()));
+    }
+    Ok(AuditKeySource::Keyring)
+}
+
+fn read_setting(value: &str) -> Result<AuditKey> {
+    let path = std::path::Path::new(value.trim());
+    let text = if path.is_file() {
+        let t = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid(format!(
+                "{AUDIT_KEY_ENV} names {}, which cannot be read: {e}",
+                path.display()
+            ))
+        })?;
+        if t.trim().is_empty() {
+            return Err(Error::invalid(format!(
+                "{AUDIT_KEY_ENV} names {}, which is empty",
+                path.display()
+            )));
+        }
+        t
+    } else {
+        value.to_string()
+    };
+    Ok(AuditKey::parse(&text))
+}
+
+fn keyring_audit_key() -> Result<AuditKey> {
+    let entry = keyring::Entry::new(SERVICE, AUDIT_ACCOUNT).map_err(keyring_error)?;
+    match entry.get_password() {
+        Ok(k) => unhex32(&k).map(AuditKey).ok_or_else(|| {
+            Error::new(
+                ErrorCode::Keyring,
+                "the audit key in the OS keyring is not a key Custodian wrote",
+            )
+        }),
+        Err(keyring::Error::NoEntry) => {
+            let mut bytes = [0u8; 32];
+            getrandom::getrandom(&mut bytes)
+                .map_err(|e| Error::internal(format!("no randomness for the audit key: {e}")))?;
+            entry.set_password(&hex(&bytes)).map_err(keyring_error)?;
+            Ok(AuditKey(bytes))
+        }
+        Err(e) => Err(keyring_error(e)),
+    }
+}
+
+/// The audit signing key for a store on `engine` (see [`AuditKeySource`]).
+/// Derived keys are cached for the process (the KDF is slow on purpose).
+pub fn audit_key(engine: crate::store::Engine) -> Result<AuditKey> {
+    use std::sync::{Mutex, OnceLock};
+    type Derived = Vec<([u8; 32], AuditKey)>;
+    static CACHE: OnceLock<Mutex<Derived>> = OnceLock::new();
+    let setting = std::env::var(AUDIT_KEY_ENV).ok();
+    let cache_pass = std::env::var(KEY_ENV).ok();
+    let source = audit_key_source(
+        setting.as_deref(),
+        cache_pass.as_deref(),
+        engine == crate::store::Engine::Postgres,
+    )?;
+    // The cache is keyed by a digest of where the key comes from, so a
+    // changed setting is honoured and no input is kept in clear.
+    let tag: [u8; 32] = {
+        let mut h = Sha256::new();
+        match &source {
+            AuditKeySource::Setting(v) => {
+                h.update(b"setting\0");
+                h.update(v.as_bytes());
+            }
+            AuditKeySource::CachePassphrase(p) => {
+                h.update(b"cache\0");
+                h.update(p.as_bytes());
+            }
+            AuditKeySource::Keyring => h.update(b"keyring\0"),
+        }
+        h.finalize().into()
+    };
+    let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+    let file_setting = matches!(&source, AuditKeySource::Setting(v) if std::path::Path::new(v.trim()).is_file());
+    if !file_setting {
+        if let Ok(c) = cache.lock() {
+            if let Some((_, k)) = c.iter().find(|(t, _)| *t == tag) {
+                return Ok(k.clone());
+            }
+        }
+    }
+    let key = match &source {
+        AuditKeySource::Setting(v) => read_setting(v)?,
+        AuditKeySource::CachePassphrase(p) => AuditKey::from_passphrase(p),
+        AuditKeySource::Keyring => keyring_audit_key()?,
+    };
+    if !file_setting {
+        if let Ok(mut c) = cache.lock() {
+            c.push((tag, key.clone()));
+        }
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pbkdf2_matches_the_rfc_vectors() {
+        // RFC 7914 section 11 / the common PBKDF2-HMAC-SHA256 vectors.
+        assert_eq!(
+            hex(&pbkdf2_sha256(b"password", b"salt", 1)),
+            "120fb6cffcf8b32c43e7225256c4f837a86548c92ccc35480805987cb70be17b"
+        );
+        assert_eq!(
+            hex(&pbkdf2_sha256(b"password", b"salt", 4096)),
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
+        );
+    }
+
+    #[test]
+    fn the_audit_key_is_not_the_cache_key_and_hex_is_raw() {
+        let a = AuditKey::parse("correct horse");
+        assert_eq!(a, AuditKey::from_passphrase("correct horse"));
+        assert_ne!(hex(&a.0), hex(&Sha256::digest(b"correct horse")));
+        let raw = "ab".repeat(32);
+        assert_eq!(AuditKey::parse(&raw).0, [0xab; 32]);
+        assert!(!format!("{a:?}").contains(&hex(&a.0)), "Debug is redacted");
+    }
+
+    #[test]
+    fn signatures_verify_only_with_the_same_key_and_message() {
+        let k = AuditKey::from_bytes([7; 32]);
+        let s = k.sign(b"head");
+        assert!(k.verify(b"head", &s));
+        assert!(!k.verify(b"head2", &s));
+        assert!(!AuditKey::from_bytes([8; 32]).verify(b"head", &s));
+        assert!(!k.verify(b"head", "zz"));
+        assert_ne!(k.id(), AuditKey::from_bytes([8; 32]).id());
+    }
+
+    #[test]
+    fn where_the_audit_key_comes_from() {
+        assert_eq!(
+            audit_key_source(Some("/k"), Some("p"), true).ok(),
+            Some(AuditKeySource::Setting("/k".into()))
+        );
+        assert_eq!(
+            audit_key_source(None, Some("p"), false).ok(),
+            Some(AuditKeySource::CachePassphrase("p".into()))
+        );
+        assert_eq!(
+            audit_key_source(Some(" "), None, false).ok(),
+            Some(AuditKeySource::Keyring)
+        );
+        // A team workspace never falls back to a per-machine key.
+        let e = audit_key_source(None, Some("p"), true).err();
+        assert!(e.is_some_and(|e| e.message.contains(AUDIT_KEY_ENV)));
+    }
+}

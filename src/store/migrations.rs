@@ -955,6 +955,42 @@ ALTER TABLE sync_runs ADD COLUMN warnings TEXT;
 ALTER TABLE sync_runs ADD COLUMN warnings TEXT;
 "#,
     },
+    Migration {
+        version: 9,
+        description: "audit log format 2 (length-prefixed entry hash) and signed checkpoints",
+        sql: r#"
+-- The hash rule of each entry (see store::audit): 1 = newline-joined fields
+-- (entries written before this migration), 2 = length-prefixed fields.
+ALTER TABLE audit_log ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+
+-- The signed head of the chain: HMAC-SHA-256 with a key kept outside the
+-- database, written in the same transaction as every append. Only the
+-- latest is kept, so no older signed state is left to roll back to.
+CREATE TABLE audit_checkpoints (
+    seq       INTEGER PRIMARY KEY,
+    head      TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL
+) STRICT;
+"#,
+        postgres: r#"
+-- The hash rule of each entry (see store::audit): 1 = newline-joined fields
+-- (entries written before this migration), 2 = length-prefixed fields.
+ALTER TABLE audit_log ADD COLUMN format BIGINT NOT NULL DEFAULT 1;
+
+-- The signed head of the chain: HMAC-SHA-256 with a key kept outside the
+-- database, written in the same transaction as every append. Only the
+-- latest is kept, so no older signed state is left to roll back to.
+CREATE TABLE audit_checkpoints (
+    seq       BIGINT PRIMARY KEY,
+    head      TEXT NOT NULL,
+    at        BIGINT NOT NULL,
+    key_id    TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -99,3 +99,17 @@ impl SourceEnv {
             .unwrap()
     }
 }
+
+/// A vendor's documented example body, verbatim, from
+/// `tests/support/fixtures/` (see its `SOURCES.md`).
+pub fn doc_fixture(rel: &str) -> String {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support/fixtures")
+        .join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The newest run of the environment's source.
+pub fn last_run(env: &SourceEnv) -> custodian::store::sync::SyncRunView {
+    env.store.sync_runs(Some(env.source), 1).unwrap().remove(0)
+}

@@ -45,6 +45,8 @@ printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_
 secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
 echo
 echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cache-key | wc -c)"
+echo "audit-key: $(secret-tool lookup service org.custodian.desktop username audit-key | wc -c)"
+"$EXE" --db "$DB" audit verify
 "#;
     let out = Command::new("bash")
         .arg(session_script())
@@ -58,6 +60,7 @@ echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cac
         .env("CUSTODIAN_LOG", "trace")
         // The cache key goes to the keyring too (no passphrase from the environment).
         .env_remove("CUSTODIAN_CACHE_KEY")
+        .env_remove("CUSTODIAN_AUDIT_KEY")
         .env("CUSTODIAN_LOG_DIR", dir.path().join("logs"))
         .env_remove("CUSTODIAN_DB")
         .output()
@@ -70,6 +73,10 @@ echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cac
         stdout.contains(&server.token),
         "the keyring holds the token: {stdout}"
     );
+    // The audit signing key is created in the keyring on first use, and
+    // the log verifies signed with it.
+    assert!(stdout.contains("audit-key: 64"), "{stdout}");
+    assert!(stdout.contains("Audit log verified and signed"), "{stdout}");
     assert!(
         stdout.contains("cache-key: 64"),
         "the keyring holds the 64-hex-digit cache key: {stdout}"

@@ -639,3 +639,62 @@ fn a_stale_full_sync_forces_a_full_run_despite_the_cursor() {
         "relationships are re-read at least every full_resync_hours"
     );
 }
+
+#[test]
+fn a_documented_service_principal_without_id_is_skipped_and_named() {
+    // Graph's own "List servicePrincipals" Example 4 body, verbatim, as the
+    // second page: its one object has no id.
+    let fx = Fixture::start();
+    let doc: Value = serde_json::from_str(&crate::harness::doc_fixture(
+        "entra/serviceprincipal-list-example4.json",
+    ))
+    .unwrap();
+    mount_tenant(&fx, doc);
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    let run = crate::harness::last_run(&env);
+    assert_eq!(run.status, "succeeded_with_warnings");
+    assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
+    assert!(
+        run.warnings[0].contains("servicePrincipals page 2 item 1")
+            && run.warnings[0].contains("'myContosoTeam'")
+            && run.warnings[0].contains("no id"),
+        "{:?}",
+        run.warnings
+    );
+    // The rest is imported.
+    let ci = env.detail("sp-ci");
+    assert_eq!(ci.status, IdentityStatus::Active);
+    // A secret past its end date is expired, whatever else is said.
+    let cert = ci
+        .credentials
+        .iter()
+        .find(|c| c.external_id == "c1")
+        .unwrap();
+    assert!(cert.expires_in_days.unwrap() < 0, "{cert:?}");
+}
+
+#[test]
+fn an_sp_deleted_during_the_sync_is_skipped_with_a_warning() {
+    let fx = Fixture::start();
+    mount_tenant(&fx, page2());
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/servicePrincipals/sp-mi/owners"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                json!({"error": {"code": "Request_ResourceNotFound", "message": "Resource 'sp-mi' does not exist"}}),
+            ))
+            .with_priority(1),
+    );
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    let run = crate::harness::last_run(&env);
+    assert_eq!(run.status, "succeeded_with_warnings");
+    assert!(
+        run.warnings.iter().any(|w| w.contains("sp-mi") && w.contains("not found")),
+        "{:?}",
+        run.warnings
+    );
+    assert_eq!(env.detail("sp-agent").status, IdentityStatus::Active);
+    assert!(env.store.resolve_identity("sp-mi").is_err(), "never imported");
+}

@@ -350,3 +350,49 @@ fn bad_token_and_malformed_pages() {
     let mut e = new_env(&fx, json!({}));
     assert_eq!(sync(&mut e).unwrap_err().code, ErrorCode::MalformedResponse);
 }
+
+#[test]
+fn the_documented_members_example_is_read_and_a_member_without_login_is_named() {
+    let fx = Fixture::start();
+    mount_org(&fx, false);
+    let doc = crate::harness::doc_fixture("github/orgs-members-list.json");
+    fx.mount(
+        get("/orgs/acme/members")
+            .and(query_param("role", "all"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(doc.into_bytes(), "application/json"))
+            .with_priority(1),
+    );
+    fx.mount(
+        get("/orgs/acme/outside_collaborators")
+            .respond_with(ok(json!([member("erin"), {"id": 99, "type": "User"}])))
+            .with_priority(1),
+    );
+    let mut env = new_env(&fx, json!({}));
+    sync(&mut env).unwrap();
+    assert_eq!(env.person("octocat").0, "active");
+    assert_eq!(env.person("erin").0, "active");
+    let run = crate::harness::last_run(&env);
+    assert_eq!(run.status, "succeeded_with_warnings");
+    assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
+    assert!(run.warnings[0].contains("outside collaborator without a login (id 99)"), "{:?}", run.warnings);
+    assert_eq!(env.detail("installation:1").status, IdentityStatus::Active, "the rest is imported");
+}
+
+#[test]
+fn a_token_past_its_expiry_is_disabled_whatever_token_expired_says() {
+    let fx = Fixture::start();
+    mount_org(&fx, false);
+    fx.mount(
+        get("/orgs/acme/personal-access-tokens")
+            .respond_with(ok(json!([{"id": 777, "owner": {"login": "bob", "id": 1, "type": "User"},
+                "repository_selection": "all", "permissions": {"repository": {"contents": "write"}},
+                "access_granted_at": "2024-01-01T00:00:00Z", "token_id": 5, "token_name": "lapsed",
+                "token_expired": false, "token_expires_at": "2025-01-01T00:00:00Z", "token_last_used_at": null}])))
+            .with_priority(1),
+    );
+    let mut env = new_env(&fx, json!({}));
+    sync(&mut env).unwrap();
+    let pat = env.detail("pat:777");
+    assert_eq!(pat.status, IdentityStatus::Disabled);
+    assert!(pat.purpose.contains("expired"), "{}", pat.purpose);
+}

@@ -416,3 +416,55 @@ fn refused_token_is_source_auth() {
         ("failed", Some("source_auth"))
     );
 }
+
+#[test]
+fn an_app_key_list_of_another_shape_and_an_app_without_id_are_warnings() {
+    let fx = Fixture::start();
+    mount_org(&fx, true);
+    fx.mount(
+        get("/api/v1/apps")
+            .respond_with(ok(json!([
+                {"id": "0oasvc", "label": "reporting-service", "status": "ACTIVE",
+                 "settings": {"oauthClient": {"application_type": "service"}},
+                 "credentials": {"oauthClient": {"client_id": "0oasvc", "token_endpoint_auth_method": "client_secret_basic"}}},
+                {"id": "0oajwt", "label": "jwt-service", "status": "ACTIVE",
+                 "settings": {"oauthClient": {"application_type": "service"}},
+                 "credentials": {"oauthClient": {"client_id": "0oajwt", "token_endpoint_auth_method": "private_key_jwt"}}},
+                {"label": "orphan", "status": "ACTIVE",
+                 "settings": {"oauthClient": {"application_type": "service"}}}])))
+            .with_priority(1),
+    );
+    fx.mount(get("/api/v1/apps/0oajwt/grants").respond_with(ok(json!([]))));
+    // One key object where the schema says an array (as Okta's own example).
+    fx.mount(get("/api/v1/apps/0oajwt/credentials/jwks").respond_with(ok(json!(
+        {"id": "pks2k3", "kid": "k1", "kty": "RSA", "status": "ACTIVE", "alg": "RS256", "use": "sig",
+         "created": "2022-01-10T23:53:49.000Z", "lastUpdated": "2022-01-10T23:53:49.000Z", "e": "AQAB", "n": "xyz"}))));
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    let run = crate::harness::last_run(&env);
+    assert_eq!(run.status, "succeeded_with_warnings");
+    assert_eq!(run.warnings.len(), 2, "{:?}", run.warnings);
+    assert!(run.warnings.iter().any(|w| w.contains("apps item 3") && w.contains("'orphan'")), "{:?}", run.warnings);
+    assert!(
+        run.warnings.iter().any(|w| w.contains("0oajwt") && w.contains("JSON web key list")),
+        "{:?}",
+        run.warnings
+    );
+    let jwt = env.detail("0oajwt");
+    assert_eq!(jwt.credentials.len(), 1, "the one key is read");
+    assert_eq!(jwt.credentials[0].kind, CredentialKind::Certificate);
+    assert_eq!(env.detail("0oasvc").status, IdentityStatus::Active, "the rest is imported");
+}
+
+#[test]
+fn an_api_token_past_its_expiry_is_not_active() {
+    let fx = Fixture::start();
+    mount_org(&fx, true);
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    // expiresAt 2025-07-01 (the reference example): Okta still lists it.
+    let t = env.detail("00Tabc");
+    assert_eq!(t.status, IdentityStatus::Disabled);
+    assert!(t.purpose.contains("expired"), "{}", t.purpose);
+    assert!(t.credentials[0].expires_in_days.unwrap() < 0);
+}

@@ -276,3 +276,138 @@ fn cancelling_keeps_the_previous_snapshot() {
     );
     assert_eq!(store.summary().unwrap().identities, 0);
 }
+
+// ---------------------------------------------------------------- wiremock:
+// the documented bodies and the shapes real tenants send.
+
+mod documented {
+    use super::*;
+    use crate::harness::{doc_fixture, last_run, Fixture, SourceEnv};
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    fn scim(body: String) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "application/scim+json")
+    }
+
+    fn get(p: &str) -> wiremock::MockBuilder {
+        Mock::given(method("GET"))
+            .and(path(p.to_string()))
+            .and(header("authorization", "Bearer scim-tok"))
+    }
+
+    fn env(fx: &Fixture) -> SourceEnv {
+        SourceEnv::new("scim", "SCIM", json!({"base_url": fx.uri(), "page_size": 2}), "scim-tok")
+    }
+
+    fn no_groups(fx: &Fixture) {
+        // Lower-case keys, as Entra's SCIM API sends them.
+        fx.mount(get("/Groups").respond_with(scim(r#"{"totalresults":0,"resources":[]}"#.into())));
+    }
+
+    #[test]
+    fn the_rfc_7644_list_example_is_read_verbatim() {
+        let fx = Fixture::start();
+        fx.mount(get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))));
+        no_groups(&fx);
+        let mut env = env(&fx);
+        env.sync().unwrap();
+        assert_eq!(env.person("2819c223-7f76-453a-919d-413861904646").0, "active");
+        assert_eq!(env.person("c75ad752-64ae-4823-840d-ffa80929976c").0, "active");
+        let run = last_run(&env);
+        assert_eq!(run.status, "succeeded");
+        assert!(run.warnings.is_empty(), "{:?}", run.warnings);
+    }
+
+    #[test]
+    fn lower_case_cursor_pages_skip_a_user_without_id_and_warn() {
+        let fx = Fixture::start();
+        fx.mount(
+            get("/Users").and(query_param("startIndex", "1")).respond_with(scim(
+                r#"{"totalresults":3,"resources":[
+                    {"id":"svc1","username":"svc-one","usertype":"Service"},
+                    {"username":"ghost","userType":"Service"}],"nextCursor":"c2"}"#
+                    .into(),
+            )),
+        );
+        // The cursor page is throttled once (429 + Retry-After), then served.
+        fx.mount(
+            get("/Users")
+                .and(query_param("cursor", "c2"))
+                .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
+                .up_to_n_times(1)
+                .with_priority(1),
+        );
+        fx.mount(get("/Users").and(query_param("cursor", "c2")).respond_with(scim(
+            r#"{"Resources":[{"ID":"svc2","UserName":"svc-two","UserType":"Bot","Active":false}]}"#.into(),
+        )));
+        no_groups(&fx);
+        let mut env = env(&fx);
+        env.sync().unwrap();
+        assert_eq!(env.detail("svc1").kind, IdentityKind::ServiceAccount);
+        let two = env.detail("svc2");
+        assert_eq!((two.kind, two.status), (IdentityKind::Bot, IdentityStatus::Disabled));
+        let run = last_run(&env);
+        assert_eq!(run.status, "succeeded_with_warnings");
+        assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
+        assert!(
+            run.warnings[0].contains("Users page 1 item 2") && run.warnings[0].contains("ghost"),
+            "{:?}",
+            run.warnings
+        );
+    }
+
+    #[test]
+    fn forced_cursor_paging_starts_with_an_empty_cursor() {
+        let fx = Fixture::start();
+        fx.mount(get("/Users").and(query_param("cursor", "")).respond_with(scim(
+            r#"{"Resources":[{"id":"a","userName":"alice"}],"nextCursor":"n1"}"#.into(),
+        )));
+        fx.mount(get("/Users").and(query_param("cursor", "n1")).respond_with(scim(
+            r#"{"Resources":[{"id":"b","userName":"bob"}]}"#.into(),
+        )));
+        no_groups(&fx);
+        let mut env = SourceEnv::new(
+            "scim",
+            "SCIM",
+            json!({"base_url": fx.uri(), "pagination": "cursor"}),
+            "scim-tok",
+        );
+        env.sync().unwrap();
+        assert_eq!(env.person("a").0, "active");
+        assert_eq!(env.person("b").0, "active");
+        assert_eq!(last_run(&env).status, "succeeded");
+    }
+
+    #[test]
+    fn an_empty_listing_after_a_run_with_data_is_a_warning() {
+        let fx = Fixture::start();
+        fx.mount(get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))));
+        no_groups(&fx);
+        let mut env = env(&fx);
+        env.sync().unwrap();
+        fx.reset();
+        fx.mount(get("/Users").respond_with(scim(r#"{"totalResults":5,"Resources":[]}"#.into())));
+        no_groups(&fx);
+        env.sync().unwrap();
+        let run = last_run(&env);
+        assert_eq!(run.status, "succeeded_with_warnings");
+        assert!(run.warnings.iter().any(|w| w.contains("reported 5")), "{:?}", run.warnings);
+        assert!(
+            run.warnings.iter().any(|w| w.contains("last successful run imported")),
+            "{:?}",
+            run.warnings
+        );
+    }
+
+    #[test]
+    fn a_page_that_is_not_a_list_response_fails_the_run() {
+        let fx = Fixture::start();
+        fx.mount(get("/Users").respond_with(scim(r#"{"Resources":{"id":"x"}}"#.into())));
+        no_groups(&fx);
+        let mut env = env(&fx);
+        let err = env.sync().unwrap_err();
+        assert_eq!(err.code, ErrorCode::MalformedResponse, "{err}");
+        assert_eq!(last_run(&env).status, "failed");
+    }
+}

@@ -12,6 +12,11 @@ pub fn test_key() {
         if std::env::var_os(custodian::store::key::KEY_ENV).is_none() {
             std::env::set_var(custodian::store::key::KEY_ENV, "custodian-test-suite");
         }
+        // The audit signing key: a team workspace (PostgreSQL) needs one of
+        // its own; a raw key also spares every test process the KDF.
+        if std::env::var_os(custodian::store::key::AUDIT_KEY_ENV).is_none() {
+            std::env::set_var(custodian::store::key::AUDIT_KEY_ENV, "ab".repeat(32));
+        }
     });
 }
 

@@ -275,9 +275,18 @@ at: number, actor: string, action: string, subject: string,
 /**
  * JSON text.
  */
-details: string, prev_hash: string, hash: string, };
+details: string, prev_hash: string, hash: string, 
+/**
+ * The hash rule: 1 (newline-joined) or 2 (length-prefixed). Absent in
+ * `custodian-audit/1` exports (= 1); 0 when a query did not read it.
+ */
+format?: number, };
 
-export type AuditVerification = { entries: number, ok: boolean, 
+export type AuditVerification = { entries: number, 
+/**
+ * The chain is consistent and, when `signature` is `verified`, signed.
+ */
+ok: boolean, 
 /**
  * The first entry that does not verify, and why.
  */
@@ -285,7 +294,17 @@ first_bad_seq: number | null, problem: string | null,
 /**
  * The hash of the last entry (publish it to pin the log).
  */
-head: string, };
+head: string, 
+/**
+ * `verified`, `not_checked` (no key), `unsigned` (only entries from
+ * before format 2) or `invalid`. Only `verified` means no one without
+ * the key changed the log.
+ */
+signature: string, 
+/**
+ * Why the signature was not checked, or what it covers.
+ */
+signature_note: string | null, };
 
 export type OffboardAction = "transfer" | "retire" | "keep";
 

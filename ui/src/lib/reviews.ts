@@ -268,7 +268,15 @@ export function createMockReviews(): ReviewsApi {
       }
       return chosen.length;
     },
-    verifyAudit: async () => ({ entries: audit, ok: true, first_bad_seq: null, problem: null, head: 'f'.repeat(64) }),
+    verifyAudit: async () => ({
+      entries: audit,
+      ok: true,
+      first_bad_seq: null,
+      problem: null,
+      head: 'f'.repeat(64),
+      signature: 'verified',
+      signature_note: null,
+    }),
     createCampaign: async (c) => {
       if (!c.name) throw { code: 'invalid_input', message: 'a campaign needs a name' };
       throw { code: 'invalid_input', message: 'the mock keeps one campaign' };

@@ -16,9 +16,15 @@ function AuditBadge({ tick }: { tick: number }) {
     <span
       class={`badge ${v.ok ? 'badge--ok' : 'badge--bad'}`}
       data-testid="audit-badge"
-      title={v.ok ? `Head ${v.head}` : (v.problem ?? '')}
+      title={v.ok ? `Head ${v.head}${v.signature_note ? ` (${v.signature_note})` : ''}` : (v.problem ?? '')}
     >
-      {v.ok ? `Audit log verified (${v.entries} entries)` : `Audit log broken at entry ${v.first_bad_seq}`}
+      {!v.ok
+        ? `Audit log broken${v.first_bad_seq == null ? '' : ` at entry ${v.first_bad_seq}`}`
+        : v.signature === 'verified'
+          ? `Audit log verified (${v.entries} entries)`
+          : v.signature === 'unsigned'
+            ? `Audit log intact, unsigned (${v.entries} entries)`
+            : `Audit log intact, signature not checked (${v.entries} entries)`}
     </span>
   );
 }
