@@ -71,6 +71,19 @@ use crate::model::{
     AgentClass, CredentialKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
 };
 
+/// The settings of an Entra source (see `super::settings`).
+pub const SETTINGS: &[super::settings::Setting] = {
+    use super::settings::{Setting, SettingType as T};
+    &[
+        Setting::required("tenant_id", T::String, "the directory (tenant) id"),
+        Setting::required("client_id", T::String, "the application (client) id; the client secret is the secret"),
+        Setting::optional("graph_base", T::Url, Some("https://graph.microsoft.com"), "Microsoft Graph (a national cloud's, or a test server)"),
+        Setting::optional("login_base", T::Url, Some("https://login.microsoftonline.com"), "the token endpoint's host"),
+        Setting::optional("include_first_party", T::Bool, Some("false"), "also import Microsoft's own first-party service principals"),
+        Setting::optional("full_resync_hours", T::Integer, Some("24"), "force a full run when the last one is older than this"),
+    ]
+};
+
 pub struct EntraSource;
 
 const USER_SELECT: &str =

@@ -58,6 +58,16 @@ use crate::model::{
     CredentialKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
 };
 
+/// The settings of a GitHub source (see `super::settings`).
+pub const SETTINGS: &[super::settings::Setting] = {
+    use super::settings::{Setting, SettingType as T};
+    &[
+        Setting::required("org", T::String, "the organisation's login"),
+        Setting::optional("api_base", T::Url, Some("https://api.github.com"), "the REST API (GitHub Enterprise Server: https://HOST/api/v3)"),
+        Setting::optional("read_tokens", T::Bool, Some("true"), "list the fine-grained tokens approved for the org (GitHub Apps only)"),
+    ]
+};
+
 pub struct GithubSource;
 
 const DEFAULT_API: &str = "https://api.github.com";

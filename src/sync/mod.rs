@@ -16,6 +16,7 @@ pub mod okta;
 pub mod records;
 pub mod scim;
 pub mod secrets;
+pub mod settings;
 
 use std::sync::Arc;
 

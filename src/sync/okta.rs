@@ -60,6 +60,12 @@ use super::{Source, SyncContext};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{CredentialKind, IdentityStatus, PersonStatus, Privilege, Sensitivity};
 
+/// The settings of an Okta source (see `super::settings`).
+pub const SETTINGS: &[super::settings::Setting] = {
+    use super::settings::{Setting, SettingType as T};
+    &[Setting::required("org_url", T::Url, "the Okta org, e.g. https://acme.okta.com")]
+};
+
 pub struct OktaSource;
 
 /// The resource Okta scope grants are on.

@@ -32,6 +32,16 @@ use crate::model::{
     AgentClass, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
 };
 
+/// The settings of a SCIM source (see `super::settings`).
+pub const SETTINGS: &[super::settings::Setting] = {
+    use super::settings::{Setting, SettingType as T};
+    &[
+        Setting::required("base_url", T::Url, "the SCIM base URL, e.g. https://idp.example/scim/v2"),
+        Setting::optional("page_size", T::Integer, Some("100"), "resources per page (1 to 1000)"),
+        Setting::optional("pagination", T::String, Some("auto"), "auto, index or cursor (RFC 9865)"),
+    ]
+};
+
 pub struct ScimSource;
 
 /// The enterprise extension's URN, lower-cased like every key we read.

@@ -1,0 +1,317 @@
+//! The settings of each kind of source, as data: one [`Setting`] table per
+//! source (the HTTP sources keep theirs beside their code: `scim::SETTINGS`,
+//! `entra::SETTINGS`, `okta::SETTINGS`, `github::SETTINGS`) and one registry
+//! of source kinds, [`KINDS`]. `ops::add_source` (CLI and desktop) validates
+//! against it and stores typed values: `--set read_tokens=false` becomes JSON
+//! `false`, `--set page_size=50` the number 50.
+//!
+//! Rules ([`validate`]): an unknown key is an error naming the known ones; a
+//! required setting must be present and not blank; a blank optional setting
+//! is dropped (its default applies); values are coerced from text (the
+//! CLI's `KEY=VALUE`) to the declared type or refused with the key, the
+//! value and what was expected.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// The type of a setting's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettingType {
+    String,
+    Bool,
+    Integer,
+    /// An http(s) URL.
+    Url,
+    /// A list of strings (a JSON array, or text separated by commas).
+    List,
+}
+
+impl SettingType {
+    fn name(self) -> &'static str {
+        match self {
+            SettingType::String => "text",
+            SettingType::Bool => "true or false",
+            SettingType::Integer => "a whole number",
+            SettingType::Url => "an http(s) URL",
+            SettingType::List => "a list (comma-separated)",
+        }
+    }
+}
+
+/// One setting of a source kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Setting {
+    pub key: &'static str,
+    #[serde(rename = "type")]
+    pub ty: SettingType,
+    pub required: bool,
+    /// The default when absent, as text (`None`: no default, or empty).
+    pub default: Option<&'static str>,
+    pub description: &'static str,
+}
+
+impl Setting {
+    pub const fn required(key: &'static str, ty: SettingType, description: &'static str) -> Setting {
+        Setting {
+            key,
+            ty,
+            required: true,
+            default: None,
+            description,
+        }
+    }
+    pub const fn optional(
+        key: &'static str,
+        ty: SettingType,
+        default: Option<&'static str>,
+        description: &'static str,
+    ) -> Setting {
+        Setting {
+            key,
+            ty,
+            required: false,
+            default,
+            description,
+        }
+    }
+}
+
+/// A kind of source this build knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SourceKind {
+    pub kind: &'static str,
+    pub label: &'static str,
+    /// Does it keep a secret in the keyring?
+    pub needs_secret: bool,
+    /// What the secret is, for the form and the CLI help.
+    pub secret: &'static str,
+    pub settings: &'static [Setting],
+}
+
+use SettingType as T;
+
+/// Settings every kind accepts.
+pub const COMMON: &[Setting] = &[Setting::optional(
+    "write_back",
+    T::Bool,
+    Some("false"),
+    "Custodian may change identities in this source (set with `source write-back`)",
+)];
+
+pub const AWS: &[Setting] = &[
+    Setting::required("access_key_id", T::String, "the access key id (the secret access key is the secret)"),
+    Setting::optional("endpoint", T::Url, Some("https://iam.amazonaws.com/"), "the IAM endpoint (a partition's, or a test server)"),
+    Setting::optional("account_name", T::String, None, "a label for the account, shown in descriptions"),
+];
+
+pub const LDAP: &[Setting] = &[
+    Setting::required("url", T::String, "ldap:// or ldaps:// URL of the directory"),
+    Setting::required("bind_dn", T::String, "the DN to bind as (the password is the secret)"),
+    Setting::required("base_dn", T::String, "where the searches start"),
+    Setting::optional("starttls", T::Bool, Some("false"), "upgrade an ldap:// connection with StartTLS"),
+    Setting::optional("page_size", T::Integer, Some("500"), "entries per page (1 to 1000)"),
+    Setting::optional("account_filter", T::String, None, "the LDAP filter that finds service accounts"),
+    Setting::optional("group_filter", T::String, None, "the LDAP filter that finds groups"),
+];
+
+pub const CSV: &[Setting] = &[Setting::required(
+    "path",
+    T::String,
+    "the registry spreadsheet (CSV or XLSX)",
+)];
+
+/// Every kind of source, in the order the UI offers them.
+pub const KINDS: &[SourceKind] = &[
+    SourceKind { kind: "scim", label: "SCIM 2.0", needs_secret: true, secret: "bearer token", settings: super::scim::SETTINGS },
+    SourceKind { kind: "csv", label: "Agent registry (CSV/XLSX)", needs_secret: false, secret: "", settings: CSV },
+    SourceKind { kind: "entra", label: "Microsoft Entra ID", needs_secret: true, secret: "client secret", settings: super::entra::SETTINGS },
+    SourceKind { kind: "okta", label: "Okta", needs_secret: true, secret: "API token", settings: super::okta::SETTINGS },
+    SourceKind { kind: "aws", label: "AWS IAM (one account)", needs_secret: true, secret: "secret access key", settings: AWS },
+    SourceKind { kind: "ldap", label: "LDAP / Active Directory", needs_secret: true, secret: "bind password", settings: LDAP },
+    SourceKind { kind: "github", label: "GitHub organisation", needs_secret: true, secret: "token (GitHub App installation token or PAT)", settings: super::github::SETTINGS },
+];
+
+/// The registry entry of a kind.
+pub fn kind(kind: &str) -> Result<&'static SourceKind> {
+    KINDS.iter().find(|k| k.kind == kind).ok_or_else(|| {
+        Error::invalid(format!(
+            "unknown source kind '{kind}'; known: {}",
+            KINDS.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+        ))
+    })
+}
+
+fn coerce(kind: &str, s: &Setting, v: &Value) -> Result<Option<Value>> {
+    let bad = |why: String| {
+        Error::invalid(format!(
+            "the {kind} setting '{}' must be {} ({why}): {}",
+            s.key,
+            s.ty.name(),
+            s.description
+        ))
+    };
+    let text = match v {
+        Value::String(t) => Some(t.trim().to_string()),
+        _ => None,
+    };
+    if text.as_deref() == Some("") || v.is_null() {
+        return Ok(None);
+    }
+    let out = match s.ty {
+        T::String => match v {
+            Value::String(_) => Value::String(text.unwrap_or_default()),
+            Value::Number(n) => Value::String(n.to_string()),
+            other => return Err(bad(format!("got {other}"))),
+        },
+        T::Bool => match v {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => {
+                Value::Bool(n.as_u64() == Some(1))
+            }
+            _ => match text.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("true" | "yes" | "on" | "1") => Value::Bool(true),
+                Some("false" | "no" | "off" | "0") => Value::Bool(false),
+                _ => return Err(bad(format!("got {v}"))),
+            },
+        },
+        T::Integer => match v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Value::Number(n.clone()),
+            _ => match text.as_deref().map(str::parse::<i64>) {
+                Some(Ok(i)) => Value::from(i),
+                _ => return Err(bad(format!("got {v}"))),
+            },
+        },
+        T::Url => {
+            let t = text.ok_or_else(|| bad(format!("got {v}")))?;
+            let parsed = url::Url::parse(&t).map_err(|e| bad(format!("'{t}' is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                return Err(bad(format!("'{t}' is not http(s)")));
+            }
+            Value::String(t)
+        }
+        T::List => match v {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    match i.as_str() {
+                        Some(t) if !t.trim().is_empty() => out.push(Value::String(t.trim().to_string())),
+                        Some(_) => {}
+                        None => return Err(bad(format!("an item is {i}"))),
+                    }
+                }
+                Value::Array(out)
+            }
+            Value::String(t) => Value::Array(
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| Value::String(p.to_string()))
+                    .collect(),
+            ),
+            other => return Err(bad(format!("got {other}"))),
+        },
+    };
+    Ok(Some(out))
+}
+
+/// Validates a source's settings against its kind's table and returns them
+/// typed (see the module doc for the rules).
+pub fn validate(kind_name: &str, settings: &Value) -> Result<Value> {
+    let k = kind(kind_name)?;
+    let obj = settings
+        .as_object()
+        .ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
+    let table = || k.settings.iter().chain(COMMON.iter());
+    let mut out = Map::new();
+    for (key, value) in obj {
+        let Some(s) = table().find(|s| s.key == key.trim()) else {
+            return Err(Error::invalid(format!(
+                "unknown setting '{key}' for a {kind_name} source; known: {}",
+                table().map(|s| s.key).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if let Some(v) = coerce(kind_name, s, value)? {
+            out.insert(s.key.to_string(), v);
+        }
+    }
+    for s in table().filter(|s| s.required) {
+        if !out.contains_key(s.key) {
+            return Err(Error::invalid(format!(
+                "a {kind_name} source needs the setting '{}': {}",
+                s.key, s.description
+            )));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The catalogue the UI can build its forms from.
+pub fn catalogue() -> &'static [SourceKind] {
+    KINDS
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn values_are_stored_typed() {
+        let v = validate(
+            "github",
+            &json!({"org": "acme", "read_tokens": "false", "api_base": " https://ghe.example/api/v3 "}),
+        )
+        .unwrap();
+        assert_eq!(v, json!({"org": "acme", "read_tokens": false, "api_base": "https://ghe.example/api/v3"}));
+        let v = validate("scim", &json!({"base_url": "https://idp/scim", "page_size": "50"})).unwrap();
+        assert_eq!(v["page_size"], json!(50));
+        let v = validate("entra", &json!({"tenant_id": 1234, "client_id": "c", "include_first_party": "YES"})).unwrap();
+        assert_eq!((v["tenant_id"].clone(), v["include_first_party"].clone()), (json!("1234"), json!(true)));
+        let v = validate("aws", &json!({"access_key_id": "AKIA", "write_back": "true"})).unwrap();
+        assert_eq!(v["write_back"], json!(true));
+    }
+
+    #[test]
+    fn unknown_keys_name_the_known_ones() {
+        let e = validate("okta", &json!({"org_url": "https://o", "orgurl": "x"})).unwrap_err();
+        assert!(e.message.contains("unknown setting 'orgurl'") && e.message.contains("org_url"), "{}", e.message);
+        assert!(e.message.contains("write_back"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_values_and_missing_requirements_are_named() {
+        let e = validate("github", &json!({"org": "a", "read_tokens": "maybe"})).unwrap_err();
+        assert!(e.message.contains("'read_tokens'") && e.message.contains("true or false"), "{}", e.message);
+        let e = validate("scim", &json!({"base_url": "ftp://x"})).unwrap_err();
+        assert!(e.message.contains("http(s)"), "{}", e.message);
+        let e = validate("scim", &json!({"page_size": 5})).unwrap_err();
+        assert!(e.message.contains("needs the setting 'base_url'"), "{}", e.message);
+        let e = validate("scim", &json!({"base_url": "  "})).unwrap_err();
+        assert!(e.message.contains("needs the setting 'base_url'"), "{}", e.message);
+        assert!(validate("nope", &json!({})).unwrap_err().message.contains("known: scim"));
+        assert!(validate("csv", &json!([])).is_err());
+    }
+
+    #[test]
+    fn lists_from_text_or_arrays_and_blank_optionals_are_dropped() {
+        let s = Setting::optional("x", T::List, None, "");
+        assert_eq!(coerce("k", &s, &json!("a, b,,c")).unwrap(), Some(json!(["a", "b", "c"])));
+        assert_eq!(coerce("k", &s, &json!(["a", " "])).unwrap(), Some(json!(["a"])));
+        assert!(coerce("k", &s, &json!([1])).is_err());
+        let v = validate("github", &json!({"org": "a", "api_base": ""})).unwrap();
+        assert_eq!(v, json!({"org": "a"}));
+    }
+
+    #[test]
+    fn every_kind_is_registered_once_and_agrees_on_secrets() {
+        for k in KINDS {
+            assert_eq!(KINDS.iter().filter(|o| o.kind == k.kind).count(), 1);
+            assert_eq!(k.needs_secret, super::super::kind_needs_secret(k.kind), "{}", k.kind);
+            assert!(super::super::SOURCE_KINDS.contains(&k.kind));
+        }
+        assert_eq!(KINDS.len(), super::super::SOURCE_KINDS.len());
+    }
+}
