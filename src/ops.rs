@@ -162,12 +162,7 @@ pub fn add_source(
     secret: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<SourceView> {
-    if !crate::sync::SOURCE_KINDS.contains(&kind) {
-        return Err(Error::invalid(format!(
-            "unknown source kind '{kind}'; known: {}",
-            crate::sync::SOURCE_KINDS.join(", ")
-        )));
-    }
+    crate::sync::settings::kind(kind)?;
     let obj = settings
         .as_object()
         .ok_or_else(|| Error::invalid("source settings must be a JSON object"))?;
@@ -190,6 +185,11 @@ pub fn add_source(
             )));
         }
     }
+    // Known keys only, typed (`read_tokens=false` is JSON false).
+    let settings = crate::sync::settings::validate(kind, &settings)?;
+    let obj = settings
+        .as_object()
+        .ok_or_else(|| Error::internal("validated settings are an object"))?;
     for key in required_settings(kind) {
         if obj
             .get(*key)
@@ -224,11 +224,25 @@ pub fn add_source(
             )));
         }
     }
-    let id = store.add_source(kind, name, &settings, now)?;
-    if let Some(s) = secret.filter(|s| !s.is_empty()) {
-        secrets.set(id, s)?;
-    }
+    // All or nothing: the secret is stored before the source is committed;
+    // if the keyring refuses it, no source is left behind.
+    let secret = secret.filter(|s| !s.is_empty());
+    let id = store.add_source_then(kind, name, &settings, now, |id| match secret {
+        Some(s) => secrets.set(id, s).map_err(|e| {
+            Error::new(
+                e.code,
+                format!("the source was not added: its secret could not be stored ({})", e.message),
+            )
+        }),
+        None => Ok(()),
+    })?;
     store.source(id)
+}
+
+/// The kinds of source this build knows, with each one's settings (type,
+/// required, default, description): what the UI's Sources form is built from.
+pub fn source_kinds() -> &'static [crate::sync::settings::SourceKind] {
+    crate::sync::settings::catalogue()
 }
 
 /// The configured sources, with settings redacted for display

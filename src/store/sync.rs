@@ -175,6 +175,21 @@ impl Store {
         settings: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<SourceId> {
+        self.add_source_then(kind, name, settings, now, |_| Ok(()))
+    }
+
+    /// Adds a source and runs `then` (storing its secret) before committing:
+    /// when `then` fails nothing is left behind (no source, no audit entry,
+    /// the demo organisation still there), so a retry does not find the name
+    /// taken.
+    pub fn add_source_then(
+        &mut self,
+        kind: &str,
+        name: &str,
+        settings: &serde_json::Value,
+        now: DateTime<Utc>,
+        then: impl FnOnce(SourceId) -> Result<()>,
+    ) -> Result<SourceId> {
         let name = name.trim();
         if name.is_empty() {
             return Err(Error::invalid("a source needs a name"));
@@ -218,6 +233,7 @@ impl Store {
             &format!("source {id} {name}"),
             &serde_json::json!({"kind": kind, "settings": settings}),
         )?;
+        then(id)?;
         tx.commit()?;
         Ok(id)
     }

@@ -411,3 +411,69 @@ mod documented {
         assert_eq!(last_run(&env).status, "failed");
     }
 }
+
+// ---------------------------------------------------------------- settings
+
+mod settings {
+    use super::*;
+    use custodian::sync::secrets::SecretStore;
+
+    /// A keyring that refuses every write.
+    struct RefusingKeyring;
+    impl SecretStore for RefusingKeyring {
+        fn get(&self, _: SourceId) -> custodian::Result<Option<String>> {
+            Ok(None)
+        }
+        fn set(&self, _: SourceId, _: &str) -> custodian::Result<()> {
+            Err(custodian::Error::new(ErrorCode::Keyring, "no Secret Service on this session bus"))
+        }
+        fn delete(&self, _: SourceId) -> custodian::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn settings_are_stored_typed_and_unknown_keys_refused() {
+        let mut store = crate::util::test_store();
+        let secrets = MemorySecrets::default();
+        let s = ops::add_source(
+            &mut store,
+            &secrets,
+            "github",
+            "GH",
+            json!({"org": "acme", "read_tokens": "false"}),
+            Some("t"),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(s.settings["read_tokens"], json!(false), "a bool, not \"false\"");
+        let err = ops::add_source(
+            &mut store,
+            &secrets,
+            "scim",
+            "S",
+            json!({"base_url": "https://idp/scim", "pagesize": "5"}),
+            Some("t"),
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput);
+        assert!(err.message.contains("'pagesize'") && err.message.contains("page_size"), "{err}");
+        assert_eq!(ops::source_kinds().len(), custodian::sync::SOURCE_KINDS.len());
+    }
+
+    #[test]
+    fn a_secret_that_cannot_be_stored_leaves_no_source_behind() {
+        let mut store = crate::util::test_store();
+        let settings = json!({"base_url": "https://idp/scim"});
+        let err = ops::add_source(&mut store, &RefusingKeyring, "scim", "HR", settings.clone(), Some("tok"), now())
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::Keyring, "{err}");
+        assert!(err.message.contains("not added"), "{err}");
+        assert!(store.sources().unwrap().is_empty(), "nothing left behind");
+        // A retry with a working keyring is not told the name is taken.
+        let secrets = MemorySecrets::default();
+        let s = ops::add_source(&mut store, &secrets, "scim", "HR", settings, Some("tok"), now()).unwrap();
+        assert_eq!(secrets.get(SourceId(s.id)).unwrap().as_deref(), Some("tok"));
+    }
+}
