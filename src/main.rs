@@ -53,6 +53,10 @@ enum Command {
         size: Size,
         #[arg(long, default_value_t = DEFAULT_SEED)]
         seed: u64,
+        /// Replace a store that holds governance history (campaigns,
+        /// decisions, cases, registrations, tasks, audit entries); audited.
+        #[arg(long)]
+        replace_history: bool,
         #[arg(long)]
         json: bool,
     },
@@ -385,7 +389,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
     // `\uXXXX`, the same string).
     let mut out = custodian::sanitize::VisibleWriter::new(std::io::stdout().lock());
     match cli.command {
-        Command::Demo { size, seed, json } => {
+        Command::Demo {
+            size,
+            seed,
+            replace_history,
+            json,
+        } => {
             let size = match size {
                 Size::S => DemoSize::S,
                 Size::M => DemoSize::M,
@@ -400,7 +409,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     path.display()
                 );
             }
-            let counts = ops::load_demo(&mut store, size, seed, now)?;
+            let counts = ops::load_demo_replacing(&mut store, size, seed, now, replace_history)?;
             let secs = started.elapsed().as_secs_f64();
             if json {
                 let v = serde_json::json!({

@@ -82,25 +82,63 @@ pub fn store_info(location: &Location) -> Result<StoreInfo> {
 
 /// Opens the store at `location`; when it holds nothing (no source has been
 /// configured or synced yet), loads the S demo organisation so a newcomer
-/// sees a populated console.
+/// sees a populated console. A store that holds governance history (see
+/// [`load_demo`]) is opened as it is.
 pub fn open_or_demo(location: &Location, now: DateTime<Utc>) -> Result<Store> {
     let mut store = Store::open_location(location)?;
-    if store.is_empty()? {
+    if store.is_empty()? && store.history_beyond_demo()?.is_empty() {
         load_demo(&mut store, DemoSize::S, demo::DEFAULT_SEED, now)?;
     }
     Ok(store)
 }
 
-/// Replaces the cache content with a generated demo organisation.
+/// Replaces the cache content with a generated demo organisation. Refused
+/// when the store holds governance history beyond the demo's own
+/// (campaigns, decisions, offboarding cases, registrations, tasks, audit
+/// entries): see [`load_demo_replacing`].
 pub fn load_demo(
     store: &mut Store,
     size: DemoSize,
     seed: u64,
     now: DateTime<Utc>,
 ) -> Result<LoadCounts> {
+    load_demo_replacing(store, size, seed, now, false)
+}
+
+/// [`load_demo`]; with `replace_history` it replaces a store that holds
+/// governance history too, and records that in the audit log in the load's
+/// transaction (the audit log itself is kept).
+pub fn load_demo_replacing(
+    store: &mut Store,
+    size: DemoSize,
+    seed: u64,
+    now: DateTime<Utc>,
+    replace_history: bool,
+) -> Result<LoadCounts> {
+    let history = store.history_beyond_demo()?;
+    if !history.is_empty() && !replace_history {
+        return Err(Error::invalid(format!(
+            "this store holds governance history ({}); loading the demo would remove it. \
+             Pass --replace-history to replace it anyway (the replacement is audited)",
+            history.describe()
+        )));
+    }
     let org = demo::generate(size, seed, now);
-    let counts = store.replace_org(&org, now)?;
-    store.set_meta("dataset", &format!("demo-{}", size.as_str()))?;
+    let dataset = format!("demo-{}", size.as_str());
+    let counts = store.replace_org_and(&org, now, |tx| {
+        if !history.is_empty() {
+            crate::store::audit::append(
+                tx,
+                now.timestamp(),
+                "operator",
+                "demo.replace_history",
+                &format!("store {dataset}"),
+                &serde_json::json!({"replaced": history, "size": size.as_str(), "seed": seed}),
+            )?;
+        }
+        crate::store::audit::record_demo_baseline(tx)
+    })?;
+    store.set_meta("dataset", &dataset)?;
     // A history for the trend charts, reconstructed from the demo's dates.
     crate::posture::record_history(store, 12, now)?;
     crate::posture::record(store, "load", now)?;

@@ -788,3 +788,110 @@ mod tests {
         assert!(!k.verify(&checkpoint_message(3, "ab", 8), &cp.signature));
     }
 }
+
+// ------------------------------------------------------ governance history ---
+
+/// Governance history a store holds: what replacing its organisation would
+/// remove (campaigns, decisions, cases, registrations, tasks) or bury
+/// (audit entries, which are kept).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    pub campaigns: i64,
+    pub decisions: i64,
+    pub offboarding_cases: i64,
+    pub registrations: i64,
+    pub tasks: i64,
+    pub audit_entries: i64,
+}
+
+impl History {
+    /// What `self` holds beyond `base` (never negative).
+    pub fn beyond(self, base: History) -> History {
+        History {
+            campaigns: (self.campaigns - base.campaigns).max(0),
+            decisions: (self.decisions - base.decisions).max(0),
+            offboarding_cases: (self.offboarding_cases - base.offboarding_cases).max(0),
+            registrations: (self.registrations - base.registrations).max(0),
+            tasks: (self.tasks - base.tasks).max(0),
+            audit_entries: (self.audit_entries - base.audit_entries).max(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == History::default()
+    }
+
+    /// "2 campaigns, 5 decisions" (only what is there).
+    pub fn describe(&self) -> String {
+        let parts = [
+            (self.campaigns, "campaign", "campaigns"),
+            (self.decisions, "decision", "decisions"),
+            (self.offboarding_cases, "offboarding case", "offboarding cases"),
+            (self.registrations, "registration", "registrations"),
+            (self.tasks, "task", "tasks"),
+            (self.audit_entries, "audit entry", "audit entries"),
+        ];
+        parts
+            .iter()
+            .filter(|(n, _, _)| *n > 0)
+            .map(|(n, one, many)| format!("{n} {}", if *n == 1 { one } else { many }))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// `meta` key: the history a demo load itself made (its own offboarding
+/// cases and their audit entries), so only what came after counts.
+const DEMO_BASELINE: &str = "demo_history";
+
+fn history_of(db: &Db) -> Result<History> {
+    db.query_row(
+        "SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM campaign_events),
+                (SELECT count(*) FROM offboarding_cases),
+                (SELECT count(*) FROM identity_events WHERE kind = 'registered'),
+                (SELECT count(*) FROM tasks), (SELECT count(*) FROM audit_log)",
+        [],
+        |r| {
+            Ok(History {
+                campaigns: r.get(0)?,
+                decisions: r.get(1)?,
+                offboarding_cases: r.get(2)?,
+                registrations: r.get(3)?,
+                tasks: r.get(4)?,
+                audit_entries: r.get(5)?,
+            })
+        },
+    )
+}
+
+/// Records, within a demo load's transaction, the history the load itself
+/// left (the baseline [`Store::history_beyond_demo`] subtracts).
+pub fn record_demo_baseline(tx: &Db) -> Result<()> {
+    let h = history_of(tx)?;
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [DEMO_BASELINE, &serde_json::to_string(&h)?],
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// All governance history in the store.
+    pub fn governance_history(&self) -> Result<History> {
+        history_of(&self.db)
+    }
+
+    /// History made by people: everything, less what the demo load made
+    /// when the store holds the demo organisation.
+    pub fn history_beyond_demo(&self) -> Result<History> {
+        let h = history_of(&self.db)?;
+        let demo = self
+            .meta("dataset")?
+            .is_some_and(|d| d.starts_with("demo-"));
+        let base = match self.meta(DEMO_BASELINE)? {
+            Some(b) if demo => serde_json::from_str(&b).unwrap_or_default(),
+            _ => History::default(),
+        };
+        Ok(h.beyond(base))
+    }
+}

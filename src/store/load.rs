@@ -37,6 +37,17 @@ impl Store {
     /// Replaces the whole cache content with `org`, in one transaction: on any
     /// error nothing changes. Then evaluates findings as of `now`.
     pub fn replace_org(&mut self, org: &OrgSnapshot, now: DateTime<Utc>) -> Result<LoadCounts> {
+        self.replace_org_and(org, now, |_| Ok(()))
+    }
+
+    /// [`Store::replace_org`], then `after` in the same transaction (the
+    /// demo load records there what it replaced, in the audit log).
+    pub fn replace_org_and(
+        &mut self,
+        org: &OrgSnapshot,
+        now: DateTime<Utc>,
+        after: impl FnOnce(&Db) -> Result<()>,
+    ) -> Result<LoadCounts> {
         let tx = self.db.transaction()?;
         // Reviews were about the organisation being replaced.
         tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
@@ -47,6 +58,7 @@ impl Store {
         let mut counts = insert_org(&tx, org).context(|| "loading the organisation".to_string())?;
         counts.findings = refresh_derived(&tx, now)?;
         super::offboarding::open_cases(&tx, now)?;
+        after(&tx)?;
         tx.commit()?;
         tracing::info!(?counts, "organisation loaded");
         Ok(counts)

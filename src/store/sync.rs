@@ -163,6 +163,43 @@ fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
     })
 }
 
+/// The first real source replaces the demo organisation, in the
+/// transaction that applies its first successful fetch (a failed first sync
+/// leaves the demo as it was). Demo sources are the ones a load wrote
+/// (`created_at` 0); what was done on the demo is named in the audit log.
+fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
+    let dataset: Option<String> = tx
+        .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let Some(dataset) = dataset.filter(|d| d.starts_with("demo-")) else {
+        return Ok(());
+    };
+    let history: (i64, i64, i64) = tx.query_row(
+        "SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM campaign_events), (SELECT count(*) FROM tasks)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
+    tx.execute_batch(
+        "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
+         DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM lifecycle_events;
+         DELETE FROM sync_runs WHERE source_id IN (SELECT id FROM sources WHERE created_at = 0);
+         DELETE FROM sources WHERE created_at = 0; DELETE FROM meta WHERE key IN ('dataset', 'demo_history');",
+    )?;
+    super::audit::append(
+        tx,
+        to_ts(now),
+        "custodian",
+        "demo.replace",
+        &format!("source {source}"),
+        &serde_json::json!({"dataset": dataset, "campaigns": history.0, "decisions": history.1, "tasks": history.2}),
+    )?;
+    tracing::info!("first real source synced: demo organisation removed");
+    Ok(())
+}
+
 const RUN_COLUMNS: &str =
     "id, source_id, started_at, finished_at, status, mode, items, joiners, movers, leavers, error_code, error_message, warnings";
 
@@ -195,20 +232,8 @@ impl Store {
             return Err(Error::invalid("a source needs a name"));
         }
         let tx = self.db.transaction()?;
-        let dataset: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if dataset.as_deref().is_some_and(|d| d.starts_with("demo-")) {
-            tx.execute_batch(super::campaigns::WIPE_REVIEWS)?;
-            tx.execute_batch(
-                "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
-                 DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sync_runs;
-                 DELETE FROM lifecycle_events; DELETE FROM sources; DELETE FROM meta WHERE key = 'dataset';",
-            )?;
-            tracing::info!("first real source configured: demo organisation removed");
-        }
+        // The demo organisation stays until this source's first sync
+        // succeeds (`apply_fetch`).
         let exists: Option<i64> = tx
             .query_row("SELECT id FROM sources WHERE name = ?1", [name], |r| {
                 r.get(0)
@@ -420,6 +445,7 @@ impl Store {
         if exists.is_none() {
             return Err(Error::not_found(format!("no source with id {source}")));
         }
+        replace_demo(&tx, source, now)?;
         let started = std::time::Instant::now();
         let report = {
             let mut ev = Events {

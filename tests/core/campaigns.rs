@@ -1188,8 +1188,10 @@ fn a_campaign_over_the_demo_organisation_assigns_every_item_to_an_active_non_bui
         .all(|i| i.reviewer_reason.starts_with("fallback")
             || i.reviewer_reason == "owner's manager"
             || i.reviewer_reason.starts_with("builder's manager")));
-    // A demo reload clears reviews about the old organisation.
-    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    // A demo reload, when told to replace history, clears reviews about the
+    // old organisation.
+    custodian::ops::load_demo_replacing(&mut store, custodian::demo::DemoSize::S, 7, now(), true)
+        .unwrap();
     assert!(store.campaigns(now()).unwrap().is_empty());
     assert!(
         store.verify_audit().unwrap().ok,
