@@ -76,11 +76,35 @@ pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
     &[
         Setting::required("tenant_id", T::String, "the directory (tenant) id"),
-        Setting::required("client_id", T::String, "the application (client) id; the client secret is the secret"),
-        Setting::optional("graph_base", T::Url, Some("https://graph.microsoft.com"), "Microsoft Graph (a national cloud's, or a test server)"),
-        Setting::optional("login_base", T::Url, Some("https://login.microsoftonline.com"), "the token endpoint's host"),
-        Setting::optional("include_first_party", T::Bool, Some("false"), "also import Microsoft's own first-party service principals"),
-        Setting::optional("full_resync_hours", T::Integer, Some("24"), "force a full run when the last one is older than this"),
+        Setting::required(
+            "client_id",
+            T::String,
+            "the application (client) id; the client secret is the secret",
+        ),
+        Setting::optional(
+            "graph_base",
+            T::Url,
+            Some("https://graph.microsoft.com"),
+            "Microsoft Graph (a national cloud's, or a test server)",
+        ),
+        Setting::optional(
+            "login_base",
+            T::Url,
+            Some("https://login.microsoftonline.com"),
+            "the token endpoint's host",
+        ),
+        Setting::optional(
+            "include_first_party",
+            T::Bool,
+            Some("false"),
+            "also import Microsoft's own first-party service principals",
+        ),
+        Setting::optional(
+            "full_resync_hours",
+            T::Integer,
+            Some("24"),
+            "force a full run when the last one is older than this",
+        ),
     ]
 };
 
@@ -1056,8 +1080,7 @@ impl EntraSource {
                 Err(e) => return Err(e),
             }
         }
-        let (changed_sps, removed_sps) =
-            changes(&sp_items, &sp_ends, "servicePrincipals", &mut f);
+        let (changed_sps, removed_sps) = changes(&sp_items, &sp_ends, "servicePrincipals", &mut f);
         f.removed_identities = removed_sps;
         let mut sps = Vec::new();
         for id in changed_sps {

@@ -63,8 +63,18 @@ pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
     &[
         Setting::required("org", T::String, "the organisation's login"),
-        Setting::optional("api_base", T::Url, Some("https://api.github.com"), "the REST API (GitHub Enterprise Server: https://HOST/api/v3)"),
-        Setting::optional("read_tokens", T::Bool, Some("true"), "list the fine-grained tokens approved for the org (GitHub Apps only)"),
+        Setting::optional(
+            "api_base",
+            T::Url,
+            Some("https://api.github.com"),
+            "the REST API (GitHub Enterprise Server: https://HOST/api/v3)",
+        ),
+        Setting::optional(
+            "read_tokens",
+            T::Bool,
+            Some("true"),
+            "list the fine-grained tokens approved for the org (GitHub Apps only)",
+        ),
     ]
 };
 
@@ -249,7 +259,8 @@ impl Source for GithubSource {
             let Some(login) = s(&m, &["login"]).map(str::to_string) else {
                 f.warn(format!(
                     "GitHub {title} without a login (id {}); skipped",
-                    m.get("id").map_or_else(|| "unknown".to_string(), Value::to_string)
+                    m.get("id")
+                        .map_or_else(|| "unknown".to_string(), Value::to_string)
                 ));
                 continue;
             };
@@ -368,8 +379,7 @@ impl Source for GithubSource {
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
                 // The dates decide: GitHub's flag can lag the expiry.
-                let state =
-                    credential_state(true, flag_expired, time(&t, "token_expires_at"), now);
+                let state = credential_state(true, flag_expired, time(&t, "token_expires_at"), now);
                 f.identities.push(IdentityRecord {
                     external_id: ext.clone(),
                     name: name.clone(),

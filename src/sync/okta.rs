@@ -63,7 +63,11 @@ use crate::model::{CredentialKind, IdentityStatus, PersonStatus, Privilege, Sens
 /// The settings of an Okta source (see `super::settings`).
 pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
-    &[Setting::required("org_url", T::Url, "the Okta org, e.g. https://acme.okta.com")]
+    &[Setting::required(
+        "org_url",
+        T::Url,
+        "the Okta org, e.g. https://acme.okta.com",
+    )]
 };
 
 pub struct OktaSource;
@@ -545,7 +549,10 @@ impl Source for OktaSource {
                 .filter(|s| str_at(s, &["status"]).is_none_or(|st| st == "ACTIVE"))
             {
                 let Some(sid) = str_at(s, &["id"]) else {
-                    f.warn(format!("Okta app {}: a client secret without an id; skipped", d.id));
+                    f.warn(format!(
+                        "Okta app {}: a client secret without an id; skipped",
+                        d.id
+                    ));
                     continue;
                 };
                 f.credentials.push(CredentialRecord {
@@ -565,7 +572,10 @@ impl Source for OktaSource {
                 .filter(|k| str_at(k, &["status"]).is_none_or(|st| st == "ACTIVE"))
             {
                 let Some(kid) = str_at(k, &["id"]).or_else(|| str_at(k, &["kid"])) else {
-                    f.warn(format!("Okta app {}: a JSON web key without an id or kid; skipped", d.id));
+                    f.warn(format!(
+                        "Okta app {}: a JSON web key without an id or kid; skipped",
+                        d.id
+                    ));
                     continue;
                 };
                 f.credentials.push(CredentialRecord {
@@ -742,7 +752,8 @@ mod tests {
         assert_eq!((items.len(), note), (2, None));
         let (items, note) = credential_items(json!({"keys": [{"kid": "k1"}]}));
         assert_eq!((items.len(), note), (1, None));
-        let (items, note) = credential_items(json!({"id": "pks1", "kid": "k1", "kty": "RSA", "status": "ACTIVE"}));
+        let (items, note) =
+            credential_items(json!({"id": "pks1", "kid": "k1", "kty": "RSA", "status": "ACTIVE"}));
         assert_eq!(items.len(), 1);
         assert!(note.unwrap().contains("one object"));
         let (items, note) = credential_items(json!({"errorCode": "E0000007"}));
@@ -756,7 +767,11 @@ mod tests {
     fn objects_without_ids_are_skipped_and_named() {
         let mut f = Fetched::new(FetchMode::Full);
         let kept = with_ids(
-            vec![json!({"id": "a"}), json!({"label": "orphan"}), json!({"id": "a"})],
+            vec![
+                json!({"id": "a"}),
+                json!({"label": "orphan"}),
+                json!({"id": "a"}),
+            ],
             "apps",
             &mut f,
         );

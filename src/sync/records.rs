@@ -254,7 +254,11 @@ mod tests {
         let rec = f.warnings_for_record();
         assert_eq!(rec.len(), MAX_WARNINGS + 1);
         assert_eq!(rec[0], "w0");
-        assert!(rec[MAX_WARNINGS].contains("and 7 more"), "{}", rec[MAX_WARNINGS]);
+        assert!(
+            rec[MAX_WARNINGS].contains("and 7 more"),
+            "{}",
+            rec[MAX_WARNINGS]
+        );
     }
 
     #[test]
@@ -264,13 +268,34 @@ mod tests {
             .with_timezone(&Utc);
         let past = Some(now - chrono::Duration::days(1));
         let future = Some(now + chrono::Duration::days(1));
-        assert_eq!(credential_state(true, false, past, now), CredentialState::Expired);
-        assert_eq!(credential_state(false, false, past, now), CredentialState::Expired);
-        assert_eq!(credential_state(true, true, future, now), CredentialState::Expired);
-        assert_eq!(credential_state(true, false, future, now), CredentialState::Active);
-        assert_eq!(credential_state(true, false, None, now), CredentialState::Active);
-        assert_eq!(credential_state(false, false, future, now), CredentialState::Inactive);
-        assert_eq!(CredentialState::Expired.identity_status(), IdentityStatus::Disabled);
+        assert_eq!(
+            credential_state(true, false, past, now),
+            CredentialState::Expired
+        );
+        assert_eq!(
+            credential_state(false, false, past, now),
+            CredentialState::Expired
+        );
+        assert_eq!(
+            credential_state(true, true, future, now),
+            CredentialState::Expired
+        );
+        assert_eq!(
+            credential_state(true, false, future, now),
+            CredentialState::Active
+        );
+        assert_eq!(
+            credential_state(true, false, None, now),
+            CredentialState::Active
+        );
+        assert_eq!(
+            credential_state(false, false, future, now),
+            CredentialState::Inactive
+        );
+        assert_eq!(
+            CredentialState::Expired.identity_status(),
+            IdentityStatus::Disabled
+        );
         assert_eq!(CredentialState::Expired.as_str(), "expired");
     }
 }

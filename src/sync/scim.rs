@@ -36,9 +36,23 @@ use crate::model::{
 pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
     &[
-        Setting::required("base_url", T::Url, "the SCIM base URL, e.g. https://idp.example/scim/v2"),
-        Setting::optional("page_size", T::Integer, Some("100"), "resources per page (1 to 1000)"),
-        Setting::optional("pagination", T::String, Some("auto"), "auto, index or cursor (RFC 9865)"),
+        Setting::required(
+            "base_url",
+            T::Url,
+            "the SCIM base URL, e.g. https://idp.example/scim/v2",
+        ),
+        Setting::optional(
+            "page_size",
+            T::Integer,
+            Some("100"),
+            "resources per page (1 to 1000)",
+        ),
+        Setting::optional(
+            "pagination",
+            T::String,
+            Some("auto"),
+            "auto, index or cursor (RFC 9865)",
+        ),
     ]
 };
 
@@ -269,7 +283,9 @@ impl ScimSource {
         loop {
             ctx.http.cancel().check()?;
             let url = match &next {
-                Next::Index(start) => format!("{base}/{endpoint}?startIndex={start}&count={page_size}"),
+                Next::Index(start) => {
+                    format!("{base}/{endpoint}?startIndex={start}&count={page_size}")
+                }
                 Next::Cursor(c) => {
                     let c: String = url::form_urlencoded::byte_serialize(c.as_bytes()).collect();
                     format!("{base}/{endpoint}?cursor={c}&count={page_size}")
@@ -283,11 +299,16 @@ impl ScimSource {
             if page.total_results.is_some() {
                 reported = page.total_results;
             }
-            out.extend(page.resources.into_iter().enumerate().map(|(index, value)| Listed {
-                page: pages,
-                index,
-                value,
-            }));
+            out.extend(
+                page.resources
+                    .into_iter()
+                    .enumerate()
+                    .map(|(index, value)| Listed {
+                        page: pages,
+                        index,
+                        value,
+                    }),
+            );
             ctx.report(phase, pages, out.len() as u64, reported);
             if pages > MAX_PAGES {
                 return Err(Error::new(
@@ -357,16 +378,25 @@ pub fn map(f: &mut Fetched, users: &[Listed], groups: &[Listed]) {
     for l in users {
         let u = &l.value;
         if !u.is_object() {
-            f.warn(format!("{}: not a SCIM User object; skipped", l.place("Users")));
+            f.warn(format!(
+                "{}: not a SCIM User object; skipped",
+                l.place("Users")
+            ));
             continue;
         }
         let Some(id) = str_at(u, &["id"]) else {
             let name = str_at(u, &["username"]).unwrap_or("unnamed");
-            f.warn(format!("{} ('{name}'): a User without an id; skipped", l.place("Users")));
+            f.warn(format!(
+                "{} ('{name}'): a User without an id; skipped",
+                l.place("Users")
+            ));
             continue;
         };
         if !seen.insert(id.to_string()) {
-            f.warn(format!("{}: User id '{id}' listed twice; the first kept", l.place("Users")));
+            f.warn(format!(
+                "{}: User id '{id}' listed twice; the first kept",
+                l.place("Users")
+            ));
             continue;
         }
         let active = bool_at(u, "active").unwrap_or(true);
@@ -380,8 +410,7 @@ pub fn map(f: &mut Fetched, users: &[Listed], groups: &[Listed]) {
                 nhi_ids.insert(id.to_string());
                 f.identities.push(IdentityRecord {
                     external_id: id.to_string(),
-                    name: str_at(u, &["username"])
-                        .map_or_else(|| display_name(u), str::to_string),
+                    name: str_at(u, &["username"]).map_or_else(|| display_name(u), str::to_string),
                     kind,
                     agent_class: class,
                     status: if active {
@@ -423,11 +452,17 @@ pub fn map(f: &mut Fetched, users: &[Listed], groups: &[Listed]) {
         let g = &l.value;
         let Some(gid) = str_at(g, &["id"]) else {
             let name = str_at(g, &["displayname"]).unwrap_or("unnamed");
-            f.warn(format!("{} ('{name}'): a Group without an id; skipped", l.place("Groups")));
+            f.warn(format!(
+                "{} ('{name}'): a Group without an id; skipped",
+                l.place("Groups")
+            ));
             continue;
         };
         if !seen.insert(gid.to_string()) {
-            f.warn(format!("{}: Group id '{gid}' listed twice; the first kept", l.place("Groups")));
+            f.warn(format!(
+                "{}: Group id '{gid}' listed twice; the first kept",
+                l.place("Groups")
+            ));
             continue;
         }
         let name = str_at(g, &["displayname"]).unwrap_or(gid).to_string();
@@ -480,7 +515,11 @@ mod tests {
         values
             .into_iter()
             .enumerate()
-            .map(|(index, value)| Listed { page: 1, index, value: fold_keys(value) })
+            .map(|(index, value)| Listed {
+                page: 1,
+                index,
+                value: fold_keys(value),
+            })
             .collect()
     }
 
@@ -501,7 +540,11 @@ mod tests {
             .resources
             .into_iter()
             .enumerate()
-            .map(|(index, value)| Listed { page: 1, index, value })
+            .map(|(index, value)| Listed {
+                page: 1,
+                index,
+                value,
+            })
             .collect();
         map(&mut f, &users, &[]);
         assert_eq!(f.identities.len(), 1);
@@ -523,7 +566,11 @@ mod tests {
             json!("not an object"),
             json!({"id": "u1", "userName": "alice-again"}),
         ]);
-        map(&mut f, &users, &listed(vec![json!({"displayName": "no-id-group"})]));
+        map(
+            &mut f,
+            &users,
+            &listed(vec![json!({"displayName": "no-id-group"})]),
+        );
         assert_eq!(f.people.len(), 1);
         assert_eq!(f.warnings.len(), 4, "{:?}", f.warnings);
         assert!(f.warnings[0].contains("Users page 1 item 2") && f.warnings[0].contains("ghost"));

@@ -53,7 +53,11 @@ pub struct Setting {
 }
 
 impl Setting {
-    pub const fn required(key: &'static str, ty: SettingType, description: &'static str) -> Setting {
+    pub const fn required(
+        key: &'static str,
+        ty: SettingType,
+        description: &'static str,
+    ) -> Setting {
         Setting {
             key,
             ty,
@@ -101,19 +105,57 @@ pub const COMMON: &[Setting] = &[Setting::optional(
 )];
 
 pub const AWS: &[Setting] = &[
-    Setting::required("access_key_id", T::String, "the access key id (the secret access key is the secret)"),
-    Setting::optional("endpoint", T::Url, Some("https://iam.amazonaws.com/"), "the IAM endpoint (a partition's, or a test server)"),
-    Setting::optional("account_name", T::String, None, "a label for the account, shown in descriptions"),
+    Setting::required(
+        "access_key_id",
+        T::String,
+        "the access key id (the secret access key is the secret)",
+    ),
+    Setting::optional(
+        "endpoint",
+        T::Url,
+        Some("https://iam.amazonaws.com/"),
+        "the IAM endpoint (a partition's, or a test server)",
+    ),
+    Setting::optional(
+        "account_name",
+        T::String,
+        None,
+        "a label for the account, shown in descriptions",
+    ),
 ];
 
 pub const LDAP: &[Setting] = &[
     Setting::required("url", T::String, "ldap:// or ldaps:// URL of the directory"),
-    Setting::required("bind_dn", T::String, "the DN to bind as (the password is the secret)"),
+    Setting::required(
+        "bind_dn",
+        T::String,
+        "the DN to bind as (the password is the secret)",
+    ),
     Setting::required("base_dn", T::String, "where the searches start"),
-    Setting::optional("starttls", T::Bool, Some("false"), "upgrade an ldap:// connection with StartTLS"),
-    Setting::optional("page_size", T::Integer, Some("500"), "entries per page (1 to 1000)"),
-    Setting::optional("account_filter", T::String, None, "the LDAP filter that finds service accounts"),
-    Setting::optional("group_filter", T::String, None, "the LDAP filter that finds groups"),
+    Setting::optional(
+        "starttls",
+        T::Bool,
+        Some("false"),
+        "upgrade an ldap:// connection with StartTLS",
+    ),
+    Setting::optional(
+        "page_size",
+        T::Integer,
+        Some("500"),
+        "entries per page (1 to 1000)",
+    ),
+    Setting::optional(
+        "account_filter",
+        T::String,
+        None,
+        "the LDAP filter that finds service accounts",
+    ),
+    Setting::optional(
+        "group_filter",
+        T::String,
+        None,
+        "the LDAP filter that finds groups",
+    ),
 ];
 
 pub const CSV: &[Setting] = &[Setting::required(
@@ -124,13 +166,55 @@ pub const CSV: &[Setting] = &[Setting::required(
 
 /// Every kind of source, in the order the UI offers them.
 pub const KINDS: &[SourceKind] = &[
-    SourceKind { kind: "scim", label: "SCIM 2.0", needs_secret: true, secret: "bearer token", settings: super::scim::SETTINGS },
-    SourceKind { kind: "csv", label: "Agent registry (CSV/XLSX)", needs_secret: false, secret: "", settings: CSV },
-    SourceKind { kind: "entra", label: "Microsoft Entra ID", needs_secret: true, secret: "client secret", settings: super::entra::SETTINGS },
-    SourceKind { kind: "okta", label: "Okta", needs_secret: true, secret: "API token", settings: super::okta::SETTINGS },
-    SourceKind { kind: "aws", label: "AWS IAM (one account)", needs_secret: true, secret: "secret access key", settings: AWS },
-    SourceKind { kind: "ldap", label: "LDAP / Active Directory", needs_secret: true, secret: "bind password", settings: LDAP },
-    SourceKind { kind: "github", label: "GitHub organisation", needs_secret: true, secret: "token (GitHub App installation token or PAT)", settings: super::github::SETTINGS },
+    SourceKind {
+        kind: "scim",
+        label: "SCIM 2.0",
+        needs_secret: true,
+        secret: "bearer token",
+        settings: super::scim::SETTINGS,
+    },
+    SourceKind {
+        kind: "csv",
+        label: "Agent registry (CSV/XLSX)",
+        needs_secret: false,
+        secret: "",
+        settings: CSV,
+    },
+    SourceKind {
+        kind: "entra",
+        label: "Microsoft Entra ID",
+        needs_secret: true,
+        secret: "client secret",
+        settings: super::entra::SETTINGS,
+    },
+    SourceKind {
+        kind: "okta",
+        label: "Okta",
+        needs_secret: true,
+        secret: "API token",
+        settings: super::okta::SETTINGS,
+    },
+    SourceKind {
+        kind: "aws",
+        label: "AWS IAM (one account)",
+        needs_secret: true,
+        secret: "secret access key",
+        settings: AWS,
+    },
+    SourceKind {
+        kind: "ldap",
+        label: "LDAP / Active Directory",
+        needs_secret: true,
+        secret: "bind password",
+        settings: LDAP,
+    },
+    SourceKind {
+        kind: "github",
+        label: "GitHub organisation",
+        needs_secret: true,
+        secret: "token (GitHub App installation token or PAT)",
+        settings: super::github::SETTINGS,
+    },
 ];
 
 /// The registry entry of a kind.
@@ -185,7 +269,8 @@ fn coerce(kind: &str, s: &Setting, v: &Value) -> Result<Option<Value>> {
         },
         T::Url => {
             let t = text.ok_or_else(|| bad(format!("got {v}")))?;
-            let parsed = url::Url::parse(&t).map_err(|e| bad(format!("'{t}' is not a URL: {e}")))?;
+            let parsed =
+                url::Url::parse(&t).map_err(|e| bad(format!("'{t}' is not a URL: {e}")))?;
             if !matches!(parsed.scheme(), "https" | "http") {
                 return Err(bad(format!("'{t}' is not http(s)")));
             }
@@ -196,7 +281,9 @@ fn coerce(kind: &str, s: &Setting, v: &Value) -> Result<Option<Value>> {
                 let mut out = Vec::with_capacity(items.len());
                 for i in items {
                     match i.as_str() {
-                        Some(t) if !t.trim().is_empty() => out.push(Value::String(t.trim().to_string())),
+                        Some(t) if !t.trim().is_empty() => {
+                            out.push(Value::String(t.trim().to_string()))
+                        }
                         Some(_) => {}
                         None => return Err(bad(format!("an item is {i}"))),
                     }
@@ -265,41 +352,84 @@ mod tests {
             &json!({"org": "acme", "read_tokens": "false", "api_base": " https://ghe.example/api/v3 "}),
         )
         .unwrap();
-        assert_eq!(v, json!({"org": "acme", "read_tokens": false, "api_base": "https://ghe.example/api/v3"}));
-        let v = validate("scim", &json!({"base_url": "https://idp/scim", "page_size": "50"})).unwrap();
+        assert_eq!(
+            v,
+            json!({"org": "acme", "read_tokens": false, "api_base": "https://ghe.example/api/v3"})
+        );
+        let v = validate(
+            "scim",
+            &json!({"base_url": "https://idp/scim", "page_size": "50"}),
+        )
+        .unwrap();
         assert_eq!(v["page_size"], json!(50));
-        let v = validate("entra", &json!({"tenant_id": 1234, "client_id": "c", "include_first_party": "YES"})).unwrap();
-        assert_eq!((v["tenant_id"].clone(), v["include_first_party"].clone()), (json!("1234"), json!(true)));
-        let v = validate("aws", &json!({"access_key_id": "AKIA", "write_back": "true"})).unwrap();
+        let v = validate(
+            "entra",
+            &json!({"tenant_id": 1234, "client_id": "c", "include_first_party": "YES"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (v["tenant_id"].clone(), v["include_first_party"].clone()),
+            (json!("1234"), json!(true))
+        );
+        let v = validate(
+            "aws",
+            &json!({"access_key_id": "AKIA", "write_back": "true"}),
+        )
+        .unwrap();
         assert_eq!(v["write_back"], json!(true));
     }
 
     #[test]
     fn unknown_keys_name_the_known_ones() {
         let e = validate("okta", &json!({"org_url": "https://o", "orgurl": "x"})).unwrap_err();
-        assert!(e.message.contains("unknown setting 'orgurl'") && e.message.contains("org_url"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown setting 'orgurl'") && e.message.contains("org_url"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("write_back"), "{}", e.message);
     }
 
     #[test]
     fn bad_values_and_missing_requirements_are_named() {
         let e = validate("github", &json!({"org": "a", "read_tokens": "maybe"})).unwrap_err();
-        assert!(e.message.contains("'read_tokens'") && e.message.contains("true or false"), "{}", e.message);
+        assert!(
+            e.message.contains("'read_tokens'") && e.message.contains("true or false"),
+            "{}",
+            e.message
+        );
         let e = validate("scim", &json!({"base_url": "ftp://x"})).unwrap_err();
         assert!(e.message.contains("http(s)"), "{}", e.message);
         let e = validate("scim", &json!({"page_size": 5})).unwrap_err();
-        assert!(e.message.contains("needs the setting 'base_url'"), "{}", e.message);
+        assert!(
+            e.message.contains("needs the setting 'base_url'"),
+            "{}",
+            e.message
+        );
         let e = validate("scim", &json!({"base_url": "  "})).unwrap_err();
-        assert!(e.message.contains("needs the setting 'base_url'"), "{}", e.message);
-        assert!(validate("nope", &json!({})).unwrap_err().message.contains("known: scim"));
+        assert!(
+            e.message.contains("needs the setting 'base_url'"),
+            "{}",
+            e.message
+        );
+        assert!(validate("nope", &json!({}))
+            .unwrap_err()
+            .message
+            .contains("known: scim"));
         assert!(validate("csv", &json!([])).is_err());
     }
 
     #[test]
     fn lists_from_text_or_arrays_and_blank_optionals_are_dropped() {
         let s = Setting::optional("x", T::List, None, "");
-        assert_eq!(coerce("k", &s, &json!("a, b,,c")).unwrap(), Some(json!(["a", "b", "c"])));
-        assert_eq!(coerce("k", &s, &json!(["a", " "])).unwrap(), Some(json!(["a"])));
+        assert_eq!(
+            coerce("k", &s, &json!("a, b,,c")).unwrap(),
+            Some(json!(["a", "b", "c"]))
+        );
+        assert_eq!(
+            coerce("k", &s, &json!(["a", " "])).unwrap(),
+            Some(json!(["a"]))
+        );
         assert!(coerce("k", &s, &json!([1])).is_err());
         let v = validate("github", &json!({"org": "a", "api_base": ""})).unwrap();
         assert_eq!(v, json!({"org": "a"}));
@@ -309,7 +439,12 @@ mod tests {
     fn every_kind_is_registered_once_and_agrees_on_secrets() {
         for k in KINDS {
             assert_eq!(KINDS.iter().filter(|o| o.kind == k.kind).count(), 1);
-            assert_eq!(k.needs_secret, super::super::kind_needs_secret(k.kind), "{}", k.kind);
+            assert_eq!(
+                k.needs_secret,
+                super::super::kind_needs_secret(k.kind),
+                "{}",
+                k.kind
+            );
             assert!(super::super::SOURCE_KINDS.contains(&k.kind));
         }
         assert_eq!(KINDS.len(), super::super::SOURCE_KINDS.len());

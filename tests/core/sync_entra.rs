@@ -691,10 +691,15 @@ fn an_sp_deleted_during_the_sync_is_skipped_with_a_warning() {
     let run = crate::harness::last_run(&env);
     assert_eq!(run.status, "succeeded_with_warnings");
     assert!(
-        run.warnings.iter().any(|w| w.contains("sp-mi") && w.contains("not found")),
+        run.warnings
+            .iter()
+            .any(|w| w.contains("sp-mi") && w.contains("not found")),
         "{:?}",
         run.warnings
     );
     assert_eq!(env.detail("sp-agent").status, IdentityStatus::Active);
-    assert!(env.store.resolve_identity("sp-mi").is_err(), "never imported");
+    assert!(
+        env.store.resolve_identity("sp-mi").is_err(),
+        "never imported"
+    );
 }

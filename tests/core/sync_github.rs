@@ -359,7 +359,9 @@ fn the_documented_members_example_is_read_and_a_member_without_login_is_named() 
     fx.mount(
         get("/orgs/acme/members")
             .and(query_param("role", "all"))
-            .respond_with(ResponseTemplate::new(200).set_body_raw(doc.into_bytes(), "application/json"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw(doc.into_bytes(), "application/json"),
+            )
             .with_priority(1),
     );
     fx.mount(
@@ -374,8 +376,16 @@ fn the_documented_members_example_is_read_and_a_member_without_login_is_named() 
     let run = crate::harness::last_run(&env);
     assert_eq!(run.status, "succeeded_with_warnings");
     assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
-    assert!(run.warnings[0].contains("outside collaborator without a login (id 99)"), "{:?}", run.warnings);
-    assert_eq!(env.detail("installation:1").status, IdentityStatus::Active, "the rest is imported");
+    assert!(
+        run.warnings[0].contains("outside collaborator without a login (id 99)"),
+        "{:?}",
+        run.warnings
+    );
+    assert_eq!(
+        env.detail("installation:1").status,
+        IdentityStatus::Active,
+        "the rest is imported"
+    );
 }
 
 #[test]

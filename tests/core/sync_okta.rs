@@ -444,16 +444,28 @@ fn an_app_key_list_of_another_shape_and_an_app_without_id_are_warnings() {
     let run = crate::harness::last_run(&env);
     assert_eq!(run.status, "succeeded_with_warnings");
     assert_eq!(run.warnings.len(), 2, "{:?}", run.warnings);
-    assert!(run.warnings.iter().any(|w| w.contains("apps item 3") && w.contains("'orphan'")), "{:?}", run.warnings);
     assert!(
-        run.warnings.iter().any(|w| w.contains("0oajwt") && w.contains("JSON web key list")),
+        run.warnings
+            .iter()
+            .any(|w| w.contains("apps item 3") && w.contains("'orphan'")),
+        "{:?}",
+        run.warnings
+    );
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("0oajwt") && w.contains("JSON web key list")),
         "{:?}",
         run.warnings
     );
     let jwt = env.detail("0oajwt");
     assert_eq!(jwt.credentials.len(), 1, "the one key is read");
     assert_eq!(jwt.credentials[0].kind, CredentialKind::Certificate);
-    assert_eq!(env.detail("0oasvc").status, IdentityStatus::Active, "the rest is imported");
+    assert_eq!(
+        env.detail("0oasvc").status,
+        IdentityStatus::Active,
+        "the rest is imported"
+    );
 }
 
 #[test]

@@ -297,7 +297,12 @@ mod documented {
     }
 
     fn env(fx: &Fixture) -> SourceEnv {
-        SourceEnv::new("scim", "SCIM", json!({"base_url": fx.uri(), "page_size": 2}), "scim-tok")
+        SourceEnv::new(
+            "scim",
+            "SCIM",
+            json!({"base_url": fx.uri(), "page_size": 2}),
+            "scim-tok",
+        )
     }
 
     fn no_groups(fx: &Fixture) {
@@ -308,12 +313,20 @@ mod documented {
     #[test]
     fn the_rfc_7644_list_example_is_read_verbatim() {
         let fx = Fixture::start();
-        fx.mount(get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))));
+        fx.mount(
+            get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))),
+        );
         no_groups(&fx);
         let mut env = env(&fx);
         env.sync().unwrap();
-        assert_eq!(env.person("2819c223-7f76-453a-919d-413861904646").0, "active");
-        assert_eq!(env.person("c75ad752-64ae-4823-840d-ffa80929976c").0, "active");
+        assert_eq!(
+            env.person("2819c223-7f76-453a-919d-413861904646").0,
+            "active"
+        );
+        assert_eq!(
+            env.person("c75ad752-64ae-4823-840d-ffa80929976c").0,
+            "active"
+        );
         let run = last_run(&env);
         assert_eq!(run.status, "succeeded");
         assert!(run.warnings.is_empty(), "{:?}", run.warnings);
@@ -323,12 +336,14 @@ mod documented {
     fn lower_case_cursor_pages_skip_a_user_without_id_and_warn() {
         let fx = Fixture::start();
         fx.mount(
-            get("/Users").and(query_param("startIndex", "1")).respond_with(scim(
-                r#"{"totalresults":3,"resources":[
+            get("/Users")
+                .and(query_param("startIndex", "1"))
+                .respond_with(scim(
+                    r#"{"totalresults":3,"resources":[
                     {"id":"svc1","username":"svc-one","usertype":"Service"},
                     {"username":"ghost","userType":"Service"}],"nextCursor":"c2"}"#
-                    .into(),
-            )),
+                        .into(),
+                )),
         );
         // The cursor page is throttled once (429 + Retry-After), then served.
         fx.mount(
@@ -346,7 +361,10 @@ mod documented {
         env.sync().unwrap();
         assert_eq!(env.detail("svc1").kind, IdentityKind::ServiceAccount);
         let two = env.detail("svc2");
-        assert_eq!((two.kind, two.status), (IdentityKind::Bot, IdentityStatus::Disabled));
+        assert_eq!(
+            (two.kind, two.status),
+            (IdentityKind::Bot, IdentityStatus::Disabled)
+        );
         let run = last_run(&env);
         assert_eq!(run.status, "succeeded_with_warnings");
         assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
@@ -360,12 +378,20 @@ mod documented {
     #[test]
     fn forced_cursor_paging_starts_with_an_empty_cursor() {
         let fx = Fixture::start();
-        fx.mount(get("/Users").and(query_param("cursor", "")).respond_with(scim(
-            r#"{"Resources":[{"id":"a","userName":"alice"}],"nextCursor":"n1"}"#.into(),
-        )));
-        fx.mount(get("/Users").and(query_param("cursor", "n1")).respond_with(scim(
-            r#"{"Resources":[{"id":"b","userName":"bob"}]}"#.into(),
-        )));
+        fx.mount(
+            get("/Users")
+                .and(query_param("cursor", ""))
+                .respond_with(scim(
+                    r#"{"Resources":[{"id":"a","userName":"alice"}],"nextCursor":"n1"}"#.into(),
+                )),
+        );
+        fx.mount(
+            get("/Users")
+                .and(query_param("cursor", "n1"))
+                .respond_with(scim(
+                    r#"{"Resources":[{"id":"b","userName":"bob"}]}"#.into(),
+                )),
+        );
         no_groups(&fx);
         let mut env = SourceEnv::new(
             "scim",
@@ -382,7 +408,9 @@ mod documented {
     #[test]
     fn an_empty_listing_after_a_run_with_data_is_a_warning() {
         let fx = Fixture::start();
-        fx.mount(get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))));
+        fx.mount(
+            get("/Users").respond_with(scim(doc_fixture("scim/rfc7644-3.4.2-list-response.json"))),
+        );
         no_groups(&fx);
         let mut env = env(&fx);
         env.sync().unwrap();
@@ -392,9 +420,15 @@ mod documented {
         env.sync().unwrap();
         let run = last_run(&env);
         assert_eq!(run.status, "succeeded_with_warnings");
-        assert!(run.warnings.iter().any(|w| w.contains("reported 5")), "{:?}", run.warnings);
         assert!(
-            run.warnings.iter().any(|w| w.contains("last successful run imported")),
+            run.warnings.iter().any(|w| w.contains("reported 5")),
+            "{:?}",
+            run.warnings
+        );
+        assert!(
+            run.warnings
+                .iter()
+                .any(|w| w.contains("last successful run imported")),
             "{:?}",
             run.warnings
         );
@@ -425,7 +459,10 @@ mod settings {
             Ok(None)
         }
         fn set(&self, _: SourceId, _: &str) -> custodian::Result<()> {
-            Err(custodian::Error::new(ErrorCode::Keyring, "no Secret Service on this session bus"))
+            Err(custodian::Error::new(
+                ErrorCode::Keyring,
+                "no Secret Service on this session bus",
+            ))
         }
         fn delete(&self, _: SourceId) -> custodian::Result<()> {
             Ok(())
@@ -446,7 +483,11 @@ mod settings {
             now(),
         )
         .unwrap();
-        assert_eq!(s.settings["read_tokens"], json!(false), "a bool, not \"false\"");
+        assert_eq!(
+            s.settings["read_tokens"],
+            json!(false),
+            "a bool, not \"false\""
+        );
         let err = ops::add_source(
             &mut store,
             &secrets,
@@ -458,22 +499,45 @@ mod settings {
         )
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidInput);
-        assert!(err.message.contains("'pagesize'") && err.message.contains("page_size"), "{err}");
-        assert_eq!(ops::source_kinds().len(), custodian::sync::SOURCE_KINDS.len());
+        assert!(
+            err.message.contains("'pagesize'") && err.message.contains("page_size"),
+            "{err}"
+        );
+        assert_eq!(
+            ops::source_kinds().len(),
+            custodian::sync::SOURCE_KINDS.len()
+        );
     }
 
     #[test]
     fn a_secret_that_cannot_be_stored_leaves_no_source_behind() {
         let mut store = crate::util::test_store();
         let settings = json!({"base_url": "https://idp/scim"});
-        let err = ops::add_source(&mut store, &RefusingKeyring, "scim", "HR", settings.clone(), Some("tok"), now())
-            .unwrap_err();
+        let err = ops::add_source(
+            &mut store,
+            &RefusingKeyring,
+            "scim",
+            "HR",
+            settings.clone(),
+            Some("tok"),
+            now(),
+        )
+        .unwrap_err();
         assert_eq!(err.code, ErrorCode::Keyring, "{err}");
         assert!(err.message.contains("not added"), "{err}");
         assert!(store.sources().unwrap().is_empty(), "nothing left behind");
         // A retry with a working keyring is not told the name is taken.
         let secrets = MemorySecrets::default();
-        let s = ops::add_source(&mut store, &secrets, "scim", "HR", settings, Some("tok"), now()).unwrap();
+        let s = ops::add_source(
+            &mut store,
+            &secrets,
+            "scim",
+            "HR",
+            settings,
+            Some("tok"),
+            now(),
+        )
+        .unwrap();
         assert_eq!(secrets.get(SourceId(s.id)).unwrap().as_deref(), Some("tok"));
     }
 }
