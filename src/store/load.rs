@@ -2,7 +2,7 @@
 //! tables (findings, roll-ups) in step.
 
 use chrono::{DateTime, Utc};
-use crate::store::db::{params, Db};
+use crate::store::db::Db;
 
 use super::{to_ts, to_ts_opt, Store};
 use crate::error::{Context, Result};

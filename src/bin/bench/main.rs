@@ -34,13 +34,13 @@ mod fixture;
 mod offboarding;
 mod pmapper;
 mod reviews;
+mod target;
 
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use custodian::demo::{generate, DemoSize, DEFAULT_SEED};
 use custodian::model::{IdentityKind, IdentityStatus};
-use custodian::store::Store;
 use custodian::views::{InventoryQuery, OwnerState, SortKey};
 
 fn peak_rss_mib() -> f64 {
@@ -78,6 +78,8 @@ struct Args {
     aws: Vec<usize>,
     moto: Option<String>,
     pmapper: Option<(u64, u64)>,
+    engines: Vec<target::Engine>,
+    pg: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -92,6 +94,8 @@ fn parse_args() -> Result<Args, String> {
         aws: vec![],
         moto: None,
         pmapper: None,
+        engines: vec![target::Engine::Sqlite],
+        pg: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -135,6 +139,18 @@ fn parse_args() -> Result<Args, String> {
                     (build, s)
                 });
             }
+            "--engines" | "--engine" => {
+                let v = it.next().ok_or("--engines needs sqlite, postgres or sqlite,postgres")?;
+                args.engines = v
+                    .split(',')
+                    .map(|e| match e.trim() {
+                        "sqlite" => Ok(target::Engine::Sqlite),
+                        "postgres" | "pg" => Ok(target::Engine::Postgres),
+                        other => Err(format!("unknown engine '{other}'")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--pg" => args.pg = Some(it.next().ok_or("--pg needs an admin URL")?),
             "--bench" => {} // passed by `cargo bench` harnesses
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -154,6 +170,10 @@ fn main() {
     // rather than the user's keyring key.
     if std::env::var_os(custodian::store::key::KEY_ENV).is_none() {
         std::env::set_var(custodian::store::key::KEY_ENV, "custodian-bench");
+    }
+    // And a workspace's audit signing key, for the PostgreSQL runs.
+    if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
+        std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-bench-audit-key");
     }
     let args = match parse_args() {
         Ok(a) => a,
@@ -182,9 +202,24 @@ fn main() {
     } else {
         vec![]
     };
+    let admin = args
+        .pg
+        .clone()
+        .or_else(|| std::env::var("CUSTODIAN_BENCH_PG").ok())
+        .or_else(|| std::env::var("CUSTODIAN_TEST_PG").ok());
     for size in &sizes {
+      for engine in &args.engines {
+        let t = match target::Target::new(*engine, admin.as_deref(), size.as_str()) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("custodian-bench: {e}");
+                std::process::exit(2);
+            }
+        };
         let result = if args.sync {
-            run_sync(*size)
+            run_sync(*size, &t)
+        } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
+            run(*size, args.runs, &t)
         } else if args.reviews {
             reviews::run_reviews(*size)
         } else if args.offboarding {
@@ -192,8 +227,9 @@ fn main() {
         } else if args.blast {
             blast::run_blast(*size)
         } else {
-            run(*size, args.runs)
+            run(*size, args.runs, &t)
         };
+        t.cleanup();
         match result {
             Ok(r) => {
                 if !args.json {
@@ -202,10 +238,11 @@ fn main() {
                 results.push(r);
             }
             Err(e) => {
-                eprintln!("custodian-bench: size {}: {e}", size.as_str());
+                eprintln!("custodian-bench: size {} on {}: {e}", size.as_str(), engine.as_str());
                 std::process::exit(1);
             }
         }
+      }
     }
     if args.json {
         println!(
@@ -227,12 +264,13 @@ fn print_human(r: &Report) {
     println!();
 }
 
-fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
+fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Result<Report> {
     let now = Utc::now();
     let mut lines = vec![format!(
-        "## size {} ({} identities)",
+        "## size {} ({} identities) on {}",
         size.as_str().to_uppercase(),
-        size.identities()
+        size.identities(),
+        target.engine.as_str()
     )];
 
     let t = Instant::now();
@@ -240,15 +278,7 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
     let gen_s = t.elapsed().as_secs_f64();
     let rss_gen = peak_rss_mib();
 
-    let dir = std::env::temp_dir().join(format!(
-        "custodian-bench-{}-{}",
-        std::process::id(),
-        size.as_str()
-    ));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("bench.db");
-    let _ = std::fs::remove_file(&path);
-    let mut store = Store::open(&path)?;
+    let mut store = target.open()?;
     let t = Instant::now();
     let counts = store.replace_org(&org, now)?;
     let load_s = t.elapsed().as_secs_f64();
@@ -264,9 +294,9 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
         rows as f64 / load_s
     ));
 
-    // Reopen so queries run on a cold connection against the file.
+    // Reopen so queries run on a cold connection.
     drop(store);
-    let store = Store::open(&path)?;
+    let store = target.open()?;
     let queries: Vec<(&str, InventoryQuery)> = vec![
         ("first page, sort name", InventoryQuery::default()),
         (
@@ -357,16 +387,14 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
     lines.push(format!("facets: {facets_ms:.1} ms"));
     let rss_end = peak_rss_mib();
     lines.push(format!("peak RSS: after generate {rss_gen:.0} MiB, after load {rss_load:.0} MiB, at end {rss_end:.0} MiB"));
-    let db_mib = std::fs::metadata(&path)
-        .map(|m| m.len() as f64 / 1_048_576.0)
-        .unwrap_or(f64::NAN);
-    lines.push(format!("cache file: {db_mib:.0} MiB"));
+    let db_mib = target.size_mib(&store);
+    lines.push(format!("store size: {db_mib:.0} MiB"));
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 
     Ok(Report {
         json: serde_json::json!({
             "size": size.as_str(),
+            "engine": target.engine.as_str(),
             "identities": counts.identities,
             "grants": counts.grants,
             "rows": rows,
@@ -383,7 +411,7 @@ fn run(size: DemoSize, runs: usize) -> custodian::Result<Report> {
     })
 }
 
-fn run_sync(size: DemoSize) -> custodian::Result<Report> {
+fn run_sync(size: DemoSize, target: &target::Target) -> custodian::Result<Report> {
     use custodian::model::SourceId;
     use custodian::sync::http::{Cancel, HttpPolicy};
     use custodian::sync::secrets::{MemorySecrets, SecretStore};
@@ -391,9 +419,10 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
 
     let now = Utc::now();
     let mut lines = vec![format!(
-        "## sync, size {} ({} identities)",
+        "## sync, size {} ({} identities) on {}",
         size.as_str().to_uppercase(),
-        size.identities()
+        size.identities(),
+        target.engine.as_str()
     )];
     let mut org = generate(size, DEFAULT_SEED, now);
     let page = 1000;
@@ -411,9 +440,7 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
         size.as_str()
     ));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("sync.db");
-    let _ = std::fs::remove_file(&path);
-    let mut store = Store::open(&path)?;
+    let mut store = target.open()?;
     let secrets = MemorySecrets::default();
     let src = store.add_source(
         "scim",
@@ -537,7 +564,7 @@ fn run_sync(size: DemoSize) -> custodian::Result<Report> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Report {
         json: serde_json::json!({
-            "size": size.as_str(), "mode": "sync", "items": items, "full_s": full_s, "resync_s": re_s,
+            "size": size.as_str(), "engine": target.engine.as_str(), "mode": "sync", "items": items, "full_s": full_s, "resync_s": re_s,
             "raw_insert_s": raw_s, "ratio_full_to_raw": full_s / raw_s, "peak_rss_mib": peak_rss_mib(),
         }),
         lines,

@@ -72,6 +72,9 @@ const HEADLINES: Record<ErrorCode, string> = {
   secret_missing: 'No secret is stored for this source',
   keyring: 'The OS keyring is not available',
   audit_broken: 'The audit log does not verify',
+  forbidden: 'The workspace does not allow this for your login',
+  conflict: 'Someone else changed this at the same time; try again',
+  database_auth: 'The workspace refused the login',
   internal: 'Something went wrong',
 };
 
