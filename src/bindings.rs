@@ -37,6 +37,7 @@ pub fn typescript() -> String {
         Privilege, DelegationKind, Severity,
         SortKey, OwnerState, InventoryQuery, InventoryRow, InventoryPage, FacetCount, InventoryFacets,
         PersonRef, CredentialView, GrantView, DelegationView, FindingView, IdentityDetail, OrgSummary,
+        OwaspCategoryView, FindingCheckView, FindingCatalogue,
         serde_json::Value, SourceView, SyncRunView, LifecycleEventView, SyncProgress,
         ReviewerRule, Granularity, Recurrence, CampaignStatus, ItemType, Decision, UndecidedPolicy, TaskKind,
         TaskStatus, CampaignScope, NewCampaign, CampaignView, ReviewerProgress, DecisionCount, CampaignProgress,

@@ -6,6 +6,7 @@
 //! organisation to one pass per check.
 
 use crate::model::Severity;
+use crate::views::{FindingCatalogue, FindingCheckView, OwaspCategoryView};
 
 /// A posture check.
 pub struct Check {
@@ -198,4 +199,57 @@ pub fn owasp_title(code: &str) -> &'static str {
         .iter()
         .find(|(c, _)| *c == code)
         .map_or("", |(_, t)| t)
+}
+
+/// The checks and categories as the UI and `--json` show them.
+pub fn catalogue() -> FindingCatalogue {
+    FindingCatalogue {
+        categories: OWASP_NHI
+            .iter()
+            .map(|(code, title)| OwaspCategoryView {
+                code: (*code).to_string(),
+                title: (*title).to_string(),
+            })
+            .collect(),
+        checks: CHECKS
+            .iter()
+            .map(|c| FindingCheckView {
+                id: c.id.to_string(),
+                owasp: c.owasp.to_string(),
+                owasp_title: owasp_title(c.owasp).to_string(),
+                severity: c.severity,
+                title: c.title.to_string(),
+                fix: c.fix.to_string(),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_has_a_unique_id_and_a_known_category() {
+        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CHECKS.len(), "check ids are not unique");
+        for c in CHECKS {
+            assert!(!owasp_title(c.owasp).is_empty(), "{} names unknown category {}", c.id, c.owasp);
+            assert!(!c.title.is_empty() && !c.fix.is_empty(), "{} lacks a title or fix", c.id);
+        }
+    }
+
+    #[test]
+    fn the_catalogue_lists_every_check_and_category_with_titles() {
+        let cat = catalogue();
+        assert_eq!(cat.categories.len(), 10);
+        assert_eq!(cat.categories[6].code, "NHI7");
+        assert_eq!(cat.categories[6].title, "Long-Lived Secrets");
+        assert_eq!(cat.checks.len(), CHECKS.len());
+        let orphan = cat.checks.iter().find(|c| c.id == "owner-departed");
+        assert_eq!(orphan.map(|c| (c.owasp.as_str(), c.owasp_title.as_str(), c.severity)),
+            Some(("NHI1", "Improper Offboarding", Severity::High)));
+    }
 }

@@ -982,6 +982,12 @@ pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
     crate::posture::finding_counts(store)
 }
 
+/// Every posture check (id, OWASP category, severity, title, fix) and the
+/// OWASP NHI categories: the catalogue the UI shows.
+pub fn finding_checks() -> crate::views::FindingCatalogue {
+    crate::findings::catalogue()
+}
+
 /// The blast radius of one identity (by id, external id or exact name).
 pub fn blast(store: &Store, identity: &str) -> Result<BlastRadius> {
     let id = store.resolve_identity(identity)?;

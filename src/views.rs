@@ -240,3 +240,34 @@ pub struct OrgSummary {
     pub delegations: i64,
     pub findings: i64,
 }
+
+/// An OWASP Non-Human Identities Top 10 (2025) category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct OwaspCategoryView {
+    /// e.g. `NHI7`.
+    pub code: String,
+    /// e.g. `Long-Lived Secrets`.
+    pub title: String,
+}
+
+/// One posture check: what it finds and how to fix it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FindingCheckView {
+    /// Stable identifier, as on findings (`check_id`).
+    pub id: String,
+    pub owasp: String,
+    pub owasp_title: String,
+    pub severity: Severity,
+    pub title: String,
+    pub fix: String,
+}
+
+/// Every posture check and every OWASP NHI category, in catalogue order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FindingCatalogue {
+    pub categories: Vec<OwaspCategoryView>,
+    pub checks: Vec<FindingCheckView>,
+}

@@ -177,6 +177,7 @@ pub fn run() -> ExitCode {
             offboarding::identity_timeline,
             offboarding::export_tasks,
             posture::posture,
+            posture::finding_checks,
             posture::blast_radius,
             posture::blast_document,
             posture::blast_rank,

@@ -5,6 +5,7 @@
 use custodian::blast::{AdminPath, BlastRadius, BlastRank, Reacher};
 use custodian::model::DelegationKind;
 use custodian::posture::PostureView;
+use custodian::views::FindingCatalogue;
 use custodian::{ops, Error, Result};
 use tauri::State;
 
@@ -18,6 +19,12 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 #[tracing::instrument(skip_all, err(Debug))]
 pub fn posture(state: State<'_, AppState>) -> Result<PostureView> {
     state.with(|s| ops::posture(s, now()))
+}
+
+/// Every posture check and OWASP NHI category (titles, severities, fixes).
+#[tauri::command]
+pub fn finding_checks() -> FindingCatalogue {
+    ops::finding_checks()
 }
 
 #[tauri::command(async)]

@@ -181,3 +181,36 @@ fn findings_are_reevaluated_as_time_passes() {
         "roll-ups follow"
     );
 }
+
+/// The catalogue the UI shows describes every finding the store raises
+/// with the same category, severity, title and fix, and names every
+/// OWASP NHI category once.
+#[test]
+fn the_check_catalogue_describes_every_raised_finding() {
+    let mut store = crate::util::test_store();
+    ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    let catalogue = ops::finding_checks();
+    let codes: Vec<&str> = catalogue.categories.iter().map(|c| c.code.as_str()).collect();
+    assert_eq!(codes, (1..=10).map(|i| format!("NHI{i}")).collect::<Vec<_>>());
+    assert_eq!(catalogue.checks.len(), CHECKS.len());
+    let counts = ops::finding_counts(&store).unwrap();
+    assert!(counts.len() > 3, "the demo raises several kinds of findings");
+    for f in counts {
+        let c = catalogue
+            .checks
+            .iter()
+            .find(|c| c.id == f.check_id)
+            .unwrap_or_else(|| panic!("{} is not in the catalogue", f.check_id));
+        assert_eq!(
+            (&c.owasp, &c.owasp_title, c.severity, &c.title, &c.fix),
+            (&f.owasp, &f.owasp_title, f.severity, &f.title, &f.fix),
+            "{}",
+            f.check_id
+        );
+    }
+    // The JSON shape the UI reads.
+    let json = serde_json::to_value(ops::finding_checks()).unwrap();
+    assert_eq!(json["checks"][0]["id"], CHECKS[0].id);
+    assert_eq!(json["checks"][0]["severity"], "high");
+    assert_eq!(json["categories"][0]["title"], owasp_title("NHI1"));
+}

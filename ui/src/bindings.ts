@@ -99,6 +99,24 @@ database: string | null,
  */
 dataset: string | null, sources: Array<string>, people: number, identities: number, credentials: number, grants: number, delegations: number, findings: number, };
 
+export type OwaspCategoryView = { 
+/**
+ * e.g. `NHI7`.
+ */
+code: string, 
+/**
+ * e.g. `Long-Lived Secrets`.
+ */
+title: string, };
+
+export type FindingCheckView = { 
+/**
+ * Stable identifier, as on findings (`check_id`).
+ */
+id: string, owasp: string, owasp_title: string, severity: Severity, title: string, fix: string, };
+
+export type FindingCatalogue = { categories: Array<OwaspCategoryView>, checks: Array<FindingCheckView>, };
+
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
 export type SourceView = { id: number, kind: string, name: string, settings: JsonValue, has_cursor: boolean, last_run: SyncRunView | null, };
