@@ -7,20 +7,7 @@ use std::path::PathBuf;
 
 use custodian::store::{pg::PgTarget, Location, Store};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        }
-    }
-}
+pub use custodian::store::Engine;
 
 pub struct Target {
     pub engine: Engine,
