@@ -21,6 +21,7 @@ mod inventory;
 mod keyring;
 mod offboarding;
 mod postgres;
+mod shell;
 mod store;
 mod sync_aws;
 mod sync_csv;
