@@ -328,15 +328,26 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
                 let shown = s.text_of("[data-testid=form-error]")?;
                 return Err(format!("the form shows an error: {shown}"));
             }
-            let rows = s.find_all("[data-testid=source-row]")?;
-            Ok(rows.len() == 1 && s.text(&rows[0])?.contains(source_name))
+            // The demo's sources stay until the new source's first sync
+            // succeeds (a failed first import keeps the demo).
+            for row in s.find_all("[data-testid=source-row]")? {
+                if s.text(&row)?.contains(source_name) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .map_err(|e| match s.text_of("[data-testid=form-error]") {
             Ok(shown) => format!("{e}; form error: {shown}"),
             Err(_) => e,
         })?;
-        let row = s.find("[data-testid=source-row]")?;
-        let id = s.attribute(&row, "data-id")?.ok_or("the source row has no data-id")?;
+        let mut id = None;
+        for row in s.find_all("[data-testid=source-row]")? {
+            if s.text(&row)?.contains(source_name) {
+                id = s.attribute(&row, "data-id")?;
+            }
+        }
+        let id = id.ok_or("the source row has no data-id")?;
 
         // 3. Sync it and wait for the run to succeed.
         s.click(&s.find(&format!("[data-testid=source-row][data-id='{id}'] [data-testid=source-sync]"))?)?;
@@ -348,6 +359,11 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
                 }
             }
             s.exists("[data-testid=run-row][data-status=succeeded]")
+        })?;
+        // The first successful sync replaced the demo organisation.
+        s.wait_for("only the new source to remain", || {
+            let rows = s.find_all("[data-testid=source-row]")?;
+            Ok(rows.len() == 1 && s.text(&rows[0])?.contains(source_name))
         })?;
         s.screenshot_to(&artifacts_dir().join("sources.png"))?;
 
