@@ -196,3 +196,14 @@ describe('writeBackOn', () => {
     expect(writeBackOn({ write_back: ' TRUE ' })).toBe(true);
   });
 });
+
+import { isGenerated } from '../views/Sources';
+
+describe('demo sources', () => {
+  it('only sources without settings count as generated', () => {
+    expect(isGenerated({})).toBe(true);
+    expect(isGenerated(null)).toBe(true);
+    expect(isGenerated({ path: '/tmp/registry.csv' })).toBe(false);
+    expect(isGenerated([])).toBe(false);
+  });
+});

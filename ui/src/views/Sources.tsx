@@ -83,7 +83,7 @@ export function Sources() {
       {store.demo && (
         <div class="callout callout--info" data-testid="demo-note">
           <strong>You are looking at the demo organisation.</strong>
-          <p>Its sources are generated and cannot sync. The first source you add replaces the demo organisation with your own data.</p>
+          <p>Its sources are generated and cannot sync. Add a source and sync it: its first successful sync replaces the demo organisation with your own data.</p>
         </div>
       )}
       {addOpen && <AddSourceForm />}
@@ -172,6 +172,14 @@ function SourcesTable() {
   );
 }
 
+/** A source the demo generated: no settings at all. */
+export function isGenerated(settings: unknown): boolean {
+  return (
+    settings == null ||
+    (typeof settings === 'object' && !Array.isArray(settings) && Object.keys(settings as object).length === 0)
+  );
+}
+
 function SourceRows({ source: s }: { source: SourceView }) {
   const [secretOpen, setSecretOpen] = useState(false);
   const [secretSaved, setSecretSaved] = useState(false);
@@ -181,7 +189,9 @@ function SourceRows({ source: s }: { source: SourceView }) {
   const last = s.last_run;
   const def = kindDef(s.kind);
   const known = SOURCE_KINDS.some((k) => k.kind === s.kind);
-  const demo = store.demo;
+  // The demo's own sources carry no settings; a real source added beside
+  // them syncs (its first successful sync replaces the demo).
+  const demo = store.demo && isGenerated(s.settings);
   const disabled = demo ? 'Demo sources cannot sync: add a real source' : undefined;
   const now = Date.now();
   const selected = store.historySource === s.id;

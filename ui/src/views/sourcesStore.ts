@@ -128,7 +128,7 @@ export class SourcesStore {
   /** Adds a source; rejects with the backend's error for the form to show. */
   async add(source: NewSource): Promise<SourceView> {
     const view = await api.addSource(source);
-    // The first real source replaces the demo organisation.
+    // The demo stays until the new source's first successful sync.
     this.load();
     notifyDataChanged();
     return view;
