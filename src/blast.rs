@@ -88,6 +88,7 @@ fn positions(order: &[Visit]) -> HashMap<u32, usize> {
 }
 
 /// The whole access graph, read from the cache in three scans.
+#[derive(Default)]
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<i64, u32>,
@@ -104,45 +105,39 @@ pub struct Graph {
 /// "<kind> (documented)".
 #[derive(Default)]
 pub struct GraphBuilder {
-    nodes: Vec<Node>,
-    index: HashMap<i64, u32>,
-    out: Vec<Vec<(u32, String)>>,
-    inn: Vec<Vec<(u32, String)>>,
-    grants: Vec<Vec<GrantRef>>,
-    resources: Vec<Res>,
-    resource_index: HashMap<i64, u32>,
+    graph: Graph,
 }
 
 impl AccessGraphSink for GraphBuilder {
     fn identity(&mut self, i: GraphIdentity) {
-        self.index.insert(i.id, self.nodes.len() as u32);
-        self.nodes.push(Node {
+        self.graph.index.insert(i.id, self.graph.nodes.len() as u32);
+        self.graph.nodes.push(Node {
             id: i.id,
             name: i.name,
             kind: i.kind,
             status: i.status,
             intended: i.intended_blast_radius,
         });
-        self.out.push(Vec::new());
-        self.inn.push(Vec::new());
-        self.grants.push(Vec::new());
+        self.graph.out.push(Vec::new());
+        self.graph.inn.push(Vec::new());
+        self.graph.grants.push(Vec::new());
     }
 
     fn edge(&mut self, e: GraphEdge) {
-        if let (Some(&a), Some(&b)) = (self.index.get(&e.from), self.index.get(&e.to)) {
+        if let (Some(&a), Some(&b)) = (self.graph.index.get(&e.from), self.graph.index.get(&e.to)) {
             let kind = if e.documented {
                 format!("{} (documented)", e.kind)
             } else {
                 e.kind
             };
-            self.out[a as usize].push((b, kind.clone()));
-            self.inn[b as usize].push((a, kind));
+            self.graph.out[a as usize].push((b, kind.clone()));
+            self.graph.inn[b as usize].push((a, kind));
         }
     }
 
     fn resource(&mut self, r: GraphResource) {
-        self.resource_index.insert(r.id, self.resources.len() as u32);
-        self.resources.push(Res {
+        self.graph.resource_index.insert(r.id, self.graph.resources.len() as u32);
+        self.graph.resources.push(Res {
             id: r.id,
             name: r.name,
             kind: r.kind,
@@ -152,8 +147,8 @@ impl AccessGraphSink for GraphBuilder {
     }
 
     fn grant(&mut self, g: GraphGrant) {
-        if let (Some(&a), Some(&b)) = (self.index.get(&g.identity), self.resource_index.get(&g.resource)) {
-            self.grants[a as usize].push(GrantRef {
+        if let (Some(&a), Some(&b)) = (self.graph.index.get(&g.identity), self.graph.resource_index.get(&g.resource)) {
+            self.graph.grants[a as usize].push(GrantRef {
                 resource: b,
                 permission: g.permission,
                 privilege: g.privilege,
@@ -165,15 +160,7 @@ impl AccessGraphSink for GraphBuilder {
 
 impl GraphBuilder {
     pub fn finish(self) -> Graph {
-        Graph {
-            nodes: self.nodes,
-            index: self.index,
-            out: self.out,
-            inn: self.inn,
-            grants: self.grants,
-            resources: self.resources,
-            resource_index: self.resource_index,
-        }
+        self.graph
     }
 }
 
