@@ -833,8 +833,10 @@ impl Db {
             match self.engine() {
                 Engine::Sqlite => self.execute_batch("BEGIN IMMEDIATE")?,
                 Engine::Postgres => {
-                    self.execute_batch("BEGIN")?;
-                    if let Err(e) = self.execute_batch(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})")) {
+                    // One round trip: writers pay it on every transaction.
+                    if let Err(e) =
+                        self.execute_batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
+                    {
                         let _ = self.execute_batch("ROLLBACK");
                         return Err(e);
                     }
@@ -1192,13 +1194,8 @@ pub(crate) fn pg_error(e: postgres::Error) -> Error {
             s if s.starts_with("08") => ErrorCode::Network,
             "28000" | "28P01" => ErrorCode::DatabaseAuth,
             "3D000" => ErrorCode::NotFound,
-            "23505" | "23503" | "23514" | "P0001" => {
-                if state == "P0001" {
-                    ErrorCode::Forbidden
-                } else {
-                    ErrorCode::Storage
-                }
-            }
+            // A governance rule raised by a trigger or function.
+            "P0001" => ErrorCode::Forbidden,
             _ => ErrorCode::Storage,
         };
         let mut msg = format!("database error [{state}]: {}", db.message());
