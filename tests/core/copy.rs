@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
 use custodian::campaigns::*;
 use custodian::store::copy::{unknown_tables, COPY_ORDER};
 use custodian::store::{Location, Store};
@@ -12,7 +11,7 @@ use custodian::views::InventoryQuery;
 use custodian::ErrorCode;
 
 use crate::pg::{empty_database, url_of};
-use crate::util::now;
+use crate::util::{identities_campaign, now};
 
 /// A cache with history of every kind: the demo organisation (sync runs,
 /// posture snapshots), a campaign with decisions and a close (events,
@@ -22,17 +21,9 @@ fn rich_store(path: &std::path::Path) -> Store {
     custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 11, now()).unwrap();
     let owner = store.resolve_person("1").unwrap();
     let c = NewCampaign {
-        name: "Copy me".into(),
         description: "with decisions".into(),
-        scope: CampaignScope::default(),
-        granularity: Granularity::Identities,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: owner,
-        second_reviewer: None,
         recurrence: Recurrence::Quarterly,
-        start_at: None,
-        due_at: (now() + Duration::days(14)).to_rfc3339(),
+        ..identities_campaign("Copy me", owner, 14)
     };
     let id = store.create_campaign(owner, &c, now()).unwrap();
     let items: Vec<(i64, i64)> = store
@@ -143,19 +134,7 @@ fn a_cache_goes_to_postgres_and_back_with_everything_and_a_verified_chain() {
         .raw_db()
         .query_row("SELECT max(id) FROM campaigns", [], |r| r.get(0))
         .unwrap();
-    let c = NewCampaign {
-        name: "After the move".into(),
-        description: String::new(),
-        scope: CampaignScope::default(),
-        granularity: Granularity::Identities,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: owner,
-        second_reviewer: None,
-        recurrence: Recurrence::None,
-        start_at: None,
-        due_at: (now() + Duration::days(7)).to_rfc3339(),
-    };
+    let c = identities_campaign("After the move", owner, 7);
     assert!(team.create_campaign(owner, &c, now()).unwrap() > last);
     assert!(team.verify_audit().unwrap().ok);
     drop(team);

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
-use chrono::Duration;
 use custodian::campaigns::*;
 use custodian::store::pg::PgTarget;
 use custodian::store::{Location, Store};
@@ -153,19 +152,7 @@ fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
     let mut store = Store::open_postgres(&t).unwrap();
     custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
     let owner = store.resolve_person("1").unwrap();
-    let c = NewCampaign {
-        name: "Concurrent certification".into(),
-        description: String::new(),
-        scope: CampaignScope::default(),
-        granularity: Granularity::Identities,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: owner,
-        second_reviewer: None,
-        recurrence: Recurrence::None,
-        start_at: None,
-        due_at: (now() + Duration::days(14)).to_rfc3339(),
-    };
+    let c = crate::util::identities_campaign("Concurrent certification", owner, 14);
     let id = store.create_campaign(owner, &c, now()).unwrap();
     let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
     for (reviewer, item) in store

@@ -231,3 +231,22 @@ pub fn raw_store(file: &std::path::Path) -> RawDb {
     let loc = custodian::store::Location::parse(&loc.to_string_lossy()).unwrap();
     RawDb(custodian::store::Store::open_location(&loc).unwrap())
 }
+
+/// A campaign over every identity, reviewed by owners, `fallback` when the
+/// owner cannot review, due in `due_days`; change fields with `..`.
+pub fn identities_campaign(name: &str, fallback: i64, due_days: i64) -> custodian::campaigns::NewCampaign {
+    use custodian::campaigns::*;
+    NewCampaign {
+        name: name.into(),
+        description: String::new(),
+        scope: CampaignScope::default(),
+        granularity: Granularity::Identities,
+        reviewer_rule: ReviewerRule::Owner,
+        named_reviewer: None,
+        fallback_reviewer: fallback,
+        second_reviewer: None,
+        recurrence: Recurrence::None,
+        start_at: None,
+        due_at: (now() + Duration::days(due_days)).to_rfc3339(),
+    }
+}
