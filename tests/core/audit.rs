@@ -490,6 +490,8 @@ fn the_cli_checks_an_export_against_a_published_head() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("signed with another key"), "{err}");
 }
+
+#[test]
 fn sync_runs_and_source_changes_are_audited() {
     use custodian::sync::records::{FetchMode, Fetched};
     let mut store = crate::util::test_store();
