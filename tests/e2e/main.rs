@@ -185,7 +185,7 @@ fn inventory_search_opens_identity_detail() {
         s.wait_for("the identity detail again", || {
             s.exists("[data-testid=identity-detail]")
         })?;
-        s.click(&s.find("[data-testid=back-to-inventory]")?)?;
+        s.click_css("[data-testid=back-to-inventory]")?;
         s.wait_for("the inventory after the back button", || {
             Ok(!s.exists("[data-testid=identity-detail]")?
                 && s.exists("[data-testid=inventory-table]")?)
@@ -300,7 +300,7 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
     app.check(|s| {
         // 1. Open the Sources view from the nav.
         s.wait_for("the Sources nav item", || s.exists("[data-testid=nav-sources]"))?;
-        s.click(&s.find("[data-testid=nav-sources]")?)?;
+        s.click_css("[data-testid=nav-sources]")?;
         s.wait_for("the Sources view", || s.exists("[data-testid=sources-view]"))?;
         s.wait_for("the add-source form", || s.exists("[data-testid=add-source-kind]"))?;
 
@@ -322,7 +322,7 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
         let path = s.find("[data-testid=add-source-setting-path]")?;
         s.click(&path)?;
         s.send_keys(&path, &csv_path)?;
-        s.click(&s.find("[data-testid=add-source-submit]")?)?;
+        s.click_css("[data-testid=add-source-submit]")?;
         s.wait_for(&format!("the source row \"{source_name}\""), || {
             if s.exists("[data-testid=form-error]")? {
                 let shown = s.text_of("[data-testid=form-error]")?;
@@ -350,7 +350,7 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
         let id = id.ok_or("the source row has no data-id")?;
 
         // 3. Sync it and wait for the run to succeed.
-        s.click(&s.find(&format!("[data-testid=source-row][data-id='{id}'] [data-testid=source-sync]"))?)?;
+        s.click_css(&format!("[data-testid=source-row][data-id='{id}'] [data-testid=source-sync]"))?;
         s.wait_for("a succeeded run in the history", || {
             for failed in ["failed", "cancelled", "interrupted"] {
                 if s.exists(&format!("[data-testid=run-row][data-status={failed}]"))? {
@@ -369,7 +369,7 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
 
         // 4. The run's lifecycle events: one joiner per row of the registry.
         // A cell, not the <tr>: WebKitWebDriver does not click table rows.
-        s.click(&s.find("[data-testid=run-row][data-status=succeeded] td")?)?;
+        s.click_css("[data-testid=run-row][data-status=succeeded] td")?;
         s.wait_for("3 event rows", || Ok(s.find_all("[data-testid=event-row]")?.len() == 3))?;
         let mut seen = Vec::new();
         for ev in s.find_all("[data-testid=event-row]")? {
@@ -385,7 +385,7 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
         s.screenshot_to(&artifacts_dir().join("sources-run.png"))?;
 
         // 5. The inventory and the top bar show the imported identities only.
-        s.click(&s.find("[data-testid=nav-inventory]")?)?;
+        s.click_css("[data-testid=nav-inventory]")?;
         s.wait_for("the inventory total of 3", || {
             Ok(digits(&s.text_of("[data-testid=inventory-total]")?) == "3")
         })?;
@@ -722,6 +722,23 @@ impl Session {
         }
     }
 
+    /// Finds and clicks `css`, finding it again when the view re-rendered it
+    /// between the two requests (WebDriver's "stale element reference").
+    fn click_css(&self, css: &str) -> R {
+        let mut last = String::new();
+        for _ in 0..20 {
+            match self.find(css).and_then(|el| self.click(&el)) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.contains("stale element") || e.contains("no such element") => {
+                    last = e;
+                    sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(format!("clicking {css}: {last}"))
+    }
+
     fn text_of(&self, css: &str) -> R<String> {
         let el = self.find(css)?;
         self.text(&el)
@@ -825,7 +842,7 @@ fn reviewer_works_through_a_queue() {
         s.wait_for("the My reviews nav item", || {
             s.exists("[data-testid=nav-reviews]")
         })?;
-        s.click(&s.find("[data-testid=nav-reviews]")?)?;
+        s.click_css("[data-testid=nav-reviews]")?;
         // 1. Who are you?
         s.wait_for("the person picker", || {
             s.exists("[data-testid=person-search]")
@@ -834,7 +851,7 @@ fn reviewer_works_through_a_queue() {
         s.send_keys(&search, &reviewer_name)?;
         let option = format!("[data-testid=person-option][data-id=\"{reviewer}\"]");
         s.wait_for("the reviewer in the picker", || s.exists(&option))?;
-        s.click(&s.find(&option)?)?;
+        s.click_css(&option)?;
         s.wait_for("the queue", || {
             Ok(s.find_all("[data-testid=queue-row]")?.len() >= 4)
         })?;
@@ -856,7 +873,7 @@ fn reviewer_works_through_a_queue() {
         })?;
 
         // 3. Revoke the next one: asked for a justification first.
-        s.click(&s.find("[data-testid=queue-row] td:nth-child(4)")?)?;
+        s.click_css("[data-testid=queue-row] td:nth-child(4)")?;
         s.press_key("r")?;
         s.wait_for("the justification prompt", || {
             Ok(s.text_of("[data-testid=review-notice]")
@@ -884,7 +901,7 @@ fn reviewer_works_through_a_queue() {
             Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 4).to_string())
         })?;
         // 5. Not theirs to judge: send the next one to someone else.
-        s.click(&s.find("[data-testid=queue-row] td:nth-child(4)")?)?;
+        s.click_css("[data-testid=queue-row] td:nth-child(4)")?;
         s.press_key("g")?;
         s.wait_for("the send panel", || {
             s.exists("[data-testid=send-to-search]")
@@ -895,11 +912,11 @@ fn reviewer_works_through_a_queue() {
         s.wait_for("the other reviewer found", || {
             s.exists("[data-testid=send-to-option]")
         })?;
-        s.click(&s.find("[data-testid=send-to-option]")?)?;
+        s.click_css("[data-testid=send-to-option]")?;
         let just = s.find("[data-testid=justification]")?;
         s.click(&just)?;
         s.send_keys(&just, "their team runs it")?;
-        s.click(&s.find("[data-testid=send-items]")?)?;
+        s.click_css("[data-testid=send-items]")?;
         s.wait_for("the item gone to the other reviewer", || {
             Ok(
                 digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - 5).to_string()
@@ -999,18 +1016,18 @@ fn manager_transfers_a_departed_engineers_agents() {
         s.wait_for("the My team nav item", || {
             s.exists("[data-testid=nav-team]")
         })?;
-        s.click(&s.find("[data-testid=nav-team]")?)?;
+        s.click_css("[data-testid=nav-team]")?;
         let row =
             format!("[data-testid=team-member][data-id=\"{leaver}\"] [data-testid=open-case]");
         s.wait_for("the departed report's case link", || s.exists(&row))?;
-        s.click(&s.find(&row)?)?;
+        s.click_css(&row)?;
         s.wait_for("the case", || {
             Ok(s.find_all("[data-testid=offboarding-item]")?.len() == identities.len())
         })?;
         // The first item stays with a temporary owner for 30 days (bulk bar).
-        s.click(&s.find(&format!(
+        s.click_css(&format!(
             "[data-testid=offboarding-item][data-id=\"{first_item}\"] [data-testid=select-item]"
-        ))?)?;
+        ))?;
         s.execute(
             "const el = document.querySelector('[data-testid=bulk-action]'); el.value = 'keep';\
              el.dispatchEvent(new Event('change', {bubbles: true}));",
@@ -1021,9 +1038,9 @@ fn manager_transfers_a_departed_engineers_agents() {
         s.click(&search)?;
         s.send_keys(&search, &keeper.1)?;
         s.wait_for("the keeper among the people found", || s.exists("[data-testid=bulk-owner-option]"))?;
-        s.click(&s.find("[data-testid=bulk-owner-option]")?)?;
+        s.click_css("[data-testid=bulk-owner-option]")?;
         // Without a deadline the plan is refused before it reaches the core.
-        s.click(&s.find("[data-testid=bulk-plan]")?)?;
+        s.click_css("[data-testid=bulk-plan]")?;
         s.wait_for("the missing deadline called out", || {
             Ok(s.text_of("[data-testid=bulk-error]").unwrap_or_default().contains("date"))
         })?;
@@ -1032,7 +1049,7 @@ fn manager_transfers_a_departed_engineers_agents() {
              el.dispatchEvent(new Event('input', {bubbles: true}));",
             &json!([until]),
         )?;
-        s.click(&s.find("[data-testid=bulk-plan]")?)?;
+        s.click_css("[data-testid=bulk-plan]")?;
         let first_cell = format!(
             "[data-testid=offboarding-item][data-id=\"{first_item}\"] [data-testid=offboarding-decision]"
         );
@@ -1041,7 +1058,7 @@ fn manager_transfers_a_departed_engineers_agents() {
             Ok(t.starts_with("keep") && t.contains(&keeper.1) && t.contains(&until))
         })?;
         // Everything else goes to the manager.
-        s.click(&s.find("[data-testid=transfer-all-to-me]")?)?;
+        s.click_css("[data-testid=transfer-all-to-me]")?;
         s.wait_for("every item planned", || {
             let cells = s.find_all("[data-testid=offboarding-decision]")?;
             let mut planned = 0;
@@ -1053,7 +1070,7 @@ fn manager_transfers_a_departed_engineers_agents() {
             Ok(planned == identities.len() - 1)
         })?;
         s.screenshot_to(&artifacts_dir().join("team-case.png"))?;
-        s.click(&s.find("[data-testid=apply-offboarding]")?)?;
+        s.click_css("[data-testid=apply-offboarding]")?;
         s.wait_for("the apply result", || {
             let t = s.text_of("[data-testid=apply-result]").unwrap_or_default();
             Ok(t.contains(&format!("{} transferred", identities.len() - 1))
@@ -1136,7 +1153,7 @@ fn posture_leads_to_a_blast_radius() {
         s.wait_for("the Posture nav item", || {
             s.exists("[data-testid=nav-posture]")
         })?;
-        s.click(&s.find("[data-testid=nav-posture]")?)?;
+        s.click_css("[data-testid=nav-posture]")?;
         s.wait_for("the NHI tile", || {
             Ok(
                 digits(&s.text_of("[data-testid=tile-nhis]").unwrap_or_default())
@@ -1144,7 +1161,7 @@ fn posture_leads_to_a_blast_radius() {
             )
         })?;
         s.screenshot_to(&artifacts_dir().join("posture.png"))?;
-        s.click(&s.find("[data-testid=top-blast] a")?)?;
+        s.click_css("[data-testid=top-blast] a")?;
         s.wait_for("the blast page", || s.exists("[data-testid=blast-graph]"))?;
         let want = format!("Score {:.1}", top.score);
         s.wait_for(&want, || {
@@ -1190,18 +1207,18 @@ fn owner_creates_and_closes_a_campaign() {
         s.wait_for("the Campaigns nav item", || {
             s.exists("[data-testid=nav-campaigns]")
         })?;
-        s.click(&s.find("[data-testid=nav-campaigns]")?)?;
+        s.click_css("[data-testid=nav-campaigns]")?;
         s.wait_for("the New campaign button", || {
             s.exists("[data-testid=new-campaign]")
         })?;
-        s.click(&s.find("[data-testid=new-campaign]")?)?;
+        s.click_css("[data-testid=new-campaign]")?;
         let name = s.find("[data-testid=campaign-name]")?;
         s.send_keys(&name, "E2E agents")?;
         let fb = s.find("[data-testid=campaign-fallback]")?;
         s.send_keys(&fb, &fallback_name)?;
         let option = "[data-testid=campaign-fallback-option][data-id=\"2\"]";
         s.wait_for("the fallback option", || s.exists(option))?;
-        s.click(&s.find(option)?)?;
+        s.click_css(option)?;
         s.wait_for("the fallback chosen", || {
             s.exists("[data-testid=campaign-fallback-chosen]")
         })?;
@@ -1211,7 +1228,7 @@ fn owner_creates_and_closes_a_campaign() {
              el.value = '2030-01-31'; el.dispatchEvent(new Event('input', {bubbles: true}));",
             &json!([]),
         )?;
-        s.click(&s.find("[data-testid=campaign-create]")?)?;
+        s.click_css("[data-testid=campaign-create]")?;
         s.wait_for("the campaign's progress", || {
             s.exists("[data-testid=campaign-reviewers]")
         })?;
@@ -1237,11 +1254,11 @@ fn owner_creates_and_closes_a_campaign() {
         s.click(&search)?;
         s.send_keys(&search, &delegate.1)?;
         s.wait_for("the delegate found", || s.exists("[data-testid=delegate-to-option]"))?;
-        s.click(&s.find("[data-testid=delegate-to-option]")?)?;
+        s.click_css("[data-testid=delegate-to-option]")?;
         let why = s.find("[data-testid=delegate-reason]")?;
         s.click(&why)?;
         s.send_keys(&why, "away until January")?;
-        s.click(&s.find("[data-testid=delegate-send]")?)?;
+        s.click_css("[data-testid=delegate-send]")?;
         s.wait_for("the delegation reported", || {
             Ok(s.text_of("[data-testid=campaign-message]")
                 .unwrap_or_default()
@@ -1254,7 +1271,7 @@ fn owner_creates_and_closes_a_campaign() {
              el.value = 'keep'; el.dispatchEvent(new Event('change', {bubbles: true}));",
             &json!([]),
         )?;
-        s.click(&s.find("[data-testid=close-campaign]")?)?;
+        s.click_css("[data-testid=close-campaign]")?;
         s.wait_for("the close report", || {
             Ok(s.text_of("[data-testid=campaign-message]")
                 .unwrap_or_default()
