@@ -29,7 +29,16 @@ pub struct HttpPolicy {
     pub secondary_wait: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// The largest response body accepted, in bytes. A source that sends
+    /// more (a runaway page, a hostile server) fails the request instead of
+    /// exhausting memory.
+    pub max_response_bytes: usize,
 }
+
+/// The default [`HttpPolicy::max_response_bytes`]: far above the largest
+/// documented page (AWS GetAccountAuthorizationDetails pages run to a few
+/// MiB), far below what would hurt a desktop.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for HttpPolicy {
     fn default() -> Self {
@@ -42,6 +51,7 @@ impl Default for HttpPolicy {
             secondary_wait: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            max_response_bytes: MAX_RESPONSE_BYTES,
         }
     }
 }
@@ -251,9 +261,12 @@ impl HttpClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let body = match resp.bytes().await {
-                        Ok(b) => b.to_vec(),
-                        Err(e) => {
+                    let body = match read_capped(resp, self.policy.max_response_bytes).await {
+                        Ok(b) => b,
+                        Err(BodyError::TooLarge(n)) => {
+                            return Err(too_large(url, n, self.policy.max_response_bytes));
+                        }
+                        Err(BodyError::Read(e)) => {
                             let v = Verdict::Retry(None);
                             tracing::debug!(%url, error = %e, "body read failed");
                             if attempt >= self.policy.max_attempts {
@@ -367,6 +380,44 @@ impl HttpClient {
 }
 
 /// Exponential backoff with full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
+enum BodyError {
+    /// At least this many bytes were announced or received.
+    TooLarge(u64),
+    Read(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk, stopping as soon as it passes `cap` (or its
+/// announced length does) rather than buffering whatever the server sends.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> std::result::Result<Vec<u8>, BodyError> {
+    let cap64 = cap as u64;
+    if let Some(n) = resp.content_length().filter(|n| *n > cap64) {
+        return Err(BodyError::TooLarge(n));
+    }
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0).min(cap64) as usize);
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge((body.len() + chunk.len()) as u64));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn too_large(url: &str, got: u64, cap: usize) -> Error {
+    Error::new(
+        ErrorCode::MalformedResponse,
+        format!(
+            "{} sent a response of at least {} bytes, over the limit of {} bytes; nothing from it was imported",
+            redact(url),
+            got,
+            cap
+        ),
+    )
+}
+
 pub fn backoff(policy: &HttpPolicy, attempt: u32) -> Duration {
     let exp = policy
         .base_backoff
@@ -512,5 +563,79 @@ mod tests {
     fn redact_drops_the_query() {
         assert_eq!(redact("https://x/y?token=s3cr3t"), "https://x/y?…");
         assert_eq!(redact("https://x/y"), "https://x/y");
+    }
+
+    fn capped(cap: usize) -> HttpClient {
+        HttpClient::new(
+            HttpPolicy {
+                max_response_bytes: cap,
+                base_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(2),
+                ..Default::default()
+            },
+            Cancel::new(),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_cap_fails_once_without_retrying() {
+        use wiremock::matchers::method;
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2000)))
+            .mount(&server)
+            .await;
+        let client = capped(1000);
+        let e = client
+            .get(&format!("{}/page", server.uri()), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedResponse, "{e:?}");
+        assert!(e.message.contains("limit of 1000 bytes"), "{}", e.message);
+        assert_eq!(
+            client.stats.requests.load(Ordering::Relaxed),
+            1,
+            "not retried"
+        );
+        // The same body fits a larger cap, byte for byte.
+        let ok = capped(2000)
+            .get(&format!("{}/page", server.uri()), &[])
+            .await
+            .unwrap();
+        assert_eq!(ok.body.len(), 2000);
+    }
+
+    #[tokio::test]
+    async fn a_chunked_body_is_stopped_at_the_cap_without_a_length() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await;
+            // An endless body: the client must stop reading on its own.
+            let chunk = format!("200\r\n{}\r\n", "y".repeat(0x200));
+            for _ in 0..10_000 {
+                if sock.write_all(chunk.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let e = capped(4096)
+            .get(&format!("http://{addr}/stream"), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::MalformedResponse, "{e:?}");
+        assert!(
+            e.message.contains("over the limit of 4096 bytes"),
+            "{}",
+            e.message
+        );
     }
 }
