@@ -277,10 +277,11 @@ pub fn add_source(
     store.source(id)
 }
 
-/// The kinds of source this build knows, with each one's settings (type,
-/// required, default, description): what the UI's Sources form is built from.
-pub fn source_kinds() -> &'static [crate::sync::settings::SourceKind] {
-    crate::sync::settings::catalogue()
+/// The kinds of source this build knows, with each one's settings (label,
+/// type, required, default, help, secret) and write-back abilities: what the
+/// UI's Sources form is built from.
+pub fn source_kinds() -> Vec<crate::views::SourceKindView> {
+    crate::sync::settings::views()
 }
 
 /// The configured sources, with settings redacted for display

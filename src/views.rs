@@ -271,3 +271,44 @@ pub struct FindingCatalogue {
     pub categories: Vec<OwaspCategoryView>,
     pub checks: Vec<FindingCheckView>,
 }
+
+/// One setting of a kind of source, as the Sources form shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SourceSettingView {
+    /// The key in the source's settings, e.g. `base_url`.
+    pub key: String,
+    /// e.g. `Base URL`.
+    pub label: String,
+    #[serde(rename = "type")]
+    pub ty: crate::sync::settings::SettingType,
+    pub required: bool,
+    /// The default when absent, as text.
+    pub default: Option<String>,
+    /// What the setting is for (the CLI's help text too).
+    pub help: String,
+    /// Does the key name a secret (`sanitize::is_secret_key`)? Such a value
+    /// belongs in the keyring, and is redacted wherever settings are shown.
+    pub secret: bool,
+}
+
+/// A kind of source this build knows: what the Sources view builds its add
+/// form, labels and write-back toggle from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SourceKindView {
+    /// e.g. `scim`, as on `SourceView::kind`.
+    pub kind: String,
+    pub label: String,
+    /// One line about what the source reads.
+    pub about: String,
+    /// Does it keep a secret in the OS keyring?
+    pub needs_secret: bool,
+    /// What the secret is (`bearer token`); empty when it needs none.
+    pub secret: String,
+    /// Its own settings in form order (not `write_back`, which has its toggle).
+    pub settings: Vec<SourceSettingView>,
+    /// The remediation tasks it can carry out when opted in to write-back
+    /// (`writeback::supports`); empty when it cannot write back.
+    pub write_back: Vec<crate::campaigns::TaskKind>,
+}

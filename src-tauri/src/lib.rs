@@ -22,6 +22,7 @@ use tauri::State;
 /// Environment variable holding the log filter (`tracing` `EnvFilter` syntax).
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
+mod catalogue;
 mod offboarding;
 mod posture;
 mod reviews;
@@ -134,6 +135,7 @@ pub fn run() -> ExitCode {
             inventory,
             inventory_facets,
             identity,
+            catalogue::source_kinds,
             sources::sources,
             sources::add_source,
             sources::set_source_secret,

@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 /// The type of a setting's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum SettingType {
     String,
@@ -87,6 +88,8 @@ impl Setting {
 pub struct SourceKind {
     pub kind: &'static str,
     pub label: &'static str,
+    /// One line about what the source reads (the Sources form shows it).
+    pub about: &'static str,
     /// Does it keep a secret in the keyring?
     pub needs_secret: bool,
     /// What the secret is, for the form and the CLI help.
@@ -169,6 +172,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "scim",
         label: "SCIM 2.0",
+        about: "Any SCIM 2.0 service provider: users, groups and service accounts.",
         needs_secret: true,
         secret: "bearer token",
         settings: super::scim::SETTINGS,
@@ -176,6 +180,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "csv",
         label: "Agent registry (CSV/XLSX)",
+        about: "An agent registry kept as a spreadsheet: one row per identity, the first row holds the column names (name, kind, purpose, owner_email, ...).",
         needs_secret: false,
         secret: "",
         settings: CSV,
@@ -183,6 +188,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "entra",
         label: "Microsoft Entra ID",
+        about: "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync).",
         needs_secret: true,
         secret: "client secret",
         settings: super::entra::SETTINGS,
@@ -190,6 +196,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "okta",
         label: "Okta",
+        about: "Users, groups and OAuth service apps of an Okta org.",
         needs_secret: true,
         secret: "API token",
         settings: super::okta::SETTINGS,
@@ -197,6 +204,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "aws",
         label: "AWS IAM (one account)",
+        about: "IAM users, roles and access keys of one AWS account.",
         needs_secret: true,
         secret: "secret access key",
         settings: AWS,
@@ -204,6 +212,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "ldap",
         label: "LDAP / Active Directory",
+        about: "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory.",
         needs_secret: true,
         secret: "bind password",
         settings: LDAP,
@@ -211,6 +220,7 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "github",
         label: "GitHub organisation",
+        about: "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys.",
         needs_secret: true,
         secret: "token (GitHub App installation token or PAT)",
         settings: super::github::SETTINGS,
@@ -339,6 +349,83 @@ pub fn catalogue() -> &'static [SourceKind] {
     KINDS
 }
 
+/// The form label of each setting key, shared by every kind that has the
+/// key (`page_size` means the same in SCIM and LDAP). Every key in
+/// [`KINDS`] has one (a unit test holds it).
+pub const LABELS: &[(&str, &str)] = &[
+    ("path", "File path"),
+    ("base_url", "Base URL"),
+    ("page_size", "Page size"),
+    ("pagination", "Pagination"),
+    ("tenant_id", "Tenant ID"),
+    ("client_id", "Client ID"),
+    ("graph_base", "Graph base URL"),
+    ("login_base", "Login base URL"),
+    ("include_first_party", "Include first-party apps"),
+    ("full_resync_hours", "Full resync after (hours)"),
+    ("org_url", "Org URL"),
+    ("access_key_id", "Access key ID"),
+    ("endpoint", "Endpoint"),
+    ("account_name", "Account name"),
+    ("url", "Server URL"),
+    ("bind_dn", "Bind DN"),
+    ("base_dn", "Base DN"),
+    ("starttls", "StartTLS"),
+    ("account_filter", "Account filter"),
+    ("group_filter", "Group filter"),
+    ("org", "Organisation"),
+    ("api_base", "API base URL"),
+    ("read_tokens", "Read fine-grained tokens"),
+    ("write_back", "Write-back"),
+];
+
+/// The label of a setting key; the key itself when it has none.
+pub fn label(key: &str) -> &str {
+    LABELS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(key, |(_, l)| l)
+}
+
+/// The source kinds as the UI receives them (`ops::source_kinds`): each
+/// kind's own settings with labels and whether the key names a secret, and
+/// the remediation tasks it can carry out (`writeback::supports`).
+pub fn views() -> Vec<crate::views::SourceKindView> {
+    use crate::views::{SourceKindView, SourceSettingView};
+    KINDS
+        .iter()
+        .map(|k| SourceKindView {
+            kind: k.kind.to_string(),
+            label: k.label.to_string(),
+            about: k.about.to_string(),
+            needs_secret: k.needs_secret,
+            secret: k.secret.to_string(),
+            settings: k
+                .settings
+                .iter()
+                .map(|s| SourceSettingView {
+                    key: s.key.to_string(),
+                    label: label(s.key).to_string(),
+                    ty: s.ty,
+                    required: s.required,
+                    default: s.default.map(str::to_string),
+                    help: s.description.to_string(),
+                    secret: crate::sanitize::is_secret_key(s.key),
+                })
+                .collect(),
+            write_back: if crate::writeback::SOURCE_KINDS.contains(&k.kind) {
+                crate::campaigns::TaskKind::ALL
+                    .iter()
+                    .copied()
+                    .filter(|t| crate::writeback::supports(k.kind, *t))
+                    .collect()
+            } else {
+                vec![]
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -433,6 +520,57 @@ mod tests {
         assert!(coerce("k", &s, &json!([1])).is_err());
         let v = validate("github", &json!({"org": "a", "api_base": ""})).unwrap();
         assert_eq!(v, json!({"org": "a"}));
+    }
+
+    #[test]
+    fn every_setting_has_a_label_and_the_views_carry_the_registry() {
+        for k in KINDS {
+            for s in k.settings.iter().chain(COMMON) {
+                assert_ne!(
+                    label(s.key),
+                    s.key,
+                    "{}: setting '{}' has no label in LABELS",
+                    k.kind,
+                    s.key
+                );
+            }
+        }
+        assert_eq!(label("nope"), "nope");
+        let views = views();
+        let kinds: Vec<&str> = views.iter().map(|v| v.kind.as_str()).collect();
+        assert_eq!(kinds, KINDS.iter().map(|k| k.kind).collect::<Vec<_>>());
+        let scim = views.iter().find(|v| v.kind == "scim").unwrap();
+        assert_eq!(scim.settings[0].label, "Base URL");
+        assert_eq!(scim.settings[0].ty, SettingType::Url);
+        assert!(scim.settings[0].required && !scim.settings[0].secret);
+        assert!(scim.settings.iter().all(|s| s.key != "write_back"));
+        assert_eq!(
+            scim.write_back,
+            [crate::campaigns::TaskKind::DisableIdentity]
+        );
+        let aws = views.iter().find(|v| v.kind == "aws").unwrap();
+        assert_eq!(
+            aws.write_back,
+            [
+                crate::campaigns::TaskKind::RevokeCredential,
+                crate::campaigns::TaskKind::DisableIdentity
+            ]
+        );
+        // `access_key_id` is public; the secret access key is the secret.
+        assert!(!aws.settings[0].secret && aws.needs_secret);
+        for v in &views {
+            assert_eq!(
+                !v.write_back.is_empty(),
+                crate::writeback::SOURCE_KINDS.contains(&v.kind.as_str()),
+                "{}",
+                v.kind
+            );
+            assert!(
+                !v.about.is_empty() && v.needs_secret == !v.secret.is_empty(),
+                "{}",
+                v.kind
+            );
+        }
     }
 
     #[test]

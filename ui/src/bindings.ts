@@ -117,6 +117,58 @@ id: string, owasp: string, owasp_title: string, severity: Severity, title: strin
 
 export type FindingCatalogue = { categories: Array<OwaspCategoryView>, checks: Array<FindingCheckView>, };
 
+export type SettingType = "string" | "bool" | "integer" | "url" | "list";
+
+export type SourceSettingView = { 
+/**
+ * The key in the source's settings, e.g. `base_url`.
+ */
+key: string, 
+/**
+ * e.g. `Base URL`.
+ */
+label: string, type: SettingType, required: boolean, 
+/**
+ * The default when absent, as text.
+ */
+default: string | null, 
+/**
+ * What the setting is for (the CLI's help text too).
+ */
+help: string, 
+/**
+ * Does the key name a secret (`sanitize::is_secret_key`)? Such a value
+ * belongs in the keyring, and is redacted wherever settings are shown.
+ */
+secret: boolean, };
+
+export type SourceKindView = { 
+/**
+ * e.g. `scim`, as on `SourceView::kind`.
+ */
+kind: string, label: string, 
+/**
+ * One line about what the source reads.
+ */
+about: string, 
+/**
+ * Does it keep a secret in the OS keyring?
+ */
+needs_secret: boolean, 
+/**
+ * What the secret is (`bearer token`); empty when it needs none.
+ */
+secret: string, 
+/**
+ * Its own settings in form order (not `write_back`, which has its toggle).
+ */
+settings: Array<SourceSettingView>, 
+/**
+ * The remediation tasks it can carry out when opted in to write-back
+ * (`writeback::supports`); empty when it cannot write back.
+ */
+write_back: Array<TaskKind>, };
+
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
 export type SourceView = { id: number, kind: string, name: string, settings: JsonValue, has_cursor: boolean, last_run: SyncRunView | null, };

@@ -1,4 +1,5 @@
 // @vitest-environment jsdom
+import { FINDING_CHECKS } from '../lib/catalogue.gen';
 import { render, screen, waitFor } from '@testing-library/preact';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useMocks } from '../test/dom';
@@ -105,8 +106,11 @@ describe('views in the page frame', () => {
     render(<Posture />);
     const table = await waitFor(() => screen.getByTestId('posture-findings'));
     expect(table.parentElement?.classList.contains('table-frame')).toBe(true);
-    const fix = table.querySelector('tbody tr td:last-child')!;
-    expect(fix.textContent).toBe('Reduce to least privilege.');
+    // Every check of the catalogue gets a row, its fix text from the catalogue.
+    await waitFor(() => expect(table.querySelectorAll('tbody tr')).toHaveLength(FINDING_CHECKS.checks.length));
+    const row = table.querySelector('tbody tr')!;
+    const fix = row.querySelector('td:last-child')!;
+    expect(fix.textContent).toBe(FINDING_CHECKS.checks.find((c) => c.id === row.getAttribute('data-check'))?.fix);
     expect(fix.classList.contains('cell-wrap')).toBe(true);
   });
 });

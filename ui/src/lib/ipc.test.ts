@@ -34,6 +34,8 @@ describe('api', () => {
       inventory: () => Promise.reject('bad args'),
       inventoryFacets: () => Promise.reject(new Error('x')),
       identity: (id) => Promise.reject({ code: 'not_found', message: `no identity with id ${id}` }),
+      sourceKinds: () => Promise.reject({ code: 'internal', message: 'no kinds' }),
+      findingChecks: () => Promise.reject('no checks'),
       sources: () => Promise.reject({ code: 'storage', message: 'disk' }),
       addSource: () => Promise.reject({ code: 'invalid_input', message: "a csv source needs the setting 'path'" }),
       setSourceSecret: () => Promise.reject({ code: 'keyring', message: 'no keyring' }),
@@ -55,5 +57,7 @@ describe('api', () => {
     await expect(api.syncSource(1)).rejects.toMatchObject({ code: 'cancelled' });
     await expect(api.runEvents(7)).rejects.toMatchObject({ code: 'not_found', message: 'no sync run 7' });
     await expect(api.syncProgress(1)).resolves.toBeNull();
+    await expect(api.sourceKinds()).rejects.toMatchObject({ code: 'internal', message: 'no kinds' });
+    await expect(api.findingChecks()).rejects.toBeInstanceOf(UserError);
   });
 });

@@ -7,6 +7,7 @@
 import { invoke } from '@tauri-apps/api/core';
 import type {
   ErrorCode,
+  FindingCatalogue,
   IdentityDetail,
   InventoryFacets,
   InventoryPage,
@@ -14,6 +15,7 @@ import type {
   JsonValue,
   LifecycleEventView,
   OrgSummary,
+  SourceKindView,
   SourceView,
   SyncProgress,
   SyncRunView,
@@ -33,6 +35,10 @@ export interface Backend {
   inventory(query: InventoryQuery): Promise<InventoryPage>;
   inventoryFacets(): Promise<InventoryFacets>;
   identity(id: number): Promise<IdentityDetail>;
+  /** The kinds of source this build knows (the core's catalogue). */
+  sourceKinds(): Promise<SourceKindView[]>;
+  /** Every posture check and OWASP NHI category (the core's catalogue). */
+  findingChecks(): Promise<FindingCatalogue>;
   sources(): Promise<SourceView[]>;
   addSource(source: NewSource): Promise<SourceView>;
   setSourceSecret(id: number, secret: string): Promise<null>;
@@ -123,6 +129,8 @@ export const tauriBackend: Backend = {
   inventory: (query) => invoke<InventoryPage>('inventory', { query }),
   inventoryFacets: () => invoke<InventoryFacets>('inventory_facets'),
   identity: (id) => invoke<IdentityDetail>('identity', { id }),
+  sourceKinds: () => invoke<SourceKindView[]>('source_kinds'),
+  findingChecks: () => invoke<FindingCatalogue>('finding_checks'),
   sources: () => invoke<SourceView[]>('sources'),
   addSource: ({ kind, name, settings, secret }) => invoke<SourceView>('add_source', { kind, name, settings, secret }),
   setSourceSecret: (id, secret) => invoke<null>('set_source_secret', { id, secret }),
@@ -136,10 +144,17 @@ export const tauriBackend: Backend = {
 };
 
 let backend: Promise<Backend> | null = null;
+let generation = 0;
 
 /** Replaces the backend (tests). */
 export function setBackend(b: Backend): void {
   backend = Promise.resolve(b);
+  generation++;
+}
+
+/** Changes whenever the backend is replaced (what caches of its answers key on). */
+export function backendGeneration(): number {
+  return generation;
 }
 
 function mockSize(): number | undefined {
@@ -175,6 +190,8 @@ export const api = {
   inventory: (query: InventoryQuery): Promise<InventoryPage> => call((b) => b.inventory(query)),
   inventoryFacets: (): Promise<InventoryFacets> => call((b) => b.inventoryFacets()),
   identity: (id: number): Promise<IdentityDetail> => call((b) => b.identity(id)),
+  sourceKinds: (): Promise<SourceKindView[]> => call((b) => b.sourceKinds()),
+  findingChecks: (): Promise<FindingCatalogue> => call((b) => b.findingChecks()),
   sources: (): Promise<SourceView[]> => call((b) => b.sources()),
   addSource: (source: NewSource): Promise<SourceView> => call((b) => b.addSource(source)),
   setSourceSecret: (id: number, secret: string): Promise<null> => call((b) => b.setSourceSecret(id, secret)),

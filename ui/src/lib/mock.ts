@@ -17,6 +17,7 @@ import type {
   Error as ApiError,
   ErrorCode,
   FacetCount,
+  FindingCheckView,
   FindingView,
   GrantView,
   IdentityDetail,
@@ -33,6 +34,7 @@ import type {
   Sensitivity,
   Severity,
 } from '../bindings';
+import { FINDING_CHECKS, SOURCE_KINDS } from './catalogue.gen';
 import type { Backend } from './ipc';
 import { MockSources } from './mockSources';
 
@@ -155,22 +157,26 @@ const ENVIRONMENTS = ['production', 'production', 'production', 'staging', 'deve
 const SENSITIVITIES: Sensitivity[] = ['low', 'medium', 'high', 'critical'];
 const SEVERITY_RANK: Record<Severity, number> = { low: 1, medium: 2, high: 3, critical: 4 };
 
-const OWASP: Record<string, string> = {
-  NHI1: 'Improper Offboarding', NHI5: 'Overprivileged NHI', NHI7: 'Long-Lived Secrets', NHI8: 'Environment Isolation',
-};
-const CHECKS = {
-  'owner-departed': ['NHI1', 'high', 'Owner has departed', 'Transfer ownership to an active person, or retire the identity.'],
-  'no-owner': ['NHI1', 'high', 'No owner', 'Assign an accountable owner.'],
-  'unregistered-agent': ['NHI1', 'medium', 'AI agent discovered but not registered', 'Register the agent: purpose, class, owner, intended blast radius, review interval.'],
-  'secret-never-expires': ['NHI7', 'medium', 'Secret never expires', 'Set an expiry on the secret, or move to a federated or short-lived credential.'],
-  'secret-not-rotated': ['NHI7', 'high', 'Secret not rotated in over a year', 'Rotate the secret and automate rotation.'],
-  'secret-expired': ['NHI7', 'low', 'Expired secret still attached', 'Delete expired secrets so they cannot be revived or confused with live ones.'],
-  'stale-credential': ['NHI7', 'low', 'Credential unused for 90 days', 'Revoke credentials that are not used.'],
-  'admin-on-critical': ['NHI5', 'critical', 'Admin rights on a critical resource', 'Reduce to the least privilege the purpose needs.'],
-  'unused-grants': ['NHI5', 'low', 'Grants unused for 90 days', 'Revoke grants the identity does not use.'],
-  'cross-environment': ['NHI8', 'medium', 'Reaches production and non-production', 'Use a separate identity per environment.'],
-} as const satisfies Record<string, readonly [string, Severity, string, string]>;
-type CheckId = keyof typeof CHECKS;
+/**
+ * The checks the mock organisation trips. Their titles, categories,
+ * severities and fixes come from the core's catalogue (catalogue.gen.ts),
+ * as the real findings' do.
+ */
+type CheckId =
+  | 'owner-departed'
+  | 'no-owner'
+  | 'unregistered-agent'
+  | 'secret-never-expires'
+  | 'secret-not-rotated'
+  | 'secret-expired'
+  | 'stale-credential'
+  | 'admin-on-critical'
+  | 'unused-grants'
+  | 'cross-environment';
+
+function checkOf(id: CheckId): FindingCheckView {
+  return FINDING_CHECKS.checks.find((c) => c.id === id) ?? { id, owasp: '', owasp_title: '', severity: 'low', title: id, fix: '' };
+}
 
 // ---------------------------------------------------------------------------
 // The organisation
@@ -514,7 +520,7 @@ export class MockOrg {
     const ident = this.identity(id, true)!;
     const owner = ident.owner === null ? null : this.person(ident.owner);
     const findings = this.findings(ident, owner);
-    const severityRank = findings.reduce((m, f) => Math.max(m, SEVERITY_RANK[CHECKS[f.check][1]]), 0);
+    const severityRank = findings.reduce((m, f) => Math.max(m, SEVERITY_RANK[checkOf(f.check).severity]), 0);
     const oldestCredAt = ident.creds.length ? Math.min(...ident.creds.map((c) => c.rotated ?? c.created)) : null;
     const row: InventoryRow = {
       id,
@@ -716,8 +722,8 @@ export class MockOrg {
       }).sort((a, b) => cmpStr(a.other_name, b.other_name));
     const findings: FindingView[] = this.findings(ident, owner)
       .map((f) => {
-        const [owasp, severity, title, fix] = CHECKS[f.check];
-        return { check_id: f.check, owasp, owasp_title: OWASP[owasp] ?? '', severity, title, evidence: f.evidence, fix };
+        const { owasp, owasp_title, severity, title, fix } = checkOf(f.check);
+        return { check_id: f.check, owasp, owasp_title, severity, title, evidence: f.evidence, fix };
       })
       .sort((a, b) => SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] || cmpStr(a.check_id, b.check_id));
     return {
@@ -775,6 +781,8 @@ export function createMockBackend(opts: MockOptions = {}): Backend {
     inventory: (query) => answer(() => org.inventory(query)),
     inventoryFacets: () => answer(() => org.facets()),
     identity: (id) => answer(() => org.detail(id)),
+    sourceKinds: () => answer(() => SOURCE_KINDS),
+    findingChecks: () => answer(() => FINDING_CHECKS),
     sources: () => answer(() => sources.list()),
     addSource: (n) => answer(() => sources.add(n)),
     setSourceSecret: (id, secret) => answer(() => sources.setSecret(id, secret)),

@@ -5,12 +5,13 @@
 
 import type { Error as ApiError, ErrorCode, JsonValue, LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
 import type { NewSource } from './ipc';
-import { WRITE_BACK_KINDS } from './sources';
+import { SOURCE_KINDS } from './catalogue.gen';
 
-/** Kinds the backend knows today (src/sync/mod.rs SOURCE_KINDS). */
-const KNOWN_KINDS = ['scim', 'csv', 'entra', 'okta'];
-const NEEDS_SECRET = new Set(['scim', 'entra', 'okta']);
-const REQUIRED: Record<string, string[]> = { scim: ['base_url'], csv: ['path'], entra: ['tenant_id', 'client_id'], okta: ['org_url'] };
+// What the backend knows, from its catalogue (generated: catalogue.gen.ts).
+const KNOWN_KINDS = SOURCE_KINDS.map((k) => k.kind);
+const NEEDS_SECRET = new Set(SOURCE_KINDS.filter((k) => k.needs_secret).map((k) => k.kind));
+const REQUIRED: Record<string, string[]> = Object.fromEntries(SOURCE_KINDS.map((k) => [k.kind, k.settings.filter((s) => s.required).map((s) => s.key)]));
+const WRITE_BACK_KINDS = SOURCE_KINDS.filter((k) => k.write_back.length > 0).map((k) => k.kind);
 
 const AGENTS = ['invoice-triage', 'ticket-summariser', 'code-reviewer', 'sales-research', 'contract-analyst', 'incident-responder', 'meeting-notes', 'refund-processor', 'hr-onboarding', 'expense-auditor'];
 const PEOPLE = ['Ada Okafor', 'Ben Lindqvist', 'Chloe Moreau', 'Dev Tanaka', 'Elena Kowalski', 'Farid Haddad', 'Grace Fischer', 'Hiro Nguyen'];

@@ -4,6 +4,7 @@
 import { invoke } from '@tauri-apps/api/core';
 import type { ApplyReport, OffboardAction, OffboardingCase, OffboardingItemView, OffboardPlan, Registration, TeamView, TimelineEntry } from '../bindings';
 import { inTauri, toUserError } from './ipc';
+import { FINDING_CHECKS } from './catalogue.gen';
 
 export interface OffboardingApi {
   myTeam(): Promise<TeamView>;
@@ -118,7 +119,7 @@ export function createMockOffboarding(): OffboardingApi {
     source: 'Entra ID',
     relation: 'owner',
     credentials: 1,
-    preview: { grants: 4, high_consequence_grants: 1, sensitive_resources: ['orders-db'], delegations_out: 0, findings: ['Orphaned: owner has departed'], secrets: ['client_secret deploy'] },
+    preview: { grants: 4, high_consequence_grants: 1, sensitive_resources: ['orders-db'], delegations_out: 0, findings: FINDING_CHECKS.checks.filter((c) => c.id === 'owner-departed').map((c) => c.title), secrets: ['client_secret deploy'] },
     suggestions: [{ person_id: 1, name: 'Maya Weber', reason: "Leo's manager" }],
     action: null as OffboardPlan['action'] | null,
     new_owner_id: null as number | null,

@@ -3,6 +3,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type { BlastRadius, PostureView, Sensitivity } from '../bindings';
+import { FINDING_CHECKS } from './catalogue.gen';
 import { inTauri, toUserError } from './ipc';
 
 export interface PostureApi {
@@ -50,6 +51,9 @@ export function sparkline(values: number[], width: number, height: number): stri
     .join(' ');
 }
 
+/** Identities per check in the mock organisation. */
+const MOCK_COUNTS: Record<string, number> = { 'admin-on-critical': 323, 'secret-never-expires': 389, 'no-owner': 102 };
+
 export function createMockPosture(): PostureApi {
   const figures = {
     nhis: 958, ai_agents: 275, owned: 856, owned_pct: 89.4, orphaned: 102, stale_credentials: 430, never_expiring: 389,
@@ -95,7 +99,10 @@ export function createMockPosture(): PostureApi {
       at: '2026-11-23T00:00:00Z',
       figures,
       trend,
-      findings: [{ check_id: 'admin-on-critical', owasp: 'NHI5', owasp_title: 'Overprivileged NHI', severity: 'critical', title: 'Admin rights on a critical resource', fix: 'Reduce to least privilege.', identities: 323 }],
+      // Counts per check; the texts are the core's (catalogue.gen.ts), as the real posture's are.
+      findings: FINDING_CHECKS.checks
+        .filter((c) => c.id in MOCK_COUNTS)
+        .map(({ id, owasp, owasp_title, severity, title, fix }) => ({ check_id: id, owasp, owasp_title, severity, title, fix, identities: MOCK_COUNTS[id] ?? 0 })),
       top_blast: [{ identity_id: 1, name: blast.name, kind: 'ai_agent', score: 812.4, reachable_identities: 1, resources: 1, high_consequence: 1 }],
     }),
     blast: async () => blast,

@@ -1,83 +1,102 @@
 import { describe, expect, it } from 'vitest';
-import type { SyncProgress } from '../bindings';
+import type { SourceKindView, SourceSettingView, SyncProgress } from '../bindings';
 import {
   buildSettings,
+  canWriteBack,
   changesText,
   duration,
+  formSettings,
   kindDef,
+  kindLabel,
   MAX_POLL_FAILURES,
   pollProgress,
   progressCounts,
   progressPercent,
   secretFor,
+  secretLabel,
+  settingHint,
   settingsSummary,
   shouldPoll,
-  SOURCE_KINDS,
   writeBackOn,
 } from './sources';
 
 const prog = (p: Partial<SyncProgress>): SyncProgress => ({ source_id: 1, phase: 'identities', pages: 0, items: 0, total: null, ...p });
 
+/** A catalogue as `source_kinds` answers, made up so nothing here can lean on a list of its own. */
+const setting = (key: string, type: SourceSettingView['type'], required: boolean, extra: Partial<SourceSettingView> = {}): SourceSettingView => ({
+  key, label: key.toUpperCase(), type, required, default: null, help: `the ${key}`, secret: false, ...extra,
+});
+const KINDS: SourceKindView[] = [
+  { kind: 'sheet', label: 'Sheet', about: 'rows', needs_secret: false, secret: '', settings: [setting('path', 'string', true)], write_back: [] },
+  {
+    kind: 'dir', label: 'Directory', about: 'people', needs_secret: true, secret: 'bind password',
+    settings: [setting('host', 'url', true), setting('tenant', 'string', true), setting('page_size', 'integer', false, { default: '100' }), setting('tls', 'bool', false), setting('groups', 'list', false)],
+    write_back: ['disable_identity'],
+  },
+];
+const dir = kindDef(KINDS, 'dir');
+const sheet = kindDef(KINDS, 'sheet');
+
 describe('source kinds', () => {
-  it('declares the settings the backend requires per kind', () => {
-    const required = (k: string) => kindDef(k).fields.filter((f) => f.required).map((f) => f.key);
-    expect(required('csv')).toEqual(['path']);
-    expect(required('scim')).toEqual(['base_url']);
-    expect(required('entra')).toEqual(['tenant_id', 'client_id']);
-    expect(required('okta')).toEqual(['org_url']);
-    expect(required('aws')).toEqual(['access_key_id']);
-    expect(required('ldap')).toEqual(['url', 'bind_dn', 'base_dn']);
+  it('finds a kind in the catalogue, and falls back to a bare definition for one it does not list', () => {
+    expect(dir.label).toBe('Directory');
+    expect(kindLabel(KINDS, 'sheet')).toBe('Sheet');
+    expect(kindLabel(KINDS, 'sap')).toBe('sap');
+    expect(kindDef(KINDS, 'sap')).toMatchObject({ kind: 'sap', label: 'sap', settings: [], needs_secret: false, write_back: [] });
+    expect(kindDef([], 'dir').settings).toEqual([]);
   });
 
-  it('asks for a secret for every kind but csv', () => {
-    for (const k of SOURCE_KINDS) expect(k.secret === null).toBe(k.kind === 'csv');
-    expect(secretFor('csv', 'ignored')).toBeNull();
-    expect(secretFor('scim', '')).toBeNull();
-    expect(secretFor('scim', ' tok ')).toBe(' tok ');
+  it('asks for a secret only when the kind needs one, and labels it', () => {
+    expect(secretFor(sheet, 'ignored')).toBeNull();
+    expect(secretFor(dir, '')).toBeNull();
+    expect(secretFor(dir, ' tok ')).toBe(' tok ');
+    expect(secretLabel(dir)).toBe('Bind password');
   });
 
-  it('has unique keys, labels and hints for every field', () => {
-    for (const k of SOURCE_KINDS) {
-      const keys = k.fields.map((f) => f.key);
-      expect(new Set(keys).size).toBe(keys.length);
-      for (const f of k.fields) expect(f.label && f.hint).toBeTruthy();
-    }
+  it('splits required from optional settings and hints at defaults', () => {
+    const f = formSettings(dir);
+    expect(f.required.map((s) => s.key)).toEqual(['host', 'tenant']);
+    expect(f.optional.map((s) => s.key)).toEqual(['page_size', 'tls', 'groups']);
+    expect(settingHint(f.optional[0])).toBe('The page_size (default 100).');
+    expect(settingHint(f.required[0])).toBe('The host.');
   });
 
-  it('falls back to a bare definition for a kind it does not know', () => {
-    expect(kindDef('sap')).toMatchObject({ kind: 'sap', label: 'sap', fields: [], secret: null });
+  it('offers write-back only where the catalogue says so', () => {
+    expect(canWriteBack(dir)).toBe(true);
+    expect(canWriteBack(sheet)).toBe(false);
   });
 });
 
 describe('buildSettings', () => {
   it('trims values and leaves out empty ones for the backend to name', () => {
-    expect(buildSettings('csv', { path: '  /tmp/reg.csv ' })).toEqual({ ok: true, settings: { path: '/tmp/reg.csv' } });
-    expect(buildSettings('entra', { tenant_id: 't', client_id: '', graph_base: '  ' })).toEqual({ ok: true, settings: { tenant_id: 't' } });
+    expect(buildSettings(sheet, { path: '  /tmp/reg.csv ' })).toEqual({ ok: true, settings: { path: '/tmp/reg.csv' } });
+    expect(buildSettings(dir, { host: 't', tenant: '', groups: '  ' })).toEqual({ ok: true, settings: { host: 't' } });
   });
 
-  it('sends numeric fields as numbers and rejects what is not a positive whole number', () => {
-    expect(buildSettings('scim', { base_url: 'https://x/scim/v2', page_size: '50' })).toEqual({
+  it('types values as the catalogue declares them', () => {
+    expect(buildSettings(dir, { host: 'https://x', page_size: '50', tls: 'true', groups: 'a, b,,c' })).toEqual({
       ok: true,
-      settings: { base_url: 'https://x/scim/v2', page_size: 50 },
+      settings: { host: 'https://x', page_size: 50, tls: true, groups: ['a', 'b', 'c'] },
     });
-    for (const bad of ['0', '-3', '2.5', '1e3', 'ten']) {
-      expect(buildSettings('scim', { base_url: 'https://x', page_size: bad })).toMatchObject({ ok: false, field: 'page_size' });
+    expect(buildSettings(dir, { tls: 'false', page_size: '-3' })).toEqual({ ok: true, settings: { tls: false, page_size: -3 } });
+    for (const bad of ['2.5', '1e3', 'ten']) {
+      expect(buildSettings(dir, { host: 'https://x', page_size: bad })).toMatchObject({ ok: false, field: 'page_size' });
     }
+    expect(buildSettings(dir, { tls: 'maybe' })).toMatchObject({ ok: false, field: 'tls' });
   });
 
   it('ignores values left over from another kind', () => {
-    expect(buildSettings('okta', { org_url: 'https://c.okta.com', path: '/tmp/x.csv' })).toEqual({ ok: true, settings: { org_url: 'https://c.okta.com' } });
+    expect(buildSettings(sheet, { path: '/tmp/x.csv', host: 'https://c' })).toEqual({ ok: true, settings: { path: '/tmp/x.csv' } });
   });
 });
 
 describe('settingsSummary', () => {
   it('shows the required settings of known kinds, and everything of unknown ones', () => {
-    expect(settingsSummary('csv', { path: '/a.csv' })).toBe('/a.csv');
-    expect(settingsSummary('entra', { tenant_id: 't', client_id: 'c', graph_base: 'g' })).toBe('t · c');
-    expect(settingsSummary('github', { org: 'contoso' })).toBe('contoso');
-    expect(settingsSummary('sap', { tenant: 'acme' })).toBe('acme');
-    expect(settingsSummary('csv', {})).toBe('');
-    expect(settingsSummary('csv', null)).toBe('');
+    expect(settingsSummary(sheet, { path: '/a.csv' })).toBe('/a.csv');
+    expect(settingsSummary(dir, { host: 't', tenant: 'c', groups: 'g' })).toBe('t · c');
+    expect(settingsSummary(kindDef(KINDS, 'sap'), { tenant: 'acme' })).toBe('acme');
+    expect(settingsSummary(sheet, {})).toBe('');
+    expect(settingsSummary(sheet, null)).toBe('');
   });
 });
 

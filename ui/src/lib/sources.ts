@@ -3,159 +3,94 @@
 // summaries). The backend (src/ops.rs) stays the authority on validation:
 // nothing here rejects what it would accept.
 
-import type { JsonValue, SyncProgress, SyncRunView } from '../bindings';
+import type { JsonValue, SourceKindView, SourceSettingView, SyncProgress, SyncRunView } from '../bindings';
 import { formatCount } from './format';
 
-export interface SettingField {
-  key: string;
-  label: string;
-  hint: string;
-  placeholder?: string;
-  required: boolean;
-  /** Sent as a JSON number (a positive whole number). */
-  numeric?: boolean;
+// The kinds of source and their settings are the core's catalogue
+// (`source_kinds`, see ./catalogue.ts): the functions here take it, and keep
+// no list of their own.
+
+/** The definition of a kind in `kinds`; a bare one for a kind the catalogue does not list. */
+export function kindDef(kinds: readonly SourceKindView[], kind: string): SourceKindView {
+  return kinds.find((k) => k.kind === kind) ?? { kind, label: kind, about: '', needs_secret: false, secret: '', settings: [], write_back: [] };
 }
 
-export interface SourceKindDef {
-  kind: string;
-  label: string;
-  /** One line about what the source reads. */
-  about: string;
-  fields: SettingField[];
-  /** What the secret is, when the kind keeps one in the keyring; null when it has none. */
-  secret: { label: string; hint: string } | null;
+/** The kind's label, or the kind itself when the catalogue does not list it. */
+export function kindLabel(kinds: readonly SourceKindView[], kind: string): string {
+  return kinds.find((k) => k.kind === kind)?.label ?? kind;
 }
 
-export const SOURCE_KINDS: SourceKindDef[] = [
-  {
-    kind: 'csv',
-    label: 'Spreadsheet (CSV / XLSX)',
-    about: 'An agent registry kept as a spreadsheet: one row per identity, the first row holds the column names (name, kind, purpose, owner_email, ...).',
-    fields: [
-      {
-        key: 'path',
-        label: 'File path',
-        hint: 'Absolute path of a .csv or .xlsx file on this machine; it is read again at every sync.',
-        placeholder: '/home/me/agent-registry.csv',
-        required: true,
-      },
-    ],
-    secret: null,
-  },
-  {
-    kind: 'scim',
-    label: 'SCIM 2.0',
-    about: 'Any SCIM 2.0 service provider: users, groups and service accounts.',
-    fields: [
-      { key: 'base_url', label: 'Base URL', hint: 'The SCIM endpoint, up to and including /v2.', placeholder: 'https://idp.example.com/scim/v2', required: true },
-      { key: 'page_size', label: 'Page size', hint: 'Optional: resources per page, 1 to 1000 (default 100).', placeholder: '100', required: false, numeric: true },
-    ],
-    secret: { label: 'Bearer token', hint: 'Sent as "Authorization: Bearer …". Stored in the OS keyring.' },
-  },
-  {
-    kind: 'entra',
-    label: 'Microsoft Entra ID',
-    about: 'Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync).',
-    fields: [
-      { key: 'tenant_id', label: 'Tenant ID', hint: 'Directory (tenant) ID, a GUID.', placeholder: '00000000-0000-0000-0000-000000000000', required: true },
-      { key: 'client_id', label: 'Client ID', hint: 'Application (client) ID of the app registration Custodian signs in as.', placeholder: '00000000-0000-0000-0000-000000000000', required: true },
-      { key: 'graph_base', label: 'Graph base URL', hint: 'Optional: for national clouds (default https://graph.microsoft.com).', placeholder: 'https://graph.microsoft.com', required: false },
-      { key: 'login_base', label: 'Login base URL', hint: 'Optional: for national clouds (default https://login.microsoftonline.com).', placeholder: 'https://login.microsoftonline.com', required: false },
-    ],
-    secret: { label: 'Client secret', hint: 'A client secret of that app registration. Stored in the OS keyring.' },
-  },
-  {
-    kind: 'okta',
-    label: 'Okta',
-    about: 'Users, groups and OAuth service apps of an Okta org.',
-    fields: [{ key: 'org_url', label: 'Org URL', hint: 'Your Okta org, without a path.', placeholder: 'https://contoso.okta.com', required: true }],
-    secret: { label: 'API token', hint: 'An Okta API token (read-only admin is enough). Stored in the OS keyring.' },
-  },
-  {
-    kind: 'aws',
-    label: 'AWS IAM',
-    about: 'IAM users, roles and access keys of one AWS account.',
-    fields: [
-      { key: 'access_key_id', label: 'Access key ID', hint: 'Of an IAM user with read-only IAM access.', placeholder: 'AKIA…', required: true },
-      { key: 'endpoint', label: 'Endpoint', hint: 'Optional: a custom IAM endpoint (default: AWS).', placeholder: 'https://iam.amazonaws.com', required: false },
-    ],
-    secret: { label: 'Secret access key', hint: 'The secret of that access key. Stored in the OS keyring.' },
-  },
-  {
-    kind: 'ldap',
-    label: 'LDAP / Active Directory',
-    about: 'People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory.',
-    fields: [
-      { key: 'url', label: 'Server URL', hint: 'ldap:// or ldaps:// URL of the directory.', placeholder: 'ldaps://ldap.example.com', required: true },
-      { key: 'bind_dn', label: 'Bind DN', hint: 'The account Custodian binds as.', placeholder: 'cn=custodian,ou=services,dc=example,dc=com', required: true },
-      { key: 'base_dn', label: 'Base DN', hint: 'Where to search.', placeholder: 'dc=example,dc=com', required: true },
-      { key: 'starttls', label: 'StartTLS', hint: 'Optional: "true" to upgrade an ldap:// connection with StartTLS.', placeholder: 'false', required: false },
-      { key: 'page_size', label: 'Page size', hint: 'Optional: entries per page, 1 to 1000 (default 500; AD caps pages at 1000).', placeholder: '500', required: false, numeric: true },
-    ],
-    secret: { label: 'Bind password', hint: 'Password of the bind DN. Stored in the OS keyring.' },
-  },
-  {
-    kind: 'github',
-    label: 'GitHub organisation',
-    about: 'Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys.',
-    fields: [
-      { key: 'org', label: 'Organisation', hint: 'The organisation login, as in github.com/<org>.', placeholder: 'acme', required: true },
-      { key: 'api_base', label: 'API base URL', hint: 'Optional: GitHub Enterprise Server (https://HOST/api/v3); default https://api.github.com.', placeholder: 'https://api.github.com', required: false },
-    ],
-    secret: { label: 'Token', hint: 'A GitHub App installation token (needed to list fine-grained tokens) or an org owner\'s token. Stored in the OS keyring.' },
-  },
-];
-
-/** The definition of a kind; a bare one for kinds this UI does not know (added in Rust later). */
-export function kindDef(kind: string): SourceKindDef {
-  return SOURCE_KINDS.find((k) => k.kind === kind) ?? { kind, label: kind, about: '', fields: [], secret: null };
+/** `Bearer token` for the form's secret field (the catalogue says `bearer token`). */
+export function secretLabel(def: SourceKindView): string {
+  return def.secret ? def.secret.charAt(0).toUpperCase() + def.secret.slice(1) : 'Secret';
 }
 
-export function kindLabel(kind: string): string {
-  return SOURCE_KINDS.find((k) => k.kind === kind)?.label ?? kind;
+/** The settings the form asks for first (required), then the optional ones. */
+export function formSettings(def: SourceKindView): { required: SourceSettingView[]; optional: SourceSettingView[] } {
+  return { required: def.settings.filter((s) => s.required), optional: def.settings.filter((s) => !s.required) };
+}
+
+/** The hint under a field: its help, and its default when it has one. */
+export function settingHint(s: SourceSettingView): string {
+  const help = s.help ? s.help.charAt(0).toUpperCase() + s.help.slice(1) : '';
+  return s.default !== null && s.default !== '' ? `${help} (default ${s.default}).` : help ? `${help}.` : '';
 }
 
 export type SettingsResult = { ok: true; settings: { [key: string]: JsonValue } } | { ok: false; field: string; message: string };
 
 /**
- * The settings object for `add_source` from the form's text values. Values
- * are trimmed; empty ones are left out (the backend names a missing required
- * setting); numeric fields must be positive whole numbers. Keys that are not
- * fields of the kind are ignored (left over from another kind).
+ * The settings object for `add_source` from the form's text values, typed
+ * as the catalogue declares. Values are trimmed; empty ones are left out (the
+ * backend names a missing required setting); integers must be whole numbers,
+ * booleans `true` or `false` (the form's choice), lists are split on commas.
+ * Keys that are not settings of the kind are ignored (left over from another kind).
  */
-export function buildSettings(kind: string, values: Record<string, string>): SettingsResult {
+export function buildSettings(def: SourceKindView, values: Record<string, string>): SettingsResult {
   const settings: { [key: string]: JsonValue } = {};
-  for (const f of kindDef(kind).fields) {
+  for (const f of def.settings) {
     const v = (values[f.key] ?? '').trim();
     if (v === '') continue;
-    if (f.numeric) {
-      if (!/^[0-9]+$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) {
-        return { ok: false, field: f.key, message: `${f.label} must be a whole number above 0` };
-      }
-      settings[f.key] = Number(v);
-    } else {
-      settings[f.key] = v;
+    switch (f.type) {
+      case 'integer':
+        if (!/^-?[0-9]+$/.test(v) || !Number.isSafeInteger(Number(v))) {
+          return { ok: false, field: f.key, message: `${f.label} must be a whole number` };
+        }
+        settings[f.key] = Number(v);
+        break;
+      case 'bool':
+        if (v !== 'true' && v !== 'false') return { ok: false, field: f.key, message: `${f.label} must be true or false` };
+        settings[f.key] = v === 'true';
+        break;
+      case 'list':
+        settings[f.key] = v.split(',').map((p) => p.trim()).filter((p) => p !== '');
+        break;
+      default:
+        settings[f.key] = v;
     }
   }
   return { ok: true, settings };
 }
 
 /** The secret to send: null when the kind has none or the box is empty. */
-export function secretFor(kind: string, secret: string): string | null {
-  if (!kindDef(kind).secret) return null;
+export function secretFor(def: SourceKindView, secret: string): string | null {
+  if (!def.needs_secret) return null;
   return secret === '' ? null : secret;
 }
 
-/** A short text for a source's settings, e.g. its path or URL. */
-export function settingsSummary(kind: string, settings: JsonValue): string {
+/** A short text for a source's settings, e.g. its path or URL (a kind's required settings; everything for a kind the catalogue does not list). */
+export function settingsSummary(def: SourceKindView, settings: JsonValue): string {
   if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) return '';
-  const def = kindDef(kind);
-  const keys = def.fields.length ? def.fields.filter((f) => f.required).map((f) => f.key) : Object.keys(settings);
+  const keys = def.settings.length ? def.settings.filter((f) => f.required).map((f) => f.key) : Object.keys(settings);
   return keys
     .map((k) => settings[k])
     .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
     .map(String)
     .join(' · ');
+}
+
+/** Can sources of this kind carry out remediation tasks (the catalogue's `write_back`)? */
+export function canWriteBack(def: SourceKindView): boolean {
+  return def.write_back.length > 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -332,9 +267,6 @@ export function agoTime(iso: string | null, now: number): string {
   if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86_400)} d ago`;
 }
-
-/** Source kinds that can carry out remediation tasks (the core's `writeback::SOURCE_KINDS`). */
-export const WRITE_BACK_KINDS = ['scim', 'aws'];
 
 /** Is write-back switched on in a source's settings? (`write_back: true`, like the core). */
 export function writeBackOn(settings: JsonValue): boolean {

@@ -18,6 +18,7 @@ import {
   plural,
   PRIVILEGE_LABELS,
 } from '../lib/format';
+import { checkText, useFindingChecks } from '../lib/catalogue';
 import { api, errorHeadline, notifyDataChanged, onDataChanged, toUserError, type UserError } from '../lib/ipc';
 import { identityHref, navigate } from '../lib/route';
 
@@ -246,14 +247,16 @@ function Section(props: { title: string; count: number; testid: string; children
 }
 
 function Findings({ d }: { d: Detail }) {
+  const checks = useFindingChecks();
+  const catalogue = checks.state === 'ok' ? checks.value : null;
   return (
     <Section title="Findings" count={d.findings.length} testid="findings">
       {d.findings.length === 0 ? (
         <p class="empty">No findings.</p>
       ) : (
         <ul class="findings">
-          {d.findings.map((f) => (
-            <li class={`finding finding--${f.severity}`} key={f.check_id} data-testid="finding">
+          {d.findings.map((found) => ({ ...found, ...checkText(catalogue, found.check_id, found) })).map((f) => (
+            <li class={`finding finding--${f.severity}`} key={f.check_id} data-testid="finding" data-check={f.check_id}>
               <div class="finding__head">
                 <SeverityBadge value={f.severity} />
                 <span class="finding__title">{f.title}</span>

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { PostureFigures, PostureView } from '../bindings';
+import type { FindingCatalogue, FindingCount, PostureFigures, PostureView, Severity } from '../bindings';
+import { checkText, useFindingChecks, type CheckText } from '../lib/catalogue';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { posture, sparkline } from '../lib/posture';
 import { formatCount } from '../lib/format';
@@ -49,7 +50,31 @@ function Tile({ view, tile }: { view: PostureView; tile: (typeof TILES)[number] 
   );
 }
 
+const SEVERITY_RANK: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1 };
+
+export type CheckRow = CheckText & { check_id: string; identities: number };
+
+/**
+ * The findings table: every check of the catalogue (a check nobody trips
+ * shows 0, so the table says what is checked), with its texts from the
+ * catalogue and its count from the posture; a counted check the catalogue
+ * does not list keeps its own texts. Most identities first, then severity.
+ */
+export function checkRows(catalogue: FindingCatalogue | null, counts: FindingCount[]): CheckRow[] {
+  const byId = new Map(counts.map((c) => [c.check_id, c]));
+  const rows: CheckRow[] = (catalogue?.checks ?? []).map((c) => ({
+    ...checkText(catalogue, c.id, c),
+    check_id: c.id,
+    identities: byId.get(c.id)?.identities ?? 0,
+  }));
+  for (const c of counts) {
+    if (!rows.some((r) => r.check_id === c.check_id)) rows.push({ ...checkText(catalogue, c.check_id, c), check_id: c.check_id, identities: c.identities });
+  }
+  return rows.sort((a, b) => b.identities - a.identities || SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity]);
+}
+
 export function Posture() {
+  const checks = useFindingChecks();
   const [view, setView] = useState<PostureView | null>(null);
   const [error, setError] = useState<UserError | null>(null);
   useEffect(() => {
@@ -71,7 +96,8 @@ export function Posture() {
       </Page>
     );
   const reconstructed = view.trend.filter((s) => s.origin === 'reconstructed').length;
-  const maxFinding = Math.max(1, ...view.findings.map((f) => f.identities));
+  const rows = checkRows(checks.state === 'ok' ? checks.value : null, view.findings);
+  const maxFinding = Math.max(1, ...rows.map((f) => f.identities));
   return (
     <Page
       class="posture"
@@ -102,8 +128,8 @@ export function Posture() {
           </tr>
         </thead>
         <tbody>
-          {view.findings.map((f) => (
-            <tr key={f.check_id}>
+          {rows.map((f) => (
+            <tr key={f.check_id} data-testid="posture-check" data-check={f.check_id} class={f.identities === 0 ? 'is-clear' : undefined}>
               <td>
                 <span class={`sev sev--${f.severity}`}>{f.severity}</span>
               </td>
@@ -120,6 +146,11 @@ export function Posture() {
         </tbody>
       </table>
       </TableFrame>
+      {checks.state === 'error' && (
+        <p class="muted small" role="status" data-testid="checks-error">
+          The list of checks could not be read ({checks.error.message}); only checks with findings are shown.
+        </p>
+      )}
       <h2>Highest blast radius</h2>
       <ol data-testid="top-blast">
         {view.top_blast.map((b) => (

@@ -1,6 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useReducer, useRef, useState } from 'preact/hooks';
-import type { ErrorCode, LifecycleEventView, SourceView, SyncRunView } from '../bindings';
+import type { ErrorCode, LifecycleEventView, SourceKindView, SourceView, SyncRunView } from '../bindings';
 import { Badge } from '../components/Badge';
 import { Page, TableFrame } from '../components/Page';
 import { formatCount, plural } from '../lib/format';
@@ -8,8 +8,10 @@ import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import {
   agoTime,
   buildSettings,
+  canWriteBack,
   duration,
   formatDateTime,
+  formSettings,
   kindDef,
   phaseLabel,
   progressCounts,
@@ -17,9 +19,9 @@ import {
   runStatusLabel,
   runStatusTone,
   secretFor,
+  secretLabel,
+  settingHint,
   settingsSummary,
-  SOURCE_KINDS,
-  WRITE_BACK_KINDS,
   writeBackOn,
 } from '../lib/sources';
 import { sourcesStore as store, type RunningSync, type SyncOutcome, type TestState } from './sourcesStore';
@@ -187,8 +189,9 @@ function SourceRows({ source: s }: { source: SourceView }) {
   const outcome = store.outcomes.get(s.id);
   const test = store.tests.get(s.id);
   const last = s.last_run;
-  const def = kindDef(s.kind);
-  const known = SOURCE_KINDS.some((k) => k.kind === s.kind);
+  const kinds = store.kinds ?? [];
+  const def = kindDef(kinds, s.kind);
+  const known = kinds.some((k) => k.kind === s.kind);
   // The demo's own sources carry no settings; a real source added beside
   // them syncs (its first successful sync replaces the demo).
   const demo = store.demo && isGenerated(s.settings);
@@ -203,8 +206,8 @@ function SourceRows({ source: s }: { source: SourceView }) {
           <button type="button" class="source-name" title="Show this source's sync history" onClick={() => store.showHistoryOf(selected ? null : s.id)}>
             {s.name}
           </button>
-          <div class="muted small truncate source-settings" title={settingsSummary(s.kind, s.settings)}>
-            {settingsSummary(s.kind, s.settings) || (demo ? 'generated demo data' : '')}
+          <div class="muted small truncate source-settings" title={settingsSummary(def, s.settings)}>
+            {settingsSummary(def, s.settings) || (demo ? 'generated demo data' : '')}
           </div>
         </td>
         <td class="kind-cell">{known ? def.label : s.kind}</td>
@@ -246,7 +249,7 @@ function SourceRows({ source: s }: { source: SourceView }) {
             >
               {test?.state === 'running' ? 'Testing…' : 'Test connection'}
             </button>
-            {WRITE_BACK_KINDS.includes(s.kind) && !demo && (
+            {canWriteBack(def) && !demo && (
               <button
                 type="button"
                 class={`button button--small${writeBackOn(s.settings) ? ' button--warn' : ''}`}
@@ -258,7 +261,7 @@ function SourceRows({ source: s }: { source: SourceView }) {
                 {writeBackOn(s.settings) ? 'Write-back on' : 'Write-back off'}
               </button>
             )}
-            {def.secret && (
+            {def.needs_secret && (
               <button
                 type="button"
                 class="button button--small"
@@ -430,7 +433,7 @@ function SecretForm(props: { source: SourceView; onDone: () => void; onCancel: (
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<UserError | null>(null);
   const ref = useRef<HTMLInputElement>(null);
-  const def = kindDef(props.source.kind);
+  const def = kindDef(store.kinds ?? [], props.source.kind);
   useEffect(() => ref.current?.focus(), []);
 
   const submit = (e: Event) => {
@@ -454,7 +457,7 @@ function SecretForm(props: { source: SourceView; onDone: () => void; onCancel: (
   return (
     <form class="secret-form" onSubmit={submit} data-testid="secret-form">
       <label class="field field--inline">
-        <span class="field__label">New {def.secret?.label.toLowerCase() ?? 'secret'}</span>
+        <span class="field__label">New {def.secret || 'secret'}</span>
         <input
           ref={ref}
           type="password"
@@ -636,25 +639,84 @@ function Events(props: { run: SyncRunView; sourceName: string }) {
 // Add source
 
 function AddSourceForm() {
-  const [kind, setKind] = useState('csv');
+  if (store.kindsError) {
+    return (
+      <section class="panel add-source" aria-labelledby="add-h">
+        <h2 id="add-h">Add source</h2>
+        <ErrorText error={store.kindsError} testid="kinds-error" />
+      </section>
+    );
+  }
+  if (!store.kinds) {
+    return (
+      <section class="panel add-source" aria-labelledby="add-h" aria-busy="true">
+        <h2 id="add-h">Add source</h2>
+        <p class="loading">Loading the kinds of source…</p>
+      </section>
+    );
+  }
+  return <AddSourceFields kinds={store.kinds} />;
+}
+
+/** One setting's input: a choice for booleans, text otherwise. */
+function SettingInput(props: { s: SourceKindView['settings'][number]; value: string; invalid: boolean; onValue: (v: string) => void }) {
+  const { s } = props;
+  if (s.type === 'bool') {
+    return (
+      <select
+        class="select"
+        data-testid={`add-source-setting-${s.key}`}
+        name={s.key}
+        value={props.value}
+        aria-invalid={props.invalid}
+        onChange={(e) => props.onValue((e.target as HTMLSelectElement).value)}
+      >
+        <option value="">{s.default === null ? 'Not set' : `Default (${s.default === 'true' ? 'yes' : 'no'})`}</option>
+        <option value="true">Yes</option>
+        <option value="false">No</option>
+      </select>
+    );
+  }
+  return (
+    <input
+      class="input"
+      type={s.secret ? 'password' : 'text'}
+      data-testid={`add-source-setting-${s.key}`}
+      name={s.key}
+      inputMode={s.type === 'integer' ? 'numeric' : s.type === 'url' ? 'url' : undefined}
+      value={props.value}
+      placeholder={s.default ?? undefined}
+      spellcheck={false}
+      autocomplete={s.secret ? 'new-password' : 'off'}
+      aria-invalid={props.invalid}
+      onInput={(e) => props.onValue((e.target as HTMLInputElement).value)}
+    />
+  );
+}
+
+/** The add form, built from the catalogue `kinds` (exported for tests that hand it one). */
+export function AddSourceFields({ kinds }: { kinds: SourceKindView[] }) {
+  // The simplest to start with: the first kind that needs no secret.
+  const [kind, setKind] = useState((kinds.find((k) => !k.needs_secret) ?? kinds[0])?.kind ?? '');
   const [name, setName] = useState('');
   const [values, setValues] = useState<Record<string, string>>({});
   const [secret, setSecret] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<{ error: UserError; field: string | null } | null>(null);
-  const def = kindDef(kind);
+  const def = kindDef(kinds, kind);
+  const fields = formSettings(def);
 
   const submit = (e: Event) => {
     e.preventDefault();
     if (busy) return;
-    const built = buildSettings(kind, values);
+    const built = buildSettings(def, values);
     if (!built.ok) {
       setError({ error: toUserError({ code: 'invalid_input', message: built.message }), field: built.field });
       return;
     }
     setBusy(true);
     setError(null);
-    store.add({ kind, name: name.trim(), settings: built.settings, secret: secretFor(kind, secret) }).then(
+    store.add({ kind, name: name.trim(), settings: built.settings, secret: secretFor(def, secret) }).then(
       (view) => {
         setBusy(false);
         setName('');
@@ -671,6 +733,17 @@ function AddSourceForm() {
     );
   };
 
+  const field = (f: SourceKindView['settings'][number]) => (
+    <label class={`field${error?.field === f.key ? ' field--invalid' : ''}`} key={`${kind}:${f.key}`}>
+      <span class="field__label">
+        {f.label}
+        {!f.required && <span class="field__optional"> optional</span>}
+      </span>
+      <SettingInput s={f} value={values[f.key] ?? ''} invalid={error?.field === f.key} onValue={(v) => setValues({ ...values, [f.key]: v })} />
+      <span class="field__hint">{settingHint(f)}</span>
+    </label>
+  );
+
   return (
     <section class="panel add-source" aria-labelledby="add-h">
       <h2 id="add-h">Add source</h2>
@@ -686,7 +759,7 @@ function AddSourceForm() {
               setError(null);
             }}
           >
-            {SOURCE_KINDS.map((k) => (
+            {kinds.map((k) => (
               <option key={k.kind} value={k.kind}>
                 {k.label}
               </option>
@@ -699,7 +772,7 @@ function AddSourceForm() {
             class="input"
             data-testid="add-source-name"
             value={name}
-            placeholder={kind === 'csv' ? 'Agent registry' : `${def.label} production`}
+            placeholder={`${def.label} production`}
             spellcheck={false}
             autocomplete="off"
             onInput={(e) => setName((e.target as HTMLInputElement).value)}
@@ -707,30 +780,18 @@ function AddSourceForm() {
           <span class="field__hint">Shown in the inventory's Source column; unique.</span>
         </label>
         {def.about && <p class="add-source__about">{def.about}</p>}
-        {def.fields.map((f) => (
-          <label class={`field${error?.field === f.key ? ' field--invalid' : ''}`} key={`${kind}:${f.key}`}>
-            <span class="field__label">
-              {f.label}
-              {!f.required && <span class="field__optional"> optional</span>}
-            </span>
-            <input
-              class="input"
-              data-testid={`add-source-setting-${f.key}`}
-              name={f.key}
-              inputMode={f.numeric ? 'numeric' : undefined}
-              value={values[f.key] ?? ''}
-              placeholder={f.placeholder}
-              spellcheck={false}
-              autocomplete="off"
-              aria-invalid={error?.field === f.key}
-              onInput={(e) => setValues({ ...values, [f.key]: (e.target as HTMLInputElement).value })}
-            />
-            <span class="field__hint">{f.hint}</span>
-          </label>
-        ))}
-        {def.secret && (
+        {fields.required.map(field)}
+        {fields.optional.length > 0 && (
+          <details class="add-source__more" key={`${kind}:more`} data-testid="add-source-more">
+            <summary>
+              More settings <span class="muted">({fields.optional.length} optional)</span>
+            </summary>
+            {fields.optional.map(field)}
+          </details>
+        )}
+        {def.needs_secret && (
           <label class="field">
-            <span class="field__label">{def.secret.label}</span>
+            <span class="field__label">{secretLabel(def)}</span>
             <input
               class="input"
               type="password"
@@ -740,7 +801,7 @@ function AddSourceForm() {
               spellcheck={false}
               onInput={(e) => setSecret((e.target as HTMLInputElement).value)}
             />
-            <span class="field__hint">{def.secret.hint} Never shown again.</span>
+            <span class="field__hint">Stored in the OS keyring; never shown again.</span>
           </label>
         )}
         {error && <ErrorText error={error.error} testid="form-error" />}

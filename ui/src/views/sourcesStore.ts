@@ -2,7 +2,8 @@
 // started here keeps its progress, and still refreshes everything when it
 // ends, while the user looks at the inventory meanwhile.
 
-import type { LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
+import type { LifecycleEventView, SourceKindView, SourceView, SyncProgress, SyncRunView } from '../bindings';
+import { catalogues } from '../lib/catalogue';
 import { api, notifyDataChanged, toUserError, type NewSource, type UserError } from '../lib/ipc';
 import { pollProgress } from '../lib/sources';
 
@@ -21,6 +22,9 @@ export type SyncOutcome = { ok: true; run: SyncRunView } | { ok: false; error: U
 export class SourcesStore {
   sources: SourceView[] | null = null;
   sourcesError: UserError | null = null;
+  /** The kinds of source (the core's catalogue): the form, labels and toggles are built from it. */
+  kinds: SourceKindView[] | null = null;
+  kindsError: UserError | null = null;
   /** The cache still holds the generated demo organisation (its sources cannot sync). */
   demo = false;
   /** Whether the add-source form is open; null: open until a real source exists. */
@@ -53,8 +57,23 @@ export class SourcesStore {
 
   /** Reloads the sources and the history. */
   load(): void {
+    this.loadKinds();
     this.loadSources();
     this.loadRuns();
+  }
+
+  loadKinds(): void {
+    catalogues.sourceKinds().then(
+      (kinds) => {
+        this.kinds = kinds;
+        this.kindsError = null;
+        this.emit();
+      },
+      (e: unknown) => {
+        this.kindsError = toUserError(e);
+        this.emit();
+      },
+    );
   }
 
   loadSources(): void {
