@@ -22,7 +22,7 @@ pub fn log_dir(db: Option<&std::path::Path>) -> Option<PathBuf> {
     }
     let db = match db {
         Some(p) => p.to_path_buf(),
-        None => crate::ops::default_db_path().ok()?,
+        None => crate::paths::default_db_path().ok()?,
     };
     db.parent().map(|d| d.join("logs"))
 }

@@ -26,6 +26,8 @@ mod lifecycle;
 mod posture;
 #[path = "cli/reviews.rs"]
 mod reviews;
+#[path = "cli/sync.rs"]
+mod sync_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -76,13 +78,37 @@ enum Command {
     /// Configure identity sources.
     #[command(subcommand)]
     Source(SourceCmd),
-    /// Sync a source now (by name or id).
+    /// Sync a source now (by name or id), or every source (--all, for cron).
     Sync {
-        source: String,
+        #[arg(required_unless_present = "all")]
+        source: Option<String>,
+        /// Sync every configured source in turn (not the demo's); exit 1 if any failed.
+        #[arg(long, conflicts_with = "source")]
+        all: bool,
+        /// With --all: keep running, a pass every INTERVAL (30m, 1h, 1d) until SIGTERM/Ctrl-C.
+        #[arg(long, requires = "all", value_name = "INTERVAL")]
+        every: Option<String>,
         /// Read the source's secret from standard input for this run only,
         /// instead of the OS keyring (for pipelines).
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["all", "secrets_from"])]
         secret_stdin: bool,
+        /// Where source secrets come from: keyring (default), env
+        /// (CUSTODIAN_SECRET_<NAME>), dir:/path (a file per source) or systemd
+        /// ($CREDENTIALS_DIRECTORY).
+        #[arg(long, value_name = "STORE", default_value = "keyring")]
+        secrets_from: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync every configured source on a schedule until SIGTERM/Ctrl-C (a server's long-running worker).
+    Worker {
+        /// Interval between passes (30m, 1h, 1d).
+        #[arg(long, default_value = "1h", value_name = "INTERVAL")]
+        every: String,
+        /// keyring, env, dir:/path or systemd (see `sync --help`).
+        #[arg(long, value_name = "STORE", default_value = "keyring")]
+        secrets_from: String,
+        /// One JSON line per pass.
         #[arg(long)]
         json: bool,
     },
@@ -553,11 +579,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Sync {
-            source,
-            secret_stdin,
+            all: true,
+            every,
+            secrets_from,
+            json,
+            ..
+        } => {
+            let every = every.as_deref().map(sync_cmd::parse_every).transpose()?;
+            let from = custodian::sync::secrets::SecretsFrom::parse(&secrets_from)?;
+            return sync_cmd::run(&path, &from, every, json, &mut out);
+        }
+        Command::Worker {
+            every,
+            secrets_from,
             json,
         } => {
+            let every = sync_cmd::parse_every(&every)?;
+            let from = custodian::sync::secrets::SecretsFrom::parse(&secrets_from)?;
+            return sync_cmd::run(&path, &from, Some(every), json, &mut out);
+        }
+        Command::Sync {
+            source,
+            secret_stdin,
+            secrets_from,
+            json,
+            ..
+        } => {
             let mut store = ops::open_or_demo(&path, now)?;
+            let source = source.ok_or_else(|| Error::invalid("name a source, or pass --all"))?;
             let id = ops::resolve_source(&store, &source)?;
             let outcome = if secret_stdin {
                 let secrets = MemorySecrets::default();
@@ -570,10 +619,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     Cancel::new(),
                 )
             } else {
+                let secrets =
+                    custodian::sync::secrets::SecretsFrom::parse(&secrets_from)?.open()?;
                 ops::sync_source(
                     &mut store,
                     id,
-                    &KeyringSecrets::default(),
+                    &*secrets,
                     progress_printer(json),
                     Cancel::new(),
                 )

@@ -6,43 +6,14 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::demo::{self, DemoSize};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::store::load::LoadCounts;
 use crate::store::{Location, Store};
 use crate::views::{IdentityDetail, InventoryFacets, InventoryPage, InventoryQuery, OrgSummary};
 
-/// Environment variable that overrides where the cache lives.
-pub const DB_ENV: &str = "CUSTODIAN_DB";
-
-/// Where the store lives: `$CUSTODIAN_DB` (a file path, or a `postgres://`
-/// URL for a team workspace), else the cache file in the platform data
-/// directory.
-pub fn default_location() -> Result<Location> {
-    match std::env::var(DB_ENV) {
-        Ok(v) if !v.trim().is_empty() => Location::parse(&v),
-        _ => Ok(Location::File(default_cache_file()?)),
-    }
-}
-
-/// The cache file: `$CUSTODIAN_DB` when it names a file, else the platform
-/// data directory (`~/.local/share/custodian/custodian.db` on Linux).
-pub fn default_db_path() -> Result<PathBuf> {
-    if let Ok(Location::File(p)) = default_location() {
-        return Ok(p);
-    }
-    default_cache_file()
-}
-
-fn default_cache_file() -> Result<PathBuf> {
-    let dirs =
-        directories::ProjectDirs::from("org", "Custodian", "custodian").ok_or_else(|| {
-            Error::new(
-                ErrorCode::Storage,
-                format!("no home directory found; set {DB_ENV} to a file path"),
-            )
-        })?;
-    Ok(dirs.data_dir().join("custodian.db"))
-}
+// The default location lives in `crate::paths` (below `ops` and `logging`,
+// which both use it); re-exported for the CLI and the desktop shell.
+pub use crate::paths::{default_db_path, default_location, DB_ENV};
 
 /// Copies the whole store at `from` into the empty store at `to` (created
 /// when it is a new cache file). The source must exist; the audit chain
@@ -50,7 +21,10 @@ fn default_cache_file() -> Result<PathBuf> {
 pub fn copy_store(from: &Location, to: &Location) -> Result<crate::store::copy::CopyReport> {
     if let Location::File(p) = from {
         if !p.exists() {
-            return Err(Error::not_found(format!("there is no cache at {}", p.display())));
+            return Err(Error::not_found(format!(
+                "there is no cache at {}",
+                p.display()
+            )));
         }
     }
     if from == to {
@@ -269,7 +243,10 @@ pub fn add_source(
         Some(s) => secrets.set(id, s).map_err(|e| {
             Error::new(
                 e.code,
-                format!("the source was not added: its secret could not be stored ({})", e.message),
+                format!(
+                    "the source was not added: its secret could not be stored ({})",
+                    e.message
+                ),
             )
         }),
         None => Ok(()),
@@ -308,8 +285,8 @@ pub fn resolve_source(store: &Store, reference: &str) -> Result<SourceId> {
         })
 }
 
-/// Syncs one source, blocking (CLI, tests). The desktop shell uses the three
-/// steps of `crate::sync` so the cache is not held during the fetch.
+/// Syncs one source, blocking (CLI, tests), with the default HTTP policy:
+/// [`run_sync`] on a runtime of its own.
 pub fn sync_source(
     store: &mut Store,
     source: SourceId,
@@ -317,7 +294,7 @@ pub fn sync_source(
     progress: ProgressFn,
     cancel: Cancel,
 ) -> Result<SyncOutcome> {
-    crate::sync::sync_blocking(
+    sync_blocking(
         store,
         source,
         secrets,
@@ -325,6 +302,25 @@ pub fn sync_source(
         cancel,
         HttpPolicy::default(),
     )
+}
+
+/// [`run_sync`] for hosts that may block (the CLI, tests, benchmarks): on a
+/// current-thread runtime of its own, over the caller's exclusive store.
+/// Not for use inside an async runtime (call [`run_sync`] there).
+pub fn sync_blocking(
+    store: &mut Store,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    progress: ProgressFn,
+    cancel: Cancel,
+    policy: HttpPolicy,
+) -> Result<SyncOutcome> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    let shared = std::sync::Mutex::new(store);
+    rt.block_on(run_sync(&shared, source, secrets, progress, cancel, policy))
 }
 
 pub fn sync_runs(store: &Store, source: Option<SourceId>, limit: u32) -> Result<Vec<SyncRunView>> {
@@ -342,18 +338,98 @@ pub trait SharedStore: Sync {
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T>;
 }
 
+fn poisoned() -> Error {
+    Error::internal("an earlier operation failed while using the cache; restart Custodian")
+}
+
 impl SharedStore for std::sync::Mutex<Store> {
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let mut guard = self.lock().map_err(|_| {
-            Error::internal("an earlier operation failed while using the cache; restart Custodian")
-        })?;
+        let mut guard = self.lock().map_err(|_| poisoned())?;
         f(&mut guard)
     }
 }
 
+/// A store one caller holds alone (the blocking CLI path), seen as shared.
+impl SharedStore for std::sync::Mutex<&mut Store> {
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock().map_err(|_| poisoned())?;
+        f(&mut guard)
+    }
+}
+
+/// The sync runner: every host syncs through it (the CLI and tests through
+/// [`sync_blocking`], the desktop through [`sync_source_shared`], headless
+/// schedules directly). It locks the cache only to record the run
+/// ([`crate::sync::prepare`]) and to apply it, never while the source is
+/// fetched. Progress goes `connecting`, the source's own phases, `applying`,
+/// `done`; a failed or cancelled fetch or apply is recorded on the run
+/// ([`crate::sync::record_failure`]) and returned. Everything it logs is
+/// inside the `sync_run` span (source, run, kind).
+pub async fn run_sync(
+    store: &impl SharedStore,
+    source: SourceId,
+    secrets: &dyn SecretStore,
+    progress: ProgressFn,
+    cancel: Cancel,
+    policy: HttpPolicy,
+) -> Result<SyncOutcome> {
+    use tracing::Instrument as _;
+    let prepared = store.with_store(|s| crate::sync::prepare(s, source, Utc::now()))?;
+    let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
+    async move {
+        let fetched = prepared
+            .fetch(secrets, progress.clone(), cancel, policy)
+            .await;
+        let result = match fetched {
+            Ok(fetch) => {
+                progress(&SyncProgress {
+                    source_id: source.0,
+                    phase: "applying".into(),
+                    pages: 0,
+                    items: fetch.fetched.item_count() as u64,
+                    total: None,
+                });
+                // `Fetch::apply` records the failure of an apply itself.
+                store.with_store(|s| fetch.apply(s, Utc::now()))
+            }
+            Err((run, e)) => {
+                if let Err(rec) = store.with_store(|s| {
+                    crate::sync::record_failure(s, run, &e, Utc::now());
+                    Ok(())
+                }) {
+                    tracing::error!(error = %rec, "could not record the failed run");
+                }
+                Err(e)
+            }
+        };
+        match &result {
+            Ok(out) => {
+                progress(&SyncProgress {
+                    source_id: source.0,
+                    phase: "done".into(),
+                    pages: 0,
+                    items: out.report.items as u64,
+                    total: None,
+                });
+                tracing::info!(
+                    items = out.report.items,
+                    joiners = out.report.joiners,
+                    movers = out.report.movers,
+                    leavers = out.report.leavers,
+                    full = out.full,
+                    "sync run applied"
+                );
+            }
+            Err(e) => tracing::warn!(code = e.code.as_str(), error = %e, "sync run did not apply"),
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
 /// Syncs one source for a host that shares the cache between threads (the
-/// desktop app): the cache is locked only to record the run and to apply it,
-/// never while the source is fetched.
+/// desktop app): [`run_sync`], then the run as recorded.
 pub async fn sync_source_shared(
     store: &impl SharedStore,
     source: SourceId,
@@ -361,45 +437,65 @@ pub async fn sync_source_shared(
     progress: ProgressFn,
     cancel: Cancel,
 ) -> Result<SyncRunView> {
-    let prepared = store.with_store(|s| crate::sync::prepare(s, source, Utc::now()))?;
-    let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
-    use tracing::Instrument as _;
-    match prepared
-        .fetch(secrets, progress.clone(), cancel, HttpPolicy::default())
-        .instrument(span)
+    let outcome = run_sync(
+        store,
+        source,
+        secrets,
+        progress,
+        cancel,
+        HttpPolicy::default(),
+    )
+    .await?;
+    store.with_store(|s| s.sync_run(outcome.run))
+}
+
+/// One source's run in a scheduled sync (`custodian sync --all`, `worker`).
+#[derive(Debug)]
+pub struct ScheduledRun {
+    pub source: SourceId,
+    pub name: String,
+    /// The run as recorded, or why it did not apply.
+    pub result: Result<SyncRunView>,
+}
+
+/// Syncs every configured source that is not the demo organisation's, one
+/// after another through [`run_sync`]: one source failing does not stop the
+/// others (each failure is recorded on its run). A cancel stops after the
+/// run under way (recorded `cancelled`). Fails only when the list of
+/// sources cannot be read.
+pub async fn sync_all(
+    store: &impl SharedStore,
+    secrets: &dyn SecretStore,
+    cancel: Cancel,
+    policy: HttpPolicy,
+) -> Result<Vec<ScheduledRun>> {
+    let sources = store.with_store(|s| s.scheduled_sources())?;
+    let mut out = Vec::with_capacity(sources.len());
+    for (source, name) in sources {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let quiet: ProgressFn = std::sync::Arc::new(|_: &SyncProgress| {});
+        let result = match run_sync(
+            store,
+            source,
+            secrets,
+            quiet,
+            cancel.clone(),
+            policy.clone(),
+        )
         .await
-    {
-        Ok(fetch) => {
-            let id = fetch.source.0;
-            let items = fetch.fetched.item_count() as u64;
-            progress(&crate::sync::SyncProgress {
-                source_id: id,
-                phase: "applying".into(),
-                pages: 0,
-                items,
-                total: None,
-            });
-            let run = store.with_store(|s| {
-                let outcome = fetch.apply(s, Utc::now())?;
-                s.sync_run(outcome.run)
-            })?;
-            progress(&crate::sync::SyncProgress {
-                source_id: id,
-                phase: "done".into(),
-                pages: 0,
-                items,
-                total: None,
-            });
-            Ok(run)
-        }
-        Err((run, e)) => {
-            store.with_store(|s| {
-                crate::sync::record_failure(s, run, &e, Utc::now());
-                Ok(())
-            })?;
-            Err(e)
-        }
+        {
+            Ok(outcome) => store.with_store(|s| s.sync_run(outcome.run)),
+            Err(e) => Err(e),
+        };
+        out.push(ScheduledRun {
+            source,
+            name,
+            result,
+        });
     }
+    Ok(out)
 }
 
 /// Checks that a source answers and its secret works, without changing the
@@ -412,7 +508,7 @@ pub async fn test_source(
 ) -> Result<String> {
     let view = store.with_store(|s| s.source(source))?;
     let secret = if crate::sync::kind_needs_secret(&view.kind) {
-        secrets.get(source)?
+        secrets.get_source(source, &view.name)?
     } else {
         None
     };
@@ -678,7 +774,7 @@ impl WriteBackJob {
             .enable_all()
             .build()
             .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-        let outcome = rt.block_on(crate::writeback::perform(&self.ctx, &self.target));
+        let outcome = rt.block_on(crate::sync::writeback::perform(&self.ctx, &self.target));
         tracing::info!(task = self.target.task, source = %self.ctx.source.name, ok = outcome.is_ok(), "write-back");
         outcome
     }
@@ -711,7 +807,7 @@ pub fn write_back_prepare(
             source.name, source.name
         )));
     }
-    let secret = secrets.get(source_id)?;
+    let secret = secrets.get_source(source_id, &source.name)?;
     let ctx = crate::sync::SyncContext {
         source,
         http: crate::sync::http::HttpClient::new(policy, Cancel::new())?,

@@ -23,6 +23,7 @@ pub mod offboarding;
 pub mod pg;
 pub mod posture;
 mod raw;
+mod schedule;
 pub mod sync;
 pub mod writeback;
 

@@ -17,6 +17,7 @@ pub mod records;
 pub mod scim;
 pub mod secrets;
 pub mod settings;
+pub mod writeback;
 
 use std::sync::Arc;
 
@@ -87,7 +88,7 @@ impl SyncContext {
         self.secret.as_deref().ok_or_else(|| {
             Error::new(
                 ErrorCode::SecretMissing,
-                format!("no secret is stored for source '{}'; add it in Sources (it is kept in the OS keyring)", self.source.name),
+                format!("no secret is stored for source '{}'; add it in Sources (it is kept in the OS keyring), or pass --secrets-from on a server", self.source.name),
             )
         })
     }
@@ -210,8 +211,11 @@ impl Prepared {
         let source = SourceId(self.source.id);
         let previous_items = self.previous_items;
         let result = async {
+            // Cancelled before it began (a host stopping): no secret read,
+            // no connection; recorded `cancelled` like any cancel.
+            cancel.check()?;
             let secret = if kind_needs_secret(&self.source.kind) {
-                secrets.get(source)?
+                secrets.get_source(source, &self.source.name)?
             } else {
                 None
             };
@@ -299,49 +303,6 @@ pub fn record_failure(store: &mut Store, run: RunId, e: &Error, now: DateTime<Ut
     }
 }
 
-/// The whole run for hosts that may block (the CLI, tests, benchmarks).
-pub fn sync_blocking(
-    store: &mut Store,
-    source: SourceId,
-    secrets: &dyn SecretStore,
-    progress: ProgressFn,
-    cancel: Cancel,
-    policy: HttpPolicy,
-) -> Result<SyncOutcome> {
-    let prepared = prepare(store, source, Utc::now())?;
-    let span = tracing::info_span!("sync_run", source = %source, run = prepared.run.0, kind = %prepared.source.kind);
-    let _entered = span.enter();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    match rt.block_on(prepared.fetch(secrets, progress.clone(), cancel, policy)) {
-        Ok(fetch) => {
-            let id = fetch.source.0;
-            progress(&SyncProgress {
-                source_id: id,
-                phase: "applying".into(),
-                pages: 0,
-                items: fetch.fetched.item_count() as u64,
-                total: None,
-            });
-            let out = fetch.apply(store, Utc::now())?;
-            progress(&SyncProgress {
-                source_id: id,
-                phase: "done".into(),
-                pages: 0,
-                items: out.report.items as u64,
-                total: None,
-            });
-            Ok(out)
-        }
-        Err((run, e)) => {
-            record_failure(store, run, &e, Utc::now());
-            Err(e)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,11 +318,17 @@ mod tests {
         let mut first = Fetched::new(FetchMode::Full);
         warn_if_empty(&mut first, None);
         warn_if_empty(&mut first, Some(0));
-        assert!(first.warnings.is_empty(), "a first or empty-before run is not suspect");
+        assert!(
+            first.warnings.is_empty(),
+            "a first or empty-before run is not suspect"
+        );
 
         let mut inc = Fetched::new(FetchMode::Incremental);
         warn_if_empty(&mut inc, Some(12));
-        assert!(inc.warnings.is_empty(), "an increment with no changes is normal");
+        assert!(
+            inc.warnings.is_empty(),
+            "an increment with no changes is normal"
+        );
 
         let mut some = Fetched::new(FetchMode::Full);
         some.people.push(PersonRecord {

@@ -16,6 +16,7 @@ mod cli;
 mod demo;
 mod faults;
 mod findings;
+mod headless;
 mod history;
 mod inventory;
 mod keyring;

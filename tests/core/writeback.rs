@@ -9,7 +9,8 @@ use custodian::ops;
 use custodian::store::Store;
 use custodian::sync::http::Cancel;
 use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::sync::{sync_blocking, ProgressFn, SyncProgress};
+use custodian::ops::sync_blocking;
+use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::ErrorCode;
 use serde_json::json;
 

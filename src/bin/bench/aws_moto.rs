@@ -374,7 +374,7 @@ pub fn run_aws(
     let quiet: custodian::sync::ProgressFn = Arc::new(|_: &custodian::sync::SyncProgress| {});
     let rss0 = peak_rss_mib();
     let t = Instant::now();
-    let out = custodian::sync::sync_blocking(
+    let out = custodian::ops::sync_blocking(
         &mut store,
         src,
         &secrets,

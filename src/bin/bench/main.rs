@@ -454,7 +454,7 @@ fn run_sync(size: DemoSize, target: &target::Target) -> custodian::Result<Report
 
     let rss0 = peak_rss_mib();
     let t = Instant::now();
-    let full = custodian::sync::sync_blocking(
+    let full = custodian::ops::sync_blocking(
         &mut store,
         src,
         &secrets,
@@ -489,7 +489,7 @@ fn run_sync(size: DemoSize, target: &target::Target) -> custodian::Result<Report
     )?;
     let t = Instant::now();
     let re =
-        custodian::sync::sync_blocking(&mut store, src, &secrets, quiet, Cancel::new(), policy)?;
+        custodian::ops::sync_blocking(&mut store, src, &secrets, quiet, Cancel::new(), policy)?;
     let re_s = t.elapsed().as_secs_f64();
     lines.push(format!(
         "resync, 1% changed ({n_change} identities): {} items in {re_s:.2}s = {:.0} items/s; {} movers, {} leavers; peak RSS {:.0} MiB",
