@@ -566,7 +566,7 @@ mod tests {
                 v.kind
             );
             assert!(
-                !v.about.is_empty() && v.needs_secret == !v.secret.is_empty(),
+                !v.about.is_empty() && v.needs_secret != v.secret.is_empty(),
                 "{}",
                 v.kind
             );
