@@ -5,6 +5,9 @@
 //! network is slow: [`prepare`] (store: record the run, read the config and
 //! cursor), [`Prepared::fetch`] (network only), [`Fetch::apply`] (store).
 //! A failed, cancelled or interrupted fetch never touches the snapshot.
+//! `ops::run_sync` is the one runner that drives the three steps for every
+//! host (CLI, desktop, headless passes); this module imports `store` and
+//! `writeback` (rules), never `ops`.
 
 pub mod aws;
 pub mod csv_import;
