@@ -9,6 +9,7 @@ import { setBackend } from '../lib/ipc';
 import { createMockBackend } from '../lib/mock';
 import { createMockPosture, setPostureApi } from '../lib/posture';
 import { useMocks } from '../test/dom';
+import { IdentityDetail } from './IdentityDetail';
 import { checkRows, Posture } from './Posture';
 import { AddSourceFields, Sources } from './Sources';
 import { sourcesStore } from './sourcesStore';
@@ -112,5 +113,33 @@ describe('the Posture view takes its check texts from the catalogue', () => {
       ['quiet-check', 'Nobody trips this', 0],
     ]);
     expect(checkRows(null, counts).map((r) => r.title)).toEqual(['Own title', 'old']);
+  });
+});
+
+describe('the identity page takes its finding texts from the catalogue', () => {
+  it('shows the catalogue title and fix of each finding', async () => {
+    useMocks();
+    const b = createMockBackend({ size: 300, latencyMs: 0 });
+    let id = 1;
+    let check = '';
+    for (; id < 300; id++) {
+      const d = await b.identity(id).catch(() => null);
+      if (d && d.findings.length > 0) {
+        check = d.findings[0].check_id;
+        break;
+      }
+    }
+    expect(check).not.toBe('');
+    const cat: FindingCatalogue = {
+      categories: [],
+      checks: [{ id: check, owasp: 'NHI9', owasp_title: 'Category nine', severity: 'critical', title: 'Catalogue title', fix: 'Catalogue fix' }],
+    };
+    setBackend({ ...b, findingChecks: async () => cat });
+    render(<IdentityDetail id={id} />);
+    await waitFor(() => expect(document.querySelector(`[data-testid=finding][data-check="${check}"]`)?.textContent).toContain('Catalogue title'));
+    const f = document.querySelector(`[data-testid=finding][data-check="${check}"]`)!;
+    expect(f.textContent).toContain('Catalogue fix');
+    expect(f.textContent).toContain('NHI9 Category nine');
+    expect(f.classList.contains('finding--critical')).toBe(true);
   });
 });
