@@ -12,6 +12,13 @@
 //!   items go to the fallback reviewer, whose choice is checked at creation.
 //! - A revoke or retire needs a justification, and so does keeping anything
 //!   high risk.
+//!
+//! The rules are plain functions over plain data, each with its unit tests:
+//! [`recommend`] here, who reviews in [`reviewer`], what a decision may be
+//! and where it goes next in [`decide`].
+
+pub mod decide;
+pub mod reviewer;
 
 use serde::{Deserialize, Serialize};
 

@@ -14,6 +14,11 @@
 //! - Ownership decided here (transfer, temporary owner, registration) is held
 //!   by Custodian and wins over the source's owner until the source agrees;
 //!   a task asks for the change in the source system.
+//!
+//! What a plan means and what applying it writes (ownership, tasks, where
+//! pending reviews go) are the pure rules of [`plan`].
+
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 

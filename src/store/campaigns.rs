@@ -7,13 +7,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Months, Utc};
 use crate::store::db::Value;
-use crate::store::db::{params, OptionalExtension, Db};
+use crate::store::db::{params, Db, OptionalExtension};
+use chrono::{DateTime, Months, Utc};
 
 use super::audit;
 use super::inventory::{inventory_filter, rfc3339};
 use super::{to_ts, Store};
+use crate::campaigns::decide::{self, Next};
+use crate::campaigns::reviewer::{self, Person, ReviewerFacts};
 use crate::campaigns::*;
 use crate::error::{Error, Result};
 use crate::model::PersonStatus;
@@ -44,13 +46,6 @@ const ITEM_SELECT: &str = "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.it
 const MAX_QUEUE: i64 = 1000;
 /// Reminders are due this close to the due date.
 const REMIND_WITHIN_DAYS: i64 = 3;
-
-#[derive(Debug, Clone)]
-struct Person {
-    name: String,
-    status: PersonStatus,
-    manager: Option<i64>,
-}
 
 fn parse_time(s: &str, what: &str) -> Result<DateTime<Utc>> {
     let s = s.trim();
@@ -87,6 +82,17 @@ struct CampaignRow {
     fallback: i64,
     second: Option<i64>,
     name: String,
+}
+
+impl CampaignRow {
+    fn facts(&self) -> decide::CampaignFacts {
+        decide::CampaignFacts {
+            name: self.name.clone(),
+            status: self.status,
+            fallback: self.fallback,
+            second: self.second,
+        }
+    }
 }
 
 fn campaign_row(tx: &Db, id: i64) -> Result<CampaignRow> {
@@ -160,74 +166,6 @@ fn event(
         detail.to_string()
     ])?;
     Ok(())
-}
-
-/// Chooses the reviewer of an item.
-#[allow(clippy::too_many_arguments)]
-fn resolve_reviewer(
-    people: &HashMap<i64, Person>,
-    rule: ReviewerRule,
-    item_type: ItemType,
-    owner: Option<i64>,
-    builder: Option<i64>,
-    resource_owner: Option<i64>,
-    named: Option<i64>,
-    fallback: i64,
-    campaign_owner: i64,
-) -> (i64, String) {
-    let (candidate, what) = match rule {
-        ReviewerRule::Owner => (owner, "owner"),
-        ReviewerRule::OwnerManager => (
-            owner.and_then(|o| people.get(&o)).and_then(|p| p.manager),
-            "owner's manager",
-        ),
-        ReviewerRule::ResourceOwner if item_type == ItemType::Grant => {
-            (resource_owner, "resource owner")
-        }
-        ReviewerRule::ResourceOwner => (owner, "owner"),
-        ReviewerRule::Named => (named, "named reviewer"),
-    };
-    let to_fallback = |why: String| -> (i64, String) {
-        if Some(fallback) == builder && campaign_owner != fallback {
-            (
-                campaign_owner,
-                format!("campaign owner: {why}, and the fallback reviewer built this identity"),
-            )
-        } else {
-            (fallback, format!("fallback: {why}"))
-        }
-    };
-    let Some(c) = candidate else {
-        return to_fallback(format!("no {what}"));
-    };
-    let Some(p) = people.get(&c) else {
-        return to_fallback(format!("the {what} is unknown"));
-    };
-    if p.status != PersonStatus::Active {
-        return to_fallback(format!("the {what} {} is {}", p.name, p.status.as_str()));
-    }
-    if Some(c) == builder {
-        // No self-review: the builder's manager, else the fallback.
-        if let Some(m) = p.manager.filter(|m| *m != c) {
-            if people
-                .get(&m)
-                .is_some_and(|mp| mp.status == PersonStatus::Active)
-            {
-                return (
-                    m,
-                    format!(
-                        "builder's manager: the {what} {} built this identity (no self-review)",
-                        p.name
-                    ),
-                );
-            }
-        }
-        return to_fallback(format!(
-            "the {what} {} built this identity (no self-review)",
-            p.name
-        ));
-    }
-    (c, what.to_string())
 }
 
 struct IdentInfo {
@@ -845,31 +783,42 @@ impl Store {
             active_person(&tx, o, "new owner")?;
         }
         let mut campaigns: HashMap<i64, CampaignRow> = HashMap::new();
+        let request = decide::Request {
+            actor,
+            actor_name: &actor_name,
+            decision: input.decision,
+            justification,
+            new_owner: input.new_owner,
+            follow_recommendation: input.follow_recommendation,
+        };
         let mut n = 0;
         for id in &input.items {
-            #[allow(clippy::type_complexity)]
-            let row: Option<(i64, ItemType, Option<i64>, i64, Decision, i64, i64, String, Option<i64>)> = tx
+            // Read the facts.
+            let row: Option<(i64, decide::ItemFacts)> = tx
                 .prepare_cached(
-                    "SELECT ci.campaign_id, ci.item_type, ci.reviewer_id, ci.stage, ci.recommendation, ci.risk,
-                            ci.identity_id, ci.subject, i.owner_id
-                     FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id WHERE ci.id = ?1",
+                    "SELECT ci.campaign_id, ci.item_type, ci.reviewer_id, rv.display_name, ci.stage,
+                            ci.recommendation, ci.risk, ci.subject, i.owner_id
+                     FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
+                     LEFT JOIN people rv ON rv.id = ci.reviewer_id WHERE ci.id = ?1",
                 )?
                 .query_row([id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+                    Ok((
+                        r.get(0)?,
+                        decide::ItemFacts {
+                            id: *id,
+                            item_type: r.get(1)?,
+                            reviewer: r.get(2)?,
+                            reviewer_name: r.get(3)?,
+                            stage: r.get(4)?,
+                            recommendation: r.get(5)?,
+                            risk: r.get(6)?,
+                            subject: r.get(7)?,
+                            owner: r.get(8)?,
+                        },
+                    ))
                 })
                 .optional()?;
-            let Some((
-                cid,
-                item_type,
-                reviewer,
-                stage,
-                recommendation,
-                risk,
-                _identity,
-                subject,
-                owner,
-            )) = row
-            else {
+            let Some((cid, item)) = row else {
                 return Err(Error::not_found(format!("no review item with id {id}")));
             };
             if let std::collections::hash_map::Entry::Vacant(e) = campaigns.entry(cid) {
@@ -878,85 +827,36 @@ impl Store {
             let camp = campaigns
                 .get(&cid)
                 .ok_or_else(|| Error::internal("campaign lookup failed"))?;
-            if camp.status != CampaignStatus::Active {
-                return Err(Error::invalid(format!(
-                    "item {id} belongs to campaign '{}', which is {}: decisions are closed",
-                    camp.name,
-                    camp.status.as_str()
-                )));
-            }
-            if reviewer != Some(actor) {
-                let who = match reviewer {
-                    Some(r) => person_name(&tx, r)?,
-                    None => "nobody".into(),
-                };
-                return Err(Error::invalid(format!(
-                    "item {id} ({subject}) is assigned to {who}, not to {actor_name}"
-                )));
-            }
-            let decision = if input.follow_recommendation {
-                recommendation
-            } else {
-                input.decision
-            };
-            if !Decision::allowed_for(item_type).contains(&decision) {
-                return Err(Error::invalid(format!(
-                    "'{}' does not apply to a {} item ({subject}); choose one of: {}",
-                    decision.as_str(),
-                    item_type.as_str(),
-                    Decision::allowed_for(item_type)
-                        .iter()
-                        .map(|d| d.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-            if matches!(decision, Decision::Revoke | Decision::Retire) && justification.is_empty() {
-                return Err(Error::invalid(format!(
-                    "a justification is required to {} item {id} ({subject})",
-                    decision.as_str()
-                )));
-            }
-            if decision == Decision::Keep && risk >= 3 && justification.is_empty() {
-                return Err(Error::invalid(format!(
-                    "item {id} ({subject}) is high risk: keeping it needs a justification"
-                )));
-            }
-            let new_owner = if decision == Decision::Reassign {
-                let o = input.new_owner.ok_or_else(|| {
-                    Error::invalid(format!(
-                        "reassigning item {id} ({subject}) needs the new owner"
-                    ))
-                })?;
-                if Some(o) == owner {
-                    return Err(Error::invalid(format!(
-                        "{subject} is already owned by that person"
-                    )));
+            // Apply the rule.
+            let outcome = decide::check(&camp.facts(), &item, &request)?;
+            let (decision, new_owner, stage, subject) = (
+                outcome.decision,
+                outcome.new_owner,
+                item.stage,
+                &item.subject,
+            );
+            let recommendation = item.recommendation;
+            // Write.
+            match outcome.next {
+                Next::SecondStage { reviewer: next } => {
+                    tx.prepare_cached(
+                        "UPDATE campaign_items SET proposed = ?2, proposed_by = ?3, stage = 2, reviewer_id = ?4,
+                             reviewer_reason = 'second stage', justification = ?5, new_owner_id = ?6 WHERE id = ?1",
+                    )?
+                    .execute(params![id, decision, actor, next, justification, new_owner])?;
                 }
-                Some(o)
-            } else {
-                None
-            };
-            let second = camp.second.filter(|_| stage == 1);
-            if let Some(s) = second {
-                // Stage one proposes; the second reviewer (never the same person) confirms.
-                let next = if s == actor { camp.fallback } else { s };
-                tx.prepare_cached(
-                    "UPDATE campaign_items SET proposed = ?2, proposed_by = ?3, stage = 2, reviewer_id = ?4,
-                         reviewer_reason = 'second stage', justification = ?5, new_owner_id = ?6 WHERE id = ?1",
-                )?
-                .execute(params![id, decision, actor, next, justification, new_owner])?;
-            } else {
-                tx.prepare_cached(
-                    "UPDATE campaign_items SET decision = ?2, decided_by = ?3, decided_at = ?4, by_policy = 0,
-                         justification = ?5, new_owner_id = ?6 WHERE id = ?1",
-                )?
-                .execute(params![id, decision, actor, at, justification, new_owner])?;
+                Next::Final => {
+                    tx.prepare_cached(
+                        "UPDATE campaign_items SET decision = ?2, decided_by = ?3, decided_at = ?4, by_policy = 0,
+                             justification = ?5, new_owner_id = ?6 WHERE id = ?1",
+                    )?
+                    .execute(params![id, decision, actor, at, justification, new_owner])?;
+                }
             }
             let detail = serde_json::json!({
                 "decision": decision, "stage": stage, "justification": justification,
                 "new_owner_id": new_owner, "recommendation": recommendation,
-                "final": second.is_none(),
+                "final": outcome.next == Next::Final,
             });
             event(
                 &tx,
@@ -1539,12 +1439,7 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
 }
 
 /// Generates a campaign's items and activates it.
-fn launch(
-    tx: &Db,
-    campaign: i64,
-    now: DateTime<Utc>,
-    progress: LaunchProgress<'_>,
-) -> Result<i64> {
+fn launch(tx: &Db, campaign: i64, now: DateTime<Utc>, progress: LaunchProgress<'_>) -> Result<i64> {
     let at = to_ts(now);
     let (scope, granularity, rule, named, fallback, owner_id, name): (
         String,
@@ -1597,6 +1492,16 @@ fn launch(
             .collect::<Result<HashMap<_, _>>>()?;
         v
     };
+    let base = ReviewerFacts {
+        rule,
+        item_type: ItemType::Identity,
+        owner: None,
+        builder: None,
+        resource_owner: None,
+        named,
+        fallback,
+        campaign_owner: owner_id,
+    };
     let mut insert = tx.prepare(
         "INSERT INTO campaign_items (campaign_id, item_type, identity_id, resource_id, permission, credential_key,
              subject, detail, owner_name, risk, recommendation, reasons, reviewer_id, reviewer_reason)
@@ -1646,16 +1551,15 @@ fn launch(
                     ..Default::default()
                 };
                 let (rec, reasons, risk) = recommend(&facts);
-                let (reviewer, why) = resolve_reviewer(
+                let (reviewer, why) = reviewer::resolve(
                     &people,
-                    rule,
-                    ItemType::Identity,
-                    owner,
-                    builder,
-                    None,
-                    named,
-                    fallback,
-                    owner_id,
+                    &ReviewerFacts {
+                        item_type: ItemType::Identity,
+                        owner,
+                        builder,
+                        resource_owner: None,
+                        ..base
+                    },
                 );
                 insert.execute(params![
                     campaign,
@@ -1713,16 +1617,15 @@ fn launch(
                 ..Default::default()
             };
             let (rec, reasons, risk) = recommend(&facts);
-            let (reviewer, why) = resolve_reviewer(
+            let (reviewer, why) = reviewer::resolve(
                 &people,
-                rule,
-                ItemType::Grant,
-                info.owner,
-                info.builder,
-                r.get(8)?,
-                named,
-                fallback,
-                owner_id,
+                &ReviewerFacts {
+                    item_type: ItemType::Grant,
+                    owner: info.owner,
+                    builder: info.builder,
+                    resource_owner: r.get(8)?,
+                    ..base
+                },
             );
             insert.execute(params![
                 campaign,
@@ -1777,16 +1680,15 @@ fn launch(
                 ..Default::default()
             };
             let (rec, reasons, risk) = recommend(&facts);
-            let (reviewer, why) = resolve_reviewer(
+            let (reviewer, why) = reviewer::resolve(
                 &people,
-                rule,
-                ItemType::Credential,
-                info.owner,
-                info.builder,
-                None,
-                named,
-                fallback,
-                owner_id,
+                &ReviewerFacts {
+                    item_type: ItemType::Credential,
+                    owner: info.owner,
+                    builder: info.builder,
+                    resource_owner: None,
+                    ..base
+                },
             );
             insert.execute(params![
                 campaign,

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use crate::store::db::{params, Db, OptionalExtension};
+use chrono::{DateTime, Utc};
 
 use super::audit;
 use super::campaigns::{active_person, person_name as actor_name};
@@ -15,29 +15,16 @@ use super::{to_ts, Store};
 use crate::campaigns::TaskView;
 use crate::error::{Error, Result};
 use crate::model::PersonStatus;
+use crate::offboarding::plan::{self, date, parse_date};
 use crate::offboarding::*;
 
-/// Credential kinds that are secrets a person could have copied.
-const SECRET_KINDS: &str =
-    "'client_secret', 'access_key', 'api_token', 'password', 'ssh_key', 'personal_access_token'";
-
-fn parse_date(s: &str, what: &str) -> Result<i64> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.timestamp());
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp());
-        }
-    }
-    Err(Error::invalid(format!(
-        "{what} '{s}' is not a date: use YYYY-MM-DD or RFC 3339"
-    )))
-}
-
-fn date(ts: i64) -> String {
-    rfc3339(ts).chars().take(10).collect()
+/// The secret kinds of [`plan::SECRET_KINDS`] as an SQL list.
+fn secret_kinds_sql() -> String {
+    plan::SECRET_KINDS
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Every record of the same human: people sharing the (non-empty) email.
@@ -276,7 +263,8 @@ fn preview(conn: &Db, identity: i64) -> Result<HandoverPreview> {
         delegations_out: delegations,
         findings: strings("SELECT title FROM findings WHERE identity_id = ?1 ORDER BY severity DESC, title")?,
         secrets: strings(&format!(
-            "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1 AND kind IN ({SECRET_KINDS}) ORDER BY id"
+            "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1 AND kind IN ({}) ORDER BY id",
+            secret_kinds_sql()
         ))?,
     })
 }
@@ -525,40 +513,15 @@ impl Store {
         let who = actor_name(&tx, actor)?;
         let person = open_case_person(&tx, case)?;
         let group = person_group(&tx, person)?;
-        let until = match plan.action {
-            OffboardAction::Keep => {
-                let u = plan.until.as_deref().ok_or_else(|| {
-                    Error::invalid("keeping an identity needs a deadline for its temporary owner")
-                })?;
-                let u = parse_date(u, "deadline")?;
-                if u <= at {
-                    return Err(Error::invalid(
-                        "the temporary owner's deadline must be in the future",
-                    ));
-                }
-                Some(u)
-            }
-            _ => None,
-        };
-        let owner = match plan.action {
-            OffboardAction::Retire => None,
-            OffboardAction::Transfer | OffboardAction::Keep => {
-                let o = plan.owner.ok_or_else(|| {
-                    Error::invalid(if plan.action == OffboardAction::Transfer {
-                        "a transfer needs the new owner"
-                    } else {
-                        "keeping an identity needs a temporary owner"
-                    })
-                })?;
-                if group.contains(&o) {
-                    return Err(Error::invalid(
-                        "the new owner cannot be the departing person",
-                    ));
-                }
-                active_person(&tx, o, "new owner")?;
-                Some(o)
-            }
-        };
+        let planned = plan::check_plan(plan, at, &group)?;
+        if let Some(o) = planned.owner {
+            active_person(&tx, o, "new owner")?;
+        }
+        let plan::Planned {
+            owner,
+            until,
+            rotate,
+        } = planned;
         let items: Vec<i64> = if plan.items.is_empty() {
             let mut st = tx.prepare("SELECT id FROM offboarding_items WHERE case_id = ?1 AND applied_at IS NULL AND action IS NULL")?;
             let v = st
@@ -569,34 +532,23 @@ impl Store {
             plan.items.clone()
         };
         for item in &items {
-            let row: Option<(i64, Option<i64>)> = tx
+            let found: Option<(i64, Option<i64>)> = tx
                 .query_row(
                     "SELECT case_id, applied_at FROM offboarding_items WHERE id = ?1",
                     [item],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            match row {
-                Some((c, _)) if c != case => {
-                    return Err(Error::invalid(format!(
-                        "item {item} belongs to case {c}, not {case}"
-                    )))
-                }
-                Some((_, Some(_))) => {
-                    return Err(Error::invalid(format!("item {item} is already applied")))
-                }
-                None => {
-                    return Err(Error::not_found(format!(
-                        "no offboarding item with id {item}"
-                    )))
-                }
-                Some(_) => {}
-            }
+            plan::check_item(
+                *item,
+                case,
+                found.map(|(c, applied)| (c, applied.is_some())),
+            )?;
             tx.prepare_cached(
                 "UPDATE offboarding_items SET action = ?2, new_owner_id = ?3, until = ?4, rotate = ?5, decided_by = ?6, decided_at = ?7
                  WHERE id = ?1",
             )?
-            .execute(params![item, plan.action, owner, until, plan.rotate && plan.action == OffboardAction::Transfer, who, at])?;
+            .execute(params![item, plan.action, owner, until, rotate, who, at])?;
         }
         audit::append(
             &tx,
@@ -668,130 +620,86 @@ impl Store {
         };
         let mut new_owner_of: HashMap<i64, i64> = HashMap::new();
         for (item, identity, name, action, owner, until, rotate, source) in &planned {
-            let reason = format!("offboarding of {person_name} (case {case})");
-            match action {
-                OffboardAction::Transfer | OffboardAction::Keep => {
-                    let Some(o) = owner else {
-                        return Err(Error::internal(format!(
-                            "item {item} is planned without an owner"
-                        )));
-                    };
-                    let owner_name = actor_name(&tx, *o)?;
-                    let kind = if *action == OffboardAction::Transfer {
-                        "transfer"
-                    } else {
-                        "temporary"
-                    };
-                    tx.execute(
-                        "INSERT INTO owner_overrides (identity_id, owner_id, kind, until, reason, set_by, set_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                         ON CONFLICT(identity_id) DO UPDATE SET owner_id = excluded.owner_id, kind = excluded.kind,
-                             until = excluded.until, reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
-                        params![identity, o, kind, until, reason, who, at],
-                    )?;
-                    tx.execute(
-                        "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
-                        [*identity, *o],
-                    )?;
-                    let detail = match until {
-                        Some(u) => {
-                            format!("temporary owner {owner_name} until {} ({reason})", date(*u))
-                        }
-                        None => format!("owner {person_name} -> {owner_name} ({reason})"),
-                    };
-                    identity_event(
-                        &tx,
-                        *identity,
-                        at,
-                        &who,
-                        if kind == "transfer" {
-                            "transferred"
-                        } else {
-                            "temporary_owner"
-                        },
-                        &detail,
-                    )?;
-                    task(
-                        &tx,
-                        Some(case),
-                        "offboarding",
-                        "transfer_owner",
-                        *identity,
-                        &format!("{name}: set the owner to {owner_name} in {source}"),
-                        Some(*o),
-                        at,
-                        &who,
-                    )?;
-                    report.tasks += 1;
-                    if *rotate {
-                        let secrets: Vec<String> = {
-                            let mut st = tx.prepare_cached(&format!(
-                                "SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1 AND kind IN ({SECRET_KINDS})"
-                            ))?;
-                            let v = st
-                                .query_map([identity], |r| r.get(0))?
-                                .collect::<Result<Vec<_>>>()?;
-                            v
-                        };
-                        for s in secrets {
-                            task(
-                                &tx,
-                                Some(case),
-                                "offboarding",
-                                "rotate_credential",
-                                *identity,
-                                &format!("{name}: rotate {s} ({person_name} could know it)"),
-                                None,
-                                at,
-                                &who,
-                            )?;
-                            report.tasks += 1;
-                        }
-                    }
-                    new_owner_of.insert(*identity, *o);
-                    if kind == "transfer" {
+            // Read the facts.
+            let owner_name = match owner {
+                Some(o) => Some(actor_name(&tx, *o)?),
+                None => None,
+            };
+            let credentials: Vec<plan::Credential> = if plan::needs_credentials(*action, *rotate) {
+                let mut st = tx.prepare_cached(
+                    "SELECT kind, display_name FROM credentials WHERE identity_id = ?1 ORDER BY id",
+                )?;
+                let v = st
+                    .query_map([identity], |r| {
+                        Ok(plan::Credential {
+                            kind: r.get(0)?,
+                            display_name: r.get(1)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>>>()?;
+                v
+            } else {
+                vec![]
+            };
+            // Apply the rule.
+            let effects = plan::apply_item(&plan::ApplyFacts {
+                case,
+                item: *item,
+                person_name: &person_name,
+                name,
+                source,
+                action: *action,
+                owner: owner.zip(owner_name.as_deref()),
+                until: *until,
+                rotate: *rotate,
+                credentials: &credentials,
+            })?;
+            // Write.
+            if let Some(change) = effects.owner {
+                tx.execute(
+                    "INSERT INTO owner_overrides (identity_id, owner_id, kind, until, reason, set_by, set_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT(identity_id) DO UPDATE SET owner_id = excluded.owner_id, kind = excluded.kind,
+                         until = excluded.until, reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at",
+                    params![identity, change.owner, change.kind, until, effects.reason, who, at],
+                )?;
+                tx.execute(
+                    "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
+                    [*identity, change.owner],
+                )?;
+            }
+            identity_event(
+                &tx,
+                *identity,
+                at,
+                &who,
+                effects.event_kind,
+                &effects.event_detail,
+            )?;
+            for t in &effects.tasks {
+                task(
+                    &tx,
+                    Some(case),
+                    "offboarding",
+                    t.kind.as_str(),
+                    *identity,
+                    &t.target,
+                    t.new_owner,
+                    at,
+                    &who,
+                )?;
+                report.tasks += 1;
+            }
+            match effects.owner {
+                Some(change) => {
+                    new_owner_of.insert(*identity, change.owner);
+                    if *action == OffboardAction::Transfer {
                         report.transferred += 1;
                     } else {
                         report.kept += 1;
                     }
                 }
-                OffboardAction::Retire => {
-                    identity_event(&tx, *identity, at, &who, "retired", &reason)?;
-                    task(
-                        &tx,
-                        Some(case),
-                        "offboarding",
-                        "disable_identity",
-                        *identity,
-                        &format!("{name}: disable in {source}"),
-                        None,
-                        at,
-                        &who,
-                    )?;
-                    report.tasks += 1;
-                    let creds: Vec<String> = {
-                        let mut st = tx.prepare_cached("SELECT kind || ' ' || display_name FROM credentials WHERE identity_id = ?1")?;
-                        let v = st
-                            .query_map([identity], |r| r.get(0))?
-                            .collect::<Result<Vec<_>>>()?;
-                        v
-                    };
-                    for c in creds {
-                        task(
-                            &tx,
-                            Some(case),
-                            "offboarding",
-                            "revoke_credential",
-                            *identity,
-                            &format!("{name}: revoke {c}"),
-                            None,
-                            at,
-                            &who,
-                        )?;
-                        report.tasks += 1;
-                    }
-                    report.retired += 1;
-                }
+                None => report.retired += 1,
             }
             tx.execute(
                 "UPDATE offboarding_items SET applied_at = ?2 WHERE id = ?1",
@@ -830,13 +738,15 @@ impl Store {
             v
         };
         for (item, campaign, identity, builder, fallback, owner) in pending {
-            let to = match new_owner_of.get(&identity) {
-                Some(o) if Some(*o) != builder => (*o, "new owner"),
-                _ if !group.contains(&fallback) && Some(fallback) != builder => {
-                    (fallback, "fallback reviewer")
-                }
-                _ => (owner, "campaign owner"),
-            };
+            let to = plan::review_target(
+                &plan::PendingReview {
+                    new_owner: new_owner_of.get(&identity).copied(),
+                    builder,
+                    fallback,
+                    campaign_owner: owner,
+                },
+                &group,
+            );
             tx.execute(
                 "UPDATE campaign_items SET reviewer_id = ?2, reviewer_reason = ?3 WHERE id = ?1",
                 params![item, to.0, format!("{}: {person_name} is leaving", to.1)],
