@@ -15,10 +15,13 @@
 //!
 //! The rules are plain functions over plain data, each with its unit tests:
 //! [`recommend`] here, who reviews in [`reviewer`], what a decision may be
-//! and where it goes next in [`decide`].
+//! and where it goes next in [`decide`]. Typed ids are in [`ids`].
 
 pub mod decide;
+pub mod ids;
 pub mod reviewer;
+
+pub use ids::{CampaignId, CaseId, ReviewItemId, TaskId};
 
 use serde::{Deserialize, Serialize};
 

@@ -625,22 +625,20 @@ impl Store {
                 Some(o) => Some(actor_name(&tx, *o)?),
                 None => None,
             };
-            let credentials: Vec<plan::Credential> = if plan::needs_credentials(*action, *rotate) {
+            let mut credentials: Vec<plan::Credential> = vec![];
+            if plan::needs_credentials(*action, *rotate) {
                 let mut st = tx.prepare_cached(
                     "SELECT kind, display_name FROM credentials WHERE identity_id = ?1 ORDER BY id",
                 )?;
-                let v = st
-                    .query_map([identity], |r| {
-                        Ok(plan::Credential {
-                            kind: r.get(0)?,
-                            display_name: r.get(1)?,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>>>()?;
-                v
-            } else {
-                vec![]
-            };
+                for c in st.query_map([identity], |r| {
+                    Ok(plan::Credential {
+                        kind: r.get(0)?,
+                        display_name: r.get(1)?,
+                    })
+                })? {
+                    credentials.push(c?);
+                }
+            }
             // Apply the rule.
             let effects = plan::apply_item(&plan::ApplyFacts {
                 case,
