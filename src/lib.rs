@@ -32,6 +32,7 @@ pub mod sanitize;
 pub mod store;
 pub mod sync;
 pub mod views;
+pub mod workspace;
 pub mod writeback;
 
 pub use error::{Error, ErrorCode, Result};

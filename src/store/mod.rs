@@ -25,6 +25,7 @@ pub mod posture;
 mod raw;
 mod schedule;
 pub mod sync;
+pub mod workspace;
 pub mod writeback;
 
 use std::path::{Path, PathBuf};
@@ -97,7 +98,9 @@ impl Location {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("location", &self.location).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish()
     }
 }
 

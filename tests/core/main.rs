@@ -2,8 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
-mod pg;
 mod peers;
+mod pg;
 mod util;
 
 mod audit;
@@ -11,8 +11,8 @@ mod audit;
 mod bindings;
 mod blast;
 mod campaigns;
-mod copy;
 mod cli;
+mod copy;
 mod demo;
 mod faults;
 mod findings;
@@ -31,4 +31,5 @@ mod sync_github;
 mod sync_ldap;
 mod sync_okta;
 mod sync_scim;
+mod workspace;
 mod writeback;

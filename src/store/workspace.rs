@@ -1,0 +1,414 @@
+//! The team workspace layer on PostgreSQL: all of its SQL. Installed once
+//! over the normal migrations by `custodian workspace init`, versioned on
+//! its own in `custodian.workspace_marker` (a newer layer is refused).
+//!
+//! The database is the security boundary: NOLOGIN group roles (named
+//! `custodian_<db>_<role>`, see [`crate::workspace::role_prefix`]: role
+//! names are cluster-wide, so each workspace has its own) carry the grants;
+//! `members` maps logins to people and is written only by SECURITY DEFINER
+//! functions that check the caller is an admin member and audit the change
+//! in the same transaction; `current_person()` is the person behind
+//! `session_user` (NULL for a removed member or a departed person). Audit
+//! entries are appended by `audit_append` (advisory lock 0x43555354, the
+//! custodian-audit/2 hash computed in SQL, actor = current_person()); no
+//! member role may write `audit_log`, and triggers raise on UPDATE/DELETE.
+//! Checkpoint: members never hold the audit key, so entries appended by the
+//! database are unsigned until a key holder (admin/worker) re-signs the head.
+
+use super::db::{params, Db, OptionalExtension};
+use super::Store;
+use crate::error::{Error, ErrorCode, Result};
+use crate::workspace::{group_role, validate_member, Role};
+
+/// The workspace layer this build installs.
+pub const LAYER_VERSION: i64 = 1;
+
+fn layer_sql(prefix: &str) -> String {
+    let g = |r: Role| group_role(prefix, r);
+    let (admin, owner, reviewer, manager, auditor) = (
+        g(Role::Admin),
+        g(Role::CampaignOwner),
+        g(Role::Reviewer),
+        g(Role::Manager),
+        g(Role::Auditor),
+    );
+    let all = format!("{admin}, {owner}, {reviewer}, {manager}, {auditor}");
+    format!(
+        r#"
+DO $$ BEGIN
+  PERFORM 1;
+  {creates}
+END $$;
+
+CREATE TABLE custodian.members (
+    login      TEXT PRIMARY KEY,
+    person_id  BIGINT NOT NULL REFERENCES custodian.people(id),
+    roles      TEXT[] NOT NULL,
+    added_by   TEXT NOT NULL,
+    added_at   BIGINT NOT NULL,
+    removed_at BIGINT
+);
+REVOKE ALL ON custodian.members FROM PUBLIC;
+
+CREATE FUNCTION custodian.current_person() RETURNS BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+  SELECT m.person_id FROM custodian.members m JOIN custodian.people p ON p.id = m.person_id
+   WHERE m.login = session_user::text AND m.removed_at IS NULL
+     AND p.left_at IS NULL AND p.status <> 'departed'
+     AND NOT EXISTS (SELECT 1 FROM custodian.departures d WHERE d.person_id = p.id)
+$f$;
+
+CREATE FUNCTION custodian.has_role(r TEXT) RETURNS BOOLEAN
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+  SELECT EXISTS (SELECT 1 FROM custodian.members m WHERE m.login = session_user::text
+     AND m.removed_at IS NULL AND r = ANY(m.roles)) AND custodian.current_person() IS NOT NULL
+$f$;
+
+CREATE FUNCTION custodian.lp(t TEXT) RETURNS BYTEA
+LANGUAGE sql IMMUTABLE SET search_path = custodian, pg_temp AS $f$
+  SELECT int8send(octet_length(convert_to(t, 'UTF8'))::int8) || convert_to(t, 'UTF8')
+$f$;
+
+CREATE FUNCTION custodian.audit_append(p_action TEXT, p_subject TEXT, p_details TEXT) RETURNS TEXT
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+DECLARE
+  v_seq BIGINT; v_prev TEXT; v_at BIGINT; v_actor TEXT; v_hash TEXT; v_person BIGINT;
+BEGIN
+  v_person := custodian.current_person();
+  IF v_person IS NULL THEN
+    RAISE EXCEPTION 'login % is not an active workspace member', session_user USING ERRCODE = '42501';
+  END IF;
+  PERFORM pg_advisory_xact_lock(1129665364);
+  SELECT display_name INTO v_actor FROM custodian.people WHERE id = v_person;
+  SELECT seq, hash INTO v_seq, v_prev FROM custodian.audit_log ORDER BY seq DESC LIMIT 1;
+  IF v_seq IS NULL THEN v_seq := 0; v_prev := repeat('0', 64); END IF;
+  v_seq := v_seq + 1;
+  v_at := floor(extract(epoch FROM clock_timestamp()))::bigint;
+  v_hash := encode(sha256(custodian.lp('custodian-audit/2') || custodian.lp(v_prev)
+     || custodian.lp(v_seq::text) || custodian.lp(v_at::text) || custodian.lp(v_actor)
+     || custodian.lp(p_action) || custodian.lp(p_subject) || custodian.lp(p_details)), 'hex');
+  INSERT INTO custodian.audit_log (seq, at, actor, action, subject, details, prev_hash, hash, format)
+  VALUES (v_seq, v_at, v_actor, p_action, p_subject, p_details, v_prev, v_hash, 2);
+  RETURN v_hash;
+END $f$;
+
+CREATE FUNCTION custodian.audit_immutable() RETURNS TRIGGER
+LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = '42501';
+END $f$;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON custodian.audit_log
+  FOR EACH ROW EXECUTE FUNCTION custodian.audit_immutable();
+
+CREATE FUNCTION custodian.require_admin() RETURNS VOID
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  IF NOT custodian.has_role('admin') THEN
+    RAISE EXCEPTION 'only a workspace admin may change members' USING ERRCODE = '42501';
+  END IF;
+END $f$;
+
+CREATE FUNCTION custodian.grant_groups(p_login TEXT, p_roles TEXT[], p_grant BOOLEAN) RETURNS VOID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+DECLARE r TEXT;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['admin','campaign_owner','reviewer','manager','auditor'] LOOP
+    IF p_grant AND r = ANY(p_roles) THEN
+      EXECUTE format('GRANT %I TO %I', '{prefix}' || r, p_login);
+    ELSE
+      EXECUTE format('REVOKE %I FROM %I', '{prefix}' || r, p_login);
+    END IF;
+  END LOOP;
+END $f$;
+REVOKE EXECUTE ON FUNCTION custodian.grant_groups(TEXT, TEXT[], BOOLEAN) FROM PUBLIC;
+
+CREATE FUNCTION custodian.check_roles(p_roles TEXT[]) RETURNS VOID
+LANGUAGE plpgsql IMMUTABLE SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  IF cardinality(p_roles) = 0 OR NOT p_roles <@ ARRAY['admin','campaign_owner','reviewer','manager','auditor'] THEN
+    RAISE EXCEPTION 'unknown or missing role in %', p_roles USING ERRCODE = '22023';
+  END IF;
+END $f$;
+
+CREATE FUNCTION custodian.member_add(p_login TEXT, p_person BIGINT, p_roles TEXT[]) RETURNS VOID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  PERFORM custodian.require_admin();
+  PERFORM custodian.check_roles(p_roles);
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_login AND rolcanlogin) THEN
+    RAISE EXCEPTION 'login % does not exist: the DBA creates logins', p_login USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO custodian.members (login, person_id, roles, added_by, added_at)
+  VALUES (p_login, p_person, p_roles, session_user::text, floor(extract(epoch FROM now()))::bigint)
+  ON CONFLICT (login) DO UPDATE SET person_id = excluded.person_id, roles = excluded.roles,
+     added_by = excluded.added_by, added_at = excluded.added_at, removed_at = NULL;
+  PERFORM custodian.grant_groups(p_login, p_roles, TRUE);
+  PERFORM custodian.audit_append('workspace.member_add', p_login,
+     json_build_object('login', p_login, 'person_id', p_person, 'roles', p_roles)::text);
+END $f$;
+
+CREATE FUNCTION custodian.member_set_roles(p_login TEXT, p_roles TEXT[]) RETURNS VOID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  PERFORM custodian.require_admin();
+  PERFORM custodian.check_roles(p_roles);
+  UPDATE custodian.members SET roles = p_roles WHERE login = p_login AND removed_at IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no active member with login %', p_login USING ERRCODE = '22023';
+  END IF;
+  PERFORM custodian.grant_groups(p_login, p_roles, TRUE);
+  PERFORM custodian.audit_append('workspace.member_roles', p_login,
+     json_build_object('login', p_login, 'roles', p_roles)::text);
+END $f$;
+
+CREATE FUNCTION custodian.member_remove(p_login TEXT) RETURNS VOID
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+BEGIN
+  PERFORM custodian.require_admin();
+  -- audited first: the entry's actor must still be an active member
+  PERFORM custodian.audit_append('workspace.member_remove', p_login,
+     json_build_object('login', p_login)::text);
+  UPDATE custodian.members SET removed_at = floor(extract(epoch FROM now()))::bigint
+   WHERE login = p_login AND removed_at IS NULL;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no active member with login %', p_login USING ERRCODE = '22023';
+  END IF;
+  PERFORM custodian.grant_groups(p_login, ARRAY[]::TEXT[], FALSE);
+END $f$;
+
+REVOKE EXECUTE ON FUNCTION custodian.member_add(TEXT, BIGINT, TEXT[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION custodian.member_set_roles(TEXT, TEXT[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION custodian.member_remove(TEXT) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION custodian.audit_append(TEXT, TEXT, TEXT) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION custodian.member_add(TEXT, BIGINT, TEXT[]) TO {admin};
+GRANT EXECUTE ON FUNCTION custodian.member_set_roles(TEXT, TEXT[]) TO {admin};
+GRANT EXECUTE ON FUNCTION custodian.member_remove(TEXT) TO {admin};
+GRANT EXECUTE ON FUNCTION custodian.audit_append(TEXT, TEXT, TEXT) TO {all};
+
+GRANT USAGE ON SCHEMA custodian TO {all};
+REVOKE ALL ON ALL TABLES IN SCHEMA custodian FROM PUBLIC;
+GRANT SELECT ON ALL TABLES IN SCHEMA custodian TO {admin}, {auditor};
+-- Admin: sources, syncs, links (the inventory); never the audit log or members directly.
+GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA custodian TO {admin};
+REVOKE INSERT, UPDATE, DELETE ON custodian.audit_log, custodian.members, custodian.workspace_marker FROM {admin};
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA custodian TO {admin}, {owner};
+GRANT SELECT ON custodian.audit_log, custodian.audit_checkpoints, custodian.people,
+  custodian.identities, custodian.campaigns, custodian.meta TO {owner}, {reviewer}, {manager};
+GRANT SELECT (login, person_id, roles, removed_at) ON custodian.members TO {all};
+
+-- Reviewers: their own queue, and decisions only on items assigned to them.
+GRANT SELECT, UPDATE ON custodian.campaign_items TO {reviewer};
+GRANT SELECT, INSERT, UPDATE ON custodian.campaign_items TO {owner};
+GRANT SELECT, INSERT, UPDATE ON custodian.campaigns TO {owner};
+ALTER TABLE custodian.campaign_items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custodian.campaign_items FORCE ROW LEVEL SECURITY;
+CREATE POLICY items_read_all ON custodian.campaign_items FOR SELECT TO {admin}, {auditor} USING (true);
+CREATE POLICY items_reviewer_read ON custodian.campaign_items FOR SELECT TO {reviewer}
+  USING (reviewer_id = custodian.current_person());
+CREATE POLICY items_reviewer_decide ON custodian.campaign_items FOR UPDATE TO {reviewer}
+  USING (reviewer_id = custodian.current_person())
+  WITH CHECK (reviewer_id = custodian.current_person());
+CREATE POLICY items_owner ON custodian.campaign_items FOR ALL TO {owner}
+  USING (EXISTS (SELECT 1 FROM custodian.campaigns c WHERE c.id = campaign_id
+                  AND c.owner_id = custodian.current_person()))
+  WITH CHECK (EXISTS (SELECT 1 FROM custodian.campaigns c WHERE c.id = campaign_id
+                  AND c.owner_id = custodian.current_person()));
+ALTER TABLE custodian.campaigns ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custodian.campaigns FORCE ROW LEVEL SECURITY;
+CREATE POLICY campaigns_read ON custodian.campaigns FOR SELECT TO {all}
+  USING (custodian.current_person() IS NOT NULL);
+CREATE POLICY campaigns_owner_insert ON custodian.campaigns FOR INSERT TO {owner}
+  WITH CHECK (owner_id = custodian.current_person());
+CREATE POLICY campaigns_owner_update ON custodian.campaigns FOR UPDATE TO {owner}
+  USING (owner_id = custodian.current_person()) WITH CHECK (owner_id = custodian.current_person());
+
+-- Two-person rules on decisions.
+CREATE FUNCTION custodian.two_person() RETURNS TRIGGER
+LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $f$
+DECLARE me BIGINT := custodian.current_person(); subject_person BIGINT;
+BEGIN
+  IF me IS NULL THEN RETURN NEW; END IF; -- solo tools / the DBA: the store's rules apply
+  IF NEW.decided_by IS DISTINCT FROM OLD.decided_by AND NEW.decided_by IS NOT NULL THEN
+    IF NEW.decided_by <> me THEN
+      RAISE EXCEPTION 'a decision is recorded as its own decider' USING ERRCODE = '42501';
+    END IF;
+    SELECT builder_id INTO subject_person FROM custodian.identities WHERE id = NEW.identity_id;
+    IF subject_person = me THEN
+      RAISE EXCEPTION 'no self-review' USING ERRCODE = '42501';
+    END IF;
+    IF NEW.proposed_by = me THEN
+      RAISE EXCEPTION 'the second stage is not decided by the first stage''s decider' USING ERRCODE = '42501';
+    END IF;
+  END IF;
+  IF NEW.reviewer_id IS DISTINCT FROM OLD.reviewer_id AND NEW.reviewer_id = me THEN
+    RAISE EXCEPTION 'an owner cannot reassign an item to themselves' USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END $f$;
+CREATE TRIGGER campaign_items_two_person BEFORE UPDATE ON custodian.campaign_items
+  FOR EACH ROW EXECUTE FUNCTION custodian.two_person();
+"#,
+        creates = Role::ALL
+            .into_iter()
+            .map(|r| {
+                let n = group_role(prefix, r);
+                format!(
+                    "IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{n}') THEN CREATE ROLE {n} NOLOGIN; END IF;"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n  "),
+    )
+}
+
+/// A workspace member as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Member {
+    pub login: String,
+    pub person_id: i64,
+    pub roles: Vec<String>,
+    pub removed_at: Option<i64>,
+}
+
+/// True when `db` holds the workspace layer (always false on SQLite).
+pub fn in_workspace(db: &Db) -> Result<bool> {
+    Ok(db.is_postgres() && marker(db)?.is_some())
+}
+
+/// Appends an audit entry through the database (`custodian.audit_append`):
+/// actor, time, sequence and hash are the database's. Returns the hash.
+pub fn append_in_workspace(tx: &Db, action: &str, subject: &str, details: &str) -> Result<String> {
+    tx.query_row(
+        "SELECT custodian.audit_append(?1, ?2, ?3)",
+        [action, subject, details],
+        |r| r.get(0),
+    )
+}
+
+fn marker(db: &Db) -> Result<Option<(i64, String)>> {
+    let exists: bool = db.query_row(
+        "SELECT to_regclass('custodian.workspace_marker') IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(None);
+    }
+    db.query_row(
+        "SELECT version, role_prefix FROM custodian.workspace_marker",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
+impl Store {
+    /// True when this store is a team workspace (PostgreSQL with the layer).
+    pub fn is_workspace(&self) -> Result<bool> {
+        if !self.db().is_postgres() {
+            return Ok(false);
+        }
+        Ok(marker(self.db())?.is_some())
+    }
+
+    /// Installs the workspace layer with group roles under `prefix` and the
+    /// first admin (`admin_login` mapped to `admin_person`). Refuses a newer
+    /// layer; an installed one of this version is left as it is.
+    pub fn workspace_init(
+        &self,
+        prefix: &str,
+        admin_login: &str,
+        admin_person: i64,
+    ) -> Result<bool> {
+        if !self.db().is_postgres() {
+            return Err(Error::invalid(
+                "a team workspace lives on PostgreSQL: pass --db postgres://…",
+            ));
+        }
+        validate_member(admin_login, &[Role::Admin])?;
+        let tx = self.db().transaction()?;
+        if let Some((v, _)) = marker(&tx)? {
+            if v > LAYER_VERSION {
+                return Err(Error::new(
+                    ErrorCode::DatabaseTooNew,
+                    format!("the workspace layer is version {v}; this build knows up to {LAYER_VERSION}"),
+                ));
+            }
+            return Ok(false);
+        }
+        tx.execute_script(&format!(
+            "CREATE TABLE custodian.workspace_marker (
+                 one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+                 version BIGINT NOT NULL, role_prefix TEXT NOT NULL);
+             INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({LAYER_VERSION}, '{prefix}');
+             GRANT SELECT ON custodian.workspace_marker TO PUBLIC;"
+        ))?;
+        tx.execute_script(&layer_sql(prefix))?;
+        // The first admin, written directly (no admin exists yet to call member_add).
+        tx.execute(
+            "INSERT INTO custodian.members (login, person_id, roles, added_by, added_at)
+             VALUES (?1, ?2, ARRAY['admin'], session_user::text, floor(extract(epoch FROM now()))::bigint)",
+            params![admin_login, admin_person],
+        )?;
+        tx.execute_script(&format!(
+            "GRANT {} TO \"{admin_login}\" WITH ADMIN OPTION",
+            group_role(prefix, Role::Admin)
+        ))?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Adds (or re-adds) a member; the database checks the caller is an admin.
+    pub fn workspace_member_add(&self, login: &str, person: i64, roles: &[Role]) -> Result<()> {
+        validate_member(login, roles)?;
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let tx = self.db().transaction()?;
+        tx.execute(
+            "SELECT custodian.member_add(?1, ?2, string_to_array(?3, ','))",
+            params![login, person, roles.join(",")],
+        )?;
+        tx.commit()
+    }
+
+    /// Replaces a member's roles (admin only, enforced by the database).
+    pub fn workspace_member_roles(&self, login: &str, roles: &[Role]) -> Result<()> {
+        validate_member(login, roles)?;
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let tx = self.db().transaction()?;
+        tx.execute(
+            "SELECT custodian.member_set_roles(?1, string_to_array(?2, ','))",
+            params![login, roles.join(",")],
+        )?;
+        tx.commit()
+    }
+
+    /// Removes a member: roles revoked, removed_at set, history kept.
+    pub fn workspace_member_remove(&self, login: &str) -> Result<()> {
+        let tx = self.db().transaction()?;
+        tx.execute("SELECT custodian.member_remove(?1)", [login])?;
+        tx.commit()
+    }
+
+    /// Every member, removed ones included.
+    pub fn workspace_members(&self) -> Result<Vec<Member>> {
+        self.db().query_map(
+            "SELECT login, person_id, array_to_string(roles, ','), removed_at FROM custodian.members ORDER BY login",
+            [],
+            |r| {
+                let roles: String = r.get(2)?;
+                Ok(Member {
+                    login: r.get(0)?,
+                    person_id: r.get(1)?,
+                    roles: roles.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
+                    removed_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    /// The person behind this connection's login, if an active member.
+    pub fn workspace_current_person(&self) -> Result<Option<i64>> {
+        self.db()
+            .query_row("SELECT custodian.current_person()", [], |r| r.get(0))
+    }
+}
