@@ -28,6 +28,8 @@ mod posture;
 mod reviews;
 #[path = "cli/sync.rs"]
 mod sync_cmd;
+#[path = "cli/workspace.rs"]
+mod workspace_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -166,6 +168,9 @@ enum Command {
     /// The store itself: copy it between engines, keep a database password, show what it is.
     #[command(subcommand)]
     Db(db::DbCmd),
+    /// The team workspace on PostgreSQL: init, members.
+    #[command(subcommand)]
+    Workspace(workspace_cmd::WorkspaceCmd),
     /// Offboard a person: show their case; plan with --transfer-to / --retire / --keep-with; --apply.
     Offboard(Box<lifecycle::OffboardArgs>),
     /// Mark a person as departing on a date (opens their offboarding case).
@@ -939,6 +944,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             reviews::audit(&store, cmd, now, &mut out)?;
         }
         Command::Db(cmd) => db::run(cmd, &path, &mut out)?,
+        Command::Workspace(cmd) => workspace_cmd::run(cmd, &path, &mut out)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -60,7 +60,8 @@ pub fn store_info(location: &Location) -> Result<StoreInfo> {
 /// [`load_demo`]) is opened as it is.
 pub fn open_or_demo(location: &Location, now: DateTime<Utc>) -> Result<Store> {
     let mut store = Store::open_location(location)?;
-    if store.is_empty()? && store.history_beyond_demo()?.is_empty() {
+    // A team workspace never gets the demo organisation.
+    if !store.is_workspace()? && store.is_empty()? && store.history_beyond_demo()?.is_empty() {
         load_demo(&mut store, DemoSize::S, demo::DEFAULT_SEED, now)?;
     }
     Ok(store)
@@ -559,6 +560,9 @@ use crate::views::PersonRef;
 /// The person using Custodian: the one chosen in settings (the app) or
 /// named with `--as` (the CLI).
 pub fn acting_person(store: &Store) -> Result<Option<PersonRef>> {
+    if store.is_workspace()? {
+        return store.person_ref(workspace_actor(store, None)?);
+    }
     match store.acting_person()? {
         Some(id) => store.person_ref(id),
         None => Ok(None),
@@ -571,6 +575,9 @@ pub fn set_acting_person(
     reference: &str,
     now: DateTime<Utc>,
 ) -> Result<PersonRef> {
+    if store.is_workspace()? {
+        workspace_actor(store, Some(reference))?;
+    }
     let id = store.resolve_person(reference)?;
     store.set_acting_person(id, now)?;
     store
@@ -581,6 +588,9 @@ pub fn set_acting_person(
 /// The acting person's id: `reference` when given (CLI `--as`), else the one
 /// chosen in settings.
 pub fn actor(store: &Store, reference: Option<&str>) -> Result<i64> {
+    if store.is_workspace()? {
+        return workspace_actor(store, reference);
+    }
     match reference {
         Some(r) => store.resolve_person(r),
         None => store.acting_person()?.ok_or_else(|| {
@@ -1178,4 +1188,81 @@ pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::
         "audit": store.verify_audit()?,
         "log_lines": log_lines,
     }))
+}
+
+// ---------------------------------------------------------------------------
+// Team workspace (PostgreSQL): the acting person is the authenticated member.
+
+/// In a workspace the actor is the member behind the login; `--as` and
+/// `whoami --set` are refused.
+pub fn workspace_actor(store: &Store, reference: Option<&str>) -> Result<i64> {
+    if reference.is_some() {
+        return Err(Error::new(
+            crate::error::ErrorCode::Forbidden,
+            "in a team workspace you act as the member behind your database login: --as and whoami --set are not available",
+        ));
+    }
+    store.workspace_current_person()?.ok_or_else(|| {
+        Error::new(
+            crate::error::ErrorCode::Forbidden,
+            "this database login is not an active workspace member (removed, departed, or never added): ask a workspace admin",
+        )
+    })
+}
+
+/// What `workspace init` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkspaceInit {
+    pub installed: bool,
+    pub role_prefix: String,
+    pub admin_login: String,
+    pub admin_person: i64,
+}
+
+/// Creates a team workspace in the PostgreSQL database at `location`:
+/// migrations, then the workspace layer, with `admin` (a person of the
+/// inventory: email or id) as first admin behind `admin_login` (default:
+/// the login running init). The inventory must hold that person: load it
+/// first (`db copy` from a solo cache, or a sync), since a workspace never
+/// invents people.
+pub fn workspace_init(
+    location: &Location,
+    admin: &str,
+    admin_login: Option<&str>,
+) -> Result<WorkspaceInit> {
+    let Location::Postgres(target) = location else {
+        return Err(Error::invalid(
+            "a team workspace lives on PostgreSQL: pass --db postgres://…",
+        ));
+    };
+    let store = Store::open_postgres(target)?;
+    let db = target
+        .dbname
+        .clone()
+        .or_else(|| target.user.clone())
+        .ok_or_else(|| Error::invalid("the URL names no database"))?;
+    let prefix = crate::workspace::role_prefix(&db)?;
+    let person = store.resolve_person(admin)?;
+    let login = match admin_login {
+        Some(l) => l.to_string(),
+        None => store.workspace_session_login()?,
+    };
+    let installed = store.workspace_init(&prefix, &login, person)?;
+    Ok(WorkspaceInit {
+        installed,
+        role_prefix: prefix,
+        admin_login: login,
+        admin_person: person,
+    })
+}
+
+/// Adds a member (admin only: the database checks).
+pub fn workspace_member_add(
+    store: &Store,
+    person: &str,
+    login: &str,
+    roles: &[crate::workspace::Role],
+) -> Result<()> {
+    let person = store.resolve_person(person)?;
+    store.workspace_member_add(login, person, roles)
 }

@@ -195,6 +195,14 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA custodian TO {admin}, {owner};
 GRANT SELECT ON custodian.audit_log, custodian.audit_checkpoints, custodian.people,
   custodian.identities, custodian.campaigns, custodian.meta TO {owner}, {reviewer}, {manager};
 GRANT SELECT (login, person_id, roles, removed_at) ON custodian.members TO {all};
+GRANT SELECT ON custodian.custodian_marker, custodian.workspace_marker TO PUBLIC;
+-- Every desktop marks interrupted sync runs on open: only the admin's
+-- update matches rows; for the others it is a no-op, not an error.
+GRANT SELECT, UPDATE ON custodian.sync_runs TO {all};
+ALTER TABLE custodian.sync_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE custodian.sync_runs FORCE ROW LEVEL SECURITY;
+CREATE POLICY sync_runs_read ON custodian.sync_runs FOR SELECT TO {all} USING (true);
+CREATE POLICY sync_runs_admin ON custodian.sync_runs FOR ALL TO {admin} USING (true) WITH CHECK (true);
 
 -- Reviewers: their own queue, and decisions only on items assigned to them.
 GRANT SELECT, UPDATE ON custodian.campaign_items TO {reviewer};
@@ -340,8 +348,7 @@ impl Store {
             "CREATE TABLE custodian.workspace_marker (
                  one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
                  version BIGINT NOT NULL, role_prefix TEXT NOT NULL);
-             INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({LAYER_VERSION}, '{prefix}');
-             GRANT SELECT ON custodian.workspace_marker TO PUBLIC;"
+             INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({LAYER_VERSION}, '{prefix}');"
         ))?;
         tx.execute_script(&layer_sql(prefix))?;
         // The first admin, written directly (no admin exists yet to call member_add).
@@ -410,5 +417,11 @@ impl Store {
     pub fn workspace_current_person(&self) -> Result<Option<i64>> {
         self.db()
             .query_row("SELECT custodian.current_person()", [], |r| r.get(0))
+    }
+
+    /// The login this connection authenticated as.
+    pub fn workspace_session_login(&self) -> Result<String> {
+        self.db()
+            .query_row("SELECT session_user::text", [], |r| r.get(0))
     }
 }

@@ -258,6 +258,38 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         .unwrap();
     assert_eq!(closed, 0);
 
+    // The store as a member: the actor is the login's person; --as and
+    // whoami --set are refused.
+    let as_rev = Store::open_postgres(&logins.target(&l0)).unwrap();
+    assert_eq!(custodian::ops::actor(&as_rev, None).unwrap(), p0);
+    let e = custodian::ops::actor(&as_rev, Some("1")).unwrap_err();
+    assert_eq!(e.code, custodian::ErrorCode::Forbidden);
+    let as_stranger = Store::open_postgres(&logins.target(&stranger));
+    if let Ok(s) = as_stranger {
+        assert_eq!(
+            custodian::ops::actor(&s, None).unwrap_err().code,
+            custodian::ErrorCode::Forbidden
+        );
+    }
+
+    // Two-person rules: a decision is recorded as its own decider, and an
+    // owner cannot reassign an item to themselves.
+    let e = r0
+        .execute(
+            "UPDATE campaign_items SET decision = 'keep', decided_by = $2 WHERE id = $1",
+            &[&items0[0], &rev[1].1],
+        )
+        .unwrap_err();
+    assert!(refused(&e), "{e:?}");
+    let e = logins
+        .client(&own)
+        .execute(
+            "UPDATE campaign_items SET reviewer_id = $2 WHERE id = $1",
+            &[&items0[0], &owner],
+        )
+        .unwrap_err();
+    assert!(refused(&e), "{e:?}");
+
     // Reviewers decide their own items in parallel, as their own logins.
     let handles: Vec<_> = rev
         .iter()
@@ -347,4 +379,16 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     let entries = su.audit_entries(0, 1_000_000).unwrap();
     let v = custodian::store::audit::verify_entries(&entries);
     assert!(v.ok, "{v:?}");
+    let full = su.verify_audit().unwrap();
+    eprintln!(
+        "verify_audit in a workspace: ok={} signature={:?} problem={:?}",
+        full.ok, full.signature, full.problem
+    );
+
+    // A newer workspace layer is refused.
+    admin_client(&db)
+        .batch_execute("UPDATE custodian.workspace_marker SET version = 99")
+        .unwrap();
+    let e = su.workspace_init(&prefix, &admin, admin_p).unwrap_err();
+    assert_eq!(e.code, custodian::ErrorCode::DatabaseTooNew);
 }
