@@ -60,14 +60,14 @@ impl Role {
     /// Whether this role allows `action` (the database's policies are the
     /// proof; this is for messages).
     pub fn allows(self, action: Action) -> bool {
-        match (self, action) {
-            (Role::Admin, Action::ManageMembers | Action::ManageSources) => true,
-            (Role::CampaignOwner, Action::CreateCampaign) => true,
-            (Role::Reviewer, Action::DecideItem) => true,
-            (Role::Manager, Action::ActOnOffboarding) => true,
-            (Role::Auditor | Role::Admin, Action::ReadEverything) => true,
-            _ => false,
-        }
+        matches!(
+            (self, action),
+            (Role::Admin, Action::ManageMembers | Action::ManageSources)
+                | (Role::CampaignOwner, Action::CreateCampaign)
+                | (Role::Reviewer, Action::DecideItem)
+                | (Role::Manager, Action::ActOnOffboarding)
+                | (Role::Auditor | Role::Admin, Action::ReadEverything)
+        )
     }
 }
 
