@@ -109,7 +109,11 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
     let owner = store.resolve_person("1").unwrap();
     let c = crate::util::identities_campaign("Workspace certification", owner, 14);
-    let campaign = store.create_campaign(owner, &c, now()).unwrap();
+    // The id as a plain number (the campaign id type is serde-transparent).
+    let campaign: i64 = serde_json::to_value(store.create_campaign(owner, &c, now()).unwrap())
+        .unwrap()
+        .as_i64()
+        .unwrap();
     let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
     for (r, item) in store
         .raw_db()
@@ -380,9 +384,12 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     let v = custodian::store::audit::verify_entries(&entries);
     assert!(v.ok, "{v:?}");
     let full = su.verify_audit().unwrap();
-    eprintln!(
-        "verify_audit in a workspace: ok={} signature={:?} problem={:?}",
-        full.ok, full.signature, full.problem
+    assert!(full.ok, "{full:?}");
+    assert!(
+        full.signature_note
+            .as_deref()
+            .is_some_and(|n| n.contains("not yet signed")),
+        "the unsigned tail is reported as such: {full:?}"
     );
 
     // A newer workspace layer is refused.
