@@ -256,7 +256,7 @@ fn default_recurrence() -> Recurrence {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CampaignView {
-    pub id: i64,
+    pub id: CampaignId,
     pub name: String,
     pub description: String,
     pub scope: CampaignScope,
@@ -278,7 +278,7 @@ pub struct CampaignView {
     pub decided: i64,
     /// Pending items past the due date.
     pub overdue: i64,
-    pub previous_id: Option<i64>,
+    pub previous_id: Option<CampaignId>,
 }
 
 /// Counts by reviewer.
@@ -322,8 +322,8 @@ pub struct CampaignProgress {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReviewItem {
-    pub id: i64,
-    pub campaign_id: i64,
+    pub id: ReviewItemId,
+    pub campaign_id: CampaignId,
     pub campaign: String,
     pub due_at: String,
     pub item_type: ItemType,
@@ -366,7 +366,7 @@ pub struct ReviewQueue {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
 pub struct QueueQuery {
-    pub campaign: Option<i64>,
+    pub campaign: Option<CampaignId>,
     /// Include items already decided (to revise them).
     pub include_decided: bool,
     pub item_type: Option<ItemType>,
@@ -381,7 +381,7 @@ pub struct QueueQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DecisionInput {
-    pub items: Vec<i64>,
+    pub items: Vec<ReviewItemId>,
     pub decision: Decision,
     #[serde(default)]
     pub justification: String,
@@ -398,9 +398,9 @@ pub struct DecisionInput {
 pub struct TaskView {
     pub id: i64,
     pub origin: String,
-    pub campaign_id: Option<i64>,
+    pub campaign_id: Option<CampaignId>,
     pub case_id: Option<i64>,
-    pub item_id: Option<i64>,
+    pub item_id: Option<ReviewItemId>,
     pub kind: TaskKind,
     pub identity_id: i64,
     pub identity: String,
@@ -419,12 +419,12 @@ pub struct TaskView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CloseReport {
-    pub campaign_id: i64,
+    pub campaign_id: CampaignId,
     pub decided_by_people: i64,
     pub decided_by_policy: i64,
     pub tasks: i64,
     /// The next campaign when it recurs.
-    pub next_campaign: Option<i64>,
+    pub next_campaign: Option<CampaignId>,
 }
 
 /// What is known about an item when it is generated, for the recommendation.

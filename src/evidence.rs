@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::campaigns::{CampaignProgress, ReviewItem};
+use crate::campaigns::{CampaignId, CampaignProgress, ReviewItem};
 use crate::error::{Error, ErrorCode, Result};
 use crate::store::campaigns::CampaignEvent;
 use crate::store::Store;
@@ -45,7 +45,7 @@ pub const HTML_MAX_ROWS: usize = 20_000;
 /// temporary name and renamed when complete. `progress(done, total)`.
 pub fn write_all(
     store: &Store,
-    campaign: i64,
+    campaign: CampaignId,
     dir: &Path,
     now: DateTime<Utc>,
     progress: &dyn Fn(u64, u64),
@@ -161,7 +161,7 @@ pub fn write_all(
 }
 
 /// Reads everything about a campaign into memory (small campaigns, tests).
-pub fn collect(store: &Store, campaign: i64, now: DateTime<Utc>) -> Result<Evidence> {
+pub fn collect(store: &Store, campaign: CampaignId, now: DateTime<Utc>) -> Result<Evidence> {
     let progress = store.campaign_progress(campaign, now)?;
     let mut items = Vec::new();
     store.for_each_item(campaign, |item, history| {
@@ -361,8 +361,8 @@ mod tests {
 
     fn hostile_item() -> ReviewItem {
         ReviewItem {
-            id: 7,
-            campaign_id: 1,
+            id: crate::campaigns::ReviewItemId(7),
+            campaign_id: CampaignId(1),
             campaign: "Q4".into(),
             due_at: "2026-12-31".into(),
             item_type: ItemType::Identity,

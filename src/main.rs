@@ -149,7 +149,7 @@ enum Command {
     /// Remediation tasks from reviews and offboarding.
     Tasks {
         #[arg(long)]
-        campaign: Option<i64>,
+        campaign: Option<custodian::campaigns::CampaignId>,
         /// open, done or failed.
         #[arg(long)]
         status: Option<String>,

@@ -551,8 +551,8 @@ pub fn set_source_secret(
 // ---------------------------------------------------------------- reviews ---
 
 use crate::campaigns::{
-    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery,
-    ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
+    CampaignId, CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign,
+    QueueQuery, ReviewItemId, ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
 };
 use crate::store::audit::AuditVerification;
 use crate::views::PersonRef;
@@ -619,7 +619,7 @@ pub fn create_campaign(
 /// The history of one review item.
 pub fn item_history(
     store: &Store,
-    item: i64,
+    item: ReviewItemId,
 ) -> Result<Vec<crate::store::campaigns::CampaignEvent>> {
     store.item_history(item)
 }
@@ -644,7 +644,11 @@ pub fn campaigns(store: &mut Store, now: DateTime<Utc>) -> Result<Vec<CampaignVi
     store.campaigns(now)
 }
 
-pub fn campaign_progress(store: &Store, id: i64, now: DateTime<Utc>) -> Result<CampaignProgress> {
+pub fn campaign_progress(
+    store: &Store,
+    id: CampaignId,
+    now: DateTime<Utc>,
+) -> Result<CampaignProgress> {
     store.campaign_progress(id, now)
 }
 
@@ -652,7 +656,7 @@ pub fn review_queue(store: &Store, actor: i64, q: &QueueQuery) -> Result<ReviewQ
     store.review_queue(actor, q)
 }
 
-pub fn campaign_items(store: &Store, campaign: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+pub fn campaign_items(store: &Store, campaign: CampaignId, q: &QueueQuery) -> Result<ReviewQueue> {
     store.campaign_items(campaign, q)
 }
 
@@ -668,7 +672,7 @@ pub fn decide(
 pub fn reassign_reviewer(
     store: &mut Store,
     actor: i64,
-    items: &[i64],
+    items: &[ReviewItemId],
     to: i64,
     reason: &str,
     now: DateTime<Utc>,
@@ -679,7 +683,7 @@ pub fn reassign_reviewer(
 pub fn escalate(
     store: &mut Store,
     actor: i64,
-    campaign: i64,
+    campaign: CampaignId,
     reviewer: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -690,7 +694,7 @@ pub fn escalate(
 pub fn delegate_reviewer(
     store: &mut Store,
     actor: i64,
-    campaign: i64,
+    campaign: CampaignId,
     from: i64,
     to: i64,
     reason: &str,
@@ -702,7 +706,7 @@ pub fn delegate_reviewer(
 pub fn remind(
     store: &mut Store,
     actor: i64,
-    campaign: i64,
+    campaign: CampaignId,
     reviewer: i64,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -712,7 +716,7 @@ pub fn remind(
 pub fn close_campaign(
     store: &mut Store,
     actor: i64,
-    campaign: i64,
+    campaign: CampaignId,
     policy: UndecidedPolicy,
     now: DateTime<Utc>,
 ) -> Result<CloseReport> {
@@ -721,7 +725,7 @@ pub fn close_campaign(
 
 pub fn tasks(
     store: &Store,
-    campaign: Option<i64>,
+    campaign: Option<CampaignId>,
     status: Option<TaskStatus>,
 ) -> Result<Vec<TaskView>> {
     store.tasks(campaign, status)
@@ -878,7 +882,7 @@ pub fn set_write_back(
 /// into `dir` (streamed: any size); returns the files written.
 pub fn export_campaign(
     store: &Store,
-    campaign: i64,
+    campaign: CampaignId,
     dir: &Path,
     now: DateTime<Utc>,
 ) -> Result<Vec<PathBuf>> {
@@ -887,7 +891,7 @@ pub fn export_campaign(
 
 pub fn export_campaign_with_progress(
     store: &Store,
-    campaign: i64,
+    campaign: CampaignId,
     dir: &Path,
     now: DateTime<Utc>,
     progress: &dyn Fn(u64, u64),

@@ -8,8 +8,8 @@
 use std::sync::{Arc, Mutex};
 
 use custodian::campaigns::{
-    CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign, QueueQuery,
-    ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
+    CampaignId, CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign,
+    QueueQuery, ReviewItemId, ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
 };
 use custodian::store::audit::AuditVerification;
 use custodian::store::campaigns::CampaignEvent;
@@ -95,7 +95,7 @@ pub fn campaign_launch_progress(state: State<'_, AppState>) -> Option<(u64, u64)
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn campaign_progress(state: State<'_, AppState>, campaign: i64) -> Result<CampaignProgress> {
-    state.with(|s| ops::campaign_progress(s, campaign, now()))
+    state.with(|s| ops::campaign_progress(s, CampaignId(campaign), now()))
 }
 
 #[tauri::command(async)]
@@ -105,7 +105,7 @@ pub fn campaign_items(
     campaign: i64,
     query: QueueQuery,
 ) -> Result<ReviewQueue> {
-    state.with(|s| ops::campaign_items(s, campaign, &query))
+    state.with(|s| ops::campaign_items(s, CampaignId(campaign), &query))
 }
 
 #[tauri::command(async)]
@@ -120,7 +120,7 @@ pub fn review_queue(state: State<'_, AppState>, query: QueueQuery) -> Result<Rev
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn item_history(state: State<'_, AppState>, item: i64) -> Result<Vec<CampaignEvent>> {
-    state.with(|s| ops::item_history(s, item))
+    state.with(|s| ops::item_history(s, ReviewItemId(item)))
 }
 
 #[tauri::command(async)]
@@ -145,6 +145,7 @@ pub fn reassign_reviewer(
     to: i64,
     reason: String,
 ) -> Result<usize> {
+    let items: Vec<ReviewItemId> = items.into_iter().map(ReviewItemId).collect();
     state.with_mut(|s| {
         let who = actor(s)?;
         ops::reassign_reviewer(s, who, &items, to, &reason, now())
@@ -156,7 +157,7 @@ pub fn reassign_reviewer(
 pub fn escalate(state: State<'_, AppState>, campaign: i64, reviewer: Option<i64>) -> Result<usize> {
     state.with_mut(|s| {
         let who = actor(s)?;
-        ops::escalate(s, who, campaign, reviewer, now())
+        ops::escalate(s, who, CampaignId(campaign), reviewer, now())
     })
 }
 
@@ -171,7 +172,7 @@ pub fn delegate_reviewer(
 ) -> Result<usize> {
     state.with_mut(|s| {
         let who = actor(s)?;
-        ops::delegate_reviewer(s, who, campaign, from, to, &reason, now())
+        ops::delegate_reviewer(s, who, CampaignId(campaign), from, to, &reason, now())
     })
 }
 
@@ -180,7 +181,7 @@ pub fn delegate_reviewer(
 pub fn remind(state: State<'_, AppState>, campaign: i64, reviewer: i64) -> Result<()> {
     state.with_mut(|s| {
         let who = actor(s)?;
-        ops::remind(s, who, campaign, reviewer, now())
+        ops::remind(s, who, CampaignId(campaign), reviewer, now())
     })
 }
 
@@ -193,7 +194,7 @@ pub fn close_campaign(
 ) -> Result<CloseReport> {
     state.with_mut(|s| {
         let who = actor(s)?;
-        ops::close_campaign(s, who, campaign, policy, now())
+        ops::close_campaign(s, who, CampaignId(campaign), policy, now())
     })
 }
 
@@ -203,7 +204,7 @@ pub fn close_campaign(
 pub fn export_campaign(state: State<'_, AppState>, campaign: i64) -> Result<Vec<String>> {
     let dir = ops::default_export_dir()?;
     state.with(|s| {
-        ops::export_campaign(s, campaign, &dir, now())
+        ops::export_campaign(s, CampaignId(campaign), &dir, now())
             .map(|v| v.into_iter().map(|p| p.display().to_string()).collect())
     })
 }
@@ -215,7 +216,7 @@ pub fn tasks(
     campaign: Option<i64>,
     status: Option<TaskStatus>,
 ) -> Result<Vec<TaskView>> {
-    state.with(|s| ops::tasks(s, campaign, status))
+    state.with(|s| ops::tasks(s, campaign.map(CampaignId), status))
 }
 
 #[tauri::command(async)]

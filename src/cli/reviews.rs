@@ -25,13 +25,13 @@ pub enum CampaignCmd {
     },
     /// One campaign: progress by reviewer and by decision, tasks.
     Show {
-        campaign: i64,
+        campaign: CampaignId,
         #[arg(long)]
         json: bool,
     },
     /// A campaign's items (every reviewer).
     Items {
-        campaign: i64,
+        campaign: CampaignId,
         /// Include decided items.
         #[arg(long)]
         all: bool,
@@ -45,7 +45,7 @@ pub enum CampaignCmd {
     /// My review queue: pending items assigned to the acting person.
     Queue {
         #[arg(long)]
-        campaign: Option<i64>,
+        campaign: Option<CampaignId>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
         #[arg(long, default_value_t = 0)]
@@ -57,7 +57,7 @@ pub enum CampaignCmd {
     Decide {
         /// Item ids (see `campaign queue`).
         #[arg(required = true)]
-        items: Vec<i64>,
+        items: Vec<ReviewItemId>,
         /// keep, revoke, rotate, retire or reassign.
         #[arg(long, required_unless_present = "follow_recommendation")]
         decision: Option<String>,
@@ -73,7 +73,7 @@ pub enum CampaignCmd {
     /// Move undecided items to another reviewer (campaign owner or the items' reviewer).
     Reassign {
         #[arg(required = true)]
-        items: Vec<i64>,
+        items: Vec<ReviewItemId>,
         #[arg(long)]
         to: String,
         #[arg(long)]
@@ -81,13 +81,13 @@ pub enum CampaignCmd {
     },
     /// Move pending items (of one reviewer, or all) to the fallback reviewer.
     Escalate {
-        campaign: i64,
+        campaign: CampaignId,
         #[arg(long)]
         reviewer: Option<String>,
     },
     /// Move a reviewer's undecided items to another person (say why).
     Delegate {
-        campaign: i64,
+        campaign: CampaignId,
         #[arg(long)]
         from: String,
         #[arg(long)]
@@ -97,13 +97,13 @@ pub enum CampaignCmd {
     },
     /// Record that a reviewer was reminded.
     Remind {
-        campaign: i64,
+        campaign: CampaignId,
         #[arg(long)]
         reviewer: String,
     },
     /// Close: decide undecided items by policy and create remediation tasks.
     Close {
-        campaign: i64,
+        campaign: CampaignId,
         /// keep, revoke or recommendation.
         #[arg(long)]
         undecided: String,
@@ -112,7 +112,7 @@ pub enum CampaignCmd {
     },
     /// Write the evidence (CSV, JSON, print-ready HTML).
     Export {
-        campaign: i64,
+        campaign: CampaignId,
         /// Folder (default: Documents/Custodian).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -595,7 +595,7 @@ pub fn whoami(
 
 pub fn tasks(
     store: &Store,
-    campaign: Option<i64>,
+    campaign: Option<CampaignId>,
     status: Option<&str>,
     json: bool,
     out: &mut impl Write,

@@ -95,7 +95,7 @@ impl CampaignRow {
     }
 }
 
-fn campaign_row(tx: &Db, id: i64) -> Result<CampaignRow> {
+fn campaign_row(tx: &Db, id: CampaignId) -> Result<CampaignRow> {
     tx.query_row(
         "SELECT status, owner_id, fallback_reviewer_id, second_reviewer_id, name FROM campaigns WHERE id = ?1",
         [id],
@@ -144,8 +144,8 @@ pub(crate) fn active_person(tx: &Db, id: i64, role: &str) -> Result<String> {
 #[allow(clippy::too_many_arguments)]
 fn event(
     tx: &Db,
-    campaign: i64,
-    item: Option<i64>,
+    campaign: CampaignId,
+    item: Option<ReviewItemId>,
     kind: &str,
     actor_id: Option<i64>,
     actor: &str,
@@ -274,7 +274,7 @@ impl Store {
         actor: i64,
         c: &NewCampaign,
         now: DateTime<Utc>,
-    ) -> Result<i64> {
+    ) -> Result<CampaignId> {
         self.create_campaign_with_progress(actor, c, now, &|_, _| {})
     }
 
@@ -285,7 +285,7 @@ impl Store {
         c: &NewCampaign,
         now: DateTime<Utc>,
         progress: LaunchProgress<'_>,
-    ) -> Result<i64> {
+    ) -> Result<CampaignId> {
         let name = c.name.trim();
         if name.is_empty() {
             return Err(Error::invalid("a campaign needs a name"));
@@ -333,7 +333,7 @@ impl Store {
                 to_ts(now)
             ],
         )?;
-        let id = tx.last_insert_rowid()?;
+        let id = CampaignId(tx.last_insert_rowid()?);
         audit::append(
             &tx,
             to_ts(now),
@@ -350,8 +350,8 @@ impl Store {
     }
 
     /// Launches scheduled campaigns whose start date has come.
-    pub fn launch_due_campaigns(&mut self, now: DateTime<Utc>) -> Result<Vec<i64>> {
-        let due: Vec<i64> = {
+    pub fn launch_due_campaigns(&mut self, now: DateTime<Utc>) -> Result<Vec<CampaignId>> {
+        let due: Vec<CampaignId> = {
             let mut st = self
                 .db
                 .prepare("SELECT id FROM campaigns WHERE status = 'scheduled' AND start_at <= ?1 ORDER BY id")?;
@@ -369,7 +369,7 @@ impl Store {
     }
 
     pub fn campaigns(&self, now: DateTime<Utc>) -> Result<Vec<CampaignView>> {
-        let ids: Vec<i64> = {
+        let ids: Vec<CampaignId> = {
             let mut st = self
                 .db
                 .prepare("SELECT id FROM campaigns ORDER BY status = 'closed', due_at, id")?;
@@ -381,7 +381,7 @@ impl Store {
         ids.into_iter().map(|id| self.campaign(id, now)).collect()
     }
 
-    pub fn campaign(&self, id: i64, now: DateTime<Utc>) -> Result<CampaignView> {
+    pub fn campaign(&self, id: CampaignId, now: DateTime<Utc>) -> Result<CampaignView> {
         let view = self
             .db
             .query_row(
@@ -445,7 +445,11 @@ impl Store {
     }
 
     /// Progress by reviewer and by decision, reminders due, vanished items, tasks.
-    pub fn campaign_progress(&self, id: i64, now: DateTime<Utc>) -> Result<CampaignProgress> {
+    pub fn campaign_progress(
+        &self,
+        id: CampaignId,
+        now: DateTime<Utc>,
+    ) -> Result<CampaignProgress> {
         let campaign = self.campaign(id, now)?;
         let due = chrono::DateTime::parse_from_rfc3339(&campaign.due_at)
             .map(|t| t.timestamp())
@@ -514,7 +518,7 @@ impl Store {
     }
 
     /// A campaign's items for its owner (every reviewer).
-    pub fn campaign_items(&self, campaign: i64, q: &QueueQuery) -> Result<ReviewQueue> {
+    pub fn campaign_items(&self, campaign: CampaignId, q: &QueueQuery) -> Result<ReviewQueue> {
         let q = QueueQuery {
             campaign: Some(campaign),
             ..q.clone()
@@ -565,7 +569,7 @@ impl Store {
         }
         if let Some(c) = q.campaign {
             clauses.push("ci.campaign_id = ?".into());
-            args.push(Value::Int(c));
+            args.push(Value::Int(c.0));
         }
         let base_where = if clauses.is_empty() {
             "1".to_string()
@@ -631,7 +635,7 @@ impl Store {
         &self,
         where_sql: &str,
         args: &[Value],
-        campaign: Option<i64>,
+        campaign: Option<CampaignId>,
         active_only: bool,
         offset: i64,
         limit: i64,
@@ -686,7 +690,7 @@ impl Store {
     }
 
     /// One item.
-    pub fn review_item(&self, id: i64) -> Result<ReviewItem> {
+    pub fn review_item(&self, id: ReviewItemId) -> Result<ReviewItem> {
         self.db
             .query_row(&format!("{ITEM_SELECT} WHERE ci.id = ?1"), [id], read_item)
             .optional()?
@@ -697,7 +701,7 @@ impl Store {
     /// pass over items and one over events, merged), for exports of any size.
     pub fn for_each_item(
         &self,
-        campaign: i64,
+        campaign: CampaignId,
         mut f: impl FnMut(ReviewItem, Vec<CampaignEvent>) -> Result<()>,
     ) -> Result<()> {
         let mut items = self.db.prepare(&format!(
@@ -709,7 +713,7 @@ impl Store {
         )?;
         let mut ev_rows = events.query([campaign])?;
         let next_event =
-            |ev_rows: &mut crate::store::db::Rows<'_>| -> Result<Option<(i64, CampaignEvent)>> {
+            |ev_rows: &mut crate::store::db::Rows<'_>| -> Result<Option<(ReviewItemId, CampaignEvent)>> {
                 Ok(match ev_rows.next()? {
                     Some(r) => Some((
                         r.get(0)?,
@@ -747,7 +751,7 @@ impl Store {
     }
 
     /// The history of an item (decisions, reviewer changes, vanishing).
-    pub fn item_history(&self, id: i64) -> Result<Vec<CampaignEvent>> {
+    pub fn item_history(&self, id: ReviewItemId) -> Result<Vec<CampaignEvent>> {
         let mut st = self.db.prepare_cached(
             "SELECT id, kind, actor, at, detail FROM campaign_events WHERE item_id = ?1 ORDER BY id",
         )?;
@@ -782,7 +786,7 @@ impl Store {
         if let Some(o) = input.new_owner {
             active_person(&tx, o, "new owner")?;
         }
-        let mut campaigns: HashMap<i64, CampaignRow> = HashMap::new();
+        let mut campaigns: HashMap<CampaignId, CampaignRow> = HashMap::new();
         let request = decide::Request {
             actor,
             actor_name: &actor_name,
@@ -794,7 +798,7 @@ impl Store {
         let mut n = 0;
         for id in &input.items {
             // Read the facts.
-            let row: Option<(i64, decide::ItemFacts)> = tx
+            let row: Option<(CampaignId, decide::ItemFacts)> = tx
                 .prepare_cached(
                     "SELECT ci.campaign_id, ci.item_type, ci.reviewer_id, rv.display_name, ci.stage,
                             ci.recommendation, ci.risk, ci.subject, i.owner_id
@@ -805,7 +809,7 @@ impl Store {
                     Ok((
                         r.get(0)?,
                         decide::ItemFacts {
-                            id: *id,
+                            id: id.0,
                             item_type: r.get(1)?,
                             reviewer: r.get(2)?,
                             reviewer_name: r.get(3)?,
@@ -888,7 +892,7 @@ impl Store {
     pub fn reassign_reviewer(
         &mut self,
         actor: i64,
-        items: &[i64],
+        items: &[ReviewItemId],
         to: i64,
         reason: &str,
         now: DateTime<Utc>,
@@ -906,7 +910,7 @@ impl Store {
         let to_name = active_person(&tx, to, "new reviewer")?;
         for id in items {
             #[allow(clippy::type_complexity)]
-            let row: Option<(i64, Option<i64>, Option<String>, Option<i64>, String)> = tx
+            let row: Option<(CampaignId, Option<i64>, Option<String>, Option<i64>, String)> = tx
                 .query_row(
                     "SELECT ci.campaign_id, ci.reviewer_id, ci.decision, i.builder_id, ci.subject
                      FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id WHERE ci.id = ?1",
@@ -977,7 +981,7 @@ impl Store {
     pub fn escalate(
         &mut self,
         actor: i64,
-        campaign: i64,
+        campaign: CampaignId,
         reviewer: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<usize> {
@@ -986,7 +990,7 @@ impl Store {
             return Err(Error::invalid("only the campaign owner can escalate"));
         }
         // Items the fallback built stay where they are (no self-review).
-        let ids: Vec<i64> = {
+        let ids: Vec<ReviewItemId> = {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS DISTINCT FROM ?2
@@ -1015,7 +1019,7 @@ impl Store {
     pub fn delegate(
         &mut self,
         actor: i64,
-        campaign: i64,
+        campaign: CampaignId,
         from: i64,
         to: i64,
         reason: &str,
@@ -1030,7 +1034,7 @@ impl Store {
         if from == to {
             return Err(Error::invalid("choose someone else to delegate to"));
         }
-        let ids: Vec<i64> = {
+        let ids: Vec<ReviewItemId> = {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id = ?2
@@ -1052,7 +1056,7 @@ impl Store {
     pub fn record_reminder(
         &mut self,
         actor: i64,
-        campaign: i64,
+        campaign: CampaignId,
         reviewer: i64,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -1065,7 +1069,7 @@ impl Store {
         let name = person_name(&tx, reviewer)?;
         let pending: i64 = tx.query_row(
             "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2 AND decision IS NULL",
-            [campaign, reviewer],
+            params![campaign, reviewer],
             |r| r.get(0),
         )?;
         let detail =
@@ -1097,7 +1101,7 @@ impl Store {
     pub fn close_campaign(
         &mut self,
         actor: i64,
-        campaign: i64,
+        campaign: CampaignId,
         policy: UndecidedPolicy,
         now: DateTime<Utc>,
     ) -> Result<CloseReport> {
@@ -1201,7 +1205,7 @@ impl Store {
                      FROM campaigns WHERE id = ?1",
                     params![campaign, ns, nd, at],
                 )?;
-                Some(tx.last_insert_rowid()?)
+                Some(CampaignId(tx.last_insert_rowid()?))
             }
             None => None,
         };
@@ -1239,7 +1243,7 @@ impl Store {
     /// Remediation tasks, optionally of one campaign or one status.
     pub fn tasks(
         &self,
-        campaign: Option<i64>,
+        campaign: Option<CampaignId>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
         self.tasks_where(campaign, None, status)
@@ -1248,7 +1252,7 @@ impl Store {
     /// Tasks of a campaign, an offboarding case, or all, optionally by status.
     pub fn tasks_where(
         &self,
-        campaign: Option<i64>,
+        campaign: Option<CampaignId>,
         case: Option<i64>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
@@ -1439,7 +1443,12 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
 }
 
 /// Generates a campaign's items and activates it.
-fn launch(tx: &Db, campaign: i64, now: DateTime<Utc>, progress: LaunchProgress<'_>) -> Result<i64> {
+fn launch(
+    tx: &Db,
+    campaign: CampaignId,
+    now: DateTime<Utc>,
+    progress: LaunchProgress<'_>,
+) -> Result<i64> {
     let at = to_ts(now);
     let (scope, granularity, rule, named, fallback, owner_id, name): (
         String,

@@ -85,7 +85,7 @@ fn new_campaign(rule: ReviewerRule, fallback: i64) -> NewCampaign {
     }
 }
 
-fn all_items(store: &Store, campaign: i64) -> Vec<ReviewItem> {
+fn all_items(store: &Store, campaign: CampaignId) -> Vec<ReviewItem> {
     store
         .campaign_items(
             campaign,
@@ -100,7 +100,7 @@ fn all_items(store: &Store, campaign: i64) -> Vec<ReviewItem> {
 }
 
 /// (subject, item type, detail prefix) → reviewer name and reason.
-fn reviewers(store: &Store, campaign: i64) -> Vec<(String, String, String)> {
+fn reviewers(store: &Store, campaign: CampaignId) -> Vec<(String, String, String)> {
     let mut v: Vec<_> = all_items(store, campaign)
         .into_iter()
         .map(|i| {
@@ -120,7 +120,13 @@ fn reviewers(store: &Store, campaign: i64) -> Vec<(String, String, String)> {
     v
 }
 
-fn item(store: &Store, campaign: i64, subject: &str, t: ItemType, detail_has: &str) -> ReviewItem {
+fn item(
+    store: &Store,
+    campaign: CampaignId,
+    subject: &str,
+    t: ItemType,
+    detail_has: &str,
+) -> ReviewItem {
     all_items(store, campaign)
         .into_iter()
         .find(|i| i.subject == subject && i.item_type == t && i.detail.contains(detail_has))
@@ -339,7 +345,7 @@ fn decisions_follow_the_rules_and_a_bad_batch_records_nothing() {
     let db = item(&w.store, id, "agent-a", ItemType::Grant, "db-1").id;
     let ident = item(&w.store, id, "agent-a", ItemType::Identity, "").id;
     let svc_c = item(&w.store, id, "svc-c", ItemType::Identity, "").id;
-    let d = |items: Vec<i64>, decision: Decision, j: &str| DecisionInput {
+    let d = |items: Vec<ReviewItemId>, decision: Decision, j: &str| DecisionInput {
         items,
         decision,
         justification: j.into(),
@@ -570,7 +576,7 @@ fn reassign_delegate_and_escalate() {
         .query_row(
             "SELECT count(*) FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
              WHERE ci.campaign_id = ?1 AND ci.reviewer_id = ?2 AND ci.decision IS NULL AND i.builder_id = ?3",
-            [id, w.p["Gus"], w.p["Fay"]],
+            [id.0, w.p["Gus"], w.p["Fay"]],
             |r| r.get(0),
         )
         .unwrap();
@@ -610,7 +616,7 @@ fn reassign_delegate_and_escalate() {
     assert!(moved_item.reviewer_reason.contains("Gus is on leave"));
 }
 
-fn close_with(policy: UndecidedPolicy) -> (World, i64, CloseReport) {
+fn close_with(policy: UndecidedPolicy) -> (World, CampaignId, CloseReport) {
     let mut w = world();
     let id = w
         .store
@@ -724,11 +730,11 @@ fn closing_with_revoke_removes_access_and_creates_tasks() {
 }
 
 trait Probe {
-    fn clone_decide_probe(&self, actor: i64, item: i64) -> custodian::Result<usize>;
+    fn clone_decide_probe(&self, actor: i64, item: ReviewItemId) -> custodian::Result<usize>;
 }
 
 impl Probe for Store {
-    fn clone_decide_probe(&self, actor: i64, item: i64) -> custodian::Result<usize> {
+    fn clone_decide_probe(&self, actor: i64, item: ReviewItemId) -> custodian::Result<usize> {
         // Re-open the same in-memory store is impossible; decide needs &mut, so
         // go through a throwaway copy of the database.
         let dir = tempfile::tempdir().unwrap();
@@ -1313,7 +1319,7 @@ fn a_reviewers_queue_pages_in_due_then_risk_order_across_campaigns() {
             i.id,
         )
     });
-    let expected: Vec<i64> = expected.iter().map(|i| i.id).collect();
+    let expected: Vec<ReviewItemId> = expected.iter().map(|i| i.id).collect();
     assert!(expected.len() > 6, "{} pending items", expected.len());
 
     let q = w
@@ -1341,7 +1347,7 @@ fn a_reviewers_queue_pages_in_due_then_risk_order_across_campaigns() {
                 },
             )
             .unwrap();
-        let want: Vec<i64> = expected
+        let want: Vec<ReviewItemId> = expected
             .iter()
             .skip(offset as usize)
             .take(5)

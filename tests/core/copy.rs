@@ -26,7 +26,7 @@ fn rich_store(path: &std::path::Path) -> Store {
         ..identities_campaign("Copy me", owner, 14)
     };
     let id = store.create_campaign(owner, &c, now()).unwrap();
-    let items: Vec<(i64, i64)> = store
+    let items: Vec<(ReviewItemId, i64)> = store
         .raw_db()
         .query_map(
             "SELECT id, reviewer_id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL ORDER BY id LIMIT 5",
@@ -135,7 +135,7 @@ fn a_cache_goes_to_postgres_and_back_with_everything_and_a_verified_chain() {
         .query_row("SELECT max(id) FROM campaigns", [], |r| r.get(0))
         .unwrap();
     let c = identities_campaign("After the move", owner, 7);
-    assert!(team.create_campaign(owner, &c, now()).unwrap() > last);
+    assert!(team.create_campaign(owner, &c, now()).unwrap() > CampaignId(last));
     assert!(team.verify_audit().unwrap().ok);
     drop(team);
 

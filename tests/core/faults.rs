@@ -205,7 +205,9 @@ fn killing_a_campaign_close_loses_no_decision_and_applies_nothing() {
     );
 
     let store = Store::open(&db).unwrap();
-    let c = store.campaign(1, chrono::Utc::now()).unwrap();
+    let c = store
+        .campaign(custodian::campaigns::CampaignId(1), chrono::Utc::now())
+        .unwrap();
     assert_eq!(c.status.as_str(), "active", "the close rolled back");
     assert_eq!(
         c.decided, 1,

@@ -146,7 +146,7 @@ fn a_wrong_password_is_a_clear_database_auth_error() {
 }
 
 /// A demo organisation with one campaign over everything, reviewed by owners.
-fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
+fn campaign_world() -> (PgTarget, i64, CampaignId, HashMap<i64, Vec<ReviewItemId>>) {
     let db = crate::pg::fresh_database();
     let t = target(&db);
     let mut store = Store::open_postgres(&t).unwrap();
@@ -154,13 +154,13 @@ fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
     let owner = store.resolve_person("1").unwrap();
     let c = crate::util::identities_campaign("Concurrent certification", owner, 14);
     let id = store.create_campaign(owner, &c, now()).unwrap();
-    let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut by_reviewer: HashMap<i64, Vec<ReviewItemId>> = HashMap::new();
     for (reviewer, item) in store
         .raw_db()
         .query_map(
             "SELECT reviewer_id, id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL ORDER BY id",
             [id],
-            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+            |r| Ok((r.get::<i64>(0)?, r.get::<ReviewItemId>(1)?)),
         )
         .unwrap()
     {
@@ -172,10 +172,13 @@ fn campaign_world() -> (PgTarget, i64, i64, HashMap<i64, Vec<i64>>) {
 #[test]
 fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
     let (t, owner, campaign, by_reviewer) = campaign_world();
-    let mut busiest: Vec<(i64, Vec<i64>)> = by_reviewer.into_iter().collect();
+    let mut busiest: Vec<(i64, Vec<ReviewItemId>)> = by_reviewer.into_iter().collect();
     busiest.sort_by_key(|(r, items)| (std::cmp::Reverse(items.len()), *r));
-    let reviewers: Vec<(i64, Vec<i64>)> = busiest.into_iter().take(4).collect();
-    assert!(reviewers.iter().all(|(_, items)| items.len() >= 3), "{reviewers:?}");
+    let reviewers: Vec<(i64, Vec<ReviewItemId>)> = busiest.into_iter().take(4).collect();
+    assert!(
+        reviewers.iter().all(|(_, items)| items.len() >= 3),
+        "{reviewers:?}"
+    );
     let total: usize = reviewers.iter().map(|(_, i)| i.len()).sum();
 
     let start = Arc::new(Barrier::new(reviewers.len() + 2));

@@ -935,7 +935,9 @@ fn reviewer_works_through_a_queue() {
 
     // The core recorded exactly that, by the reviewer.
     let store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
-    let got = |id: i64| or_panic(store.review_item(id).map_err(|e| e.to_string()));
+    let got = |id: custodian::campaigns::ReviewItemId| {
+        or_panic(store.review_item(id).map_err(|e| e.to_string()))
+    };
     let a = got(first.id);
     assert_eq!(
         (a.decision, a.decided_by.as_deref()),
@@ -1293,7 +1295,7 @@ fn owner_creates_and_closes_a_campaign() {
             .query_row(
                 "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2
                  AND reviewer_reason LIKE '%away until January%'",
-                [c.id, delegate.0],
+                [c.id.0, delegate.0],
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string()),

@@ -94,7 +94,7 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
                 break;
             }
             let take = (10_000 - decided).min(page.items.len());
-            let ids: Vec<i64> = page.items[..take].iter().map(|i| i.id).collect();
+            let ids: Vec<_> = page.items[..take].iter().map(|i| i.id).collect();
             decided += store.decide(
                 *reviewer,
                 &DecisionInput {
