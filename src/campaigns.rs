@@ -396,7 +396,7 @@ pub struct DecisionInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TaskView {
-    pub id: i64,
+    pub id: TaskId,
     pub origin: String,
     pub campaign_id: Option<CampaignId>,
     pub case_id: Option<i64>,

@@ -552,7 +552,7 @@ pub fn set_source_secret(
 
 use crate::campaigns::{
     CampaignId, CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign,
-    QueueQuery, ReviewItemId, ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
+    QueueQuery, ReviewItemId, ReviewQueue, TaskId, TaskStatus, TaskView, UndecidedPolicy,
 };
 use crate::store::audit::AuditVerification;
 use crate::views::PersonRef;
@@ -734,7 +734,7 @@ pub fn tasks(
 pub fn set_task_status(
     store: &mut Store,
     actor: i64,
-    task: i64,
+    task: TaskId,
     status: TaskStatus,
     note: &str,
     now: DateTime<Utc>,
@@ -746,7 +746,7 @@ pub fn set_task_status(
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WriteBackReport {
-    pub task_id: i64,
+    pub task_id: TaskId,
     pub status: TaskStatus,
     /// What was done, or why it failed.
     pub note: String,
@@ -766,7 +766,7 @@ pub fn write_back_task(
     store: &mut Store,
     secrets: &dyn SecretStore,
     actor: i64,
-    task: i64,
+    task: TaskId,
     policy: HttpPolicy,
     now: DateTime<Utc>,
 ) -> Result<WriteBackReport> {
@@ -789,7 +789,7 @@ impl WriteBackJob {
             .build()
             .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
         let outcome = rt.block_on(crate::sync::writeback::perform(&self.ctx, &self.target));
-        tracing::info!(task = self.target.task, source = %self.ctx.source.name, ok = outcome.is_ok(), "write-back");
+        tracing::info!(task = self.target.task.0, source = %self.ctx.source.name, ok = outcome.is_ok(), "write-back");
         outcome
     }
 }
@@ -798,7 +798,7 @@ impl WriteBackJob {
 pub fn write_back_prepare(
     store: &Store,
     secrets: &dyn SecretStore,
-    task: i64,
+    task: TaskId,
     policy: HttpPolicy,
 ) -> Result<WriteBackJob> {
     let (target, status, source_id) = store.writeback_target(task)?;
@@ -837,7 +837,7 @@ pub fn write_back_prepare(
 pub fn write_back_record(
     store: &mut Store,
     actor: i64,
-    task: i64,
+    task: TaskId,
     outcome: Result<String>,
     now: DateTime<Utc>,
 ) -> Result<WriteBackReport> {

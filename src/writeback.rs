@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// What a task needs to be carried out in its source.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub task: i64,
+    pub task: crate::campaigns::TaskId,
     pub kind: TaskKind,
     /// The identity's id in its source (SCIM id, IAM ARN).
     pub external_id: String,

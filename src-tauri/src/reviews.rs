@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use custodian::campaigns::{
     CampaignId, CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign,
-    QueueQuery, ReviewItemId, ReviewQueue, TaskStatus, TaskView, UndecidedPolicy,
+    QueueQuery, ReviewItemId, ReviewQueue, TaskId, TaskStatus, TaskView, UndecidedPolicy,
 };
 use custodian::store::audit::AuditVerification;
 use custodian::store::campaigns::CampaignEvent;
@@ -229,7 +229,7 @@ pub fn set_task_status(
 ) -> Result<()> {
     state.with_mut(|s| {
         let who = actor(s)?;
-        ops::set_task_status(s, who, task, status, &note, now())
+        ops::set_task_status(s, who, TaskId(task), status, &note, now())
     })
 }
 
@@ -247,7 +247,7 @@ pub fn write_back_task(state: State<'_, AppState>, task: i64) -> Result<ops::Wri
         let job = ops::write_back_prepare(
             s,
             &secrets,
-            task,
+            TaskId(task),
             custodian::sync::http::HttpPolicy::default(),
         )?;
         Ok((who, job))
@@ -258,7 +258,7 @@ pub fn write_back_task(state: State<'_, AppState>, task: i64) -> Result<ops::Wri
             .join()
             .map_err(|_| Error::internal("the write-back stopped unexpectedly"))
     })?;
-    state.with_mut(|s| ops::write_back_record(s, who, task, outcome, now()))
+    state.with_mut(|s| ops::write_back_record(s, who, TaskId(task), outcome, now()))
 }
 
 #[tauri::command(async)]

@@ -178,20 +178,20 @@ pub struct CreateArgs {
 pub enum TaskCmd {
     /// Mark a remediation task done.
     Done {
-        task: i64,
+        task: TaskId,
         #[arg(long, default_value = "")]
         note: String,
     },
     /// Mark a remediation task failed (say why).
     Failed {
-        task: i64,
+        task: TaskId,
         #[arg(long)]
         note: String,
     },
     /// Carry the task out in its source (needs `source write-back <source> on`):
     /// marks it done, or failed with the source's answer.
     WriteBack {
-        task: i64,
+        task: TaskId,
         #[arg(long)]
         json: bool,
     },

@@ -1309,7 +1309,7 @@ impl Store {
     pub fn set_task_status(
         &mut self,
         actor: i64,
-        task: i64,
+        task: TaskId,
         status: TaskStatus,
         note: &str,
         now: DateTime<Utc>,

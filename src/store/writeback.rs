@@ -8,14 +8,14 @@ use crate::store::db::{params, OptionalExtension};
 
 use super::campaigns::person_name;
 use super::{audit, to_ts, Store};
-use crate::campaigns::{TaskKind, TaskStatus};
+use crate::campaigns::{TaskId, TaskKind, TaskStatus};
 use crate::error::{Error, Result};
 use crate::model::SourceId;
 use crate::writeback::Target;
 
 impl Store {
     /// A task's target, its status and the source of its identity.
-    pub fn writeback_target(&self, task: i64) -> Result<(Target, TaskStatus, SourceId)> {
+    pub fn writeback_target(&self, task: TaskId) -> Result<(Target, TaskStatus, SourceId)> {
         self.db
             .query_row(
                 "SELECT t.id, t.kind, t.status, i.external_id, i.name, i.source_id,
@@ -46,7 +46,7 @@ impl Store {
     pub fn record_writeback(
         &mut self,
         actor: i64,
-        task: i64,
+        task: TaskId,
         outcome: std::result::Result<&str, &str>,
         now: DateTime<Utc>,
     ) -> Result<TaskStatus> {

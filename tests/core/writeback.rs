@@ -3,7 +3,7 @@
 //! passwords deleted on moto. Off until the source opts in; failures mark
 //! the task failed with the source's answer; everything is audited.
 
-use custodian::campaigns::{TaskKind, TaskStatus, TaskView};
+use custodian::campaigns::{TaskId, TaskKind, TaskStatus, TaskView};
 use custodian::model::{IdentityStatus, SourceId};
 use custodian::ops;
 use custodian::store::Store;
@@ -43,7 +43,7 @@ fn open_tasks(store: &Store, identity: i64, kind: TaskKind) -> Vec<TaskView> {
         .collect()
 }
 
-fn task(store: &Store, id: i64) -> TaskView {
+fn task(store: &Store, id: TaskId) -> TaskView {
     store
         .tasks(None, None)
         .unwrap()
