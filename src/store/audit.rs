@@ -217,7 +217,25 @@ pub fn append(
         return super::workspace::append_in_workspace(tx, action, subject, &details.to_string());
     }
     let key = super::key::audit_key(tx.engine())?;
-    append_signed(tx, &key, at, actor, action, subject, details)
+    // Solo mode: the actor is a claim ("Who are you?", --as); the entry
+    // also records the operating-system account that made it (inside the
+    // hashed details, so the hash rule is unchanged).
+    let mut details = details.clone();
+    if let Some(obj) = details.as_object_mut() {
+        if !obj.contains_key("os_account") {
+            obj.insert("os_account".into(), serde_json::Value::String(os_account()));
+        }
+    }
+    append_signed(tx, &key, at, actor, action, subject, &details)
+}
+
+/// The operating-system account running Custodian (`USER`, `USERNAME` on
+/// Windows), or `unknown`; shown with hidden controls made visible.
+pub fn os_account() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .map(|u| crate::sanitize::terminal(&u).into_owned())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// [`append`] with a given key (tests; tools that hold the key).

@@ -399,3 +399,17 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     let e = su.workspace_init(&prefix, &admin, admin_p).unwrap_err();
     assert_eq!(e.code, custodian::ErrorCode::DatabaseTooNew);
 }
+
+#[test]
+fn in_solo_mode_an_audit_entry_records_the_os_account_behind_the_claim() {
+    let mut store = Store::open_in_memory().unwrap();
+    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    assert!(!store.is_workspace().unwrap());
+    custodian::ops::set_acting_person(&mut store, "1", now()).unwrap();
+    let entries = store.audit_entries(0, 1_000_000).unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(last.action, "settings.acting_person");
+    let d: serde_json::Value = serde_json::from_str(&last.details).unwrap();
+    assert_eq!(d["os_account"], custodian::store::audit::os_account());
+    assert!(store.verify_audit().unwrap().ok);
+}
