@@ -137,6 +137,7 @@ pub fn validate_member(login: &str, roles: &[Role]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
