@@ -1358,3 +1358,35 @@ mod tests {
         assert_eq!(e.code, ErrorCode::NotFound);
     }
 }
+impl Db {
+    /// `n` fresh ids for rows of `table` that the caller inserts with
+    /// explicit ids, so other rows can point at them before they are
+    /// written. SQLite: the ids it would assign itself (`max(id) + 1`
+    /// onwards; only valid inside a write transaction, which holds the
+    /// write lock, and with every insert into `table` until then using
+    /// them); PostgreSQL: `n` values of the table's identity sequence in
+    /// one round trip. `table` is the program's own name, never input.
+    pub fn reserve_ids(&self, table: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        match self.engine() {
+            Engine::Sqlite => {
+                let next: i64 = self.query_row(
+                    &format!("SELECT coalesce(max(id), 0) + 1 FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok((0..n as i64).map(|k| next + k).collect())
+            }
+            Engine::Postgres => self.query_map(
+                &format!(
+                    "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, ?1::bigint)"
+                ),
+                [n as i64],
+                |r| r.get(0),
+            ),
+        }
+    }
+}
+

@@ -11,12 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::store::db::{params, Db, OptionalExtension, Value, BULK_ROWS};
+use crate::values;
 use chrono::{DateTime, Utc};
-use crate::store::db::{params, OptionalExtension, Db};
 
 use super::load::refresh_derived;
 use super::{from_ts, to_ts, to_ts_opt, Store};
 use crate::error::{Context, Error, ErrorCode, Result};
+use crate::lifecycle::{self, Event, EventKind, IdentityFacts, PersonFacts, Subject};
 use crate::model::{IdentityStatus, PersonStatus, SourceId};
 use crate::sync::records::{FetchMode, Fetched, PersonKey};
 
@@ -84,22 +86,79 @@ pub struct ApplyReport {
     pub leavers: usize,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum EventKind {
-    Joiner,
-    Mover,
-    Leaver,
+/// One kind of write of an apply, batched on PostgreSQL.
+///
+/// SQLite runs `sqlite` (one row, `?1..?n` in `columns` order; an update
+/// names only the parameters it sets) at once: a cached statement per row
+/// is its fastest path, and its behaviour stays as it was. PostgreSQL
+/// collects the rows and sends them as multi-row `INSERT INTO table
+/// (columns) VALUES … suffix` ([`Db::insert_rows_with`]), an updating
+/// batch as `ON CONFLICT (id) DO UPDATE` over rows that all exist, so an
+/// apply costs a round trip per [`BULK_ROWS`] rows instead of one per row.
+/// Rows a later write depends on (a foreign key, a read) are flushed
+/// before it, at the end of each phase; all of it stays in the apply's
+/// one transaction.
+struct Batch {
+    table: &'static str,
+    columns: &'static [&'static str],
+    suffix: &'static str,
+    sqlite: &'static str,
+    rows: Vec<Vec<Value>>,
 }
 
-impl EventKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Joiner => "joiner",
-            EventKind::Mover => "mover",
-            EventKind::Leaver => "leaver",
+impl Batch {
+    fn new(
+        table: &'static str,
+        columns: &'static [&'static str],
+        suffix: &'static str,
+        sqlite: &'static str,
+    ) -> Batch {
+        Batch {
+            table,
+            columns,
+            suffix,
+            sqlite,
+            rows: Vec::new(),
         }
     }
+
+    fn push(&mut self, tx: &Db, row: Vec<Value>) -> Result<()> {
+        if !tx.is_postgres() {
+            tx.prepare_cached(self.sqlite)?.execute(row)?;
+            return Ok(());
+        }
+        self.rows.push(row);
+        if self.rows.len() >= BULK_ROWS {
+            self.flush(tx)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, tx: &Db) -> Result<()> {
+        if !self.rows.is_empty() {
+            let rows = std::mem::take(&mut self.rows);
+            tx.insert_rows_with(self.table, self.columns, self.suffix, rows)?;
+        }
+        Ok(())
+    }
 }
+
+/// The next of the ids [`Db::reserve_ids`] handed out.
+fn next_id(ids: &mut std::vec::IntoIter<i64>, table: &str) -> Result<i64> {
+    ids.next()
+        .ok_or_else(|| Error::internal(format!("more new {table} than ids reserved for them")))
+}
+
+const EVENT_COLUMNS: &[&str] = &[
+    "run_id",
+    "source_id",
+    "at",
+    "kind",
+    "subject",
+    "subject_id",
+    "name",
+    "detail",
+];
 
 struct Events<'a> {
     tx: &'a Db,
@@ -107,37 +166,61 @@ struct Events<'a> {
     source: SourceId,
     at: i64,
     report: ApplyReport,
+    rows: Batch,
 }
 
-impl Events<'_> {
+impl<'a> Events<'a> {
+    fn new(tx: &'a Db, run: RunId, source: SourceId, at: i64) -> Events<'a> {
+        Events {
+            tx,
+            run,
+            source,
+            at,
+            report: ApplyReport::default(),
+            rows: Batch::new(
+                "lifecycle_events",
+                EVENT_COLUMNS,
+                "",
+                "INSERT INTO lifecycle_events(run_id, source_id, at, kind, subject, subject_id, name, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            ),
+        }
+    }
+
+    /// Records `event` (if the rule gave one) about `subject` `subject_id`.
     fn record(
         &mut self,
-        kind: EventKind,
-        subject: &str,
+        subject: Subject,
         subject_id: i64,
         name: &str,
-        detail: &str,
+        event: Option<Event>,
     ) -> Result<()> {
-        let mut st = self.tx.prepare_cached(
-            "INSERT INTO lifecycle_events(run_id, source_id, at, kind, subject, subject_id, name, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        let Some(event) = event else {
+            return Ok(());
+        };
+        self.rows.push(
+            self.tx,
+            values![
+                self.run.0,
+                self.source,
+                self.at,
+                event.kind.as_str(),
+                subject.as_str(),
+                subject_id,
+                name,
+                event.detail
+            ],
         )?;
-        st.execute(params![
-            self.run.0,
-            self.source,
-            self.at,
-            kind.as_str(),
-            subject,
-            subject_id,
-            name,
-            detail
-        ])?;
-        match kind {
+        match event.kind {
             EventKind::Joiner => self.report.joiners += 1,
             EventKind::Mover => self.report.movers += 1,
             EventKind::Leaver => self.report.leavers += 1,
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.rows.flush(self.tx)
     }
 }
 
@@ -448,13 +531,7 @@ impl Store {
         replace_demo(&tx, source, now)?;
         let started = std::time::Instant::now();
         let report = {
-            let mut ev = Events {
-                tx: &tx,
-                run,
-                source,
-                at: to_ts(now),
-                report: ApplyReport::default(),
-            };
+            let mut ev = Events::new(&tx, run, source, to_ts(now));
             apply(&tx, source, f, now, &mut ev).context(|| "applying the sync".to_string())?;
             ev.report
         };
@@ -548,6 +625,90 @@ struct ExistingIdentity {
     interval: Option<i64>,
 }
 
+const PERSON_COLUMNS: &[&str] = &[
+    "id",
+    "source_id",
+    "external_id",
+    "display_name",
+    "email",
+    "department",
+    "title",
+    "status",
+    "left_at",
+];
+const PERSON_MANAGER_COLUMNS: &[&str] = &[
+    "id",
+    "source_id",
+    "external_id",
+    "display_name",
+    "email",
+    "department",
+    "title",
+    "status",
+    "left_at",
+    "manager_id",
+];
+const RESOURCE_COLUMNS: &[&str] = &[
+    "id",
+    "source_id",
+    "external_id",
+    "name",
+    "kind",
+    "sensitivity",
+    "environment",
+];
+const IDENTITY_COLUMNS: &[&str] = &[
+    "id",
+    "source_id",
+    "external_id",
+    "name",
+    "kind",
+    "agent_class",
+    "status",
+    "purpose",
+    "builder_id",
+    "owner_id",
+    "team",
+    "environment",
+    "registered",
+    "intended_blast_radius",
+    "review_interval_days",
+    "created_at",
+    "last_used_at",
+];
+const CREDENTIAL_COLUMNS: &[&str] = &[
+    "id",
+    "identity_id",
+    "external_id",
+    "kind",
+    "display_name",
+    "created_at",
+    "expires_at",
+    "last_rotated_at",
+    "last_used_at",
+];
+const GRANT_COLUMNS: &[&str] = &[
+    "identity_id",
+    "resource_id",
+    "permission",
+    "privilege",
+    "high_consequence",
+    "last_used_at",
+];
+const GRANT_UPDATE_COLUMNS: &[&str] = &[
+    "id",
+    "identity_id",
+    "resource_id",
+    "permission",
+    "privilege",
+    "high_consequence",
+    "last_used_at",
+];
+
+fn person_facts<'a>(status: PersonStatus, department: &'a str) -> PersonFacts<'a> {
+    PersonFacts { status, department }
+}
+
 fn apply(
     tx: &Db,
     source: SourceId,
@@ -586,6 +747,27 @@ fn apply(
     }
     let mut seen_people: HashSet<&str> = HashSet::with_capacity(f.people.len());
     let mut person_ids: HashMap<&str, i64> = HashMap::with_capacity(f.people.len());
+    let new_people = f
+        .people
+        .iter()
+        .filter(|p| !people.contains_key(&p.external_id))
+        .count();
+    let mut ids = tx.reserve_ids("people", new_people)?.into_iter();
+    let mut update = Batch::new(
+        "people",
+        PERSON_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, email = excluded.email,
+             department = excluded.department, title = excluded.title, status = excluded.status, left_at = excluded.left_at",
+        "UPDATE people SET display_name = ?4, email = ?5, department = ?6, title = ?7, status = ?8,
+             left_at = ?9 WHERE id = ?1",
+    );
+    let mut insert = Batch::new(
+        "people",
+        PERSON_COLUMNS,
+        "",
+        "INSERT INTO people(id, source_id, external_id, display_name, email, department, title, status, left_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    );
     for p in &f.people {
         seen_people.insert(p.external_id.as_str());
         let id = match people.get(&p.external_id) {
@@ -600,71 +782,68 @@ fn apply(
                 old.id
             }
             Some(old) => {
-                tx.prepare_cached(
-                    "UPDATE people SET display_name = ?2, email = ?3, department = ?4, title = ?5, status = ?6,
-                         left_at = ?7 WHERE id = ?1",
-                )?
-                .execute(params![old.id, p.display_name, p.email, p.department, p.title, p.status, to_ts_opt(p.left_at)])?;
-                if old.status == PersonStatus::Active && p.status != PersonStatus::Active {
-                    ev.record(
-                        EventKind::Leaver,
-                        "person",
+                update.push(
+                    tx,
+                    values![
                         old.id,
-                        &p.display_name,
-                        &format!("status {} -> {}", old.status, p.status),
-                    )?;
-                } else if old.status != PersonStatus::Active && p.status == PersonStatus::Active {
-                    ev.record(
-                        EventKind::Joiner,
-                        "person",
-                        old.id,
-                        &p.display_name,
-                        &format!("status {} -> active", old.status),
-                    )?;
-                } else if old.department != p.department {
-                    ev.record(
-                        EventKind::Mover,
-                        "person",
-                        old.id,
-                        &p.display_name,
-                        &format!("department {} -> {}", old.department, p.department),
-                    )?;
-                }
+                        source,
+                        p.external_id,
+                        p.display_name,
+                        p.email,
+                        p.department,
+                        p.title,
+                        p.status,
+                        to_ts_opt(p.left_at)
+                    ],
+                )?;
+                let event = lifecycle::person_changed(
+                    person_facts(old.status, &old.department),
+                    person_facts(p.status, &p.department),
+                );
+                ev.record(Subject::Person, old.id, &p.display_name, event)?;
                 old.id
             }
             None => {
-                tx.prepare_cached(
-                    "INSERT INTO people(source_id, external_id, display_name, email, department, title, status, left_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    source,
-                    p.external_id,
-                    p.display_name,
-                    p.email,
-                    p.department,
-                    p.title,
-                    p.status,
-                    to_ts_opt(p.left_at)
-                ])?;
-                let id = tx.last_insert_rowid()?;
+                let id = next_id(&mut ids, "people")?;
+                insert.push(
+                    tx,
+                    values![
+                        id,
+                        source,
+                        p.external_id,
+                        p.display_name,
+                        p.email,
+                        p.department,
+                        p.title,
+                        p.status,
+                        to_ts_opt(p.left_at)
+                    ],
+                )?;
                 ev.record(
-                    EventKind::Joiner,
-                    "person",
+                    Subject::Person,
                     id,
                     &p.display_name,
-                    "new person",
+                    Some(lifecycle::person_new()),
                 )?;
                 id
             }
         };
         person_ids.insert(p.external_id.as_str(), id);
     }
+    // Managers and owners resolve by email too, so these rows must be readable.
+    update.flush(tx)?;
+    insert.flush(tx)?;
     let mut resolver = PersonResolver {
         source,
         local: &person_ids,
         by_email: HashMap::new(),
     };
+    let mut managers = Batch::new(
+        "people",
+        PERSON_MANAGER_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET manager_id = excluded.manager_id",
+        "UPDATE people SET manager_id = ?10 WHERE id = ?1",
+    );
     for p in &f.people {
         let Some(&id) = person_ids.get(p.external_id.as_str()) else {
             continue;
@@ -677,19 +856,29 @@ fn apply(
             if old.manager == manager {
                 continue;
             }
-            if old.status == p.status && old.department == p.department {
-                ev.record(
-                    EventKind::Mover,
-                    "person",
-                    id,
-                    &p.display_name,
-                    "manager changed",
-                )?;
-            }
+            let event = lifecycle::person_manager_changed(
+                person_facts(old.status, &old.department),
+                person_facts(p.status, &p.department),
+            );
+            ev.record(Subject::Person, id, &p.display_name, event)?;
         }
-        tx.prepare_cached("UPDATE people SET manager_id = ?2 WHERE id = ?1")?
-            .execute(params![id, manager])?;
+        managers.push(
+            tx,
+            values![
+                id,
+                source,
+                p.external_id,
+                p.display_name,
+                p.email,
+                p.department,
+                p.title,
+                p.status,
+                to_ts_opt(p.left_at),
+                manager
+            ],
+        )?;
     }
+    managers.flush(tx)?;
     // People no longer in the source have left it.
     let gone: Vec<&ExistingPerson> = match f.mode {
         FetchMode::Full => people
@@ -704,16 +893,10 @@ fn apply(
             .collect(),
     };
     for p in gone {
-        if p.status != PersonStatus::Departed {
+        if let Some(event) = lifecycle::person_removed(p.status) {
             tx.prepare_cached("UPDATE people SET status = 'departed', left_at = coalesce(left_at, ?2) WHERE id = ?1")?
                 .execute(params![p.id, now_ts])?;
-            ev.record(
-                EventKind::Leaver,
-                "person",
-                p.id,
-                &p.name,
-                "removed from the source",
-            )?;
+            ev.record(Subject::Person, p.id, &p.name, Some(event))?;
         }
     }
 
@@ -721,30 +904,57 @@ fn apply(
     let mut resources: HashMap<String, i64> = HashMap::new();
     {
         let mut st = tx.prepare("SELECT external_id, id FROM resources WHERE source_id = ?1")?;
-        for row in st.query_map([source], |r| {
-            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
-        })? {
+        for row in st.query_map([source], |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))? {
             let (k, v) = row?;
             resources.insert(k, v);
         }
     }
     let mut seen_resources: HashSet<&str> = HashSet::new();
+    let new_resources = f
+        .resources
+        .iter()
+        .filter(|r| !resources.contains_key(&r.external_id))
+        .count();
+    let mut ids = tx.reserve_ids("resources", new_resources)?.into_iter();
+    let mut update = Batch::new(
+        "resources",
+        RESOURCE_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind,
+             sensitivity = excluded.sensitivity, environment = excluded.environment",
+        "UPDATE resources SET name = ?4, kind = ?5, sensitivity = ?6, environment = ?7 WHERE id = ?1",
+    );
+    let mut insert = Batch::new(
+        "resources",
+        RESOURCE_COLUMNS,
+        "",
+        "INSERT INTO resources(id, source_id, external_id, name, kind, sensitivity, environment)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    );
     for r in &f.resources {
         seen_resources.insert(r.external_id.as_str());
-        match resources.get(&r.external_id) {
-            Some(&id) => {
-                tx.prepare_cached("UPDATE resources SET name = ?2, kind = ?3, sensitivity = ?4, environment = ?5 WHERE id = ?1")?
-                    .execute(params![id, r.name, r.kind, r.sensitivity, r.environment])?;
-            }
+        let (batch, id) = match resources.get(&r.external_id) {
+            Some(&id) => (&mut update, id),
             None => {
-                tx.prepare_cached(
-                    "INSERT INTO resources(source_id, external_id, name, kind, sensitivity, environment) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )?
-                .execute(params![source, r.external_id, r.name, r.kind, r.sensitivity, r.environment])?;
-                resources.insert(r.external_id.clone(), tx.last_insert_rowid()?);
+                let id = next_id(&mut ids, "resources")?;
+                resources.insert(r.external_id.clone(), id);
+                (&mut insert, id)
             }
-        }
+        };
+        batch.push(
+            tx,
+            values![
+                id,
+                source,
+                r.external_id,
+                r.name,
+                r.kind,
+                r.sensitivity,
+                r.environment
+            ],
+        )?;
     }
+    update.flush(tx)?;
+    insert.flush(tx)?;
     if f.mode == FetchMode::Full {
         let stale: Vec<i64> = resources
             .iter()
@@ -803,6 +1013,34 @@ fn apply(
             .collect::<Result<HashMap<_, _>>>()?;
         v
     };
+    let new_identities = f
+        .identities
+        .iter()
+        .filter(|i| !identities.contains_key(&i.external_id))
+        .count();
+    let mut ids = tx.reserve_ids("identities", new_identities)?.into_iter();
+    let mut update = Batch::new(
+        "identities",
+        IDENTITY_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, agent_class = excluded.agent_class,
+             status = excluded.status, purpose = excluded.purpose, builder_id = excluded.builder_id,
+             owner_id = excluded.owner_id, team = excluded.team, environment = excluded.environment,
+             registered = excluded.registered, intended_blast_radius = excluded.intended_blast_radius,
+             review_interval_days = excluded.review_interval_days, last_used_at = excluded.last_used_at",
+        "UPDATE identities SET name = ?4, kind = ?5, agent_class = ?6, status = ?7, purpose = ?8, builder_id = ?9,
+             owner_id = ?10, team = ?11, environment = ?12, registered = ?13, intended_blast_radius = ?14,
+             review_interval_days = ?15, last_used_at = ?17
+         WHERE id = ?1",
+    );
+    let mut insert = Batch::new(
+        "identities",
+        IDENTITY_COLUMNS,
+        "",
+        "INSERT INTO identities(id, source_id, external_id, name, kind, agent_class, status, purpose, builder_id,
+             owner_id, team, environment, registered, intended_blast_radius, review_interval_days, created_at,
+             last_used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    );
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
     let mut touched: HashMap<&str, (i64, bool)> = HashMap::with_capacity(f.identities.len());
     for i in &f.identities {
@@ -833,101 +1071,38 @@ fn apply(
                 touched.insert(i.external_id.as_str(), (old.id, false));
             }
             Some(old) => {
-                tx.prepare_cached(
-                    "UPDATE identities SET name = ?2, kind = ?3, status = ?4, owner_id = ?5, builder_id = coalesce(?6, builder_id),
-                         team = ?7, environment = ?8, last_used_at = coalesce(?9, last_used_at),
-                         agent_class = coalesce(?10, agent_class)
-                     WHERE id = ?1",
-                )?
-                .execute(params![
-                    old.id,
-                    i.name,
-                    i.kind,
-                    i.status,
-                    owner,
-                    builder,
-                    i.team,
-                    i.environment,
-                    to_ts_opt(i.last_used_at),
-                    i.agent_class
-                ])?;
-                apply_registration(tx, old.id, old.registered, i)?;
-                if old.status == IdentityStatus::Active && i.status != IdentityStatus::Active {
-                    ev.record(
-                        EventKind::Leaver,
-                        "identity",
-                        old.id,
-                        &i.name,
-                        &format!("status {} -> {}", old.status, i.status),
-                    )?;
-                } else if old.status != IdentityStatus::Active && i.status == IdentityStatus::Active
-                {
-                    ev.record(
-                        EventKind::Joiner,
-                        "identity",
-                        old.id,
-                        &i.name,
-                        &format!("status {} -> active", old.status),
-                    )?;
-                }
-                if old.owner != owner {
-                    ev.record(
-                        EventKind::Mover,
-                        "identity",
-                        old.id,
-                        &i.name,
-                        "owner changed",
-                    )?;
-                }
-                // Drift: a long-dormant identity in use again.
-                if let (Some(before), Some(after)) = (old.last_used, to_ts_opt(i.last_used_at)) {
-                    let dormant_days = (after - before) / 86_400;
-                    if dormant_days >= DORMANT_DAYS {
-                        ev.record(
-                            EventKind::Mover,
-                            "identity",
-                            old.id,
-                            &i.name,
-                            &format!("active again after {dormant_days} days dormant"),
-                        )?;
-                    }
+                let row = identity_row(Some(old), i, owner, builder);
+                update.push(tx, row.values(old.id, source, i, created))?;
+                let events = lifecycle::identity_changed(
+                    IdentityFacts {
+                        status: old.status,
+                        owner: old.owner,
+                        last_used: old.last_used,
+                    },
+                    IdentityFacts {
+                        status: i.status,
+                        owner,
+                        last_used: to_ts_opt(i.last_used_at),
+                    },
+                );
+                for event in events {
+                    ev.record(Subject::Identity, old.id, &i.name, Some(event))?;
                 }
                 touched.insert(i.external_id.as_str(), (old.id, false));
             }
             None => {
-                tx.prepare_cached(
-                    "INSERT INTO identities(source_id, external_id, name, kind, agent_class, status, purpose, builder_id, owner_id,
-                         team, environment, registered, created_at, last_used_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13)",
-                )?
-                .execute(params![
-                    source,
-                    i.external_id,
-                    i.name,
-                    i.kind,
-                    i.agent_class,
-                    i.status,
-                    i.description,
-                    builder,
-                    owner,
-                    i.team,
-                    i.environment,
-                    created,
-                    to_ts_opt(i.last_used_at)
-                ])?;
-                let id = tx.last_insert_rowid()?;
-                apply_registration(tx, id, false, i)?;
-                ev.record(
-                    EventKind::Joiner,
-                    "identity",
-                    id,
-                    &i.name,
-                    &format!("new {}", i.kind),
-                )?;
+                let id = next_id(&mut ids, "identities")?;
+                let row = identity_row(None, i, owner, builder);
+                insert.push(tx, row.values(id, source, i, created))?;
+                let event = lifecycle::identity_new(i.kind.as_str());
+                ev.record(Subject::Identity, id, &i.name, Some(event))?;
                 touched.insert(i.external_id.as_str(), (id, true));
             }
         }
     }
+    // Credentials, grants and delegations point at these rows.
+    update.flush(tx)?;
+    insert.flush(tx)?;
     let removed: Vec<(&String, &ExistingIdentity)> = match f.mode {
         FetchMode::Full => identities
             .iter()
@@ -940,20 +1115,11 @@ fn apply(
             .collect(),
     };
     for (_, old) in removed {
-        if old.status != IdentityStatus::Deleted {
+        if let Some(event) = lifecycle::identity_removed(old.status) {
             tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?
                 .execute([old.id])?;
-            let name: String =
-                tx.query_row("SELECT name FROM identities WHERE id = ?1", [old.id], |r| {
-                    r.get(0)
-                })?;
-            ev.record(
-                EventKind::Leaver,
-                "identity",
-                old.id,
-                &name,
-                "removed from the source",
-            )?;
+            // Not written by this apply: the name is the stored one.
+            ev.record(Subject::Identity, old.id, &old.name, Some(event))?;
         }
         for sql in [
             "DELETE FROM credentials WHERE identity_id = ?1",
@@ -966,8 +1132,8 @@ fn apply(
 
     apply_credentials(tx, source, f, &touched, ev)?;
     apply_grants(tx, source, f, &touched, &resources, ev)?;
-    apply_delegations(tx, f, &touched, &identities, ev)?;
-    Ok(())
+    apply_delegations(tx, source, f, &touched, &identities, ev)?;
+    ev.flush()
 }
 
 /// True when applying `i` would not change the stored row (no write, so no
@@ -1000,29 +1166,98 @@ fn identity_unchanged(
         && i.agent_class.or(old.class) == old.class
 }
 
-fn apply_registration(
-    tx: &Db,
-    id: i64,
-    registered_before: bool,
-    i: &crate::sync::records::IdentityRecord,
-) -> Result<()> {
-    match &i.registration {
-        Some(reg) => {
-            tx.prepare_cached(
-                "UPDATE identities SET registered = 1, purpose = ?2, intended_blast_radius = ?3,
-                     review_interval_days = ?4, agent_class = coalesce(?5, agent_class) WHERE id = ?1",
-            )?
-            .execute(params![id, reg.purpose, reg.intended_blast_radius, reg.review_interval_days, reg.agent_class])?;
-        }
-        // Unregistered identities show what the source says they are for;
-        // a registered purpose is Custodian's and is kept.
-        None if !registered_before => {
-            tx.prepare_cached("UPDATE identities SET purpose = ?2 WHERE id = ?1")?
-                .execute(params![id, i.description])?;
-        }
-        None => {}
+/// The columns of an identity's row that a record decides, as they are
+/// after applying it over `old` (none for a new identity): what the source
+/// leaves out (builder, last use, agent class) is kept; a registration sets
+/// purpose, intended blast radius, review interval and class; unregistered
+/// identities show what the source says they are for, while a registered
+/// purpose is Custodian's and is kept.
+struct IdentityRow<'a> {
+    agent_class: Option<crate::model::AgentClass>,
+    purpose: &'a str,
+    builder: Option<i64>,
+    owner: Option<i64>,
+    registered: bool,
+    intended: &'a str,
+    interval: Option<i64>,
+    last_used: Option<i64>,
+}
+
+impl IdentityRow<'_> {
+    /// The row's values in `IDENTITY_COLUMNS` order.
+    fn values(
+        &self,
+        id: i64,
+        source: SourceId,
+        i: &crate::sync::records::IdentityRecord,
+        created: i64,
+    ) -> Vec<Value> {
+        values![
+            id,
+            source,
+            i.external_id,
+            i.name,
+            i.kind,
+            self.agent_class,
+            i.status,
+            self.purpose,
+            self.builder,
+            self.owner,
+            i.team,
+            i.environment,
+            self.registered,
+            self.intended,
+            self.interval,
+            created,
+            self.last_used
+        ]
     }
-    Ok(())
+}
+
+fn identity_row<'a>(
+    old: Option<&'a ExistingIdentity>,
+    i: &'a crate::sync::records::IdentityRecord,
+    owner: Option<i64>,
+    builder: Option<i64>,
+) -> IdentityRow<'a> {
+    let class = i.agent_class.or(old.and_then(|o| o.class));
+    let registered_before = old.is_some_and(|o| o.registered);
+    let (registered, purpose, intended, interval, agent_class) = match &i.registration {
+        Some(reg) => (
+            true,
+            reg.purpose.as_str(),
+            reg.intended_blast_radius.as_str(),
+            reg.review_interval_days,
+            reg.agent_class.or(class),
+        ),
+        None => match old {
+            Some(o) if registered_before => (
+                true,
+                o.purpose.as_str(),
+                o.intended.as_str(),
+                o.interval,
+                class,
+            ),
+            Some(o) => (
+                false,
+                i.description.as_str(),
+                o.intended.as_str(),
+                o.interval,
+                class,
+            ),
+            None => (false, i.description.as_str(), "", None, class),
+        },
+    };
+    IdentityRow {
+        agent_class,
+        purpose,
+        builder: builder.or(old.and_then(|o| o.builder)),
+        owner,
+        registered,
+        intended,
+        interval,
+        last_used: to_ts_opt(i.last_used_at).or(old.and_then(|o| o.last_used)),
+    }
 }
 
 /// Stored credential columns, for change detection.
@@ -1084,6 +1319,32 @@ fn apply_credentials(
             existing.entry(identity).or_default().insert(ext, v);
         }
     }
+    let new_credentials = incoming
+        .iter()
+        .map(|(identity, cs)| {
+            let held = existing.get(identity);
+            cs.iter()
+                .filter(|c| held.is_none_or(|h| !h.contains_key(&c.external_id)))
+                .count()
+        })
+        .sum();
+    let mut ids = tx.reserve_ids("credentials", new_credentials)?.into_iter();
+    let mut update = Batch::new(
+        "credentials",
+        CREDENTIAL_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, display_name = excluded.display_name,
+             created_at = excluded.created_at, expires_at = excluded.expires_at,
+             last_rotated_at = excluded.last_rotated_at, last_used_at = excluded.last_used_at",
+        "UPDATE credentials SET kind = ?4, display_name = ?5, created_at = ?6, expires_at = ?7,
+             last_rotated_at = ?8, last_used_at = ?9 WHERE id = ?1",
+    );
+    let mut insert = Batch::new(
+        "credentials",
+        CREDENTIAL_COLUMNS,
+        "",
+        "INSERT INTO credentials(id, identity_id, external_id, kind, display_name, created_at, expires_at,
+             last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    );
     for (ext, &(identity, is_new)) in touched {
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
@@ -1103,29 +1364,39 @@ fn apply_credentials(
                     if (old.1, old.2.clone(), old.3, old.4, old.5) == row && used == old.6 {
                         continue;
                     }
-                    tx.prepare_cached(
-                        "UPDATE credentials SET kind = ?2, display_name = ?3, created_at = ?4, expires_at = ?5,
-                             last_rotated_at = ?6, last_used_at = ?7 WHERE id = ?1",
-                    )?
-                    .execute(params![old.0, row.0, row.1, row.2, row.3, row.4, used])?;
+                    update.push(
+                        tx,
+                        values![
+                            old.0,
+                            identity,
+                            c.external_id,
+                            row.0,
+                            row.1,
+                            row.2,
+                            row.3,
+                            row.4,
+                            used
+                        ],
+                    )?;
                 }
                 None => {
-                    tx.prepare_cached(
-                        "INSERT INTO credentials(identity_id, external_id, kind, display_name, created_at, expires_at,
-                             last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    )?
-                    .execute(params![identity, c.external_id, row.0, row.1, row.2, row.3, row.4, to_ts_opt(c.last_used_at)])?;
-                    let cid = tx.last_insert_rowid()?;
-                    keep.insert(cid);
-                    if !is_new {
-                        ev.record(
-                            EventKind::Joiner,
-                            "credential",
+                    let cid = next_id(&mut ids, "credentials")?;
+                    insert.push(
+                        tx,
+                        values![
                             cid,
-                            &c.display_name,
-                            &format!("new {} on {ext}", c.kind),
-                        )?;
-                    }
+                            identity,
+                            c.external_id,
+                            row.0,
+                            row.1,
+                            row.2,
+                            row.3,
+                            row.4,
+                            to_ts_opt(c.last_used_at)
+                        ],
+                    )?;
+                    let event = lifecycle::credential_new(is_new, c.kind.as_str(), ext);
+                    ev.record(Subject::Credential, cid, &c.display_name, event)?;
                 }
             }
         }
@@ -1134,7 +1405,8 @@ fn apply_credentials(
                 .execute([old.0])?;
         }
     }
-    Ok(())
+    update.flush(tx)?;
+    insert.flush(tx)
 }
 
 fn apply_grants(
@@ -1175,6 +1447,20 @@ fn apply_grants(
             existing.entry(identity).or_default().insert(key, v);
         }
     }
+    let mut update = Batch::new(
+        "grants",
+        GRANT_UPDATE_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET privilege = excluded.privilege, high_consequence = excluded.high_consequence,
+             last_used_at = excluded.last_used_at",
+        "UPDATE grants SET privilege = ?5, high_consequence = ?6, last_used_at = ?7 WHERE id = ?1",
+    );
+    let mut insert = Batch::new(
+        "grants",
+        GRANT_COLUMNS,
+        "",
+        "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    );
     for (ext, &(identity, is_new)) in touched {
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
@@ -1193,16 +1479,31 @@ fn apply_grants(
                     if (privilege, hc, used) == (g.privilege, g.high_consequence, new_used) {
                         continue;
                     }
-                    tx.prepare_cached("UPDATE grants SET privilege = ?2, high_consequence = ?3, last_used_at = ?4 WHERE id = ?1")?
-                        .execute(params![gid, g.privilege, g.high_consequence, new_used])?;
+                    update.push(
+                        tx,
+                        values![
+                            gid,
+                            identity,
+                            rid,
+                            g.permission,
+                            g.privilege,
+                            g.high_consequence,
+                            new_used
+                        ],
+                    )?;
                 }
                 None => {
-                    tx.prepare_cached(
-                        "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?
-                    .execute(params![identity, rid, g.permission, g.privilege, g.high_consequence, to_ts_opt(g.last_used_at)])?;
-                    keep.insert(tx.last_insert_rowid()?);
+                    insert.push(
+                        tx,
+                        values![
+                            identity,
+                            rid,
+                            g.permission,
+                            g.privilege,
+                            g.high_consequence,
+                            to_ts_opt(g.last_used_at)
+                        ],
+                    )?;
                     added += 1;
                 }
             }
@@ -1212,21 +1513,16 @@ fn apply_grants(
                 .execute([gid])?;
             removed += 1;
         }
-        if !is_new && (added > 0 || removed > 0) {
-            ev.record(
-                EventKind::Mover,
-                "identity",
-                identity,
-                ext,
-                &format!("grants: +{added} -{removed}"),
-            )?;
-        }
+        let event = lifecycle::grants_changed(is_new, added, removed);
+        ev.record(Subject::Identity, identity, ext, event)?;
     }
-    Ok(())
+    update.flush(tx)?;
+    insert.flush(tx)
 }
 
 fn apply_delegations(
     tx: &Db,
+    source: SourceId,
     f: &Fetched,
     touched: &HashMap<&str, (i64, bool)>,
     before: &HashMap<String, ExistingIdentity>,
@@ -1251,34 +1547,45 @@ fn apply_delegations(
             .or_default()
             .insert((to, d.kind.as_str().to_string()));
     }
+    // What the source's identities delegate to now, in one query (touched
+    // identities are all the source's).
+    let mut existing: HashMap<i64, HashSet<(i64, String)>> = HashMap::new();
+    tx.prepare(
+        "SELECT d.from_id, d.to_id, d.kind FROM delegations d JOIN identities i ON i.id = d.from_id
+         WHERE i.source_id = ?1",
+    )?
+    .for_each([source], |r| {
+        existing
+            .entry(r.get(0)?)
+            .or_default()
+            .insert((r.get(1)?, r.get(2)?));
+        Ok(())
+    })?;
+    let mut insert = Batch::new(
+        "delegations",
+        &["from_id", "to_id", "kind"],
+        "",
+        "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
+    );
     for (ext, &(identity, is_new)) in touched {
-        let mut st = tx.prepare_cached("SELECT to_id, kind FROM delegations WHERE from_id = ?1")?;
-        let existing: HashSet<(i64, String)> = st
-            .query_map([identity], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_>>()?;
+        let existing = existing.remove(&identity).unwrap_or_default();
         let wanted = incoming.remove(&identity).unwrap_or_default();
         if existing == wanted {
             continue;
         }
-        tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
-            .execute([identity])?;
+        if !existing.is_empty() {
+            tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
+                .execute([identity])?;
+        }
         for (to, kind) in &wanted {
-            tx.prepare_cached("INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)")?
-                .execute(params![identity, to, kind])?;
+            insert.push(tx, values![identity, to, kind])?;
         }
-        if !is_new {
-            let added = wanted.difference(&existing).count();
-            let removed = existing.difference(&wanted).count();
-            ev.record(
-                EventKind::Mover,
-                "identity",
-                identity,
-                ext,
-                &format!("delegations: +{added} -{removed}"),
-            )?;
-        }
+        let added = wanted.difference(&existing).count();
+        let removed = existing.difference(&wanted).count();
+        let event = lifecycle::delegations_changed(is_new, added, removed);
+        ev.record(Subject::Identity, identity, ext, event)?;
     }
-    Ok(())
+    insert.flush(tx)
 }
 
 /// Resolves a `PersonKey` to a local person id.
@@ -1353,18 +1660,10 @@ fn flag_movers(tx: &Db, run: RunId) -> Result<()> {
     Ok(())
 }
 
-/// Days without use after which renewed use is drift.
-const DORMANT_DAYS: i64 = 90;
-
 /// Keeps each identity's usage baseline (the resources it held when first
 /// seen or last certified) and records drift: resources outside the
 /// baseline, and long-dormant identities in use again.
-fn track_drift(
-    tx: &Db,
-    source: SourceId,
-    run: RunId,
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn track_drift(tx: &Db, source: SourceId, run: RunId, now: DateTime<Utc>) -> Result<()> {
     let at = to_ts(now);
     tx.execute(
         "UPDATE identities SET baseline_at = ?2,
