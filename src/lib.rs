@@ -28,6 +28,7 @@ pub mod offboarding;
 pub mod ops;
 pub mod paths;
 pub mod posture;
+pub mod records;
 pub mod sanitize;
 pub mod store;
 pub mod sync;

@@ -20,7 +20,7 @@ use super::{from_ts, to_ts, to_ts_opt, Store};
 use crate::error::{Context, Error, ErrorCode, Result};
 use crate::lifecycle::{self, Event, EventKind, IdentityFacts, PersonFacts, Subject};
 use crate::model::{IdentityStatus, PersonStatus, SourceId};
-use crate::sync::records::{FetchMode, Fetched, PersonKey};
+use crate::records::{FetchMode, Fetched, PersonKey};
 
 /// A sync run's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -1140,7 +1140,7 @@ fn apply(
 /// FTS churn and no WAL growth on a resync).
 fn identity_unchanged(
     old: &ExistingIdentity,
-    i: &crate::sync::records::IdentityRecord,
+    i: &crate::records::IdentityRecord,
     owner: Option<i64>,
     builder: Option<i64>,
 ) -> bool {
@@ -1189,7 +1189,7 @@ impl IdentityRow<'_> {
         &self,
         id: i64,
         source: SourceId,
-        i: &crate::sync::records::IdentityRecord,
+        i: &crate::records::IdentityRecord,
         created: i64,
     ) -> Vec<Value> {
         values![
@@ -1216,7 +1216,7 @@ impl IdentityRow<'_> {
 
 fn identity_row<'a>(
     old: Option<&'a ExistingIdentity>,
-    i: &'a crate::sync::records::IdentityRecord,
+    i: &'a crate::records::IdentityRecord,
     owner: Option<i64>,
     builder: Option<i64>,
 ) -> IdentityRow<'a> {
@@ -1278,7 +1278,7 @@ fn apply_credentials(
     touched: &HashMap<&str, (i64, bool)>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
-    let mut incoming: HashMap<i64, Vec<&crate::sync::records::CredentialRecord>> = HashMap::new();
+    let mut incoming: HashMap<i64, Vec<&crate::records::CredentialRecord>> = HashMap::new();
     for c in &f.credentials {
         let Some(&(id, _)) = touched.get(c.identity.as_str()) else {
             return Err(Error::new(
@@ -1419,7 +1419,7 @@ fn apply_grants(
 ) -> Result<()> {
     /// (grant id, privilege, high consequence, last used)
     type GrantRow = (i64, crate::model::Privilege, bool, Option<i64>);
-    let mut incoming: HashMap<i64, Vec<&crate::sync::records::GrantRecord>> = HashMap::new();
+    let mut incoming: HashMap<i64, Vec<&crate::records::GrantRecord>> = HashMap::new();
     for g in &f.grants {
         let Some(&(id, _)) = touched.get(g.identity.as_str()) else {
             return Err(Error::invalid(format!(

@@ -16,7 +16,9 @@ pub mod github;
 pub mod http;
 pub mod ldap;
 pub mod okta;
-pub mod records;
+/// What a source fetched lives below both the store and the connectors
+/// ([`crate::records`]); re-exported here for the connectors' paths.
+pub use crate::records;
 pub mod scim;
 pub mod secrets;
 pub mod settings;
