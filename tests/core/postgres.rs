@@ -41,7 +41,11 @@ fn a_database_of_another_application_is_refused_and_left_alone() {
     let before = tables_of(&db);
     let err = Store::open_postgres(&target(&db)).unwrap_err();
     assert_eq!(err.code, ErrorCode::DatabaseUnreadable, "{err:?}");
-    assert!(err.message.contains("not a Custodian store"), "{}", err.message);
+    assert!(
+        err.message.contains("not a Custodian store"),
+        "{}",
+        err.message
+    );
     assert_eq!(tables_of(&db), before, "nothing was created");
     let n: i64 = admin_client(&db)
         .query_one("SELECT count(*) FROM customers", &[])
@@ -121,7 +125,8 @@ fn two_desktops_opening_a_new_workspace_at_once_migrate_it_once() {
 
 #[test]
 fn a_password_never_appears_in_what_is_shown() {
-    let loc = Location::parse("postgresql://maya:hunter2@db.example.com/team?sslmode=verify-full").unwrap();
+    let loc = Location::parse("postgresql://maya:hunter2@db.example.com/team?sslmode=verify-full")
+        .unwrap();
     assert!(!loc.display().contains("hunter2"));
     assert!(!format!("{loc:?}").contains("hunter2"));
     // The store's own location (shown in the app, logged) is the same.
@@ -129,7 +134,14 @@ fn a_password_never_appears_in_what_is_shown() {
     let mut url = url_of(&db);
     // A password in the URL works (it is the cluster's) but is never shown.
     let pass = std::fs::read_to_string(std::env::var("PGPASSFILE").unwrap()).unwrap();
-    let pw = pass.lines().next().unwrap().rsplit(':').next().unwrap().to_string();
+    let pw = pass
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
     url = url.replacen("custodian_test@", &format!("custodian_test:{pw}@"), 1);
     let store = Store::open_location(&Location::parse(&url).unwrap()).unwrap();
     assert!(!store.location().contains(&pw), "{}", store.location());
@@ -263,7 +275,10 @@ fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(events as usize, decided, "every decision is an event, none lost or doubled");
+    assert_eq!(
+        events as usize, decided,
+        "every decision is an event, none lost or doubled"
+    );
     // Each item's decision is the last event recorded for it.
     let mismatched: i64 = store
         .raw_db()
@@ -292,5 +307,146 @@ fn parallel_deciders_a_concurrent_writer_and_a_close_lose_nothing() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(decision_entries as usize, decided, "every decision is audited once");
+    assert_eq!(
+        decision_entries as usize, decided,
+        "every decision is audited once"
+    );
+}
+
+/// A real sync (a spreadsheet registry, imported then re-imported with
+/// changes) applies over and over while reviewers decide and the owner
+/// closes: every sync run succeeds, every decision is kept once, the close
+/// counts them all, and the chain verifies.
+#[test]
+fn a_sync_applying_during_decisions_and_the_close_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (t, owner, campaign, by_reviewer) = campaign_world();
+    {
+        // The demo's organisation stands in for a real one, so the CSV
+        // source adds to it instead of replacing it on its first sync.
+        let store = Store::open_postgres(&t).unwrap();
+        store
+            .raw_db()
+            .execute("UPDATE meta SET value = 'concurrency-test' WHERE key = 'dataset'", [])
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("registry.csv");
+    let header = "name,kind,class,purpose,owner_email,team,environment,intended_blast_radius,review_interval_days,created_at,credential_kind,credential_name,credential_created_at,credential_expires_at\n";
+    // Each round the syncer renames the purposes of a few agents.
+    let write_registry = |round: usize| {
+        let mut body = header.to_string();
+        for k in 0..40 {
+            body.push_str(&format!(
+                "registry-agent-{k:02},ai_agent,digital_worker,Purpose {k} round {},nobody@example.test,Ops,production,Reads tickets,90,2025-01-15,client_secret,secret-{k},2025-01-15,\n",
+                if k % 10 == 0 { round } else { 0 }
+            ));
+        }
+        std::fs::write(&csv, body).unwrap();
+    };
+    write_registry(0);
+    let source = {
+        let mut store = Store::open_postgres(&t).unwrap();
+        let s = custodian::ops::add_source(
+            &mut store,
+            &custodian::sync::secrets::MemorySecrets::default(),
+            "csv",
+            "registry",
+            serde_json::json!({"path": csv.display().to_string()}),
+            None,
+            now(),
+        )
+        .unwrap();
+        custodian::model::SourceId(s.id)
+    };
+
+    let mut reviewers: Vec<(i64, Vec<ReviewItemId>)> = by_reviewer.into_iter().collect();
+    reviewers.sort_by_key(|(r, items)| (std::cmp::Reverse(items.len()), *r));
+    reviewers.truncate(3);
+    let total: usize = reviewers.iter().map(|(_, i)| i.len()).sum();
+    assert!(total >= 6, "{reviewers:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(reviewers.len() + 1));
+    let syncer = {
+        let (t, stop, csv) = (t.clone(), stop.clone(), csv.clone());
+        std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&t).unwrap();
+            let mut runs = Vec::new();
+            let mut round = 0;
+            while !stop.load(Ordering::SeqCst) || runs.is_empty() {
+                let out = custodian::ops::sync_source(
+                    &mut store,
+                    source,
+                    &custodian::sync::secrets::MemorySecrets::default(),
+                    Arc::new(|_: &custodian::sync::SyncProgress| {}),
+                    custodian::sync::http::Cancel::new(),
+                )
+                .unwrap_or_else(|e| panic!("sync round {round} failed: {e:?}"));
+                runs.push(out.run);
+                round += 1;
+                let mut body = std::fs::read_to_string(&csv).unwrap();
+                body = body.replace(&format!("round {}", round - 1), &format!("round {round}"));
+                std::fs::write(&csv, body).unwrap();
+            }
+            runs
+        })
+    };
+    let mut handles = Vec::new();
+    for (reviewer, items) in reviewers.clone() {
+        let (t, b) = (t.clone(), start.clone());
+        handles.push(std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&t).unwrap();
+            b.wait();
+            items
+                .into_iter()
+                .map(|item| {
+                    store
+                        .decide(
+                            reviewer,
+                            &DecisionInput {
+                                items: vec![item],
+                                decision: Decision::Keep,
+                                justification: "checked during the sync".into(),
+                                new_owner: None,
+                                follow_recommendation: false,
+                            },
+                            now(),
+                        )
+                        .unwrap()
+                })
+                .sum::<usize>()
+        }));
+    }
+    start.wait();
+    let decided: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(decided, total);
+    // The close races the sync that is still applying.
+    let report = Store::open_postgres(&t)
+        .unwrap()
+        .close_campaign(owner, campaign, UndecidedPolicy::Keep, now())
+        .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let runs = syncer.join().unwrap();
+    assert!(!runs.is_empty());
+    assert_eq!(report.decided_by_people as usize, total, "{report:?}");
+
+    let store = Store::open_postgres(&t).unwrap();
+    for run in &runs {
+        let r = store.sync_run(*run).unwrap();
+        assert!(r.status.starts_with("succeeded"), "run {run:?}: {r:?}");
+    }
+    let count = |sql: &str| -> i64 { store.raw_db().query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM audit_log WHERE action = 'review.decide'") as usize,
+        total,
+        "every decision audited once"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM identities WHERE name LIKE 'registry-agent-%'"),
+        40,
+        "the registry's agents are in the inventory"
+    );
+    let v = store.verify_audit().unwrap();
+    assert!(v.ok, "{v:?}");
 }
