@@ -399,7 +399,7 @@ pub struct TaskView {
     pub id: TaskId,
     pub origin: String,
     pub campaign_id: Option<CampaignId>,
-    pub case_id: Option<i64>,
+    pub case_id: Option<CaseId>,
     pub item_id: Option<ReviewItemId>,
     pub kind: TaskKind,
     pub identity_id: i64,

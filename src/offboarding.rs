@@ -89,7 +89,7 @@ pub struct OffboardingItemView {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct OffboardingCaseSummary {
-    pub id: i64,
+    pub id: crate::campaigns::CaseId,
     pub person_id: i64,
     pub person: String,
     pub email: String,
@@ -137,7 +137,7 @@ pub struct OffboardPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApplyReport {
-    pub case_id: i64,
+    pub case_id: crate::campaigns::CaseId,
     pub transferred: i64,
     pub retired: i64,
     pub kept: i64,
@@ -186,7 +186,7 @@ pub struct TeamMember {
     pub left_at: Option<String>,
     pub departing_on: Option<String>,
     pub owns: i64,
-    pub case_id: Option<i64>,
+    pub case_id: Option<crate::campaigns::CaseId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -551,7 +551,7 @@ pub fn set_source_secret(
 // ---------------------------------------------------------------- reviews ---
 
 use crate::campaigns::{
-    CampaignId, CampaignProgress, CampaignView, CloseReport, DecisionInput, NewCampaign,
+    CampaignId, CampaignProgress, CampaignView, CaseId, CloseReport, DecisionInput, NewCampaign,
     QueueQuery, ReviewItemId, ReviewQueue, TaskId, TaskStatus, TaskView, UndecidedPolicy,
 };
 use crate::store::audit::AuditVerification;
@@ -918,7 +918,7 @@ pub fn mark_departing(
     on: &str,
     note: &str,
     now: DateTime<Utc>,
-) -> Result<Option<i64>> {
+) -> Result<Option<CaseId>> {
     let person = store.resolve_person(person)?;
     store.mark_departing(actor, person, on, note, now)
 }
@@ -931,7 +931,7 @@ pub fn offboarding_cases(
     store.offboarding_cases(status, manager)
 }
 
-pub fn offboarding_case(store: &Store, case: i64) -> Result<OffboardingCase> {
+pub fn offboarding_case(store: &Store, case: CaseId) -> Result<OffboardingCase> {
     store.offboarding_case(case)
 }
 
@@ -971,7 +971,7 @@ pub fn offboard_person(
 pub fn plan_offboarding(
     store: &mut Store,
     actor: i64,
-    case: i64,
+    case: CaseId,
     plan: &OffboardPlan,
     now: DateTime<Utc>,
 ) -> Result<usize> {
@@ -981,7 +981,7 @@ pub fn plan_offboarding(
 pub fn apply_offboarding(
     store: &mut Store,
     actor: i64,
-    case: i64,
+    case: CaseId,
     now: DateTime<Utc>,
 ) -> Result<OffboardApplyReport> {
     crate::store::db::with_retry(|| store.apply_offboarding(actor, case, now))

@@ -2,6 +2,7 @@
 //! team view, registration, retirement, review flags and the identity
 //! timeline. The actor is always the acting person chosen in the app.
 
+use custodian::campaigns::CaseId;
 use custodian::offboarding::{
     ApplyReport, OffboardPlan, OffboardingCase, OffboardingCaseSummary, Registration, TeamView,
     TimelineEntry,
@@ -32,7 +33,7 @@ pub fn offboarding_cases(
 #[tauri::command(async)]
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn offboarding_case(state: State<'_, AppState>, case: i64) -> Result<OffboardingCase> {
-    state.with(|s| ops::offboarding_case(s, case))
+    state.with(|s| ops::offboarding_case(s, CaseId(case)))
 }
 
 #[tauri::command(async)]
@@ -42,7 +43,7 @@ pub fn mark_departing(
     person: i64,
     on: String,
     note: String,
-) -> Result<Option<i64>> {
+) -> Result<Option<CaseId>> {
     if note.len() > 2000 {
         return Err(Error::invalid("the note is too long"));
     }
@@ -61,7 +62,7 @@ pub fn plan_offboarding(
 ) -> Result<usize> {
     state.with_mut(|s| {
         let who = ops::actor(s, None)?;
-        ops::plan_offboarding(s, who, case, &plan, now())
+        ops::plan_offboarding(s, who, CaseId(case), &plan, now())
     })
 }
 
@@ -70,7 +71,7 @@ pub fn plan_offboarding(
 pub fn apply_offboarding(state: State<'_, AppState>, case: i64) -> Result<ApplyReport> {
     state.with_mut(|s| {
         let who = ops::actor(s, None)?;
-        ops::apply_offboarding(s, who, case, now())
+        ops::apply_offboarding(s, who, CaseId(case), now())
     })
 }
 

@@ -1253,7 +1253,7 @@ impl Store {
     pub fn tasks_where(
         &self,
         campaign: Option<CampaignId>,
-        case: Option<i64>,
+        case: Option<CaseId>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
         let mut st = self.db.prepare_cached(

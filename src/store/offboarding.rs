@@ -12,7 +12,7 @@ use super::campaigns::{active_person, person_name as actor_name};
 use super::inventory::rfc3339;
 use super::load::refresh_derived_for;
 use super::{to_ts, Store};
-use crate::campaigns::TaskView;
+use crate::campaigns::{CaseId, TaskView};
 use crate::error::{Error, Result};
 use crate::model::PersonStatus;
 use crate::offboarding::plan::{self, date, parse_date};
@@ -49,7 +49,7 @@ pub(crate) fn person_group(conn: &Db, person: i64) -> Result<Vec<i64>> {
 }
 
 /// The departing person of an open case (a closed one takes no more changes).
-fn open_case_person(conn: &Db, case: i64) -> Result<i64> {
+fn open_case_person(conn: &Db, case: CaseId) -> Result<i64> {
     let (person, status): (i64, String) = conn
         .query_row(
             "SELECT person_id, status FROM offboarding_cases WHERE id = ?1",
@@ -84,7 +84,7 @@ fn identity_event(
 #[allow(clippy::too_many_arguments)]
 fn task(
     tx: &Db,
-    case: Option<i64>,
+    case: Option<CaseId>,
     origin: &str,
     kind: &str,
     identity: i64,
@@ -279,7 +279,7 @@ impl Store {
         on: &str,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<CaseId>> {
         let on = parse_date(on, "departure date")?;
         let tx = self.db.transaction()?;
         let who = actor_name(&tx, actor)?;
@@ -300,7 +300,7 @@ impl Store {
         )?;
         open_cases(&tx, now)?;
         let group = person_group(&tx, person)?;
-        let case: Option<i64> = tx
+        let case: Option<CaseId> = tx
             .query_row(
                 &format!(
                     "SELECT id FROM offboarding_cases WHERE person_id IN ({})",
@@ -323,7 +323,7 @@ impl Store {
     }
 
     /// The case of a person (any of their records), if one is open or closed.
-    pub fn case_of(&self, person: i64) -> Result<Option<i64>> {
+    pub fn case_of(&self, person: i64) -> Result<Option<CaseId>> {
         let group = person_group(&self.db, person)?;
         Ok(self
             .db
@@ -343,7 +343,7 @@ impl Store {
         status: Option<&str>,
         manager: Option<i64>,
     ) -> Result<Vec<OffboardingCaseSummary>> {
-        let ids: Vec<i64> = {
+        let ids: Vec<CaseId> = {
             let mut st = self.db.prepare_cached(
                 "SELECT id FROM offboarding_cases WHERE (status = ?1 OR ?1 IS NULL) AND (manager_id = ?2 OR ?2 IS NULL)
                  ORDER BY status = 'closed', opened_at DESC, id DESC",
@@ -356,7 +356,7 @@ impl Store {
         ids.into_iter().map(|id| self.case_summary(id)).collect()
     }
 
-    fn case_summary(&self, id: i64) -> Result<OffboardingCaseSummary> {
+    fn case_summary(&self, id: CaseId) -> Result<OffboardingCaseSummary> {
         let s = self
             .db
             .query_row(
@@ -406,7 +406,7 @@ impl Store {
     }
 
     /// A case with every item, its preview and owner suggestions, and its tasks.
-    pub fn offboarding_case(&self, id: i64) -> Result<OffboardingCase> {
+    pub fn offboarding_case(&self, id: CaseId) -> Result<OffboardingCase> {
         let summary = self.case_summary(id)?;
         let group = person_group(&self.db, summary.person_id)?;
         let list = in_list(&group);
@@ -504,7 +504,7 @@ impl Store {
     pub fn plan_offboarding(
         &mut self,
         actor: i64,
-        case: i64,
+        case: CaseId,
         plan: &OffboardPlan,
         now: DateTime<Utc>,
     ) -> Result<usize> {
@@ -541,7 +541,7 @@ impl Store {
                 .optional()?;
             plan::check_item(
                 *item,
-                case,
+                case.0,
                 found.map(|(c, applied)| (c, applied.is_some())),
             )?;
             tx.prepare_cached(
@@ -567,7 +567,7 @@ impl Store {
     pub fn apply_offboarding(
         &mut self,
         actor: i64,
-        case: i64,
+        case: CaseId,
         now: DateTime<Utc>,
     ) -> Result<ApplyReport> {
         let at = to_ts(now);
@@ -641,7 +641,7 @@ impl Store {
             }
             // Apply the rule.
             let effects = plan::apply_item(&plan::ApplyFacts {
-                case,
+                case: case.0,
                 item: *item,
                 person_name: &person_name,
                 name,

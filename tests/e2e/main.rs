@@ -1121,7 +1121,7 @@ fn manager_transfers_a_departed_engineers_agents() {
     let tasks: i64 = or_panic(
         conn.query_row(
             "SELECT count(*) FROM tasks WHERE case_id = ?1 AND kind = 'transfer_owner'",
-            [case_id],
+            [case_id.0],
             |r| r.get(0),
         )
         .map_err(|e| e.to_string()),
