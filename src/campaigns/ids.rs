@@ -17,8 +17,45 @@
 //! campaign(TaskId(1)); // a task id is not a campaign id
 //! ```
 //!
-//! Not yet threaded through the store, `ops`, the CLI and the shell: the
-//! public API still takes and returns `i64`; see the README code map.
+//! The store, `ops`, the evidence export, write-back, the CLI arguments and
+//! the views take and return these, so the mix-up fails to compile there too:
+//!
+//! ```no_run
+//! use custodian::campaigns::{CampaignId, CaseId, ReviewItemId, TaskId};
+//! fn read(store: &custodian::store::Store) -> custodian::Result<()> {
+//!     let c: CampaignId = store.campaign(CampaignId(1), chrono::Utc::now())?.id;
+//!     let item = store.review_item(ReviewItemId(1))?;
+//!     let tasks = store.tasks(Some(item.campaign_id), None)?;
+//!     let _: Option<(TaskId, Option<CaseId>)> = tasks.first().map(|t| (t.id, t.case_id));
+//!     let _ = (c, store.offboarding_case(CaseId(1))?.summary.id);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use custodian::campaigns::TaskId;
+//! fn read(store: &custodian::store::Store) {
+//!     let _ = store.campaign(TaskId(1), chrono::Utc::now()); // not a campaign
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use custodian::campaigns::{CampaignId, ReviewItemId};
+//! fn read(store: &custodian::store::Store) -> custodian::Result<CampaignId> {
+//!     // a review item's id is not its campaign's
+//!     Ok(store.review_item(ReviewItemId(1))?.id)
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! use custodian::campaigns::CampaignId;
+//! fn open(store: &custodian::store::Store) {
+//!     let _ = store.offboarding_case(CampaignId(1)); // a case id is a CaseId
+//! }
+//! ```
+//!
+//! The shell's commands take plain numbers from the UI and convert at the
+//! command boundary (`CampaignId(id)`); pure rule modules may keep `i64`.
 
 /// Defines an `i64` id newtype with `Display`, `FromStr`, the store's value
 /// conversions and a TypeScript `number` binding.
