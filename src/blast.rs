@@ -136,7 +136,9 @@ impl AccessGraphSink for GraphBuilder {
     }
 
     fn resource(&mut self, r: GraphResource) {
-        self.graph.resource_index.insert(r.id, self.graph.resources.len() as u32);
+        self.graph
+            .resource_index
+            .insert(r.id, self.graph.resources.len() as u32);
         self.graph.resources.push(Res {
             id: r.id,
             name: r.name,
@@ -147,7 +149,10 @@ impl AccessGraphSink for GraphBuilder {
     }
 
     fn grant(&mut self, g: GraphGrant) {
-        if let (Some(&a), Some(&b)) = (self.graph.index.get(&g.identity), self.graph.resource_index.get(&g.resource)) {
+        if let (Some(&a), Some(&b)) = (
+            self.graph.index.get(&g.identity),
+            self.graph.resource_index.get(&g.resource),
+        ) {
             self.graph.grants[a as usize].push(GrantRef {
                 resource: b,
                 permission: g.permission,
@@ -965,8 +970,18 @@ mod tests {
         let mut b = GraphBuilder::default();
         b.identity(identity(1, "agent"));
         b.identity(identity(2, "role"));
-        b.edge(GraphEdge { from: 1, to: 2, kind: "invoke".into(), documented: true });
-        b.edge(GraphEdge { from: 1, to: 99, kind: "assume_role".into(), documented: false });
+        b.edge(GraphEdge {
+            from: 1,
+            to: 2,
+            kind: "invoke".into(),
+            documented: true,
+        });
+        b.edge(GraphEdge {
+            from: 1,
+            to: 99,
+            kind: "assume_role".into(),
+            documented: false,
+        });
         b.resource(GraphResource {
             id: 10,
             name: "payments-db".into(),

@@ -236,8 +236,17 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), CHECKS.len(), "check ids are not unique");
         for c in CHECKS {
-            assert!(!owasp_title(c.owasp).is_empty(), "{} names unknown category {}", c.id, c.owasp);
-            assert!(!c.title.is_empty() && !c.fix.is_empty(), "{} lacks a title or fix", c.id);
+            assert!(
+                !owasp_title(c.owasp).is_empty(),
+                "{} names unknown category {}",
+                c.id,
+                c.owasp
+            );
+            assert!(
+                !c.title.is_empty() && !c.fix.is_empty(),
+                "{} lacks a title or fix",
+                c.id
+            );
         }
     }
 
@@ -249,7 +258,9 @@ mod tests {
         assert_eq!(cat.categories[6].title, "Long-Lived Secrets");
         assert_eq!(cat.checks.len(), CHECKS.len());
         let orphan = cat.checks.iter().find(|c| c.id == "owner-departed");
-        assert_eq!(orphan.map(|c| (c.owasp.as_str(), c.owasp_title.as_str(), c.severity)),
-            Some(("NHI1", "Improper Offboarding", Severity::High)));
+        assert_eq!(
+            orphan.map(|c| (c.owasp.as_str(), c.owasp_title.as_str(), c.severity)),
+            Some(("NHI1", "Improper Offboarding", Severity::High))
+        );
     }
 }

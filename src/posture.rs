@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::blast::{BlastRank, Graph};
 use crate::error::Result;
-use crate::store::posture::{CheckFindingCount, PastPostureCounts, PostureCounts, PostureSnapshotRow};
+use crate::store::posture::{
+    CheckFindingCount, PastPostureCounts, PostureCounts, PostureSnapshotRow,
+};
 use crate::store::Store;
 
 /// Blast-radius score from which an identity counts as "high blast radius".
@@ -264,8 +266,14 @@ mod tests {
         assert_eq!(f.owned_pct, 100.0);
         assert_eq!(f.orphaned, 0);
         assert_eq!(f.never_expiring, 2);
-        assert_eq!((f.stale_credentials, f.unreviewed, f.high_blast), (None, None, None));
-        assert_eq!((f.findings, f.critical_findings, f.high_findings), (0, 0, 0));
+        assert_eq!(
+            (f.stale_credentials, f.unreviewed, f.high_blast),
+            (None, None, None)
+        );
+        assert_eq!(
+            (f.findings, f.critical_findings, f.high_findings),
+            (0, 0, 0)
+        );
     }
 
     #[test]
@@ -276,8 +284,16 @@ mod tests {
         })
         .unwrap_or_default();
         let rows = vec![
-            PostureSnapshotRow { at: 0, origin: "load".into(), figures_json: good },
-            PostureSnapshotRow { at: 60, origin: "sync".into(), figures_json: "{not json".into() },
+            PostureSnapshotRow {
+                at: 0,
+                origin: "load".into(),
+                figures_json: good,
+            },
+            PostureSnapshotRow {
+                at: 60,
+                origin: "sync".into(),
+                figures_json: "{not json".into(),
+            },
         ];
         let s = snapshots_from(rows);
         assert_eq!(s.len(), 1);

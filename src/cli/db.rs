@@ -59,7 +59,11 @@ pub fn run(cmd: DbCmd, location: &Location, out: &mut impl Write) -> Result<()> 
             };
             let password = crate::read_secret()?;
             custodian::store::pg::store_password(target, &password)?;
-            writeln!(out, "The password for {} is in the OS keyring.", location.display())?;
+            writeln!(
+                out,
+                "The password for {} is in the OS keyring.",
+                location.display()
+            )?;
         }
         DbCmd::Info { json } => {
             let info = ops::store_info(location)?;

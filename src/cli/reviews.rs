@@ -679,7 +679,11 @@ pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Wr
                 } else {
                     "chain intact, signature not checked"
                 };
-                writeln!(out, "Audit log {state}: {} entries, head {}", v.entries, v.head)?;
+                writeln!(
+                    out,
+                    "Audit log {state}: {} entries, head {}",
+                    v.entries, v.head
+                )?;
                 if let Some(note) = &v.signature_note {
                     writeln!(out, "  {note}")?;
                 }

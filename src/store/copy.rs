@@ -88,7 +88,9 @@ pub fn copy(from: &Store, to: &mut Store) -> Result<CopyReport> {
     let src = from.db();
     let dst = to.db();
     if from.schema_version()? != to.schema_version()? {
-        return Err(Error::internal("source and target are at different schema versions"));
+        return Err(Error::internal(
+            "source and target are at different schema versions",
+        ));
     }
     for (db, which) in [(src, "source"), (dst, "target")] {
         let unknown = unknown_tables(db)?;
@@ -172,7 +174,9 @@ pub fn copy(from: &Store, to: &mut Store) -> Result<CopyReport> {
             format!(
                 "the copied audit log does not verify at {} ({}); the target should be discarded",
                 to.location(),
-                target_audit.problem.unwrap_or_else(|| "its head differs from the source's".into())
+                target_audit
+                    .problem
+                    .unwrap_or_else(|| "its head differs from the source's".into())
             ),
         ));
     }

@@ -313,7 +313,9 @@ mod pgtypes {
                 Value::Real(f) => match *ty {
                     Type::FLOAT8 => out.put_f64(*f),
                     Type::FLOAT4 => out.put_f32(*f as f32),
-                    Type::TEXT | Type::VARCHAR | Type::UNKNOWN => out.put_slice(f.to_string().as_bytes()),
+                    Type::TEXT | Type::VARCHAR | Type::UNKNOWN => {
+                        out.put_slice(f.to_string().as_bytes())
+                    }
                     ref other => return Err(format!("cannot bind a real to {other}").into()),
                 },
                 Value::Text(s) => match *ty {
@@ -374,7 +376,9 @@ mod pgtypes {
                 Type::FLOAT4 => Value::Real(f64::from(f32::from_sql(ty, raw)?)),
                 Type::NUMERIC => numeric_value(raw)?,
                 Type::BYTEA => Value::Blob(raw.to_vec()),
-                Type::JSONB => Value::Text(String::from_utf8(raw.get(1..).unwrap_or_default().to_vec())?),
+                Type::JSONB => Value::Text(String::from_utf8(
+                    raw.get(1..).unwrap_or_default().to_vec(),
+                )?),
                 _ => Value::Text(String::from_utf8(raw.to_vec())?),
             };
             Ok(PgValue(v))
@@ -676,7 +680,9 @@ impl Db {
         match &self.conn {
             Conn::Pg(cell) => {
                 let mut guard = cell.try_borrow_mut().map_err(|_| {
-                    Error::internal("the database connection is already in use by an unfinished query")
+                    Error::internal(
+                        "the database connection is already in use by an unfinished query",
+                    )
                 })?;
                 let pg: &mut PgConn = &mut guard;
                 off_runtime(move || f(pg))
@@ -709,7 +715,11 @@ impl Db {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Conn::Pg(_) => {
                 let sql = to_postgres(sql);
-                self.pg(|pg| pg.client.batch_execute(&sql).map_err(|e| pg_error_in(e, &sql)))
+                self.pg(|pg| {
+                    pg.client
+                        .batch_execute(&sql)
+                        .map_err(|e| pg_error_in(e, &sql))
+                })
             }
         }
     }
@@ -834,9 +844,9 @@ impl Db {
                 Engine::Sqlite => self.execute_batch("BEGIN IMMEDIATE")?,
                 Engine::Postgres => {
                     // One round trip: writers pay it on every transaction.
-                    if let Err(e) =
-                        self.execute_batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"))
-                    {
+                    if let Err(e) = self.execute_batch(&format!(
+                        "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+                    )) {
                         let _ = self.execute_batch("ROLLBACK");
                         return Err(e);
                     }
@@ -918,7 +928,13 @@ impl Db {
 
     /// Like [`Db::insert_rows`] with a suffix after the values (e.g.
     /// `ON CONFLICT DO NOTHING`). Returns the rows written.
-    pub fn insert_rows_with<I>(&self, table: &str, columns: &[&str], suffix: &str, rows: I) -> Result<usize>
+    pub fn insert_rows_with<I>(
+        &self,
+        table: &str,
+        columns: &[&str],
+        suffix: &str,
+        rows: I,
+    ) -> Result<usize>
     where
         I: IntoIterator<Item = Vec<Value>>,
     {
@@ -1051,7 +1067,9 @@ impl Stmt<'_> {
 
     pub fn query<P: Params>(&mut self, params: P) -> Result<Rows<'_>> {
         match &mut self.sqlite {
-            Some(st) => Ok(Rows::Sqlite(st.query(rusqlite::params_from_iter(params.values().into_iter()))?)),
+            Some(st) => Ok(Rows::Sqlite(
+                st.query(rusqlite::params_from_iter(params.values().into_iter()))?,
+            )),
             None => Ok(Rows::Pg {
                 rows: self.db.pg_rows(&self.sql, params.values())?.into_iter(),
                 current: None,
@@ -1084,7 +1102,11 @@ impl Stmt<'_> {
         }
     }
 
-    pub fn for_each<P: Params>(&mut self, params: P, mut f: impl FnMut(&Row<'_>) -> Result<()>) -> Result<()> {
+    pub fn for_each<P: Params>(
+        &mut self,
+        params: P,
+        mut f: impl FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
         let mut rows = self.query(params)?;
         while let Some(r) = rows.next()? {
             f(&r)?;
@@ -1294,7 +1316,10 @@ mod tests {
 
     #[test]
     fn non_ascii_text_survives() {
-        assert_eq!(to_postgres("SELECT 'Zoë' || ? -- ünï"), "SELECT 'Zoë' || $1 -- ünï");
+        assert_eq!(
+            to_postgres("SELECT 'Zoë' || ? -- ünï"),
+            "SELECT 'Zoë' || $1 -- ünï"
+        );
         assert_eq!(to_postgres("SELECT é, ?"), "SELECT é, $1");
     }
 
@@ -1324,7 +1349,10 @@ mod tests {
         let v = pgtypes::numeric_value(&numeric(&[1, 1, 0x4000, 0, 2])).unwrap();
         assert_eq!(v, Value::Int(-20_000));
         // 0
-        assert_eq!(pgtypes::numeric_value(&numeric(&[0, 0, 0, 0])).unwrap(), Value::Int(0));
+        assert_eq!(
+            pgtypes::numeric_value(&numeric(&[0, 0, 0, 0])).unwrap(),
+            Value::Int(0)
+        );
         // 1.5 = [1, 5000], weight 0, dscale 1
         let v = pgtypes::numeric_value(&numeric(&[2, 0, 0, 1, 1, 5000])).unwrap();
         assert_eq!(v, Value::Real(1.5));
@@ -1340,7 +1368,9 @@ mod tests {
             tx.execute("INSERT INTO t VALUES (?1)", params![1]).unwrap();
             {
                 let inner = tx.transaction().unwrap();
-                inner.execute("INSERT INTO t VALUES (?1)", params![2]).unwrap();
+                inner
+                    .execute("INSERT INTO t VALUES (?1)", params![2])
+                    .unwrap();
                 // dropped: rolls back to the savepoint
             }
             tx.commit().unwrap();
@@ -1349,12 +1379,18 @@ mod tests {
             let tx = db.transaction().unwrap();
             tx.execute("INSERT INTO t VALUES (?1)", [3]).unwrap();
         }
-        let xs: Vec<i64> = db.query_map("SELECT x FROM t ORDER BY x", [], |r| r.get(0)).unwrap();
+        let xs: Vec<i64> = db
+            .query_map("SELECT x FROM t ORDER BY x", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(xs, vec![1]);
         assert!(!db.in_transaction());
-        let none = db.query_opt("SELECT x FROM t WHERE x = ?1", [9], |r| r.get::<i64>(0)).unwrap();
+        let none = db
+            .query_opt("SELECT x FROM t WHERE x = ?1", [9], |r| r.get::<i64>(0))
+            .unwrap();
         assert_eq!(none, None);
-        let e = db.query_row("SELECT x FROM t WHERE x = ?1", [9], |r| r.get::<i64>(0)).unwrap_err();
+        let e = db
+            .query_row("SELECT x FROM t WHERE x = ?1", [9], |r| r.get::<i64>(0))
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::NotFound);
     }
 }
@@ -1389,4 +1425,3 @@ impl Db {
         }
     }
 }
-

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use crate::store::db::{Engine, Value};
 use crate::store::db::{OptionalExtension, Row};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::{from_ts, to_ts, Store};
 use crate::error::{Error, Result};
@@ -155,9 +155,7 @@ impl Store {
                     team: r.get(9)?,
                     registered: r.get(10)?,
                     credential_count: r.get(11)?,
-                    oldest_credential_days: r
-                        .get::<Option<i64>>(12)?
-                        .map(|t| days_between(t, now)),
+                    oldest_credential_days: r.get::<Option<i64>>(12)?.map(|t| days_between(t, now)),
                     grant_count: r.get(13)?,
                     finding_count: r.get(14)?,
                     max_severity: Severity::from_rank(r.get(15)?),
@@ -504,8 +502,12 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
     if let Some(m) = search_query(engine, &q.search) {
         clauses.push(
             match engine {
-                Engine::Sqlite => "i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)",
-                Engine::Postgres => "i.id IN (SELECT id FROM identity_fts WHERE doc @@ to_tsquery('simple', ?))",
+                Engine::Sqlite => {
+                    "i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)"
+                }
+                Engine::Postgres => {
+                    "i.id IN (SELECT id FROM identity_fts WHERE doc @@ to_tsquery('simple', ?))"
+                }
             }
             .into(),
         );

@@ -314,7 +314,8 @@ pub fn audit_key(engine: crate::store::Engine) -> Result<AuditKey> {
         h.finalize().into()
     };
     let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
-    let file_setting = matches!(&source, AuditKeySource::Setting(v) if std::path::Path::new(v.trim()).is_file());
+    let file_setting =
+        matches!(&source, AuditKeySource::Setting(v) if std::path::Path::new(v.trim()).is_file());
     if !file_setting {
         if let Ok(c) = cache.lock() {
             if let Some((_, k)) = c.iter().find(|(t, _)| *t == tag) {

@@ -1,8 +1,8 @@
 //! Bulk writes: loading a whole organisation snapshot, and keeping the derived
 //! tables (findings, roll-ups) in step.
 
-use chrono::{DateTime, Utc};
 use crate::store::db::Db;
+use chrono::{DateTime, Utc};
 
 use super::{to_ts, to_ts_opt, Store};
 use crate::error::{Context, Result};
@@ -84,7 +84,18 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     )?;
     c.people = tx.insert_rows(
         "people",
-        &["id", "source_id", "external_id", "display_name", "email", "department", "title", "manager_id", "status", "left_at"],
+        &[
+            "id",
+            "source_id",
+            "external_id",
+            "display_name",
+            "email",
+            "department",
+            "title",
+            "manager_id",
+            "status",
+            "left_at",
+        ],
         org.people.iter().map(|p| {
             values![
                 p.id,
@@ -103,8 +114,22 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     c.identities = tx.insert_rows(
         "identities",
         &[
-            "id", "source_id", "external_id", "name", "kind", "agent_class", "status", "purpose", "builder_id",
-            "owner_id", "team", "environment", "registered", "intended_blast_radius", "created_at", "last_used_at",
+            "id",
+            "source_id",
+            "external_id",
+            "name",
+            "kind",
+            "agent_class",
+            "status",
+            "purpose",
+            "builder_id",
+            "owner_id",
+            "team",
+            "environment",
+            "registered",
+            "intended_blast_radius",
+            "created_at",
+            "last_used_at",
             "last_reviewed_at",
         ],
         org.identities.iter().map(|i| {
@@ -131,7 +156,17 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     )?;
     c.credentials = tx.insert_rows(
         "credentials",
-        &["id", "identity_id", "external_id", "kind", "display_name", "created_at", "expires_at", "last_rotated_at", "last_used_at"],
+        &[
+            "id",
+            "identity_id",
+            "external_id",
+            "kind",
+            "display_name",
+            "created_at",
+            "expires_at",
+            "last_rotated_at",
+            "last_used_at",
+        ],
         org.credentials.iter().map(|k| {
             values![
                 k.id,
@@ -148,14 +183,39 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     )?;
     c.resources = tx.insert_rows(
         "resources",
-        &["id", "source_id", "external_id", "name", "kind", "sensitivity", "environment", "owner_id"],
+        &[
+            "id",
+            "source_id",
+            "external_id",
+            "name",
+            "kind",
+            "sensitivity",
+            "environment",
+            "owner_id",
+        ],
         org.resources.iter().map(|r| {
-            values![r.id, r.source, r.external_id, r.name, r.kind, r.sensitivity, r.environment, r.owner]
+            values![
+                r.id,
+                r.source,
+                r.external_id,
+                r.name,
+                r.kind,
+                r.sensitivity,
+                r.environment,
+                r.owner
+            ]
         }),
     )?;
     c.grants = tx.insert_rows(
         "grants",
-        &["identity_id", "resource_id", "permission", "privilege", "high_consequence", "last_used_at"],
+        &[
+            "identity_id",
+            "resource_id",
+            "permission",
+            "privilege",
+            "high_consequence",
+            "last_used_at",
+        ],
         org.grants.iter().map(|g| {
             values![
                 g.identity,
@@ -171,10 +231,18 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
         "delegations",
         &["from_id", "to_id", "kind"],
         "ON CONFLICT DO NOTHING",
-        org.delegations.iter().map(|d| values![d.from, d.to, d.kind]),
+        org.delegations
+            .iter()
+            .map(|d| values![d.from, d.to, d.kind]),
     )?;
     // The snapshot brought its own ids: later inserts continue after them.
-    for table in ["sources", "people", "identities", "credentials", "resources"] {
+    for table in [
+        "sources",
+        "people",
+        "identities",
+        "credentials",
+        "resources",
+    ] {
         tx.sync_id_sequence(table)?;
     }
     Ok(c)
@@ -189,17 +257,14 @@ const SCOPE: &str = "temp.refresh_scope";
 /// is a function of one identity's own rows (its credentials, grants, owner,
 /// source, override); a test in tests/core/offboarding.rs proves it equals a
 /// full refresh.
-pub(super) fn refresh_derived_for(
-    tx: &Db,
-    now: DateTime<Utc>,
-    identities: &[i64],
-) -> Result<()> {
+pub(super) fn refresh_derived_for(tx: &Db, now: DateTime<Utc>, identities: &[i64]) -> Result<()> {
     tx.execute_batch(&format!(
         "CREATE TEMP TABLE IF NOT EXISTS refresh_scope (id INTEGER PRIMARY KEY); DELETE FROM {SCOPE};"
     ))?;
     {
-        let mut st =
-            tx.prepare_cached(&format!("INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"))?;
+        let mut st = tx.prepare_cached(&format!(
+            "INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"
+        ))?;
         for id in identities {
             st.execute([id])?;
         }

@@ -1011,7 +1011,9 @@ pub fn schema_version(db: &Db) -> Result<i64> {
     match db.sqlite_conn() {
         Some(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
         None => Ok(db
-            .query_opt(&format!("SELECT version FROM {PG_MARKER}"), [], |r| r.get(0))?
+            .query_opt(&format!("SELECT version FROM {PG_MARKER}"), [], |r| {
+                r.get(0)
+            })?
             .unwrap_or(0)),
     }
 }
@@ -1152,14 +1154,16 @@ pub fn migrate_to(db: &Db, target: i64) -> Result<()> {
                 }
                 tx.execute_script(m.postgres)
                     .context(|| format!("migration {} ({}) failed", m.version, m.description))?;
-                tx.execute(
-                    &format!("UPDATE {PG_MARKER} SET version = ?1"),
-                    [m.version],
-                )?;
+                tx.execute(&format!("UPDATE {PG_MARKER} SET version = ?1"), [m.version])?;
             }
         }
         tx.commit()?;
-        tracing::info!(version = m.version, engine = db.engine().as_str(), "applied migration: {}", m.description);
+        tracing::info!(
+            version = m.version,
+            engine = db.engine().as_str(),
+            "applied migration: {}",
+            m.description
+        );
     }
     Ok(())
 }

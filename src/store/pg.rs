@@ -99,7 +99,9 @@ impl PgTarget {
     /// Parses a `postgres://` / `postgresql://` URL.
     pub fn parse(s: &str) -> Result<PgTarget> {
         if s.len() > 4096 {
-            return Err(Error::invalid("the database URL is longer than 4096 characters"));
+            return Err(Error::invalid(
+                "the database URL is longer than 4096 characters",
+            ));
         }
         // libpq allows an empty host (`postgres://user@/db`: the default
         // socket or PGHOST); the URL parser does not, so stand one in.
@@ -121,19 +123,28 @@ impl PgTarget {
             None => raw,
         };
         let url = url::Url::parse(raw).map_err(|e| {
-            Error::invalid(format!("the database location is not a valid PostgreSQL URL: {e}"))
+            Error::invalid(format!(
+                "the database location is not a valid PostgreSQL URL: {e}"
+            ))
         })?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(Error::invalid("a PostgreSQL location starts with postgres:// or postgresql://"));
+            return Err(Error::invalid(
+                "a PostgreSQL location starts with postgres:// or postgresql://",
+            ));
         }
         let decode = |v: &str| -> String {
-            percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
         };
         let mut t = PgTarget {
-            host: url.host_str().filter(|h| !h.is_empty() && *h != NO_HOST).map(|h| {
-                let h = decode(h);
-                h.trim_start_matches('[').trim_end_matches(']').to_string()
-            }),
+            host: url
+                .host_str()
+                .filter(|h| !h.is_empty() && *h != NO_HOST)
+                .map(|h| {
+                    let h = decode(h);
+                    h.trim_start_matches('[').trim_end_matches(']').to_string()
+                }),
             port: url.port(),
             user: Some(decode(url.username())).filter(|u| !u.is_empty()),
             dbname: Some(decode(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty()),
@@ -245,7 +256,10 @@ impl PgTarget {
             t.port = env("PGPORT").map(|p| parse_port(&p)).transpose()?;
         }
         t.user = t.user.or_else(|| env("PGUSER")).or_else(|| env("USER"));
-        t.dbname = t.dbname.or_else(|| env("PGDATABASE")).or_else(|| t.user.clone());
+        t.dbname = t
+            .dbname
+            .or_else(|| env("PGDATABASE"))
+            .or_else(|| t.user.clone());
         if t.sslmode.is_none() {
             t.sslmode = env("PGSSLMODE").map(|m| SslMode::parse(&m)).transpose()?;
         }
@@ -306,7 +320,10 @@ pub fn parse_service_file(text: &str, name: &str) -> Option<BTreeMap<String, Str
     found
 }
 
-fn find_service(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<BTreeMap<String, String>> {
+fn find_service(
+    name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>> {
     let mut files: Vec<PathBuf> = Vec::new();
     if let Some(f) = env("PGSERVICEFILE") {
         files.push(f.into());
@@ -348,7 +365,11 @@ pub fn pgpass_lookup(text: &str, host: &str, port: u16, db: &str, user: &str) ->
             continue;
         }
         let ok = |f: &str, v: &str| f == "*" || f == v;
-        if ok(&fields[0], host) && ok(&fields[1], &port) && ok(&fields[2], db) && ok(&fields[3], user) {
+        if ok(&fields[0], host)
+            && ok(&fields[1], &port)
+            && ok(&fields[2], db)
+            && ok(&fields[3], user)
+        {
             return Some(fields[4].clone());
         }
     }
@@ -411,7 +432,8 @@ fn password_for(t: &PgTarget) -> Option<String> {
             }
         }
     }
-    match keyring::Entry::new(KEYRING_SERVICE, &t.keyring_account()).and_then(|e| e.get_password()) {
+    match keyring::Entry::new(KEYRING_SERVICE, &t.keyring_account()).and_then(|e| e.get_password())
+    {
         Ok(p) => Some(p),
         Err(keyring::Error::NoEntry) => None,
         Err(e) => {
@@ -441,7 +463,12 @@ pub fn store_password(target: &PgTarget, password: &str) -> Result<()> {
     let t = target.resolved(&env_var)?;
     keyring::Entry::new(KEYRING_SERVICE, &t.keyring_account())
         .and_then(|e| e.set_password(password))
-        .map_err(|e| Error::new(ErrorCode::Keyring, format!("cannot keep the database password in the OS keyring: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Keyring,
+                format!("cannot keep the database password in the OS keyring: {e}"),
+            )
+        })
 }
 
 fn read_file(what: &str, path: &str) -> Result<Vec<u8>> {
@@ -462,8 +489,9 @@ fn tls_connector(t: &PgTarget, mode: SslMode) -> Result<postgres_native_tls::Mak
     }
     if let Some(root) = t.sslrootcert.as_deref().filter(|r| *r != "system") {
         let pem = read_file("root certificate (sslrootcert)", root)?;
-        let cert = native_tls::Certificate::from_pem(&pem)
-            .map_err(|e| Error::invalid(format!("sslrootcert {root} is not a PEM certificate: {e}")))?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            Error::invalid(format!("sslrootcert {root} is not a PEM certificate: {e}"))
+        })?;
         b.add_root_certificate(cert);
         b.disable_built_in_roots(true);
     }
@@ -472,12 +500,16 @@ fn tls_connector(t: &PgTarget, mode: SslMode) -> Result<postgres_native_tls::Mak
             let cert_pem = read_file("client certificate (sslcert)", cert)?;
             let key_pem = read_file("client key (sslkey)", key)?;
             let id = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
-                Error::invalid(format!("the client certificate {cert} with key {key} cannot be used: {e}"))
+                Error::invalid(format!(
+                    "the client certificate {cert} with key {key} cannot be used: {e}"
+                ))
             })?;
             b.identity(id);
         }
         (Some(_), None) | (None, Some(_)) => {
-            return Err(Error::invalid("a client certificate needs both sslcert and sslkey"))
+            return Err(Error::invalid(
+                "a client certificate needs both sslcert and sslkey",
+            ))
         }
         (None, None) => {}
     }
@@ -524,11 +556,18 @@ pub fn connect(target: &PgTarget) -> Result<Db> {
     .map_err(|e| connect_error(e, &shown, password.is_some()))?;
     let db = Db::postgres(client);
     db.execute_batch("SET search_path = custodian, pg_temp; SET TIME ZONE 'UTC';")?;
-    let version: i64 = db.query_row("SELECT current_setting('server_version_num')::bigint", [], |r| r.get(0))?;
+    let version: i64 = db.query_row(
+        "SELECT current_setting('server_version_num')::bigint",
+        [],
+        |r| r.get(0),
+    )?;
     if version < 150_000 {
         return Err(Error::new(
             ErrorCode::Storage,
-            format!("{shown}: PostgreSQL {} is too old; Custodian needs 15 or newer", version / 10_000),
+            format!(
+                "{shown}: PostgreSQL {} is too old; Custodian needs 15 or newer",
+                version / 10_000
+            ),
         ));
     }
     tracing::info!(location = %shown, "connected to PostgreSQL");
@@ -548,7 +587,10 @@ fn connect_error(e: postgres::Error, shown: &str, had_password: bool) -> Error {
     } else {
         base.code
     };
-    Error::new(code, format!("cannot connect to {shown}: {}{hint}", base.message))
+    Error::new(
+        code,
+        format!("cannot connect to {shown}: {}{hint}", base.message),
+    )
 }
 
 #[cfg(test)]
@@ -561,7 +603,10 @@ mod tests {
 
     #[test]
     fn url_parts_and_display_without_password() {
-        let t = PgTarget::parse("postgres://maya:s3cr%40t@db.example.com:6543/team?sslmode=verify-full").unwrap();
+        let t = PgTarget::parse(
+            "postgres://maya:s3cr%40t@db.example.com:6543/team?sslmode=verify-full",
+        )
+        .unwrap();
         assert_eq!(t.host.as_deref(), Some("db.example.com"));
         assert_eq!(t.port, Some(6543));
         assert_eq!(t.user.as_deref(), Some("maya"));
@@ -569,7 +614,10 @@ mod tests {
         assert_eq!(t.sslmode, Some(SslMode::VerifyFull));
         assert_eq!(t.url_password.as_deref(), Some("s3cr@t"));
         let shown = t.display();
-        assert_eq!(shown, "postgresql://maya@db.example.com:6543/team?sslmode=verify-full");
+        assert_eq!(
+            shown,
+            "postgresql://maya@db.example.com:6543/team?sslmode=verify-full"
+        );
         assert!(!format!("{t:?}").contains("s3cr"));
         let p = PgTarget::parse("postgresql://u@/db?host=/run/pg&password=x").unwrap();
         assert_eq!(p.host.as_deref(), Some("/run/pg"));
@@ -579,8 +627,14 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_with_reasons() {
-        assert!(PgTarget::parse("postgres://h/db?sslmode=maybe").unwrap_err().message.contains("sslmode"));
-        assert!(PgTarget::parse("postgres://h/db?colour=blue").unwrap_err().message.contains("colour"));
+        assert!(PgTarget::parse("postgres://h/db?sslmode=maybe")
+            .unwrap_err()
+            .message
+            .contains("sslmode"));
+        assert!(PgTarget::parse("postgres://h/db?colour=blue")
+            .unwrap_err()
+            .message
+            .contains("colour"));
         assert!(PgTarget::parse("postgres://h:99999/db").is_err());
     }
 
@@ -593,17 +647,29 @@ mod tests {
             "PGSSLMODE" => Some("require".to_string()),
             _ => None,
         };
-        let t = PgTarget::parse("postgres:///mydb").unwrap().resolved(&env).unwrap();
+        let t = PgTarget::parse("postgres:///mydb")
+            .unwrap()
+            .resolved(&env)
+            .unwrap();
         assert_eq!(t.host.as_deref(), Some("envhost"));
         assert_eq!(t.port, Some(5999));
         assert_eq!(t.user.as_deref(), Some("envuser"));
         assert_eq!(t.dbname.as_deref(), Some("mydb"));
         assert_eq!(t.sslmode, Some(SslMode::Require));
         // The URL wins over the environment.
-        let t = PgTarget::parse("postgres://u@h:1/d").unwrap().resolved(&env).unwrap();
-        assert_eq!((t.host.as_deref(), t.port, t.user.as_deref()), (Some("h"), Some(1), Some("u")));
+        let t = PgTarget::parse("postgres://u@h:1/d")
+            .unwrap()
+            .resolved(&env)
+            .unwrap();
+        assert_eq!(
+            (t.host.as_deref(), t.port, t.user.as_deref()),
+            (Some("h"), Some(1), Some("u"))
+        );
         // dbname defaults to the user, as in libpq.
-        let t = PgTarget::parse("postgres://u@h").unwrap().resolved(&no_env).unwrap();
+        let t = PgTarget::parse("postgres://u@h")
+            .unwrap()
+            .resolved(&no_env)
+            .unwrap();
         assert_eq!(t.dbname.as_deref(), Some("u"));
     }
 
@@ -619,14 +685,26 @@ mod tests {
         let file = dir.join("svc.conf");
         std::fs::write(&file, text).unwrap();
         let f = file.display().to_string();
-        let env = move |k: &str| if k == "PGSERVICEFILE" { Some(f.clone()) } else { None };
-        let t = PgTarget::parse("postgres://me@/?service=team").unwrap().resolved(&env).unwrap();
+        let env = move |k: &str| {
+            if k == "PGSERVICEFILE" {
+                Some(f.clone())
+            } else {
+                None
+            }
+        };
+        let t = PgTarget::parse("postgres://me@/?service=team")
+            .unwrap()
+            .resolved(&env)
+            .unwrap();
         assert_eq!(t.host.as_deref(), Some("pg.internal"));
         assert_eq!(t.port, Some(5433));
         assert_eq!(t.dbname.as_deref(), Some("custodian"));
         assert_eq!(t.user.as_deref(), Some("me"));
         assert_eq!(t.sslmode, Some(SslMode::VerifyFull));
-        let err = PgTarget::parse("postgres:///?service=nope").unwrap().resolved(&env).unwrap_err();
+        let err = PgTarget::parse("postgres:///?service=nope")
+            .unwrap()
+            .resolved(&env)
+            .unwrap_err();
         assert!(err.message.contains("nope"));
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -634,9 +712,21 @@ mod tests {
     #[test]
     fn pgpass_matches_like_libpq() {
         let text = "# hosts\nother:5432:*:maya:wrong\ndb.example.com:5432:team:maya:first\n*:*:*:maya:fallback\nh\\:x:*:*:*:esc\\:aped\n";
-        assert_eq!(pgpass_lookup(text, "db.example.com", 5432, "team", "maya").as_deref(), Some("first"));
-        assert_eq!(pgpass_lookup(text, "elsewhere", 6000, "x", "maya").as_deref(), Some("fallback"));
-        assert_eq!(pgpass_lookup(text, "h:x", 1, "d", "u").as_deref(), Some("esc:aped"));
-        assert_eq!(pgpass_lookup(text, "db.example.com", 5432, "team", "nobody"), None);
+        assert_eq!(
+            pgpass_lookup(text, "db.example.com", 5432, "team", "maya").as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "elsewhere", 6000, "x", "maya").as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "h:x", 1, "d", "u").as_deref(),
+            Some("esc:aped")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "db.example.com", 5432, "team", "nobody"),
+            None
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! disabled), and the per-source opt-in. Each in one transaction with its
 //! audit entry.
 
-use chrono::{DateTime, Utc};
 use crate::store::db::{params, OptionalExtension};
+use chrono::{DateTime, Utc};
 
 use super::campaigns::person_name;
 use super::{audit, to_ts, Store};

@@ -64,7 +64,9 @@ fn rehash(mut entries: Vec<AuditEntry>) -> Vec<AuditEntry> {
         e.seq = i as i64 + 1;
         e.prev_hash = prev.clone();
         e.format = 2;
-        e.hash = entry_hash(&prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details);
+        e.hash = entry_hash(
+            &prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details,
+        );
         prev = e.hash.clone();
     }
     entries
@@ -85,7 +87,10 @@ fn fails(v: &audit::AuditVerification, bad: Option<i64>, words: &str) {
     assert!(!v.ok, "must not verify: {v:?}");
     assert_eq!(v.first_bad_seq, bad, "{v:?}");
     let p = v.problem.as_deref().unwrap_or("");
-    assert!(p.contains(words), "the problem names the fault ({words}): {p}");
+    assert!(
+        p.contains(words),
+        "the problem names the fault ({words}): {p}"
+    );
     assert_ne!(v.signature, SIG_VERIFIED);
 }
 
@@ -108,7 +113,10 @@ fn an_untouched_log_verifies_signed_and_names_its_head() {
     assert_eq!(n, 1);
     // The chain alone verifies the same way, without a signature.
     let c = verify_entries(&entries(&store));
-    assert!(c.ok && c.head == v.head && c.signature == SIG_NOT_CHECKED, "{c:?}");
+    assert!(
+        c.ok && c.head == v.head && c.signature == SIG_NOT_CHECKED,
+        "{c:?}"
+    );
 }
 
 #[test]
@@ -138,14 +146,26 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
         .raw_db()
         .execute("UPDATE audit_log SET details = '{}' WHERE seq = 3", [])
         .unwrap();
-    fails(&store.verify_audit().unwrap(), Some(3), "entry 3 was edited");
+    fails(
+        &store.verify_audit().unwrap(),
+        Some(3),
+        "entry 3 was edited",
+    );
 
     // Move text from one field to the next: the old newline rule keeps the
     // hash, the length-prefixed rule does not.
     let store = logged();
     let k = audit_key(store.engine()).unwrap();
-    audit::append_signed(store.raw_db(), &k, 100, "Ann", "note\nsplit", "s", &serde_json::json!({}))
-        .unwrap();
+    audit::append_signed(
+        store.raw_db(),
+        &k,
+        100,
+        "Ann",
+        "note\nsplit",
+        "s",
+        &serde_json::json!({}),
+    )
+    .unwrap();
     assert!(store.verify_audit().unwrap().ok);
     assert_eq!(
         entry_hash_v1("p", 5, 100, "Ann", "note\nsplit", "s", "{}"),
@@ -158,7 +178,11 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
             ["Ann\nnote", "split"],
         )
         .unwrap();
-    fails(&store.verify_audit().unwrap(), Some(5), "entry 5 was edited");
+    fails(
+        &store.verify_audit().unwrap(),
+        Some(5),
+        "entry 5 was edited",
+    );
 
     // Insert an entry in the middle (correctly hashed on its predecessor).
     let store = logged();
@@ -167,13 +191,25 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
     forged.seq = 3;
     forged.actor = "Mallory".into();
     forged.prev_hash = e[1].hash.clone();
-    forged.hash = entry_hash(&forged.prev_hash, 3, forged.at, "Mallory", &forged.action, &forged.subject, &forged.details);
+    forged.hash = entry_hash(
+        &forged.prev_hash,
+        3,
+        forged.at,
+        "Mallory",
+        &forged.action,
+        &forged.subject,
+        &forged.details,
+    );
     e.insert(2, forged);
     for (i, x) in e.iter_mut().enumerate() {
         x.seq = i as i64 + 1;
     }
     rewrite(&store, &e);
-    fails(&store.verify_audit().unwrap(), Some(4), "entry 4 does not follow");
+    fails(
+        &store.verify_audit().unwrap(),
+        Some(4),
+        "entry 4 does not follow",
+    );
 
     // Delete an entry in the middle.
     let store = logged();
@@ -181,7 +217,11 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
         .raw_db()
         .execute("DELETE FROM audit_log WHERE seq = 2", [])
         .unwrap();
-    fails(&store.verify_audit().unwrap(), Some(3), "entry 3 is out of sequence");
+    fails(
+        &store.verify_audit().unwrap(),
+        Some(3),
+        "entry 3 is out of sequence",
+    );
 
     // Reorder two entries (and renumber them).
     let store = logged();
@@ -190,7 +230,11 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
     e[1].seq = 2;
     e[2].seq = 3;
     rewrite(&store, &e);
-    fails(&store.verify_audit().unwrap(), Some(2), "entry 2 does not follow");
+    fails(
+        &store.verify_audit().unwrap(),
+        Some(2),
+        "entry 2 does not follow",
+    );
 
     // Delete the tail: the checkpoint names an entry beyond the end.
     let store = logged();
@@ -204,7 +248,10 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
         "names entry 4 but the log ends at entry 3: entries were deleted from the end",
     );
     // ...and the checkpoint with it.
-    store.raw_db().execute("DELETE FROM audit_checkpoints", []).unwrap();
+    store
+        .raw_db()
+        .execute("DELETE FROM audit_checkpoints", [])
+        .unwrap();
     fails(
         &store.verify_audit().unwrap(),
         None,
@@ -234,7 +281,11 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
     // ...re-signed with the attacker's own key: another key.
     let mallory = AuditKey::from_bytes([6; 32]);
     set_checkpoint(&store, &Checkpoint::sign(&mallory, 4, &e[3].hash, e[3].at));
-    fails(&store.verify_audit().unwrap(), None, "signed with another key");
+    fails(
+        &store.verify_audit().unwrap(),
+        None,
+        "signed with another key",
+    );
     // A key-less verifier cannot tell: it never says verified.
     let v = store.verify_audit_with(&no_key()).unwrap();
     assert_eq!((v.ok, v.signature.as_str()), (true, SIG_NOT_CHECKED));
@@ -246,7 +297,15 @@ fn every_kind_of_tampering_in_the_store_is_detected() {
     let mut extra = last.clone();
     extra.seq = 5;
     extra.prev_hash = last.hash.clone();
-    extra.hash = entry_hash(&extra.prev_hash, 5, extra.at, &extra.actor, &extra.action, &extra.subject, &extra.details);
+    extra.hash = entry_hash(
+        &extra.prev_hash,
+        5,
+        extra.at,
+        &extra.actor,
+        &extra.action,
+        &extra.subject,
+        &extra.details,
+    );
     e.push(extra);
     rewrite(&store, &e);
     fails(
@@ -265,11 +324,16 @@ fn entries_from_before_format_2_keep_verifying_under_the_old_rule() {
     for e in &mut old {
         e.format = 1;
         e.prev_hash = prev.clone();
-        e.hash = entry_hash_v1(&prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details);
+        e.hash = entry_hash_v1(
+            &prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details,
+        );
         prev = e.hash.clone();
     }
     rewrite(&store, &old);
-    store.raw_db().execute("DELETE FROM audit_checkpoints", []).unwrap();
+    store
+        .raw_db()
+        .execute("DELETE FROM audit_checkpoints", [])
+        .unwrap();
     let v = store.verify_audit().unwrap();
     assert!(v.ok, "{v:?}");
     assert_eq!(v.signature, SIG_UNSIGNED, "nothing signs old entries yet");
@@ -282,9 +346,20 @@ fn entries_from_before_format_2_keep_verifying_under_the_old_rule() {
     // An entry turned back to format 1 after a format-2 one is refused.
     let mut e = entries(&store);
     e[2].format = 1;
-    e[2].hash = entry_hash_v1(&e[2].prev_hash, 3, e[2].at, &e[2].actor, &e[2].action, &e[2].subject, &e[2].details);
+    e[2].hash = entry_hash_v1(
+        &e[2].prev_hash,
+        3,
+        e[2].at,
+        &e[2].actor,
+        &e[2].action,
+        &e[2].subject,
+        &e[2].details,
+    );
     rewrite(&store, &e);
-    store.raw_db().execute("DELETE FROM audit_checkpoints", []).unwrap();
+    store
+        .raw_db()
+        .execute("DELETE FROM audit_checkpoints", [])
+        .unwrap();
     // Downgrading every entry and dropping the checkpoint makes the log
     // read as unsigned: never as verified.
     let v = store.verify_audit().unwrap();
@@ -292,10 +367,26 @@ fn entries_from_before_format_2_keep_verifying_under_the_old_rule() {
     let mut e = entries(&store);
     e.push(e[2].clone());
     e[2].format = 2;
-    e[2].hash = entry_hash(&e[2].prev_hash, 3, e[2].at, &e[2].actor, &e[2].action, &e[2].subject, &e[2].details);
+    e[2].hash = entry_hash(
+        &e[2].prev_hash,
+        3,
+        e[2].at,
+        &e[2].actor,
+        &e[2].action,
+        &e[2].subject,
+        &e[2].details,
+    );
     e[3].seq = 4;
     e[3].prev_hash = e[2].hash.clone();
-    e[3].hash = entry_hash_v1(&e[3].prev_hash, 4, e[3].at, &e[3].actor, &e[3].action, &e[3].subject, &e[3].details);
+    e[3].hash = entry_hash_v1(
+        &e[3].prev_hash,
+        4,
+        e[3].at,
+        &e[3].actor,
+        &e[3].action,
+        &e[3].subject,
+        &e[3].details,
+    );
     rewrite(&store, &e);
     fails(
         &store.verify_audit().unwrap(),
@@ -310,16 +401,25 @@ fn export(store: &Store) -> (String, String) {
         .export_audit(&mut buf, "2026-11-01T00:00:00Z")
         .unwrap();
     let text = String::from_utf8(buf).unwrap();
-    assert_eq!(text.lines().count() as i64, n + 1, "a header and one line per entry");
+    assert_eq!(
+        text.lines().count() as i64,
+        n + 1,
+        "a header and one line per entry"
+    );
     (text, head)
 }
 
 fn lines(text: &str) -> Vec<serde_json::Value> {
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn unlines(v: &[serde_json::Value]) -> String {
-    v.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n")
+    v.iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -328,7 +428,10 @@ fn an_export_verifies_offline_signed_and_against_a_published_head() {
     let (text, head) = export(&store);
     let k = key(&store);
     let v = verify_export(&text, None, &k).unwrap();
-    assert!(v.ok && v.head == head && v.signature == SIG_VERIFIED, "{v:?}");
+    assert!(
+        v.ok && v.head == head && v.signature == SIG_VERIFIED,
+        "{v:?}"
+    );
     let v = verify_export(&text, None, &no_key()).unwrap();
     assert!(v.ok && v.signature == SIG_NOT_CHECKED, "{v:?}");
     assert!(v.signature_note.unwrap().contains("signature not checked"));
@@ -358,52 +461,99 @@ fn every_kind_of_tampering_in_an_export_is_detected() {
     // Edit an entry's actor.
     let edited = text.replacen("\"actor\":\"Ann\"", "\"actor\":\"Mallory\"", 1);
     assert_ne!(edited, text);
-    fails(&verify_export(&edited, None, &k).unwrap(), Some(1), "entry 1 was edited");
+    fails(
+        &verify_export(&edited, None, &k).unwrap(),
+        Some(1),
+        "entry 1 was edited",
+    );
 
     // Delete an entry in the middle.
     let mut cut = l.clone();
     cut.remove(2);
-    fails(&verify_export(&unlines(&cut), None, &k).unwrap(), Some(3), "entry 3 is out of sequence");
+    fails(
+        &verify_export(&unlines(&cut), None, &k).unwrap(),
+        Some(3),
+        "entry 3 is out of sequence",
+    );
 
     // Reorder two entries.
     let mut swapped = l.clone();
     swapped.swap(2, 3);
-    fails(&verify_export(&unlines(&swapped), None, &k).unwrap(), Some(3), "out of sequence");
+    fails(
+        &verify_export(&unlines(&swapped), None, &k).unwrap(),
+        Some(3),
+        "out of sequence",
+    );
 
     // Insert an entry (renumbered, hashed on its predecessor).
     let mut ins = l.clone();
     let mut forged: AuditEntry = serde_json::from_value(l[2].clone()).unwrap();
     forged.seq = 3;
     forged.prev_hash = forged.hash.clone();
-    forged.hash = entry_hash(&forged.prev_hash, 3, forged.at, &forged.actor, &forged.action, &forged.subject, &forged.details);
+    forged.hash = entry_hash(
+        &forged.prev_hash,
+        3,
+        forged.at,
+        &forged.actor,
+        &forged.action,
+        &forged.subject,
+        &forged.details,
+    );
     ins.insert(3, serde_json::to_value(&forged).unwrap());
     for (i, x) in ins.iter_mut().enumerate().skip(4) {
         x["seq"] = serde_json::json!(i as i64);
     }
-    fails(&verify_export(&unlines(&ins), None, &k).unwrap(), Some(4), "entry 4 does not follow");
+    fails(
+        &verify_export(&unlines(&ins), None, &k).unwrap(),
+        Some(4),
+        "entry 4 does not follow",
+    );
 
     // Drop the tail: the header says more.
     let mut tail = l.clone();
     tail.pop();
-    fails(&verify_export(&unlines(&tail), None, &k).unwrap(), Some(4), "names entry 4 but the log ends at entry 3");
+    fails(
+        &verify_export(&unlines(&tail), None, &k).unwrap(),
+        Some(4),
+        "names entry 4 but the log ends at entry 3",
+    );
     // ...and adjust the header's count and head: the checkpoint still names 4.
     tail[0]["entries"] = serde_json::json!(3);
     tail[0]["head"] = tail[3]["hash"].clone();
-    fails(&verify_export(&unlines(&tail), None, &k).unwrap(), Some(4), "entries were deleted from the end");
+    fails(
+        &verify_export(&unlines(&tail), None, &k).unwrap(),
+        Some(4),
+        "entries were deleted from the end",
+    );
     // ...and the checkpoint's seq and head too: its signature fails.
     tail[0]["checkpoint"]["seq"] = serde_json::json!(3);
     tail[0]["checkpoint"]["head"] = tail[3]["hash"].clone();
-    fails(&verify_export(&unlines(&tail), None, &k).unwrap(), None, "does not match");
+    fails(
+        &verify_export(&unlines(&tail), None, &k).unwrap(),
+        None,
+        "does not match",
+    );
     // Without the key that cannot be seen, but the published head can.
     let v = verify_export(&unlines(&tail), None, &no_key()).unwrap();
     assert_eq!((v.ok, v.signature.as_str()), (true, SIG_NOT_CHECKED));
-    fails(&verify_export(&unlines(&tail), Some(&head), &no_key()).unwrap(), None, "is not in this log");
+    fails(
+        &verify_export(&unlines(&tail), Some(&head), &no_key()).unwrap(),
+        None,
+        "is not in this log",
+    );
     // ...or drop the checkpoint: a v2 export without one is refused.
     tail[0]["checkpoint"] = serde_json::Value::Null;
-    fails(&verify_export(&unlines(&tail), None, &no_key()).unwrap(), None, "has no signed checkpoint");
+    fails(
+        &verify_export(&unlines(&tail), None, &no_key()).unwrap(),
+        None,
+        "has no signed checkpoint",
+    );
 
     // Renumber after deleting entry 2, re-hash everything, fix the header.
-    let mut es: Vec<AuditEntry> = l[1..].iter().map(|x| serde_json::from_value(x.clone()).unwrap()).collect();
+    let mut es: Vec<AuditEntry> = l[1..]
+        .iter()
+        .map(|x| serde_json::from_value(x.clone()).unwrap())
+        .collect();
     es.remove(1);
     let es = rehash(es);
     let mut re = vec![l[0].clone()];
@@ -412,13 +562,25 @@ fn every_kind_of_tampering_in_an_export_is_detected() {
     re[0]["head"] = serde_json::json!(es[2].hash);
     re[0]["checkpoint"]["seq"] = serde_json::json!(3);
     re[0]["checkpoint"]["head"] = serde_json::json!(es[2].hash);
-    fails(&verify_export(&unlines(&re), None, &k).unwrap(), None, "does not match");
-    fails(&verify_export(&unlines(&re), Some(&head), &no_key()).unwrap(), None, "is not in this log");
+    fails(
+        &verify_export(&unlines(&re), None, &k).unwrap(),
+        None,
+        "does not match",
+    );
+    fails(
+        &verify_export(&unlines(&re), Some(&head), &no_key()).unwrap(),
+        None,
+        "is not in this log",
+    );
 
     // A rehash with only the header's count and head adjusted, checkpoint kept.
     let mut re2 = re.clone();
     re2[0]["checkpoint"] = l[0]["checkpoint"].clone();
-    fails(&verify_export(&unlines(&re2), None, &no_key()).unwrap(), Some(4), "entries were deleted from the end");
+    fails(
+        &verify_export(&unlines(&re2), None, &no_key()).unwrap(),
+        Some(4),
+        "entries were deleted from the end",
+    );
 }
 
 #[test]
@@ -428,7 +590,9 @@ fn an_old_format_export_still_verifies_unsigned() {
     let mut out = vec![];
     for mut e in entries(&store) {
         e.prev_hash = prev.clone();
-        e.hash = entry_hash_v1(&prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details);
+        e.hash = entry_hash_v1(
+            &prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &e.details,
+        );
         prev = e.hash.clone();
         let mut j = serde_json::to_value(&e).unwrap();
         j.as_object_mut().unwrap().remove("format");
@@ -441,9 +605,17 @@ fn an_old_format_export_still_verifies_unsigned() {
     let v = verify_export(&unlines(&out), None, &key(&store)).unwrap();
     assert!(v.ok, "{v:?}");
     assert_eq!(v.signature, SIG_UNSIGNED);
-    assert!(verify_export(&unlines(&out), Some(&prev), &no_key()).unwrap().ok);
+    assert!(
+        verify_export(&unlines(&out), Some(&prev), &no_key())
+            .unwrap()
+            .ok
+    );
     out.pop();
-    fails(&verify_export(&unlines(&out), None, &no_key()).unwrap(), None, "removed from the end");
+    fails(
+        &verify_export(&unlines(&out), None, &no_key()).unwrap(),
+        None,
+        "removed from the end",
+    );
     let _ = SIG_INVALID;
 }
 
@@ -467,18 +639,41 @@ fn the_cli_checks_an_export_against_a_published_head() {
         )
     };
     crate::util::test_key();
-    let (code, _, err) = run(&["source", "add", "csv", "--name", "reg", "--set", "path=/nonexistent.csv"]);
+    let (code, _, err) = run(&[
+        "source",
+        "add",
+        "csv",
+        "--name",
+        "reg",
+        "--set",
+        "path=/nonexistent.csv",
+    ]);
     assert_eq!(code, Some(0), "{err}");
     let file = dir.path().join("log.jsonl");
     let (code, out, err) = run(&["audit", "export", "--out", file.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
-    let head = out.split("(head ").nth(1).unwrap().trim_end_matches([')', '\n']).to_string();
-    let (code, out, err) = run(&["audit", "verify", "--file", file.to_str().unwrap(), "--head", &head]);
+    let head = out
+        .split("(head ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches([')', '\n'])
+        .to_string();
+    let (code, out, err) = run(&[
+        "audit",
+        "verify",
+        "--file",
+        file.to_str().unwrap(),
+        "--head",
+        &head,
+    ]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("verified and signed"), "{out}");
     let (code, out, err) = run(&["audit", "verify", "--head", &"2".repeat(64)]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(err.contains("error[audit_broken]") && err.contains("is not in this log"), "{err}");
+    assert!(
+        err.contains("error[audit_broken]") && err.contains("is not in this log"),
+        "{err}"
+    );
     // A key-less verifier (another passphrase has no such key).
     let out = std::process::Command::new(exe)
         .args(["--db"])

@@ -99,7 +99,10 @@ fn first_page(store: &Store) -> Vec<(i64, String, i64)> {
 #[test]
 fn the_copy_knows_every_table_of_the_schema() {
     let store = crate::util::test_store();
-    assert_eq!(unknown_tables(store.raw_db()).unwrap(), Vec::<String>::new());
+    assert_eq!(
+        unknown_tables(store.raw_db()).unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -107,7 +110,9 @@ fn a_cache_goes_to_postgres_and_back_with_everything_and_a_verified_chain() {
     let dir = tempfile::tempdir().unwrap();
     let solo = rich_store(&dir.path().join("solo.db"));
     let before = counts(&solo);
-    assert!(before["campaign_events"] > 0 && before["offboarding_cases"] > 0 && before["tasks"] > 0);
+    assert!(
+        before["campaign_events"] > 0 && before["offboarding_cases"] > 0 && before["tasks"] > 0
+    );
     assert!(before["audit_log"] > 5 && before["posture_snapshots"] > 0 && before["findings"] > 0);
     let head = solo.verify_audit().unwrap().head;
 
@@ -122,7 +127,11 @@ fn a_cache_goes_to_postgres_and_back_with_everything_and_a_verified_chain() {
     assert_eq!(counts(&team), before);
     assert_eq!(report.rows, before.values().sum::<i64>());
     let solo = Store::open_location(&solo_loc).unwrap();
-    assert_eq!(first_page(&team), first_page(&solo), "search rebuilt at the target");
+    assert_eq!(
+        first_page(&team),
+        first_page(&solo),
+        "search rebuilt at the target"
+    );
     let v = team.verify_audit().unwrap();
     assert!(v.ok && v.head == head, "{v:?}");
     drop(team);
@@ -161,14 +170,18 @@ fn a_copy_into_a_store_that_holds_data_is_refused_and_changes_nothing() {
     custodian::ops::load_demo(&mut other, custodian::demo::DemoSize::S, 3, now()).unwrap();
     let before = counts(&other);
     drop(other);
-    let err = custodian::ops::copy_store(&Location::File(a.clone()), &Location::File(b.clone())).unwrap_err();
+    let err = custodian::ops::copy_store(&Location::File(a.clone()), &Location::File(b.clone()))
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidInput, "{err:?}");
     assert!(err.message.contains("not empty"), "{}", err.message);
     assert_eq!(counts(&Store::open(&b).unwrap()), before);
     // A missing source is not created.
     let missing = dir.path().join("missing.db");
-    let err = custodian::ops::copy_store(&Location::File(missing.clone()), &Location::File(dir.path().join("c.db")))
-        .unwrap_err();
+    let err = custodian::ops::copy_store(
+        &Location::File(missing.clone()),
+        &Location::File(dir.path().join("c.db")),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotFound);
     assert!(!missing.exists());
 }

@@ -190,11 +190,21 @@ fn the_check_catalogue_describes_every_raised_finding() {
     let mut store = crate::util::test_store();
     ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
     let catalogue = ops::finding_checks();
-    let codes: Vec<&str> = catalogue.categories.iter().map(|c| c.code.as_str()).collect();
-    assert_eq!(codes, (1..=10).map(|i| format!("NHI{i}")).collect::<Vec<_>>());
+    let codes: Vec<&str> = catalogue
+        .categories
+        .iter()
+        .map(|c| c.code.as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        (1..=10).map(|i| format!("NHI{i}")).collect::<Vec<_>>()
+    );
     assert_eq!(catalogue.checks.len(), CHECKS.len());
     let counts = ops::finding_counts(&store).unwrap();
-    assert!(counts.len() > 3, "the demo raises several kinds of findings");
+    assert!(
+        counts.len() > 3,
+        "the demo raises several kinds of findings"
+    );
     for f in counts {
         let c = catalogue
             .checks

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use custodian::model::SourceId;
+use custodian::ops::sync_blocking;
 use custodian::store::Store;
 use custodian::sync::http::{Cancel, HttpPolicy};
 use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::ops::sync_blocking;
-use custodian::sync::{SyncOutcome};
+use custodian::sync::SyncOutcome;
 use custodian::views::IdentityDetail;
 use custodian::Result;
 use wiremock::{Mock, MockServer};

@@ -50,7 +50,10 @@ fn a_demo_reload_refuses_to_replace_governance_history_unless_told() {
     assert_eq!(action, "demo.replace_history");
     assert!(details.contains("\"audit_entries\":1"), "{details}");
     let after = store.governance_history().unwrap();
-    assert!(after.audit_entries > before.audit_entries, "the audit log is kept");
+    assert!(
+        after.audit_entries > before.audit_entries,
+        "the audit log is kept"
+    );
     assert!(store.verify_audit().unwrap().ok);
     // The new demo's own history is its baseline again.
     assert!(store.history_beyond_demo().unwrap().is_empty());

@@ -60,7 +60,11 @@ static N: AtomicU32 = AtomicU32::new(0);
 
 /// A new empty database (no schema), for tests of the gate and migrations.
 pub fn empty_database() -> String {
-    let name = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     admin_client("postgres")
         .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0"))
         .unwrap();
@@ -87,7 +91,11 @@ fn template() -> &'static str {
 /// A new database cloned from the migrated template.
 pub fn fresh_database() -> String {
     let tpl = template();
-    let name = format!("t_{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
     let mut admin = admin_client("postgres");
     // A clone needs the template to itself; retry while another clone runs.
     for attempt in 0.. {

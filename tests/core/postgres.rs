@@ -327,7 +327,10 @@ fn a_sync_applying_during_decisions_and_the_close_loses_nothing() {
         let store = Store::open_postgres(&t).unwrap();
         store
             .raw_db()
-            .execute("UPDATE meta SET value = 'concurrency-test' WHERE key = 'dataset'", [])
+            .execute(
+                "UPDATE meta SET value = 'concurrency-test' WHERE key = 'dataset'",
+                [],
+            )
             .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();

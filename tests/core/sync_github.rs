@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege};
-use custodian::sync::http::{Cancel, HttpPolicy};
 use custodian::ops::sync_blocking;
+use custodian::sync::http::{Cancel, HttpPolicy};
 use custodian::ErrorCode;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};

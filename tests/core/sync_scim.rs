@@ -4,10 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use custodian::model::{IdentityKind, IdentityStatus, PersonStatus, SourceId};
 use custodian::ops;
+use custodian::ops::sync_blocking;
 use custodian::store::Store;
 use custodian::sync::http::Cancel;
 use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::ops::sync_blocking;
 use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::views::InventoryQuery;
 use custodian::ErrorCode;

@@ -234,7 +234,11 @@ pub fn raw_store(file: &std::path::Path) -> RawDb {
 
 /// A campaign over every identity, reviewed by owners, `fallback` when the
 /// owner cannot review, due in `due_days`; change fields with `..`.
-pub fn identities_campaign(name: &str, fallback: i64, due_days: i64) -> custodian::campaigns::NewCampaign {
+pub fn identities_campaign(
+    name: &str,
+    fallback: i64,
+    due_days: i64,
+) -> custodian::campaigns::NewCampaign {
     use custodian::campaigns::*;
     NewCampaign {
         name: name.into(),

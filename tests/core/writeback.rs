@@ -6,10 +6,10 @@
 use custodian::campaigns::{TaskId, TaskKind, TaskStatus, TaskView};
 use custodian::model::{IdentityStatus, SourceId};
 use custodian::ops;
+use custodian::ops::sync_blocking;
 use custodian::store::Store;
 use custodian::sync::http::Cancel;
 use custodian::sync::secrets::{MemorySecrets, SecretStore};
-use custodian::ops::sync_blocking;
 use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::ErrorCode;
 use serde_json::json;

@@ -140,7 +140,9 @@ fn parse_args() -> Result<Args, String> {
                 });
             }
             "--engines" | "--engine" => {
-                let v = it.next().ok_or("--engines needs sqlite, postgres or sqlite,postgres")?;
+                let v = it
+                    .next()
+                    .ok_or("--engines needs sqlite, postgres or sqlite,postgres")?;
                 args.engines = v
                     .split(',')
                     .map(|e| match e.trim() {
@@ -208,41 +210,45 @@ fn main() {
         .or_else(|| std::env::var("CUSTODIAN_BENCH_PG").ok())
         .or_else(|| std::env::var("CUSTODIAN_TEST_PG").ok());
     for size in &sizes {
-      for engine in &args.engines {
-        let t = match target::Target::new(*engine, admin.as_deref(), size.as_str()) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("custodian-bench: {e}");
-                std::process::exit(2);
-            }
-        };
-        let result = if args.sync {
-            run_sync(*size, &t)
-        } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
-            run(*size, args.runs, &t)
-        } else if args.reviews {
-            reviews::run_reviews(*size)
-        } else if args.offboarding {
-            offboarding::run_offboarding(*size)
-        } else if args.blast {
-            blast::run_blast(*size)
-        } else {
-            run(*size, args.runs, &t)
-        };
-        t.cleanup();
-        match result {
-            Ok(r) => {
-                if !args.json {
-                    print_human(&r);
+        for engine in &args.engines {
+            let t = match target::Target::new(*engine, admin.as_deref(), size.as_str()) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("custodian-bench: {e}");
+                    std::process::exit(2);
                 }
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("custodian-bench: size {} on {}: {e}", size.as_str(), engine.as_str());
-                std::process::exit(1);
+            };
+            let result = if args.sync {
+                run_sync(*size, &t)
+            } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
+                run(*size, args.runs, &t)
+            } else if args.reviews {
+                reviews::run_reviews(*size)
+            } else if args.offboarding {
+                offboarding::run_offboarding(*size)
+            } else if args.blast {
+                blast::run_blast(*size)
+            } else {
+                run(*size, args.runs, &t)
+            };
+            t.cleanup();
+            match result {
+                Ok(r) => {
+                    if !args.json {
+                        print_human(&r);
+                    }
+                    results.push(r);
+                }
+                Err(e) => {
+                    eprintln!(
+                        "custodian-bench: size {} on {}: {e}",
+                        size.as_str(),
+                        engine.as_str()
+                    );
+                    std::process::exit(1);
+                }
             }
         }
-      }
     }
     if args.json {
         println!(

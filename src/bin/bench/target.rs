@@ -26,7 +26,8 @@ impl Target {
     pub fn new(engine: Engine, admin: Option<&str>, tag: &str) -> Result<Target, String> {
         match engine {
             Engine::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("custodian-bench-{}-{tag}", std::process::id()));
+                let dir = std::env::temp_dir()
+                    .join(format!("custodian-bench-{}-{tag}", std::process::id()));
                 std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
                 let path = dir.join("bench.db");
                 let _ = std::fs::remove_file(&path);
@@ -65,10 +66,14 @@ impl Target {
     /// The store's size on disk.
     pub fn size_mib(&self, store: &Store) -> f64 {
         match &self.location {
-            Location::File(p) => std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1_048_576.0),
+            Location::File(p) => {
+                std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1_048_576.0)
+            }
             Location::Postgres(_) => store
                 .raw_db()
-                .query_row("SELECT pg_database_size(current_database())", [], |r| r.get::<i64>(0))
+                .query_row("SELECT pg_database_size(current_database())", [], |r| {
+                    r.get::<i64>(0)
+                })
                 .map_or(f64::NAN, |b| b as f64 / 1_048_576.0),
         }
     }
