@@ -1,9 +1,8 @@
 //! Posture checks, mapped to the OWASP Non-Human Identities Top 10 (2025).
 //!
-//! Each check is one SQL query over the cache that yields
-//! `(identity_id, evidence)` rows; `:now` is bound to the evaluation time in
-//! seconds since the epoch. Evaluating in SQL keeps a 100k-identity
-//! organisation to one pass per check.
+//! This is the catalogue (what each check means, its OWASP category,
+//! severity and fix). How a check is evaluated, one SQL query per check id,
+//! lives with the rest of the SQL in `store/finding_queries.rs`.
 
 use crate::model::Severity;
 use crate::views::{FindingCatalogue, FindingCheckView, OwaspCategoryView};
@@ -17,7 +16,6 @@ pub struct Check {
     pub severity: Severity,
     pub title: &'static str,
     pub fix: &'static str,
-    pub query: &'static str,
 }
 
 /// The OWASP NHI Top 10 (2025) category titles.
@@ -41,11 +39,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         title: "Orphaned: owner has departed",
         fix: "Transfer ownership to an active person, or retire the identity (Offboarding).",
-        query: "SELECT i.id AS identity_id,
-                       'owner ' || p.display_name || ' is ' || p.status ||
-                       coalesce(' since ' || date(p.left_at, 'unixepoch'), '') AS evidence
-                FROM identities i JOIN people p ON p.id = i.owner_id
-                WHERE i.status = 'active' AND p.status <> 'active'",
     },
     Check {
         id: "no-owner",
@@ -53,9 +46,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         title: "Orphaned: no owner",
         fix: "Assign an accountable owner, or register the identity with one.",
-        query: "SELECT i.id AS identity_id, 'no owner recorded in ' || s.name AS evidence
-                FROM identities i JOIN sources s ON s.id = i.source_id
-                WHERE i.status = 'active' AND i.owner_id IS NULL",
     },
     Check {
         id: "unregistered-agent",
@@ -63,9 +53,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         title: "AI agent discovered but not registered",
         fix: "Register the agent: purpose, class, owner, intended blast radius, review interval.",
-        query: "SELECT i.id AS identity_id, 'discovered in ' || s.name || ', never registered' AS evidence
-                FROM identities i JOIN sources s ON s.id = i.source_id
-                WHERE i.kind = 'ai_agent' AND i.registered = 0 AND i.status = 'active'",
     },
     Check {
         id: "secret-never-expires",
@@ -73,12 +60,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         title: "Secret never expires",
         fix: "Set an expiry on the secret, or move to a federated or short-lived credential.",
-        query: "SELECT c.identity_id,
-                       count(*) || ' secret(s) without expiry, e.g. ' || min(c.display_name) AS evidence
-                FROM credentials c JOIN identities i ON i.id = c.identity_id
-                WHERE c.expires_at IS NULL AND c.kind NOT IN ('federated_credential', 'certificate')
-                  AND i.status = 'active'
-                GROUP BY c.identity_id",
     },
     Check {
         id: "secret-not-rotated",
@@ -86,13 +67,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         title: "Secret not rotated in over a year",
         fix: "Rotate the secret and automate rotation.",
-        query: "SELECT c.identity_id,
-                       'oldest secret last rotated ' ||
-                       ((:now - min(coalesce(c.last_rotated_at, c.created_at))) / 86400) || ' days ago' AS evidence
-                FROM credentials c JOIN identities i ON i.id = c.identity_id
-                WHERE coalesce(c.last_rotated_at, c.created_at) < :now - 365 * 86400
-                  AND c.kind <> 'federated_credential' AND i.status = 'active'
-                GROUP BY c.identity_id",
     },
     Check {
         id: "secret-expired",
@@ -100,10 +74,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         title: "Expired secret still attached",
         fix: "Delete expired secrets so they cannot be revived or confused with live ones.",
-        query: "SELECT c.identity_id, count(*) || ' expired secret(s) still attached' AS evidence
-                FROM credentials c JOIN identities i ON i.id = c.identity_id
-                WHERE c.expires_at IS NOT NULL AND c.expires_at < :now AND i.status = 'active'
-                GROUP BY c.identity_id",
     },
     Check {
         id: "stale-credential",
@@ -111,11 +81,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         title: "Credential unused for 90 days",
         fix: "Revoke credentials that are not used.",
-        query: "SELECT c.identity_id, count(*) || ' credential(s) unused for 90+ days' AS evidence
-                FROM credentials c JOIN identities i ON i.id = c.identity_id
-                WHERE coalesce(c.last_used_at, c.created_at) < :now - 90 * 86400 AND i.status = 'active'
-                  AND (c.expires_at IS NULL OR c.expires_at >= :now)
-                GROUP BY c.identity_id",
     },
     Check {
         id: "admin-on-critical",
@@ -123,10 +88,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Critical,
         title: "Admin rights on a critical resource",
         fix: "Reduce to the least privilege the purpose needs.",
-        query: "SELECT g.identity_id, count(*) || ' admin grant(s) on critical resources, e.g. ' || min(r.name) AS evidence
-                FROM grants g JOIN resources r ON r.id = g.resource_id JOIN identities i ON i.id = g.identity_id
-                WHERE g.privilege = 'admin' AND r.sensitivity = 'critical' AND i.status = 'active'
-                GROUP BY g.identity_id",
     },
     Check {
         id: "unused-grants",
@@ -134,10 +95,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         title: "Grants unused for 90 days",
         fix: "Revoke grants the identity does not use.",
-        query: "SELECT g.identity_id, count(*) || ' grant(s) unused for 90+ days' AS evidence
-                FROM grants g JOIN identities i ON i.id = g.identity_id
-                WHERE (g.last_used_at IS NULL OR g.last_used_at < :now - 90 * 86400) AND i.status = 'active'
-                GROUP BY g.identity_id",
     },
     Check {
         id: "cross-environment",
@@ -145,11 +102,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         title: "Reaches production and non-production",
         fix: "Use a separate identity per environment.",
-        query: "SELECT g.identity_id, 'grants in ' || group_concat(DISTINCT r.environment) AS evidence
-                FROM grants g JOIN resources r ON r.id = g.resource_id JOIN identities i ON i.id = g.identity_id
-                WHERE r.environment <> '' AND i.status = 'active'
-                GROUP BY g.identity_id
-                HAVING count(DISTINCT CASE WHEN r.environment = 'production' THEN 1 ELSE 0 END) > 1",
     },
     Check {
         id: "temporary-owner-expired",
@@ -157,9 +109,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::High,
         title: "Orphaned: temporary owner's deadline passed",
         fix: "Transfer the identity to a permanent owner, or retire it.",
-        query: "SELECT o.identity_id AS identity_id, 'kept by ' || p.display_name || ' until ' || date(o.until, 'unixepoch') AS evidence
-                FROM owner_overrides o JOIN people p ON p.id = o.owner_id JOIN identities i ON i.id = o.identity_id
-                WHERE o.kind = 'temporary' AND o.until < :now AND i.status = 'active'",
     },
     Check {
         id: "access-changed-since-review",
@@ -167,8 +116,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         title: "Gained access since its last review",
         fix: "Review the new permissions (a campaign, or confirm on the identity's page).",
-        query: "SELECT i.id AS identity_id, i.review_flag || ' on ' || date(i.review_flag_at, 'unixepoch') AS evidence
-                FROM identities i WHERE i.review_flag IS NOT NULL AND i.status = 'active'",
     },
     Check {
         id: "drift",
@@ -176,7 +123,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Medium,
         title: "Drifted from its usage baseline",
         fix: "Confirm the new usage (it becomes the baseline) or remove the access it should not have.",
-        query: "SELECT i.id AS identity_id, i.drift AS evidence FROM identities i WHERE i.drift IS NOT NULL AND i.status = 'active'",
     },
     Check {
         id: "review-overdue",
@@ -184,12 +130,6 @@ pub const CHECKS: &[Check] = &[
         severity: Severity::Low,
         title: "Review overdue",
         fix: "Include it in an access-review campaign.",
-        query: "SELECT i.id AS identity_id,
-                       CASE WHEN i.last_reviewed_at IS NULL THEN 'never reviewed; interval ' || i.review_interval_days || ' days'
-                            ELSE 'last reviewed ' || date(i.last_reviewed_at, 'unixepoch') || '; interval ' || i.review_interval_days || ' days' END AS evidence
-                FROM identities i
-                WHERE i.status = 'active' AND i.review_interval_days IS NOT NULL
-                  AND coalesce(i.last_reviewed_at, i.created_at) < :now - i.review_interval_days * 86400",
     },
 ];
 

@@ -291,15 +291,21 @@ pub(super) fn refresh_derived_for(tx: &Db, now: DateTime<Utc>, identities: &[i64
 /// identities in the scope table.
 fn run_checks(tx: &Db, now: i64, scoped: bool) -> Result<()> {
     for check in CHECKS {
+        let Some(check_query) = super::finding_queries::query(check.id) else {
+            return Err(crate::error::Error::internal(format!(
+                "posture check {} has no query",
+                check.id
+            )));
+        };
         // Every check selects from `identities i` with one top-level WHERE.
         let query = if scoped {
-            check.query.replacen(
+            check_query.replacen(
                 "WHERE ",
                 &format!("WHERE i.id IN (SELECT id FROM {SCOPE}) AND "),
                 1,
             )
         } else {
-            check.query.to_string()
+            check_query.to_string()
         };
         let sql = format!(
             "INSERT INTO findings(identity_id, check_id, owasp, severity, title, evidence, fix, detected_at)

@@ -11,6 +11,7 @@
 
 pub mod audit;
 mod audit_views;
+mod finding_queries;
 pub mod campaigns;
 pub mod copy;
 pub mod db;
