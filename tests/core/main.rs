@@ -20,6 +20,7 @@ mod headless;
 mod history;
 mod inventory;
 mod keyring;
+mod layout;
 mod offboarding;
 mod postgres;
 mod shell;
