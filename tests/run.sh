@@ -44,8 +44,9 @@ APT_PACKAGES=(
     # real local peers for the core tests: Python (scim2-server, moto), an OS
     # keyring (gnome-keyring on a private D-Bus), OpenLDAP
     python3 python3-venv gnome-keyring dbus-daemon dbus-x11 libsecret-tools slapd ldap-utils
-    # the store's second engine: a throwaway PostgreSQL cluster (15 or newer)
-    postgresql
+    # the store's second engine: a throwaway PostgreSQL cluster (15 or newer),
+    # with TLS from a throwaway CA (openssl)
+    postgresql openssl
 )
 if [ "${CUSTODIAN_SKIP_APT:-}" = 1 ]; then
     echo "skipped (CUSTODIAN_SKIP_APT=1)"
@@ -123,6 +124,7 @@ PG_DIR="$(mktemp -d /tmp/custodian-pg.XXXXXX)"  # /tmp: the postgres user must r
 export CUSTODIAN_TEST_PG
 CUSTODIAN_TEST_PG="$(bash tests/support/pg-cluster.sh start "$PG_DIR")" || die "could not start PostgreSQL"
 export PGPASSFILE="$PG_DIR/pgpass"
+export CUSTODIAN_TEST_PG_CA="$PG_DIR/ca.crt"  # the cluster's TLS CA (certificate for "localhost")
 trap 'rc=$?; bash tests/support/pg-cluster.sh stop "$PG_DIR" || true; rm -rf "$PG_DIR"; if [ $rc -ne 0 ]; then printf "\nFAILED during \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$(( $(date +%s) - START ))" >&2; fi' EXIT
 # Includes the bindings freshness test: ui/src/bindings.ts must match the DTOs.
 cargo test --features ts || die "core tests failed"

@@ -575,6 +575,14 @@ pub fn connect(target: &PgTarget) -> Result<Db> {
 }
 
 fn connect_error(e: postgres::Error, shown: &str, had_password: bool) -> Error {
+    // The TLS layer's reason (an unknown CA, a name the certificate does
+    // not carry) is in the error's sources, not in its own text.
+    let mut causes: Vec<String> = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        causes.push(s.to_string());
+        source = s.source();
+    }
     let base = super::db::pg_error(e);
     let hint = match base.code {
         ErrorCode::DatabaseAuth if !had_password => {
@@ -587,9 +595,14 @@ fn connect_error(e: postgres::Error, shown: &str, had_password: bool) -> Error {
     } else {
         base.code
     };
+    let cause: String = causes
+        .iter()
+        .filter(|c| !c.is_empty() && !base.message.contains(c.as_str()))
+        .map(|c| format!(": {}", crate::sanitize::terminal(c)))
+        .collect();
     Error::new(
         code,
-        format!("cannot connect to {shown}: {}{hint}", base.message),
+        format!("cannot connect to {shown}: {}{cause}{hint}", base.message),
     )
 }
 

@@ -453,3 +453,61 @@ fn a_sync_applying_during_decisions_and_the_close_loses_nothing() {
     let v = store.verify_audit().unwrap();
     assert!(v.ok, "{v:?}");
 }
+
+/// TLS as libpq users expect it, against the test cluster's own CA (its
+/// certificate names `localhost` only): verify-full checks the chain and
+/// the host name, verify-ca only the chain, require neither; the
+/// connection really is encrypted.
+#[test]
+fn verify_full_checks_the_chain_and_the_host_name() {
+    use custodian::store::pg::SslMode;
+    let ca = std::env::var("CUSTODIAN_TEST_PG_CA").unwrap_or_else(|_| {
+        panic!(
+            "CUSTODIAN_TEST_PG_CA is not set: tests/support/pg-cluster.sh writes the cluster's CA \
+             to DIR/ca.crt and tests/run.sh exports it"
+        )
+    });
+    let db = crate::pg::fresh_database();
+    let with = |host: &str, mode: SslMode, root: Option<&str>| {
+        let mut t = target(&db);
+        t.host = Some(host.into());
+        t.sslmode = Some(mode);
+        t.sslrootcert = root.map(str::to_string);
+        Store::open_postgres(&t)
+    };
+    let encrypted = |s: &Store| -> bool {
+        s.raw_db()
+            .query_row(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+
+    let full = with("localhost", SslMode::VerifyFull, Some(&ca)).unwrap();
+    assert!(encrypted(&full), "verify-full must use TLS");
+
+    let Err(wrong_name) = with("127.0.0.1", SslMode::VerifyFull, Some(&ca)) else {
+        panic!("verify-full accepted a certificate that does not name 127.0.0.1");
+    };
+    assert!(
+        wrong_name.message.to_lowercase().contains("certificate")
+            || wrong_name.message.to_lowercase().contains("hostname"),
+        "{wrong_name:?}"
+    );
+    let Err(unknown_ca) = with("localhost", SslMode::VerifyFull, Some("system")) else {
+        panic!("verify-full accepted a certificate from a CA outside the system's roots");
+    };
+    assert!(
+        unknown_ca.message.contains("cannot connect"),
+        "{unknown_ca:?}"
+    );
+
+    let ca_only = with("127.0.0.1", SslMode::VerifyCa, Some(&ca)).unwrap();
+    assert!(encrypted(&ca_only));
+    let require = with("127.0.0.1", SslMode::Require, None).unwrap();
+    assert!(encrypted(&require));
+    let plain = with("127.0.0.1", SslMode::Disable, None).unwrap();
+    assert!(!encrypted(&plain), "sslmode=disable must not use TLS");
+}

@@ -46,8 +46,26 @@ start)
         -A scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; exit 1; }
     rm -f "$dir/pwfile"
+    # TLS: a throwaway CA and a server certificate for the name "localhost"
+    # only (not 127.0.0.1), so verify-full can be tested both ways; clients
+    # find the CA in $dir/ca.crt. Plain connections stay allowed.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Custodian test CA" \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" >/dev/null 2>&1 \
+        || { echo "openssl could not make the test CA" >&2; exit 1; }
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    printf 'subjectAltName=DNS:localhost\n' > "$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 2 -extfile "$dir/san.ext" -out "$dir/server.crt" >/dev/null 2>&1 \
+        || { echo "openssl could not sign the test server certificate" >&2; exit 1; }
+    rm -f "$dir/ca.key" "$dir/server.csr" "$dir/san.ext" "$dir/ca.srl"
+    chmod 644 "$dir/ca.crt" "$dir/server.crt"
+    chmod 600 "$dir/server.key"
+    if [ ${#RUNAS[@]} -gt 0 ]; then
+        chown postgres "$dir/server.key" "$dir/server.crt"
+    fi
     "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 \
-        -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+        -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key" \
         start >/dev/null || { cat "$dir/data/server.log" >&2; exit 1; }
     echo "$port" > "$dir/port"
     echo "postgresql://custodian_test@127.0.0.1:$port/postgres?sslmode=disable"
