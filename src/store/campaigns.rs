@@ -13,6 +13,7 @@ use chrono::{DateTime, Months, Utc};
 
 use super::audit;
 use super::inventory::{inventory_filter, rfc3339};
+use super::people::{active_person, person_name};
 use super::{to_ts, Store};
 use crate::campaigns::decide::{self, Next};
 use crate::campaigns::reviewer::{self, Person, ReviewerFacts};
@@ -113,34 +114,6 @@ fn campaign_row(tx: &Db, id: CampaignId) -> Result<CampaignRow> {
     .ok_or_else(|| Error::not_found(format!("no campaign with id {id}")))
 }
 
-pub(crate) fn person_name(tx: &Db, id: i64) -> Result<String> {
-    tx.query_row("SELECT display_name FROM people WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })
-    .optional()?
-    .ok_or_else(|| Error::not_found(format!("no person with id {id}")))
-}
-
-pub(crate) fn active_person(tx: &Db, id: i64, role: &str) -> Result<String> {
-    let row: Option<(String, PersonStatus)> = tx
-        .query_row(
-            "SELECT display_name, status FROM people WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    match row {
-        None => Err(Error::not_found(format!(
-            "the {role} (person {id}) is not in the cache"
-        ))),
-        Some((name, PersonStatus::Active)) => Ok(name),
-        Some((name, s)) => Err(Error::invalid(format!(
-            "the {role} {name} is {}; choose an active person",
-            s.as_str()
-        ))),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn event(
     tx: &Db,
@@ -177,97 +150,6 @@ struct IdentInfo {
 }
 
 impl Store {
-    /// A person by id, email, exact name or external id.
-    pub fn resolve_person(&self, reference: &str) -> Result<i64> {
-        let r = reference.trim();
-        if r.is_empty() {
-            return Err(Error::invalid(
-                "name a person: an id, an email address or a name",
-            ));
-        }
-        if let Ok(id) = r.parse::<i64>() {
-            let found: Option<i64> = self
-                .db
-                .query_row("SELECT id FROM people WHERE id = ?1", [id], |row| {
-                    row.get(0)
-                })
-                .optional()?;
-            if let Some(id) = found {
-                return Ok(id);
-            }
-        }
-        let mut st = self.db.prepare_cached(
-            "SELECT id FROM people WHERE email = ?1 COLLATE NOCASE
-             UNION SELECT id FROM people WHERE display_name = ?1 COLLATE NOCASE
-             UNION SELECT id FROM people WHERE external_id = ?1 LIMIT 2",
-        )?;
-        let ids = st
-            .query_map([r], |row| row.get::<i64>(0))?
-            .collect::<Result<Vec<_>>>()?;
-        match ids.as_slice() {
-            [id] => Ok(*id),
-            [] => Err(Error::not_found(format!("no person matches '{r}'"))),
-            _ => Err(Error::invalid(format!(
-                "'{r}' matches several people; use their email or numeric id"
-            ))),
-        }
-    }
-
-    /// People whose name or email contains `search` (active first), for pickers.
-    pub fn find_people(&self, search: &str, limit: i64) -> Result<Vec<crate::views::PersonRef>> {
-        let pat = format!(
-            "%{}%",
-            search
-                .trim()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        let ids: Vec<i64> = {
-            let mut st = self.db.prepare_cached(
-                "SELECT id FROM people WHERE display_name LIKE ?1 ESCAPE '\\' OR email LIKE ?1 ESCAPE '\\'
-                 ORDER BY status <> 'active', display_name COLLATE NOCASE LIMIT ?2",
-            )?;
-            let v = st
-                .query_map(params![pat, limit.clamp(1, 200)], |r| r.get(0))?
-                .collect::<Result<Vec<_>>>()?;
-            v
-        };
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(p) = self.person_ref(id)? {
-                out.push(p);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The person using Custodian, when chosen.
-    pub fn acting_person(&self) -> Result<Option<i64>> {
-        let v = self.meta("acting_person_id")?;
-        Ok(v.and_then(|s| s.parse().ok()))
-    }
-
-    pub fn set_acting_person(&mut self, person: i64, now: DateTime<Utc>) -> Result<()> {
-        let tx = self.db.transaction()?;
-        let name = active_person(&tx, person, "acting person")?;
-        tx.execute(
-            "INSERT INTO meta(key, value) VALUES ('acting_person_id', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [person.to_string()],
-        )?;
-        audit::append(
-            &tx,
-            to_ts(now),
-            &name,
-            "settings.acting_person",
-            &name,
-            &serde_json::json!({"person_id": person}),
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Creates a campaign; launches it (generates its items) when it starts now or earlier.
     pub fn create_campaign(
         &mut self,
@@ -1238,119 +1120,6 @@ impl Store {
         crate::failpoint("campaign.close");
         tx.commit()?;
         Ok(report)
-    }
-
-    /// Remediation tasks, optionally of one campaign or one status.
-    pub fn tasks(
-        &self,
-        campaign: Option<CampaignId>,
-        status: Option<TaskStatus>,
-    ) -> Result<Vec<TaskView>> {
-        self.tasks_where(campaign, None, status)
-    }
-
-    /// Tasks of a campaign, an offboarding case, or all, optionally by status.
-    pub fn tasks_where(
-        &self,
-        campaign: Option<CampaignId>,
-        case: Option<CaseId>,
-        status: Option<TaskStatus>,
-    ) -> Result<Vec<TaskView>> {
-        let mut st = self.db.prepare_cached(
-            "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
-                    p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note, i.source_id
-             FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
-             WHERE (t.campaign_id = ?1 OR ?1 IS NULL) AND (t.case_id = ?2 OR ?2 IS NULL)
-               AND (t.status = ?3 OR ?3 IS NULL)
-             ORDER BY t.status <> 'open', t.id",
-        )?;
-        // Which sources can carry out which tasks (few sources: read once).
-        let sources: HashMap<i64, (String, bool)> = self
-            .sources()?
-            .into_iter()
-            .map(|s| {
-                let on = crate::writeback::enabled(&s.settings);
-                (s.id, (s.kind, on))
-            })
-            .collect();
-        let v = st
-            .query_map(params![campaign, case, status], |r| {
-                let kind: TaskKind = r.get(5)?;
-                let status: TaskStatus = r.get(10)?;
-                let write_back = status != TaskStatus::Done
-                    && sources
-                        .get(&r.get::<i64>(15)?)
-                        .is_some_and(|(k, on)| *on && crate::writeback::supports(k, kind));
-                Ok(TaskView {
-                    id: r.get(0)?,
-                    origin: r.get(1)?,
-                    campaign_id: r.get(2)?,
-                    case_id: r.get(3)?,
-                    item_id: r.get(4)?,
-                    kind,
-                    identity_id: r.get(6)?,
-                    identity: r.get(7)?,
-                    target: r.get(8)?,
-                    new_owner: r.get(9)?,
-                    status,
-                    created_at: rfc3339(r.get(11)?),
-                    updated_at: rfc3339(r.get(12)?),
-                    updated_by: r.get(13)?,
-                    note: r.get(14)?,
-                    write_back,
-                })
-            })?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
-    }
-
-    /// Marks a task done or failed (with a note), recorded in the audit log.
-    /// A done ownership transfer sets the new owner in the cache.
-    pub fn set_task_status(
-        &mut self,
-        actor: i64,
-        task: TaskId,
-        status: TaskStatus,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let tx = self.db.transaction()?;
-        let actor_name = person_name(&tx, actor)?;
-        let row: Option<(TaskKind, i64, Option<i64>)> = tx
-            .query_row(
-                "SELECT kind, identity_id, new_owner_id FROM tasks WHERE id = ?1",
-                [task],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((kind, identity, new_owner)) = row else {
-            return Err(Error::not_found(format!("no task with id {task}")));
-        };
-        if status == TaskStatus::Failed && note.trim().is_empty() {
-            return Err(Error::invalid("say why the task failed"));
-        }
-        tx.execute(
-            "UPDATE tasks SET status = ?2, note = ?3, updated_at = ?4, updated_by = ?5 WHERE id = ?1",
-            params![task, status, note.trim(), to_ts(now), actor_name],
-        )?;
-        if status == TaskStatus::Done && kind == TaskKind::TransferOwner {
-            if let Some(o) = new_owner {
-                tx.execute(
-                    "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
-                    [identity, o],
-                )?;
-            }
-        }
-        audit::append(
-            &tx,
-            to_ts(now),
-            &actor_name,
-            "task.status",
-            &format!("task {task}"),
-            &serde_json::json!({"status": status, "kind": kind, "note": note.trim()}),
-        )?;
-        tx.commit()?;
-        Ok(())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::store::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
 
 use super::audit;
-use super::campaigns::{active_person, person_name as actor_name};
+use super::people::{active_person, person_name as actor_name};
 use super::inventory::rfc3339;
 use super::load::refresh_derived_for;
 use super::{to_ts, Store};

@@ -6,7 +6,7 @@
 use crate::store::db::{params, OptionalExtension};
 use chrono::{DateTime, Utc};
 
-use super::campaigns::person_name;
+use super::people::person_name;
 use super::{audit, to_ts, Store};
 use crate::campaigns::{TaskId, TaskKind, TaskStatus};
 use crate::error::{Error, Result};
