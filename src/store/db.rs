@@ -786,9 +786,10 @@ impl Db {
         Ok(out)
     }
 
-    /// Calls `f` for every row, in order, without collecting them (SQLite
-    /// streams; PostgreSQL reads the result in chunks through a cursor when
-    /// the statement is a query inside a transaction, else at once).
+    /// Calls `f` for every row, in order, without collecting them into a
+    /// `Vec` (SQLite streams them; PostgreSQL today receives the whole result
+    /// first and then hands the rows over one by one: streaming it through a
+    /// portal is open work).
     pub fn for_each<P: Params>(
         &self,
         sql: &str,
