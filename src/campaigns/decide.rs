@@ -23,6 +23,8 @@ pub const HIGH_RISK: i64 = 3;
 pub struct CampaignFacts {
     pub name: String,
     pub status: CampaignStatus,
+    /// The campaign owner: the last person a second stage can go to.
+    pub owner: i64,
     pub fallback: i64,
     /// The second-stage reviewer, when the campaign has a second stage.
     pub second: Option<i64>,
@@ -140,10 +142,22 @@ pub fn check(camp: &CampaignFacts, item: &ItemFacts, req: &Request<'_>) -> Resul
         None
     };
     let next = match camp.second.filter(|_| item.stage == 1) {
-        // The second reviewer never confirms their own proposal.
-        Some(s) if s == req.actor => Next::SecondStage {
-            reviewer: camp.fallback,
-        },
+        // The second reviewer never confirms their own proposal: the
+        // fallback does, else the campaign owner; when all three are the
+        // proposer there is nobody to confirm it.
+        Some(s) if s == req.actor => {
+            let other = [camp.fallback, camp.owner]
+                .into_iter()
+                .find(|p| *p != req.actor)
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "item {} ({}) needs a second person to confirm it, and you are the second-stage reviewer, \
+                         the fallback and the owner of '{}': name another second-stage or fallback reviewer",
+                        item.id, item.subject, camp.name
+                    ))
+                })?;
+            Next::SecondStage { reviewer: other }
+        }
         Some(s) => Next::SecondStage { reviewer: s },
         None => Next::Final,
     };
@@ -165,6 +179,7 @@ mod tests {
         CampaignFacts {
             name: "Q4".into(),
             status: CampaignStatus::Active,
+            owner: 5,
             fallback: 4,
             second: None,
         }
@@ -358,5 +373,28 @@ mod tests {
         };
         let o = check(&c, &item(ItemType::Grant), &req(Decision::Keep, "")).unwrap();
         assert_eq!(o.next, Next::SecondStage { reviewer: 4 });
+    }
+
+    #[test]
+    fn a_proposal_by_the_second_reviewer_who_is_also_the_fallback_goes_to_the_owner() {
+        let c = CampaignFacts {
+            second: Some(ME),
+            fallback: ME,
+            ..camp()
+        };
+        let o = check(&c, &item(ItemType::Grant), &req(Decision::Keep, "")).unwrap();
+        assert_eq!(o.next, Next::SecondStage { reviewer: 5 });
+    }
+
+    #[test]
+    fn nobody_left_to_confirm_refuses_the_proposal() {
+        let c = CampaignFacts {
+            second: Some(ME),
+            fallback: ME,
+            owner: ME,
+            ..camp()
+        };
+        let m = refusal(&c, &item(ItemType::Grant), &req(Decision::Keep, ""));
+        assert!(m.contains("needs a second person"), "{m}");
     }
 }

@@ -90,6 +90,7 @@ impl CampaignRow {
         decide::CampaignFacts {
             name: self.name.clone(),
             status: self.status,
+            owner: self.owner_id,
             fallback: self.fallback,
             second: self.second,
         }
@@ -792,15 +793,22 @@ impl Store {
         let to_name = active_person(&tx, to, "new reviewer")?;
         for id in items {
             #[allow(clippy::type_complexity)]
-            let row: Option<(CampaignId, Option<i64>, Option<String>, Option<i64>, String)> = tx
+            let row: Option<(
+                CampaignId,
+                Option<i64>,
+                Option<String>,
+                Option<i64>,
+                String,
+                Option<i64>,
+            )> = tx
                 .query_row(
-                    "SELECT ci.campaign_id, ci.reviewer_id, ci.decision, i.builder_id, ci.subject
+                    "SELECT ci.campaign_id, ci.reviewer_id, ci.decision, i.builder_id, ci.subject, ci.proposed_by
                      FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id WHERE ci.id = ?1",
                     [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
                 )
                 .optional()?;
-            let Some((cid, from, decision, builder, subject)) = row else {
+            let Some((cid, from, decision, builder, subject, proposed_by)) = row else {
                 return Err(Error::not_found(format!("no review item with id {id}")));
             };
             let camp = campaign_row(&tx, cid)?;
@@ -824,6 +832,13 @@ impl Store {
             if builder == Some(to) {
                 return Err(Error::invalid(format!(
                     "{to_name} built {subject} and cannot review it (no self-review)"
+                )));
+            }
+            // Two people: the second stage never goes back to whoever
+            // proposed the first.
+            if proposed_by == Some(to) {
+                return Err(Error::invalid(format!(
+                    "{to_name} proposed the first-stage decision on item {id} ({subject}); its second stage needs another person"
                 )));
             }
             tx.prepare_cached(
@@ -860,6 +875,8 @@ impl Store {
 
     /// The campaign owner escalates pending items to the fallback reviewer:
     /// every pending item of `reviewer`, or of everyone when none is named.
+    /// Items the fallback built, or whose first stage the fallback proposed,
+    /// stay where they are (two people).
     pub fn escalate(
         &mut self,
         actor: i64,
@@ -876,7 +893,8 @@ impl Store {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id IS DISTINCT FROM ?2
-                   AND (ci.reviewer_id = ?3 OR ?3 IS NULL) AND i.builder_id IS DISTINCT FROM ?2",
+                   AND (ci.reviewer_id = ?3 OR ?3 IS NULL) AND i.builder_id IS DISTINCT FROM ?2
+                   AND ci.proposed_by IS DISTINCT FROM ?2",
             )?;
             let v = st
                 .query_map(params![campaign, camp.fallback, reviewer], |r| r.get(0))?
@@ -896,8 +914,9 @@ impl Store {
     }
 
     /// Delegates a reviewer's undecided items in a campaign to another
-    /// person (campaign owner only). Items the new reviewer built stay where
-    /// they are (no self-review); returns how many moved.
+    /// person (campaign owner only). Items the new reviewer built, or whose
+    /// first stage they proposed, stay where they are (two people); returns
+    /// how many moved.
     pub fn delegate(
         &mut self,
         actor: i64,
@@ -920,7 +939,7 @@ impl Store {
             let mut st = self.db.prepare(
                 "SELECT ci.id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
                  WHERE ci.campaign_id = ?1 AND ci.decision IS NULL AND ci.reviewer_id = ?2
-                   AND i.builder_id IS DISTINCT FROM ?3",
+                   AND i.builder_id IS DISTINCT FROM ?3 AND ci.proposed_by IS DISTINCT FROM ?3",
             )?;
             let v = st
                 .query_map(params![campaign, from, to], |r| r.get(0))?

@@ -894,6 +894,63 @@ fn second_stage_confirms_stage_one() {
     );
 }
 
+/// The second stage never goes back to whoever proposed the first: not by
+/// a reassignment (refused, named), nor by delegation or escalation (the
+/// item stays where it is).
+#[test]
+fn a_second_stage_never_returns_to_its_proposer() {
+    let mut w = world();
+    let mut c = new_campaign(ReviewerRule::Owner, w.p["Cara"]);
+    c.second_reviewer = Some(w.p["Fay"]);
+    let id = w.store.create_campaign(w.p["Ana"], &c, now()).unwrap();
+    let logs = item(&w.store, id, "agent-a", ItemType::Grant, "logs").id;
+    w.store
+        .decide(
+            w.p["Cara"],
+            &DecisionInput {
+                items: vec![logs],
+                decision: Decision::Revoke,
+                justification: "unused".into(),
+                new_owner: None,
+                follow_recommendation: false,
+            },
+            now(),
+        )
+        .unwrap();
+    let it = item(&w.store, id, "agent-a", ItemType::Grant, "logs");
+    assert_eq!((it.stage, it.reviewer.as_deref()), (2, Some("Fay")));
+
+    let e = w
+        .store
+        .reassign_reviewer(w.p["Ana"], &[logs], w.p["Cara"], "Cara knows it", now())
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        e.message.contains("proposed the first-stage decision"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        w.store
+            .delegate(w.p["Ana"], id, w.p["Fay"], w.p["Cara"], "holiday", now())
+            .unwrap(),
+        0,
+        "delegation leaves the proposer's item with the second reviewer"
+    );
+    // Cara is the fallback reviewer: escalation leaves the item too.
+    w.store
+        .escalate(w.p["Ana"], id, Some(w.p["Fay"]), now())
+        .unwrap();
+    let it = item(&w.store, id, "agent-a", ItemType::Grant, "logs");
+    assert_eq!(it.reviewer.as_deref(), Some("Fay"));
+    // Anyone else may still take it.
+    w.store
+        .reassign_reviewer(w.p["Ana"], &[logs], w.p["Gus"], "Gus runs logging", now())
+        .unwrap();
+    let it = item(&w.store, id, "agent-a", ItemType::Grant, "logs");
+    assert_eq!(it.reviewer.as_deref(), Some("Gus"));
+}
+
 #[test]
 fn recurring_campaigns_schedule_and_launch_the_next_run() {
     let mut w = world();
