@@ -1,0 +1,634 @@
+//! Directory logins to a team workspace: PostgreSQL authenticates a member
+//! against LDAP (`pg_hba.conf` method `ldap`), tested against the suite's
+//! real slapd. Custodian has no authentication code of its own here: the
+//! login has no password in the database, PostgreSQL binds to the directory
+//! with what the client sent, and the workspace maps the login to a person.
+//!
+//! The test adds its own `pg_hba.conf` lines to the shared test cluster,
+//! each matching only this test's database and one of its logins, placed
+//! before the generic lines, and tagged with a marker so that exactly those
+//! lines are removed at the end (even on failure: [`HbaLines`] is a drop
+//! guard). Every other test's logins keep matching the generic lines.
+//! Edits are serialized across test processes with a lock file next to
+//! `pg_hba.conf` and written atomically (a temporary file renamed over it,
+//! owner and mode kept). Skipped without `CUSTODIAN_TEST_PG` or without
+//! slapd.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use custodian::store::pg::{PgTarget, SslMode};
+use custodian::store::Store;
+use custodian::workspace::{role_prefix, Role};
+
+use crate::peers::Slapd;
+use crate::pg::{admin_client, url_of};
+use crate::util::now;
+
+/// Where the simple-bind people live in the test directory.
+const PEOPLE: &str = "ou=people,dc=example,dc=org";
+/// A deeper branch only search+bind finds (simple bind has one fixed suffix).
+const CONTRACTORS: &str = "ou=contractors,ou=people,dc=example,dc=org";
+/// Tags this test's `pg_hba.conf` lines: `custodian-test-ldap:<pid>:<n>`.
+const MARK: &str = "custodian-test-ldap:";
+
+fn have_pg() -> bool {
+    std::env::var("CUSTODIAN_TEST_PG").is_ok_and(|u| !u.is_empty())
+}
+
+fn random_password(tag: &str) -> String {
+    let mut b = [0u8; 12];
+    getrandom::getrandom(&mut b).unwrap();
+    b.iter().fold(format!("{tag}-"), |mut s, x| {
+        s.push_str(&format!("{x:02x}"));
+        s
+    })
+}
+
+/// Logins (and the database) of this test, dropped on drop. Copied in
+/// spirit from `workspace.rs`: directory logins are created without a
+/// password.
+struct Logins {
+    db: String,
+    names: Vec<String>,
+}
+
+impl Logins {
+    /// A login with no password at all: only `pg_hba.conf` can let it in.
+    fn directory(&mut self, tag: &str) -> String {
+        let name = format!("{}_{tag}", self.db);
+        admin_client("postgres")
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN"))
+            .unwrap();
+        self.names.push(name.clone());
+        name
+    }
+
+    /// A login with a SCRAM password (the generic `pg_hba.conf` lines).
+    fn with_password(&mut self, tag: &str, password: &str) -> String {
+        let name = format!("{}_{tag}", self.db);
+        admin_client("postgres")
+            .batch_execute(&format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'"))
+            .unwrap();
+        self.names.push(name.clone());
+        name
+    }
+}
+
+impl Drop for Logins {
+    fn drop(&mut self) {
+        let mut a = admin_client("postgres");
+        let _ = a.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db));
+        for n in &self.names {
+            let _ = a.batch_execute(&format!("DROP ROLE IF EXISTS {n}"));
+        }
+        if let Ok(prefix) = role_prefix(&self.db) {
+            for r in Role::ALL {
+                let _ = a.batch_execute(&format!("DROP ROLE IF EXISTS {prefix}{}", r.as_str()));
+            }
+        }
+    }
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A lock file next to `pg_hba.conf`, held while one test process edits it.
+struct HbaLock(PathBuf);
+
+impl HbaLock {
+    fn take(hba: &Path) -> std::io::Result<HbaLock> {
+        let name = format!(
+            "{}.custodian-test-lock",
+            hba.file_name().and_then(|n| n.to_str()).unwrap_or("pg_hba")
+        );
+        let path = hba.with_file_name(name);
+        let started = Instant::now();
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    write!(f, "{}", std::process::id())?;
+                    return Ok(HbaLock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock left by a process that died is taken over.
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    if holder.is_some_and(|p| !pid_alive(p)) {
+                        let _ = std::fs::remove_file(&path);
+                        continue;
+                    }
+                    if started.elapsed() > Duration::from_secs(30) {
+                        return Err(std::io::Error::other(format!(
+                            "{} is held by another test process",
+                            path.display()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for HbaLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Rewrites `pg_hba.conf` with `edit` under the lock, atomically, keeping
+/// its owner and mode, then has the server reload it.
+fn rewrite_hba(hba: &Path, edit: impl FnOnce(&str) -> String) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let _lock = HbaLock::take(hba)?;
+    let meta = std::fs::metadata(hba)?;
+    let text = std::fs::read_to_string(hba)?;
+    let new = edit(&text);
+    let tmp = hba.with_file_name(format!(
+        "{}.custodian-test-{}",
+        hba.file_name().and_then(|n| n.to_str()).unwrap_or("pg_hba"),
+        std::process::id()
+    ));
+    let written = (|| {
+        std::fs::write(&tmp, &new)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        let mine = std::fs::metadata(&tmp)?;
+        if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
+            // As root, the file stays the cluster owner's (pg-cluster.sh
+            // runs the server as `postgres` then).
+            std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))?;
+        }
+        std::fs::rename(&tmp, hba)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    reload()
+}
+
+/// `SELECT pg_reload_conf()` as the test superuser, without panicking (it
+/// also runs from a drop guard).
+fn reload() -> std::io::Result<()> {
+    let t = PgTarget::parse(&url_of("postgres")).map_err(|e| std::io::Error::other(e.message))?;
+    let db = custodian::store::pg::connect(&t).map_err(|e| std::io::Error::other(e.message))?;
+    db.execute_batch("SELECT pg_reload_conf()")
+        .map_err(|e| std::io::Error::other(e.message))
+}
+
+/// This test's lines at the top of the cluster's `pg_hba.conf` (before the
+/// generic ones), removed on drop.
+struct HbaLines {
+    path: PathBuf,
+    marker: String,
+    active: bool,
+}
+
+impl HbaLines {
+    fn insert(path: &Path, tag: &str, lines: &[String]) -> HbaLines {
+        let marker = format!("{MARK}{}:{tag}", std::process::id());
+        let mut guard = HbaLines {
+            path: path.to_path_buf(),
+            marker: marker.clone(),
+            active: true,
+        };
+        let res = rewrite_hba(path, |text| {
+            let mut out: String = lines.iter().map(|l| format!("{l} # {marker}\n")).collect();
+            // Lines a crashed earlier run left behind go now.
+            for line in text.lines() {
+                if !stale(line) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+            out
+        });
+        if let Err(e) = res {
+            guard.active = false;
+            panic!(
+                "cannot edit the test cluster's {} (the test process must be able to write the cluster's \
+                 data directory: run the tests as the cluster's owner, or as root with tests/support/pg-cluster.sh): {e}",
+                path.display()
+            );
+        }
+        guard
+    }
+
+    /// Removes exactly this test's lines and reloads.
+    fn remove(&mut self) -> std::io::Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        let marker = format!(" # {}", self.marker);
+        rewrite_hba(&self.path, |text| {
+            text.lines()
+                .filter(|l| !l.ends_with(&marker))
+                .fold(String::new(), |mut s, l| {
+                    s.push_str(l);
+                    s.push('\n');
+                    s
+                })
+        })?;
+        self.active = false;
+        Ok(())
+    }
+}
+
+impl Drop for HbaLines {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            eprintln!(
+                "could not remove this test's lines from {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+/// A line of an earlier test process that is no longer running.
+fn stale(line: &str) -> bool {
+    let Some(at) = line.find(MARK) else {
+        return false;
+    };
+    let pid = line[at + MARK.len()..]
+        .split(':')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|p| !pid_alive(p))
+}
+
+/// A raw connection to `db` as `login` with `password`, over TLS (`tls`)
+/// or in the clear.
+fn connect(
+    db: &str,
+    login: &str,
+    password: &str,
+    tls: bool,
+) -> Result<postgres::Client, postgres::Error> {
+    let t = PgTarget::parse(&url_of(db)).unwrap();
+    let mut cfg = postgres::Config::new();
+    cfg.host(t.host.as_deref().unwrap_or("127.0.0.1"))
+        .port(t.port.unwrap_or(5432))
+        .user(login)
+        .password(password)
+        .dbname(db)
+        .connect_timeout(Duration::from_secs(10));
+    if !tls {
+        cfg.ssl_mode(postgres::config::SslMode::Disable);
+        return cfg.connect(postgres::NoTls);
+    }
+    let mut b = native_tls::TlsConnector::builder();
+    match std::env::var("CUSTODIAN_TEST_PG_CA") {
+        Ok(ca) if !ca.is_empty() => {
+            // verify-ca: the cluster's certificate names localhost only.
+            let pem = std::fs::read(&ca).unwrap();
+            b.add_root_certificate(native_tls::Certificate::from_pem(&pem).unwrap())
+                .disable_built_in_roots(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        _ => {
+            b.danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+    }
+    cfg.ssl_mode(postgres::config::SslMode::Require);
+    cfg.connect(postgres_native_tls::MakeTlsConnector::new(
+        b.build().unwrap(),
+    ))
+}
+
+/// The store's target for `login` with `password`, over TLS.
+fn target(db: &str, login: &str, password: &str) -> PgTarget {
+    let url = url_of(db).replacen("custodian_test@", &format!("{login}:{password}@"), 1);
+    let mut t = PgTarget::parse(&url).unwrap();
+    match std::env::var("CUSTODIAN_TEST_PG_CA") {
+        Ok(ca) if !ca.is_empty() => {
+            t.sslmode = Some(SslMode::VerifyCa);
+            t.sslrootcert = Some(ca);
+        }
+        _ => t.sslmode = Some(SslMode::Require),
+    }
+    t
+}
+
+/// SQLSTATE and server message of a refused connection.
+fn refusal(r: Result<postgres::Client, postgres::Error>, what: &str) -> (String, String) {
+    match r {
+        Ok(_) => panic!("{what}: the connection was accepted"),
+        Err(e) => match e.as_db_error() {
+            Some(d) => (d.code().code().to_string(), d.message().to_string()),
+            None => panic!("{what}: refused without a server error: {e}"),
+        },
+    }
+}
+
+/// PostgreSQL reports a failed `ldap` login as 28000
+/// (invalid_authorization_specification: `auth_failed` keeps 28P01 for the
+/// password methods), which the store maps to `database_auth` like 28P01.
+fn ldap_refused(r: Result<postgres::Client, postgres::Error>, login: &str, what: &str) {
+    let (code, message) = refusal(r, what);
+    assert_eq!(code, "28000", "{what}: {message}");
+    assert_eq!(
+        message,
+        format!("LDAP authentication failed for user \"{login}\""),
+        "{what}: refused by the LDAP line"
+    );
+}
+
+fn password_refused(r: Result<postgres::Client, postgres::Error>, login: &str, what: &str) {
+    let (code, message) = refusal(r, what);
+    assert_eq!(code, "28P01", "{what}: {message}");
+    assert_eq!(
+        message,
+        format!("password authentication failed for user \"{login}\""),
+        "{what}: refused by a generic (SCRAM) line"
+    );
+}
+
+fn session_user(c: &mut postgres::Client) -> String {
+    c.query_one("SELECT session_user::text", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() {
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    if !Path::new("/usr/sbin/slapd").exists() || !Path::new("/usr/bin/ldapadd").exists() {
+        eprintln!("skipped: OpenLDAP is not installed (apt-get install slapd ldap-utils)");
+        return;
+    }
+    let db = crate::pg::fresh_database();
+    let mut logins = Logins {
+        db: db.clone(),
+        names: Vec::new(),
+    };
+    let slapd = Slapd::start();
+    let port: u16 = slapd
+        .url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+
+    // The directory: two people under ou=people, one under a deeper branch.
+    let simple = logins.directory("ldap");
+    let searched = logins.directory("sb");
+    let other_uid = format!("{db}_other");
+    let (pw_simple, pw_other, pw_searched) = (
+        random_password("a"),
+        random_password("b"),
+        random_password("c"),
+    );
+    let person = |uid: &str, branch: &str, pw: &str| {
+        format!(
+            "dn: uid={uid},{branch}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\nsn: Test\nuserPassword: {pw}\n\n"
+        )
+    };
+    slapd.add(&format!(
+        "dn: {PEOPLE}\nobjectClass: organizationalUnit\nou: people\n\n\
+         dn: {CONTRACTORS}\nobjectClass: organizationalUnit\nou: contractors\n\n{}{}{}",
+        person(&simple, PEOPLE, &pw_simple),
+        person(&other_uid, PEOPLE, &pw_other),
+        person(&searched, CONTRACTORS, &pw_searched),
+    ));
+    // A SCRAM login (the first workspace admin), on the generic lines.
+    let admin_pw = random_password("s");
+    let admin = logins.with_password("admin", &admin_pw);
+
+    let hba: String = admin_client("postgres")
+        .query_one("SHOW hba_file", &[])
+        .unwrap()
+        .get(0);
+    let hba = PathBuf::from(hba);
+    assert!(
+        hba.exists(),
+        "{} is not on this machine: this test needs the local test cluster (tests/support/pg-cluster.sh)",
+        hba.display()
+    );
+    let original = std::fs::read_to_string(&hba).unwrap();
+    let mut lines = HbaLines::insert(
+        &hba,
+        &db,
+        &[
+            // Simple bind: the DN is prefix + login + suffix.
+            format!(
+                "hostssl {db} {simple} 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={port} \
+                 ldapprefix=\"uid=\" ldapsuffix=\",{PEOPLE}\""
+            ),
+            // Search+bind: PostgreSQL finds the DN as the read-only account.
+            format!(
+                "hostssl {db} {searched} 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={port} \
+                 ldapbasedn=\"{PEOPLE}\" ldapbinddn=\"{}\" ldapbindpasswd=\"{}\" ldapsearchattribute=uid",
+                Slapd::READER_DN,
+                Slapd::READER_PW
+            ),
+        ],
+    );
+    let errors: Vec<(i32, String)> = admin_client("postgres")
+        .query(
+            "SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(errors.is_empty(), "pg_hba.conf does not parse: {errors:?}");
+
+    // (a) The directory password logs in (once the reload has taken effect:
+    // until then the generic SCRAM line refuses a login with no password).
+    let started = Instant::now();
+    let mut c = loop {
+        match connect(&db, &simple, &pw_simple, true) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "the LDAP line never let {simple} in: {e}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert_eq!(session_user(&mut c), simple);
+    let ssl: bool = c
+        .query_one(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ssl, "the password reached PostgreSQL over TLS");
+    drop(c);
+
+    // (b) A wrong password, and an empty one (which an LDAP server would
+    // take as an unauthenticated, successful bind), are refused.
+    ldap_refused(
+        connect(&db, &simple, "not-the-password", true),
+        &simple,
+        "a wrong password",
+    );
+    // PostgreSQL refuses it before asking the directory.
+    let (code, message) = refusal(connect(&db, &simple, "", true), "an empty password");
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("28P01", "empty password returned by client")
+    );
+    // (c) Another directory user's password does not open this login.
+    ldap_refused(
+        connect(&db, &simple, &pw_other, true),
+        &simple,
+        "another directory user's password",
+    );
+    // A person outside the simple-bind suffix is not found by it either...
+    ldap_refused(
+        connect(&db, &simple, &pw_searched, true),
+        &simple,
+        "a deeper branch's password",
+    );
+    // ...while search+bind finds them, and only with their own password.
+    let mut c = connect(&db, &searched, &pw_searched, true).unwrap();
+    assert_eq!(session_user(&mut c), searched);
+    drop(c);
+    ldap_refused(
+        connect(&db, &searched, &pw_simple, true),
+        &searched,
+        "search+bind with another user's password",
+    );
+    // The lines are hostssl: in the clear the login falls through to the
+    // generic SCRAM line, which has no password to check against.
+    password_refused(
+        connect(&db, &simple, &pw_simple, false),
+        &simple,
+        "the directory password without TLS",
+    );
+    // Other logins keep matching the generic lines.
+    let mut c = connect(&db, &admin, &admin_pw, false).unwrap();
+    assert_eq!(session_user(&mut c), admin);
+    drop(c);
+
+    // (e) No password is stored for a directory login (a SCRAM login shows
+    // what a stored one looks like).
+    let mut su = admin_client("postgres");
+    for (login, stored) in [(&simple, false), (&searched, false), (&admin, true)] {
+        let pw: Option<String> = su
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[login],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(pw.is_some(), stored, "{login}");
+        if let Some(p) = pw {
+            assert!(
+                p.starts_with("SCRAM-SHA-256$"),
+                "{login}: a verifier, not a password"
+            );
+        }
+    }
+
+    // (d) Mapped as a workspace member, the directory login acts as its
+    // person through the store.
+    let t = PgTarget::parse(&url_of(&db)).unwrap();
+    let mut store = Store::open_postgres(&t).unwrap();
+    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    let people: Vec<(i64, String)> = store
+        .raw_db()
+        .query_map(
+            "SELECT id, display_name FROM people ORDER BY id LIMIT 2",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let (admin_p, (member_p, member_name)) = (people[0].0, people[1].clone());
+    let prefix = role_prefix(&db).unwrap();
+    assert!(store.workspace_init(&prefix, &admin, admin_p).unwrap());
+    let as_admin = Store::open_postgres(&target(&db, &admin, &admin_pw)).unwrap();
+    as_admin
+        .workspace_member_add(&simple, member_p, &[Role::Reviewer])
+        .unwrap();
+
+    let as_member = Store::open_postgres(&target(&db, &simple, &pw_simple)).unwrap();
+    assert_eq!(as_member.workspace_session_login().unwrap(), simple);
+    assert_eq!(custodian::ops::actor(&as_member, None).unwrap(), member_p);
+    let hash = custodian::store::workspace::append_in_workspace(
+        as_member.raw_db(),
+        "test.directory_login",
+        &simple,
+        "{}",
+    )
+    .unwrap();
+    let actor: String = store
+        .raw_db()
+        .query_row(
+            "SELECT actor FROM audit_log WHERE hash = ?1 AND action = 'test.directory_login'",
+            [hash.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        actor, member_name,
+        "the audit entry names the login's person"
+    );
+    assert!(store.verify_audit().unwrap().ok);
+    // Through the store, a wrong directory password is an authentication
+    // error that does not repeat the password.
+    let e = Store::open_postgres(&target(&db, &simple, "wrong-directory-pw")).unwrap_err();
+    assert_eq!(e.code, custodian::ErrorCode::DatabaseAuth, "{}", e.message);
+    assert!(
+        e.message.contains("LDAP authentication failed"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("wrong-directory-pw"), "{}", e.message);
+    drop((as_member, as_admin, store));
+
+    // Removing the lines puts pg_hba.conf back and shuts the directory out.
+    lines.remove().unwrap();
+    let now_text = std::fs::read_to_string(&hba).unwrap();
+    assert!(
+        !now_text.contains(&lines.marker),
+        "this test's lines are gone"
+    );
+    for l in original.lines().filter(|l| !l.contains(MARK)) {
+        assert!(now_text.lines().any(|n| n == l), "kept: {l}");
+    }
+    let started = Instant::now();
+    loop {
+        match connect(&db, &simple, &pw_simple, true) {
+            Ok(_) => assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the LDAP line still lets {simple} in after the reload"
+            ),
+            Err(e) => {
+                let msg = e.as_db_error().map(|d| d.message().to_string());
+                if msg.as_deref()
+                    == Some(&format!(
+                        "password authentication failed for user \"{simple}\""
+                    ))
+                {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "after removal: {e}"
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(slapd);
+}
