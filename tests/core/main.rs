@@ -12,7 +12,6 @@ mod bindings;
 mod blast;
 mod campaigns;
 mod cli;
-mod connection;
 mod copy;
 mod demo;
 mod faults;
