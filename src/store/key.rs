@@ -1,9 +1,23 @@
 //! The cache is encrypted at rest (SQLCipher, AES-256): it maps the
-//! organisation's weak spots. Its key is 32 random bytes kept in the OS
-//! keyring (service `org.custodian.desktop`, account `cache-key`), created
-//! with the first cache. For headless use (CI, servers without a Secret
-//! Service) `CUSTODIAN_CACHE_KEY` supplies a passphrase instead; the raw key
-//! is its SHA-256. The key never reaches the cache, logs or exports.
+//! organisation's weak spots. Its key comes in one of two forms
+//! ([`CacheKey`]), so nothing can take one for the other:
+//! - **Raw**: 32 random bytes kept in the OS keyring (service
+//!   `org.custodian.desktop`, account `cache-key`), created with the first
+//!   cache and given to SQLCipher as a raw key (`x'..'`): a random key needs
+//!   no key derivation.
+//! - **Passphrase**: for headless use (CI, servers without a Secret
+//!   Service) `CUSTODIAN_CACHE_KEY` supplies a passphrase, which SQLCipher
+//!   turns into the key with its own KDF ([`CACHE_KDF`]: PBKDF2-HMAC-SHA512,
+//!   256,000 iterations, over the cache file's own random salt). That is
+//!   paid once per open: [`Store::open`](super::Store::open) keeps one
+//!   connection.
+//!
+//! Earlier versions used the passphrase's unsalted SHA-256 as the raw key
+//! ([`CacheKey::legacy`]), far cheaper to guess. A cache still keyed that way
+//! opens with the same passphrase and is rekeyed to the passphrase form on
+//! that open (`store::open_keyed`), with a `cache.rekey` audit entry.
+//!
+//! The key never reaches the cache, logs or exports; `Debug` is redacted.
 
 use sha2::{Digest, Sha256};
 
@@ -13,12 +27,115 @@ pub const KEY_ENV: &str = "CUSTODIAN_CACHE_KEY";
 const SERVICE: &str = "org.custodian.desktop";
 const ACCOUNT: &str = "cache-key";
 
+/// SQLCipher's KDF for a passphrase, as the bundled SQLCipher 4 applies it
+/// (its defaults: Custodian sets no `cipher_*` pragma).
+pub const CACHE_KDF: &str = "PBKDF2-HMAC-SHA512, 256,000 iterations, per-file random salt";
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_hex_key(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// A cache key as SQLCipher receives it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CacheKey {
+    /// 64 hex digits: the key itself (the keyring's random key).
+    Raw(String),
+    /// A passphrase: SQLCipher derives the key ([`CACHE_KDF`]).
+    Passphrase(String),
+}
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheKey::Raw(_) => f.write_str("CacheKey::Raw(..)"),
+            CacheKey::Passphrase(_) => f.write_str("CacheKey::Passphrase(..)"),
+        }
+    }
+}
+
+/// SQLCipher reads a key string of the form `x'<64 or 96 hex digits>'` as a
+/// raw key (and salt) and skips its KDF: such a "passphrase" would be a raw
+/// key in disguise.
+fn looks_raw(p: &str) -> bool {
+    let b = p.as_bytes();
+    (b.len() == 67 || b.len() == 99)
+        && b[..2].eq_ignore_ascii_case(b"x'")
+        && b[2..b.len() - 1].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// `s` as an SQL string literal: single quotes doubled.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+impl CacheKey {
+    /// A raw key: exactly 64 hex digits.
+    pub fn raw(hex_key: &str) -> Result<CacheKey> {
+        if !is_hex_key(hex_key) {
+            return Err(Error::internal("a raw cache key must be 64 hex digits"));
+        }
+        Ok(CacheKey::Raw(hex_key.to_ascii_lowercase()))
+    }
+
+    /// A passphrase, taken byte for byte (not trimmed: the legacy
+    /// derivation hashed it as given). Refused: an empty one, one with a
+    /// NUL (it cannot be passed whole), and one SQLCipher would read as a
+    /// raw key.
+    pub fn passphrase(p: &str) -> Result<CacheKey> {
+        if p.is_empty() {
+            return Err(Error::invalid(format!("{KEY_ENV} is empty")));
+        }
+        if p.contains('\0') {
+            return Err(Error::invalid(format!(
+                "{KEY_ENV} contains a NUL character, which SQLCipher cannot take as part of a passphrase"
+            )));
+        }
+        if looks_raw(p) {
+            return Err(Error::invalid(format!(
+                "{KEY_ENV} is written like a raw SQLCipher key (x'<hex>'), which would skip the key derivation; \
+                 use a passphrase"
+            )));
+        }
+        Ok(CacheKey::Passphrase(p.to_string()))
+    }
+
+    pub fn is_passphrase(&self) -> bool {
+        matches!(self, CacheKey::Passphrase(_))
+    }
+
+    /// The key as an SQL string literal for `PRAGMA key`, `PRAGMA rekey`
+    /// and `ATTACH ... KEY`: `'x''<hex>'''` for a raw key, the quoted
+    /// passphrase (quotes doubled) otherwise.
+    pub(crate) fn sql_literal(&self) -> String {
+        match self {
+            CacheKey::Raw(h) => sql_string(&format!("x'{h}'")),
+            CacheKey::Passphrase(p) => sql_string(p),
+        }
+    }
+
+    /// `PRAGMA key = ...;` (the first statement on a connection).
+    pub fn pragma(&self) -> String {
+        format!("PRAGMA key = {};", self.sql_literal())
+    }
+
+    /// `PRAGMA rekey = ...;`: rewrites every page under this key.
+    pub(crate) fn rekey_pragma(&self) -> String {
+        format!("PRAGMA rekey = {};", self.sql_literal())
+    }
+
+    /// The raw key earlier Custodian versions derived from this passphrase
+    /// (its unsalted SHA-256), to open and migrate their caches. None for a
+    /// raw key.
+    pub fn legacy(&self) -> Option<CacheKey> {
+        match self {
+            CacheKey::Raw(_) => None,
+            CacheKey::Passphrase(p) => Some(CacheKey::Raw(hex(&Sha256::digest(p.as_bytes())))),
+        }
+    }
 }
 
 fn keyring_error(e: keyring::Error) -> Error {
@@ -31,21 +148,21 @@ fn keyring_error(e: keyring::Error) -> Error {
     )
 }
 
-fn from_env() -> Option<String> {
-    std::env::var(KEY_ENV)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| hex(&Sha256::digest(v.as_bytes())))
+fn from_env() -> Result<Option<CacheKey>> {
+    match std::env::var(KEY_ENV) {
+        Ok(v) if !v.is_empty() => CacheKey::passphrase(&v).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The key of an existing cache, if there is one.
-pub fn existing() -> Result<Option<String>> {
-    if let Some(k) = from_env() {
+pub fn existing() -> Result<Option<CacheKey>> {
+    if let Some(k) = from_env()? {
         return Ok(Some(k));
     }
     let entry = keyring::Entry::new(SERVICE, ACCOUNT).map_err(keyring_error)?;
     match entry.get_password() {
-        Ok(k) if is_hex_key(&k) => Ok(Some(k)),
+        Ok(k) if is_hex_key(&k) => CacheKey::raw(&k).map(Some),
         Ok(_) => Err(Error::new(
             ErrorCode::Keyring,
             "the cache key in the OS keyring is not a key Custodian wrote",
@@ -57,7 +174,7 @@ pub fn existing() -> Result<Option<String>> {
 
 /// The key for a new (or newly encrypted) cache: the existing one, else a
 /// new random key, stored in the keyring before it is used.
-pub fn for_new_cache() -> Result<String> {
+pub fn for_new_cache() -> Result<CacheKey> {
     if let Some(k) = existing()? {
         return Ok(k);
     }
@@ -68,15 +185,7 @@ pub fn for_new_cache() -> Result<String> {
     keyring::Entry::new(SERVICE, ACCOUNT)
         .and_then(|e| e.set_password(&k))
         .map_err(keyring_error)?;
-    Ok(k)
-}
-
-/// `PRAGMA key` for a raw key (validated hex, so nothing to escape).
-pub(crate) fn pragma(key: &str) -> Result<String> {
-    if !is_hex_key(key) {
-        return Err(Error::internal("a cache key must be 64 hex digits"));
-    }
-    Ok(format!("PRAGMA key = \"x'{key}'\";"))
+    CacheKey::raw(&k)
 }
 
 // ------------------------------------------------------- audit signing key ---
@@ -337,8 +446,67 @@ pub fn audit_key(engine: crate::store::Engine) -> Result<AuditKey> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passphrase_with_quotes_is_one_sql_string() {
+        let k = CacheKey::passphrase("it's a 'test'; DROP TABLE x; --").unwrap();
+        assert_eq!(
+            k.pragma(),
+            "PRAGMA key = 'it''s a ''test''; DROP TABLE x; --';"
+        );
+        assert_eq!(
+            k.rekey_pragma(),
+            "PRAGMA rekey = 'it''s a ''test''; DROP TABLE x; --';"
+        );
+        let raw = CacheKey::raw(&"AB".repeat(32)).unwrap();
+        assert_eq!(raw.sql_literal(), format!("'x''{}'''", "ab".repeat(32)));
+        assert!(raw.legacy().is_none());
+        assert!(!format!("{k:?}").contains("test"), "Debug is redacted");
+    }
+
+    #[test]
+    fn a_passphrase_with_a_quote_round_trips_through_sqlcipher() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let k = CacheKey::passphrase("o'brien's \"key\"").unwrap();
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(&k.pragma()).unwrap();
+            c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (42);")
+                .unwrap();
+        }
+        let read = |key: &CacheKey| {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(&key.pragma()).unwrap();
+            c.query_row("SELECT x FROM t", [], |r| r.get::<_, i64>(0))
+        };
+        assert_eq!(read(&k).unwrap(), 42);
+        // The quotes are part of the passphrase: without them, or under the
+        // legacy derivation, the file does not open.
+        assert!(read(&CacheKey::passphrase("obriens \"key\"").unwrap()).is_err());
+        assert!(read(&k.legacy().unwrap()).is_err());
+    }
+
+    #[test]
+    fn passphrases_sqlcipher_would_misread_are_refused() {
+        assert!(CacheKey::passphrase("").is_err());
+        assert!(CacheKey::passphrase("a\0b").is_err());
+        assert!(CacheKey::passphrase(&format!("x'{}'", "0".repeat(64))).is_err());
+        assert!(CacheKey::passphrase(&format!("X'{}'", "a".repeat(96))).is_err());
+        // Hex alone is a passphrase like any other (SQLCipher derives it).
+        assert!(CacheKey::passphrase(&"0".repeat(64))
+            .unwrap()
+            .is_passphrase());
+        assert_eq!(
+            CacheKey::passphrase("custodian-test-suite")
+                .unwrap()
+                .legacy(),
+            Some(CacheKey::Raw(hex(&Sha256::digest(b"custodian-test-suite"))))
+        );
+    }
 
     #[test]
     fn pbkdf2_matches_the_rfc_vectors() {

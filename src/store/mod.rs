@@ -11,10 +11,10 @@
 
 pub mod audit;
 mod audit_views;
-mod finding_queries;
 pub mod campaigns;
 pub mod copy;
 pub mod db;
+mod finding_queries;
 pub mod graph;
 mod inventory;
 pub mod key;
@@ -26,8 +26,8 @@ pub mod pg;
 pub mod posture;
 mod raw;
 mod schedule;
-pub mod tasks;
 pub mod sync;
+pub mod tasks;
 pub mod workspace;
 pub mod writeback;
 
@@ -144,20 +144,7 @@ impl Store {
                 )
             })?,
         };
-        let conn = open_conn(path)?;
-        conn.execute_batch(&key::pragma(&key)?)?;
-        // The first read tells whether the key fits.
-        if let Err(e) = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
-            r.get::<_, i64>(0)
-        }) {
-            return Err(Error::new(
-                ErrorCode::DatabaseUnreadable,
-                format!(
-                    "{} cannot be read with the cache key (a different key, or not a Custodian cache): {e}; it was left untouched",
-                    path.display()
-                ),
-            ));
-        }
+        let (conn, rekeyed) = open_keyed(path, &key)?;
         // Checked before any pragma that writes (journal_mode=WAL writes the header).
         migrations::check_compatible_sqlite(&conn)
             .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.message)))?;
@@ -168,11 +155,43 @@ impl Store {
         };
         store.configure()?;
         migrations::migrate_to(&store.db, migrations::latest_version())?;
+        if rekeyed {
+            store.audit_rekey();
+        }
         let interrupted = store.mark_interrupted_runs()?;
         if interrupted > 0 {
             tracing::warn!(interrupted, "sync runs were interrupted by a previous stop");
         }
         Ok(store)
+    }
+
+    /// Records that the cache was rekeyed from the legacy derivation (no key
+    /// material). Best effort: the rekey has happened either way, so a
+    /// missing audit key is logged rather than failing the open.
+    fn audit_rekey(&self) {
+        let write = || -> Result<()> {
+            let tx = self.db.transaction()?;
+            audit::append(
+                &tx,
+                to_ts(Utc::now()),
+                "custodian",
+                "cache.rekey",
+                "cache",
+                &serde_json::json!({
+                    "from": "SHA-256 of CUSTODIAN_CACHE_KEY as the raw key (earlier Custodian)",
+                    "to": format!("CUSTODIAN_CACHE_KEY as an SQLCipher passphrase ({})", key::CACHE_KDF),
+                }),
+            )?;
+            tx.commit()
+        };
+        match write() {
+            Ok(()) => {
+                tracing::info!(path = %self.location, "rekeyed the cache from the legacy passphrase derivation")
+            }
+            Err(e) => {
+                tracing::warn!(path = %self.location, error = %e, "rekeyed the cache, but could not audit it")
+            }
+        }
     }
 
     /// Opens the store at `location`: a file path (SQLite) or a
@@ -380,10 +399,140 @@ fn open_conn(path: &Path) -> Result<Connection> {
     })
 }
 
+/// Whether `key` fits: the first read of page 1 fails with "not a
+/// database" when it does not.
+fn first_read(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+}
+
+fn is_not_a_database(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase)
+}
+
+/// A connection to the encrypted cache at `path` under `key`, and whether it
+/// was rekeyed on the way.
+///
+/// A passphrase that does not open the file is tried once more under the
+/// legacy derivation ([`key::CacheKey::legacy`]); when that opens it, the
+/// file is rekeyed to the passphrase ([`rekey_legacy`]) and opened again.
+/// A key that fits neither way writes nothing: the file is left
+/// byte-for-byte as it was.
+fn open_keyed(path: &Path, key: &key::CacheKey) -> Result<(Connection, bool)> {
+    let unreadable = |e: &dyn std::fmt::Display| {
+        Error::new(
+            ErrorCode::DatabaseUnreadable,
+            format!(
+                "{} cannot be read with the cache key (a different key, or not a Custodian cache): {e}; it was left untouched",
+                path.display()
+            ),
+        )
+    };
+    let conn = open_conn(path)?;
+    conn.execute_batch(&key.pragma())?;
+    let e = match first_read(&conn) {
+        Ok(_) => return Ok((conn, false)),
+        Err(e) => e,
+    };
+    drop(conn);
+    let Some(legacy) = key.legacy().filter(|_| is_not_a_database(&e)) else {
+        return Err(unreadable(&e));
+    };
+    if !rekey_legacy(path, &legacy, key)? {
+        return Err(unreadable(&e));
+    }
+    let conn = open_conn(path)?;
+    conn.execute_batch(&key.pragma())?;
+    first_read(&conn).map_err(|e| unreadable(&e))?;
+    Ok((conn, true))
+}
+
+/// Rekeys a cache written under the legacy derivation of a passphrase
+/// (`legacy`) to the passphrase itself (`key`). False, with nothing
+/// written, when `legacy` does not open it either.
+///
+/// The sequence, so that any failure (or a crash) leaves a file that opens
+/// with the same passphrase, rekeyed or not:
+/// 1. fold the WAL into the file and leave WAL mode: SQLite refuses that
+///    while another connection has the cache open, and in rollback-journal
+///    mode the journal holds every page as it was (under the old key) until
+///    the rekey commits, so a crash mid-way rolls back on the next open;
+/// 2. `PRAGMA rekey`: SQLCipher rewrites every page in one transaction. It
+///    reports no error of its own (a failed page write rolls back silently),
+///    so the result is checked instead:
+/// 3. a new connection reads every page under the passphrase
+///    (`quick_check`). If it cannot, the old key must still open the file,
+///    and the error says the cache was left as it was.
+///
+/// `Store::open` turns WAL mode back on afterwards.
+fn rekey_legacy(path: &Path, legacy: &key::CacheKey, key: &key::CacheKey) -> Result<bool> {
+    let conn = open_conn(path)?;
+    conn.execute_batch(&legacy.pragma())?;
+    if first_read(&conn).is_err() {
+        return Ok(false);
+    }
+    let left = |step: &str, why: &dyn std::fmt::Display| {
+        Error::new(
+            ErrorCode::Storage,
+            format!(
+                "{} is keyed with the earlier derivation of {} and could not be rekeyed to its stronger form \
+                 ({step}: {why}); it was left as it was and still opens with the same passphrase. \
+                 Close any other Custodian window or command on it and try again",
+                path.display(),
+                key::KEY_ENV
+            ),
+        )
+    };
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let busy: i64 = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+        .map_err(|e| left("folding the write-ahead log", &e))?;
+    if busy != 0 {
+        return Err(left("folding the write-ahead log", &"the cache is in use"));
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .map_err(|e| left("leaving WAL mode", &e))?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(left("leaving WAL mode", &"the cache is in use"));
+    }
+    conn.execute_batch(&key.rekey_pragma())
+        .map_err(|e| left("rekeying", &e))?;
+    // After a failed rekey this connection would write under the new key:
+    // close it before anything else.
+    drop(conn);
+    let check = open_conn(path)?;
+    check.execute_batch(&key.pragma())?;
+    let verdict: rusqlite::Result<String> = check.query_row("PRAGMA quick_check", [], |r| r.get(0));
+    drop(check);
+    match verdict {
+        Ok(v) if v == "ok" => Ok(true),
+        other => {
+            let why = match other {
+                Ok(v) => v,
+                Err(e) => e.to_string(),
+            };
+            let old = open_conn(path)?;
+            old.execute_batch(&legacy.pragma())?;
+            if first_read(&old).is_ok() {
+                Err(left("rekeying", &"the rewrite did not commit"))
+            } else {
+                Err(Error::new(
+                    ErrorCode::DatabaseUnreadable,
+                    format!(
+                        "{}: the rekey from the earlier derivation of {} left a file that neither key reads ({why})",
+                        path.display(),
+                        key::KEY_ENV
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// Encrypts an unencrypted cache: exports it into a new encrypted file next
 /// to it, then renames that over the original (atomic; a crash before the
 /// rename leaves the original as it was, and the next open tries again).
-fn encrypt_in_place(path: &Path, key: &str) -> Result<()> {
+fn encrypt_in_place(path: &Path, key: &key::CacheKey) -> Result<()> {
     let tmp = path.with_extension("encrypting");
     let _ = std::fs::remove_file(&tmp);
     let tmp_str = tmp.to_string_lossy().replace('\'', "''");
@@ -393,7 +542,8 @@ fn encrypt_in_place(path: &Path, key: &str) -> Result<()> {
         // Fold any WAL into the main file first.
         plain.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         plain.execute_batch(&format!(
-            "ATTACH DATABASE '{tmp_str}' AS enc KEY \"x'{key}'\";"
+            "ATTACH DATABASE '{tmp_str}' AS enc KEY {};",
+            key.sql_literal()
         ))?;
         plain.query_row("SELECT sqlcipher_export('enc')", [], |_| Ok(()))?;
         plain.execute_batch(&format!(
@@ -424,7 +574,7 @@ pub fn open_raw(path: &Path) -> Result<Connection> {
     let conn = open_conn(path)?;
     if let Header::Other = file_header(path)? {
         if let Some(k) = key::existing()? {
-            conn.execute_batch(&key::pragma(&k)?)?;
+            conn.execute_batch(&k.pragma())?;
         }
     }
     Ok(conn)

@@ -223,3 +223,193 @@ fn a_wrong_key_is_a_clear_error_and_touches_nothing() {
         "the right key still opens it"
     );
 }
+
+/// The passphrase the suite runs with, and the raw key earlier Custodian
+/// versions derived from it (its unsalted SHA-256).
+fn passphrase_and_legacy_key() -> (String, String) {
+    crate::util::test_key();
+    let pass = std::env::var(custodian::store::key::KEY_ENV).unwrap();
+    let legacy = custodian::store::key::CacheKey::passphrase(&pass)
+        .unwrap()
+        .legacy();
+    let Some(custodian::store::key::CacheKey::Raw(hex)) = legacy else {
+        panic!("a passphrase has a legacy raw key");
+    };
+    (pass, hex)
+}
+
+/// A cache as an earlier Custodian wrote it: demo data, an audit chain,
+/// encrypted under `PRAGMA key = "x'<sha256(passphrase)>'"`.
+fn legacy_cache(dir: &std::path::Path, name: &str, wal: bool) -> (std::path::PathBuf, i64, usize) {
+    let (_, hex) = passphrase_and_legacy_key();
+    let mut old = Store::open_in_memory().unwrap();
+    custodian::ops::load_demo(&mut old, custodian::demo::DemoSize::S, 1, now()).unwrap();
+    old.add_source(
+        "csv",
+        "registry",
+        &serde_json::json!({"path": "/r.csv"}),
+        now(),
+    )
+    .unwrap();
+    let identities = old.summary().unwrap().identities;
+    let entries = old.audit_entries(0, 10_000).unwrap().len();
+    assert!(entries >= 1, "the legacy cache has an audit chain");
+    let plain = dir.join(format!("{name}.plain"));
+    old.raw_db()
+        .execute("VACUUM INTO ?1", [plain.to_str().unwrap()])
+        .unwrap();
+    let path = dir.join(name);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";"))
+        .unwrap();
+    c.execute(
+        "ATTACH DATABASE ?1 AS plain KEY ''",
+        [plain.to_str().unwrap()],
+    )
+    .unwrap();
+    c.query_row("SELECT sqlcipher_export('main', 'plain')", [], |_| Ok(()))
+        .unwrap();
+    let version: i64 = c
+        .query_row("PRAGMA plain.user_version", [], |r| r.get(0))
+        .unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA user_version = {version}; PRAGMA application_id = {APPLICATION_ID}; DETACH DATABASE plain;"
+    ))
+    .unwrap();
+    if wal {
+        let _: String = c
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .unwrap();
+    }
+    drop(c);
+    std::fs::remove_file(&plain).unwrap();
+    (path, identities, entries)
+}
+
+/// Reads the identity count under a given `PRAGMA key` value, bypassing
+/// the store.
+fn count_with(path: &std::path::Path, pragma: &str) -> rusqlite::Result<i64> {
+    let c = rusqlite::Connection::open(path)?;
+    c.execute_batch(pragma)?;
+    c.query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
+}
+
+#[test]
+fn a_cache_keyed_with_the_legacy_derivation_is_rekeyed_to_the_passphrase() {
+    let (pass, hex) = passphrase_and_legacy_key();
+    let dir = tempfile::tempdir().unwrap();
+    let (path, identities, entries) = legacy_cache(dir.path(), "legacy.db", true);
+    let legacy_pragma = format!("PRAGMA key = \"x'{hex}'\";");
+    let pass_pragma = custodian::store::key::CacheKey::passphrase(&pass)
+        .unwrap()
+        .pragma();
+    assert_eq!(
+        count_with(&path, &legacy_pragma).unwrap(),
+        identities as i64
+    );
+    assert!(
+        count_with(&path, &pass_pragma).is_err(),
+        "not yet the passphrase form"
+    );
+
+    // Opening it as usual rekeys it; data and the audit chain are intact.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.summary().unwrap().identities, identities);
+    let v = store.verify_audit().unwrap();
+    assert!(v.ok, "{v:?}");
+    let log = store.audit_entries(0, 10_000).unwrap();
+    assert_eq!(log.len(), entries + 1, "one entry more: the rekey");
+    let last = log.last().unwrap();
+    assert_eq!(last.action, "cache.rekey");
+    assert!(
+        !last.details.contains(&pass) && !last.details.contains(&hex),
+        "no key material in the audit entry: {}",
+        last.details
+    );
+    assert!(last.details.contains("256,000"), "{}", last.details);
+    let mode: String = store
+        .raw_db()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal", "WAL mode is back after the rekey");
+    drop(store);
+
+    // Now the passphrase form, and only it, opens the file.
+    assert!(
+        count_with(&path, &legacy_pragma).is_err(),
+        "the legacy raw key no longer opens it"
+    );
+    assert_eq!(count_with(&path, &pass_pragma).unwrap(), identities as i64);
+    // A second open neither rekeys nor audits again.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.audit_entries(0, 10_000).unwrap().len(), entries + 1);
+    assert!(store.verify_audit().unwrap().ok);
+}
+
+#[test]
+fn a_failed_rekey_leaves_the_legacy_cache_readable_and_a_wrong_passphrase_touches_nothing() {
+    let (_, hex) = passphrase_and_legacy_key();
+    let dir = tempfile::tempdir().unwrap();
+    // Rollback-journal mode, so nothing is folded or switched before the
+    // rekey itself. Another connection (an older Custodian, say) holds a
+    // read transaction: SQLCipher rewrites every page, then cannot take the
+    // lock to commit them (after the 5 s busy timeout) and rolls back.
+    let (path, identities, entries) = legacy_cache(dir.path(), "stuck.db", false);
+    let legacy_pragma = format!("PRAGMA key = \"x'{hex}'\";");
+    let before = file_bytes(&path);
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch(&legacy_pragma).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, identities as i64);
+    let e = Store::open(&path).unwrap_err();
+    assert_eq!(e.code, ErrorCode::Storage, "{e:?}");
+    assert!(
+        e.message.contains("(rekeying: the rewrite did not commit)")
+            && e.message.contains("left as it was"),
+        "{}",
+        e.message
+    );
+    // The reader still reads under the old key, in its transaction and after.
+    let n: i64 = reader
+        .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, identities as i64);
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    assert_eq!(file_bytes(&path), before, "the failed rekey rolled back");
+    assert!(!dir.path().join("stuck.db-journal").exists());
+    assert_eq!(
+        count_with(&path, &legacy_pragma).unwrap(),
+        identities as i64,
+        "still readable under the old key"
+    );
+
+    // A wrong passphrase (neither form opens it) is refused and writes nothing.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custodian"))
+        .arg("--db")
+        .arg(&path)
+        .arg("summary")
+        .env("CUSTODIAN_CACHE_KEY", "not the passphrase")
+        .env_remove("CUSTODIAN_DB")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error[database_unreadable]")
+            && err.contains("cannot be read with the cache key"),
+        "{err}"
+    );
+    assert_eq!(file_bytes(&path), before, "left byte-identical");
+
+    // Once the other connection is gone the same open migrates it.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.summary().unwrap().identities, identities);
+    assert_eq!(store.audit_entries(0, 10_000).unwrap().len(), entries + 1);
+    assert!(store.verify_audit().unwrap().ok);
+    drop(store);
+    assert!(count_with(&path, &legacy_pragma).is_err());
+}
