@@ -354,6 +354,37 @@ fn password_refused(r: Result<postgres::Client, postgres::Error>, login: &str, w
     );
 }
 
+/// The test cluster's `pg_hba.conf` (`SHOW hba_file`), which must be on
+/// this machine.
+fn hba_path() -> PathBuf {
+    let hba: String = admin_client("postgres")
+        .query_one("SHOW hba_file", &[])
+        .unwrap()
+        .get(0);
+    let hba = PathBuf::from(hba);
+    assert!(
+        hba.exists(),
+        "{} is not on this machine: this test needs the local test cluster (tests/support/pg-cluster.sh)",
+        hba.display()
+    );
+    hba
+}
+
+/// The server's message for a refused connection, else the client's with
+/// its causes.
+fn why(e: &postgres::Error) -> String {
+    if let Some(d) = e.as_db_error() {
+        return d.message().to_string();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
 fn session_user(c: &mut postgres::Client) -> String {
     c.query_one("SELECT session_user::text", &[])
         .unwrap()
@@ -408,16 +439,7 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
     let admin_pw = random_password("s");
     let admin = logins.with_password("admin", &admin_pw);
 
-    let hba: String = admin_client("postgres")
-        .query_one("SHOW hba_file", &[])
-        .unwrap()
-        .get(0);
-    let hba = PathBuf::from(hba);
-    assert!(
-        hba.exists(),
-        "{} is not on this machine: this test needs the local test cluster (tests/support/pg-cluster.sh)",
-        hba.display()
-    );
+    let hba = hba_path();
     let original = std::fs::read_to_string(&hba).unwrap();
     let mut lines = HbaLines::insert(
         &hba,
@@ -457,7 +479,8 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
             Err(e) => {
                 assert!(
                     started.elapsed() < Duration::from_secs(15),
-                    "the LDAP line never let {simple} in: {e}"
+                    "the LDAP line never let {simple} in: {}",
+                    why(&e)
                 );
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -624,11 +647,62 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
                 }
                 assert!(
                     started.elapsed() < Duration::from_secs(15),
-                    "after removal: {e}"
+                    "after removal: {}",
+                    why(&e)
                 );
             }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     drop(slapd);
+}
+
+/// Kerberos is documented, not offered: Custodian's PostgreSQL client
+/// (rust-postgres) does not speak GSSAPI, so a `gss` line refuses it. The
+/// refusal must say so rather than look like a wrong password.
+#[test]
+fn a_kerberos_gss_line_refuses_custodians_client_and_says_why() {
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let db = crate::pg::fresh_database();
+    let mut logins = Logins {
+        db: db.clone(),
+        names: Vec::new(),
+    };
+    let login = logins.directory("krb");
+    let hba = hba_path();
+    let _lines = HbaLines::insert(
+        &hba,
+        &db,
+        &[format!(
+            "host {db} {login} 127.0.0.1/32 gss include_realm=0 krb_realm=EXAMPLE.ORG"
+        )],
+    );
+    // Once the reload has taken effect the server asks for GSSAPI (before,
+    // the generic SCRAM line refuses the password).
+    let started = Instant::now();
+    loop {
+        let e = match connect(&db, &login, "unused", false) {
+            Ok(_) => panic!("{login} has no password and no ticket, yet got in"),
+            Err(e) => e,
+        };
+        if why(&e).contains("unsupported authentication method") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the gss line never applied: {}",
+            why(&e)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = url_of(&db).replacen("custodian_test@", &format!("{login}@"), 1);
+    let e = Store::open_postgres(&PgTarget::parse(&url).unwrap()).unwrap_err();
+    assert!(
+        e.message.contains("unsupported authentication method") && e.message.contains(&login),
+        "{}",
+        e.message
+    );
 }
