@@ -8,9 +8,9 @@ use crate::store::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
 
 use super::audit;
-use super::people::{active_person, person_name as actor_name};
 use super::inventory::rfc3339;
 use super::load::refresh_derived_for;
+use super::people::{active_person, person_name as actor_name};
 use super::{to_ts, Store};
 use crate::campaigns::{CaseId, TaskView};
 use crate::error::{Error, Result};
@@ -763,6 +763,10 @@ impl Store {
             )?;
             report.reviews_moved += 1;
         }
+        // Findings and roll-ups first, while the case is still open (in a
+        // workspace a manager may only touch an open case's identities).
+        let touched: Vec<i64> = planned.iter().map(|p| p.1).collect();
+        refresh_derived_for(&tx, now, &touched)?;
         let left: i64 = tx.query_row(
             "SELECT count(*) FROM offboarding_items WHERE case_id = ?1 AND applied_at IS NULL",
             [case],
@@ -772,8 +776,6 @@ impl Store {
             tx.execute("UPDATE offboarding_cases SET status = 'closed', closed_at = ?2, closed_by = ?3 WHERE id = ?1", params![case, at, who])?;
             report.closed = true;
         }
-        let touched: Vec<i64> = planned.iter().map(|p| p.1).collect();
-        refresh_derived_for(&tx, now, &touched)?;
         audit::append(
             &tx,
             at,

@@ -21,7 +21,32 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::workspace::{group_role, validate_member, Role};
 
 /// The workspace layer this build installs.
-pub const LAYER_VERSION: i64 = 1;
+pub const LAYER_VERSION: i64 = 2;
+
+/// Layer 2 (src/store/workspace_layer2.sql): grants and row policies so each
+/// role can work through the app and no further, a commit-time check that a
+/// member's governance change carries its audit entry, and the two-person
+/// trigger in full. Placeholders name the group roles.
+fn layer2_sql(prefix: &str) -> String {
+    let g = |r: Role| group_role(prefix, r);
+    let writers = format!(
+        "{}, {}, {}, {}",
+        g(Role::Admin),
+        g(Role::CampaignOwner),
+        g(Role::Reviewer),
+        g(Role::Manager)
+    );
+    let all = format!("{writers}, {}", g(Role::Auditor));
+    include_str!("workspace_layer2.sql")
+        .replace("{members}", &all)
+        .replace("{all}", &all)
+        .replace("{writers}", &writers)
+        .replace("{admin}", &g(Role::Admin))
+        .replace("{owner}", &g(Role::CampaignOwner))
+        .replace("{reviewer}", &g(Role::Reviewer))
+        .replace("{manager}", &g(Role::Manager))
+        .replace("{auditor}", &g(Role::Auditor))
+}
 
 fn layer_sql(prefix: &str) -> String {
     let g = |r: Role| group_role(prefix, r);
@@ -335,14 +360,26 @@ impl Store {
         }
         validate_member(admin_login, &[Role::Admin])?;
         let tx = self.db().transaction()?;
-        if let Some((v, _)) = marker(&tx)? {
+        if let Some((v, installed_prefix)) = marker(&tx)? {
             if v > LAYER_VERSION {
                 return Err(Error::new(
                     ErrorCode::DatabaseTooNew,
                     format!("the workspace layer is version {v}; this build knows up to {LAYER_VERSION}"),
                 ));
             }
-            return Ok(false);
+            if v == LAYER_VERSION {
+                return Ok(false);
+            }
+            // An older layer: bring it up to date, keeping its roles.
+            if v < 2 {
+                tx.execute_script(&layer2_sql(&installed_prefix))?;
+            }
+            tx.execute(
+                "UPDATE custodian.workspace_marker SET version = ?1",
+                [LAYER_VERSION],
+            )?;
+            tx.commit()?;
+            return Ok(true);
         }
         tx.execute_script(&format!(
             "CREATE TABLE custodian.workspace_marker (
@@ -351,6 +388,7 @@ impl Store {
              INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({LAYER_VERSION}, '{prefix}');"
         ))?;
         tx.execute_script(&layer_sql(prefix))?;
+        tx.execute_script(&layer2_sql(prefix))?;
         // The first admin, written directly (no admin exists yet to call member_add).
         tx.execute(
             "INSERT INTO custodian.members (login, person_id, roles, added_by, added_at)

@@ -70,10 +70,12 @@ impl Logins {
         c
     }
 
+    fn url(&self, login: &str) -> String {
+        url_of(&self.db).replacen("custodian_test@", &format!("{login}:{}@", self.password), 1)
+    }
+
     fn target(&self, login: &str) -> PgTarget {
-        let admin = url_of(&self.db);
-        let url = admin.replacen("custodian_test@", &format!("{login}:{}@", self.password), 1);
-        PgTarget::parse(&url).unwrap()
+        PgTarget::parse(&self.url(login)).unwrap()
     }
 }
 
@@ -96,8 +98,22 @@ fn refused(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| c.code() == "42501")
 }
 
+/// Runs `sql` as one transaction of `c`; the error when it (or its commit) fails.
+fn tx_err(c: &mut postgres::Client, sql: &str) -> Option<postgres::Error> {
+    let mut tx = c.transaction().unwrap();
+    if let Err(e) = tx.batch_execute(sql) {
+        return Some(e);
+    }
+    tx.commit().err()
+}
+
+fn now_plus(days: i64) -> chrono::DateTime<chrono::Utc> {
+    now() + chrono::Duration::days(days)
+}
+
 #[test]
 fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
+    use custodian::campaigns::{ReviewItemId, UndecidedPolicy};
     if !have_pg() {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
@@ -107,40 +123,48 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     let t = PgTarget::parse(&url_of(&db)).unwrap();
     let mut store = Store::open_postgres(&t).unwrap();
     custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
-    let owner = store.resolve_person("1").unwrap();
-    let c = crate::util::identities_campaign("Workspace certification", owner, 14);
-    // The id as a plain number (the campaign id type is serde-transparent).
-    let campaign: i64 = serde_json::to_value(store.create_campaign(owner, &c, now()).unwrap())
-        .unwrap()
-        .as_i64()
+    // The demo stands in for a real organisation (a source adds to it).
+    store
+        .raw_db()
+        .execute(
+            "UPDATE meta SET value = 'workspace-test' WHERE key = 'dataset'",
+            [],
+        )
         .unwrap();
-    let mut by_reviewer: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (r, item) in store
+    let owner = store.resolve_person("1").unwrap();
+    // A leaver who owns identities, their active manager, and a bystander case.
+    let pairs: Vec<(i64, i64)> = store
         .raw_db()
         .query_map(
-            "SELECT reviewer_id, id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL AND reviewer_id <> ?2 ORDER BY id",
-            custodian::store::db::params![campaign, owner],
-            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+            "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
+             WHERE p.status = 'active' AND m.status = 'active' AND p.id <> ?1 AND m.id <> ?1
+               AND EXISTS (SELECT 1 FROM identities i WHERE i.owner_id = p.id AND i.status <> 'deleted')
+             ORDER BY p.id",
+            [owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap()
-    {
-        by_reviewer.entry(r).or_default().push(item);
-    }
-    let mut busiest: Vec<(i64, Vec<i64>)> = by_reviewer.into_iter().collect();
-    busiest.sort_by_key(|(r, items)| (std::cmp::Reverse(items.len()), *r));
-    let reviewers: Vec<(i64, Vec<i64>)> = busiest.into_iter().take(3).collect();
-    assert_eq!(reviewers.len(), 3);
+        .unwrap();
+    let (leaver, manager_p) = pairs[0];
+    let (other_leaver, _) = *pairs
+        .iter()
+        .find(|(l, m)| *m != manager_p && *l != manager_p && *l != leaver)
+        .expect("a second leaver with another manager");
+    let taken = [owner, leaver, manager_p, other_leaver];
     let people: Vec<i64> = store
         .raw_db()
-        .query_map("SELECT id FROM people ORDER BY id LIMIT 20", [], |r| {
-            r.get(0)
-        })
+        .query_map(
+            "SELECT id FROM people WHERE status = 'active' ORDER BY id",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
-    let others: Vec<i64> = people
-        .into_iter()
-        .filter(|p| *p != owner && reviewers.iter().all(|(r, _)| r != p))
-        .collect();
-    let (admin_p, manager_p, auditor_p, owner2_p) = (others[0], others[1], others[2], others[3]);
+    let others: Vec<i64> = people.into_iter().filter(|p| !taken.contains(p)).collect();
+
+    let (admin_p, auditor_p, owner2_p) = (
+        others[others.len() - 1],
+        others[others.len() - 2],
+        others[others.len() - 3],
+    );
 
     // Init as the DBA, with a plain login as first admin.
     let admin = logins.create("admin");
@@ -153,16 +177,8 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     assert!(store.is_workspace().unwrap());
     drop(store);
 
-    let as_admin = Store::open_postgres(&logins.target(&admin)).unwrap();
+    let mut as_admin = Store::open_postgres(&logins.target(&admin)).unwrap();
     assert_eq!(as_admin.workspace_current_person().unwrap(), Some(admin_p));
-    let mut rev = Vec::new();
-    for (i, (person, items)) in reviewers.iter().enumerate() {
-        let l = logins.create(&format!("rev{i}"));
-        as_admin
-            .workspace_member_add(&l, *person, &[Role::Reviewer])
-            .unwrap();
-        rev.push((l, *person, items.clone()));
-    }
     let own = logins.create("owner");
     as_admin
         .workspace_member_add(&own, owner, &[Role::CampaignOwner])
@@ -183,15 +199,91 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     let err = as_admin.workspace_member_add(&format!("{db}_nobody"), manager_p, &[Role::Reviewer]);
     assert!(err.is_err(), "a login that does not exist is refused");
 
+    // The admin adds a source (a CSV registry) the worker will sync.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("registry.csv");
+    let header = "name,kind,class,purpose,owner_email,team,environment,intended_blast_radius,review_interval_days,created_at,credential_kind,credential_name,credential_created_at,credential_expires_at\n";
+    let registry = |round: usize| {
+        let mut body = header.to_string();
+        for k in 0..40 {
+            body.push_str(&format!(
+                "ws-agent-{k:02},ai_agent,digital_worker,Purpose {k} round {},nobody@example.test,Ops,production,Reads tickets,90,2025-01-15,client_secret,secret-{k},2025-01-15,\n",
+                if k % 10 == 0 { round } else { 0 }
+            ));
+        }
+        body
+    };
+    std::fs::write(&csv, registry(0)).unwrap();
+    let source = custodian::ops::add_source(
+        &mut as_admin,
+        &custodian::sync::secrets::MemorySecrets::default(),
+        "csv",
+        "registry",
+        serde_json::json!({"path": csv.display().to_string()}),
+        None,
+        now(),
+    )
+    .unwrap();
+    let source = custodian::model::SourceId(source.id);
+
+    // The owner creates the campaign through the store, as their login.
+    let mut as_owner = Store::open_postgres(&logins.target(&own)).unwrap();
+    assert_eq!(custodian::ops::actor(&as_owner, None).unwrap(), owner);
+    let c = crate::util::identities_campaign("Workspace certification", owner, 14);
+    let campaign = as_owner.create_campaign(owner, &c, now()).unwrap();
+    let campaign_n: i64 = serde_json::to_value(campaign).unwrap().as_i64().unwrap();
+    let su = Store::open_postgres(&t).unwrap();
+    let items_of = |person: i64| -> Vec<i64> {
+        su.raw_db()
+            .query_map(
+                "SELECT id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2 ORDER BY id",
+                custodian::store::db::params![campaign_n, person],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // Reviewers: the three busiest of the campaign who hold no other part.
+    let busy: Vec<i64> = su
+        .raw_db()
+        .query_map(
+            "SELECT reviewer_id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL
+             GROUP BY reviewer_id ORDER BY count(*) DESC, reviewer_id",
+            [campaign_n],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let reviewer_people: Vec<i64> = busy
+        .into_iter()
+        .filter(|p| !taken.contains(p) && ![admin_p, auditor_p, owner2_p].contains(p))
+        .take(3)
+        .collect();
+    assert_eq!(reviewer_people.len(), 3);
+    let mut rev = Vec::new();
+    for (i, person) in reviewer_people.iter().enumerate() {
+        let l = logins.create(&format!("rev{i}"));
+        as_admin
+            .workspace_member_add(&l, *person, &[Role::Reviewer])
+            .unwrap();
+        rev.push((l, *person));
+    }
+    let queues: Vec<Vec<i64>> = rev.iter().map(|(_, p)| items_of(*p)).collect();
+    assert!(queues.iter().all(|q| q.len() >= 2), "{queues:?}");
+    // Another owner's campaign cannot be created in this owner's name.
+    let e = as_owner.create_campaign(owner2_p, &c, now()).unwrap_err();
+    assert!(
+        e.message.contains("row-level security") || e.code == custodian::ErrorCode::Forbidden,
+        "{e:?}"
+    );
+
     // A reviewer sees only their own queue and cannot touch another's item.
-    let (l0, p0, items0) = rev[0].clone();
+    let (l0, p0) = rev[0].clone();
     let mut r0 = logins.client(&l0);
     let n: i64 = r0
         .query_one("SELECT count(*) FROM campaign_items", &[])
         .unwrap()
         .get(0);
-    assert_eq!(n as usize, items0.len());
-    let foreign = rev[1].2[0];
+    assert_eq!(n as usize, queues[0].len());
+    let foreign = queues[1][0];
     let changed = r0
         .execute(
             "UPDATE campaign_items SET decision = 'keep', decided_by = custodian.current_person() WHERE id = $1",
@@ -199,28 +291,35 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         )
         .unwrap();
     assert_eq!(changed, 0, "deciding someone else's item changes nothing");
-    let e = r0
-        .execute(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (999999, 0, 'x', 'x', 'x', '{}', 'x', 'x')",
-            &[],
+    let mine = queues[0][0];
+    for (what, sql) in [
+        ("an audit entry written by hand", "INSERT INTO audit_log (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (999999, 0, 'x', 'x', 'x', '{}', 'x', 'x')".to_string()),
+        ("making oneself admin", format!("SELECT custodian.member_add('{l0}', {p0}, ARRAY['admin'])")),
+        ("a decision without its audit entry", format!("UPDATE campaign_items SET decision = 'keep', decided_by = custodian.current_person(), decided_at = 1 WHERE id = {mine}")),
+        ("a decision in someone else's name", format!("UPDATE campaign_items SET decision = 'keep', decided_by = {} WHERE id = {mine}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')", rev[1].1)),
+        ("a fake close-policy decision", format!("UPDATE campaign_items SET decision = 'keep', by_policy = 1 WHERE id = {mine}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')")),
+        ("rewriting what an item is about", format!("UPDATE campaign_items SET risk = 1 WHERE id = {mine}")),
+        ("moving an item to the identity's builder", format!("UPDATE campaign_items SET reviewer_id = i.builder_id FROM identities i WHERE i.id = campaign_items.identity_id AND campaign_items.id = {mine} AND i.builder_id IS NOT NULL AND i.builder_id <> {p0}; SELECT custodian.audit_append('review.delegate', 'x', '{{}}'); SELECT 1/(SELECT count(*) FROM campaign_items WHERE id = {mine} AND reviewer_id <> {p0})")),
+        ("a second stage sent back to its proposer", format!("UPDATE campaign_items SET proposed = 'keep', proposed_by = {p0}, stage = 2 WHERE id = {mine}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')")),
+        ("a second stage sent to a friend", format!("UPDATE campaign_items SET proposed = 'keep', proposed_by = {p0}, stage = 2, reviewer_id = {} WHERE id = {mine}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')", rev[1].1)),
+        ("deleting a review item", format!("DELETE FROM campaign_items WHERE id = {mine}")),
+        ("closing the campaign", format!("UPDATE campaigns SET status = 'closed' WHERE id = {campaign_n}; SELECT 1/(SELECT count(*) FROM campaigns WHERE id = {campaign_n} AND status = 'closed')")),
+    ] {
+        let e = tx_err(&mut r0, &sql).unwrap_or_else(|| panic!("{what}: allowed"));
+        assert!(
+            refused(&e) || e.code().is_some_and(|c| c.code() == "22012"),
+            "{what}: {e:?}"
+        );
+    }
+    let state: (Option<String>, i64) = su
+        .raw_db()
+        .query_row(
+            "SELECT decision, stage FROM campaign_items WHERE id = ?1",
+            [mine],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap_err();
-    assert!(refused(&e), "{e:?}");
-    let e = r0
-        .execute(
-            "SELECT custodian.member_add($1, $2, ARRAY['admin'])",
-            &[&l0, &p0],
-        )
-        .unwrap_err();
-    assert!(
-        refused(&e),
-        "a reviewer cannot make themselves admin: {e:?}"
-    );
-    let e = r0.execute(
-        "UPDATE campaign_items SET reviewer_id = reviewer_id WHERE id = $1",
-        &[&items0[0]],
-    );
-    assert!(e.is_ok());
+        .unwrap();
+    assert_eq!(state, (None, 1), "nothing of the refused changes stayed");
 
     // An auditor reads everything and changes nothing.
     let mut a = logins.client(&aud);
@@ -228,23 +327,31 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         .query_one("SELECT count(*) FROM campaign_items", &[])
         .unwrap()
         .get(0);
-    assert!(all as usize > items0.len());
+    assert!(all as usize > queues[0].len());
     for sql in [
         "UPDATE campaign_items SET decision = 'keep'",
         "UPDATE campaigns SET status = 'closed'",
         "DELETE FROM audit_log",
         "UPDATE audit_log SET actor = 'someone'",
+        "UPDATE identities SET owner_id = NULL",
+        "INSERT INTO tasks (origin, kind, identity_id, target, status, created_at, updated_at) VALUES ('campaign', 'x', 1, 'x', 'open', 0, 0)",
+        "SELECT custodian.audit_append('x', 'x', '{}')",
         "INSERT INTO members (login, person_id, roles, added_by, added_at) VALUES ('x', 1, ARRAY['admin'], 'x', 0)",
     ] {
-        let e = a.execute(sql, &[]).unwrap_err();
+        let e = tx_err(&mut a, sql).unwrap_or_else(|| panic!("{sql}: allowed"));
         assert!(refused(&e), "{sql}: {e:?}");
     }
-    // Even the admin cannot rewrite the audit log.
-    let e = logins
-        .client(&admin)
-        .execute("DELETE FROM audit_log", &[])
-        .unwrap_err();
-    assert!(refused(&e), "{e:?}");
+    // Even the admin cannot rewrite the audit log or delete decisions.
+    let mut ad = logins.client(&admin);
+    for sql in [
+        "DELETE FROM audit_log",
+        "DELETE FROM campaign_items",
+        "DELETE FROM campaigns",
+        "DELETE FROM tasks",
+    ] {
+        let e = tx_err(&mut ad, sql).unwrap_or_else(|| panic!("admin {sql}: allowed"));
+        assert!(refused(&e), "admin {sql}: {e:?}");
+    }
     // A login that is no member can call nothing.
     let e = logins
         .client(&stranger)
@@ -252,15 +359,19 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         .unwrap_err();
     assert!(refused(&e), "{e:?}");
 
-    // Another owner cannot close this campaign.
+    // Another owner cannot close this campaign, even by direct SQL.
     let closed = logins
         .client(&own2)
         .execute(
             "UPDATE campaigns SET status = 'closed' WHERE id = $1",
-            &[&campaign],
+            &[&campaign_n],
         )
         .unwrap();
     assert_eq!(closed, 0);
+    let mut as_owner2 = Store::open_postgres(&logins.target(&own2)).unwrap();
+    assert!(as_owner2
+        .close_campaign(owner2_p, campaign, UndecidedPolicy::Keep, now())
+        .is_err());
 
     // The store as a member: the actor is the login's person; --as and
     // whoami --set are refused.
@@ -268,6 +379,7 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     assert_eq!(custodian::ops::actor(&as_rev, None).unwrap(), p0);
     let e = custodian::ops::actor(&as_rev, Some("1")).unwrap_err();
     assert_eq!(e.code, custodian::ErrorCode::Forbidden);
+    drop(as_rev);
     let as_stranger = Store::open_postgres(&logins.target(&stranger));
     if let Ok(s) = as_stranger {
         assert_eq!(
@@ -276,47 +388,73 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         );
     }
 
-    // Two-person rules: a decision is recorded as its own decider, and an
-    // owner cannot reassign an item to themselves.
-    let e = r0
-        .execute(
-            "UPDATE campaign_items SET decision = 'keep', decided_by = $2 WHERE id = $1",
-            &[&items0[0], &rev[1].1],
-        )
-        .unwrap_err();
+    // An owner may assign an item to themselves, but not then decide it.
+    let taken_item = queues[2][0];
+    as_owner
+        .reassign_reviewer(owner, &[ReviewItemId(taken_item)], owner, "I will look", now())
+        .map(|_| ())
+        .or_else(|e| {
+            // the store refuses it outright (the friendly message); force it by SQL
+            assert_ne!(e.code, custodian::ErrorCode::Internal, "{e:?}");
+            let mut o = logins.client(&own);
+            tx_err(&mut o, &format!("UPDATE campaign_items SET reviewer_id = {owner} WHERE id = {taken_item}; SELECT custodian.audit_append('review.reassign', 'x', '{{}}')"))
+                .map_or(Ok(()), Err)
+        })
+        .unwrap();
+    let e = tx_err(
+        &mut logins.client(&own),
+        &format!("UPDATE campaign_items SET decision = 'keep', decided_by = {owner}, decided_at = 1 WHERE id = {taken_item}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')"),
+    )
+    .expect("deciding an item one assigned to oneself is refused");
     assert!(refused(&e), "{e:?}");
-    let e = logins
-        .client(&own)
-        .execute(
-            "UPDATE campaign_items SET reviewer_id = $2 WHERE id = $1",
-            &[&items0[0], &owner],
-        )
-        .unwrap_err();
-    assert!(refused(&e), "{e:?}");
+    let queues: Vec<Vec<i64>> = rev.iter().map(|(_, p)| items_of(*p)).collect();
 
-    // Reviewers decide their own items in parallel, as their own logins.
+    // Reviewers decide their queues in parallel processes (the CLI, each as
+    // their own login) while the admin's worker syncs the registry.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let syncer = {
+        let (target, stop, csv) = (logins.target(&admin), stop.clone(), csv.clone());
+        std::thread::spawn(move || {
+            let mut store = Store::open_postgres(&target).unwrap();
+            let mut runs = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) || runs == 0 {
+                custodian::ops::sync_source(
+                    &mut store,
+                    source,
+                    &custodian::sync::secrets::MemorySecrets::default(),
+                    std::sync::Arc::new(|_: &custodian::sync::SyncProgress| {}),
+                    custodian::sync::http::Cancel::new(),
+                )
+                .unwrap_or_else(|e| panic!("sync round {runs} failed: {e:?}"));
+                runs += 1;
+                std::fs::write(&csv, registry(runs)).unwrap();
+            }
+            runs
+        })
+    };
+    let exe = env!("CARGO_BIN_EXE_custodian");
     let handles: Vec<_> = rev
         .iter()
-        .map(|(l, _, items)| {
-            let mut c = logins.client(l);
+        .zip(&queues)
+        .map(|((l, _), items)| {
+            let url = logins.url(l);
             let items = items.clone();
             std::thread::spawn(move || {
-                for id in items {
-                    let mut tx = c.transaction().unwrap();
-                    let n = tx
-                        .execute(
-                            "UPDATE campaign_items SET decision = 'keep', decided_by = custodian.current_person(),
-                                 decided_at = 1, justification = 'still needed' WHERE id = $1",
-                            &[&id],
-                        )
+                for chunk in items.chunks(2) {
+                    let mut cmd = std::process::Command::new(exe);
+                    cmd.arg("--db").arg(&url).args(["campaign", "decide"]);
+                    cmd.args(chunk.iter().map(|i| i.to_string()));
+                    cmd.args(["--decision", "keep", "--justification", "still needed"]);
+                    let out = cmd
+                        .env_remove("CUSTODIAN_DB")
+                        .env_remove("PGPASSFILE")
+                        .output()
                         .unwrap();
-                    assert_eq!(n, 1);
-                    tx.execute(
-                        "SELECT custodian.audit_append('campaign.decide', $1, '{}')",
-                        &[&id.to_string()],
-                    )
-                    .unwrap();
-                    tx.commit().unwrap();
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             })
         })
@@ -324,23 +462,101 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     for h in handles {
         h.join().unwrap();
     }
-    // The owner closes their own campaign.
-    let closed = logins
-        .client(&own)
-        .execute(
-            "UPDATE campaigns SET status = 'closed' WHERE id = $1",
-            &[&campaign],
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let runs = syncer.join().unwrap();
+    assert!(runs >= 1);
+
+    // A decided item stays decided.
+    let e = tx_err(
+        &mut r0,
+        &format!("UPDATE campaign_items SET decision = 'retire', decided_by = {p0} WHERE id = {mine}; SELECT custodian.audit_append('review.decide', 'x', '{{}}')"),
+    )
+    .expect("a decision is final");
+    assert!(refused(&e), "{e:?}");
+
+    // The owner closes their own campaign through the store.
+    let report = as_owner
+        .close_campaign(owner, campaign, UndecidedPolicy::Keep, now())
+        .unwrap();
+    let decided: usize = queues.iter().map(Vec::len).sum();
+    assert_eq!(report.decided_by_people as usize, decided, "{report:?}");
+
+    // The manager hands over their leaver's identities; not another's.
+    let case = custodian::ops::mark_departing(
+        &mut as_admin,
+        admin_p,
+        &leaver.to_string(),
+        &now_plus(7).format("%Y-%m-%d").to_string(),
+        "moving on",
+        now(),
+    )
+    .unwrap()
+    .expect("a case opens for someone who owns identities");
+    let other_case = custodian::ops::mark_departing(
+        &mut as_admin,
+        admin_p,
+        &other_leaver.to_string(),
+        &now_plus(7).format("%Y-%m-%d").to_string(),
+        "moving on",
+        now(),
+    )
+    .unwrap()
+    .unwrap();
+    let mut as_mgr = Store::open_postgres(&logins.target(&mgr)).unwrap();
+    let cases = custodian::ops::offboarding_cases(&as_mgr, None, None).unwrap();
+    assert_eq!(
+        cases.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![case],
+        "a manager sees their own reports' cases only"
+    );
+    let plan = custodian::offboarding::OffboardPlan {
+        items: vec![],
+        action: custodian::offboarding::OffboardAction::Transfer,
+        owner: Some(manager_p),
+        until: None,
+        rotate: true,
+    };
+    assert!(
+        custodian::ops::plan_offboarding(&mut as_mgr, manager_p, other_case, &plan, now()).is_err()
+    );
+    let planned =
+        custodian::ops::plan_offboarding(&mut as_mgr, manager_p, case, &plan, now()).unwrap();
+    assert!(planned > 0);
+    let applied = custodian::ops::apply_offboarding(&mut as_mgr, manager_p, case, now()).unwrap();
+    assert!(applied.closed && applied.transferred > 0, "{applied:?}");
+    let owned: i64 = su
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
+            [leaver],
+            |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(closed, 1);
+    assert_eq!(owned, 0, "every identity of the leaver has its new owner");
+    let e = tx_err(
+        &mut logins.client(&mgr),
+        &format!("UPDATE identities SET owner_id = {manager_p} WHERE owner_id = {other_leaver}; SELECT custodian.audit_append('x', 'x', '{{}}'); SELECT 1/(SELECT count(*) FROM identities WHERE owner_id = {manager_p} AND id IN (SELECT id FROM identities WHERE builder_id = {other_leaver} OR owner_id = {other_leaver}))"),
+    );
+    let other_owned: i64 = su
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM identities WHERE owner_id = ?1",
+            [other_leaver],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        other_owned > 0,
+        "another manager's leaver is untouched ({e:?})"
+    );
 
     // A removed member can no longer act.
-    let (l2, _, items2) = rev[2].clone();
+    let (l2, _) = rev[2].clone();
     as_admin.workspace_member_remove(&l2).unwrap();
     let mut r2 = logins.client(&l2);
     match r2.execute(
-        "UPDATE custodian.campaign_items SET decision = 'retire' WHERE id = $1",
-        &[&items2[0]],
+        "UPDATE custodian.campaign_items SET justification = 'x' WHERE id = $1",
+        &[&queues[2][0]],
     ) {
         Ok(n) => assert_eq!(n, 0),
         Err(e) => assert!(refused(&e), "{e:?}"),
@@ -357,8 +573,8 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         "history kept"
     );
 
-    // Every decision's actor is the person behind its login; the chain holds.
-    let su = Store::open_postgres(&t).unwrap();
+    // Every decision's actor is the person behind its login, once each; the
+    // chain holds.
     let names: HashMap<i64, String> = su
         .raw_db()
         .query_map("SELECT id, display_name FROM people", [], |r| {
@@ -367,19 +583,46 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         .unwrap()
         .into_iter()
         .collect();
-    for (_, person, items) in &rev {
+    for ((_, person), items) in rev.iter().zip(&queues) {
         for id in items {
-            let actor: String = su
+            let actors: Vec<String> = su
                 .raw_db()
-                .query_row(
-                    "SELECT actor FROM audit_log WHERE action = 'campaign.decide' AND subject = ?1",
-                    [id.to_string()],
+                .query_map(
+                    "SELECT actor FROM audit_log WHERE action = 'review.decide' AND subject LIKE ?1",
+                    [format!("item {id} %")],
                     |r| r.get(0),
                 )
                 .unwrap();
-            assert_eq!(&actor, &names[person]);
+            assert_eq!(actors, vec![names[person].clone()], "item {id}");
+            let by: Option<i64> = su
+                .raw_db()
+                .query_row(
+                    "SELECT decided_by FROM campaign_items WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(by, Some(*person));
         }
     }
+    let closer: String = su
+        .raw_db()
+        .query_row(
+            "SELECT actor FROM audit_log WHERE action = 'campaign.close'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(closer, names[&owner]);
+    let handover: Vec<String> = su
+        .raw_db()
+        .query_map(
+            "SELECT DISTINCT actor FROM audit_log WHERE action LIKE 'offboarding.appl%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(handover, vec![names[&manager_p].clone()]);
     let entries = su.audit_entries(0, 1_000_000).unwrap();
     let v = custodian::store::audit::verify_entries(&entries);
     assert!(v.ok, "{v:?}");
