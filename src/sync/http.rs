@@ -2,6 +2,12 @@
 //! timeouts, retries with exponential backoff and full jitter, and respect for
 //! the throttling signals of each API (`Retry-After`, Okta's
 //! `X-Rate-Limit-Reset`, GitHub's `x-ratelimit-remaining`/`-reset`).
+//!
+//! Every request a source sends carries its secret, so the client itself
+//! refuses a plain `http://` URL to anything but a loopback host before
+//! connecting, and follows no redirect to one
+//! ([`super::transport::require_https`]); the settings are checked earlier
+//! with the setting's name.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -152,6 +158,17 @@ impl HttpClient {
             .connect_timeout(policy.connect_timeout)
             .timeout(policy.request_timeout)
             .user_agent(concat!("custodian/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 10 {
+                    attempt.error("too many redirects")
+                } else if let Err(e) =
+                    super::transport::require_https("a redirect", attempt.url().as_str())
+                {
+                    attempt.error(e.message)
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| Error::internal(format!("cannot build the HTTP client: {e}")))?;
         Ok(HttpClient {
@@ -232,6 +249,7 @@ impl HttpClient {
         body: Option<(&str, String)>,
         sign: Option<&Signer<'_>>,
     ) -> Result<Response> {
+        super::transport::require_https("a request URL", url)?;
         let mut attempt = 0u32;
         loop {
             self.cancel.check()?;
@@ -557,6 +575,73 @@ mod tests {
             Verdict::Fail(e) => assert_eq!(e.code, ErrorCode::SourceError),
             Verdict::Retry(_) => panic!("a plain 400 must not be retried"),
         }
+    }
+
+    #[tokio::test]
+    async fn plain_http_leaves_loopback_neither_directly_nor_by_redirect() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let client = HttpClient::new(HttpPolicy::default(), Cancel::new()).unwrap();
+        // Refused before any connection: nothing listens there anyway, and
+        // no request was counted.
+        let e = client
+            .get(
+                "http://example.com/v2/Users",
+                &[("authorization", "Bearer t".into())],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput, "{e:?}");
+        assert!(e.message.contains("plain http://"), "{}", e.message);
+        assert_eq!(client.stats.requests.load(Ordering::Relaxed), 0);
+        // A loopback server may redirect within loopback, not to plain HTTP
+        // elsewhere: here the same server on this host's own non-loopback
+        // address, which would answer if the redirect were followed.
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = MockServer::builder().listener(listener).start().await;
+        let base = format!("http://127.0.0.1:{port}");
+        let own = std::net::UdpSocket::bind("0.0.0.0:0")
+            .and_then(|u| u.connect("8.8.8.8:53").and_then(|_| u.local_addr()))
+            .map(|a| a.ip())
+            .ok()
+            .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+        let Some(own) = own else {
+            panic!("this test needs a non-loopback address on this host");
+        };
+        Mock::given(path("/away"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("http://{own}:{port}/steal")),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(path("/steal"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("stolen"))
+            .expect(0)
+            .mount(&server)
+            .await;
+        Mock::given(path("/hop"))
+            .respond_with(
+                ResponseTemplate::new(302).insert_header("location", format!("{base}/ok")),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/ok"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("fine"))
+            .mount(&server)
+            .await;
+        let ok = client.get(&format!("{base}/hop"), &[]).await.unwrap();
+        assert_eq!(ok.body, b"fine");
+        let policy = HttpPolicy {
+            max_attempts: 1,
+            ..HttpPolicy::default()
+        };
+        let once = HttpClient::new(policy, Cancel::new()).unwrap();
+        let e = once.get(&format!("{base}/away"), &[]).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::Network, "{e:?}");
+        server.verify().await;
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! LDAP directories and Active Directory (the `ldap3` client, simple bind).
 //!
-//! Settings: `url` (`ldap://` or `ldaps://`), `bind_dn`, `base_dn`
-//! (required); `starttls` (true/false, for `ldap://`), `page_size` (1 to
+//! Settings: `url` (`ldaps://` or `ldap://`), `bind_dn`, `base_dn`
+//! (required); `starttls` (for `ldap://`, on by default) and `allow_plain`
+//! (the explicit opt-in for a plaintext `ldap://` connection; without it a
+//! source with StartTLS off is refused before anything is sent, see
+//! [`super::transport::ldap_transport`]), `ca_cert` (a PEM file: an
+//! internal CA trusted besides the system's; the server's certificate and
+//! host name are always verified), `page_size` (1 to
 //! 1000, default 500: AD caps pages at its `MaxPageSize`, 1000 by default),
 //! `account_filter` and `group_filter` (to narrow or widen the searches; the
 //! defaults are below). Secret: the bind password.
@@ -87,6 +92,7 @@ use ldap3::{LdapConnAsync, LdapConnSettings, LdapError, Scope};
 use super::http::{backoff, HttpPolicy};
 use super::records::*;
 use super::scim::machine_kind;
+use super::transport::{ldap_transport, LdapTransport};
 use super::{Source, SyncContext};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
@@ -444,7 +450,8 @@ struct Settings {
     url: String,
     bind_dn: String,
     base_dn: String,
-    starttls: bool,
+    transport: LdapTransport,
+    ca_cert: Option<String>,
     page_size: i32,
     account_filter: String,
     group_filter: String,
@@ -453,21 +460,13 @@ struct Settings {
 fn settings(ctx: &SyncContext) -> Result<Settings> {
     let s = &ctx.source.settings;
     let url = ctx.setting("url")?;
-    if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
-        return Err(Error::invalid(format!(
-            "'{url}' is not an LDAP URL: it must start with ldap:// or ldaps://"
-        )));
-    }
-    let starttls = match s.get("starttls") {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) => *b,
-        Some(serde_json::Value::String(v)) => matches!(v.trim(), "true" | "yes" | "1"),
-        Some(other) => {
-            return Err(Error::invalid(format!(
-                "the setting 'starttls' must be true or false, not {other}"
-            )))
-        }
-    };
+    let transport = ldap_transport(
+        s,
+        &format!(
+            " of source '{}'",
+            crate::sanitize::terminal(&ctx.source.name)
+        ),
+    )?;
     let page_size = match s.get("page_size") {
         None | Some(serde_json::Value::Null) => DEFAULT_PAGE,
         Some(v) => v
@@ -491,11 +490,36 @@ fn settings(ctx: &SyncContext) -> Result<Settings> {
         url,
         bind_dn: ctx.setting("bind_dn")?,
         base_dn: ctx.setting("base_dn")?,
-        starttls,
+        transport,
+        ca_cert: s
+            .get("ca_cert")
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string),
         page_size,
         account_filter: opt("account_filter", DEFAULT_ACCOUNT_FILTER),
         group_filter: opt("group_filter", DEFAULT_GROUP_FILTER),
     })
+}
+
+/// A TLS connector that trusts the CA in `path` besides the system's roots
+/// (verification stays on).
+fn tls_trusting(path: &str) -> Result<native_tls::TlsConnector> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "the ldap setting 'ca_cert' names {path}, which cannot be read: {e}"
+        ))
+    })?;
+    let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+        Error::invalid(format!(
+            "the ldap setting 'ca_cert' names {path}, which is not a PEM certificate: {e}"
+        ))
+    })?;
+    native_tls::TlsConnector::builder()
+        .add_root_certificate(cert)
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build the LDAP TLS connector: {e}")))
 }
 
 /// Whether an error is worth another attempt (a new connection).
@@ -596,9 +620,12 @@ struct Read {
 async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Read> {
     let policy: &HttpPolicy = ctx.http.policy();
     let cancel = ctx.http.cancel();
-    let conn_settings = LdapConnSettings::new()
+    let mut conn_settings = LdapConnSettings::new()
         .set_conn_timeout(policy.connect_timeout)
-        .set_starttls(s.starttls && s.url.starts_with("ldap://"));
+        .set_starttls(s.transport == LdapTransport::StartTls);
+    if let (Some(path), false) = (&s.ca_cert, s.transport == LdapTransport::Plain) {
+        conn_settings = conn_settings.set_connector(tls_trusting(path)?);
+    }
     let (conn, mut ldap) = timed(
         policy.connect_timeout + Duration::from_secs(1),
         "connect",

@@ -22,6 +22,7 @@ pub use crate::records;
 pub mod scim;
 pub mod secrets;
 pub mod settings;
+pub mod transport;
 pub mod writeback;
 
 use std::sync::Arc;
@@ -116,7 +117,11 @@ pub fn kind_needs_secret(kind: &str) -> bool {
     matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap" | "github")
 }
 
+/// Fetches with the connector of the source's kind, after the transport
+/// rules ([`transport::check_source`]): nothing is sent to a source whose
+/// stored settings would carry its secret unencrypted.
 pub async fn fetch_kind(ctx: &SyncContext) -> Result<Fetched> {
+    transport::check_source(&ctx.source)?;
     match ctx.source.kind.as_str() {
         "scim" => scim::ScimSource.fetch(ctx).await,
         "csv" => csv_import::CsvSource.fetch(ctx).await,

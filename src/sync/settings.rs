@@ -9,7 +9,8 @@
 //! required setting must be present and not blank; a blank optional setting
 //! is dropped (its default applies); values are coerced from text (the
 //! CLI's `KEY=VALUE`) to the declared type or refused with the key, the
-//! value and what was expected.
+//! value and what was expected; then the transport rules
+//! ([`super::transport`]: HTTPS for kinds with a secret, TLS for LDAP).
 
 use serde_json::{Map, Value};
 
@@ -128,7 +129,11 @@ pub const AWS: &[Setting] = &[
 ];
 
 pub const LDAP: &[Setting] = &[
-    Setting::required("url", T::String, "ldap:// or ldaps:// URL of the directory"),
+    Setting::required(
+        "url",
+        T::String,
+        "ldaps:// or ldap:// URL of the directory (ldap:// is upgraded with StartTLS unless allow_plain is set)",
+    ),
     Setting::required(
         "bind_dn",
         T::String,
@@ -138,8 +143,20 @@ pub const LDAP: &[Setting] = &[
     Setting::optional(
         "starttls",
         T::Bool,
+        Some("true"),
+        "upgrade an ldap:// connection with StartTLS before the bind (on unless allow_plain is set)",
+    ),
+    Setting::optional(
+        "allow_plain",
+        T::Bool,
         Some("false"),
-        "upgrade an ldap:// connection with StartTLS",
+        "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only)",
+    ),
+    Setting::optional(
+        "ca_cert",
+        T::String,
+        None,
+        "a PEM file with the CA certificate that signed the directory's, trusted besides the system's (an internal CA); the certificate is always verified",
     ),
     Setting::optional(
         "page_size",
@@ -341,7 +358,9 @@ pub fn validate(kind_name: &str, settings: &Value) -> Result<Value> {
             )));
         }
     }
-    Ok(Value::Object(out))
+    let out = Value::Object(out);
+    super::transport::check_settings(kind_name, &out, None)?;
+    Ok(out)
 }
 
 /// The catalogue the UI can build its forms from.
@@ -371,6 +390,8 @@ pub const LABELS: &[(&str, &str)] = &[
     ("bind_dn", "Bind DN"),
     ("base_dn", "Base DN"),
     ("starttls", "StartTLS"),
+    ("allow_plain", "Allow plaintext LDAP"),
+    ("ca_cert", "CA certificate file"),
     ("account_filter", "Account filter"),
     ("group_filter", "Group filter"),
     ("org", "Organisation"),

@@ -13,6 +13,7 @@ use crate::writeback::{iam_user_name, Target};
 /// Carries out `t` through the source's API; what was done, for the task's
 /// note.
 pub async fn perform(ctx: &SyncContext, t: &Target) -> Result<String> {
+    super::transport::check_source(&ctx.source)?;
     match (ctx.source.kind.as_str(), t.kind) {
         ("scim", TaskKind::DisableIdentity) => scim_disable(ctx, t).await,
         ("aws", TaskKind::DisableIdentity) => aws_disable_user(ctx, t).await,

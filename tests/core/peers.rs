@@ -286,6 +286,63 @@ pub struct Slapd {
     child: Child,
     _dir: tempfile::TempDir,
     pub url: String,
+    /// The throwaway CA (PEM) that signed the server's certificate, for
+    /// 127.0.0.1 and localhost: `url` speaks StartTLS with it.
+    pub ca: PathBuf,
+}
+
+/// A throwaway CA and a server certificate it signed for 127.0.0.1 and
+/// localhost, in `dir` (`ca.crt`, `server.crt`, `server.key`), as
+/// `tests/support/pg-cluster.sh` makes them.
+fn throwaway_tls(dir: &std::path::Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("openssl is not installed ({e}): run `bash tests/run.sh`"));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    let args = |s: String| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+    let run_s = |s: String| {
+        let a = args(s);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    // The CA's subject has no spaces: the arguments are split on them.
+    run_s(format!(
+        "req -x509 {ec} -days 2 -subj /CN=custodian-test-ldap-ca -keyout ca.key -out ca.crt"
+    ));
+    run_s(format!(
+        "req {ec} -subj /CN=localhost -keyout server.key -out server.csr"
+    ));
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+    dir.join("ca.crt")
 }
 
 impl Slapd {
@@ -307,6 +364,7 @@ impl Slapd {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db")).unwrap();
         let support = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/ldap");
+        let ca = throwaway_tls(dir.path());
         let conf = format!(
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
@@ -315,6 +373,9 @@ impl Slapd {
              include /etc/ldap/schema/msuser.schema\n\
              include {support}/gmsa.schema\n\
              pidfile {dir}/slapd.pid\n\
+             TLSCACertificateFile {dir}/ca.crt\n\
+             TLSCertificateFile {dir}/server.crt\n\
+             TLSCertificateKeyFile {dir}/server.key\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
              sizelimit size.soft={lim} size.hard={lim} size.prtotal=unlimited\n\
@@ -362,6 +423,7 @@ impl Slapd {
             child,
             _dir: dir,
             url,
+            ca,
         };
         s.add(&format!(
             "dn: {base}\nobjectClass: dcObject\nobjectClass: organization\nobjectClass: extensibleObject\n\

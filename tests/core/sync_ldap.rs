@@ -120,7 +120,8 @@ fn env_for(s: &Slapd, password: &str) -> SourceEnv {
     SourceEnv::new(
         "ldap",
         "Corp AD",
-        json!({"url": s.url, "bind_dn": Slapd::READER_DN, "base_dn": B, "page_size": 2}),
+        // StartTLS (the default for ldap://), verified against the test CA.
+        json!({"url": s.url, "ca_cert": s.ca, "bind_dn": Slapd::READER_DN, "base_dn": B, "page_size": 2}),
         password,
     )
 }
@@ -385,7 +386,7 @@ fn missing_base_dn_and_a_stopped_server_are_named() {
     let mut env = SourceEnv::new(
         "ldap",
         "Wrong base",
-        json!({"url": s.url, "bind_dn": Slapd::READER_DN, "base_dn": "dc=nowhere,dc=org"}),
+        json!({"url": s.url, "ca_cert": s.ca, "bind_dn": Slapd::READER_DN, "base_dn": "dc=nowhere,dc=org"}),
         Slapd::READER_PW,
     );
     let err = env.sync().unwrap_err();
@@ -416,9 +417,175 @@ fn a_bad_filter_setting_is_invalid_input() {
     let mut env = SourceEnv::new(
         "ldap",
         "Bad filter",
-        json!({"url": s.url, "bind_dn": Slapd::READER_DN, "base_dn": B, "account_filter": "(objectClass=user"}),
+        json!({"url": s.url, "ca_cert": s.ca, "bind_dn": Slapd::READER_DN, "base_dn": B, "account_filter": "(objectClass=user"}),
         Slapd::READER_PW,
     );
     let err = env.sync().unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidInput, "{err}");
+}
+
+/// A TCP server on loopback that accepts connections, never answers, and
+/// hands back everything each client sent (read for `window`).
+fn recorder(window: std::time::Duration) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(window));
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                let _ = tx.send(got);
+            });
+        }
+    });
+    (port, rx)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn plain_ldap_without_the_opt_in_is_refused_before_anything_is_sent() {
+    let (port, rx) = recorder(std::time::Duration::from_millis(300));
+    let settings = json!({"url": format!("ldap://127.0.0.1:{port}"), "starttls": false,
+        "bind_dn": Slapd::READER_DN, "base_dn": B});
+
+    // At `source add`: refused, naming the setting and the opt-in.
+    let mut store = crate::util::test_store();
+    let secrets = custodian::sync::secrets::MemorySecrets::default();
+    let e = custodian::ops::add_source(
+        &mut store,
+        &secrets,
+        "ldap",
+        "Plain",
+        settings.clone(),
+        Some(Slapd::READER_PW),
+        chrono::Utc::now(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput, "{e}");
+    assert!(
+        e.message.contains("'starttls'") && e.message.contains("allow_plain=true"),
+        "{e}"
+    );
+    assert!(store.sources().unwrap().is_empty(), "nothing was added");
+
+    // Stored before the rule (straight into the store): refused at sync,
+    // before any connection, so the password never left.
+    let mut env = SourceEnv::new("ldap", "Plain", settings, Slapd::READER_PW);
+    let e = env.sync().unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput, "{e}");
+    assert!(e.message.contains("of source 'Plain'"), "{e}");
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(500))
+            .is_err(),
+        "no connection was made"
+    );
+}
+
+#[test]
+fn by_default_ldap_asks_for_starttls_before_the_bind() {
+    let (port, rx) = recorder(std::time::Duration::from_millis(1500));
+    let mut env = SourceEnv::new(
+        "ldap",
+        "Default",
+        json!({"url": format!("ldap://127.0.0.1:{port}"), "bind_dn": Slapd::READER_DN, "base_dn": B}),
+        Slapd::READER_PW,
+    );
+    // One attempt, short timeouts: the server never answers StartTLS.
+    let policy = custodian::sync::http::HttpPolicy {
+        max_attempts: 1,
+        connect_timeout: std::time::Duration::from_secs(1),
+        request_timeout: std::time::Duration::from_secs(1),
+        ..crate::harness::fast_policy()
+    };
+    let e = custodian::ops::sync_blocking(
+        &mut env.store,
+        env.source,
+        &env.secrets,
+        std::sync::Arc::new(|_| {}),
+        custodian::sync::http::Cancel::new(),
+        policy,
+    )
+    .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Network, "{e}");
+    let first = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    assert!(
+        contains(&first, b"1.3.6.1.4.1.1466.20037"),
+        "the first request is StartTLS: {first:?}"
+    );
+    while let Ok(more) = rx.recv_timeout(std::time::Duration::from_secs(2)) {
+        assert!(!contains(&more, Slapd::READER_PW.as_bytes()));
+    }
+    assert!(
+        !contains(&first, Slapd::READER_PW.as_bytes())
+            && !contains(&first, Slapd::READER_DN.as_bytes()),
+        "no bind went out in clear"
+    );
+}
+
+#[test]
+fn starttls_verifies_the_directory_certificate_and_plain_needs_the_opt_in() {
+    let s = Slapd::start();
+    populate(&s);
+    // Without the test CA the certificate does not verify: no bind.
+    let mut env = SourceEnv::new(
+        "ldap",
+        "Untrusted",
+        json!({"url": s.url, "bind_dn": Slapd::READER_DN, "base_dn": B}),
+        Slapd::READER_PW,
+    );
+    let e = env.sync().unwrap_err();
+    assert!(
+        e.message.to_ascii_lowercase().contains("certificate"),
+        "the TLS layer's reason is named: {e}"
+    );
+    assert!(!e.message.contains(Slapd::READER_PW), "{e}");
+    // By host name as well as by address, with the CA: it verifies.
+    let by_name = s.url.replace("127.0.0.1", "localhost");
+    let mut env = SourceEnv::new(
+        "ldap",
+        "By name",
+        json!({"url": by_name, "ca_cert": s.ca, "bind_dn": Slapd::READER_DN, "base_dn": B, "page_size": 2}),
+        Slapd::READER_PW,
+    );
+    assert!(env.sync().unwrap().report.items > 0);
+    // A name the certificate does not carry is refused even with the CA.
+    let mut env = SourceEnv::new(
+        "ldap",
+        "Wrong name",
+        json!({"url": s.url.replace("127.0.0.1", "127.0.0.2"), "ca_cert": s.ca,
+            "bind_dn": Slapd::READER_DN, "base_dn": B}),
+        Slapd::READER_PW,
+    );
+    assert!(env.sync().is_err(), "127.0.0.2 is not in the certificate");
+
+    // Plain LDAP with the explicit opt-in: accepted at add, and it syncs.
+    let plain = json!({"url": s.url, "allow_plain": true, "bind_dn": Slapd::READER_DN, "base_dn": B, "page_size": 2});
+    let mut store = crate::util::test_store();
+    let secrets = custodian::sync::secrets::MemorySecrets::default();
+    custodian::ops::add_source(
+        &mut store,
+        &secrets,
+        "ldap",
+        "Plain on purpose",
+        plain.clone(),
+        Some(Slapd::READER_PW),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let mut env = SourceEnv::new("ldap", "Plain on purpose", plain, Slapd::READER_PW);
+    assert!(env.sync().unwrap().report.items > 0);
 }

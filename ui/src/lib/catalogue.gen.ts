@@ -199,7 +199,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "string",
         "required": true,
         "default": null,
-        "help": "ldap:// or ldaps:// URL of the directory",
+        "help": "ldaps:// or ldap:// URL of the directory (ldap:// is upgraded with StartTLS unless allow_plain is set)",
         "secret": false
       },
       {
@@ -225,8 +225,26 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "label": "StartTLS",
         "type": "bool",
         "required": false,
+        "default": "true",
+        "help": "upgrade an ldap:// connection with StartTLS before the bind (on unless allow_plain is set)",
+        "secret": false
+      },
+      {
+        "key": "allow_plain",
+        "label": "Allow plaintext LDAP",
+        "type": "bool",
+        "required": false,
         "default": "false",
-        "help": "upgrade an ldap:// connection with StartTLS",
+        "help": "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only)",
+        "secret": false
+      },
+      {
+        "key": "ca_cert",
+        "label": "CA certificate file",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "a PEM file with the CA certificate that signed the directory's, trusted besides the system's (an internal CA); the certificate is always verified",
         "secret": false
       },
       {
