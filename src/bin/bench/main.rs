@@ -35,6 +35,7 @@ mod offboarding;
 mod pmapper;
 mod reviews;
 mod target;
+mod workspace;
 
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,7 @@ struct Args {
     reviews: bool,
     offboarding: bool,
     blast: bool,
+    workspace: bool,
     aws: Vec<usize>,
     moto: Option<String>,
     pmapper: Option<(u64, u64)>,
@@ -91,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
         reviews: false,
         offboarding: false,
         blast: false,
+        workspace: false,
         aws: vec![],
         moto: None,
         pmapper: None,
@@ -116,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
             "--reviews" => args.reviews = true,
             "--offboarding" => args.offboarding = true,
             "--blast" => args.blast = true,
+            "--workspace" => args.workspace = true,
             "--aws" => {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
                 args.aws = v
@@ -218,7 +222,12 @@ fn main() {
                     std::process::exit(2);
                 }
             };
-            let result = if args.sync {
+            let result = if args.workspace {
+                match admin.as_deref() {
+                    Some(a) => workspace::run_workspace(*size, &t, a),
+                    None => Err(custodian::Error::invalid("--workspace needs --pg URL")),
+                }
+            } else if args.sync {
                 run_sync(*size, &t)
             } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
                 run(*size, args.runs, &t)

@@ -78,6 +78,27 @@ impl Target {
         }
     }
 
+    /// The throwaway database's name (PostgreSQL only).
+    pub fn pg_database(&self) -> Option<String> {
+        self.pg.as_ref().map(|(_, n)| n.clone())
+    }
+
+    /// Drops the throwaway database now, closing its connections.
+    pub fn drop_database(&self) {
+        if let Some((admin, name)) = &self.pg {
+            if let Ok(db) = custodian::store::pg::connect(admin) {
+                let _ = db.execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+
+    /// A connection to the server's admin database (PostgreSQL only).
+    pub fn admin_store(&self) -> Option<custodian::store::db::Db> {
+        self.pg
+            .as_ref()
+            .and_then(|(admin, _)| custodian::store::pg::connect(admin).ok())
+    }
+
     pub fn cleanup(self) {
         if let Some(dir) = self.dir {
             let _ = std::fs::remove_dir_all(dir);
