@@ -30,7 +30,7 @@ use crate::util::now;
 const PEOPLE: &str = "ou=people,dc=example,dc=org";
 /// A deeper branch only search+bind finds (simple bind has one fixed suffix).
 const CONTRACTORS: &str = "ou=contractors,ou=people,dc=example,dc=org";
-/// Tags this test's `pg_hba.conf` lines: `custodian-test-ldap:<pid>:<n>`.
+/// Tags this test's `pg_hba.conf` lines: `custodian-test-ldap:<pid>:<database>`.
 const MARK: &str = "custodian-test-ldap:";
 
 fn have_pg() -> bool {
