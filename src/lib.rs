@@ -8,6 +8,7 @@
 //! - [`demo`]: deterministic generator of a fictional organisation.
 //! - [`views`]: serialisable read models shared by the CLI and the UI.
 //! - [`sync`]: the sync engine, the shared HTTP client, sources, keyring secrets.
+//! - [`connection`]: the app's connection settings (solo or workspace), who am I.
 //! - [`ops`]: the use cases; the CLI and `src-tauri` call only these.
 //! - [`sanitize`]: output safety (CSV, Markdown, HTML, terminal, secrets).
 //!
@@ -17,6 +18,7 @@
 pub mod bindings;
 pub mod blast;
 pub mod campaigns;
+pub mod connection;
 pub mod demo;
 pub mod error;
 pub mod evidence;

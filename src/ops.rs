@@ -1270,3 +1270,40 @@ pub fn workspace_member_add(
     let person = store.resolve_person(person)?;
     store.workspace_member_add(login, person, roles)
 }
+
+// ---------------------------------------------------------------------------
+// The app's connection (see `connection`): settings, who am I, a test.
+
+pub use crate::connection::{ConnectionSettings, ConnectionSettingsView, WhoAmI};
+
+/// Who is acting in `store`, with which login and roles.
+pub fn who_am_i(store: &Store) -> Result<WhoAmI> {
+    crate::connection::who_am_i(store)
+}
+
+/// The saved connection settings, and whether `$CUSTODIAN_DB` overrides them.
+pub fn connection_settings() -> Result<ConnectionSettingsView> {
+    crate::connection::view_at(&crate::connection::settings_file()?)
+}
+
+/// Validates and saves the connection settings; `password` (workspace
+/// only) goes to the OS keyring, never to the file.
+pub fn save_connection_settings(
+    settings: &ConnectionSettings,
+    password: Option<&str>,
+) -> Result<ConnectionSettingsView> {
+    let file = crate::connection::settings_file()?;
+    crate::connection::save_with(&file, settings, password, &crate::store::pg::store_password)?;
+    crate::connection::view_at(&file)
+}
+
+/// Opens the workspace in `settings` once and says who that login is.
+pub fn test_connection(settings: &ConnectionSettings, password: Option<&str>) -> Result<WhoAmI> {
+    crate::connection::test_connection(settings, password)
+}
+
+/// Where the desktop app opens its store: `$CUSTODIAN_DB`, else the saved
+/// settings, else the local cache.
+pub fn app_location() -> Result<Location> {
+    crate::connection::app_location()
+}

@@ -12,6 +12,7 @@ mod bindings;
 mod blast;
 mod campaigns;
 mod cli;
+mod connection;
 mod copy;
 mod demo;
 mod faults;

@@ -587,3 +587,71 @@ export type WriteBackReport = { task_id: number, status: TaskStatus,
  * What was done, or why it failed.
  */
 note: string, };
+
+export type Engine = "sqlite" | "postgres";
+
+export type ConnectionMode = "solo" | "workspace";
+
+export type TlsMode = "verify-full" | "verify-ca" | "require" | "disable";
+
+export type ConnectionSettings = { mode: ConnectionMode, host: string, 
+/**
+ * A number so that an out-of-range port gets a readable refusal.
+ */
+port: number, database: string, login: string, tls: TlsMode, 
+/**
+ * A PEM file of the CA that signed the server's certificate (else the
+ * system's roots).
+ */
+ca_file: string | null, };
+
+export type ConnectionSettingsView = { settings: ConnectionSettings, 
+/**
+ * Where the settings are kept.
+ */
+file: string | null, 
+/**
+ * `$CUSTODIAN_DB` (without any password) when it is set: it wins.
+ */
+env_override: string | null, 
+/**
+ * A password for the workspace's login is in the OS keyring.
+ */
+password_saved: boolean, };
+
+export type RoleView = "admin" | "campaign_owner" | "reviewer" | "manager" | "auditor";
+
+export type WhoAmI = { 
+/**
+ * `workspace` when the store is a team workspace, else `solo`.
+ */
+mode: ConnectionMode, engine: Engine, 
+/**
+ * The store's location, never with a password.
+ */
+location: string, 
+/**
+ * The PostgreSQL login (PostgreSQL stores only).
+ */
+login: string | null, 
+/**
+ * The acting person: the member behind the login, or (solo) the
+ * person chosen with "Who are you?"; null when nobody is.
+ */
+person: PersonRef | null, 
+/**
+ * The member's roles; in solo mode every role.
+ */
+roles: Array<RoleView>, 
+/**
+ * Solo: the person is claimed at the desk, not authenticated.
+ */
+claimed: boolean, 
+/**
+ * Solo: the operating-system account making the claim.
+ */
+os_account: string | null, 
+/**
+ * The store answered.
+ */
+reachable: boolean, };
