@@ -7,7 +7,9 @@
 //!
 //! If the cache cannot be opened (unreadable, written by a newer Custodian),
 //! the window still opens and every command returns that error, so the UI
-//! shows it; the file is left untouched, and each command tries again.
+//! shows it; the file is left untouched, and each command tries again
+//! (except when a team workspace is unreachable: that waits for the UI's
+//! Retry, the `reconnect` command, so no command waits out a timeout).
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -23,6 +25,7 @@ use tauri::State;
 pub const LOG_ENV: &str = "CUSTODIAN_LOG";
 
 mod catalogue;
+mod connection;
 mod offboarding;
 mod posture;
 mod reviews;
@@ -46,12 +49,28 @@ impl AppState {
         }
     }
 
+    /// Drops the open store (or its open error) and opens the store again
+    /// (after the connection settings changed); the new error, if any, is
+    /// kept and returned.
+    fn reopen(&self) -> Result<()> {
+        let mut guard = self.store.lock().map_err(|_| {
+            Error::internal("an earlier command failed while using the database; restart Custodian")
+        })?;
+        // Close the old connection before opening the new one.
+        *guard = Err(Error::internal("reconnecting"));
+        *guard = open_store();
+        match &*guard {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     /// Like [`AppState::with`], with write access.
     fn with_mut<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
         let mut guard = self.store.lock().map_err(|_| {
             Error::internal("an earlier command failed while using the database; restart Custodian")
         })?;
-        if guard.is_err() {
+        if retry_open(&guard) {
             *guard = open_store();
         }
         match &mut *guard {
@@ -62,13 +81,15 @@ impl AppState {
 
     /// Runs `f` on the store. While the cache is not open, each call tries
     /// again first (so the UI's "Retry" works once the user has fixed the
-    /// file or freed the disk), then returns the open error with its code.
+    /// file or freed the disk; an unreachable workspace waits for
+    /// `reconnect`, see [`retry_open`]), then returns the open error with
+    /// its code.
     /// A poisoned lock is an `internal` error, not a panic.
     fn with<T>(&self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let mut guard = self.store.lock().map_err(|_| {
             Error::internal("an earlier command failed while using the database; restart Custodian")
         })?;
-        if guard.is_err() {
+        if retry_open(&guard) {
             *guard = open_store();
         }
         match &*guard {
@@ -78,12 +99,21 @@ impl AppState {
     }
 }
 
-/// Opens the cache at `custodian::ops::default_db_path()` (`$CUSTODIAN_DB` or
-/// the platform data directory) and loads the demo organisation into an
-/// empty one. The core refuses, without writing to it, a file it cannot read
+/// Whether a command should try to open the store again first: after any
+/// open error but an unreachable workspace (`network`), which waits for the
+/// UI's Retry (`reconnect`) instead of making every command wait for the
+/// connect timeout.
+fn retry_open(state: &Result<Store>) -> bool {
+    matches!(state, Err(e) if e.code != custodian::ErrorCode::Network)
+}
+
+/// Opens the store at `custodian::ops::app_location()` (`$CUSTODIAN_DB`,
+/// else the team workspace saved in Settings, else the cache in the
+/// platform data directory) and loads the demo organisation into an empty
+/// cache. The core refuses, without writing to it, a file it cannot read
 /// or one written by a newer Custodian.
 fn open_store() -> Result<Store> {
-    let opened = custodian::ops::default_location().and_then(|location| {
+    let opened = custodian::ops::app_location().and_then(|location| {
         tracing::info!(location = %location.display(), "opening the store");
         custodian::ops::open_or_demo(&location, chrono::Utc::now())
     });
@@ -186,7 +216,12 @@ pub fn run() -> ExitCode {
             posture::who_can_reach,
             posture::paths_to_admin,
             posture::link_identities,
-            posture::authorization
+            posture::authorization,
+            connection::who_am_i,
+            connection::connection_settings,
+            connection::save_connection_settings,
+            connection::test_connection,
+            connection::reconnect
         ])
         .run(tauri::generate_context!());
     match result {
