@@ -74,6 +74,10 @@ describe('accessibility (axe-core)', () => {
       fireEvent.click(screen.getByTestId('first-campaign'));
       await found('[data-testid=campaign-form]');
     });
+    await check('settings', '#/settings', '[data-testid=who-person]', async () => {
+      fireEvent.click(screen.getByTestId('conn-mode-workspace'));
+      await found('[data-testid=conn-host]');
+    });
     await check('posture', '#/posture', '[data-testid=posture-findings]');
     await check('blast', '#/blast/1', '[data-testid=blast-graph]');
     await check('shortcuts', '#/inventory', '[data-testid=inventory-row]', async () => {

@@ -2,7 +2,7 @@ import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { OrgSummary } from './bindings';
 import { formatCount, plural } from './lib/format';
-import { api, errorHeadline, onDataChanged, toUserError, usingMock, type UserError } from './lib/ipc';
+import { api, errorHeadline, notifyDataChanged, onDataChanged, toUserError, usingMock, type UserError } from './lib/ipc';
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
 import { Inventory } from './views/Inventory';
@@ -11,6 +11,10 @@ import { Posture } from './views/Posture';
 import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 import { Team } from './views/Team';
+import { Settings } from './views/Settings';
+import { ErrorCodeTag } from './components/ErrorCallout';
+import { isUnreachable, reconnect, useCapabilities, useWhoAmI } from './lib/connection';
+import type { NavItem } from './lib/roles';
 import { Page } from './components/Page';
 import { ShortcutButton, ShortcutHelp, useShortcutHelp } from './components/ShortcutHelp';
 
@@ -33,15 +37,41 @@ const TITLES: Record<Route['name'], string> = {
   campaigns: 'Campaigns',
   team: 'My team',
   posture: 'Posture',
+  settings: 'Settings',
   blast: 'Blast radius',
   not_found: 'Not found',
 };
 
+/** The side navigation, in order; each entry shows only when the role set allows it (lib/roles.ts). */
+const NAV: { item: NavItem; label: string; active: Route['name'][] }[] = [
+  { item: 'inventory', label: 'Inventory', active: ['inventory', 'identity'] },
+  { item: 'sources', label: 'Sources', active: ['sources'] },
+  { item: 'reviews', label: 'My reviews', active: ['reviews'] },
+  { item: 'campaigns', label: 'Campaigns', active: ['campaigns'] },
+  { item: 'team', label: 'My team', active: ['team'] },
+  { item: 'posture', label: 'Posture', active: ['posture', 'blast'] },
+  { item: 'settings', label: 'Settings', active: ['settings'] },
+];
+
 export function App() {
   const route = useRoute();
+  const caps = useCapabilities();
+  const { error: whoError } = useWhoAmI();
+  const [retrying, setRetrying] = useState(false);
+  const retry = () => {
+    setRetrying(true);
+    reconnect()
+      .then(
+        () => notifyDataChanged(),
+        () => undefined,
+      )
+      .finally(() => setRetrying(false));
+  };
   const help = useShortcutHelp();
   const [summary, setSummary] = useState<OrgSummary | null>(null);
   const [summaryError, setSummaryError] = useState<UserError | null>(null);
+  // The workspace did not answer (who am I, or the summary): one banner with Retry.
+  const unreachable = isUnreachable(whoError) ? whoError : isUnreachable(summaryError) ? summaryError : null;
 
   useEffect(() => {
     // Only the latest request may set the summary: a reload after a sync can
@@ -86,61 +116,36 @@ export function App() {
         <ShortcutButton open={help.open} onToggle={help.toggle} />
       </header>
       <nav class="sidenav" aria-label="Main">
-        <a
-          class={`sidenav__item${route.name === 'inventory' || route.name === 'identity' ? ' is-active' : ''}`}
-          href="#/inventory"
-          data-testid="nav-inventory"
-          aria-current={route.name === 'inventory' ? 'page' : undefined}
-        >
-          Inventory
-          {summary && <span class="sidenav__count">{formatCount(summary.identities)}</span>}
-        </a>
-        <a
-          class={`sidenav__item${route.name === 'sources' ? ' is-active' : ''}`}
-          href="#/sources"
-          data-testid="nav-sources"
-          aria-current={route.name === 'sources' ? 'page' : undefined}
-        >
-          Sources
-          {summary && <span class="sidenav__count">{formatCount(summary.sources.length)}</span>}
-        </a>
-        <a
-          class={`sidenav__item${route.name === 'reviews' ? ' is-active' : ''}`}
-          href="#/reviews"
-          data-testid="nav-reviews"
-          aria-current={route.name === 'reviews' ? 'page' : undefined}
-        >
-          My reviews
-        </a>
-        <a
-          class={`sidenav__item${route.name === 'campaigns' ? ' is-active' : ''}`}
-          href="#/campaigns"
-          data-testid="nav-campaigns"
-          aria-current={route.name === 'campaigns' ? 'page' : undefined}
-        >
-          Campaigns
-        </a>
-        <a
-          class={`sidenav__item${route.name === 'team' ? ' is-active' : ''}`}
-          href="#/team"
-          data-testid="nav-team"
-          aria-current={route.name === 'team' ? 'page' : undefined}
-        >
-          My team
-        </a>
-        <a
-          class={`sidenav__item${route.name === 'posture' || route.name === 'blast' ? ' is-active' : ''}`}
-          href="#/posture"
-          data-testid="nav-posture"
-          aria-current={route.name === 'posture' ? 'page' : undefined}
-        >
-          Posture
-        </a>
+        {NAV.filter((n) => caps.nav.has(n.item)).map((n) => (
+          <a
+            key={n.item}
+            class={`sidenav__item${n.active.includes(route.name) ? ' is-active' : ''}`}
+            href={`#/${n.item}`}
+            data-testid={`nav-${n.item}`}
+            aria-current={route.name === n.item ? 'page' : undefined}
+          >
+            {n.label}
+            {summary && n.item === 'inventory' && <span class="sidenav__count">{formatCount(summary.identities)}</span>}
+            {summary && n.item === 'sources' && <span class="sidenav__count">{formatCount(summary.sources.length)}</span>}
+          </a>
+        ))}
       </nav>
       <main class="main">
-        {summaryError && (
+        {unreachable && (
+          <div class="callout callout--error unreachable" role="alert" data-testid="unreachable-banner">
+            <strong>Team workspace unreachable: {unreachable.message}</strong> <ErrorCodeTag code={unreachable.code} />
+            <p>
+              Nothing is queued: what you do now is not kept until the workspace answers again.{' '}
+              <button class="button" data-testid="unreachable-retry" disabled={retrying} onClick={retry}>
+                {retrying ? 'Retrying…' : 'Retry'}
+              </button>{' '}
+              <a href="#/settings">Connection settings</a>
+            </p>
+          </div>
+        )}
+        {summaryError && !unreachable && (
           <div class="callout callout--error" role="alert">
-            <strong>{errorHeadline(summaryError.code)}</strong>
+            <strong>{errorHeadline(summaryError.code)}</strong> <ErrorCodeTag code={summaryError.code} />
             <p>{summaryError.message}</p>
           </div>
         )}
@@ -151,6 +156,7 @@ export function App() {
         {route.name === 'campaigns' && <Campaigns />}
         {route.name === 'team' && <Team />}
         {route.name === 'posture' && <Posture />}
+        {route.name === 'settings' && <Settings />}
         {route.name === 'blast' && <LazyBlast id={route.id} />}
         {route.name === 'not_found' && (
           <Page title="Not found">

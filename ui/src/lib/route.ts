@@ -1,4 +1,4 @@
-// Hash routing: `#/inventory`, `#/identity/123`, `#/sources`, `#/reviews`.
+// Hash routing: `#/inventory`, `#/identity/123`, `#/sources`, `#/reviews`, `#/settings`.
 
 export type Route =
   | { name: 'inventory' }
@@ -8,6 +8,7 @@ export type Route =
   | { name: 'campaigns' }
   | { name: 'team' }
   | { name: 'posture' }
+  | { name: 'settings' }
   | { name: 'blast'; id: number }
   | { name: 'not_found'; path: string };
 
@@ -24,6 +25,7 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 1 && parts[0] === 'campaigns') return { name: 'campaigns' };
   if (parts.length === 1 && parts[0] === 'team') return { name: 'team' };
   if (parts.length === 1 && parts[0] === 'posture') return { name: 'posture' };
+  if (parts.length === 1 && parts[0] === 'settings') return { name: 'settings' };
   if (parts.length === 2 && parts[0] === 'blast' && /^[1-9][0-9]{0,15}$/.test(parts[1])) {
     return { name: 'blast', id: Number(parts[1]) };
   }
@@ -50,6 +52,8 @@ export function routeHash(route: Route): string {
       return '#/team';
     case 'posture':
       return '#/posture';
+    case 'settings':
+      return '#/settings';
     case 'blast':
       return `#/blast/${route.id}`;
     case 'not_found':

@@ -8,6 +8,7 @@ import { createMockBackend } from '../lib/mock';
 import { createMockOffboarding, setOffboardingApi } from '../lib/offboarding';
 import { createMockPosture, setPostureApi } from '../lib/posture';
 import { createMockReviews, setReviewsApi, type ReviewsApi } from '../lib/reviews';
+import { createMockConnection, setConnectionApi, type MockConnectionOptions } from '../lib/connection';
 
 class NoResizeObserver {
   observe(): void {}
@@ -25,12 +26,20 @@ if (typeof window !== 'undefined') {
 
 afterEach(() => cleanup());
 
-/** Fresh mock backends for every API; returns the reviews mock so a test can pre-set who acts. */
-export function useMocks(opts: { size?: number } = {}): { reviews: ReviewsApi } {
+/**
+ * Fresh mock backends for every API; returns the reviews mock so a test can
+ * pre-set who acts. `roles`: a team workspace where the acting person holds
+ * those roles (default: solo); `unreachable`: the workspace does not answer.
+ */
+export function useMocks(
+  opts: { size?: number } & Omit<MockConnectionOptions, 'reviews'> = {},
+): { reviews: ReviewsApi; connection: ReturnType<typeof createMockConnection> } {
   setBackend(createMockBackend({ size: opts.size ?? 300, latencyMs: 0 }));
   const reviews = createMockReviews();
   setReviewsApi(reviews);
+  const connection = createMockConnection({ roles: opts.roles ?? null, unreachable: opts.unreachable, reviews });
+  setConnectionApi(connection);
   setOffboardingApi(createMockOffboarding());
   setPostureApi(createMockPosture());
-  return { reviews };
+  return { reviews, connection };
 }

@@ -9,7 +9,9 @@ import type {
   ReviewerRule,
   UndecidedPolicy,
 } from '../bindings';
-import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { toUserError, type UserError } from '../lib/ipc';
+import { useCapabilities } from '../lib/connection';
+import { ErrorCallout } from '../components/ErrorCallout';
 import { newCampaign, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
 import { Page, TableFrame } from '../components/Page';
@@ -18,13 +20,7 @@ import { useActingPerson, WhoAreYou } from '../components/WhoAreYou';
 const KINDS: IdentityKind[] = ['ai_agent', 'service_account', 'oauth_app', 'api_key', 'workload', 'bot'];
 
 function ErrorBox({ error }: { error: UserError | null }) {
-  if (!error) return null;
-  return (
-    <div class="callout callout--error" role="alert" data-testid="campaign-error">
-      <strong>{errorHeadline(error.code)}</strong>
-      <p>{error.message}</p>
-    </div>
-  );
+  return <ErrorCallout error={error} testid="campaign-error" />;
 }
 
 /** Search-as-you-type over the people in the cache. */
@@ -234,6 +230,8 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
   const [delegating, setDelegating] = useState<{ from: number; name: string } | null>(null);
   const [delegateTo, setDelegateTo] = useState<PersonRef | null>(null);
   const [delegateWhy, setDelegateWhy] = useState('');
+  // Remind, escalate, delegate, close and tasks: the campaign owner's (everything in solo mode).
+  const manage = useCapabilities().actions.has('close_campaign');
   const load = () => reviews.campaignProgress(id).then(setP, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
@@ -302,7 +300,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
               <td>{r.decided}</td>
               <td class="muted">{r.last_reminded_at?.slice(0, 10) ?? ''}</td>
               <td>
-                {c.status === 'active' && r.reviewer_id !== null && r.pending > 0 && (
+                {manage && c.status === 'active' && r.reviewer_id !== null && r.pending > 0 && (
                   <>
                     <button class="link-button" onClick={() => act(() => reviews.remind(id, r.reviewer_id as number).then(() => `Reminder to ${r.reviewer} recorded.`))}>
                       remind
@@ -365,7 +363,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
           </button>
         </div>
       )}
-      {c.status === 'active' && (
+      {manage && c.status === 'active' && (
         <p class="close-row">
           Close: the {undecided} undecided items become{' '}
           <select data-testid="close-policy" value={policy} onChange={(e) => setPolicy((e.target as HTMLSelectElement).value as UndecidedPolicy)}>
@@ -408,7 +406,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
                   <td>{t.target}</td>
                   <td title={t.note || undefined}>{t.status}</td>
                   <td>
-                    {t.write_back && (
+                    {manage && t.write_back && (
                       <>
                         <button
                           class="link-button"
@@ -420,7 +418,7 @@ function Detail({ id, onChanged }: { id: number; onChanged: () => void }) {
                         </button>{' '}
                       </>
                     )}
-                    {t.status === 'open' && (
+                    {manage && t.status === 'open' && (
                       <>
                         <button class="link-button" onClick={() => act(() => reviews.setTaskStatus(t.id, 'done', '').then(() => `Task ${t.id} done.`))}>
                           done
@@ -456,6 +454,7 @@ export function Campaigns() {
   const [preset, setPreset] = useState<CampaignPreset | undefined>(undefined);
   const [me, setMe] = useActingPerson();
   const [open, setOpen] = useState<number | null>(null);
+  const mayCreate = useCapabilities().actions.has('create_campaign');
   const load = () => reviews.campaigns().then(setList, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
@@ -467,6 +466,7 @@ export function Campaigns() {
       title="Campaigns"
       lead="Access reviews: who certifies which identities, grants and credentials, by when."
       actions={
+        mayCreate && (
         <button
           class="button"
           data-testid="new-campaign"
@@ -478,6 +478,7 @@ export function Campaigns() {
         >
           {creating ? 'Cancel' : 'New campaign'}
         </button>
+        )
       }
     >
       <ErrorBox error={error} />
@@ -541,6 +542,7 @@ export function Campaigns() {
             A campaign asks the owners of your non-human identities to confirm or revoke what they hold. Start with every kind, owners as
             reviewers, due in 30 days and repeated each quarter; change anything before you start it.
           </p>
+          {mayCreate && (
           <button
             class="button button--primary"
             data-testid="first-campaign"
@@ -551,6 +553,7 @@ export function Campaigns() {
           >
             Set up the first campaign
           </button>
+          )}
         </div>
       )}
       {open !== null && <Detail id={open} onChanged={() => void load()} />}

@@ -1,6 +1,8 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AgentClass, TimelineEntry } from '../bindings';
-import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { toUserError, type UserError } from '../lib/ipc';
+import { useCapabilities } from '../lib/connection';
+import { ErrorCallout } from '../components/ErrorCallout';
 import { offboarding } from '../lib/offboarding';
 
 /** Governance of one identity: blast radius link, register, confirm a change, retire, and its timeline. */
@@ -13,6 +15,8 @@ export function IdentityLifecycle(props: { id: number; registered: boolean; flag
   const [data, setData] = useState('');
   const [agentClass, setAgentClass] = useState<AgentClass | ''>('');
   const [reason, setReason] = useState('');
+  // Register, confirm and retire are an admin's in a workspace (everything in solo mode).
+  const manage = useCapabilities().actions.has('manage_identities');
   const load = () => offboarding.timeline(props.id).then(setTimeline, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
@@ -31,14 +35,9 @@ export function IdentityLifecycle(props: { id: number; registered: boolean; flag
           Blast radius: what it could do if compromised →
         </a>
       </p>
-      {error && (
-        <div class="callout callout--error" role="alert">
-          <strong>{errorHeadline(error.code)}</strong>
-          <p>{error.message}</p>
-        </div>
-      )}
+      <ErrorCallout error={error} />
       {message && <p class="notice">{message}</p>}
-      {!props.registered && (
+      {manage && !props.registered && (
         <form
           class="lifecycle-form"
           onSubmit={(e) => {
@@ -72,7 +71,7 @@ export function IdentityLifecycle(props: { id: number; registered: boolean; flag
           </button>
         </form>
       )}
-      {props.flagged && (
+      {manage && props.flagged && (
         <p>
           Its access changed since its last review.{' '}
           <button class="button" onClick={() => offboarding.confirmChange(props.id, 'confirmed on the identity page').then(() => done('Change confirmed.'), (e: unknown) => setError(toUserError(e)))}>
@@ -80,12 +79,14 @@ export function IdentityLifecycle(props: { id: number; registered: boolean; flag
           </button>
         </p>
       )}
+      {manage && (
       <p>
         <input class="input" placeholder="Why retire it?" value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />{' '}
         <button class="button" onClick={() => offboarding.retire(props.id, reason).then((n) => done(`${n} deprovision tasks opened.`), (e: unknown) => setError(toUserError(e)))}>
           Retire
         </button>
       </p>
+      )}
       <h3>Timeline</h3>
       <ol class="timeline" data-testid="identity-timeline">
         {timeline.map((t, i) => (

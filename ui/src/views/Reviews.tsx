@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AuditVerification, Decision, PersonRef, ReviewItem, ReviewQueue } from '../bindings';
-import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { toUserError, type UserError } from '../lib/ipc';
+import { useCapabilities, useWhoAmI } from '../lib/connection';
+import { ErrorCallout } from '../components/ErrorCallout';
 import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
 import { Page } from '../components/Page';
@@ -43,6 +45,9 @@ export function Reviews() {
   const [sendTo, setSendTo] = useState<PersonRef | null>(null);
   const justRef = useRef<HTMLInputElement>(null);
   const tableRef = useRef<HTMLDivElement>(null);
+  // Deciding needs the reviewer role in a workspace (an auditor reads only); everything in solo mode.
+  const mayDecide = useCapabilities().actions.has('decide');
+  const claimed = useWhoAmI().who?.mode !== 'workspace';
 
   const load = () => {
     if (!me) return;
@@ -58,6 +63,10 @@ export function Reviews() {
 
   const decide = (items: ReviewItem[], decision: Decision | null, follow = false) => {
     if (items.length === 0) return;
+    if (!mayDecide) {
+      setNotice('Read-only: your workspace roles do not include reviewer.');
+      return;
+    }
     const wanted = (it: ReviewItem) => (follow ? it.recommendation : (decision ?? 'keep'));
     if (!justification.trim() && items.some((it) => needsJustification(wanted(it), it.risk))) {
       setError(null);
@@ -144,12 +153,7 @@ export function Reviews() {
   if (me === null)
     return (
       <Page title="My reviews">
-        {meError && (
-          <div class="callout callout--error" role="alert" data-testid="review-error">
-            <strong>{errorHeadline(meError.code)}</strong>
-            <p>{meError.message}</p>
-          </div>
-        )}
+        <ErrorCallout error={meError} testid="review-error" />
         <WhoAreYou onChosen={(p) => setMe(p)} />
       </Page>
     );
@@ -163,9 +167,13 @@ export function Reviews() {
         <>
           <span class="muted" data-testid="acting-person">
             Acting as <b>{me.display_name}</b>{' '}
-            <button class="link-button" onClick={() => setMe(null)}>
-              change
-            </button>
+            {claimed ? (
+              <button class="link-button" onClick={() => setMe(null)}>
+                change
+              </button>
+            ) : (
+              <a href="#/settings">Settings</a>
+            )}
           </span>
           <AuditBadge tick={tick} />
         </>
@@ -200,12 +208,7 @@ export function Reviews() {
           {notice}
         </p>
       )}
-      {error && (
-        <div class="callout callout--error" role="alert" data-testid="review-error">
-          <strong>{errorHeadline(error.code)}</strong>
-          <p>{error.message}</p>
-        </div>
-      )}
+      <ErrorCallout error={error} testid="review-error" />
       {sending && (
         <div class="bulk-bar" data-testid="send-panel">
           <span>

@@ -5,6 +5,8 @@ import { Badge } from '../components/Badge';
 import { Page, TableFrame } from '../components/Page';
 import { formatCount, plural } from '../lib/format';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { useCapabilities } from '../lib/connection';
+import { ErrorCodeTag } from '../components/ErrorCallout';
 import {
   agoTime,
   buildSettings,
@@ -42,7 +44,7 @@ function headlineOf(code: string | null): string {
 function ErrorText(props: { error: UserError; testid?: string; onDismiss?: () => void }) {
   return (
     <div class="inline-error" role="alert" data-testid={props.testid}>
-      <strong>{errorHeadline(props.error.code)}</strong>
+      <strong>{errorHeadline(props.error.code)}</strong> <ErrorCodeTag code={props.error.code} />
       <span>{props.error.message}</span>
       {props.onDismiss && (
         <button type="button" class="link-button" onClick={props.onDismiss}>
@@ -55,6 +57,7 @@ function ErrorText(props: { error: UserError; testid?: string; onDismiss?: () =>
 
 export function Sources() {
   useStore();
+  const manage = useCapabilities().actions.has('manage_sources');
   // Open by default until a real source exists.
   const addOpen = store.addOpen ?? (store.sources !== null && (store.demo || store.sources.length === 0));
   useEffect(() => {
@@ -68,6 +71,7 @@ export function Sources() {
       title="Sources"
       lead="Where Custodian reads people, identities, credentials and grants. Secrets stay in the OS keyring."
       actions={
+        manage && (
         <button
           type="button"
           class={`button${addOpen ? '' : ' button--primary'}`}
@@ -80,6 +84,7 @@ export function Sources() {
         >
           {addOpen ? 'Close form' : 'Add source'}
         </button>
+        )
       }
     >
       {store.demo && (
@@ -88,7 +93,7 @@ export function Sources() {
           <p>Its sources are generated and cannot sync. Add a source and sync it: its first successful sync replaces the demo organisation with your own data.</p>
         </div>
       )}
-      {addOpen && <AddSourceForm />}
+      {manage && addOpen && <AddSourceForm />}
       {store.lastAdded && !addOpen && (
         <div class="inline-ok" role="status" data-testid="form-added">
           <span>
@@ -124,6 +129,7 @@ function openAddForm() {
 
 function SourcesTable() {
   const sources = store.sources;
+  const manage = useCapabilities().actions.has('manage_sources');
   return (
     <section class="panel" aria-labelledby="sources-h">
       <h2 id="sources-h">
@@ -144,9 +150,11 @@ function SourcesTable() {
           <p class="empty">
             No source yet. {store.addOpen === false ? 'Add one' : 'Fill in the form above'}: a spreadsheet registry (CSV or Excel) is the quickest start.
           </p>
-          <button type="button" class="button button--primary" data-testid="sources-empty-add" onClick={openAddForm}>
-            Add a spreadsheet registry
-          </button>
+          {manage && (
+            <button type="button" class="button button--primary" data-testid="sources-empty-add" onClick={openAddForm}>
+              Add a spreadsheet registry
+            </button>
+          )}
         </div>
       )}
       {sources && sources.length > 0 && (
@@ -198,6 +206,8 @@ function SourceRows({ source: s }: { source: SourceView }) {
   const disabled = demo ? 'Demo sources cannot sync: add a real source' : undefined;
   const now = Date.now();
   const selected = store.historySource === s.id;
+  // Adding, syncing, testing, secrets and write-back are an admin's (everything in solo mode).
+  const manage = useCapabilities().actions.has('manage_sources');
 
   return (
     <>
@@ -228,6 +238,7 @@ function SourceRows({ source: s }: { source: SourceView }) {
         <td class="num">{last && last.status !== 'running' ? formatCount(last.items) : '—'}</td>
         <td class="num">{last && last.status !== 'running' ? <Changes run={last} /> : '—'}</td>
         <td class="actions-col">
+          {manage && (
           <div class="row-actions">
             <button
               type="button"
@@ -277,6 +288,7 @@ function SourceRows({ source: s }: { source: SourceView }) {
               </button>
             )}
           </div>
+          )}
         </td>
       </tr>
       {last && last.status === 'failed' && !running && (

@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { OffboardAction, OffboardingCase, OffboardingItemView, PersonRef, TeamView } from '../bindings';
 import { identityHref } from '../lib/route';
-import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { toUserError, type UserError } from '../lib/ipc';
+import { useCapabilities, useWhoAmI } from '../lib/connection';
+import { ErrorCallout } from '../components/ErrorCallout';
 import { bulkPlan, describeApply, describeDecision, offboarding, transferAll } from '../lib/offboarding';
 import { reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
@@ -9,13 +11,7 @@ import { Page, TableFrame } from '../components/Page';
 import { useActingPerson, WhoAreYou } from '../components/WhoAreYou';
 
 function ErrorBox({ error }: { error: UserError | null }) {
-  if (!error) return null;
-  return (
-    <div class="callout callout--error" role="alert" data-testid="team-error">
-      <strong>{errorHeadline(error.code)}</strong>
-      <p>{error.message}</p>
-    </div>
-  );
+  return <ErrorCallout error={error} testid="team-error" />;
 }
 
 function Preview({ item }: { item: OffboardingItemView }) {
@@ -44,12 +40,14 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
   const [owner, setOwner] = useState<PersonRef | null>(null);
   const [until, setUntil] = useState('');
   const [bulkError, setBulkError] = useState('');
+  // Planning and applying need the manager role in a workspace (everything in solo mode).
+  const mayAct = useCapabilities().actions.has('offboard');
   const load = () => offboarding.offboardingCase(id).then(setC, (e: unknown) => setError(toUserError(e)));
   useEffect(() => {
     void load();
   }, [id]);
   if (!c) return <p class="muted">Loading the case…</p>;
-  const open = c.summary.status === 'open';
+  const open = c.summary.status === 'open' && mayAct;
   const undecided = c.items.filter((it) => !it.action && !it.applied_at).map((it) => it.id);
   const toggle = (itemId: number) => {
     const next = new Set(selected);
@@ -238,7 +236,7 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
             {c.tasks.map((t) => (
               <li key={t.id} title={t.note || undefined}>
                 {t.kind} · {t.status} · {t.target}
-                {t.write_back && (
+                {t.write_back && mayAct && (
                   <>
                     {' '}
                     <button
@@ -274,6 +272,8 @@ function CaseView({ id, managerId, onDone }: { id: number; managerId: number; on
 /** The manager's view: direct reports, their departures, what waits for the manager. */
 export function Team() {
   const [me, setMe] = useActingPerson();
+  // In a team workspace you are your login's member: no "Who are you?".
+  const claimed = useWhoAmI().who?.mode !== 'workspace';
   const [team, setTeam] = useState<TeamView | null>(null);
   const [error, setError] = useState<UserError | null>(null);
   const [openCase, setOpenCase] = useState<number | null>(null);
@@ -299,7 +299,12 @@ export function Team() {
     return (
       <Page class="team" testid="team" title="My team" lead="The people who report to you, their departures, and what waits for your decision.">
         <WhoAreYou
-          why="My team shows the direct reports of the person you are. Choose yourself from the people in the cache; Custodian remembers it (change it any time in My reviews or here)."
+          why={
+            <>
+              My team shows the direct reports of the person you are. Choose yourself from the people in the cache; Custodian remembers it (change it any
+              time here, in My reviews or in <a href="#/settings" data-testid="team-settings-link">Settings</a>).
+            </>
+          }
           onChosen={(p) => {
             setTeam(null);
             setOpenCase(null);
@@ -316,9 +321,13 @@ export function Team() {
       actions={
         <span class="muted" data-testid="team-acting-person">
           As <b>{me.display_name}</b>{' '}
-          <button class="link-button" onClick={() => setMe(null)} aria-label="Choose who you are">
-            change
-          </button>
+          {claimed ? (
+            <button class="link-button" onClick={() => setMe(null)} aria-label="Choose who you are">
+              change
+            </button>
+          ) : (
+            <a href="#/settings">Settings</a>
+          )}
         </span>
       }
     >
@@ -334,10 +343,15 @@ export function Team() {
               <strong>Nobody reports to {me.display_name} in the cache.</strong>
               <p>
                 Reporting lines come from the people sources (Entra ID, Okta, the HR export).{' '}
-                <button class="link-button" onClick={() => setMe(null)}>
-                  Choose someone else
-                </button>{' '}
-                or <a href="#/sources">check the sources</a>.
+                {claimed && (
+                  <>
+                    <button class="link-button" onClick={() => setMe(null)}>
+                      Choose someone else
+                    </button>{' '}
+                    or{' '}
+                  </>
+                )}
+                <a href="#/sources">check the sources</a>.
               </p>
             </div>
           )}
