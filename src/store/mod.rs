@@ -429,6 +429,11 @@ fn open_keyed(path: &Path, key: &key::CacheKey) -> Result<(Connection, bool)> {
     };
     let conn = open_conn(path)?;
     conn.execute_batch(&key.pragma())?;
+    // Probing with a key that may not fit makes SQLCipher log "hmac check
+    // failed" to stderr (its default: warnings there); the errors below say
+    // what happened, so it stays quiet until the probes are done. (Set after
+    // the first key: SQLCipher applies its default level when first used.)
+    let _quiet = QuietCipherLog::new();
     let e = match first_read(&conn) {
         Ok(_) => return Ok((conn, false)),
         Err(e) => e,
@@ -444,6 +449,28 @@ fn open_keyed(path: &Path, key: &key::CacheKey) -> Result<(Connection, bool)> {
     conn.execute_batch(&key.pragma())?;
     first_read(&conn).map_err(|e| unreadable(&e))?;
     Ok((conn, true))
+}
+
+/// Silences SQLCipher's own log (a process-wide setting) while it lives,
+/// then puts back SQLCipher's default level, `WARN`.
+struct QuietCipherLog(Option<Connection>);
+
+impl QuietCipherLog {
+    fn new() -> QuietCipherLog {
+        let conn = Connection::open_in_memory().ok();
+        if let Some(c) = &conn {
+            let _ = c.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(()));
+        }
+        QuietCipherLog(conn)
+    }
+}
+
+impl Drop for QuietCipherLog {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            let _ = c.query_row("PRAGMA cipher_log_level = WARN", [], |_| Ok(()));
+        }
+    }
 }
 
 /// Rekeys a cache written under the legacy derivation of a passphrase

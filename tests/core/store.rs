@@ -404,6 +404,10 @@ fn a_failed_rekey_leaves_the_legacy_cache_readable_and_a_wrong_passphrase_touche
         "{err}"
     );
     assert_eq!(file_bytes(&path), before, "left byte-identical");
+    assert!(
+        !err.contains("hmac check failed"),
+        "SQLCipher's own log stays quiet during the probes: {err}"
+    );
 
     // Once the other connection is gone the same open migrates it.
     let store = Store::open(&path).unwrap();
@@ -412,4 +416,49 @@ fn a_failed_rekey_leaves_the_legacy_cache_readable_and_a_wrong_passphrase_touche
     assert!(store.verify_audit().unwrap().ok);
     drop(store);
     assert!(count_with(&path, &legacy_pragma).is_err());
+}
+
+#[test]
+fn db_copy_from_a_legacy_cache_rekeys_it_and_writes_a_passphrase_keyed_copy() {
+    let (pass, hex) = passphrase_and_legacy_key();
+    let dir = tempfile::tempdir().unwrap();
+    let (from, identities, entries) = legacy_cache(dir.path(), "old.db", true);
+    let to = dir.path().join("copy.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_custodian"))
+        .args(["db", "copy", "--json", "--from"])
+        .arg(&from)
+        .arg("--to")
+        .arg(&to)
+        .env("CUSTODIAN_CACHE_KEY", &pass)
+        .env_remove("CUSTODIAN_DB")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The copy carries the source's chain, the rekey entry included.
+    assert!(
+        stdout.contains(&format!("\"audit_entries\": {}", entries + 1)),
+        "{stdout}"
+    );
+    let legacy_pragma = format!("PRAGMA key = \"x'{hex}'\";");
+    let pass_pragma = custodian::store::key::CacheKey::passphrase(&pass)
+        .unwrap()
+        .pragma();
+    for p in [&from, &to] {
+        assert_eq!(
+            count_with(p, &pass_pragma).unwrap(),
+            identities as i64,
+            "{}",
+            p.display()
+        );
+        assert!(
+            count_with(p, &legacy_pragma).is_err(),
+            "{} is not under the legacy key",
+            p.display()
+        );
+    }
 }
