@@ -11,8 +11,11 @@
 //! guard). Every other test's logins keep matching the generic lines.
 //! Edits are serialized across test processes with a lock file next to
 //! `pg_hba.conf` and written atomically (a temporary file renamed over it,
-//! owner and mode kept). Skipped without `CUSTODIAN_TEST_PG` or without
-//! slapd.
+//! owner and mode kept). For `ldaptls=1` the server's libldap must trust the
+//! slapd's throwaway CA: the test adds it to a bundle that an `ldaprc` in
+//! the data directory names (each backend reads `./ldaprc` after
+//! `/etc/ldap/ldap.conf`; nothing outside the cluster changes), removed the
+//! same way. Skipped without `CUSTODIAN_TEST_PG` or without slapd.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -145,34 +148,38 @@ impl Drop for HbaLock {
     }
 }
 
-/// Rewrites `pg_hba.conf` with `edit` under the lock, atomically, keeping
-/// its owner and mode, then has the server reload it.
-fn rewrite_hba(hba: &Path, edit: impl FnOnce(&str) -> String) -> std::io::Result<()> {
+/// Writes `text` to `path` atomically (a temporary file renamed over it)
+/// with the owner and mode of `like`: as root the file stays the cluster
+/// owner's (pg-cluster.sh runs the server as `postgres` then).
+fn write_like(path: &Path, text: &str, like: &std::fs::Metadata) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let _lock = HbaLock::take(hba)?;
-    let meta = std::fs::metadata(hba)?;
-    let text = std::fs::read_to_string(hba)?;
-    let new = edit(&text);
-    let tmp = hba.with_file_name(format!(
+    let tmp = path.with_file_name(format!(
         "{}.custodian-test-{}",
-        hba.file_name().and_then(|n| n.to_str()).unwrap_or("pg_hba"),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
         std::process::id()
     ));
     let written = (|| {
-        std::fs::write(&tmp, &new)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        std::fs::write(&tmp, text)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(like.mode() & 0o7777))?;
         let mine = std::fs::metadata(&tmp)?;
-        if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
-            // As root, the file stays the cluster owner's (pg-cluster.sh
-            // runs the server as `postgres` then).
-            std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))?;
+        if (mine.uid(), mine.gid()) != (like.uid(), like.gid()) {
+            std::os::unix::fs::chown(&tmp, Some(like.uid()), Some(like.gid()))?;
         }
-        std::fs::rename(&tmp, hba)
+        std::fs::rename(&tmp, path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written?;
+    written
+}
+
+/// Rewrites `pg_hba.conf` with `edit` under the lock, atomically, keeping
+/// its owner and mode, then has the server reload it.
+fn rewrite_hba(hba: &Path, edit: impl FnOnce(&str) -> String) -> std::io::Result<()> {
+    let _lock = HbaLock::take(hba)?;
+    let meta = std::fs::metadata(hba)?;
+    let text = std::fs::read_to_string(hba)?;
+    write_like(hba, &edit(&text), &meta)?;
     reload()
 }
 
@@ -185,12 +192,45 @@ fn reload() -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(e.message))
 }
 
+/// The CA bundle the server's LDAP client trusts for `ldaptls=1` while a
+/// test runs: each backend's libldap reads `./ldaprc` (the data directory)
+/// after `/etc/ldap/ldap.conf`, so nothing outside the cluster changes.
+const CA_BUNDLE: &str = "custodian-test-ldap-ca.pem";
+
+/// The `ldaprc` the tests write: it names the bundle and nothing else.
+fn ldaprc_text(data: &Path) -> String {
+    format!("TLS_CACERT {}\n", data.join(CA_BUNDLE).display())
+}
+
+/// `text` without the `# begin <marker>` … `# end <marker>` blocks whose
+/// begin line `drop` selects.
+fn without_blocks(text: &str, drop: impl Fn(&str) -> bool) -> String {
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in text.lines() {
+        if skipping {
+            skipping = !line.starts_with("# end ");
+            continue;
+        }
+        if line.starts_with("# begin ") && drop(line) {
+            skipping = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// This test's lines at the top of the cluster's `pg_hba.conf` (before the
-/// generic ones), removed on drop.
+/// generic ones), and the directory's CA in the server's LDAP trust when
+/// asked; both removed on drop.
 struct HbaLines {
     path: PathBuf,
     marker: String,
     active: bool,
+    /// The data directory, once this test's CA is in its bundle.
+    ca_in: Option<PathBuf>,
 }
 
 impl HbaLines {
@@ -200,6 +240,7 @@ impl HbaLines {
             path: path.to_path_buf(),
             marker: marker.clone(),
             active: true,
+            ca_in: None,
         };
         let res = rewrite_hba(path, |text| {
             let mut out: String = lines.iter().map(|l| format!("{l} # {marker}\n")).collect();
@@ -223,8 +264,65 @@ impl HbaLines {
         guard
     }
 
-    /// Removes exactly this test's lines and reloads.
+    /// Adds the PEM CA `ca` to the bundle `ldaprc` in `data` names (both
+    /// created when missing, owned like `pg_hba.conf`). New connections
+    /// see it at once: each backend reads its LDAP configuration afresh.
+    fn trust_ca(&mut self, data: &Path, ca: &Path) {
+        let pem = std::fs::read_to_string(ca).unwrap();
+        let rc = data.join("ldaprc");
+        let bundle = data.join(CA_BUNDLE);
+        let marker = self.marker.clone();
+        let res = (|| {
+            let _lock = HbaLock::take(&self.path)?;
+            let like = std::fs::metadata(&self.path)?;
+            match std::fs::read_to_string(&rc) {
+                Ok(t) if t == ldaprc_text(data) => {}
+                Ok(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "{} exists and is not the tests' own: left alone",
+                        rc.display()
+                    )))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    write_like(&rc, &ldaprc_text(data), &like)?
+                }
+                Err(e) => return Err(e),
+            }
+            let old = std::fs::read_to_string(&bundle).unwrap_or_default();
+            let mut text = without_blocks(&old, stale);
+            text.push_str(&format!(
+                "# begin {marker}\n{}\n# end {marker}\n",
+                pem.trim_end()
+            ));
+            write_like(&bundle, &text, &like)
+        })();
+        match res {
+            Ok(()) => self.ca_in = Some(data.to_path_buf()),
+            Err(e) => panic!("cannot give the test cluster's LDAP client the directory's CA: {e}"),
+        }
+    }
+
+    /// Removes exactly this test's lines (and CA) and reloads.
     fn remove(&mut self) -> std::io::Result<()> {
+        if let Some(data) = self.ca_in.clone() {
+            let _lock = HbaLock::take(&self.path)?;
+            let like = std::fs::metadata(&self.path)?;
+            let bundle = data.join(CA_BUNDLE);
+            let old = std::fs::read_to_string(&bundle).unwrap_or_default();
+            let begin = format!("# begin {}", self.marker);
+            let text = without_blocks(&old, |l| l == begin || stale(l));
+            if text.contains("# begin ") {
+                write_like(&bundle, &text, &like)?;
+            } else {
+                // The last test out removes the files.
+                let rc = data.join("ldaprc");
+                if std::fs::read_to_string(&rc).is_ok_and(|t| t == ldaprc_text(&data)) {
+                    std::fs::remove_file(&rc)?;
+                }
+                std::fs::remove_file(&bundle)?;
+            }
+            self.ca_in = None;
+        }
         if !self.active {
             return Ok(());
         }
@@ -445,12 +543,13 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
         &hba,
         &db,
         &[
-            // Simple bind: the DN is prefix + login + suffix.
+            // Simple bind over StartTLS: the DN is prefix + login + suffix.
             format!(
-                "hostssl {db} {simple} 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={port} \
+                "hostssl {db} {simple} 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={port} ldaptls=1 \
                  ldapprefix=\"uid=\" ldapsuffix=\",{PEOPLE}\""
             ),
-            // Search+bind: PostgreSQL finds the DN as the read-only account.
+            // Search+bind: PostgreSQL finds the DN as the read-only account
+            // (plain LDAP, on loopback).
             format!(
                 "hostssl {db} {searched} 127.0.0.1/32 ldap ldapserver=127.0.0.1 ldapport={port} \
                  ldapbasedn=\"{PEOPLE}\" ldapbinddn=\"{}\" ldapbindpasswd=\"{}\" ldapsearchattribute=uid",
@@ -470,8 +569,33 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
         .collect();
     assert!(errors.is_empty(), "pg_hba.conf does not parse: {errors:?}");
 
-    // (a) The directory password logs in (once the reload has taken effect:
-    // until then the generic SCRAM line refuses a login with no password).
+    // Once the reload has taken effect (until then the generic SCRAM line
+    // refuses a login with no password), the LDAP line answers; while the
+    // server does not trust the directory's certificate, StartTLS fails and
+    // so does the login.
+    let started = Instant::now();
+    loop {
+        let e = match connect(&db, &simple, &pw_simple, true) {
+            Ok(_) => panic!("{simple} got in over an LDAP leg whose certificate nobody trusts"),
+            Err(e) => e,
+        };
+        if why(&e) == format!("LDAP authentication failed for user \"{simple}\"") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the LDAP line never applied: {}",
+            why(&e)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let data: String = admin_client("postgres")
+        .query_one("SHOW data_directory", &[])
+        .unwrap()
+        .get(0);
+    lines.trust_ca(Path::new(&data), &slapd.ca);
+
+    // (a) The directory password logs in, StartTLS verified.
     let started = Instant::now();
     let mut c = loop {
         match connect(&db, &simple, &pw_simple, true) {
