@@ -178,3 +178,33 @@ fn test_connection_tells_a_wrong_password_a_stranger_and_bad_tls_from_a_member()
     assert_eq!(e.code, ErrorCode::Network, "{e:?}");
     assert!(e.message.contains("unreachable"), "{}", e.message);
 }
+
+/// The shell's Settings commands never trace a password: every command
+/// taking one skips it (or every argument) in its `tracing::instrument`.
+#[test]
+fn the_shell_never_traces_a_password() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src-tauri/src/connection.rs"),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for (i, chunk) in src.split("#[tauri::command").enumerate().skip(1) {
+        let sig_end = chunk.find('{').unwrap();
+        let head = &chunk[..sig_end];
+        if head.contains("password") {
+            checked += 1;
+            let instrument = head
+                .lines()
+                .find(|l| l.contains("tracing::instrument"))
+                .unwrap_or_else(|| panic!("command #{i} takes a password and has no instrument"));
+            assert!(
+                instrument.contains("skip_all") || instrument.contains("skip(password"),
+                "command #{i} would trace its password: {instrument}"
+            );
+        }
+    }
+    assert_eq!(
+        checked, 2,
+        "save_connection_settings and test_connection take a password"
+    );
+}

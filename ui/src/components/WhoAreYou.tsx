@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { PersonRef } from '../bindings';
 import { toUserError, type UserError } from '../lib/ipc';
 import { reviews } from '../lib/reviews';
+import { useWhoAmI } from '../lib/connection';
 
 /**
  * "Who are you?": the acting person, chosen from the people in the cache and
@@ -10,7 +11,27 @@ import { reviews } from '../lib/reviews';
  * (My reviews, My team, a new campaign). Test ids: `person-picker`,
  * `person-search`, `person-option` (with `data-id`).
  */
-export function WhoAreYou({ onChosen, why, autoFocus = true }: { onChosen: (p: PersonRef) => void; why?: ComponentChildren; autoFocus?: boolean }) {
+export function WhoAreYou(props: { onChosen: (p: PersonRef) => void; why?: ComponentChildren; autoFocus?: boolean }) {
+  const { who } = useWhoAmI();
+  // In a team workspace you are your login's member: nobody to choose.
+  if (who?.mode === 'workspace') return <NotAMember login={who.login} />;
+  return <Picker {...props} />;
+}
+
+/** A workspace login with no active member behind it (removed, departed, never added). */
+function NotAMember({ login }: { login: string | null }) {
+  return (
+    <div class="callout callout--error" role="alert" data-testid="not-a-member">
+      <strong>This login is not an active workspace member</strong>
+      <p>
+        In a team workspace you act as the member behind your database login{login ? ` (${login})` : ''}; there is no choosing. Ask a workspace
+        admin to add you, or connect with another login in <a href="#/settings">Settings</a>.
+      </p>
+    </div>
+  );
+}
+
+function Picker({ onChosen, why, autoFocus = true }: { onChosen: (p: PersonRef) => void; why?: ComponentChildren; autoFocus?: boolean }) {
   const [search, setSearch] = useState('');
   const [found, setFound] = useState<PersonRef[]>([]);
   const [error, setError] = useState<UserError | null>(null);

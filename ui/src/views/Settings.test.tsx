@@ -6,7 +6,8 @@ import { fireEvent, render, screen, waitFor } from '@testing-library/preact';
 import { describe, expect, it } from 'vitest';
 import type { RoleView } from '../bindings';
 import { useMocks } from '../test/dom';
-import { MOCK_PASSWORD } from '../lib/connection';
+import { createMockConnection, MOCK_PASSWORD, setConnectionApi } from '../lib/connection';
+import { Reviews } from './Reviews';
 import { createMockOffboarding, setOffboardingApi } from '../lib/offboarding';
 import { App } from '../app';
 import { Settings } from './Settings';
@@ -199,5 +200,24 @@ describe('refusals and an unreachable workspace', () => {
     fireEvent.click(screen.getByTestId('unreachable-retry'));
     await waitFor(() => expect(screen.queryByTestId('unreachable-banner')).toBeNull());
     expect(visibleNav()).toContain('reviews');
+  });
+});
+
+describe('no "Who are you?" in a workspace', () => {
+  it('a login with no active member is told so, and offered no picker', async () => {
+    useMocks();
+    const base = createMockConnection({ roles: ['reviewer'], reviews: { actingPerson: async () => null, setActingPerson: async () => Promise.reject(new Error('no')), findPeople: async () => [] } });
+    setConnectionApi({ ...base, whoAmI: async () => ({ ...(await base.whoAmI()), person: null, roles: [] }) });
+    render(<Reviews />);
+    const box = await found('[data-testid=not-a-member]');
+    expect(box.textContent).toContain('(maya.weber)');
+    expect(screen.queryByTestId('person-picker')).toBeNull();
+  });
+
+  it('solo mode still asks', async () => {
+    useMocks();
+    render(<Reviews />);
+    await found('[data-testid=person-picker]');
+    expect(screen.queryByTestId('not-a-member')).toBeNull();
   });
 });
