@@ -416,13 +416,19 @@ pub fn view_at(path: &Path) -> Result<ConnectionSettingsView> {
 /// Where the app opens its store: `$CUSTODIAN_DB` when set, else the saved
 /// settings (a workspace), else the local cache.
 pub fn app_location() -> Result<Location> {
-    if env_override().is_some() {
-        return crate::paths::default_location();
+    let env = std::env::var(crate::paths::DB_ENV).ok();
+    location_for(env.as_deref(), &settings_file()?)
+}
+
+/// [`app_location`] for a given `$CUSTODIAN_DB` value and settings file:
+/// the variable, when set, wins (the settings file is not even read).
+pub fn location_for(env_db: Option<&str>, settings: &Path) -> Result<Location> {
+    if let Some(v) = env_db.filter(|v| !v.trim().is_empty()) {
+        return Location::parse(v);
     }
-    let settings = load_from(&settings_file()?)?;
-    match settings.mode {
-        ConnectionMode::Workspace => Ok(Location::Postgres(settings.target(None)?)),
-        ConnectionMode::Solo => crate::paths::default_location(),
+    match load_from(settings)? {
+        s if s.mode == ConnectionMode::Workspace => Ok(Location::Postgres(s.target(None)?)),
+        _ => Ok(Location::File(crate::paths::default_db_path()?)),
     }
 }
 
@@ -838,6 +844,49 @@ mod tests {
             .message
             .starts_with("password:"));
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_saved_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SETTINGS_FILE);
+        // No file: the local cache.
+        assert!(matches!(
+            location_for(None, &path).unwrap(),
+            Location::File(_)
+        ));
+        save_to(&path, &workspace()).unwrap();
+        let ws = location_for(None, &path).unwrap();
+        assert_eq!(
+            ws.display(),
+            "postgresql://maya.weber@pg.example.com:5432/custodian?sslmode=verify-full"
+        );
+        let env = location_for(Some("/tmp/elsewhere.db"), &path).unwrap();
+        assert_eq!(env, Location::File(PathBuf::from("/tmp/elsewhere.db")));
+        assert!(matches!(
+            location_for(Some("  "), &path).unwrap(),
+            Location::Postgres(_)
+        ));
+        // Solo settings: the cache again.
+        save_to(
+            &path,
+            &ConnectionSettings {
+                mode: ConnectionMode::Solo,
+                ..workspace()
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            location_for(None, &path).unwrap(),
+            Location::File(_)
+        ));
+        // A broken file is an error, unless the variable is set.
+        std::fs::write(&path, b"{").unwrap();
+        assert_eq!(
+            location_for(None, &path).unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
+        assert!(location_for(Some("/tmp/x.db"), &path).is_ok());
     }
 
     #[test]
