@@ -303,10 +303,7 @@ fn a_cache_keyed_with_the_legacy_derivation_is_rekeyed_to_the_passphrase() {
     let pass_pragma = custodian::store::key::CacheKey::passphrase(&pass)
         .unwrap()
         .pragma();
-    assert_eq!(
-        count_with(&path, &legacy_pragma).unwrap(),
-        identities as i64
-    );
+    assert_eq!(count_with(&path, &legacy_pragma).unwrap(), identities);
     assert!(
         count_with(&path, &pass_pragma).is_err(),
         "not yet the passphrase form"
@@ -339,7 +336,7 @@ fn a_cache_keyed_with_the_legacy_derivation_is_rekeyed_to_the_passphrase() {
         count_with(&path, &legacy_pragma).is_err(),
         "the legacy raw key no longer opens it"
     );
-    assert_eq!(count_with(&path, &pass_pragma).unwrap(), identities as i64);
+    assert_eq!(count_with(&path, &pass_pragma).unwrap(), identities);
     // A second open neither rekeys nor audits again.
     let store = Store::open(&path).unwrap();
     assert_eq!(store.audit_entries(0, 10_000).unwrap().len(), entries + 1);
@@ -363,7 +360,7 @@ fn a_failed_rekey_leaves_the_legacy_cache_readable_and_a_wrong_passphrase_touche
     let n: i64 = reader
         .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, identities as i64);
+    assert_eq!(n, identities);
     let e = Store::open(&path).unwrap_err();
     assert_eq!(e.code, ErrorCode::Storage, "{e:?}");
     assert!(
@@ -376,14 +373,14 @@ fn a_failed_rekey_leaves_the_legacy_cache_readable_and_a_wrong_passphrase_touche
     let n: i64 = reader
         .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(n, identities as i64);
+    assert_eq!(n, identities);
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
     assert_eq!(file_bytes(&path), before, "the failed rekey rolled back");
     assert!(!dir.path().join("stuck.db-journal").exists());
     assert_eq!(
         count_with(&path, &legacy_pragma).unwrap(),
-        identities as i64,
+        identities,
         "still readable under the old key"
     );
 
@@ -451,7 +448,7 @@ fn db_copy_from_a_legacy_cache_rekeys_it_and_writes_a_passphrase_keyed_copy() {
     for p in [&from, &to] {
         assert_eq!(
             count_with(p, &pass_pragma).unwrap(),
-            identities as i64,
+            identities,
             "{}",
             p.display()
         );
