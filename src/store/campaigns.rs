@@ -664,7 +664,7 @@ impl Store {
         }
         let justification = input.justification.trim();
         let at = to_ts(now);
-        let tx = self.db.transaction()?;
+        let tx = self.db.item_transaction()?;
         let actor_name = person_name(&tx, actor)?;
         if let Some(o) = input.new_owner {
             active_person(&tx, o, "new owner")?;
@@ -788,7 +788,7 @@ impl Store {
             return Err(Error::invalid("say why the items move to another reviewer"));
         }
         let at = to_ts(now);
-        let tx = self.db.transaction()?;
+        let tx = self.db.item_transaction()?;
         let actor_name = person_name(&tx, actor)?;
         let to_name = active_person(&tx, to, "new reviewer")?;
         for id in items {

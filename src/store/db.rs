@@ -611,6 +611,9 @@ impl PgConn {
 pub struct Db {
     conn: Conn,
     depth: std::cell::Cell<u32>,
+    /// Whether this connection's database is a team workspace, once known
+    /// (see [`Db::workspace_flag`]).
+    workspace: std::cell::Cell<Option<bool>>,
 }
 
 impl fmt::Debug for Db {
@@ -638,6 +641,7 @@ impl Db {
         Db {
             conn: Conn::Sqlite(conn),
             depth: std::cell::Cell::new(0),
+            workspace: std::cell::Cell::new(None),
         }
     }
 
@@ -645,6 +649,7 @@ impl Db {
         Db {
             conn: Conn::Pg(RefCell::new(PgConn::new(client))),
             depth: std::cell::Cell::new(0),
+            workspace: std::cell::Cell::new(None),
         }
     }
 
@@ -862,6 +867,35 @@ impl Db {
             level: depth,
             done: false,
         })
+    }
+
+    /// Starts a write transaction for a change confined to a few governance
+    /// rows (one decision, one reassignment). In a team workspace it takes
+    /// no writers' lock: the database's row locks, triggers and commit-time
+    /// audit seal keep such changes correct, so many members decide at once
+    /// and a long sync does not hold them up. Anywhere else it is
+    /// [`Db::transaction`].
+    pub fn item_transaction(&self) -> Result<Tx<'_>> {
+        let depth = self.depth.get();
+        if depth > 0 || !self.is_postgres() || !super::workspace::in_workspace(self)? {
+            return self.transaction();
+        }
+        self.execute_batch("BEGIN")?;
+        self.depth.set(1);
+        Ok(Tx {
+            db: self,
+            level: 0,
+            done: false,
+        })
+    }
+
+    /// The cached answer to "is this a team workspace?" for this connection.
+    pub(crate) fn workspace_flag(&self) -> Option<bool> {
+        self.workspace.get()
+    }
+
+    pub(crate) fn set_workspace_flag(&self, v: bool) {
+        self.workspace.set(Some(v));
     }
 
     /// Whether a transaction is open.

@@ -9,9 +9,12 @@
 //! functions that check the caller is an admin member and audit the change
 //! in the same transaction; `current_person()` is the person behind
 //! `session_user` (NULL for a removed member or a departed person). Audit
-//! entries are appended by `audit_append` (advisory lock 0x43555354, the
-//! custodian-audit/2 hash computed in SQL, actor = current_person()); no
-//! member role may write `audit_log`, and triggers raise on UPDATE/DELETE.
+//! entries are appended by `audit_append` (actor = current_person()) into
+//! `audit_pending`, and sealed at commit by a deferred trigger (advisory
+//! lock 0x43555354, the custodian-audit/2 hash computed in SQL, chain order
+//! = commit order); no member role may write `audit_log`, triggers raise on
+//! UPDATE/DELETE, and a commit-time check refuses a member's governance
+//! change whose transaction appended no entry (layer 2, workspace_layer2.sql).
 //! Checkpoint: members never hold the audit key, so entries appended by the
 //! database are unsigned until a key holder (admin/worker) re-signs the head.
 
@@ -304,12 +307,24 @@ pub struct Member {
 }
 
 /// True when `db` holds the workspace layer (always false on SQLite).
+/// Asked once per connection: a workspace stays one, and
+/// [`Store::workspace_init`] sets the answer on the connection that makes it.
 pub fn in_workspace(db: &Db) -> Result<bool> {
-    Ok(db.is_postgres() && marker(db)?.is_some())
+    if !db.is_postgres() {
+        return Ok(false);
+    }
+    if let Some(v) = db.workspace_flag() {
+        return Ok(v);
+    }
+    let v = marker(db)?.is_some();
+    db.set_workspace_flag(v);
+    Ok(v)
 }
 
 /// Appends an audit entry through the database (`custodian.audit_append`):
-/// actor, time, sequence and hash are the database's. Returns the hash.
+/// actor, time, sequence and hash are the database's. The entry is sealed
+/// into the chain when the transaction commits (a deferred trigger, under
+/// the chain's advisory lock), so this returns `pending`, not a hash.
 pub fn append_in_workspace(tx: &Db, action: &str, subject: &str, details: &str) -> Result<String> {
     tx.query_row(
         "SELECT custodian.audit_append(?1, ?2, ?3)",
@@ -338,10 +353,7 @@ fn marker(db: &Db) -> Result<Option<(i64, String)>> {
 impl Store {
     /// True when this store is a team workspace (PostgreSQL with the layer).
     pub fn is_workspace(&self) -> Result<bool> {
-        if !self.db().is_postgres() {
-            return Ok(false);
-        }
-        Ok(marker(self.db())?.is_some())
+        in_workspace(self.db())
     }
 
     /// Installs the workspace layer with group roles under `prefix` and the
@@ -379,6 +391,7 @@ impl Store {
                 [LAYER_VERSION],
             )?;
             tx.commit()?;
+            self.db().set_workspace_flag(true);
             return Ok(true);
         }
         tx.execute_script(&format!(
@@ -400,6 +413,7 @@ impl Store {
             group_role(prefix, Role::Admin)
         ))?;
         tx.commit()?;
+        self.db().set_workspace_flag(true);
         Ok(true)
     }
 

@@ -5,10 +5,25 @@
 ALTER TABLE custodian.audit_log ADD COLUMN IF NOT EXISTS txid BIGINT;
 CREATE INDEX IF NOT EXISTS audit_log_txid ON custodian.audit_log (txid) WHERE txid IS NOT NULL;
 
+-- Entries wait in audit_pending until their transaction commits; a
+-- deferred trigger then seals each into the chain under the advisory lock.
+-- The lock is so held only for the seal and the commit itself, never across
+-- a client's round trips: concurrent members do not queue behind each
+-- other's work, and the chain's order is the commit order.
+CREATE TABLE custodian.audit_pending (
+    id      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    txid    BIGINT NOT NULL DEFAULT txid_current(),
+    actor   TEXT NOT NULL,
+    action  TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX audit_pending_txid ON custodian.audit_pending (txid);
+REVOKE ALL ON custodian.audit_pending FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION custodian.audit_append(p_action TEXT, p_subject TEXT, p_details TEXT) RETURNS TEXT
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
-DECLARE
-  v_seq BIGINT; v_prev TEXT; v_at BIGINT; v_actor TEXT; v_hash TEXT; v_person BIGINT;
+DECLARE v_person BIGINT; v_actor TEXT;
 BEGIN
   v_person := custodian.current_person();
   IF v_person IS NULL THEN
@@ -17,19 +32,31 @@ BEGIN
   IF octet_length(p_action) > 200 OR octet_length(p_subject) > 4000 OR octet_length(p_details) > 262144 THEN
     RAISE EXCEPTION 'audit entry too large' USING ERRCODE = '22001';
   END IF;
-  PERFORM pg_advisory_xact_lock(1129665364);
   SELECT display_name INTO v_actor FROM custodian.people WHERE id = v_person;
+  INSERT INTO custodian.audit_pending (actor, action, subject, details)
+  VALUES (v_actor, p_action, p_subject, p_details);
+  RETURN 'pending';
+END $f$;
+
+CREATE FUNCTION custodian.audit_seal() RETURNS TRIGGER
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
+DECLARE v_seq BIGINT; v_prev TEXT; v_at BIGINT; v_hash TEXT;
+BEGIN
+  PERFORM pg_advisory_xact_lock(1129665364);
   SELECT seq, hash INTO v_seq, v_prev FROM custodian.audit_log ORDER BY seq DESC LIMIT 1;
   IF v_seq IS NULL THEN v_seq := 0; v_prev := repeat('0', 64); END IF;
   v_seq := v_seq + 1;
   v_at := floor(extract(epoch FROM clock_timestamp()))::bigint;
   v_hash := encode(sha256(custodian.lp('custodian-audit/2') || custodian.lp(v_prev)
-     || custodian.lp(v_seq::text) || custodian.lp(v_at::text) || custodian.lp(v_actor)
-     || custodian.lp(p_action) || custodian.lp(p_subject) || custodian.lp(p_details)), 'hex');
+     || custodian.lp(v_seq::text) || custodian.lp(v_at::text) || custodian.lp(NEW.actor)
+     || custodian.lp(NEW.action) || custodian.lp(NEW.subject) || custodian.lp(NEW.details)), 'hex');
   INSERT INTO custodian.audit_log (seq, at, actor, action, subject, details, prev_hash, hash, format, txid)
-  VALUES (v_seq, v_at, v_actor, p_action, p_subject, p_details, v_prev, v_hash, 2, txid_current());
-  RETURN v_hash;
+  VALUES (v_seq, v_at, NEW.actor, NEW.action, NEW.subject, NEW.details, v_prev, v_hash, 2, NEW.txid);
+  DELETE FROM custodian.audit_pending WHERE id = NEW.id;
+  RETURN NULL;
 END $f$;
+CREATE CONSTRAINT TRIGGER audit_pending_seal AFTER INSERT ON custodian.audit_pending
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION custodian.audit_seal();
 
 -- An auditor changes nothing, so appends nothing either.
 REVOKE EXECUTE ON FUNCTION custodian.audit_append(TEXT, TEXT, TEXT) FROM {auditor};
@@ -40,7 +67,8 @@ CREATE FUNCTION custodian.require_audit() RETURNS TRIGGER
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
 BEGIN
   IF custodian.current_person() IS NULL THEN RETURN NULL; END IF;
-  IF NOT EXISTS (SELECT 1 FROM custodian.audit_log WHERE txid = txid_current()) THEN
+  IF NOT EXISTS (SELECT 1 FROM custodian.audit_pending WHERE txid = txid_current())
+     AND NOT EXISTS (SELECT 1 FROM custodian.audit_log WHERE txid = txid_current()) THEN
     RAISE EXCEPTION '% on % without its audit entry in the same transaction', TG_OP, TG_TABLE_NAME
       USING ERRCODE = '42501';
   END IF;
@@ -82,7 +110,7 @@ $f$;
 -- Reads: members read the inventory and the governance record (the review
 -- queue and offboarding cases stay row-limited below).
 GRANT SELECT ON ALL TABLES IN SCHEMA custodian TO {members};
-REVOKE SELECT ON custodian.members FROM {members};
+REVOKE SELECT ON custodian.members, custodian.audit_pending FROM {members};
 GRANT SELECT (login, person_id, roles, removed_at) ON custodian.members TO {all};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA custodian TO {writers};
 
@@ -172,6 +200,9 @@ BEGIN
     RAISE EXCEPTION 'the stage changes only with a proposal' USING ERRCODE = '42501';
   END IF;
   IF NEW.reviewer_id IS DISTINCT FROM OLD.reviewer_id THEN
+    IF OLD.decision IS NOT NULL THEN
+      RAISE EXCEPTION 'item % is decided: it stays with its decider', OLD.id USING ERRCODE = '42501';
+    END IF;
     IF NEW.reviewer_id = builder THEN
       RAISE EXCEPTION 'no self-review: an item never goes to the identity''s builder' USING ERRCODE = '42501';
     END IF;

@@ -711,7 +711,9 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
     let as_member = Store::open_postgres(&target(&db, &simple, &pw_simple)).unwrap();
     assert_eq!(as_member.workspace_session_login().unwrap(), simple);
     assert_eq!(custodian::ops::actor(&as_member, None).unwrap(), member_p);
-    let hash = custodian::store::workspace::append_in_workspace(
+    // Outside a transaction the entry is sealed into the chain as the
+    // statement commits.
+    custodian::store::workspace::append_in_workspace(
         as_member.raw_db(),
         "test.directory_login",
         &simple,
@@ -721,8 +723,8 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
     let actor: String = store
         .raw_db()
         .query_row(
-            "SELECT actor FROM audit_log WHERE hash = ?1 AND action = 'test.directory_login'",
-            [hash.as_str()],
+            "SELECT actor FROM audit_log WHERE subject = ?1 AND action = 'test.directory_login'",
+            [simple.as_str()],
             |r| r.get(0),
         )
         .unwrap();

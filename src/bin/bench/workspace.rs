@@ -22,6 +22,7 @@ use custodian::workspace::{role_prefix, Role};
 
 use super::{ms, peak_rss_mib, percentile, Report};
 
+/// Reviewer connections (`CUSTODIAN_BENCH_REVIEWERS` overrides, to compare).
 const REVIEWERS: usize = 50;
 const DECISIONS: usize = 10_000;
 const REGISTRY: usize = 2_000;
@@ -63,11 +64,17 @@ pub fn run_workspace(
     let Some(db) = target.pg_database() else {
         return Err(Error::invalid("--workspace needs --engines postgres"));
     };
+    let reviewers = std::env::var("CUSTODIAN_BENCH_REVIEWERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(REVIEWERS);
     let mut lines = vec![format!(
         "## team workspace, size {} ({} identities): {REVIEWERS} reviewer connections",
         size.as_str().to_uppercase(),
         size.identities()
-    )];
+    )
+    .replace(&format!("{REVIEWERS} reviewer"), &format!("{reviewers} reviewer"))];
     let mut store = target.open()?;
     let t = Instant::now();
     custodian::ops::load_demo(&mut store, size, DEFAULT_SEED, now)?;
@@ -108,7 +115,7 @@ pub fn run_workspace(
     let busiest: Vec<i64> = store.raw_db().query_map(
         "SELECT reviewer_id FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id IS NOT NULL AND reviewer_id <> ?2
          GROUP BY reviewer_id ORDER BY count(*) DESC, reviewer_id LIMIT ?3",
-        custodian::store::db::params![campaign_n, fallback, REVIEWERS as i64],
+        custodian::store::db::params![campaign_n, fallback, reviewers as i64],
         |r| r.get(0),
     )?;
     let per = DECISIONS.div_ceil(busiest.len().max(1));
@@ -180,7 +187,9 @@ pub fn run_workspace(
                 let mut took = Vec::new();
                 start.wait();
                 let mut round = 1;
-                while !stop.load(Ordering::SeqCst) {
+                // CUSTODIAN_BENCH_NO_RESYNC=1: the same load without the worker.
+                let quiet = std::env::var_os("CUSTODIAN_BENCH_NO_RESYNC").is_some();
+                while !quiet && !stop.load(Ordering::SeqCst) {
                     registry(&csv, round)?;
                     let t = Instant::now();
                     custodian::ops::sync_source(
