@@ -70,11 +70,10 @@ pub fn run_workspace(
         .filter(|n| *n > 0)
         .unwrap_or(REVIEWERS);
     let mut lines = vec![format!(
-        "## team workspace, size {} ({} identities): {REVIEWERS} reviewer connections",
+        "## team workspace, size {} ({} identities): {reviewers} reviewer connections",
         size.as_str().to_uppercase(),
         size.identities()
-    )
-    .replace(&format!("{REVIEWERS} reviewer"), &format!("{reviewers} reviewer"))];
+    )];
     let mut store = target.open()?;
     let t = Instant::now();
     custodian::ops::load_demo(&mut store, size, DEFAULT_SEED, now)?;
