@@ -412,10 +412,16 @@ struct App {
 impl App {
     /// Starts a display, tauri-driver, and the app on the cache at `db`.
     fn launch(name: &str, db: &Path) -> App {
-        or_panic(Self::try_launch(name, db))
+        or_panic(Self::try_launch(name, db.as_os_str(), &[]))
     }
 
-    fn try_launch(name: &str, db: &Path) -> R<App> {
+    /// Like [`App::launch`] on any store location (a cache file or a
+    /// `postgres://` URL), with more environment for the app.
+    fn launch_at(name: &str, location: &str, env: &[(&str, &std::ffi::OsStr)]) -> App {
+        or_panic(Self::try_launch(name, std::ffi::OsStr::new(location), env))
+    }
+
+    fn try_launch(name: &str, db: &std::ffi::OsStr, env: &[(&str, &std::ffi::OsStr)]) -> R<App> {
         let app_bin = app_binary()?;
         let driver_bin = tauri_driver()?;
         let artifacts = artifacts_dir();
@@ -452,6 +458,7 @@ impl App {
             ])
             .env("DISPLAY", &display)
             .env("CUSTODIAN_DB", db)
+            .envs(env.iter().copied())
             .env("CUSTODIAN_LOG", "info,custodian_app_lib=debug")
             // WebKitGTK 2.50 on Xvfb renders with Mesa's software GL as is.
             // The usual "no GPU" switches break it instead: with either of
@@ -960,6 +967,219 @@ fn reviewer_works_through_a_queue() {
         e.reviewer_reason
     );
     assert!(or_panic(store.verify_audit().map_err(|e| e.to_string())).ok);
+}
+
+/// A team workspace on PostgreSQL: the app connects as a reviewer's own
+/// login (no "Who are you?"), the reviewer decides from their queue, and
+/// the owner, reading back as their own login, sees each decision and its
+/// audit entry under the reviewer's name, appended by the database.
+#[test]
+#[ignore = "needs the built app, tauri-driver, a display and CUSTODIAN_TEST_PG; run by tests/run.sh"]
+fn workspace_reviewer_decides_as_their_own_login() {
+    use custodian::campaigns::{
+        CampaignScope, Granularity, NewCampaign, QueueQuery, Recurrence, ReviewerRule,
+    };
+    use custodian::store::pg::PgTarget;
+    use custodian::workspace::{role_prefix, Role};
+    let Some(admin_url) = std::env::var("CUSTODIAN_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    };
+    // The DBA's set-up writes signed entries (members never hold the key).
+    if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
+        std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-e2e-audit-key");
+    }
+    let now = Utc::now();
+    let name = format!("custodian_e2e_ws_{}", std::process::id());
+    let admin_t = or_panic(PgTarget::parse(&admin_url).map_err(|e| e.to_string()));
+    let admin = or_panic(custodian::store::pg::connect(&admin_t).map_err(|e| e.to_string()));
+    let logins = ["rev", "own", "adm"].map(|l| format!("{name}_{l}"));
+    let password = format!("pw{}", std::process::id() ^ 0x5eed);
+    // Dropped whatever happens (the database first: it holds the grants).
+    struct Cleanup<'a>(&'a custodian::store::db::Db, String, Vec<String>);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self
+                .0
+                .execute_batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1));
+            for l in &self.2 {
+                let _ = self.0.execute_batch(&format!("DROP ROLE IF EXISTS {l}"));
+            }
+        }
+    }
+    let mut dropped = logins.to_vec();
+    if let Ok(p) = role_prefix(&name) {
+        dropped.extend(Role::ALL.iter().map(|r| format!("{p}{}", r.as_str())));
+    }
+    let _cleanup = Cleanup(&admin, name.clone(), dropped);
+    or_panic(
+        admin
+            .execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .and_then(|()| {
+                admin.execute_batch(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            })
+            .map_err(|e| e.to_string()),
+    );
+    for l in &logins {
+        or_panic(
+            admin
+                .execute_batch(&format!("CREATE ROLE {l} LOGIN PASSWORD '{password}'"))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let mut db_t = admin_t.clone();
+    db_t.dbname = Some(name.clone());
+    let member_url = |login: &str| -> String {
+        format!(
+            "postgresql://{login}@{}:{}/{name}?sslmode=disable",
+            db_t.host.as_deref().unwrap_or("127.0.0.1"),
+            db_t.port.unwrap_or(5432)
+        )
+    };
+    let (_reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
+        let e = |e: custodian::Error| e.to_string();
+        let mut store = Store::open_postgres(&db_t).map_err(e)?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(e)?;
+        let owner = store.resolve_person("1").map_err(e)?;
+        let reviewer = store.resolve_person("2").map_err(e)?;
+        let admin_person = store.resolve_person("3").map_err(e)?;
+        let c = NewCampaign {
+            name: "E2E workspace bots".into(),
+            description: String::new(),
+            scope: CampaignScope {
+                kinds: vec![custodian::model::IdentityKind::Bot],
+                ..Default::default()
+            },
+            granularity: Granularity::Identities,
+            reviewer_rule: ReviewerRule::Named,
+            named_reviewer: Some(reviewer),
+            fallback_reviewer: owner,
+            second_reviewer: None,
+            recurrence: Recurrence::None,
+            start_at: None,
+            due_at: (now + chrono::Duration::days(30)).to_rfc3339(),
+        };
+        store.create_campaign(owner, &c, now).map_err(e)?;
+        let q = store
+            .review_queue(
+                reviewer,
+                &QueueQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .map_err(e)?;
+        let reviewer_name = store
+            .person_ref(reviewer)
+            .map_err(e)?
+            .ok_or("no reviewer")?
+            .display_name;
+        let prefix = role_prefix(&name).map_err(e)?;
+        store
+            .workspace_init(&prefix, &logins[2], admin_person)
+            .map_err(e)?;
+        drop(store);
+        let mut adm_t = PgTarget::parse(&format!("{}&password={password}", member_url(&logins[2])))
+            .map_err(e)?;
+        adm_t.dbname = Some(name.clone());
+        let as_admin = Store::open_postgres(&adm_t).map_err(e)?;
+        as_admin
+            .workspace_member_add(&logins[0], reviewer, &[Role::Reviewer])
+            .map_err(e)?;
+        as_admin
+            .workspace_member_add(&logins[1], owner, &[Role::CampaignOwner])
+            .map_err(e)?;
+        Ok((reviewer, reviewer_name, q.items))
+    })());
+    assert!(items.len() >= 2, "the reviewer needs two items");
+    // The reviewer's password in a password file of their own, as libpq reads it.
+    let dir = tempdir();
+    let pgpass = dir.path().join("pgpass");
+    let port = db_t.port.unwrap_or(5432);
+    or_panic(
+        fs::write(
+            &pgpass,
+            format!("*:{port}:{name}:{}:{password}\n", logins[0]),
+        )
+        .map_err(|e| e.to_string()),
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        or_panic(
+            fs::set_permissions(&pgpass, fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string()),
+        );
+    }
+
+    let app = App::launch_at(
+        "workspace-reviewer",
+        &member_url(&logins[0]),
+        &[("PGPASSFILE", pgpass.as_os_str())],
+    );
+    app.check(|s| {
+        s.wait_for("the My reviews nav item", || {
+            s.exists("[data-testid=nav-reviews]")
+        })?;
+        s.click_css("[data-testid=nav-reviews]")?;
+        // No "Who are you?": the database says who this is.
+        s.wait_for("the queue", || {
+            Ok(s.find_all("[data-testid=queue-row]")?.len() >= 2)
+        })?;
+        if s.exists("[data-testid=person-search]")? {
+            return Err("a workspace member is asked who they are".into());
+        }
+        let pending: i64 = digits(&s.text_of("[data-testid=queue-pending]")?)
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        // Two keeps, each with a justification (the items may be high risk).
+        for (n, why) in [(1, "checked with the team"), (2, "still in use")] {
+            if n == 2 {
+                s.click_css("[data-testid=queue-row] td:nth-child(4)")?;
+            }
+            let just = s.find("[data-testid=justification]")?;
+            s.click(&just)?;
+            s.send_keys(&just, why)?;
+            s.press_key("\u{E007}")?; // Enter: back to the queue
+            s.press_key("a")?;
+            s.wait_for("the decision", || {
+                Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - n).to_string())
+            })?;
+        }
+        s.screenshot_to(&artifacts_dir().join("workspace-reviewer.png"))
+    });
+    drop(app);
+
+    // Read back as the owner's own login.
+    let mut own_t = or_panic(
+        PgTarget::parse(&format!("{}&password={password}", member_url(&logins[1])))
+            .map_err(|e| e.to_string()),
+    );
+    own_t.dbname = Some(name.clone());
+    let owner_store = or_panic(Store::open_postgres(&own_t).map_err(|e| e.to_string()));
+    let decided: Vec<_> = items
+        .iter()
+        .map(|i| or_panic(owner_store.review_item(i.id).map_err(|e| e.to_string())))
+        .filter(|i| i.decision.is_some())
+        .collect();
+    assert_eq!(decided.len(), 2, "two decisions recorded");
+    for d in &decided {
+        assert_eq!(d.decided_by.as_deref(), Some(reviewer_name.as_str()));
+    }
+    let entries = or_panic(
+        owner_store
+            .audit_entries(0, 1_000_000)
+            .map_err(|e| e.to_string()),
+    );
+    let decisions: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "review.decide")
+        .collect();
+    assert_eq!(decisions.len(), 2, "one audit entry per decision");
+    assert!(decisions.iter().all(|e| e.actor == reviewer_name));
+    assert!(or_panic(owner_store.verify_audit().map_err(|e| e.to_string())).ok);
 }
 
 /// A manager opens My team, opens the case of a departed report, transfers
