@@ -11,8 +11,9 @@
 //! `session_user` (NULL for a removed member or a departed person). Audit
 //! entries are appended by `audit_append` (actor = current_person()) into
 //! `audit_pending`, and sealed at commit by a deferred trigger (advisory
-//! lock 0x43555354, the custodian-audit/2 hash computed in SQL, chain order
-//! = commit order); no member role may write `audit_log`, triggers raise on
+//! lock 0x43415544, the chain's own: not the writers' lock a sync holds
+//! throughout; the custodian-audit/2 hash computed in SQL; chain order =
+//! commit order); no member role may write `audit_log`, triggers raise on
 //! UPDATE/DELETE, and a commit-time check refuses a member's governance
 //! change whose transaction appended no entry (layer 2, workspace_layer2.sql).
 //! Checkpoint: members never hold the audit key, so entries appended by the
@@ -359,7 +360,20 @@ impl Store {
     /// Installs the workspace layer with group roles under `prefix` and the
     /// first admin (`admin_login` mapped to `admin_person`). Refuses a newer
     /// layer; an installed one of this version is left as it is.
+    ///
+    /// The layer's DDL takes exclusive locks on busy tables; a deadlock with
+    /// autovacuum (seen on a freshly loaded 100k-identity store) rolls the
+    /// whole install back, and it is tried again.
     pub fn workspace_init(
+        &self,
+        prefix: &str,
+        admin_login: &str,
+        admin_person: i64,
+    ) -> Result<bool> {
+        super::db::with_retry(|| self.workspace_init_once(prefix, admin_login, admin_person))
+    }
+
+    fn workspace_init_once(
         &self,
         prefix: &str,
         admin_login: &str,

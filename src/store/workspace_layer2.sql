@@ -38,11 +38,14 @@ BEGIN
   RETURN 'pending';
 END $f$;
 
+-- The chain's own lock ("CAUD"), not the writers' lock ("CUST") that a
+-- sync or a close holds for its whole transaction: a decision committing
+-- during a long sync waits for no one but other seals.
 CREATE FUNCTION custodian.audit_seal() RETURNS TRIGGER
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = custodian, pg_temp AS $f$
 DECLARE v_seq BIGINT; v_prev TEXT; v_at BIGINT; v_hash TEXT;
 BEGIN
-  PERFORM pg_advisory_xact_lock(1129665364);
+  PERFORM pg_advisory_xact_lock(1128355140);
   SELECT seq, hash INTO v_seq, v_prev FROM custodian.audit_log ORDER BY seq DESC LIMIT 1;
   IF v_seq IS NULL THEN v_seq := 0; v_prev := repeat('0', 64); END IF;
   v_seq := v_seq + 1;
