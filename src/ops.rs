@@ -150,20 +150,6 @@ use crate::sync::http::{Cancel, HttpPolicy};
 use crate::sync::secrets::SecretStore;
 use crate::sync::{ProgressFn, SyncOutcome, SyncProgress};
 
-/// Settings each kind of source requires.
-fn required_settings(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "scim" => &["base_url"],
-        "csv" => &["path"],
-        "entra" => &["tenant_id", "client_id"],
-        "okta" => &["org_url"],
-        "aws" => &["access_key_id"],
-        "ldap" => &["url", "bind_dn", "base_dn"],
-        "github" => &["org"],
-        _ => &[],
-    }
-}
-
 /// Configures a new source. Its secret, if any, goes to `secrets` (the OS
 /// keyring in the app), never to the cache.
 pub fn add_source(
@@ -198,45 +184,10 @@ pub fn add_source(
             )));
         }
     }
-    // Known keys only, typed (`read_tokens=false` is JSON false).
+    // Known keys only, typed (`read_tokens=false` is JSON false), required
+    // ones present, URLs http(s), and the transport rules (HTTPS for a kind
+    // with a secret, TLS for LDAP): all in the kinds' table.
     let settings = crate::sync::settings::validate(kind, &settings)?;
-    let obj = settings
-        .as_object()
-        .ok_or_else(|| Error::internal("validated settings are an object"))?;
-    for key in required_settings(kind) {
-        if obj
-            .get(*key)
-            .and_then(|v| v.as_str())
-            .is_none_or(|s| s.trim().is_empty())
-        {
-            return Err(Error::invalid(format!(
-                "a {kind} source needs the setting '{key}'"
-            )));
-        }
-    }
-    if let Some(url) = obj
-        .get("base_url")
-        .or_else(|| obj.get("org_url"))
-        .and_then(|v| v.as_str())
-    {
-        let parsed = url::Url::parse(url)
-            .map_err(|e| Error::invalid(format!("'{url}' is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::invalid(format!("'{url}' must be an http(s) URL")));
-        }
-    }
-    if kind == "ldap" {
-        let url = obj
-            .get("url")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .trim();
-        if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
-            return Err(Error::invalid(format!(
-                "'{url}' is not an LDAP URL: it must start with ldap:// or ldaps://"
-            )));
-        }
-    }
     // All or nothing: the secret is stored before the source is committed;
     // if the keyring refuses it, no source is left behind.
     let secret = secret.filter(|s| !s.is_empty());

@@ -42,7 +42,6 @@ fn layer2_sql(prefix: &str) -> String {
     );
     let all = format!("{writers}, {}", g(Role::Auditor));
     include_str!("workspace_layer2.sql")
-        .replace("{members}", &all)
         .replace("{all}", &all)
         .replace("{writers}", &writers)
         .replace("{admin}", &g(Role::Admin))

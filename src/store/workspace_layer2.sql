@@ -112,8 +112,8 @@ $f$;
 
 -- Reads: members read the inventory and the governance record (the review
 -- queue and offboarding cases stay row-limited below).
-GRANT SELECT ON ALL TABLES IN SCHEMA custodian TO {members};
-REVOKE SELECT ON custodian.members, custodian.audit_pending FROM {members};
+GRANT SELECT ON ALL TABLES IN SCHEMA custodian TO {all};
+REVOKE SELECT ON custodian.members, custodian.audit_pending FROM {all};
 GRANT SELECT (login, person_id, roles, removed_at) ON custodian.members TO {all};
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA custodian TO {writers};
 

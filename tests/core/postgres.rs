@@ -335,19 +335,12 @@ fn a_sync_applying_during_decisions_and_the_close_loses_nothing() {
     }
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("registry.csv");
-    let header = "name,kind,class,purpose,owner_email,team,environment,intended_blast_radius,review_interval_days,created_at,credential_kind,credential_name,credential_created_at,credential_expires_at\n";
-    // Each round the syncer renames the purposes of a few agents.
-    let write_registry = |round: usize| {
-        let mut body = header.to_string();
-        for k in 0..40 {
-            body.push_str(&format!(
-                "registry-agent-{k:02},ai_agent,digital_worker,Purpose {k} round {},nobody@example.test,Ops,production,Reads tickets,90,2025-01-15,client_secret,secret-{k},2025-01-15,\n",
-                if k % 10 == 0 { round } else { 0 }
-            ));
-        }
-        std::fs::write(&csv, body).unwrap();
-    };
-    write_registry(0);
+    // Each round the syncer renames the purposes of the agents.
+    std::fs::write(
+        &csv,
+        crate::util::changing_registry("registry-agent", 40, 0),
+    )
+    .unwrap();
     let source = {
         let mut store = Store::open_postgres(&t).unwrap();
         let s = custodian::ops::add_source(

@@ -254,3 +254,16 @@ pub fn identities_campaign(
         due_at: (now() + Duration::days(due_days)).to_rfc3339(),
     }
 }
+
+/// An agent registry (CSV) of `n` agents named `{prefix}-NN` whose every
+/// tenth purpose names `round`: each round of a resync changes a few rows.
+pub fn changing_registry(prefix: &str, n: usize, round: usize) -> String {
+    let mut body = String::from("name,kind,class,purpose,owner_email,team,environment,intended_blast_radius,review_interval_days,created_at,credential_kind,credential_name,credential_created_at,credential_expires_at\n");
+    for k in 0..n {
+        body.push_str(&format!(
+            "{prefix}-{k:02},ai_agent,digital_worker,Purpose {k} round {},nobody@example.test,Ops,production,Reads tickets,90,2025-01-15,client_secret,secret-{k},2025-01-15,\n",
+            if k % 10 == 0 { round } else { 0 }
+        ));
+    }
+    body
+}

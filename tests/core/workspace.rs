@@ -202,17 +202,7 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     // The admin adds a source (a CSV registry) the worker will sync.
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("registry.csv");
-    let header = "name,kind,class,purpose,owner_email,team,environment,intended_blast_radius,review_interval_days,created_at,credential_kind,credential_name,credential_created_at,credential_expires_at\n";
-    let registry = |round: usize| {
-        let mut body = header.to_string();
-        for k in 0..40 {
-            body.push_str(&format!(
-                "ws-agent-{k:02},ai_agent,digital_worker,Purpose {k} round {},nobody@example.test,Ops,production,Reads tickets,90,2025-01-15,client_secret,secret-{k},2025-01-15,\n",
-                if k % 10 == 0 { round } else { 0 }
-            ));
-        }
-        body
-    };
+    let registry = |round: usize| crate::util::changing_registry("ws-agent", 40, round);
     std::fs::write(&csv, registry(0)).unwrap();
     let source = custodian::ops::add_source(
         &mut as_admin,

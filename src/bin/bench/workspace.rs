@@ -55,6 +55,18 @@ fn registry(path: &std::path::Path, round: usize) -> Result<()> {
     Ok(())
 }
 
+/// One sync of the worker's registry (no secret, no progress).
+fn resync(store: &mut Store, source: custodian::model::SourceId) -> Result<()> {
+    custodian::ops::sync_source(
+        store,
+        source,
+        &custodian::sync::secrets::MemorySecrets::default(),
+        Arc::new(|_: &custodian::sync::SyncProgress| {}),
+        custodian::sync::http::Cancel::new(),
+    )?;
+    Ok(())
+}
+
 pub fn run_workspace(
     size: DemoSize,
     target: &super::target::Target,
@@ -171,13 +183,7 @@ pub fn run_workspace(
             Utc::now(),
         )?;
         let source = custodian::model::SourceId(source.id);
-        custodian::ops::sync_source(
-            &mut w,
-            source,
-            &custodian::sync::secrets::MemorySecrets::default(),
-            Arc::new(|_: &custodian::sync::SyncProgress| {}),
-            custodian::sync::http::Cancel::new(),
-        )?;
+        resync(&mut w, source)?;
         let stop = Arc::new(AtomicBool::new(false));
         let start = Arc::new(Barrier::new(queues.len() + 2));
         let syncer = {
@@ -191,13 +197,7 @@ pub fn run_workspace(
                 while !quiet && !stop.load(Ordering::SeqCst) {
                     registry(&csv, round)?;
                     let t = Instant::now();
-                    custodian::ops::sync_source(
-                        &mut w,
-                        source,
-                        &custodian::sync::secrets::MemorySecrets::default(),
-                        Arc::new(|_: &custodian::sync::SyncProgress| {}),
-                        custodian::sync::http::Cancel::new(),
-                    )?;
+                    resync(&mut w, source)?;
                     took.push(t.elapsed().as_secs_f64());
                     round += 1;
                 }
