@@ -13,19 +13,19 @@ use custodian::workspace::{role_prefix, Role};
 use crate::pg::{admin_client, url_of};
 use crate::util::now;
 
-fn have_pg() -> bool {
+pub(crate) fn have_pg() -> bool {
     std::env::var("CUSTODIAN_TEST_PG").is_ok_and(|u| !u.is_empty())
 }
 
 /// Logins created for one test, dropped (with the database) on drop.
-struct Logins {
-    db: String,
+pub(crate) struct Logins {
+    pub(crate) db: String,
     names: Vec<String>,
     password: String,
 }
 
 impl Logins {
-    fn new(db: &str) -> Logins {
+    pub(crate) fn new(db: &str) -> Logins {
         let seed = format!(
             "{}-{db}-{:?}",
             std::process::id(),
@@ -44,7 +44,7 @@ impl Logins {
         }
     }
 
-    fn create(&mut self, tag: &str) -> String {
+    pub(crate) fn create(&mut self, tag: &str) -> String {
         let name = format!("{}_{tag}", self.db);
         admin_client("postgres")
             .batch_execute(&format!(
@@ -56,7 +56,7 @@ impl Logins {
         name
     }
 
-    fn client(&self, login: &str) -> postgres::Client {
+    pub(crate) fn client(&self, login: &str) -> postgres::Client {
         let t = PgTarget::parse(&url_of(&self.db)).unwrap();
         let mut cfg = postgres::Config::new();
         cfg.host(t.host.as_deref().unwrap_or("127.0.0.1"))
@@ -70,11 +70,11 @@ impl Logins {
         c
     }
 
-    fn url(&self, login: &str) -> String {
+    pub(crate) fn url(&self, login: &str) -> String {
         url_of(&self.db).replacen("custodian_test@", &format!("{login}:{}@", self.password), 1)
     }
 
-    fn target(&self, login: &str) -> PgTarget {
+    pub(crate) fn target(&self, login: &str) -> PgTarget {
         PgTarget::parse(&self.url(login)).unwrap()
     }
 }
