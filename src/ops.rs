@@ -59,13 +59,38 @@ pub fn store_info(location: &Location) -> Result<StoreInfo> {
 /// sees a populated console. A store that holds governance history (see
 /// [`load_demo`]) is opened as it is.
 pub fn open_or_demo(location: &Location, now: DateTime<Utc>) -> Result<Store> {
-    let mut store = Store::open_location(location)?;
-    // A team workspace never gets the demo organisation.
-    if !store.is_workspace()? && store.is_empty()? && store.history_beyond_demo()?.is_empty() {
-        load_demo(&mut store, DemoSize::S, demo::DEFAULT_SEED, now)?;
-    }
-    Ok(store)
+    open_or_demo_with_key(location, KeySource::Default, now)
 }
+
+/// [`open_or_demo`] with the cache key from `source`: a passphrase given at
+/// run time (the app's unlock window) creates a new cache keyed by it, or
+/// opens an existing one; a wrong one is `database_unreadable` and the file
+/// is left untouched. See [`crate::store::key`] for the marker and the
+/// `keyring` error of a passphrase-keyed cache opened without one.
+pub fn open_or_demo_with_key(
+    location: &Location,
+    source: KeySource,
+    now: DateTime<Utc>,
+) -> Result<Store> {
+    let open = || -> Result<Store> {
+        let mut store = Store::open_location(location)?;
+        // A team workspace never gets the demo organisation.
+        if !store.is_workspace()? && store.is_empty()? && store.history_beyond_demo()?.is_empty() {
+            load_demo(&mut store, DemoSize::S, demo::DEFAULT_SEED, now)?;
+        }
+        Ok(store)
+    };
+    match crate::store::key::opening_key(location, &source)? {
+        None => open(),
+        Some(key) => {
+            let store = crate::store::key::with_key(&key, open)?;
+            crate::store::key::opened_with(location, &key);
+            Ok(store)
+        }
+    }
+}
+
+pub use crate::store::key::{CacheKey, KeySource, MIN_PASSPHRASE_CHARS};
 
 /// Replaces the cache content with a generated demo organisation. Refused
 /// when the store holds governance history beyond the demo's own

@@ -18,6 +18,22 @@
 //! that open (`store::open_keyed`), with a `cache.rekey` audit entry.
 //!
 //! The key never reaches the cache, logs or exports; `Debug` is redacted.
+//!
+//! **A passphrase given at run time.** Where no Secret Service runs, the
+//! desktop app asks for a passphrase in its own window instead
+//! ([`KeySource::Passphrase`], through `ops::open_or_demo_with_key`): the
+//! same passphrase form as `CUSTODIAN_CACHE_KEY`, so the CLI opens that
+//! cache with the variable set to it. A cache created that way gets a
+//! marker next to it, `<cache>.key-mode` ([`key_mode_path`]), holding the
+//! word `passphrase` and nothing secret: the next start asks for the
+//! passphrase directly and never tries the keyring, whose random key could
+//! not open it anyway. Without a marker the keyring is the default. Once a
+//! passphrase has opened the cache, the process keeps it
+//! ([`session_passphrase`]) for reopening (Settings, Retry) and for the
+//! audit signing key, which then comes from it as from `CUSTODIAN_CACHE_KEY`
+//! ([`audit_key`]). While no passphrase is known, opening a marked cache
+//! fails with `keyring` ([`passphrase_needed`]), the code the app answers
+//! with its unlock window.
 
 use sha2::{Digest, Sha256};
 
@@ -138,6 +154,211 @@ impl CacheKey {
     }
 }
 
+/// The shortest passphrase the app lets a user choose (characters).
+pub const MIN_PASSPHRASE_CHARS: usize = 12;
+
+/// Where the key of a cache comes from when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `CUSTODIAN_CACHE_KEY`, else the passphrase this process was unlocked
+    /// with, else (unless the cache is marked passphrase-keyed) the keyring.
+    Default,
+    /// A passphrase given at run time (the app's unlock window).
+    Passphrase(CacheKey),
+}
+
+/// Checks `p` as a passphrase SQLCipher can take whole; `what` names it in
+/// the refusal.
+fn checked_passphrase(p: &str, what: &str) -> Result<CacheKey> {
+    if p.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if p.contains('\0') {
+        return Err(Error::invalid(format!(
+            "{what} contains a NUL character, which SQLCipher cannot take as part of a passphrase"
+        )));
+    }
+    if looks_raw(p) {
+        return Err(Error::invalid(format!(
+            "{what} is written like a raw SQLCipher key (x'<hex>'), which would skip the key derivation; \
+             use a passphrase"
+        )));
+    }
+    Ok(CacheKey::Passphrase(p.to_string()))
+}
+
+impl CacheKey {
+    /// The passphrase a user typed to open an existing cache (no length
+    /// rule: it only has to be the one the cache was made with).
+    pub fn entered(p: &str) -> Result<CacheKey> {
+        checked_passphrase(p, "the passphrase")
+    }
+
+    /// A passphrase a user chooses for a new cache, typed twice: at least
+    /// [`MIN_PASSPHRASE_CHARS`] characters, both the same.
+    pub fn chosen(p: &str, again: &str) -> Result<CacheKey> {
+        if p.chars().count() < MIN_PASSPHRASE_CHARS {
+            return Err(Error::invalid(format!(
+                "the passphrase is too short: use at least {MIN_PASSPHRASE_CHARS} characters (a few words are easier to remember)"
+            )));
+        }
+        if p != again {
+            return Err(Error::invalid(
+                "the two passphrases are not the same: type the same passphrase twice",
+            ));
+        }
+        checked_passphrase(p, "the passphrase")
+    }
+}
+
+// ------------------------------------------ passphrase given at run time ---
+
+/// The marker next to a cache keyed by a passphrase given at run time:
+/// `<cache file>.key-mode`, e.g. `custodian.db.key-mode`.
+pub fn key_mode_path(cache: &std::path::Path) -> std::path::PathBuf {
+    let mut name = cache.as_os_str().to_os_string();
+    name.push(".key-mode");
+    std::path::PathBuf::from(name)
+}
+
+const MARKER_PASSPHRASE: &str = "passphrase";
+
+/// Whether the marker says the cache at `cache` is keyed by a passphrase.
+/// No marker: false (the keyring, or `CUSTODIAN_CACHE_KEY`). A marker that
+/// says anything else is refused rather than guessed at.
+pub fn marked_passphrase(cache: &std::path::Path) -> Result<bool> {
+    let marker = key_mode_path(cache);
+    match std::fs::read_to_string(&marker) {
+        Ok(t) if t.trim() == MARKER_PASSPHRASE => Ok(true),
+        Ok(_) => Err(Error::new(
+            ErrorCode::DatabaseUnreadable,
+            format!(
+                "{} does not say how the cache is keyed (it should hold the word `{MARKER_PASSPHRASE}`); \
+                 remove it to use the OS keyring",
+                marker.display()
+            ),
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::new(
+            ErrorCode::Storage,
+            format!("cannot read {}: {e}", marker.display()),
+        )),
+    }
+}
+
+/// Writes the marker (atomically: a temporary file renamed over it).
+pub fn mark_passphrase(cache: &std::path::Path) -> Result<()> {
+    let marker = key_mode_path(cache);
+    let mut tmp = marker.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{MARKER_PASSPHRASE}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &marker))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::new(
+                ErrorCode::Storage,
+                format!("cannot write {}: {e}", marker.display()),
+            )
+        })
+}
+
+/// The error for a marked cache while no passphrase is known: `keyring`,
+/// since the key is not to be had from the keyring (the app answers it with
+/// its unlock window; the CLI needs `CUSTODIAN_CACHE_KEY`).
+pub fn passphrase_needed(cache: &std::path::Path) -> Error {
+    Error::new(
+        ErrorCode::Keyring,
+        format!(
+            "{} is protected by a passphrase (see {}), not by a key in the OS keyring: enter it in the app, \
+             or set {KEY_ENV} to it",
+            cache.display(),
+            key_mode_path(cache).display()
+        ),
+    )
+}
+
+thread_local! {
+    /// The key [`with_key`] gives the open under way on this thread.
+    static OPENING: std::cell::RefCell<Option<CacheKey>> = const { std::cell::RefCell::new(None) };
+}
+
+fn session() -> &'static std::sync::Mutex<Option<CacheKey>> {
+    static SESSION: std::sync::OnceLock<std::sync::Mutex<Option<CacheKey>>> =
+        std::sync::OnceLock::new();
+    SESSION.get_or_init(|| std::sync::Mutex::new(None))
+}
+
+/// Runs `f` (an open) with `key` as the cache key on this thread: it comes
+/// before `CUSTODIAN_CACHE_KEY` and the keyring in [`existing`] and
+/// [`for_new_cache`], and gives the audit key ([`audit_key`]), until `f`
+/// returns. Nothing is kept: a passphrase that turns out wrong is gone.
+pub fn with_key<T>(key: &CacheKey, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<CacheKey>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            OPENING.with(|o| *o.borrow_mut() = prev);
+        }
+    }
+    let prev = OPENING.with(|o| o.borrow_mut().replace(key.clone()));
+    let _reset = Reset(prev);
+    f()
+}
+
+fn opening() -> Option<CacheKey> {
+    OPENING.with(|o| o.borrow().clone())
+}
+
+/// Keeps the passphrase that opened the cache for the rest of the process
+/// (reopening, and the audit key), after `CUSTODIAN_CACHE_KEY`, which wins.
+pub fn remember_passphrase(key: &CacheKey) {
+    if let Ok(mut s) = session().lock() {
+        *s = Some(key.clone());
+    }
+}
+
+/// The passphrase this process was unlocked with, if any.
+pub fn session_passphrase() -> Option<CacheKey> {
+    session().lock().ok().and_then(|s| s.clone())
+}
+
+/// The key an open of the store at `location` runs under ([`with_key`]),
+/// or None for the default order ([`existing`]). A cache marked
+/// passphrase-keyed while no passphrase is known is refused here, before
+/// the keyring is asked ([`passphrase_needed`]).
+pub fn opening_key(location: &super::Location, source: &KeySource) -> Result<Option<CacheKey>> {
+    match (source, location) {
+        (KeySource::Passphrase(_), super::Location::Postgres(_)) => Err(Error::invalid(
+            "a team workspace is not encrypted with a cache passphrase; its login's password is in Settings",
+        )),
+        (KeySource::Passphrase(k), super::Location::File(_)) => Ok(Some(k.clone())),
+        (KeySource::Default, super::Location::File(path)) => {
+            if from_env()?.is_none() && session_passphrase().is_none() && marked_passphrase(path)? {
+                return Err(passphrase_needed(path));
+            }
+            Ok(None)
+        }
+        (KeySource::Default, super::Location::Postgres(_)) => Ok(None),
+    }
+}
+
+/// After `key` (from [`opening_key`]) opened the cache at `location`:
+/// marks the cache passphrase-keyed (best effort: without the marker the
+/// next start tries the keyring first, fails, and asks all the same) and
+/// keeps the passphrase for the process.
+pub fn opened_with(location: &super::Location, key: &CacheKey) {
+    if let super::Location::File(path) = location {
+        let marked = marked_passphrase(path).unwrap_or(false);
+        if !marked && key.is_passphrase() {
+            if let Err(e) = mark_passphrase(path) {
+                tracing::warn!(error = %e, "could not mark the cache as passphrase-keyed");
+            }
+        }
+    }
+    remember_passphrase(key);
+}
+
 fn keyring_error(e: keyring::Error) -> Error {
     Error::new(
         ErrorCode::Keyring,
@@ -156,8 +377,17 @@ fn from_env() -> Result<Option<CacheKey>> {
 }
 
 /// The key of an existing cache, if there is one.
+/// In order: the key of the open under way ([`with_key`]),
+/// `CUSTODIAN_CACHE_KEY`, the passphrase this process was unlocked with
+/// ([`remember_passphrase`]), the keyring.
 pub fn existing() -> Result<Option<CacheKey>> {
+    if let Some(k) = opening() {
+        return Ok(Some(k));
+    }
     if let Some(k) = from_env()? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = session_passphrase() {
         return Ok(Some(k));
     }
     let entry = keyring::Entry::new(SERVICE, ACCOUNT).map_err(keyring_error)?;
@@ -399,7 +629,15 @@ pub fn audit_key(engine: crate::store::Engine) -> Result<AuditKey> {
     type Derived = Vec<([u8; 32], AuditKey)>;
     static CACHE: OnceLock<Mutex<Derived>> = OnceLock::new();
     let setting = std::env::var(AUDIT_KEY_ENV).ok();
-    let cache_pass = std::env::var(KEY_ENV).ok();
+    // The cache passphrase as `existing` orders it: the open under way, the
+    // environment, the one the process was unlocked with.
+    let passphrase = |k: Option<CacheKey>| match k {
+        Some(CacheKey::Passphrase(p)) => Some(p),
+        _ => None,
+    };
+    let cache_pass = passphrase(opening())
+        .or_else(|| std::env::var(KEY_ENV).ok().filter(|v| !v.is_empty()))
+        .or_else(|| passphrase(session_passphrase()));
     let source = audit_key_source(
         setting.as_deref(),
         cache_pass.as_deref(),
@@ -506,6 +744,65 @@ mod tests {
                 .legacy(),
             Some(CacheKey::Raw(hex(&Sha256::digest(b"custodian-test-suite"))))
         );
+    }
+
+    #[test]
+    fn a_chosen_passphrase_is_long_enough_and_typed_twice_the_same() {
+        let short = CacheKey::chosen("elevenchars", "elevenchars").unwrap_err();
+        assert!(short.message.contains("at least 12"), "{short}");
+        // Characters, not bytes: twelve accented letters are enough.
+        assert!(CacheKey::chosen(&"é".repeat(12), &"é".repeat(12)).is_ok());
+        assert!(CacheKey::chosen(&"é".repeat(11), &"é".repeat(11)).is_err());
+        let differ = CacheKey::chosen("correct horse battery", "correct horse batery").unwrap_err();
+        assert!(differ.message.contains("not the same"), "{differ}");
+        let raw = format!("x'{}'", "0".repeat(64));
+        assert!(CacheKey::chosen(&raw, &raw).is_err());
+        let k = CacheKey::chosen("correct horse battery", "correct horse battery").unwrap();
+        assert_eq!(k, CacheKey::Passphrase("correct horse battery".into()));
+        // An entered passphrase has no length rule, only SQLCipher's.
+        assert!(CacheKey::entered("short").unwrap().is_passphrase());
+        let e = CacheKey::entered("").unwrap_err();
+        assert!(!e.message.contains(KEY_ENV), "{e}");
+    }
+
+    #[test]
+    fn the_marker_says_passphrase_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("custodian.db");
+        assert_eq!(
+            key_mode_path(&cache),
+            dir.path().join("custodian.db.key-mode")
+        );
+        assert!(!marked_passphrase(&cache).unwrap());
+        mark_passphrase(&cache).unwrap();
+        assert!(marked_passphrase(&cache).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(key_mode_path(&cache)).unwrap(),
+            "passphrase\n"
+        );
+        std::fs::write(key_mode_path(&cache), "keyring?").unwrap();
+        assert_eq!(
+            marked_passphrase(&cache).unwrap_err().code,
+            ErrorCode::DatabaseUnreadable
+        );
+        let needed = passphrase_needed(&cache);
+        assert_eq!(needed.code, ErrorCode::Keyring);
+        assert!(needed.message.contains("passphrase"), "{needed}");
+    }
+
+    #[test]
+    fn with_key_comes_first_and_only_while_it_runs() {
+        let k = CacheKey::passphrase("only for this open").unwrap();
+        let inner = with_key(&k, || {
+            let nested = CacheKey::passphrase("nested").unwrap();
+            assert_eq!(with_key(&nested, opening), Some(nested));
+            (existing().ok().flatten(), opening())
+        });
+        assert_eq!(inner, (Some(k.clone()), Some(k.clone())));
+        assert_eq!(opening(), None, "nothing is kept after the open");
+        // Another thread never sees it.
+        let seen = with_key(&k, || std::thread::spawn(opening).join().unwrap());
+        assert_eq!(seen, None);
     }
 
     #[test]
