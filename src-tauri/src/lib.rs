@@ -30,6 +30,7 @@ mod offboarding;
 mod posture;
 mod reviews;
 mod sources;
+mod unlock;
 
 /// What the commands share: the open cache, or why it could not be opened,
 /// and the syncs under way (their progress and a way to cancel them).
@@ -221,7 +222,9 @@ pub fn run() -> ExitCode {
             connection::connection_settings,
             connection::save_connection_settings,
             connection::test_connection,
-            connection::reconnect
+            connection::reconnect,
+            unlock::unlock_state,
+            unlock::unlock
         ])
         .run(tauri::generate_context!());
     match result {

@@ -12,6 +12,7 @@ import { Reviews } from './views/Reviews';
 import { Sources } from './views/Sources';
 import { Team } from './views/Team';
 import { Settings } from './views/Settings';
+import { Unlock } from './views/Unlock';
 import { ErrorCodeTag } from './components/ErrorCallout';
 import { isUnreachable, reconnect, useCapabilities, useWhoAmI } from './lib/connection';
 import type { NavItem } from './lib/roles';
@@ -96,6 +97,10 @@ export function App() {
     document.title =
       route.name === 'identity' ? `Identity ${route.id} · Custodian` : route.name === 'blast' ? `Blast radius ${route.id} · Custodian` : `${TITLES[route.name]} · Custodian`;
   }, [route]);
+
+  // No OS keyring, or a passphrase-keyed cache: ask for the passphrase (views/Unlock.tsx).
+  if (summaryError?.code === 'keyring')
+    return <Unlock reason={summaryError} onUnlocked={() => { setSummaryError(null); notifyDataChanged(); }} />;
 
   return (
     <div class="app">
