@@ -104,7 +104,26 @@ fn task(
 /// Opens cases for departing people who leave something behind, and adds
 /// newly acquired identities to open cases. Runs after every sync and load.
 pub(crate) fn open_cases(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
+    open_cases_among(tx, now, None)
+}
+
+/// Who a member's action opens cases for: in a team workspace only the
+/// person acted on (all their records); a manager may open their own
+/// reports' cases and no one else's, and a sync opens the rest. Solo: all due.
+fn due_scope(tx: &Db, person: i64) -> Result<Option<Vec<i64>>> {
+    if super::workspace::in_workspace(tx)? {
+        Ok(Some(person_group(tx, person)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// [`open_cases`], for the people of `only` when given.
+fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result<usize> {
     let at = to_ts(now);
+    let among = only
+        .map(|ids| format!(" AND p.id IN ({})", in_list(ids)))
+        .unwrap_or_default();
     #[allow(clippy::type_complexity)]
     let candidates: Vec<(
         i64,
@@ -116,12 +135,12 @@ pub(crate) fn open_cases(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
         Option<String>,
         Option<String>,
     )> = {
-        let mut st = tx.prepare(
+        let mut st = tx.prepare(&format!(
             "SELECT p.id, p.display_name, p.status, p.left_at, s.name, d.departing_on, d.marked_by, d.note
              FROM people p JOIN sources s ON s.id = p.source_id LEFT JOIN departures d ON d.person_id = p.id
-             WHERE p.status <> 'active' OR (p.left_at IS NOT NULL AND p.left_at <= ?1) OR d.person_id IS NOT NULL
-             ORDER BY p.id",
-        )?;
+             WHERE (p.status <> 'active' OR (p.left_at IS NOT NULL AND p.left_at <= ?1) OR d.person_id IS NOT NULL){among}
+             ORDER BY p.id"
+        ))?;
         let v = st
             .query_map([at], |r| {
                 Ok((
@@ -298,7 +317,8 @@ impl Store {
             &name,
             &serde_json::json!({"person_id": person, "departing_on": date(on), "note": note.trim()}),
         )?;
-        open_cases(&tx, now)?;
+        let scope = due_scope(&tx, person)?;
+        open_cases_among(&tx, now, scope.as_deref())?;
         let group = person_group(&tx, person)?;
         let case: Option<CaseId> = tx
             .query_row(

@@ -25,13 +25,27 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::workspace::{group_role, validate_member, Role};
 
 /// The workspace layer this build installs.
-pub const LAYER_VERSION: i64 = 2;
+pub const LAYER_VERSION: i64 = 3;
 
-/// Layer 2 (src/store/workspace_layer2.sql): grants and row policies so each
-/// role can work through the app and no further, a commit-time check that a
-/// member's governance change carries its audit entry, and the two-person
-/// trigger in full. Placeholders name the group roles.
-fn layer2_sql(prefix: &str) -> String {
+/// The layers over layer 1 ([`layer_sql`]), in order: each file is run once,
+/// when a workspace is made or upgraded past its version. Placeholders
+/// name the group roles (`{all}` every member group, `{writers}` all but
+/// the auditor, `{admin}` … `{auditor}` one each).
+///
+/// - 2 (src/store/workspace_layer2.sql): grants and row policies so each
+///   role can work through the app and no further, a commit-time check that
+///   a member's governance change carries its audit entry, the two-person
+///   trigger in full, the audit seal at commit.
+/// - 3 (src/store/workspace_layer3.sql): a manager marks their own reports'
+///   departures and opens those leavers' cases; departures under row-level
+///   security; nobody truncates; the schema marker is the DBA's.
+const LAYERS: &[(i64, &str)] = &[
+    (2, include_str!("workspace_layer2.sql")),
+    (3, include_str!("workspace_layer3.sql")),
+];
+
+/// A layer file with its placeholders replaced by `prefix`'s group roles.
+fn layer_file_sql(sql: &str, prefix: &str) -> String {
     let g = |r: Role| group_role(prefix, r);
     let writers = format!(
         "{}, {}, {}, {}",
@@ -41,14 +55,320 @@ fn layer2_sql(prefix: &str) -> String {
         g(Role::Manager)
     );
     let all = format!("{writers}, {}", g(Role::Auditor));
-    include_str!("workspace_layer2.sql")
-        .replace("{all}", &all)
+    sql.replace("{all}", &all)
         .replace("{writers}", &writers)
         .replace("{admin}", &g(Role::Admin))
         .replace("{owner}", &g(Role::CampaignOwner))
         .replace("{reviewer}", &g(Role::Reviewer))
         .replace("{manager}", &g(Role::Manager))
         .replace("{auditor}", &g(Role::Auditor))
+}
+
+/// The layers above `from` up to `upto`, in order, for `prefix`.
+fn layers_sql(prefix: &str, from: i64, upto: i64) -> Vec<String> {
+    LAYERS
+        .iter()
+        .filter(|(v, _)| *v > from && *v <= upto)
+        .map(|(_, sql)| layer_file_sql(sql, prefix))
+        .collect()
+}
+
+/// The grant decision a `custodian` table has in the workspace layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Row-level security on: the layer's policies decide each role's rows.
+    Rls,
+    /// Members only read it; the admin writes it (sources, syncs, links).
+    Read,
+    /// Members read it; the admin and these roles also write it directly,
+    /// without row limits (the comment in [`TABLE_POLICY`] says why).
+    Write(&'static [Role]),
+    /// No member role writes it, the admin included: the DBA, the
+    /// migrations or SECURITY DEFINER functions do.
+    Definer,
+}
+
+/// Every table of the `custodian` schema and its decision in the current
+/// layer. A table a later migration adds without a layer decision makes
+/// `workspace init` refuse (naming it) and fails the workspace test: add it
+/// here and give it its grants in a new layer. Everything but [`Policy::Rls`]
+/// is the allow-list of tables without row-level security.
+pub const TABLE_POLICY: &[(&str, Policy)] = &[
+    // The inventory: written by syncs (the admin's worker), read by all.
+    ("sources", Policy::Read),
+    ("people", Policy::Read),
+    ("credentials", Policy::Read),
+    ("resources", Policy::Read),
+    ("grants", Policy::Read),
+    ("delegations", Policy::Read),
+    ("meta", Policy::Read),
+    ("lifecycle_events", Policy::Read),
+    ("identity_links", Policy::Read),
+    ("posture_snapshots", Policy::Read),
+    // Signed checkpoints: written by a key holder (admin or worker).
+    ("audit_checkpoints", Policy::Read),
+    // Row-limited: identities (owners mark reviewed, managers hand over),
+    // findings (a handover refreshes its identities'), sync runs (every
+    // desktop marks interrupted runs; only the admin's update matches).
+    ("identities", Policy::Rls),
+    ("findings", Policy::Rls),
+    ("sync_runs", Policy::Rls),
+    // Governance: campaigns, their items and events, tasks, offboarding.
+    ("campaigns", Policy::Rls),
+    ("campaign_items", Policy::Rls),
+    ("campaign_events", Policy::Rls),
+    ("tasks", Policy::Rls),
+    ("owner_overrides", Policy::Rls),
+    ("departures", Policy::Rls),
+    ("offboarding_cases", Policy::Rls),
+    ("offboarding_items", Policy::Rls),
+    // The search index follows identities by trigger, which runs as the
+    // member whose change fires it (an owner's review mark, a handover).
+    (
+        "identity_fts",
+        Policy::Write(&[Role::CampaignOwner, Role::Manager]),
+    ),
+    // An identity's timeline: appended by the governance action it records
+    // (insert only; no member deletes it).
+    (
+        "identity_events",
+        Policy::Write(&[Role::CampaignOwner, Role::Reviewer, Role::Manager]),
+    ),
+    // Written only through SECURITY DEFINER functions (audit_append, the
+    // seal, member_*), or by the DBA and the migrations (the markers).
+    ("audit_log", Policy::Definer),
+    ("audit_pending", Policy::Definer),
+    ("members", Policy::Definer),
+    ("workspace_marker", Policy::Definer),
+    ("custodian_marker", Policy::Definer),
+];
+
+/// Who may call a `custodian` function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exec {
+    /// Anyone (PUBLIC): helpers that grant nothing, trigger functions
+    /// (callable only as triggers), and SECURITY DEFINER functions that
+    /// read only what every member reads or check the caller themselves.
+    Public,
+    /// EXECUTE revoked from PUBLIC and granted to exactly these groups.
+    Roles(&'static [Role]),
+}
+
+/// Every function of the `custodian` schema (by name: overloads share one
+/// decision) and who may call it.
+pub const FUNCTION_POLICY: &[(&str, Exec)] = &[
+    // SQLite compatibility shims of the migrations (pure functions).
+    ("unixepoch", Exec::Public),
+    ("date", Exec::Public),
+    ("json_extract", Exec::Public),
+    ("json_group_array_final", Exec::Public),
+    ("json_group_array", Exec::Public),
+    ("group_concat_step", Exec::Public),
+    ("group_concat", Exec::Public),
+    // Triggers of the migrations (the search index).
+    ("identity_fts_sync", Exec::Public),
+    ("people_fts_rename", Exec::Public),
+    // Who the caller is and what is theirs (read-only, about the caller).
+    ("current_person", Exec::Public),
+    ("has_role", Exec::Public),
+    ("my_name", Exec::Public),
+    ("my_reports", Exec::Public),
+    ("my_leavers", Exec::Public),
+    ("my_case_identities", Exec::Public),
+    ("my_campaign_identities", Exec::Public),
+    ("leaves_behind", Exec::Public),
+    ("lp", Exec::Public),
+    ("check_roles", Exec::Public),
+    // Raises unless the caller is an admin; changes nothing.
+    ("require_admin", Exec::Public),
+    // Trigger functions (the audit log's, the two-person rules).
+    ("audit_immutable", Exec::Public),
+    ("audit_seal", Exec::Public),
+    ("require_audit", Exec::Public),
+    ("two_person", Exec::Public),
+    // The audit log: every member but the auditor appends (as themselves).
+    (
+        "audit_append",
+        Exec::Roles(&[
+            Role::Admin,
+            Role::CampaignOwner,
+            Role::Reviewer,
+            Role::Manager,
+        ]),
+    ),
+    // Members: the admin only.
+    ("member_add", Exec::Roles(&[Role::Admin])),
+    ("member_set_roles", Exec::Roles(&[Role::Admin])),
+    ("member_remove", Exec::Roles(&[Role::Admin])),
+    // Called only inside member_* (the definer's rights): nobody directly.
+    ("grant_groups", Exec::Roles(&[])),
+];
+
+/// What in the `custodian` schema has no decision, or not the one recorded.
+fn undecided(db: &Db) -> Result<Vec<String>> {
+    let Some((_, prefix)) = marker(db)? else {
+        return Err(Error::invalid("this database is not a team workspace"));
+    };
+    let mut problems = Vec::new();
+    let tables: Vec<(String, String, bool)> = db.query_map(
+        "SELECT c.relname::text, c.relkind::text, c.relrowsecurity FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'custodian' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+          ORDER BY c.relname",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    // The roles that write each table at all (any column, any row).
+    let mut writers: std::collections::HashMap<String, Vec<Role>> = Default::default();
+    for role in Role::ALL {
+        let g = group_role(&prefix, role);
+        let written: Vec<String> = db.query_map(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'custodian' AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+                AND (has_any_column_privilege(?1::text, c.oid, 'INSERT')
+                  OR has_any_column_privilege(?1::text, c.oid, 'UPDATE')
+                  OR has_table_privilege(?1::text, c.oid, 'DELETE')
+                  OR has_table_privilege(?1::text, c.oid, 'TRUNCATE')
+                  OR has_table_privilege(?1::text, c.oid, 'TRIGGER'))",
+            [g.as_str()],
+            |r| r.get(0),
+        )?;
+        for t in written {
+            writers.entry(t).or_default().push(role);
+        }
+    }
+    for (name, kind, rls) in &tables {
+        let Some((_, policy)) = TABLE_POLICY.iter().find(|(t, _)| t == name) else {
+            problems.push(format!(
+                "custodian.{name} (relkind {kind}) has no grant decision in the workspace layer (TABLE_POLICY)"
+            ));
+            continue;
+        };
+        let w = writers.get(name).cloned().unwrap_or_default();
+        let allowed: Vec<Role> = match policy {
+            Policy::Rls => {
+                if !rls {
+                    problems.push(format!(
+                        "custodian.{name} is recorded as row-level secured but has row-level security off"
+                    ));
+                }
+                continue;
+            }
+            Policy::Read => vec![Role::Admin],
+            Policy::Write(roles) => std::iter::once(Role::Admin)
+                .chain(roles.iter().copied())
+                .collect(),
+            Policy::Definer => vec![],
+        };
+        if *rls {
+            problems.push(format!(
+                "custodian.{name} has row-level security on: record it as Policy::Rls"
+            ));
+        }
+        for r in w.iter().filter(|r| !allowed.contains(r)) {
+            problems.push(format!(
+                "custodian.{name}: the {} group writes it, which {policy:?} does not allow",
+                r.as_str()
+            ));
+        }
+    }
+    for (name, _) in TABLE_POLICY {
+        if !tables.iter().any(|(t, _, _)| t == name) {
+            problems.push(format!(
+                "TABLE_POLICY names custodian.{name}, which does not exist"
+            ));
+        }
+    }
+    // A sequence serves a decided table's column (identity or serial).
+    let loose: Vec<String> = db.query_map(
+        "SELECT s.relname::text FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+          WHERE n.nspname = 'custodian' AND s.relkind = 'S'
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+                             WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid
+                               AND d.deptype IN ('a', 'i') AND t.relnamespace = n.oid)
+          ORDER BY 1",
+        [],
+        |r| r.get(0),
+    )?;
+    for s in loose {
+        problems.push(format!(
+            "sequence custodian.{s} belongs to no table: give it a grant decision"
+        ));
+    }
+    let functions: Vec<(String, bool)> = db.query_map(
+        "SELECT DISTINCT p.proname::text,
+                EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                         WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'custodian' ORDER BY 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (name, public) in &functions {
+        let Some((_, exec)) = FUNCTION_POLICY.iter().find(|(f, _)| f == name) else {
+            problems.push(format!(
+                "function custodian.{name} has no EXECUTE decision in the workspace layer (FUNCTION_POLICY)"
+            ));
+            continue;
+        };
+        match exec {
+            Exec::Public => {
+                if !public {
+                    problems.push(format!(
+                        "function custodian.{name} is recorded as Exec::Public but PUBLIC cannot call it"
+                    ));
+                }
+            }
+            Exec::Roles(roles) => {
+                if *public {
+                    problems.push(format!(
+                        "function custodian.{name}: PUBLIC may call it (EXECUTE not revoked)"
+                    ));
+                }
+                for role in Role::ALL {
+                    let g = group_role(&prefix, role);
+                    let can: bool = db.query_row(
+                        "SELECT bool_or(has_function_privilege(?1::text, p.oid, 'EXECUTE'))
+                           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                          WHERE n.nspname = 'custodian' AND p.proname = ?2",
+                        [g.as_str(), name.as_str()],
+                        |r| r.get(0),
+                    )?;
+                    if can != roles.contains(&role) {
+                        problems.push(format!(
+                            "function custodian.{name}: the {} group {} call it",
+                            role.as_str(),
+                            if can { "may" } else { "may not" }
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for (name, _) in FUNCTION_POLICY {
+        if !functions.iter().any(|(f, _)| f == name) {
+            problems.push(format!(
+                "FUNCTION_POLICY names custodian.{name}, which does not exist"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// Refuses (and so rolls back) a layer that leaves anything undecided.
+fn refuse_undecided(db: &Db) -> Result<()> {
+    let problems = undecided(db)?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::Internal,
+        format!(
+            "the workspace layer leaves {} object(s) without a grant decision: {}",
+            problems.len(),
+            problems.join("; ")
+        ),
+    ))
 }
 
 fn layer_sql(prefix: &str) -> String {
@@ -369,7 +689,26 @@ impl Store {
         admin_login: &str,
         admin_person: i64,
     ) -> Result<bool> {
-        super::db::with_retry(|| self.workspace_init_once(prefix, admin_login, admin_person))
+        self.workspace_init_layer(prefix, admin_login, admin_person, LAYER_VERSION)
+    }
+
+    /// [`Store::workspace_init`] stopping at layer `upto` (tests make an
+    /// older workspace this way, to upgrade it). Only the current layer is
+    /// checked against [`TABLE_POLICY`].
+    #[doc(hidden)]
+    pub fn workspace_init_layer(
+        &self,
+        prefix: &str,
+        admin_login: &str,
+        admin_person: i64,
+        upto: i64,
+    ) -> Result<bool> {
+        if !(1..=LAYER_VERSION).contains(&upto) {
+            return Err(Error::invalid(format!(
+                "no workspace layer {upto} (this build knows 1 to {LAYER_VERSION})"
+            )));
+        }
+        super::db::with_retry(|| self.workspace_init_once(prefix, admin_login, admin_person, upto))
     }
 
     fn workspace_init_once(
@@ -377,6 +716,7 @@ impl Store {
         prefix: &str,
         admin_login: &str,
         admin_person: i64,
+        upto: i64,
     ) -> Result<bool> {
         if !self.db().is_postgres() {
             return Err(Error::invalid(
@@ -392,17 +732,21 @@ impl Store {
                     format!("the workspace layer is version {v}; this build knows up to {LAYER_VERSION}"),
                 ));
             }
-            if v == LAYER_VERSION {
+            if v >= upto {
+                if upto == LAYER_VERSION {
+                    refuse_undecided(&tx)?;
+                }
                 return Ok(false);
             }
-            // An older layer: bring it up to date, keeping its roles.
-            if v < 2 {
-                tx.execute_script(&layer2_sql(&installed_prefix))?;
+            // An older layer: bring it up to date in place, keeping its
+            // roles, members and data.
+            for sql in layers_sql(&installed_prefix, v, upto) {
+                tx.execute_script(&sql)?;
             }
-            tx.execute(
-                "UPDATE custodian.workspace_marker SET version = ?1",
-                [LAYER_VERSION],
-            )?;
+            tx.execute("UPDATE custodian.workspace_marker SET version = ?1", [upto])?;
+            if upto == LAYER_VERSION {
+                refuse_undecided(&tx)?;
+            }
             tx.commit()?;
             self.db().set_workspace_flag(true);
             return Ok(true);
@@ -411,10 +755,12 @@ impl Store {
             "CREATE TABLE custodian.workspace_marker (
                  one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
                  version BIGINT NOT NULL, role_prefix TEXT NOT NULL);
-             INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({LAYER_VERSION}, '{prefix}');"
+             INSERT INTO custodian.workspace_marker (version, role_prefix) VALUES ({upto}, '{prefix}');"
         ))?;
         tx.execute_script(&layer_sql(prefix))?;
-        tx.execute_script(&layer2_sql(prefix))?;
+        for sql in layers_sql(prefix, 1, upto) {
+            tx.execute_script(&sql)?;
+        }
         // The first admin, written directly (no admin exists yet to call member_add).
         tx.execute(
             "INSERT INTO custodian.members (login, person_id, roles, added_by, added_at)
@@ -425,9 +771,19 @@ impl Store {
             "GRANT {} TO \"{admin_login}\" WITH ADMIN OPTION",
             group_role(prefix, Role::Admin)
         ))?;
+        if upto == LAYER_VERSION {
+            refuse_undecided(&tx)?;
+        }
         tx.commit()?;
         self.db().set_workspace_flag(true);
         Ok(true)
+    }
+
+    /// What in the `custodian` schema has no grant decision in this build's
+    /// layer, or not the one [`TABLE_POLICY`] / [`FUNCTION_POLICY`] records
+    /// (one readable line each; empty when every object is decided).
+    pub fn workspace_undecided(&self) -> Result<Vec<String>> {
+        undecided(self.db())
     }
 
     /// Adds (or re-adds) a member; the database checks the caller is an admin.

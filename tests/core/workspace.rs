@@ -646,3 +646,506 @@ fn in_solo_mode_an_audit_entry_records_the_os_account_behind_the_claim() {
     assert_eq!(d["os_account"], custodian::store::audit::os_account());
     assert!(store.verify_audit().unwrap().ok);
 }
+
+/// The names of a `pg_class` kind in the `custodian` schema, as the DBA sees them.
+fn schema_objects(db: &str, sql: &str) -> Vec<(String, bool)> {
+    admin_client(db)
+        .query(sql, &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[test]
+fn every_table_sequence_and_function_of_the_schema_has_a_grant_decision() {
+    use custodian::store::workspace::{Exec, Policy, FUNCTION_POLICY, TABLE_POLICY};
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let db = crate::pg::fresh_database();
+    let mut logins = Logins::new(&db);
+    admin_client(&db)
+        .batch_execute(
+            "INSERT INTO custodian.sources (kind, name) VALUES ('csv', 'hr');
+             INSERT INTO custodian.people (source_id, external_id, display_name, status)
+               SELECT id, 'maya', 'Maya', 'active' FROM custodian.sources",
+        )
+        .unwrap();
+    let t = PgTarget::parse(&url_of(&db)).unwrap();
+    let store = Store::open_postgres(&t).unwrap();
+    let person = store.resolve_person("Maya").unwrap();
+    let admin = logins.create("admin");
+    let prefix = role_prefix(&db).unwrap();
+    assert!(store.workspace_init(&prefix, &admin, person).unwrap());
+    assert_eq!(store.workspace_undecided().unwrap(), Vec::<String>::new());
+
+    // Listed here independently of the layer's own check: every table has
+    // row-level security or is on the commented allow-list, and the list
+    // names nothing that is not there.
+    let tables = schema_objects(
+        &db,
+        "SELECT c.relname::text, c.relrowsecurity FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'custodian' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1",
+    );
+    assert!(tables.len() >= 25, "{tables:?}");
+    for (name, rls) in &tables {
+        let policy = TABLE_POLICY
+            .iter()
+            .find(|(t, _)| t == name)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("custodian.{name} has no decision in TABLE_POLICY"));
+        assert_eq!(*rls, policy == Policy::Rls, "custodian.{name}: {policy:?}");
+    }
+    for (name, _) in TABLE_POLICY {
+        assert!(tables.iter().any(|(t, _)| t == name), "{name} is gone");
+    }
+    // Members other than the admin write none of the read-only tables.
+    let mut dba = admin_client(&db);
+    for (name, policy) in TABLE_POLICY {
+        for role in Role::ALL {
+            let group = custodian::workspace::group_role(&prefix, role);
+            let writes: bool = dba
+                .query_one(
+                    "SELECT has_table_privilege($1::text, $2::text, 'INSERT') OR has_any_column_privilege($1::text, $2::text, 'UPDATE')
+                         OR has_table_privilege($1::text, $2::text, 'DELETE') OR has_table_privilege($1::text, $2::text, 'TRUNCATE')",
+                    &[&group, &format!("custodian.{name}")],
+                )
+                .unwrap()
+                .get(0);
+            let may = match policy {
+                Policy::Rls => continue,
+                Policy::Read => role == Role::Admin,
+                Policy::Write(roles) => role == Role::Admin || roles.contains(&role),
+                Policy::Definer => false,
+            };
+            assert!(
+                !writes || may,
+                "{} writes custodian.{name} ({policy:?})",
+                group
+            );
+        }
+    }
+    // Every sequence belongs to a decided table; every function is listed,
+    // and one granted to some roles only is not PUBLIC's.
+    let loose = schema_objects(
+        &db,
+        "SELECT s.relname::text, false FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+          WHERE n.nspname = 'custodian' AND s.relkind = 'S'
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = s.oid AND d.deptype IN ('a', 'i'))",
+    );
+    assert_eq!(loose, vec![], "sequences that belong to no table");
+    let functions = schema_objects(
+        &db,
+        "SELECT DISTINCT p.proname::text, EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'custodian' ORDER BY 1",
+    );
+    assert!(functions.iter().any(|(f, _)| f == "my_reports"));
+    for (name, public) in &functions {
+        let exec = FUNCTION_POLICY
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, e)| *e)
+            .unwrap_or_else(|| panic!("custodian.{name}() has no decision in FUNCTION_POLICY"));
+        assert_eq!(
+            *public,
+            exec == Exec::Public,
+            "custodian.{name}(): {exec:?}"
+        );
+    }
+
+    // A table, a sequence and a function a later migration adds without a
+    // layer decision are named, and init refuses until they have one.
+    dba.batch_execute(
+        "CREATE TABLE custodian.future_notes (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note TEXT);
+         CREATE SEQUENCE custodian.future_counter;
+         CREATE FUNCTION custodian.future_helper() RETURNS INT LANGUAGE sql AS 'SELECT 1';",
+    )
+    .unwrap();
+    let problems = store.workspace_undecided().unwrap();
+    for needle in [
+        "custodian.future_notes ",
+        "custodian.future_counter ",
+        "custodian.future_helper ",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{needle}: {problems:?}"
+        );
+    }
+    let e = store.workspace_init(&prefix, &admin, person).unwrap_err();
+    assert!(e.message.contains("custodian.future_notes"), "{e:?}");
+    dba.batch_execute(
+        "DROP TABLE custodian.future_notes; DROP SEQUENCE custodian.future_counter;
+         DROP FUNCTION custodian.future_helper();",
+    )
+    .unwrap();
+    // A decided table that loses its row-level security, or a read-only one
+    // a role may suddenly write, is named too.
+    let reviewer = custodian::workspace::group_role(&prefix, Role::Reviewer);
+    dba.batch_execute(&format!(
+        "ALTER TABLE custodian.departures DISABLE ROW LEVEL SECURITY;
+         GRANT UPDATE (display_name) ON custodian.people TO {reviewer};
+         GRANT EXECUTE ON FUNCTION custodian.member_remove(TEXT) TO {reviewer};"
+    ))
+    .unwrap();
+    let problems = store.workspace_undecided().unwrap();
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(problems[0].contains("custodian.departures"), "{problems:?}");
+    assert!(
+        problems[1].contains("custodian.people: the reviewer group writes it"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[2].contains("custodian.member_remove: the reviewer group may call it"),
+        "{problems:?}"
+    );
+    drop(store);
+}
+
+#[test]
+fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
+    use custodian::offboarding::{OffboardAction, OffboardPlan};
+    use custodian::ErrorCode;
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let db = crate::pg::fresh_database();
+    let mut logins = Logins::new(&db);
+    let t = PgTarget::parse(&url_of(&db)).unwrap();
+    let mut store = Store::open_postgres(&t).unwrap();
+    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    store
+        .raw_db()
+        .execute(
+            "UPDATE meta SET value = 'workspace-test' WHERE key = 'dataset'",
+            [],
+        )
+        .unwrap();
+    let ids = |sql: &str| -> Vec<(i64, i64)> {
+        store
+            .raw_db()
+            .query_map(sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+    };
+    // Active reports of active managers who own identities, whose other
+    // records (same email) name no other manager: (report, manager).
+    let owning = ids(
+        "SELECT p.id, p.manager_id FROM people p JOIN people m ON m.id = p.manager_id
+          WHERE p.status = 'active' AND m.status = 'active' AND p.left_at IS NULL AND m.left_at IS NULL
+            AND EXISTS (SELECT 1 FROM identities i WHERE i.owner_id = p.id AND i.status <> 'deleted')
+            AND NOT EXISTS (SELECT 1 FROM people q WHERE q.id <> p.id AND trim(p.email) <> ''
+                             AND lower(q.email) = lower(p.email) AND q.manager_id IS DISTINCT FROM p.manager_id)
+          ORDER BY p.id",
+    );
+    let all_reports = ids(
+        "SELECT p.id, p.manager_id FROM people p WHERE p.status = 'active' AND p.manager_id IS NOT NULL ORDER BY p.id",
+    );
+    let reports_of = |m: i64| -> Vec<i64> {
+        all_reports
+            .iter()
+            .filter(|(_, x)| *x == m)
+            .map(|(p, _)| *p)
+            .collect()
+    };
+    // The manager: one with an owning report and another report besides.
+    let (leaver, manager_p) = *owning
+        .iter()
+        .find(|(p, m)| reports_of(*m).iter().any(|r| r != p))
+        .expect("a manager with two reports, one owning identities");
+    let mine = reports_of(manager_p);
+    let other_report = *mine.iter().find(|r| **r != leaver).unwrap();
+    // Another manager's report who owns identities, and a non-report.
+    let (foreign, _) = *owning
+        .iter()
+        .find(|(p, m)| *m != manager_p && !mine.contains(p) && *p != manager_p)
+        .expect("another manager's report");
+    let foreign_identity: i64 = store
+        .raw_db()
+        .query_row(
+            "SELECT id FROM identities WHERE owner_id = ?1 AND status <> 'deleted' ORDER BY id LIMIT 1",
+            [foreign],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let taken = [leaver, manager_p, other_report, foreign];
+    let free: Vec<i64> = store
+        .raw_db()
+        .query_map(
+            "SELECT id FROM people WHERE status = 'active' AND left_at IS NULL ORDER BY id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+        .into_iter()
+        .filter(|p| !taken.contains(p) && !mine.contains(p))
+        .collect();
+    let (admin_p, reviewer_p, auditor_p, stranger_p) = (free[0], free[1], free[2], free[3]);
+
+    // A layer-2 workspace: the manager cannot mark anyone there.
+    let admin = logins.create("admin");
+    let prefix = role_prefix(&db).unwrap();
+    assert!(store
+        .workspace_init_layer(&prefix, &admin, admin_p, 2)
+        .unwrap());
+    let version = || -> i64 {
+        admin_client(&db)
+            .query_one("SELECT version FROM custodian.workspace_marker", &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(version(), 2);
+    let mut as_admin = Store::open_postgres(&logins.target(&admin)).unwrap();
+    let mgr = logins.create("manager");
+    as_admin
+        .workspace_member_add(&mgr, manager_p, &[Role::Manager])
+        .unwrap();
+    let rev = logins.create("reviewer");
+    as_admin
+        .workspace_member_add(&rev, reviewer_p, &[Role::Reviewer])
+        .unwrap();
+    let aud = logins.create("auditor");
+    as_admin
+        .workspace_member_add(&aud, auditor_p, &[Role::Auditor])
+        .unwrap();
+    let on = now_plus(7).format("%Y-%m-%d").to_string();
+    let mut as_mgr = Store::open_postgres(&logins.target(&mgr)).unwrap();
+    let e =
+        custodian::ops::mark_departing(&mut as_mgr, manager_p, &leaver.to_string(), &on, "", now())
+            .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Forbidden, "layer 2: {e:?}");
+    // The admin marks someone on layer 2; the upgrade keeps it all.
+    let kept_case = custodian::ops::mark_departing(
+        &mut as_admin,
+        admin_p,
+        &foreign.to_string(),
+        &on,
+        "before the upgrade",
+        now(),
+    )
+    .unwrap()
+    .expect("a case for someone who owns identities");
+    let members_before = as_admin.workspace_members().unwrap();
+    let entries_before = store.audit_entries(0, 1_000_000).unwrap();
+    drop(as_mgr);
+    drop(as_admin);
+
+    assert!(
+        store.workspace_init(&prefix, &admin, admin_p).unwrap(),
+        "upgraded"
+    );
+    assert!(
+        !store.workspace_init(&prefix, &admin, admin_p).unwrap(),
+        "once"
+    );
+    assert_eq!(version(), 3);
+    let as_admin = Store::open_postgres(&logins.target(&admin)).unwrap();
+    assert_eq!(as_admin.workspace_members().unwrap(), members_before);
+    assert_eq!(store.audit_entries(0, 1_000_000).unwrap(), entries_before);
+    let kept: (i64, String, custodian::campaigns::CaseId) = store
+        .raw_db()
+        .query_row(
+            "SELECT d.person_id, d.note, c.id FROM departures d JOIN offboarding_cases c ON c.person_id = d.person_id
+              WHERE c.status = 'open'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(kept, (foreign, "before the upgrade".to_string(), kept_case));
+
+    // The manager marks their report departing as their own login: the
+    // departure, the case (theirs to decide) and both audit entries.
+    let mut as_mgr = Store::open_postgres(&logins.target(&mgr)).unwrap();
+    assert_eq!(custodian::ops::actor(&as_mgr, None).unwrap(), manager_p);
+    let case = custodian::ops::mark_departing(
+        &mut as_mgr,
+        manager_p,
+        &leaver.to_string(),
+        &on,
+        "moving on",
+        now(),
+    )
+    .unwrap()
+    .expect("a case opens for a report who owns identities");
+    let names: HashMap<i64, String> = store
+        .raw_db()
+        .query_map("SELECT id, display_name FROM people", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+        .into_iter()
+        .collect();
+    let (case_manager, status, marked_by): (Option<i64>, String, String) = store
+        .raw_db()
+        .query_row(
+            "SELECT c.manager_id, c.status, d.marked_by FROM offboarding_cases c JOIN departures d ON d.person_id = c.person_id
+              WHERE c.id = ?1",
+            [case],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (case_manager, status.as_str(), marked_by.as_str()),
+        (Some(manager_p), "open", names[&manager_p].as_str())
+    );
+    let entries = store.audit_entries(0, 1_000_000).unwrap();
+    let new: Vec<(&str, &str)> = entries[entries_before.len()..]
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        new,
+        vec![
+            ("offboarding.mark_departing", names[&manager_p].as_str()),
+            ("offboarding.open", names[&manager_p].as_str())
+        ]
+    );
+    // (The demo's earlier leavers of this manager have their cases too.)
+    let cases: Vec<_> = custodian::ops::offboarding_cases(&as_mgr, None, None)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert!(
+        cases.contains(&case) && !cases.contains(&kept_case),
+        "{cases:?}"
+    );
+
+    // Another manager's report, and someone who is nobody's report of
+    // theirs: refused by the database, through the store as by raw SQL.
+    for (what, person) in [
+        ("another manager's report", foreign),
+        ("a non-report", stranger_p),
+    ] {
+        let e = custodian::ops::mark_departing(
+            &mut as_mgr,
+            manager_p,
+            &person.to_string(),
+            &on,
+            "",
+            now(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden, "{what}: {e:?}");
+    }
+    let mut m = logins.client(&mgr);
+    let mark = |person: i64, by: &str| {
+        format!(
+            "INSERT INTO departures (person_id, departing_on, note, marked_by, marked_at) VALUES ({person}, 1, '', {by}, 0)
+             ON CONFLICT (person_id) DO UPDATE SET departing_on = 2, marked_by = excluded.marked_by;
+             SELECT custodian.audit_append('offboarding.mark_departing', 'x', '{{}}')"
+        )
+    };
+    for (what, sql) in [
+        ("another manager's report", mark(foreign, "custodian.my_name()")),
+        ("a non-report", mark(stranger_p, "custodian.my_name()")),
+        ("one's report in someone else's name", mark(other_report, "'Someone Else'")),
+        (
+            "one's report without the audit entry",
+            format!("INSERT INTO departures (person_id, departing_on, note, marked_by, marked_at) VALUES ({other_report}, 1, '', custodian.my_name(), 0)"),
+        ),
+        (
+            "a case for a report who is not leaving",
+            format!("INSERT INTO offboarding_cases (person_id, reason, opened_at, manager_id, status) VALUES ({other_report}, 'x', 0, custodian.current_person(), 'open'); SELECT custodian.audit_append('offboarding.open', 'x', '{{}}')"),
+        ),
+        (
+            "someone else's identity in one's case",
+            format!("INSERT INTO offboarding_items (case_id, identity_id, relation) VALUES ({case}, {foreign_identity}, 'owner'); SELECT custodian.audit_append('x', 'x', '{{}}')"),
+        ),
+        (
+            "deleting a departure",
+            format!("DELETE FROM departures WHERE person_id = {foreign}; SELECT 1/(SELECT count(*) FROM departures WHERE person_id = {foreign}) - 1"),
+        ),
+    ] {
+        let e = tx_err(&mut m, &sql).unwrap_or_else(|| panic!("{what}: allowed"));
+        assert!(
+            refused(&e) || e.code().is_some_and(|c| c.code() == "22012"),
+            "{what}: {e:?}"
+        );
+    }
+    // Re-dating another manager's leaver matches no row.
+    let n = m
+        .execute(
+            "UPDATE departures SET departing_on = 1 WHERE person_id = $1",
+            &[&foreign],
+        )
+        .unwrap();
+    assert_eq!(n, 0);
+
+    // A reviewer and an auditor mark nobody, not even the manager's report.
+    for login in [&rev, &aud] {
+        let mut s = Store::open_postgres(&logins.target(login)).unwrap();
+        let me = custodian::ops::actor(&s, None).unwrap();
+        let e =
+            custodian::ops::mark_departing(&mut s, me, &other_report.to_string(), &on, "", now())
+                .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Forbidden, "{login}: {e:?}");
+        let e = tx_err(
+            &mut logins.client(login),
+            &mark(other_report, "custodian.my_name()"),
+        )
+        .unwrap_or_else(|| panic!("{login}: allowed"));
+        assert!(refused(&e), "{login}: {e:?}");
+    }
+    let departures: Vec<(i64, i64)> = store
+        .raw_db()
+        .query_map(
+            "SELECT person_id, departing_on FROM departures ORDER BY person_id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        departures.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+        {
+            let mut v = vec![leaver, foreign];
+            v.sort();
+            v
+        },
+        "nothing of the refused marks stayed"
+    );
+    assert!(departures.iter().all(|(_, on)| *on > 2), "{departures:?}");
+
+    // The manager plans and applies the handover as their own login.
+    let plan = OffboardPlan {
+        items: vec![],
+        action: OffboardAction::Transfer,
+        owner: Some(manager_p),
+        until: None,
+        rotate: true,
+    };
+    let planned =
+        custodian::ops::plan_offboarding(&mut as_mgr, manager_p, case, &plan, now()).unwrap();
+    assert!(planned > 0);
+    let applied = custodian::ops::apply_offboarding(&mut as_mgr, manager_p, case, now()).unwrap();
+    assert!(applied.closed && applied.transferred > 0, "{applied:?}");
+    let owned: i64 = store
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
+            [leaver],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(owned, 0);
+    // The other manager's leaver is untouched, and the chain holds.
+    let foreign_owned: i64 = store
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
+            [foreign],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(foreign_owned > 0);
+    let entries = store.audit_entries(0, 1_000_000).unwrap();
+    assert!(entries[entries_before.len()..]
+        .iter()
+        .all(|e| e.actor == names[&manager_p]));
+    assert!(custodian::store::audit::verify_entries(&entries).ok);
+    assert!(store.verify_audit().unwrap().ok);
+    drop(as_admin);
+}
