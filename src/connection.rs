@@ -13,6 +13,10 @@
 //! - [`WhoAmI`]: the acting person, their login and roles in a workspace;
 //!   in solo mode the person chosen with "Who are you?" (claimed, every
 //!   role).
+//! - The offline snapshot: [`refresh_snapshot`] reads the workspace, as
+//!   the member's login, into a local read-only copy
+//!   ([`snapshot_path`]); [`open_or_snapshot`] opens that copy when the
+//!   workspace cannot be reached.
 //! - [`test_connection`]: opens the workspace once with the given password
 //!   and says who that login is, or why it cannot connect (the error's
 //!   code: `database_auth`, `network` for TLS and unreachable servers,
@@ -22,10 +26,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::sanitize::terminal;
 use crate::store::pg::PgTarget;
+use crate::store::snapshot::{SnapshotInfo, SnapshotOf};
 use crate::store::{Engine, Location, Store};
 use crate::views::PersonRef;
 use crate::workspace::Role;
@@ -456,6 +462,18 @@ impl From<Role> for RoleView {
     }
 }
 
+impl From<RoleView> for Role {
+    fn from(r: RoleView) -> Self {
+        match r {
+            RoleView::Admin => Role::Admin,
+            RoleView::CampaignOwner => Role::CampaignOwner,
+            RoleView::Reviewer => Role::Reviewer,
+            RoleView::Manager => Role::Manager,
+            RoleView::Auditor => Role::Auditor,
+        }
+    }
+}
+
 /// Who is using the app, and where.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -478,6 +496,9 @@ pub struct WhoAmI {
     pub os_account: Option<String>,
     /// The store answered.
     pub reachable: bool,
+    /// Set when the workspace was unreachable and this is its offline
+    /// snapshot, read-only: when it was taken and of what.
+    pub snapshot: Option<SnapshotInfo>,
 }
 
 fn os_account() -> Option<String> {
@@ -499,7 +520,31 @@ pub fn who_am_i(store: &Store) -> Result<WhoAmI> {
         claimed: true,
         os_account: None,
         reachable: true,
+        snapshot: None,
     };
+    if let Some(snap) = store.snapshot() {
+        // What the workspace said when the snapshot was taken; the
+        // workspace itself did not answer.
+        who.mode = ConnectionMode::Workspace;
+        who.engine = Engine::Postgres;
+        who.location = snap.of.clone();
+        who.login = Some(snap.login.clone());
+        who.claimed = false;
+        who.reachable = false;
+        if let Some(id) = snap.person_id {
+            who.person = store.person_ref(id)?;
+        }
+        let mut roles: Vec<RoleView> = snap
+            .roles
+            .iter()
+            .filter_map(|r| Role::parse(r).ok().map(RoleView::from))
+            .collect();
+        roles.sort();
+        roles.dedup();
+        who.roles = roles;
+        who.snapshot = Some(snap.clone());
+        return Ok(who);
+    }
     match fill(store, &mut who) {
         Ok(()) => Ok(who),
         Err(e) if e.code == ErrorCode::Network => {
@@ -599,6 +644,115 @@ pub fn test_connection(settings: &ConnectionSettings, password: Option<&str>) ->
         ));
     }
     Ok(who)
+}
+
+/// Where the offline snapshot of the workspace at `location` lives (one
+/// per workspace and login), in the platform data directory; `None` for a
+/// local cache.
+pub fn snapshot_path(location: &Location) -> Result<Option<PathBuf>> {
+    snapshot_path_in(&crate::paths::data_dir()?, location)
+}
+
+/// [`snapshot_path`] under the data directory `dir`.
+pub fn snapshot_path_in(dir: &Path, location: &Location) -> Result<Option<PathBuf>> {
+    let Location::Postgres(t) = location else {
+        return Ok(None);
+    };
+    let name = format!(
+        "{}\0{}\0{}\0{}",
+        t.host.as_deref().unwrap_or(""),
+        t.port.unwrap_or(5432),
+        t.dbname.as_deref().unwrap_or(""),
+        t.user.as_deref().unwrap_or("")
+    );
+    let digest = Sha256::digest(name.as_bytes());
+    let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(
+        dir.join("snapshots").join(format!("workspace-{id}.db")),
+    ))
+}
+
+/// Reads the workspace at `location` again, as its login, into its offline
+/// snapshot (see [`crate::store::snapshot`]): on its own connection, so
+/// the app's store stays free while it runs.
+pub fn refresh_snapshot(
+    location: &Location,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SnapshotInfo> {
+    refresh_snapshot_in(&crate::paths::data_dir()?, location, now)
+}
+
+/// [`refresh_snapshot`] under the data directory `dir`.
+pub fn refresh_snapshot_in(
+    dir: &Path,
+    location: &Location,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SnapshotInfo> {
+    let Some(dest) = snapshot_path_in(dir, location)? else {
+        return Err(Error::invalid(
+            "only a team workspace has an offline snapshot",
+        ));
+    };
+    let store = Store::open_location(location)?;
+    let who = who_am_i(&store)?;
+    if !who.reachable {
+        return Err(Error::new(
+            ErrorCode::Network,
+            format!(
+                "the workspace is unreachable: {} stopped answering",
+                store.location()
+            ),
+        ));
+    }
+    let of = SnapshotOf {
+        login: who.login.unwrap_or_default(),
+        person_id: who.person.map(|p| p.id),
+        roles: who
+            .roles
+            .iter()
+            .map(|r| Role::from(*r).as_str().to_string())
+            .collect(),
+    };
+    crate::store::snapshot::take(&store, of, &dest, now)
+}
+
+/// Opens the store at `location`, as [`crate::ops::open_or_demo`] does;
+/// when that is an unreachable team workspace (`network`) and an offline
+/// snapshot of it exists, opens the snapshot read-only instead. Any other
+/// failure, or no usable snapshot, is the workspace's own error.
+pub fn open_or_snapshot(location: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<Store> {
+    open_or_snapshot_in(&crate::paths::data_dir()?, location, now)
+}
+
+/// [`open_or_snapshot`] under the data directory `dir`.
+pub fn open_or_snapshot_in(
+    dir: &Path,
+    location: &Location,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Store> {
+    let e = match crate::ops::open_or_demo(location, now) {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    if e.code != ErrorCode::Network {
+        return Err(e);
+    }
+    let Some(path) = snapshot_path_in(dir, location)? else {
+        return Err(e);
+    };
+    if !path.exists() {
+        return Err(e);
+    }
+    match Store::open_snapshot(&path) {
+        Ok(s) => {
+            tracing::warn!(error = %e, snapshot = %path.display(), "the workspace is unreachable: showing its offline snapshot, read-only");
+            Ok(s)
+        }
+        Err(se) => {
+            tracing::warn!(error = %se, "the offline snapshot cannot be opened");
+            Err(e)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,9 @@ pub enum ErrorCode {
     /// A concurrent change won (serialization failure, deadlock) and
     /// retrying did not cure it: try again.
     Conflict,
+    /// The store is open read-only (a team workspace's offline snapshot):
+    /// nothing can be changed, and nothing is queued.
+    ReadOnly,
     /// The PostgreSQL server refused the login (wrong password, no such
     /// role, no `pg_hba.conf` entry).
     DatabaseAuth,
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Conflict => "conflict",
             ErrorCode::DatabaseAuth => "database_auth",
+            ErrorCode::ReadOnly => "read_only",
             ErrorCode::Internal => "internal",
         }
     }
@@ -130,6 +134,12 @@ impl From<rusqlite::Error> for Error {
                     return Error::new(
                         ErrorCode::Storage,
                         "the disk is full: the change was not saved and nothing was lost; free some space and try again",
+                    )
+                }
+                Sq::ReadOnly => {
+                    return Error::new(
+                        ErrorCode::ReadOnly,
+                        "this is a read-only copy (the team workspace's offline snapshot, or a file that cannot be written): nothing was changed, and nothing is queued; reconnect to the workspace to act",
                     )
                 }
                 Sq::DatabaseBusy | Sq::DatabaseLocked => {

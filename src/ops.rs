@@ -536,7 +536,7 @@ use crate::views::PersonRef;
 /// The person using Custodian: the one chosen in settings (the app) or
 /// named with `--as` (the CLI).
 pub fn acting_person(store: &Store) -> Result<Option<PersonRef>> {
-    if store.is_workspace()? {
+    if acts_as_member(store)? {
         return store.person_ref(workspace_actor(store, None)?);
     }
     match store.acting_person()? {
@@ -551,7 +551,7 @@ pub fn set_acting_person(
     reference: &str,
     now: DateTime<Utc>,
 ) -> Result<PersonRef> {
-    if store.is_workspace()? {
+    if acts_as_member(store)? {
         workspace_actor(store, Some(reference))?;
     }
     let id = store.resolve_person(reference)?;
@@ -564,7 +564,7 @@ pub fn set_acting_person(
 /// The acting person's id: `reference` when given (CLI `--as`), else the one
 /// chosen in settings.
 pub fn actor(store: &Store, reference: Option<&str>) -> Result<i64> {
-    if store.is_workspace()? {
+    if acts_as_member(store)? {
         return workspace_actor(store, reference);
     }
     match reference {
@@ -1173,14 +1173,29 @@ pub fn diagnostics(store: &Store, log_dir: Option<&Path>) -> Result<serde_json::
 // ---------------------------------------------------------------------------
 // Team workspace (PostgreSQL): the acting person is the authenticated member.
 
+/// A team workspace, or its offline snapshot: the actor is the member
+/// behind the login, never a claim.
+fn acts_as_member(store: &Store) -> Result<bool> {
+    Ok(store.snapshot().is_some() || store.is_workspace()?)
+}
+
 /// In a workspace the actor is the member behind the login; `--as` and
-/// `whoami --set` are refused.
+/// `whoami --set` are refused. In its offline snapshot, the member the
+/// login was when the snapshot was taken.
 pub fn workspace_actor(store: &Store, reference: Option<&str>) -> Result<i64> {
     if reference.is_some() {
         return Err(Error::new(
             crate::error::ErrorCode::Forbidden,
             "in a team workspace you act as the member behind your database login: --as and whoami --set are not available",
         ));
+    }
+    if let Some(snap) = store.snapshot() {
+        return snap.person_id.ok_or_else(|| {
+            Error::new(
+                crate::error::ErrorCode::Forbidden,
+                "this login was not an active workspace member when the offline snapshot was taken",
+            )
+        });
     }
     store.workspace_current_person()?.ok_or_else(|| {
         Error::new(
@@ -1250,7 +1265,10 @@ pub fn workspace_member_add(
 // ---------------------------------------------------------------------------
 // The app's connection (see `connection`): settings, who am I, a test.
 
-pub use crate::connection::{ConnectionSettings, ConnectionSettingsView, WhoAmI};
+pub use crate::connection::{
+    open_or_snapshot, refresh_snapshot, ConnectionSettings, ConnectionSettingsView, WhoAmI,
+};
+pub use crate::store::snapshot::SnapshotInfo;
 
 /// Who is acting in `store`, with which login and roles.
 pub fn who_am_i(store: &Store) -> Result<WhoAmI> {

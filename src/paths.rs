@@ -30,6 +30,12 @@ pub fn default_db_path() -> Result<PathBuf> {
 }
 
 fn default_cache_file() -> Result<PathBuf> {
+    Ok(data_dir()?.join("custodian.db"))
+}
+
+/// The platform data directory (`~/.local/share/custodian` on Linux):
+/// the cache, and the team workspace's offline snapshots.
+pub fn data_dir() -> Result<PathBuf> {
     let dirs =
         directories::ProjectDirs::from("org", "Custodian", "custodian").ok_or_else(|| {
             Error::new(
@@ -37,5 +43,5 @@ fn default_cache_file() -> Result<PathBuf> {
                 format!("no home directory found; set {DB_ENV} to a file path"),
             )
         })?;
-    Ok(dirs.data_dir().join("custodian.db"))
+    Ok(dirs.data_dir().to_path_buf())
 }

@@ -82,6 +82,77 @@ fn is_empty(db: &Db, tables: &[String]) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// Copies the rows of `table` that `src` shows (row-level security
+/// applies) into `tx`, the columns both ends have, in key order; returns
+/// how many. Tables keyed by an integer `id` or `seq` are read in pages
+/// of [`PAGE`] rows (keyset), so a big table is never held whole in
+/// memory (PostgreSQL reads are materialised per query).
+pub(crate) fn copy_table(src: &Db, tx: &Db, table: &str) -> Result<i64> {
+    let src_cols = src.columns(table)?;
+    let dst_cols = tx.columns(table)?;
+    let cols: Vec<&str> = src_cols
+        .iter()
+        .filter(|c| dst_cols.contains(c))
+        .map(String::as_str)
+        .collect();
+    let key = ["id", "seq"].into_iter().find(|k| cols.contains(k));
+    let mut n = 0i64;
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let mut read = |select: &str,
+                    params: Vec<i64>,
+                    rows: &mut Vec<Vec<Value>>|
+     -> Result<(usize, Option<i64>)> {
+        let mut got = 0usize;
+        let mut last = None;
+        let key_at = key.and_then(|k| cols.iter().position(|c| *c == k));
+        src.for_each(select, params, |r| {
+            let mut row = Vec::with_capacity(cols.len());
+            for i in 0..cols.len() {
+                row.push(r.value(i)?);
+            }
+            if let Some(Value::Int(v)) = key_at.map(|i| &row[i]) {
+                last = Some(*v);
+            }
+            rows.push(row);
+            got += 1;
+            if rows.len() >= 5_000 {
+                n += tx.insert_rows(table, &cols, std::mem::take(rows))? as i64;
+            }
+            Ok(())
+        })?;
+        Ok((got, last))
+    };
+    match key {
+        Some(k) => {
+            let select = format!(
+                "SELECT {} FROM {table} WHERE {k} > ?1 ORDER BY {k} LIMIT {PAGE}",
+                cols.join(", ")
+            );
+            let mut after = i64::MIN;
+            loop {
+                let (got, last) = read(&select, vec![after], &mut rows)?;
+                match last {
+                    Some(l) if got as i64 == PAGE => after = l,
+                    _ => break,
+                }
+            }
+        }
+        None => {
+            let order = cols.first().copied().unwrap_or("1");
+            let select = format!("SELECT {} FROM {table} ORDER BY {order}", cols.join(", "));
+            read(&select, Vec::new(), &mut rows)?;
+        }
+    }
+    n += tx.insert_rows(table, &cols, rows)? as i64;
+    if cols.contains(&"id") {
+        tx.sync_id_sequence(table)?;
+    }
+    Ok(n)
+}
+
+/// Rows per keyset page in [`copy_table`].
+const PAGE: i64 = 50_000;
+
 /// Copies everything in `from` into `to`, which must be empty (a fresh
 /// cache file or database: `meta` only).
 pub fn copy(from: &Store, to: &mut Store) -> Result<CopyReport> {
@@ -131,38 +202,7 @@ pub fn copy(from: &Store, to: &mut Store) -> Result<CopyReport> {
     let mut tables = Vec::new();
     let mut total = 0i64;
     for table in &order {
-        let src_cols = src.columns(table)?;
-        let dst_cols = tx.columns(table)?;
-        let cols: Vec<&str> = src_cols
-            .iter()
-            .filter(|c| dst_cols.contains(c))
-            .map(String::as_str)
-            .collect();
-        let key = if cols.contains(&"id") {
-            "id"
-        } else if cols.contains(&"seq") {
-            "seq"
-        } else {
-            cols.first().copied().unwrap_or("1")
-        };
-        let select = format!("SELECT {} FROM {table} ORDER BY {key}", cols.join(", "));
-        let mut rows: Vec<Vec<Value>> = Vec::new();
-        let mut n = 0i64;
-        src.for_each(&select, [], |r| {
-            let mut row = Vec::with_capacity(cols.len());
-            for i in 0..cols.len() {
-                row.push(r.value(i)?);
-            }
-            rows.push(row);
-            if rows.len() >= 5_000 {
-                n += tx.insert_rows(table, &cols, std::mem::take(&mut rows))? as i64;
-            }
-            Ok(())
-        })?;
-        n += tx.insert_rows(table, &cols, rows)? as i64;
-        if cols.contains(&"id") {
-            tx.sync_id_sequence(table)?;
-        }
+        let n = copy_table(src, &tx, table)?;
         tables.push((table.to_string(), n));
         total += n;
     }

@@ -26,6 +26,7 @@ pub mod pg;
 pub mod posture;
 mod raw;
 mod schedule;
+pub mod snapshot;
 pub mod sync;
 pub mod tasks;
 pub mod workspace;
@@ -49,6 +50,9 @@ pub struct Store {
     path: Option<PathBuf>,
     /// Shown and logged: the file, or the URL without its password.
     location: String,
+    /// Set when this is a team workspace's offline snapshot, opened
+    /// read-only (see [`snapshot`]).
+    snapshot: Option<snapshot::SnapshotInfo>,
 }
 
 /// Where a store lives: the location picks the engine.
@@ -152,6 +156,7 @@ impl Store {
             db: Db::sqlite(conn),
             path: Some(path.to_path_buf()),
             location: path.display().to_string(),
+            snapshot: None,
         };
         store.configure()?;
         migrations::migrate_to(&store.db, migrations::latest_version())?;
@@ -214,6 +219,7 @@ impl Store {
             db,
             path: None,
             location: target.display(),
+            snapshot: None,
         };
         migrations::migrate_to(&store.db, migrations::latest_version())?;
         let interrupted = store.mark_interrupted_runs()?;
@@ -231,6 +237,7 @@ impl Store {
             db,
             path: None,
             location: target.display(),
+            snapshot: None,
         };
         migrations::migrate_to(&store.db, version)?;
         Ok(store)
@@ -248,6 +255,7 @@ impl Store {
             db: Db::sqlite(conn),
             path: None,
             location: ":memory:".into(),
+            snapshot: None,
         };
         store.configure()?;
         migrations::migrate_to(&store.db, version)?;

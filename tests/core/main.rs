@@ -35,4 +35,5 @@ mod sync_okta;
 mod sync_scim;
 mod workspace;
 mod workspace_ldap;
+mod workspace_snapshot;
 mod writeback;

@@ -1,7 +1,7 @@
 import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { OrgSummary } from './bindings';
-import { formatCount, plural } from './lib/format';
+import { ago, formatCount, plural } from './lib/format';
 import { api, errorHeadline, notifyDataChanged, onDataChanged, toUserError, usingMock, type UserError } from './lib/ipc';
 import { parseRoute, type Route } from './lib/route';
 import { IdentityDetail } from './views/IdentityDetail';
@@ -57,7 +57,8 @@ const NAV: { item: NavItem; label: string; active: Route['name'][] }[] = [
 export function App() {
   const route = useRoute();
   const caps = useCapabilities();
-  const { error: whoError } = useWhoAmI();
+  const { who, error: whoError } = useWhoAmI();
+  const snapshot = who?.snapshot ?? null;
   const [retrying, setRetrying] = useState(false);
   const retry = () => {
     setRetrying(true);
@@ -141,6 +142,19 @@ export function App() {
             <strong>Team workspace unreachable: {unreachable.message}</strong> <ErrorCodeTag code={unreachable.code} />
             <p>
               Nothing is queued: what you do now is not kept until the workspace answers again.{' '}
+              <button class="button" data-testid="unreachable-retry" disabled={retrying} onClick={retry}>
+                {retrying ? 'Retrying…' : 'Retry'}
+              </button>{' '}
+              <a href="#/settings">Connection settings</a>
+            </p>
+          </div>
+        )}
+        {snapshot && !unreachable && (
+          <div class="callout callout--warning unreachable" role="status" data-testid="snapshot-banner">
+            <strong>Team workspace unreachable: showing your offline snapshot, read-only</strong> <ErrorCodeTag code="read_only" />
+            <p>
+              What {snapshot.login} could read at {snapshot.of}, taken {ago(snapshot.taken_at, Date.now())} ({snapshot.taken_at}). Nothing can be
+              changed and nothing is queued: decisions and changes wait until the workspace answers again.{' '}
               <button class="button" data-testid="unreachable-retry" disabled={retrying} onClick={retry}>
                 {retrying ? 'Retrying…' : 'Retry'}
               </button>{' '}

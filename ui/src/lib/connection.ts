@@ -7,7 +7,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import { useEffect, useState } from 'preact/hooks';
-import type { ConnectionSettings, ConnectionSettingsView, RoleView, WhoAmI } from '../bindings';
+import type { ConnectionSettings, ConnectionSettingsView, RoleView, SnapshotInfo, WhoAmI } from '../bindings';
 import { inTauri, toUserError, type UserError } from './ipc';
 import { capabilities, type Capabilities } from './roles';
 import { reviews as reviewsApi, type ReviewsApi } from './reviews';
@@ -75,6 +75,8 @@ export interface MockConnectionOptions {
   roles?: RoleView[] | null;
   /** The workspace cannot be reached (every call rejects with `network`). */
   unreachable?: boolean;
+  /** The workspace cannot be reached and the app shows its offline snapshot (read-only) until Retry. */
+  snapshot?: boolean;
   /** Where the acting person comes from (default: the reviews backend in use). */
   reviews?: Pick<ReviewsApi, 'actingPerson' | 'setActingPerson' | 'findPeople'>;
 }
@@ -95,6 +97,7 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
   // The mock's keyring: whether a password is kept (never what it is).
   let keyring = roles !== null;
   let unreachable = opts.unreachable ?? false;
+  let offline = opts.snapshot ?? false;
   const unreachableError = () => ({
     code: 'network',
     message: 'cannot connect to postgresql://maya.weber@pg.example.com:5432/custodian?sslmode=verify-full: connection refused',
@@ -112,6 +115,7 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
         claimed: true,
         os_account: 'maya',
         reachable: true,
+        snapshot: null,
       };
     }
     await ready;
@@ -125,7 +129,10 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
       roles: [...roles],
       claimed: false,
       os_account: null,
-      reachable: true,
+      reachable: !offline,
+      snapshot: offline
+        ? { taken_at: '2026-11-30T17:45:00Z', of: `postgresql://${saved.login}@${saved.host}:${saved.port}/${saved.database}`, login: saved.login, person_id: person?.id ?? null, roles: [...roles], rows: 1234 }
+        : null,
     };
   };
   const member = async () => (await reviews.findPeople('maya'))[0] ?? null;
@@ -169,10 +176,12 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
         claimed: false,
         os_account: null,
         reachable: true,
+        snapshot: null,
       };
     },
     reconnect: async () => {
       unreachable = false;
+      offline = false;
       return who();
     },
   };
@@ -285,6 +294,11 @@ export function useWhoAmI(): WhoState {
 export function useCapabilities(): Capabilities {
   const { who } = useWhoAmI();
   return capabilities(who ?? null);
+}
+
+/** The offline snapshot shown while the team workspace does not answer, if that is what is open. */
+export function useSnapshot(): SnapshotInfo | null {
+  return useWhoAmI().who?.snapshot ?? null;
 }
 
 /** True when the error means the team workspace did not answer (not a refusal). */

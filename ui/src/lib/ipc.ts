@@ -81,6 +81,7 @@ const HEADLINES: Record<ErrorCode, string> = {
   forbidden: 'The workspace does not allow this for your login',
   conflict: 'Someone else changed this at the same time; try again',
   database_auth: 'The workspace refused the login',
+  read_only: 'Read-only: the team workspace is offline',
   internal: 'Something went wrong',
 };
 

@@ -55,3 +55,15 @@ describe('role capabilities (the one table)', () => {
     expect(Object.keys(ROLE_TABLE).sort()).toEqual(['admin', 'auditor', 'campaign_owner', 'manager', 'reviewer']);
   });
 });
+
+describe('the offline snapshot', () => {
+  it('opens what the roles open and offers no change at all', () => {
+    const snapshot = { taken_at: '2026-11-30T17:45:00Z', of: 'postgresql://maya@pg/custodian', login: 'maya', person_id: 1, roles: ['reviewer', 'campaign_owner'], rows: 10 };
+    const live = capabilities({ mode: 'workspace', roles: ['reviewer', 'campaign_owner'] });
+    const offline = capabilities({ mode: 'workspace', roles: ['reviewer', 'campaign_owner'], snapshot });
+    expect([...offline.nav].sort()).toEqual([...live.nav].sort());
+    expect(live.actions.has('decide')).toBe(true);
+    expect(offline.actions.size).toBe(0);
+    expect(offline.readOnly).toBe(true);
+  });
+});

@@ -42,9 +42,10 @@ export const ROLE_TABLE: Record<RoleView, { nav: NavItem[]; actions: Action[] }>
 /**
  * What the person in `who` may see and do. `null` (not known yet, or the
  * store did not answer) and solo mode show everything: the database stays the
- * authority and refuses what a role cannot do.
+ * authority and refuses what a role cannot do. The workspace's offline
+ * snapshot opens what the roles open and changes nothing.
  */
-export function capabilities(who: Pick<WhoAmI, 'mode' | 'roles'> | null): Capabilities {
+export function capabilities(who: Pick<WhoAmI, 'mode' | 'roles'> & { snapshot?: WhoAmI['snapshot'] } | null): Capabilities {
   if (!who || who.mode === 'solo') return { nav: new Set(ALL_NAV), actions: new Set(ALL_ACTIONS), readOnly: false };
   const nav = new Set<NavItem>(EVERYONE);
   const actions = new Set<Action>();
@@ -54,6 +55,7 @@ export function capabilities(who: Pick<WhoAmI, 'mode' | 'roles'> | null): Capabi
     row.nav.forEach((n) => nav.add(n));
     row.actions.forEach((a) => actions.add(a));
   }
+  if (who.snapshot) return { nav, actions: new Set(), readOnly: true };
   return { nav, actions, readOnly: actions.size === 0 };
 }
 

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AuditVerification, Decision, PersonRef, ReviewItem, ReviewQueue } from '../bindings';
 import { toUserError, type UserError } from '../lib/ipc';
-import { useCapabilities, useWhoAmI } from '../lib/connection';
+import { useCapabilities, useSnapshot, useWhoAmI } from '../lib/connection';
 import { ErrorCallout } from '../components/ErrorCallout';
 import { emptyQuery, KEY_HELP, keyDecision, needsJustification, reviews } from '../lib/reviews';
 import { PersonSearch } from '../components/PersonSearch';
@@ -47,6 +47,7 @@ export function Reviews() {
   const tableRef = useRef<HTMLDivElement>(null);
   // Deciding needs the reviewer role in a workspace (an auditor reads only); everything in solo mode.
   const mayDecide = useCapabilities().actions.has('decide');
+  const offline = useSnapshot() !== null;
   const claimed = useWhoAmI().who?.mode !== 'workspace';
 
   const load = () => {
@@ -64,7 +65,11 @@ export function Reviews() {
   const decide = (items: ReviewItem[], decision: Decision | null, follow = false) => {
     if (items.length === 0) return;
     if (!mayDecide) {
-      setNotice('Read-only: your workspace roles do not include reviewer.');
+      setNotice(
+        offline
+          ? 'Read-only: the team workspace is unreachable and this is your offline snapshot. Nothing was decided or queued; decide again once it answers.'
+          : 'Read-only: your workspace roles do not include reviewer.',
+      );
       return;
     }
     const wanted = (it: ReviewItem) => (follow ? it.recommendation : (decision ?? 'keep'));

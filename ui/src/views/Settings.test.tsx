@@ -203,6 +203,30 @@ describe('refusals and an unreachable workspace', () => {
   });
 });
 
+describe('the offline snapshot', () => {
+  it('says the workspace is unreachable and what is shown, offers no change, and Retry goes back online', async () => {
+    useMocks({ size: 50, roles: ['reviewer'], snapshot: true });
+    location.hash = '#/reviews';
+    render(<App />);
+    const banner = await found('[data-testid=snapshot-banner]');
+    expect(banner.textContent).toContain('Team workspace unreachable: showing your offline snapshot, read-only');
+    expect(banner.textContent).toContain('What maya.weber could read at postgresql://maya.weber@pg.example.com:5432/custodian');
+    expect(banner.textContent).toContain('2026-11-30T17:45:00Z');
+    expect(banner.textContent).toContain('nothing is queued');
+    expect(banner.querySelector('[data-testid=error-code]')?.textContent).toBe('read_only');
+    expect(screen.queryByTestId('unreachable-banner')).toBeNull();
+    // The reviewer's queue is there to read, without a decision button.
+    expect(visibleNav()).toContain('reviews');
+    await found('[data-testid=queue-row]');
+    const pending = screen.getByTestId('queue-pending').textContent;
+    fireEvent.keyDown(screen.getByTestId('queue'), { key: 'a' });
+    expect((await found('[data-testid=review-notice]')).textContent).toContain('this is your offline snapshot. Nothing was decided or queued');
+    expect(screen.getByTestId('queue-pending').textContent).toBe(pending);
+    fireEvent.click(screen.getByTestId('unreachable-retry'));
+    await waitFor(() => expect(screen.queryByTestId('snapshot-banner')).toBeNull());
+  });
+});
+
 describe('no "Who are you?" in a workspace', () => {
   it('a login with no active member is told so, and offered no picker', async () => {
     useMocks();
