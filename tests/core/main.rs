@@ -33,6 +33,7 @@ mod sync_github;
 mod sync_ldap;
 mod sync_okta;
 mod sync_scim;
+mod unlock;
 mod workspace;
 mod workspace_ldap;
 mod workspace_snapshot;
