@@ -29,6 +29,7 @@ mod connection;
 mod offboarding;
 mod posture;
 mod reviews;
+mod snapshot;
 mod sources;
 mod unlock;
 
@@ -111,12 +112,13 @@ fn retry_open(state: &Result<Store>) -> bool {
 /// Opens the store at `custodian::ops::app_location()` (`$CUSTODIAN_DB`,
 /// else the team workspace saved in Settings, else the cache in the
 /// platform data directory) and loads the demo organisation into an empty
-/// cache. The core refuses, without writing to it, a file it cannot read
+/// cache; an unreachable workspace opens its offline snapshot, read-only
+/// (see [`snapshot`]). The core refuses, without writing to it, a file it cannot read
 /// or one written by a newer Custodian.
 fn open_store() -> Result<Store> {
     let opened = custodian::ops::app_location().and_then(|location| {
         tracing::info!(location = %location.display(), "opening the store");
-        custodian::ops::open_or_demo(&location, chrono::Utc::now())
+        snapshot::open(&location)
     });
     if let Err(e) = &opened {
         tracing::error!(code = e.code.as_str(), "cannot open the cache: {e}");
@@ -159,6 +161,7 @@ pub fn run() -> ExitCode {
         .setup(|app| {
             use tauri::Manager as _;
             app.manage(AppState::open());
+            snapshot::start_timer();
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

@@ -22,6 +22,8 @@
 //! On failure a screenshot and the page source are written to
 //! `target/e2e-artifacts/`, next to the driver's log (which holds the app's stderr).
 
+#[path = "../support/relay.rs"]
+mod relay;
 mod webdriver;
 
 use std::fs;
@@ -395,6 +397,208 @@ fn sources_view_imports_a_registry_and_shows_the_run() {
         })?;
         s.screenshot_to(&artifacts_dir().join("sources-inventory.png"))
     });
+}
+
+/// Where no Secret Service runs, the app asks for a passphrase in its own
+/// window: on first run one is chosen (typed twice; a short one is refused)
+/// and keys a new cache holding the demo; on the next run a wrong one is
+/// refused with a message and the right one opens the same data. The cache
+/// is encrypted, marked passphrase-keyed, its audit log verifies (signed
+/// with the key derived from the passphrase, not the keyring), and the
+/// passphrase is in no log.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn without_a_keyring_the_app_asks_for_a_passphrase() {
+    const PASS: &str = "plum orbit lantern 42";
+    const WRONG: &str = "plum orbit lantern 24";
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let logs = dir.path().join("logs");
+    let config = dir.path().join("config");
+    // A session bus where nothing answers: no Secret Service, so no keyring.
+    let no_bus =
+        std::ffi::OsString::from(format!("unix:path={}", dir.path().join("no-bus").display()));
+    let empty = std::ffi::OsStr::new("");
+    let env = [
+        ("DBUS_SESSION_BUS_ADDRESS", no_bus.as_os_str()),
+        // No passphrase or audit key from the environment (empty = unset).
+        ("CUSTODIAN_CACHE_KEY", empty),
+        ("CUSTODIAN_AUDIT_KEY", empty),
+        ("CUSTODIAN_LOG_DIR", logs.as_os_str()),
+        ("XDG_CONFIG_HOME", config.as_os_str()),
+    ];
+    let location = db.to_string_lossy().into_owned();
+    // What the demo holds, from the core on a private in-memory store.
+    let (expected, expected_identities) = or_panic((|| -> R<_> {
+        let now = Utc::now();
+        let mut store = Store::open_in_memory().map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let all =
+            ops::inventory(&store, &InventoryQuery::default(), now).map_err(|e| e.to_string())?;
+        let summary = ops::summary(&store).map_err(|e| e.to_string())?;
+        Ok((all.total, summary.identities))
+    })());
+
+    let enter_text = |s: &Session, css: &str, text: &str| -> R {
+        // Empty the field the way typing would (an input event), then type.
+        s.execute(
+            "const el = document.querySelector(arguments[0]);\
+             el.value = ''; el.dispatchEvent(new Event('input', {bubbles: true}));",
+            &json!([css]),
+        )?;
+        let el = s.find(css)?;
+        s.click(&el)?;
+        s.send_keys(&el, text)
+    };
+    let summary_identities = |s: &Session| -> R<Option<u64>> {
+        Ok(s.invoke("summary", &json!({}))?
+            .pointer("/ok/identities")
+            .and_then(Value::as_u64))
+    };
+
+    {
+        let app = App::launch_at("unlock-first-run", &location, &env);
+        app.check(|s| {
+            s.wait_for("the unlock window, choosing", || {
+                s.exists("[data-testid=unlock][data-mode=choose]")
+            })?;
+            // What the shell says before anything is unlocked.
+            let code = s.invoke("summary", &json!({}))?;
+            check_eq(
+                &format!("summary's code without a keyring ({code})"),
+                code.pointer("/err/code").and_then(Value::as_str),
+                Some("keyring"),
+            )?;
+            s.wait_for("the focus on the passphrase", || {
+                s.script_bool(
+                    "return document.activeElement?.dataset.testid === 'unlock-passphrase'",
+                )
+            })?;
+            // Too short: refused in the window, nothing created.
+            enter_text(s, "[data-testid=unlock-passphrase]", "short")?;
+            enter_text(s, "[data-testid=unlock-confirm]", "short")?;
+            s.press_key("\u{E007}")?;
+            s.wait_for("the too-short message", || {
+                Ok(s.text_of("[data-testid=unlock-error]")?
+                    .contains("at least 12"))
+            })?;
+            if db.exists() {
+                return Err("a cache was created for a refused passphrase".into());
+            }
+            enter_text(s, "[data-testid=unlock-passphrase]", PASS)?;
+            enter_text(s, "[data-testid=unlock-confirm]", PASS)?;
+            s.press_key("\u{E007}")?; // Enter submits
+            s.wait_for("the inventory of the demo", || {
+                Ok(s.exists("[data-testid=inventory-total]")?
+                    && digits(&s.text_of("[data-testid=inventory-total]")?) == expected.to_string())
+            })?;
+            check_eq(
+                "the identities in the summary",
+                summary_identities(s)?.map(|n| n.to_string()).as_deref(),
+                Some(expected_identities.to_string().as_str()),
+            )?;
+            // The audit log (the demo's baseline) is signed and verifies with
+            // the key derived from the passphrase: no keyring was needed.
+            let audit = s.invoke("verify_audit", &json!({}))?;
+            check_eq(
+                &format!("the audit verification ({audit})"),
+                audit.pointer("/ok/signature").and_then(Value::as_str),
+                Some("verified"),
+            )?;
+            s.screenshot_to(&artifacts_dir().join("unlock-first-run.png"))
+        });
+    }
+    let header = or_panic(fs::read(&db).map_err(|e| e.to_string()));
+    assert!(
+        header.len() > 16 && &header[..16] != b"SQLite format 3\0",
+        "the cache is encrypted, not plain SQLite"
+    );
+    assert_eq!(
+        fs::read_to_string(db.with_extension("db.key-mode"))
+            .ok()
+            .as_deref(),
+        Some("passphrase\n"),
+        "the cache is marked passphrase-keyed"
+    );
+
+    {
+        let app = App::launch_at("unlock-later-run", &location, &env);
+        app.check(|s| {
+            s.wait_for("the unlock window, entering", || {
+                s.exists("[data-testid=unlock][data-mode=enter]")
+            })?;
+            enter_text(s, "[data-testid=unlock-passphrase]", WRONG)?;
+            s.press_key("\u{E007}")?;
+            s.wait_for("the wrong-passphrase message", || {
+                Ok(s.text_of("[data-testid=unlock-error]")?
+                    .contains("does not open this cache"))
+            })?;
+            let still = s.invoke("summary", &json!({}))?;
+            if still.pointer("/ok").is_some() {
+                return Err(format!("a wrong passphrase opened the cache: {still}"));
+            }
+            s.wait_for("the field ready for another try", || {
+                s.script_bool(
+                    "const el = document.querySelector('[data-testid=unlock-passphrase]');\
+                     return !!el && !el.disabled && el.value === ''",
+                )
+            })?;
+            let started = Instant::now();
+            enter_text(s, "[data-testid=unlock-passphrase]", PASS)?;
+            s.press_key("\u{E007}")?;
+            s.wait_for("the same inventory", || {
+                Ok(s.exists("[data-testid=inventory-total]")?
+                    && digits(&s.text_of("[data-testid=inventory-total]")?) == expected.to_string())
+            })?;
+            eprintln!(
+                "unlock with the right passphrase to the inventory on screen: {} ms",
+                started.elapsed().as_millis()
+            );
+            check_eq(
+                "the identities after unlocking",
+                summary_identities(s)?.map(|n| n.to_string()).as_deref(),
+                Some(expected_identities.to_string().as_str()),
+            )?;
+            s.screenshot_to(&artifacts_dir().join("unlock-later-run.png"))
+        });
+    }
+
+    // The passphrase (and the wrong one) is in no log: the app's log files
+    // and its stderr (the driver's logs).
+    let mut files: Vec<PathBuf> = or_panic(
+        fs::read_dir(&logs)
+            .map_err(|e| format!("{}: {e}", logs.display()))
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect()),
+    );
+    let log_files = files.len();
+    for name in ["unlock-first-run", "unlock-later-run"] {
+        files.push(artifacts_dir().join(format!("{name}-driver.log")));
+    }
+    let mut bytes_read = 0;
+    for f in &files {
+        let text = or_panic(fs::read(f).map_err(|e| format!("{}: {e}", f.display())));
+        bytes_read += text.len();
+        for secret in [PASS, WRONG] {
+            assert!(
+                !text.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a passphrase is in {}",
+                f.display()
+            );
+        }
+    }
+    let all_logs = files
+        .iter()
+        .filter_map(|f| fs::read_to_string(f).ok())
+        .collect::<String>();
+    assert!(
+        log_files >= 1 && all_logs.contains("unlocked the cache with its passphrase"),
+        "the logs were written and name the unlock ({bytes_read} bytes in {} files)",
+        files.len()
+    );
+    assert!(
+        all_logs.contains("the passphrase did not unlock the cache"),
+        "the wrong try is logged, without the passphrase"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -973,6 +1177,9 @@ fn reviewer_works_through_a_queue() {
 /// login (no "Who are you?"), the reviewer decides from their queue, and
 /// the owner, reading back as their own login, sees each decision and its
 /// audit entry under the reviewer's name, appended by the database.
+/// Then the workspace goes away (the reviewer reaches it through a relay
+/// the test cuts): the app opens the reviewer's offline snapshot, says so,
+/// shows the queue read-only, and a keystroke decides nothing.
 #[test]
 #[ignore = "needs the built app, tauri-driver, a display and CUSTODIAN_TEST_PG; run by tests/run.sh"]
 fn workspace_reviewer_decides_as_their_own_login() {
@@ -1095,10 +1302,24 @@ fn workspace_reviewer_decides_as_their_own_login() {
         Ok((reviewer, reviewer_name, q.items))
     })());
     assert!(items.len() >= 2, "the reviewer needs two items");
+    // The reviewer reaches the workspace through a relay the test can cut.
+    let mut relay = relay::Relay::start(
+        (
+            db_t.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
+            db_t.port.unwrap_or(5432),
+        ),
+        0,
+    );
+    let reviewer_url = format!(
+        "postgresql://{}@127.0.0.1:{}/{name}?sslmode=disable",
+        logins[0], relay.port
+    );
     // The reviewer's password in a password file of their own, as libpq reads it.
     let dir = tempdir();
     let pgpass = dir.path().join("pgpass");
-    let port = db_t.port.unwrap_or(5432);
+    let port = relay.port;
+    let data_home = dir.path().join("data");
+    let snapshots = data_home.join("custodian").join("snapshots");
     or_panic(
         fs::write(
             &pgpass,
@@ -1114,11 +1335,11 @@ fn workspace_reviewer_decides_as_their_own_login() {
         );
     }
 
-    let app = App::launch_at(
-        "workspace-reviewer",
-        &member_url(&logins[0]),
-        &[("PGPASSFILE", pgpass.as_os_str())],
-    );
+    let env = [
+        ("PGPASSFILE", pgpass.as_os_str()),
+        ("XDG_DATA_HOME", data_home.as_os_str()),
+    ];
+    let app = App::launch_at("workspace-reviewer", &reviewer_url, &env);
     app.check(|s| {
         s.wait_for("the My reviews nav item", || {
             s.exists("[data-testid=nav-reviews]")
@@ -1148,9 +1369,47 @@ fn workspace_reviewer_decides_as_their_own_login() {
                 Ok(digits(&s.text_of("[data-testid=queue-pending]")?) == (pending - n).to_string())
             })?;
         }
-        s.screenshot_to(&artifacts_dir().join("workspace-reviewer.png"))
+        s.screenshot_to(&artifacts_dir().join("workspace-reviewer.png"))?;
+        // The app read the reviewer's offline snapshot when it connected.
+        s.wait_for("the offline snapshot", || {
+            Ok(fs::read_dir(&snapshots).is_ok_and(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.path().extension().is_some_and(|x| x == "db"))
+            }))
+        })
     });
     drop(app);
+
+    // The workspace goes away: the same app opens the snapshot, read-only.
+    relay.cut();
+    let offline = App::launch_at("workspace-offline", &reviewer_url, &env);
+    offline.check(|s| {
+        s.wait_for("the snapshot banner", || {
+            s.exists("[data-testid=snapshot-banner]")
+        })?;
+        let banner = s.text_of("[data-testid=snapshot-banner]")?;
+        for want in ["showing your offline snapshot, read-only", logins[0].as_str(), "nothing is queued"] {
+            if !banner.contains(want) {
+                return Err(format!("the banner does not say {want:?}: {banner}"));
+            }
+        }
+        s.click_css("[data-testid=nav-reviews]")?;
+        s.wait_for("the queue, from the snapshot", || {
+            Ok(!s.find_all("[data-testid=queue-row]")?.is_empty())
+        })?;
+        let pending = s.text_of("[data-testid=queue-pending]")?;
+        s.click_css("[data-testid=queue-row] td:nth-child(4)")?;
+        s.press_key("a")?;
+        s.wait_for("the read-only notice", || {
+            Ok(s.exists("[data-testid=review-notice]")?
+                && s.text_of("[data-testid=review-notice]")?.contains("offline snapshot"))
+        })?;
+        if s.text_of("[data-testid=queue-pending]")? != pending {
+            return Err("a decision was recorded in the snapshot".into());
+        }
+        s.screenshot_to(&artifacts_dir().join("workspace-offline.png"))
+    });
+    drop(offline);
 
     // Read back as the owner's own login.
     let mut own_t = or_panic(
