@@ -18,8 +18,10 @@
 //! the server offers it, unverified); `require` (TLS, unverified);
 //! `verify-ca` (the chain is checked against `sslrootcert` or the system's
 //! roots); `verify-full` (the chain and the host name). A client
-//! certificate (`sslcert` + `sslkey`, PEM) logs in with `cert` in
-//! `pg_hba.conf`.
+//! certificate (`sslcert` + `sslkey`: a PEM certificate and its unencrypted
+//! PKCS#8 PEM key, which native-tls requires; another key form is refused
+//! with the `openssl pkcs8` command that converts it) logs in with `cert`
+//! in `pg_hba.conf`.
 //!
 //! [`PgTarget::display`] never contains a password: it is what is shown,
 //! logged and stored.
@@ -499,6 +501,18 @@ fn tls_connector(t: &PgTarget, mode: SslMode) -> Result<postgres_native_tls::Mak
         (Some(cert), Some(key)) => {
             let cert_pem = read_file("client certificate (sslcert)", cert)?;
             let key_pem = read_file("client key (sslkey)", key)?;
+            // The TLS library takes an unencrypted PKCS#8 key only; libpq
+            // users often hold the traditional forms (PKCS#1 RSA, SEC1 EC)
+            // or an encrypted one: say how to convert rather than fail vaguely.
+            if !String::from_utf8_lossy(&key_pem)
+                .trim_start()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+            {
+                return Err(Error::invalid(format!(
+                    "the client key (sslkey) {key} is not an unencrypted PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----); \
+                     convert it with: openssl pkcs8 -topk8 -nocrypt -in {key} -out client.pk8.key"
+                )));
+            }
             let id = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
                 Error::invalid(format!(
                     "the client certificate {cert} with key {key} cannot be used: {e}"

@@ -4,6 +4,7 @@
 mod harness;
 mod peers;
 mod pg;
+mod pg_hba;
 mod util;
 
 mod audit;
@@ -36,5 +37,6 @@ mod sync_scim;
 mod unlock;
 mod workspace;
 mod workspace_ldap;
+mod workspace_tls;
 mod workspace_snapshot;
 mod writeback;

@@ -6,19 +6,14 @@
 //!
 //! The test adds its own `pg_hba.conf` lines to the shared test cluster,
 //! each matching only this test's database and one of its logins, placed
-//! before the generic lines, and tagged with a marker so that exactly those
-//! lines are removed at the end (even on failure: [`HbaLines`] is a drop
-//! guard). Every other test's logins keep matching the generic lines.
-//! Edits are serialized across test processes with a lock file next to
-//! `pg_hba.conf` and written atomically (a temporary file renamed over it,
-//! owner and mode kept). For `ldaptls=1` the server's libldap must trust the
+//! before the generic lines, removed at the end (see `pg_hba.rs`: tagged,
+//! locked, atomic, a drop guard). For `ldaptls=1` the server's libldap must trust the
 //! slapd's throwaway CA: the test adds it to a bundle that an `ldaprc` in
 //! the data directory names (each backend reads `./ldaprc` after
 //! `/etc/ldap/ldap.conf`; nothing outside the cluster changes), removed the
 //! same way. Skipped without `CUSTODIAN_TEST_PG` or without slapd.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use custodian::store::pg::{PgTarget, SslMode};
@@ -27,14 +22,13 @@ use custodian::workspace::{role_prefix, Role};
 
 use crate::peers::Slapd;
 use crate::pg::{admin_client, url_of};
+use crate::pg_hba::{hba_path, write_like, HbaLines, MARK};
 use crate::util::now;
 
 /// Where the simple-bind people live in the test directory.
 const PEOPLE: &str = "ou=people,dc=example,dc=org";
 /// A deeper branch only search+bind finds (simple bind has one fixed suffix).
 const CONTRACTORS: &str = "ou=contractors,ou=people,dc=example,dc=org";
-/// Tags this test's `pg_hba.conf` lines: `custodian-test-ldap:<pid>:<database>`.
-const MARK: &str = "custodian-test-ldap:";
 
 fn have_pg() -> bool {
     std::env::var("CUSTODIAN_TEST_PG").is_ok_and(|u| !u.is_empty())
@@ -94,104 +88,6 @@ impl Drop for Logins {
     }
 }
 
-fn pid_alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// A lock file next to `pg_hba.conf`, held while one test process edits it.
-struct HbaLock(PathBuf);
-
-impl HbaLock {
-    fn take(hba: &Path) -> std::io::Result<HbaLock> {
-        let name = format!(
-            "{}.custodian-test-lock",
-            hba.file_name().and_then(|n| n.to_str()).unwrap_or("pg_hba")
-        );
-        let path = hba.with_file_name(name);
-        let started = Instant::now();
-        loop {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    write!(f, "{}", std::process::id())?;
-                    return Ok(HbaLock(path));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    // A lock left by a process that died is taken over.
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<u32>().ok());
-                    if holder.is_some_and(|p| !pid_alive(p)) {
-                        let _ = std::fs::remove_file(&path);
-                        continue;
-                    }
-                    if started.elapsed() > Duration::from_secs(30) {
-                        return Err(std::io::Error::other(format!(
-                            "{} is held by another test process",
-                            path.display()
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-}
-
-impl Drop for HbaLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
-/// Writes `text` to `path` atomically (a temporary file renamed over it)
-/// with the owner and mode of `like`: as root the file stays the cluster
-/// owner's (pg-cluster.sh runs the server as `postgres` then).
-fn write_like(path: &Path, text: &str, like: &std::fs::Metadata) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let tmp = path.with_file_name(format!(
-        "{}.custodian-test-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    let written = (|| {
-        std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(like.mode() & 0o7777))?;
-        let mine = std::fs::metadata(&tmp)?;
-        if (mine.uid(), mine.gid()) != (like.uid(), like.gid()) {
-            std::os::unix::fs::chown(&tmp, Some(like.uid()), Some(like.gid()))?;
-        }
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-/// Rewrites `pg_hba.conf` with `edit` under the lock, atomically, keeping
-/// its owner and mode, then has the server reload it.
-fn rewrite_hba(hba: &Path, edit: impl FnOnce(&str) -> String) -> std::io::Result<()> {
-    let _lock = HbaLock::take(hba)?;
-    let meta = std::fs::metadata(hba)?;
-    let text = std::fs::read_to_string(hba)?;
-    write_like(hba, &edit(&text), &meta)?;
-    reload()
-}
-
-/// `SELECT pg_reload_conf()` as the test superuser, without panicking (it
-/// also runs from a drop guard).
-fn reload() -> std::io::Result<()> {
-    let t = PgTarget::parse(&url_of("postgres")).map_err(|e| std::io::Error::other(e.message))?;
-    let db = custodian::store::pg::connect(&t).map_err(|e| std::io::Error::other(e.message))?;
-    db.execute_batch("SELECT pg_reload_conf()")
-        .map_err(|e| std::io::Error::other(e.message))
-}
-
 /// The CA bundle the server's LDAP client trusts for `ldaptls=1` while a
 /// test runs: each backend's libldap reads `./ldaprc` (the data directory)
 /// after `/etc/ldap/ldap.conf`, so nothing outside the cluster changes.
@@ -202,166 +98,36 @@ fn ldaprc_text(data: &Path) -> String {
     format!("TLS_CACERT {}\n", data.join(CA_BUNDLE).display())
 }
 
-/// `text` without the `# begin <marker>` … `# end <marker>` blocks whose
-/// begin line `drop` selects.
-fn without_blocks(text: &str, drop: impl Fn(&str) -> bool) -> String {
-    let mut out = String::new();
-    let mut skipping = false;
-    for line in text.lines() {
-        if skipping {
-            skipping = !line.starts_with("# end ");
-            continue;
+/// Has the server's LDAP client trust the PEM CA `ca` while `lines` lives:
+/// the CA goes into the bundle that an `ldaprc` in the data directory
+/// `data` names (both created when missing, owned like `pg_hba.conf`; the
+/// last test out removes them). New connections see it at once: each
+/// backend reads its LDAP configuration afresh.
+fn trust_ldap_ca(lines: &mut HbaLines, data: &Path, ca: &Path) {
+    let pem = std::fs::read_to_string(ca).unwrap();
+    let rc = data.join("ldaprc");
+    let rc_text = ldaprc_text(data);
+    let setup = {
+        let (rc, rc_text) = (rc.clone(), rc_text.clone());
+        move |like: &std::fs::Metadata| match std::fs::read_to_string(&rc) {
+            Ok(t) if t == rc_text => Ok(()),
+            Ok(_) => Err(std::io::Error::other(format!(
+                "{} exists and is not the tests' own: left alone",
+                rc.display()
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_like(&rc, &rc_text, like),
+            Err(e) => Err(e),
         }
-        if line.starts_with("# begin ") && drop(line) {
-            skipping = true;
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// This test's lines at the top of the cluster's `pg_hba.conf` (before the
-/// generic ones), and the directory's CA in the server's LDAP trust when
-/// asked; both removed on drop.
-struct HbaLines {
-    path: PathBuf,
-    marker: String,
-    active: bool,
-    /// The data directory, once this test's CA is in its bundle.
-    ca_in: Option<PathBuf>,
-}
-
-impl HbaLines {
-    fn insert(path: &Path, tag: &str, lines: &[String]) -> HbaLines {
-        let marker = format!("{MARK}{}:{tag}", std::process::id());
-        let mut guard = HbaLines {
-            path: path.to_path_buf(),
-            marker: marker.clone(),
-            active: true,
-            ca_in: None,
-        };
-        let res = rewrite_hba(path, |text| {
-            let mut out: String = lines.iter().map(|l| format!("{l} # {marker}\n")).collect();
-            // Lines a crashed earlier run left behind go now.
-            for line in text.lines() {
-                if !stale(line) {
-                    out.push_str(line);
-                    out.push('\n');
-                }
-            }
-            out
-        });
-        if let Err(e) = res {
-            guard.active = false;
-            panic!(
-                "cannot edit the test cluster's {} (the test process must be able to write the cluster's \
-                 data directory: run the tests as the cluster's owner, or as root with tests/support/pg-cluster.sh): {e}",
-                path.display()
-            );
-        }
-        guard
-    }
-
-    /// Adds the PEM CA `ca` to the bundle `ldaprc` in `data` names (both
-    /// created when missing, owned like `pg_hba.conf`). New connections
-    /// see it at once: each backend reads its LDAP configuration afresh.
-    fn trust_ca(&mut self, data: &Path, ca: &Path) {
-        let pem = std::fs::read_to_string(ca).unwrap();
-        let rc = data.join("ldaprc");
-        let bundle = data.join(CA_BUNDLE);
-        let marker = self.marker.clone();
-        let res = (|| {
-            let _lock = HbaLock::take(&self.path)?;
-            let like = std::fs::metadata(&self.path)?;
-            match std::fs::read_to_string(&rc) {
-                Ok(t) if t == ldaprc_text(data) => {}
-                Ok(_) => {
-                    return Err(std::io::Error::other(format!(
-                        "{} exists and is not the tests' own: left alone",
-                        rc.display()
-                    )))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    write_like(&rc, &ldaprc_text(data), &like)?
-                }
-                Err(e) => return Err(e),
-            }
-            let old = std::fs::read_to_string(&bundle).unwrap_or_default();
-            let mut text = without_blocks(&old, stale);
-            text.push_str(&format!(
-                "# begin {marker}\n{}\n# end {marker}\n",
-                pem.trim_end()
-            ));
-            write_like(&bundle, &text, &like)
-        })();
-        match res {
-            Ok(()) => self.ca_in = Some(data.to_path_buf()),
-            Err(e) => panic!("cannot give the test cluster's LDAP client the directory's CA: {e}"),
-        }
-    }
-
-    /// Removes exactly this test's lines (and CA) and reloads.
-    fn remove(&mut self) -> std::io::Result<()> {
-        if let Some(data) = self.ca_in.clone() {
-            let _lock = HbaLock::take(&self.path)?;
-            let like = std::fs::metadata(&self.path)?;
-            let bundle = data.join(CA_BUNDLE);
-            let old = std::fs::read_to_string(&bundle).unwrap_or_default();
-            let begin = format!("# begin {}", self.marker);
-            let text = without_blocks(&old, |l| l == begin || stale(l));
-            if text.contains("# begin ") {
-                write_like(&bundle, &text, &like)?;
-            } else {
-                // The last test out removes the files.
-                let rc = data.join("ldaprc");
-                if std::fs::read_to_string(&rc).is_ok_and(|t| t == ldaprc_text(&data)) {
-                    std::fs::remove_file(&rc)?;
-                }
-                std::fs::remove_file(&bundle)?;
-            }
-            self.ca_in = None;
-        }
-        if !self.active {
-            return Ok(());
-        }
-        let marker = format!(" # {}", self.marker);
-        rewrite_hba(&self.path, |text| {
-            text.lines()
-                .filter(|l| !l.ends_with(&marker))
-                .fold(String::new(), |mut s, l| {
-                    s.push_str(l);
-                    s.push('\n');
-                    s
-                })
-        })?;
-        self.active = false;
-        Ok(())
-    }
-}
-
-impl Drop for HbaLines {
-    fn drop(&mut self) {
-        if let Err(e) = self.remove() {
-            eprintln!(
-                "could not remove this test's lines from {}: {e}",
-                self.path.display()
-            );
-        }
-    }
-}
-
-/// A line of an earlier test process that is no longer running.
-fn stale(line: &str) -> bool {
-    let Some(at) = line.find(MARK) else {
-        return false;
     };
-    let pid = line[at + MARK.len()..]
-        .split(':')
-        .next()
-        .and_then(|p| p.parse::<u32>().ok());
-    pid.is_some_and(|p| !pid_alive(p))
+    let teardown = Box::new(move || {
+        if std::fs::read_to_string(&rc).is_ok_and(|t| t == rc_text) {
+            std::fs::remove_file(&rc)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = lines.add_to_bundle(&data.join(CA_BUNDLE), &pem, setup, teardown) {
+        panic!("cannot give the test cluster's LDAP client the directory's CA: {e}");
+    }
 }
 
 /// A raw connection to `db` as `login` with `password`, over TLS (`tls`)
@@ -450,22 +216,6 @@ fn password_refused(r: Result<postgres::Client, postgres::Error>, login: &str, w
         format!("password authentication failed for user \"{login}\""),
         "{what}: refused by a generic (SCRAM) line"
     );
-}
-
-/// The test cluster's `pg_hba.conf` (`SHOW hba_file`), which must be on
-/// this machine.
-fn hba_path() -> PathBuf {
-    let hba: String = admin_client("postgres")
-        .query_one("SHOW hba_file", &[])
-        .unwrap()
-        .get(0);
-    let hba = PathBuf::from(hba);
-    assert!(
-        hba.exists(),
-        "{} is not on this machine: this test needs the local test cluster (tests/support/pg-cluster.sh)",
-        hba.display()
-    );
-    hba
 }
 
 /// The server's message for a refused connection, else the client's with
@@ -593,7 +343,7 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
         .query_one("SHOW data_directory", &[])
         .unwrap()
         .get(0);
-    lines.trust_ca(Path::new(&data), &slapd.ca);
+    trust_ldap_ca(&mut lines, Path::new(&data), &slapd.ca);
 
     // (a) The directory password logs in, StartTLS verified.
     let started = Instant::now();
@@ -749,7 +499,7 @@ fn a_directory_login_authenticates_through_pg_hba_ldap_and_acts_as_its_person() 
     lines.remove().unwrap();
     let now_text = std::fs::read_to_string(&hba).unwrap();
     assert!(
-        !now_text.contains(&lines.marker),
+        !now_text.contains(lines.marker()),
         "this test's lines are gone"
     );
     for l in original.lines().filter(|l| !l.contains(MARK)) {
