@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - `Store::open` / `Store::open_in_memory` are the only places a connection
-//!   is opened; they set WAL, foreign keys and the busy timeout.
+//!   is opened; they set WAL, foreign keys and the busy timeout. (And
+//!   `Store::open_snapshot`, read-only, for a workspace's offline snapshot.)
 //! - An unreadable file or one from a newer schema is refused before anything
 //!   is written to it.
 //! - The store never calls the network.
