@@ -482,6 +482,7 @@ fn without_a_keyring_the_app_asks_for_a_passphrase() {
                 Ok(s.text_of("[data-testid=unlock-error]")?
                     .contains("at least 12"))
             })?;
+            s.screenshot_to(&artifacts_dir().join("unlock-choose.png"))?;
             if db.exists() {
                 return Err("a cache was created for a refused passphrase".into());
             }

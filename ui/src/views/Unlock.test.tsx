@@ -6,7 +6,8 @@ import { fireEvent, render, screen, waitFor } from '@testing-library/preact';
 import { describe, expect, it, vi } from 'vitest';
 import axe from 'axe-core';
 import '../test/dom';
-import { createMockUnlock, Unlock, type UnlockApi } from './Unlock';
+import { createMockUnlock, type UnlockApi } from '../lib/unlock';
+import { Unlock } from './Unlock';
 
 const input = (testid: string) => screen.getByTestId(testid) as HTMLInputElement;
 const type = (testid: string, value: string) => fireEvent.input(input(testid), { target: { value } });

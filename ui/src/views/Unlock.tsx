@@ -2,61 +2,16 @@
 // cache is keyed by a passphrase, the app asks for a passphrase here instead
 // of stopping on an error. First run: choose one (typed twice, at least
 // `min_length` characters, it cannot be recovered); later runs: enter it, and
-// try again after a wrong one. The passphrase only goes in (`unlock`); no
-// call returns it.
+// try again after a wrong one. The calls are in lib/unlock.ts.
 
-import { invoke } from '@tauri-apps/api/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { inTauri, toUserError, type UserError } from '../lib/ipc';
+import { toUserError, type UserError } from '../lib/ipc';
+import { unlockApi, type UnlockApi, type UnlockState } from '../lib/unlock';
 import { ErrorCodeTag } from '../components/ErrorCallout';
 import { refreshWhoAmI } from '../lib/connection';
 
-/** What the shell's `unlock_state` answers. */
-export interface UnlockState {
-  unlocked: boolean;
-  /** No cache yet: a passphrase is chosen. Otherwise it is entered. */
-  new_cache: boolean;
-  min_length: number;
-  location: string;
-}
-
-export interface UnlockApi {
-  state(): Promise<UnlockState>;
-  /** Opens the cache; rejects with `database_unreadable` for a wrong passphrase. */
-  unlock(passphrase: string, confirm: string | null): Promise<null>;
-}
-
-const tauriUnlock: UnlockApi = {
-  state: () => invoke<UnlockState>('unlock_state'),
-  unlock: (passphrase, confirm) => invoke<null>('unlock', { passphrase, confirm }),
-};
-
-/** An in-browser stand-in (mock data never needs unlocking; tests pass their own). */
-export function createMockUnlock(opts: { newCache: boolean; passphrase?: string; minLength?: number }): UnlockApi & { tries: number } {
-  let exists = !opts.newCache;
-  let secret = opts.passphrase ?? '';
-  const min = opts.minLength ?? 12;
-  const api = {
-    tries: 0,
-    state: async (): Promise<UnlockState> => ({ unlocked: false, new_cache: !exists, min_length: min, location: '/home/me/.local/share/custodian/custodian.db' }),
-    unlock: async (passphrase: string, confirm: string | null): Promise<null> => {
-      api.tries++;
-      if (!exists) {
-        if (passphrase.length < min) throw { code: 'invalid_input', message: `the passphrase is too short: use at least ${min} characters` };
-        if (passphrase !== confirm) throw { code: 'invalid_input', message: 'the two passphrases are not the same' };
-        secret = passphrase;
-        exists = true;
-        return null;
-      }
-      if (passphrase !== secret) throw { code: 'database_unreadable', message: 'that passphrase does not open this cache; check it and try again' };
-      return null;
-    },
-  };
-  return api;
-}
-
 export function Unlock(props: { onUnlocked: () => void; api?: UnlockApi; reason?: UserError | null }) {
-  const api = props.api ?? (inTauri() ? tauriUnlock : createMockUnlock({ newCache: true }));
+  const [api] = useState<UnlockApi>(() => props.api ?? unlockApi());
   const [state, setState] = useState<UnlockState | null>(null);
   const [loadError, setLoadError] = useState<UserError | null>(null);
   const [pass, setPass] = useState('');
