@@ -55,13 +55,18 @@ export class MockSources {
     const H = 3_600_000;
     const csv = this.create('csv', 'Agent registry', { path: '/Users/ops/registry/agent-registry.xlsx' }, null);
     const entra = this.create('entra', 'Entra ID (contoso.example)', { tenant_id: '7d1c1b52-2f0e-4b5e-9a55-3c1f0e6b2a10', client_id: 'c2a6e0c4-91c8-4f3b-8d1e-5b7f3e2a9d44' }, 'secret');
-    this.create('okta', 'Okta contoso', { org_url: 'https://contoso.okta.com' }, null);
+    const okta = this.create('okta', 'Okta contoso', { org_url: 'https://contoso.okta.com' }, null);
     this.record(csv.id, now - 50 * H, 'succeeded', 'full', 14, [14, 0, 0]);
     this.record(entra.id, now - 49 * H, 'succeeded', 'full', 1840, [1840, 0, 0]);
     this.record(csv.id, now - 26 * H, 'succeeded', 'full', 15, [2, 3, 1]);
     this.record(entra.id, now - 25 * H, 'failed', 'incremental', 0, [0, 0, 0], ['source_auth', 'Entra ID refused the client secret (AADSTS7000215: invalid client secret provided)']);
     this.record(entra.id, now - 3 * H, 'succeeded', 'incremental', 37, [4, 6, 2]);
     this.record(csv.id, now - 2 * H, 'succeeded', 'full', 15, [1, 0, 1]);
+    this.record(okta.id, now - 1 * H, 'succeeded_with_warnings', 'full', 12, [12, 0, 0], undefined, [
+      "skipped app 3 of page 1 of /api/v1/apps: it has no 'id'",
+      "app 0oa1gjh63g214q0Hq0g4 (Example App): its keys are an object where Okta's schema says a list; read as one key",
+      'skipped user 17 of page 2 of /api/v1/users: <script>alert(1)</script> is not a valid profile',
+    ]);
     entra.cursor = true;
   }
 
@@ -71,10 +76,10 @@ export class MockSources {
     return s;
   }
 
-  private record(source: number, started: number, status: string, mode: string, items: number, [j, m, l]: number[], error?: [string, string]): SyncRunView {
+  private record(source: number, started: number, status: string, mode: string, items: number, [j, m, l]: number[], error?: [string, string], warnings: string[] = []): SyncRunView {
     const run: SyncRunView = {
       id: this.nextRun++, source_id: source, started_at: iso(started), finished_at: iso(started + 1500 + items * 40),
-      status, mode, items, joiners: j, movers: m, leavers: l, error_code: error?.[0] ?? null, error_message: error?.[1] ?? null,
+      status, mode, items, joiners: j, movers: m, leavers: l, error_code: error?.[0] ?? null, error_message: error?.[1] ?? null, warnings,
     };
     this.runs.push(run);
     this.events.set(run.id, this.makeEvents(run));

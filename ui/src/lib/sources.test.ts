@@ -18,6 +18,9 @@ import {
   settingsSummary,
   shouldPoll,
   writeBackOn,
+  runStatusLabel,
+  runStatusTone,
+  runWarnings,
 } from './sources';
 
 const prog = (p: Partial<SyncProgress>): SyncProgress => ({ source_id: 1, phase: 'identities', pages: 0, items: 0, total: null, ...p });
@@ -224,5 +227,14 @@ describe('demo sources', () => {
     expect(isGenerated(null)).toBe(true);
     expect(isGenerated({ path: '/tmp/registry.csv' })).toBe(false);
     expect(isGenerated([])).toBe(false);
+  });
+});
+
+describe('run status', () => {
+  it('reads succeeded_with_warnings as words, in the warning tone', () => {
+    expect(runStatusLabel('succeeded_with_warnings')).toBe('Succeeded with warnings');
+    expect(runStatusTone('succeeded_with_warnings')).toBe('warn');
+    expect(runStatusLabel('failed')).toBe('Failed');
+    expect(runWarnings({ warnings: undefined })).toEqual([]);
   });
 });

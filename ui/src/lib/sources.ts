@@ -209,6 +209,8 @@ export function runStatusTone(status: string): 'ok' | 'bad' | 'warn' | 'info' | 
   switch (status) {
     case 'succeeded':
       return 'ok';
+    case 'succeeded_with_warnings':
+      return 'warn';
     case 'failed':
       return 'bad';
     case 'cancelled':
@@ -223,7 +225,14 @@ export function runStatusTone(status: string): 'ok' | 'bad' | 'warn' | 'info' | 
 }
 
 export function runStatusLabel(status: string): string {
-  return status ? status.charAt(0).toUpperCase() + status.slice(1) : '—';
+  if (!status) return '—';
+  const words = status.replace(/_/g, ' ');
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** The run's warnings (skipped or doubtful objects, each named with why); none for older runs. */
+export function runWarnings(r: Pick<SyncRunView, 'warnings'>): string[] {
+  return r.warnings ?? [];
 }
 
 /** `+3 ~1 −2` (joiners, movers, leavers). */

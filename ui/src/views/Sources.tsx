@@ -20,6 +20,7 @@ import {
   progressPercent,
   runStatusLabel,
   runStatusTone,
+  runWarnings,
   secretFor,
   secretLabel,
   settingHint,
@@ -365,10 +366,11 @@ function SyncDone(props: { outcome: Extract<SyncOutcome, { ok: true }>; onDismis
   return (
     <SubRow>
       <div class="inline-ok" role="status" data-testid="sync-done">
-        <strong>Sync {r.status === 'succeeded' ? 'finished' : r.status}</strong>
+        <strong>Sync {r.status === 'succeeded' ? 'finished' : runStatusLabel(r.status).toLowerCase()}</strong>
         <span>
           {plural(r.items, 'item')}, {plural(r.joiners, 'joiner')}, {plural(r.movers, 'mover')}, {plural(r.leavers, 'leaver')}
           {took ? ` in ${took}` : ''}.
+          {runWarnings(r).length > 0 && ` ${plural(runWarnings(r).length, 'warning')}: ${runWarnings(r)[0]}`}
         </span>
         <button type="button" class="link-button" onClick={() => store.selectRun(r.id)}>
           Show changes
@@ -564,6 +566,7 @@ function History() {
 function RunRow(props: { run: SyncRunView; sourceName: string | null; selected: boolean }) {
   const r = props.run;
   const failed = r.status === 'failed' || r.status === 'interrupted' || (r.status === 'cancelled' && r.error_message);
+  const warnings = runWarnings(r);
   const select = () => store.selectRun(props.selected ? null : r.id);
   return (
     <>
@@ -601,6 +604,14 @@ function RunRow(props: { run: SyncRunView; sourceName: string | null; selected: 
           </td>
         </tr>
       )}
+      {warnings.length > 0 && (
+        <tr class="sub-row run-warnings" onClick={select} data-testid="run-warnings">
+          <td colSpan={props.sourceName !== null ? 7 : 6}>
+            <Badge tone="warn">{plural(warnings.length, 'warning')}</Badge> <span class="truncate">{warnings[0]}</span>
+            {warnings.length > 1 && <span class="muted"> · and {formatCount(warnings.length - 1)} more: select the run to see them all</span>}
+          </td>
+        </tr>
+      )}
     </>
   );
 }
@@ -614,6 +625,20 @@ function Events(props: { run: SyncRunView; sourceName: string }) {
       <h3>
         Changes in run {props.run.id} <span class="muted">· {props.sourceName} · {formatDateTime(props.run.started_at)}</span>
       </h3>
+      {runWarnings(props.run).length > 0 && (
+        <div class="callout callout--warning" data-testid="run-warning-list">
+          <strong>
+            {plural(runWarnings(props.run).length, 'warning')}: what this run skipped or doubts (the rest was imported)
+          </strong>
+          <ul>
+            {runWarnings(props.run).map((w, i) => (
+              <li key={i} data-testid="run-warning">
+                {w}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {store.eventsError && <ErrorText error={store.eventsError} />}
       {!events && !store.eventsError && <p class="loading">Loading changes…</p>}
       {events && events.length === 0 && <p class="empty">No joiners, movers or leavers in this run.</p>}

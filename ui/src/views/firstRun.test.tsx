@@ -130,3 +130,22 @@ describe('empty inventory', () => {
     expect(screen.getByTestId('inventory-empty').textContent).toContain('No identities yet');
   });
 });
+
+describe('a run that skipped objects', () => {
+  it('says so in the run history, names each skipped object, and never runs source text as markup', async () => {
+    useMocks();
+    render(<Sources />);
+    const row = await found('[data-testid=run-row][data-status=succeeded_with_warnings]');
+    expect(row.textContent).toContain('Succeeded with warnings');
+    const sub = await found('[data-testid=run-warnings]');
+    expect(sub.textContent).toContain('3 warnings');
+    expect(sub.textContent).toContain("skipped app 3 of page 1 of /api/v1/apps: it has no 'id'");
+    expect(sub.textContent).toContain('and 2 more');
+    fireEvent.click(row);
+    const list = await found('[data-testid=run-warning-list]');
+    const items = [...list.querySelectorAll('[data-testid=run-warning]')].map((li) => li.textContent);
+    expect(items).toHaveLength(3);
+    expect(items[2]).toContain('<script>alert(1)</script> is not a valid profile');
+    expect(list.querySelector('script')).toBeNull();
+  });
+});
