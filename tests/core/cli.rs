@@ -267,6 +267,27 @@ fn a_campaign_from_the_command_line() {
         .path()
         .join(format!("campaign-{id}-evidence.html"))
         .exists());
+    // The evidence CSV: the documented columns and one row per item, the
+    // person's decision with its justification, the rest by policy.
+    let text =
+        std::fs::read_to_string(dir.path().join(format!("campaign-{id}-evidence.csv"))).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(header, custodian::evidence::CSV_COLUMNS);
+    let col = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len() as i64, items);
+    let by_person: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| &r[col("decided_by_policy")] == "no")
+        .collect();
+    assert_eq!(by_person.len(), 1);
+    assert_eq!(&by_person[0][col("item_id")], first.as_str());
+    assert_eq!(&by_person[0][col("decision")], "retire");
+    assert_eq!(&by_person[0][col("justification")], "unused");
+    assert!(rows
+        .iter()
+        .all(|r| !r[col("decision")].is_empty() && &r[col("campaign")] == "Bots"));
     let v = json(&custodian(&db, &["audit", "verify", "--json"]));
     assert_eq!(v["ok"], true);
 
@@ -348,17 +369,88 @@ fn offboarding_from_the_command_line() {
     ));
     assert_eq!(r["transferred"].as_i64().unwrap() as usize, items);
     assert_eq!(r["closed"], true);
-    let csv = custodian(&db, &["tasks", "--export", "csv"]);
-    let text = String::from_utf8_lossy(&csv.stdout);
-    assert!(text.starts_with("id,origin,campaign,case,kind"), "{text}");
-    assert!(
-        text.lines()
-            .filter(|l| l.contains(",transfer_owner,"))
-            .count()
-            >= items
+    // The task CSV: it parses, has the documented header, and holds one row
+    // per task with that task's values (the JSON export is the reference).
+    let out = custodian(&db, &["tasks", "--export", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "id",
+            "origin",
+            "campaign",
+            "case",
+            "kind",
+            "identity",
+            "target",
+            "new_owner",
+            "status",
+            "created_at",
+            "updated_at",
+            "updated_by",
+            "note"
+        ]
     );
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    let tasks = json(&custodian(&db, &["tasks", "--export", "json"]));
+    let tasks = tasks.as_array().unwrap();
+    assert_eq!(rows.len(), tasks.len(), "one row per task: {text}");
+    let s = |v: &Value| match v {
+        Value::Null => String::new(),
+        Value::String(s) => custodian::sanitize::csv_cell(s).into_owned(),
+        other => other.to_string(),
+    };
+    for (row, t) in rows.iter().zip(tasks) {
+        let expected: Vec<String> = [
+            "id",
+            "origin",
+            "campaign_id",
+            "case_id",
+            "kind",
+            "identity",
+            "target",
+            "new_owner",
+            "status",
+            "created_at",
+            "updated_at",
+            "updated_by",
+            "note",
+        ]
+        .iter()
+        .map(|k| s(&t[*k]))
+        .collect();
+        let got: Vec<String> = row.iter().map(str::to_string).collect();
+        assert_eq!(got, expected, "task {}", t["id"]);
+    }
+    // The case's transfers: one per item, each to the manager, open.
+    let manager_name = case_manager_name(&db, manager);
+    let case_id = case["summary"]["id"].to_string();
+    let transfers: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| &r[4] == "transfer_owner" && r[3] == case_id)
+        .collect();
+    assert_eq!(transfers.len(), items, "{text}");
+    for t in &transfers {
+        assert_eq!(&t[1], "offboarding");
+        assert_eq!(t[7], manager_name, "{t:?}");
+        assert_eq!(&t[8], "open");
+    }
     let v = json(&custodian(&db, &["audit", "verify", "--json"]));
     assert_eq!(v["ok"], true);
+}
+
+/// A person's display name, read from the store behind `db`.
+fn case_manager_name(db: &std::path::Path, person: i64) -> String {
+    crate::util::raw_store(db)
+        .query_row(
+            "SELECT display_name FROM people WHERE id = ?1",
+            [person],
+            |r| r.get(0),
+        )
+        .unwrap()
 }
 
 #[test]
@@ -373,11 +465,59 @@ fn posture_blast_and_the_pipeline_check() {
     let first = top[0]["name"].as_str().unwrap().to_string();
     assert!(top[0]["score"].as_f64().unwrap() >= top[1]["score"].as_f64().unwrap());
     let md = custodian(&db, &["blast", &first, "--format", "md"]);
-    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(md.status.success());
+    let md = String::from_utf8(md.stdout).unwrap();
+    // The document says what ops::blast computes for that identity: its
+    // name, the counts in reach, and one table row per resource, in order.
+    let expected = {
+        let loc =
+            custodian::store::Location::parse(&crate::util::cli_location(&db).to_string_lossy())
+                .unwrap();
+        let store = custodian::store::Store::open_location(&loc).unwrap();
+        custodian::ops::blast(&store, &first).unwrap()
+    };
+    use custodian::sanitize::md_text;
+    assert!(!expected.resources.is_empty() && !expected.reachable.is_empty());
     assert!(
-        md.starts_with(&format!("# Blast radius: {first}")) && md.contains("## Resources in reach"),
+        md.starts_with(&format!("# Blast radius: {}\n", md_text(&expected.name))),
         "{md}"
     );
+    assert!(
+        md.contains(&format!(
+            "**Score {:.1}** ({} identities and {} resources in reach, {} high-consequence actions).",
+            expected.score,
+            expected.reachable.len(),
+            expected.resources.len(),
+            expected.high_consequence.len()
+        )),
+        "{md}"
+    );
+    let table: Vec<&str> = md
+        .split("## Resources in reach\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| "))
+        .collect();
+    assert_eq!(table.len(), expected.resources.len(), "{md}");
+    for (row, r) in table.iter().zip(&expected.resources) {
+        let cells: Vec<&str> = row
+            .trim_start_matches("| ")
+            .trim_end_matches(" |")
+            .split(" | ")
+            .collect();
+        assert_eq!(cells.len(), 7, "{row}");
+        assert_eq!(cells[0], md_text(&r.name), "{row}");
+        assert_eq!(cells[2], r.sensitivity.as_str(), "{row}");
+        assert_eq!(cells[6], format!("{:.1}", r.contribution), "{row}");
+        for p in &r.permissions {
+            assert!(cells[4].contains(&md_text(&p.permission)), "{row}");
+        }
+    }
+    let chains = md.split("## Delegation chains\n\n").nth(1).unwrap();
+    let listed = chains.lines().take_while(|l| l.starts_with("- ")).count();
+    assert_eq!(listed, expected.reachable.len(), "{md}");
     let b = json(&custodian(&db, &["blast", &first, "--format", "json"]));
     let resource = b["resources"][0]["name"].as_str().unwrap().to_string();
     let who = json(&custodian(&db, &["who-can-reach", &resource, "--json"]));

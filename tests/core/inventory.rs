@@ -289,9 +289,39 @@ fn has_findings_filter_and_facets_agree() {
 
 #[test]
 fn page_size_is_capped() {
-    let store = demo_store();
+    // The cap (`store::inventory::MAX_PAGE`) is 1000, the demo's own size, so
+    // the organisation here is larger: a cap that did not hold would return
+    // every row.
+    const CAP: usize = 1000;
+    const N: usize = CAP + 237;
+    let mut b = OrgBuilder::new();
+    for k in 0..N {
+        b.identity(&format!("agent-{k:05}"), IdentityKind::AiAgent, None);
+    }
+    let mut store = crate::util::test_store();
+    store.replace_org(&b.org, now()).unwrap();
     let page = ops::inventory(&store, &InventoryQuery { limit: 5000, ..q() }, now()).unwrap();
-    assert_eq!(page.rows.len(), 1000);
+    assert_eq!(page.rows.len(), CAP, "exactly the cap comes back");
+    assert_eq!(page.total as usize, N, "total counts every match");
+    let names: Vec<String> = page.rows.iter().map(|r| r.name.clone()).collect();
+    let expected: Vec<String> = (0..CAP).map(|k| format!("agent-{k:05}")).collect();
+    assert_eq!(names, expected, "the first CAP rows in name order");
+    // The next page continues exactly where the cap stopped.
+    let next = ops::inventory(
+        &store,
+        &InventoryQuery {
+            limit: 5000,
+            offset: CAP as u32,
+            ..q()
+        },
+        now(),
+    )
+    .unwrap();
+    assert_eq!(next.total as usize, N);
+    assert_eq!(next.offset as usize, CAP);
+    let rest: Vec<String> = next.rows.iter().map(|r| r.name.clone()).collect();
+    let expected: Vec<String> = (CAP..N).map(|k| format!("agent-{k:05}")).collect();
+    assert_eq!(rest, expected, "the rest, no overlap, nothing skipped");
 }
 
 #[test]
