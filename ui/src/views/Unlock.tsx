@@ -10,6 +10,9 @@ import { unlockApi, type UnlockApi, type UnlockState } from '../lib/unlock';
 import { ErrorCodeTag } from '../components/ErrorCallout';
 import { refreshWhoAmI } from '../lib/connection';
 
+/** A narrow column in the middle of the window (set through the CSSOM, which the CSP allows). */
+const FRAME = { maxWidth: '44rem', margin: '4rem auto' };
+
 export function Unlock(props: { onUnlocked: () => void; api?: UnlockApi; reason?: UserError | null }) {
   const [api] = useState<UnlockApi>(() => props.api ?? unlockApi());
   const [state, setState] = useState<UnlockState | null>(null);
@@ -32,7 +35,7 @@ export function Unlock(props: { onUnlocked: () => void; api?: UnlockApi; reason?
 
   if (loadError)
     return (
-      <section class="panel unlock" aria-labelledby="unlock-h" data-testid="unlock">
+      <section class="panel unlock" style={FRAME} aria-labelledby="unlock-h" data-testid="unlock">
         <h1 id="unlock-h">Custodian cannot open its cache</h1>
         <div class="callout callout--error" role="alert" data-testid="unlock-error">
           <strong>{loadError.message}</strong> <ErrorCodeTag code={loadError.code} />
@@ -41,7 +44,7 @@ export function Unlock(props: { onUnlocked: () => void; api?: UnlockApi; reason?
     );
   if (!state)
     return (
-      <section class="panel unlock" aria-busy="true" data-testid="unlock">
+      <section class="panel unlock" style={FRAME} aria-busy="true" data-testid="unlock">
         <p class="muted">Loading…</p>
       </section>
     );
@@ -85,7 +88,7 @@ export function Unlock(props: { onUnlocked: () => void; api?: UnlockApi; reason?
   };
 
   return (
-    <section class="panel unlock" aria-labelledby="unlock-h" data-testid="unlock" data-mode={choosing ? 'choose' : 'enter'}>
+    <section class="panel unlock" style={FRAME} aria-labelledby="unlock-h" data-testid="unlock" data-mode={choosing ? 'choose' : 'enter'}>
       <h1 id="unlock-h">{choosing ? 'Choose a passphrase for Custodian' : 'Unlock Custodian'}</h1>
       {choosing ? (
         <p data-testid="unlock-explain">
