@@ -129,11 +129,9 @@ pub const TABLE_POLICY: &[(&str, Policy)] = &[
         Policy::Write(&[Role::CampaignOwner, Role::Manager]),
     ),
     // An identity's timeline: appended by the governance action it records
-    // (insert only; no member deletes it).
-    (
-        "identity_events",
-        Policy::Write(&[Role::CampaignOwner, Role::Reviewer, Role::Manager]),
-    ),
+    // (insert only; no member deletes it), each entry in its writer's own
+    // name (layer 3: row-level security checks `actor`).
+    ("identity_events", Policy::Rls),
     // Written only through SECURITY DEFINER functions (audit_append, the
     // seal, member_*), or by the DBA and the migrations (the markers).
     ("audit_log", Policy::Definer),

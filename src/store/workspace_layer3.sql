@@ -62,6 +62,13 @@ CREATE POLICY items_manager_departing ON custodian.campaign_items FOR SELECT TO 
 CREATE CONSTRAINT TRIGGER offboarding_cases_opened_audited AFTER INSERT ON custodian.offboarding_cases
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION custodian.require_audit();
 
+-- The identity timeline is evidence of who registered, transferred or
+-- retired an identity: every member writes entries in their own name only.
+ALTER TABLE custodian.identity_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY identity_events_read ON custodian.identity_events FOR SELECT TO {all} USING (true);
+CREATE POLICY identity_events_own_name ON custodian.identity_events FOR INSERT TO {writers}
+  WITH CHECK (actor = custodian.my_name());
+
 -- The schema's own marker is the migrations' (the DBA's), not the admin's.
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON custodian.custodian_marker FROM {admin};
 -- Nobody truncates anything: TRUNCATE skips row-level security and triggers.

@@ -1059,6 +1059,10 @@ fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
             "deleting a departure",
             format!("DELETE FROM departures WHERE person_id = {foreign}; SELECT 1/(SELECT count(*) FROM departures WHERE person_id = {foreign}) - 1"),
         ),
+        (
+            "a timeline entry in someone else's name",
+            format!("INSERT INTO identity_events (identity_id, at, actor, kind, detail) VALUES ({foreign_identity}, 0, 'Someone Else', 'transferred', 'forged')"),
+        ),
     ] {
         let e = tx_err(&mut m, &sql).unwrap_or_else(|| panic!("{what}: allowed"));
         assert!(
