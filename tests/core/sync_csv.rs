@@ -431,3 +431,209 @@ fn shared_cache_sync_and_connection_test_for_the_desktop_host() {
     assert_eq!(*phases.lock().unwrap().last().unwrap(), "done");
     assert!(phases.lock().unwrap().iter().any(|p| p == "applying"));
 }
+
+/// Everything a failed first import must leave as it was, as comparable
+/// JSON: the dataset marker, the summary, every inventory row, every
+/// identity's detail, campaigns, every audit entry, the sources (less
+/// `except`), their runs, posture, and the row count of every table.
+fn org_fingerprint(store: &mut Store, except: Option<i64>) -> serde_json::Value {
+    use custodian::views::InventoryQuery;
+    let mut rows = Vec::new();
+    loop {
+        let page = ops::inventory(
+            store,
+            &InventoryQuery {
+                limit: 1000,
+                offset: rows.len() as u32,
+                ..Default::default()
+            },
+            now(),
+        )
+        .unwrap();
+        if page.rows.is_empty() {
+            break;
+        }
+        rows.extend(page.rows);
+    }
+    let details: Vec<_> = rows
+        .iter()
+        .step_by(7)
+        .map(|r| {
+            store
+                .identity_detail(custodian::model::IdentityId(r.id), now())
+                .unwrap()
+        })
+        .collect();
+    let sources: Vec<_> = ops::sources(store)
+        .unwrap()
+        .into_iter()
+        .filter(|s| Some(s.id) != except)
+        .collect();
+    let runs: Vec<_> = ops::sync_runs(store, None, 10_000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| Some(r.source_id) != except)
+        .collect();
+    let mut counts = serde_json::Map::new();
+    for t in [
+        "identities",
+        "people",
+        "credentials",
+        "grants",
+        "resources",
+        "delegations",
+        "findings",
+        "lifecycle_events",
+        "campaigns",
+        "campaign_items",
+        "campaign_events",
+        "tasks",
+        "meta",
+    ] {
+        let n: i64 = store
+            .raw_db()
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap();
+        counts.insert(t.into(), n.into());
+    }
+    let mut posture = serde_json::to_value(ops::posture(store, now()).unwrap()).unwrap();
+    round_floats(&mut posture);
+    json!({
+        "dataset": store.meta("dataset").unwrap(),
+        "summary": ops::summary(store).unwrap(),
+        "rows": rows,
+        "details": details,
+        "campaigns": store.campaigns(now()).unwrap(),
+        "audit": store.audit_entries(0, 1_000_000).unwrap(),
+        "audit_head": store.audit_head().unwrap(),
+        "sources": sources,
+        "runs": runs,
+        "posture": posture,
+        "counts": counts,
+    })
+}
+
+/// Blast scores are sums over hash-ordered chains: equal up to the last
+/// bits between two computations over the same data. Compared at 1e-6.
+fn round_floats(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = (n.as_f64().unwrap() * 1e6).round() / 1e6;
+            *v = json!(x);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(round_floats),
+        serde_json::Value::Object(m) => m.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_failed_first_import_leaves_the_demo_organisation_exactly_as_it_was() {
+    let ragged = format!("{}extra-agent,ai_agent,,,,,,,,,,,,,surplus,cells\n", GOOD);
+    let invalid = "name,kind\ngood-agent,ai_agent\nbad-agent,robot\n".to_string();
+    let oversize = format!(
+        "name,kind,purpose\nbig-agent,ai_agent,{}\n",
+        "x".repeat(17 * 1024)
+    );
+    for (what, body, says) in [
+        ("ragged", ragged, "line 5"),
+        ("invalid", invalid, "robot"),
+        ("oversize", oversize, "16384"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.csv");
+        std::fs::write(&path, &body).unwrap();
+        // The demo with history on it: a campaign with items and its audit entry.
+        let mut store = crate::util::test_store();
+        ops::load_demo(
+            &mut store,
+            custodian::demo::DemoSize::S,
+            custodian::demo::DEFAULT_SEED,
+            now(),
+        )
+        .unwrap();
+        let owner = store.resolve_person("1").unwrap();
+        store
+            .create_campaign(
+                owner,
+                &crate::util::identities_campaign("On the demo", owner, 14),
+                now(),
+            )
+            .unwrap();
+        let id = SourceId(
+            ops::add_source(
+                &mut store,
+                &MemorySecrets::default(),
+                "csv",
+                "registry",
+                json!({"path": path.display().to_string()}),
+                None,
+                now(),
+            )
+            .unwrap()
+            .id,
+        );
+        let before = org_fingerprint(&mut store, Some(id.0));
+        assert_eq!(before["dataset"], "demo-s");
+        assert!(before["counts"]["campaign_items"].as_i64().unwrap() > 0);
+
+        let err = import(&mut store, &path).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidInput, "{what}: {err}");
+        assert!(err.message.contains(says), "{what}: {err}");
+
+        let after = org_fingerprint(&mut store, Some(id.0));
+        for (k, v) in before.as_object().unwrap() {
+            if matches!(k.as_str(), "audit" | "audit_head") {
+                continue;
+            }
+            assert!(
+                after[k] == *v,
+                "{what}: {k} changed after a failed first import"
+            );
+        }
+        // The audit log keeps every entry and gains one: the failed run.
+        let (old, new) = (
+            before["audit"].as_array().unwrap(),
+            after["audit"].as_array().unwrap(),
+        );
+        assert_eq!(
+            &new[..old.len()],
+            &old[..],
+            "{what}: the audit log was rewritten"
+        );
+        assert_eq!(new.len(), old.len() + 1, "{what}: {new:?}");
+        let last = &new[old.len()];
+        assert_eq!(last["action"], "sync.run", "{what}");
+        assert_eq!(last["subject"], format!("source {} registry", id.0));
+        assert!(
+            last["details"]
+                .as_str()
+                .unwrap()
+                .contains("\"status\":\"failed\""),
+            "{what}: {last}"
+        );
+        // The source stays, clearly failed, with nothing of its own imported.
+        let source = ops::sources(&store)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == id.0)
+            .unwrap();
+        let run = source.last_run.unwrap();
+        assert_eq!(run.status, "failed", "{what}");
+        assert_eq!(run.error_code.as_deref(), Some("invalid_input"), "{what}");
+        assert!(
+            run.error_message.as_deref().unwrap_or("").contains(says),
+            "{what}: {run:?}"
+        );
+        let own: i64 = store
+            .raw_db()
+            .query_row(
+                "SELECT count(*) FROM identities WHERE source_id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(own, 0, "{what}");
+        assert!(store.verify_audit().unwrap().ok);
+    }
+}
