@@ -922,7 +922,7 @@ pub fn offboard_person(
     if let Some(c) = store.case_of(id)? {
         return store.offboarding_case(c);
     }
-    store.refresh_offboarding(now)?;
+    store.refresh_offboarding_of(id, now)?;
     match store.case_of(id)? {
         Some(c) => store.offboarding_case(c),
         None => {

@@ -342,6 +342,18 @@ impl Store {
         Ok(n)
     }
 
+    /// Opens `person`'s case if it is due. In a team workspace that is the
+    /// only case a member's action opens (a manager may open their reports'
+    /// and no one else's; syncs open the rest); solo, every case due, as
+    /// [`Store::refresh_offboarding`].
+    pub fn refresh_offboarding_of(&mut self, person: i64, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.db.transaction()?;
+        let scope = due_scope(&tx, person)?;
+        let n = open_cases_among(&tx, now, scope.as_deref())?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// The case of a person (any of their records), if one is open or closed.
     pub fn case_of(&self, person: i64) -> Result<Option<CaseId>> {
         let group = person_group(&self.db, person)?;

@@ -1151,5 +1151,35 @@ fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
         .all(|e| e.actor == names[&manager_p]));
     assert!(custodian::store::audit::verify_entries(&entries).ok);
     assert!(store.verify_audit().unwrap().ok);
+
+    // Departures recorded without a case yet (here by the DBA, as a source's
+    // import would): the manager's `offboard` opens their report's case and
+    // leaves another manager's due case to a sync.
+    let elsewhere: i64 = store
+        .raw_db()
+        .query_row(
+            "SELECT p.id FROM people p WHERE p.status = 'active' AND p.manager_id IS NOT NULL AND p.manager_id <> ?1
+               AND p.id NOT IN (?2, ?3, ?4, ?5)
+               AND EXISTS (SELECT 1 FROM identities i WHERE i.owner_id = p.id AND i.status <> 'deleted')
+               AND NOT EXISTS (SELECT 1 FROM offboarding_cases oc WHERE oc.person_id = p.id)
+             ORDER BY p.id LIMIT 1",
+            custodian::store::db::params![manager_p, leaver, foreign, other_report, stranger_p],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for p in [other_report, elsewhere] {
+        store
+            .raw_db()
+            .execute(
+                "INSERT INTO departures (person_id, departing_on, note, marked_by, marked_at) VALUES (?1, 1, '', 'HR feed', 0)",
+                [p],
+            )
+            .unwrap();
+    }
+    let opened = custodian::ops::offboard_person(&mut as_mgr, &other_report.to_string(), now())
+        .unwrap();
+    assert_eq!(opened.summary.manager_id, Some(manager_p));
+    assert_eq!(opened.summary.status, "open");
+    assert_eq!(store.case_of(elsewhere).unwrap(), None, "not the manager's to open");
     drop(as_admin);
 }
