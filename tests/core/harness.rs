@@ -40,6 +40,18 @@ impl Fixture {
     pub fn verify(&self) {
         self.rt.block_on(self.server.verify());
     }
+    /// Every request the server received, in order, as `path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .map(|r| match r.url.query() {
+                Some(q) => format!("{}?{q}", r.url.path()),
+                None => r.url.path().to_string(),
+            })
+            .collect()
+    }
 }
 
 /// Retries quickly, so throttling tests take milliseconds.

@@ -242,36 +242,137 @@ fn an_organisation_maps_to_people_apps_tokens_and_deploy_keys() {
     fx.verify();
 }
 
+/// Answers `first` once, then `then`, recording when each request came.
+struct Throttle {
+    first: ResponseTemplate,
+    then: ResponseTemplate,
+    at: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+}
+
+impl wiremock::Respond for Throttle {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let mut at = self.at.lock().unwrap();
+        at.push(std::time::Instant::now());
+        if at.len() == 1 {
+            self.first.clone()
+        } else {
+            self.then.clone()
+        }
+    }
+}
+
+type Times = std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>;
+
+fn throttled(first: ResponseTemplate, then: ResponseTemplate) -> (Throttle, Times) {
+    let at = Times::default();
+    (
+        Throttle {
+            first,
+            then,
+            at: at.clone(),
+        },
+        at,
+    )
+}
+
 #[test]
 fn primary_and_secondary_rate_limits_are_waited_out() {
     let fx = Fixture::start();
-    // Primary: 403 with remaining 0 and a reset now; secondary: 403 with retry-after;
-    // secondary named only in the body. Each once, then the real answers.
+    // Primary: 403 with remaining 0 and a reset now (wait until the reset,
+    // plus a second); secondary: 403 with retry-after 1; secondary named only
+    // in the body (wait the policy's secondary_wait). Each once, then the
+    // real answer; each throttled URL must be asked twice, the second time
+    // only after the wait.
     let reset = chrono::Utc::now().timestamp().to_string();
+    let (primary, primary_at) = throttled(
+        ResponseTemplate::new(403)
+            .insert_header("x-ratelimit-remaining", "0")
+            .insert_header("x-ratelimit-reset", reset.as_str())
+            .set_body_json(json!({"message": "API rate limit exceeded"})),
+        ok(json!([member("alice")])),
+    );
     fx.mount(
         get("/orgs/acme/members")
             .and(query_param("role", "admin"))
-            .respond_with(
-                ResponseTemplate::new(403)
-                    .insert_header("x-ratelimit-remaining", "0")
-                    .insert_header("x-ratelimit-reset", reset.as_str())
-                    .set_body_json(json!({"message": "API rate limit exceeded"})),
-            )
-            .up_to_n_times(1)
+            .respond_with(primary)
             .with_priority(1),
     );
-    fx.mount(get("/orgs/acme/outside_collaborators")
-        .respond_with(ResponseTemplate::new(403).insert_header("retry-after", "0")
-            .set_body_json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."})))
-        .up_to_n_times(1).with_priority(1));
-    fx.mount(get("/orgs/acme/installations")
-        .respond_with(ResponseTemplate::new(403)
-            .set_body_json(json!({"message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation."})))
-        .up_to_n_times(1).with_priority(1));
+    let (secondary, secondary_at) = throttled(
+        ResponseTemplate::new(403).insert_header("retry-after", "1")
+            .set_body_json(json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."})),
+        ok(json!([member("erin")])),
+    );
+    fx.mount(
+        get("/orgs/acme/outside_collaborators")
+            .respond_with(secondary)
+            .with_priority(1),
+    );
+    let (body_only, body_only_at) = throttled(
+        ResponseTemplate::new(403)
+            .set_body_json(json!({"message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation."})),
+        ok(json!([member("dave")])),
+    );
+    fx.mount(
+        get("/orgs/acme/members")
+            .and(query_param("role", "all"))
+            .and(query_param("page", "3"))
+            .respond_with(body_only)
+            .with_priority(1),
+    );
     mount_org(&fx, false);
     let mut env = new_env(&fx, json!({}));
-    sync(&mut env).unwrap();
+    let secondary_wait = Duration::from_millis(400);
+    sync_blocking(
+        &mut env.store,
+        env.source,
+        &env.secrets,
+        std::sync::Arc::new(|_| {}),
+        Cancel::new(),
+        HttpPolicy {
+            secondary_wait,
+            ..policy()
+        },
+    )
+    .unwrap();
+    // What the retried answers carried is in the inventory.
     assert_eq!(env.detail("installation:1").name, "release-bot");
+    let people: Vec<String> = ["alice", "erin", "dave"]
+        .iter()
+        .map(|l| env.person(l).0)
+        .collect();
+    assert_eq!(people, ["active", "active", "active"]);
+    // Each throttle was served, then the same URL asked again after the wait.
+    for (what, at, min) in [
+        ("primary (reset)", &primary_at, Duration::from_secs(1)),
+        (
+            "secondary (retry-after)",
+            &secondary_at,
+            Duration::from_secs(1),
+        ),
+        ("secondary (body only)", &body_only_at, secondary_wait),
+    ] {
+        let at = at.lock().unwrap();
+        assert_eq!(at.len(), 2, "{what}: asked {} time(s)", at.len());
+        let waited = at[1] - at[0];
+        assert!(
+            waited >= min,
+            "{what}: retried after {waited:?}, less than {min:?}"
+        );
+    }
+    // In the server's log: each throttled URL twice, and nothing else twice.
+    let log = fx.requests();
+    let count = |u: &str| log.iter().filter(|r| r.as_str() == u).count();
+    for u in [
+        "/orgs/acme/members?role=admin&per_page=100",
+        "/orgs/acme/outside_collaborators?per_page=100",
+        "/orgs/acme/members?role=all&per_page=100&page=3",
+    ] {
+        assert_eq!(count(u), 2, "{u} in {log:#?}");
+    }
+    let mut once: Vec<&String> = log.iter().filter(|r| count(r) != 2).collect();
+    once.dedup();
+    assert!(log.iter().all(|r| count(r) <= 2), "{log:#?}");
+    assert_eq!(log.len(), once.len() + 6, "{log:#?}");
 }
 
 #[test]

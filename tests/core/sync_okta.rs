@@ -176,9 +176,34 @@ fn full_sync_maps_users_apps_tokens_and_groups() {
     );
     mount_org(&fx, true);
     let mut env = new_env(&fx);
+    let started = std::time::Instant::now();
     let out = env.sync().unwrap();
+    let took = started.elapsed();
     fx.verify();
     assert!(out.full);
+    // The throttled page was asked twice, the retry after the wait Okta
+    // asked for (until the reset, plus a second), then the pages after it.
+    let log = fx.requests();
+    let throttled = "/api/v1/users?after=00u2&limit=200";
+    let at: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.as_str() == throttled)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(at.len(), 2, "{log:#?}");
+    assert!(
+        took >= std::time::Duration::from_secs(1),
+        "no wait: {took:?}"
+    );
+    let first = log.iter().position(|r| r == "/api/v1/users?limit=200");
+    assert!(
+        first.is_some_and(|f| f < at[0]),
+        "the first page once, then the throttled one twice: {log:#?}"
+    );
+    assert!(log
+        .iter()
+        .all(|r| r.as_str() == throttled || log.iter().filter(|o| *o == r).count() == 1));
     let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
     assert_eq!(
         (run.status.as_str(), run.mode.as_deref()),
