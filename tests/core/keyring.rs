@@ -31,6 +31,9 @@ fn secrets_round_trip_through_the_os_keyring_and_never_touch_the_cache() {
     server.user("svc-keyring", Some("Service"), None, "Platform");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
+    // The cache key, read back from the keyring, outside the folder searched.
+    let keydir = tempfile::tempdir().unwrap();
+    let keyfile = keydir.path().join("cache-key");
     let exe = env!("CARGO_BIN_EXE_custodian");
     // One keyring session: store the token with `source add`, then `sync`
     // reads it back from the keyring; finally the entry is looked up with
@@ -45,6 +48,7 @@ printf '%s\n' "$TOKEN" | "$EXE" --db "$DB" source add scim --name kr --set base_
 secret-tool lookup service org.custodian.desktop username source-1 || secret-tool search --all service org.custodian.desktop
 echo
 echo "cache-key: $(secret-tool lookup service org.custodian.desktop username cache-key | wc -c)"
+secret-tool lookup service org.custodian.desktop username cache-key > "$KEYFILE"
 echo "audit-key: $(secret-tool lookup service org.custodian.desktop username audit-key | wc -c)"
 "$EXE" --db "$DB" audit verify
 "#;
@@ -56,6 +60,7 @@ echo "audit-key: $(secret-tool lookup service org.custodian.desktop username aud
         .env("BASE", &server.base)
         .env("TOKEN", &server.token)
         .env("DIR", dir.path())
+        .env("KEYFILE", &keyfile)
         // The most verbose logs, into the test's folder.
         .env("CUSTODIAN_LOG", "trace")
         // The cache key goes to the keyring too (no passphrase from the environment).
@@ -87,8 +92,28 @@ echo "audit-key: $(secret-tool lookup service org.custodian.desktop username aud
         "the cache is encrypted"
     );
 
+    // Without its key the cache does not open as SQLite at all...
+    let plain = rusqlite::Connection::open(&db).unwrap();
+    let err = plain
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("not a database"), "{err}");
+    drop(plain);
+    // ...with it, no text or blob in any column of any table holds the
+    // secret, plainly, in hex or in base64.
+    let key = std::fs::read_to_string(&keyfile).unwrap();
+    let key = key.trim();
+    assert_eq!(key.len(), 64, "a raw key from the keyring");
+    let forms = secret_forms(&server.token);
+    let (tables, cells) = scan_cache(&db, key, &forms);
+    assert!(tables >= 20, "every table was read ({tables})");
+    assert!(cells > 200, "every cell was read ({cells})");
+
     // The cache, its WAL, trace-level logs, the diagnostics bundle, the audit
-    // export and the task export never contain the secret; stderr neither.
+    // export and the task export never contain the secret (nor its hex or
+    // base64 forms); stderr neither.
     let mut checked = 0;
     let mut stack = vec![dir.path().to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -99,13 +124,13 @@ echo "audit-key: $(secret-tool lookup service org.custodian.desktop username aud
                 continue;
             }
             let bytes = std::fs::read(&p).unwrap();
-            assert!(
-                !bytes
-                    .windows(server.token.len())
-                    .any(|w| w == server.token.as_bytes()),
-                "secret found in {}",
-                p.display()
-            );
+            for f in &forms {
+                assert!(
+                    !contains(&bytes, f.as_bytes()),
+                    "secret ({f}) found in {}",
+                    p.display()
+                );
+            }
             checked += 1;
         }
     }
@@ -122,6 +147,94 @@ echo "audit-key: $(secret-tool lookup service org.custodian.desktop username aud
         stdout.contains("\"identities\": 1"),
         "reopened with the key from the keyring: {stdout}"
     );
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The secret as it could be stored: itself, hex (both cases), and the
+/// part of its base64 (standard and URL-safe) that does not depend on the
+/// bytes around it, at each of the three alignments.
+fn secret_forms(secret: &str) -> Vec<String> {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b64 = |bytes: &[u8]| -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let b = [
+                chunk[0],
+                *chunk.get(1).unwrap_or(&0),
+                *chunk.get(2).unwrap_or(&0),
+            ];
+            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+            for k in 0..=chunk.len() {
+                out.push(STD[((n >> (18 - 6 * k)) & 63) as usize] as char);
+            }
+        }
+        out
+    };
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut forms = vec![secret.to_string(), hex.clone(), hex.to_uppercase()];
+    for pad in 0..3 {
+        let mut bytes = vec![0u8; pad];
+        bytes.extend_from_slice(secret.as_bytes());
+        let enc = b64(&bytes);
+        // Drop the characters that mix in the padding bytes or the end.
+        let core: String = enc.chars().skip((pad * 4).div_ceil(3)).collect();
+        let core: String = core
+            .chars()
+            .take(core.chars().count().saturating_sub(3))
+            .collect();
+        assert!(core.len() >= 8, "a long enough secret to search for");
+        forms.push(core.clone());
+        forms.push(core.replace('+', "-").replace('/', "_"));
+    }
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Opens the cache with its raw key (bypassing the store) and reads every
+/// text and blob of every table: (tables read, cells read).
+fn scan_cache(db: &std::path::Path, key: &str, forms: &[String]) -> (usize, usize) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"x'{key}'\";"))
+        .unwrap();
+    let mut st = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap();
+    let tables: Vec<String> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let mut cells = 0;
+    for t in &tables {
+        // FTS shadow tables and virtual tables read like any other.
+        let Ok(mut st) = c.prepare(&format!("SELECT * FROM \"{t}\"")) else {
+            continue;
+        };
+        let n = st.column_count();
+        let mut rows = st.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..n {
+                let bytes: Vec<u8> = match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b) => {
+                        b.to_vec()
+                    }
+                    _ => continue,
+                };
+                cells += 1;
+                for f in forms {
+                    assert!(
+                        !contains(&bytes, f.as_bytes()),
+                        "secret ({f}) in the cache: table {t}, column {i}"
+                    );
+                }
+            }
+        }
+    }
+    (tables.len(), cells)
 }
 
 #[test]
