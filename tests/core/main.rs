@@ -5,6 +5,7 @@ mod harness;
 mod peers;
 mod pg;
 mod pg_hba;
+mod samba;
 mod util;
 
 mod audit;
@@ -33,6 +34,7 @@ mod sync_entra;
 mod sync_github;
 mod sync_ldap;
 mod sync_okta;
+mod sync_samba;
 mod sync_scim;
 mod unlock;
 mod workspace;
