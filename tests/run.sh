@@ -30,6 +30,11 @@ export DEBIAN_FRONTEND=noninteractive
 # Secret Service in CI); the keyring test unsets it to use gnome-keyring.
 export CUSTODIAN_CACHE_KEY="${CUSTODIAN_CACHE_KEY:-custodian-test-suite}"
 export PATH="$HOME/.cargo/bin:$PATH"
+# Step 1 installs Samba, so as root (CI) its AD tests fail here rather than
+# skip; they need root for Samba's fixed ports 389/636 (tests/core/samba.rs).
+if [ "$(id -u)" -eq 0 ]; then
+    export CUSTODIAN_REQUIRE_SAMBA="${CUSTODIAN_REQUIRE_SAMBA:-1}"
+fi
 
 # ---------------------------------------------------------------------------
 section "1/5 system packages"
@@ -44,6 +49,10 @@ APT_PACKAGES=(
     # real local peers for the core tests: Python (scim2-server, moto), an OS
     # keyring (gnome-keyring on a private D-Bus), OpenLDAP
     python3 python3-venv gnome-keyring dbus-daemon dbus-x11 libsecret-tools slapd ldap-utils
+    # a real Active Directory for the LDAP source: a Samba AD DC the tests
+    # provision on loopback (samba-ad-dc brings winbind; the provisioning data
+    # is its own package)
+    samba samba-ad-dc samba-ad-provision
     # the store's second engine: a throwaway PostgreSQL cluster (15 or newer),
     # with TLS from a throwaway CA (openssl)
     postgresql openssl
