@@ -55,7 +55,8 @@
 //!   `DONT_EXPIRE_PASSWORD`; a gMSA's managed password expires after
 //!   `msDS-ManagedPasswordInterval` days (AD rotates it).
 //! - **Group memberships** of service accounts → grants `member` on the group
-//!   (a resource), nested groups followed (`member via <group>`); builtin
+//!   (a resource), nested groups followed (`member via <group> > <group>`, the shortest chain
+//!   from the account's own group); builtin
 //!   administrative groups (Domain/Enterprise/Schema Admins, Administrators,
 //!   the operators groups, DnsAdmins, ...) and any group named `*admin*` or
 //!   with `adminCount=1` are high/critical, and membership in them is admin
@@ -1056,7 +1057,9 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
                 }
             }
         }
-        // Breadth-first up the nesting; the first path found names the route.
+        // Breadth-first up the nesting; the first (shortest) path found
+        // names the route: each group reached remembers the group it was
+        // reached through.
         let mut via: HashMap<usize, Option<usize>> = HashMap::new();
         let mut queue: VecDeque<usize> = VecDeque::new();
         for g in direct {
@@ -1065,27 +1068,43 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
         }
         let mut seen: HashSet<usize> = via.keys().copied().collect();
         while let Some(g) = queue.pop_front() {
-            let route = via.get(&g).copied().flatten().unwrap_or(g);
             let gdn = normalize_dn(&read.groups[g].dn);
             for p in parents.get(&gdn).into_iter().flatten() {
                 if seen.insert(*p) {
-                    via.insert(*p, Some(route));
+                    via.insert(*p, Some(g));
                     queue.push_back(*p);
                 }
             }
         }
-        let mut reached: Vec<(usize, Option<usize>)> = via.into_iter().collect();
+        // The groups between the account and `g`, outermost last (AD nests
+        // Domain Admins in Administrators, so two hops are common).
+        let route = |g: usize| -> Vec<&str> {
+            let mut names = vec![];
+            let mut cur = via.get(&g).copied().flatten();
+            while let Some(r) = cur {
+                if names.len() > groups.len() {
+                    break;
+                }
+                names.push(groups[r].name);
+                cur = via.get(&r).copied().flatten();
+            }
+            names.reverse();
+            names
+        };
+        let mut reached: Vec<usize> = via.keys().copied().collect();
         reached.sort_unstable();
-        for (g, route) in reached {
+        for g in reached {
             used[g] = true;
             let grp = &groups[g];
             let privileged = grp.sensitivity >= Sensitivity::High;
+            let path = route(g);
             f.grants.push(GrantRecord {
                 identity: key.clone(),
                 resource: format!("group:{}", grp.key),
-                permission: match route {
-                    None => "member".to_string(),
-                    Some(r) => format!("member via {}", groups[r].name),
+                permission: if path.is_empty() {
+                    "member".to_string()
+                } else {
+                    format!("member via {}", path.join(" > "))
                 },
                 privilege: if privileged {
                     Privilege::Admin
@@ -1231,6 +1250,45 @@ mod tests {
         assert_eq!(
             classify(&named),
             AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+    }
+
+    #[test]
+    fn nested_membership_names_every_group_on_the_way() {
+        // svc ∈ ops ∈ Domain Admins ∈ Administrators, as AD nests them.
+        let b = "dc=x";
+        let g = |cn: &str, member: &str| {
+            Entry::new(
+                &format!("cn={cn},{b}"),
+                &[
+                    ("objectClass", &["group"]),
+                    ("cn", &[cn]),
+                    ("member", &[member]),
+                ],
+            )
+        };
+        let read = Read {
+            max_pwd_age: None,
+            accounts: vec![Entry::new(
+                "cn=svc,dc=x",
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &["svc"]),
+                    ("servicePrincipalName", &["HTTP/svc"]),
+                ],
+            )],
+            groups: vec![
+                g("Administrators", "cn=Domain Admins,dc=x"),
+                g("Domain Admins", "cn=ops,dc=x"),
+                g("ops", "cn=svc,dc=x"),
+            ],
+        };
+        let f = map(&read, b, Utc::now());
+        let mut perms: Vec<&str> = f.grants.iter().map(|g| g.permission.as_str()).collect();
+        perms.sort_unstable();
+        assert_eq!(
+            perms,
+            ["member", "member via ops", "member via ops > Domain Admins"]
         );
     }
 

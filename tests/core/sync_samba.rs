@@ -294,14 +294,15 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         "pwdLastSet + the domain's maxPwdAge (Samba's default: 42 days)"
     );
     // AD nests Domain Admins in the built-in Administrators (and in the
-    // Denied RODC Password Replication Group): both are reached too.
+    // Denied RODC Password Replication Group): both are reached too, and the
+    // route names every group on the way.
     assert_eq!(
         grants(&env, &n("web")),
         [
             format!("kerberos: unconstrained delegation (can impersonate any user to any service) on Directory {} admin HC", SambaDc::BASE),
             format!("member on {} read", n("web-ops")),
-            format!("member via {} on Administrators admin HC", n("web-ops")),
-            format!("member via {} on Denied RODC Password Replication Group read", n("web-ops")),
+            format!("member via {} > Domain Admins on Administrators admin HC", n("web-ops")),
+            format!("member via {} > Domain Admins on Denied RODC Password Replication Group read", n("web-ops")),
             format!("member via {} on Domain Admins admin HC", n("web-ops")),
         ]
     );
