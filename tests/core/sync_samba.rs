@@ -334,7 +334,8 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
     let ag = grants(&env, &n("app"));
     assert!(
         ag.contains(&format!(
-            "kerberos: constrained delegation (acts as any user to this service) on MSSQLSvc/ad-db01.custodian.test:1433 write HC"
+            "kerberos: constrained delegation (acts as any user to this service) on MSSQLSvc/{}-db01.custodian.test:1433 write HC",
+            s.prefix
         )),
         "{ag:?}"
     );
