@@ -252,11 +252,18 @@ impl SambaDc {
                 free.then_some(ip)
             })
             .ok_or("no free loopback address for 389/636")?;
+        // Kept past this function: the shell around samba removes it.
         let dir = tempfile::Builder::new()
             .prefix("custodian-samba-")
             .tempdir()
             .map_err(|e| e.to_string())?
             .keep();
+        Self::start_in(dir.clone(), ip, started).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+    }
+
+    fn start_in(dir: PathBuf, ip: String, started: Instant) -> Result<SambaDc, String> {
         let d = |p: &str| dir.join(p).display().to_string();
         let tls = dir.join("tls");
         for sub in ["tls", "run", "log"] {
