@@ -579,7 +579,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                             r.finished_at.as_deref().unwrap_or(&r.started_at)
                         )
                     });
-                    writeln!(out, "{:>4}  {:<32} {:<6} {last}", s.id, s.name, s.kind)?;
+                    writeln!(
+                        out,
+                        "{:>4}  {} {:<6} {last}",
+                        s.id,
+                        custodian::sanitize::cell(&s.name, 32),
+                        s.kind
+                    )?;
                 }
             }
         }
@@ -1030,16 +1036,6 @@ fn inventory_query(a: InventoryArgs) -> Result<InventoryQuery> {
     })
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
-}
-
 fn print_inventory(out: &mut impl Write, page: &InventoryPage) -> Result<()> {
     writeln!(
         out,
@@ -1057,14 +1053,16 @@ fn print_inventory(out: &mut impl Write, page: &InventoryPage) -> Result<()> {
         let risk = r
             .max_severity
             .map_or("-".to_string(), |s| format!("{s}({})", r.finding_count));
+        // Outside text is escaped, cut and padded by display width
+        // (sanitize::cell), so the columns line up whatever a name holds.
         writeln!(
             out,
-            "{:>7}  {:<36} {:<16} {:<9} {:<24} {:>5} {:>6} {:<9}",
+            "{:>7}  {} {:<16} {:<9} {} {:>5} {:>6} {:<9}",
             r.id,
-            truncate(&r.name, 36),
+            custodian::sanitize::cell(&r.name, 36),
             r.kind.as_str(),
             r.status.as_str(),
-            truncate(&owner, 24),
+            custodian::sanitize::cell(&owner, 24),
             r.credential_count,
             r.grant_count,
             risk

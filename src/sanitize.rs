@@ -72,6 +72,133 @@ pub fn terminal(s: &str) -> Cow<'_, str> {
     visible(s, &['\n', '\t'])
 }
 
+/// How many terminal columns `c` takes: 0 for combining marks, zero-width
+/// joiners and variation selectors, 2 for East Asian wide and fullwidth
+/// characters and emoji, 1 otherwise. A small table, not all of Unicode's
+/// East Asian Width data, covering the scripts and symbols names use.
+pub fn char_width(c: char) -> usize {
+    match c as u32 {
+        0x0300..=0x036f
+        | 0x0483..=0x0489
+        | 0x0591..=0x05bd
+        | 0x0610..=0x061a
+        | 0x064b..=0x065f
+        | 0x0e31
+        | 0x0e34..=0x0e3a
+        | 0x1ab0..=0x1aff
+        | 0x1dc0..=0x1dff
+        | 0x200b..=0x200d
+        | 0x20d0..=0x20ff
+        | 0xfe00..=0xfe0f
+        | 0xfe20..=0xfe2f
+        | 0xe0100..=0xe01ef => 0,
+        0x1100..=0x115f
+        | 0x231a..=0x231b
+        | 0x2329..=0x232a
+        | 0x23e9..=0x23ec
+        | 0x23f0
+        | 0x23f3
+        | 0x25fd..=0x25fe
+        | 0x2614..=0x2615
+        | 0x2648..=0x2653
+        | 0x267f
+        | 0x2693
+        | 0x26a1
+        | 0x26aa..=0x26ab
+        | 0x26bd..=0x26be
+        | 0x26c4..=0x26c5
+        | 0x26ce
+        | 0x26d4
+        | 0x26ea
+        | 0x26f2..=0x26f3
+        | 0x26f5
+        | 0x26fa
+        | 0x26fd
+        | 0x2705
+        | 0x270a..=0x270b
+        | 0x2728
+        | 0x274c
+        | 0x274e
+        | 0x2753..=0x2755
+        | 0x2757
+        | 0x2795..=0x2797
+        | 0x27b0
+        | 0x27bf
+        | 0x2b1b..=0x2b1c
+        | 0x2b50
+        | 0x2b55
+        | 0x2e80..=0x303e
+        | 0x3041..=0x33ff
+        | 0x3400..=0x4dbf
+        | 0x4e00..=0x9fff
+        | 0xa000..=0xa4cf
+        | 0xa960..=0xa97f
+        | 0xac00..=0xd7a3
+        | 0xf900..=0xfaff
+        | 0xfe10..=0xfe19
+        | 0xfe30..=0xfe6f
+        | 0xff00..=0xff60
+        | 0xffe0..=0xffe6
+        | 0x1f004
+        | 0x1f0cf
+        | 0x1f18e
+        | 0x1f191..=0x1f19a
+        | 0x1f200..=0x1f251
+        | 0x1f300..=0x1f64f
+        | 0x1f680..=0x1f6ff
+        | 0x1f7e0..=0x1f7eb
+        | 0x1f900..=0x1f9ff
+        | 0x1fa70..=0x1faff
+        | 0x20000..=0x3fffd => 2,
+        _ => 1,
+    }
+}
+
+/// How many terminal columns `s` takes (see [`char_width`]).
+pub fn display_width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+/// Outside text as one cell of an aligned terminal table, exactly `width`
+/// columns wide: every hidden control, newline and tab included, is made
+/// visible first (a cell is one line, and a tab would jump columns), then the
+/// escaped text is cut to fit (ending in `…`) and padded with spaces, both
+/// by display width, so the next column starts where it should whatever the
+/// cell held. The result holds no hidden control, so [`VisibleWriter`] passes
+/// it unchanged.
+pub fn cell(s: &str, width: usize) -> String {
+    let v = visible(s, &[]);
+    let mut out = String::with_capacity(width + 8);
+    let mut used = 0;
+    if display_width(&v) <= width {
+        out.push_str(&v);
+        used = display_width(&v);
+    } else if width > 0 {
+        for c in v.chars() {
+            let w = char_width(c);
+            if used + w > width - 1 {
+                break;
+            }
+            out.push(c);
+            used += w;
+        }
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+/// Like [`cell`] but never cut: escaped, then padded to at least `width`
+/// columns (a longer text pushes the rest of its line, as `{:<width}` did).
+pub fn pad(s: &str, width: usize) -> String {
+    let v = visible(s, &[]);
+    let used = display_width(&v);
+    let mut out = v.into_owned();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
 /// The characters that make a spreadsheet treat a cell as a formula (OWASP).
 const CSV_FORMULA_START: &[char] = &['=', '+', '-', '@', '\t', '\r'];
 
@@ -474,6 +601,43 @@ mod tests {
         w.flush().unwrap();
         let out = String::from_utf8(std::mem::take(&mut w.inner)).unwrap();
         assert_eq!(out, "name \\u001b]0;pwned\\u0007 \\u202eabc\n\u{fffd}\n");
+    }
+
+    #[test]
+    fn table_cells_are_escaped_then_cut_and_padded_by_display_width() {
+        // Plain text: padded to the width.
+        assert_eq!(cell("abc", 6), "abc   ");
+        // Hidden controls, newline and tab are escaped before measuring, so
+        // the padding counts what the terminal shows.
+        assert_eq!(cell("a\u{202e}b", 12), "a\\u202eb    ");
+        assert_eq!(cell("x\ny\tz", 16), "x\\u000ay\\u0009z ");
+        // Cut by display width, escapes included, ending in an ellipsis.
+        assert_eq!(cell("\u{1b}[31mred", 8), "\\u001b[…");
+        assert_eq!(cell("abcdefgh", 5), "abcd…");
+        // Wide characters take two columns; a cut never splits one.
+        assert_eq!(display_width("日本語"), 6);
+        assert_eq!(cell("日本語", 8), "日本語  ");
+        assert_eq!(cell("日本語x", 6), "日本… ");
+        assert_eq!(display_width("🚀ok"), 4);
+        assert_eq!(pad("日本", 6), "日本  ");
+        assert_eq!(pad("a\u{202e}", 4), "a\\u202e");
+        // Combining marks and joiners take none.
+        assert_eq!(display_width("e\u{301}"), 1);
+        for s in [
+            "plain",
+            "evil\u{202e}gpj.exe",
+            "\u{1b}]0;t\u{7}x",
+            "línea\nnueva",
+            "名前🚀",
+            "",
+        ] {
+            for w in [1, 4, 10, 30] {
+                let c = cell(s, w);
+                assert_eq!(display_width(&c), w, "{s:?} at {w}: {c:?}");
+                assert!(!c.chars().any(is_hidden_control), "{c:?}");
+                assert_eq!(terminal(&c), c, "the writer leaves it as it is");
+            }
+        }
     }
 
     #[test]

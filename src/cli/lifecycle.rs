@@ -100,9 +100,9 @@ fn print_case(out: &mut impl Write, c: &OffboardingCase) -> Result<()> {
         };
         writeln!(
             out,
-            "  #{:<6} {:<36} {:<16} {:<14} {plan}{applied}",
+            "  #{:<6} {} {:<16} {:<14} {plan}{applied}",
             i.id,
-            i.name,
+            custodian::sanitize::pad(&i.name, 36),
             i.kind.as_str(),
             i.relation
         )?;
@@ -261,8 +261,8 @@ pub fn team(
     for m in &t.members {
         writeln!(
             out,
-            "  {:<28} {:<10} owns {:<4}{}",
-            m.name,
+            "  {} {:<10} owns {:<4}{}",
+            custodian::sanitize::pad(&m.name, 28),
             m.status.as_str(),
             m.owns,
             m.case_id.map(|c| format!(" case #{c}")).unwrap_or_default()

@@ -24,9 +24,9 @@ pub fn blast(
             for (i, r) in rank.iter().enumerate() {
                 writeln!(
                     out,
-                    "{:>4}. {:<40} {:<16} score {:>8.1}  {} identities, {} resources, {} high-consequence",
+                    "{:>4}. {} {:<16} score {:>8.1}  {} identities, {} resources, {} high-consequence",
                     i + 1,
-                    r.name,
+                    custodian::sanitize::pad(&r.name, 40),
                     r.kind.as_str(),
                     r.score,
                     r.reachable_identities,
@@ -121,8 +121,8 @@ pub fn who_can_reach(
             let chain: Vec<&str> = r.chain.iter().map(|h| h.name.as_str()).collect();
             writeln!(
                 out,
-                "{:<40} {:<16} {} hop(s)  {} ({})  via {}",
-                r.name,
+                "{} {:<16} {} hop(s)  {} ({})  via {}",
+                custodian::sanitize::pad(&r.name, 40),
                 r.kind.as_str(),
                 r.hops,
                 r.permission,
@@ -143,8 +143,8 @@ pub fn paths_to_admin(store: &Store, limit: usize, json: bool, out: &mut impl Wr
             let chain: Vec<&str> = p.chain.iter().map(|h| h.name.as_str()).collect();
             writeln!(
                 out,
-                "{:<40} -> admin on {} ({}) via {}",
-                p.name,
+                "{} -> admin on {} ({}) via {}",
+                custodian::sanitize::pad(&p.name, 40),
                 p.resource,
                 p.permission,
                 chain.join(" -> ")

@@ -325,29 +325,24 @@ fn print_items(out: &mut impl Write, q: &ReviewQueue) -> Result<()> {
         };
         writeln!(
             out,
-            "#{:<7} {:<6} {:<10} {:<28} {:<44} rec {:<8} {:<22} {:<16} {}",
+            "#{:<7} {:<6} {:<10} {} {} rec {:<8} {:<22} {} {}",
             i.id,
             i.risk,
             i.item_type.as_str(),
-            truncate(&i.subject, 28),
-            truncate(&i.detail, 44),
+            cell(&i.subject, 28),
+            cell(&i.detail, 44),
             i.recommendation.as_str(),
             decision,
-            truncate(i.reviewer.as_deref().unwrap_or("-"), 16),
+            cell(i.reviewer.as_deref().unwrap_or("-"), 16),
             i.reasons.join("; ")
         )?;
     }
     Ok(())
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
-        t.push('…');
-        t
-    }
+/// A table cell of outside text: escaped, cut and padded by display width.
+fn cell(s: &str, n: usize) -> String {
+    custodian::sanitize::cell(s, n)
 }
 
 #[allow(clippy::too_many_lines)]
@@ -371,10 +366,10 @@ pub fn campaign(
                 for c in list {
                     writeln!(
                         out,
-                        "#{:<4} {:<9} {:<36} due {}  {}/{} decided{}  owner {}",
+                        "#{:<4} {:<9} {} due {}  {}/{} decided{}  owner {}",
                         c.id,
                         c.status.as_str(),
-                        truncate(&c.name, 36),
+                        cell(&c.name, 36),
                         &c.due_at[..10.min(c.due_at.len())],
                         c.decided,
                         c.items,
@@ -608,11 +603,11 @@ pub fn tasks(
         for t in list {
             writeln!(
                 out,
-                "#{:<6} {:<18} {:<7} {:<28} {}{}",
+                "#{:<6} {:<18} {:<7} {} {}{}",
                 t.id,
                 t.kind.as_str(),
                 t.status.as_str(),
-                truncate(&t.identity, 28),
+                cell(&t.identity, 28),
                 t.target,
                 t.new_owner.map(|o| format!(" → {o}")).unwrap_or_default()
             )?;

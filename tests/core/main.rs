@@ -21,6 +21,7 @@ mod faults;
 mod findings;
 mod headless;
 mod history;
+mod hostile;
 mod inventory;
 mod keyring;
 mod layout;
