@@ -36,7 +36,18 @@ describe('mock reviews', () => {
     ).rejects.toMatchObject({ message: expect.stringContaining('justification') });
     expect(await m.decide({ items: [grant.id], decision: 'revoke', justification: 'unused', new_owner: null, follow_recommendation: false })).toBe(1);
     expect((await m.queue(emptyQuery())).pending).toBe(11);
-    expect((await m.verifyAudit()).ok).toBe(true);
+    const v = await m.verifyAudit();
+    expect(v).toMatchObject({ ok: true, entries: 4, first_bad_seq: null, signature: 'verified' });
+  });
+  it('its audit check fails on an edited entry and on a cut tail', async () => {
+    const edited = createMockReviews();
+    edited.tamperAudit(2);
+    expect(await edited.verifyAudit()).toMatchObject({ ok: false, first_bad_seq: 2, problem: 'entry 2 was edited' });
+    const cut = createMockReviews();
+    cut.dropAuditTail(1);
+    const v = await cut.verifyAudit();
+    expect(v.ok).toBe(false);
+    expect(v.problem).toContain('deleted');
   });
   it('sends undecided items to another reviewer, with a reason', async () => {
     const m = createMockReviews();

@@ -192,8 +192,31 @@ function person(id: number, name: string): PersonRef {
   };
 }
 
+/** One entry of the mock's audit chain. */
+type MockAuditEntry = { seq: number; action: string; subject: string; prev: string; hash: string };
+
+/** FNV-1a over the entry's fields, length-prefixed (a stand-in for SHA-256). */
+function mockAuditHash(prev: string, seq: number, action: string, subject: string): string {
+  let h = 0x811c9dc5;
+  for (const field of [prev, String(seq), action, subject]) {
+    for (const ch of `${field.length}:${field}`) {
+      h ^= ch.codePointAt(0) ?? 0;
+      h = Math.imul(h, 0x01000193) >>> 0;
+    }
+  }
+  return h.toString(16).padStart(8, '0').repeat(8);
+}
+
+/** The mock reviews backend, with ways to damage its audit log (tests). */
+export type MockReviewsApi = ReviewsApi & {
+  /** Edits entry `seq` without re-hashing it, as someone with write access to the store could. */
+  tamperAudit(seq: number): void;
+  /** Deletes the newest `n` entries. */
+  dropAuditTail(n: number): void;
+};
+
 /** A small in-browser backend that keeps the same rules. */
-export function createMockReviews(): ReviewsApi {
+export function createMockReviews(): MockReviewsApi {
   const people = [person(1, 'Maya Weber'), person(2, 'Noah Ibrahim'), person(3, 'Ximena Weber')];
   let acting: PersonRef | null = null;
   const items: ReviewItem[] = Array.from({ length: 12 }, (_, i) => {
@@ -228,8 +251,35 @@ export function createMockReviews(): ReviewsApi {
       allowed: type === 'identity' ? ['keep', 'retire', 'reassign'] : type === 'grant' ? ['keep', 'revoke'] : ['keep', 'revoke', 'rotate'],
     };
   });
-  let audit = 3;
+  // The audit chain, and the signed checkpoint of its head (as the store keeps one).
+  const chain: MockAuditEntry[] = [];
+  let checkpoint = { seq: 0, hash: '0'.repeat(64) };
+  const append = (action: string, subject: string) => {
+    const prev = chain.length ? chain[chain.length - 1].hash : '0'.repeat(64);
+    const seq = chain.length + 1;
+    chain.push({ seq, action, subject, prev, hash: mockAuditHash(prev, seq, action, subject) });
+    checkpoint = { seq, hash: chain[chain.length - 1].hash };
+  };
+  append('demo.load', 'demo-s');
+  append('campaign.create', 'campaign 1');
+  append('campaign.launch', 'campaign 1');
+  const broken = (seq: number, problem: string) => ({
+    entries: chain.length,
+    ok: false,
+    first_bad_seq: seq,
+    problem,
+    head: chain.length ? chain[chain.length - 1].hash : '0'.repeat(64),
+    signature: 'verified',
+    signature_note: null,
+  });
   return {
+    tamperAudit: (seq) => {
+      const e = chain.find((x) => x.seq === seq);
+      if (e) e.subject = `${e.subject} (edited)`;
+    },
+    dropAuditTail: (n) => {
+      chain.splice(Math.max(chain.length - n, 0), n);
+    },
     actingPerson: async () => acting,
     setActingPerson: async (id) => {
       acting = people.find((p) => p.id === id) ?? null;
@@ -264,19 +314,32 @@ export function createMockReviews(): ReviewsApi {
         it.decision = input.follow_recommendation ? it.recommendation : input.decision;
         it.justification = input.justification;
         it.decided_by = acting?.display_name ?? null;
-        audit += 1;
+        append('review.decide', `item ${it.id}`);
       }
       return chosen.length;
     },
-    verifyAudit: async () => ({
-      entries: audit,
-      ok: true,
-      first_bad_seq: null,
-      problem: null,
-      head: 'f'.repeat(64),
-      signature: 'verified',
-      signature_note: null,
-    }),
+    // Verifies the chain as the store does: each entry's hash over its
+    // fields and its predecessor's, then the newest against the checkpoint.
+    verifyAudit: async () => {
+      let prev = '0'.repeat(64);
+      for (const [i, e] of chain.entries()) {
+        if (e.seq !== i + 1 || e.prev !== prev) return broken(i + 1, `entry ${i + 1} was deleted, inserted or moved`);
+        if (e.hash !== mockAuditHash(e.prev, e.seq, e.action, e.subject)) return broken(e.seq, `entry ${e.seq} was edited`);
+        prev = e.hash;
+      }
+      if (chain.length !== checkpoint.seq || prev !== checkpoint.hash) {
+        return broken(chain.length + 1, `entries after ${chain.length} were deleted (the signed checkpoint is at ${checkpoint.seq})`);
+      }
+      return {
+        entries: chain.length,
+        ok: true,
+        first_bad_seq: null,
+        problem: null,
+        head: prev,
+        signature: 'verified',
+        signature_note: null,
+      };
+    },
     createCampaign: async (c) => {
       if (!c.name) throw { code: 'invalid_input', message: 'a campaign needs a name' };
       throw { code: 'invalid_input', message: 'the mock keeps one campaign' };
