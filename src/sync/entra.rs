@@ -68,7 +68,8 @@ use super::records::*;
 use super::{Source, SyncContext};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
-    AgentClass, CredentialKind, IdentityKind, IdentityStatus, PersonStatus, Privilege, Sensitivity,
+    AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
+    Privilege, Sensitivity,
 };
 
 /// The settings of an Entra source (see `super::settings`).
@@ -104,6 +105,12 @@ pub const SETTINGS: &[super::settings::Setting] = {
             T::Integer,
             Some("24"),
             "force a full run when the last one is older than this",
+        ),
+        Setting::optional(
+            "batch",
+            T::Bool,
+            Some("true"),
+            "read each SP's owners, permissions and roles through Graph JSON batching ($batch, 20 per request)",
         ),
     ]
 };
@@ -593,6 +600,24 @@ fn app_credentials(app: &Value, identity: &str) -> Vec<CredentialRecord> {
         .collect()
 }
 
+/// The blueprint's secrets and certificates on one of its agent identities
+/// (ids prefixed `blueprint:`; the same credential shows on every agent
+/// identity of the blueprint).
+fn blueprint_credentials(app: &Value, identity: &str) -> Vec<CredentialRecord> {
+    sp_credentials(app, identity)
+        .into_iter()
+        .map(|mut c| {
+            c.external_id = format!("blueprint:{}", c.external_id);
+            c.display_name = format!("{} (agent identity blueprint)", c.display_name);
+            c
+        })
+        .collect()
+}
+
+/// The delegation kind of an ownership edge: the owner can add a credential
+/// to the owned application or SP and then act as it.
+pub const OWNERSHIP_EDGE: DelegationKind = DelegationKind::Impersonate;
+
 /// The documented privilege rule (module doc): the level of a role value or
 /// scope, and whether holding it is high-consequence.
 pub fn privilege_of(value: &str, application: bool) -> (Privilege, bool) {
@@ -650,102 +675,429 @@ fn resource_sp(sp: &Value) -> ResourceSp {
     }
 }
 
+/// Microsoft Entra built-in roles recognised by their `roleTemplateId` (for a
+/// built-in role the `roleDefinitionId` of an assignment is the template id),
+/// with the privilege an assignment of it confers. Source: Microsoft Entra
+/// built-in roles, https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference
+/// ("All roles", column "Template ID"). Any other role (another built-in one,
+/// a custom one) is an admin grant named by its expanded `displayName`.
+pub const DIRECTORY_ROLES: &[(&str, &str, Privilege)] = &[
+    (
+        "62e90394-69f5-4237-9190-012177145e10",
+        "Global Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+        "Privileged Role Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+        "Privileged Authentication Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        "Application Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+        "Cloud Application Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2",
+        "Hybrid Identity Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+        "Conditional Access Administrator",
+        Privilege::Admin,
+    ),
+    (
+        "9360feb5-f418-4baa-8175-e2a00bac4301",
+        "Directory Writers",
+        Privilege::Write,
+    ),
+    (
+        "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+        "Global Reader",
+        Privilege::Read,
+    ),
+    (
+        "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
+        "Directory Readers",
+        Privilege::Read,
+    ),
+];
+
+/// The resource kind of the directory (its `iam` makes the blast radius call
+/// its grants IAM changes).
+pub const DIRECTORY_KIND: &str = "iam_directory";
+
+/// A directory role assignment (`unifiedRoleAssignment`) as a grant on the
+/// tenant resource (`entra:tenant/<tenant id>`), or on a directory-scope
+/// resource (`entra:tenant/<tenant id><directoryScopeId>`, high) when the
+/// assignment is scoped to an administrative unit or an application.
+fn role_grant(a: &Value, identity: &str, tenant: &str) -> Option<(ResourceRecord, GrantRecord)> {
+    let def = str_at(a, "roleDefinitionId")?.to_ascii_lowercase();
+    let expanded = a.get("roleDefinition").filter(|d| d.is_object());
+    let template = expanded
+        .and_then(|d| str_at(d, "templateId"))
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_else(|| def.clone());
+    let known = DIRECTORY_ROLES.iter().find(|r| r.0 == template);
+    let name = expanded
+        .and_then(|d| str_at(d, "displayName"))
+        .or(known.map(|k| k.1))
+        .map_or_else(|| format!("directory role {def}"), str::to_string);
+    let privilege = known.map_or(Privilege::Admin, |k| k.2);
+    let scope = str_at(a, "directoryScopeId").unwrap_or("/");
+    let tenant = tenant.trim();
+    let (rid, rname, sensitivity) = if scope == "/" {
+        (
+            format!("entra:tenant/{tenant}"),
+            format!("Entra directory (tenant {tenant})"),
+            Sensitivity::Critical,
+        )
+    } else {
+        (
+            format!("entra:tenant/{tenant}{scope}"),
+            format!("Entra directory scope {scope}"),
+            Sensitivity::High,
+        )
+    };
+    Some((
+        ResourceRecord {
+            external_id: rid.clone(),
+            name: rname,
+            kind: DIRECTORY_KIND.into(),
+            sensitivity,
+            environment: String::new(),
+        },
+        GrantRecord {
+            identity: identity.to_string(),
+            resource: rid,
+            permission: format!("{name} (directory role)"),
+            privilege,
+            high_consequence: privilege != Privilege::Read,
+            last_used_at: None,
+        },
+    ))
+}
+
 /// What is read per SP.
 struct SpDetails {
-    sp_id: String,
     owner: Option<String>,
     assignments: Vec<Value>,
     delegated: Vec<Value>,
+    /// Directory role assignments held by the SP.
+    roles: Vec<Value>,
+    /// Objects the SP owns (applications, service principals).
+    owned: Vec<Value>,
+    /// Agent identities: the sponsors' ids.
+    sponsors: Vec<String>,
 }
 
-async fn sp_details(g: Graph, sp_id: String) -> Result<SpDetails> {
-    let owners = g
-        .list(
-            None,
-            &g.url(&format!(
-                "/v1.0/servicePrincipals/{sp_id}/owners?$select=id"
-            )),
-            "servicePrincipal owners",
-            "",
-        )
-        .await?;
-    let owner = owners
-        .iter()
-        .find(|o| {
-            str_at(o, "@odata.type")
-                .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"))
+/// The per-SP reads, relative to `/v1.0`, in the order [`SpDetails`] takes them.
+fn detail_urls(sp_id: &str) -> [String; 5] {
+    [
+        format!("/servicePrincipals/{sp_id}/owners?$select=id"),
+        format!("/servicePrincipals/{sp_id}/appRoleAssignments"),
+        format!("/servicePrincipals/{sp_id}/oauth2PermissionGrants"),
+        format!(
+            "/roleManagement/directory/roleAssignments?$filter=principalId eq '{sp_id}'&$expand=roleDefinition"
+        ),
+        format!("/servicePrincipals/{sp_id}/ownedObjects"),
+    ]
+}
+
+/// The sponsors of an agent identity, relative to `/beta` (the documented
+/// `GET /servicePrincipals/{id}/Microsoft.Graph.AgentIdentity/sponsors`).
+fn sponsors_url(sp_id: &str) -> String {
+    format!("/servicePrincipals/{sp_id}/Microsoft.Graph.AgentIdentity/sponsors")
+}
+
+/// How many batches are in flight at once (the HTTP client bounds requests too).
+const BATCH_TASKS: usize = 4;
+
+impl Graph {
+    /// GETs each of `urls` (relative to `/{version}`) as a listing followed
+    /// to its last page: through JSON batching when `batch` (20 a request,
+    /// throttled sub-requests sent again after their own `Retry-After`, see
+    /// `graph_batch`), else one request each. One result per URL, in order;
+    /// a failed sub-request is an `Err` naming its HTTP status like a direct
+    /// request's.
+    async fn lists(
+        &self,
+        version: &str,
+        urls: Vec<String>,
+        batch: bool,
+    ) -> Result<Vec<Result<Vec<Value>>>> {
+        let n = urls.len();
+        let mut out: Vec<Option<Result<Vec<Value>>>> = (0..n).map(|_| None).collect();
+        let urls = Arc::new(urls);
+        let mut set = tokio::task::JoinSet::new();
+        if batch {
+            let mut chunks = (0..n)
+                .collect::<Vec<_>>()
+                .chunks(super::graph_batch::MAX_PER_BATCH)
+                .map(<[usize]>::to_vec)
+                .collect::<Vec<_>>()
+                .into_iter();
+            loop {
+                while set.len() < BATCH_TASKS {
+                    let Some(chunk) = chunks.next() else { break };
+                    let (g, urls, version) = (self.clone(), urls.clone(), version.to_string());
+                    set.spawn(async move {
+                        let r = g.batch_chunk(&version, &urls, &chunk).await;
+                        (chunk, r)
+                    });
+                }
+                let Some(joined) = set.join_next().await else {
+                    break;
+                };
+                let (chunk, r) = joined
+                    .map_err(|e| Error::internal(format!("a Graph batch task failed: {e}")))?;
+                for (i, item) in chunk.into_iter().zip(r?) {
+                    out[i] = Some(item);
+                }
+            }
+        } else {
+            let mut pending = 0..n;
+            loop {
+                while set.len() < PER_SP_TASKS {
+                    let Some(i) = pending.next() else { break };
+                    let (g, urls, version) = (self.clone(), urls.clone(), version.to_string());
+                    set.spawn(async move {
+                        let url = g.url(&format!("/{version}{}", urls[i]));
+                        let r = g.list(None, &url, "relation", "").await;
+                        (vec![i], Ok(vec![r]))
+                    });
+                }
+                let Some(joined) = set.join_next().await else {
+                    break;
+                };
+                let (idx, r): (Vec<usize>, Result<Vec<Result<Vec<Value>>>>) =
+                    joined.map_err(|e| Error::internal(format!("a Graph task failed: {e}")))?;
+                for (i, item) in idx.into_iter().zip(r?) {
+                    out[i] = Some(item);
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::internal("a Graph read was not run"))))
+            .collect())
+    }
+
+    /// One batch of at most 20 listings; pages after the first are read directly.
+    async fn batch_chunk(
+        &self,
+        version: &str,
+        urls: &[String],
+        chunk: &[usize],
+    ) -> Result<Vec<Result<Vec<Value>>>> {
+        self.http.cancel().check()?;
+        let endpoint = self.url(&format!("/{version}/$batch"));
+        let items: Vec<(usize, &str)> = chunk.iter().map(|&i| (i, urls[i].as_str())).collect();
+        let policy = self.http.policy().clone();
+        let outcome = super::graph_batch::run(&policy, &items, |body| {
+            let g = self.clone();
+            let endpoint = endpoint.clone();
+            async move {
+                let token = g.bearer().await?;
+                g.http
+                    .post_body(
+                        &endpoint,
+                        &[
+                            ("authorization", format!("Bearer {token}")),
+                            ("accept", "application/json".into()),
+                        ],
+                        "application/json",
+                        body,
+                        None,
+                    )
+                    .await?
+                    .json::<Value>("Graph $batch")
+            }
         })
-        .and_then(|o| str_at(o, "id"))
-        .map(str::to_string);
-    let assignments = g
-        .list(
-            None,
-            &g.url(&format!(
-                "/v1.0/servicePrincipals/{sp_id}/appRoleAssignments"
-            )),
-            "appRoleAssignments",
-            "",
-        )
         .await?;
-    let delegated = g
-        .list(
-            None,
-            &g.url(&format!(
-                "/v1.0/servicePrincipals/{sp_id}/oauth2PermissionGrants"
-            )),
-            "oauth2PermissionGrants",
-            "",
-        )
-        .await?;
-    Ok(SpDetails {
-        sp_id,
-        owner,
-        assignments,
-        delegated,
-    })
+        let mut responses = outcome.responses;
+        let mut out = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let url = &urls[i];
+            let Some(r) = responses.remove(&i) else {
+                out.push(Err(Error::internal("a Graph batch entry went missing")));
+                continue;
+            };
+            if !(200..300).contains(&r.status) {
+                let detail = r
+                    .body
+                    .get("error")
+                    .and_then(|e| str_at(e, "code").or_else(|| str_at(e, "message")))
+                    .unwrap_or("")
+                    .to_string();
+                out.push(Err(Error::new(
+                    ErrorCode::SourceError,
+                    format!(
+                        "Graph {}: HTTP {} {detail}",
+                        super::http::redact(url),
+                        r.status
+                    ),
+                )));
+                continue;
+            }
+            let mut items = match r.body.get("value").and_then(Value::as_array) {
+                Some(v) => v.clone(),
+                None => {
+                    out.push(Err(Error::new(
+                        ErrorCode::MalformedResponse,
+                        format!(
+                            "Graph {}: a batch response has no 'value'",
+                            super::http::redact(url)
+                        ),
+                    )));
+                    continue;
+                }
+            };
+            if let Some(next) = str_at(&r.body, "@odata.nextLink") {
+                match self.list(None, next, "relation", "").await {
+                    Ok(more) => items.extend(more),
+                    Err(e) => {
+                        out.push(Err(e));
+                        continue;
+                    }
+                }
+            }
+            out.push(Ok(items));
+        }
+        Ok(out)
+    }
 }
 
-/// Reads the details of many SPs, a bounded number at a time.
+/// Was a read refused for lack of permission or not offered by this tenant?
+fn is_refused(e: &Error) -> bool {
+    e.code == ErrorCode::SourceAuth || is_status(e, 403) || is_status(e, 404) || is_status(e, 400)
+}
+
+/// Reads the details of many SPs (through `$batch` unless the source's
+/// `batch` setting is false). An SP gone while we listed is skipped with a
+/// warning; role assignments, owned objects or sponsors Graph refuses (403)
+/// are a warning each, once, and the rest of the run goes on.
 async fn all_details(
     ctx: &SyncContext,
     g: &Graph,
     ids: Vec<String>,
+    agents: &HashSet<String>,
     f: &mut Fetched,
 ) -> Result<HashMap<String, SpDetails>> {
+    let batch = ctx
+        .source
+        .settings
+        .get("batch")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let total = ids.len() as u64;
+    let urls: Vec<String> = ids.iter().flat_map(|id| detail_urls(id)).collect();
+    let mut results = g.lists("v1.0", urls, batch).await?.into_iter();
+    let agent_ids: Vec<&String> = ids.iter().filter(|id| agents.contains(*id)).collect();
+    let sponsor_urls: Vec<String> = agent_ids.iter().map(|id| sponsors_url(id)).collect();
+    let mut sponsors: HashMap<String, Result<Vec<Value>>> = agent_ids
+        .iter()
+        .map(|id| (*id).clone())
+        .zip(g.lists("beta", sponsor_urls, batch).await?)
+        .collect();
+    let mut refused: HashSet<&'static str> = HashSet::new();
     let mut out = HashMap::with_capacity(ids.len());
-    let mut pending = ids.into_iter();
-    let mut set = tokio::task::JoinSet::new();
-    loop {
-        while set.len() < PER_SP_TASKS {
-            let Some(id) = pending.next() else { break };
-            let g = g.clone();
-            set.spawn(async move {
-                let r = sp_details(g, id.clone()).await;
-                (id, r)
-            });
-        }
-        let Some(joined) = set.join_next().await else {
-            break;
+    for id in ids {
+        let mut next = || {
+            results
+                .next()
+                .unwrap_or_else(|| Err(Error::internal("a Graph read went missing")))
         };
-        let (id, details) =
-            joined.map_err(|e| Error::internal(format!("a Graph task failed: {e}")))?;
-        match details {
-            Ok(details) => {
-                out.insert(details.sp_id.clone(), details);
+        let (owners, assignments, delegated, roles, owned) =
+            (next(), next(), next(), next(), next());
+        let mut gone = false;
+        let mut take = |r: Result<Vec<Value>>,
+                        what: &'static str,
+                        optional: bool|
+         -> Result<Vec<Value>> {
+            match r {
+                Ok(v) => Ok(v),
+                Err(e) if is_status(&e, 404) && !optional => {
+                    gone = true;
+                    Ok(vec![])
+                }
+                Err(e) if optional && is_refused(&e) => {
+                    if refused.insert(what) {
+                        f.warn(format!(
+                            "Graph refused the {what} of service principals ({}); they are not imported",
+                            e.message
+                        ));
+                    }
+                    Ok(vec![])
+                }
+                Err(e) => Err(e),
             }
-            // Deleted while we listed: it is gone, say so.
-            Err(e) if is_status(&e, 404) => f.warn(format!(
+        };
+        let owners = take(owners, "owners", false)?;
+        let assignments = take(assignments, "appRoleAssignments", false)?;
+        let delegated = take(delegated, "oauth2PermissionGrants", false)?;
+        let roles = take(
+            roles,
+            "directory role assignments (RoleManagement.Read.Directory)",
+            true,
+        )?;
+        let owned = take(owned, "ownedObjects", true)?;
+        let sponsor_list = match sponsors.remove(&id) {
+            Some(r) => take(r, "agent identity sponsors", true)?,
+            None => vec![],
+        };
+        if gone {
+            f.warn(format!(
                 "Graph servicePrincipal {id}: not found when reading its owners and permissions \
                  (deleted during the sync?); skipped"
-            )),
-            Err(e) => return Err(e),
+            ));
+            continue;
         }
-        ctx.report("identities", 0, out.len() as u64, Some(total));
+        let owner = owners
+            .iter()
+            .find(|o| {
+                str_at(o, "@odata.type")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.user"))
+            })
+            .and_then(|o| str_at(o, "id"))
+            .map(str::to_string);
+        let sponsors = sponsor_list
+            .iter()
+            .filter(|s| {
+                // Users (or untyped directory objects); never groups or SPs.
+                str_at(s, "@odata.type").is_none_or(|t| {
+                    let t = t.to_ascii_lowercase();
+                    t.ends_with(".user") || t.ends_with(".directoryobject")
+                })
+            })
+            .filter_map(|s| str_at(s, "id").map(str::to_string))
+            .collect();
+        out.insert(
+            id.clone(),
+            SpDetails {
+                owner,
+                assignments,
+                delegated,
+                roles,
+                owned,
+                sponsors,
+            },
+        );
     }
+    ctx.report("identities", 0, out.len() as u64, Some(total));
     Ok(out)
 }
-
 /// Turns SPs and their details into identities, credentials, resources and grants.
 struct Builder<'a> {
     g: &'a Graph,
@@ -753,6 +1105,107 @@ struct Builder<'a> {
     include_first_party: bool,
     /// Every SP known by id (resource SPs included).
     resources: HashMap<String, ResourceSp>,
+    /// Agent identities by SP id, as the Agent ID listing returned them.
+    agents: HashMap<String, Value>,
+    /// The SPs an owned object lets its owner act as.
+    targets: Targets,
+}
+
+/// Which SP an owned object stands for (an application: the SP of its
+/// `appId`), and whether that SP is one this source imports. A full run
+/// knows every SP from its listing; an incremental one asks Graph about the
+/// few it has not seen.
+#[derive(Default)]
+struct Targets {
+    /// appId (lower case) → SP id.
+    by_app: HashMap<String, String>,
+    /// SP id → imported (an NHI of this tenant)?
+    importable: HashMap<String, bool>,
+    /// Ask Graph about unknown objects (incremental runs).
+    lookup: bool,
+}
+
+const TARGET_SELECT: &str = "$select=id,appId,servicePrincipalType,appOwnerOrganizationId,tags";
+
+impl Targets {
+    fn from_listing(sps: &[Value], include_first_party: bool) -> Targets {
+        let mut t = Targets::default();
+        for sp in sps {
+            let Some(id) = str_at(sp, "id") else { continue };
+            if let Some(app) = str_at(sp, "appId") {
+                t.by_app.insert(app.to_ascii_lowercase(), id.to_string());
+            }
+            t.importable
+                .insert(id.to_string(), sp_kind(sp, include_first_party).is_some());
+        }
+        t
+    }
+
+    /// The imported SP that `owned` (an item of `ownedObjects`) stands for.
+    async fn resolve(
+        &mut self,
+        g: &Graph,
+        owned: &Value,
+        include_first_party: bool,
+    ) -> Result<Option<String>> {
+        let ty = str_at(owned, "@odata.type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let is_sp = ty.ends_with("serviceprincipal")
+            || ty.ends_with("agentidentity")
+            || ty.ends_with("agentidentityblueprintprincipal");
+        let is_app =
+            !is_sp && (ty.ends_with(".application") || ty.ends_with("agentidentityblueprint"));
+        let sp_id = if is_sp {
+            str_at(owned, "id").map(str::to_string)
+        } else if is_app {
+            let Some(app) = str_at(owned, "appId").map(str::to_ascii_lowercase) else {
+                return Ok(None);
+            };
+            match self.by_app.get(&app) {
+                Some(id) => Some(id.clone()),
+                None if self.lookup => {
+                    let url = g.url(&format!(
+                        "/v1.0/servicePrincipals(appId='{app}')?{TARGET_SELECT}"
+                    ));
+                    match g.object(&url, "servicePrincipal").await {
+                        Ok(sp) => {
+                            let id = str_at(&sp, "id").map(str::to_string);
+                            if let Some(id) = &id {
+                                self.importable.insert(
+                                    id.clone(),
+                                    sp_kind(&sp, include_first_party).is_some(),
+                                );
+                                self.by_app.insert(app, id.clone());
+                            }
+                            id
+                        }
+                        Err(e) if is_status(&e, 404) => None,
+                        Err(e) => return Err(e),
+                    }
+                }
+                None => None,
+            }
+        } else {
+            None
+        };
+        let Some(id) = sp_id else { return Ok(None) };
+        let importable = match self.importable.get(&id) {
+            Some(&known) => known,
+            None if self.lookup => {
+                let url = g.url(&format!("/v1.0/servicePrincipals/{id}?{TARGET_SELECT}"));
+                let known = match g.object(&url, "servicePrincipal").await {
+                    Ok(sp) => sp_kind(&sp, include_first_party).is_some(),
+                    Err(e) if is_status(&e, 404) => false,
+                    Err(e) => return Err(e),
+                };
+                self.importable.insert(id.clone(), known);
+                known
+            }
+            None => false,
+        };
+        Ok(importable.then_some(id))
+    }
 }
 
 impl Builder<'_> {
@@ -789,11 +1242,48 @@ impl Builder<'_> {
             };
             let id = id_of(sp, "servicePrincipal")?;
             let Some(d) = details.get(&id) else { continue };
-            f.identities
-                .push(sp_to_identity(sp, &self.tenant, kind, d.owner.clone())?);
+            let agent = self.agents.get(&id);
+            // An agent identity without a user owner: its sponsors are the
+            // accountable people (the first one that is a person here).
+            let owner = d.owner.clone().or_else(|| d.sponsors.first().cloned());
+            let mut identity = sp_to_identity(sp, &self.tenant, kind, owner)?;
+            identity.created_at = agent
+                .and_then(|a| time_at(a, "createdDateTime"))
+                .or_else(|| time_at(sp, "createdDateTime"));
+            if let Some(exp) = agent
+                .and_then(|a| a.get("lifecycle"))
+                .and_then(|l| time_at(l, "expirationDateTime"))
+            {
+                let note = format!("agent identity lifecycle expires {}", exp.to_rfc3339());
+                identity.description = if identity.description.is_empty() {
+                    note
+                } else {
+                    format!("{}; {note}", identity.description)
+                };
+            }
+            f.identities.push(identity);
             f.credentials.extend(sp_credentials(sp, &id));
-            if let Some(app) = str_at(sp, "appId").and_then(|a| apps.get(a)) {
+            let own_app = str_at(sp, "appId");
+            if let Some(app) = own_app.and_then(|a| apps.get(a)) {
                 f.credentials.extend(app_credentials(app, &id));
+            }
+            // Entra Agent ID: an agent identity authenticates with the
+            // credentials of its blueprint (`agentIdentityBlueprintId` is the
+            // blueprint's appId).
+            if let Some(bp) = agent
+                .and_then(|a| str_at(a, "agentIdentityBlueprintId"))
+                .or_else(|| str_at(sp, "agentIdentityBlueprintId"))
+                .filter(|bp| own_app.is_none_or(|o| !o.eq_ignore_ascii_case(bp)))
+            {
+                if let Some(app) = apps.get(bp) {
+                    f.credentials.extend(blueprint_credentials(app, &id));
+                }
+            }
+            for a in &d.roles {
+                if let Some((r, g)) = role_grant(a, &id, &self.tenant) {
+                    resources.entry(r.external_id.clone()).or_insert(r);
+                    f.grants.push(g);
+                }
             }
             let mut seen: HashSet<(String, String)> = HashSet::new();
             let mut wanted: Vec<(String, String, String, bool)> = Vec::new();
@@ -866,8 +1356,80 @@ impl Builder<'_> {
         let mut resources: Vec<ResourceRecord> = resources.into_values().collect();
         resources.sort_by(|a, b| a.external_id.cmp(&b.external_id));
         f.resources = resources;
+        // Ownership: an SP that owns an application or another SP can add a
+        // credential to it and act as it (the "add secret" path), so it
+        // delegates to that SP. Only edges between identities this source
+        // imports: an edge to a first-party or skipped SP leads nowhere here.
+        let emitted: HashSet<String> = f.identities.iter().map(|i| i.external_id.clone()).collect();
+        let mut edges: HashSet<(String, String)> = HashSet::new();
+        for sp in sps {
+            let Some(id) = str_at(sp, "id") else { continue };
+            let Some(d) = details.get(id) else { continue };
+            if !emitted.contains(id) {
+                continue;
+            }
+            for o in &d.owned {
+                let Some(to) = self
+                    .targets
+                    .resolve(self.g, o, self.include_first_party)
+                    .await?
+                else {
+                    continue;
+                };
+                let known = emitted.contains(&to) || self.targets.lookup;
+                if to != id && known && edges.insert((id.to_string(), to.clone())) {
+                    f.delegations.push(DelegationRecord {
+                        from: id.to_string(),
+                        to,
+                        kind: OWNERSHIP_EDGE,
+                    });
+                }
+            }
+        }
         Ok(())
     }
+}
+
+/// Entra Agent ID (beta): the agent identities by SP id
+/// (`GET /beta/servicePrincipals/microsoft.graph.agentIdentity`) and the agent
+/// identity blueprints by appId
+/// (`GET /beta/applications/microsoft.graph.agentIdentityBlueprint`). A
+/// tenant that refuses them (no Agent ID, no beta, no permission) has none.
+async fn agent_id(
+    ctx: &SyncContext,
+    g: &Graph,
+) -> Result<(HashMap<String, Value>, HashMap<String, Value>)> {
+    let mut agents = HashMap::new();
+    let mut blueprints = HashMap::new();
+    let reads = [
+        ("/beta/servicePrincipals/microsoft.graph.agentIdentity", "agentIdentities", "id"),
+        (
+            "/beta/applications/microsoft.graph.agentIdentityBlueprint?$select=id,appId,displayName,passwordCredentials,keyCredentials,createdDateTime",
+            "agentIdentityBlueprints",
+            "appId",
+        ),
+    ];
+    for (path, what, key) in reads {
+        match g.list(Some(ctx), &g.url(path), what, "identities").await {
+            Ok(items) => {
+                let into = if key == "id" {
+                    &mut agents
+                } else {
+                    &mut blueprints
+                };
+                for item in items {
+                    if let Some(k) = str_at(&item, key).map(str::to_string) {
+                        into.insert(k, item);
+                    }
+                }
+            }
+            Err(e) if matches!(e.code, ErrorCode::SourceAuth | ErrorCode::SourceError) => {
+                tracing::warn!(what, error = %e, "Graph Agent ID is not available; agents are read as service principals");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((agents, blueprints))
 }
 
 /// Last sign-in per appId from the beta report; `None` when it is refused.
@@ -975,11 +1537,14 @@ impl EntraSource {
             )
             .await?;
         let sps = with_ids(sps, &ends, "servicePrincipals", &mut f);
+        let (agents, blueprints) = agent_id(ctx, g).await?;
         let mut builder = Builder {
             g,
             tenant,
             include_first_party,
             resources: HashMap::new(),
+            targets: Targets::from_listing(&sps, include_first_party),
+            agents,
         };
         let mut ids = Vec::new();
         for sp in &sps {
@@ -989,8 +1554,9 @@ impl EntraSource {
                 ids.push(id);
             }
         }
-        let details = all_details(ctx, g, ids, &mut f).await?;
-        let apps: HashMap<String, Value> = g
+        let agent_ids: HashSet<String> = builder.agents.keys().cloned().collect();
+        let details = all_details(ctx, g, ids, &agent_ids, &mut f).await?;
+        let mut apps: HashMap<String, Value> = g
             .list(
                 Some(ctx),
                 &g.url(&format!("/v1.0/applications?$top=999&{APP_SELECT}")),
@@ -1001,6 +1567,9 @@ impl EntraSource {
             .into_iter()
             .filter_map(|a| Some((str_at(&a, "appId")?.to_string(), a)))
             .collect();
+        for (app_id, bp) in blueprints {
+            apps.entry(app_id).or_insert(bp);
+        }
         builder.build(&mut f, &sps, &details, &apps).await?;
         if let Some(last) = sign_ins(ctx, g).await? {
             apply_sign_ins(&mut f, &sps, &last);
@@ -1094,11 +1663,25 @@ impl EntraSource {
                 Err(e) => return Err(e),
             }
         }
+        // Agent ID is read again only when an agent identity changed.
+        let any_agent = sps.iter().any(|sp| {
+            str_at(sp, "servicePrincipalType")
+                .is_some_and(|t| t.eq_ignore_ascii_case("ServiceIdentity"))
+        });
+        let (agents, blueprints) = if any_agent {
+            agent_id(ctx, g).await?
+        } else {
+            (HashMap::new(), HashMap::new())
+        };
+        let mut targets = Targets::from_listing(&sps, include_first_party);
+        targets.lookup = true;
         let mut builder = Builder {
             g,
             tenant,
             include_first_party,
             resources: HashMap::new(),
+            targets,
+            agents,
         };
         let mut ids = Vec::new();
         for sp in &sps {
@@ -1108,7 +1691,13 @@ impl EntraSource {
                 ids.push(id);
             }
         }
-        let details = all_details(ctx, g, ids, &mut f).await?;
+        let agent_ids: HashSet<String> = builder
+            .agents
+            .keys()
+            .filter(|id| ids.contains(id))
+            .cloned()
+            .collect();
+        let details = all_details(ctx, g, ids, &agent_ids, &mut f).await?;
         // An upserted identity must bring all its credentials: read the
         // application behind each changed SP (none for managed identities).
         let mut apps: HashMap<String, Value> = HashMap::new();
@@ -1125,6 +1714,27 @@ impl EntraSource {
             match g.object(&url, "application").await {
                 Ok(app) => {
                     apps.insert(app_id.to_string(), app);
+                }
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // An agent identity's blueprint: from the Agent ID listing, or read by appId.
+        for (id, a) in &builder.agents {
+            let Some(bp) = str_at(a, "agentIdentityBlueprintId") else {
+                continue;
+            };
+            if !details.contains_key(id) || apps.contains_key(bp) {
+                continue;
+            }
+            if let Some(b) = blueprints.get(bp) {
+                apps.insert(bp.to_string(), b.clone());
+                continue;
+            }
+            let url = g.url(&format!("/v1.0/applications(appId='{bp}')?{APP_SELECT}"));
+            match g.object(&url, "agent identity blueprint").await {
+                Ok(app) => {
+                    apps.insert(bp.to_string(), app);
                 }
                 Err(e) if is_status(&e, 404) => {}
                 Err(e) => return Err(e),

@@ -13,6 +13,7 @@ pub mod aws;
 pub mod csv_import;
 pub mod entra;
 pub mod github;
+pub mod graph_batch;
 pub mod http;
 pub mod ldap;
 pub mod okta;

@@ -1,6 +1,7 @@
 //! The Entra ID (Microsoft Graph) source against a wiremock fixture server
 //! serving the documented shapes, driven through the public sync engine.
 
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -10,12 +11,228 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_missing};
 
 use crate::harness::{Fixture, SourceEnv};
-use wiremock::{Match, Mock, MockBuilder, ResponseTemplate};
+use wiremock::{Match, Mock, MockBuilder, Request, Respond, ResponseTemplate};
 
 const TENANT: &str = "tenant-1";
 const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 
-impl Fixture {
+/// The Graph fixture server. The tests mount their mocks on a back server;
+/// the front one (the URL the connector is given) forwards every request to
+/// it unchanged, except `POST /{version}/$batch`, which it serves as Graph
+/// documents JSON batching (https://learn.microsoft.com/graph/json-batching):
+/// it parses the batch body, dispatches each sub-request as a GET of
+/// `/{version}{url}` to the same mocks, and answers one entry per request
+/// (id, status, headers, body). With [`GraphFx::throttle_every`] it answers
+/// some sub-requests `429` with their own `Retry-After` instead, as Graph's
+/// throttling guidance describes (https://learn.microsoft.com/graph/throttling),
+/// each such URL once.
+struct GraphFx {
+    front: Fixture,
+    back: Fixture,
+    throttle: Arc<Mutex<Throttle>>,
+}
+
+#[derive(Default)]
+struct Throttle {
+    /// Answer every n-th sub-request 429 (0: never).
+    every: usize,
+    seen: usize,
+    /// The sub-request URLs answered 429, in order.
+    throttled: Vec<String>,
+}
+
+/// A request for the forwarding thread, and where to send its answer.
+type Job = (
+    reqwest::Method,
+    String,
+    Vec<(String, String)>,
+    Vec<u8>,
+    mpsc::Sender<(u16, Vec<(String, String)>, Vec<u8>)>,
+);
+
+/// The front server's one responder.
+struct Front {
+    back: String,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    throttle: Arc<Mutex<Throttle>>,
+}
+
+impl Front {
+    /// Sends one request to the back server (on a thread of its own: the
+    /// front server's runtime must not block on itself).
+    fn forward(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let (tx, rx) = mpsc::channel();
+        self.jobs
+            .lock()
+            .unwrap()
+            .send((method, url, headers, body, tx))
+            .unwrap();
+        rx.recv().unwrap()
+    }
+
+    fn batch(&self, version: &str, req: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let auth = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let requests = body["requests"].as_array().unwrap();
+        assert!(requests.len() <= 20, "Graph takes at most 20 requests per batch");
+        let mut responses = Vec::new();
+        for r in requests {
+            let id = r["id"].as_str().unwrap().to_string();
+            let url = r["url"].as_str().unwrap().to_string();
+            assert_eq!(r["method"], "GET");
+            let throttle = {
+                let mut t = self.throttle.lock().unwrap();
+                t.seen += 1;
+                let hit = t.every > 0 && t.seen % t.every == 0 && !t.throttled.contains(&url);
+                if hit {
+                    t.throttled.push(url.clone());
+                }
+                hit
+            };
+            if throttle {
+                responses.push(json!({"id": id, "status": 429,
+                    "headers": {"Retry-After": "1", "Content-Type": "application/json"},
+                    "body": {"error": {"code": "TooManyRequests", "message": "Too many requests"}}}));
+                continue;
+            }
+            let (status, headers, bytes) = self.forward(
+                reqwest::Method::GET,
+                format!("{}/{version}{url}", self.back),
+                vec![("authorization".into(), auth.clone())],
+                vec![],
+            );
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let headers: serde_json::Map<String, Value> = headers
+                .into_iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("retry-after") || k.eq_ignore_ascii_case("content-type"))
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            responses.push(json!({"id": id, "status": status, "headers": headers, "body": body}));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({ "responses": responses }))
+    }
+}
+
+impl Respond for Front {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let path = req.url.path();
+        if req.method.as_str() == "POST" && path.ends_with("/$batch") {
+            let version = path.trim_start_matches('/').split('/').next().unwrap_or("v1.0");
+            return self.batch(version, req);
+        }
+        let url = match req.url.query() {
+            Some(q) => format!("{}{path}?{q}", self.back),
+            None => format!("{}{path}", self.back),
+        };
+        let headers = req
+            .headers
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "authorization" | "content-type" | "accept"))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let method = reqwest::Method::from_bytes(req.method.as_str().as_bytes()).unwrap();
+        let (status, headers, body) = self.forward(method, url, headers, req.body.clone());
+        let mut t = ResponseTemplate::new(status);
+        let mut mime = "application/json".to_string();
+        for (k, v) in headers {
+            if k.eq_ignore_ascii_case("content-type") {
+                mime = v;
+            } else if k.eq_ignore_ascii_case("retry-after") {
+                t = t.insert_header("Retry-After", v.as_str());
+            }
+        }
+        t.set_body_raw(body, &mime)
+    }
+}
+
+impl GraphFx {
+    fn start() -> GraphFx {
+        let (front, back) = (Fixture::start(), Fixture::start());
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            for (method, url, headers, body, reply) in rx {
+                let mut r = client.request(method, &url).body(body);
+                for (k, v) in headers {
+                    r = r.header(k, v);
+                }
+                let answer = match r.send() {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let headers = resp
+                            .headers()
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        (status, headers, resp.bytes().map(|b| b.to_vec()).unwrap_or_default())
+                    }
+                    Err(e) => (599, vec![], e.to_string().into_bytes()),
+                };
+                let _ = reply.send(answer);
+            }
+        });
+        let throttle = Arc::new(Mutex::new(Throttle::default()));
+        front.mount(Mock::given(wiremock::matchers::any()).respond_with(Front {
+            back: back.uri(),
+            jobs: Mutex::new(tx),
+            throttle: throttle.clone(),
+        }));
+        GraphFx {
+            front,
+            back,
+            throttle,
+        }
+    }
+    fn uri(&self) -> String {
+        self.front.uri()
+    }
+    fn mount(&self, m: impl Into<Mock>) {
+        self.back.mount(m)
+    }
+    fn reset(&self) {
+        self.back.reset()
+    }
+    fn verify(&self) {
+        self.back.verify()
+    }
+    /// Every request the mocks received (a batch's sub-requests each as its
+    /// own GET), as `path?query`.
+    fn requests(&self) -> Vec<String> {
+        self.back.requests()
+    }
+    /// How many `$batch` POSTs the front server answered.
+    fn batches(&self) -> usize {
+        self.front
+            .requests()
+            .iter()
+            .filter(|r| r.ends_with("/$batch"))
+            .count()
+    }
+    fn throttle_every(&self, n: usize) {
+        let mut t = self.throttle.lock().unwrap();
+        t.every = n;
+        t.seen = 0;
+    }
+    fn throttled(&self) -> Vec<String> {
+        self.throttle.lock().unwrap().throttled.clone()
+    }
+}
+
+impl GraphFx {
     fn get(&self, p: &str, body: Value) -> Get {
         Get {
             b: Mock::given(method("GET")).and(path(p.to_string())),
@@ -45,7 +262,7 @@ impl From<Get> for Mock {
     }
 }
 
-fn new_env(fx: &Fixture) -> SourceEnv {
+fn new_env(fx: &GraphFx) -> SourceEnv {
     let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri()});
     SourceEnv::new("entra", "Entra", settings, "s3cret")
 }
@@ -107,7 +324,7 @@ fn sp_tagged() -> Value {
 
 /// Token, users (2 pages), servicePrincipals (2 pages), per-SP relations,
 /// sign-in report and the initial delta rounds.
-fn mount_tenant(fx: &Fixture, sp_page2: Value) {
+fn mount_tenant(fx: &GraphFx, sp_page2: Value) {
     let uri = fx.uri();
     fx.mount(
         Mock::given(method("POST"))
@@ -156,7 +373,13 @@ fn mount_tenant(fx: &Fixture, sp_page2: Value) {
         {"appRoleId": "r-ur", "resourceId": "sp-graph", "resourceDisplayName": "Microsoft Graph"}]})));
     fx.mount(
         Mock::given(method("GET"))
-            .and(path_regex(r"^/v1\.0/servicePrincipals/[^/]+/(owners|appRoleAssignments|oauth2PermissionGrants)$"))
+            .and(path_regex(r"^/v1\.0/servicePrincipals/[^/]+/(owners|appRoleAssignments|oauth2PermissionGrants|ownedObjects)$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
+            .with_priority(10),
+    );
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/v1.0/roleManagement/directory/roleAssignments"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []})))
             .with_priority(10),
     );
@@ -189,7 +412,7 @@ fn page2() -> Value {
 
 #[test]
 fn full_sync_maps_people_identities_credentials_and_grants() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     // The second users page is throttled once; Retry-After must be honoured.
     fx.mount(
         Mock::given(method("GET"))
@@ -347,7 +570,7 @@ fn full_sync_maps_people_identities_credentials_and_grants() {
 
 #[test]
 fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     mount_tenant(&fx, page2());
     let mut env = new_env(&fx);
     env.sync().unwrap();
@@ -492,7 +715,7 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
 
 #[test]
 fn expired_delta_token_resyncs_in_full() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     mount_tenant(&fx, page2());
     let mut env = new_env(&fx);
     env.sync().unwrap();
@@ -539,7 +762,7 @@ fn expired_delta_token_resyncs_in_full() {
 
 #[test]
 fn malformed_page_fails_and_keeps_the_previous_snapshot() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     mount_tenant(&fx, page2());
     let mut env = new_env(&fx);
     env.sync().unwrap();
@@ -586,7 +809,7 @@ fn malformed_page_fails_and_keeps_the_previous_snapshot() {
 
 #[test]
 fn refused_credentials_are_source_auth() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     fx.mount(
         Mock::given(method("POST"))
             .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
@@ -622,7 +845,7 @@ fn refused_credentials_are_source_auth() {
 
 #[test]
 fn a_stale_full_sync_forces_a_full_run_despite_the_cursor() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     mount_tenant(&fx, page2());
     let mut env = new_env(&fx);
     let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri(),
@@ -644,7 +867,7 @@ fn a_stale_full_sync_forces_a_full_run_despite_the_cursor() {
 fn a_documented_service_principal_without_id_is_skipped_and_named() {
     // Graph's own "List servicePrincipals" Example 4 body, verbatim, as the
     // second page: its one object has no id.
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     let doc: Value = serde_json::from_str(&crate::harness::doc_fixture(
         "entra/serviceprincipal-list-example4.json",
     ))
@@ -676,7 +899,7 @@ fn a_documented_service_principal_without_id_is_skipped_and_named() {
 
 #[test]
 fn an_sp_deleted_during_the_sync_is_skipped_with_a_warning() {
-    let fx = Fixture::start();
+    let fx = GraphFx::start();
     mount_tenant(&fx, page2());
     fx.mount(
         Mock::given(method("GET"))
