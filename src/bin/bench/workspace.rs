@@ -55,6 +55,65 @@ fn registry(path: &std::path::Path, round: usize) -> Result<()> {
     Ok(())
 }
 
+/// Tops up each reviewer's queue to `per` undecided items with items of
+/// other reviewers (before the workspace exists: the DBA's set-up).
+fn spread_items(store: &Store, campaign: i64, reviewers: &[i64], per: usize) -> Result<()> {
+    if reviewers.is_empty() {
+        return Ok(());
+    }
+    let mut need: Vec<(i64, usize)> = Vec::new();
+    for r in reviewers {
+        let held: i64 = store.raw_db().query_row(
+            "SELECT count(*) FROM campaign_items WHERE campaign_id = ?1 AND reviewer_id = ?2",
+            custodian::store::db::params![campaign, r],
+            |row| row.get(0),
+        )?;
+        need.push((*r, per.saturating_sub(held as usize)));
+    }
+    let wanted: usize = need.iter().map(|(_, n)| n).sum();
+    let list = reviewers
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let spare: Vec<(i64, Option<i64>)> = store.raw_db().query_map(
+        &format!(
+            "SELECT ci.id, i.builder_id FROM campaign_items ci JOIN identities i ON i.id = ci.identity_id
+             WHERE ci.campaign_id = ?1 AND ci.reviewer_id NOT IN ({list}) ORDER BY ci.id LIMIT ?2"
+        ),
+        custodian::store::db::params![campaign, (wanted * 2) as i64],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut moves: Vec<(i64, i64)> = Vec::new();
+    let mut k = 0usize;
+    for (item, builder) in spare {
+        let Some(slot) = (0..need.len())
+            .map(|j| (k + j) % need.len())
+            .find(|j| need[*j].1 > 0 && Some(need[*j].0) != builder)
+        else {
+            continue;
+        };
+        need[slot].1 -= 1;
+        moves.push((item, need[slot].0));
+        k = slot + 1;
+        if need.iter().all(|(_, n)| *n == 0) {
+            break;
+        }
+    }
+    for chunk in moves.chunks(1_000) {
+        let values = chunk
+            .iter()
+            .map(|(i, r)| format!("({i}, {r})"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        store.raw_db().execute_batch(&format!(
+            "UPDATE campaign_items SET reviewer_id = v.r, reviewer_reason = 'bench: dealt to this reviewer'
+               FROM (VALUES {values}) AS v(id, r) WHERE campaign_items.id = v.id"
+        ))?;
+    }
+    Ok(())
+}
+
 /// One sync of the worker's registry (no secret, no progress).
 fn resync(store: &mut Store, source: custodian::model::SourceId) -> Result<()> {
     custodian::ops::sync_source(
@@ -130,6 +189,11 @@ pub fn run_workspace(
         |r| r.get(0),
     )?;
     let per = DECISIONS.div_ceil(busiest.len().max(1));
+    // Owners alone hold too few items at L (the 50 busiest: ~4,400), so
+    // the first items of the campaign are dealt round-robin to the
+    // reviewers until each holds `per` (never to an identity's builder:
+    // the database refuses that decision), as a reassignment would.
+    spread_items(&store, campaign_n, &busiest, per)?;
     let mut queues: Vec<(i64, Vec<ReviewItemId>)> = Vec::new();
     for r in &busiest {
         let items: Vec<i64> = store.raw_db().query_map(
