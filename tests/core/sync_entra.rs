@@ -85,7 +85,10 @@ impl Front {
             .unwrap_or("")
             .to_string();
         let requests = body["requests"].as_array().unwrap();
-        assert!(requests.len() <= 20, "Graph takes at most 20 requests per batch");
+        assert!(
+            requests.len() <= 20,
+            "Graph takes at most 20 requests per batch"
+        );
         let mut responses = Vec::new();
         for r in requests {
             let id = r["id"].as_str().unwrap().to_string();
@@ -115,7 +118,9 @@ impl Front {
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let headers: serde_json::Map<String, Value> = headers
                 .into_iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case("retry-after") || k.eq_ignore_ascii_case("content-type"))
+                .filter(|(k, _)| {
+                    k.eq_ignore_ascii_case("retry-after") || k.eq_ignore_ascii_case("content-type")
+                })
                 .map(|(k, v)| (k, Value::String(v)))
                 .collect();
             responses.push(json!({"id": id, "status": status, "headers": headers, "body": body}));
@@ -128,7 +133,11 @@ impl Respond for Front {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let path = req.url.path();
         if req.method.as_str() == "POST" && path.ends_with("/$batch") {
-            let version = path.trim_start_matches('/').split('/').next().unwrap_or("v1.0");
+            let version = path
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("v1.0");
             return self.batch(version, req);
         }
         let url = match req.url.query() {
@@ -178,7 +187,11 @@ impl GraphFx {
                             .iter()
                             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                             .collect();
-                        (status, headers, resp.bytes().map(|b| b.to_vec()).unwrap_or_default())
+                        (
+                            status,
+                            headers,
+                            resp.bytes().map(|b| b.to_vec()).unwrap_or_default(),
+                        )
                     }
                     Err(e) => (599, vec![], e.to_string().into_bytes()),
                 };
@@ -627,6 +640,17 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
         "/v1.0/servicePrincipals/sp-ci/oauth2PermissionGrants",
         json!({"value": []}),
     ));
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-ci/ownedObjects",
+        json!({"value": []}),
+    ));
+    fx.mount(
+        fx.get(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            json!({"value": []}),
+        )
+        .and(query_param("$filter", "principalId eq 'sp-ci'")),
+    );
     fx.mount(fx.get("/v1.0/servicePrincipals/sp-graph", sp_graph()));
     // A removed SP is taken from `@removed`, not read again.
     fx.mount(
@@ -925,4 +949,367 @@ fn an_sp_deleted_during_the_sync_is_skipped_with_a_warning() {
         env.store.resolve_identity("sp-mi").is_err(),
         "never imported"
     );
+}
+
+// ------------------------------------------------ admin paths, Agent ID, $batch
+
+/// The SP of "List unifiedRoleAssignments" Example 2 (its principalId).
+const GA_SP: &str = "f1847572-48aa-47aa-96a3-2ec61904f41f";
+
+fn doc(rel: &str) -> Value {
+    serde_json::from_str(&crate::harness::doc_fixture(rel)).unwrap()
+}
+
+/// A tenant whose page 2 adds: the Global Administrator SP of Microsoft's
+/// Example 2 (`ga-app`), `sp-owner` that owns ga-app's *application*, and
+/// `sp-root` that owns the `sp-owner` SP. Role assignments are served from
+/// the documented example for GA_SP.
+fn mount_admin_paths(fx: &GraphFx) {
+    let mut p2 = page2();
+    for v in [
+        sp(GA_SP, "app-ga", "ga-app", "Application", TENANT),
+        sp("sp-owner", "app-owner", "owner-app", "Application", TENANT),
+        sp("sp-root", "app-root", "root-app", "Application", TENANT),
+    ] {
+        p2["value"].as_array_mut().unwrap().push(v);
+    }
+    mount_tenant(fx, p2);
+    fx.mount(
+        fx.get(
+            "/v1.0/roleManagement/directory/roleAssignments",
+            doc("entra/rbac-list-roleassignments-example2.json"),
+        )
+        .and(query_param("$filter", format!("principalId eq '{GA_SP}'")))
+        .and(query_param("$expand", "roleDefinition")),
+    );
+    // Owners may be users or service principals; an owned application
+    // stands for its SP (matched on appId), an owned SP for itself.
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-owner/ownedObjects",
+        json!({"value": [{"@odata.type": "#microsoft.graph.application", "id": "a-ga", "appId": "app-ga",
+                          "displayName": "ga-app"}]}),
+    ));
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-root/ownedObjects",
+        json!({"value": [
+            {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-owner", "appId": "app-owner"},
+            // Microsoft Graph's SP is not imported: no edge to it.
+            {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp-graph"},
+            {"@odata.type": "#microsoft.graph.group", "id": "g-1"}]}),
+    ));
+}
+
+#[test]
+fn directory_role_assignments_are_admin_grants_on_the_tenant() {
+    let fx = GraphFx::start();
+    mount_admin_paths(&fx);
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    assert_eq!(crate::harness::last_run(&env).status, "succeeded");
+    let ga = env.detail(GA_SP);
+    let mut roles: Vec<_> = ga
+        .grants
+        .iter()
+        .map(|g| {
+            (
+                g.permission.clone(),
+                g.privilege,
+                g.high_consequence,
+                g.resource_name.clone(),
+                g.resource_kind.clone(),
+                g.sensitivity,
+            )
+        })
+        .collect();
+    roles.sort();
+    let tenant = format!("Entra directory (tenant {TENANT})");
+    assert_eq!(
+        roles,
+        vec![
+            (
+                "Global Administrator (directory role)".to_string(),
+                Privilege::Admin,
+                true,
+                tenant.clone(),
+                "iam_directory".to_string(),
+                Sensitivity::Critical
+            ),
+            (
+                "Global Reader (directory role)".to_string(),
+                Privilege::Read,
+                false,
+                tenant,
+                "iam_directory".to_string(),
+                Sensitivity::Critical
+            ),
+        ]
+    );
+    // The blast radius calls it an IAM change.
+    let b = custodian::ops::blast(&env.store, GA_SP).unwrap();
+    assert!(
+        b.high_consequence
+            .iter()
+            .any(|h| h.category == "iam" && h.permission == "Global Administrator (directory role)"),
+        "{:?}",
+        b.high_consequence
+    );
+    // Every SP's roles were asked for by principal.
+    let asked = fx
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("/v1.0/roleManagement/directory/roleAssignments?"))
+        .count();
+    assert_eq!(asked, 7, "one per imported SP");
+}
+
+#[test]
+fn an_owner_of_a_global_admin_reaches_tenant_admin_through_ownership() {
+    let fx = GraphFx::start();
+    mount_admin_paths(&fx);
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    let owner = env.detail("sp-owner");
+    assert_eq!(
+        owner
+            .delegations_out
+            .iter()
+            .map(|d| (d.kind, d.other_name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(custodian::model::DelegationKind::Impersonate, "ga-app")]
+    );
+    let root = env.detail("sp-root");
+    assert_eq!(
+        root.delegations_out
+            .iter()
+            .map(|d| d.other_name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["owner-app"],
+        "no edge to a first-party SP or a group"
+    );
+
+    let paths = custodian::ops::paths_to_admin(&env.store, 50).unwrap();
+    let tenant = format!("Entra directory (tenant {TENANT})");
+    let of = |name: &str| {
+        paths
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} has no path to admin: {paths:?}"))
+    };
+    let p = of("owner-app");
+    assert_eq!(
+        (p.resource.as_str(), p.permission.as_str()),
+        (tenant.as_str(), "Global Administrator (directory role)")
+    );
+    let p = of("root-app");
+    let chain: Vec<_> = p
+        .chain
+        .iter()
+        .map(|h| (h.name.as_str(), h.via.as_deref()))
+        .collect();
+    assert_eq!(
+        chain,
+        vec![
+            ("root-app", None),
+            ("owner-app", Some("impersonate")),
+            ("ga-app", Some("impersonate"))
+        ],
+        "two hops to the tenant's Global Administrator"
+    );
+    assert!(
+        paths.iter().all(|p| p.name != "ga-app"),
+        "it holds the role itself"
+    );
+
+    let b = custodian::ops::blast(&env.store, "sp-root").unwrap();
+    let r = b.resources.iter().find(|r| r.name == tenant).unwrap();
+    assert_eq!(r.hops, 2);
+    assert!(r
+        .permissions
+        .iter()
+        .any(|p| p.privilege == Privilege::Admin && p.holder == "ga-app"));
+}
+
+#[test]
+fn agent_identities_carry_their_blueprints_credentials_dates_sponsors_and_expiry() {
+    let fx = GraphFx::start();
+    // The documented agent identity ("List agentIdentity objects", beta),
+    // also in the v1.0 listing as a ServiceIdentity SP.
+    const AGENT: &str = "1b7313c4-05d0-4a08-88e3-7b76c003a0a2";
+    const BLUEPRINT_APP: &str = "631a96bc-a705-4eda-9f99-fdaf9f54f6a2";
+    const SPONSOR: &str = "a6c034b8-621b-dee3-6abb-52cbce801fe9";
+    let mut p2 = page2();
+    let mut agent = sp(
+        AGENT,
+        "agent-own-app",
+        "My Agent Identity",
+        "ServiceIdentity",
+        TENANT,
+    );
+    agent["passwordCredentials"] = json!([]);
+    p2["value"].as_array_mut().unwrap().push(agent);
+    mount_tenant(&fx, p2);
+    fx.mount(fx.get(
+        "/beta/servicePrincipals/microsoft.graph.agentIdentity",
+        doc("entra/agentidentity-list.json"),
+    ));
+    // The documented blueprint list, and the agent's own blueprint around it.
+    let mut bps = doc("entra/agentidentityblueprint-list.json");
+    bps["value"].as_array_mut().unwrap().push(json!({
+        "@odata.type": "#microsoft.graph.agentIdentityBlueprint", "id": "bp-obj", "appId": BLUEPRINT_APP,
+        "displayName": "triage blueprint",
+        "passwordCredentials": [{"keyId": "bp-k1", "displayName": "blueprint secret",
+            "startDateTime": "2025-10-01T00:00:00Z", "endDateTime": "2026-10-01T00:00:00Z"}],
+        "keyCredentials": []}));
+    fx.mount(fx.get(
+        "/beta/applications/microsoft.graph.agentIdentityBlueprint",
+        bps,
+    ));
+    fx.mount(fx.get(
+        &format!("/beta/servicePrincipals/{AGENT}/Microsoft.Graph.AgentIdentity/sponsors"),
+        doc("entra/agentidentity-list-sponsors.json"),
+    ));
+    // The sponsor is a user of the tenant.
+    fx.mount(
+        Mock::from(
+            fx.get("/v1.0/users", json!({"value": [
+            {"id": SPONSOR, "displayName": "Sam Sponsor", "userPrincipalName": "sam@x.test", "accountEnabled": true}]}))
+                .and(query_param("$skiptoken", "up2")),
+        )
+        .with_priority(1),
+    );
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    let a = env.detail(AGENT);
+    assert_eq!(a.kind, IdentityKind::AiAgent);
+    assert_eq!(
+        a.credentials
+            .iter()
+            .map(|c| (c.external_id.as_str(), c.display_name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(
+            "blueprint:bp-k1",
+            "blueprint secret (agent identity blueprint)"
+        )],
+        "the blueprint's secret is the agent's (joined on agentIdentityBlueprintId, not appId)"
+    );
+    assert_eq!(
+        &a.created_at[..10],
+        "2019-09-17",
+        "createdDateTime, not the sync time"
+    );
+    assert_eq!(
+        a.owner.as_ref().map(|o| o.display_name.as_str()),
+        Some("Sam Sponsor"),
+        "the sponsor is accountable"
+    );
+    assert!(
+        a.purpose.contains("lifecycle expires 2024-12-31"),
+        "{}",
+        a.purpose
+    );
+    // Sponsors are asked only for agent identities.
+    let sponsor_reads: Vec<_> = fx
+        .requests()
+        .into_iter()
+        .filter(|r| r.ends_with("/sponsors"))
+        .collect();
+    assert_eq!(sponsor_reads.len(), 1, "{sponsor_reads:?}");
+}
+
+/// (kind, external id) facts of a synced source, for comparing two runs.
+fn facts(env: &SourceEnv) -> Vec<String> {
+    let inv = env
+        .store
+        .inventory(&Default::default(), Utc::now())
+        .unwrap();
+    let mut out = Vec::new();
+    for row in &inv.rows {
+        let d = env
+            .store
+            .identity_detail(custodian::model::IdentityId(row.id), Utc::now())
+            .unwrap();
+        out.push(format!(
+            "identity {} owner {:?}",
+            d.external_id,
+            d.owner.map(|o| o.display_name)
+        ));
+        for c in &d.credentials {
+            out.push(format!("credential {} {}", d.external_id, c.external_id));
+        }
+        for g in &d.grants {
+            out.push(format!(
+                "grant {} {} {}",
+                d.external_id, g.resource_name, g.permission
+            ));
+        }
+        for e in &d.delegations_out {
+            out.push(format!("edge {} {}", d.external_id, e.other_name));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn throttled_batch_sub_requests_are_retried_after_their_retry_after_and_nothing_is_lost() {
+    // The same tenant read directly (batch off) and through $batch with
+    // every 7th sub-request answered 429 + Retry-After: 1.
+    let direct = GraphFx::start();
+    mount_admin_paths(&direct);
+    let mut env = new_env(&direct);
+    let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": direct.uri(),
+        "login_base": direct.uri(), "batch": false});
+    env.store
+        .update_source_settings(env.source, &settings)
+        .unwrap();
+    env.sync().unwrap();
+    assert_eq!(
+        direct.batches(),
+        0,
+        "batch=false reads each relation directly"
+    );
+    let want = facts(&env);
+    assert!(
+        want.iter().any(|f| f.contains("Global Administrator")),
+        "{want:?}"
+    );
+    assert!(
+        want.iter().any(|f| f.starts_with("edge sp-root")),
+        "{want:?}"
+    );
+
+    let fx = GraphFx::start();
+    mount_admin_paths(&fx);
+    fx.throttle_every(7);
+    let mut env = new_env(&fx);
+    let started = Instant::now();
+    env.sync().unwrap();
+    let throttled = fx.throttled();
+    assert_eq!(throttled.len(), 5, "every 7th of 35: {throttled:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the sub-response's Retry-After was not waited for"
+    );
+    assert_eq!(crate::harness::last_run(&env).status, "succeeded");
+    assert_eq!(facts(&env), want, "nothing lost, nothing doubled");
+    // Each per-SP read reached the handlers exactly once, as many as when
+    // read directly: the throttled ones on their retry (they never reached
+    // the handlers before).
+    let per_sp = |fx: &GraphFx| {
+        let mut v: Vec<String> = fx
+            .requests()
+            .into_iter()
+            .filter(|r| {
+                (r.starts_with("/v1.0/servicePrincipals/") && r.matches('/').count() == 4)
+                    || r.starts_with("/v1.0/roleManagement/")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (batched, unbatched) = (per_sp(&fx), per_sp(&direct));
+    assert_eq!(batched.len(), 35, "7 SPs x 5 relations: {batched:?}");
+    assert_eq!(batched, unbatched);
+    // 35 sub-requests: 2 batches, then one more round per throttled batch.
+    assert!((3..=4).contains(&fx.batches()), "{} batches", fx.batches());
 }
