@@ -230,8 +230,14 @@ pub fn cases(store: &Store, status: Option<&str>, json: bool, out: &mut impl Wri
         for c in list {
             writeln!(
                 out,
-                "#{:<5} {:<6} {:<28} {:>4} items ({} decided, {} applied)  {}",
-                c.id, c.status, c.person, c.items, c.decided, c.applied, c.reason
+                "#{:<5} {:<6} {} {:>4} items ({} decided, {} applied)  {}",
+                c.id,
+                c.status,
+                custodian::sanitize::pad(&c.person, 28),
+                c.items,
+                c.decided,
+                c.applied,
+                c.reason
             )?;
         }
     }
@@ -314,11 +320,11 @@ pub fn timeline(store: &Store, identity: &str, json: bool, out: &mut impl Write)
         for e in t {
             writeln!(
                 out,
-                "{}  {:<10} {:<16} {:<20} {}",
+                "{}  {} {:<16} {} {}",
                 &e.at[..19.min(e.at.len())],
-                e.source,
+                custodian::sanitize::pad(&e.source, 10),
                 e.kind,
-                e.actor,
+                custodian::sanitize::pad(&e.actor, 20),
                 e.summary
             )?;
         }

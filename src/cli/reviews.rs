@@ -406,8 +406,8 @@ pub fn campaign(
                 for r in &p.by_reviewer {
                     writeln!(
                         out,
-                        "  {:<28} pending {:<6} decided {:<6}{}",
-                        r.reviewer,
+                        "  {} pending {:<6} decided {:<6}{}",
+                        custodian::sanitize::pad(&r.reviewer, 28),
                         r.pending,
                         r.decided,
                         if r.reminder_due { "  reminder due" } else { "" }
@@ -717,8 +717,12 @@ pub fn audit(store: &Store, cmd: AuditCmd, now: DateTime<Utc>, out: &mut impl Wr
                         .unwrap_or_default();
                     writeln!(
                         out,
-                        "#{:<6} {at}  {:<20} {:<26} {}  {}",
-                        e.seq, e.actor, e.action, e.subject, e.details
+                        "#{:<6} {at}  {} {} {}  {}",
+                        e.seq,
+                        custodian::sanitize::pad(&e.actor, 20),
+                        custodian::sanitize::pad(&e.action, 26),
+                        e.subject,
+                        e.details
                     )?;
                 }
             }
