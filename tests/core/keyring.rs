@@ -124,10 +124,11 @@ echo "audit-key: $(secret-tool lookup service org.custodian.desktop username aud
                 continue;
             }
             let bytes = std::fs::read(&p).unwrap();
-            for f in &forms {
+            // Failures name the form's index, never the secret.
+            for (k, f) in forms.iter().enumerate() {
                 assert!(
                     !contains(&bytes, f.as_bytes()),
-                    "secret ({f}) found in {}",
+                    "the secret (form {k}) found in {}",
                     p.display()
                 );
             }
@@ -225,10 +226,10 @@ fn scan_cache(db: &std::path::Path, key: &str, forms: &[String]) -> (usize, usiz
                     _ => continue,
                 };
                 cells += 1;
-                for f in forms {
+                for (k, f) in forms.iter().enumerate() {
                     assert!(
                         !contains(&bytes, f.as_bytes()),
-                        "secret ({f}) in the cache: table {t}, column {i}"
+                        "the secret (form {k}) in the cache: table {t}, column {i}"
                     );
                 }
             }
