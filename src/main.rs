@@ -61,6 +61,11 @@ enum Command {
         /// decisions, cases, registrations, tasks, audit entries); audited.
         #[arg(long)]
         replace_history: bool,
+        /// Remove the demo organisation without loading another (before a
+        /// first real source when history was made on the demo: with
+        /// --replace-history); audited.
+        #[arg(long)]
+        clear: bool,
         #[arg(long)]
         json: bool,
     },
@@ -424,8 +429,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             size,
             seed,
             replace_history,
+            clear,
             json,
         } => {
+            if clear {
+                let mut store = custodian::store::Store::open_location(&path)?;
+                ops::clear_demo(&mut store, replace_history, now)?;
+                writeln!(
+                    out,
+                    "Removed the demo organisation from {} (audited as demo.clear); the audit log is kept.",
+                    path.display()
+                )?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let size = match size {
                 Size::S => DemoSize::S,
                 Size::M => DemoSize::M,

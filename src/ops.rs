@@ -92,6 +92,12 @@ pub fn open_or_demo_with_key(
 
 pub use crate::store::key::{CacheKey, KeySource, MIN_PASSPHRASE_CHARS};
 
+/// Removes the demo organisation without loading another (see
+/// [`Store::clear_demo`]): history made on it only with `discard_history`.
+pub fn clear_demo(store: &mut Store, discard_history: bool, now: DateTime<Utc>) -> Result<()> {
+    store.clear_demo(discard_history, now)
+}
+
 /// Replaces the cache content with a generated demo organisation. Refused
 /// when the store holds governance history beyond the demo's own
 /// (campaigns, decisions, offboarding cases, registrations, tasks, audit

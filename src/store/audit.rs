@@ -615,7 +615,8 @@ impl Store {
         if self.snapshot().is_some() {
             // The workspace's chain, as it was; its key is the workspace's.
             return self.verify_workspace_audit(&Verifier::NoKey(
-                "this is the workspace's offline snapshot (the workspace checks its signatures)".into(),
+                "this is the workspace's offline snapshot (the workspace checks its signatures)"
+                    .into(),
             ));
         }
         self.verify_audit_with(&Verifier::for_engine(self.engine()))
@@ -991,14 +992,21 @@ impl Store {
     /// History made by people: everything, less what the demo load made
     /// when the store holds the demo organisation.
     pub fn history_beyond_demo(&self) -> Result<History> {
-        let h = history_of(&self.db)?;
-        let demo = self
-            .meta("dataset")?
-            .is_some_and(|d| d.starts_with("demo-"));
-        let base = match self.meta(DEMO_BASELINE)? {
-            Some(b) if demo => serde_json::from_str(&b).unwrap_or_default(),
-            _ => History::default(),
-        };
-        Ok(h.beyond(base))
+        history_beyond_demo_in(&self.db)
     }
+}
+
+/// [`Store::history_beyond_demo`] within a transaction.
+pub(crate) fn history_beyond_demo_in(db: &Db) -> Result<History> {
+    let h = history_of(db)?;
+    let meta = |key: &str| -> Result<Option<String>> {
+        db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+    };
+    let demo = meta("dataset")?.is_some_and(|d| d.starts_with("demo-"));
+    let base = match meta(DEMO_BASELINE)? {
+        Some(b) if demo => serde_json::from_str(&b).unwrap_or_default(),
+        _ => History::default(),
+    };
+    Ok(h.beyond(base))
 }

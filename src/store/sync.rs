@@ -251,14 +251,39 @@ fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
 /// leaves the demo as it was). Demo sources are the ones a load wrote
 /// (`created_at` 0); what was done on the demo is named in the audit log.
 fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
-    let dataset: Option<String> = tx
-        .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(dataset) = dataset.filter(|d| d.starts_with("demo-")) else {
+    if demo_dataset(tx)?.is_none() {
         return Ok(());
-    };
+    }
+    // Campaigns, decisions, cases, registrations or tasks someone made on
+    // the demo organisation go with it: never without being asked.
+    let mut beyond = super::audit::history_beyond_demo_in(tx)?;
+    beyond.audit_entries = 0; // the audit log is kept either way
+    if !beyond.is_empty() {
+        return Err(Error::invalid(format!(
+            "the first real source replaces the demo organisation, but this cache holds {} made on it; \
+             nothing was changed. To keep them, sync the source into another cache (set CUSTODIAN_DB to a new file); \
+             to discard them with the demo, run `custodian demo --clear --replace-history` (audited), then sync again",
+            beyond.describe()
+        )));
+    }
+    wipe_demo(tx, "demo.replace", &format!("source {source}"), now)?;
+    tracing::info!("first real source synced: demo organisation removed");
+    Ok(())
+}
+
+fn demo_dataset(tx: &Db) -> Result<Option<String>> {
+    Ok(tx
+        .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
+            r.get::<String>(0)
+        })
+        .optional()?
+        .filter(|d| d.starts_with("demo-")))
+}
+
+/// Removes the demo organisation and what was made on it (the audit log is
+/// kept), recording `action` with the counts in the same transaction.
+fn wipe_demo(tx: &Db, action: &str, subject: &str, now: DateTime<Utc>) -> Result<()> {
+    let dataset = demo_dataset(tx)?.unwrap_or_default();
     let history: (i64, i64, i64) = tx.query_row(
         "SELECT (SELECT count(*) FROM campaigns), (SELECT count(*) FROM campaign_events), (SELECT count(*) FROM tasks)",
         [],
@@ -275,12 +300,38 @@ fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
         tx,
         to_ts(now),
         "custodian",
-        "demo.replace",
-        &format!("source {source}"),
+        action,
+        subject,
         &serde_json::json!({"dataset": dataset, "campaigns": history.0, "decisions": history.1, "tasks": history.2}),
     )?;
-    tracing::info!("first real source synced: demo organisation removed");
     Ok(())
+}
+
+impl Store {
+    /// Removes the demo organisation now, without loading another (the
+    /// next sync of a real source then imports into an empty cache).
+    /// History made on the demo (campaigns, decisions, cases,
+    /// registrations, tasks) is refused unless `discard_history`; either
+    /// way the removal is audited (`demo.clear`, with what went) and the
+    /// audit log is kept. A cache that holds no demo is left as it is.
+    pub fn clear_demo(&mut self, discard_history: bool, now: DateTime<Utc>) -> Result<()> {
+        let tx = self.db.transaction()?;
+        if demo_dataset(&tx)?.is_none() {
+            return Err(Error::invalid(
+                "this cache holds no demo organisation: nothing was removed",
+            ));
+        }
+        let mut beyond = super::audit::history_beyond_demo_in(&tx)?;
+        beyond.audit_entries = 0;
+        if !beyond.is_empty() && !discard_history {
+            return Err(Error::invalid(format!(
+                "the demo organisation carries {} made on it; nothing was removed. Add --replace-history to discard them too (audited)",
+                beyond.describe()
+            )));
+        }
+        wipe_demo(&tx, "demo.clear", "demo organisation", now)?;
+        tx.commit()
+    }
 }
 
 const RUN_COLUMNS: &str =

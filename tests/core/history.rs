@@ -156,3 +156,100 @@ fn the_first_real_source_replaces_the_demo_only_after_its_first_sync_succeeds() 
     assert!(actions.contains(&"demo.replace".to_string()), "{actions:?}");
     assert!(store.verify_audit().unwrap().ok);
 }
+
+#[test]
+fn a_decision_made_on_the_demo_is_never_swept_away_by_the_first_real_source() {
+    use custodian::campaigns::{Decision, DecisionInput, ReviewItemId};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("registry.csv");
+    std::fs::write(&path, "name,kind\ninvoice-triage,ai_agent\n").unwrap();
+    let mut store = demo();
+    // Someone tries the product on the demo: a campaign and one decision.
+    let owner = store.resolve_person("1").unwrap();
+    let c = crate::util::identities_campaign("Trying it out", owner, 14);
+    store.create_campaign(owner, &c, now()).unwrap();
+    let (item, reviewer): (i64, i64) = store
+        .raw_db()
+        .query_row(
+            "SELECT ci.id, ci.reviewer_id FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+             WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IS NOT NULL
+             ORDER BY ci.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    ops::decide(
+        &mut store,
+        reviewer,
+        &DecisionInput {
+            items: vec![ReviewItemId(item)],
+            decision: Decision::Keep,
+            justification: "owner confirmed it still runs the nightly ledger".into(),
+            new_owner: None,
+            follow_recommendation: false,
+        },
+        now(),
+    )
+    .unwrap();
+    let id = add_csv(&mut store, &path);
+    let before = serde_json::to_value(store.summary().unwrap()).unwrap();
+    let history = store.governance_history().unwrap();
+
+    // The first real sync would replace the demo and the decision with it: refused.
+    let e = sync(&mut store, id).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput, "{e:?}");
+    assert!(
+        e.message.contains("1 campaign, ") && e.message.contains(" decisions made on it"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains("demo --clear --replace-history"),
+        "{}",
+        e.message
+    );
+    assert_eq!(store.meta("dataset").unwrap().as_deref(), Some("demo-s"));
+    assert_eq!(
+        serde_json::to_value(store.summary().unwrap()).unwrap(),
+        before
+    );
+    let kept = store.governance_history().unwrap();
+    assert_eq!(
+        (kept.campaigns, kept.decisions),
+        (history.campaigns, history.decisions)
+    );
+
+    // Clearing the demo needs the explicit consent, and is audited.
+    let e = ops::clear_demo(&mut store, false, now()).unwrap_err();
+    assert!(e.message.contains("--replace-history"), "{}", e.message);
+    assert_eq!(store.meta("dataset").unwrap().as_deref(), Some("demo-s"));
+    ops::clear_demo(&mut store, true, now()).unwrap();
+    let (action, details) = last_action(&store);
+    assert_eq!(action, "demo.clear");
+    assert!(details.contains("\"decisions\""), "{details}");
+    assert!(
+        ops::clear_demo(&mut store, true, now()).is_err(),
+        "no demo left"
+    );
+
+    // Then the source imports into the emptied cache, and the log verifies.
+    let out = sync(&mut store, id).unwrap();
+    assert_eq!(out.report.joiners, 1);
+    let n: i64 = store
+        .raw_db()
+        .query_row("SELECT count(*) FROM identities", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    let actions: Vec<String> = store
+        .audit_entries(0, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"review.decide".to_string()),
+        "the decision's entry is kept"
+    );
+    assert!(!actions.contains(&"demo.replace".to_string()));
+    assert!(store.verify_audit().unwrap().ok);
+}
