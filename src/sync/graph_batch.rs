@@ -13,8 +13,10 @@
 //!   backoff when they name no wait).
 //!
 //! [`run`] drives one batch to completion over any transport (the caller
-//! posts the body); the retry budget is the HTTP policy's: `max_attempts`
-//! rounds, no wait longer than `max_retry_after`.
+//! posts the body); the retry budget is the HTTP policy's: at most
+//! `max_attempts` rounds in a row that answer nothing finally (a batch that
+//! makes progress under throttling goes on), no wait longer than
+//! `max_retry_after`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -129,14 +131,21 @@ where
     let mut out = Outcome::default();
     let mut pending: Vec<(usize, &str)> = urls.to_vec();
     let rounds = policy.max_attempts.max(1);
-    for round in 1..=rounds {
+    // Rounds in a row in which no entry got its final answer: a batch that
+    // makes progress under throttling keeps going, one that makes none gives
+    // up after `max_attempts`.
+    let mut stalled = 0u32;
+    loop {
         let mut got = parse_responses(&post(request_body(&pending)).await?)?;
         let mut again = Vec::new();
         let mut wait: Option<Duration> = None;
+        let before = pending.len();
         for (i, url) in pending {
             match got.remove(&i) {
                 Some(r) if retryable(r.status) => {
-                    let w = r.retry_after.unwrap_or_else(|| backoff(policy, round));
+                    let w = r
+                        .retry_after
+                        .unwrap_or_else(|| backoff(policy, stalled + 1));
                     wait = Some(wait.map_or(w, |x| x.max(w)));
                     again.push((i, url));
                 }
@@ -149,17 +158,18 @@ where
         if again.is_empty() {
             return Ok(out);
         }
-        if round == rounds {
+        stalled = if again.len() < before { 0 } else { stalled + 1 };
+        if stalled >= rounds {
             return Err(Error::new(
                 ErrorCode::SourceError,
                 format!(
-                    "Graph $batch: {} request(s) still throttled or unanswered after {rounds} rounds (first: {})",
+                    "Graph $batch: {} request(s) still throttled or unanswered after {rounds} rounds without progress (first: {})",
                     again.len(),
                     super::http::redact(again[0].1)
                 ),
             ));
         }
-        let wait = wait.unwrap_or_else(|| backoff(policy, round));
+        let wait = wait.unwrap_or_else(|| backoff(policy, stalled + 1));
         if wait > policy.max_retry_after {
             return Err(Error::new(
                 ErrorCode::SourceError,
@@ -174,7 +184,6 @@ where
         tokio::time::sleep(wait).await;
         pending = again;
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -252,6 +261,39 @@ mod tests {
         .await
         .unwrap_err();
         assert_eq!(err.code, ErrorCode::SourceError);
-        assert!(err.message.contains("after 2 rounds"), "{}", err.message);
+        assert!(
+            err.message.contains("after 2 rounds without progress"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_making_progress_outlasts_the_round_budget() {
+        // Two rounds without progress are allowed; each round answers one
+        // entry finally, so four entries take four rounds and all succeed.
+        let policy = HttpPolicy {
+            max_attempts: 2,
+            ..HttpPolicy::default()
+        };
+        let urls = [(0, "/a"), (1, "/b"), (2, "/c"), (3, "/d")];
+        let out = run(&policy, &urls, |body| {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            let responses: Vec<Value> = v["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    let status = if k == 0 { 200 } else { 429 };
+                    json!({"id": r["id"], "status": status, "headers": {"Retry-After": "0"}, "body": {"value": []}})
+                })
+                .collect();
+            async move { Ok(json!({ "responses": responses })) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.responses.len(), 4);
+        assert_eq!(out.retried, 3 + 2 + 1);
     }
 }

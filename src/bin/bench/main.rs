@@ -4,12 +4,15 @@
 //! cargo run --release --bin custodian-bench -- [--sizes m,l] [--runs 25] [--json]
 //! cargo run --release --bin custodian-bench -- --sync [--sizes m,l]
 //! cargo run --release --bin custodian-bench -- --aws 3000 [--moto URL]
+//! cargo run --release --bin custodian-bench -- --entra 10000 [--entra-latency-ms 20]
 //! cargo run --release --bin custodian-bench -- --aws 1000,3000 --pmapper [--pmapper-timeout S] [--pmapper-reach-timeout S]
 //! ```
 //!
 //! `--reviews` runs an access review over each size (see `reviews.rs`);
 //! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`);
-//! `--blast` measures the access graph (`blast.rs`).
+//! `--blast` measures the access graph (`blast.rs`); `--entra N` syncs N
+//! Entra service principals from a throttling Graph fixture, per-SP reads
+//! direct and then through `$batch` (`entra.rs`).
 //!
 //! `--aws N[,N...]` syncs an IAM account of N users and N/2 roles from a
 //! real moto server (see `aws_moto.rs`), builds the access graph and asks one
@@ -30,6 +33,7 @@
 
 mod aws_moto;
 mod blast;
+mod entra;
 mod fixture;
 mod offboarding;
 mod pmapper;
@@ -78,6 +82,8 @@ struct Args {
     blast: bool,
     workspace: bool,
     aws: Vec<usize>,
+    entra: Vec<usize>,
+    entra_latency_ms: u64,
     moto: Option<String>,
     pmapper: Option<(u64, u64)>,
     engines: Vec<target::Engine>,
@@ -95,6 +101,8 @@ fn parse_args() -> Result<Args, String> {
         blast: false,
         workspace: false,
         aws: vec![],
+        entra: vec![],
+        entra_latency_ms: 0,
         moto: None,
         pmapper: None,
         engines: vec![target::Engine::Sqlite],
@@ -130,6 +138,21 @@ fn parse_args() -> Result<Args, String> {
                             .map_err(|_| format!("bad --aws count '{n}'"))
                     })
                     .collect::<Result<_, _>>()?;
+            }
+            "--entra" => {
+                let v = it.next().ok_or("--entra needs SP counts like 10000")?;
+                args.entra = v
+                    .split(',')
+                    .map(|n| {
+                        n.trim()
+                            .parse::<usize>()
+                            .map_err(|_| format!("bad SP count: {n}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--entra-latency-ms" => {
+                let v = it.next().ok_or("--entra-latency-ms needs milliseconds")?;
+                args.entra_latency_ms = v.parse().map_err(|_| format!("bad latency: {v}"))?;
             }
             "--moto" => args.moto = Some(it.next().ok_or("--moto needs a URL")?),
             "--pmapper" => args.pmapper = Some(args.pmapper.unwrap_or((3600, 600))),
@@ -203,7 +226,21 @@ fn main() {
             }
         }
     }
-    let sizes = if args.aws.is_empty() {
+    for sps in &args.entra {
+        match entra::run_entra(*sps, args.entra_latency_ms) {
+            Ok(r) => {
+                if !args.json {
+                    print_human(&r);
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("custodian-bench: entra {sps}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let sizes = if args.aws.is_empty() && args.entra.is_empty() {
         args.sizes.clone()
     } else {
         vec![]
