@@ -926,10 +926,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     let chain: Vec<&str> = e.chain.iter().map(|h| h.name.as_str()).collect();
                     writeln!(
                         out,
-                        "  {:<36} {:<32} via {:<40} {}",
-                        e.resource,
-                        e.permission,
-                        chain.join(" -> "),
+                        "  {} {} via {} {}",
+                        custodian::sanitize::pad(&e.resource, 36),
+                        custodian::sanitize::pad(&e.permission, 32),
+                        custodian::sanitize::pad(&chain.join(" -> "), 40),
                         e.certified.as_deref().unwrap_or("never certified")
                     )?;
                 }
