@@ -174,6 +174,7 @@ pub fn run() -> ExitCode {
             sources::add_source,
             sources::set_source_secret,
             sources::set_source_write_back,
+            sources::clear_demo,
             sources::test_source,
             sources::sync_source,
             sources::sync_progress,

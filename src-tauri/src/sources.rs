@@ -87,6 +87,14 @@ pub fn set_source_write_back(state: State<'_, AppState>, id: i64, on: bool) -> R
     })
 }
 
+/// Removes the generated demo organisation without loading another
+/// (audited); history made on it only with `discard_history`.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+pub fn clear_demo(state: State<'_, AppState>, discard_history: bool) -> Result<()> {
+    state.with_mut(|s| custodian::ops::clear_demo(s, discard_history, chrono::Utc::now()))
+}
+
 #[tauri::command]
 #[tracing::instrument(skip(state), err(Debug))]
 pub async fn test_source(state: State<'_, AppState>, id: i64) -> Result<String> {

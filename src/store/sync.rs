@@ -325,7 +325,7 @@ impl Store {
         beyond.audit_entries = 0;
         if !beyond.is_empty() && !discard_history {
             return Err(Error::invalid(format!(
-                "the demo organisation carries {} made on it; nothing was removed. Add --replace-history to discard them too (audited)",
+                "the demo organisation carries {} made on it; nothing was removed. Confirm that they go too (on the command line: --replace-history); it is audited",
                 beyond.describe()
             )));
         }

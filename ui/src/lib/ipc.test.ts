@@ -46,6 +46,7 @@ describe('api', () => {
       cancelSync: () => Promise.resolve(false),
       syncRuns: () => Promise.resolve([]),
       runEvents: (run) => Promise.reject({ code: 'not_found', message: `no sync run ${run}` }),
+      clearDemo: () => Promise.reject({ code: 'invalid_input', message: 'no demo' }),
     };
     setBackend(failing);
     await expect(api.summary()).rejects.toMatchObject({ code: 'database_too_new', name: 'UserError' });

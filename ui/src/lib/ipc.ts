@@ -55,6 +55,12 @@ export interface Backend {
   /** Newest first; `source` null for every source. */
   syncRuns(source: number | null, limit: number): Promise<SyncRunView[]>;
   runEvents(run: number): Promise<LifecycleEventView[]>;
+  /**
+   * Removes the generated demo organisation without loading another
+   * (audited); history made on it (campaigns, decisions...) only with
+   * `discardHistory`, else refused with `invalid_input` naming it.
+   */
+  clearDemo(discardHistory: boolean): Promise<null>;
 }
 
 /**
@@ -142,6 +148,7 @@ export const tauriBackend: Backend = {
   cancelSync: (id) => invoke<boolean>('cancel_sync', { id }),
   syncRuns: (source, limit) => invoke<SyncRunView[]>('sync_runs', { source, limit }),
   runEvents: (run) => invoke<LifecycleEventView[]>('run_events', { run }),
+  clearDemo: (discardHistory) => invoke<null>('clear_demo', { discardHistory }),
 };
 
 let backend: Promise<Backend> | null = null;
@@ -203,6 +210,7 @@ export const api = {
   cancelSync: (id: number): Promise<boolean> => call((b) => b.cancelSync(id)),
   syncRuns: (source: number | null, limit = 50): Promise<SyncRunView[]> => call((b) => b.syncRuns(source, limit)),
   runEvents: (run: number): Promise<LifecycleEventView[]> => call((b) => b.runEvents(run)),
+  clearDemo: (discardHistory: boolean): Promise<null> => call((b) => b.clearDemo(discardHistory)),
 };
 
 type Listener = () => void;

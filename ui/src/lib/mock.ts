@@ -793,5 +793,9 @@ export function createMockBackend(opts: MockOptions = {}): Backend {
     cancelSync: (id) => answer(() => sources.cancel(id)),
     syncRuns: (source, limit) => answer(() => sources.listRuns(source, limit)),
     runEvents: (run) => answer(() => sources.runEvents(run)),
+    // The mock's organisation is not the demo (dataset `mock-N`): nothing to remove.
+    clearDemo: () => answer(() => {
+      throw { code: 'invalid_input', message: 'this cache holds no demo organisation: nothing was removed' };
+    }),
   };
 }

@@ -4,9 +4,9 @@ import type { ErrorCode, LifecycleEventView, SourceKindView, SourceView, SyncRun
 import { Badge } from '../components/Badge';
 import { Page, TableFrame } from '../components/Page';
 import { formatCount, plural } from '../lib/format';
-import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
+import { api, errorHeadline, notifyDataChanged, toUserError, type UserError } from '../lib/ipc';
 import { useCapabilities } from '../lib/connection';
-import { ErrorCodeTag } from '../components/ErrorCallout';
+import { ErrorCallout, ErrorCodeTag } from '../components/ErrorCallout';
 import {
   agoTime,
   buildSettings,
@@ -88,12 +88,7 @@ export function Sources() {
         )
       }
     >
-      {store.demo && (
-        <div class="callout callout--info" data-testid="demo-note">
-          <strong>You are looking at the demo organisation.</strong>
-          <p>Its sources are generated and cannot sync. Add a source and sync it: its first successful sync replaces the demo organisation with your own data.</p>
-        </div>
-      )}
+      {store.demo && <DemoNote manage={manage} />}
       {manage && addOpen && <AddSourceForm />}
       {store.lastAdded && !addOpen && (
         <div class="inline-ok" role="status" data-testid="form-added">
@@ -180,6 +175,70 @@ function SourcesTable() {
         </TableFrame>
       )}
     </section>
+  );
+}
+
+/**
+ * The demo organisation is showing: what replaces it, and (for whoever
+ * manages sources) a way to remove it now. Campaigns or decisions made on
+ * the demo are removed only when the person confirms that too.
+ */
+function DemoNote(props: { manage: boolean }) {
+  const [step, setStep] = useState<'idle' | 'confirm' | 'running'>('idle');
+  const [error, setError] = useState<UserError | null>(null);
+  const clear = (discard: boolean) => {
+    setStep('running');
+    api.clearDemo(discard).then(
+      () => {
+        setStep('idle');
+        setError(null);
+        notifyDataChanged();
+        store.load();
+      },
+      (e: unknown) => {
+        setStep('confirm');
+        setError(toUserError(e));
+      },
+    );
+  };
+  const history = error?.code === 'invalid_input';
+  return (
+    <div class="callout callout--info" data-testid="demo-note">
+      <strong>You are looking at the demo organisation.</strong>
+      <p>
+        Its sources are generated and cannot sync. Add a source and sync it: its first successful sync replaces the demo organisation with your own data.
+      </p>
+      {props.manage && step === 'idle' && (
+        <button type="button" class="button" data-testid="demo-clear" onClick={() => setStep('confirm')}>
+          Remove the demo organisation now
+        </button>
+      )}
+      {props.manage && step !== 'idle' && (
+        <div class="demo-clear" data-testid="demo-clear-confirm">
+          {!history && <p>Remove the generated identities, people, sources and their reviews now? The audit log is kept, and the removal is recorded in it.</p>}
+          <ErrorCallout error={error} testid="demo-clear-error" />
+          {history ? (
+            <button type="button" class="button button--danger" data-testid="demo-clear-discard" disabled={step === 'running'} onClick={() => clear(true)}>
+              Discard them with the demo
+            </button>
+          ) : (
+            <button type="button" class="button button--primary" data-testid="demo-clear-yes" disabled={step === 'running'} onClick={() => clear(false)}>
+              {step === 'running' ? 'Removing…' : 'Remove the demo'}
+            </button>
+          )}{' '}
+          <button
+            type="button"
+            class="link-button"
+            onClick={() => {
+              setStep('idle');
+              setError(null);
+            }}
+          >
+            Keep it
+          </button>
+        </div>
+      )}
+    </div>
   );
 }
 

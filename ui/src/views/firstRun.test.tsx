@@ -149,3 +149,45 @@ describe('a run that skipped objects', () => {
     expect(list.querySelector('script')).toBeNull();
   });
 });
+
+describe('the demo organisation', () => {
+  it('can be removed from Sources; history made on it goes only when that is confirmed too', async () => {
+    useMocks();
+    const b = createMockBackend({ size: 50, latencyMs: 0 });
+    const calls: boolean[] = [];
+    let cleared = false;
+    setBackend({
+      ...b,
+      summary: async () => ({ ...(await b.summary()), dataset: cleared ? null : 'demo-s' }),
+      clearDemo: async (discard) => {
+        calls.push(discard);
+        if (!discard) throw { code: 'invalid_input', message: 'the demo organisation carries 1 campaign, 2 decisions made on it; nothing was removed.' };
+        cleared = true;
+        return null;
+      },
+    });
+    sourcesStore.addOpen = false;
+    render(<Sources />);
+    fireEvent.click(await found('[data-testid=demo-clear]'));
+    expect((await found('[data-testid=demo-clear-confirm]')).textContent).toContain('The audit log is kept');
+    fireEvent.click(screen.getByTestId('demo-clear-yes'));
+    const refusal = await found('[data-testid=demo-clear-error]');
+    expect(refusal.textContent).toContain('1 campaign, 2 decisions made on it; nothing was removed');
+    expect(calls).toEqual([false]);
+    fireEvent.click(screen.getByTestId('demo-clear-discard'));
+    await waitFor(() => expect(calls).toEqual([false, true]));
+    await waitFor(() => expect(screen.queryByTestId('demo-note')).toBeNull());
+  });
+
+  it('Keep it asks nothing of the core', async () => {
+    useMocks();
+    const b = createMockBackend({ size: 50, latencyMs: 0 });
+    let called = false;
+    setBackend({ ...b, summary: async () => ({ ...(await b.summary()), dataset: 'demo-s' }), clearDemo: async () => ((called = true), null) });
+    render(<Sources />);
+    fireEvent.click(await found('[data-testid=demo-clear]'));
+    fireEvent.click(screen.getByText('Keep it'));
+    await found('[data-testid=demo-clear]');
+    expect(called).toBe(false);
+  });
+});
