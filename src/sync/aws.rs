@@ -312,134 +312,13 @@ fn required(n: Node<'_, '_>, name: &str, what: &str) -> Result<String> {
 // ---------------------------------------------------------------------------
 // Policy documents
 
-/// One policy statement, normalised.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Statement {
-    pub allow: bool,
-    /// `Action`, or `NotAction` when `not_action`.
-    pub actions: Vec<String>,
-    pub not_action: bool,
-    /// `Resource`, or `NotResource` when `not_resource`.
-    pub resources: Vec<String>,
-    pub not_resource: bool,
-    pub conditional: bool,
-    /// (`AWS` | `Service` | `Federated` | `CanonicalUser`, value); `Principal: "*"` is (`AWS`, `*`).
-    pub principals: Vec<(String, String)>,
-    pub not_principal: bool,
-}
-
-/// A policy document from IAM: percent-decoded when it starts with `%`
-/// (real AWS encodes documents; moto sends some plain).
-pub fn decode_document(raw: &str) -> Result<Value> {
-    let raw = raw.trim();
-    let decoded = if raw.starts_with('%') {
-        percent_encoding::percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|e| malformed("policy document", format!("bad percent-encoding ({e})")))?
-            .into_owned()
-    } else {
-        raw.to_string()
-    };
-    serde_json::from_str(&decoded)
-        .map_err(|e| malformed("policy document", format!("not JSON ({e})")))
-}
-
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::String(s)) => vec![s.trim().to_string()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .collect(),
-        _ => vec![],
-    }
-}
-
-fn principals(v: Option<&Value>) -> Vec<(String, String)> {
-    match v {
-        Some(Value::String(s)) => vec![("AWS".into(), s.trim().to_string())],
-        Some(Value::Object(m)) => m
-            .iter()
-            .flat_map(|(k, v)| str_list(Some(v)).into_iter().map(move |p| (k.clone(), p)))
-            .collect(),
-        _ => vec![],
-    }
-}
-
-/// The statements of a policy document.
-pub fn statements(doc: &Value) -> Vec<Statement> {
-    let list = match doc.get("Statement") {
-        Some(Value::Array(a)) => a.iter().collect(),
-        Some(s @ Value::Object(_)) => vec![s],
-        _ => vec![],
-    };
-    list.into_iter()
-        .map(|s| {
-            let not_action = s.get("Action").is_none() && s.get("NotAction").is_some();
-            let not_resource = s.get("Resource").is_none() && s.get("NotResource").is_some();
-            let not_principal = s.get("Principal").is_none() && s.get("NotPrincipal").is_some();
-            Statement {
-                allow: s
-                    .get("Effect")
-                    .and_then(Value::as_str)
-                    .is_some_and(|e| e.eq_ignore_ascii_case("allow")),
-                actions: str_list(s.get(if not_action { "NotAction" } else { "Action" })),
-                not_action,
-                resources: str_list(s.get(if not_resource {
-                    "NotResource"
-                } else {
-                    "Resource"
-                })),
-                not_resource,
-                conditional: s
-                    .get("Condition")
-                    .is_some_and(|c| c.as_object().is_none_or(|o| !o.is_empty())),
-                principals: principals(s.get(if not_principal {
-                    "NotPrincipal"
-                } else {
-                    "Principal"
-                })),
-                not_principal,
-            }
-        })
-        .collect()
-}
+pub use super::aws_policy::{covers, decode_document, statements, Statement};
 
 fn document_statements(raw: Option<String>) -> Result<Vec<Statement>> {
     match raw {
         Some(r) => Ok(statements(&decode_document(&r)?)),
         None => Ok(vec![]),
     }
-}
-
-/// Does the IAM wildcard `pattern` (`*` any run, `?` one character) cover
-/// every expansion of `text`? A `*` in `text` is a wildcard too, so it can only
-/// be absorbed by a `*` of the pattern.
-pub fn covers(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && ((p[pi] == t[ti] && p[pi] != '*') || (p[pi] == '?' && t[ti] != '*')) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 /// The service of an action (`s3:GetObject` → `s3`), lower-case.
@@ -510,7 +389,7 @@ pub type Permission = (String, String, Privilege, bool);
 pub fn permissions(stmts: &[&Statement]) -> Vec<Permission> {
     let denies: Vec<(String, &str)> = stmts
         .iter()
-        .filter(|s| !s.allow && !s.conditional && !s.not_action && !s.not_resource)
+        .filter(|s| !s.allow && !s.conditional() && !s.not_action && !s.not_resource)
         .flat_map(|s| {
             s.actions.iter().flat_map(move |a| {
                 s.resources
@@ -1009,7 +888,7 @@ impl Source for AwsIamSource {
             let denied: HashSet<&str> = r
                 .trust
                 .iter()
-                .filter(|s| !s.allow && !s.conditional && !s.not_principal)
+                .filter(|s| !s.allow && !s.conditional() && !s.not_principal)
                 .filter(|s| {
                     s.actions
                         .iter()

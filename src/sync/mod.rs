@@ -10,6 +10,7 @@
 //! `writeback` (rules), never `ops`.
 
 pub mod aws;
+pub mod aws_policy;
 pub mod csv_import;
 pub mod entra;
 pub mod github;
