@@ -20,6 +20,33 @@
 //!   added to an application whose SP did not change shows up at the next
 //!   forced full run (`full_resync_hours`).
 //! - `/servicePrincipals/{id}/owners`: the first user owner is the owner.
+//! - Directory role assignments of each SP
+//!   (`/roleManagement/directory/roleAssignments?$filter=principalId eq '{id}'&$expand=roleDefinition`)
+//!   → grants on the tenant resource `entra:tenant/<tenant id>` (critical,
+//!   kind [`DIRECTORY_KIND`]: IAM changes in the blast radius), or on
+//!   `entra:tenant/<tenant id><directoryScopeId>` (high) for a scoped one.
+//!   Well-known roles by template id ([`DIRECTORY_ROLES`]); a role not in
+//!   the table is admin under its expanded `displayName`. Admin and write
+//!   roles are high-consequence; reader roles are read grants.
+//! - `/servicePrincipals/{id}/ownedObjects`: an SP owning an application
+//!   (matched to its SP on `appId`) or another SP can add a credential to it
+//!   and act as it, so it delegates to it ([`OWNERSHIP_EDGE`], impersonate).
+//!   Read from the owner's side so that an owner re-read in an incremental
+//!   run brings all its edges (the store replaces a touched identity's
+//!   outgoing edges). Edges only between SPs this source imports; in an
+//!   incremental run an owned object not in the change set is looked up.
+//! - Entra Agent ID (beta only): `/beta/servicePrincipals/microsoft.graph.agentIdentity`
+//!   and `/beta/applications/microsoft.graph.agentIdentityBlueprint`. An agent
+//!   identity gets its blueprint's secrets and certificates (joined on
+//!   `agentIdentityBlueprintId`, the blueprint's appId; ids `blueprint:`),
+//!   `createdDateTime` as created, its sponsors
+//!   (`/beta/servicePrincipals/{id}/Microsoft.Graph.AgentIdentity/sponsors`)
+//!   as owner when no user owns it, and `lifecycle.expirationDateTime` noted
+//!   in its description. Refused or absent: agents are plain SPs.
+//! - Per-SP reads go through Graph JSON batching (`super::graph_batch`: 20 a
+//!   request, throttled sub-requests alone after their own `Retry-After`)
+//!   unless the setting `batch` is false. A 403/404 on role assignments,
+//!   owned objects or sponsors is one warning; the rest is imported.
 //! - `/servicePrincipals/{id}/appRoleAssignments` (application permissions)
 //!   and `/servicePrincipals/{id}/oauth2PermissionGrants` (delegated scopes,
 //!   permission `"<scope> (delegated)"`) → grants on the resource SP, which
@@ -53,7 +80,10 @@
 //! Settings: `tenant_id`, `client_id`, optional `graph_base` (default
 //! `https://graph.microsoft.com`), `login_base` (default
 //! `https://login.microsoftonline.com`), `include_first_party`,
-//! `full_resync_hours`. Secret: the client secret.
+//! `full_resync_hours`, `batch` (default true). Secret: the client secret.
+//! Permissions: `Application.Read.All`, `Directory.Read.All` (or
+//! `RoleManagement.Read.Directory` for the role assignments),
+//! `AuditLog.Read.All` for last use, `AgentIdentity.Read.All` for Agent ID.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

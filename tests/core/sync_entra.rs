@@ -1313,3 +1313,89 @@ fn throttled_batch_sub_requests_are_retried_after_their_retry_after_and_nothing_
     // 35 sub-requests: 2 batches, then one more round per throttled batch.
     assert!((3..=4).contains(&fx.batches()), "{} batches", fx.batches());
 }
+
+#[test]
+fn an_owner_changed_in_an_incremental_run_keeps_its_ownership_edge() {
+    let fx = GraphFx::start();
+    mount_admin_paths(&fx);
+    let mut env = new_env(&fx);
+    env.sync().unwrap();
+    assert_eq!(env.detail("sp-owner").delegations_out.len(), 1);
+
+    // Only sp-owner changed (renamed); the SP it owns did not.
+    fx.reset();
+    let uri = fx.uri();
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path(format!("/{TENANT}/oauth2/v2.0/token")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"access_token": "tok2", "expires_in": 3599})),
+            ),
+    );
+    fx.mount(
+        fx.get(
+            "/v1.0/users/delta",
+            json!({"@odata.deltaLink": format!("{uri}/v1.0/users/delta?$deltatoken=u2"), "value": []}),
+        )
+        .and(query_param("$deltatoken", "u1")),
+    );
+    fx.mount(
+        fx.get(
+            "/v1.0/servicePrincipals/delta",
+            json!({"@odata.deltaLink": format!("{uri}/v1.0/servicePrincipals/delta?$deltatoken=d2"),
+                   "value": [{"id": "sp-owner", "displayName": "owner-app-2"}]}),
+        )
+        .and(query_param("$deltatoken", "d1")),
+    );
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-owner",
+        sp(
+            "sp-owner",
+            "app-owner",
+            "owner-app-2",
+            "Application",
+            TENANT,
+        ),
+    ));
+    fx.mount(fx.get(
+        "/v1.0/servicePrincipals/sp-owner/ownedObjects",
+        json!({"value": [{"@odata.type": "#microsoft.graph.application", "id": "a-ga", "appId": "app-ga"}]}),
+    ));
+    // The owned application's SP is not in the change set: looked up by appId.
+    fx.mount(
+        Mock::from(fx.get(
+            "/v1.0/servicePrincipals(appId='app-ga')",
+            sp(GA_SP, "app-ga", "ga-app", "Application", TENANT),
+        ))
+        .expect(1),
+    );
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path_regex(
+                r"^/v1\.0/servicePrincipals/sp-owner/(owners|appRoleAssignments|oauth2PermissionGrants)$",
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"value": []}))),
+    );
+    fx.mount(fx.get(
+        "/v1.0/roleManagement/directory/roleAssignments",
+        json!({"value": []}),
+    ));
+
+    let out = env.sync().unwrap();
+    fx.verify();
+    assert!(!out.full);
+    let owner = env.detail("sp-owner");
+    assert_eq!(owner.name, "owner-app-2");
+    assert_eq!(
+        owner
+            .delegations_out
+            .iter()
+            .map(|d| d.other_name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ga-app"],
+        "the edge to the unchanged SP it owns is kept"
+    );
+    let paths = custodian::ops::paths_to_admin(&env.store, 50).unwrap();
+    assert!(paths.iter().any(|p| p.name == "root-app"), "{paths:?}");
+}
