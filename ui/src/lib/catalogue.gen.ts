@@ -123,6 +123,15 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "default": "24",
         "help": "force a full run when the last one is older than this",
         "secret": false
+      },
+      {
+        "key": "batch",
+        "label": "batch",
+        "type": "bool",
+        "required": false,
+        "default": "true",
+        "help": "read each SP's owners, permissions and roles through Graph JSON batching ($batch, 20 per request)",
+        "secret": false
       }
     ],
     "write_back": []
