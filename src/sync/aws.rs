@@ -58,33 +58,53 @@
 //! - Access keys → `access_key` credentials (inactive keys are listed too,
 //!   with "(inactive)" in their name); a user identity's login profile → a
 //!   `password` credential. A user identity's last use is its keys' latest.
-//! - Trust policies → `assume_role` delegations from each principal allowed
-//!   `sts:AssumeRole` that is a user or role identity of the same account
-//!   (by ARN). Other principals cannot be edges and are written into the
-//!   role's description instead ("trusted by …"): the account root or a bare
-//!   account id (any principal that account allows), other accounts, `*`,
-//!   services, federated providers, human users, unknown or deleted
-//!   principals. An unconditional trust `Deny` naming a principal removes its
-//!   edge.
+//! - Policies are evaluated by [`super::aws_policy`] (AWS's documented
+//!   evaluation logic; see its module doc): each user and role identity's
+//!   identity-based statements are its inline, attached managed and (users)
+//!   group policies; its permissions boundary (`PermissionsBoundaryArn`, a
+//!   managed policy) caps them.
+//! - Trust policies → `assume_role` delegations. A trust policy naming a
+//!   user or role identity's ARN (or `*`) allows it on its own; one naming
+//!   this account (`arn:aws:iam::ACCT:root` or the bare id) delegates to the
+//!   account's policies, so every user and role identity whose statements
+//!   (capped by its boundary) allow `sts:AssumeRole` on the role ARN gets an
+//!   edge (wildcards, `sts:*`, `*` and `NotAction` included). An explicit
+//!   deny (in the trust policy naming the caller, the account or `*`; in the
+//!   caller's policies or boundary) removes the edge. An edge that depends on
+//!   a condition (`aws:MultiFactorAuthPresent`, …) is kept, and the role's
+//!   description says so: "assumable under conditions by NAME only if
+//!   CONDITION" (the delegation row has no field for it). Other principals
+//!   cannot be edges and are written into the role's description ("trusted
+//!   by …"): the account itself, other accounts, services, federated
+//!   providers, human users, unknown or deleted principals.
 //! - Permissions → grants, for user and role identities: every `Allow`
-//!   statement of inline, attached managed and (users) group policies gives a
-//!   grant per (action, resource): permission = the action as written,
-//!   resource = the resource ARN (or `*`; `NotResource` counts as `*`).
-//!   Privilege: admin for `*`, `iam:*`, `iam:PassRole`, `sts:AssumeRole*`,
-//!   `sts:*` and any other IAM write (they escalate privilege); read for
+//!   statement gives a grant per (action, resource): permission = the action
+//!   as written, resource = the resource ARN (or `*`; `NotResource` counts
+//!   as `*`). A boundary keeps an allow it covers, narrows one that covers a
+//!   narrower boundary allow to that one, and drops the rest. Privilege:
+//!   **admin means effective admin**: `*` on `*`, or an IAM write that grants
+//!   any permission (attaching or putting policies, new policy versions,
+//!   access keys or passwords for another user, trust-policy updates, adding
+//!   users to groups; the table is [`super::aws_policy::ADMIN_ACTIONS`]) on
+//!   an IAM resource or `*`; `*` on one bucket is a write. `iam:PassRole`,
+//!   `sts:AssumeRole` and other IAM writes are high-consequence writes: they
+//!   are edges to follow, not admin in themselves. Read for
 //!   `List*`/`Get*`/`Describe*` and similar; write otherwise.
-//!   High-consequence: every admin grant, and writes on data stores (s3,
-//!   dynamodb, rds, kms, secretsmanager). An `Allow` with `NotAction` is one
-//!   admin grant named `NotAction:…`. Conditions are ignored on `Allow`
-//!   (the grant is reported as if they held).
-//! - Deny: an unconditional `Deny` statement removes an allowed (action,
-//!   resource) when its action and resource patterns cover both wholly
-//!   (wildcards in the deny matched against the allow's text, so `s3:*` on
-//!   `*` removes `s3:GetObject` on a bucket, and `s3:*` removes `s3:*`).
-//!   Limits: a deny that covers part of an allow (`s3:DeleteBucket` against
-//!   `s3:*`) leaves the allow in place; conditional denies, `NotAction` /
-//!   `NotResource` denies, permission boundaries, SCPs and resource policies
-//!   are not evaluated. The inventory therefore errs towards more access.
+//!   High-consequence: every admin grant, IAM and STS writes, and writes on
+//!   data stores (s3, dynamodb, rds, kms, secretsmanager). An `Allow` with
+//!   `NotAction` is one grant named `NotAction:…`, admin when what it leaves
+//!   allowed includes an admin action. Conditions on an `Allow` grant are
+//!   ignored (the grant is reported as if they held).
+//! - Deny: an unconditional `Deny` statement (the principal's or its
+//!   boundary's) removes an allowed (action, resource) when its action and
+//!   resource patterns cover both wholly (wildcards in the deny matched
+//!   against the allow's text, so `s3:*` on `*` removes `s3:GetObject` on a
+//!   bucket, and `s3:*` removes `s3:*`). Limits: a deny that covers part of
+//!   an allow (`s3:DeleteBucket` against `s3:*`) leaves the allow in place;
+//!   conditional, `NotAction` and `NotResource` denies are not applied to
+//!   grants (they are to trust edges); SCPs, session policies and resource
+//!   policies other than trust are not evaluated. The inventory therefore
+//!   errs towards more access.
 //! - Resources: one per distinct resource ARN a grant names. Sensitivity:
 //!   critical for `*` and IAM, high for the data stores, medium otherwise.
 //!
@@ -312,6 +332,10 @@ fn required(n: Node<'_, '_>, name: &str, what: &str) -> Result<String> {
 // ---------------------------------------------------------------------------
 // Policy documents
 
+use super::aws_policy::{
+    account_of, admin_reason, applies_to_action, not_action_admin_reason, trust_decision,
+    whole_account, wildcard_match, Decision, ADMIN_ACTIONS,
+};
 pub use super::aws_policy::{covers, decode_document, statements, Statement};
 
 fn document_statements(raw: Option<String>) -> Result<Vec<Statement>> {
@@ -346,7 +370,13 @@ const READ_VERBS: &[&str] = &[
     "lookup",
 ];
 
-/// The privilege of an action and whether it is high-consequence.
+/// The privilege of an action and whether it is high-consequence, from the
+/// action alone: admin for `*` and for IAM writes that grant permissions
+/// ([`ADMIN_ACTIONS`], or a wildcard covering one); other IAM and STS writes
+/// (`iam:PassRole`, `sts:AssumeRole`, …) are high-consequence writes (they
+/// are edges to follow, not admin in themselves); read for
+/// `List*`/`Get*`/`Describe*` and similar; write otherwise. Where the
+/// resource is known, [`effective_permissions`] narrows admin further.
 pub fn action_privilege(action: &str) -> (Privilege, bool) {
     let a = action.trim().to_ascii_lowercase();
     if a == "*" {
@@ -355,14 +385,20 @@ pub fn action_privilege(action: &str) -> (Privilege, bool) {
     let service = action_service(&a);
     let verb = a.split_once(':').map(|(_, v)| v).unwrap_or_default();
     let read = READ_VERBS.iter().any(|r| verb.starts_with(r));
-    let admin = match service.as_str() {
-        // IAM writes (PassRole, CreateAccessKey, Attach*Policy…) escalate privilege.
+    if service == "iam"
+        && ADMIN_ACTIONS
+            .iter()
+            .any(|(n, _, _)| wildcard_match(&a, &n.to_ascii_lowercase()))
+    {
+        return (Privilege::Admin, true);
+    }
+    let escalates = match service.as_str() {
         "iam" => !read,
         "sts" => verb == "*" || verb.starts_with("assumerole"),
         _ => false,
     };
-    if admin {
-        (Privilege::Admin, true)
+    if escalates {
+        (Privilege::Write, true)
     } else if read {
         (Privilege::Read, false)
     } else {
@@ -383,12 +419,45 @@ pub fn resource_sensitivity(resource: &str) -> Sensitivity {
 /// One effective permission: (permission, resource, privilege, high-consequence).
 pub type Permission = (String, String, Privilege, bool);
 
-/// The effective grants of a set of statements: every allowed (action,
-/// resource), less what an unconditional deny wholly covers. Sorted by
-/// resource, then permission.
+/// The effective grants of a set of statements (no boundary, no holder):
+/// see [`effective_permissions`].
 pub fn permissions(stmts: &[&Statement]) -> Vec<Permission> {
+    effective_permissions(stmts, None, "")
+}
+
+/// The narrower of two patterns when one covers the other.
+fn narrower<'a>(a: &'a str, b: &'a str, lower: bool) -> Option<&'a str> {
+    let (x, y) = if lower {
+        (a.to_ascii_lowercase(), b.to_ascii_lowercase())
+    } else {
+        (a.to_string(), b.to_string())
+    };
+    if covers(&x, &y) {
+        Some(b)
+    } else if covers(&y, &x) {
+        Some(a)
+    } else {
+        None
+    }
+}
+
+/// The effective grants of a principal: every allowed (action, resource) of
+/// its identity-based statements, less what an unconditional deny (its own
+/// or its boundary's) wholly covers, capped by its permissions boundary
+/// (`boundary`: the boundary policy's statements; an allow the boundary
+/// covers stays, one that covers a narrower boundary allow becomes that
+/// narrower grant, anything else goes). Admin only where the holder is an
+/// effective administrator: `*` on `*`, or an IAM write that grants
+/// permissions ([`admin_reason`]; `holder` is the holder's ARN, for writes
+/// harmless on oneself). Sorted by resource, then permission.
+pub fn effective_permissions(
+    stmts: &[&Statement],
+    boundary: Option<&[&Statement]>,
+    holder: &str,
+) -> Vec<Permission> {
     let denies: Vec<(String, &str)> = stmts
         .iter()
+        .chain(boundary.unwrap_or_default())
         .filter(|s| !s.allow && !s.conditional() && !s.not_action && !s.not_resource)
         .flat_map(|s| {
             s.actions.iter().flat_map(move |a| {
@@ -404,32 +473,112 @@ pub fn permissions(stmts: &[&Statement]) -> Vec<Permission> {
             .iter()
             .any(|(da, dr)| covers(da, &a) && covers(dr, resource))
     };
+    // What the boundary allows, as (action, resource) patterns; NotAction
+    // boundary statements as their exclusions.
+    let cap: Option<Vec<(Option<&str>, &[String], &str)>> = boundary.map(|b| {
+        b.iter()
+            .filter(|s| s.allow)
+            .flat_map(|s| {
+                let resources: Vec<&str> = if s.not_resource || s.resources.is_empty() {
+                    vec!["*"]
+                } else {
+                    s.resources.iter().map(String::as_str).collect()
+                };
+                resources.into_iter().flat_map(move |r| {
+                    let v: Vec<(Option<&str>, &[String], &str)> = if s.not_action {
+                        vec![(None, s.actions.as_slice(), r)]
+                    } else {
+                        s.actions
+                            .iter()
+                            .map(|a| (Some(a.as_str()), &[][..], r))
+                            .collect()
+                    };
+                    v
+                })
+            })
+            .collect()
+    });
+    // The (action, resource) pairs an allow (a, r) becomes under the cap.
+    let capped = |a: &str, r: &str| -> Vec<(String, String)> {
+        let Some(cap) = &cap else {
+            return vec![(a.to_string(), r.to_string())];
+        };
+        let mut v = Vec::new();
+        for (ca, excluded, cr) in cap {
+            let Some(res) = narrower(r, cr, false) else {
+                continue;
+            };
+            match ca {
+                Some(ca) => {
+                    if let Some(act) = narrower(a, ca, true) {
+                        v.push((act.to_string(), res.to_string()));
+                    }
+                }
+                None => {
+                    // A NotAction boundary: kept unless an exclusion covers it.
+                    let al = a.to_ascii_lowercase();
+                    if !excluded
+                        .iter()
+                        .any(|e| covers(&e.to_ascii_lowercase(), &al))
+                    {
+                        v.push((a.to_string(), res.to_string()));
+                    }
+                }
+            }
+        }
+        v
+    };
     let mut out: BTreeMap<(String, String), (Privilege, bool)> = BTreeMap::new();
     for s in stmts.iter().filter(|s| s.allow) {
-        let resources = if s.not_resource {
+        let resources = if s.not_resource || s.resources.is_empty() {
             vec!["*".to_string()]
         } else {
             s.resources.clone()
         };
         for r in &resources {
             if s.not_action {
+                if denied("*", r) {
+                    continue;
+                }
+                let admin = not_action_admin_reason(&s.actions, r).is_some();
                 out.insert(
                     (r.clone(), format!("NotAction:{}", s.actions.join(","))),
-                    (Privilege::Admin, true),
+                    if admin {
+                        (Privilege::Admin, true)
+                    } else {
+                        (Privilege::Write, true)
+                    },
                 );
                 continue;
             }
-            for a in &s.actions {
-                if denied(a, r) {
-                    continue;
+            for a0 in &s.actions {
+                for (a, r) in capped(a0, r) {
+                    if denied(&a, &r) {
+                        continue;
+                    }
+                    let (mut p, hc) = action_privilege(&a);
+                    if p == Privilege::Admin && admin_reason(&a, &r, holder).is_none() {
+                        p = Privilege::Write;
+                    }
+                    let e = out.entry((r, a)).or_insert((p, hc));
+                    if privilege_rank(p) > privilege_rank(e.0) {
+                        *e = (p, hc);
+                    }
                 }
-                out.insert((r.clone(), a.clone()), action_privilege(a));
             }
         }
     }
     out.into_iter()
         .map(|((r, a), (p, h))| (a, r, p, h))
         .collect()
+}
+
+fn privilege_rank(p: Privilege) -> u8 {
+    match p {
+        Privilege::Read => 0,
+        Privilege::Write => 1,
+        Privilege::Admin => 2,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -445,6 +594,8 @@ struct User {
     groups: Vec<String>,
     inline: Vec<Statement>,
     attached: Vec<String>,
+    /// The permissions boundary's managed policy ARN.
+    boundary: Option<String>,
     tags: Tags,
 }
 
@@ -457,6 +608,8 @@ struct Role {
     trust: Vec<Statement>,
     inline: Vec<Statement>,
     attached: Vec<String>,
+    /// The permissions boundary's managed policy ARN.
+    boundary: Option<String>,
     tags: Tags,
 }
 
@@ -497,6 +650,10 @@ fn attached(n: Node<'_, '_>) -> Vec<String> {
         .collect()
 }
 
+fn boundary(n: Node<'_, '_>) -> Option<String> {
+    child(n, "PermissionsBoundary").and_then(|b| text(b, "PermissionsBoundaryArn"))
+}
+
 /// Reads one GAAD page into `g`; the next marker when truncated.
 fn read_gaad_page(xml: &str, g: &mut Gaad) -> Result<Option<String>> {
     const ACTION: &str = "GetAccountAuthorizationDetails";
@@ -514,6 +671,7 @@ fn read_gaad_page(xml: &str, g: &mut Gaad) -> Result<Option<String>> {
                 .collect(),
             inline: inline(u, "UserPolicyList")?,
             attached: attached(u),
+            boundary: boundary(u),
             tags: tags(u),
         });
     }
@@ -527,6 +685,7 @@ fn read_gaad_page(xml: &str, g: &mut Gaad) -> Result<Option<String>> {
             trust: document_statements(text(r, "AssumeRolePolicyDocument"))?,
             inline: inline(r, "RolePolicyList")?,
             attached: attached(r),
+            boundary: boundary(r),
             tags: tags(r),
         });
     }
@@ -704,15 +863,22 @@ fn tagged_kind(tags: &Tags) -> Option<(IdentityKind, Option<AgentClass>)> {
     truthy_tag(tags, "agent").then_some((IdentityKind::AiAgent, None))
 }
 
-/// The account id of an ARN.
-fn account_of(arn: &str) -> Option<&str> {
-    arn.split(':').nth(4).filter(|a| !a.is_empty())
-}
-
 fn environment(tags: &Tags, fallback: &str) -> String {
     tag(tags, &["environment", "env"])
         .unwrap_or(fallback)
         .to_string()
+}
+
+/// The action a trust policy governs.
+const ASSUME: &str = "sts:AssumeRole";
+
+/// A user or role identity with its policies.
+struct Holder<'a> {
+    arn: &'a str,
+    name: &'a str,
+    stmts: Vec<Statement>,
+    /// The boundary policy's statements, when it has one.
+    boundary: Option<Vec<Statement>>,
 }
 
 impl Source for AwsIamSource {
@@ -877,6 +1043,88 @@ impl Source for AwsIamSource {
             .collect();
         let human_arns: HashSet<&str> = humans.values().map(String::as_str).collect();
 
+        // Each principal's identity-based statements (inline, attached
+        // managed, and for users their groups') and permissions boundary.
+        let mut missing: Vec<String> = Vec::new();
+        let mut managed = |arns: &[String], out: &mut Vec<Statement>| {
+            for a in arns {
+                match g.policies.get(a) {
+                    Some(s) => out.extend(s.iter().cloned()),
+                    None => missing.push(a.clone()),
+                }
+            }
+        };
+        let mut holders: Vec<Holder> = Vec::new();
+        for (u, _) in &machines {
+            let mut s = u.inline.clone();
+            managed(&u.attached, &mut s);
+            for gname in &u.groups {
+                if let Some(gr) = g.groups.get(gname) {
+                    s.extend(gr.inline.iter().cloned());
+                    managed(&gr.attached, &mut s);
+                }
+            }
+            let mut b = None;
+            if let Some(arn) = &u.boundary {
+                let mut v = Vec::new();
+                managed(std::slice::from_ref(arn), &mut v);
+                b = g.policies.contains_key(arn).then_some(v);
+            }
+            holders.push(Holder {
+                arn: &u.arn,
+                name: &u.name,
+                stmts: s,
+                boundary: b,
+            });
+        }
+        for r in &g.roles {
+            let mut s = r.inline.clone();
+            managed(&r.attached, &mut s);
+            let mut b = None;
+            if let Some(arn) = &r.boundary {
+                let mut v = Vec::new();
+                managed(std::slice::from_ref(arn), &mut v);
+                b = g.policies.contains_key(arn).then_some(v);
+            }
+            holders.push(Holder {
+                arn: &r.arn,
+                name: &r.name,
+                stmts: s,
+                boundary: b,
+            });
+        }
+        missing.sort();
+        missing.dedup();
+        for a in missing {
+            f.warn(format!(
+                "the managed policy {a} is attached (or a boundary) but missing from the authorization details; it was left out"
+            ));
+        }
+        // The statements that bear on `sts:AssumeRole`, per principal.
+        let assume_view: Vec<(Vec<&Statement>, Option<Vec<&Statement>>)> = holders
+            .iter()
+            .map(|h| {
+                (
+                    h.stmts
+                        .iter()
+                        .filter(|s| applies_to_action(s, ASSUME))
+                        .collect(),
+                    h.boundary
+                        .as_ref()
+                        .map(|b| b.iter().filter(|s| applies_to_action(s, ASSUME)).collect()),
+                )
+            })
+            .collect();
+        // Who may assume a role its account trusts: whose policies allow it somewhere.
+        let may_assume: Vec<usize> = (0..holders.len())
+            .filter(|&i| assume_view[i].0.iter().any(|s| s.allow))
+            .collect();
+        let holder_index: HashMap<&str, usize> = holders
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.arn, i))
+            .collect();
+
         // Roles and their trust.
         let mut edges: HashSet<(String, String)> = HashSet::new();
         for r in &g.roles {
@@ -885,28 +1133,13 @@ impl Source for AwsIamSource {
                 None => (IdentityKind::Workload, None),
             };
             let role_account = account_of(&r.arn).unwrap_or_default();
-            let denied: HashSet<&str> = r
-                .trust
-                .iter()
-                .filter(|s| !s.allow && !s.conditional() && !s.not_principal)
-                .filter(|s| {
-                    s.actions
-                        .iter()
-                        .any(|a| covers(&a.to_ascii_lowercase(), "sts:assumerole"))
-                })
-                .flat_map(|s| {
-                    s.principals
-                        .iter()
-                        .filter(|(t, _)| t == "AWS")
-                        .map(|(_, p)| p.as_str())
-                })
-                .collect();
             let mut notes: Vec<String> = Vec::new();
             let mut note = |n: String| {
                 if !notes.contains(&n) {
                     notes.push(n);
                 }
             };
+            let mut candidates: Vec<usize> = Vec::new();
             for s in r.trust.iter().filter(|s| s.allow) {
                 if s.not_principal {
                     note(format!(
@@ -919,10 +1152,6 @@ impl Source for AwsIamSource {
                     ));
                     continue;
                 }
-                let assume = !s.not_action
-                    && s.actions
-                        .iter()
-                        .any(|a| covers(&a.to_ascii_lowercase(), "sts:assumerole"));
                 for (ptype, p) in &s.principals {
                     match ptype.as_str() {
                         "AWS" => {}
@@ -941,28 +1170,28 @@ impl Source for AwsIamSource {
                     }
                     if p == "*" {
                         note("anyone (any AWS principal)".into());
+                        candidates.extend(0..holders.len());
                         continue;
                     }
-                    let (acct, resource) = if p.len() == 12 && p.chars().all(|c| c.is_ascii_digit())
-                    {
-                        (p.as_str(), "root")
-                    } else if let Some(a) = account_of(p) {
-                        (a, p.splitn(6, ':').nth(5).unwrap_or_default())
-                    } else {
-                        note(format!("unknown or deleted principal {p}"));
-                        continue;
-                    };
-                    if resource == "root" {
+                    if let Some(acct) = whole_account(p) {
                         if acct == role_account {
                             note("this account (any principal its policies allow)".into());
+                            candidates.extend(may_assume.iter().copied());
                         } else {
                             note(format!("account {acct}"));
                         }
-                    } else if acct != role_account {
+                        continue;
+                    }
+                    let Some(acct) = account_of(p) else {
+                        note(format!("unknown or deleted principal {p}"));
+                        continue;
+                    };
+                    let resource = p.splitn(6, ':').nth(5).unwrap_or_default();
+                    if acct != role_account {
                         note(format!("{resource} in account {acct}"));
                     } else if identity_arns.contains(p.as_str()) {
-                        if assume && !denied.contains(p.as_str()) {
-                            edges.insert((p.clone(), r.arn.clone()));
+                        if let Some(&i) = holder_index.get(p.as_str()) {
+                            candidates.push(i);
                         }
                     } else if human_arns.contains(p.as_str()) {
                         note(format!("person {resource}"));
@@ -971,11 +1200,35 @@ impl Source for AwsIamSource {
                     }
                 }
             }
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut conditional: Vec<String> = Vec::new();
+            for i in candidates {
+                let h = &holders[i];
+                if h.arn == r.arn {
+                    continue;
+                }
+                let (stmts, boundary) = &assume_view[i];
+                let d = trust_decision(&r.trust, stmts, boundary.as_deref(), h.arn, &r.arn, ASSUME);
+                if !d.allowed() {
+                    continue;
+                }
+                if let Decision::Conditional(_) = d {
+                    conditional.push(format!("{} only if {}", h.name, d.condition()));
+                }
+                edges.insert((h.arn.to_string(), r.arn.clone()));
+            }
             let mut description = tag(&r.tags, &["description", "purpose"])
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("IAM role {}{} in {label}", r.path, r.name));
             if !notes.is_empty() {
                 description.push_str(&format!("; trusted by {}", notes.join(", ")));
+            }
+            if !conditional.is_empty() {
+                description.push_str(&format!(
+                    "; assumable under conditions by {}",
+                    conditional.join(", ")
+                ));
             }
             f.identities.push(IdentityRecord {
                 external_id: r.arn.clone(),
@@ -1005,37 +1258,13 @@ impl Source for AwsIamSource {
             .collect();
 
         // Grants.
-        let managed = |arns: &[String], out: &mut Vec<Statement>| {
-            for a in arns {
-                match g.policies.get(a) {
-                    Some(s) => out.extend(s.iter().cloned()),
-                    None => {
-                        tracing::warn!(policy = %a, "an attached managed policy is missing from the authorization details")
-                    }
-                }
-            }
-        };
-        let mut holders: Vec<(&str, Vec<Statement>)> = Vec::new();
-        for (u, _) in &machines {
-            let mut s = u.inline.clone();
-            managed(&u.attached, &mut s);
-            for gname in &u.groups {
-                if let Some(gr) = g.groups.get(gname) {
-                    s.extend(gr.inline.iter().cloned());
-                    managed(&gr.attached, &mut s);
-                }
-            }
-            holders.push((&u.arn, s));
-        }
-        for r in &g.roles {
-            let mut s = r.inline.clone();
-            managed(&r.attached, &mut s);
-            holders.push((&r.arn, s));
-        }
         let mut resources: BTreeMap<String, ResourceRecord> = BTreeMap::new();
-        for (arn, stmts) in holders {
-            let refs: Vec<&Statement> = stmts.iter().collect();
-            for (permission, resource, privilege, high_consequence) in permissions(&refs) {
+        for h in &holders {
+            let refs: Vec<&Statement> = h.stmts.iter().collect();
+            let boundary: Option<Vec<&Statement>> = h.boundary.as_ref().map(|b| b.iter().collect());
+            for (permission, resource, privilege, high_consequence) in
+                effective_permissions(&refs, boundary.as_deref(), h.arn)
+            {
                 resources
                     .entry(resource.clone())
                     .or_insert_with(|| ResourceRecord {
@@ -1053,7 +1282,7 @@ impl Source for AwsIamSource {
                         environment: account_name.clone(),
                     });
                 f.grants.push(GrantRecord {
-                    identity: arn.to_string(),
+                    identity: h.arn.to_string(),
                     resource,
                     permission,
                     privilege,
@@ -1089,9 +1318,10 @@ mod tests {
     fn privilege_rule() {
         assert_eq!(action_privilege("*"), (Privilege::Admin, true));
         assert_eq!(action_privilege("iam:*"), (Privilege::Admin, true));
-        assert_eq!(action_privilege("iam:PassRole"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("iam:PassRole"), (Privilege::Write, true));
+        assert_eq!(action_privilege("iam:Put*"), (Privilege::Admin, true));
         assert_eq!(action_privilege("iam:ListUsers"), (Privilege::Read, false));
-        assert_eq!(action_privilege("sts:AssumeRole"), (Privilege::Admin, true));
+        assert_eq!(action_privilege("sts:AssumeRole"), (Privilege::Write, true));
         assert_eq!(action_privilege("s3:GetObject"), (Privilege::Read, false));
         assert_eq!(action_privilege("s3:*"), (Privilege::Write, true));
         assert_eq!(
@@ -1136,6 +1366,62 @@ mod tests {
                 "arn:aws:s3:::b/*".into(),
                 Privilege::Read,
                 false
+            )]
+        );
+    }
+
+    #[test]
+    fn boundaries_cap_grants_and_admin_needs_the_whole_account() {
+        let id = statements(&serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "arn:aws:iam::1:user/me"}]}));
+        let b = statements(&serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::logs/*"},
+            {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "*"}]}));
+        let refs: Vec<&Statement> = id.iter().collect();
+        let brefs: Vec<&Statement> = b.iter().collect();
+        let me = "arn:aws:iam::1:user/me";
+        assert_eq!(
+            effective_permissions(&refs, Some(&brefs), me),
+            vec![
+                (
+                    "iam:CreateAccessKey".into(),
+                    "*".into(),
+                    Privilege::Admin,
+                    true
+                ),
+                (
+                    "iam:CreateAccessKey".into(),
+                    me.into(),
+                    Privilege::Write,
+                    true
+                ),
+                (
+                    "s3:Get*".into(),
+                    "arn:aws:s3:::logs/*".into(),
+                    Privilege::Read,
+                    false
+                ),
+            ],
+            "the boundary narrows * to its own allows; keys for oneself are no admin"
+        );
+        let star_on_bucket = statements(&serde_json::json!({"Statement":
+            {"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b"}}));
+        let refs: Vec<&Statement> = star_on_bucket.iter().collect();
+        assert_eq!(
+            effective_permissions(&refs, None, me)[0].2,
+            Privilege::Write
+        );
+        let power = statements(&serde_json::json!({"Statement":
+            {"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"}}));
+        let refs: Vec<&Statement> = power.iter().collect();
+        assert_eq!(
+            effective_permissions(&refs, None, me),
+            vec![(
+                "NotAction:iam:*,organizations:*".into(),
+                "*".into(),
+                Privilege::Write,
+                true
             )]
         );
     }

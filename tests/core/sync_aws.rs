@@ -378,9 +378,9 @@ fn aws_iam_against_moto() {
         env.grants(&deployer),
         [
             "dynamodb:GetItem on arn:aws:dynamodb:us-east-1:123456789012:table/t read",
-            "iam:PassRole on arn:aws:iam::123456789012:role/admin admin HC",
+            "iam:PassRole on arn:aws:iam::123456789012:role/admin write HC",
             "s3:* on arn:aws:s3:::data write HC",
-            "sts:AssumeRole on arn:aws:iam::123456789012:role/admin admin HC",
+            "sts:AssumeRole on arn:aws:iam::123456789012:role/admin write HC",
         ]
     );
     // `kms:Decrypt` is denied by `kms:*`; the conditional deny of `*` is not applied.
