@@ -1309,8 +1309,13 @@ impl Builder<'_> {
                     f.credentials.extend(blueprint_credentials(app, &id));
                 }
             }
+            // One grant per role and scope.
+            let mut roles_seen: HashSet<(String, String)> = HashSet::new();
             for a in &d.roles {
                 if let Some((r, g)) = role_grant(a, &id, &self.tenant) {
+                    if !roles_seen.insert((g.resource.clone(), g.permission.clone())) {
+                        continue;
+                    }
                     resources.entry(r.external_id.clone()).or_insert(r);
                     f.grants.push(g);
                 }
