@@ -9,6 +9,14 @@
 //! app whose secret deploys to an AWS role is written down once, by a person;
 //! matching by name alone would invent paths).
 //!
+//! Who can reach a resource: every identity with a chain to a holder of a
+//! grant on it. On AWS a grant names an IAM resource pattern, so a grant on
+//! `*` (the account-wide resource) or on a wildcard ARN
+//! (`arn:aws:s3:::data/*`) also reaches every resource of the same account
+//! (environment) it covers, and the answer's permission says through which
+//! grant ("s3:* (through the grant on arn:aws:s3:::data/*)"). The blast
+//! radius lists the wildcard resource itself, not each resource under it.
+//!
 //! The blast radius of `x`: every identity reachable from `x` (breadth-first,
 //! so each comes with its shortest chain; cycles are visited once), and every
 //! resource those identities hold grants on, with the shortest chain that
@@ -279,6 +287,19 @@ pub struct AdminPath {
     pub resource: String,
     pub permission: String,
     pub chain: Vec<Hop>,
+}
+
+/// The IAM resource pattern an AWS resource stands for: its ARN, or `*`
+/// for the account-wide resource ("* (every resource in …)"); `None` for
+/// resources of other sources.
+fn aws_pattern(r: &Res) -> Option<&str> {
+    if !r.kind.starts_with("aws:") {
+        return None;
+    }
+    if r.kind == "aws:*" && r.name.starts_with("* ") {
+        return Some("*");
+    }
+    Some(r.name.as_str())
 }
 
 /// Category of a high-consequence permission.
@@ -575,36 +596,66 @@ impl Graph {
             .resource_index
             .get(&resource)
             .ok_or_else(|| Error::not_found(format!("no resource with id {resource}")))?;
-        let mut best: HashMap<u32, Reacher> = HashMap::new();
+        // AWS resources whose wildcard pattern covers this one: a holder of
+        // `*` or `arn:aws:s3:::data/*` reaches `arn:aws:s3:::data/x` too.
+        let covering: HashMap<u32, &str> = match aws_pattern(&self.resources[r as usize]) {
+            Some(target) => self
+                .resources
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i as u32 != r)
+                .filter(|(_, o)| o.environment == self.resources[r as usize].environment)
+                .filter_map(|(i, o)| {
+                    let p = aws_pattern(o)?;
+                    (p.contains(['*', '?']) && crate::sync::aws_policy::covers(p, target))
+                        .then_some((i as u32, p))
+                })
+                .collect(),
+            None => HashMap::new(),
+        };
+        let mut best: HashMap<u32, (Reacher, bool)> = HashMap::new();
         for (holder, gs) in self.grants.iter().enumerate() {
-            for g in gs.iter().filter(|g| g.resource == r) {
+            for g in gs
+                .iter()
+                .filter(|g| g.resource == r || covering.contains_key(&g.resource))
+            {
+                let through = covering.get(&g.resource);
                 let order = self.bfs(holder as u32, false);
                 let pos = positions(&order);
                 for (i, (n, hops, _, _)) in order.iter().enumerate() {
-                    let better = best.get(n).is_none_or(|b| {
+                    let better = best.get(n).is_none_or(|(b, wild)| {
                         *hops < b.hops
                             || (*hops == b.hops
-                                && privilege_weight(g.privilege) > privilege_weight(b.privilege))
+                                && (privilege_weight(g.privilege) > privilege_weight(b.privilege)
+                                    || (g.privilege == b.privilege && *wild && through.is_none())))
                     });
                     if better {
                         let node = &self.nodes[*n as usize];
                         best.insert(
                             *n,
-                            Reacher {
-                                identity_id: node.id,
-                                name: node.name.clone(),
-                                kind: node.kind,
-                                hops: *hops,
-                                chain: self.chain(&order, &pos, i, false),
-                                permission: g.permission.clone(),
-                                privilege: g.privilege,
-                            },
+                            (
+                                Reacher {
+                                    identity_id: node.id,
+                                    name: node.name.clone(),
+                                    kind: node.kind,
+                                    hops: *hops,
+                                    chain: self.chain(&order, &pos, i, false),
+                                    permission: match through {
+                                        Some(p) => {
+                                            format!("{} (through the grant on {p})", g.permission)
+                                        }
+                                        None => g.permission.clone(),
+                                    },
+                                    privilege: g.privilege,
+                                },
+                                through.is_some(),
+                            ),
                         );
                     }
                 }
             }
         }
-        let mut v: Vec<Reacher> = best.into_values().collect();
+        let mut v: Vec<Reacher> = best.into_values().map(|(r, _)| r).collect();
         v.sort_by(|a, b| a.hops.cmp(&b.hops).then(a.name.cmp(&b.name)));
         Ok(v)
     }
@@ -1022,6 +1073,77 @@ mod tests {
         assert!((b.score - expected).abs() < 1e-9, "score {}", b.score);
         assert_eq!(b.resources.len(), 2);
         assert!(b.high_consequence.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn who_can_reach_follows_aws_wildcard_grants() -> Result<()> {
+        let mut b = GraphBuilder::default();
+        for (id, name) in [
+            (1, "bucket-admin"),
+            (2, "reader"),
+            (3, "admin"),
+            (4, "other"),
+            (5, "elsewhere"),
+        ] {
+            b.identity(identity(id, name));
+        }
+        let res = |id, name: &str, kind: &str, env: &str| GraphResource {
+            id,
+            name: name.into(),
+            kind: kind.into(),
+            sensitivity: Sensitivity::High,
+            environment: env.into(),
+        };
+        b.resource(res(10, "arn:aws:s3:::data/report", "aws:s3", "prod"));
+        b.resource(res(11, "arn:aws:s3:::data/*", "aws:s3", "prod"));
+        b.resource(res(
+            12,
+            "* (every resource in account prod)",
+            "aws:*",
+            "prod",
+        ));
+        b.resource(res(13, "arn:aws:s3:::other/*", "aws:s3", "prod"));
+        b.resource(res(14, "* (every resource in account dev)", "aws:*", "dev"));
+        b.resource(res(15, "data/*", "site", "prod"));
+        let grant = |identity, resource, permission: &str, privilege| GraphGrant {
+            identity,
+            resource,
+            permission: permission.into(),
+            privilege,
+            high_consequence: false,
+        };
+        b.grant(grant(1, 11, "s3:*", Privilege::Write));
+        b.grant(grant(2, 10, "s3:GetObject", Privilege::Read));
+        b.grant(grant(3, 12, "*", Privilege::Admin));
+        b.grant(grant(4, 13, "s3:*", Privilege::Write));
+        b.grant(grant(5, 14, "*", Privilege::Admin));
+        b.grant(grant(4, 15, "write", Privilege::Write));
+        let g = b.finish();
+        let mut who: Vec<(String, String)> = g
+            .who_can_reach(10)?
+            .into_iter()
+            .map(|r| (r.name, r.permission))
+            .collect();
+        who.sort();
+        assert_eq!(
+            who,
+            [
+                (
+                    "admin".to_string(),
+                    "* (through the grant on *)".to_string()
+                ),
+                (
+                    "bucket-admin".to_string(),
+                    "s3:* (through the grant on arn:aws:s3:::data/*)".to_string()
+                ),
+                ("reader".to_string(), "s3:GetObject".to_string()),
+            ]
+        );
+        // A wildcard resource itself is reached only by wider patterns.
+        let mut who: Vec<String> = g.who_can_reach(11)?.into_iter().map(|r| r.name).collect();
+        who.sort();
+        assert_eq!(who, ["admin", "bucket-admin"]);
         Ok(())
     }
 
