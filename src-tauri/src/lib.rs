@@ -76,7 +76,13 @@ impl AppState {
             *guard = open_store();
         }
         match &mut *guard {
-            Ok(store) => f(store),
+            Ok(store) => {
+                let done = f(store);
+                if done.is_ok() {
+                    snapshot::after_change(store);
+                }
+                done
+            }
             Err(e) => Err(e.clone()),
         }
     }

@@ -1247,7 +1247,7 @@ fn workspace_reviewer_decides_as_their_own_login() {
             db_t.port.unwrap_or(5432)
         )
     };
-    let (_reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
+    let (reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
         let e = |e: custodian::Error| e.to_string();
         let mut store = Store::open_postgres(&db_t).map_err(e)?;
         ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(e)?;
@@ -1339,7 +1339,10 @@ fn workspace_reviewer_decides_as_their_own_login() {
     let env = [
         ("PGPASSFILE", pgpass.as_os_str()),
         ("XDG_DATA_HOME", data_home.as_os_str()),
+        // The snapshot is read again soon after each change (60 s in use).
+        ("CUSTODIAN_SNAPSHOT_AFTER_CHANGE_SECS", std::ffi::OsStr::new("1")),
     ];
+    let mut pending_before = 0i64;
     let app = App::launch_at("workspace-reviewer", &reviewer_url, &env);
     app.check(|s| {
         s.wait_for("the My reviews nav item", || {
@@ -1356,6 +1359,7 @@ fn workspace_reviewer_decides_as_their_own_login() {
         let pending: i64 = digits(&s.text_of("[data-testid=queue-pending]")?)
             .parse()
             .map_err(|e| format!("{e}"))?;
+        pending_before = pending;
         // Two keeps, each with a justification (the items may be high risk).
         for (n, why) in [(1, "checked with the team"), (2, "still in use")] {
             if n == 2 {
@@ -1371,12 +1375,22 @@ fn workspace_reviewer_decides_as_their_own_login() {
             })?;
         }
         s.screenshot_to(&artifacts_dir().join("workspace-reviewer.png"))?;
-        // The app read the reviewer's offline snapshot when it connected.
-        s.wait_for("the offline snapshot", || {
-            Ok(fs::read_dir(&snapshots).is_ok_and(|d| {
+        // The app reads the reviewer's offline snapshot when it connects and
+        // again after changes: it ends up holding their two decisions.
+        s.wait_for("the offline snapshot with both decisions", || {
+            let Some(file) = fs::read_dir(&snapshots).ok().and_then(|d| {
                 d.filter_map(|e| e.ok())
-                    .any(|e| e.path().extension().is_some_and(|x| x == "db"))
-            }))
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "db"))
+            }) else {
+                return Ok(false);
+            };
+            let Ok(snap) = Store::open_snapshot(&file) else {
+                return Ok(false);
+            };
+            let q = ops::review_queue(&snap, reviewer, &Default::default())
+                .map_err(|e| e.to_string())?;
+            Ok(q.pending == pending_before - 2)
         })
     });
     drop(app);
@@ -1399,6 +1413,12 @@ fn workspace_reviewer_decides_as_their_own_login() {
             Ok(!s.find_all("[data-testid=queue-row]")?.is_empty())
         })?;
         let pending = s.text_of("[data-testid=queue-pending]")?;
+        if digits(&pending) != (pending_before - 2).to_string() {
+            return Err(format!(
+                "the snapshot shows {pending} pending, not the {} left after the two decisions",
+                pending_before - 2
+            ));
+        }
         s.click_css("[data-testid=queue-row] td:nth-child(4)")?;
         s.press_key("a")?;
         s.wait_for("the read-only notice", || {
