@@ -13,8 +13,9 @@
 //! grant on it. On AWS a grant names an IAM resource pattern, so a grant on
 //! `*` (the account-wide resource) or on a wildcard ARN
 //! (`arn:aws:s3:::data/*`) also reaches every resource of the same account
-//! (environment) it covers, and the answer's permission says through which
-//! grant ("s3:* (through the grant on arn:aws:s3:::data/*)"). The blast
+//! (environment) it covers, for actions of that resource's service, and the
+//! answer's permission says through which grant
+//! ("s3:* (through the grant on arn:aws:s3:::data/*)"). The blast
 //! radius lists the wildcard resource itself, not each resource under it.
 //!
 //! The blast radius of `x`: every identity reachable from `x` (breadth-first,
@@ -300,6 +301,18 @@ fn aws_pattern(r: &Res) -> Option<&str> {
         return Some("*");
     }
     Some(r.name.as_str())
+}
+
+/// Does an AWS permission (`s3:Get*`, `*`, `NotAction:…`) name actions of
+/// `service`?
+fn action_applies(permission: &str, service: &str) -> bool {
+    if permission == "*" || permission.starts_with("NotAction:") {
+        return true;
+    }
+    match permission.split_once(':') {
+        Some((s, _)) => crate::sync::aws_policy::action_matches(s, service),
+        None => false,
+    }
 }
 
 /// Category of a high-consequence permission.
@@ -613,6 +626,12 @@ impl Graph {
                 .collect(),
             None => HashMap::new(),
         };
+        // Through a wildcard, only actions of the resource's service apply
+        // (`sts:AssumeRole` on `*` reaches no bucket).
+        let target_service = self.resources[r as usize]
+            .kind
+            .strip_prefix("aws:")
+            .unwrap_or_default();
         let mut best: HashMap<u32, (Reacher, bool)> = HashMap::new();
         for (holder, gs) in self.grants.iter().enumerate() {
             for g in gs
@@ -620,6 +639,9 @@ impl Graph {
                 .filter(|g| g.resource == r || covering.contains_key(&g.resource))
             {
                 let through = covering.get(&g.resource);
+                if through.is_some() && !action_applies(&g.permission, target_service) {
+                    continue;
+                }
                 let order = self.bfs(holder as u32, false);
                 let pos = positions(&order);
                 for (i, (n, hops, _, _)) in order.iter().enumerate() {
@@ -1119,6 +1141,7 @@ mod tests {
         b.grant(grant(4, 13, "s3:*", Privilege::Write));
         b.grant(grant(5, 14, "*", Privilege::Admin));
         b.grant(grant(4, 15, "write", Privilege::Write));
+        b.grant(grant(4, 12, "sts:AssumeRole", Privilege::Write));
         let g = b.finish();
         let mut who: Vec<(String, String)> = g
             .who_can_reach(10)?
