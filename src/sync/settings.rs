@@ -382,6 +382,7 @@ pub const LABELS: &[(&str, &str)] = &[
     ("login_base", "Login base URL"),
     ("include_first_party", "Include first-party apps"),
     ("full_resync_hours", "Full resync after (hours)"),
+    ("batch", "Graph JSON batching"),
     ("org_url", "Org URL"),
     ("access_key_id", "Access key ID"),
     ("endpoint", "Endpoint"),
