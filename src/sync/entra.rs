@@ -851,6 +851,9 @@ fn sponsors_url(sp_id: &str) -> String {
     format!("/servicePrincipals/{sp_id}/Microsoft.Graph.AgentIdentity/sponsors")
 }
 
+/// One listing per URL, in order (each may have failed on its own).
+type Lists = Vec<Result<Vec<Value>>>;
+
 /// How many batches are in flight at once (the HTTP client bounds requests too).
 const BATCH_TASKS: usize = 4;
 
@@ -861,12 +864,7 @@ impl Graph {
     /// `graph_batch`), else one request each. One result per URL, in order;
     /// a failed sub-request is an `Err` naming its HTTP status like a direct
     /// request's.
-    async fn lists(
-        &self,
-        version: &str,
-        urls: Vec<String>,
-        batch: bool,
-    ) -> Result<Vec<Result<Vec<Value>>>> {
+    async fn lists(&self, version: &str, urls: Vec<String>, batch: bool) -> Result<Lists> {
         let n = urls.len();
         let mut out: Vec<Option<Result<Vec<Value>>>> = (0..n).map(|_| None).collect();
         let urls = Arc::new(urls);
@@ -911,7 +909,7 @@ impl Graph {
                 let Some(joined) = set.join_next().await else {
                     break;
                 };
-                let (idx, r): (Vec<usize>, Result<Vec<Result<Vec<Value>>>>) =
+                let (idx, r): (Vec<usize>, Result<Lists>) =
                     joined.map_err(|e| Error::internal(format!("a Graph task failed: {e}")))?;
                 for (i, item) in idx.into_iter().zip(r?) {
                     out[i] = Some(item);
@@ -925,12 +923,7 @@ impl Graph {
     }
 
     /// One batch of at most 20 listings; pages after the first are read directly.
-    async fn batch_chunk(
-        &self,
-        version: &str,
-        urls: &[String],
-        chunk: &[usize],
-    ) -> Result<Vec<Result<Vec<Value>>>> {
+    async fn batch_chunk(&self, version: &str, urls: &[String], chunk: &[usize]) -> Result<Lists> {
         self.http.cancel().check()?;
         let endpoint = self.url(&format!("/{version}/$batch"));
         let items: Vec<(usize, &str)> = chunk.iter().map(|&i| (i, urls[i].as_str())).collect();

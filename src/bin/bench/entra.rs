@@ -369,7 +369,7 @@ fn one(sps: usize, batch: bool, latency: Duration) -> Result<(String, Value)> {
         HttpPolicy::default(),
     )?;
     let secs = t.elapsed().as_secs_f64();
-    let count = |sql: &str| -> Result<i64> { Ok(store.raw_db().query_row(sql, [], |r| r.get(0))?) };
+    let count = |sql: &str| -> Result<i64> { store.raw_db().query_row(sql, [], |r| r.get(0)) };
     let (idents, grants, dels) = (
         count("SELECT count(*) FROM identities")?,
         count("SELECT count(*) FROM grants")?,
