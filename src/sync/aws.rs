@@ -1224,6 +1224,7 @@ impl Source for AwsIamSource {
             if !notes.is_empty() {
                 description.push_str(&format!("; trusted by {}", notes.join(", ")));
             }
+            conditional.sort();
             if !conditional.is_empty() {
                 description.push_str(&format!(
                     "; assumable under conditions by {}",

@@ -670,3 +670,245 @@ fn aws_blast_radius_respects_denies() {
         "{names:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// AWS's evaluation rules, one case each (issue 17)
+
+/// A hand-built account, one principal per rule:
+/// - `ops` trusts the account root (and denies `trust-denied` by ARN);
+///   `mfa-role` trusts the root only with MFA; `direct` trusts `arn-trusted`
+///   by ARN; `capped` (a role) holds `*` on `*` capped by an `s3:*` boundary;
+/// - users: `allowed` (sts:AssumeRole on ops), `not-allowed` (s3:GetObject on
+///   the prefix `arn:aws:s3:::data/*` only), `id-denied` (sts:* allowed,
+///   sts:AssumeRole denied), `trust-denied` (allowed sts:AssumeRole on ops,
+///   denied by the trust policy), `notaction` (NotAction iam:*,
+///   organizations:* on *, PowerUserAccess-like), `mfa` (sts:AssumeRole on
+///   mfa-role), `arn-trusted` (no policy), `true-admin` (* on *, managed),
+///   `attacher` (iam:AttachUserPolicy on *), `passrole` (iam:PassRole on *).
+fn populate_rules(moto: &MotoServer) {
+    let c = |action: &str, params: &[(&str, &str)]| moto.call(action, params);
+    let root = format!("arn:aws:iam::{ACCT}:root");
+    let user_policy = |user: &str, d: serde_json::Value| {
+        c("CreateUser", &[("UserName", user)]);
+        if !d.is_null() {
+            let d = doc(json!({"Version": "2012-10-17", "Statement": d}));
+            c(
+                "PutUserPolicy",
+                &[
+                    ("UserName", user),
+                    ("PolicyName", "p"),
+                    ("PolicyDocument", &d),
+                ],
+            );
+        }
+    };
+    let role = |name: &str, trust: serde_json::Value| {
+        let t = doc(json!({"Version": "2012-10-17", "Statement": trust}));
+        c(
+            "CreateRole",
+            &[("RoleName", name), ("AssumeRolePolicyDocument", &t)],
+        );
+    };
+    role(
+        "ops",
+        json!([
+            {"Effect": "Allow", "Principal": {"AWS": root}, "Action": "sts:AssumeRole"},
+            {"Effect": "Deny", "Principal": {"AWS": arn("user", "trust-denied")}, "Action": "sts:AssumeRole"}]),
+    );
+    let ops_doc = doc(json!({"Version": "2012-10-17", "Statement":
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/report"}}));
+    c(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "ops"),
+            ("PolicyName", "read"),
+            ("PolicyDocument", &ops_doc),
+        ],
+    );
+    role(
+        "mfa-role",
+        json!({"Effect": "Allow", "Principal": {"AWS": ACCT}, "Action": "sts:AssumeRole",
+               "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}),
+    );
+    role(
+        "direct",
+        json!({"Effect": "Allow", "Principal": {"AWS": arn("user", "arn-trusted")}, "Action": "sts:AssumeRole"}),
+    );
+    // The boundary: s3 only.
+    let b_doc = doc(json!({"Version": "2012-10-17", "Statement":
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}));
+    let boundary = MotoServer::field(
+        &c(
+            "CreatePolicy",
+            &[("PolicyName", "s3-only"), ("PolicyDocument", &b_doc)],
+        ),
+        "Arn",
+    );
+    let t = doc(json!({"Version": "2012-10-17", "Statement":
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}}));
+    c(
+        "CreateRole",
+        &[
+            ("RoleName", "capped"),
+            ("AssumeRolePolicyDocument", &t),
+            ("PermissionsBoundary", &boundary),
+        ],
+    );
+    let all = doc(json!({"Version": "2012-10-17", "Statement":
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}}));
+    c(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "capped"),
+            ("PolicyName", "all"),
+            ("PolicyDocument", &all),
+        ],
+    );
+
+    user_policy(
+        "allowed",
+        json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("role", "ops")}),
+    );
+    user_policy(
+        "not-allowed",
+        json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/*"}),
+    );
+    user_policy(
+        "id-denied",
+        json!([{"Effect": "Allow", "Action": "sts:*", "Resource": "*"},
+               {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*"}]),
+    );
+    user_policy(
+        "trust-denied",
+        json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("role", "ops")}),
+    );
+    user_policy(
+        "notaction",
+        json!({"Effect": "Allow", "NotAction": ["iam:*", "organizations:*"], "Resource": "*"}),
+    );
+    user_policy(
+        "mfa",
+        json!({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn("role", "mfa-role")}),
+    );
+    user_policy("arn-trusted", serde_json::Value::Null);
+    user_policy("true-admin", serde_json::Value::Null);
+    let admin = MotoServer::field(
+        &c(
+            "CreatePolicy",
+            &[("PolicyName", "admin"), ("PolicyDocument", &all)],
+        ),
+        "Arn",
+    );
+    c(
+        "AttachUserPolicy",
+        &[("UserName", "true-admin"), ("PolicyArn", &admin)],
+    );
+    user_policy(
+        "attacher",
+        json!({"Effect": "Allow", "Action": "iam:AttachUserPolicy", "Resource": "*"}),
+    );
+    user_policy(
+        "passrole",
+        json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}),
+    );
+}
+
+#[test]
+fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
+    use custodian::blast::Graph;
+    let moto = MotoServer::start();
+    populate_rules(&moto);
+    let mut env = Env::new(&moto.endpoint);
+    env.sync().unwrap();
+
+    // Exact edges: account-root trust to those whose policies allow it (not
+    // `not-allowed`, `id-denied`, the trust-denied user, the capped role,
+    // `passrole`, `attacher`); ARN trust on its own; the MFA role by
+    // condition.
+    assert_eq!(
+        env.delegations(),
+        [
+            "allowed -assume_role-> ops",
+            "arn-trusted -assume_role-> direct",
+            "mfa -assume_role-> mfa-role",
+            "notaction -assume_role-> mfa-role",
+            "notaction -assume_role-> ops",
+            "true-admin -assume_role-> mfa-role",
+            "true-admin -assume_role-> ops",
+        ]
+    );
+    let purpose = env.purpose(&arn("role", "mfa-role"));
+    assert!(
+        purpose.contains(
+            "assumable under conditions by mfa only if Bool aws:MultiFactorAuthPresent=true, \
+             notaction only if Bool aws:MultiFactorAuthPresent=true, \
+             true-admin only if Bool aws:MultiFactorAuthPresent=true"
+        ),
+        "{purpose}"
+    );
+    assert!(!env
+        .purpose(&arn("role", "ops"))
+        .contains("under conditions"));
+
+    // The boundary caps the role's * to s3:*; admin means effective admin.
+    assert_eq!(env.grants(&arn("role", "capped")), ["s3:* on * write HC"]);
+    assert_eq!(
+        env.grants(&arn("user", "passrole")),
+        ["iam:PassRole on * write HC"]
+    );
+    assert_eq!(
+        env.grants(&arn("user", "notaction")),
+        ["NotAction:iam:*,organizations:* on * write HC"]
+    );
+    assert_eq!(
+        env.strings(
+            "SELECT DISTINCT i.name FROM grants g JOIN identities i ON i.id = g.identity_id
+             JOIN resources r ON r.id = g.resource_id
+             WHERE g.privilege = 'admin' AND r.sensitivity = 'critical' AND ?1 = ?1",
+            ""
+        ),
+        ["attacher", "true-admin"],
+        "the exact admin set"
+    );
+
+    // Who can reach the bucket object: its holder, the prefix and * holders
+    // (saying through which grant), and who assumes ops.
+    let g = Graph::load(&env.store).unwrap();
+    let object: i64 = env
+        .store
+        .raw_db()
+        .query_row(
+            "SELECT id FROM resources WHERE external_id = ?1",
+            ["arn:aws:s3:::data/report"],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let who: Vec<String> = g
+        .who_can_reach(object)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let chain: Vec<String> = r.chain.iter().map(|h| h.name.clone()).collect();
+            format!(
+                "{} {} [{}] {}",
+                r.name,
+                r.hops,
+                chain.join(" > "),
+                r.permission
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [
+            "capped 0 [capped] s3:* (through the grant on *)",
+            "not-allowed 0 [not-allowed] s3:GetObject (through the grant on arn:aws:s3:::data/*)",
+            "notaction 0 [notaction] NotAction:iam:*,organizations:* (through the grant on *)",
+            "ops 0 [ops] s3:GetObject",
+            "true-admin 0 [true-admin] * (through the grant on *)",
+            "allowed 1 [allowed > ops] s3:GetObject",
+        ]
+    );
+    // paths-to-admin: nobody here reaches admin only through a chain.
+    assert!(g.paths_to_admin(100).is_empty());
+}
