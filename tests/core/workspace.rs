@@ -107,6 +107,25 @@ fn tx_err(c: &mut postgres::Client, sql: &str) -> Option<postgres::Error> {
     tx.commit().err()
 }
 
+/// A fresh database holding the S demo (seed `seed`), standing in for a
+/// real organisation (a source adds to it), opened as the suite's
+/// superuser; and the logins made for it.
+pub(crate) fn demo_database(seed: u64) -> (Logins, PgTarget, Store) {
+    let db = crate::pg::fresh_database();
+    let logins = Logins::new(&db);
+    let t = PgTarget::parse(&url_of(&db)).unwrap();
+    let mut store = Store::open_postgres(&t).unwrap();
+    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, seed, now()).unwrap();
+    store
+        .raw_db()
+        .execute(
+            "UPDATE meta SET value = 'workspace-test' WHERE key = 'dataset'",
+            [],
+        )
+        .unwrap();
+    (logins, t, store)
+}
+
 fn now_plus(days: i64) -> chrono::DateTime<chrono::Utc> {
     now() + chrono::Duration::days(days)
 }
@@ -118,19 +137,8 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
     }
-    let db = crate::pg::fresh_database();
-    let mut logins = Logins::new(&db);
-    let t = PgTarget::parse(&url_of(&db)).unwrap();
-    let mut store = Store::open_postgres(&t).unwrap();
-    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
-    // The demo stands in for a real organisation (a source adds to it).
-    store
-        .raw_db()
-        .execute(
-            "UPDATE meta SET value = 'workspace-test' WHERE key = 'dataset'",
-            [],
-        )
-        .unwrap();
+    let (mut logins, t, store) = demo_database(7);
+    let db = logins.db.clone();
     let owner = store.resolve_person("1").unwrap();
     // A leaver who owns identities, their active manager, and a bystander case.
     let pairs: Vec<(i64, i64)> = store
@@ -813,18 +821,8 @@ fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
     }
-    let db = crate::pg::fresh_database();
-    let mut logins = Logins::new(&db);
-    let t = PgTarget::parse(&url_of(&db)).unwrap();
-    let mut store = Store::open_postgres(&t).unwrap();
-    custodian::ops::load_demo(&mut store, custodian::demo::DemoSize::S, 7, now()).unwrap();
-    store
-        .raw_db()
-        .execute(
-            "UPDATE meta SET value = 'workspace-test' WHERE key = 'dataset'",
-            [],
-        )
-        .unwrap();
+    let (mut logins, _, store) = demo_database(7);
+    let db = logins.db.clone();
     let ids = |sql: &str| -> Vec<(i64, i64)> {
         store
             .raw_db()
@@ -1176,10 +1174,14 @@ fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
             )
             .unwrap();
     }
-    let opened = custodian::ops::offboard_person(&mut as_mgr, &other_report.to_string(), now())
-        .unwrap();
+    let opened =
+        custodian::ops::offboard_person(&mut as_mgr, &other_report.to_string(), now()).unwrap();
     assert_eq!(opened.summary.manager_id, Some(manager_p));
     assert_eq!(opened.summary.status, "open");
-    assert_eq!(store.case_of(elsewhere).unwrap(), None, "not the manager's to open");
+    assert_eq!(
+        store.case_of(elsewhere).unwrap(),
+        None,
+        "not the manager's to open"
+    );
     drop(as_admin);
 }

@@ -15,9 +15,8 @@ use custodian::views::InventoryQuery;
 use custodian::workspace::{role_prefix, Role};
 use custodian::{ops, ErrorCode};
 
-use crate::pg::url_of;
 use crate::util::now;
-use crate::workspace::{have_pg, Logins};
+use crate::workspace::have_pg;
 
 #[path = "../support/relay.rs"]
 mod relay;
@@ -38,11 +37,8 @@ fn an_unreachable_workspace_shows_the_members_last_snapshot_read_only() {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
     }
-    let db = crate::pg::fresh_database();
-    let mut logins = Logins::new(&db);
-    let t = PgTarget::parse(&url_of(&db)).unwrap();
-    let mut store = Store::open_postgres(&t).unwrap();
-    ops::load_demo(&mut store, custodian::demo::DemoSize::S, 11, now()).unwrap();
+    let (mut logins, t, store) = crate::workspace::demo_database(11);
+    let db = logins.db.clone();
     let owner = store.resolve_person("1").unwrap();
     let admin_p: i64 = store
         .raw_db()
