@@ -126,7 +126,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
       },
       {
         "key": "batch",
-        "label": "batch",
+        "label": "Graph JSON batching",
         "type": "bool",
         "required": false,
         "default": "true",
