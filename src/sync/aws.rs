@@ -77,6 +77,17 @@
 //!   cannot be edges and are written into the role's description ("trusted
 //!   by …"): the account itself, other accounts, services, federated
 //!   providers, human users, unknown or deleted principals.
+//! - Escalation edges, from user and role identities that are not already
+//!   admin (after principalmapper's edge checkers): `impersonate` to another
+//!   user identity it may create access keys or a console password for (or
+//!   change that password of); `assume_role` to a role whose trust policy it
+//!   may rewrite (`iam:UpdateAssumeRolePolicy`) and that its own policies
+//!   let it assume; `invoke` to a role it may pass (`iam:PassRole`) to a
+//!   service the role trusts and that it may run (EC2 `RunInstances`,
+//!   Lambda `CreateFunction` + `InvokeFunction`, CloudFormation
+//!   `CreateStack`, CodeBuild `CreateProject` + `StartBuild`, ECS `RunTask`).
+//!   `paths-to-admin` follows them. The edge kind is the only reason the
+//!   chain shows.
 //! - Permissions → grants, for user and role identities: every `Allow`
 //!   statement gives a grant per (action, resource): permission = the action
 //!   as written, resource = the resource ARN (or `*`; `NotResource` counts
@@ -86,7 +97,9 @@
 //!   any permission (attaching or putting policies, new policy versions,
 //!   access keys or passwords for another user, trust-policy updates, adding
 //!   users to groups; the table is [`super::aws_policy::ADMIN_ACTIONS`]) on
-//!   an IAM resource or `*`; `*` on one bucket is a write. `iam:PassRole`,
+//!   an IAM resource or `*`; `*` on one bucket is a write, and keys,
+//!   passwords or trust rewrites for one named principal are an escalation
+//!   edge to it instead. `iam:PassRole`,
 //!   `sts:AssumeRole` and other IAM writes are high-consequence writes: they
 //!   are edges to follow, not admin in themselves. Read for
 //!   `List*`/`Get*`/`Describe*` and similar; write otherwise.
@@ -333,7 +346,7 @@ fn required(n: Node<'_, '_>, name: &str, what: &str) -> Result<String> {
 // Policy documents
 
 use super::aws_policy::{
-    account_of, admin_reason, applies_to_action, not_action_admin_reason, trust_decision,
+    account_of, admin_reason, applies_to_action, evaluate, not_action_admin_reason, trust_decision,
     whole_account, wildcard_match, Decision, ADMIN_ACTIONS,
 };
 pub use super::aws_policy::{covers, decode_document, statements, Statement};
@@ -881,6 +894,116 @@ struct Holder<'a> {
     boundary: Option<Vec<Statement>>,
 }
 
+/// Services a passed role runs under, and what the caller must be allowed
+/// (on `*`) to make one run with it (after principalmapper's edge checkers).
+const PASS_ROLE_SERVICES: &[(&str, &[&str])] = &[
+    ("ec2.amazonaws.com", &["ec2:RunInstances"]),
+    (
+        "lambda.amazonaws.com",
+        &["lambda:CreateFunction", "lambda:InvokeFunction"],
+    ),
+    (
+        "cloudformation.amazonaws.com",
+        &["cloudformation:CreateStack"],
+    ),
+    (
+        "codebuild.amazonaws.com",
+        &["codebuild:CreateProject", "codebuild:StartBuild"],
+    ),
+    ("ecs-tasks.amazonaws.com", &["ecs:RunTask"]),
+];
+
+/// The service principals a trust policy allows (conditionally or not).
+fn trusted_services(trust: &[Statement]) -> Vec<&str> {
+    trust
+        .iter()
+        .filter(|s| s.allow && !s.not_principal)
+        .flat_map(|s| {
+            s.principals
+                .iter()
+                .filter(|(t, _)| t == "Service")
+                .map(|(_, p)| p.as_str())
+        })
+        .collect()
+}
+
+/// Escalation edges from holder `i`: `impersonate` to another user
+/// identity it can create access keys or a console password for (or change
+/// that password of); `assume_role` to a role whose trust policy it can
+/// rewrite and that its own policies let it assume; `invoke` to a role it
+/// can pass to a service it can run (EC2, Lambda, CloudFormation, CodeBuild,
+/// ECS). `user_targets` / `role_targets` index `holders`.
+fn escalations(
+    i: usize,
+    h: &Holder<'_>,
+    holders: &[Holder<'_>],
+    user_targets: &[usize],
+    role_targets: &[(usize, Vec<&str>)],
+) -> Vec<(String, String, DelegationKind)> {
+    const KEYS: &[&str] = &[
+        "iam:CreateAccessKey",
+        "iam:CreateLoginProfile",
+        "iam:UpdateLoginProfile",
+    ];
+    const TRUST: &str = "iam:UpdateAssumeRolePolicy";
+    const PASS: &str = "iam:PassRole";
+    let bears = |s: &&Statement| {
+        s.allow
+            && KEYS
+                .iter()
+                .chain([TRUST, PASS].iter())
+                .any(|a| applies_to_action(s, a))
+    };
+    if !h.stmts.iter().any(|s| bears(&s)) {
+        return vec![];
+    }
+    let all: Vec<&Statement> = h.stmts.iter().collect();
+    let boundary: Option<Vec<&Statement>> = h.boundary.as_ref().map(|b| b.iter().collect());
+    let allowed = |action: &str, resource: &str| {
+        evaluate(&all, boundary.as_deref(), action, resource).allowed()
+    };
+    let mut out = Vec::new();
+    for &u in user_targets {
+        if u == i {
+            continue;
+        }
+        let target = holders[u].arn;
+        if KEYS.iter().any(|a| allowed(a, target)) {
+            out.push((
+                h.arn.to_string(),
+                target.to_string(),
+                DelegationKind::Impersonate,
+            ));
+        }
+    }
+    let runs: Vec<&str> = PASS_ROLE_SERVICES
+        .iter()
+        .filter(|(_, needs)| needs.iter().all(|a| allowed(a, "*")))
+        .map(|(s, _)| *s)
+        .collect();
+    for (r, services) in role_targets {
+        if *r == i {
+            continue;
+        }
+        let target = holders[*r].arn;
+        if allowed(TRUST, target) && allowed(ASSUME, target) {
+            out.push((
+                h.arn.to_string(),
+                target.to_string(),
+                DelegationKind::AssumeRole,
+            ));
+        }
+        if services.iter().any(|s| runs.contains(s)) && allowed(PASS, target) {
+            out.push((
+                h.arn.to_string(),
+                target.to_string(),
+                DelegationKind::Invoke,
+            ));
+        }
+    }
+    out
+}
+
 impl Source for AwsIamSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
         let iam = Iam::from_context(ctx)?;
@@ -1247,25 +1370,46 @@ impl Source for AwsIamSource {
                 last_used_at: r.last_used,
             });
         }
-        let mut edges: Vec<_> = edges.into_iter().collect();
+        let mut edges: Vec<(String, String, DelegationKind)> = edges
+            .into_iter()
+            .map(|(a, b)| (a, b, DelegationKind::AssumeRole))
+            .collect();
+
+        // Each principal's effective grants; escalation edges from the ones
+        // that are not already admin.
+        let perms: Vec<Vec<Permission>> = holders
+            .iter()
+            .map(|h| {
+                let refs: Vec<&Statement> = h.stmts.iter().collect();
+                let boundary: Option<Vec<&Statement>> =
+                    h.boundary.as_ref().map(|b| b.iter().collect());
+                effective_permissions(&refs, boundary.as_deref(), h.arn)
+            })
+            .collect();
+        let user_targets: Vec<usize> = (0..machines.len()).collect();
+        let role_targets: Vec<(usize, Vec<&str>)> = g
+            .roles
+            .iter()
+            .enumerate()
+            .map(|(k, r)| (machines.len() + k, trusted_services(&r.trust)))
+            .collect();
+        for (i, h) in holders.iter().enumerate() {
+            if perms[i].iter().any(|p| p.2 == Privilege::Admin) {
+                continue;
+            }
+            edges.extend(escalations(i, h, &holders, &user_targets, &role_targets));
+        }
         edges.sort();
+        edges.dedup();
         f.delegations = edges
             .into_iter()
-            .map(|(from, to)| DelegationRecord {
-                from,
-                to,
-                kind: DelegationKind::AssumeRole,
-            })
+            .map(|(from, to, kind)| DelegationRecord { from, to, kind })
             .collect();
 
         // Grants.
         let mut resources: BTreeMap<String, ResourceRecord> = BTreeMap::new();
-        for h in &holders {
-            let refs: Vec<&Statement> = h.stmts.iter().collect();
-            let boundary: Option<Vec<&Statement>> = h.boundary.as_ref().map(|b| b.iter().collect());
-            for (permission, resource, privilege, high_consequence) in
-                effective_permissions(&refs, boundary.as_deref(), h.arn)
-            {
+        for (h, perms) in holders.iter().zip(perms) {
+            for (permission, resource, privilege, high_consequence) in perms {
                 resources
                     .entry(resource.clone())
                     .or_insert_with(|| ResourceRecord {

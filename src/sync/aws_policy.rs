@@ -553,6 +553,11 @@ fn dedup(v: &mut Vec<String>) {
 /// IAM writes that let their holder grant itself (or anyone) any permission,
 /// with why. `self_ok`: harmless when the resource is the holder's own user
 /// (a user may rotate its own keys and password).
+///
+/// The writes that act as one other principal ([`EDGE_ACTIONS`]) are admin
+/// only on a wildcard resource (any user, any role); on one named user or
+/// role they are an escalation edge to it instead, followed to wherever it
+/// leads.
 pub const ADMIN_ACTIONS: &[(&str, &str, bool)] = &[
     (
         "iam:AttachUserPolicy",
@@ -621,6 +626,14 @@ pub const ADMIN_ACTIONS: &[(&str, &str, bool)] = &[
     ),
 ];
 
+/// The admin writes that, on one named principal, are an edge to it.
+pub const EDGE_ACTIONS: &[&str] = &[
+    "iam:CreateAccessKey",
+    "iam:CreateLoginProfile",
+    "iam:UpdateLoginProfile",
+    "iam:UpdateAssumeRolePolicy",
+];
+
 /// Why an allowed action pattern on a resource pattern makes its holder an
 /// effective administrator, or `None`. `*` (any action) counts only on every
 /// resource; an IAM write that grants permissions counts on any IAM resource
@@ -640,6 +653,9 @@ pub fn admin_reason(action: &str, resource: &str, holder: &str) -> Option<String
     for (name, why, self_ok) in ADMIN_ACTIONS {
         if wildcard_match(&a, &name.to_ascii_lowercase()) {
             if *self_ok && (resource == holder || resource.contains("${aws:username}")) {
+                continue;
+            }
+            if EDGE_ACTIONS.contains(name) && !resource.contains(['*', '?']) {
                 continue;
             }
             return Some(format!("{name}: {why}"));
@@ -950,8 +966,13 @@ mod tests {
             "own keys"
         );
         assert!(admin_reason("iam:CreateAccessKey", &arn("user/${aws:username}"), &me).is_none());
-        assert!(admin_reason("iam:CreateAccessKey", &arn("user/other"), &me).is_some());
-        assert!(admin_reason("iam:UpdateAssumeRolePolicy", &arn("role/x"), &me).is_some());
+        assert!(
+            admin_reason("iam:CreateAccessKey", &arn("user/other"), &me).is_none(),
+            "keys for one named user are an edge to it"
+        );
+        assert!(admin_reason("iam:CreateAccessKey", &arn("user/*"), &me).is_some());
+        assert!(admin_reason("iam:UpdateAssumeRolePolicy", &arn("role/x"), &me).is_none());
+        assert!(admin_reason("iam:UpdateAssumeRolePolicy", "*", &me).is_some());
         assert!(admin_reason("iam:AttachUserPolicy", "arn:aws:s3:::b", &me).is_none());
         assert!(admin_reason("iam:ListUsers", "*", &me).is_none());
         assert!(

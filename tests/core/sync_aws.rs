@@ -811,6 +811,33 @@ fn populate_rules(moto: &MotoServer) {
         "passrole",
         json!({"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}),
     );
+    // Escalation edges: keys for one named user, a trust rewrite, a role
+    // passed to EC2 by someone who can run instances.
+    user_policy(
+        "key-maker",
+        json!({"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": arn("user", "true-admin")}),
+    );
+    user_policy(
+        "trust-writer",
+        json!({"Effect": "Allow", "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"], "Resource": arn("role", "capped")}),
+    );
+    user_policy(
+        "launcher",
+        json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": arn("role", "runner")},
+               {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}]),
+    );
+    role(
+        "runner",
+        json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+    );
+    c(
+        "PutRolePolicy",
+        &[
+            ("RoleName", "runner"),
+            ("PolicyName", "all"),
+            ("PolicyDocument", &all),
+        ],
+    );
 }
 
 #[test]
@@ -830,18 +857,25 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
         [
             "allowed -assume_role-> ops",
             "arn-trusted -assume_role-> direct",
+            "key-maker -impersonate-> true-admin",
+            "launcher -invoke-> runner",
             "mfa -assume_role-> mfa-role",
             "notaction -assume_role-> mfa-role",
             "notaction -assume_role-> ops",
+            "runner -assume_role-> mfa-role",
+            "runner -assume_role-> ops",
             "true-admin -assume_role-> mfa-role",
             "true-admin -assume_role-> ops",
-        ]
+            "trust-writer -assume_role-> capped",
+        ],
+        "passrole cannot run a service, so passing roles leads nowhere"
     );
     let purpose = env.purpose(&arn("role", "mfa-role"));
     assert!(
         purpose.contains(
             "assumable under conditions by mfa only if Bool aws:MultiFactorAuthPresent=true, \
              notaction only if Bool aws:MultiFactorAuthPresent=true, \
+             runner only if Bool aws:MultiFactorAuthPresent=true, \
              true-admin only if Bool aws:MultiFactorAuthPresent=true"
         ),
         "{purpose}"
@@ -867,8 +901,8 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
              WHERE g.privilege = 'admin' AND r.sensitivity = 'critical' AND ?1 = ?1",
             ""
         ),
-        ["attacher", "true-admin"],
-        "the exact admin set"
+        ["attacher", "runner", "true-admin"],
+        "the exact admin set (key-maker and trust-writer reach one principal each: edges)"
     );
 
     // Who can reach the bucket object: its holder, the prefix and * holders
@@ -905,10 +939,36 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
             "not-allowed 0 [not-allowed] s3:GetObject (through the grant on arn:aws:s3:::data/*)",
             "notaction 0 [notaction] NotAction:iam:*,organizations:* (through the grant on *)",
             "ops 0 [ops] s3:GetObject",
+            "runner 0 [runner] * (through the grant on *)",
             "true-admin 0 [true-admin] * (through the grant on *)",
             "allowed 1 [allowed > ops] s3:GetObject",
+            "key-maker 1 [key-maker > true-admin] * (through the grant on *)",
+            "launcher 1 [launcher > runner] * (through the grant on *)",
+            "trust-writer 1 [trust-writer > capped] s3:* (through the grant on *)",
         ]
     );
-    // paths-to-admin: nobody here reaches admin only through a chain.
-    assert!(g.paths_to_admin(100).is_empty());
+    // paths-to-admin follows the escalation edges.
+    let mut paths: Vec<String> = g
+        .paths_to_admin(100)
+        .into_iter()
+        .map(|p| {
+            let chain: Vec<String> = p
+                .chain
+                .iter()
+                .map(|h| match &h.via {
+                    Some(v) => format!("-{v}-> {}", h.name),
+                    None => h.name.clone(),
+                })
+                .collect();
+            format!("{}: {} {}", p.name, chain.join(" "), p.permission)
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "key-maker: key-maker -impersonate-> true-admin *",
+            "launcher: launcher -invoke-> runner *",
+        ]
+    );
 }
