@@ -213,6 +213,10 @@ str_enum!(
         Invoke = "invoke",
         OnBehalfOf = "on_behalf_of",
         Impersonate = "impersonate",
+        /// Can add a credential to the other (an owner of an Entra
+        /// application or service principal, an IAM user allowed to create
+        /// another's access keys), then sign in as it.
+        AddCredential = "add_credential",
     }
 );
 

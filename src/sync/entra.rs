@@ -646,7 +646,7 @@ fn blueprint_credentials(app: &Value, identity: &str) -> Vec<CredentialRecord> {
 
 /// The delegation kind of an ownership edge: the owner can add a credential
 /// to the owned application or SP and then act as it.
-pub const OWNERSHIP_EDGE: DelegationKind = DelegationKind::Impersonate;
+pub const OWNERSHIP_EDGE: DelegationKind = DelegationKind::AddCredential;
 
 /// The documented privilege rule (module doc): the level of a role value or
 /// scope, and whether holding it is high-consequence.

@@ -1075,7 +1075,7 @@ fn an_owner_of_a_global_admin_reaches_tenant_admin_through_ownership() {
             .iter()
             .map(|d| (d.kind, d.other_name.as_str()))
             .collect::<Vec<_>>(),
-        vec![(custodian::model::DelegationKind::Impersonate, "ga-app")]
+        vec![(custodian::model::DelegationKind::AddCredential, "ga-app")]
     );
     let root = env.detail("sp-root");
     assert_eq!(
@@ -1110,8 +1110,8 @@ fn an_owner_of_a_global_admin_reaches_tenant_admin_through_ownership() {
         chain,
         vec![
             ("root-app", None),
-            ("owner-app", Some("impersonate")),
-            ("ga-app", Some("impersonate"))
+            ("owner-app", Some("add_credential")),
+            ("ga-app", Some("add_credential"))
         ],
         "two hops to the tenant's Global Administrator"
     );

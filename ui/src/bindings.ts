@@ -19,7 +19,7 @@ export type Sensitivity = "low" | "medium" | "high" | "critical";
 
 export type Privilege = "read" | "write" | "admin";
 
-export type DelegationKind = "assume_role" | "invoke" | "on_behalf_of" | "impersonate";
+export type DelegationKind = "assume_role" | "invoke" | "on_behalf_of" | "impersonate" | "add_credential";
 
 export type Severity = "low" | "medium" | "high" | "critical";
 

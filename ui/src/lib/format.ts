@@ -152,6 +152,7 @@ export const DELEGATION_KIND_LABELS: Record<DelegationKind, string> = {
   invoke: 'Invoke',
   on_behalf_of: 'On behalf of',
   impersonate: 'Impersonate',
+  add_credential: 'Can add a credential to',
 };
 
 export const SEVERITY_LABELS: Record<Severity, string> = {
