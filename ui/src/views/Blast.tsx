@@ -319,6 +319,13 @@ export function Blast({ id }: { id: number }) {
         follow its chains; arrow keys move along the links. Drag to pan; wheel, + and − zoom; 0 fits.
       </p>
       <Graph b={b} />
+      {b.resources.some((r) => r.kind.startsWith('aws:')) && (
+        <p class="muted small" data-testid="blast-aws-approximation">
+          AWS: computed from IAM identity policies, permissions boundaries and role trust policies. Service control policies, resource
+          policies other than trust, session policies and condition values are not evaluated, so this may show more access than AWS allows;
+          a role assumable only under a condition (MFA, source IP) says so in its description.
+        </p>
+      )}
       <h2>High-consequence actions</h2>
       <TableFrame label="High-consequence actions">
       <table class="table">
