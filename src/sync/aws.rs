@@ -947,14 +947,13 @@ fn escalations(
     ];
     const TRUST: &str = "iam:UpdateAssumeRolePolicy";
     const PASS: &str = "iam:PassRole";
-    let bears = |s: &&Statement| {
-        s.allow
-            && KEYS
-                .iter()
-                .chain([TRUST, PASS].iter())
-                .any(|a| applies_to_action(s, a))
+    let may = |action: &str| {
+        h.stmts
+            .iter()
+            .any(|s| s.allow && applies_to_action(s, action))
     };
-    if !h.stmts.iter().any(|s| bears(&s)) {
+    let (keys, trust, pass) = (KEYS.iter().any(|a| may(a)), may(TRUST), may(PASS));
+    if !(keys || trust || pass) {
         return vec![];
     }
     let all: Vec<&Statement> = h.stmts.iter().collect();
@@ -963,7 +962,7 @@ fn escalations(
         evaluate(&all, boundary.as_deref(), action, resource).allowed()
     };
     let mut out = Vec::new();
-    for &u in user_targets {
+    for &u in user_targets.iter().filter(|_| keys) {
         if u == i {
             continue;
         }
@@ -978,22 +977,26 @@ fn escalations(
     }
     let runs: Vec<&str> = PASS_ROLE_SERVICES
         .iter()
+        .filter(|_| pass)
         .filter(|(_, needs)| needs.iter().all(|a| allowed(a, "*")))
         .map(|(s, _)| *s)
         .collect();
+    if !trust && runs.is_empty() {
+        return out;
+    }
     for (r, services) in role_targets {
         if *r == i {
             continue;
         }
         let target = holders[*r].arn;
-        if allowed(TRUST, target) && allowed(ASSUME, target) {
+        if trust && allowed(TRUST, target) && allowed(ASSUME, target) {
             out.push((
                 h.arn.to_string(),
                 target.to_string(),
                 DelegationKind::AssumeRole,
             ));
         }
-        if services.iter().any(|s| runs.contains(s)) && allowed(PASS, target) {
+        if !runs.is_empty() && services.iter().any(|s| runs.contains(s)) && allowed(PASS, target) {
             out.push((
                 h.arn.to_string(),
                 target.to_string(),
