@@ -33,7 +33,11 @@
 //! bare 12-digit id) delegates to that account's identity-based policies, so
 //! the caller's own policies must then allow `sts:AssumeRole` on the role.
 //! A trust `Deny` naming the caller, its account or `*` stops it, as does an
-//! identity-based `Deny`.
+//! identity-based `Deny`; a `NotPrincipal` deny stops every caller it does
+//! not list, and every caller with a permissions boundary whatever it lists
+//! (<https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html>).
+//! A permissions boundary does not cap what the trust policy grants to the
+//! caller's ARN itself, only what the caller's identity-based policies allow.
 //!
 //! Not modelled (the result errs towards more access): service control and
 //! resource control policies, session policies, condition values (a
@@ -470,7 +474,10 @@ pub fn trust_decision(
             continue;
         }
         let named = names(s, caller) != Named::No;
-        if named != s.not_principal {
+        // A `NotPrincipal` deny denies every principal with a permissions
+        // boundary, whatever it lists (the boundaries page of the IAM guide).
+        let boundary_hit = s.not_principal && boundary.is_some();
+        if boundary_hit || named != s.not_principal {
             match &s.condition {
                 None => return Decision::ExplicitDeny,
                 Some(c) => conds.push(format!("unless {c}")),
@@ -930,6 +937,27 @@ mod tests {
         assert_eq!(
             trust_decision(&trust, &refs(&id), None, &alice, &role, "sts:AssumeRole"),
             Decision::Conditional(vec!["Bool aws:MultiFactorAuthPresent=true".into()])
+        );
+        // A NotPrincipal deny listing alice spares her, unless she has a
+        // boundary.
+        let np = parse(json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": alice.clone()}, "Action": "sts:AssumeRole"},
+            {"Effect": "Deny", "NotPrincipal": {"AWS": alice.clone()}, "Action": "sts:AssumeRole"}]}));
+        let open = parse(json!({"Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}));
+        assert_eq!(
+            trust_decision(&np, &none, None, &alice, &role, "sts:AssumeRole"),
+            Decision::Allow
+        );
+        assert_eq!(
+            trust_decision(
+                &np,
+                &none,
+                Some(&refs(&open)),
+                &alice,
+                &role,
+                "sts:AssumeRole"
+            ),
+            Decision::ExplicitDeny
         );
         // The boundary caps an account-delegated allow.
         let b = parse(json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}));
