@@ -78,7 +78,7 @@
 //!   by …"): the account itself, other accounts, services, federated
 //!   providers, human users, unknown or deleted principals.
 //! - Escalation edges, from user and role identities that are not already
-//!   admin (after principalmapper's edge checkers): `impersonate` to another
+//!   admin (after principalmapper's edge checkers): `add_credential` to another
 //!   user identity it may create access keys or a console password for (or
 //!   change that password of); `assume_role` to a role whose trust policy it
 //!   may rewrite (`iam:UpdateAssumeRolePolicy`) and that its own policies
@@ -927,7 +927,7 @@ fn trusted_services(trust: &[Statement]) -> Vec<&str> {
         .collect()
 }
 
-/// Escalation edges from holder `i`: `impersonate` to another user
+/// Escalation edges from holder `i`: `add_credential` to another user
 /// identity it can create access keys or a console password for (or change
 /// that password of); `assume_role` to a role whose trust policy it can
 /// rewrite and that its own policies let it assume; `invoke` to a role it
@@ -971,7 +971,7 @@ fn escalations(
             out.push((
                 h.arn.to_string(),
                 target.to_string(),
-                DelegationKind::Impersonate,
+                DelegationKind::AddCredential,
             ));
         }
     }

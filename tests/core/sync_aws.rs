@@ -857,7 +857,7 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
         [
             "allowed -assume_role-> ops",
             "arn-trusted -assume_role-> direct",
-            "key-maker -impersonate-> true-admin",
+            "key-maker -add_credential-> true-admin",
             "launcher -invoke-> runner",
             "mfa -assume_role-> mfa-role",
             "notaction -assume_role-> mfa-role",
@@ -967,7 +967,7 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
     assert_eq!(
         paths,
         [
-            "key-maker: key-maker -impersonate-> true-admin *",
+            "key-maker: key-maker -add_credential-> true-admin *",
             "launcher: launcher -invoke-> runner *",
         ]
     );
