@@ -102,21 +102,7 @@ impl CacheKey {
     /// NUL (it cannot be passed whole), and one SQLCipher would read as a
     /// raw key.
     pub fn passphrase(p: &str) -> Result<CacheKey> {
-        if p.is_empty() {
-            return Err(Error::invalid(format!("{KEY_ENV} is empty")));
-        }
-        if p.contains('\0') {
-            return Err(Error::invalid(format!(
-                "{KEY_ENV} contains a NUL character, which SQLCipher cannot take as part of a passphrase"
-            )));
-        }
-        if looks_raw(p) {
-            return Err(Error::invalid(format!(
-                "{KEY_ENV} is written like a raw SQLCipher key (x'<hex>'), which would skip the key derivation; \
-                 use a passphrase"
-            )));
-        }
-        Ok(CacheKey::Passphrase(p.to_string()))
+        checked_passphrase(p, KEY_ENV)
     }
 
     pub fn is_passphrase(&self) -> bool {
