@@ -126,6 +126,18 @@ pub(crate) fn demo_database(seed: u64) -> (Logins, PgTarget, Store) {
     (logins, t, store)
 }
 
+/// How many identities, not deleted, `person` owns (read as `store`'s login).
+fn owned_by(store: &Store, person: i64) -> i64 {
+    store
+        .raw_db()
+        .query_row(
+            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
+            [person],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn now_plus(days: i64) -> chrono::DateTime<chrono::Utc> {
     now() + chrono::Duration::days(days)
 }
@@ -522,14 +534,7 @@ fn members_are_bound_by_the_database_and_decisions_carry_their_person() {
     assert!(planned > 0);
     let applied = custodian::ops::apply_offboarding(&mut as_mgr, manager_p, case, now()).unwrap();
     assert!(applied.closed && applied.transferred > 0, "{applied:?}");
-    let owned: i64 = su
-        .raw_db()
-        .query_row(
-            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
-            [leaver],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let owned = owned_by(&su, leaver);
     assert_eq!(owned, 0, "every identity of the leaver has its new owner");
     let e = tx_err(
         &mut logins.client(&mgr),
@@ -1124,24 +1129,10 @@ fn a_manager_marks_their_own_reports_departing_and_hands_over_as_their_login() {
     assert!(planned > 0);
     let applied = custodian::ops::apply_offboarding(&mut as_mgr, manager_p, case, now()).unwrap();
     assert!(applied.closed && applied.transferred > 0, "{applied:?}");
-    let owned: i64 = store
-        .raw_db()
-        .query_row(
-            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
-            [leaver],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let owned = owned_by(&store, leaver);
     assert_eq!(owned, 0);
     // The other manager's leaver is untouched, and the chain holds.
-    let foreign_owned: i64 = store
-        .raw_db()
-        .query_row(
-            "SELECT count(*) FROM identities WHERE owner_id = ?1 AND status <> 'deleted'",
-            [foreign],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let foreign_owned = owned_by(&store, foreign);
     assert!(foreign_owned > 0);
     let entries = store.audit_entries(0, 1_000_000).unwrap();
     assert!(entries[entries_before.len()..]
