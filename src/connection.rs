@@ -15,7 +15,7 @@
 //!   role).
 //! - The offline snapshot: [`refresh_snapshot`] reads the workspace, as
 //!   the member's login, into a local read-only copy
-//!   ([`snapshot_path`]); [`open_or_snapshot`] opens that copy when the
+//!   ([`snapshot_path`]); `ops::open_or_snapshot` opens that copy when the
 //!   workspace cannot be reached.
 //! - [`test_connection`]: opens the workspace once with the given password
 //!   and says who that login is, or why it cannot connect (the error's
@@ -714,45 +714,6 @@ pub fn refresh_snapshot_in(
             .collect(),
     };
     crate::store::snapshot::take(&store, of, &dest, now)
-}
-
-/// Opens the store at `location`, as [`crate::ops::open_or_demo`] does;
-/// when that is an unreachable team workspace (`network`) and an offline
-/// snapshot of it exists, opens the snapshot read-only instead. Any other
-/// failure, or no usable snapshot, is the workspace's own error.
-pub fn open_or_snapshot(location: &Location, now: chrono::DateTime<chrono::Utc>) -> Result<Store> {
-    open_or_snapshot_in(&crate::paths::data_dir()?, location, now)
-}
-
-/// [`open_or_snapshot`] under the data directory `dir`.
-pub fn open_or_snapshot_in(
-    dir: &Path,
-    location: &Location,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Store> {
-    let e = match crate::ops::open_or_demo(location, now) {
-        Ok(s) => return Ok(s),
-        Err(e) => e,
-    };
-    if e.code != ErrorCode::Network {
-        return Err(e);
-    }
-    let Some(path) = snapshot_path_in(dir, location)? else {
-        return Err(e);
-    };
-    if !path.exists() {
-        return Err(e);
-    }
-    match Store::open_snapshot(&path) {
-        Ok(s) => {
-            tracing::warn!(error = %e, snapshot = %path.display(), "the workspace is unreachable: showing its offline snapshot, read-only");
-            Ok(s)
-        }
-        Err(se) => {
-            tracing::warn!(error = %se, "the offline snapshot cannot be opened");
-            Err(e)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,41 @@ pub fn open_or_demo_with_key(
 
 pub use crate::store::key::{CacheKey, KeySource, MIN_PASSPHRASE_CHARS};
 
+/// Opens the store at `location`, as [`open_or_demo`] does;
+/// when that is an unreachable team workspace (`network`) and an offline
+/// snapshot of it exists, opens the snapshot read-only instead. Any other
+/// failure, or no usable snapshot, is the workspace's own error.
+pub fn open_or_snapshot(location: &Location, now: DateTime<Utc>) -> Result<Store> {
+    open_or_snapshot_in(&crate::paths::data_dir()?, location, now)
+}
+
+/// [`open_or_snapshot`] under the data directory `dir`.
+pub fn open_or_snapshot_in(dir: &Path, location: &Location, now: DateTime<Utc>) -> Result<Store> {
+    let e = match open_or_demo(location, now) {
+        Ok(s) => return Ok(s),
+        Err(e) => e,
+    };
+    if e.code != crate::error::ErrorCode::Network {
+        return Err(e);
+    }
+    let Some(path) = crate::connection::snapshot_path_in(dir, location)? else {
+        return Err(e);
+    };
+    if !path.exists() {
+        return Err(e);
+    }
+    match Store::open_snapshot(&path) {
+        Ok(s) => {
+            tracing::warn!(error = %e, snapshot = %path.display(), "the workspace is unreachable: showing its offline snapshot, read-only");
+            Ok(s)
+        }
+        Err(se) => {
+            tracing::warn!(error = %se, "the offline snapshot cannot be opened");
+            Err(e)
+        }
+    }
+}
+
 /// Removes the demo organisation without loading another (see
 /// [`Store::clear_demo`]): history made on it only with `discard_history`.
 pub fn clear_demo(store: &mut Store, discard_history: bool, now: DateTime<Utc>) -> Result<()> {
@@ -1271,9 +1306,7 @@ pub fn workspace_member_add(
 // ---------------------------------------------------------------------------
 // The app's connection (see `connection`): settings, who am I, a test.
 
-pub use crate::connection::{
-    open_or_snapshot, refresh_snapshot, ConnectionSettings, ConnectionSettingsView, WhoAmI,
-};
+pub use crate::connection::{refresh_snapshot, ConnectionSettings, ConnectionSettingsView, WhoAmI};
 pub use crate::store::snapshot::SnapshotInfo;
 
 /// Who is acting in `store`, with which login and roles.

@@ -8,7 +8,8 @@ use std::io::Read as _;
 use std::net::TcpListener;
 
 use custodian::campaigns::{Decision, DecisionInput, QueueQuery, ReviewItemId};
-use custodian::connection::{open_or_snapshot_in, refresh_snapshot_in, snapshot_path_in};
+use custodian::connection::{refresh_snapshot_in, snapshot_path_in};
+use custodian::ops::open_or_snapshot_in;
 use custodian::store::pg::PgTarget;
 use custodian::store::{Location, Store};
 use custodian::views::InventoryQuery;
