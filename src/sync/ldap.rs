@@ -51,7 +51,8 @@
 //!   SPNs are listed in the description.
 //! - Each service account's **password** → a `password` credential:
 //!   `pwdLastSet` → created and last rotated (0 means "must change"),
-//!   expiry = `pwdLastSet` + the domain `maxPwdAge`, none when
+//!   expiry = `pwdLastSet` + the domain `maxPwdAge` (already expired when
+//!   `pwdLastSet` is 0, as AD computes it), none when
 //!   `DONT_EXPIRE_PASSWORD`; a gMSA's managed password expires after
 //!   `msDS-ManagedPasswordInterval` days (AD rotates it).
 //! - **Group memberships** of service accounts → grants `member` on the group
@@ -898,6 +899,11 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                     None
                 } else if is_managed_sa(e) {
                     pwd_set.map(|t| t + chrono::Duration::days(gmsa_days.unwrap_or(30)))
+                } else if e.int("pwdLastSet") == Some(0) {
+                    // AD's msDS-UserPasswordExpiryTimeComputed is 0 here
+                    // (MS-ADTS 3.1.1.4.4): never set, or "must change at
+                    // next logon", is already expired, not "never expires".
+                    Some(now)
                 } else {
                     pwd_set.zip(max_pwd_age).map(|(t, age)| t + age)
                 };
@@ -906,7 +912,7 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                 } else if uac_bits & uac::PASSWD_NOTREQD != 0 {
                     "password (not required: may be empty)".to_string()
                 } else if e.int("pwdLastSet") == Some(0) {
-                    "password (must change at next logon)".to_string()
+                    "password (must change at next logon: expired)".to_string()
                 } else {
                     "password".to_string()
                 };
@@ -1290,6 +1296,56 @@ mod tests {
             perms,
             ["member", "member via ops", "member via ops > Domain Admins"]
         );
+    }
+
+    #[test]
+    fn pwd_last_set_zero_is_expired_not_never_expiring() {
+        let acct = |dn: &str, uac: &str| {
+            Entry::new(
+                dn,
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &[dn]),
+                    ("servicePrincipalName", &["HTTP/x"]),
+                    ("userAccountControl", &[uac]),
+                    ("pwdLastSet", &["0"]),
+                ],
+            )
+        };
+        let read = Read {
+            max_pwd_age: Some(-42 * 86_400 * 10_000_000),
+            accounts: vec![acct("cn=must,dc=x", "512"), acct("cn=dont,dc=x", "66048")],
+            groups: vec![],
+        };
+        let now = Utc::now();
+        let f = map(&read, "dc=x", now);
+        let pwd = |name: &str| {
+            f.credentials
+                .iter()
+                .find(|c| c.identity.contains(name) || c.external_id.contains(name))
+                .map(|c| (c.display_name.clone(), c.expires_at))
+        };
+        let ids: Vec<(&str, &str)> = f
+            .identities
+            .iter()
+            .map(|i| (i.name.as_str(), i.external_id.as_str()))
+            .collect();
+        let key = |name: &str| {
+            ids.iter()
+                .find(|(n, _)| n.contains(name))
+                .map(|(_, k)| k.to_string())
+                .unwrap_or_default()
+        };
+        let must = pwd(&key("must"));
+        assert_eq!(
+            must,
+            Some((
+                "password (must change at next logon: expired)".to_string(),
+                Some(now)
+            ))
+        );
+        // DONT_EXPIRE_PASSWORD comes first in AD's computation: never.
+        assert_eq!(pwd(&key("dont")).and_then(|(_, e)| e), None);
     }
 
     #[test]
