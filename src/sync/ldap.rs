@@ -62,7 +62,8 @@
 //!   the operators groups, DnsAdmins, ...) and any group named `*admin*` or
 //!   with `adminCount=1` are high/critical, and membership in them is admin
 //!   and high-consequence. Only groups that some service account reaches
-//!   become resources.
+//!   become resources. AD distribution lists (`groupType` without the
+//!   security bit 0x80000000) give no grant and pass no nesting on.
 //! - **Kerberos delegation**: `TRUSTED_FOR_DELEGATION` (unconstrained) and
 //!   `TRUSTED_TO_AUTH_FOR_DELEGATION` (protocol transition) → admin,
 //!   high-consequence grants on the domain; each `msDS-AllowedToDelegateTo`
@@ -146,6 +147,7 @@ const GROUP_ATTRS: &[&str] = &[
     "member",
     "uniqueMember",
     "adminCount",
+    "groupType",
 ];
 
 /// `userAccountControl` bits.
@@ -1017,15 +1019,25 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
             }
         })
         .collect();
+    // AD's distribution lists (groupType without GROUP_TYPE_SECURITY_ENABLED,
+    // 0x80000000) are mail lists: they are not in a Kerberos token, so they
+    // give no grant, whatever their name, and nesting does not pass through
+    // them. A directory without `groupType` (OpenLDAP) has only security
+    // groups.
+    let is_distribution = |g: &Entry| g.int("groupType").is_some_and(|t| t & 0x8000_0000 == 0);
     let dn_to_group: HashMap<String, usize> = read
         .groups
         .iter()
         .enumerate()
+        .filter(|(_, g)| !is_distribution(g))
         .map(|(i, g)| (normalize_dn(&g.dn), i))
         .collect();
     // member DN → groups it is directly in.
     let mut parents: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, g) in read.groups.iter().enumerate() {
+        if is_distribution(g) {
+            continue;
+        }
         for m in g.all("member").into_iter().chain(g.all("uniqueMember")) {
             // uniqueMember may carry an optional `#'bits'B` UID suffix.
             let m = m.split('#').next().unwrap_or(m);
@@ -1346,6 +1358,55 @@ mod tests {
         );
         // DONT_EXPIRE_PASSWORD comes first in AD's computation: never.
         assert_eq!(pwd(&key("dont")).and_then(|(_, e)| e), None);
+    }
+
+    #[test]
+    fn a_distribution_list_gives_no_grant_whatever_its_name() {
+        let b = "dc=x";
+        let g = |cn: &str, member: &str, group_type: &str| {
+            Entry::new(
+                &format!("cn={cn},{b}"),
+                &[
+                    ("objectClass", &["group"]),
+                    ("cn", &[cn]),
+                    ("member", &[member]),
+                    ("groupType", &[group_type]),
+                ],
+            )
+        };
+        let read = Read {
+            max_pwd_age: None,
+            accounts: vec![Entry::new(
+                "cn=svc,dc=x",
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &["svc"]),
+                    ("servicePrincipalName", &["HTTP/svc"]),
+                    ("memberOf", &["cn=IT Admins,dc=x"]),
+                ],
+            )],
+            groups: vec![
+                // A global distribution list (2), and a security group
+                // (0x80000002 as AD writes it, signed) nesting it.
+                g("IT Admins", "cn=svc,dc=x", "2"),
+                g("Domain Admins", "cn=IT Admins,dc=x", "-2147483646"),
+                g("ops", "cn=svc,dc=x", "-2147483646"),
+            ],
+        };
+        let f = map(&read, b, Utc::now());
+        let got: Vec<(&str, &str)> = f
+            .grants
+            .iter()
+            .map(|g| (g.resource.as_str(), g.permission.as_str()))
+            .collect();
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].1, "member");
+        assert!(
+            f.resources
+                .iter()
+                .all(|r| r.name != "IT Admins" && r.name != "Domain Admins"),
+            "neither the list nor what it is nested in is reached"
+        );
     }
 
     #[test]

@@ -175,6 +175,9 @@ fn populate(s: &Scope) -> Org {
     let web_ops = s.group("web-ops", &[&web], &format!("managedBy: {alice}"));
     s.add_member(&builtin("Domain Admins"), &web_ops);
     s.add_member(&builtin("Backup Operators"), &sql);
+    // A distribution list (groupType 2: global, not security-enabled) whose
+    // name says admin: a mail list, no grant.
+    s.group("it-admins", &[&sql], "groupType: 2");
     // Group managed service accounts: one owned by a person, one by a group.
     let gmsa = |name: &str, managed_by: &str, extra: &str| {
         s.dc.add(&format!(
@@ -271,7 +274,8 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
     );
     assert_eq!(
         grants(&env, &n("sql")),
-        ["member on Backup Operators admin HC"]
+        ["member on Backup Operators admin HC"],
+        "the distribution list it-admins gives no grant"
     );
 
     // Unconstrained delegation, and Domain Admins through a nested group.
