@@ -63,7 +63,11 @@
 //!   with `adminCount=1` are high/critical, and membership in them is admin
 //!   and high-consequence. Only groups that some service account reaches
 //!   become resources. AD distribution lists (`groupType` without the
-//!   security bit 0x80000000) give no grant and pass no nesting on.
+//!   security bit 0x80000000) give no grant and pass no nesting on. The
+//!   primary group (`primaryGroupID`, resolved by RID within the account's
+//!   domain SID from `objectSid`; in neither `member` nor `memberOf`) is a
+//!   membership too (`member (primary group)`), except the defaults 513
+//!   Domain Users and 515 Domain Computers.
 //! - **Kerberos delegation**: `TRUSTED_FOR_DELEGATION` (unconstrained) and
 //!   `TRUSTED_TO_AUTH_FOR_DELEGATION` (protocol transition) → admin,
 //!   high-consequence grants on the domain; each `msDS-AllowedToDelegateTo`
@@ -115,6 +119,8 @@ const DEFAULT_PAGE: i32 = 500;
 const ACCOUNT_ATTRS: &[&str] = &[
     "objectClass",
     "objectGUID",
+    "objectSid",
+    "primaryGroupID",
     "entryUUID",
     "cn",
     "uid",
@@ -148,6 +154,7 @@ const GROUP_ATTRS: &[&str] = &[
     "uniqueMember",
     "adminCount",
     "groupType",
+    "objectSid",
 ];
 
 /// `userAccountControl` bits.
@@ -192,6 +199,27 @@ pub fn guid_string(b: &[u8]) -> Option<String> {
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
         b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
     ))
+}
+
+/// A binary SID (MS-DTYP 2.4.2.2: revision, sub-authority count, 48-bit
+/// big-endian authority, little-endian 32-bit sub-authorities) as
+/// `S-1-5-21-…`.
+pub fn sid_string(b: &[u8]) -> Option<String> {
+    let (&rev, rest) = b.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let count = usize::from(count);
+    if rev != 1 || rest.len() != 6 + 4 * count {
+        return None;
+    }
+    let authority = rest[..6].iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
+    let mut out = format!("S-1-{authority}");
+    for c in rest[6..].chunks_exact(4) {
+        out.push_str(&format!(
+            "-{}",
+            u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+        ));
+    }
+    Some(out)
 }
 
 /// A DN in a form to compare by: RDNs trimmed, spaces around `=` removed,
@@ -280,6 +308,16 @@ impl Entry {
         self.all("objectClass")
             .iter()
             .any(|c| c.eq_ignore_ascii_case(class))
+    }
+
+    /// `objectSid` as text: AD sends it binary; a text `S-1-…` value
+    /// (an LDIF fixture) is taken as it is.
+    pub fn sid(&self) -> Option<String> {
+        let v = self.values("objectSid").first()?;
+        match std::str::from_utf8(v) {
+            Ok(t) if t.starts_with("S-1-") => Some(t.to_string()),
+            _ => sid_string(v),
+        }
     }
 
     /// The stable key: objectGUID, entryUUID, else the normalised DN.
@@ -1060,18 +1098,44 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
             (e.dn.as_str(), v)
         })
         .collect();
-    let dn_of: HashMap<String, &str> = read
+    let entry_of: HashMap<String, &Entry> = read
         .accounts
         .iter()
-        .map(|e| (normalize_dn(&e.dn), e.dn.as_str()))
+        .map(|e| (normalize_dn(&e.dn), e))
+        .collect();
+    // Security groups by SID, for primary groups (AD lists a primary group
+    // in neither `member` nor `memberOf`).
+    let by_sid: HashMap<String, usize> = read
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| !is_distribution(g))
+        .filter_map(|(i, g)| Some((g.sid()?, i)))
         .collect();
     for (key, dn) in machines {
         // Direct groups: listed by the group (`member`) or the account (`memberOf`).
         let mut direct: Vec<usize> = parents.get(dn).cloned().unwrap_or_default();
-        if let Some(raw) = dn_of.get(dn) {
-            for g in account_member_of.get(raw).into_iter().flatten() {
+        let mut primary = None;
+        if let Some(e) = entry_of.get(dn) {
+            for g in account_member_of.get(e.dn.as_str()).into_iter().flatten() {
                 if !direct.contains(g) {
                     direct.push(*g);
+                }
+            }
+            // The primary group: the domain's SID (the account's without
+            // its RID) and `primaryGroupID`. The defaults every account has
+            // (513 Domain Users, 515 Domain Computers) say nothing more
+            // than "an account of the domain" and are left out.
+            if let (Some(sid), Some(rid)) = (e.sid(), e.int("primaryGroupID")) {
+                if rid != 513 && rid != 515 {
+                    if let Some((domain, _)) = sid.rsplit_once('-') {
+                        if let Some(&g) = by_sid.get(&format!("{domain}-{rid}")) {
+                            primary = Some(g);
+                            if !direct.contains(&g) {
+                                direct.push(g);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -1119,7 +1183,9 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
             f.grants.push(GrantRecord {
                 identity: key.clone(),
                 resource: format!("group:{}", grp.key),
-                permission: if path.is_empty() {
+                permission: if path.is_empty() && primary == Some(g) {
+                    "member (primary group)".to_string()
+                } else if path.is_empty() {
                     "member".to_string()
                 } else {
                     format!("member via {}", path.join(" > "))
@@ -1406,6 +1472,71 @@ mod tests {
                 .iter()
                 .all(|r| r.name != "IT Admins" && r.name != "Domain Admins"),
             "neither the list nor what it is nested in is reached"
+        );
+    }
+
+    #[test]
+    fn sids_read_in_binary_and_text() {
+        // S-1-5-21-1-2-3-512: revision 1, 5 sub-authorities, authority 5.
+        let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];
+        for x in [21u32, 1, 2, 3, 512] {
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        assert_eq!(sid_string(&b).as_deref(), Some("S-1-5-21-1-2-3-512"));
+        assert_eq!(sid_string(&b[..b.len() - 1]), None, "truncated");
+        assert_eq!(sid_string(&[]), None);
+    }
+
+    #[test]
+    fn a_primary_group_counts_as_membership_and_nests() {
+        let b = "dc=x";
+        let dom = "S-1-5-21-10-20-30";
+        let grp = |cn: &str, rid: u32, member: &str| {
+            Entry::new(
+                &format!("cn={cn},{b}"),
+                &[
+                    ("objectClass", &["group"]),
+                    ("cn", &[cn]),
+                    ("objectSid", &[&format!("{dom}-{rid}")]),
+                    ("member", &[member]),
+                ],
+            )
+        };
+        let svc = |cn: &str, rid: &str| {
+            Entry::new(
+                &format!("cn={cn},{b}"),
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &[cn]),
+                    ("servicePrincipalName", &["HTTP/x"]),
+                    ("objectSid", &[&format!("{dom}-{}", cn.len() + 1100)]),
+                    ("primaryGroupID", &[rid]),
+                ],
+            )
+        };
+        let read = Read {
+            max_pwd_age: None,
+            accounts: vec![svc("pg", "512"), svc("plain", "513")],
+            groups: vec![
+                grp("Administrators", 544, "cn=Domain Admins,dc=x"),
+                grp("Domain Admins", 512, "cn=nobody,dc=x"),
+                grp("Domain Users", 513, "cn=nobody,dc=x"),
+            ],
+        };
+        let f = map(&read, b, Utc::now());
+        let mut perms: Vec<(&str, Privilege)> = f
+            .grants
+            .iter()
+            .map(|g| (g.permission.as_str(), g.privilege))
+            .collect();
+        perms.sort_unstable_by_key(|p| p.0);
+        assert_eq!(
+            perms,
+            [
+                ("member (primary group)", Privilege::Admin),
+                ("member via Domain Admins", Privilege::Admin)
+            ],
+            "Domain Admin by primary group; Domain Users (513) left out"
         );
     }
 

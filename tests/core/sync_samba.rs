@@ -175,6 +175,15 @@ fn populate(s: &Scope) -> Org {
     let web_ops = s.group("web-ops", &[&web], &format!("managedBy: {alice}"));
     s.add_member(&builtin("Domain Admins"), &web_ops);
     s.add_member(&builtin("Backup Operators"), &sql);
+    // A Domain Admin by primary group only: AD lists it in neither the
+    // group's `member` nor its own `memberOf` once primaryGroupID is 512
+    // (it must be a member before the change).
+    let pg = s.user(
+        "pgadmin",
+        &format!("servicePrincipalName: HTTP/{p}-pg.custodian.test\nuserAccountControl: {NORMAL}"),
+    );
+    s.add_member(&builtin("Domain Admins"), &pg);
+    s.replace(&pg, "primaryGroupID", &["512"]);
     // A distribution list (groupType 2: global, not security-enabled) whose
     // name says admin: a mail list, no grant.
     s.group("it-admins", &[&sql], "groupType: 2");
@@ -232,6 +241,7 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
             format!("{} active", n("app")),
             format!("{}$ active", n("etl")),
             format!("{} disabled", n("old")),
+            format!("{} active", n("pgadmin")),
             format!("{}$ active", n("reports")),
             format!("{} active", n("sql")),
             format!("{} active", n("web")),
@@ -276,6 +286,18 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         grants(&env, &n("sql")),
         ["member on Backup Operators admin HC"],
         "the distribution list it-admins gives no grant"
+    );
+    assert_eq!(
+        grants(&env, &n("pgadmin")),
+        [
+            "member (primary group) on Domain Admins admin HC",
+            // AD moved the old primary group (Domain Users) into `member`.
+            "member on Domain Users read",
+            "member via Domain Admins on Administrators admin HC",
+            "member via Domain Admins on Denied RODC Password Replication Group read",
+            "member via Domain Users on Users read",
+        ],
+        "Domain Admin through primaryGroupID alone"
     );
 
     // Unconstrained delegation, and Domain Admins through a nested group.
