@@ -172,10 +172,32 @@ pub fn credential_new(identity_is_new: bool, kind: &str, identity_ext: &str) -> 
     (!identity_is_new).then(|| ev(EventKind::Joiner, format!("new {kind} on {identity_ext}")))
 }
 
-/// An existing identity's grants changed (`added`, `removed` counts).
-pub fn grants_changed(identity_is_new: bool, added: usize, removed: usize) -> Option<Event> {
-    (!identity_is_new && (added > 0 || removed > 0))
-        .then(|| ev(EventKind::Mover, format!("grants: +{added} -{removed}")))
+/// How many lost grants a mover's detail names before "and N more".
+pub const LOST_NAMED: usize = 3;
+
+/// An existing identity's grants changed (`added`, `removed` counts);
+/// `lost` names the removed ones ("member on Backup Operators"), the first
+/// [`LOST_NAMED`] of them in the detail, so a lost membership is said.
+pub fn grants_changed(
+    identity_is_new: bool,
+    added: usize,
+    removed: usize,
+    lost: &[String],
+) -> Option<Event> {
+    (!identity_is_new && (added > 0 || removed > 0)).then(|| {
+        let mut detail = format!("grants: +{added} -{removed}");
+        if !lost.is_empty() {
+            let mut names: Vec<&str> = lost.iter().map(String::as_str).collect();
+            names.sort_unstable();
+            let shown = names.len().min(LOST_NAMED);
+            detail.push_str(&format!(" (lost {}", names[..shown].join(", ")));
+            if names.len() > shown {
+                detail.push_str(&format!(" and {} more", names.len() - shown));
+            }
+            detail.push(')');
+        }
+        ev(EventKind::Mover, detail)
+    })
 }
 
 /// An existing identity's delegations changed (called only when the set
@@ -325,9 +347,29 @@ mod tests {
             credential_new(false, "api_key", "a1").unwrap().detail,
             "new api_key on a1"
         );
-        assert_eq!(grants_changed(true, 3, 0), None);
-        assert_eq!(grants_changed(false, 0, 0), None);
-        assert_eq!(grants_changed(false, 2, 1).unwrap().detail, "grants: +2 -1");
+        assert_eq!(grants_changed(true, 3, 0, &[]), None);
+        assert_eq!(grants_changed(false, 0, 0, &[]), None);
+        assert_eq!(
+            grants_changed(false, 2, 1, &[]).unwrap().detail,
+            "grants: +2 -1"
+        );
+        let lost: Vec<String> = ["member on ops", "member on Backup Operators", "a", "b"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            grants_changed(false, 0, 1, &lost[1..2]).unwrap().detail,
+            "grants: +0 -1 (lost member on Backup Operators)"
+        );
+        assert_eq!(
+            grants_changed(false, 1, 4, &lost).unwrap().detail,
+            "grants: +1 -4 (lost a, b, member on Backup Operators and 1 more)"
+        );
+        // The review flag's rule still reads the counts (`flag_movers`).
+        assert!(!gains_access(
+            Subject::Identity,
+            &grants_changed(false, 0, 1, &lost[1..2]).unwrap()
+        ));
         assert_eq!(delegations_changed(true, 1, 0), None);
         assert_eq!(
             delegations_changed(false, 0, 1).unwrap().detail,
@@ -340,15 +382,15 @@ mod tests {
         use Subject::*;
         assert!(gains_access(
             Identity,
-            &grants_changed(false, 1, 0).unwrap()
+            &grants_changed(false, 1, 0, &[]).unwrap()
         ));
         assert!(gains_access(
             Identity,
-            &grants_changed(false, 10, 4).unwrap()
+            &grants_changed(false, 10, 4, &[]).unwrap()
         ));
         assert!(!gains_access(
             Identity,
-            &grants_changed(false, 0, 4).unwrap()
+            &grants_changed(false, 0, 4, &[]).unwrap()
         ));
         assert!(gains_access(
             Identity,

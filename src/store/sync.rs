@@ -1006,16 +1006,18 @@ fn apply(
     }
     update.flush(tx)?;
     insert.flush(tx)?;
+    // Resources the source no longer returns go only after the grants are
+    // applied, so the grants on them are counted and named as lost (a
+    // cascade would drop them unsaid); no incoming grant may refer to them.
+    let mut stale_resources: Vec<i64> = Vec::new();
     if f.mode == FetchMode::Full {
-        let stale: Vec<i64> = resources
-            .iter()
-            .filter(|(k, _)| !seen_resources.contains(k.as_str()))
-            .map(|(_, &v)| v)
-            .collect();
-        for id in stale {
-            tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
-                .execute([id])?;
-        }
+        resources.retain(|k, v| {
+            let seen = seen_resources.contains(k.as_str());
+            if !seen {
+                stale_resources.push(*v);
+            }
+            seen
+        });
     }
 
     // Identities.
@@ -1184,6 +1186,10 @@ fn apply(
     apply_credentials(tx, source, f, &touched, ev)?;
     apply_grants(tx, source, f, &touched, &resources, ev)?;
     apply_delegations(tx, source, f, &touched, &identities, ev)?;
+    for id in stale_resources {
+        tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
+            .execute([id])?;
+    }
     ev.flush()
 }
 
@@ -1481,23 +1487,36 @@ fn apply_grants(
         incoming.entry(id).or_default().push(g);
     }
     let mut existing: HashMap<i64, HashMap<(i64, String), GrantRow>> = HashMap::new();
+    // What a lost grant was on, by resource id (read before the stale
+    // resources go, after this apply).
+    let mut resource_name: HashMap<i64, String> = HashMap::new();
     {
         let mut st = tx.prepare(
-            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at
-             FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
+            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at,
+                    r.name
+             FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
+             WHERE i.source_id = ?1",
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 (r.get::<i64>(1)?, r.get::<String>(2)?),
                 (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+                r.get::<String>(7)?,
             ))
         })?;
         for row in rows {
-            let (identity, key, v) = row?;
+            let (identity, key, v, name) = row?;
+            resource_name.entry(key.0).or_insert(name);
             existing.entry(identity).or_default().insert(key, v);
         }
     }
+    // Events name the identity as the source does, not by its key.
+    let name_of: HashMap<&str, &str> = f
+        .identities
+        .iter()
+        .map(|i| (i.external_id.as_str(), i.name.as_str()))
+        .collect();
     let mut update = Batch::new(
         "grants",
         GRANT_UPDATE_COLUMNS,
@@ -1559,13 +1578,19 @@ fn apply_grants(
                 }
             }
         }
-        for (gid, ..) in held.values().filter(|(gid, ..)| !keep.contains(gid)) {
+        let mut lost = Vec::new();
+        for ((rid, permission), (gid, ..)) in
+            held.iter().filter(|(_, (gid, ..))| !keep.contains(gid))
+        {
             tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?
                 .execute([gid])?;
             removed += 1;
+            let on = resource_name.get(rid).map_or("?", String::as_str);
+            lost.push(format!("{permission} on {on}"));
         }
-        let event = lifecycle::grants_changed(is_new, added, removed);
-        ev.record(Subject::Identity, identity, ext, event)?;
+        let event = lifecycle::grants_changed(is_new, added, removed, &lost);
+        let name = name_of.get(ext).copied().unwrap_or(ext);
+        ev.record(Subject::Identity, identity, name, event)?;
     }
     update.flush(tx)?;
     insert.flush(tx)
@@ -1618,6 +1643,11 @@ fn apply_delegations(
         "",
         "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
     );
+    let name_of: HashMap<&str, &str> = f
+        .identities
+        .iter()
+        .map(|i| (i.external_id.as_str(), i.name.as_str()))
+        .collect();
     for (ext, &(identity, is_new)) in touched {
         let existing = existing.remove(&identity).unwrap_or_default();
         let wanted = incoming.remove(&identity).unwrap_or_default();
@@ -1634,7 +1664,8 @@ fn apply_delegations(
         let added = wanted.difference(&existing).count();
         let removed = existing.difference(&wanted).count();
         let event = lifecycle::delegations_changed(is_new, added, removed);
-        ev.record(Subject::Identity, identity, ext, event)?;
+        let name = name_of.get(ext).copied().unwrap_or(ext);
+        ev.record(Subject::Identity, identity, name, event)?;
     }
     insert.flush(tx)
 }

@@ -497,14 +497,24 @@ fn a_resync_after_changes_in_ad_reports_joiners_movers_and_leavers() {
 
     // The run's counts match its events.
     // Joiners, movers and leavers: the new account; the disabled account and
-    // person; the app's lost delegation edge. (Lost group memberships are
-    // not mover events yet: issue 21.)
-    let app_ext = env.detail(&n("app")).external_id;
+    // person; the app's lost delegation edge, and the lost memberships, each
+    // named, the identity by its name (not its objectGUID).
     for want in [
         format!("joiner identity {}: new service_account", n("batch")),
         format!("leaver identity {}: status active -> disabled", n("web")),
         "leaver person Bob Brown: status active -> suspended".to_string(),
-        format!("mover identity {app_ext}: delegations: +0 -1"),
+        format!("mover identity {}: delegations: +0 -1", n("app")),
+        format!(
+            "mover identity {}: grants: +0 -1 (lost member on Backup Operators)",
+            n("sql")
+        ),
+        format!(
+            "mover identity {}: grants: +0 -3 (lost member via {ops} > Domain Admins on Administrators, \
+             member via {ops} > Domain Admins on Denied RODC Password Replication Group, \
+             member via {ops} on Domain Admins)",
+            n("web"),
+            ops = n("web-ops")
+        ),
     ] {
         assert!(ev.contains(&want), "{want} in {ev:#?}");
     }
