@@ -1337,34 +1337,39 @@ mod tests {
         );
     }
 
+    /// A group `cn=<cn>,dc=x` with one member and more attributes.
+    fn group(cn: &str, member: &str, more: &[(&str, &[&str])]) -> Entry {
+        let mut attrs: Vec<(&str, &[&str])> = vec![
+            ("objectClass", &["group"]),
+            ("cn", std::slice::from_ref(&cn)),
+            ("member", std::slice::from_ref(&member)),
+        ];
+        attrs.extend_from_slice(more);
+        Entry::new(&format!("cn={cn},dc=x"), &attrs)
+    }
+
+    /// The service account `cn=svc,dc=x` (an SPN) with more attributes.
+    fn svc(more: &[(&str, &[&str])]) -> Entry {
+        let mut attrs: Vec<(&str, &[&str])> = vec![
+            ("objectClass", &["user"]),
+            ("sAMAccountName", &["svc"]),
+            ("servicePrincipalName", &["HTTP/svc"]),
+        ];
+        attrs.extend_from_slice(more);
+        Entry::new("cn=svc,dc=x", &attrs)
+    }
+
     #[test]
     fn nested_membership_names_every_group_on_the_way() {
         // svc ∈ ops ∈ Domain Admins ∈ Administrators, as AD nests them.
         let b = "dc=x";
-        let g = |cn: &str, member: &str| {
-            Entry::new(
-                &format!("cn={cn},{b}"),
-                &[
-                    ("objectClass", &["group"]),
-                    ("cn", &[cn]),
-                    ("member", &[member]),
-                ],
-            )
-        };
         let read = Read {
             max_pwd_age: None,
-            accounts: vec![Entry::new(
-                "cn=svc,dc=x",
-                &[
-                    ("objectClass", &["user"]),
-                    ("sAMAccountName", &["svc"]),
-                    ("servicePrincipalName", &["HTTP/svc"]),
-                ],
-            )],
+            accounts: vec![svc(&[])],
             groups: vec![
-                g("Administrators", "cn=Domain Admins,dc=x"),
-                g("Domain Admins", "cn=ops,dc=x"),
-                g("ops", "cn=svc,dc=x"),
+                group("Administrators", "cn=Domain Admins,dc=x", &[]),
+                group("Domain Admins", "cn=ops,dc=x", &[]),
+                group("ops", "cn=svc,dc=x", &[]),
             ],
         };
         let f = map(&read, b, Utc::now());
@@ -1429,34 +1434,20 @@ mod tests {
     #[test]
     fn a_distribution_list_gives_no_grant_whatever_its_name() {
         let b = "dc=x";
-        let g = |cn: &str, member: &str, group_type: &str| {
-            Entry::new(
-                &format!("cn={cn},{b}"),
-                &[
-                    ("objectClass", &["group"]),
-                    ("cn", &[cn]),
-                    ("member", &[member]),
-                    ("groupType", &[group_type]),
-                ],
-            )
-        };
+        let typed = |t: &'static [&'static str]| [("groupType", t)];
         let read = Read {
             max_pwd_age: None,
-            accounts: vec![Entry::new(
-                "cn=svc,dc=x",
-                &[
-                    ("objectClass", &["user"]),
-                    ("sAMAccountName", &["svc"]),
-                    ("servicePrincipalName", &["HTTP/svc"]),
-                    ("memberOf", &["cn=IT Admins,dc=x"]),
-                ],
-            )],
+            accounts: vec![svc(&[("memberOf", &["cn=IT Admins,dc=x"])])],
             groups: vec![
                 // A global distribution list (2), and a security group
                 // (0x80000002 as AD writes it, signed) nesting it.
-                g("IT Admins", "cn=svc,dc=x", "2"),
-                g("Domain Admins", "cn=IT Admins,dc=x", "-2147483646"),
-                g("ops", "cn=svc,dc=x", "-2147483646"),
+                group("IT Admins", "cn=svc,dc=x", &typed(&["2"])),
+                group(
+                    "Domain Admins",
+                    "cn=IT Admins,dc=x",
+                    &typed(&["-2147483646"]),
+                ),
+                group("ops", "cn=svc,dc=x", &typed(&["-2147483646"])),
             ],
         };
         let f = map(&read, b, Utc::now());
