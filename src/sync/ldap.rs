@@ -51,7 +51,9 @@
 //!   SPNs are listed in the description.
 //! - Each service account's **password** → a `password` credential:
 //!   `pwdLastSet` → created and last rotated (0 means "must change"),
-//!   expiry = `pwdLastSet` + the domain `maxPwdAge` (already expired when
+//!   expiry = the DC's `msDS-UserPasswordExpiryTimeComputed` where it
+//!   offers it (the resultant fine-grained policy, PSO, applied), else
+//!   `pwdLastSet` + the domain `maxPwdAge` (already expired when
 //!   `pwdLastSet` is 0, as AD computes it), none when
 //!   `DONT_EXPIRE_PASSWORD`; a gMSA's managed password expires after
 //!   `msDS-ManagedPasswordInterval` days (AD rotates it).
@@ -121,6 +123,9 @@ const ACCOUNT_ATTRS: &[&str] = &[
     "objectGUID",
     "objectSid",
     "primaryGroupID",
+    // Constructed (asked for by name): the expiry AD computes, with the
+    // resultant fine-grained password policy (PSO) applied.
+    "msDS-UserPasswordExpiryTimeComputed",
     "entryUUID",
     "cn",
     "uid",
@@ -939,6 +944,13 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                     None
                 } else if is_managed_sa(e) {
                     pwd_set.map(|t| t + chrono::Duration::days(gmsa_days.unwrap_or(30)))
+                } else if let Some(computed) = e.int("msDS-UserPasswordExpiryTimeComputed") {
+                    // The DC's own answer (MS-ADTS 3.1.1.4.4), PSOs included:
+                    // 0 = expired or must change, i64::MAX = never.
+                    match computed {
+                        0 => Some(now),
+                        _ => filetime(computed),
+                    }
                 } else if e.int("pwdLastSet") == Some(0) {
                     // AD's msDS-UserPasswordExpiryTimeComputed is 0 here
                     // (MS-ADTS 3.1.1.4.4): never set, or "must change at

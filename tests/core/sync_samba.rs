@@ -184,6 +184,21 @@ fn populate(s: &Scope) -> Org {
     );
     s.add_member(&builtin("Domain Admins"), &pg);
     s.replace(&pg, "primaryGroupID", &["512"]);
+    // A PSO (fine-grained password policy) of 365 days for the app account.
+    let days = |d: i64| (-d * 86_400 * 10_000_000).to_string();
+    s.dc.add(&format!(
+        "dn: CN={p}-long,CN=Password Settings Container,CN=System,{}\nobjectClass: msDS-PasswordSettings\n\
+         msDS-PasswordSettingsPrecedence: 10\nmsDS-PasswordReversibleEncryptionEnabled: FALSE\n\
+         msDS-PasswordHistoryLength: 0\nmsDS-PasswordComplexityEnabled: FALSE\nmsDS-MinimumPasswordLength: 0\n\
+         msDS-MinimumPasswordAge: 0\nmsDS-MaximumPasswordAge: {}\nmsDS-LockoutThreshold: 0\n\
+         msDS-LockoutObservationWindow: {}\nmsDS-LockoutDuration: {}\nmsDS-PSOAppliesTo: {}\n",
+        SambaDc::BASE,
+        days(365),
+        -18_000_000_000i64,
+        -18_000_000_000i64,
+        s.dn("app")
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
     // A distribution list (groupType 2: global, not security-enabled) whose
     // name says admin: a mail list, no grant.
     s.group("it-admins", &[&sql], "groupType: 2");
@@ -318,6 +333,15 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         (t(expires) - t(set)).num_days(),
         42,
         "pwdLastSet + the domain's maxPwdAge (Samba's default: 42 days)"
+    );
+    // A fine-grained password policy (PSO) of 365 days applies to the app
+    // account: the DC's computed expiry, not the domain's 42 days.
+    let app = env.detail(&n("app"));
+    let pw = &app.credentials[0];
+    assert_eq!(
+        (t(&pw.expires_at) - t(&pw.last_rotated_at)).num_days(),
+        365,
+        "msDS-UserPasswordExpiryTimeComputed with the PSO: {pw:?}"
     );
     // AD nests Domain Admins in the built-in Administrators (and in the
     // Denied RODC Password Replication Group): both are reached too, and the
