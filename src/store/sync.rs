@@ -1095,7 +1095,7 @@ fn apply(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     );
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
-    let mut touched: HashMap<&str, (i64, bool)> = HashMap::with_capacity(f.identities.len());
+    let mut touched: Touched<'_> = HashMap::with_capacity(f.identities.len());
     for i in &f.identities {
         let source_owner = match &i.owner {
             Some(k) => resolver.resolve(tx, k)?,
@@ -1121,7 +1121,7 @@ fn apply(
         let created = to_ts(i.created_at.unwrap_or(now));
         match identities.get(&i.external_id) {
             Some(old) if identity_unchanged(old, i, owner, builder) => {
-                touched.insert(i.external_id.as_str(), (old.id, false));
+                touched.insert(i.external_id.as_str(), (old.id, false, i.name.as_str()));
             }
             Some(old) => {
                 let row = identity_row(Some(old), i, owner, builder);
@@ -1141,7 +1141,7 @@ fn apply(
                 for event in events {
                     ev.record(Subject::Identity, old.id, &i.name, Some(event))?;
                 }
-                touched.insert(i.external_id.as_str(), (old.id, false));
+                touched.insert(i.external_id.as_str(), (old.id, false, i.name.as_str()));
             }
             None => {
                 let id = next_id(&mut ids, "identities")?;
@@ -1149,7 +1149,7 @@ fn apply(
                 insert.push(tx, row.values(id, source, i, created))?;
                 let event = lifecycle::identity_new(i.kind.as_str());
                 ev.record(Subject::Identity, id, &i.name, Some(event))?;
-                touched.insert(i.external_id.as_str(), (id, true));
+                touched.insert(i.external_id.as_str(), (id, true, i.name.as_str()));
             }
         }
     }
@@ -1328,16 +1328,20 @@ type CredRow = (
     Option<i64>,
 );
 
+/// The identities an apply writes, by external id: (local id, new in this
+/// run, the name the source gives it, which events are recorded under).
+type Touched<'a> = HashMap<&'a str, (i64, bool, &'a str)>;
+
 fn apply_credentials(
     tx: &Db,
     source: SourceId,
     f: &Fetched,
-    touched: &HashMap<&str, (i64, bool)>,
+    touched: &Touched<'_>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
     let mut incoming: HashMap<i64, Vec<&crate::records::CredentialRecord>> = HashMap::new();
     for c in &f.credentials {
-        let Some(&(id, _)) = touched.get(c.identity.as_str()) else {
+        let Some(&(id, ..)) = touched.get(c.identity.as_str()) else {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
                 format!(
@@ -1402,7 +1406,7 @@ fn apply_credentials(
         "INSERT INTO credentials(id, identity_id, external_id, kind, display_name, created_at, expires_at,
              last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     );
-    for (ext, &(identity, is_new)) in touched {
+    for (ext, &(identity, is_new, _)) in touched {
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         for c in incoming.remove(&identity).unwrap_or_default() {
@@ -1470,7 +1474,7 @@ fn apply_grants(
     tx: &Db,
     source: SourceId,
     f: &Fetched,
-    touched: &HashMap<&str, (i64, bool)>,
+    touched: &Touched<'_>,
     resources: &HashMap<String, i64>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
@@ -1478,7 +1482,7 @@ fn apply_grants(
     type GrantRow = (i64, crate::model::Privilege, bool, Option<i64>);
     let mut incoming: HashMap<i64, Vec<&crate::records::GrantRecord>> = HashMap::new();
     for g in &f.grants {
-        let Some(&(id, _)) = touched.get(g.identity.as_str()) else {
+        let Some(&(id, ..)) = touched.get(g.identity.as_str()) else {
             return Err(Error::invalid(format!(
                 "a grant refers to identity {} which the source did not return",
                 g.identity
@@ -1487,36 +1491,23 @@ fn apply_grants(
         incoming.entry(id).or_default().push(g);
     }
     let mut existing: HashMap<i64, HashMap<(i64, String), GrantRow>> = HashMap::new();
-    // What a lost grant was on, by resource id (read before the stale
-    // resources go, after this apply).
-    let mut resource_name: HashMap<i64, String> = HashMap::new();
     {
         let mut st = tx.prepare(
-            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at,
-                    r.name
-             FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
-             WHERE i.source_id = ?1",
+            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at
+             FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 (r.get::<i64>(1)?, r.get::<String>(2)?),
                 (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
-                r.get::<String>(7)?,
             ))
         })?;
         for row in rows {
-            let (identity, key, v, name) = row?;
-            resource_name.entry(key.0).or_insert(name);
+            let (identity, key, v) = row?;
             existing.entry(identity).or_default().insert(key, v);
         }
     }
-    // Events name the identity as the source does, not by its key.
-    let name_of: HashMap<&str, &str> = f
-        .identities
-        .iter()
-        .map(|i| (i.external_id.as_str(), i.name.as_str()))
-        .collect();
     let mut update = Batch::new(
         "grants",
         GRANT_UPDATE_COLUMNS,
@@ -1531,7 +1522,7 @@ fn apply_grants(
         "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     );
-    for (ext, &(identity, is_new)) in touched {
+    for (_, &(identity, is_new, name)) in touched {
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         let (mut added, mut removed) = (0usize, 0usize);
@@ -1585,11 +1576,14 @@ fn apply_grants(
             tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?
                 .execute([gid])?;
             removed += 1;
-            let on = resource_name.get(rid).map_or("?", String::as_str);
+            // Read only for what is lost; the resource is still there (the
+            // stale ones go after this apply).
+            let on: String = tx
+                .prepare_cached("SELECT name FROM resources WHERE id = ?1")?
+                .query_row([rid], |r| r.get(0))?;
             lost.push(format!("{permission} on {on}"));
         }
         let event = lifecycle::grants_changed(is_new, added, removed, &lost);
-        let name = name_of.get(ext).copied().unwrap_or(ext);
         ev.record(Subject::Identity, identity, name, event)?;
     }
     update.flush(tx)?;
@@ -1600,7 +1594,7 @@ fn apply_delegations(
     tx: &Db,
     source: SourceId,
     f: &Fetched,
-    touched: &HashMap<&str, (i64, bool)>,
+    touched: &Touched<'_>,
     before: &HashMap<String, ExistingIdentity>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
@@ -1643,12 +1637,7 @@ fn apply_delegations(
         "",
         "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
     );
-    let name_of: HashMap<&str, &str> = f
-        .identities
-        .iter()
-        .map(|i| (i.external_id.as_str(), i.name.as_str()))
-        .collect();
-    for (ext, &(identity, is_new)) in touched {
+    for (_, &(identity, is_new, name)) in touched {
         let existing = existing.remove(&identity).unwrap_or_default();
         let wanted = incoming.remove(&identity).unwrap_or_default();
         if existing == wanted {
@@ -1664,7 +1653,6 @@ fn apply_delegations(
         let added = wanted.difference(&existing).count();
         let removed = existing.difference(&wanted).count();
         let event = lifecycle::delegations_changed(is_new, added, removed);
-        let name = name_of.get(ext).copied().unwrap_or(ext);
         ev.record(Subject::Identity, identity, name, event)?;
     }
     insert.flush(tx)
