@@ -325,6 +325,19 @@ impl Entry {
         }
     }
 
+    /// The SID of the primary group: the domain's SID (the account's
+    /// without its RID) and `primaryGroupID`. The defaults every account
+    /// has (513 Domain Users, 515 Domain Computers) say nothing more than
+    /// "an account of the domain": `None`.
+    pub fn primary_group_sid(&self) -> Option<String> {
+        let rid = self
+            .int("primaryGroupID")
+            .filter(|r| *r != 513 && *r != 515)?;
+        let sid = self.sid()?;
+        let (domain, _) = sid.rsplit_once('-')?;
+        Some(format!("{domain}-{rid}"))
+    }
+
     /// The stable key: objectGUID, entryUUID, else the normalised DN.
     pub fn key(&self) -> String {
         if let Some(g) = self
@@ -1134,21 +1147,11 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
                     direct.push(*g);
                 }
             }
-            // The primary group: the domain's SID (the account's without
-            // its RID) and `primaryGroupID`. The defaults every account has
-            // (513 Domain Users, 515 Domain Computers) say nothing more
-            // than "an account of the domain" and are left out.
-            if let (Some(sid), Some(rid)) = (e.sid(), e.int("primaryGroupID")) {
-                if rid != 513 && rid != 515 {
-                    if let Some((domain, _)) = sid.rsplit_once('-') {
-                        if let Some(&g) = by_sid.get(&format!("{domain}-{rid}")) {
-                            primary = Some(g);
-                            if !direct.contains(&g) {
-                                direct.push(g);
-                            }
-                        }
-                    }
-                }
+            primary = e
+                .primary_group_sid()
+                .and_then(|sid| by_sid.get(&sid).copied());
+            if let Some(g) = primary.filter(|g| !direct.contains(g)) {
+                direct.push(g);
             }
         }
         // Breadth-first up the nesting; the first (shortest) path found
