@@ -95,6 +95,17 @@ pub struct DelegationRecord {
     pub kind: DelegationKind,
 }
 
+impl DelegationRecord {
+    /// An unconditional edge `from` → `to` (external ids within the source).
+    pub fn new(from: impl Into<String>, to: impl Into<String>, kind: DelegationKind) -> Self {
+        DelegationRecord {
+            from: from.into(),
+            to: to.into(),
+            kind,
+        }
+    }
+}
+
 /// Whether a fetch is the whole truth of the source or a change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchMode {

@@ -1406,11 +1406,8 @@ impl Builder<'_> {
                 };
                 let known = emitted.contains(&to) || self.targets.lookup;
                 if to != id && known && edges.insert((id.to_string(), to.clone())) {
-                    f.delegations.push(DelegationRecord {
-                        from: id.to_string(),
-                        to,
-                        kind: OWNERSHIP_EDGE,
-                    });
+                    f.delegations
+                        .push(DelegationRecord::new(id.to_string(), to, OWNERSHIP_EDGE));
                 }
             }
         }

@@ -1038,11 +1038,11 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                     });
                     if let Some(target) = spn_owner.get(&spn.to_lowercase()) {
                         if *target != key {
-                            f.delegations.push(DelegationRecord {
-                                from: key.clone(),
-                                to: target.clone(),
-                                kind: DelegationKind::Impersonate,
-                            });
+                            f.delegations.push(DelegationRecord::new(
+                                key.clone(),
+                                target.clone(),
+                                DelegationKind::Impersonate,
+                            ));
                         }
                     }
                 }
