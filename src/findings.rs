@@ -131,6 +131,13 @@ pub const CHECKS: &[Check] = &[
         title: "Review overdue",
         fix: "Include it in an access-review campaign.",
     },
+    Check {
+        id: "human-account-as-service",
+        owasp: "NHI10",
+        severity: Severity::High,
+        title: "A person's account is used as a service",
+        fix: "Run the service under its own (group) managed service account, then remove the service from the person's account.",
+    },
 ];
 
 /// Title of an OWASP NHI category, e.g. `NHI7` -> `Long-Lived Secrets`.

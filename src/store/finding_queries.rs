@@ -108,6 +108,17 @@ pub(crate) const QUERIES: &[(&str, &str)] = &[
                 WHERE i.status = 'active' AND i.review_interval_days IS NOT NULL
                   AND coalesce(i.last_reviewed_at, i.created_at) < :now - i.review_interval_days * 86400",
     ),
+    (
+        "human-account-as-service",
+        // The same account (one external id in one source) is both a
+        // person and an identity: a person's own login runs a service.
+        "SELECT i.id AS identity_id,
+                       'the account of ' || p.display_name || ' is also ' || i.name || ' in ' || s.name AS evidence
+                FROM identities i
+                JOIN people p ON p.source_id = i.source_id AND p.external_id = i.external_id
+                JOIN sources s ON s.id = i.source_id
+                WHERE i.status = 'active'",
+    ),
 ];
 
 /// The query of one check.

@@ -33,7 +33,12 @@
 //!   service-account shape, `account` + `simpleSecurityObject`); an entry
 //!   inside an OU named like service accounts (`service…`, `svc…`, `robot…`,
 //!   `bot…`; `agent…`/`ai…` → AI agent); or a `svc-`/`svc_`/`sa-`/`srv-`
-//!   account name. Everything else is a person. `DONT_EXPIRE_PASSWORD` alone
+//!   account name. Everything else is a person. An account with an SPN
+//!   that carries a person's attributes (`givenName`, and `mail`, `sn` or
+//!   `manager`) and no machine naming stays a person (no leaver when a
+//!   person's account gains an SPN); its service use becomes a service
+//!   account of the same key owned by that person, which the posture check
+//!   `human-account-as-service` (NHI10) flags. `DONT_EXPIRE_PASSWORD` alone
 //!   does not decide it (it is set on people too) but is shown.
 //! - **People**: `displayName`/`cn`, `mail` (else a `userPrincipalName` that
 //!   is an address), `department`, `title`, `manager` (a DN resolved within
@@ -131,6 +136,8 @@ const ACCOUNT_ATTRS: &[&str] = &[
     "uid",
     "sAMAccountName",
     "displayName",
+    "givenName",
+    "sn",
     "mail",
     "userPrincipalName",
     "description",
@@ -412,8 +419,29 @@ pub fn parse_entry(tag: StructureTag) -> Result<Entry> {
 pub enum AccountClass {
     Person,
     Machine(IdentityKind, Option<AgentClass>),
+    /// A person's own account (person attributes, no machine naming) that
+    /// also runs a Kerberos service (an SPN): the person stays a person, and
+    /// the account's service use is governed as a service account owned by
+    /// that person (finding `human-account-as-service`).
+    PersonAndService,
     /// A computer (host) account: not governed here.
     Computer,
+}
+
+impl AccountClass {
+    /// Whether the account is (also) a person's.
+    pub fn is_person(self) -> bool {
+        matches!(self, AccountClass::Person | AccountClass::PersonAndService)
+    }
+
+    /// The identity the account is governed as, if any.
+    pub fn machine(self) -> Option<(IdentityKind, Option<AgentClass>)> {
+        match self {
+            AccountClass::Machine(kind, class) => Some((kind, class)),
+            AccountClass::PersonAndService => Some((IdentityKind::ServiceAccount, None)),
+            AccountClass::Person | AccountClass::Computer => None,
+        }
+    }
 }
 
 fn is_managed_sa(e: &Entry) -> bool {
@@ -428,6 +456,39 @@ fn account_name(e: &Entry) -> Option<&str> {
         .or_else(|| e.first("cn"))
 }
 
+/// A person's attributes: a given name, and a mail address, surname or
+/// manager besides it. Service accounts carry a manager (their owner) or a
+/// mail address for alerts, but not a given name.
+fn has_person_attributes(e: &Entry) -> bool {
+    e.first("givenName").is_some()
+        && (e.first("mail").is_some() || e.first("sn").is_some() || e.first("manager").is_some())
+}
+
+/// A machine by where the entry sits (an OU named for service accounts or
+/// agents) or by its account name (`svc-`, `sa-`, `srv-`...).
+fn machine_by_place_or_name(e: &Entry) -> Option<IdentityKind> {
+    let norm = normalize_dn(&e.dn);
+    for rdn in norm.split(',').skip(1) {
+        if let Some(ou) = rdn.strip_prefix("ou=") {
+            let ou = ou.trim_start_matches(|c: char| !c.is_alphanumeric());
+            if ou.starts_with("agent") || ou.starts_with("ai agent") || ou.starts_with("ai-agent") {
+                return Some(IdentityKind::AiAgent);
+            }
+            if ["service", "svc", "robot", "bot", "non-human", "nonhuman"]
+                .iter()
+                .any(|p| ou.starts_with(p))
+            {
+                return Some(IdentityKind::ServiceAccount);
+            }
+        }
+    }
+    let n = account_name(e)?.to_lowercase();
+    ["svc-", "svc_", "svc.", "sa-", "sa_", "srv-", "srv_"]
+        .iter()
+        .any(|p| n.starts_with(p))
+        .then_some(IdentityKind::ServiceAccount)
+}
+
 /// Decides whether an account is a person or a non-human identity (see the
 /// module documentation for the signals, strongest first).
 pub fn classify(e: &Entry) -> AccountClass {
@@ -440,8 +501,12 @@ pub fn classify(e: &Entry) -> AccountClass {
     if let Some((kind, class)) = e.first("employeeType").and_then(machine_kind) {
         return AccountClass::Machine(kind, class);
     }
+    let by_place = machine_by_place_or_name(e);
     if e.first("servicePrincipalName").is_some() {
-        return AccountClass::Machine(IdentityKind::ServiceAccount, None);
+        if by_place.is_none() && has_person_attributes(e) {
+            return AccountClass::PersonAndService;
+        }
+        return AccountClass::Machine(by_place.unwrap_or(IdentityKind::ServiceAccount), None);
     }
     let personish = e.has_class("person")
         || e.has_class("inetOrgPerson")
@@ -450,31 +515,10 @@ pub fn classify(e: &Entry) -> AccountClass {
     if e.has_class("account") && !personish {
         return AccountClass::Machine(IdentityKind::ServiceAccount, None);
     }
-    // An OU above the entry named for machines.
-    let norm = normalize_dn(&e.dn);
-    for rdn in norm.split(',').skip(1) {
-        if let Some(ou) = rdn.strip_prefix("ou=") {
-            let ou = ou.trim_start_matches(|c: char| !c.is_alphanumeric());
-            if ou.starts_with("agent") || ou.starts_with("ai agent") || ou.starts_with("ai-agent") {
-                return AccountClass::Machine(IdentityKind::AiAgent, None);
-            }
-            if ["service", "svc", "robot", "bot", "non-human", "nonhuman"]
-                .iter()
-                .any(|p| ou.starts_with(p))
-            {
-                return AccountClass::Machine(IdentityKind::ServiceAccount, None);
-            }
-        }
+    match by_place {
+        Some(kind) => AccountClass::Machine(kind, None),
+        None => AccountClass::Person,
     }
-    if let Some(n) = account_name(e).map(str::to_lowercase) {
-        if ["svc-", "svc_", "svc.", "sa-", "sa_", "srv-", "srv_"]
-            .iter()
-            .any(|p| n.starts_with(p))
-        {
-            return AccountClass::Machine(IdentityKind::ServiceAccount, None);
-        }
-    }
-    AccountClass::Person
 }
 
 /// How sensitive a group is, by its well-known name or `adminCount`.
@@ -811,7 +855,7 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
     let mut by_dn: HashMap<String, (String, bool)> = HashMap::new();
     for (e, c) in read.accounts.iter().zip(&classes) {
         if *c != AccountClass::Computer {
-            by_dn.insert(normalize_dn(&e.dn), (e.key(), *c == AccountClass::Person));
+            by_dn.insert(normalize_dn(&e.dn), (e.key(), c.is_person()));
         }
     }
     let group_names: HashMap<String, &str> = read
@@ -831,7 +875,7 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
     // SPN → identity key, for constrained-delegation edges.
     let mut spn_owner: HashMap<String, String> = HashMap::new();
     for (e, c) in read.accounts.iter().zip(&classes) {
-        if matches!(c, AccountClass::Machine(..)) {
+        if c.machine().is_some() {
             for spn in e.all("servicePrincipalName") {
                 spn_owner.insert(spn.to_lowercase(), e.key());
             }
@@ -852,148 +896,157 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
             .first("whenCreated")
             .or_else(|| e.first("createTimestamp"))
             .and_then(generalized_time);
-        match *c {
-            AccountClass::Computer => {}
-            AccountClass::Person => {
-                let (status, left_at) = if expired {
-                    (PersonStatus::Departed, expires)
-                } else if disabled {
-                    (PersonStatus::Suspended, None)
-                } else {
-                    (PersonStatus::Active, None)
-                };
-                let email = e
-                    .first("mail")
-                    .or_else(|| e.first("userPrincipalName").filter(|u| u.contains('@')))
-                    .unwrap_or_default();
-                f.people.push(PersonRecord {
-                    external_id: key,
-                    display_name: e
-                        .first("displayName")
-                        .or_else(|| e.first("cn"))
-                        .or_else(|| account_name(e))
-                        .unwrap_or(e.dn.as_str())
-                        .to_string(),
-                    email: email.to_string(),
-                    department: e.first("department").unwrap_or_default().to_string(),
-                    title: e.first("title").unwrap_or_default().to_string(),
-                    manager: person_key(e.first("manager")),
-                    status,
-                    left_at,
-                });
+        if c.is_person() {
+            let (status, left_at) = if expired {
+                (PersonStatus::Departed, expires)
+            } else if disabled {
+                (PersonStatus::Suspended, None)
+            } else {
+                (PersonStatus::Active, None)
+            };
+            let email = e
+                .first("mail")
+                .or_else(|| e.first("userPrincipalName").filter(|u| u.contains('@')))
+                .unwrap_or_default();
+            f.people.push(PersonRecord {
+                external_id: key.clone(),
+                display_name: e
+                    .first("displayName")
+                    .or_else(|| e.first("cn"))
+                    .or_else(|| account_name(e))
+                    .unwrap_or(e.dn.as_str())
+                    .to_string(),
+                email: email.to_string(),
+                department: e.first("department").unwrap_or_default().to_string(),
+                title: e.first("title").unwrap_or_default().to_string(),
+                manager: person_key(e.first("manager")),
+                status,
+                left_at,
+            });
+        }
+        if let Some((kind, agent_class)) = c.machine() {
+            let gmsa_days = e
+                .int("msDS-ManagedPasswordInterval")
+                .filter(|d| *d > 0)
+                .or_else(|| is_managed_sa(e).then_some(30));
+            let managed_by = e.first("managedBy");
+            let owner = if *c == AccountClass::PersonAndService {
+                // The person whose account it is answers for it.
+                Some(PersonKey::ExternalId(key.clone()))
+            } else {
+                person_key(managed_by).or_else(|| person_key(e.first("manager")))
+            };
+            let mut facts: Vec<String> = vec![];
+            if *c == AccountClass::PersonAndService {
+                facts.push(
+                        "a person's own account (given name and mail, surname or manager) running a service"
+                            .to_string(),
+                    );
             }
-            AccountClass::Machine(kind, agent_class) => {
-                let gmsa_days = e
-                    .int("msDS-ManagedPasswordInterval")
-                    .filter(|d| *d > 0)
-                    .or_else(|| is_managed_sa(e).then_some(30));
-                let managed_by = e.first("managedBy");
-                let owner = person_key(managed_by).or_else(|| person_key(e.first("manager")));
-                let mut facts: Vec<String> = vec![];
-                if let Some(d) = e.first("description") {
-                    facts.push(d.to_string());
+            if let Some(d) = e.first("description") {
+                facts.push(d.to_string());
+            }
+            if is_managed_sa(e) {
+                facts.push(format!(
+                    "managed service account (AD rotates its password every {} days)",
+                    gmsa_days.unwrap_or(30)
+                ));
+            }
+            if let Some(m) = managed_by {
+                if let Some(g) = group_names.get(&normalize_dn(m)) {
+                    facts.push(format!("managed by group {g}"));
                 }
-                if is_managed_sa(e) {
-                    facts.push(format!(
-                        "managed service account (AD rotates its password every {} days)",
-                        gmsa_days.unwrap_or(30)
-                    ));
+            }
+            let spns = e.all("servicePrincipalName");
+            if !spns.is_empty() {
+                facts.push(format!("SPN: {}", spns.join(", ")));
+            }
+            for (bit, text) in [
+                (uac::DONT_EXPIRE_PASSWORD, "password never expires"),
+                (uac::PASSWD_NOTREQD, "password not required"),
+                (
+                    uac::DONT_REQ_PREAUTH,
+                    "Kerberos pre-authentication disabled",
+                ),
+                (
+                    uac::TRUSTED_FOR_DELEGATION,
+                    "unconstrained Kerberos delegation",
+                ),
+                (
+                    uac::TRUSTED_TO_AUTH_FOR_DELEGATION,
+                    "Kerberos protocol transition",
+                ),
+            ] {
+                if uac_bits & bit != 0 {
+                    facts.push(text.to_string());
                 }
-                if let Some(m) = managed_by {
-                    if let Some(g) = group_names.get(&normalize_dn(m)) {
-                        facts.push(format!("managed by group {g}"));
-                    }
-                }
-                let spns = e.all("servicePrincipalName");
-                if !spns.is_empty() {
-                    facts.push(format!("SPN: {}", spns.join(", ")));
-                }
-                for (bit, text) in [
-                    (uac::DONT_EXPIRE_PASSWORD, "password never expires"),
-                    (uac::PASSWD_NOTREQD, "password not required"),
-                    (
-                        uac::DONT_REQ_PREAUTH,
-                        "Kerberos pre-authentication disabled",
-                    ),
-                    (
-                        uac::TRUSTED_FOR_DELEGATION,
-                        "unconstrained Kerberos delegation",
-                    ),
-                    (
-                        uac::TRUSTED_TO_AUTH_FOR_DELEGATION,
-                        "Kerberos protocol transition",
-                    ),
-                ] {
-                    if uac_bits & bit != 0 {
-                        facts.push(text.to_string());
-                    }
-                }
-                if expired {
-                    facts.push("account expired".into());
-                }
-                f.identities.push(IdentityRecord {
-                    external_id: key.clone(),
-                    name: account_name(e).unwrap_or(e.dn.as_str()).to_string(),
-                    kind,
-                    agent_class,
-                    status: if disabled || expired {
-                        IdentityStatus::Disabled
-                    } else {
-                        IdentityStatus::Active
-                    },
-                    description: facts.join("; "),
-                    owner,
-                    builder: None,
-                    team: e.first("department").unwrap_or_default().to_string(),
-                    environment: String::new(),
-                    registration: None,
-                    created_at: created,
-                    last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
-                });
-
-                // The password.
-                let pwd_set = e.int("pwdLastSet").and_then(filetime);
-                let pwd_expires = if uac_bits & uac::DONT_EXPIRE_PASSWORD != 0 {
-                    None
-                } else if is_managed_sa(e) {
-                    pwd_set.map(|t| t + chrono::Duration::days(gmsa_days.unwrap_or(30)))
-                } else if let Some(computed) = e.int("msDS-UserPasswordExpiryTimeComputed") {
-                    // The DC's own answer (MS-ADTS 3.1.1.4.4), PSOs included:
-                    // 0 = expired or must change, i64::MAX = never.
-                    match computed {
-                        0 => Some(now),
-                        _ => filetime(computed),
-                    }
-                } else if e.int("pwdLastSet") == Some(0) {
-                    // AD's msDS-UserPasswordExpiryTimeComputed is 0 here
-                    // (MS-ADTS 3.1.1.4.4): never set, or "must change at
-                    // next logon", is already expired, not "never expires".
-                    Some(now)
+            }
+            if expired {
+                facts.push("account expired".into());
+            }
+            f.identities.push(IdentityRecord {
+                external_id: key.clone(),
+                name: account_name(e).unwrap_or(e.dn.as_str()).to_string(),
+                kind,
+                agent_class,
+                status: if disabled || expired {
+                    IdentityStatus::Disabled
                 } else {
-                    pwd_set.zip(max_pwd_age).map(|(t, age)| t + age)
-                };
-                let label = if is_managed_sa(e) {
-                    "managed password".to_string()
-                } else if uac_bits & uac::PASSWD_NOTREQD != 0 {
-                    "password (not required: may be empty)".to_string()
-                } else if e.int("pwdLastSet") == Some(0) {
-                    "password (must change at next logon: expired)".to_string()
-                } else {
-                    "password".to_string()
-                };
-                f.credentials.push(CredentialRecord {
-                    identity: key.clone(),
-                    external_id: format!("{key}#password"),
-                    kind: CredentialKind::Password,
-                    display_name: label,
-                    created_at: pwd_set,
-                    expires_at: pwd_expires,
-                    last_rotated_at: pwd_set,
-                    last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
-                });
+                    IdentityStatus::Active
+                },
+                description: facts.join("; "),
+                owner,
+                builder: None,
+                team: e.first("department").unwrap_or_default().to_string(),
+                environment: String::new(),
+                registration: None,
+                created_at: created,
+                last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
+            });
 
-                // Kerberos delegation.
-                for (bit, perm) in [
+            // The password.
+            let pwd_set = e.int("pwdLastSet").and_then(filetime);
+            let pwd_expires = if uac_bits & uac::DONT_EXPIRE_PASSWORD != 0 {
+                None
+            } else if is_managed_sa(e) {
+                pwd_set.map(|t| t + chrono::Duration::days(gmsa_days.unwrap_or(30)))
+            } else if let Some(computed) = e.int("msDS-UserPasswordExpiryTimeComputed") {
+                // The DC's own answer (MS-ADTS 3.1.1.4.4), PSOs included:
+                // 0 = expired or must change, i64::MAX = never.
+                match computed {
+                    0 => Some(now),
+                    _ => filetime(computed),
+                }
+            } else if e.int("pwdLastSet") == Some(0) {
+                // AD's msDS-UserPasswordExpiryTimeComputed is 0 here
+                // (MS-ADTS 3.1.1.4.4): never set, or "must change at
+                // next logon", is already expired, not "never expires".
+                Some(now)
+            } else {
+                pwd_set.zip(max_pwd_age).map(|(t, age)| t + age)
+            };
+            let label = if is_managed_sa(e) {
+                "managed password".to_string()
+            } else if uac_bits & uac::PASSWD_NOTREQD != 0 {
+                "password (not required: may be empty)".to_string()
+            } else if e.int("pwdLastSet") == Some(0) {
+                "password (must change at next logon: expired)".to_string()
+            } else {
+                "password".to_string()
+            };
+            f.credentials.push(CredentialRecord {
+                identity: key.clone(),
+                external_id: format!("{key}#password"),
+                kind: CredentialKind::Password,
+                display_name: label,
+                created_at: pwd_set,
+                expires_at: pwd_expires,
+                last_rotated_at: pwd_set,
+                last_used_at: e.int("lastLogonTimestamp").and_then(filetime),
+            });
+
+            // Kerberos delegation.
+            for (bit, perm) in [
                     (
                         uac::TRUSTED_FOR_DELEGATION,
                         "kerberos: unconstrained delegation (can impersonate any user to any service)",
@@ -1015,18 +1068,18 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                         });
                     }
                 }
-                for spn in e.all("msDS-AllowedToDelegateTo") {
-                    let rid = format!("spn:{}", spn.to_lowercase());
-                    if !f.resources.iter().any(|r| r.external_id == rid) {
-                        f.resources.push(ResourceRecord {
-                            external_id: rid.clone(),
-                            name: spn.to_string(),
-                            kind: "kerberos_service".into(),
-                            sensitivity: Sensitivity::High,
-                            environment: String::new(),
-                        });
-                    }
-                    f.grants.push(GrantRecord {
+            for spn in e.all("msDS-AllowedToDelegateTo") {
+                let rid = format!("spn:{}", spn.to_lowercase());
+                if !f.resources.iter().any(|r| r.external_id == rid) {
+                    f.resources.push(ResourceRecord {
+                        external_id: rid.clone(),
+                        name: spn.to_string(),
+                        kind: "kerberos_service".into(),
+                        sensitivity: Sensitivity::High,
+                        environment: String::new(),
+                    });
+                }
+                f.grants.push(GrantRecord {
                         identity: key.clone(),
                         resource: rid,
                         permission:
@@ -1036,18 +1089,17 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                         high_consequence: true,
                         last_used_at: None,
                     });
-                    if let Some(target) = spn_owner.get(&spn.to_lowercase()) {
-                        if *target != key {
-                            f.delegations.push(DelegationRecord::new(
-                                key.clone(),
-                                target.clone(),
-                                DelegationKind::Impersonate,
-                            ));
-                        }
+                if let Some(target) = spn_owner.get(&spn.to_lowercase()) {
+                    if *target != key {
+                        f.delegations.push(DelegationRecord::new(
+                            key.clone(),
+                            target.clone(),
+                            DelegationKind::Impersonate,
+                        ));
                     }
                 }
-                machine_dns.push((key, normalize_dn(&e.dn)));
             }
+            machine_dns.push((key, normalize_dn(&e.dn)));
         }
     }
     if domain_used {
@@ -1349,6 +1401,102 @@ mod tests {
         assert_eq!(
             classify(&named),
             AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+    }
+
+    #[test]
+    fn a_person_with_an_spn_stays_a_person_and_the_service_is_flagged() {
+        let spn: (&str, &[&str]) = ("servicePrincipalName", &["HTTP/intranet"]);
+        let ann = |more: &[(&str, &[&str])]| {
+            let mut attrs: Vec<(&str, &[&str])> = vec![
+                ("objectClass", &["user"]),
+                ("sAMAccountName", &["ann"]),
+                spn,
+            ];
+            attrs.extend_from_slice(more);
+            Entry::new("cn=ann,ou=people,dc=x", &attrs)
+        };
+        let given: (&str, &[&str]) = ("givenName", &["Ann"]);
+        for other in [
+            ("mail", &["ann@x.test"] as &[&str]),
+            ("sn", &["Archer"]),
+            ("manager", &["cn=boss,dc=x"]),
+        ] {
+            assert_eq!(
+                classify(&ann(&[given, other])),
+                AccountClass::PersonAndService,
+                "{other:?}"
+            );
+        }
+        // A given name alone, or a manager and mail without one (a service
+        // account's owner and alert address): a service account.
+        for more in [
+            vec![given],
+            vec![
+                ("mail", &["alerts@x.test"] as &[&str]),
+                ("manager", &["cn=boss,dc=x"]),
+            ],
+        ] {
+            assert_eq!(
+                classify(&ann(&more)),
+                AccountClass::Machine(IdentityKind::ServiceAccount, None)
+            );
+        }
+        // Machine naming wins over person attributes.
+        let named = Entry::new(
+            "cn=x,dc=x",
+            &[
+                ("objectClass", &["user"]),
+                ("sAMAccountName", &["svc-web"]),
+                spn,
+                given,
+                ("mail", &["web@x.test"]),
+            ],
+        );
+        assert_eq!(
+            classify(&named),
+            AccountClass::Machine(IdentityKind::ServiceAccount, None)
+        );
+
+        // Mapped: the person, and a service account of the same key that
+        // the person owns, holding the password and the group's grant.
+        let read = Read {
+            max_pwd_age: None,
+            accounts: vec![ann(&[
+                given,
+                ("mail", &["ann@x.test"]),
+                ("memberOf", &["cn=web,dc=x"]),
+            ])],
+            groups: vec![group("web", "cn=ann,ou=people,dc=x", &[])],
+        };
+        let f = map(&read, "dc=x", Utc::now());
+        assert_eq!(f.people.len(), 1);
+        let person = &f.people[0];
+        assert_eq!(
+            (person.display_name.as_str(), person.status),
+            ("ann", PersonStatus::Active)
+        );
+        assert_eq!(f.identities.len(), 1);
+        let svc = &f.identities[0];
+        assert_eq!(svc.external_id, person.external_id);
+        assert_eq!(svc.kind, IdentityKind::ServiceAccount);
+        assert_eq!(
+            svc.owner,
+            Some(PersonKey::ExternalId(person.external_id.clone()))
+        );
+        assert!(
+            svc.description.starts_with("a person's own account")
+                && svc.description.contains("SPN: HTTP/intranet"),
+            "{}",
+            svc.description
+        );
+        assert_eq!(f.credentials.len(), 1);
+        assert_eq!(
+            f.grants
+                .iter()
+                .map(|g| (g.identity.as_str(), g.permission.as_str()))
+                .collect::<Vec<_>>(),
+            [(svc.external_id.as_str(), "member")]
         );
     }
 

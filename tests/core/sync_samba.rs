@@ -472,6 +472,14 @@ fn a_resync_after_changes_in_ad_reports_joiners_movers_and_leavers() {
             org.alice
         ),
     );
+    // Alice (a person: given name, mail) starts running a service under her
+    // own account: she stays a person, and the service is flagged.
+    s.replace(&org.alice, "givenName", &["Alice"]);
+    s.replace(
+        &org.alice,
+        "servicePrincipalName",
+        &[&format!("HTTP/{p}-alice-pc.custodian.test")],
+    );
     let _ = &org.app;
 
     let out = env.sync().unwrap();
@@ -519,12 +527,42 @@ fn a_resync_after_changes_in_ad_reports_joiners_movers_and_leavers() {
         people(&env)
     );
 
+    assert!(
+        people(&env).contains(&"Alice Adams active -".to_string()),
+        "{:?}",
+        people(&env)
+    );
+    let alice = env.detail(&n("alice"));
+    assert_eq!(
+        (
+            alice.kind,
+            alice.owner.as_ref().map(|o| o.display_name.as_str())
+        ),
+        (IdentityKind::ServiceAccount, Some("Alice Adams"))
+    );
+    assert_eq!(
+        alice
+            .findings
+            .iter()
+            .filter(|f| f.owasp == "NHI10")
+            .map(|f| (f.check_id.as_str(), f.evidence.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            "human-account-as-service",
+            format!(
+                "the account of Alice Adams is also {} in Samba AD over LDAPS",
+                n("alice")
+            )
+        )]
+    );
+
     // The run's counts match its events.
     // Joiners, movers and leavers: the new account; the disabled account and
     // person; the app's lost delegation edge, and the lost memberships, each
     // named, the identity by its name (not its objectGUID).
     for want in [
         format!("joiner identity {}: new service_account", n("batch")),
+        format!("joiner identity {}: new service_account", n("alice")),
         format!("leaver identity {}: status active -> disabled", n("web")),
         "leaver person Bob Brown: status active -> suspended".to_string(),
         format!("mover identity {}: delegations: +0 -1", n("app")),
@@ -547,14 +585,18 @@ fn a_resync_after_changes_in_ad_reports_joiners_movers_and_leavers() {
             .filter(|e| e.starts_with(&format!("{k} ")))
             .count()
     };
-    assert_eq!((out.report.joiners, out.report.leavers), (1, 2), "{ev:#?}");
+    assert_eq!((out.report.joiners, out.report.leavers), (2, 2), "{ev:#?}");
+    assert!(
+        !ev.iter().any(|e| e.contains("Alice Adams")),
+        "no leaver or mover for the person: {ev:#?}"
+    );
     assert_eq!(out.report.movers, count("mover"), "{ev:#?}");
     // The run records the same counts.
     let run = last_run(&env);
     assert_eq!(run.status, "succeeded");
     assert_eq!(
         (run.joiners, run.movers, run.leavers),
-        (1, out.report.movers as i64, 2)
+        (2, out.report.movers as i64, 2)
     );
     assert!(run.items > 0);
 }

@@ -480,6 +480,14 @@ export const FINDING_CHECKS: FindingCatalogue = {
       "severity": "low",
       "title": "Review overdue",
       "fix": "Include it in an access-review campaign."
+    },
+    {
+      "id": "human-account-as-service",
+      "owasp": "NHI10",
+      "owasp_title": "Human Use of NHI",
+      "severity": "high",
+      "title": "A person's account is used as a service",
+      "fix": "Run the service under its own (group) managed service account, then remove the service from the person's account."
     }
   ]
 };
