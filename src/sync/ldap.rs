@@ -79,7 +79,14 @@
 //!   `TRUSTED_TO_AUTH_FOR_DELEGATION` (protocol transition) → admin,
 //!   high-consequence grants on the domain; each `msDS-AllowedToDelegateTo`
 //!   SPN → a grant on that service and, when another fetched service account
-//!   holds the SPN, an `impersonate` delegation edge to it.
+//!   holds the SPN, an `impersonate` delegation edge to it. Resource-based
+//!   constrained delegation is read from the target: the DACL of its
+//!   `msDS-AllowedToActOnBehalfOfOtherIdentity` ([`dacl_allowed_sids`]),
+//!   each SID resolved by `objectSid`; an allowed identity gets an
+//!   `impersonate` edge to a target identity, or a grant on a target
+//!   computer (read by a third search, computers with the attribute set,
+//!   a `host:` resource); the target's description names everyone allowed
+//!   (unresolved SIDs as SIDs).
 //!
 //! Keys: `objectGUID` (AD), else `entryUUID` (OpenLDAP), else the normalised
 //! DN, so renames and moves keep the local id where the directory has one.
@@ -156,6 +163,19 @@ const ACCOUNT_ATTRS: &[&str] = &[
     "servicePrincipalName",
     "msDS-ManagedPasswordInterval",
     "msDS-AllowedToDelegateTo",
+    "msDS-AllowedToActOnBehalfOfOtherIdentity",
+];
+/// Computers that accept resource-based constrained delegation (hosts are
+/// not governed, but who may act as anyone towards them is).
+const HOST_FILTER: &str = "(&(objectClass=computer)(msDS-AllowedToActOnBehalfOfOtherIdentity=*))";
+const HOST_ATTRS: &[&str] = &[
+    "objectClass",
+    "objectGUID",
+    "objectSid",
+    "cn",
+    "sAMAccountName",
+    "dNSHostName",
+    "msDS-AllowedToActOnBehalfOfOtherIdentity",
 ];
 const GROUP_ATTRS: &[&str] = &[
     "objectGUID",
@@ -232,6 +252,78 @@ pub fn sid_string(b: &[u8]) -> Option<String> {
         ));
     }
     Some(out)
+}
+
+/// The SIDs a security descriptor's DACL lets through: the trustees of its
+/// access-allowed ACEs (plain and object) that no access-denied ACE names.
+/// `msDS-AllowedToActOnBehalfOfOtherIdentity` (resource-based constrained
+/// delegation) is such a descriptor: the accounts it allows may act as any
+/// user towards the account that holds it. Self-relative form, MS-DTYP
+/// 2.4.6 (header: revision, sbz1, control, then 32-bit little-endian
+/// offsets of owner, group, SACL and DACL), ACL 2.4.5 (revision, sbz1,
+/// size, ACE count, sbz2), ACE 2.4.4 (type, flags, size; then the mask
+/// and, for object ACEs, flags and up to two GUIDs before the SID). `None`
+/// when the descriptor cannot be read; an absent DACL allows no one here
+/// (a null DACL would allow everyone, which AD does not store for this
+/// attribute).
+pub fn dacl_allowed_sids(sd: &[u8]) -> Option<Vec<String>> {
+    const ALLOWED: u8 = 0x00;
+    const DENIED: u8 = 0x01;
+    const ALLOWED_OBJECT: u8 = 0x05;
+    const DENIED_OBJECT: u8 = 0x06;
+    let u16_at = |b: &[u8], i: usize| -> Option<usize> {
+        Some(usize::from(u16::from_le_bytes([
+            *b.get(i)?,
+            *b.get(i + 1)?,
+        ])))
+    };
+    let u32_at = |b: &[u8], i: usize| -> Option<usize> {
+        let v = u32::from_le_bytes([*b.get(i)?, *b.get(i + 1)?, *b.get(i + 2)?, *b.get(i + 3)?]);
+        usize::try_from(v).ok()
+    };
+    if sd.len() < 20 || sd[0] != 1 {
+        return None;
+    }
+    let dacl = u32_at(sd, 16)?;
+    if dacl == 0 {
+        return Some(vec![]);
+    }
+    let acl = sd.get(dacl..)?;
+    let acl_size = u16_at(acl, 2)?;
+    let count = u16_at(acl, 4)?;
+    let acl = acl.get(..acl_size)?;
+    let (mut allowed, mut denied) = (vec![], HashSet::new());
+    let mut at = 8;
+    for _ in 0..count {
+        let ace_type = *acl.get(at)?;
+        let size = u16_at(acl, at + 2)?;
+        if size < 8 {
+            return None;
+        }
+        let ace = acl.get(at..at + size)?;
+        let sid_at = match ace_type {
+            ALLOWED | DENIED => Some(8),
+            ALLOWED_OBJECT | DENIED_OBJECT => {
+                let flags = u32_at(ace, 8)?;
+                // ACE_OBJECT_TYPE_PRESENT, ACE_INHERITED_OBJECT_TYPE_PRESENT
+                Some(12 + 16 * (flags & 1) + 16 * ((flags >> 1) & 1))
+            }
+            _ => None,
+        };
+        if let Some(sid_at) = sid_at {
+            let sid_bytes = ace.get(sid_at..)?;
+            let count = usize::from(*sid_bytes.get(1)?);
+            let sid = sid_string(sid_bytes.get(..8 + 4 * count)?)?;
+            if matches!(ace_type, DENIED | DENIED_OBJECT) {
+                denied.insert(sid);
+            } else if !allowed.contains(&sid) {
+                allowed.push(sid);
+            }
+        }
+        at += size;
+    }
+    allowed.retain(|s| !denied.contains(s));
+    Some(allowed)
 }
 
 /// A DN in a form to compare by: RDNs trimmed, spaces around `=` removed,
@@ -719,6 +811,8 @@ struct Read {
     max_pwd_age: Option<i64>,
     accounts: Vec<Entry>,
     groups: Vec<Entry>,
+    /// Computers whose `msDS-AllowedToActOnBehalfOfOtherIdentity` is set.
+    hosts: Vec<Entry>,
 }
 
 async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Read> {
@@ -771,10 +865,13 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
             max_pwd_age,
             accounts: vec![],
             groups: vec![],
+            hosts: vec![],
         };
+        let host_filter = HOST_FILTER.to_string();
         for (phase, filter, attrs) in [
             ("identities", &s.account_filter, ACCOUNT_ATTRS),
             ("groups", &s.group_filter, GROUP_ATTRS),
+            ("delegation targets", &host_filter, HOST_ATTRS),
         ] {
             let what = format!("search {phase}");
             let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
@@ -811,10 +908,10 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
                 out.len() as u64,
                 None,
             );
-            if phase == "identities" {
-                read.accounts = out;
-            } else {
-                read.groups = out;
+            match phase {
+                "identities" => read.accounts = out,
+                "groups" => read.groups = out,
+                _ => read.hosts = out,
             }
         }
         Ok(read)
@@ -881,6 +978,8 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
             }
         }
     }
+
+    let rbcd = resource_based_delegation(read, &classes, &mut f);
 
     let domain_resource = format!("domain:{}", normalize_dn(base_dn));
     let mut domain_used = false;
@@ -956,6 +1055,12 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
                 if let Some(g) = group_names.get(&normalize_dn(m)) {
                     facts.push(format!("managed by group {g}"));
                 }
+            }
+            if let Some(from) = rbcd.accepts.get(&key) {
+                facts.push(format!(
+                    "accepts resource-based delegation from {}",
+                    from.join(", ")
+                ));
             }
             let spns = e.all("servicePrincipalName");
             if !spns.is_empty() {
@@ -1113,6 +1218,109 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
     }
     map_groups(read, &machine_dns, &mut f);
     f
+}
+
+/// Resource-based constrained delegation, as read from the targets.
+struct Rbcd {
+    /// Target identity key → who its descriptor allows (names; a SID
+    /// nobody fetched has its SID as name).
+    accepts: HashMap<String, Vec<String>>,
+}
+
+/// `msDS-AllowedToActOnBehalfOfOtherIdentity` of every governed account and
+/// of the computers read for it: each allowed account that is an identity
+/// gets an `impersonate` edge to a target identity, or a grant on a target
+/// host (a `kerberos_service` resource); the target's description names
+/// everyone allowed. A descriptor that cannot be read is a warning.
+fn resource_based_delegation(read: &Read, classes: &[AccountClass], f: &mut Fetched) -> Rbcd {
+    const ATTR: &str = "msDS-AllowedToActOnBehalfOfOtherIdentity";
+    let mut out = Rbcd {
+        accepts: HashMap::new(),
+    };
+    // SID → (key, name, governed as an identity).
+    let mut by_sid: HashMap<String, (String, String, bool)> = HashMap::new();
+    for (e, c) in read.accounts.iter().zip(classes) {
+        if let Some(sid) = e.sid() {
+            let name = account_name(e).unwrap_or(e.dn.as_str()).to_string();
+            by_sid.insert(sid, (e.key(), name, c.machine().is_some()));
+        }
+    }
+    for h in &read.hosts {
+        if let Some(sid) = h.sid() {
+            let name = account_name(h).unwrap_or(h.dn.as_str()).to_string();
+            by_sid.entry(sid).or_insert((h.key(), name, false));
+        }
+    }
+    let governed: HashSet<String> = read
+        .accounts
+        .iter()
+        .zip(classes)
+        .filter(|(_, c)| c.machine().is_some())
+        .map(|(e, _)| e.key())
+        .collect();
+    let accounts = read.accounts.iter().filter(|e| governed.contains(&e.key()));
+    let hosts = read.hosts.iter().filter(|h| !governed.contains(&h.key()));
+    for target in accounts.chain(hosts) {
+        let Some(sd) = target.values(ATTR).first() else {
+            continue;
+        };
+        let Some(sids) = dacl_allowed_sids(sd) else {
+            f.warn(format!(
+                "{}: {ATTR} is not a security descriptor that can be read; its resource-based delegation is not shown",
+                target.dn
+            ));
+            continue;
+        };
+        let key = target.key();
+        let is_identity = governed.contains(&key);
+        let host_name = target
+            .first("dNSHostName")
+            .or_else(|| account_name(target))
+            .unwrap_or(target.dn.as_str());
+        let host = format!("host:{}", host_name.to_lowercase());
+        let mut names = vec![];
+        for sid in sids {
+            let Some((from, name, from_identity)) = by_sid.get(&sid) else {
+                names.push(sid);
+                continue;
+            };
+            names.push(name.clone());
+            if !from_identity || *from == key {
+                continue;
+            }
+            if is_identity {
+                f.delegations.push(DelegationRecord::new(
+                    from.clone(),
+                    key.clone(),
+                    DelegationKind::Impersonate,
+                ));
+                continue;
+            }
+            if !f.resources.iter().any(|r| r.external_id == host) {
+                f.resources.push(ResourceRecord {
+                    external_id: host.clone(),
+                    name: host_name.to_string(),
+                    kind: "kerberos_service".into(),
+                    sensitivity: Sensitivity::High,
+                    environment: String::new(),
+                });
+            }
+            f.grants.push(GrantRecord {
+                identity: from.clone(),
+                resource: host.clone(),
+                permission:
+                    "kerberos: resource-based constrained delegation (acts as any user to this host)"
+                        .into(),
+                privilege: Privilege::Write,
+                high_consequence: true,
+                last_used_at: None,
+            });
+        }
+        if is_identity && !names.is_empty() {
+            out.accepts.insert(key, names);
+        }
+    }
+    out
 }
 
 /// Group memberships of service accounts, nested groups followed.
@@ -1462,6 +1670,7 @@ mod tests {
         // the person owns, holding the password and the group's grant.
         let read = Read {
             max_pwd_age: None,
+            hosts: vec![],
             accounts: vec![ann(&[
                 given,
                 ("mail", &["ann@x.test"]),
@@ -1500,6 +1709,163 @@ mod tests {
         );
     }
 
+    /// A binary SID from its text form.
+    fn sid_bytes(sid: &str) -> Vec<u8> {
+        let parts: Vec<u64> = sid
+            .trim_start_matches("S-1-")
+            .split('-')
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let mut b = vec![1u8, (parts.len() - 1) as u8];
+        b.extend_from_slice(&parts[0].to_be_bytes()[2..]);
+        for p in &parts[1..] {
+            b.extend_from_slice(&(*p as u32).to_le_bytes());
+        }
+        b
+    }
+
+    /// A self-relative security descriptor whose DACL holds these ACEs
+    /// (type, SID); type 5 gets an object type GUID as AD writes them.
+    fn sd(aces: &[(u8, &str)]) -> Vec<u8> {
+        let mut body = vec![];
+        for (t, sid) in aces {
+            let mut ace = vec![*t, 0, 0, 0];
+            ace.extend_from_slice(&0x000f_01ffu32.to_le_bytes());
+            if *t == 5 {
+                ace.extend_from_slice(&1u32.to_le_bytes());
+                ace.extend_from_slice(&[7u8; 16]);
+            }
+            ace.extend(sid_bytes(sid));
+            let n = ace.len() as u16;
+            ace[2..4].copy_from_slice(&n.to_le_bytes());
+            body.extend(ace);
+        }
+        let mut acl = vec![4u8, 0];
+        acl.extend_from_slice(&((8 + body.len()) as u16).to_le_bytes());
+        acl.extend_from_slice(&(aces.len() as u16).to_le_bytes());
+        acl.extend_from_slice(&[0, 0]);
+        acl.extend(body);
+        let mut out = vec![1u8, 0, 0x04, 0x80];
+        out.extend_from_slice(&[0; 12]);
+        out.extend_from_slice(&20u32.to_le_bytes());
+        out.extend(acl);
+        out
+    }
+
+    #[test]
+    fn a_dacl_allows_its_allowed_trustees_minus_the_denied() {
+        let (a, b, c) = ("S-1-5-21-1-2-3-1105", "S-1-5-21-1-2-3-1106", "S-1-5-32-544");
+        let d = sd(&[(0, a), (0, b), (5, c), (0x11, a), (1, b)]);
+        assert_eq!(
+            dacl_allowed_sids(&d),
+            Some(vec![a.to_string(), c.to_string()])
+        );
+        assert_eq!(dacl_allowed_sids(&d[..d.len() - 3]), None, "truncated ACE");
+        assert_eq!(
+            dacl_allowed_sids(b"O:BAD:(A;;;;;S-1-1-0)"),
+            None,
+            "SDDL text is not a descriptor"
+        );
+        let mut no_dacl = d.clone();
+        no_dacl[16..20].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(dacl_allowed_sids(&no_dacl), Some(vec![]));
+    }
+
+    #[test]
+    fn resource_based_delegation_draws_edges_to_identities_and_grants_on_hosts() {
+        let dom = "S-1-5-21-7-8-9";
+        let account = |cn: &str, rid: u32, more: &[(&str, &[&str])]| {
+            let sid = [format!("{dom}-{rid}")];
+            let sid = [sid[0].as_str()];
+            let mut attrs: Vec<(&str, &[&str])> = vec![
+                ("objectClass", &["user"]),
+                ("sAMAccountName", std::slice::from_ref(&cn)),
+                ("objectSid", &sid),
+            ];
+            attrs.extend_from_slice(more);
+            Entry::new(&format!("cn={cn},dc=x"), &attrs)
+        };
+        let spn: (&str, &[&str]) = ("servicePrincipalName", &["HTTP/h"]);
+        let allow = |e: &mut Entry, sids: &[String]| {
+            let aces: Vec<(u8, &str)> = sids.iter().map(|s| (0u8, s.as_str())).collect();
+            e.attrs.insert(
+                "msds-allowedtoactonbehalfofotheridentity".into(),
+                vec![sd(&aces)],
+            );
+        };
+        let app = account("app", 1101, &[spn]);
+        let ann = account("ann", 1102, &[]);
+        let mut web = account("web", 1103, &[spn]);
+        allow(
+            &mut web,
+            &[
+                format!("{dom}-1101"),
+                format!("{dom}-1102"),
+                format!("{dom}-4242"),
+            ],
+        );
+        let mut fs = Entry::new(
+            "cn=FS01,ou=servers,dc=x",
+            &[
+                ("objectClass", &["computer"]),
+                ("sAMAccountName", &["FS01$"]),
+                ("dNSHostName", &["fs01.x.test"]),
+            ],
+        );
+        allow(&mut fs, &[format!("{dom}-1101")]);
+        let mut broken = Entry::new("cn=BAD,dc=x", &[("objectClass", &["computer"])]);
+        broken.attrs.insert(
+            "msds-allowedtoactonbehalfofotheridentity".into(),
+            vec![vec![1, 0, 4]],
+        );
+        let read = Read {
+            max_pwd_age: None,
+            hosts: vec![fs, broken],
+            accounts: vec![app, ann, web],
+            groups: vec![],
+        };
+        let f = map(&read, "dc=x", Utc::now());
+        let name_of = |k: &str| {
+            f.identities
+                .iter()
+                .find(|i| i.external_id == k)
+                .map(|i| i.name.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            f.delegations
+                .iter()
+                .map(|d| (name_of(&d.from), name_of(&d.to), d.kind))
+                .collect::<Vec<_>>(),
+            [(
+                "app".to_string(),
+                "web".to_string(),
+                DelegationKind::Impersonate
+            )]
+        );
+        let web = f.identities.iter().find(|i| i.name == "web").unwrap();
+        assert!(
+            web.description.contains(&format!(
+                "accepts resource-based delegation from app, ann, {dom}-4242"
+            )),
+            "{}",
+            web.description
+        );
+        let host_grants: Vec<(String, &str)> = f
+            .grants
+            .iter()
+            .filter(|g| g.resource.starts_with("host:"))
+            .map(|g| (name_of(&g.identity), g.resource.as_str()))
+            .collect();
+        assert_eq!(host_grants, [("app".to_string(), "host:fs01.x.test")]);
+        assert!(f
+            .resources
+            .iter()
+            .any(|r| r.external_id == "host:fs01.x.test" && r.name == "fs01.x.test"));
+        assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+        assert!(f.warnings[0].starts_with("cn=BAD,dc=x: msDS-AllowedToActOnBehalfOfOtherIdentity"));
+    }
+
     /// A group `cn=<cn>,dc=x` with one member and more attributes.
     fn group(cn: &str, member: &str, more: &[(&str, &[&str])]) -> Entry {
         let mut attrs: Vec<(&str, &[&str])> = vec![
@@ -1528,6 +1894,7 @@ mod tests {
         let b = "dc=x";
         let read = Read {
             max_pwd_age: None,
+            hosts: vec![],
             accounts: vec![svc(&[])],
             groups: vec![
                 group("Administrators", "cn=Domain Admins,dc=x", &[]),
@@ -1560,6 +1927,7 @@ mod tests {
         };
         let read = Read {
             max_pwd_age: Some(-42 * 86_400 * 10_000_000),
+            hosts: vec![],
             accounts: vec![acct("cn=must,dc=x", "512"), acct("cn=dont,dc=x", "66048")],
             groups: vec![],
         };
@@ -1600,6 +1968,7 @@ mod tests {
         let typed = |t: &'static [&'static str]| [("groupType", t)];
         let read = Read {
             max_pwd_age: None,
+            hosts: vec![],
             accounts: vec![svc(&[("memberOf", &["cn=IT Admins,dc=x"])])],
             groups: vec![
                 // A global distribution list (2), and a security group
@@ -1670,6 +2039,7 @@ mod tests {
         };
         let read = Read {
             max_pwd_age: None,
+            hosts: vec![],
             accounts: vec![svc("pg", "512"), svc("plain", "513")],
             groups: vec![
                 grp("Administrators", 544, "cn=Domain Admins,dc=x"),

@@ -429,6 +429,26 @@ impl SambaDc {
         }
     }
 
+    /// Runs `samba-tool` on the DC's own database (local, as root), the way
+    /// an administrator changes settings it writes in a binary form (e.g.
+    /// `delegation add-principal` builds the security descriptor).
+    pub fn samba_tool(&self, args: &[&str]) {
+        let out = Command::new("samba-tool")
+            .args(args)
+            .arg("-s")
+            .arg(self.dir.join("dc/etc/smb.conf"))
+            .arg("-H")
+            .arg(self.dir.join("dc/private/sam.ldb"))
+            .output()
+            .unwrap_or_else(|e| panic!("samba-tool: {e}"));
+        assert!(
+            out.status.success(),
+            "samba-tool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// An LDIF search as the Administrator (for checks and diagnostics).
     #[allow(dead_code)]
     pub fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {

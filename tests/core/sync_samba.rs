@@ -239,6 +239,19 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
     let s = dc.scope("ad");
     let started = std::time::Instant::now();
     populate(&s);
+    // Resource-based constrained delegation as an administrator sets it
+    // (samba-tool writes the security descriptor): the SQL account may act
+    // as anyone towards web, the app account towards a file server (a
+    // computer: not an identity, but a host the app reaches).
+    let fs = s.name("fs01");
+    dc.add(&format!(
+        "dn: CN={fs},{}\nobjectClass: computer\nsAMAccountName: {fs}$\n\
+         dNSHostName: {fs}.custodian.test\nuserAccountControl: {WORKSTATION_TRUST}\n",
+        s.ou
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    dc.samba_tool(&["delegation", "add-principal", &s.name("web"), &s.name("sql")]);
+    dc.samba_tool(&["delegation", "add-principal", &format!("{fs}$"), &s.name("app")]);
     let mut env = env_for(&s, &dc.url, "Samba AD");
     let out = env.sync().unwrap();
     eprintln!(
@@ -398,6 +411,25 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         env.detail(&n("sql")).delegations_in.len(),
         1,
         "the SQL account is the delegation's target"
+    );
+    // Resource-based delegation: read from the target's descriptor.
+    assert_eq!(
+        delegations(&env, &n("sql")),
+        [format!("Impersonate {}", n("web"))],
+        "msDS-AllowedToActOnBehalfOfOtherIdentity on web allows sql"
+    );
+    assert!(
+        env.detail(&n("web"))
+            .purpose
+            .contains(&format!("accepts resource-based delegation from {}", n("sql"))),
+        "{}",
+        env.detail(&n("web")).purpose
+    );
+    assert!(
+        ag.contains(&format!(
+            "kerberos: resource-based constrained delegation (acts as any user to this host) on {fs}.custodian.test write HC"
+        )),
+        "{ag:?}"
     );
 
     // gMSAs: owner from managedBy (a person), or the owning group named.
