@@ -613,9 +613,69 @@ pub fn classify(e: &Entry) -> AccountClass {
     }
 }
 
-/// How sensitive a group is, by its well-known name or `adminCount`.
-pub fn group_sensitivity(name: &str, admin_count: bool) -> Sensitivity {
+/// Well-known groups by SID: domain-relative RIDs (MS-DTYP 2.4.2.4; the
+/// domain SID `S-1-5-21-…` before them) and the `BUILTIN` domain
+/// (`S-1-5-32-…`). Names are localised (a German DC has "Domänen-Admins"),
+/// SIDs are not.
+const WELL_KNOWN_GROUPS: &[(&str, u32, Sensitivity)] = &[
+    ("domain", 512, Sensitivity::Critical),  // Domain Admins
+    ("domain", 516, Sensitivity::Critical),  // Domain Controllers
+    ("domain", 518, Sensitivity::Critical),  // Schema Admins
+    ("domain", 519, Sensitivity::Critical),  // Enterprise Admins
+    ("domain", 498, Sensitivity::High),      // Enterprise Read-only Domain Controllers
+    ("domain", 517, Sensitivity::High),      // Cert Publishers
+    ("domain", 520, Sensitivity::High),      // Group Policy Creator Owners
+    ("domain", 521, Sensitivity::High),      // Read-only Domain Controllers
+    ("domain", 526, Sensitivity::High),      // Key Admins
+    ("domain", 527, Sensitivity::High),      // Enterprise Key Admins
+    ("builtin", 544, Sensitivity::Critical), // Administrators
+    ("builtin", 548, Sensitivity::High),     // Account Operators
+    ("builtin", 549, Sensitivity::High),     // Server Operators
+    ("builtin", 550, Sensitivity::High),     // Print Operators
+    ("builtin", 551, Sensitivity::High),     // Backup Operators
+    ("builtin", 552, Sensitivity::High),     // Replicator
+];
+
+/// The sensitivity a group's SID alone gives it, if it is well known.
+pub fn sid_sensitivity(sid: &str) -> Option<Sensitivity> {
+    let (prefix, rid) = sid.rsplit_once('-')?;
+    let rid: u32 = rid.parse().ok()?;
+    let domain = if prefix == "S-1-5-32" {
+        "builtin"
+    } else if prefix.starts_with("S-1-5-21-") {
+        "domain"
+    } else {
+        return None;
+    };
+    WELL_KNOWN_GROUPS
+        .iter()
+        .find(|(d, r, _)| *d == domain && *r == rid)
+        .map(|(_, _, s)| *s)
+}
+
+/// How sensitive a group is, strongest signal first: a group the source
+/// names in `admin_groups` (by cn or DN) is critical; a well-known SID
+/// ([`WELL_KNOWN_GROUPS`]); `adminCount = 1` (AD's protected groups, kept
+/// by AdminSDHolder) is high; then the well-known English names, and any
+/// name containing "admin", for directories without SIDs (OpenLDAP).
+pub fn group_sensitivity(
+    sid: Option<&str>,
+    name: &str,
+    dn: &str,
+    admin_count: bool,
+    admin_groups: &[String],
+) -> Sensitivity {
     let n = name.trim().to_lowercase();
+    let norm_dn = normalize_dn(dn);
+    if admin_groups
+        .iter()
+        .any(|g| g.trim().eq_ignore_ascii_case(&n) || normalize_dn(g) == norm_dn)
+    {
+        return Sensitivity::Critical;
+    }
+    if let Some(s) = sid.and_then(sid_sensitivity) {
+        return s;
+    }
     const CRITICAL: &[&str] = &[
         "domain admins",
         "enterprise admins",
@@ -651,6 +711,7 @@ struct Settings {
     page_size: i32,
     account_filter: String,
     group_filter: String,
+    admin_groups: Vec<String>,
 }
 
 fn settings(ctx: &SyncContext) -> Result<Settings> {
@@ -696,6 +757,20 @@ fn settings(ctx: &SyncContext) -> Result<Settings> {
         page_size,
         account_filter: opt("account_filter", DEFAULT_ACCOUNT_FILTER),
         group_filter: opt("group_filter", DEFAULT_GROUP_FILTER),
+        admin_groups: match s.get("admin_groups") {
+            Some(serde_json::Value::Array(v)) => v
+                .iter()
+                .filter_map(|x| x.as_str())
+                .map(str::to_string)
+                .collect(),
+            Some(serde_json::Value::String(t)) => t
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => vec![],
+        },
     })
 }
 
@@ -940,12 +1015,12 @@ impl Source for LdapSource {
                 Err(e) => return Err(e),
             }
         };
-        Ok(map(&read, &s.base_dn, Utc::now()))
+        Ok(map(&read, &s.base_dn, &s.admin_groups, Utc::now()))
     }
 }
 
 /// Turns what was read into records.
-fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
+fn map(read: &Read, base_dn: &str, admin_groups: &[String], now: DateTime<Utc>) -> Fetched {
     let mut f = Fetched::new(FetchMode::Full);
     let classes: Vec<AccountClass> = read.accounts.iter().map(classify).collect();
     // DN → (key, is a person) for manager / managedBy / member resolution.
@@ -1216,7 +1291,7 @@ fn map(read: &Read, base_dn: &str, now: DateTime<Utc>) -> Fetched {
             environment: String::new(),
         });
     }
-    map_groups(read, &machine_dns, &mut f);
+    map_groups(read, &machine_dns, admin_groups, &mut f);
     f
 }
 
@@ -1324,7 +1399,12 @@ fn resource_based_delegation(read: &Read, classes: &[AccountClass], f: &mut Fetc
 }
 
 /// Group memberships of service accounts, nested groups followed.
-fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
+fn map_groups(
+    read: &Read,
+    machines: &[(String, String)],
+    admin_groups: &[String],
+    f: &mut Fetched,
+) {
     struct Group<'a> {
         key: String,
         name: &'a str,
@@ -1338,7 +1418,13 @@ fn map_groups(read: &Read, machines: &[(String, String)], f: &mut Fetched) {
             Group {
                 key: g.key(),
                 name,
-                sensitivity: group_sensitivity(name, g.int("adminCount") == Some(1)),
+                sensitivity: group_sensitivity(
+                    g.sid().as_deref(),
+                    name,
+                    &g.dn,
+                    g.int("adminCount") == Some(1),
+                    admin_groups,
+                ),
             }
         })
         .collect();
@@ -1678,7 +1764,7 @@ mod tests {
             ])],
             groups: vec![group("web", "cn=ann,ou=people,dc=x", &[])],
         };
-        let f = map(&read, "dc=x", Utc::now());
+        let f = map(&read, "dc=x", &[], Utc::now());
         assert_eq!(f.people.len(), 1);
         let person = &f.people[0];
         assert_eq!(
@@ -1824,7 +1910,7 @@ mod tests {
             accounts: vec![app, ann, web],
             groups: vec![],
         };
-        let f = map(&read, "dc=x", Utc::now());
+        let f = map(&read, "dc=x", &[], Utc::now());
         let name_of = |k: &str| {
             f.identities
                 .iter()
@@ -1902,7 +1988,7 @@ mod tests {
                 group("ops", "cn=svc,dc=x", &[]),
             ],
         };
-        let f = map(&read, b, Utc::now());
+        let f = map(&read, b, &[], Utc::now());
         let mut perms: Vec<&str> = f.grants.iter().map(|g| g.permission.as_str()).collect();
         perms.sort_unstable();
         assert_eq!(
@@ -1932,7 +2018,7 @@ mod tests {
             groups: vec![],
         };
         let now = Utc::now();
-        let f = map(&read, "dc=x", now);
+        let f = map(&read, "dc=x", &[], now);
         let pwd = |name: &str| {
             f.credentials
                 .iter()
@@ -1982,7 +2068,7 @@ mod tests {
                 group("ops", "cn=svc,dc=x", &typed(&["-2147483646"])),
             ],
         };
-        let f = map(&read, b, Utc::now());
+        let f = map(&read, b, &[], Utc::now());
         let got: Vec<(&str, &str)> = f
             .grants
             .iter()
@@ -2047,7 +2133,7 @@ mod tests {
                 grp("Domain Users", 513, "cn=nobody,dc=x"),
             ],
         };
-        let f = map(&read, b, Utc::now());
+        let f = map(&read, b, &[], Utc::now());
         let mut perms: Vec<(&str, Privilege)> = f
             .grants
             .iter()
@@ -2066,17 +2152,78 @@ mod tests {
 
     #[test]
     fn group_sensitivity_by_name() {
+        let by_name = |n: &str, admin_count: bool| {
+            group_sensitivity(None, n, &format!("cn={n},dc=x"), admin_count, &[])
+        };
+        assert_eq!(by_name("Domain Admins", false), Sensitivity::Critical);
+        assert_eq!(by_name("Backup Operators", false), Sensitivity::High);
+        assert_eq!(by_name("sql-admins", false), Sensitivity::High);
+        assert_eq!(by_name("Reporting", true), Sensitivity::High);
+        assert_eq!(by_name("Reporting", false), Sensitivity::Low);
+    }
+
+    #[test]
+    fn group_sensitivity_by_sid_and_configured_names_before_the_name() {
+        let dom = "S-1-5-21-10-20-30";
+        let g = |sid: &str, name: &str, configured: &[String]| {
+            group_sensitivity(
+                Some(sid),
+                name,
+                &format!("CN={name},DC=x"),
+                false,
+                configured,
+            )
+        };
+        // Localised names of well-known groups: the SID decides.
         assert_eq!(
-            group_sensitivity("Domain Admins", false),
+            g(&format!("{dom}-512"), "Domänen-Admins", &[]),
             Sensitivity::Critical
         );
         assert_eq!(
-            group_sensitivity("Backup Operators", false),
+            g(&format!("{dom}-519"), "Organisations-Admins", &[]),
+            Sensitivity::Critical
+        );
+        assert_eq!(
+            g("S-1-5-32-544", "Administratoren", &[]),
+            Sensitivity::Critical
+        );
+        assert_eq!(
+            g("S-1-5-32-551", "Sicherungs-Operatoren", &[]),
             Sensitivity::High
         );
-        assert_eq!(group_sensitivity("sql-admins", false), Sensitivity::High);
-        assert_eq!(group_sensitivity("Reporting", true), Sensitivity::High);
-        assert_eq!(group_sensitivity("Reporting", false), Sensitivity::Low);
+        assert_eq!(
+            g(&format!("{dom}-516"), "Domänencontroller", &[]),
+            Sensitivity::Critical
+        );
+        // RID 512 outside a domain SID is not Domain Admins.
+        assert_eq!(g("S-1-5-32-512", "x", &[]), Sensitivity::Low);
+        assert_eq!(sid_sensitivity("S-1-16-512"), None);
+        // An ordinary group (RID >= 1000) falls back to its name.
+        assert_eq!(
+            g(&format!("{dom}-1105"), "Reporting", &[]),
+            Sensitivity::Low
+        );
+        assert_eq!(
+            g(&format!("{dom}-1106"), "sql-admins", &[]),
+            Sensitivity::High
+        );
+        // A configured admin group, by name or by DN, whatever its SID.
+        let conf = [
+            "tier0-ops".to_string(),
+            "cn=Vault Operators, dc=x".to_string(),
+        ];
+        assert_eq!(
+            g(&format!("{dom}-1107"), "Tier0-Ops", &conf),
+            Sensitivity::Critical
+        );
+        assert_eq!(
+            g(&format!("{dom}-1108"), "Vault Operators", &conf),
+            Sensitivity::Critical
+        );
+        assert_eq!(
+            g(&format!("{dom}-1109"), "Reporting", &conf),
+            Sensitivity::Low
+        );
     }
 
     #[test]

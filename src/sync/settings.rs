@@ -176,6 +176,12 @@ pub const LDAP: &[Setting] = &[
         None,
         "the LDAP filter that finds groups",
     ),
+    Setting::optional(
+        "admin_groups",
+        T::List,
+        None,
+        "groups (by name or DN) whose members are administrators, besides the well-known ones (Domain Admins, Administrators, ... by SID)",
+    ),
 ];
 
 pub const CSV: &[Setting] = &[Setting::required(
@@ -395,6 +401,7 @@ pub const LABELS: &[(&str, &str)] = &[
     ("ca_cert", "CA certificate file"),
     ("account_filter", "Account filter"),
     ("group_filter", "Group filter"),
+    ("admin_groups", "Administrator groups"),
     ("org", "Organisation"),
     ("api_base", "API base URL"),
     ("read_tokens", "Read fine-grained tokens"),

@@ -252,7 +252,10 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
     .unwrap_or_else(|e| panic!("{e}"));
     dc.samba_tool(&["delegation", "add-principal", &s.name("web"), &s.name("sql")]);
     dc.samba_tool(&["delegation", "add-principal", &format!("{fs}$"), &s.name("app")]);
-    let mut env = env_for(&s, &dc.url, "Samba AD");
+    // One of the organisation's own groups is configured as an admin group.
+    let mut settings = s.settings(&dc.url);
+    settings["admin_groups"] = serde_json::json!(s.name("reporting"));
+    let mut env = SourceEnv::new("ldap", "Samba AD", settings, dc.reader_pw());
     let out = env.sync().unwrap();
     eprintln!(
         "samba: DC up in {:.1} s; populated and synced in {:.1} s",
@@ -446,7 +449,8 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
     );
     assert_eq!(
         grants(&env, &format!("{}$", n("reports"))),
-        [format!("member on {} read", n("reporting"))]
+        [format!("member on {} admin HC", n("reporting"))],
+        "admin_groups names reporting: membership is admin"
     );
     let etl = env.detail(&format!("{}$", n("etl")));
     assert!(etl.owner.is_none(), "a group is not a person");

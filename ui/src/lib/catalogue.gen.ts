@@ -282,6 +282,15 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "default": null,
         "help": "the LDAP filter that finds groups",
         "secret": false
+      },
+      {
+        "key": "admin_groups",
+        "label": "Administrator groups",
+        "type": "list",
+        "required": false,
+        "default": null,
+        "help": "groups (by name or DN) whose members are administrators, besides the well-known ones (Domain Admins, Administrators, ... by SID)",
+        "secret": false
       }
     ],
     "write_back": []
