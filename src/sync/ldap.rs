@@ -20,7 +20,14 @@
 //!    gMSA, which AD derives from `computer`). Computer accounts are hosts,
 //!    not identities anyone builds or owns, and a domain has as many of them
 //!    as users: they are left out at the server and again here;
-//! 3. groups (`group`, `groupOfNames`, `groupOfUniqueNames`), paged too.
+//! 3. groups (`group`, `groupOfNames`, `groupOfUniqueNames`), paged too;
+//! 4. computers that accept resource-based delegation (see below);
+//! 5. the rest of every ranged attribute: a Windows DC sends a
+//!    multi-valued attribute with more than `MaxValRange` (1500) values as
+//!    `member;range=0-1499`; each further chunk is a base search on the
+//!    entry for `member;range=<next>-*`, until one ends in `-*`
+//!    ([`Entry::take_ranges`]; at most 10,000 chunks an entry, then a
+//!    warning).
 //!
 //! Referrals are dropped (`EntriesOnly`): following them would mean binding
 //! to other servers with this source's password.
@@ -129,6 +136,8 @@ pub const DEFAULT_ACCOUNT_FILTER: &str = "(|(&(|(objectClass=user)(objectClass=i
 pub const DEFAULT_GROUP_FILTER: &str =
     "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames))";
 const DEFAULT_PAGE: i32 = 500;
+/// At most this many ranged reads per entry (1,500 values each on AD: 15M).
+const MAX_RANGE_ROUNDS: usize = 10_000;
 
 const ACCOUNT_ATTRS: &[&str] = &[
     "objectClass",
@@ -450,6 +459,53 @@ impl Entry {
             return u.to_lowercase();
         }
         normalize_dn(&self.dn)
+    }
+
+    /// Moves the values of AD's ranged form (`member;range=0-1499`: a
+    /// multi-valued attribute larger than the DC's `MaxValRange`, 1500 by
+    /// default) into the plain attribute, and returns, for each attribute
+    /// that is not complete (its last chunk ends in `-*`), where the next
+    /// chunk starts. MS-ADTS 3.1.1.3.1.3.3.
+    pub fn take_ranges(&mut self) -> Vec<(String, u64)> {
+        let ranged: Vec<String> = self
+            .attrs
+            .keys()
+            .filter(|k| k.contains(";range="))
+            .cloned()
+            .collect();
+        let mut more = vec![];
+        for k in ranged {
+            let Some(values) = self.attrs.remove(&k) else {
+                continue;
+            };
+            let Some((attr, range)) = k.split_once(";range=") else {
+                continue;
+            };
+            self.attrs
+                .entry(attr.to_string())
+                .or_default()
+                .extend(values);
+            let hi = range.split_once('-').map(|(_, hi)| hi);
+            match hi {
+                Some("*") | None => {}
+                Some(hi) => {
+                    if let Ok(hi) = hi.parse::<u64>() {
+                        more.push((attr.to_string(), hi + 1));
+                    }
+                }
+            }
+        }
+        more
+    }
+
+    /// Adds a chunk read for ranged values (its ranged attributes only) and
+    /// returns where the next chunks start, as [`Entry::take_ranges`].
+    pub fn absorb_ranges(&mut self, mut chunk: Entry) -> Vec<(String, u64)> {
+        let more = chunk.take_ranges();
+        for (k, v) in chunk.attrs {
+            self.attrs.entry(k).or_default().extend(v);
+        }
+        more
     }
 
     fn uac(&self) -> i64 {
@@ -888,6 +944,8 @@ struct Read {
     groups: Vec<Entry>,
     /// Computers whose `msDS-AllowedToActOnBehalfOfOtherIdentity` is set.
     hosts: Vec<Entry>,
+    /// What the read could not complete (an entry's ranged values).
+    warnings: Vec<String>,
 }
 
 async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Read> {
@@ -941,6 +999,7 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
             accounts: vec![],
             groups: vec![],
             hosts: vec![],
+            warnings: vec![],
         };
         let host_filter = HOST_FILTER.to_string();
         for (phase, filter, attrs) in [
@@ -989,6 +1048,48 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
                 _ => read.hosts = out,
             }
         }
+        // Ranged values (AD sends a large `member` as `member;range=0-1499`
+        // and the rest only when asked, one chunk per request).
+        for e in read.accounts.iter_mut().chain(read.groups.iter_mut()) {
+            let mut pending = e.take_ranges();
+            let mut rounds = 0usize;
+            while let Some((attr, start)) = pending.pop() {
+                cancel.check()?;
+                rounds += 1;
+                if rounds > MAX_RANGE_ROUNDS {
+                    read.warnings.push(format!(
+                        "{}: {attr} has more values than {MAX_RANGE_ROUNDS} ranged reads brought; the rest are not shown",
+                        e.dn
+                    ));
+                    break;
+                }
+                let want = format!("{attr};range={start}-*");
+                let (found, _) = timed(t, "read ranged values", &s.base_dn, async {
+                    ldap.search(&e.dn, Scope::Base, "(objectClass=*)", vec![want.as_str()])
+                        .await?
+                        .success()
+                })
+                .await?;
+                let Some(raw) = found.into_iter().next() else {
+                    read.warnings.push(format!(
+                        "{}: the directory stopped answering for {attr} from value {start}; the rest are not shown",
+                        e.dn
+                    ));
+                    break;
+                };
+                for (a, next) in e.absorb_ranges(parse_entry(raw.0)?) {
+                    // A chunk that does not move forward would loop.
+                    if a == attr && next <= start {
+                        read.warnings.push(format!(
+                            "{}: the directory sent {attr} from {start} again; the rest are not shown",
+                            e.dn
+                        ));
+                    } else {
+                        pending.push((a, next));
+                    }
+                }
+            }
+        }
         Ok(read)
     }
     .await;
@@ -1022,6 +1123,9 @@ impl Source for LdapSource {
 /// Turns what was read into records.
 fn map(read: &Read, base_dn: &str, admin_groups: &[String], now: DateTime<Utc>) -> Fetched {
     let mut f = Fetched::new(FetchMode::Full);
+    for w in &read.warnings {
+        f.warn(w.clone());
+    }
     let classes: Vec<AccountClass> = read.accounts.iter().map(classify).collect();
     // DN → (key, is a person) for manager / managedBy / member resolution.
     let mut by_dn: HashMap<String, (String, bool)> = HashMap::new();
@@ -1757,6 +1861,7 @@ mod tests {
         let read = Read {
             max_pwd_age: None,
             hosts: vec![],
+            warnings: vec![],
             accounts: vec![ann(&[
                 given,
                 ("mail", &["ann@x.test"]),
@@ -1907,6 +2012,7 @@ mod tests {
         let read = Read {
             max_pwd_age: None,
             hosts: vec![fs, broken],
+            warnings: vec![],
             accounts: vec![app, ann, web],
             groups: vec![],
         };
@@ -1952,6 +2058,31 @@ mod tests {
         assert!(f.warnings[0].starts_with("cn=BAD,dc=x: msDS-AllowedToActOnBehalfOfOtherIdentity"));
     }
 
+    #[test]
+    fn ranged_values_are_merged_and_say_where_the_next_chunk_starts() {
+        let mut g = Entry::new(
+            "cn=big,dc=x",
+            &[
+                ("cn", &["big"]),
+                ("member;range=0-1", &["cn=a,dc=x", "cn=b,dc=x"]),
+            ],
+        );
+        assert_eq!(g.take_ranges(), [("member".to_string(), 2)]);
+        assert_eq!(g.all("member"), ["cn=a,dc=x", "cn=b,dc=x"]);
+        let next = Entry::new(
+            "cn=big,dc=x",
+            &[("member;range=2-3", &["cn=c,dc=x", "cn=d,dc=x"])],
+        );
+        assert_eq!(g.absorb_ranges(next), [("member".to_string(), 4)]);
+        let last = Entry::new("cn=big,dc=x", &[("member;range=4-*", &["cn=e,dc=x"])]);
+        assert!(g.absorb_ranges(last).is_empty(), "-* is the last chunk");
+        assert_eq!(g.all("member").len(), 5);
+        // A complete attribute is left as it is.
+        let mut plain = Entry::new("cn=small,dc=x", &[("member", &["cn=a,dc=x"])]);
+        assert!(plain.take_ranges().is_empty());
+        assert_eq!(plain.all("member"), ["cn=a,dc=x"]);
+    }
+
     /// A group `cn=<cn>,dc=x` with one member and more attributes.
     fn group(cn: &str, member: &str, more: &[(&str, &[&str])]) -> Entry {
         let mut attrs: Vec<(&str, &[&str])> = vec![
@@ -1981,6 +2112,7 @@ mod tests {
         let read = Read {
             max_pwd_age: None,
             hosts: vec![],
+            warnings: vec![],
             accounts: vec![svc(&[])],
             groups: vec![
                 group("Administrators", "cn=Domain Admins,dc=x", &[]),
@@ -2014,6 +2146,7 @@ mod tests {
         let read = Read {
             max_pwd_age: Some(-42 * 86_400 * 10_000_000),
             hosts: vec![],
+            warnings: vec![],
             accounts: vec![acct("cn=must,dc=x", "512"), acct("cn=dont,dc=x", "66048")],
             groups: vec![],
         };
@@ -2055,6 +2188,7 @@ mod tests {
         let read = Read {
             max_pwd_age: None,
             hosts: vec![],
+            warnings: vec![],
             accounts: vec![svc(&[("memberOf", &["cn=IT Admins,dc=x"])])],
             groups: vec![
                 // A global distribution list (2), and a security group
@@ -2126,6 +2260,7 @@ mod tests {
         let read = Read {
             max_pwd_age: None,
             hosts: vec![],
+            warnings: vec![],
             accounts: vec![svc("pg", "512"), svc("plain", "513")],
             groups: vec![
                 grp("Administrators", 544, "cn=Domain Admins,dc=x"),

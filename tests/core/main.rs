@@ -24,6 +24,7 @@ mod history;
 mod hostile;
 mod inventory;
 mod keyring;
+mod ldap_ranged;
 mod layout;
 mod offboarding;
 mod postgres;
