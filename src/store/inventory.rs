@@ -212,6 +212,16 @@ impl Store {
         })
     }
 
+    /// Every identity's id and external id (its key in its source: the ARN
+    /// for AWS), by id: what names an identity outside Custodian.
+    pub fn identity_external_ids(&self) -> Result<Vec<(i64, String)>> {
+        self.db.query_map(
+            "SELECT id, external_id FROM identities ORDER BY id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     /// Finds an identity by numeric id, external id, or exact (case-insensitive) name.
     pub fn resolve_identity(&self, reference: &str) -> Result<IdentityId> {
         let reference = reference.trim();
