@@ -54,7 +54,9 @@
 //!   offboards, but an account can be disabled for leave and re-enabled, so
 //!   it is not taken as a departure date).
 //! - **Service accounts** → identities: disabled when `ACCOUNTDISABLE` or
-//!   expired; owner from `managedBy` (MSA/gMSA; a group there is named in the
+//!   expired (not `krbtgt`, RID 502, or an RODC's `krbtgt_<n>`: disabled for
+//!   logon by design, its password keys every ticket, so it stays active
+//!   and its password's age is judged); owner from `managedBy` (MSA/gMSA; a group there is named in the
 //!   description, since an owner is a person) or `manager`; `department` →
 //!   team; `whenCreated`/`createTimestamp` → created; `lastLogonTimestamp`
 //!   (FILETIME; replicated lazily, so up to ~14 days behind) → last used.
@@ -444,6 +446,15 @@ impl Entry {
         let sid = self.sid()?;
         let (domain, _) = sid.rsplit_once('-')?;
         Some(format!("{domain}-{rid}"))
+    }
+
+    /// The KDC's account: RID 502 in a domain, or an RODC's `krbtgt_<n>`.
+    pub fn is_krbtgt(&self) -> bool {
+        self.sid()
+            .is_some_and(|s| s.starts_with("S-1-5-21-") && s.ends_with("-502"))
+            || self
+                .first("sAMAccountName")
+                .is_some_and(|n| n.to_ascii_lowercase().starts_with("krbtgt_"))
     }
 
     /// The stable key: objectGUID, entryUUID, else the normalised DN.
@@ -1215,6 +1226,14 @@ fn map(read: &Read, base_dn: &str, admin_groups: &[String], now: DateTime<Utc>) 
                 person_key(managed_by).or_else(|| person_key(e.first("manager")))
             };
             let mut facts: Vec<String> = vec![];
+            let krbtgt = e.is_krbtgt();
+            if krbtgt {
+                facts.push(
+                    "the domain's Kerberos ticket-granting account: disabled for logon by design, \
+                     but its password keys every Kerberos ticket (reset it twice to rotate)"
+                        .to_string(),
+                );
+            }
             if *c == AccountClass::PersonAndService {
                 facts.push(
                         "a person's own account (given name and mail, surname or manager) running a service"
@@ -1273,7 +1292,8 @@ fn map(read: &Read, base_dn: &str, admin_groups: &[String], now: DateTime<Utc>) 
                 name: account_name(e).unwrap_or(e.dn.as_str()).to_string(),
                 kind,
                 agent_class,
-                status: if disabled || expired {
+                // krbtgt is always disabled, and always in use.
+                status: if (disabled && !krbtgt) || expired {
                     IdentityStatus::Disabled
                 } else {
                     IdentityStatus::Active
@@ -2081,6 +2101,43 @@ mod tests {
         let mut plain = Entry::new("cn=small,dc=x", &[("member", &["cn=a,dc=x"])]);
         assert!(plain.take_ranges().is_empty());
         assert_eq!(plain.all("member"), ["cn=a,dc=x"]);
+    }
+
+    #[test]
+    fn krbtgt_is_governed_as_active_whatever_its_disabled_bit() {
+        let acct = |name: &str, sid: &str| {
+            Entry::new(
+                &format!("cn={name},cn=users,dc=x"),
+                &[
+                    ("objectClass", &["user"]),
+                    ("sAMAccountName", &[name]),
+                    ("objectSid", &[sid]),
+                    ("servicePrincipalName", &["kadmin/changepw"]),
+                    ("userAccountControl", &["514"]),
+                ],
+            )
+        };
+        let read = Read {
+            max_pwd_age: None,
+            hosts: vec![],
+            warnings: vec![],
+            accounts: vec![
+                acct("krbtgt", "S-1-5-21-1-2-3-502"),
+                acct("krbtgt_8245", "S-1-5-21-1-2-3-1108"),
+                acct("oldsvc", "S-1-5-21-1-2-3-1109"),
+            ],
+            groups: vec![],
+        };
+        let f = map(&read, "dc=x", &[], Utc::now());
+        let status = |n: &str| {
+            f.identities
+                .iter()
+                .find(|i| i.name == n)
+                .map(|i| (i.status, i.description.contains("ticket-granting")))
+        };
+        assert_eq!(status("krbtgt"), Some((IdentityStatus::Active, true)));
+        assert_eq!(status("krbtgt_8245"), Some((IdentityStatus::Active, true)));
+        assert_eq!(status("oldsvc"), Some((IdentityStatus::Disabled, false)));
     }
 
     /// A group `cn=<cn>,dc=x` with one member and more attributes.
