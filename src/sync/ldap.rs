@@ -79,7 +79,8 @@
 //!   with `adminCount=1` are high/critical, and membership in them is admin
 //!   and high-consequence. Only groups that some service account reaches
 //!   become resources. AD distribution lists (`groupType` without the
-//!   security bit 0x80000000) give no grant and pass no nesting on. The
+//!   security bit 0x80000000) give no grant and pass no nesting on; an
+//!   account's direct lists are named in its description. The
 //!   primary group (`primaryGroupID`, resolved by RID within the account's
 //!   domain SID from `objectSid`; in neither `member` nor `memberOf`) is a
 //!   membership too (`member (primary group)`), except the defaults 513
@@ -1685,6 +1686,49 @@ fn map_groups(
             });
         }
     }
+    // Distribution lists give nothing, but a reviewer sees them on the
+    // account (its direct lists, by `member` or `memberOf`).
+    let machine_dns: HashMap<&str, &str> = machines
+        .iter()
+        .map(|(k, dn)| (dn.as_str(), k.as_str()))
+        .collect();
+    let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (i, g) in read.groups.iter().enumerate() {
+        if !is_distribution(g) {
+            continue;
+        }
+        let gdn = normalize_dn(&g.dn);
+        let by_member = g
+            .all("member")
+            .into_iter()
+            .filter_map(|m| machine_dns.get(normalize_dn(m).as_str()).copied());
+        let by_member_of = read
+            .accounts
+            .iter()
+            .filter(|e| e.all("memberOf").iter().any(|m| normalize_dn(m) == gdn))
+            .filter_map(|e| machine_dns.get(normalize_dn(&e.dn).as_str()).copied());
+        for key in by_member.chain(by_member_of) {
+            let v = lists.entry(key).or_default();
+            if !v.contains(&groups[i].name) {
+                v.push(groups[i].name);
+            }
+        }
+    }
+    for i in f.identities.iter_mut() {
+        if let Some(names) = lists.get_mut(i.external_id.as_str()) {
+            names.sort_unstable();
+            let fact = format!(
+                "on distribution list{} {} (mail only: no access)",
+                if names.len() > 1 { "s" } else { "" },
+                names.join(", ")
+            );
+            if i.description.is_empty() {
+                i.description = fact;
+            } else {
+                i.description = format!("{}; {fact}", i.description);
+            }
+        }
+    }
     for (g, grp) in groups.iter().enumerate() {
         if used[g] {
             f.resources.push(ResourceRecord {
@@ -2272,6 +2316,13 @@ mod tests {
                 .iter()
                 .all(|r| r.name != "IT Admins" && r.name != "Domain Admins"),
             "neither the list nor what it is nested in is reached"
+        );
+        assert!(
+            f.identities[0]
+                .description
+                .ends_with("on distribution list IT Admins (mail only: no access)"),
+            "the list is shown on the account: {}",
+            f.identities[0].description
         );
     }
 

@@ -298,10 +298,15 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         sql.owner.as_ref().map(|o| o.display_name.as_str()),
         Some("Bob Brown")
     );
+    let on_list = format!(
+        "on distribution list {} (mail only: no access)",
+        n("it-admins")
+    );
     for fact in [
         "Runs the SQL Server instance",
         "password never expires",
         "SPN: MSSQLSvc/",
+        &on_list,
     ] {
         assert!(sql.purpose.contains(fact), "{fact}: {}", sql.purpose);
     }
