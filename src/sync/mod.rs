@@ -16,6 +16,7 @@ pub mod entra;
 pub mod github;
 pub mod graph_batch;
 pub mod http;
+pub mod jwt;
 pub mod ldap;
 pub mod okta;
 /// What a source fetched lives below both the store and the connectors
