@@ -168,8 +168,8 @@ pub fn identity_changed(before: IdentityFacts, after: IdentityFacts) -> Vec<Even
 
 /// A credential new on an identity: a joiner on an identity that existed
 /// before this run (a new identity's credentials come with its own joiner).
-pub fn credential_new(identity_is_new: bool, kind: &str, identity_ext: &str) -> Option<Event> {
-    (!identity_is_new).then(|| ev(EventKind::Joiner, format!("new {kind} on {identity_ext}")))
+pub fn credential_new(identity_is_new: bool, kind: &str, identity_name: &str) -> Option<Event> {
+    (!identity_is_new).then(|| ev(EventKind::Joiner, format!("new {kind} on {identity_name}")))
 }
 
 /// How many lost grants a mover's detail names before "and N more".

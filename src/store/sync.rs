@@ -1406,7 +1406,7 @@ fn apply_credentials(
         "INSERT INTO credentials(id, identity_id, external_id, kind, display_name, created_at, expires_at,
              last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     );
-    for (ext, &(identity, is_new, _)) in touched {
+    for &(identity, is_new, name) in touched.values() {
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         for c in incoming.remove(&identity).unwrap_or_default() {
@@ -1456,7 +1456,7 @@ fn apply_credentials(
                             to_ts_opt(c.last_used_at)
                         ],
                     )?;
-                    let event = lifecycle::credential_new(is_new, c.kind.as_str(), ext);
+                    let event = lifecycle::credential_new(is_new, c.kind.as_str(), name);
                     ev.record(Subject::Credential, cid, &c.display_name, event)?;
                 }
             }

@@ -723,11 +723,15 @@ fn delta_incremental_applies_leavers_and_removals_and_keeps_the_rest() {
         leavers.contains(&("person", "Boss", "status active -> suspended")),
         "{events:?}"
     );
-    assert!(
-        events
-            .iter()
-            .any(|e| e.kind == "joiner" && e.subject == "credential"),
-        "the new secret is a joiner: {events:?}"
+    let new_secrets: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "joiner" && e.subject == "credential")
+        .map(|e| e.detail.as_str())
+        .collect();
+    assert_eq!(
+        new_secrets,
+        ["new client_secret on ci-deployer"],
+        "the new secret is a joiner, named by its identity's name"
     );
 
     let cursor = env.store.source_cursor(env.source).unwrap().unwrap();
