@@ -90,7 +90,22 @@ fn start_moto() -> Result<(Moto, String)> {
 /// One IAM call: (action, params).
 type Call = (&'static str, Vec<(&'static str, String)>);
 
+/// One call; a 5xx (moto's CreateRole fails now and then under load) is
+/// tried again, up to five times.
 async fn send(http: &reqwest::Client, endpoint: &str, call: &Call) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        match send_once(http, endpoint, call).await {
+            Err(e) if attempt < 5 && e.to_string().contains("answered 5") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn send_once(http: &reqwest::Client, endpoint: &str, call: &Call) -> Result<()> {
     let params: Vec<(&str, &str)> = call.1.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let body = query_body(call.0, &params);
     let mut rb = http.post(endpoint).header("content-type", CONTENT_TYPE);
@@ -157,6 +172,207 @@ fn user_arn(i: usize) -> String {
     }
 }
 
+/// The `case-*` principals: one of each shape the two tools might judge
+/// differently (escalation by keys, passwords, trust rewrites and passed
+/// roles; admin by an IAM write on another principal, on any user, by group
+/// membership; account trust with a deny, a condition, a boundary). A fixed
+/// set whatever the size, added to the three stages of [`populate`]: users,
+/// then their keys, policies and the roles, then the roles' policies.
+fn cases() -> (Vec<Call>, Vec<Call>, Vec<Call>) {
+    let arn = |kind: &str, name: &str| format!("arn:aws:iam::{ACCOUNT}:{kind}/{name}");
+    let admin_user = arn("user", "svc/case-admin");
+    let admin_role = arn("role", "case-admin-role");
+    let root_role = arn("role", "case-root-admin-role");
+    let allow = |actions: &[&str], resource: &str| serde_json::json!({"Effect":"Allow","Action":actions,"Resource":resource});
+    let users: Vec<(&str, Vec<serde_json::Value>)> = vec![
+        ("case-admin", vec![]),
+        (
+            "case-keymaker",
+            vec![allow(&["iam:CreateAccessKey"], &admin_user)],
+        ),
+        (
+            "case-passwd",
+            vec![allow(&["iam:CreateLoginProfile"], &admin_user)],
+        ),
+        (
+            "case-keymaker-any",
+            vec![allow(&["iam:CreateAccessKey"], "*")],
+        ),
+        (
+            "case-trust-rewriter",
+            vec![allow(&["iam:UpdateAssumeRolePolicy"], &admin_role)],
+        ),
+        (
+            "case-trust-rewriter-assume",
+            vec![allow(
+                &["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"],
+                &admin_role,
+            )],
+        ),
+        (
+            "case-lambda",
+            vec![allow(
+                &[
+                    "iam:PassRole",
+                    "lambda:CreateFunction",
+                    "lambda:InvokeFunction",
+                ],
+                "*",
+            )],
+        ),
+        (
+            "case-lambda-noinvoke",
+            vec![allow(&["iam:PassRole", "lambda:CreateFunction"], "*")],
+        ),
+        (
+            "case-ec2",
+            vec![allow(&["iam:PassRole", "ec2:RunInstances"], "*")],
+        ),
+        (
+            "case-ec2-profile",
+            vec![allow(
+                &[
+                    "iam:PassRole",
+                    "ec2:RunInstances",
+                    "iam:CreateInstanceProfile",
+                    "iam:AddRoleToInstanceProfile",
+                ],
+                "*",
+            )],
+        ),
+        (
+            "case-attach-other",
+            vec![allow(
+                &["iam:AttachUserPolicy"],
+                &arn("user", "svc/case-keymaker"),
+            )],
+        ),
+        (
+            "case-self-put",
+            vec![allow(
+                &["iam:PutUserPolicy"],
+                &arn("user", "svc/${aws:username}"),
+            )],
+        ),
+        (
+            "case-group-adder",
+            vec![allow(&["iam:AddUserToGroup"], "*")],
+        ),
+        (
+            "case-notaction",
+            vec![serde_json::json!({"Effect":"Allow","NotAction":"iam:*","Resource":"*"})],
+        ),
+        ("case-denied", vec![allow(&["sts:AssumeRole"], "*")]),
+        (
+            "case-self-denied",
+            vec![
+                allow(&["sts:AssumeRole"], "*"),
+                serde_json::json!({"Effect":"Deny","Action":"sts:AssumeRole","Resource":root_role}),
+            ],
+        ),
+    ];
+    let (mut s1, mut s2, mut s3) = (vec![], vec![], vec![]);
+    for (name, stmts) in &users {
+        s1.push((
+            "CreateUser",
+            vec![("UserName", name.to_string()), ("Path", "/svc/".into())],
+        ));
+        s2.push(("CreateAccessKey", vec![("UserName", name.to_string())]));
+        if !stmts.is_empty() {
+            s2.push((
+                "PutUserPolicy",
+                vec![
+                    ("UserName", name.to_string()),
+                    ("PolicyName", "case".into()),
+                    (
+                        "PolicyDocument",
+                        doc(serde_json::json!({"Version":"2012-10-17","Statement":stmts})),
+                    ),
+                ],
+            ));
+        }
+    }
+    s2.push((
+        "AttachUserPolicy",
+        vec![
+            ("UserName", "case-admin".into()),
+            ("PolicyArn", format!("arn:aws:iam::{ACCOUNT}:policy/admin")),
+        ],
+    ));
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    let trust = |stmts: serde_json::Value| {
+        doc(serde_json::json!({"Version":"2012-10-17","Statement":stmts}))
+    };
+    // (role, trust, managed policy, boundary)
+    let roles: Vec<(&str, String, &str, Option<&str>)> = vec![
+        (
+            "case-admin-role",
+            trust(
+                serde_json::json!([{"Effect":"Allow","Principal":{"Service":["lambda.amazonaws.com","ec2.amazonaws.com"]},"Action":"sts:AssumeRole"}]),
+            ),
+            "admin",
+            None,
+        ),
+        (
+            "case-root-admin-role",
+            trust(
+                serde_json::json!([{"Effect":"Allow","Principal":{"AWS":root},"Action":"sts:AssumeRole"}]),
+            ),
+            "admin",
+            None,
+        ),
+        (
+            "case-mfa-role",
+            trust(
+                serde_json::json!([{"Effect":"Allow","Principal":{"AWS":root},"Action":"sts:AssumeRole","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"true"}}}]),
+            ),
+            "s3-read",
+            None,
+        ),
+        (
+            "case-deny-role",
+            trust(serde_json::json!([
+                {"Effect":"Allow","Principal":{"AWS":root},"Action":"sts:AssumeRole"},
+                {"Effect":"Deny","Principal":{"AWS":arn("user", "svc/case-denied")},"Action":"sts:AssumeRole"}
+            ])),
+            "s3-read",
+            None,
+        ),
+        (
+            "case-bounded",
+            trust(
+                serde_json::json!([{"Effect":"Allow","Principal":{"AWS":arn("user", "svc/case-denied")},"Action":"sts:AssumeRole"}]),
+            ),
+            "assume-any",
+            Some("s3-read"),
+        ),
+    ];
+    for (name, trust, policy, boundary) in roles {
+        let mut p = vec![
+            ("RoleName", name.to_string()),
+            ("AssumeRolePolicyDocument", trust),
+        ];
+        if let Some(b) = boundary {
+            p.push((
+                "PermissionsBoundary",
+                format!("arn:aws:iam::{ACCOUNT}:policy/{b}"),
+            ));
+        }
+        s2.push(("CreateRole", p));
+        s3.push((
+            "AttachRolePolicy",
+            vec![
+                ("RoleName", name.to_string()),
+                (
+                    "PolicyArn",
+                    format!("arn:aws:iam::{ACCOUNT}:policy/{policy}"),
+                ),
+            ],
+        ));
+    }
+    (s1, s2, s3)
+}
+
 /// Builds the account in stages (an object must exist before it is used).
 /// Returns the number of calls made.
 pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usize> {
@@ -203,6 +419,7 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
         )
     };
     let mut total = 0;
+    let (c1, c2, c3) = cases();
 
     let mut s1: Vec<Call> = policies
         .iter()
@@ -239,6 +456,7 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
         }
         s1.push(("CreateUser", p));
     }
+    s1.extend(c1);
     total += s1.len();
     stage(&http, &ep, s1).await?;
 
@@ -305,6 +523,7 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
         }
         s2.push(("CreateRole", p));
     }
+    s2.extend(c2);
     total += s2.len();
     stage(&http, &ep, s2).await?;
 
@@ -318,6 +537,7 @@ pub async fn populate(endpoint: &str, users: usize, roles: usize) -> Result<usiz
             ],
         ));
     }
+    s3.extend(c3);
     total += s3.len();
     stage(&http, &ep, s3).await?;
     Ok(total)
@@ -400,8 +620,14 @@ pub fn run_aws(
     let t = Instant::now();
     let graph = custodian::blast::Graph::load(&store)?;
     let graph_s = t.elapsed().as_secs_f64();
+    let ours = super::aws_compare::ours(&store)?;
+    lines.push(format!(
+        "paths-to-admin over the whole account: {} principals in {:.2} ms (graph load included)",
+        ours.privesc.len(),
+        ours.paths_s * 1000.0
+    ));
     let mut reaches = vec![];
-    for (label, p) in pick_principals(&store, &graph)? {
+    for (label, p) in pick_principals(&graph, &ours)? {
         let t = Instant::now();
         let b = graph.blast(p.id)?;
         let s = t.elapsed().as_secs_f64();
@@ -428,23 +654,29 @@ pub fn run_aws(
         "bench": "aws_moto", "users": users, "roles": roles, "sync_s": secs, "items": out.report.items,
         "identities": idents, "credentials": creds, "grants": grants, "delegations": dels,
         "peak_rss_mib": rss, "rss_before_mib": rss0, "graph_build_s": graph_s,
+        "paths_to_admin_s": ours.paths_s, "paths_to_admin": ours.privesc.len(), "admins": ours.admin_ids.len(),
         "reaches": reaches.iter().map(|r| serde_json::json!({"principal": r.principal, "label": r.label, "s": r.s, "reachable": r.reachable})).collect::<Vec<_>>(),
     });
     if let Some((timeout, reach_timeout)) = pmapper {
-        let ours = super::pmapper::Side {
+        let side = super::pmapper::Side {
             fetch_s: secs,
             build_s: graph_s,
             reaches,
+            privesc_s: ours.paths_s,
             peak_rss_mib: rss,
         };
         let cmp = super::pmapper::compare(
             &endpoint,
             Duration::from_secs(timeout),
             Duration::from_secs(reach_timeout),
-            &ours,
+            &side,
         )?;
         lines.extend(cmp.lines);
         json["pmapper"] = cmp.json;
+        let (what, verdicts) =
+            super::aws_compare::compare(&ours, cmp.graph.as_ref(), cmp.privesc.as_ref());
+        lines.extend(what);
+        json["comparison"] = verdicts;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Report { json, lines })
@@ -457,33 +689,26 @@ pub(crate) struct Principal {
 }
 
 /// The principals both tools are asked about, each with why:
-/// - the non-admin user or role whose assume-role chains reach the most
-///   principals without reaching an administrator (ties: the lowest id);
-/// - the non-admin principal with the most reach among those whose chains
-///   reach an administrator (a holder of `*`), the case where PMapper
-///   enumerates a path to every principal.
+/// - the non-admin user or role whose edges reach the most principals
+///   without reaching an administrator (ties: the lowest id);
+/// - the non-admin principal with the most reach among those whose edges
+///   reach an administrator, the case where PMapper enumerates a path to
+///   every principal.
+///
+/// Admin is Custodian's effective admin (`aws_compare::Ours::admin_ids`: an
+/// admin grant on a critical resource, what `paths-to-admin` looks for).
 fn pick_principals(
-    store: &Store,
     graph: &custodian::blast::Graph,
+    ours: &super::aws_compare::Ours,
 ) -> Result<Vec<(&'static str, Principal)>> {
-    let mut st = store.raw_db().prepare(
-        "SELECT i.id, i.external_id FROM identities i
-         WHERE NOT EXISTS (SELECT 1 FROM grants g WHERE g.identity_id = i.id
-                           AND (g.privilege = 'admin' OR g.permission LIKE 'iam:%' OR g.permission = '*'))
-         ORDER BY i.id",
-    )?;
-    let rows = st
-        .query_map([], |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)))?
-        .collect::<custodian::Result<Vec<_>>>()?;
-    let admins: std::collections::HashSet<i64> = {
-        let mut st = store
-            .raw_db()
-            .prepare("SELECT DISTINCT identity_id FROM grants WHERE permission = '*'")?;
-        let v = st
-            .query_map([], |r| r.get::<i64>(0))?
-            .collect::<custodian::Result<_>>()?;
-        v
-    };
+    let admins = &ours.admin_ids;
+    let mut rows: Vec<(i64, String)> = ours
+        .arn_of
+        .iter()
+        .filter(|(id, arn)| !admins.contains(id) && ours.identities.contains(*arn))
+        .map(|(id, arn)| (*id, arn.clone()))
+        .collect();
+    rows.sort();
     let mut widest: Option<(usize, i64, String)> = None;
     let mut to_admin: Option<(usize, i64, String)> = None;
     for (id, arn) in rows {
@@ -498,12 +723,7 @@ fn pick_principals(
             *slot = Some((n, id, arn));
         }
     }
-    let searchable = |arn: &str| {
-        // arn:aws:iam::ACCOUNT:user/path/name -> user/name
-        let res = arn.splitn(6, ':').nth(5).unwrap_or_default();
-        let parts: Vec<&str> = res.split('/').collect();
-        format!("{}/{}", parts[0], parts[parts.len() - 1])
-    };
+    let searchable = |arn: &str| super::aws_compare::searchable(arn);
     let mut out = vec![];
     if let Some((_, id, arn)) = widest {
         out.push((

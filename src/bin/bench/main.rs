@@ -19,7 +19,9 @@
 //! principal's reach; `--pmapper` then runs principalmapper on the same
 //! server and account and prints both side by side (`pmapper.rs`; each
 //! PMapper build phase may take `--pmapper-timeout` seconds, default 3600,
-//! each reachability query `--pmapper-reach-timeout`, default 600).
+//! each query, reachability or `preset privesc *`, `--pmapper-reach-timeout`,
+//! default 600), then what each tool concludes: edges, admins, who can
+//! escalate (`aws_compare.rs`).
 //!
 //! `--sync` measures the sync engine instead: a full sync of the organisation
 //! served as paginated SCIM JSON by a fixture server on loopback, a resync
@@ -31,6 +33,7 @@
 //! p95 over `--runs`), identity detail latency, and the process's peak
 //! resident memory (VmHWM) after each phase. Timing lives here, never in tests.
 
+mod aws_compare;
 mod aws_moto;
 mod blast;
 mod entra;

@@ -8,6 +8,9 @@
 //! steps of `gathering.create_graph` one by one and then pmapper's own search
 //! (`query_utils.get_search_list`) for one principal. Each phase may take at
 //! most the given timeout; a phase that does not finish is reported as such.
+//! The driver also prints what pmapper concluded (its nodes, admins and
+//! edges, and `preset privesc *`, a query like reachability and under the
+//! same timeout), which `aws_compare.rs` sets beside Custodian's answers.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -30,6 +33,9 @@ pub struct Side {
     pub build_s: f64,
     /// Principals asked about, in order.
     pub reaches: Vec<Reach>,
+    /// Who can escalate to admin over the whole account (Custodian:
+    /// `ops::paths_to_admin`, graph load included; PMapper: `preset privesc *`).
+    pub privesc_s: f64,
     pub peak_rss_mib: f64,
 }
 
@@ -46,6 +52,10 @@ pub struct Reach {
 pub struct Comparison {
     pub lines: Vec<String>,
     pub json: serde_json::Value,
+    /// The driver's `graph` line (nodes, admins, edges), when it got there.
+    pub graph: Option<serde_json::Value>,
+    /// The driver's `privesc` line (`preset privesc *`), when it got there.
+    pub privesc: Option<serde_json::Value>,
 }
 
 fn venv() -> Result<PathBuf> {
@@ -143,7 +153,7 @@ pub fn compare(
     let mut phases = serde_json::Map::new();
     let mut reaches: Vec<serde_json::Value> = vec![];
     let mut unfinished: Option<String> = None;
-    let mut order: Vec<String> = ["fetch", "edges", "resource_policies"]
+    let mut order: Vec<String> = ["fetch", "edges", "resource_policies", "graph"]
         .map(String::from)
         .to_vec();
     order.extend(
@@ -151,9 +161,10 @@ pub fn compare(
             .iter()
             .map(|r| format!("reach {}", r.principal)),
     );
+    order.push("privesc".into());
     for want in &order {
         let started = Instant::now();
-        let limit = if want.starts_with("reach ") {
+        let limit = if want.starts_with("reach ") || want == "privesc" {
             reach_timeout
         } else {
             timeout
@@ -187,6 +198,8 @@ pub fn compare(
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_file(&script);
+    let graph = phases.remove("graph");
+    let privesc = phases.remove("privesc");
 
     let f = |p: &str, k: &str| phases.get(p).and_then(|v| v[k].as_f64());
     let fetch = f("fetch", "s");
@@ -197,6 +210,8 @@ pub fn compare(
     let rss = phases
         .values()
         .chain(reaches.iter())
+        .chain(graph.iter())
+        .chain(privesc.iter())
         .filter_map(|v| v["peak_rss_mib"].as_f64())
         .fold(f64::NAN, f64::max);
     let secs = |v: Option<f64>, limit: Duration| {
@@ -208,6 +223,7 @@ pub fn compare(
             |t| format!("{:.0}x", t / ours.max(1e-9)),
         )
     };
+    let privesc_s = privesc.as_ref().and_then(|v| v["s"].as_f64());
     let total = match (fetch, build) {
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
@@ -275,10 +291,21 @@ pub fn compare(
         "| peak RSS | {:.0} MiB | {:.0} MiB | |",
         ours.peak_rss_mib, rss
     ));
+    lines.push(format!(
+        "| who can escalate to admin, whole account (Custodian: `paths-to-admin`; PMapper: `preset privesc *`) | {} | {} | {} |",
+        dur(ours.privesc_s),
+        secs(privesc_s, reach_timeout),
+        ratio(privesc_s, ours.privesc_s, reach_timeout)
+    ));
     let json = serde_json::json!({
         "version": PMAPPER_VERSION, "timeout_s": timeout.as_secs(), "reach_timeout_s": reach_timeout.as_secs(),
         "unfinished_phase": unfinished, "phases": phases, "reaches": reaches,
-        "fetch_s": fetch, "build_s": build,
+        "fetch_s": fetch, "build_s": build, "privesc_s": privesc_s,
     });
-    Ok(Comparison { lines, json })
+    Ok(Comparison {
+        lines,
+        json,
+        graph,
+        privesc,
+    })
 }

@@ -11,9 +11,15 @@ ends, so the caller keeps the finished phases when it stops a slow one:
   {"phase": "fetch", ...}    IAM users, roles, groups, policies (the API calls)
   {"phase": "edges", ...}    admin status + every edge checker `graph create` runs
   {"phase": "resource_policies", ...}
+  {"phase": "graph", ...}    what pmapper concluded, for the comparison: every node
+                             (ARN, is_admin) and every edge (source ARN, destination
+                             ARN, reason, short_reason; short_reason "AssumeRole" is
+                             the STS checker's trust edge, any other an escalation)
   {"phase": "reach", ...}    per principal: its reachable principals, with pmapper's
                              own search (query_utils.get_search_list, the BFS behind
                              `preset connected` and `can X do Y`)
+  {"phase": "privesc", ...}  `preset privesc *`: for every non-admin node,
+                             presets.privesc.can_privesc, and the path it found
 
 This is `gathering.create_graph` split into its steps (same calls, same order).
 """
@@ -32,6 +38,7 @@ import botocore.session  # noqa: E402
 from principalmapper.common import Graph  # noqa: E402
 from principalmapper.graphing import edge_identification, gathering  # noqa: E402
 from principalmapper.querying import query_utils  # noqa: E402
+from principalmapper.querying.presets import privesc  # noqa: E402
 
 
 def emit(**kv):
@@ -79,6 +86,10 @@ def main():
                   {"account_id": account, "pmapper_version": "1.1.5"})
     emit(phase="resource_policies", s=time.perf_counter() - t)
 
+    emit(phase="graph",
+         nodes=[[n.arn, bool(n.is_admin)] for n in graph.nodes],
+         edges=[[e.source.arn, e.destination.arn, e.reason, e.short_reason] for e in graph.edges])
+
     for principal in principals:
         node = graph.get_node_by_searchable_name(principal)
         if node is None:
@@ -89,6 +100,17 @@ def main():
         reached = {p[-1].destination.arn for p in paths}
         emit(phase="reach", s=time.perf_counter() - t, principal=principal, is_admin=node.is_admin,
              reachable=len(reached), paths=len(paths))
+
+    # `pmapper query 'preset privesc *'` (print_privesc_results), as data.
+    t = time.perf_counter()
+    found = []
+    for node in graph.nodes:
+        if node.is_admin:
+            continue
+        can, edge_list = privesc.can_privesc(graph, node)
+        if can:
+            found.append([node.arn, [[e.destination.arn, e.reason, e.short_reason] for e in edge_list]])
+    emit(phase="privesc", s=time.perf_counter() - t, principals=found)
     return 0
 
 
