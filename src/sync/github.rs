@@ -2,8 +2,25 @@
 //!
 //! Settings: `org` (required), `api_base` (default `https://api.github.com`;
 //! GitHub Enterprise Server: `https://HOST/api/v3`), `read_tokens` (default
-//! true). Secret: a token: a GitHub App installation token or a PAT of an org
-//! owner (`read:org`, `admin:org` read for installations).
+//! true), and for the keyless mode `app_id`, `installation_id`,
+//! `private_key_file`.
+//!
+//! Two ways to sign in, told apart by `app_id`:
+//! - **GitHub App** (`app_id` set; offered first): Custodian holds no
+//!   long-lived token. It signs a JWT with the app's private key (RS256; `iat`
+//!   60 s in the past for clock drift, `exp` 9 minutes on, `iss` the app id;
+//!   [`super::jwt`]), finds the installation on the org
+//!   (`GET /orgs/{org}/installation`, unless `installation_id` is set), and
+//!   exchanges the JWT for an installation token
+//!   (`POST /app/installations/{id}/access_tokens`), kept in memory only and
+//!   minted again five minutes before its `expires_at`, or at once when
+//!   GitHub refuses it (401) mid-sync (that request is retried once). The
+//!   private key is the source's secret (PEM, as GitHub hands it out), or the
+//!   file `private_key_file`. Installation tokens can list the org's
+//!   fine-grained tokens, which no PAT can.
+//! - **Token** (no `app_id`): the secret is a token used as it is, a PAT of
+//!   an org owner (`read:org`, `admin:org` read for installations) or an
+//!   installation token minted elsewhere.
 //!
 //! Fetch (always full: GitHub has no change feed for these resources short of
 //! the Enterprise audit log), every list paged with `per_page=100` and
@@ -49,7 +66,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use super::http::HttpClient;
+use super::jwt::SigningKey;
 use super::okta::next_link;
 use super::records::*;
 use super::{bounded, Source, SyncContext};
@@ -63,6 +83,24 @@ pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
     &[
         Setting::required("org", T::String, "the organisation's login"),
+        Setting::optional(
+            "app_id",
+            T::String,
+            None,
+            "sign in as a GitHub App (recommended: no long-lived token): its App ID or client ID; the secret is then the app's private key (PEM). Leave empty to use a token as the secret",
+        ),
+        Setting::optional(
+            "installation_id",
+            T::Integer,
+            None,
+            "GitHub App mode: the app's installation on the org (found from the org when empty)",
+        ),
+        Setting::optional(
+            "private_key_file",
+            T::String,
+            None,
+            "GitHub App mode: a PEM file with the app's private key, instead of keeping it as the secret (readable by its owner only)",
+        ),
         Setting::optional(
             "api_base",
             T::Url,
@@ -87,7 +125,150 @@ const TASKS: usize = 8;
 struct Api {
     http: HttpClient,
     base: String,
-    token: String,
+    auth: Arc<Auth>,
+}
+
+/// How the connector signs in (see the module doc).
+enum Auth {
+    /// A token from the secret, used as it is.
+    Token(String),
+    App(AppAuth),
+}
+
+/// A GitHub App's installation, with the installation token in memory.
+struct AppAuth {
+    app_id: String,
+    installation: i64,
+    key: SigningKey,
+    /// The current installation token and when to mint the next one.
+    current: tokio::sync::Mutex<Option<(String, DateTime<Utc>)>>,
+}
+
+/// Mint a new installation token this long before the current one expires.
+const REFRESH_BEFORE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The claims of a GitHub App JWT.
+#[derive(serde::Serialize)]
+struct AppClaims<'a> {
+    iat: i64,
+    exp: i64,
+    iss: &'a str,
+}
+
+/// A GitHub App JWT: issued 60 s in the past (clock drift, as GitHub
+/// advises), valid 9 minutes (GitHub's limit is 10).
+fn app_jwt(key: &SigningKey, app_id: &str) -> Result<String> {
+    let now = Utc::now().timestamp();
+    key.sign(
+        None,
+        &AppClaims {
+            iat: now - 60,
+            exp: now + 540,
+            iss: app_id,
+        },
+    )
+}
+
+fn github_headers() -> Vec<(&'static str, String)> {
+    vec![
+        ("accept", "application/vnd.github+json".into()),
+        ("x-github-api-version", "2022-11-28".into()),
+    ]
+}
+
+/// Names what a refused app sign-in means.
+fn app_refused(app_id: &str, e: Error, what: &str) -> Error {
+    if matches!(e.code, ErrorCode::SourceAuth | ErrorCode::SourceError) {
+        Error::new(
+            ErrorCode::SourceAuth,
+            format!(
+                "GitHub refused the sign-in as GitHub App {app_id} ({what}): {}; check the app id, that the private key is one of the app's (Settings > Developer settings > GitHub Apps > Private keys) and that the app is installed on the org",
+                e.message
+            ),
+        )
+    } else {
+        e
+    }
+}
+
+impl AppAuth {
+    /// The installation of the app on `org` (`GET /orgs/{org}/installation`,
+    /// signed with the app's JWT).
+    async fn find_installation(
+        http: &HttpClient,
+        base: &str,
+        org: &str,
+        app_id: &str,
+        key: &SigningKey,
+    ) -> Result<i64> {
+        let mut h = github_headers();
+        h.push(("authorization", format!("Bearer {}", app_jwt(key, app_id)?)));
+        let resp = http
+            .get(&format!("{base}/orgs/{org}/installation"), &h)
+            .await
+            .map_err(|e| {
+                if e.message.contains("HTTP 404 ") {
+                    Error::new(
+                        ErrorCode::SourceAuth,
+                        format!("GitHub App {app_id} is not installed on the org {org} (GET /orgs/{org}/installation answered 404); install it there, or set installation_id"),
+                    )
+                } else {
+                    app_refused(app_id, e, "finding its installation on the org")
+                }
+            })?;
+        let body: Value = resp.json("GitHub org installation")?;
+        body.get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| malformed("the org's installation has no numeric id"))
+    }
+
+    /// The installation token, minted when there is none or it is due.
+    async fn token(&self, http: &HttpClient, base: &str) -> Result<String> {
+        let mut current = self.current.lock().await;
+        if let Some((t, until)) = current.as_ref() {
+            if Utc::now() < *until {
+                return Ok(t.clone());
+            }
+        }
+        let url = format!(
+            "{base}/app/installations/{}/access_tokens",
+            self.installation
+        );
+        let sign = || -> Result<Vec<(String, String)>> {
+            Ok(vec![(
+                "authorization".to_string(),
+                format!("Bearer {}", app_jwt(&self.key, &self.app_id)?),
+            )])
+        };
+        let resp = http
+            .post_body(
+                &url,
+                &github_headers(),
+                "application/json",
+                "{}".into(),
+                Some(&sign),
+            )
+            .await
+            .map_err(|e| app_refused(&self.app_id, e, "creating an installation token"))?;
+        let body: Value = resp.json("GitHub installation token")?;
+        let token = s(&body, &["token"])
+            .ok_or_else(|| malformed("the installation token response has no token"))?
+            .to_string();
+        // Without a readable expiry, assume GitHub's documented hour.
+        let expires =
+            time(&body, "expires_at").unwrap_or_else(|| Utc::now() + chrono::Duration::hours(1));
+        tracing::debug!(installation = self.installation, expires_at = %expires, "GitHub installation token minted");
+        *current = Some((token.clone(), expires - REFRESH_BEFORE));
+        Ok(token)
+    }
+
+    /// Forgets `token` if it is still the current one (GitHub refused it).
+    async fn forget(&self, token: &str) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|(t, _)| t == token) {
+            *current = None;
+        }
+    }
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -133,12 +314,33 @@ pub fn permission_level(scope: &str, level: &str) -> Option<(Privilege, bool)> {
 }
 
 impl Api {
-    fn headers(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("authorization", format!("Bearer {}", self.token)),
-            ("accept", "application/vnd.github+json".into()),
-            ("x-github-api-version", "2022-11-28".into()),
-        ]
+    /// The bearer token for the next request.
+    async fn bearer(&self) -> Result<String> {
+        match self.auth.as_ref() {
+            Auth::Token(t) => Ok(t.clone()),
+            Auth::App(app) => app.token(&self.http, &self.base).await,
+        }
+    }
+
+    /// GET with the current token. In app mode a 401 (the installation token
+    /// expired or was revoked early) mints a new token and retries once.
+    async fn get(&self, url: &str) -> Result<super::http::Response> {
+        let token = self.bearer().await?;
+        let mut h = github_headers();
+        h.push(("authorization", format!("Bearer {token}")));
+        match (self.http.get(url, &h).await, self.auth.as_ref()) {
+            (Err(e), Auth::App(app))
+                if e.code == ErrorCode::SourceAuth && e.message.contains("HTTP 401") =>
+            {
+                tracing::info!("GitHub refused the installation token; minting a new one");
+                app.forget(&token).await;
+                let token = self.bearer().await?;
+                let mut h = github_headers();
+                h.push(("authorization", format!("Bearer {token}")));
+                self.http.get(url, &h).await
+            }
+            (r, _) => r,
+        }
     }
 
     /// Every item of a paged list. `key`: the array's field when the page is
@@ -154,10 +356,8 @@ impl Api {
         let mut url = format!("{}{path}{sep}per_page=100", self.base);
         let mut out = Vec::new();
         let mut pages = 0u64;
-        let headers = self.headers();
-        let hdrs: Vec<(&str, String)> = headers.iter().map(|(k, v)| (*k, v.clone())).collect();
         loop {
-            let resp = self.http.get(&url, &hdrs).await?;
+            let resp = self.get(&url).await?;
             let body: Value = resp.json(&format!("GitHub {path}"))?;
             let items = match key {
                 Some(k) => body.get(k).and_then(Value::as_array),
@@ -172,6 +372,40 @@ impl Api {
                 None => return Ok(out),
             }
         }
+    }
+}
+
+/// The GitHub App id of a source's settings, when it signs in as an app.
+pub fn app_id(settings: &Value) -> Option<String> {
+    match settings.get("app_id")? {
+        Value::String(t) => Some(t.trim().to_string()).filter(|t| !t.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// How a GitHub source signs in, for `source show`: the mode and the
+/// identity it signs in as.
+pub fn sign_in(settings: &Value) -> (String, String) {
+    match app_id(settings) {
+        Some(id) => (
+            "GitHub App (JWT signed with the app's private key, exchanged for hour-long installation tokens)".into(),
+            format!(
+                "GitHub App {id}, {}{}",
+                match settings.get("installation_id").and_then(Value::as_i64) {
+                    Some(i) => format!("installation {i}"),
+                    None => "installation found from the org".into(),
+                },
+                match settings.get("private_key_file").and_then(Value::as_str) {
+                    Some(f) => format!("; private key in {f}"),
+                    None => "; private key in the secret".into(),
+                }
+            ),
+        ),
+        None => (
+            "token (the secret: a PAT or an installation token, used as it is)".into(),
+            "whoever owns the token".into(),
+        ),
     }
 }
 
@@ -213,10 +447,34 @@ impl Source for GithubSource {
             .get("read_tokens")
             .and_then(Value::as_bool)
             .unwrap_or(true);
+        let auth = match app_id(&ctx.source.settings) {
+            Some(app_id) => {
+                let key = super::jwt::source_key(ctx, "the GitHub App private key")?;
+                let installation = match ctx
+                    .source
+                    .settings
+                    .get("installation_id")
+                    .and_then(Value::as_i64)
+                {
+                    Some(id) => id,
+                    None => {
+                        AppAuth::find_installation(&ctx.http, &base, &org, &app_id, &key).await?
+                    }
+                };
+                Auth::App(AppAuth {
+                    app_id,
+                    installation,
+                    key,
+                    current: tokio::sync::Mutex::new(None),
+                })
+            }
+            None => Auth::Token(ctx.secret()?.to_string()),
+        };
+        let app_mode = matches!(auth, Auth::App(_));
         let api = Api {
             http: ctx.http.clone(),
             base,
-            token: ctx.secret()?.to_string(),
+            auth: Arc::new(auth),
         };
         let mut f = Fetched::new(FetchMode::Full);
         let org_res = format!("org:{org}");
@@ -349,6 +607,15 @@ impl Source for GithubSource {
         // Fine-grained personal access tokens approved for the org.
         if read_tokens {
             let tokens = match api.list(ctx, &format!("/orgs/{org}/personal-access-tokens"), None, "identities").await {
+                Err(e) if e.code == ErrorCode::SourceAuth && app_mode => {
+                    return Err(Error::new(
+                        ErrorCode::SourceAuth,
+                        format!(
+                            "GitHub refused the GitHub App the org's fine-grained tokens ({}); give the app the organization permission 'Personal access tokens' (read), or set read_tokens to false to skip them",
+                            e.message
+                        ),
+                    ))
+                }
                 Err(e) if e.code == ErrorCode::SourceAuth => {
                     return Err(Error::new(
                         ErrorCode::SourceAuth,
@@ -444,13 +711,10 @@ impl Source for GithubSource {
                 let api = api.clone();
                 async move {
                     let url = format!("{}/repos/{repo}/keys?per_page=100", api.base);
-                    let headers = api.headers();
-                    let hdrs: Vec<(&str, String)> =
-                        headers.iter().map(|(k, v)| (*k, v.clone())).collect();
                     let mut keys = vec![];
                     let mut next = Some(url);
                     while let Some(u) = next {
-                        let resp = api.http.get(&u, &hdrs).await?;
+                        let resp = api.get(&u).await?;
                         let page: Value = resp.json(&format!("GitHub deploy keys of {repo}"))?;
                         keys.extend(
                             page.as_array()

@@ -120,6 +120,47 @@ pub fn kind_needs_secret(kind: &str) -> bool {
     matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap" | "github")
 }
 
+/// How a source signs in, as `source show` says it: the mode, and the
+/// identity Custodian signs in as (never a secret: settings only).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignIn {
+    pub mode: String,
+    pub identity: String,
+}
+
+/// The sign-in of a source of `kind` with these settings; `None` for a
+/// kind that signs in nowhere (a registry file).
+pub fn sign_in(kind: &str, settings: &serde_json::Value) -> Option<SignIn> {
+    let get = |k: &str| {
+        settings
+            .get(k)
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .unwrap_or_else(|| "?".into())
+    };
+    let (mode, identity) = match kind {
+        "github" => github::sign_in(settings),
+        "okta" => okta::sign_in(settings),
+        "entra" => (
+            "client secret (the secret) for an app registration".into(),
+            format!("app {} in tenant {}", get("client_id"), get("tenant_id")),
+        ),
+        "scim" => (
+            "bearer token (the secret)".into(),
+            "whoever the token was issued to".into(),
+        ),
+        "aws" => (
+            "access key (the secret access key is the secret)".into(),
+            format!("the IAM user of access key {}", get("access_key_id")),
+        ),
+        "ldap" => (
+            "simple bind with a password (the secret)".into(),
+            get("bind_dn"),
+        ),
+        _ => return None,
+    };
+    Some(SignIn { mode, identity })
+}
+
 /// Fetches with the connector of the source's kind, after the transport
 /// rules ([`transport::check_source`]): nothing is sent to a source whose
 /// stored settings would carry its secret unencrypted.

@@ -45,7 +45,23 @@
 //! rather than silently dropping what it would have named: in a full fetch a
 //! missing identity is a deleted one.
 //!
-//! Settings: `org_url` (e.g. `https://acme.okta.com`). Secret: the API token.
+//! Settings: `org_url` (e.g. `https://acme.okta.com`), and for the keyless
+//! mode `client_id`, `key_id`, `private_key_file`, `scopes`.
+//!
+//! Two ways to sign in, told apart by `client_id`:
+//! - **OAuth service app, `private_key_jwt`** (`client_id` set; offered
+//!   first, as Okta recommends over API tokens): Custodian signs a client
+//!   assertion with the app's private key ([`super::jwt`]; `iss` = `sub` =
+//!   the client id, `aud` = `{org_url}/oauth2/v1/token`, `iat` now, `exp`
+//!   five minutes on, a unique `jti`, the header's `kid` = `key_id`) and
+//!   posts it to the org authorization server's `/oauth2/v1/token`
+//!   (`grant_type=client_credentials`, `scope` = [`SCOPES`] unless `scopes`
+//!   says otherwise). The access token (an hour) is used as
+//!   `Authorization: Bearer …`, kept in memory only and fetched again five
+//!   minutes before it expires. The private key is the source's secret
+//!   (PEM), or the file `private_key_file`.
+//! - **API token** (no `client_id`): the secret is an SSWS API token, which
+//!   acts with all the admin rights of the user who made it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -63,12 +79,195 @@ use crate::model::{CredentialKind, IdentityStatus, PersonStatus, Privilege, Sens
 /// The settings of an Okta source (see `super::settings`).
 pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
-    &[Setting::required(
-        "org_url",
-        T::Url,
-        "the Okta org, e.g. https://acme.okta.com",
-    )]
+    &[
+        Setting::required(
+            "org_url",
+            T::Url,
+            "the Okta org, e.g. https://acme.okta.com",
+        ),
+        Setting::optional(
+            "client_id",
+            T::String,
+            None,
+            "sign in as an OAuth service app with private_key_jwt (recommended: no API token): the app's client ID; the secret is then its private key (PEM). Leave empty to use an API token as the secret",
+        ),
+        Setting::optional(
+            "key_id",
+            T::String,
+            None,
+            "service app mode: the kid of the app's public key in Okta (needed when the app has more than one)",
+        ),
+        Setting::optional(
+            "private_key_file",
+            T::String,
+            None,
+            "service app mode: a PEM file with the app's private key, instead of keeping it as the secret (readable by its owner only)",
+        ),
+        Setting::optional(
+            "scopes",
+            T::List,
+            None,
+            "service app mode: the scopes to ask for (default: the read scopes the connector needs, okta.users.read, okta.userTypes.read, okta.apps.read, okta.appGrants.read, okta.apiTokens.read, okta.groups.read)",
+        ),
+    ]
 };
+
+/// The Okta API scopes the reads need (service app mode): users, user
+/// types, apps (and their client secrets and keys), app grants, API tokens,
+/// groups and their members. Each must be granted to the app (its Okta API
+/// Scopes tab), and the app's admin role must allow the reads.
+pub const SCOPES: &[&str] = &[
+    "okta.users.read",
+    "okta.userTypes.read",
+    "okta.apps.read",
+    "okta.appGrants.read",
+    "okta.apiTokens.read",
+    "okta.groups.read",
+];
+
+/// The service app's client id, when the source signs in as one.
+pub fn client_id(settings: &Value) -> Option<String> {
+    settings
+        .get("client_id")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+}
+
+/// How an Okta source signs in, for `source show`: the mode and the
+/// identity it signs in as.
+pub fn sign_in(settings: &Value) -> (String, String) {
+    match client_id(settings) {
+        Some(id) => (
+            "OAuth service app (private_key_jwt client assertion, hour-long access tokens)".into(),
+            format!(
+                "service app {id}{}{}",
+                settings
+                    .get("key_id")
+                    .and_then(Value::as_str)
+                    .map_or_else(String::new, |k| format!(", key {k}")),
+                match settings.get("private_key_file").and_then(Value::as_str) {
+                    Some(f) => format!("; private key in {f}"),
+                    None => "; private key in the secret".into(),
+                }
+            ),
+        ),
+        None => (
+            "API token (the secret, sent as SSWS)".into(),
+            "the admin who created the API token".into(),
+        ),
+    }
+}
+
+/// How the connector signs in (see the module doc).
+enum OktaAuth {
+    Ssws(String),
+    ServiceApp(ServiceApp),
+}
+
+struct ServiceApp {
+    client_id: String,
+    key_id: Option<String>,
+    key: super::jwt::SigningKey,
+    token_url: String,
+    scopes: String,
+    /// The access token and when to fetch the next one.
+    current: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+#[derive(serde::Serialize)]
+struct Assertion<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+impl ServiceApp {
+    /// The signed client assertion (`private_key_jwt`).
+    fn assertion(&self) -> Result<String> {
+        let now = Utc::now().timestamp();
+        self.key.sign(
+            self.key_id.as_deref(),
+            &Assertion {
+                iss: &self.client_id,
+                sub: &self.client_id,
+                aud: &self.token_url,
+                iat: now,
+                exp: now + 300,
+                jti: super::jwt::jti()?,
+            },
+        )
+    }
+
+    async fn access_token(&self, http: &HttpClient) -> Result<String> {
+        let mut current = self.current.lock().await;
+        if let Some((t, until)) = current.as_ref() {
+            if std::time::Instant::now() < *until {
+                return Ok(t.clone());
+            }
+        }
+        let assertion = self.assertion()?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", self.scopes.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+        ];
+        let resp = http
+            .post_form(&self.token_url, &[("accept", "application/json".into())], &form)
+            .await
+            .map_err(|e| {
+                if matches!(e.code, ErrorCode::SourceAuth | ErrorCode::SourceError) {
+                    let dpop = if e.message.to_ascii_lowercase().contains("dpop") {
+                        "; the app requires DPoP, which Custodian does not send: clear \"Require Demonstrating Proof of Possession (DPoP) header in token requests\" on the app"
+                    } else {
+                        ""
+                    };
+                    Error::new(
+                        ErrorCode::SourceAuth,
+                        format!(
+                            "Okta refused the sign-in as service app {}: {}{dpop}; check the client id, that the key (kid {}) is one of the app's public keys, that the app uses Public key / Private key client authentication and is granted the scopes {}",
+                            self.client_id,
+                            e.message,
+                            self.key_id.as_deref().unwrap_or("none given"),
+                            self.scopes
+                        ),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let tok: TokenResponse = resp.json("Okta token")?;
+        let life = std::time::Duration::from_secs(
+            tok.expires_in.unwrap_or(3600).saturating_sub(300).max(60),
+        );
+        *current = Some((tok.access_token.clone(), std::time::Instant::now() + life));
+        Ok(tok.access_token)
+    }
+}
+
+impl OktaAuth {
+    async fn header(&self, http: &HttpClient) -> Result<String> {
+        match self {
+            OktaAuth::Ssws(t) => Ok(format!("SSWS {t}")),
+            OktaAuth::ServiceApp(app) => Ok(format!("Bearer {}", app.access_token(http).await?)),
+        }
+    }
+}
 
 pub struct OktaSource;
 
@@ -141,7 +340,7 @@ pub fn next_link(values: &[String]) -> Option<String> {
 struct Okta {
     http: HttpClient,
     base: String,
-    token: Arc<str>,
+    auth: Arc<OktaAuth>,
 }
 
 impl Okta {
@@ -157,16 +356,16 @@ impl Okta {
         what: &str,
         phase: &str,
     ) -> Result<Vec<Value>> {
-        let headers = [
-            ("authorization", format!("SSWS {}", self.token)),
-            ("accept", "application/json".to_string()),
-        ];
         let mut out = Vec::new();
         let mut url = first.to_string();
         let mut seen = HashSet::new();
         let mut pages = 0u64;
         loop {
             self.http.cancel().check()?;
+            let headers = [
+                ("authorization", self.auth.header(&self.http).await?),
+                ("accept", "application/json".to_string()),
+            ];
             let resp = self.http.get(&url, &headers).await?;
             let page: Vec<Value> = resp.json(&format!("Okta {what} page {}", pages + 1))?;
             pages += 1;
@@ -193,7 +392,7 @@ impl Okta {
     /// a body of another shape is read as well as it can be, with a note.
     async fn credential_list(&self, url: &str) -> Result<(Vec<Value>, Option<String>)> {
         let headers = [
-            ("authorization", format!("SSWS {}", self.token)),
+            ("authorization", self.auth.header(&self.http).await?),
             ("accept", "application/json".to_string()),
         ];
         let resp = match self.http.get(url, &headers).await {
@@ -361,10 +560,39 @@ pub fn scope_privilege(scope: &str) -> (Privilege, bool) {
 impl Source for OktaSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
         let org = ctx.setting("org_url")?;
+        let base = org.trim().trim_end_matches('/').to_string();
+        let auth = match client_id(&ctx.source.settings) {
+            Some(client_id) => {
+                let scopes = match ctx.source.settings.get("scopes").and_then(Value::as_array) {
+                    Some(list) if !list.is_empty() => list
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    _ => SCOPES.join(" "),
+                };
+                OktaAuth::ServiceApp(ServiceApp {
+                    key: super::jwt::source_key(ctx, "the Okta service app's private key")?,
+                    key_id: ctx
+                        .source
+                        .settings
+                        .get("key_id")
+                        .and_then(Value::as_str)
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_string),
+                    token_url: format!("{base}/oauth2/v1/token"),
+                    client_id,
+                    scopes,
+                    current: tokio::sync::Mutex::new(None),
+                })
+            }
+            None => OktaAuth::Ssws(ctx.secret()?.to_string()),
+        };
         let o = Okta {
             http: ctx.http.clone(),
-            base: org.trim().trim_end_matches('/').to_string(),
-            token: ctx.secret()?.into(),
+            base,
+            auth: Arc::new(auth),
         };
         let mut f = Fetched::new(FetchMode::Full);
 

@@ -219,9 +219,9 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "okta",
         label: "Okta",
-        about: "Users, groups and OAuth service apps of an Okta org.",
+        about: "Users, groups and OAuth service apps of an Okta org. Signs in as an OAuth service app with a private key (recommended), or with an API token.",
         needs_secret: true,
-        secret: "API token",
+        secret: "the service app's private key (PEM), or an API token when no client ID is set",
         settings: super::okta::SETTINGS,
     },
     SourceKind {
@@ -243,9 +243,9 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "github",
         label: "GitHub organisation",
-        about: "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys.",
+        about: "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys. Signs in as a GitHub App with its private key (recommended), or with a token.",
         needs_secret: true,
-        secret: "token (GitHub App installation token or PAT)",
+        secret: "the GitHub App's private key (PEM), or a token (PAT) when no App ID is set",
         settings: super::github::SETTINGS,
     },
 ];
@@ -364,9 +364,38 @@ pub fn validate(kind_name: &str, settings: &Value) -> Result<Value> {
             )));
         }
     }
+    check_sign_in(kind_name, &out)?;
     let out = Value::Object(out);
     super::transport::check_settings(kind_name, &out, None)?;
     Ok(out)
+}
+
+/// The keyless sign-in settings (GitHub App, Okta service app) mean
+/// nothing without the one that turns that mode on: refused rather than
+/// silently ignored while the source signs in with a token.
+fn check_sign_in(kind_name: &str, out: &Map<String, Value>) -> Result<()> {
+    let (mode_key, mode, dependent): (&str, &str, &[&str]) = match kind_name {
+        "github" => (
+            "app_id",
+            "GitHub App",
+            &["installation_id", "private_key_file"],
+        ),
+        "okta" => (
+            "client_id",
+            "service app",
+            &["key_id", "private_key_file", "scopes"],
+        ),
+        _ => return Ok(()),
+    };
+    if out.contains_key(mode_key) {
+        return Ok(());
+    }
+    match dependent.iter().find(|k| out.contains_key(**k)) {
+        Some(k) => Err(Error::invalid(format!(
+            "the {kind_name} setting '{k}' is for signing in as a {mode}, which needs '{mode_key}' too; set {mode_key}, or leave {k} out to sign in with a token"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The catalogue the UI can build its forms from.
@@ -405,6 +434,11 @@ pub const LABELS: &[(&str, &str)] = &[
     ("org", "Organisation"),
     ("api_base", "API base URL"),
     ("read_tokens", "Read fine-grained tokens"),
+    ("app_id", "GitHub App ID"),
+    ("installation_id", "Installation ID"),
+    ("private_key_file", "Private key file (PEM)"),
+    ("key_id", "Key ID (kid)"),
+    ("scopes", "Scopes"),
     ("write_back", "Write-back"),
 ];
 
@@ -493,6 +527,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["write_back"], json!(true));
+    }
+
+    #[test]
+    fn keyless_settings_need_the_mode_they_belong_to() {
+        let e = validate("github", &json!({"org": "a", "installation_id": "7"})).unwrap_err();
+        assert!(
+            e.message.contains("'installation_id'") && e.message.contains("app_id"),
+            "{}",
+            e.message
+        );
+        let v = validate(
+            "github",
+            &json!({"org": "a", "app_id": "12345", "installation_id": "7"}),
+        )
+        .unwrap();
+        assert_eq!(v["installation_id"], json!(7));
+        let e = validate("okta", &json!({"org_url": "https://o", "key_id": "k1"})).unwrap_err();
+        assert!(e.message.contains("client_id"), "{}", e.message);
+        let v = validate(
+            "okta",
+            &json!({"org_url": "https://o", "client_id": "0oa1", "key_id": "k1", "scopes": "okta.users.read, okta.groups.read"}),
+        )
+        .unwrap();
+        assert_eq!(v["scopes"], json!(["okta.users.read", "okta.groups.read"]));
+        // The keyless mode is offered first: right after what names the org.
+        let gh = kind("github").unwrap();
+        assert_eq!(gh.settings[1].key, "app_id");
+        let okta = kind("okta").unwrap();
+        assert_eq!(okta.settings[1].key, "client_id");
     }
 
     #[test]

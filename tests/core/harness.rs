@@ -40,6 +40,12 @@ impl Fixture {
     pub fn verify(&self) {
         self.rt.block_on(self.server.verify());
     }
+    /// Every request the server received, in order, with its headers and body.
+    pub fn received(&self) -> Vec<wiremock::Request> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+    }
     /// Every request the server received, in order, as `path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.rt
@@ -125,4 +131,53 @@ pub fn doc_fixture(rel: &str) -> String {
 /// The newest run of the environment's source.
 pub fn last_run(env: &SourceEnv) -> custodian::store::sync::SyncRunView {
     env.store.sync_runs(Some(env.source), 1).unwrap().remove(0)
+}
+
+/// A throwaway key pair made by the openssl command, for the keyless
+/// sign-ins: (private key PEM, public key PEM). `kind`: `rsa` (PKCS#1, the
+/// form GitHub hands out) or `ec` (P-256, PKCS#8).
+pub fn key_pair(kind: &str) -> (String, String) {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let gen: &[&str] = match kind {
+        "rsa" => &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ],
+        _ => &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+    };
+    let run = |args: &[&str], extra: &[&std::path::Path]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    run(gen, &[std::path::Path::new("-out"), &key]);
+    if kind == "rsa" {
+        run(
+            &["rsa", "-traditional", "-in"],
+            &[&key, std::path::Path::new("-out"), &key],
+        );
+    }
+    let public = dir.path().join("public.pem");
+    run(
+        &["pkey", "-pubout", "-in"],
+        &[&key, std::path::Path::new("-out"), &public],
+    );
+    (
+        std::fs::read_to_string(&key).unwrap(),
+        std::fs::read_to_string(&public).unwrap(),
+    )
 }

@@ -2,6 +2,8 @@
 //! the documented shapes: Link pagination (one comma-joined header), primary
 //! and secondary rate limits, refused reads, malformed pages.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use custodian::model::{CredentialKind, IdentityKind, IdentityStatus, Privilege};
@@ -26,8 +28,42 @@ fn ok(body: Value) -> ResponseTemplate {
 fn get(p: &str) -> wiremock::MockBuilder {
     Mock::given(method("GET"))
         .and(path(p.to_string()))
-        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .and(ValidBearer(VALID.with(|v| v.borrow().clone())))
         .and(header("x-github-api-version", "2022-11-28"))
+}
+
+type Tokens = Arc<Mutex<HashSet<String>>>;
+
+thread_local! {
+    /// The bearer tokens the fixture's API accepts: the PAT, or in app mode
+    /// the installation tokens it has issued (see [`AppMode`]).
+    static VALID: std::cell::RefCell<Tokens> = std::cell::RefCell::new(pat_only());
+}
+
+fn pat_only() -> Tokens {
+    Arc::new(Mutex::new(HashSet::from([TOKEN.to_string()])))
+}
+
+/// Matches a request whose bearer token the fixture has issued.
+struct ValidBearer(Tokens);
+
+impl wiremock::Match for ValidBearer {
+    fn matches(&self, r: &wiremock::Request) -> bool {
+        r.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| self.0.lock().unwrap().contains(t))
+    }
+}
+
+fn bearer(r: &wiremock::Request) -> String {
+    r.headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn new_env(fx: &Fixture, extra: Value) -> SourceEnv {
@@ -506,4 +542,320 @@ fn a_token_past_its_expiry_is_disabled_whatever_token_expired_says() {
     let pat = env.detail("pat:777");
     assert_eq!(pat.status, IdentityStatus::Disabled);
     assert!(pat.purpose.contains("expired"), "{}", pat.purpose);
+}
+
+// ------------------------------------------------------------ GitHub App mode
+
+const APP_ID: &str = "12345";
+
+/// GitHub's side of a GitHub App: verifies each app JWT with the app's
+/// public key (RS256, iss = the app id, iat at least 30 s back, at most 10
+/// minutes of life, not expired), serves the documented installation, and
+/// issues installation tokens (the documented example first, verbatim,
+/// then the same body with fresh tokens), each accepted by the API from then
+/// on. Dropped, it puts the fixture back to the PAT.
+struct AppMode {
+    valid: Tokens,
+    issued: Arc<Mutex<Vec<String>>>,
+    jwts: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Drop for AppMode {
+    fn drop(&mut self) {
+        VALID.with(|v| *v.borrow_mut() = pat_only());
+    }
+}
+
+/// Verifies an app JWT; its claims, or why not.
+fn verify_app_jwt(r: &wiremock::Request, public: &str) -> Result<Value, String> {
+    use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+    let jwt = bearer(r);
+    let mut v = Validation::new(Algorithm::RS256);
+    v.set_issuer(&[APP_ID]);
+    v.set_required_spec_claims(&["exp", "iat", "iss"]);
+    v.leeway = 0;
+    let key = DecodingKey::from_rsa_pem(public.as_bytes()).map_err(|e| e.to_string())?;
+    let claims = decode::<Value>(&jwt, &key, &v)
+        .map_err(|e| e.to_string())?
+        .claims;
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap(),
+        claims["exp"].as_i64().unwrap(),
+    );
+    let now = chrono::Utc::now().timestamp();
+    if iat > now - 30 || exp - iat > 600 {
+        return Err(format!("iat {iat} / exp {exp} against now {now}"));
+    }
+    Ok(claims)
+}
+
+fn jwt_refused() -> ResponseTemplate {
+    // GitHub's answer to a JWT it cannot verify.
+    ResponseTemplate::new(401).set_body_json(json!({
+        "message": "A JSON web token could not be decoded",
+        "documentation_url": "https://docs.github.com/rest"}))
+}
+
+struct TokenIssuer {
+    public: String,
+    bodies: Vec<Value>,
+    mode: (Tokens, Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<Value>>>),
+}
+
+impl wiremock::Respond for TokenIssuer {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        let claims = match verify_app_jwt(r, &self.public) {
+            Ok(c) => c,
+            Err(_) => return jwt_refused(),
+        };
+        let (valid, issued, jwts) = &self.mode;
+        jwts.lock().unwrap().push(claims);
+        let mut issued = issued.lock().unwrap();
+        let body = self.bodies[issued.len().min(self.bodies.len() - 1)].clone();
+        let token = body["token"].as_str().unwrap().to_string();
+        valid.lock().unwrap().insert(token.clone());
+        issued.push(token);
+        ResponseTemplate::new(201).set_body_json(body)
+    }
+}
+
+struct OrgInstallation(String);
+
+impl wiremock::Respond for OrgInstallation {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        match verify_app_jwt(r, &self.0) {
+            Ok(_) => ResponseTemplate::new(200).set_body_raw(
+                crate::harness::doc_fixture("github/apps-get-org-installation.json").into_bytes(),
+                "application/json",
+            ),
+            Err(_) => jwt_refused(),
+        }
+    }
+}
+
+/// Mounts GitHub's app endpoints for the app whose public key is `public`;
+/// the installation (1, the documented one) hands out `tokens` in turn.
+fn mount_app(fx: &Fixture, public: &str, tokens: &[(&str, Option<i64>)]) -> AppMode {
+    let doc: Value = serde_json::from_str(&crate::harness::doc_fixture(
+        "github/apps-create-installation-access-token.json",
+    ))
+    .unwrap();
+    let bodies = tokens
+        .iter()
+        .map(|(t, ttl)| match ttl {
+            // None: the documented example as it is (it expired in 2016).
+            None => doc.clone(),
+            Some(secs) => {
+                let mut b = doc.clone();
+                b["token"] = json!(t);
+                b["expires_at"] = json!((chrono::Utc::now() + chrono::Duration::seconds(*secs))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                b
+            }
+        })
+        .collect();
+    let mode = AppMode {
+        valid: Arc::new(Mutex::new(HashSet::new())),
+        issued: Arc::default(),
+        jwts: Arc::default(),
+    };
+    VALID.with(|v| *v.borrow_mut() = mode.valid.clone());
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path("/app/installations/1/access_tokens"))
+            .and(header("accept", "application/vnd.github+json"))
+            .respond_with(TokenIssuer {
+                public: public.to_string(),
+                bodies,
+                mode: (mode.valid.clone(), mode.issued.clone(), mode.jwts.clone()),
+            }),
+    );
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/orgs/acme/installation"))
+            .respond_with(OrgInstallation(public.to_string())),
+    );
+    mode
+}
+
+fn app_env(fx: &Fixture, private_pem: &str, extra: Value) -> SourceEnv {
+    let mut settings = json!({"org": "acme", "api_base": fx.uri(), "app_id": APP_ID});
+    for (k, v) in extra.as_object().unwrap() {
+        settings[k] = v.clone();
+    }
+    SourceEnv::new("github", "GitHub acme (app)", settings, private_pem)
+}
+
+#[test]
+fn a_github_app_signs_in_with_its_key_and_refreshes_its_installation_token() {
+    let fx = Fixture::start();
+    let (private, public) = crate::harness::key_pair("rsa");
+    // First the documented token, whose expires_at is long past: used for
+    // the request it was minted for, then replaced before the next. The
+    // second is revoked early (GitHub answers 401 mid-sync): a third is
+    // minted and the refused request retried.
+    let app = mount_app(
+        &fx,
+        &public,
+        &[
+            ("ghs_16C7e42F292c6912E7710c838347Ae178B4a", None),
+            ("ghs_second", Some(3600)),
+            ("ghs_third", Some(3600)),
+        ],
+    );
+    let revoked = app.valid.clone();
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/orgs/acme/repos"))
+            .and(header("authorization", "Bearer ghs_second"))
+            .respond_with(move |_: &wiremock::Request| {
+                revoked.lock().unwrap().remove("ghs_second");
+                ResponseTemplate::new(401).set_body_json(json!({
+                    "message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}))
+            })
+            .with_priority(1),
+    );
+    mount_org(&fx, true);
+    let mut env = app_env(&fx, &private, json!({}));
+    sync(&mut env).unwrap();
+
+    // What only an installation token can read is there: the org's
+    // fine-grained tokens, besides members, installations and deploy keys.
+    assert_eq!(env.detail("pat:25381").status, IdentityStatus::Active);
+    assert_eq!(env.detail("installation:1").name, "release-bot");
+    assert_eq!(
+        env.detail("deploy-key:acme/api:7").name,
+        "ci-deploy (acme/api)"
+    );
+    assert_eq!(env.person("alice").0, "active");
+
+    // Three tokens, each for a JWT the app's public key verifies.
+    assert_eq!(
+        *app.issued.lock().unwrap(),
+        [
+            "ghs_16C7e42F292c6912E7710c838347Ae178B4a",
+            "ghs_second",
+            "ghs_third"
+        ]
+    );
+    let jwts = app.jwts.lock().unwrap();
+    assert_eq!(jwts.len(), 3);
+    for c in jwts.iter() {
+        assert_eq!(c["iss"], json!(APP_ID));
+    }
+    // The installation was found from the org (no installation_id set),
+    // signed with a JWT too.
+    let log = fx.received();
+    let paths: Vec<&str> = log.iter().map(|r| r.url.path()).collect();
+    assert_eq!(paths[0], "/orgs/acme/installation", "{paths:?}");
+    assert_eq!(paths[1], "/app/installations/1/access_tokens", "{paths:?}");
+    // The documented token served one request; every API request after
+    // the second mint carried a current token; the refused one was asked
+    // again with the third.
+    let api: Vec<(String, String)> = log
+        .iter()
+        .filter(|r| r.method.as_str() == "GET" && r.url.path() != "/orgs/acme/installation")
+        .map(|r| (r.url.path().to_string(), bearer(r)))
+        .collect();
+    assert_eq!(
+        api[0].1, "ghs_16C7e42F292c6912E7710c838347Ae178B4a",
+        "{api:?}"
+    );
+    assert_eq!(
+        api.iter()
+            .filter(|(_, t)| t.starts_with("ghs_16C7"))
+            .count(),
+        1,
+        "{api:?}"
+    );
+    let repos: Vec<&str> = api
+        .iter()
+        .filter(|(p, _)| p == "/orgs/acme/repos")
+        .map(|(_, t)| t.as_str())
+        .collect();
+    assert_eq!(repos, ["ghs_second", "ghs_third"], "{api:?}");
+    assert!(api.last().is_some_and(|(_, t)| t == "ghs_third"), "{api:?}");
+    // Neither the key nor a token is in the run's record.
+    let run = crate::harness::last_run(&env);
+    assert_eq!(run.status, "succeeded", "{run:?}");
+}
+
+#[test]
+fn a_bad_app_key_or_a_missing_permission_is_source_auth_with_what_to_do() {
+    let fx = Fixture::start();
+    let (_, public) = crate::harness::key_pair("rsa");
+    let (other, _) = crate::harness::key_pair("rsa");
+    let app = mount_app(&fx, &public, &[("ghs_x", Some(3600))]);
+    mount_org(&fx, true);
+    // A key that is not the app's: GitHub cannot verify the JWT.
+    let mut env = app_env(&fx, &other, json!({"installation_id": 1}));
+    let e = sync(&mut env).unwrap_err();
+    assert_eq!(e.code, ErrorCode::SourceAuth, "{e:?}");
+    assert!(
+        e.message.contains("GitHub App 12345")
+            && e.message.contains("private key")
+            && e.message.contains("could not be decoded"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("PRIVATE KEY"), "{}", e.message);
+    assert!(app.issued.lock().unwrap().is_empty());
+    // installation_id set: the org's installation was not looked up.
+    assert!(fx
+        .received()
+        .iter()
+        .all(|r| r.url.path() != "/orgs/acme/installation"));
+
+    // A secret that is no key at all (a PAT left in place): refused before
+    // anything is sent.
+    let before = fx.received().len();
+    let mut env = app_env(&fx, TOKEN, json!({}));
+    let e = sync(&mut env).unwrap_err();
+    assert_eq!(e.code, ErrorCode::SourceAuth, "{e:?}");
+    assert!(e.message.contains("not a PEM private key"), "{}", e.message);
+    assert!(!e.message.contains(TOKEN), "{}", e.message);
+    assert_eq!(fx.received().len(), before, "nothing sent");
+
+    // The app's own key, but the app lacks 'Personal access tokens' (read).
+    let (private, public) = crate::harness::key_pair("rsa");
+    let fx = Fixture::start();
+    let _app = mount_app(&fx, &public, &[("ghs_y", Some(3600))]);
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/orgs/acme/personal-access-tokens"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .set_body_json(json!({"message": "Resource not accessible by integration"})),
+            )
+            .with_priority(1),
+    );
+    mount_org(&fx, true);
+    let mut env = app_env(&fx, &private, json!({}));
+    let e = sync(&mut env).unwrap_err();
+    assert_eq!(e.code, ErrorCode::SourceAuth, "{e:?}");
+    assert!(
+        e.message.contains("'Personal access tokens' (read)"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn the_app_key_can_be_a_file_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::start();
+    let (private, public) = crate::harness::key_pair("rsa");
+    let app = mount_app(&fx, &public, &[("ghs_file", Some(3600))]);
+    mount_org(&fx, false);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.pem");
+    std::fs::write(&file, &private).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // No secret at all: the file is the key.
+    let mut env = app_env(&fx, "", json!({"private_key_file": file.to_str().unwrap()}));
+    let e = sync(&mut env).unwrap_err();
+    assert!(e.message.contains("chmod 600"), "{}", e.message);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    sync(&mut env).unwrap();
+    assert_eq!(*app.issued.lock().unwrap(), ["ghs_file"]);
 }

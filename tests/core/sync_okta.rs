@@ -30,7 +30,16 @@ fn page(body: Value, self_url: &str, next: Option<&str>) -> ResponseTemplate {
 fn get(p: &str) -> wiremock::MockBuilder {
     Mock::given(method("GET"))
         .and(path(p.to_string()))
-        .and(header("authorization", "SSWS tok-123"))
+        .and(header(
+            "authorization",
+            AUTH.with(|a| a.borrow().clone()).as_str(),
+        ))
+}
+
+thread_local! {
+    /// The `authorization` the fixture's API accepts: the API token, or in
+    /// service app mode the documented access token (see [`ServiceAppMode`]).
+    static AUTH: std::cell::RefCell<String> = std::cell::RefCell::new("SSWS tok-123".into());
 }
 
 fn new_env(fx: &Fixture) -> SourceEnv {
@@ -504,4 +513,199 @@ fn an_api_token_past_its_expiry_is_not_active() {
     assert_eq!(t.status, IdentityStatus::Disabled);
     assert!(t.purpose.contains("expired"), "{}", t.purpose);
     assert!(t.credentials[0].expires_in_days.unwrap() < 0);
+}
+
+// ------------------------------------------------- OAuth service app mode
+
+/// The client id of Okta's own example (the service app guide).
+const CLIENT_ID: &str = "0oar95zt9zIpYuz6A0h7";
+const KID: &str = "my_key_id";
+
+/// Okta's org authorization server for a service app whose public key is
+/// `public`: verifies each client assertion (signature, `kid`, iss = sub =
+/// the client id, aud = the token URL, at most an hour of life, a `jti` not
+/// seen before) and the form, then answers Okta's documented token
+/// response verbatim; anything else is `invalid_client`. The API accepts
+/// that documented access token as a Bearer token while this is alive.
+struct ServiceAppMode {
+    assertions: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    forms: std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+}
+
+impl Drop for ServiceAppMode {
+    fn drop(&mut self) {
+        AUTH.with(|a| *a.borrow_mut() = "SSWS tok-123".into());
+    }
+}
+
+struct TokenEndpoint {
+    public: String,
+    aud: String,
+    assertions: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    forms: std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
+}
+
+fn invalid_client(why: &str) -> ResponseTemplate {
+    ResponseTemplate::new(401).set_body_json(json!({
+        "error": "invalid_client",
+        "error_description": why}))
+}
+
+impl wiremock::Respond for TokenEndpoint {
+    fn respond(&self, r: &wiremock::Request) -> ResponseTemplate {
+        use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+        let form: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(&r.body).into_owned().collect();
+        self.forms.lock().unwrap().push(form.clone());
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+            || form.get("client_assertion_type").map(String::as_str)
+                != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return ResponseTemplate::new(400).set_body_json(json!({
+                "error": "invalid_request", "error_description": "bad form"}));
+        }
+        let Some(jwt) = form.get("client_assertion") else {
+            return invalid_client("no client_assertion");
+        };
+        let header = match decode_header(jwt) {
+            Ok(h) => h,
+            Err(_) => return invalid_client("The client_assertion token is invalid."),
+        };
+        if header.kid.as_deref() != Some(KID) {
+            return invalid_client("The client_assertion token has an unknown kid.");
+        }
+        let mut v = Validation::new(header.alg);
+        v.algorithms = vec![header.alg];
+        v.set_issuer(&[CLIENT_ID]);
+        v.sub = Some(CLIENT_ID.to_string());
+        v.set_audience(&[self.aud.as_str()]);
+        v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        v.leeway = 0;
+        let key = match header.alg {
+            Algorithm::ES256 => DecodingKey::from_ec_pem(self.public.as_bytes()),
+            _ => DecodingKey::from_rsa_pem(self.public.as_bytes()),
+        }
+        .unwrap();
+        let claims = match decode::<Value>(jwt, &key, &v) {
+            Ok(t) => t.claims,
+            Err(_) => return invalid_client("The client_assertion signature is invalid."),
+        };
+        let now = Utc::now().timestamp();
+        if claims["exp"].as_i64().unwrap() > now + 3600 {
+            return invalid_client("The client_assertion token expires too far in the future.");
+        }
+        let mut seen = self.assertions.lock().unwrap();
+        if claims["jti"].as_str().is_none() || seen.iter().any(|c| c["jti"] == claims["jti"]) {
+            return invalid_client("The client_assertion token has already been used.");
+        }
+        seen.push(claims);
+        ResponseTemplate::new(200).set_body_raw(
+            crate::harness::doc_fixture("okta/oauth2-v1-token-service-app.json").into_bytes(),
+            "application/json",
+        )
+    }
+}
+
+fn mount_service_app(fx: &Fixture, public: &str) -> ServiceAppMode {
+    let mode = ServiceAppMode {
+        assertions: Default::default(),
+        forms: Default::default(),
+    };
+    AUTH.with(|a| *a.borrow_mut() = "Bearer eyJraWQiOiJ.....UfThlJ7w".into());
+    fx.mount(
+        Mock::given(method("POST"))
+            .and(path("/oauth2/v1/token"))
+            .and(header("accept", "application/json"))
+            .respond_with(TokenEndpoint {
+                public: public.to_string(),
+                aud: format!("{}/oauth2/v1/token", fx.uri()),
+                assertions: mode.assertions.clone(),
+                forms: mode.forms.clone(),
+            }),
+    );
+    mode
+}
+
+fn service_app_env(fx: &Fixture, private_pem: &str) -> SourceEnv {
+    SourceEnv::new(
+        "okta",
+        "Okta (service app)",
+        json!({"org_url": fx.uri(), "client_id": CLIENT_ID, "key_id": KID}),
+        private_pem,
+    )
+}
+
+#[test]
+fn a_service_app_signs_in_with_private_key_jwt_and_reads_with_a_bearer_token() {
+    for kind in ["rsa", "ec"] {
+        let fx = Fixture::start();
+        let (private, public) = crate::harness::key_pair(kind);
+        let app = mount_service_app(&fx, &public);
+        mount_org(&fx, true);
+        let mut env = service_app_env(&fx, &private);
+        env.sync().unwrap();
+        fx.verify();
+        // The same inventory as with an API token.
+        assert_eq!(env.detail("0oasvc").name, "reporting-service");
+        assert_eq!(env.detail("00Tabc").name, "terraform");
+        assert_eq!(env.person("00u2alice").0, "active");
+        // One token for the whole run (an hour), asked for with the scopes
+        // the reads need; every API request carried it, none SSWS.
+        let forms = app.forms.lock().unwrap();
+        assert_eq!(forms.len(), 1, "{kind}: {forms:?}");
+        let scopes: Vec<&str> = forms[0]["scope"].split(' ').collect();
+        assert_eq!(scopes, custodian::sync::okta::SCOPES, "{kind}");
+        assert!(!forms[0].contains_key("client_secret"));
+        let claims = &app.assertions.lock().unwrap()[0];
+        assert_eq!(
+            (claims["iss"].as_str(), claims["sub"].as_str()),
+            (Some(CLIENT_ID), Some(CLIENT_ID))
+        );
+        let api: Vec<String> = fx
+            .received()
+            .iter()
+            .filter(|r| r.url.path().starts_with("/api/v1/"))
+            .map(|r| {
+                r.headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert!(!api.is_empty());
+        assert!(
+            api.iter().all(|a| a == "Bearer eyJraWQiOiJ.....UfThlJ7w"),
+            "{kind}: {api:?}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_client_assertion_is_source_auth_naming_the_app() {
+    let fx = Fixture::start();
+    let (_, public) = crate::harness::key_pair("rsa");
+    let (other, _) = crate::harness::key_pair("rsa");
+    let app = mount_service_app(&fx, &public);
+    mount_org(&fx, true);
+    let mut env = service_app_env(&fx, &other);
+    let e = env.sync().unwrap_err();
+    assert_eq!(e.code, ErrorCode::SourceAuth, "{e:?}");
+    assert!(
+        e.message.contains("invalid_client")
+            && e.message.contains(CLIENT_ID)
+            && e.message.contains("kid my_key_id"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains("PRIVATE KEY"), "{}", e.message);
+    assert!(app.assertions.lock().unwrap().is_empty());
+    assert!(
+        fx.received()
+            .iter()
+            .all(|r| !r.url.path().starts_with("/api/v1/")),
+        "no API request without a token"
+    );
+    let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
+    assert_eq!(run.error_code.as_deref(), Some("source_auth"));
 }
