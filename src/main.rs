@@ -303,6 +303,14 @@ enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// One source: how it signs in and as whom, its settings (redacted) and
+    /// its last run.
+    Show {
+        /// Source id or name.
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Let Custodian carry out remediation tasks in this source (`task
     /// write-back`); off by default. SCIM: disable users; AWS IAM: disable
     /// users, deactivate access keys. The source's secret must be allowed to.
@@ -579,6 +587,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let actor = ops::actor(&store, cli.as_person.as_deref())?;
             let s = ops::set_write_back(&mut store, actor, &source, state == "on", now)?;
             writeln!(out, "Write-back for {} is {state}", s.name)?;
+        }
+        Command::Source(SourceCmd::Show { source, json }) => {
+            let store = ops::open_or_demo(&path, now)?;
+            let id = ops::resolve_source(&store, &source)?;
+            let s = ops::sources(&store)?
+                .into_iter()
+                .find(|s| s.id == id.0)
+                .ok_or_else(|| Error::not_found(format!("no source '{source}'")))?;
+            let sign_in = custodian::sync::sign_in(&s.kind, &s.settings);
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"source": s, "sign_in": sign_in})
+                    )?
+                )?;
+            } else {
+                use custodian::sanitize::{pad, terminal};
+                writeln!(out, "Source #{} {} ({})", s.id, terminal(&s.name), s.kind)?;
+                if let Some(si) = &sign_in {
+                    writeln!(out, "Signs in:   {}", terminal(&si.mode))?;
+                    writeln!(out, "As:         {}", terminal(&si.identity))?;
+                }
+                if let Some(map) = s.settings.as_object() {
+                    for (k, v) in map {
+                        let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        writeln!(
+                            out,
+                            "  {} {}",
+                            pad(custodian::sync::settings::label(k), 24),
+                            terminal(&v)
+                        )?;
+                    }
+                }
+                match &s.last_run {
+                    Some(r) => writeln!(
+                        out,
+                        "Last run:   #{} {} at {}",
+                        r.id,
+                        r.status,
+                        r.finished_at.as_deref().unwrap_or(&r.started_at)
+                    )?,
+                    None => writeln!(out, "Last run:   never synced")?,
+                }
+            }
         }
         Command::Source(SourceCmd::List { json }) => {
             let store = ops::open_or_demo(&path, now)?;

@@ -777,3 +777,97 @@ fn hostile_names_come_out_neutralised_in_the_task_csv_the_blast_document_and_the
         "{err}"
     );
 }
+
+#[test]
+fn source_show_says_how_a_source_signs_in_and_as_whom() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let add = |args: &[&str]| {
+        let out = custodian(&db, args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    add(&[
+        "source",
+        "add",
+        "github",
+        "--name",
+        "gh-app",
+        "--set",
+        "org=acme",
+        "--set",
+        "app_id=12345",
+        "--set",
+        "installation_id=77",
+    ]);
+    add(&[
+        "source", "add", "github", "--name", "gh-pat", "--set", "org=acme",
+    ]);
+    add(&[
+        "source",
+        "add",
+        "okta",
+        "--name",
+        "okta-app",
+        "--set",
+        "org_url=https://acme.okta.com",
+        "--set",
+        "client_id=0oa1svc",
+        "--set",
+        "key_id=k1",
+    ]);
+    let text = |name: &str| {
+        let out = custodian(&db, &["source", "show", name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let app = text("gh-app");
+    assert!(app.contains("Signs in:   GitHub App"), "{app}");
+    assert!(
+        app.contains("As:         GitHub App 12345, installation 77; private key in the secret"),
+        "{app}"
+    );
+    let pat = text("gh-pat");
+    assert!(pat.contains("Signs in:   token"), "{pat}");
+    let okta = json(&custodian(&db, &["source", "show", "okta-app", "--json"]));
+    assert!(
+        okta["sign_in"]["mode"]
+            .as_str()
+            .unwrap()
+            .contains("private_key_jwt"),
+        "{okta}"
+    );
+    assert_eq!(
+        okta["sign_in"]["identity"],
+        "service app 0oa1svc, key k1; private key in the secret"
+    );
+    assert_eq!(okta["source"]["settings"]["client_id"], "0oa1svc");
+    // A keyless setting without its mode is refused at add.
+    let out = custodian(
+        &db,
+        &[
+            "source",
+            "add",
+            "okta",
+            "--name",
+            "x",
+            "--set",
+            "org_url=https://o.okta.com",
+            "--set",
+            "key_id=k1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("client_id"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
