@@ -1027,13 +1027,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Reads one secret line from standard input (never echoed, never logged).
 pub(crate) fn read_secret() -> Result<String> {
-    let mut line = String::new();
-    std::io::stdin().read_line(&mut line)?;
-    let s = line.trim_end_matches(['\r', '\n']).to_string();
-    if s.is_empty() {
-        return Err(Error::invalid("no secret on standard input"));
-    }
-    Ok(s)
+    // One line, or a whole PEM private key (keyless sources).
+    custodian::sync::secrets::read_secret_from(&mut std::io::stdin().lock())
 }
 
 /// A progress bar on stderr when it is a terminal (and not in JSON mode).

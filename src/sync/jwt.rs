@@ -78,7 +78,9 @@ impl SigningKey {
                 ));
             }
         }
-        let bytes = text.as_bytes();
+        let normal = normalize_pem(text)
+            .ok_or_else(|| bad_key(what, "its -----BEGIN line has no matching -----END line"))?;
+        let bytes = normal.as_bytes();
         let candidates: Vec<(EncodingKey, Algorithm)> = match EncodingKey::from_rsa_pem(bytes) {
             Ok(k) => vec![(k, Algorithm::RS256)],
             Err(_) => match EncodingKey::from_ec_pem(bytes) {
@@ -121,6 +123,31 @@ impl SigningKey {
         jsonwebtoken::encode(&header, claims, &self.key)
             .map_err(|e| Error::new(ErrorCode::SourceAuth, format!("cannot sign a JWT: {e}")))
     }
+}
+
+/// A PEM block as it may arrive: pasted into a one-line password field
+/// (which drops the line breaks), with CRLF or stray spaces, or with literal
+/// `\n` from an environment variable. Rebuilt as standard PEM (the BEGIN
+/// line, the base64 in 64-column lines, the END line); `None` without a
+/// matching END line.
+fn normalize_pem(text: &str) -> Option<String> {
+    let t = text.replace("\\n", "\n");
+    let begin = t.find("-----BEGIN ")?;
+    let after = &t[begin + "-----BEGIN ".len()..];
+    let label_len = after.find("-----")?;
+    let label = after[..label_len].trim();
+    let body = &after[label_len + "-----".len()..];
+    let end_marker = format!("-----END {label}-----");
+    let body = &body[..body.find(&end_marker)?];
+    let b64: Vec<char> = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.chunks(64) {
+        out.extend(line);
+        out.push('\n');
+    }
+    out.push_str(&end_marker);
+    out.push('\n');
+    Some(out)
 }
 
 /// A unique JWT id: 16 random bytes, hex.
@@ -268,6 +295,42 @@ mod tests {
             assert_eq!(v.header.kid.as_deref(), Some("kid-1"));
             assert_eq!(v.header.typ.as_deref(), Some("JWT"));
         }
+    }
+
+    #[test]
+    fn a_key_pasted_on_one_line_or_with_escaped_newlines_still_signs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, public) = openssl_key(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ],
+            dir.path(),
+            "rsa",
+        );
+        // A password field drops the line breaks; an environment variable
+        // often carries them as the two characters \n; Windows, CRLF.
+        for mangled in [
+            pem.replace('\n', ""),
+            pem.replace('\n', "\\n"),
+            pem.replace('\n', "\r\n"),
+            format!("  {}  ", pem.replace('\n', " ")),
+        ] {
+            let k = SigningKey::from_pem(&mangled, "k").unwrap();
+            let jwt = k.sign(None, &claims()).unwrap();
+            decode::<Claims>(
+                &jwt,
+                &DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+                &Validation::new(Algorithm::RS256),
+            )
+            .unwrap();
+        }
+        let cut = pem.split("-----END").next().unwrap().to_string();
+        let e = SigningKey::from_pem(&cut, "k").unwrap_err();
+        assert!(e.message.contains("no matching -----END"), "{}", e.message);
     }
 
     #[test]

@@ -328,6 +328,37 @@ impl ServerSecrets {
 }
 
 /// One trailing newline (`\n` or `\r\n`) is not part of a secret.
+/// Reads a secret typed or piped on standard input (`--secret-stdin`): one
+/// line without its line ending, or, when that line opens a PEM block
+/// (`-----BEGIN …`, a keyless source's private key), every line through the
+/// block's `-----END …` line. Empty is an error.
+pub fn read_secret_from(input: &mut dyn std::io::BufRead) -> Result<String> {
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let first = line.trim_end_matches(['\r', '\n']).to_string();
+    if first.trim_start().starts_with("-----BEGIN ") && !first.contains("-----END ") {
+        let mut pem = format!("{}\n", first.trim());
+        loop {
+            let mut l = String::new();
+            if input.read_line(&mut l)? == 0 {
+                return Err(crate::error::Error::invalid(
+                    "the private key on standard input has no -----END line",
+                ));
+            }
+            let l = l.trim();
+            pem.push_str(l);
+            pem.push('\n');
+            if l.starts_with("-----END ") {
+                return Ok(pem);
+            }
+        }
+    }
+    if first.is_empty() {
+        return Err(crate::error::Error::invalid("no secret on standard input"));
+    }
+    Ok(first)
+}
+
 fn strip_newline(mut s: String) -> String {
     if s.ends_with('\n') {
         s.pop();
@@ -395,6 +426,25 @@ impl SecretStore for ServerSecrets {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_pem_key_on_standard_input_is_read_whole() {
+        let pem = "-----BEGIN RSA PRIVATE KEY-----\r\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----\nafter\n";
+        assert_eq!(
+            super::read_secret_from(&mut pem.as_bytes()).unwrap(),
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+        );
+        assert_eq!(
+            super::read_secret_from(&mut "tok-123\r\nnext\n".as_bytes()).unwrap(),
+            "tok-123"
+        );
+        let cut = "-----BEGIN PRIVATE KEY-----\nMIIE\n";
+        assert!(super::read_secret_from(&mut cut.as_bytes())
+            .unwrap_err()
+            .message
+            .contains("no -----END"));
+        assert!(super::read_secret_from(&mut "\n".as_bytes()).is_err());
+    }
+
     use super::*;
 
     #[test]
