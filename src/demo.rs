@@ -314,6 +314,12 @@ enum ResourceClass {
 }
 
 /// Permissions on a class of resource: (permission, privilege, high consequence).
+/// Whether the demo's identity number `i` is one of the well-kept ones
+/// (about four in five), by a fixed hash rather than the generator.
+fn is_governed(i: usize) -> bool {
+    (i as u64).wrapping_mul(2_654_435_761) % 100 < 80
+}
+
 fn permissions(class: ResourceClass) -> &'static [(&'static str, Privilege, bool)] {
     match class {
         ResourceClass::DataStore => &[
@@ -462,6 +468,16 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         resource_class.push(class);
     }
 
+    // Resources by environment, for identities that keep to their own.
+    let mut by_env: std::collections::HashMap<&str, Vec<usize>> = std::collections::HashMap::new();
+    for (r, res) in org.resources.iter().enumerate() {
+        by_env.entry(res.environment.as_str()).or_default().push(r);
+    }
+    let by_env: std::collections::HashMap<String, Vec<usize>> = by_env
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+
     // Identities with their credentials and grants.
     let n_ids = size.identities();
     org.identities.reserve(n_ids);
@@ -542,11 +558,18 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             4..=6 => AgentClass::WorkforceAssistant,
             _ => AgentClass::DigitalWorker,
         });
+        // A partly governed organisation: most identities are kept well
+        // (their own environment, least privilege, secrets that expire and
+        // rotate, used access, an owner, registered, reviewed); the rest
+        // carry the problems. Decided without the generator, so every other
+        // draw (names, kinds, counts) stays as it was.
+        let governed = is_governed(i);
         let owner = (!rng.chance(0.04)).then(|| PersonId(1 + rng.below(n_people) as i64));
         let builder = match owner {
             Some(o) if rng.chance(0.7) => Some(o),
             _ => Some(PersonId(1 + rng.below(n_people) as i64)),
         };
+        let owner = if governed { owner.or(builder) } else { owner };
         let status = match rng.below(100) {
             0..=2 => IdentityStatus::Disabled,
             3 => IdentityStatus::Deleted,
@@ -555,7 +578,7 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         let registered = match kind {
             IdentityKind::AiAgent => rng.chance(0.65),
             _ => rng.chance(0.85),
-        };
+        } || governed;
         let env = *rng.pick(ENVIRONMENTS);
         let created_at = rng.days_ago(now, 5, 1800);
         let last_used_at = match rng.below(10) {
@@ -564,6 +587,11 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             _ => Some(rng.days_ago(now, 0, 30)),
         };
         let last_reviewed_at = rng.chance(0.5).then(|| rng.days_ago(now, 1, 540));
+        let last_reviewed_at = if governed {
+            Some(now - Duration::days((i % 150) as i64 + 1))
+        } else {
+            last_reviewed_at
+        };
         let intended = if registered && kind == IdentityKind::AiAgent {
             format!(
                 "Reads {dept} data it needs to {}; never sends externally or changes access.",
@@ -632,6 +660,20 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
                 1 | 2 => Some(rng.days_ago(now, 91, 600).max(created)),
                 _ => Some(rng.days_ago(now, 0, 30).max(created)),
             };
+            // Kept well: rotated within the year, expiring ahead, in use.
+            let (created, expires_at, last_rotated_at, last_used_at) = if governed {
+                let rotated = (now - Duration::days(((i + c * 37) % 200) as i64 + 1)).max(created);
+                let expires = (ckind != CredentialKind::FederatedCredential)
+                    .then(|| rotated + Duration::days(365));
+                (
+                    created,
+                    expires,
+                    Some(rotated),
+                    Some(now - Duration::days(((i + c) % 20) as i64)),
+                )
+            } else {
+                (created, expires_at, last_rotated_at, last_used_at)
+            };
             let cid = org.credentials.len() as i64 + 1;
             org.credentials.push(Credential {
                 id: CredentialId(cid),
@@ -649,6 +691,8 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
         // Grants: about ten per identity, distinct (resource, permission).
         let n_grants = 1 + rng.below(19);
         let mut seen: Vec<(usize, usize)> = Vec::with_capacity(n_grants);
+        let own_env = by_env.get(env).filter(|v| !v.is_empty());
+        let mut kept: Vec<(usize, usize)> = Vec::new();
         for _ in 0..n_grants {
             let r = rng.below(n_resources);
             let perms = permissions(resource_class[r]);
@@ -662,12 +706,35 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
                 continue;
             }
             seen.push((r, p));
-            let (perm, privilege, hc) = perms[p];
             let last_used_at = match rng.below(4) {
                 0 => None,
                 1 => Some(rng.days_ago(now, 91, 500)),
                 _ => Some(rng.days_ago(now, 0, 60)),
             };
+            // Kept well: within its own environment, no admin on what is
+            // critical (least privilege), used (the draws above are made
+            // all the same, so the rest of the organisation is unchanged).
+            let (r, p, last_used_at) = match own_env {
+                Some(same) if governed => {
+                    let r = same[r % same.len()];
+                    let perms = permissions(resource_class[r]);
+                    let p = p.min(perms.len() - 1);
+                    let p = if perms[p].1 == Privilege::Admin
+                        && org.resources[r].sensitivity == Sensitivity::Critical
+                    {
+                        0
+                    } else {
+                        p
+                    };
+                    if kept.contains(&(r, p)) {
+                        continue;
+                    }
+                    kept.push((r, p));
+                    (r, p, Some(now - Duration::days(((i + r) % 45) as i64)))
+                }
+                _ => (r, p, last_used_at),
+            };
+            let (perm, privilege, hc) = permissions(resource_class[r])[p];
             org.grants.push(Grant {
                 identity: id,
                 resource: ResourceId(r as i64 + 1),

@@ -224,3 +224,53 @@ fn the_check_catalogue_describes_every_raised_finding() {
     assert_eq!(json["checks"][0]["severity"], "high");
     assert_eq!(json["categories"][0]["title"], owasp_title("NHI1"));
 }
+
+/// The demo looks like a partly governed organisation (issue 20): most
+/// active identities have no finding at all, no single check flags most of
+/// them, and a long tail of serious problems remains for the posture page
+/// to rank.
+#[test]
+fn the_demo_is_mostly_clean_with_a_long_tail_of_serious_findings() {
+    use custodian::model::{IdentityStatus, Severity};
+    use custodian::views::InventoryQuery;
+    let mut store = crate::util::test_store();
+    ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        custodian::demo::DEFAULT_SEED,
+        now(),
+    )
+    .unwrap();
+    let count = |has_findings: Option<bool>| {
+        let q = InventoryQuery {
+            statuses: vec![IdentityStatus::Active],
+            has_findings,
+            limit: 1,
+            ..InventoryQuery::default()
+        };
+        ops::inventory(&store, &q, now()).unwrap().total
+    };
+    let (active, clean) = (count(None), count(Some(false)));
+    assert!(
+        clean * 100 >= active * 60,
+        "{clean} of {active} active identities without a finding"
+    );
+    let counts = ops::finding_counts(&store).unwrap();
+    for c in &counts {
+        assert!(
+            c.identities * 100 <= active * 25,
+            "{} flags {} of {active}",
+            c.check_id,
+            c.identities
+        );
+    }
+    let serious: i64 = counts
+        .iter()
+        .filter(|c| c.severity >= Severity::High)
+        .map(|c| c.identities)
+        .sum();
+    assert!(
+        serious >= active / 20,
+        "a tail of serious findings: {serious}"
+    );
+}
