@@ -16,7 +16,17 @@
 //! (environment) it covers, for actions of that resource's service, and the
 //! answer's permission says through which grant
 //! ("s3:* (through the grant on arn:aws:s3:::data/*)"). The blast
-//! radius lists the wildcard resource itself, not each resource under it.
+//! radius does the same from the holder's side: it lists the wildcard
+//! resource and each resource of the account under it that the grant's
+//! action applies to, saying through which grant (its high-consequence
+//! actions are listed once, on the wildcard). A resource a deny keeps the
+//! grant from (its `excluded` patterns) is reached by neither.
+//!
+//! Links and grants that hold only under a condition keep it (outside
+//! text), and every chain shows it on the link: `a -assume_role (only if
+//! Bool aws:MultiFactorAuthPresent=true)-> b` ([`chain_text`]); a link's
+//! reason (why an AWS escalation edge exists, a documented link's note)
+//! is shown the same way.
 //!
 //! The blast radius of `x`: every identity reachable from `x` (breadth-first,
 //! so each comes with its shortest chain; cycles are visited once), and every
@@ -87,10 +97,22 @@ struct GrantRef {
     permission: String,
     privilege: Privilege,
     hc: bool,
+    condition: Option<String>,
+    /// Resource patterns under its resource that it does not reach.
+    excluded: Vec<String>,
 }
 
-/// A visited node: (node, hops, parent node, edge kind from the parent).
-type Visit = (u32, u32, Option<u32>, Option<String>);
+/// What an edge says: its kind as shown ("assume_role", "invoke
+/// (documented)"), the condition it holds under and why it exists.
+#[derive(Debug, Clone)]
+struct EdgeLabel {
+    kind: String,
+    condition: Option<String>,
+    reason: Option<String>,
+}
+
+/// A visited node: (node, hops, parent node, edge from the parent).
+type Visit = (u32, u32, Option<u32>, Option<u32>);
 
 fn positions(order: &[Visit]) -> HashMap<u32, usize> {
     order.iter().enumerate().map(|(i, o)| (o.0, i)).collect()
@@ -101,11 +123,16 @@ fn positions(order: &[Visit]) -> HashMap<u32, usize> {
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<i64, u32>,
-    out: Vec<Vec<(u32, String)>>,
-    inn: Vec<Vec<(u32, String)>>,
+    /// (other node, edge) per node, each way.
+    out: Vec<Vec<(u32, u32)>>,
+    inn: Vec<Vec<(u32, u32)>>,
+    edges: Vec<EdgeLabel>,
     grants: Vec<Vec<GrantRef>>,
     resources: Vec<Res>,
     resource_index: HashMap<i64, u32>,
+    /// Per AWS wildcard resource (`*`, `arn:aws:s3:::data/*`): the other
+    /// resources of its account (environment) that it covers.
+    under: HashMap<u32, Vec<u32>>,
 }
 
 /// Builds a [`Graph`] from the facts as the store reads them (identities
@@ -139,8 +166,14 @@ impl AccessGraphSink for GraphBuilder {
             } else {
                 e.kind
             };
-            self.graph.out[a as usize].push((b, kind.clone()));
-            self.graph.inn[b as usize].push((a, kind));
+            let edge = self.graph.edges.len() as u32;
+            self.graph.edges.push(EdgeLabel {
+                kind,
+                condition: e.condition.filter(|c| !c.trim().is_empty()),
+                reason: e.reason.filter(|r| !r.trim().is_empty()),
+            });
+            self.graph.out[a as usize].push((b, edge));
+            self.graph.inn[b as usize].push((a, edge));
         }
     }
 
@@ -167,13 +200,39 @@ impl AccessGraphSink for GraphBuilder {
                 permission: g.permission,
                 privilege: g.privilege,
                 hc: g.high_consequence,
+                condition: g.condition.filter(|c| !c.trim().is_empty()),
+                excluded: g.excluded,
             });
         }
     }
 }
 
 impl GraphBuilder {
-    pub fn finish(self) -> Graph {
+    pub fn finish(mut self) -> Graph {
+        // Which resources each AWS wildcard resource covers, per account.
+        let mut by_env: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+        for (i, r) in self.graph.resources.iter().enumerate() {
+            if let Some(p) = aws_pattern(r) {
+                by_env
+                    .entry(r.environment.as_str())
+                    .or_default()
+                    .push((i as u32, p));
+            }
+        }
+        let mut under: HashMap<u32, Vec<u32>> = HashMap::new();
+        for list in by_env.values() {
+            for &(w, wp) in list.iter().filter(|(_, p)| p.contains(['*', '?'])) {
+                let v: Vec<u32> = list
+                    .iter()
+                    .filter(|&&(o, op)| o != w && crate::sync::aws_policy::covers(wp, op))
+                    .map(|&(o, _)| o)
+                    .collect();
+                if !v.is_empty() {
+                    under.insert(w, v);
+                }
+            }
+        }
+        self.graph.under = under;
         self.graph
     }
 }
@@ -186,6 +245,44 @@ pub struct Hop {
     pub name: String,
     /// How the previous identity reaches this one; `null` for the start.
     pub via: Option<String>,
+    /// The condition that link holds under (outside text: escape it where
+    /// it goes); `null` when it always holds.
+    pub condition: Option<String>,
+    /// Why that link exists, when its kind alone does not say (outside
+    /// text); `null` otherwise.
+    pub reason: Option<String>,
+}
+
+impl Hop {
+    /// How this hop was reached, in one piece: `assume_role`, or
+    /// `invoke (reason; condition)`. `None` for the start of a chain.
+    /// `esc` makes each piece of outside text safe for where it goes.
+    pub fn link_text(&self, esc: impl Fn(&str) -> String) -> Option<String> {
+        let via = self.via.as_deref()?;
+        let more: Vec<String> = [&self.reason, &self.condition]
+            .into_iter()
+            .flatten()
+            .map(|t| esc(t))
+            .collect();
+        Some(if more.is_empty() {
+            esc(via)
+        } else {
+            format!("{} ({})", esc(via), more.join("; "))
+        })
+    }
+}
+
+/// A chain as one line: `a -assume_role-> b -invoke (reason; only if …)-> c`.
+/// `esc` makes each piece of outside text safe for where it goes.
+pub fn chain_text(chain: &[Hop], esc: impl Fn(&str) -> String) -> String {
+    chain
+        .iter()
+        .map(|h| match h.link_text(&esc) {
+            Some(l) => format!("-{l}-> {}", esc(&h.name)),
+            None => esc(&h.name),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,6 +303,9 @@ pub struct ReachedPermission {
     pub high_consequence: bool,
     /// The identity that holds the grant.
     pub holder: String,
+    /// What the grant holds under and leaves out (outside text); `null`:
+    /// it holds as it is.
+    pub condition: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,6 +377,9 @@ pub struct Reacher {
     pub chain: Vec<Hop>,
     pub permission: String,
     pub privilege: Privilege,
+    /// What the grant holds under and leaves out (outside text); `null`:
+    /// it holds as it is.
+    pub condition: Option<String>,
 }
 
 /// An identity that reaches admin on a critical resource only through others.
@@ -391,13 +494,13 @@ impl Graph {
             } else {
                 &self.inn[n as usize]
             };
-            for (m, kind) in edges {
+            for (m, edge) in edges {
                 if seen.contains_key(m) || self.nodes[*m as usize].status == IdentityStatus::Deleted
                 {
                     continue;
                 }
                 seen.insert(*m, order.len());
-                order.push((*m, hops + 1, Some(n), Some(kind.clone())));
+                order.push((*m, hops + 1, Some(n), Some(*edge)));
                 queue.push_back(*m);
             }
         }
@@ -411,28 +514,61 @@ impl Graph {
         at: usize,
         forward: bool,
     ) -> Vec<Hop> {
-        let mut v = vec![];
+        let mut v: Vec<(u32, Option<u32>)> = vec![];
         let mut cur = Some(at);
         while let Some(i) = cur {
-            let (n, _, parent, via) = &order[i];
-            v.push(Hop {
-                identity_id: self.nodes[*n as usize].id,
-                name: self.nodes[*n as usize].name.clone(),
-                via: via.clone(),
-            });
+            let (n, _, parent, edge) = &order[i];
+            v.push((*n, *edge));
             cur = parent.and_then(|p| pos.get(&p).copied());
         }
         if forward {
             v.reverse();
         } else {
             // Reverse search: the list already runs from the reacher to the
-            // holder; the `via` of each hop names the edge to the next one.
-            let vias: Vec<Option<String>> = v.iter().map(|h| h.via.clone()).collect();
+            // holder; the edge of each hop is the one to the next hop.
+            let edges: Vec<Option<u32>> = v.iter().map(|h| h.1).collect();
             for (i, h) in v.iter_mut().enumerate() {
-                h.via = if i == 0 { None } else { vias[i - 1].clone() };
+                h.1 = if i == 0 { None } else { edges[i - 1] };
             }
         }
-        v
+        v.into_iter()
+            .map(|(n, edge)| {
+                let label = edge.map(|e| &self.edges[e as usize]);
+                Hop {
+                    identity_id: self.nodes[n as usize].id,
+                    name: self.nodes[n as usize].name.clone(),
+                    via: label.map(|l| l.kind.clone()),
+                    condition: label.and_then(|l| l.condition.clone()),
+                    reason: label.and_then(|l| l.reason.clone()),
+                }
+            })
+            .collect()
+    }
+
+    /// Each resource a grant reaches, with the wildcard it goes through: its
+    /// own resource (`None`), and for a grant on an AWS wildcard every
+    /// resource of the account under it that its action applies to (`s3:*`
+    /// on `*` reaches buckets, not roles) and that no deny keeps it from.
+    fn reach(&self, g: &GrantRef, mut f: impl FnMut(u32, Option<u32>)) {
+        f(g.resource, None);
+        let Some(list) = self.under.get(&g.resource) else {
+            return;
+        };
+        for &o in list {
+            let r = &self.resources[o as usize];
+            let service = r.kind.strip_prefix("aws:").unwrap_or_default();
+            if !action_applies(&g.permission, service) {
+                continue;
+            }
+            let excluded = aws_pattern(r).is_some_and(|p| {
+                g.excluded
+                    .iter()
+                    .any(|e| crate::sync::aws_policy::covers(e, p))
+            });
+            if !excluded {
+                f(o, Some(g.resource));
+            }
+        }
     }
 
     /// The score alone (for rankings): no chains, no strings.
@@ -444,15 +580,17 @@ impl Graph {
         for (n, hops, _, _) in &order {
             let decay = HOP_DISCOUNT.powi(*hops as i32);
             for g in &self.grants[*n as usize] {
-                let r = &self.resources[g.resource as usize];
-                let w = sensitivity_weight(r.sensitivity)
-                    * privilege_weight(g.privilege)
-                    * if g.hc { 2.0 } else { 1.0 }
-                    * decay;
-                let e = best.entry(g.resource).or_insert(0.0);
-                if w > *e {
-                    *e = w;
-                }
+                self.reach(g, |res, _| {
+                    let r = &self.resources[res as usize];
+                    let w = sensitivity_weight(r.sensitivity)
+                        * privilege_weight(g.privilege)
+                        * if g.hc { 2.0 } else { 1.0 }
+                        * decay;
+                    let e = best.entry(res).or_insert(0.0);
+                    if w > *e {
+                        *e = w;
+                    }
+                });
                 if g.hc {
                     hc += 1;
                 }
@@ -492,48 +630,63 @@ impl Graph {
             let decay = HOP_DISCOUNT.powi(*hops as i32);
             let holder = &self.nodes[*n as usize].name;
             for g in &self.grants[*n as usize] {
-                let r = &self.resources[g.resource as usize];
-                let w = sensitivity_weight(r.sensitivity)
-                    * privilege_weight(g.privilege)
-                    * if g.hc { 2.0 } else { 1.0 }
-                    * decay;
-                let entry = by_res.entry(g.resource).or_insert_with(|| {
-                    res_order.push(g.resource);
-                    ReachedResource {
-                        resource_id: r.id,
-                        name: r.name.clone(),
-                        kind: r.kind.clone(),
-                        sensitivity: r.sensitivity,
-                        environment: r.environment.clone(),
-                        hops: *hops,
-                        chain: self.chain(&order, &pos, i, true),
-                        permissions: vec![],
-                        contribution: 0.0,
+                let mut reached: Vec<(u32, Option<u32>)> = Vec::new();
+                self.reach(g, |res, through| reached.push((res, through)));
+                for (res, through) in reached {
+                    let r = &self.resources[res as usize];
+                    let w = sensitivity_weight(r.sensitivity)
+                        * privilege_weight(g.privilege)
+                        * if g.hc { 2.0 } else { 1.0 }
+                        * decay;
+                    let permission = match through {
+                        Some(w) => format!(
+                            "{} (through the grant on {})",
+                            g.permission,
+                            aws_pattern(&self.resources[w as usize]).unwrap_or_default()
+                        ),
+                        None => g.permission.clone(),
+                    };
+                    let entry = by_res.entry(res).or_insert_with(|| {
+                        res_order.push(res);
+                        ReachedResource {
+                            resource_id: r.id,
+                            name: r.name.clone(),
+                            kind: r.kind.clone(),
+                            sensitivity: r.sensitivity,
+                            environment: r.environment.clone(),
+                            hops: *hops,
+                            chain: self.chain(&order, &pos, i, true),
+                            permissions: vec![],
+                            contribution: 0.0,
+                        }
+                    });
+                    if w > entry.contribution {
+                        entry.contribution = w;
                     }
-                });
-                if w > entry.contribution {
-                    entry.contribution = w;
-                }
-                if !entry
-                    .permissions
-                    .iter()
-                    .any(|p| p.permission == g.permission && p.holder == *holder)
-                {
-                    entry.permissions.push(ReachedPermission {
-                        permission: g.permission.clone(),
-                        privilege: g.privilege,
-                        high_consequence: g.hc,
-                        holder: holder.clone(),
-                    });
-                }
-                if g.hc {
-                    high.push(HighConsequence {
-                        category: consequence_category(&g.permission, &r.kind).into(),
-                        resource: r.name.clone(),
-                        permission: g.permission.clone(),
-                        holder: holder.clone(),
-                        hops: *hops,
-                    });
+                    if !entry
+                        .permissions
+                        .iter()
+                        .any(|p| p.permission == permission && p.holder == *holder)
+                    {
+                        entry.permissions.push(ReachedPermission {
+                            permission,
+                            privilege: g.privilege,
+                            high_consequence: g.hc,
+                            holder: holder.clone(),
+                            condition: g.condition.clone(),
+                        });
+                    }
+                    // A wildcard's high-consequence actions are listed once,
+                    // on the wildcard itself.
+                    if g.hc && through.is_none() {
+                        high.push(HighConsequence {
+                            category: consequence_category(&g.permission, &r.kind).into(),
+                            resource: r.name.clone(),
+                            permission: g.permission.clone(),
+                            holder: holder.clone(),
+                            hops: *hops,
+                        });
+                    }
                 }
             }
         }
@@ -611,7 +764,8 @@ impl Graph {
             .ok_or_else(|| Error::not_found(format!("no resource with id {resource}")))?;
         // AWS resources whose wildcard pattern covers this one: a holder of
         // `*` or `arn:aws:s3:::data/*` reaches `arn:aws:s3:::data/x` too.
-        let covering: HashMap<u32, &str> = match aws_pattern(&self.resources[r as usize]) {
+        let target = aws_pattern(&self.resources[r as usize]);
+        let covering: HashMap<u32, &str> = match target {
             Some(target) => self
                 .resources
                 .iter()
@@ -642,6 +796,16 @@ impl Graph {
                 if through.is_some() && !action_applies(&g.permission, target_service) {
                     continue;
                 }
+                // A deny keeps the wildcard grant from this resource.
+                if through.is_some()
+                    && target.is_some_and(|t| {
+                        g.excluded
+                            .iter()
+                            .any(|e| crate::sync::aws_policy::covers(e, t))
+                    })
+                {
+                    continue;
+                }
                 let order = self.bfs(holder as u32, false);
                 let pos = positions(&order);
                 for (i, (n, hops, _, _)) in order.iter().enumerate() {
@@ -669,6 +833,7 @@ impl Graph {
                                         None => g.permission.clone(),
                                     },
                                     privilege: g.privilege,
+                                    condition: g.condition.clone(),
                                 },
                                 through.is_some(),
                             ),
@@ -909,8 +1074,8 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
             let chain: Vec<String> = r
                 .chain
                 .iter()
-                .map(|h| match &h.via {
-                    Some(v) => format!("--{}--> {}", t(v), t(&h.name)),
+                .map(|h| match h.link_text(t) {
+                    Some(l) => format!("--{l}--> {}", t(&h.name)),
                     None => t(&h.name),
                 })
                 .collect();
@@ -929,7 +1094,10 @@ pub fn to_markdown(b: &BlastRadius, generated_at: &str) -> String {
         let perms: Vec<String> = r
             .permissions
             .iter()
-            .map(|p| format!("{} ({})", t(&p.permission), p.privilege.as_str()))
+            .map(|p| match &p.condition {
+                Some(c) => format!("{} ({}; {})", t(&p.permission), p.privilege.as_str(), t(c)),
+                None => format!("{} ({})", t(&p.permission), p.privilege.as_str()),
+            })
             .collect();
         let via: Vec<String> = r.chain.iter().map(|h| t(&h.name)).collect();
         let _ = writeln!(
@@ -1048,12 +1216,16 @@ mod tests {
             to: 2,
             kind: "invoke".into(),
             documented: true,
+            condition: None,
+            reason: Some("its secret deploys through the role".into()),
         });
         b.edge(GraphEdge {
             from: 1,
             to: 99,
             kind: "assume_role".into(),
             documented: false,
+            condition: None,
+            reason: None,
         });
         b.resource(GraphResource {
             id: 10,
@@ -1075,6 +1247,8 @@ mod tests {
             permission: "p".into(),
             privilege,
             high_consequence: hc,
+            condition: None,
+            excluded: vec![],
         };
         b.grant(grant(2, 10, Privilege::Admin, false));
         b.grant(grant(1, 11, Privilege::Read, false));
@@ -1134,6 +1308,8 @@ mod tests {
             permission: permission.into(),
             privilege,
             high_consequence: false,
+            condition: None,
+            excluded: vec![],
         };
         b.grant(grant(1, 11, "s3:*", Privilege::Write));
         b.grant(grant(2, 10, "s3:GetObject", Privilege::Read));
@@ -1167,6 +1343,166 @@ mod tests {
         let mut who: Vec<String> = g.who_can_reach(11)?.into_iter().map(|r| r.name).collect();
         who.sort();
         assert_eq!(who, ["admin", "bucket-admin"]);
+        Ok(())
+    }
+
+    #[test]
+    fn chains_carry_each_link_s_condition_and_reason_both_ways() -> Result<()> {
+        // user (1) -assume_role only if MFA-> role (2) -invoke (why)-> runner (3),
+        // which administers a critical resource.
+        let mut b = GraphBuilder::default();
+        for (id, name) in [(1, "user"), (2, "role"), (3, "runner")] {
+            b.identity(identity(id, name));
+        }
+        b.edge(GraphEdge {
+            from: 1,
+            to: 2,
+            kind: "assume_role".into(),
+            documented: false,
+            condition: Some("only if Bool aws:MultiFactorAuthPresent=true".into()),
+            reason: None,
+        });
+        b.edge(GraphEdge {
+            from: 2,
+            to: 3,
+            kind: "invoke".into(),
+            documented: false,
+            condition: None,
+            reason: Some("iam:PassRole to ec2.amazonaws.com".into()),
+        });
+        b.resource(GraphResource {
+            id: 10,
+            name: "*".into(),
+            kind: "aws:*".into(),
+            sensitivity: Sensitivity::Critical,
+            environment: "prod".into(),
+        });
+        b.grant(GraphGrant {
+            identity: 3,
+            resource: 10,
+            permission: "*".into(),
+            privilege: Privilege::Admin,
+            high_consequence: true,
+            condition: None,
+            excluded: vec![],
+        });
+        let g = b.finish();
+        let plain = |s: &str| s.to_string();
+        let expected = "user -assume_role (only if Bool aws:MultiFactorAuthPresent=true)-> role \
+                        -invoke (iam:PassRole to ec2.amazonaws.com)-> runner";
+        // Forward: the blast radius and paths-to-admin.
+        let blast = g.blast(1)?;
+        assert_eq!(chain_text(&blast.reachable[1].chain, plain), expected);
+        assert_eq!(chain_text(&blast.resources[0].chain, plain), expected);
+        let paths = g.paths_to_admin(10);
+        assert_eq!(chain_text(&paths[0].chain, plain), expected);
+        // Reverse: who can reach the resource.
+        let who = g.who_can_reach(10)?;
+        let user = who.iter().find(|r| r.name == "user").map(|r| &r.chain);
+        assert_eq!(
+            user.map(|c| chain_text(c, plain)).as_deref(),
+            Some(expected)
+        );
+        // The Markdown document escapes the condition like any outside text.
+        let md = to_markdown(&blast, "now");
+        assert!(
+            md.contains("--assume\\_role (only if Bool aws\\:MultiFactorAuthPresent=true)--> role"),
+            "{md}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn blast_radius_lists_each_resource_under_a_wildcard_grant() -> Result<()> {
+        let mut b = GraphBuilder::default();
+        for (id, name) in [(1, "s3-writer"), (2, "admin")] {
+            b.identity(identity(id, name));
+        }
+        let res = |id, name: &str, kind: &str, env: &str| GraphResource {
+            id,
+            name: name.into(),
+            kind: kind.into(),
+            sensitivity: Sensitivity::High,
+            environment: env.into(),
+        };
+        b.resource(res(
+            10,
+            "* (every resource in account prod)",
+            "aws:*",
+            "prod",
+        ));
+        b.resource(res(11, "arn:aws:s3:::data/report", "aws:s3", "prod"));
+        b.resource(res(12, "arn:aws:s3:::secret", "aws:s3", "prod"));
+        b.resource(res(13, "arn:aws:iam::1:role/r", "aws:iam", "prod"));
+        b.resource(res(14, "arn:aws:s3:::elsewhere", "aws:s3", "dev"));
+        b.grant(GraphGrant {
+            identity: 1,
+            resource: 10,
+            permission: "s3:*".into(),
+            privilege: Privilege::Write,
+            high_consequence: true,
+            condition: Some("not on arn:aws:s3:::secret".into()),
+            excluded: vec!["arn:aws:s3:::secret".into()],
+        });
+        b.grant(GraphGrant {
+            identity: 2,
+            resource: 10,
+            permission: "*".into(),
+            privilege: Privilege::Admin,
+            high_consequence: true,
+            condition: None,
+            excluded: vec![],
+        });
+        let g = b.finish();
+        let reach = |id| -> Result<Vec<(String, String)>> {
+            let mut v: Vec<(String, String)> = g
+                .blast(id)?
+                .resources
+                .into_iter()
+                .flat_map(|r| {
+                    r.permissions
+                        .into_iter()
+                        .map(move |p| (r.name.clone(), p.permission))
+                })
+                .collect();
+            v.sort();
+            Ok(v)
+        };
+        // s3:* reaches the account's buckets (not the secret one a deny keeps
+        // it from, not a role, not another account's), saying through which grant.
+        assert_eq!(
+            reach(1)?,
+            [
+                (
+                    "* (every resource in account prod)".to_string(),
+                    "s3:*".to_string()
+                ),
+                (
+                    "arn:aws:s3:::data/report".to_string(),
+                    "s3:* (through the grant on *)".to_string()
+                ),
+            ]
+        );
+        assert_eq!(reach(2)?.len(), 4, "{:?}", reach(2)?);
+        // The ranking's score is the blast radius's; high-consequence actions
+        // are listed once, on the wildcard.
+        let blast = g.blast(1)?;
+        assert!((g.score_of(1)?.0 - blast.score).abs() < 1e-9);
+        assert_eq!(g.score_of(1)?.2, 2);
+        assert_eq!(blast.high_consequence.len(), 1);
+        assert_eq!(
+            blast.resources[0].permissions[0].condition.as_deref(),
+            Some("not on arn:aws:s3:::secret")
+        );
+        // who-can-reach agrees: the secret bucket is the admin's only.
+        let who: Vec<String> = g.who_can_reach(12)?.into_iter().map(|r| r.name).collect();
+        assert_eq!(who, ["admin"]);
+        let who = g.who_can_reach(11)?;
+        let writer = who.iter().find(|r| r.name == "s3-writer");
+        assert_eq!(
+            writer.and_then(|r| r.condition.as_deref()),
+            Some("not on arn:aws:s3:::secret")
+        );
         Ok(())
     }
 

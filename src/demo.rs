@@ -767,53 +767,53 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
             IdentityKind::AiAgent => {
                 if rng.chance(0.35) {
                     if let Some(t) = earlier(&agents, &mut rng) {
-                        org.delegations.push(Delegation {
+                        org.delegations.push(Delegation::new(
                             from,
-                            to: IdentityId(t as i64 + 1),
-                            kind: DelegationKind::Invoke,
-                        });
+                            IdentityId(t as i64 + 1),
+                            DelegationKind::Invoke,
+                        ));
                     }
                 }
                 if rng.chance(0.4) {
                     if let Some(t) = earlier(&roles, &mut rng) {
-                        org.delegations.push(Delegation {
+                        org.delegations.push(Delegation::new(
                             from,
-                            to: IdentityId(t as i64 + 1),
-                            kind: DelegationKind::AssumeRole,
-                        });
+                            IdentityId(t as i64 + 1),
+                            DelegationKind::AssumeRole,
+                        ));
                     }
                 }
             }
             IdentityKind::Workload => {
                 if rng.chance(0.5) {
                     if let Some(t) = earlier(&roles, &mut rng) {
-                        org.delegations.push(Delegation {
+                        org.delegations.push(Delegation::new(
                             from,
-                            to: IdentityId(t as i64 + 1),
-                            kind: DelegationKind::AssumeRole,
-                        });
+                            IdentityId(t as i64 + 1),
+                            DelegationKind::AssumeRole,
+                        ));
                     }
                 }
             }
             IdentityKind::ServiceAccount | IdentityKind::Bot => {
                 if rng.chance(0.15) {
                     if let Some(t) = earlier(&roles, &mut rng) {
-                        org.delegations.push(Delegation {
+                        org.delegations.push(Delegation::new(
                             from,
-                            to: IdentityId(t as i64 + 1),
-                            kind: DelegationKind::AssumeRole,
-                        });
+                            IdentityId(t as i64 + 1),
+                            DelegationKind::AssumeRole,
+                        ));
                     }
                 }
             }
             IdentityKind::OauthApp => {
                 if rng.chance(0.2) {
                     if let Some(t) = earlier(&agents, &mut rng) {
-                        org.delegations.push(Delegation {
+                        org.delegations.push(Delegation::new(
                             from,
-                            to: IdentityId(t as i64 + 1),
-                            kind: DelegationKind::OnBehalfOf,
-                        });
+                            IdentityId(t as i64 + 1),
+                            DelegationKind::OnBehalfOf,
+                        ));
                     }
                 }
             }
@@ -823,11 +823,11 @@ pub fn generate(size: DemoSize, seed: u64, now: DateTime<Utc>) -> OrgSnapshot {
     // A few cycles: some early roles trust later ones back.
     for w in roles.windows(40).step_by(97) {
         if let (Some(&first), Some(&last)) = (w.first(), w.last()) {
-            org.delegations.push(Delegation {
-                from: IdentityId(first as i64 + 1),
-                to: IdentityId(last as i64 + 1),
-                kind: DelegationKind::AssumeRole,
-            });
+            org.delegations.push(Delegation::new(
+                IdentityId(first as i64 + 1),
+                IdentityId(last as i64 + 1),
+                DelegationKind::AssumeRole,
+            ));
         }
     }
     org

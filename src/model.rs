@@ -350,6 +350,23 @@ pub struct Delegation {
     pub from: IdentityId,
     pub to: IdentityId,
     pub kind: DelegationKind,
+    /// The condition the edge holds under, readable; `None`: always.
+    pub condition: Option<String>,
+    /// Why the edge exists when its kind alone does not say.
+    pub reason: Option<String>,
+}
+
+impl Delegation {
+    /// An unconditional edge with no stated reason.
+    pub fn new(from: IdentityId, to: IdentityId, kind: DelegationKind) -> Self {
+        Delegation {
+            from,
+            to,
+            kind,
+            condition: None,
+            reason: None,
+        }
+    }
 }
 
 /// A whole organisation as one value: what a generator or an import produces

@@ -1,6 +1,8 @@
 //! What a source hands to the sync engine: records keyed by the source's own
 //! identifiers. The store turns them into rows with stable local ids.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::model::{
@@ -93,6 +95,13 @@ pub struct DelegationRecord {
     pub from: String,
     pub to: String,
     pub kind: DelegationKind,
+    /// When the edge holds only under a condition, that condition, readable
+    /// ("only if Bool aws:MultiFactorAuthPresent=true"): the edge is
+    /// conditional. `None`: it holds as it is.
+    pub condition: Option<String>,
+    /// Why the edge exists when its kind alone does not say (an escalation:
+    /// "iam:PassRole to ec2.amazonaws.com, with ec2:RunInstances").
+    pub reason: Option<String>,
 }
 
 impl DelegationRecord {
@@ -102,9 +111,40 @@ impl DelegationRecord {
             from: from.into(),
             to: to.into(),
             kind,
+            condition: None,
+            reason: None,
         }
     }
+
+    /// The same edge, holding only when `condition` does (`None`: always).
+    pub fn when(mut self, condition: Option<String>) -> Self {
+        self.condition = condition.filter(|c| !c.trim().is_empty());
+        self
+    }
+
+    /// The same edge, with why it exists.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        let r: String = reason.into();
+        self.reason = (!r.trim().is_empty()).then_some(r);
+        self
+    }
 }
+
+/// What qualifies a grant beyond its record: the condition it holds under
+/// and the parts of its resource it does not reach (AWS: a conditional or
+/// partial `Deny`, a conditional `Allow`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GrantCondition {
+    /// Readable: "only if …; unless …; except …; not on …". `None`: the
+    /// grant holds as it is.
+    pub condition: Option<String>,
+    /// Resource patterns under the grant's resource that it does not reach.
+    pub excluded: Vec<String>,
+}
+
+/// A grant's key within a fetch: (identity, resource, permission), as in
+/// its [`GrantRecord`].
+pub type GrantKey = (String, String, String);
 
 /// Whether a fetch is the whole truth of the source or a change set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +174,10 @@ pub struct Fetched {
     pub credentials: Vec<CredentialRecord>,
     pub resources: Vec<ResourceRecord>,
     pub grants: Vec<GrantRecord>,
+    /// What qualifies some of `grants`, by their key; a grant not named
+    /// here holds as it is. Beside the records, not in them, so sources
+    /// that evaluate no conditions (all but AWS) build grants as before.
+    pub grant_conditions: HashMap<GrantKey, GrantCondition>,
     pub delegations: Vec<DelegationRecord>,
     /// Incremental only: external ids removed from the source.
     pub removed_people: Vec<String>,
@@ -160,6 +204,7 @@ impl Fetched {
             credentials: vec![],
             resources: vec![],
             grants: vec![],
+            grant_conditions: HashMap::new(),
             delegations: vec![],
             removed_people: vec![],
             removed_identities: vec![],

@@ -8,6 +8,14 @@ use custodian::model::{DelegationKind, Severity};
 use custodian::store::Store;
 use custodian::{ops, Error, Result};
 
+/// A chain on one terminal line, each link with its kind, reason and
+/// condition: `a -assume_role (only if …)-> b`. Names, reasons and
+/// conditions are outside text: every hidden character, newlines and tabs
+/// included, is written visibly so the line stays one line.
+fn chain_text(chain: &[custodian::blast::Hop]) -> String {
+    custodian::blast::chain_text(chain, |s| custodian::sanitize::visible(s, &[]).into_owned())
+}
+
 pub fn blast(
     store: &Store,
     identity: Option<&str>,
@@ -63,15 +71,7 @@ pub fn blast(
             }
             writeln!(out, "Reaches {} identities:", b.reachable.len())?;
             for r in &b.reachable {
-                let chain: Vec<String> = r
-                    .chain
-                    .iter()
-                    .map(|h| match &h.via {
-                        Some(v) => format!("-{v}-> {}", h.name),
-                        None => h.name.clone(),
-                    })
-                    .collect();
-                writeln!(out, "  {}", chain.join(" "))?;
+                writeln!(out, "  {}", chain_text(&r.chain))?;
             }
             writeln!(
                 out,
@@ -118,7 +118,6 @@ pub fn who_can_reach(
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         for r in v {
-            let chain: Vec<&str> = r.chain.iter().map(|h| h.name.as_str()).collect();
             writeln!(
                 out,
                 "{} {:<16} {} hop(s)  {} ({})  via {}",
@@ -127,7 +126,7 @@ pub fn who_can_reach(
                 r.hops,
                 r.permission,
                 r.privilege.as_str(),
-                chain.join(" -> ")
+                chain_text(&r.chain)
             )?;
         }
     }
@@ -140,14 +139,13 @@ pub fn paths_to_admin(store: &Store, limit: usize, json: bool, out: &mut impl Wr
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         for p in v {
-            let chain: Vec<&str> = p.chain.iter().map(|h| h.name.as_str()).collect();
             writeln!(
                 out,
                 "{} -> admin on {} ({}) via {}",
                 custodian::sanitize::pad(&p.name, 40),
                 p.resource,
                 p.permission,
-                chain.join(" -> ")
+                chain_text(&p.chain)
             )?;
         }
     }

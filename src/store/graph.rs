@@ -27,6 +27,12 @@ pub struct GraphEdge {
     pub kind: String,
     /// Documented by a person (`identity_links`) rather than read from a source.
     pub documented: bool,
+    /// The condition the edge holds under, as the source said it (outside
+    /// text); `None`: always.
+    pub condition: Option<String>,
+    /// Why the edge exists: the source's reason, or a documented link's note
+    /// (outside text).
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +51,11 @@ pub struct GraphGrant {
     pub permission: String,
     pub privilege: Privilege,
     pub high_consequence: bool,
+    /// What the grant holds under and leaves out (outside text); `None`:
+    /// it holds as it is.
+    pub condition: Option<String>,
+    /// Resource patterns under its resource that it does not reach.
+    pub excluded: Vec<String>,
 }
 
 /// Receives the graph as it is read, so a large organisation is not held
@@ -90,8 +101,8 @@ impl Store {
             },
         )?;
         self.db.for_each(
-            "SELECT from_id, to_id, kind, 0 FROM delegations
-             UNION ALL SELECT from_id, to_id, kind, 1 FROM identity_links",
+            "SELECT from_id, to_id, kind, 0, condition, reason FROM delegations
+             UNION ALL SELECT from_id, to_id, kind, 1, NULL, NULLIF(note, '') FROM identity_links",
             [],
             |r| {
                 sink.edge(GraphEdge {
@@ -99,6 +110,8 @@ impl Store {
                     to: r.get(1)?,
                     kind: r.get(2)?,
                     documented: r.get(3)?,
+                    condition: r.get(4)?,
+                    reason: r.get(5)?,
                 });
                 Ok(())
             },
@@ -118,15 +131,23 @@ impl Store {
             },
         )?;
         self.db.for_each(
-            "SELECT identity_id, resource_id, permission, privilege, high_consequence FROM grants",
+            "SELECT identity_id, resource_id, permission, privilege, high_consequence, condition, excluded
+             FROM grants",
             [],
             |r| {
+                // A list the store wrote; anything else reads as none.
+                let excluded = r
+                    .get::<Option<String>>(6)?
+                    .and_then(|j| serde_json::from_str::<Vec<String>>(&j).ok())
+                    .unwrap_or_default();
                 sink.grant(GraphGrant {
                     identity: r.get(0)?,
                     resource: r.get(1)?,
                     permission: r.get(2)?,
                     privilege: r.get(3)?,
                     high_consequence: r.get(4)?,
+                    condition: r.get(5)?,
+                    excluded,
                 });
                 Ok(())
             },

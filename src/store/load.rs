@@ -229,11 +229,11 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
     )?;
     c.delegations = tx.insert_rows_with(
         "delegations",
-        &["from_id", "to_id", "kind"],
+        &["from_id", "to_id", "kind", "condition", "reason"],
         "ON CONFLICT DO NOTHING",
         org.delegations
             .iter()
-            .map(|d| values![d.from, d.to, d.kind]),
+            .map(|d| values![d.from, d.to, d.kind, d.condition, d.reason]),
     )?;
     // The snapshot brought its own ids: later inserts continue after them.
     for table in [

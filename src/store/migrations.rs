@@ -991,6 +991,46 @@ CREATE TABLE audit_checkpoints (
 );
 "#,
     },
+    Migration {
+        version: 10,
+        description: "delegations keep the condition they hold under and why they exist",
+        sql: r#"
+-- An edge that holds only under a condition (an AWS trust policy with
+-- aws:MultiFactorAuthPresent) keeps it, readable; NULL: it always holds.
+-- The reason says why an edge exists when its kind does not (an AWS
+-- escalation: the iam:PassRole and the service it runs).
+ALTER TABLE delegations ADD COLUMN condition TEXT;
+ALTER TABLE delegations ADD COLUMN reason TEXT;
+"#,
+        postgres: r#"
+-- An edge that holds only under a condition (an AWS trust policy with
+-- aws:MultiFactorAuthPresent) keeps it, readable; NULL: it always holds.
+-- The reason says why an edge exists when its kind does not (an AWS
+-- escalation: the iam:PassRole and the service it runs).
+ALTER TABLE delegations ADD COLUMN condition TEXT;
+ALTER TABLE delegations ADD COLUMN reason TEXT;
+"#,
+    },
+    Migration {
+        version: 11,
+        description: "grants keep the condition they hold under and the resources a deny keeps them from",
+        sql: r#"
+-- A grant that holds only under a condition, or less than its resource
+-- (an AWS Deny on part of it): readable ("only if …; unless …; except …;
+-- not on …"); NULL: it holds as it is. `excluded`: a JSON array of the
+-- resource patterns under its resource that it does not reach.
+ALTER TABLE grants ADD COLUMN condition TEXT;
+ALTER TABLE grants ADD COLUMN excluded TEXT;
+"#,
+        postgres: r#"
+-- A grant that holds only under a condition, or less than its resource
+-- (an AWS Deny on part of it): readable ("only if …; unless …; except …;
+-- not on …"); NULL: it holds as it is. `excluded`: a JSON array of the
+-- resource patterns under its resource that it does not reach.
+ALTER TABLE grants ADD COLUMN condition TEXT;
+ALTER TABLE grants ADD COLUMN excluded TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

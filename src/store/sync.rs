@@ -745,6 +745,8 @@ const GRANT_COLUMNS: &[&str] = &[
     "privilege",
     "high_consequence",
     "last_used_at",
+    "condition",
+    "excluded",
 ];
 const GRANT_UPDATE_COLUMNS: &[&str] = &[
     "id",
@@ -754,6 +756,8 @@ const GRANT_UPDATE_COLUMNS: &[&str] = &[
     "privilege",
     "high_consequence",
     "last_used_at",
+    "condition",
+    "excluded",
 ];
 
 fn person_facts<'a>(status: PersonStatus, department: &'a str) -> PersonFacts<'a> {
@@ -1478,8 +1482,15 @@ fn apply_grants(
     resources: &HashMap<String, i64>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
-    /// (grant id, privilege, high consequence, last used)
-    type GrantRow = (i64, crate::model::Privilege, bool, Option<i64>);
+    /// (grant id, privilege, high consequence, last used, condition, excluded)
+    type GrantRow = (
+        i64,
+        crate::model::Privilege,
+        bool,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
     let mut incoming: HashMap<i64, Vec<&crate::records::GrantRecord>> = HashMap::new();
     for g in &f.grants {
         let Some(&(id, ..)) = touched.get(g.identity.as_str()) else {
@@ -1493,14 +1504,22 @@ fn apply_grants(
     let mut existing: HashMap<i64, HashMap<(i64, String), GrantRow>> = HashMap::new();
     {
         let mut st = tx.prepare(
-            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at
+            "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at,
+                    g.condition, g.excluded
              FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
         )?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 (r.get::<i64>(1)?, r.get::<String>(2)?),
-                (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
+                (
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ),
             ))
         })?;
         for row in rows {
@@ -1512,15 +1531,17 @@ fn apply_grants(
         "grants",
         GRANT_UPDATE_COLUMNS,
         "ON CONFLICT (id) DO UPDATE SET privilege = excluded.privilege, high_consequence = excluded.high_consequence,
-             last_used_at = excluded.last_used_at",
-        "UPDATE grants SET privilege = ?5, high_consequence = ?6, last_used_at = ?7 WHERE id = ?1",
+             last_used_at = excluded.last_used_at, condition = excluded.condition, excluded = excluded.excluded",
+        "UPDATE grants SET privilege = ?5, high_consequence = ?6, last_used_at = ?7, condition = ?8, excluded = ?9
+         WHERE id = ?1",
     );
     let mut insert = Batch::new(
         "grants",
         GRANT_COLUMNS,
         "",
-        "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO grants(identity_id, resource_id, permission, privilege, high_consequence, last_used_at,
+                            condition, excluded)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     );
     for (_, &(identity, is_new, name)) in touched {
         let held = existing.remove(&identity).unwrap_or_default();
@@ -1533,11 +1554,34 @@ fn apply_grants(
                     g.permission, g.identity, g.resource
                 )));
             };
+            // What qualifies it (AWS: conditions, partial denies).
+            let (condition, excluded) = match f.grant_conditions.get(&(
+                g.identity.clone(),
+                g.resource.clone(),
+                g.permission.clone(),
+            )) {
+                Some(c) => (
+                    c.condition.clone(),
+                    (!c.excluded.is_empty())
+                        .then(|| serde_json::to_string(&c.excluded))
+                        .transpose()?,
+                ),
+                None => (None, None),
+            };
             match held.get(&(rid, g.permission.clone())) {
-                Some(&(gid, privilege, hc, used)) => {
+                Some((gid, privilege, hc, used, had_condition, had_excluded)) => {
+                    let gid = *gid;
                     keep.insert(gid);
-                    let new_used = to_ts_opt(g.last_used_at).or(used);
-                    if (privilege, hc, used) == (g.privilege, g.high_consequence, new_used) {
+                    let new_used = to_ts_opt(g.last_used_at).or(*used);
+                    if (*privilege, *hc, *used, had_condition, had_excluded)
+                        == (
+                            g.privilege,
+                            g.high_consequence,
+                            new_used,
+                            &condition,
+                            &excluded,
+                        )
+                    {
                         continue;
                     }
                     update.push(
@@ -1549,7 +1593,9 @@ fn apply_grants(
                             g.permission,
                             g.privilege,
                             g.high_consequence,
-                            new_used
+                            new_used,
+                            condition,
+                            excluded
                         ],
                     )?;
                 }
@@ -1562,7 +1608,9 @@ fn apply_grants(
                             g.permission,
                             g.privilege,
                             g.high_consequence,
-                            to_ts_opt(g.last_used_at)
+                            to_ts_opt(g.last_used_at),
+                            condition,
+                            excluded
                         ],
                     )?;
                     added += 1;
@@ -1598,13 +1646,15 @@ fn apply_delegations(
     before: &HashMap<String, ExistingIdentity>,
     ev: &mut Events<'_>,
 ) -> Result<()> {
+    /// (to, kind) → (condition, reason): an edge and what it says.
+    type Edges = HashMap<(i64, String), (Option<String>, Option<String>)>;
     let lookup = |ext: &str| {
         touched
             .get(ext)
             .map(|t| t.0)
             .or_else(|| before.get(ext).map(|e| e.id))
     };
-    let mut incoming: HashMap<i64, HashSet<(i64, String)>> = HashMap::new();
+    let mut incoming: HashMap<i64, Edges> = HashMap::new();
     for d in &f.delegations {
         let (Some(from), Some(to)) = (lookup(&d.from), lookup(&d.to)) else {
             return Err(Error::invalid(format!(
@@ -1612,30 +1662,35 @@ fn apply_delegations(
                 d.from, d.to
             )));
         };
-        incoming
+        // The same edge twice: an unconditional one wins, then the first.
+        let e = incoming
             .entry(from)
             .or_default()
-            .insert((to, d.kind.as_str().to_string()));
+            .entry((to, d.kind.as_str().to_string()))
+            .or_insert_with(|| (d.condition.clone(), d.reason.clone()));
+        if e.0.is_some() && d.condition.is_none() {
+            *e = (None, d.reason.clone());
+        }
     }
     // What the source's identities delegate to now, in one query (touched
     // identities are all the source's).
-    let mut existing: HashMap<i64, HashSet<(i64, String)>> = HashMap::new();
+    let mut existing: HashMap<i64, Edges> = HashMap::new();
     tx.prepare(
-        "SELECT d.from_id, d.to_id, d.kind FROM delegations d JOIN identities i ON i.id = d.from_id
-         WHERE i.source_id = ?1",
+        "SELECT d.from_id, d.to_id, d.kind, d.condition, d.reason FROM delegations d
+         JOIN identities i ON i.id = d.from_id WHERE i.source_id = ?1",
     )?
     .for_each([source], |r| {
         existing
             .entry(r.get(0)?)
             .or_default()
-            .insert((r.get(1)?, r.get(2)?));
+            .insert((r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?));
         Ok(())
     })?;
     let mut insert = Batch::new(
         "delegations",
-        &["from_id", "to_id", "kind"],
+        &["from_id", "to_id", "kind", "condition", "reason"],
         "",
-        "INSERT INTO delegations(from_id, to_id, kind) VALUES (?1, ?2, ?3)",
+        "INSERT INTO delegations(from_id, to_id, kind, condition, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
     );
     for (_, &(identity, is_new, name)) in touched {
         let existing = existing.remove(&identity).unwrap_or_default();
@@ -1647,11 +1702,16 @@ fn apply_delegations(
             tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
                 .execute([identity])?;
         }
-        for (to, kind) in &wanted {
-            insert.push(tx, values![identity, to, kind])?;
+        for ((to, kind), (condition, reason)) in &wanted {
+            insert.push(tx, values![identity, to, kind, condition, reason])?;
         }
-        let added = wanted.difference(&existing).count();
-        let removed = existing.difference(&wanted).count();
+        // Edges gained or lost; one whose condition or reason alone changed
+        // is rewritten, not counted.
+        let added = wanted.keys().filter(|k| !existing.contains_key(k)).count();
+        let removed = existing.keys().filter(|k| !wanted.contains_key(k)).count();
+        if added + removed == 0 {
+            continue;
+        }
         let event = lifecycle::delegations_changed(is_new, added, removed);
         ev.record(Subject::Identity, identity, name, event)?;
     }

@@ -71,9 +71,11 @@
 //!   edge (wildcards, `sts:*`, `*` and `NotAction` included). An explicit
 //!   deny (in the trust policy naming the caller, the account or `*`; in the
 //!   caller's policies or boundary) removes the edge. An edge that depends on
-//!   a condition (`aws:MultiFactorAuthPresent`, …) is kept, and the role's
-//!   description says so: "assumable under conditions by NAME only if
-//!   CONDITION" (the delegation row has no field for it). Other principals
+//!   a condition (`aws:MultiFactorAuthPresent`, …) is kept, conditional: the
+//!   delegation carries the condition ("only if Bool
+//!   aws:MultiFactorAuthPresent=true"; a conditional deny reads "unless …"),
+//!   shown on every chain through it, and the role's description says so
+//!   too ("assumable under conditions by NAME only if CONDITION"). Other principals
 //!   cannot be edges and are written into the role's description ("trusted
 //!   by …"): the account itself, other accounts, services, federated
 //!   providers, human users, unknown or deleted principals.
@@ -86,8 +88,10 @@
 //!   service the role trusts and that it may run (EC2 `RunInstances`,
 //!   Lambda `CreateFunction` + `InvokeFunction`, CloudFormation
 //!   `CreateStack`, CodeBuild `CreateProject` + `StartBuild`, ECS `RunTask`).
-//!   `paths-to-admin` follows them. The edge kind is the only reason the
-//!   chain shows.
+//!   `paths-to-admin` follows them. Each says why it exists as its
+//!   delegation's reason ("iam:CreateAccessKey"; "iam:PassRole to
+//!   ec2.amazonaws.com, then ec2:RunInstances"), and a step allowed only
+//!   under a condition makes the edge conditional.
 //! - Permissions → grants, for user and role identities: every `Allow`
 //!   statement gives a grant per (action, resource): permission = the action
 //!   as written, resource = the resource ARN (or `*`; `NotResource` counts
@@ -106,18 +110,21 @@
 //!   High-consequence: every admin grant, IAM and STS writes, and writes on
 //!   data stores (s3, dynamodb, rds, kms, secretsmanager). An `Allow` with
 //!   `NotAction` is one grant named `NotAction:…`, admin when what it leaves
-//!   allowed includes an admin action. Conditions on an `Allow` grant are
-//!   ignored (the grant is reported as if they held).
-//! - Deny: an unconditional `Deny` statement (the principal's or its
-//!   boundary's) removes an allowed (action, resource) when its action and
-//!   resource patterns cover both wholly (wildcards in the deny matched
-//!   against the allow's text, so `s3:*` on `*` removes `s3:GetObject` on a
-//!   bucket, and `s3:*` removes `s3:*`). Limits: a deny that covers part of
-//!   an allow (`s3:DeleteBucket` against `s3:*`) leaves the allow in place;
-//!   conditional, `NotAction` and `NotResource` denies are not applied to
-//!   grants (they are to trust edges); SCPs, session policies and resource
-//!   policies other than trust are not evaluated. The inventory therefore
-//!   errs towards more access.
+//!   allowed includes an admin action. A conditional `Allow` makes the grant
+//!   conditional ("only if …", kept in [`Fetched::grant_conditions`]).
+//! - Deny ([`effective_grants`]): a `Deny` statement (the principal's or its
+//!   boundary's) is matched against each allowed (action, resource) pattern
+//!   by pattern (wildcards in the deny against the allow's text, `NotAction`
+//!   / `NotResource` denying what their list leaves out). Unconditional and
+//!   covering both wholly, it removes the grant (`s3:*` on `*` removes
+//!   `s3:GetObject` on a bucket); leaving only listed parts, it narrows the
+//!   grant to them (`*` under a deny of all but `s3:*` is `s3:*`, no admin);
+//!   denying the whole action on part of the resource, the grant stays "not
+//!   on" that part and reach skips it; denying part of the actions, it stays
+//!   "except" them. A conditional deny keeps the grant, "unless" its
+//!   condition. Not evaluated: SCPs, session policies, resource policies
+//!   other than trust, condition values. The inventory therefore errs
+//!   towards more access.
 //! - Resources: one per distinct resource ARN a grant names. Sensitivity:
 //!   critical for `*` and IAM, high for the data stores, medium otherwise.
 //!
@@ -454,38 +461,148 @@ fn narrower<'a>(a: &'a str, b: &'a str, lower: bool) -> Option<&'a str> {
     }
 }
 
+/// One effective grant of a principal ([`effective_grants`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveGrant {
+    pub permission: String,
+    pub resource: String,
+    pub privilege: Privilege,
+    pub high_consequence: bool,
+    /// What the grant holds under and what it leaves out, readable, joined
+    /// by "; ": "only if …" (its allow's condition), "unless …" (a
+    /// conditional deny), "except …" (a deny of part of its actions), "not
+    /// on …" (a deny of its actions on part of its resources). `None`: it
+    /// holds as it is.
+    pub condition: Option<String>,
+    /// Resource patterns under `resource` that it does not reach: an
+    /// unconditional deny of its whole action there.
+    pub excluded: Vec<String>,
+}
+
+impl EffectiveGrant {
+    fn permission(&self) -> Permission {
+        (
+            self.permission.clone(),
+            self.resource.clone(),
+            self.privilege,
+            self.high_consequence,
+        )
+    }
+}
+
+/// How much of an allowed pattern a deny's patterns take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Overlap {
+    None,
+    Part,
+    Whole,
+}
+
+/// Can two IAM patterns match a common value? Exact when one covers the
+/// other; otherwise, for two wildcard patterns, when their literal starts
+/// agree (`s3:Get*` and `s3:*Object` may; `s3:Get*` and `s3:Put*` cannot).
+fn patterns_overlap(x: &str, y: &str) -> bool {
+    if covers(x, y) || covers(y, x) {
+        return true;
+    }
+    let lead = |p: &str| -> (String, bool) {
+        match p.find(['*', '?']) {
+            Some(i) => (p[..i].to_string(), true),
+            None => (p.to_string(), false),
+        }
+    };
+    let ((lx, wx), (ly, wy)) = (lead(x), lead(y));
+    wx && wy && (lx.starts_with(&ly) || ly.starts_with(&lx))
+}
+
+/// How a deny's list (`Action`/`Resource`, or the `Not…` form when `not`)
+/// covers the allowed pattern `v`, and for the `Not…` form the listed
+/// patterns `v` covers (what the allow keeps when that is all it overlaps).
+fn overlap(list: &[String], not: bool, v: &str) -> (Overlap, Vec<String>) {
+    if list.is_empty() && !not {
+        return (Overlap::Whole, vec![]);
+    }
+    if !not {
+        if list.iter().any(|p| covers(p, v)) {
+            return (Overlap::Whole, vec![]);
+        }
+        let part = list.iter().any(|p| patterns_overlap(p, v));
+        return (if part { Overlap::Part } else { Overlap::None }, vec![]);
+    }
+    // NotAction / NotResource: the deny applies to what the list leaves out.
+    if list.iter().any(|p| covers(p, v)) {
+        return (Overlap::None, vec![]);
+    }
+    let touching: Vec<&String> = list.iter().filter(|p| patterns_overlap(p, v)).collect();
+    if touching.is_empty() {
+        return (Overlap::Whole, vec![]);
+    }
+    let kept: Vec<String> = touching
+        .iter()
+        .filter(|p| covers(v, p))
+        .map(|p| p.to_string())
+        .collect();
+    // Exact only when every listed pattern it touches lies within it.
+    let exact = kept.len() == touching.len();
+    (Overlap::Part, if exact { kept } else { vec![] })
+}
+
+/// The deny's actions or resources as written, for a grant's condition.
+fn listed(list: &[String], not: bool) -> String {
+    if not {
+        format!("all but {}", list.join(", "))
+    } else {
+        list.join(", ")
+    }
+}
+
+/// An allowed (action, resource) on its way through the denies.
+#[derive(Debug, Clone)]
+struct Allowed {
+    /// The permission as stored (`NotAction:…` for a NotAction allow).
+    permission: String,
+    /// The action pattern denies are matched against (lower-case; `*` for a
+    /// NotAction allow).
+    action: String,
+    resource: String,
+    /// A NotAction allow's exclusions.
+    not_action: Option<Vec<String>>,
+    /// "only if …" of its allow (none when one allow holds unconditionally).
+    only_if: Option<String>,
+}
+
 /// The effective grants of a principal: every allowed (action, resource) of
-/// its identity-based statements, less what an unconditional deny (its own
-/// or its boundary's) wholly covers, capped by its permissions boundary
+/// its identity-based statements, capped by its permissions boundary
 /// (`boundary`: the boundary policy's statements; an allow the boundary
 /// covers stays, one that covers a narrower boundary allow becomes that
-/// narrower grant, anything else goes). Admin only where the holder is an
-/// effective administrator: `*` on `*`, or an IAM write that grants
-/// permissions ([`admin_reason`]; `holder` is the holder's ARN, for writes
-/// harmless on oneself). Sorted by resource, then permission.
-pub fn effective_permissions(
+/// narrower grant, anything else goes), then its denies and its
+/// boundary's, after AWS's rule that an explicit deny wins:
+/// - an unconditional deny of the whole action on the whole resource
+///   removes the grant (`NotAction` / `NotResource` denies included: they
+///   deny what their list leaves out);
+/// - one that leaves only listed parts allowed narrows the grant to them
+///   (`* ` under a deny of everything but `s3:*` becomes `s3:*`; `s3:GetObject`
+///   on `*` under a deny off `arn:aws:s3:::public/*` becomes that prefix);
+/// - one of the whole action on part of the resource keeps the grant "not
+///   on" that part, and lists it in `excluded` (reach skips it);
+/// - one of part of the action keeps it, "except" those actions;
+/// - a conditional deny keeps it, "unless" its condition (for the part it
+///   covers, when partial).
+/// An allow's own condition makes the grant "only if" it. Admin only where
+/// the holder is an effective administrator: `*` on `*`, or an IAM write
+/// that grants permissions ([`admin_reason`]; `holder` is the holder's ARN,
+/// for writes harmless on oneself). Sorted by resource, then permission.
+pub fn effective_grants(
     stmts: &[&Statement],
     boundary: Option<&[&Statement]>,
     holder: &str,
-) -> Vec<Permission> {
-    let denies: Vec<(String, &str)> = stmts
+) -> Vec<EffectiveGrant> {
+    let denies: Vec<&Statement> = stmts
         .iter()
         .chain(boundary.unwrap_or_default())
-        .filter(|s| !s.allow && !s.conditional() && !s.not_action && !s.not_resource)
-        .flat_map(|s| {
-            s.actions.iter().flat_map(move |a| {
-                s.resources
-                    .iter()
-                    .map(move |r| (a.to_ascii_lowercase(), r.as_str()))
-            })
-        })
+        .filter(|s| !s.allow)
+        .copied()
         .collect();
-    let denied = |action: &str, resource: &str| {
-        let a = action.to_ascii_lowercase();
-        denies
-            .iter()
-            .any(|(da, dr)| covers(da, &a) && covers(dr, resource))
-    };
     // What the boundary allows, as (action, resource) patterns; NotAction
     // boundary statements as their exclusions.
     let cap: Option<Vec<(Option<&str>, &[String], &str)>> = boundary.map(|b| {
@@ -541,48 +658,208 @@ pub fn effective_permissions(
         }
         v
     };
-    let mut out: BTreeMap<(String, String), (Privilege, bool)> = BTreeMap::new();
+    // Every allowed pair once: an unconditional allow wins over conditional ones.
+    let mut allowed: BTreeMap<(String, String), Allowed> = BTreeMap::new();
+    let mut allow = |x: Allowed| {
+        let key = (x.resource.clone(), x.permission.clone());
+        match allowed.get_mut(&key) {
+            None => {
+                allowed.insert(key, x);
+            }
+            Some(e) => {
+                if x.only_if.is_none() {
+                    e.only_if = None;
+                }
+            }
+        }
+    };
     for s in stmts.iter().filter(|s| s.allow) {
         let resources = if s.not_resource || s.resources.is_empty() {
             vec!["*".to_string()]
         } else {
             s.resources.clone()
         };
+        let only_if = s.condition.as_ref().map(|c| format!("only if {c}"));
         for r in &resources {
             if s.not_action {
-                if denied("*", r) {
-                    continue;
-                }
-                let admin = not_action_admin_reason(&s.actions, r).is_some();
-                out.insert(
-                    (r.clone(), format!("NotAction:{}", s.actions.join(","))),
-                    if admin {
-                        (Privilege::Admin, true)
-                    } else {
-                        (Privilege::Write, true)
-                    },
-                );
+                allow(Allowed {
+                    permission: format!("NotAction:{}", s.actions.join(",")),
+                    action: "*".into(),
+                    resource: r.clone(),
+                    not_action: Some(s.actions.clone()),
+                    only_if: only_if.clone(),
+                });
                 continue;
             }
             for a0 in &s.actions {
                 for (a, r) in capped(a0, r) {
-                    if denied(&a, &r) {
-                        continue;
-                    }
-                    let (mut p, hc) = action_privilege(&a);
-                    if p == Privilege::Admin && admin_reason(&a, &r, holder).is_none() {
-                        p = Privilege::Write;
-                    }
-                    let e = out.entry((r, a)).or_insert((p, hc));
-                    if privilege_rank(p) > privilege_rank(e.0) {
-                        *e = (p, hc);
-                    }
+                    allow(Allowed {
+                        action: a.to_ascii_lowercase(),
+                        permission: a,
+                        resource: r,
+                        not_action: None,
+                        only_if: only_if.clone(),
+                    });
                 }
             }
         }
     }
-    out.into_iter()
-        .map(|((r, a), (p, h))| (a, r, p, h))
+    // Through the denies: narrowed pairs go round again (each narrowing
+    // makes a pattern strictly narrower, so this ends).
+    let mut work: Vec<Allowed> = allowed.into_values().collect();
+    let mut out: BTreeMap<(String, String), EffectiveGrant> = BTreeMap::new();
+    let mut rounds = 0usize;
+    'pair: while let Some(x) = work.pop() {
+        rounds += 1;
+        let mut unless: Vec<String> = Vec::new();
+        let mut except: Vec<String> = Vec::new();
+        let mut not_on: Vec<String> = Vec::new();
+        for d in &denies {
+            let lower: Vec<String> = d.actions.iter().map(|a| a.to_ascii_lowercase()).collect();
+            let (ao, keep_actions) = overlap(&lower, d.not_action, &x.action);
+            if ao == Overlap::None {
+                continue;
+            }
+            let (ro, keep_resources) = overlap(&d.resources, d.not_resource, &x.resource);
+            if ro == Overlap::None {
+                continue;
+            }
+            let what = || {
+                let mut w = Vec::new();
+                if ao != Overlap::Whole {
+                    w.push(listed(&d.actions, d.not_action));
+                }
+                if ro != Overlap::Whole {
+                    w.push(format!("on {}", listed(&d.resources, d.not_resource)));
+                }
+                w.join(" ")
+            };
+            if let Some(c) = &d.condition {
+                unless.push(if ao == Overlap::Whole && ro == Overlap::Whole {
+                    c.clone()
+                } else {
+                    format!("{c} (for {})", what())
+                });
+                continue;
+            }
+            match (ao, ro) {
+                (Overlap::Whole, Overlap::Whole) => continue 'pair,
+                // Narrowings, when the deny leaves exactly listed parts.
+                (Overlap::Part, Overlap::Whole)
+                    if !keep_actions.is_empty() && x.not_action.is_none() && rounds < 10_000 =>
+                {
+                    let original = d.actions.clone();
+                    for k in keep_actions {
+                        let permission = original
+                            .iter()
+                            .find(|o| o.to_ascii_lowercase() == k)
+                            .cloned()
+                            .unwrap_or_else(|| k.clone());
+                        work.push(Allowed {
+                            permission,
+                            action: k,
+                            ..x.clone()
+                        });
+                    }
+                    continue 'pair;
+                }
+                (Overlap::Whole, Overlap::Part)
+                    if !keep_resources.is_empty() && rounds < 10_000 =>
+                {
+                    for k in keep_resources {
+                        work.push(Allowed {
+                            resource: k,
+                            ..x.clone()
+                        });
+                    }
+                    continue 'pair;
+                }
+                (Overlap::Whole, Overlap::Part) if !d.not_resource => {
+                    for r in d.resources.iter().filter(|r| covers(&x.resource, r)) {
+                        if !not_on.contains(r) {
+                            not_on.push(r.clone());
+                        }
+                    }
+                    if not_on.is_empty() {
+                        except.push(what());
+                    }
+                }
+                _ => except.push(what()),
+            }
+        }
+        let (mut privilege, hc) = match &x.not_action {
+            Some(excluded) => {
+                if not_action_admin_reason(excluded, &x.resource).is_some() {
+                    (Privilege::Admin, true)
+                } else {
+                    (Privilege::Write, true)
+                }
+            }
+            None => action_privilege(&x.permission),
+        };
+        if x.not_action.is_none()
+            && privilege == Privilege::Admin
+            && admin_reason(&x.permission, &x.resource, holder).is_none()
+        {
+            privilege = Privilege::Write;
+        }
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(x.only_if.clone());
+        dedup_keep_order(&mut unless);
+        if !unless.is_empty() {
+            parts.push(format!("unless {}", unless.join(" or ")));
+        }
+        dedup_keep_order(&mut except);
+        if !except.is_empty() {
+            parts.push(format!("except {}", except.join(", ")));
+        }
+        if !not_on.is_empty() {
+            parts.push(format!("not on {}", not_on.join(", ")));
+        }
+        let g = EffectiveGrant {
+            permission: x.permission.clone(),
+            resource: x.resource.clone(),
+            privilege,
+            high_consequence: hc,
+            condition: (!parts.is_empty()).then(|| parts.join("; ")),
+            excluded: not_on,
+        };
+        match out.get_mut(&(x.resource.clone(), x.permission.clone())) {
+            None => {
+                out.insert((x.resource, x.permission), g);
+            }
+            Some(e) => {
+                // The same grant twice (two narrowings meet): the wider
+                // privilege and the unqualified one win.
+                if privilege_rank(g.privilege) > privilege_rank(e.privilege) {
+                    e.privilege = g.privilege;
+                    e.high_consequence = g.high_consequence;
+                }
+                if g.condition.is_none() {
+                    e.condition = None;
+                    e.excluded.clear();
+                }
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+fn dedup_keep_order(v: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+/// [`effective_grants`] as (permission, resource, privilege,
+/// high-consequence), without what qualifies them.
+pub fn effective_permissions(
+    stmts: &[&Statement],
+    boundary: Option<&[&Statement]>,
+    holder: &str,
+) -> Vec<Permission> {
+    effective_grants(stmts, boundary, holder)
+        .iter()
+        .map(EffectiveGrant::permission)
         .collect()
 }
 
@@ -927,19 +1204,48 @@ fn trusted_services(trust: &[Statement]) -> Vec<&str> {
         .collect()
 }
 
+/// What a set of alternatives holds under when any one of them suffices
+/// (each `None` when it holds unconditionally, else its phrase): `None`
+/// when one holds unconditionally, else the phrases joined by "or".
+fn either(alternatives: Vec<Option<String>>) -> Option<String> {
+    let mut v: Vec<String> = Vec::new();
+    for a in alternatives {
+        match a {
+            None => return None,
+            Some(p) if !v.contains(&p) => v.push(p),
+            Some(_) => {}
+        }
+    }
+    match v.len() {
+        0 => None,
+        1 => v.pop(),
+        _ => Some(format!("({})", v.join(") or ("))),
+    }
+}
+
+/// What a sequence of steps holds under when each must be allowed: the
+/// conditional steps' phrases joined by "; ".
+fn all_of(ds: &[&Decision]) -> Option<String> {
+    let mut v: Vec<String> = ds.iter().filter_map(|d| d.phrase()).collect();
+    v.dedup();
+    (!v.is_empty()).then(|| v.join("; "))
+}
+
 /// Escalation edges from holder `i`: `add_credential` to another user
 /// identity it can create access keys or a console password for (or change
 /// that password of); `assume_role` to a role whose trust policy it can
 /// rewrite and that its own policies let it assume; `invoke` to a role it
 /// can pass to a service it can run (EC2, Lambda, CloudFormation, CodeBuild,
-/// ECS). `user_targets` / `role_targets` index `holders`.
+/// ECS). `user_targets` / `role_targets` index `holders`. Each edge says why
+/// it exists (the actions it takes) and, when a step is allowed only under a
+/// condition, that condition.
 fn escalations(
     i: usize,
     h: &Holder<'_>,
     holders: &[Holder<'_>],
     user_targets: &[usize],
     role_targets: &[(usize, Vec<&str>)],
-) -> Vec<(String, String, DelegationKind)> {
+) -> Vec<DelegationRecord> {
     const KEYS: &[&str] = &[
         "iam:CreateAccessKey",
         "iam:CreateLoginProfile",
@@ -958,28 +1264,37 @@ fn escalations(
     }
     let all: Vec<&Statement> = h.stmts.iter().collect();
     let boundary: Option<Vec<&Statement>> = h.boundary.as_ref().map(|b| b.iter().collect());
-    let allowed = |action: &str, resource: &str| {
-        evaluate(&all, boundary.as_deref(), action, resource).allowed()
-    };
+    let decide =
+        |action: &str, resource: &str| evaluate(&all, boundary.as_deref(), action, resource);
     let mut out = Vec::new();
     for &u in user_targets.iter().filter(|_| keys) {
         if u == i {
             continue;
         }
         let target = holders[u].arn;
-        if KEYS.iter().any(|a| allowed(a, target)) {
-            out.push((
-                h.arn.to_string(),
-                target.to_string(),
-                DelegationKind::AddCredential,
-            ));
+        let allowed: Vec<(&str, Decision)> = KEYS
+            .iter()
+            .map(|a| (*a, decide(a, target)))
+            .filter(|(_, d)| d.allowed())
+            .collect();
+        if allowed.is_empty() {
+            continue;
         }
+        let actions: Vec<&str> = allowed.iter().map(|(a, _)| *a).collect();
+        let ds: Vec<&Decision> = allowed.iter().map(|(_, d)| d).collect();
+        out.push(
+            DelegationRecord::new(h.arn, target, DelegationKind::AddCredential)
+                .because(actions.join(", "))
+                .when(either(ds.iter().map(|d| d.phrase()).collect())),
+        );
     }
-    let runs: Vec<&str> = PASS_ROLE_SERVICES
+    // The services it can run a passed role under, with the decisions that
+    // let it (on `*`).
+    let runs: Vec<(&str, &[&str], Vec<Decision>)> = PASS_ROLE_SERVICES
         .iter()
         .filter(|_| pass)
-        .filter(|(_, needs)| needs.iter().all(|a| allowed(a, "*")))
-        .map(|(s, _)| *s)
+        .map(|(s, needs)| (*s, *needs, needs.iter().map(|a| decide(a, "*")).collect()))
+        .filter(|(_, _, ds): &(&str, &[&str], Vec<Decision>)| ds.iter().all(Decision::allowed))
         .collect();
     if !trust && runs.is_empty() {
         return out;
@@ -989,20 +1304,45 @@ fn escalations(
             continue;
         }
         let target = holders[*r].arn;
-        if trust && allowed(TRUST, target) && allowed(ASSUME, target) {
-            out.push((
-                h.arn.to_string(),
-                target.to_string(),
-                DelegationKind::AssumeRole,
-            ));
+        if trust {
+            let (rewrite, assume) = (decide(TRUST, target), decide(ASSUME, target));
+            if rewrite.allowed() && assume.allowed() {
+                out.push(
+                    DelegationRecord::new(h.arn, target, DelegationKind::AssumeRole)
+                        .because(format!("{TRUST}, then {ASSUME}"))
+                        .when(all_of(&[&rewrite, &assume])),
+                );
+            }
         }
-        if !runs.is_empty() && services.iter().any(|s| runs.contains(s)) && allowed(PASS, target) {
-            out.push((
-                h.arn.to_string(),
-                target.to_string(),
-                DelegationKind::Invoke,
-            ));
+        let via: Vec<&(&str, &[&str], Vec<Decision>)> = runs
+            .iter()
+            .filter(|(s, _, _)| services.contains(s))
+            .collect();
+        if via.is_empty() {
+            continue;
         }
+        let passing = decide(PASS, target);
+        if !passing.allowed() {
+            continue;
+        }
+        let why: Vec<String> = via
+            .iter()
+            .map(|(s, needs, _)| format!("{PASS} to {s}, then {}", needs.join(" + ")))
+            .collect();
+        // Any one service suffices; each needs the pass and its own actions.
+        let each: Vec<Option<String>> = via
+            .iter()
+            .map(|(_, _, ds)| {
+                let mut steps: Vec<&Decision> = vec![&passing];
+                steps.extend(ds.iter());
+                all_of(&steps)
+            })
+            .collect();
+        out.push(
+            DelegationRecord::new(h.arn, target, DelegationKind::Invoke)
+                .because(why.join(" or "))
+                .when(either(each)),
+        );
     }
     out
 }
@@ -1252,7 +1592,8 @@ impl Source for AwsIamSource {
             .collect();
 
         // Roles and their trust.
-        let mut edges: HashSet<(String, String)> = HashSet::new();
+        // (from, to) → the condition the trust edge holds under.
+        let mut trust_edges: HashMap<(String, String), Option<String>> = HashMap::new();
         for r in &g.roles {
             let (kind, class) = match tagged_kind(&r.tags) {
                 Some(k) => k,
@@ -1342,7 +1683,16 @@ impl Source for AwsIamSource {
                 if let Decision::Conditional(_) = d {
                     conditional.push(format!("{} only if {}", h.name, d.condition()));
                 }
-                edges.insert((h.arn.to_string(), r.arn.clone()));
+                // Two trust statements: the unconditional one decides.
+                let condition = d.phrase();
+                trust_edges
+                    .entry((h.arn.to_string(), r.arn.clone()))
+                    .and_modify(|c| {
+                        if condition.is_none() {
+                            *c = None;
+                        }
+                    })
+                    .or_insert(condition);
             }
             let mut description = tag(&r.tags, &["description", "purpose"])
                 .map(str::to_string)
@@ -1373,20 +1723,20 @@ impl Source for AwsIamSource {
                 last_used_at: r.last_used,
             });
         }
-        let mut edges: Vec<(String, String, DelegationKind)> = edges
+        let mut edges: Vec<DelegationRecord> = trust_edges
             .into_iter()
-            .map(|(a, b)| (a, b, DelegationKind::AssumeRole))
+            .map(|((a, b), c)| DelegationRecord::new(a, b, DelegationKind::AssumeRole).when(c))
             .collect();
 
         // Each principal's effective grants; escalation edges from the ones
         // that are not already admin.
-        let perms: Vec<Vec<Permission>> = holders
+        let perms: Vec<Vec<EffectiveGrant>> = holders
             .iter()
             .map(|h| {
                 let refs: Vec<&Statement> = h.stmts.iter().collect();
                 let boundary: Option<Vec<&Statement>> =
                     h.boundary.as_ref().map(|b| b.iter().collect());
-                effective_permissions(&refs, boundary.as_deref(), h.arn)
+                effective_grants(&refs, boundary.as_deref(), h.arn)
             })
             .collect();
         let user_targets: Vec<usize> = (0..machines.len()).collect();
@@ -1397,22 +1747,53 @@ impl Source for AwsIamSource {
             .map(|(k, r)| (machines.len() + k, trusted_services(&r.trust)))
             .collect();
         for (i, h) in holders.iter().enumerate() {
-            if perms[i].iter().any(|p| p.2 == Privilege::Admin) {
+            if perms[i].iter().any(|p| p.privilege == Privilege::Admin) {
                 continue;
             }
             edges.extend(escalations(i, h, &holders, &user_targets, &role_targets));
         }
-        edges.sort();
-        edges.dedup();
-        f.delegations = edges
-            .into_iter()
-            .map(|(from, to, kind)| DelegationRecord { from, to, kind })
-            .collect();
+        // One edge per (from, to, kind): an unconditional one first, then
+        // the trust edge (no reason) before an escalation to the same role.
+        edges.sort_by(|a, b| {
+            (
+                &a.from,
+                &a.to,
+                a.kind.as_str(),
+                a.condition.is_some(),
+                a.reason.is_some(),
+            )
+                .cmp(&(
+                    &b.from,
+                    &b.to,
+                    b.kind.as_str(),
+                    b.condition.is_some(),
+                    b.reason.is_some(),
+                ))
+        });
+        edges.dedup_by(|b, a| (&a.from, &a.to, a.kind) == (&b.from, &b.to, b.kind));
+        f.delegations = edges;
 
         // Grants.
         let mut resources: BTreeMap<String, ResourceRecord> = BTreeMap::new();
         for (h, perms) in holders.iter().zip(perms) {
-            for (permission, resource, privilege, high_consequence) in perms {
+            for g in perms {
+                let EffectiveGrant {
+                    permission,
+                    resource,
+                    privilege,
+                    high_consequence,
+                    condition,
+                    excluded,
+                } = g;
+                if condition.is_some() || !excluded.is_empty() {
+                    f.grant_conditions.insert(
+                        (h.arn.to_string(), resource.clone(), permission.clone()),
+                        GrantCondition {
+                            condition,
+                            excluded,
+                        },
+                    );
+                }
                 resources
                     .entry(resource.clone())
                     .or_insert_with(|| ResourceRecord {
@@ -1571,6 +1952,100 @@ mod tests {
                 Privilege::Write,
                 true
             )]
+        );
+    }
+
+    #[test]
+    fn partial_conditional_and_not_denies_limit_grants() {
+        let me = "arn:aws:iam::1:user/me";
+        type Row = (String, String, Option<String>, Vec<String>);
+        let grants = |v: serde_json::Value| -> Vec<Row> {
+            let st = statements(&serde_json::json!({ "Statement": v }));
+            let refs: Vec<&Statement> = st.iter().collect();
+            effective_grants(&refs, None, me)
+                .into_iter()
+                .map(|g| (g.permission, g.resource, g.condition, g.excluded))
+                .collect()
+        };
+        let row = |p: &str, r: &str, c: Option<&str>, x: &[&str]| -> Row {
+            (
+                p.into(),
+                r.into(),
+                c.map(str::to_string),
+                x.iter().map(|x| x.to_string()).collect(),
+            )
+        };
+        // The whole action denied on part of the resource: kept, not on it.
+        assert_eq!(
+            grants(serde_json::json!([
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::secret*"}])),
+            [row(
+                "s3:*",
+                "*",
+                Some("not on arn:aws:s3:::secret*"),
+                &["arn:aws:s3:::secret*"]
+            )]
+        );
+        // Part of the actions denied: kept, except those.
+        assert_eq!(
+            grants(serde_json::json!([
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}])),
+            [row("s3:*", "*", Some("except s3:DeleteBucket"), &[])]
+        );
+        // A conditional deny: allowed unless its condition holds (for the
+        // part it covers, when partial); a conditional allow: only if.
+        let mfa = serde_json::json!({"Bool": {"aws:MultiFactorAuthPresent": "false"}});
+        assert_eq!(
+            grants(serde_json::json!([
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*",
+                 "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}},
+                {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::c"},
+                {"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Condition": mfa},
+                {"Effect": "Deny", "Action": "s3:Delete*", "Resource": "*", "Condition": mfa}])),
+            [
+                row(
+                    "s3:GetObject",
+                    "arn:aws:s3:::b/*",
+                    Some("only if IpAddress aws:SourceIp=10.0.0.0/8; unless Bool aws:MultiFactorAuthPresent=false"),
+                    &[]
+                ),
+                row(
+                    "s3:*",
+                    "arn:aws:s3:::c",
+                    Some("unless Bool aws:MultiFactorAuthPresent=false or Bool aws:MultiFactorAuthPresent=false (for s3:Delete*)"),
+                    &[]
+                ),
+            ]
+        );
+        // NotAction denies deny what their list leaves out: `*` narrows to
+        // s3:*, an EC2 action goes, an S3 one stays.
+        let not_s3 = serde_json::json!({"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"});
+        assert_eq!(
+            grants(serde_json::json!([
+                {"Effect": "Allow", "Action": ["*", "ec2:RunInstances", "s3:GetObject"], "Resource": "*"},
+                not_s3])),
+            [
+                row("s3:*", "*", None, &[]),
+                row("s3:GetObject", "*", None, &[])
+            ]
+        );
+        // NotResource denies likewise: `*` narrows to the one prefix left,
+        // another bucket goes.
+        assert_eq!(
+            grants(serde_json::json!([
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": ["*", "arn:aws:s3:::private/x"]},
+                {"Effect": "Deny", "Action": "s3:*", "NotResource": "arn:aws:s3:::public/*"}])),
+            [row("s3:GetObject", "arn:aws:s3:::public/*", None, &[])]
+        );
+        // The narrowed `*` is no admin any more.
+        let st = statements(&serde_json::json!({"Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"}, not_s3]}));
+        let refs: Vec<&Statement> = st.iter().collect();
+        assert_eq!(
+            effective_grants(&refs, None, me)[0].privilege,
+            Privilege::Write
         );
     }
 

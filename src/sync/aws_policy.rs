@@ -314,6 +314,28 @@ impl Decision {
             _ => String::new(),
         }
     }
+
+    /// What an allowed answer holds under, as a phrase for a chain or a
+    /// grant: "only if A and B", "unless C or D" (a conditional deny
+    /// applies when any of its conditions holds), or both joined by "; ".
+    /// `None` when unconditional or denied.
+    pub fn phrase(&self) -> Option<String> {
+        let Decision::Conditional(c) = self else {
+            return None;
+        };
+        let (unless, only): (Vec<&String>, Vec<&String>) =
+            c.iter().partition(|c| c.starts_with("unless "));
+        let mut parts = Vec::new();
+        if !only.is_empty() {
+            let v: Vec<&str> = only.iter().map(|c| c.as_str()).collect();
+            parts.push(format!("only if {}", v.join(" and ")));
+        }
+        if !unless.is_empty() {
+            let v: Vec<&str> = unless.iter().map(|c| &c["unless ".len()..]).collect();
+            parts.push(format!("unless {}", v.join(" or ")));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
 }
 
 /// The best allow among `stmts` for the request: `None` when none matches,
@@ -825,6 +847,19 @@ mod tests {
             evaluate(&id, None, "sts:AssumeRole", &arn("role/r")).condition(),
             "Bool aws:MultiFactorAuthPresent=true and unless IpAddress aws:SourceIp=10.0.0.0/8"
         );
+        assert_eq!(
+            evaluate(&id, None, "sts:AssumeRole", &arn("role/r"))
+                .phrase()
+                .as_deref(),
+            Some("only if Bool aws:MultiFactorAuthPresent=true; unless IpAddress aws:SourceIp=10.0.0.0/8")
+        );
+        assert_eq!(
+            Decision::Conditional(vec!["unless A".into(), "unless B".into()])
+                .phrase()
+                .as_deref(),
+            Some("unless A or B")
+        );
+        assert_eq!(Decision::Allow.phrase(), None);
         assert_eq!(
             evaluate(&id, None, "s3:GetObject", "x"),
             Decision::ImplicitDeny

@@ -830,6 +830,30 @@ fn populate_rules(moto: &MotoServer) {
         "runner",
         json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
     );
+    // Denies on grants: a bucket someone reads; s3:* on * less that bucket
+    // and DeleteBucket; * under a deny of everything but S3; s3:* on the
+    // bucket unless MFA is absent.
+    user_policy(
+        "vault-reader",
+        json!({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::vault"}),
+    );
+    user_policy(
+        "deny-limited",
+        json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+               {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::vault"},
+               {"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"}]),
+    );
+    user_policy(
+        "s3-only",
+        json!([{"Effect": "Allow", "Action": "*", "Resource": "*"},
+               {"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}]),
+    );
+    user_policy(
+        "mfa-writer",
+        json!([{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::vault"},
+               {"Effect": "Deny", "Action": "*", "Resource": "*",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "false"}}}]),
+    );
     c(
         "PutRolePolicy",
         &[
@@ -842,7 +866,7 @@ fn populate_rules(moto: &MotoServer) {
 
 #[test]
 fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
-    use custodian::blast::Graph;
+    use custodian::blast::{chain_text, Graph};
     let moto = MotoServer::start();
     populate_rules(&moto);
     let mut env = Env::new(&moto.endpoint);
@@ -883,6 +907,26 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
     assert!(!env
         .purpose(&arn("role", "ops"))
         .contains("under conditions"));
+    // The condition is on the edge itself, and each escalation edge says why
+    // it exists.
+    assert_eq!(
+        env.strings(
+            "SELECT f.name || ' -' || d.kind || '-> ' || t.name || coalesce(' [' || d.condition || ']', '')
+                    || coalesce(' (' || d.reason || ')', '')
+             FROM delegations d JOIN identities f ON f.id = d.from_id JOIN identities t ON t.id = d.to_id
+             WHERE (d.condition IS NOT NULL OR d.reason IS NOT NULL) AND ?1 = ?1",
+            ""
+        ),
+        [
+            "key-maker -add_credential-> true-admin (iam:CreateAccessKey)",
+            "launcher -invoke-> runner (iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances)",
+            "mfa -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
+            "notaction -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
+            "runner -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
+            "true-admin -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
+            "trust-writer -assume_role-> capped (iam:UpdateAssumeRolePolicy, then sts:AssumeRole)",
+        ]
+    );
 
     // The boundary caps the role's * to s3:*; admin means effective admin.
     assert_eq!(env.grants(&arn("role", "capped")), ["s3:* on * write HC"]);
@@ -893,6 +937,27 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
     assert_eq!(
         env.grants(&arn("user", "notaction")),
         ["NotAction:iam:*,organizations:* on * write HC"]
+    );
+    // Denies on grants: partial ones limit the grant (and say how), a
+    // NotAction deny narrows * to what it leaves, a conditional one makes
+    // the grant "allowed unless".
+    let qualified = |user: &str| {
+        env.strings(
+            "SELECT g.permission || ' on ' || r.external_id || ' ' || g.privilege || coalesce(' [' || g.condition || ']', '')
+                    || coalesce(' ' || g.excluded, '')
+             FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
+             WHERE i.external_id = ?1",
+            &arn("user", user),
+        )
+    };
+    assert_eq!(
+        qualified("deny-limited"),
+        ["s3:* on * write [except s3:DeleteBucket; not on arn:aws:s3:::vault] [\"arn:aws:s3:::vault\"]"]
+    );
+    assert_eq!(qualified("s3-only"), ["s3:* on * write"]);
+    assert_eq!(
+        qualified("mfa-writer"),
+        ["s3:* on arn:aws:s3:::vault write [unless Bool aws:MultiFactorAuthPresent=false]"]
     );
     assert_eq!(
         env.strings(
@@ -936,10 +1001,12 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
         who,
         [
             "capped 0 [capped] s3:* (through the grant on *)",
+            "deny-limited 0 [deny-limited] s3:* (through the grant on *)",
             "not-allowed 0 [not-allowed] s3:GetObject (through the grant on arn:aws:s3:::data/*)",
             "notaction 0 [notaction] NotAction:iam:*,organizations:* (through the grant on *)",
             "ops 0 [ops] s3:GetObject",
             "runner 0 [runner] * (through the grant on *)",
+            "s3-only 0 [s3-only] s3:* (through the grant on *)",
             "true-admin 0 [true-admin] * (through the grant on *)",
             "allowed 1 [allowed > ops] s3:GetObject",
             "key-maker 1 [key-maker > true-admin] * (through the grant on *)",
@@ -947,28 +1014,123 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
             "trust-writer 1 [trust-writer > capped] s3:* (through the grant on *)",
         ]
     );
-    // paths-to-admin follows the escalation edges.
+    // paths-to-admin follows the escalation edges, and its chains say why.
+    let plain = |s: &str| s.to_string();
     let mut paths: Vec<String> = g
         .paths_to_admin(100)
         .into_iter()
         .map(|p| {
-            let chain: Vec<String> = p
-                .chain
-                .iter()
-                .map(|h| match &h.via {
-                    Some(v) => format!("-{v}-> {}", h.name),
-                    None => h.name.clone(),
-                })
-                .collect();
-            format!("{}: {} {}", p.name, chain.join(" "), p.permission)
+            format!(
+                "{}: {} {}",
+                p.name,
+                chain_text(&p.chain, plain),
+                p.permission
+            )
         })
         .collect();
     paths.sort();
     assert_eq!(
         paths,
         [
-            "key-maker: key-maker -add_credential-> true-admin *",
-            "launcher: launcher -invoke-> runner *",
+            "key-maker: key-maker -add_credential (iam:CreateAccessKey)-> true-admin *",
+            "launcher: launcher -invoke (iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances)-> runner *",
+        ]
+    );
+    // The blast radius's chain to the MFA role is marked conditional.
+    let mfa = env.store.resolve_identity(&arn("user", "mfa")).unwrap().0;
+    let b = g.blast(mfa).unwrap();
+    let chains: Vec<String> = b
+        .reachable
+        .iter()
+        .map(|r| chain_text(&r.chain, plain))
+        .collect();
+    assert_eq!(
+        chains,
+        ["mfa -assume_role (only if Bool aws:MultiFactorAuthPresent=true)-> mfa-role"]
+    );
+    // who-can-reach's chains, from the other end, say why too: the vault is
+    // reached by launcher through runner's * (launcher's own ec2 grant on *
+    // reaches no bucket).
+    let held: i64 = env
+        .store
+        .raw_db()
+        .query_row(
+            "SELECT id FROM resources WHERE external_id = ?1",
+            ["arn:aws:s3:::vault"],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let via_launcher: Vec<String> = g
+        .who_can_reach(held)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.name == "launcher")
+        .map(|r| chain_text(&r.chain, plain))
+        .collect();
+    assert_eq!(
+        via_launcher,
+        ["launcher -invoke (iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances)-> runner"]
+    );
+
+    // The vault: reached by its reader, by mfa-writer unless MFA is absent,
+    // by the s3:* and * holders through their wildcard grants, never by
+    // deny-limited (its deny there).
+    let vault: i64 = env
+        .store
+        .raw_db()
+        .query_row(
+            "SELECT id FROM resources WHERE external_id = ?1",
+            ["arn:aws:s3:::vault"],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let who: Vec<String> = g
+        .who_can_reach(vault)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.hops == 0)
+        .map(|r| match r.condition {
+            Some(c) => format!("{} {} [{c}]", r.name, r.permission),
+            None => format!("{} {}", r.name, r.permission),
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [
+            "capped s3:* (through the grant on *)",
+            "mfa-writer s3:* [unless Bool aws:MultiFactorAuthPresent=false]",
+            "notaction NotAction:iam:*,organizations:* (through the grant on *)",
+            "runner * (through the grant on *)",
+            "s3-only s3:* (through the grant on *)",
+            "true-admin * (through the grant on *)",
+            "vault-reader s3:GetObject",
+        ]
+    );
+    // The blast radius lists each of the account's resources under a
+    // wildcard grant, saying through which, and none a deny keeps it from.
+    let limited = env
+        .store
+        .resolve_identity(&arn("user", "deny-limited"))
+        .unwrap()
+        .0;
+    let mut reached: Vec<String> = g
+        .blast(limited)
+        .unwrap()
+        .resources
+        .into_iter()
+        .flat_map(|r| {
+            r.permissions
+                .into_iter()
+                .map(move |p| format!("{}: {}", r.name, p.permission))
+        })
+        .collect();
+    reached.sort();
+    assert_eq!(
+        reached,
+        [
+            "* (every resource in account prod (123456789012)): s3:*",
+            "arn:aws:s3:::data/*: s3:* (through the grant on *)",
+            "arn:aws:s3:::data/report: s3:* (through the grant on *)",
         ]
     );
 }

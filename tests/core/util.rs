@@ -153,7 +153,7 @@ impl OrgBuilder {
     }
 
     pub fn delegate(&mut self, from: IdentityId, to: IdentityId, kind: DelegationKind) {
-        self.org.delegations.push(Delegation { from, to, kind });
+        self.org.delegations.push(Delegation::new(from, to, kind));
     }
 }
 

@@ -468,7 +468,17 @@ export type Hop = { identity_id: number, name: string,
 /**
  * How the previous identity reaches this one; `null` for the start.
  */
-via: string | null, };
+via: string | null, 
+/**
+ * The condition that link holds under (outside text: escape it where
+ * it goes); `null` when it always holds.
+ */
+condition: string | null, 
+/**
+ * Why that link exists, when its kind alone does not say (outside
+ * text); `null` otherwise.
+ */
+reason: string | null, };
 
 export type ReachedIdentity = { identity_id: number, name: string, kind: IdentityKind, hops: number, chain: Array<Hop>, };
 
@@ -476,7 +486,12 @@ export type ReachedPermission = { permission: string, privilege: Privilege, high
 /**
  * The identity that holds the grant.
  */
-holder: string, };
+holder: string, 
+/**
+ * What the grant holds under and leaves out (outside text); `null`:
+ * it holds as it is.
+ */
+condition: string | null, };
 
 export type ReachedResource = { resource_id: number, name: string, kind: string, sensitivity: Sensitivity, environment: string, hops: number, 
 /**
@@ -510,7 +525,12 @@ export type Reacher = { identity_id: number, name: string, kind: IdentityKind, h
 /**
  * From this identity to the grant holder.
  */
-chain: Array<Hop>, permission: string, privilege: Privilege, };
+chain: Array<Hop>, permission: string, privilege: Privilege, 
+/**
+ * What the grant holds under and leaves out (outside text); `null`:
+ * it holds as it is.
+ */
+condition: string | null, };
 
 export type AdminPath = { identity_id: number, name: string, resource: string, permission: string, chain: Array<Hop>, };
 

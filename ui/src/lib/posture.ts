@@ -71,13 +71,13 @@ export function createMockPosture(): PostureApi {
     score: 812.4,
     explanation: ['486.0 from payments-prod (critical sensitivity admin, high-consequence)'],
     reachable: [
-      { identity_id: 2, name: 'deploy-role', kind: 'workload', hops: 1, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }] },
-      { identity_id: 3, name: 'ledger-sync-svc', kind: 'service_account', hops: 2, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }, { identity_id: 3, name: 'ledger-sync-svc', via: 'impersonate' }] },
+      { identity_id: 2, name: 'deploy-role', kind: 'workload', hops: 1, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null, condition: null, reason: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role', condition: null, reason: null }] },
+      { identity_id: 3, name: 'ledger-sync-svc', kind: 'service_account', hops: 2, chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null, condition: null, reason: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role', condition: null, reason: null }, { identity_id: 3, name: 'ledger-sync-svc', via: 'impersonate', condition: null, reason: null }] },
     ],
     resources: [
       { resource_id: 9, name: 'payments-prod', kind: 'payments_api', sensitivity: 'critical', environment: 'production', hops: 1,
-        chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role' }],
-        permissions: [{ permission: 'admin', privilege: 'admin', high_consequence: true, holder: 'deploy-role' }], contribution: 388.8 },
+        chain: [{ identity_id: 1, name: 'fin-invoice-triage-agent-0042', via: null, condition: null, reason: null }, { identity_id: 2, name: 'deploy-role', via: 'assume_role', condition: null, reason: null }],
+        permissions: [{ permission: 'admin', privilege: 'admin', high_consequence: true, holder: 'deploy-role', condition: null }], contribution: 388.8 },
     ],
     high_consequence: [{ category: 'payments', resource: 'payments-prod', permission: 'admin', holder: 'deploy-role', hops: 1 }],
     intended: 'Reads invoices only (read-only).',
@@ -90,7 +90,7 @@ export function createMockPosture(): PostureApi {
     const chain = viaSvc ? blast.reachable[1].chain : blast.reachable[0].chain;
     blast.resources.push({
       resource_id: 10 + i, name: `${['s3', 'sql', 'kv', 'queue'][i % 4]}-finance-${String(i).padStart(2, '0')}`, kind: 'bucket', sensitivity: sens[i % 4],
-      environment: 'production', hops: chain.length - 1, chain, permissions: [{ permission: 'write', privilege: i % 5 === 0 ? 'admin' : 'write', high_consequence: false, holder: chain[chain.length - 1].name }],
+      environment: 'production', hops: chain.length - 1, chain, permissions: [{ permission: 'write', privilege: i % 5 === 0 ? 'admin' : 'write', high_consequence: false, holder: chain[chain.length - 1].name, condition: null }],
       contribution: 200 - i,
     });
   }

@@ -1,7 +1,13 @@
 // A small blast radius for tests.
 import type { BlastRadius } from '../bindings';
 
-const hop = (id: number, name: string, via: string | null) => ({ identity_id: id, name, via });
+const hop = (id: number, name: string, via: string | null, condition: string | null = null, reason: string | null = null) => ({
+  identity_id: id,
+  name,
+  via,
+  condition,
+  reason,
+});
 
 /** An agent (1) that assumes two roles (2, 3); role 2 calls 4; `n` resources held by 2, 3 or 4. */
 export function blast(n: number): BlastRadius {
@@ -31,7 +37,7 @@ export function blast(n: number): BlastRadius {
         environment: 'production',
         hops: chains[holder].length - 1,
         chain: chains[holder],
-        permissions: [{ permission: 'write', privilege: 'write', high_consequence: false, holder: 'x' }],
+        permissions: [{ permission: 'write', privilege: 'write', high_consequence: false, holder: 'x', condition: null }],
         contribution: n - i,
       };
     }),
