@@ -13,12 +13,51 @@ export interface BNode {
   /** Delegation hops from the identity (resources: hops of their holder + 1). */
   hops: number;
   sensitivity?: Sensitivity;
+  /** A resource's permissions as held, each with what it holds under ("s3:* (through the grant on *), unless …"). */
+  detail?: string;
 }
 
 export interface BEdge {
   from: string;
   to: string;
   label: string;
+  /** The condition the link holds under (a conditional AWS trust), if any. */
+  condition?: string | null;
+  /** Why the link exists, when its kind alone does not say. */
+  reason?: string | null;
+}
+
+/** A link of the chains that says more than its kind: a condition or a reason. */
+export interface ChainLink {
+  from: string;
+  to: string;
+  via: string;
+  condition: string | null;
+  reason: string | null;
+}
+
+/** The links of the chains that hold only under a condition or say why they exist, once each, in chain order. */
+export function notableLinks(b: BlastRadius): ChainLink[] {
+  const out: ChainLink[] = [];
+  const seen = new Set<string>();
+  for (const r of b.reachable) {
+    for (let i = 1; i < r.chain.length; i++) {
+      const h = r.chain[i];
+      const prev = r.chain[i - 1];
+      if (!h.condition && !h.reason) continue;
+      const key = `${prev.identity_id}>${h.identity_id}>${h.via ?? ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ from: prev.name, to: h.name, via: h.via ?? '', condition: h.condition, reason: h.reason });
+    }
+  }
+  return out;
+}
+
+/** What an edge's label says: its kind, and "conditional" when it holds only under a condition. */
+export function edgeLabel(via: string | null, condition: string | null | undefined): string {
+  if (!via) return '';
+  return condition ? `${via} · conditional` : via;
 }
 
 export interface BGraph {
@@ -58,14 +97,22 @@ export function buildGraph(b: BlastRadius, maxResources: number): BGraph {
   for (const r of b.reachable) {
     const last = r.chain[r.chain.length - 1];
     const prev = r.chain[r.chain.length - 2];
-    if (last && prev) addEdge({ from: `i${prev.identity_id}`, to: `i${last.identity_id}`, label: last.via ?? '' });
+    if (last && prev)
+      addEdge({
+        from: `i${prev.identity_id}`,
+        to: `i${last.identity_id}`,
+        label: edgeLabel(last.via, last.condition),
+        ...(last.condition ? { condition: last.condition } : {}),
+        ...(last.reason ? { reason: last.reason } : {}),
+      });
   }
   const shown = b.resources.slice(0, Math.max(0, maxResources));
   for (const r of shown) {
     const id = `r${r.resource_id}`;
     if (seen.has(id)) continue;
     seen.add(id);
-    nodes.push({ id, label: r.name, kind: 'resource', hops: r.hops + 1, sensitivity: r.sensitivity });
+    const detail = r.permissions.map((p) => (p.condition ? `${p.permission}, ${p.condition}` : p.permission)).join('; ');
+    nodes.push({ id, label: r.name, kind: 'resource', hops: r.hops + 1, sensitivity: r.sensitivity, ...(detail ? { detail } : {}) });
     const holder = r.chain[r.chain.length - 1];
     const top = r.permissions[0];
     if (holder) addEdge({ from: `i${holder.identity_id}`, to: id, label: top ? top.privilege : '' });

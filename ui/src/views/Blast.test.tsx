@@ -70,6 +70,50 @@ describe('Blast radius graph', () => {
     expect(level()).toBe(before);
   });
 
+  it('a conditional link is drawn dashed, labelled conditional, and its condition and reason are listed as text', async () => {
+    const b = blast(3);
+    const hostile = '<img src=x onerror=alert(1)>';
+    b.reachable[1].chain[1] = { ...b.reachable[1].chain[1], condition: `only if Bool aws:MultiFactorAuthPresent=true ${hostile}` };
+    b.reachable[2].chain[2] = { ...b.reachable[2].chain[2], reason: 'iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances' };
+    const mock = createMockPosture();
+    setPostureApi({ ...mock, blast: async () => b });
+    render(<Blast id={1} />);
+    const table = await waitFor(() => screen.getByTestId('blast-chain-conditions'));
+    const rows = [...table.querySelectorAll('tbody tr')].map((r) => [...r.querySelectorAll('td')].map((c) => c.textContent));
+    expect(rows).toEqual([
+      ['agent', 'role-b', 'assume_role', `only if Bool aws:MultiFactorAuthPresent=true ${hostile}`, ''],
+      ['role-a', 'svc-c', 'calls', 'always', 'iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances'],
+    ]);
+    expect(table.querySelector('img')).toBeNull();
+    const edge = document.querySelector('[data-edge="i1>i3"]')!;
+    expect(edge.classList.contains('is-conditional')).toBe(true);
+    expect(edge.querySelector('path')!.getAttribute('stroke-dasharray')).toBe('4 3');
+    expect(edge.querySelector('text')!.textContent).toBe('assume_role · conditional');
+    expect(edge.querySelector('title')!.textContent).toContain('only if Bool aws:MultiFactorAuthPresent=true');
+    expect(document.querySelector('[data-edge="i1>i2"]')!.classList.contains('is-conditional')).toBe(false);
+  });
+
+  it("a resource's title names each permission with what it holds under", async () => {
+    const b = blast(1);
+    b.resources[0].permissions = [
+      { permission: 's3:* (through the grant on *)', privilege: 'write', high_consequence: true, holder: 'role-a', condition: 'unless Bool aws:MultiFactorAuthPresent=false' },
+    ];
+    const mock = createMockPosture();
+    setPostureApi({ ...mock, blast: async () => b });
+    render(<Blast id={1} />);
+    await waitFor(() => screen.getByTestId('blast-graph'));
+    expect(node('r100').querySelector('title')!.textContent).toBe(
+      `${b.resources[0].name}: s3:* (through the grant on *), unless Bool aws:MultiFactorAuthPresent=false`,
+    );
+  });
+
+  it('lists no conditions when no link has any', async () => {
+    withBlast(3);
+    render(<Blast id={1} />);
+    await waitFor(() => screen.getByTestId('blast-graph'));
+    expect(screen.queryByTestId('blast-chain-conditions')).toBeNull();
+  });
+
   it('wheel zooms and dragging the background pans', async () => {
     withBlast(3);
     render(<Blast id={1} />);

@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import type { BlastRadius } from '../bindings';
 import { errorHeadline, toUserError, type UserError } from '../lib/ipc';
 import { posture } from '../lib/posture';
-import { buildGraph, fit, focusSet, layoutInput, moveAlong, place, RESOURCE_STEP, shortLabel, zoomAt, type View } from '../lib/blastGraph';
+import { buildGraph, fit, focusSet, layoutInput, moveAlong, notableLinks, place, RESOURCE_STEP, shortLabel, zoomAt, type View } from '../lib/blastGraph';
 import { identityHref } from '../lib/route';
 import { Page, TableFrame } from '../components/Page';
 
@@ -157,11 +157,25 @@ function Graph({ b }: { b: BlastRadius }) {
           </defs>
           <g transform={`translate(${view.x.toFixed(1)} ${view.y.toFixed(1)}) scale(${view.scale.toFixed(3)})`}>
             {placed.edges.map((e, i) => {
-              const label = g.edges[i]?.label ?? '';
+              const edge = g.edges[i];
+              const label = edge?.label ?? '';
               const on = !lit || lit.edges.has(i);
+              const more = [edge?.reason, edge?.condition].filter(Boolean).join('; ');
               return (
-                <g key={`${e.from}>${e.to}`} class={`blast-edge${on ? '' : ' is-dim'}`} data-edge={`${e.from}>${e.to}`}>
-                  <path d={path(e.points)} fill="none" stroke="#64748b" stroke-width={lit && on ? 2 : 1.2} marker-end="url(#blast-arrow)" />
+                <g
+                  key={`${e.from}>${e.to}`}
+                  class={`blast-edge${on ? '' : ' is-dim'}${edge?.condition ? ' is-conditional' : ''}`}
+                  data-edge={`${e.from}>${e.to}`}
+                >
+                  {more && <title>{`${label}: ${more}`}</title>}
+                  <path
+                    d={path(e.points)}
+                    fill="none"
+                    stroke="#64748b"
+                    stroke-width={lit && on ? 2 : 1.2}
+                    stroke-dasharray={edge?.condition ? '4 3' : undefined}
+                    marker-end="url(#blast-arrow)"
+                  />
                   {label && (
                     <text x={e.labelX} y={e.labelY + 3.5} text-anchor="middle" class="blast-graph__edge">
                       {label}
@@ -192,7 +206,7 @@ function Graph({ b }: { b: BlastRadius }) {
                   }}
                   onFocus={() => setCursor(n.id)}
                 >
-                  <title>{n.label}</title>
+                  <title>{n.detail ? `${n.label}: ${n.detail}` : n.label}</title>
                   <rect
                     width={p.width}
                     height={p.height}
@@ -232,6 +246,44 @@ function Graph({ b }: { b: BlastRadius }) {
         </p>
       )}
     </div>
+  );
+}
+
+/** The links of the chains that hold only under a condition, or that say why they exist (AWS escalations, documented notes). */
+function ChainConditions({ b }: { b: BlastRadius }) {
+  const links = notableLinks(b);
+  if (links.length === 0) return null;
+  return (
+    <>
+      <h2>Conditions and reasons on the chains</h2>
+      <p class="muted small">A conditional link (dashed in the graph) is kept: it holds only while its condition does.</p>
+      <TableFrame label="Conditions and reasons on the chains">
+        <table class="table" data-testid="blast-chain-conditions">
+          <thead>
+            <tr>
+              <th>From</th>
+              <th>To</th>
+              <th>Link</th>
+              <th>Holds</th>
+              <th>Why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {links.map((l) => (
+              <tr key={`${l.from}>${l.to}>${l.via}`}>
+                <td>{l.from}</td>
+                <td>{l.to}</td>
+                <td>
+                  <code>{l.via}</code>
+                </td>
+                <td>{l.condition ?? <span class="muted">always</span>}</td>
+                <td>{l.reason ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </TableFrame>
+    </>
   );
 }
 
@@ -319,11 +371,12 @@ export function Blast({ id }: { id: number }) {
         follow its chains; arrow keys move along the links. Drag to pan; wheel, + and − zoom; 0 fits.
       </p>
       <Graph b={b} />
+      <ChainConditions b={b} />
       {b.resources.some((r) => r.kind.startsWith('aws:')) && (
         <p class="muted small" data-testid="blast-aws-approximation">
           AWS: computed from IAM identity policies, permissions boundaries and role trust policies. Service control policies, resource
           policies other than trust, session policies and condition values are not evaluated, so this may show more access than AWS allows;
-          a role assumable only under a condition (MFA, source IP) says so in its description.
+          a link that holds only under a condition (MFA, source IP) is kept and marked conditional, with its condition.
         </p>
       )}
       <h2>High-consequence actions</h2>
