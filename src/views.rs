@@ -290,6 +290,9 @@ pub struct SourceSettingView {
     /// Does the key name a secret (`sanitize::is_secret_key`)? Such a value
     /// belongs in the keyring, and is redacted wherever settings are shown.
     pub secret: bool,
+    /// Turns on a keyless sign-in mode (a GitHub App, an Okta service app):
+    /// optional, but the form offers it first, with the required settings.
+    pub sign_in: bool,
 }
 
 /// A kind of source this build knows: what the Sources view builds its add

@@ -83,10 +83,9 @@ pub const SETTINGS: &[super::settings::Setting] = {
     use super::settings::{Setting, SettingType as T};
     &[
         Setting::required("org", T::String, "the organisation's login"),
-        Setting::optional(
+        Setting::sign_in(
             "app_id",
             T::String,
-            None,
             "sign in as a GitHub App (recommended: no long-lived token): its App ID or client ID; the secret is then the app's private key (PEM). Leave empty to use a token as the secret",
         ),
         Setting::optional(

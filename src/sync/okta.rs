@@ -85,10 +85,9 @@ pub const SETTINGS: &[super::settings::Setting] = {
             T::Url,
             "the Okta org, e.g. https://acme.okta.com",
         ),
-        Setting::optional(
+        Setting::sign_in(
             "client_id",
             T::String,
-            None,
             "sign in as an OAuth service app with private_key_jwt (recommended: no API token): the app's client ID; the secret is then its private key (PEM). Leave empty to use an API token as the secret",
         ),
         Setting::optional(

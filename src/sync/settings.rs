@@ -52,6 +52,9 @@ pub struct Setting {
     /// The default when absent, as text (`None`: no default, or empty).
     pub default: Option<&'static str>,
     pub description: &'static str,
+    /// Turns on a keyless sign-in (GitHub `app_id`, Okta `client_id`):
+    /// optional, but offered with the required settings, before the secret.
+    pub sign_in: bool,
 }
 
 impl Setting {
@@ -66,6 +69,7 @@ impl Setting {
             required: true,
             default: None,
             description,
+            sign_in: false,
         }
     }
     pub const fn optional(
@@ -80,6 +84,18 @@ impl Setting {
             required: false,
             default,
             description,
+            sign_in: false,
+        }
+    }
+    /// The optional setting that turns on a keyless sign-in mode.
+    pub const fn sign_in(key: &'static str, ty: SettingType, description: &'static str) -> Setting {
+        Setting {
+            key,
+            ty,
+            required: false,
+            default: None,
+            description,
+            sign_in: true,
         }
     }
 }
@@ -474,6 +490,7 @@ pub fn views() -> Vec<crate::views::SourceKindView> {
                     default: s.default.map(str::to_string),
                     help: s.description.to_string(),
                     secret: crate::sanitize::is_secret_key(s.key),
+                    sign_in: s.sign_in,
                 })
                 .collect(),
             write_back: if crate::writeback::SOURCE_KINDS.contains(&k.kind) {
@@ -556,6 +573,18 @@ mod tests {
         assert_eq!(gh.settings[1].key, "app_id");
         let okta = kind("okta").unwrap();
         assert_eq!(okta.settings[1].key, "client_id");
+        // ... and the form shows them with the required ones.
+        let views = views();
+        for (k, key) in [("github", "app_id"), ("okta", "client_id")] {
+            let v = views.iter().find(|v| v.kind == k).unwrap();
+            let signs: Vec<&str> = v
+                .settings
+                .iter()
+                .filter(|s| s.sign_in)
+                .map(|s| s.key.as_str())
+                .collect();
+            assert_eq!(signs, [key], "{k}");
+        }
     }
 
     #[test]

@@ -140,7 +140,12 @@ help: string,
  * Does the key name a secret (`sanitize::is_secret_key`)? Such a value
  * belongs in the keyring, and is redacted wherever settings are shown.
  */
-secret: boolean, };
+secret: boolean, 
+/**
+ * Turns on a keyless sign-in mode (a GitHub App, an Okta service app):
+ * optional, but the form offers it first, with the required settings.
+ */
+sign_in: boolean, };
 
 export type SourceKindView = { 
 /**

@@ -19,7 +19,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the SCIM base URL, e.g. https://idp.example/scim/v2",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "page_size",
@@ -28,7 +29,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "100",
         "help": "resources per page (1 to 1000)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "pagination",
@@ -37,7 +39,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "auto",
         "help": "auto, index or cursor (RFC 9865)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": [
@@ -58,7 +61,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the registry spreadsheet (CSV or XLSX)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": []
@@ -77,7 +81,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the directory (tenant) id",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "client_id",
@@ -86,7 +91,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the application (client) id; the client secret is the secret",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "graph_base",
@@ -95,7 +101,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "https://graph.microsoft.com",
         "help": "Microsoft Graph (a national cloud's, or a test server)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "login_base",
@@ -104,7 +111,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "https://login.microsoftonline.com",
         "help": "the token endpoint's host",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "include_first_party",
@@ -113,7 +121,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "false",
         "help": "also import Microsoft's own first-party service principals",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "full_resync_hours",
@@ -122,7 +131,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "24",
         "help": "force a full run when the last one is older than this",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "batch",
@@ -131,7 +141,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "true",
         "help": "read each SP's owners, permissions and roles through Graph JSON batching ($batch, 20 per request)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": []
@@ -139,9 +150,9 @@ export const SOURCE_KINDS: SourceKindView[] = [
   {
     "kind": "okta",
     "label": "Okta",
-    "about": "Users, groups and OAuth service apps of an Okta org.",
+    "about": "Users, groups and OAuth service apps of an Okta org. Signs in as an OAuth service app with a private key (recommended), or with an API token.",
     "needs_secret": true,
-    "secret": "API token",
+    "secret": "the service app's private key (PEM), or an API token when no client ID is set",
     "settings": [
       {
         "key": "org_url",
@@ -150,7 +161,48 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the Okta org, e.g. https://acme.okta.com",
-        "secret": false
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "client_id",
+        "label": "Client ID",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "sign in as an OAuth service app with private_key_jwt (recommended: no API token): the app's client ID; the secret is then its private key (PEM). Leave empty to use an API token as the secret",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "key_id",
+        "label": "Key ID (kid)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "service app mode: the kid of the app's public key in Okta (needed when the app has more than one)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "private_key_file",
+        "label": "Private key file (PEM)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "service app mode: a PEM file with the app's private key, instead of keeping it as the secret (readable by its owner only)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "scopes",
+        "label": "Scopes",
+        "type": "list",
+        "required": false,
+        "default": null,
+        "help": "service app mode: the scopes to ask for (default: the read scopes the connector needs, okta.users.read, okta.userTypes.read, okta.apps.read, okta.appGrants.read, okta.apiTokens.read, okta.groups.read)",
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": []
@@ -169,7 +221,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the access key id (the secret access key is the secret)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "endpoint",
@@ -178,7 +231,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "https://iam.amazonaws.com/",
         "help": "the IAM endpoint (a partition's, or a test server)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "account_name",
@@ -187,7 +241,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": null,
         "help": "a label for the account, shown in descriptions",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": [
@@ -209,7 +264,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "ldaps:// or ldap:// URL of the directory (ldap:// is upgraded with StartTLS unless allow_plain is set)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "bind_dn",
@@ -218,7 +274,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the DN to bind as (the password is the secret)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "base_dn",
@@ -227,7 +284,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "where the searches start",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "starttls",
@@ -236,7 +294,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "true",
         "help": "upgrade an ldap:// connection with StartTLS before the bind (on unless allow_plain is set)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "allow_plain",
@@ -245,7 +304,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "false",
         "help": "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "ca_cert",
@@ -254,7 +314,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": null,
         "help": "a PEM file with the CA certificate that signed the directory's, trusted besides the system's (an internal CA); the certificate is always verified",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "page_size",
@@ -263,7 +324,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "500",
         "help": "entries per page (1 to 1000)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "account_filter",
@@ -272,7 +334,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": null,
         "help": "the LDAP filter that finds service accounts",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "group_filter",
@@ -281,7 +344,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": null,
         "help": "the LDAP filter that finds groups",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "admin_groups",
@@ -290,7 +354,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": null,
         "help": "groups (by name or DN) whose members are administrators, besides the well-known ones (Domain Admins, Administrators, ... by SID)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": []
@@ -298,9 +363,9 @@ export const SOURCE_KINDS: SourceKindView[] = [
   {
     "kind": "github",
     "label": "GitHub organisation",
-    "about": "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys.",
+    "about": "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys. Signs in as a GitHub App with its private key (recommended), or with a token.",
     "needs_secret": true,
-    "secret": "token (GitHub App installation token or PAT)",
+    "secret": "the GitHub App's private key (PEM), or a token (PAT) when no App ID is set",
     "settings": [
       {
         "key": "org",
@@ -309,7 +374,38 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": true,
         "default": null,
         "help": "the organisation's login",
-        "secret": false
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "app_id",
+        "label": "GitHub App ID",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "sign in as a GitHub App (recommended: no long-lived token): its App ID or client ID; the secret is then the app's private key (PEM). Leave empty to use a token as the secret",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "installation_id",
+        "label": "Installation ID",
+        "type": "integer",
+        "required": false,
+        "default": null,
+        "help": "GitHub App mode: the app's installation on the org (found from the org when empty)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "private_key_file",
+        "label": "Private key file (PEM)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "GitHub App mode: a PEM file with the app's private key, instead of keeping it as the secret (readable by its owner only)",
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "api_base",
@@ -318,7 +414,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "https://api.github.com",
         "help": "the REST API (GitHub Enterprise Server: https://HOST/api/v3)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       },
       {
         "key": "read_tokens",
@@ -327,7 +424,8 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "required": false,
         "default": "true",
         "help": "list the fine-grained tokens approved for the org (GitHub Apps only)",
-        "secret": false
+        "secret": false,
+        "sign_in": false
       }
     ],
     "write_back": []

@@ -27,7 +27,7 @@ const prog = (p: Partial<SyncProgress>): SyncProgress => ({ source_id: 1, phase:
 
 /** A catalogue as `source_kinds` answers, made up so nothing here can lean on a list of its own. */
 const setting = (key: string, type: SourceSettingView['type'], required: boolean, extra: Partial<SourceSettingView> = {}): SourceSettingView => ({
-  key, label: key.toUpperCase(), type, required, default: null, help: `the ${key}`, secret: false, ...extra,
+  key, label: key.toUpperCase(), type, required, default: null, help: `the ${key}`, secret: false, sign_in: false, ...extra,
 });
 const KINDS: SourceKindView[] = [
   { kind: 'sheet', label: 'Sheet', about: 'rows', needs_secret: false, secret: '', settings: [setting('path', 'string', true)], write_back: [] },
@@ -62,6 +62,16 @@ describe('source kinds', () => {
     expect(f.optional.map((s) => s.key)).toEqual(['page_size', 'tls', 'groups']);
     expect(settingHint(f.optional[0])).toBe('The page_size (default 100).');
     expect(settingHint(f.required[0])).toBe('The host.');
+  });
+
+  it('offers the setting that turns on a keyless sign-in with the required ones, in catalogue order', () => {
+    const app = kindDef(
+      [{ ...dir, settings: [setting('org', 'string', true), setting('app', 'string', false, { sign_in: true }), setting('page_size', 'integer', false)] }],
+      'dir',
+    );
+    const f = formSettings(app);
+    expect(f.required.map((s) => s.key)).toEqual(['org', 'app']);
+    expect(f.optional.map((s) => s.key)).toEqual(['page_size']);
   });
 
   it('offers write-back only where the catalogue says so', () => {

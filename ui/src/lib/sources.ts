@@ -25,9 +25,14 @@ export function secretLabel(def: SourceKindView): string {
   return def.secret ? def.secret.charAt(0).toUpperCase() + def.secret.slice(1) : 'Secret';
 }
 
-/** The settings the form asks for first (required), then the optional ones. */
+/**
+ * The settings the form asks for first (required, and the one that turns on
+ * a keyless sign-in, such as a GitHub App ID: offered before the secret),
+ * then the other optional ones.
+ */
 export function formSettings(def: SourceKindView): { required: SourceSettingView[]; optional: SourceSettingView[] } {
-  return { required: def.settings.filter((s) => s.required), optional: def.settings.filter((s) => !s.required) };
+  const first = (s: SourceSettingView) => s.required || s.sign_in;
+  return { required: def.settings.filter(first), optional: def.settings.filter((s) => !first(s)) };
 }
 
 /** The hint under a field: its help, and its default when it has one. */
