@@ -251,9 +251,10 @@ impl ServiceApp {
                 }
             })?;
         let tok: TokenResponse = resp.json("Okta token")?;
-        let life = std::time::Duration::from_secs(
-            tok.expires_in.unwrap_or(3600).saturating_sub(300).max(60),
-        );
+        // Fetched again five minutes before it expires (Okta's are an
+        // hour); a token that short-lived, at half its life.
+        let secs = tok.expires_in.unwrap_or(3600);
+        let life = std::time::Duration::from_secs(if secs > 600 { secs - 300 } else { secs / 2 });
         *current = Some((tok.access_token.clone(), std::time::Instant::now() + life));
         Ok(tok.access_token)
     }

@@ -540,6 +540,7 @@ impl Drop for ServiceAppMode {
 
 struct TokenEndpoint {
     public: String,
+    short_first: bool,
     aud: String,
     assertions: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
     forms: std::sync::Arc<std::sync::Mutex<Vec<std::collections::HashMap<String, String>>>>,
@@ -598,15 +599,26 @@ impl wiremock::Respond for TokenEndpoint {
         if claims["jti"].as_str().is_none() || seen.iter().any(|c| c["jti"] == claims["jti"]) {
             return invalid_client("The client_assertion token has already been used.");
         }
+        let first = seen.is_empty();
         seen.push(claims);
-        ResponseTemplate::new(200).set_body_raw(
-            crate::harness::doc_fixture("okta/oauth2-v1-token-service-app.json").into_bytes(),
-            "application/json",
-        )
+        let doc = crate::harness::doc_fixture("okta/oauth2-v1-token-service-app.json");
+        if first && self.short_first {
+            // A token about to expire (the documented body, its lifetime
+            // and token changed): it must be replaced before the next read.
+            let mut b: Value = serde_json::from_str(&doc).unwrap();
+            b["expires_in"] = json!(1);
+            b["access_token"] = json!("short-lived");
+            return ResponseTemplate::new(200).set_body_json(b);
+        }
+        ResponseTemplate::new(200).set_body_raw(doc.into_bytes(), "application/json")
     }
 }
 
 fn mount_service_app(fx: &Fixture, public: &str) -> ServiceAppMode {
+    mount_service_app_with(fx, public, false)
+}
+
+fn mount_service_app_with(fx: &Fixture, public: &str, short_first: bool) -> ServiceAppMode {
     let mode = ServiceAppMode {
         assertions: Default::default(),
         forms: Default::default(),
@@ -618,6 +630,7 @@ fn mount_service_app(fx: &Fixture, public: &str) -> ServiceAppMode {
             .and(header("accept", "application/json"))
             .respond_with(TokenEndpoint {
                 public: public.to_string(),
+                short_first,
                 aud: format!("{}/oauth2/v1/token", fx.uri()),
                 assertions: mode.assertions.clone(),
                 forms: mode.forms.clone(),
@@ -708,4 +721,46 @@ fn a_refused_client_assertion_is_source_auth_naming_the_app() {
     );
     let run = &env.store.sync_runs(Some(env.source), 1).unwrap()[0];
     assert_eq!(run.error_code.as_deref(), Some("source_auth"));
+}
+
+#[test]
+fn a_service_app_token_about_to_expire_is_replaced_before_the_next_read() {
+    let fx = Fixture::start();
+    let (private, public) = crate::harness::key_pair("rsa");
+    let app = mount_service_app_with(&fx, &public, true);
+    // The short-lived token is good for the first read only.
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/api/v1/users"))
+            .and(header("authorization", "Bearer short-lived"))
+            .and(query_param_is_missing("after"))
+            .and(query_param_is_missing("search"))
+            .respond_with(ok(json!([])))
+            .up_to_n_times(1)
+            .with_priority(1),
+    );
+    mount_org(&fx, false);
+    let mut env = service_app_env(&fx, &private);
+    env.sync().unwrap();
+    let auth: Vec<String> = fx
+        .received()
+        .iter()
+        .filter(|r| r.url.path().starts_with("/api/v1/"))
+        .map(|r| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(auth[0], "Bearer short-lived", "{auth:?}");
+    assert!(
+        auth[1..]
+            .iter()
+            .all(|a| a == "Bearer eyJraWQiOiJ.....UfThlJ7w"),
+        "{auth:?}"
+    );
+    // Two assertions, each with its own jti (the fixture refuses a reuse).
+    assert_eq!(app.assertions.lock().unwrap().len(), 2);
 }
