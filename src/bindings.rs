@@ -56,7 +56,7 @@ pub fn typescript() -> String {
         OffboardAction, OwnerSuggestion, HandoverPreview, OffboardingItemView, OffboardingCaseSummary,
         OffboardingCase, OffboardPlan, ApplyReport, Registration, TimelineEntry, TeamMember, TeamView,
         Hop, ReachedIdentity, ReachedPermission, ReachedResource, HighConsequence, BlastRadius, BlastRank, Reacher,
-        AdminPath, PostureFigures, PostureSnapshot, FindingCount, PostureView, AuthorizationEntry,
+        AdminPath, PostureFigures, PostureSnapshot, FindingCount, FixFirst, PostureView, AuthorizationEntry,
         AuthorizationReport, WriteBackReport,
         Engine, ConnectionMode, TlsMode, ConnectionSettings, ConnectionSettingsView, RoleView, SnapshotInfo, WhoAmI,
     );

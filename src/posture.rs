@@ -78,6 +78,102 @@ pub struct PostureView {
     pub trend: Vec<PostureSnapshot>,
     pub findings: Vec<FindingCount>,
     pub top_blast: Vec<BlastRank>,
+    /// What to fix first: findings ranked by severity × blast radius.
+    pub fix_first: Vec<FixFirst>,
+}
+
+/// One finding on the "fix first" list: what it is, on whom, how far the
+/// identity reaches, and the fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct FixFirst {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: crate::model::IdentityKind,
+    pub check_id: String,
+    pub severity: crate::model::Severity,
+    pub title: String,
+    pub evidence: String,
+    pub fix: String,
+    pub blast_score: f64,
+    /// Severity weight × (1 + blast score), the order of the list.
+    pub priority: f64,
+}
+
+/// How much a severity weighs in the "fix first" order: each step up
+/// counts twice the one below (critical 8, high 4, medium 2, low 1).
+pub fn severity_weight(s: crate::model::Severity) -> f64 {
+    use crate::model::Severity;
+    match s {
+        Severity::Critical => 8.0,
+        Severity::High => 4.0,
+        Severity::Medium => 2.0,
+        Severity::Low => 1.0,
+    }
+}
+
+/// Ranks findings (identity id, check id, severity) by severity weight ×
+/// (1 + the identity's blast score), highest first; ties by severity, then
+/// identity and check id, so the order is stable. Identities without a
+/// score (not in the graph) count as reaching nothing.
+pub fn rank_fixes(
+    keys: &[(i64, String, crate::model::Severity)],
+    blast: &std::collections::HashMap<i64, f64>,
+    limit: usize,
+) -> Vec<(i64, String, crate::model::Severity, f64)> {
+    let mut v: Vec<(i64, String, crate::model::Severity, f64)> = keys
+        .iter()
+        .map(|(id, check, sev)| {
+            let b = blast.get(id).copied().unwrap_or(0.0).max(0.0);
+            (*id, check.clone(), *sev, severity_weight(*sev) * (1.0 + b))
+        })
+        .collect();
+    v.sort_by(|a, b| {
+        b.3.total_cmp(&a.3)
+            .then(b.2.cmp(&a.2))
+            .then(a.0.cmp(&b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    v.truncate(limit);
+    v
+}
+
+/// The "fix first" list of the cache, from the graph's blast ranks.
+pub fn fix_first(store: &Store, ranks: &[BlastRank], limit: usize) -> Result<Vec<FixFirst>> {
+    use crate::model::Severity;
+    let by_id: std::collections::HashMap<i64, &BlastRank> =
+        ranks.iter().map(|r| (r.identity_id, r)).collect();
+    let blast: std::collections::HashMap<i64, f64> =
+        ranks.iter().map(|r| (r.identity_id, r.score)).collect();
+    let keys: Vec<(i64, String, Severity)> = store
+        .active_finding_keys()?
+        .into_iter()
+        .map(|(id, check, rank)| {
+            (
+                id,
+                check,
+                Severity::from_rank(rank).unwrap_or(Severity::Low),
+            )
+        })
+        .collect();
+    let mut out = vec![];
+    for (id, check_id, severity, priority) in rank_fixes(&keys, &blast, limit) {
+        let Some(rank) = by_id.get(&id) else { continue };
+        let check = crate::findings::CHECKS.iter().find(|c| c.id == check_id);
+        out.push(FixFirst {
+            identity_id: id,
+            name: rank.name.clone(),
+            kind: rank.kind,
+            evidence: store.finding_evidence(id, &check_id)?.unwrap_or_default(),
+            title: check.map(|c| c.title).unwrap_or_default().to_string(),
+            fix: check.map(|c| c.fix).unwrap_or_default().to_string(),
+            check_id,
+            severity,
+            blast_score: rank.score,
+            priority,
+        });
+    }
+    Ok(out)
 }
 
 /// Percentage with one decimal; 0 of nothing is 0.
@@ -219,12 +315,14 @@ pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
 pub fn view(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
     let graph = Graph::load(store)?;
     let figures = figures(store, Some(&graph), now)?;
+    let ranks = graph.rank(usize::MAX);
     Ok(PostureView {
         at: now.to_rfc3339(),
         figures,
         trend: trend(store, 104)?,
         findings: finding_counts(store)?,
-        top_blast: graph.rank(10),
+        fix_first: fix_first(store, &ranks, 10)?,
+        top_blast: ranks.into_iter().take(10).collect(),
     })
 }
 
@@ -232,6 +330,40 @@ pub fn view(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
 mod tests {
     use super::*;
     use crate::model::Severity;
+
+    #[test]
+    fn fixes_rank_by_severity_times_blast_radius() {
+        use std::collections::HashMap;
+        let keys = vec![
+            (1, "unused-grants".to_string(), Severity::Low),
+            (2, "admin-on-critical".to_string(), Severity::Critical),
+            (3, "secret-never-expires".to_string(), Severity::Medium),
+            (3, "no-owner".to_string(), Severity::High),
+            (4, "no-owner".to_string(), Severity::High),
+        ];
+        // 1 reaches far; 2 reaches nothing; 3 and 4 reach a little.
+        let blast = HashMap::from([(1, 999.0), (2, 0.0), (3, 9.0), (4, 9.0)]);
+        let ranked = rank_fixes(&keys, &blast, 10);
+        let got: Vec<(i64, &str, f64)> = ranked
+            .iter()
+            .map(|(id, c, _, p)| (*id, c.as_str(), *p))
+            .collect();
+        assert_eq!(
+            got.iter().map(|(id, c, _)| (*id, *c)).collect::<Vec<_>>(),
+            [
+                (1, "unused-grants"),        // 1 × 1000
+                (3, "no-owner"),             // 4 × 10, id 3 before 4
+                (4, "no-owner"),             // 4 × 10
+                (3, "secret-never-expires"), // 2 × 10
+                (2, "admin-on-critical"),    // 8 × 1
+            ]
+        );
+        assert_eq!(got[0].2, 1000.0);
+        assert_eq!(rank_fixes(&keys, &blast, 2).len(), 2);
+        // Without a score: reaches nothing; a negative score counts as 0.
+        let none = rank_fixes(&keys[1..2], &HashMap::from([(2, -5.0)]), 1);
+        assert_eq!(none[0].3, 8.0);
+    }
 
     #[test]
     fn owned_share_and_orphans_from_counts() {

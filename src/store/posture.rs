@@ -179,4 +179,28 @@ impl Store {
             },
         )
     }
+
+    /// Every finding of an active identity, as (identity id, check id,
+    /// severity rank): the small keys the "fix first" ranking orders.
+    pub fn active_finding_keys(&self) -> Result<Vec<(i64, String, i64)>> {
+        self.db.query_map(
+            "SELECT f.identity_id, f.check_id, f.severity FROM findings f
+             JOIN identities i ON i.id = f.identity_id WHERE i.status = 'active'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    /// The evidence of one identity's finding of one check.
+    pub fn finding_evidence(&self, identity_id: i64, check_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .query_map(
+                "SELECT evidence FROM findings WHERE identity_id = ?1 AND check_id = ?2 LIMIT 1",
+                super::db::params![identity_id, check_id],
+                |r| r.get(0),
+            )?
+            .into_iter()
+            .next())
+    }
 }

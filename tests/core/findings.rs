@@ -274,3 +274,56 @@ fn the_demo_is_mostly_clean_with_a_long_tail_of_serious_findings() {
         "a tail of serious findings: {serious}"
     );
 }
+
+/// The posture page's "fix first" list: the demo's findings ranked by
+/// severity weight × (1 + blast score), each with the catalogue's fix and
+/// the finding's own evidence.
+#[test]
+fn the_posture_ranks_what_to_fix_first_by_severity_and_blast_radius() {
+    let mut store = crate::util::test_store();
+    ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        custodian::demo::DEFAULT_SEED,
+        now(),
+    )
+    .unwrap();
+    let view = ops::posture(&store, now()).unwrap();
+    let fixes = &view.fix_first;
+    assert_eq!(fixes.len(), 10);
+    for w in fixes.windows(2) {
+        assert!(w[0].priority >= w[1].priority, "{w:?}");
+    }
+    for f in fixes {
+        let weight = custodian::posture::severity_weight(f.severity);
+        assert!(
+            (f.priority - weight * (1.0 + f.blast_score)).abs() < 1e-6,
+            "{f:?}"
+        );
+        let check = CHECKS.iter().find(|c| c.id == f.check_id).unwrap();
+        assert_eq!((f.title.as_str(), f.fix.as_str()), (check.title, check.fix));
+        assert!(!f.evidence.is_empty(), "{f:?}");
+        let detail = ops::identity(&store, f.identity_id, now()).unwrap();
+        assert!(detail
+            .findings
+            .iter()
+            .any(|x| x.check_id == f.check_id && x.evidence == f.evidence));
+    }
+    // Nothing ranks above the list's last entry that is left out: the
+    // widest blast radius with a high finding is on it or below its floor.
+    let floor = fixes[9].priority;
+    let top = &view.top_blast[0];
+    let top_detail = ops::identity(&store, top.identity_id, now()).unwrap();
+    for f in &top_detail.findings {
+        let p = custodian::posture::severity_weight(f.severity) * (1.0 + top.score);
+        assert!(
+            p < floor
+                || fixes
+                    .iter()
+                    .any(|x| x.identity_id == top.identity_id && x.check_id == f.check_id),
+            "{} {} ({p}) is missing",
+            top.name,
+            f.check_id
+        );
+    }
+}

@@ -577,7 +577,17 @@ origin: string, figures: PostureFigures, };
 
 export type FindingCount = { check_id: string, owasp: string, owasp_title: string, severity: Severity, title: string, fix: string, identities: number, };
 
-export type PostureView = { at: string, figures: PostureFigures, trend: Array<PostureSnapshot>, findings: Array<FindingCount>, top_blast: Array<BlastRank>, };
+export type FixFirst = { identity_id: number, name: string, kind: IdentityKind, check_id: string, severity: Severity, title: string, evidence: string, fix: string, blast_score: number, 
+/**
+ * Severity weight × (1 + blast score), the order of the list.
+ */
+priority: number, };
+
+export type PostureView = { at: string, figures: PostureFigures, trend: Array<PostureSnapshot>, findings: Array<FindingCount>, top_blast: Array<BlastRank>, 
+/**
+ * What to fix first: findings ranked by severity × blast radius.
+ */
+fix_first: Array<FixFirst>, };
 
 export type AuthorizationEntry = { resource: string, permission: string, privilege: Privilege, 
 /**

@@ -113,4 +113,18 @@ describe('views in the page frame', () => {
     expect(fix.textContent).toBe(FINDING_CHECKS.checks.find((c) => c.id === row.getAttribute('data-check'))?.fix);
     expect(fix.classList.contains('cell-wrap')).toBe(true);
   });
+
+  it('the posture page ranks what to fix first, each with its identity, evidence and fix', async () => {
+    useMocks();
+    render(<Posture />);
+    const table = await waitFor(() => screen.getByTestId('fix-first'));
+    expect(table.parentElement?.classList.contains('table-frame')).toBe(true);
+    const rows = [...table.querySelectorAll('tbody tr')];
+    expect(rows.map((r) => r.getAttribute('data-fix-check'))).toEqual(['admin-on-critical', 'secret-never-expires']);
+    const first = rows[0];
+    expect(first.querySelector('a[href^="#/identity/"]')?.getAttribute('href')).toBe('#/identity/1');
+    expect(first.querySelector('a[href^="#/blast/"]')?.textContent).toBe('812');
+    expect(first.textContent).toContain('2 admin grant(s) on critical resources');
+    expect(first.querySelector('td:last-child')?.textContent).toBe(FINDING_CHECKS.checks.find((c) => c.id === 'admin-on-critical')?.fix);
+  });
 });

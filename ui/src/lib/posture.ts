@@ -104,6 +104,15 @@ export function createMockPosture(): PostureApi {
         .filter((c) => c.id in MOCK_COUNTS)
         .map(({ id, owasp, owasp_title, severity, title, fix }) => ({ check_id: id, owasp, owasp_title, severity, title, fix, identities: MOCK_COUNTS[id] ?? 0 })),
       top_blast: [{ identity_id: 1, name: blast.name, kind: 'ai_agent', score: 812.4, reachable_identities: 1, resources: 1, high_consequence: 1 }],
+      fix_first: FINDING_CHECKS.checks
+        .filter((c) => c.id === 'admin-on-critical' || c.id === 'secret-never-expires')
+        .map(({ id, severity, title, fix }) => ({
+          identity_id: 1, name: blast.name, kind: 'ai_agent' as const, check_id: id, severity, title, fix,
+          evidence: id === 'admin-on-critical' ? '2 admin grant(s) on critical resources, e.g. s3-finance-00' : '1 secret(s) without expiry, e.g. client-secret-1',
+          blast_score: 812.4, priority: (severity === 'critical' ? 8 : 2) * 813.4,
+        }))
+        // As the core orders them: severity weight × (1 + blast score).
+        .sort((a, b) => b.priority - a.priority),
     }),
     blast: async () => blast,
     blastDocument: async () => `# Blast radius: ${blast.name}\n`,

@@ -115,6 +115,49 @@ export function Posture() {
           <Tile key={t.key} view={view} tile={t} />
         ))}
       </div>
+      <h2>Fix first</h2>
+      {view.fix_first.length === 0 ? (
+        <p class="muted" data-testid="fix-first-empty">No finding to fix.</p>
+      ) : (
+        <>
+          <p class="muted small">The findings whose identities reach furthest, weighted by severity (blast radius × severity).</p>
+          <TableFrame label="Fix first">
+            <table class="table fix-first" data-testid="fix-first">
+              <thead>
+                <tr>
+                  <th>#</th>
+                  <th>Severity</th>
+                  <th>Identity</th>
+                  <th>Finding</th>
+                  <th>Blast radius</th>
+                  <th>Fix</th>
+                </tr>
+              </thead>
+              <tbody>
+                {view.fix_first.map((f, i) => (
+                  <tr key={`${f.identity_id}-${f.check_id}`} data-testid="fix-first-row" data-fix-check={f.check_id}>
+                    <td>{i + 1}</td>
+                    <td>
+                      <span class={`sev sev--${f.severity}`}>{f.severity}</span>
+                    </td>
+                    <td class="cell-wrap cell-wrap--narrow">
+                      <a href={`#/identity/${f.identity_id}`}>{f.name}</a> <span class="muted">{f.kind}</span>
+                    </td>
+                    <td class="cell-wrap">
+                      {f.title}
+                      <div class="muted small">{f.evidence}</div>
+                    </td>
+                    <td>
+                      <a href={`#/blast/${f.identity_id}`}>{f.blast_score.toFixed(0)}</a>
+                    </td>
+                    <td class="muted cell-wrap">{f.fix}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </TableFrame>
+        </>
+      )}
       <h2>Findings by OWASP NHI Top 10</h2>
       <TableFrame label="Findings by OWASP NHI Top 10">
       <table class="table posture-findings" data-testid="posture-findings">
