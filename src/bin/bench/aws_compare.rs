@@ -455,7 +455,10 @@ pub fn compare(
     // Who can escalate: preset privesc against paths-to-admin.
     match &t.privesc {
         None => {
-            lines.push("- privesc: pmapper's `preset privesc *` did not finish".into());
+            lines.push(
+                "- can escalate to admin: pmapper's `preset privesc *` did not finish or did not run (an earlier query hit its limit)"
+                    .into(),
+            );
             json.insert("privesc".into(), serde_json::json!({"finished": false}));
         }
         Some(pm) => {

@@ -346,6 +346,16 @@ fn cases() -> (Vec<Call>, Vec<Call>, Vec<Call>) {
             "assume-any",
             Some("s3-read"),
         ),
+        (
+            // Names the bounded role directly: its boundary (s3 only) does not
+            // allow sts:AssumeRole.
+            "case-trusts-bounded",
+            trust(
+                serde_json::json!([{"Effect":"Allow","Principal":{"AWS":arn("role", "case-bounded")},"Action":"sts:AssumeRole"}]),
+            ),
+            "s3-read",
+            None,
+        ),
     ];
     for (name, trust, policy, boundary) in roles {
         let mut p = vec![

@@ -291,12 +291,20 @@ pub fn compare(
         "| peak RSS | {:.0} MiB | {:.0} MiB | |",
         ours.peak_rss_mib, rss
     ));
-    lines.push(format!(
-        "| who can escalate to admin, whole account (Custodian: `paths-to-admin`; PMapper: `preset privesc *`) | {} | {} | {} |",
-        dur(ours.privesc_s),
-        secs(privesc_s, reach_timeout),
-        ratio(privesc_s, ours.privesc_s, reach_timeout)
-    ));
+    let privesc_row = "| who can escalate to admin, whole account (Custodian: `paths-to-admin`; PMapper: `preset privesc *`)";
+    if privesc_s.is_none() && unfinished.as_deref() != Some("privesc") {
+        lines.push(format!(
+            "{privesc_row} | {} | not run (an earlier phase hit its limit) | |",
+            dur(ours.privesc_s)
+        ));
+    } else {
+        lines.push(format!(
+            "{privesc_row} | {} | {} | {} |",
+            dur(ours.privesc_s),
+            secs(privesc_s, reach_timeout),
+            ratio(privesc_s, ours.privesc_s, reach_timeout)
+        ));
+    }
     let json = serde_json::json!({
         "version": PMAPPER_VERSION, "timeout_s": timeout.as_secs(), "reach_timeout_s": reach_timeout.as_secs(),
         "unfinished_phase": unfinished, "phases": phases, "reaches": reaches,
