@@ -525,7 +525,7 @@ pub async fn test_source(
     cancel: Cancel,
 ) -> Result<String> {
     let view = store.with_store(|s| s.source(source))?;
-    let secret = if crate::sync::kind_needs_secret(&view.kind) {
+    let secret = if crate::sync::source_needs_secret(&view.kind, &view.settings) {
         secrets.get_source(source, &view.name)?
     } else {
         None

@@ -120,6 +120,18 @@ pub fn kind_needs_secret(kind: &str) -> bool {
     matches!(kind, "scim" | "entra" | "okta" | "aws" | "ldap" | "github")
 }
 
+/// Does this source read a secret? Its kind keeps one, unless it signs in
+/// with a key file instead (`private_key_file`, GitHub App or Okta service
+/// app): such a source runs headless with no secret provisioned.
+pub fn source_needs_secret(kind: &str, settings: &serde_json::Value) -> bool {
+    let key_file = matches!(kind, "github" | "okta")
+        && settings
+            .get("private_key_file")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|f| !f.trim().is_empty());
+    kind_needs_secret(kind) && !key_file
+}
+
 /// How a source signs in, as `source show` says it: the mode, and the
 /// identity Custodian signs in as (never a secret: settings only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -268,7 +280,7 @@ impl Prepared {
             // Cancelled before it began (a host stopping): no secret read,
             // no connection; recorded `cancelled` like any cancel.
             cancel.check()?;
-            let secret = if kind_needs_secret(&self.source.kind) {
+            let secret = if source_needs_secret(&self.source.kind, &self.source.settings) {
                 secrets.get_source(source, &self.source.name)?
             } else {
                 None

@@ -858,4 +858,19 @@ fn the_app_key_can_be_a_file_readable_by_its_owner_only() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     sync(&mut env).unwrap();
     assert_eq!(*app.issued.lock().unwrap(), ["ghs_file"]);
+    // Headless (--secrets-from env) with no variable set: the key file is
+    // all it needs, no secret is asked for.
+    let headless = custodian::sync::secrets::SecretsFrom::parse("env")
+        .unwrap()
+        .open()
+        .unwrap();
+    sync_blocking(
+        &mut env.store,
+        env.source,
+        &*headless,
+        std::sync::Arc::new(|_| {}),
+        Cancel::new(),
+        policy(),
+    )
+    .unwrap();
 }
