@@ -391,6 +391,9 @@ pub struct AdminPath {
     pub resource: String,
     pub permission: String,
     pub chain: Vec<Hop>,
+    /// What the admin grant holds under (outside text); `null`: it holds as
+    /// it is.
+    pub condition: Option<String>,
 }
 
 /// The IAM resource pattern an AWS resource stands for: its ARN, or `*`
@@ -902,6 +905,7 @@ impl Graph {
                             resource: r.name.clone(),
                             permission: g.permission.clone(),
                             chain: self.chain(&order, &pos, k, true),
+                            condition: g.condition.clone(),
                         });
                         break 'found;
                     }
@@ -1383,7 +1387,7 @@ mod tests {
             permission: "*".into(),
             privilege: Privilege::Admin,
             high_consequence: true,
-            condition: None,
+            condition: Some("unless Bool aws:MultiFactorAuthPresent=false".into()),
             excluded: vec![],
         });
         let g = b.finish();
@@ -1396,6 +1400,11 @@ mod tests {
         assert_eq!(chain_text(&blast.resources[0].chain, plain), expected);
         let paths = g.paths_to_admin(10);
         assert_eq!(chain_text(&paths[0].chain, plain), expected);
+        // The admin grant's own condition goes with it.
+        assert_eq!(
+            paths[0].condition.as_deref(),
+            Some("unless Bool aws:MultiFactorAuthPresent=false")
+        );
         // Reverse: who can reach the resource.
         let who = g.who_can_reach(10)?;
         let user = who.iter().find(|r| r.name == "user").map(|r| &r.chain);

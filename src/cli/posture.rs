@@ -16,6 +16,14 @@ fn chain_text(chain: &[custodian::blast::Hop]) -> String {
     custodian::blast::chain_text(chain, |s| custodian::sanitize::visible(s, &[]).into_owned())
 }
 
+/// A grant's condition after its permission: `; unless …` (outside text,
+/// made visible like the chain's).
+fn qualifier(condition: Option<&str>) -> String {
+    condition
+        .map(|c| format!("; {}", custodian::sanitize::visible(c, &[])))
+        .unwrap_or_default()
+}
+
 pub fn blast(
     store: &Store,
     identity: Option<&str>,
@@ -120,12 +128,13 @@ pub fn who_can_reach(
         for r in v {
             writeln!(
                 out,
-                "{} {:<16} {} hop(s)  {} ({})  via {}",
+                "{} {:<16} {} hop(s)  {} ({}{})  via {}",
                 custodian::sanitize::pad(&r.name, 40),
                 r.kind.as_str(),
                 r.hops,
                 r.permission,
                 r.privilege.as_str(),
+                qualifier(r.condition.as_deref()),
                 chain_text(&r.chain)
             )?;
         }
@@ -141,10 +150,11 @@ pub fn paths_to_admin(store: &Store, limit: usize, json: bool, out: &mut impl Wr
         for p in v {
             writeln!(
                 out,
-                "{} -> admin on {} ({}) via {}",
+                "{} -> admin on {} ({}{}) via {}",
                 custodian::sanitize::pad(&p.name, 40),
                 p.resource,
                 p.permission,
+                qualifier(p.condition.as_deref()),
                 chain_text(&p.chain)
             )?;
         }

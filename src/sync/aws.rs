@@ -588,6 +588,7 @@ struct Allowed {
 /// - one of part of the action keeps it, "except" those actions;
 /// - a conditional deny keeps it, "unless" its condition (for the part it
 ///   covers, when partial).
+///
 /// An allow's own condition makes the grant "only if" it. Admin only where
 /// the holder is an effective administrator: `*` on `*`, or an IAM write
 /// that grants permissions ([`admin_reason`]; `holder` is the holder's ARN,

@@ -537,7 +537,12 @@ chain: Array<Hop>, permission: string, privilege: Privilege,
  */
 condition: string | null, };
 
-export type AdminPath = { identity_id: number, name: string, resource: string, permission: string, chain: Array<Hop>, };
+export type AdminPath = { identity_id: number, name: string, resource: string, permission: string, chain: Array<Hop>, 
+/**
+ * What the admin grant holds under (outside text); `null`: it holds as
+ * it is.
+ */
+condition: string | null, };
 
 export type PostureFigures = { 
 /**
