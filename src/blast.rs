@@ -554,6 +554,10 @@ impl Graph {
     /// on `*` reaches buckets, not roles) and that no deny keeps it from.
     fn reach(&self, g: &GrantRef, mut f: impl FnMut(u32, Option<u32>)) {
         f(g.resource, None);
+        // Most graphs (every source but AWS) have no wildcard resources.
+        if self.under.is_empty() {
+            return;
+        }
         let Some(list) = self.under.get(&g.resource) else {
             return;
         };
