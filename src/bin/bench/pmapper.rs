@@ -265,9 +265,12 @@ pub fn compare(
     for (i, r) in ours.reaches.iter().enumerate() {
         let theirs = reaches.get(i);
         let t = theirs.and_then(|v| v["s"].as_f64());
-        if theirs.is_none() && i > reaches.len() {
+        // Not run: the driver stopped at an earlier phase or query.
+        let stopped_here = unfinished.as_deref() == Some(format!("reach {}", r.principal).as_str())
+            && i == reaches.len();
+        if theirs.is_none() && !stopped_here {
             lines.push(format!(
-                "| reachability of {} ({}) | {} ({} principals) | not run (an earlier query hit the limit) | |",
+                "| reachability of {} ({}) | {} ({} principals) | not run (an earlier phase hit its limit) | |",
                 r.principal,
                 r.label,
                 dur(r.s),
