@@ -70,13 +70,13 @@ impl SigningKey {
                 &format!("an EC key must be PKCS#8 (BEGIN PRIVATE KEY); {CONVERT}"),
             ));
         }
-        if text.contains("BEGIN PUBLIC KEY") || text.contains("BEGIN CERTIFICATE") {
-            if !text.contains("PRIVATE KEY") {
-                return Err(bad_key(
-                    what,
-                    "it is a public key or certificate; the private key is needed",
-                ));
-            }
+        if (text.contains("BEGIN PUBLIC KEY") || text.contains("BEGIN CERTIFICATE"))
+            && !text.contains("PRIVATE KEY")
+        {
+            return Err(bad_key(
+                what,
+                "it is a public key or certificate; the private key is needed",
+            ));
         }
         let normal = normalize_pem(text)
             .ok_or_else(|| bad_key(what, "its -----BEGIN line has no matching -----END line"))?;

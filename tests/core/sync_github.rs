@@ -556,9 +556,14 @@ const APP_ID: &str = "12345";
 /// on. Dropped, it puts the fixture back to the PAT.
 struct AppMode {
     valid: Tokens,
-    issued: Arc<Mutex<Vec<String>>>,
-    jwts: Arc<Mutex<Vec<Value>>>,
+    issued: Issued,
+    jwts: Jwts,
 }
+
+/// The installation tokens issued, in order.
+type Issued = Arc<Mutex<Vec<String>>>;
+/// The claims of every app JWT the fixture verified.
+type Jwts = Arc<Mutex<Vec<Value>>>;
 
 impl Drop for AppMode {
     fn drop(&mut self) {
@@ -599,7 +604,7 @@ fn jwt_refused() -> ResponseTemplate {
 struct TokenIssuer {
     public: String,
     bodies: Vec<Value>,
-    mode: (Tokens, Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<Value>>>),
+    mode: (Tokens, Issued, Jwts),
 }
 
 impl wiremock::Respond for TokenIssuer {
