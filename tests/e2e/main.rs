@@ -195,6 +195,73 @@ fn inventory_search_opens_identity_detail() {
     });
 }
 
+/// Every view of the real app, on the demo organisation, passes axe-core
+/// (no serious or critical violation) in the app's own WebKit, and is
+/// screenshotted (`target/e2e-artifacts/view-<name>.png`, kept by CI) so a
+/// visual change shows in review.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn every_view_passes_axe_core_in_the_real_app() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let first_id = or_panic((|| -> R<i64> {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let all =
+            ops::inventory(&store, &InventoryQuery::default(), now).map_err(|e| e.to_string())?;
+        Ok(all.rows.first().ok_or("an empty demo")?.id)
+    })());
+    let axe_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("ui/node_modules/axe-core/axe.min.js");
+    let axe = or_panic(
+        fs::read_to_string(&axe_path)
+            .map_err(|e| format!("{}: {e} (run npm ci in ui/)", axe_path.display())),
+    );
+    let app = App::launch("axe", &db);
+    app.check(|s| {
+        let views = [
+            ("inventory", "#/inventory".to_string(), "[data-testid=inventory-row]"),
+            ("identity", format!("#/identity/{first_id}"), "[data-testid=identity-name]"),
+            ("sources", "#/sources".to_string(), "[data-testid=source-row]"),
+            ("reviews", "#/reviews".to_string(), ".page:not([aria-busy])"),
+            ("campaigns", "#/campaigns".to_string(), ".page:not([aria-busy])"),
+            ("team", "#/team".to_string(), ".page:not([aria-busy])"),
+            ("posture", "#/posture".to_string(), "[data-testid=fix-first]"),
+            ("blast", format!("#/blast/{first_id}"), "[data-testid=blast-graph]"),
+            ("settings", "#/settings".to_string(), "[data-testid=who-person]"),
+        ];
+        let mut problems = vec![];
+        for (name, hash, ready) in &views {
+            s.execute(&format!("location.hash = {};", json!(hash)), &json!([]))?;
+            s.wait_for(&format!("the {name} view ({ready})"), || s.exists(ready))?;
+            // axe-core in the page, as the UI's unit test runs it in jsdom;
+            // a WebDriver script is not subject to the page's CSP.
+            let script = format!(
+                "const done = arguments[arguments.length - 1];\n{axe}\n\
+                 axe.run(document, {{ resultTypes: ['violations'] }}).then(r => done(r.violations\
+                   .filter(v => v.impact === 'serious' || v.impact === 'critical')\
+                   .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))),\
+                   e => done(['axe failed: ' + e]));"
+            );
+            let found = s.execute_async(&script, &json!([]))?;
+            let list: Vec<String> = found
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .unwrap_or_else(|| vec![format!("axe gave {found}")]);
+            if !list.is_empty() {
+                problems.push(format!("{name}: {}", list.join("; ")));
+            }
+            s.screenshot_to(&artifacts_dir().join(format!("view-{name}.png")))?;
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("serious or critical accessibility violations:\n{}", problems.join("\n")))
+        }
+    });
+}
+
 /// A cache written by a newer Custodian is reported with its code through
 /// every command, and the file is left byte for byte as it was.
 #[test]
@@ -1340,7 +1407,10 @@ fn workspace_reviewer_decides_as_their_own_login() {
         ("PGPASSFILE", pgpass.as_os_str()),
         ("XDG_DATA_HOME", data_home.as_os_str()),
         // The snapshot is read again soon after each change (60 s in use).
-        ("CUSTODIAN_SNAPSHOT_AFTER_CHANGE_SECS", std::ffi::OsStr::new("1")),
+        (
+            "CUSTODIAN_SNAPSHOT_AFTER_CHANGE_SECS",
+            std::ffi::OsStr::new("1"),
+        ),
     ];
     let mut pending_before = 0i64;
     let app = App::launch_at("workspace-reviewer", &reviewer_url, &env);
@@ -1403,7 +1473,11 @@ fn workspace_reviewer_decides_as_their_own_login() {
             s.exists("[data-testid=snapshot-banner]")
         })?;
         let banner = s.text_of("[data-testid=snapshot-banner]")?;
-        for want in ["showing your offline snapshot, read-only", logins[0].as_str(), "nothing is queued"] {
+        for want in [
+            "showing your offline snapshot, read-only",
+            logins[0].as_str(),
+            "nothing is queued",
+        ] {
             if !banner.contains(want) {
                 return Err(format!("the banner does not say {want:?}: {banner}"));
             }
@@ -1423,7 +1497,8 @@ fn workspace_reviewer_decides_as_their_own_login() {
         s.press_key("a")?;
         s.wait_for("the read-only notice", || {
             Ok(s.exists("[data-testid=review-notice]")?
-                && s.text_of("[data-testid=review-notice]")?.contains("offline snapshot"))
+                && s.text_of("[data-testid=review-notice]")?
+                    .contains("offline snapshot"))
         })?;
         if s.text_of("[data-testid=queue-pending]")? != pending {
             return Err("a decision was recorded in the snapshot".into());
