@@ -58,7 +58,8 @@
 //!   (`grant_type=client_credentials`, `scope` = [`SCOPES`] unless `scopes`
 //!   says otherwise). The access token (an hour) is used as
 //!   `Authorization: Bearer …`, kept in memory only and fetched again five
-//!   minutes before it expires. The private key is the source's secret
+//!   minutes before it expires, or at once when Okta refuses it (401; that
+//!   request is retried once). The private key is the source's secret
 //!   (PEM), or the file `private_key_file`.
 //! - **API token** (no `client_id`): the secret is an SSWS API token, which
 //!   acts with all the admin rights of the user who made it.
@@ -260,6 +261,16 @@ impl ServiceApp {
     }
 }
 
+impl ServiceApp {
+    /// Forgets `token` if it is still the current one (Okta refused it).
+    async fn forget(&self, token: &str) {
+        let mut current = self.current.lock().await;
+        if current.as_ref().is_some_and(|(t, _)| t == token) {
+            *current = None;
+        }
+    }
+}
+
 impl OktaAuth {
     async fn header(&self, http: &HttpClient) -> Result<String> {
         match self {
@@ -362,11 +373,7 @@ impl Okta {
         let mut pages = 0u64;
         loop {
             self.http.cancel().check()?;
-            let headers = [
-                ("authorization", self.auth.header(&self.http).await?),
-                ("accept", "application/json".to_string()),
-            ];
-            let resp = self.http.get(&url, &headers).await?;
+            let resp = self.get(&url).await?;
             let page: Vec<Value> = resp.json(&format!("Okta {what} page {}", pages + 1))?;
             pages += 1;
             out.extend(page);
@@ -387,15 +394,36 @@ impl Okta {
         }
     }
 
+    /// GET with the current credentials. A service app's access token that
+    /// Okta refuses (401: revoked, or expired early) is fetched again and
+    /// the request retried once.
+    async fn get(&self, url: &str) -> Result<super::http::Response> {
+        let auth = self.auth.header(&self.http).await?;
+        let headers = [
+            ("authorization", auth.clone()),
+            ("accept", "application/json".to_string()),
+        ];
+        match (self.http.get(url, &headers).await, self.auth.as_ref()) {
+            (Err(e), OktaAuth::ServiceApp(app))
+                if e.code == ErrorCode::SourceAuth && e.message.contains("HTTP 401") =>
+            {
+                tracing::info!("Okta refused the access token; fetching a new one");
+                app.forget(auth.trim_start_matches("Bearer ")).await;
+                let headers = [
+                    ("authorization", self.auth.header(&self.http).await?),
+                    ("accept", "application/json".to_string()),
+                ];
+                self.http.get(url, &headers).await
+            }
+            (r, _) => r,
+        }
+    }
+
     /// One unpaged per-app list (client secrets, JSON web keys), read
     /// tolerantly: a 404 (the endpoint does not apply) is an empty list, and
     /// a body of another shape is read as well as it can be, with a note.
     async fn credential_list(&self, url: &str) -> Result<(Vec<Value>, Option<String>)> {
-        let headers = [
-            ("authorization", self.auth.header(&self.http).await?),
-            ("accept", "application/json".to_string()),
-        ];
-        let resp = match self.http.get(url, &headers).await {
+        let resp = match self.get(url).await {
             Err(e) if is_not_found(&e) => return Ok((vec![], None)),
             other => other?,
         };

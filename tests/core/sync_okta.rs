@@ -764,3 +764,37 @@ fn a_service_app_token_about_to_expire_is_replaced_before_the_next_read() {
     // Two assertions, each with its own jti (the fixture refuses a reuse).
     assert_eq!(app.assertions.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn a_service_app_token_refused_mid_sync_is_fetched_again_and_the_read_retried() {
+    let fx = Fixture::start();
+    let (private, public) = crate::harness::key_pair("rsa");
+    let app = mount_service_app(&fx, &public);
+    // Okta refuses the access token once, on the group listing (revoked).
+    fx.mount(
+        Mock::given(method("GET"))
+            .and(path("/api/v1/groups"))
+            .respond_with(ResponseTemplate::new(401).set_body_json(
+                json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"}),
+            ))
+            .up_to_n_times(1)
+            .expect(1)
+            .with_priority(1),
+    );
+    mount_org(&fx, true);
+    let mut env = service_app_env(&fx, &private);
+    env.sync().unwrap();
+    fx.verify();
+    assert_eq!(app.assertions.lock().unwrap().len(), 2, "a second token");
+    let groups = fx
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("/api/v1/groups?"))
+        .count();
+    assert_eq!(groups, 2, "the refused read, then its retry");
+    assert_eq!(
+        env.detail("00u1svc").grants.len(),
+        2,
+        "the groups were read"
+    );
+}
