@@ -185,28 +185,42 @@ pub fn grants_changed(
     lost: &[String],
 ) -> Option<Event> {
     (!identity_is_new && (added > 0 || removed > 0)).then(|| {
-        let mut detail = format!("grants: +{added} -{removed}");
-        if !lost.is_empty() {
-            let mut names: Vec<&str> = lost.iter().map(String::as_str).collect();
-            names.sort_unstable();
-            let shown = names.len().min(LOST_NAMED);
-            detail.push_str(&format!(" (lost {}", names[..shown].join(", ")));
-            if names.len() > shown {
-                detail.push_str(&format!(" and {} more", names.len() - shown));
-            }
-            detail.push(')');
-        }
-        ev(EventKind::Mover, detail)
+        ev(
+            EventKind::Mover,
+            format!("grants: +{added} -{removed}{}", lost_suffix(lost)),
+        )
     })
+}
+
+/// ` (lost a, b, c and N more)`: the first [`LOST_NAMED`] names, sorted;
+/// nothing when none is named.
+fn lost_suffix(lost: &[String]) -> String {
+    if lost.is_empty() {
+        return String::new();
+    }
+    let mut names: Vec<&str> = lost.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    let shown = names.len().min(LOST_NAMED);
+    let mut out = format!(" (lost {}", names[..shown].join(", "));
+    if names.len() > shown {
+        out.push_str(&format!(" and {} more", names.len() - shown));
+    }
+    out.push(')');
+    out
 }
 
 /// An existing identity's delegations changed (called only when the set
 /// differs, so `+0 -0` is never recorded).
-pub fn delegations_changed(identity_is_new: bool, added: usize, removed: usize) -> Option<Event> {
+pub fn delegations_changed(
+    identity_is_new: bool,
+    added: usize,
+    removed: usize,
+    lost: &[String],
+) -> Option<Event> {
     (!identity_is_new).then(|| {
         ev(
             EventKind::Mover,
-            format!("delegations: +{added} -{removed}"),
+            format!("delegations: +{added} -{removed}{}", lost_suffix(lost)),
         )
     })
 }
@@ -370,10 +384,16 @@ mod tests {
             Subject::Identity,
             &grants_changed(false, 0, 1, &lost[1..2]).unwrap()
         ));
-        assert_eq!(delegations_changed(true, 1, 0), None);
+        assert_eq!(delegations_changed(true, 1, 0, &[]), None);
         assert_eq!(
-            delegations_changed(false, 0, 1).unwrap().detail,
+            delegations_changed(false, 0, 1, &[]).unwrap().detail,
             "delegations: +0 -1"
+        );
+        assert_eq!(
+            delegations_changed(false, 0, 1, &["impersonate to sql".to_string()])
+                .unwrap()
+                .detail,
+            "delegations: +0 -1 (lost impersonate to sql)"
         );
     }
 
@@ -394,11 +414,11 @@ mod tests {
         ));
         assert!(gains_access(
             Identity,
-            &delegations_changed(false, 1, 1).unwrap()
+            &delegations_changed(false, 1, 1, &["assume_role to r".to_string()]).unwrap()
         ));
         assert!(!gains_access(
             Identity,
-            &delegations_changed(false, 0, 1).unwrap()
+            &delegations_changed(false, 0, 1, &["assume_role to r".to_string()]).unwrap()
         ));
         assert!(gains_access(
             Credential,

@@ -1712,7 +1712,19 @@ fn apply_delegations(
         if added + removed == 0 {
             continue;
         }
-        let event = lifecycle::delegations_changed(is_new, added, removed);
+        // The lost edges named, "impersonate to <target name>".
+        let mut lost = vec![];
+        for (to, kind) in existing.keys().filter(|k| !wanted.contains_key(*k)) {
+            let target: Option<String> = tx
+                .prepare_cached("SELECT name FROM identities WHERE id = ?1")?
+                .query_row([*to], |r| r.get(0))
+                .optional()?;
+            lost.push(format!(
+                "{kind} to {}",
+                target.unwrap_or_else(|| format!("#{to}"))
+            ));
+        }
+        let event = lifecycle::delegations_changed(is_new, added, removed, &lost);
         ev.record(Subject::Identity, identity, name, event)?;
     }
     insert.flush(tx)

@@ -250,8 +250,18 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         s.ou
     ))
     .unwrap_or_else(|e| panic!("{e}"));
-    dc.samba_tool(&["delegation", "add-principal", &s.name("web"), &s.name("sql")]);
-    dc.samba_tool(&["delegation", "add-principal", &format!("{fs}$"), &s.name("app")]);
+    dc.samba_tool(&[
+        "delegation",
+        "add-principal",
+        &s.name("web"),
+        &s.name("sql"),
+    ]);
+    dc.samba_tool(&[
+        "delegation",
+        "add-principal",
+        &format!("{fs}$"),
+        &s.name("app"),
+    ]);
     // One of the organisation's own groups is configured as an admin group.
     let mut settings = s.settings(&dc.url);
     settings["admin_groups"] = serde_json::json!(s.name("reporting"));
@@ -427,9 +437,10 @@ fn a_real_ad_syncs_service_accounts_people_groups_and_delegation() {
         "msDS-AllowedToActOnBehalfOfOtherIdentity on web allows sql"
     );
     assert!(
-        env.detail(&n("web"))
-            .purpose
-            .contains(&format!("accepts resource-based delegation from {}", n("sql"))),
+        env.detail(&n("web")).purpose.contains(&format!(
+            "accepts resource-based delegation from {}",
+            n("sql")
+        )),
         "{}",
         env.detail(&n("web")).purpose
     );
@@ -606,7 +617,11 @@ fn a_resync_after_changes_in_ad_reports_joiners_movers_and_leavers() {
         format!("joiner identity {}: new service_account", n("alice")),
         format!("leaver identity {}: status active -> disabled", n("web")),
         "leaver person Bob Brown: status active -> suspended".to_string(),
-        format!("mover identity {}: delegations: +0 -1", n("app")),
+        format!(
+            "mover identity {}: delegations: +0 -1 (lost impersonate to {})",
+            n("app"),
+            n("sql")
+        ),
         format!(
             "mover identity {}: grants: +0 -1 (lost member on Backup Operators)",
             n("sql")
