@@ -258,6 +258,22 @@ pub fn posture(store: &Store, json: bool, now: DateTime<Utc>, out: &mut impl Wri
         "findings {} ({} critical, {} high)",
         f.findings, f.critical_findings, f.high_findings
     )?;
+    if !p.fix_first.is_empty() {
+        writeln!(out, "fix first (severity x blast radius):")?;
+        for (i, x) in p.fix_first.iter().enumerate() {
+            writeln!(
+                out,
+                "  {:>2}. {:<8} {}  {}: {} (blast {:.0})\n      fix: {}",
+                i + 1,
+                x.severity.as_str(),
+                custodian::sanitize::terminal(&x.name),
+                x.title,
+                custodian::sanitize::terminal(&x.evidence),
+                x.blast_score,
+                x.fix
+            )?;
+        }
+    }
     writeln!(out, "trend (orphaned / never expiring):")?;
     for s in &p.trend {
         writeln!(

@@ -535,6 +535,25 @@ fn posture_blast_and_the_pipeline_check() {
     let p = json(&custodian(&db, &["posture", "--json"]));
     assert!(p["figures"]["nhis"].as_i64().unwrap() > 500);
     assert_eq!(p["trend"].as_array().unwrap().len(), 13);
+    // The text posture lists what to fix first, as the JSON has it.
+    let text = String::from_utf8(custodian(&db, &["posture"]).stdout).unwrap();
+    let fixes = p["fix_first"].as_array().unwrap();
+    assert_eq!(fixes.len(), 10);
+    let listed: Vec<&str> = text
+        .split("fix first (severity x blast radius):\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("fix: "))
+        .collect();
+    assert_eq!(listed.len(), 10, "{text}");
+    let first_line = format!(
+        " 1. {:<8} {}  {}",
+        fixes[0]["severity"].as_str().unwrap(),
+        fixes[0]["name"].as_str().unwrap(),
+        fixes[0]["title"].as_str().unwrap()
+    );
+    assert!(text.contains(&first_line), "{first_line} in {text}");
     // Fix what makes it fail (in the cache, for the test) and the check passes.
     let conn = crate::util::raw_store(&db);
     conn.execute("DELETE FROM findings WHERE severity = 4", [])
