@@ -233,14 +233,7 @@ fn the_check_catalogue_describes_every_raised_finding() {
 fn the_demo_is_mostly_clean_with_a_long_tail_of_serious_findings() {
     use custodian::model::{IdentityStatus, Severity};
     use custodian::views::InventoryQuery;
-    let mut store = crate::util::test_store();
-    ops::load_demo(
-        &mut store,
-        custodian::demo::DemoSize::S,
-        custodian::demo::DEFAULT_SEED,
-        now(),
-    )
-    .unwrap();
+    let store = demo_s();
     let count = |has_findings: Option<bool>| {
         let q = InventoryQuery {
             statuses: vec![IdentityStatus::Active],
@@ -280,14 +273,7 @@ fn the_demo_is_mostly_clean_with_a_long_tail_of_serious_findings() {
 /// the finding's own evidence.
 #[test]
 fn the_posture_ranks_what_to_fix_first_by_severity_and_blast_radius() {
-    let mut store = crate::util::test_store();
-    ops::load_demo(
-        &mut store,
-        custodian::demo::DemoSize::S,
-        custodian::demo::DEFAULT_SEED,
-        now(),
-    )
-    .unwrap();
+    let store = demo_s();
     let view = ops::posture(&store, now()).unwrap();
     let fixes = &view.fix_first;
     assert_eq!(fixes.len(), 10);
@@ -326,4 +312,17 @@ fn the_posture_ranks_what_to_fix_first_by_severity_and_blast_radius() {
             f.check_id
         );
     }
+}
+
+/// A test store holding the S demo organisation (the default seed).
+fn demo_s() -> Store {
+    let mut store = crate::util::test_store();
+    ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        custodian::demo::DEFAULT_SEED,
+        now(),
+    )
+    .unwrap();
+    store
 }
