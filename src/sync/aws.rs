@@ -1306,7 +1306,15 @@ fn escalations(
         }
         let target = holders[*r].arn;
         if trust {
-            let (rewrite, assume) = (decide(TRUST, target), decide(ASSUME, target));
+            // Once rewritten, the trust names the caller's ARN, which
+            // suffices in the same account (IAM JSON Principal element):
+            // the caller's own policies need not allow sts:AssumeRole; an
+            // explicit deny there still stops it, and a role's boundary
+            // still caps it (aws_policy::trust_decision).
+            let named = statements(&serde_json::json!({"Statement": {
+                "Effect": "Allow", "Principal": {"AWS": h.arn}, "Action": ASSUME}}));
+            let rewrite = decide(TRUST, target);
+            let assume = trust_decision(&named, &all, boundary.as_deref(), h.arn, target, ASSUME);
             if rewrite.allowed() && assume.allowed() {
                 out.push(
                     DelegationRecord::new(h.arn, target, DelegationKind::AssumeRole)

@@ -541,6 +541,17 @@ pub fn trust_decision(
                 Err(()) => return Decision::ExplicitDeny,
                 Ok(d) => conds.extend(d),
             }
+            // A role named by its ARN is still capped by its boundary: the
+            // implicit deny of a boundary limits what a resource-based
+            // policy grants to a role ARN, not to a user ARN (IAM guide,
+            // "Policy evaluation logic", permissions boundaries).
+            if caller.contains(":role/") {
+                match evaluate(b, None, action, role) {
+                    Decision::Conditional(more) => conds.extend(more),
+                    Decision::Allow => {}
+                    other => return other,
+                }
+            }
         }
         dedup(&mut conds);
         return if conds.is_empty() {
@@ -953,6 +964,50 @@ mod tests {
                 "{who}"
             );
         }
+        // A role named by its ARN is capped by its boundary; a user is not.
+        let bounded = arn("role/bounded");
+        let trust_both = parse(
+            json!({"Statement": {"Effect": "Allow", "Principal": {"AWS": [alice, bounded]}, "Action": "sts:AssumeRole"}}),
+        );
+        let s3_only =
+            parse(json!({"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}}));
+        let cap = refs(&s3_only);
+        assert_eq!(
+            trust_decision(
+                &trust_both,
+                &none,
+                Some(&cap),
+                &bounded,
+                &role,
+                "sts:AssumeRole"
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            trust_decision(
+                &trust_both,
+                &none,
+                Some(&cap),
+                &alice,
+                &role,
+                "sts:AssumeRole"
+            ),
+            Decision::Allow
+        );
+        let sts_ok = parse(
+            json!({"Statement": {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}}),
+        );
+        assert_eq!(
+            trust_decision(
+                &trust_both,
+                &none,
+                Some(&refs(&sts_ok)),
+                &bounded,
+                &role,
+                "sts:AssumeRole"
+            ),
+            Decision::Allow
+        );
         // A deny of someone else does not.
         let trust = parse(json!({"Statement": [
             {"Effect": "Allow", "Principal": {"AWS": [alice]}, "Action": "sts:AssumeRole"},

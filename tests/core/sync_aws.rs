@@ -819,7 +819,9 @@ fn populate_rules(moto: &MotoServer) {
     );
     user_policy(
         "trust-writer",
-        json!({"Effect": "Allow", "Action": ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"], "Resource": arn("role", "capped")}),
+        // No sts:AssumeRole allow of its own: once the trust names it, the
+        // trust alone lets it in (same account).
+        json!({"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy", "Resource": arn("role", "capped")}),
     );
     user_policy(
         "launcher",
