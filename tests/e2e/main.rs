@@ -262,6 +262,85 @@ fn every_view_passes_axe_core_in_the_real_app() {
     });
 }
 
+/// The blast-radius graph of the identity that reaches furthest, in the
+/// real app: the resources beyond the first are said and can be shown;
+/// arrow keys move the keyboard focus along the links, Enter focuses a
+/// node's chains (the rest dims), Escape clears it, a click focuses too.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn blast_graph_reveals_hidden_resources_and_is_navigable_by_keyboard() {
+    const ARROW_RIGHT: &str = "\u{E014}";
+    const ENTER: &str = "\u{E007}";
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    let (id, resources) = or_panic((|| -> R<(i64, usize)> {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        let view = ops::posture(&store, now).map_err(|e| e.to_string())?;
+        let top = view.top_blast.first().ok_or("no blast ranking")?;
+        let b = ops::blast_by_id(&store, top.identity_id).map_err(|e| e.to_string())?;
+        Ok((top.identity_id, b.resources.len()))
+    })());
+    assert!(
+        resources > 15,
+        "the widest blast radius draws only the first 15 resources: {resources}"
+    );
+    let app = App::launch("blast-graph", &db);
+    app.check(|s| {
+        // The app opens on the inventory; then to the blast radius.
+        s.wait_for("the inventory", || s.exists("[data-testid=inventory-row]"))?;
+        s.execute(&format!("location.hash = '#/blast/{id}';"), &json!([]))?;
+        s.wait_for("the blast graph", || s.exists("[data-testid=blast-graph] [data-node]"))?;
+        let drawn = |s: &Session| -> R<usize> { Ok(s.find_all("[data-testid=blast-graph] [data-kind=resource]")?.len()) };
+        check_eq("resources drawn at first", Some(drawn(s)?.to_string().as_str()), Some("15"))?;
+        let hidden = digits(&s.text_of("[data-testid=blast-hidden] b")?);
+        check_eq("resources said to be hidden", Some(hidden.as_str()), Some((resources - 15).to_string().as_str()))?;
+        s.click_css("[data-testid=blast-show-all]")?;
+        s.wait_for("every resource drawn", || Ok(drawn(s)? == resources))?;
+
+        // Keyboard: the roving focus starts on the identity; an arrow moves it.
+        s.execute("document.querySelector('[data-testid=blast-graph] [data-node][tabindex=\"0\"]').focus();", &json!([]))?;
+        let active = |s: &Session| -> R<String> {
+            Ok(s.execute("return document.activeElement && document.activeElement.getAttribute('data-node');", &json!([]))?
+                .as_str()
+                .unwrap_or_default()
+                .to_string())
+        };
+        let start = active(s)?;
+        if start.is_empty() {
+            return Err("no graph node has the keyboard focus".into());
+        }
+        s.press_key(ARROW_RIGHT)?;
+        s.wait_for("the arrow key to move the focus to another node", || {
+            let now = active(s)?;
+            Ok(!now.is_empty() && now != start)
+        })?;
+        let moved = active(s)?;
+        s.press_key(ENTER)?;
+        s.wait_for("Enter to focus that node's chains", || {
+            Ok(s.exists("[data-testid=blast-focus]")?
+                && s.exists(&format!("[data-node=\"{moved}\"].is-focus"))?
+                && s.exists("[data-testid=blast-graph] .is-dim")?)
+        })?;
+        s.screenshot_to(&artifacts_dir().join("blast-focus.png"))?;
+        s.press_key(ESCAPE)?;
+        s.wait_for("Escape to clear the focus", || {
+            Ok(!s.exists("[data-testid=blast-focus]")? && !s.exists("[data-testid=blast-graph] .is-dim")?)
+        })?;
+        // A click on a resource focuses its chains too (dispatched: at the
+        // fitted zoom a node may lie outside the visible part of the SVG).
+        s.execute(
+            "document.querySelector('[data-testid=blast-graph] [data-kind=resource]')\
+             .dispatchEvent(new MouseEvent('click', { bubbles: true }));",
+            &json!([]),
+        )?;
+        s.wait_for("a click to focus a resource's chains", || {
+            Ok(s.exists("[data-testid=blast-focus]")? && s.exists("[data-kind=resource].is-focus")?)
+        })
+    });
+}
+
 /// A cache written by a newer Custodian is reported with its code through
 /// every command, and the file is left byte for byte as it was.
 #[test]
