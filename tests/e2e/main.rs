@@ -341,6 +341,67 @@ fn blast_graph_reveals_hidden_resources_and_is_navigable_by_keyboard() {
     });
 }
 
+/// First run of the campaigns view on an organisation with no campaign and
+/// no one chosen: the empty state leads to "who are you?", then to a form
+/// set up with a sensible default scope
+/// (every kind, owners as reviewers, due in 30 days, quarterly), and
+/// starting it creates the campaign the core then holds.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn the_first_campaign_is_one_click_from_the_empty_campaigns_view() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    or_panic((|| -> R {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    })());
+    let name = std::cell::RefCell::new(String::new());
+    {
+        let app = App::launch("first-campaign", &db);
+        app.check(|s| {
+            s.wait_for("the inventory", || s.exists("[data-testid=inventory-row]"))?;
+            s.execute("location.hash = '#/campaigns';", &json!([]))?;
+            s.wait_for("the empty campaigns view", || {
+                s.exists("[data-testid=campaigns-empty]")
+            })?;
+            s.screenshot_to(&artifacts_dir().join("campaigns-empty.png"))?;
+            s.click_css("[data-testid=first-campaign]")?;
+            // No one chosen yet: "who are you?" comes first, the form follows.
+            s.wait_for("who are you", || s.exists("[data-testid=person-option]"))?;
+            s.click_css("[data-testid=person-option]")?;
+            s.wait_for("the campaign form", || {
+                s.exists("[data-testid=campaign-form]")
+            })?;
+            let value = s
+                .execute(
+                    "return document.querySelector('[data-testid=campaign-name]').value;",
+                    &json!([]),
+                )?
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if value.trim().is_empty() {
+                return Err("the first campaign's form has no name set".into());
+            }
+            *name.borrow_mut() = value;
+            s.screenshot_to(&artifacts_dir().join("campaigns-first-form.png"))?;
+            s.click_css("[data-testid=campaign-create]")?;
+            s.wait_for("the new campaign in the list", || {
+                s.exists("[data-testid=campaign-row]")
+            })
+        });
+    }
+    // The core holds it, over the whole organisation's identities.
+    let mut store = or_panic(Store::open(&db).map_err(|e| e.to_string()));
+    let campaigns = or_panic(ops::campaigns(&mut store, now).map_err(|e| e.to_string()));
+    assert_eq!(campaigns.len(), 1, "{campaigns:?}");
+    assert_eq!(campaigns[0].name, *name.borrow());
+    assert!(campaigns[0].items > 100, "{:?}", campaigns[0]);
+}
+
 /// A cache written by a newer Custodian is reported with its code through
 /// every command, and the file is left byte for byte as it was.
 #[test]
