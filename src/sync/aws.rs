@@ -83,9 +83,12 @@
 //!   admin (after principalmapper's edge checkers): `add_credential` to another
 //!   user identity it may create access keys or a console password for (or
 //!   change that password of); `assume_role` to a role whose trust policy it
-//!   may rewrite (`iam:UpdateAssumeRolePolicy`) and that its own policies
-//!   let it assume; `invoke` to a role it may pass (`iam:PassRole`) to a
-//!   service the role trusts and that it may run (EC2 `RunInstances`,
+//!   may rewrite (`iam:UpdateAssumeRolePolicy`; the rewritten trust names
+//!   it, which suffices); `invoke` to a role it may pass (`iam:PassRole`) to a
+//!   service the role trusts and that it may run (EC2 `RunInstances` for a
+//!   role in an instance profile (`InstanceProfileList`), plus
+//!   `iam:CreateInstanceProfile` + `iam:AddRoleToInstanceProfile` for one in
+//!   none,
 //!   Lambda `CreateFunction` + `InvokeFunction`, CloudFormation
 //!   `CreateStack`, CodeBuild `CreateProject` + `StartBuild`, ECS `RunTask`).
 //!   `paths-to-admin` follows them. Each says why it exists as its
@@ -902,6 +905,9 @@ struct Role {
     /// The permissions boundary's managed policy ARN.
     boundary: Option<String>,
     tags: Tags,
+    /// How many instance profiles hold it (EC2 runs an instance with a
+    /// profile, not a role).
+    instance_profiles: usize,
 }
 
 #[derive(Default)]
@@ -978,6 +984,7 @@ fn read_gaad_page(xml: &str, g: &mut Gaad) -> Result<Option<String>> {
             attached: attached(r),
             boundary: boundary(r),
             tags: tags(r),
+            instance_profiles: members(r, "InstanceProfileList").len(),
         });
     }
     for gr in members(res, "GroupDetailList") {
@@ -1175,7 +1182,17 @@ struct Holder<'a> {
 /// Services a passed role runs under, and what the caller must be allowed
 /// (on `*`) to make one run with it (after principalmapper's edge checkers).
 const PASS_ROLE_SERVICES: &[(&str, &[&str])] = &[
+    // A role already in an instance profile: run an instance with it.
     ("ec2.amazonaws.com", &["ec2:RunInstances"]),
+    // A role in no instance profile: make one first.
+    (
+        EC2_NEW_PROFILE,
+        &[
+            "ec2:RunInstances",
+            "iam:CreateInstanceProfile",
+            "iam:AddRoleToInstanceProfile",
+        ],
+    ),
     (
         "lambda.amazonaws.com",
         &["lambda:CreateFunction", "lambda:InvokeFunction"],
@@ -1190,6 +1207,25 @@ const PASS_ROLE_SERVICES: &[(&str, &[&str])] = &[
     ),
     ("ecs-tasks.amazonaws.com", &["ecs:RunTask"]),
 ];
+
+/// EC2 as the service of a role in no instance profile: EC2 takes a
+/// profile, so one must be made and the role added to it.
+const EC2_NEW_PROFILE: &str = "ec2.amazonaws.com (a new instance profile)";
+
+/// The services a role can be passed to and run under: those its trust
+/// allows, EC2 as [`EC2_NEW_PROFILE`] when no instance profile holds it.
+fn pass_targets(r: &Role) -> Vec<&str> {
+    trusted_services(&r.trust)
+        .into_iter()
+        .map(|s| {
+            if s == "ec2.amazonaws.com" && r.instance_profiles == 0 {
+                EC2_NEW_PROFILE
+            } else {
+                s
+            }
+        })
+        .collect()
+}
 
 /// The service principals a trust policy allows (conditionally or not).
 fn trusted_services(trust: &[Statement]) -> Vec<&str> {
@@ -1753,7 +1789,7 @@ impl Source for AwsIamSource {
             .roles
             .iter()
             .enumerate()
-            .map(|(k, r)| (machines.len() + k, trusted_services(&r.trust)))
+            .map(|(k, r)| (machines.len() + k, pass_targets(r)))
             .collect();
         for (i, h) in holders.iter().enumerate() {
             if perms[i].iter().any(|p| p.privilege == Privilege::Admin) {

@@ -823,14 +823,37 @@ fn populate_rules(moto: &MotoServer) {
         // trust alone lets it in (same account).
         json!({"Effect": "Allow", "Action": "iam:UpdateAssumeRolePolicy", "Resource": arn("role", "capped")}),
     );
+    // EC2 runs an instance with an instance profile: runner is in one;
+    // no-profile is in none, so only someone who can make a profile and
+    // add the role to it gets there.
     user_policy(
         "launcher",
-        json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": arn("role", "runner")},
+        json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": [arn("role", "runner"), arn("role", "no-profile")]},
                {"Effect": "Allow", "Action": "ec2:RunInstances", "Resource": "*"}]),
+    );
+    user_policy(
+        "profile-maker",
+        json!([{"Effect": "Allow", "Action": "iam:PassRole", "Resource": arn("role", "no-profile")},
+               {"Effect": "Allow", "Action": ["ec2:RunInstances", "iam:CreateInstanceProfile", "iam:AddRoleToInstanceProfile"], "Resource": "*"}]),
     );
     role(
         "runner",
         json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+    );
+    role(
+        "no-profile",
+        json!({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+    );
+    c(
+        "CreateInstanceProfile",
+        &[("InstanceProfileName", "runner-profile")],
+    );
+    c(
+        "AddRoleToInstanceProfile",
+        &[
+            ("InstanceProfileName", "runner-profile"),
+            ("RoleName", "runner"),
+        ],
     );
     // Denies on grants: a bucket someone reads; s3:* on * less that bucket
     // and DeleteBucket; * under a deny of everything but S3; s3:* on the
@@ -888,6 +911,7 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
             "mfa -assume_role-> mfa-role",
             "notaction -assume_role-> mfa-role",
             "notaction -assume_role-> ops",
+            "profile-maker -invoke-> no-profile",
             "runner -assume_role-> mfa-role",
             "runner -assume_role-> ops",
             "true-admin -assume_role-> mfa-role",
@@ -924,6 +948,8 @@ fn aws_rules_edges_reach_and_admins_follow_aws_evaluation() {
             "launcher -invoke-> runner (iam:PassRole to ec2.amazonaws.com, then ec2:RunInstances)",
             "mfa -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
             "notaction -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
+            "profile-maker -invoke-> no-profile (iam:PassRole to ec2.amazonaws.com (a new instance profile), \
+             then ec2:RunInstances + iam:CreateInstanceProfile + iam:AddRoleToInstanceProfile)",
             "runner -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
             "true-admin -assume_role-> mfa-role [only if Bool aws:MultiFactorAuthPresent=true]",
             "trust-writer -assume_role-> capped (iam:UpdateAssumeRolePolicy, then sts:AssumeRole)",
