@@ -1692,26 +1692,36 @@ fn map_groups(
         .iter()
         .map(|(k, dn)| (dn.as_str(), k.as_str()))
         .collect();
-    let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (i, g) in read.groups.iter().enumerate() {
-        if !is_distribution(g) {
-            continue;
-        }
-        let gdn = normalize_dn(&g.dn);
-        let by_member = g
-            .all("member")
-            .into_iter()
-            .filter_map(|m| machine_dns.get(normalize_dn(m).as_str()).copied());
-        let by_member_of = read
-            .accounts
-            .iter()
-            .filter(|e| e.all("memberOf").iter().any(|m| normalize_dn(m) == gdn))
-            .filter_map(|e| machine_dns.get(normalize_dn(&e.dn).as_str()).copied());
-        for key in by_member.chain(by_member_of) {
-            let v = lists.entry(key).or_default();
-            if !v.contains(&groups[i].name) {
-                v.push(groups[i].name);
+    // Lists by DN, then one pass over each side of the membership (not a
+    // scan of every account per list).
+    let dl_of: HashMap<String, usize> = read
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| is_distribution(g))
+        .map(|(i, g)| (normalize_dn(&g.dn), i))
+        .collect();
+    let mut on: Vec<(&str, usize)> = vec![];
+    for &g in dl_of.values() {
+        for m in read.groups[g].all("member") {
+            if let Some(key) = machine_dns.get(normalize_dn(m).as_str()) {
+                on.push((key, g));
             }
+        }
+    }
+    for (key, dn) in machines {
+        let member_of = entry_of.get(dn).map(|e| e.all("memberOf"));
+        for m in member_of.unwrap_or_default() {
+            if let Some(&g) = dl_of.get(&normalize_dn(m)) {
+                on.push((key.as_str(), g));
+            }
+        }
+    }
+    let mut lists: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (key, g) in on {
+        let v = lists.entry(key).or_default();
+        if !v.contains(&groups[g].name) {
+            v.push(groups[g].name);
         }
     }
     for i in f.identities.iter_mut() {
