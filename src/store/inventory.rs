@@ -71,50 +71,12 @@ fn search_query(engine: Engine, input: &str) -> Option<String> {
 impl Store {
     /// One page of identities matching `q`, with the total count.
     pub fn inventory(&self, q: &InventoryQuery, now: DateTime<Utc>) -> Result<InventoryPage> {
-        let (where_sql, args) = inventory_filter(self.db.engine(), q);
+        let (count_sql, ids_sql, args) = inventory_sql(self.db.engine(), q);
         let total: i64 = self.db.query_row(
-            &format!("SELECT count(*) FROM identities i {where_sql}"),
+            &count_sql,
             crate::store::db::params_from_iter(args.iter()),
             |r| r.get(0),
         )?;
-
-        let dir = if q.descending { "DESC" } else { "ASC" };
-        // `i.id` last makes the order total, so pages never overlap.
-        let (order, join) = match q.sort {
-            SortKey::Name => (format!("i.name COLLATE NOCASE {dir}"), ""),
-            SortKey::Kind => (format!("i.kind {dir}, i.name COLLATE NOCASE {dir}"), ""),
-            SortKey::Status => (format!("i.status {dir}, i.name COLLATE NOCASE {dir}"), ""),
-            SortKey::Owner => (
-                format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE {dir}"),
-                "LEFT JOIN people o ON o.id = i.owner_id",
-            ),
-            SortKey::Source => {
-                (format!("s.name {dir}, i.name COLLATE NOCASE {dir}"), "JOIN sources s ON s.id = i.source_id")
-            }
-            SortKey::Credentials => (format!("i.credential_count {dir}"), ""),
-            SortKey::OldestCredential => {
-                // By age: ascending = youngest first = latest timestamp first;
-                // identities without credentials last either way.
-                let inv = if q.descending { "ASC" } else { "DESC" };
-                (format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}"), "")
-            }
-            SortKey::Grants => (format!("i.grant_count {dir}"), ""),
-            SortKey::Risk => (format!("i.max_severity {dir}, i.finding_count {dir}"), ""),
-            // Ascending puts never-used identities (NULL) first: the stalest.
-            SortKey::LastUsed => (format!("i.last_used_at {dir}"), ""),
-            SortKey::Created => (format!("i.created_at {dir}"), ""),
-        };
-        let limit = match q.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
-        // Two steps: page the ids with only the joins the sort needs (cheap to
-        // sort, index-friendly), then read the display columns of that page.
-        let ids_sql = format!(
-            "SELECT i.id FROM identities i {join} {where_sql}
-             ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
-            offset = q.offset
-        );
         let mut st = self.db.prepare_cached(&ids_sql)?;
         let ids = st
             .query_map(crate::store::db::params_from_iter(args.iter()), |r| {
@@ -170,6 +132,30 @@ impl Store {
             offset: q.offset,
             rows,
         })
+    }
+
+    /// How the engine runs the two statements of an inventory page: its
+    /// query plan, one line a step (a diagnostic for the benchmark).
+    pub fn inventory_plan(&self, q: &InventoryQuery) -> Result<Vec<String>> {
+        let (count_sql, ids_sql, args) = inventory_sql(self.db.engine(), q);
+        let mut lines = vec![];
+        for (what, sql) in [("count", count_sql), ("page", ids_sql)] {
+            lines.push(format!("{what}:"));
+            let steps: Vec<String> = match self.db.engine() {
+                Engine::Sqlite => self.db.query_map(
+                    &format!("EXPLAIN QUERY PLAN {sql}"),
+                    crate::store::db::params_from_iter(args.iter()),
+                    |r| r.get(3),
+                )?,
+                Engine::Postgres => self.db.query_map(
+                    &format!("EXPLAIN (ANALYZE, BUFFERS) {sql}"),
+                    crate::store::db::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )?,
+            };
+            lines.extend(steps.into_iter().map(|l| format!("  {l}")));
+        }
+        Ok(lines)
     }
 
     /// Counts per filter value over the whole inventory.
@@ -442,6 +428,51 @@ impl Store {
             findings: count("findings")?,
         })
     }
+}
+
+/// The two statements of an inventory page (the total count, then one page
+/// of ids in order) with their positional arguments.
+fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Value>) {
+    let (where_sql, args) = inventory_filter(engine, q);
+    let dir = if q.descending { "DESC" } else { "ASC" };
+    // `i.id` last makes the order total, so pages never overlap.
+    let (order, join) = match q.sort {
+        SortKey::Name => (format!("i.name COLLATE NOCASE {dir}"), ""),
+        SortKey::Kind => (format!("i.kind {dir}, i.name COLLATE NOCASE {dir}"), ""),
+        SortKey::Status => (format!("i.status {dir}, i.name COLLATE NOCASE {dir}"), ""),
+        SortKey::Owner => (
+            format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE {dir}"),
+            "LEFT JOIN people o ON o.id = i.owner_id",
+        ),
+        SortKey::Source => {
+            (format!("s.name {dir}, i.name COLLATE NOCASE {dir}"), "JOIN sources s ON s.id = i.source_id")
+        }
+        SortKey::Credentials => (format!("i.credential_count {dir}"), ""),
+        SortKey::OldestCredential => {
+            // By age: ascending = youngest first = latest timestamp first;
+            // identities without credentials last either way.
+            let inv = if q.descending { "ASC" } else { "DESC" };
+            (format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}"), "")
+        }
+        SortKey::Grants => (format!("i.grant_count {dir}"), ""),
+        SortKey::Risk => (format!("i.max_severity {dir}, i.finding_count {dir}"), ""),
+        // Ascending puts never-used identities (NULL) first: the stalest.
+        SortKey::LastUsed => (format!("i.last_used_at {dir}"), ""),
+        SortKey::Created => (format!("i.created_at {dir}"), ""),
+    };
+    let limit = match q.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let count_sql = format!("SELECT count(*) FROM identities i {where_sql}");
+    // Two steps: page the ids with only the joins the sort needs (cheap to
+    // sort, index-friendly), then read the display columns of that page.
+    let ids_sql = format!(
+        "SELECT i.id FROM identities i {join} {where_sql}
+         ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
+        offset = q.offset
+    );
+    (count_sql, ids_sql, args)
 }
 
 /// Builds the WHERE clause (with positional arguments) for an inventory query.
