@@ -471,6 +471,16 @@ impl Graph {
         Ok(b.finish())
     }
 
+    /// Reads only the part of the graph `start` reaches: what its
+    /// [`Graph::blast`] needs (the same answer as on the whole graph), in
+    /// index lookups proportional to that part rather than the whole
+    /// organisation.
+    pub fn load_from(store: &Store, start: i64) -> Result<Graph> {
+        let mut b = GraphBuilder::default();
+        store.read_access_graph_from(start, &mut b)?;
+        Ok(b.finish())
+    }
+
     pub fn identities(&self) -> usize {
         self.nodes.len()
     }

@@ -1119,11 +1119,11 @@ pub fn finding_checks() -> crate::views::FindingCatalogue {
 /// The blast radius of one identity (by id, external id or exact name).
 pub fn blast(store: &Store, identity: &str) -> Result<BlastRadius> {
     let id = store.resolve_identity(identity)?;
-    Graph::load(store)?.blast(id.0)
+    Graph::load_from(store, id.0)?.blast(id.0)
 }
 
 pub fn blast_by_id(store: &Store, identity: i64) -> Result<BlastRadius> {
-    Graph::load(store)?.blast(identity)
+    Graph::load_from(store, identity)?.blast(identity)
 }
 
 pub fn blast_rank(store: &Store, limit: usize) -> Result<Vec<BlastRank>> {

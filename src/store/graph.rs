@@ -83,12 +83,62 @@ pub struct IdentityProvenance {
     pub registration: Option<String>,
 }
 
+/// `reach(id)`: the identity `?1` and every identity its delegations and
+/// documented links reach, not crossing deleted identities (as
+/// `crate::blast` walks them).
+const REACH: &str = "WITH RECURSIVE reach(id) AS (
+    SELECT id FROM identities WHERE id = ?1
+    UNION
+    SELECT e.to_id FROM reach r
+    JOIN (SELECT from_id, to_id FROM delegations UNION ALL SELECT from_id, to_id FROM identity_links) e
+      ON e.from_id = r.id
+    JOIN identities t ON t.id = e.to_id AND t.status <> 'deleted')";
+
 impl Store {
-    /// Streams the access graph into `sink` (four scans).
+    /// Streams the access graph into `sink` (four scans). Edges and grants
+    /// come in the order they were stored, whichever part is read, so a
+    /// walk meets them in the same order.
     pub fn read_access_graph(&self, sink: &mut impl AccessGraphSink) -> Result<()> {
+        self.read_graph_part(sink, "", &[])
+    }
+
+    /// Streams the part of the access graph that `start` reaches into
+    /// `sink`: the identities its delegation chains reach (not crossing
+    /// deleted ones), their edges and grants, the resources of those grants
+    /// and the other AWS resources of their accounts (what a wildcard
+    /// grant covers). Enough for that identity's blast radius, read through
+    /// the indexes rather than in whole-table scans.
+    pub fn read_access_graph_from(
+        &self,
+        start: i64,
+        sink: &mut impl AccessGraphSink,
+    ) -> Result<()> {
+        self.read_graph_part(sink, REACH, &[start])
+    }
+
+    /// The four scans, each limited by `reach` (a `WITH` prefix defining
+    /// `reach(id)` from `args`) when it is not empty.
+    fn read_graph_part(
+        &self,
+        sink: &mut impl AccessGraphSink,
+        reach: &str,
+        args: &[i64],
+    ) -> Result<()> {
+        let part = !reach.is_empty();
+        let only = |column: &str| {
+            if part {
+                format!("WHERE {column} IN (SELECT id FROM reach)")
+            } else {
+                String::new()
+            }
+        };
+        let params = || crate::store::db::params_from_iter(args.iter());
         self.db.for_each(
-            "SELECT id, name, kind, status, intended_blast_radius FROM identities ORDER BY id",
-            [],
+            &format!(
+                "{reach} SELECT id, name, kind, status, intended_blast_radius FROM identities {} ORDER BY id",
+                only("id")
+            ),
+            params(),
             |r| {
                 sink.identity(GraphIdentity {
                     id: r.get(0)?,
@@ -101,9 +151,13 @@ impl Store {
             },
         )?;
         self.db.for_each(
-            "SELECT from_id, to_id, kind, 0, condition, reason FROM delegations
-             UNION ALL SELECT from_id, to_id, kind, 1, NULL, NULLIF(note, '') FROM identity_links",
-            [],
+            &format!(
+                "{reach} SELECT from_id, to_id, kind, 0, condition, reason, id FROM delegations {w}
+                 UNION ALL SELECT from_id, to_id, kind, 1, NULL, NULLIF(note, ''), id FROM identity_links {w}
+                 ORDER BY 4, 7",
+                w = only("from_id")
+            ),
+            params(),
             |r| {
                 sink.edge(GraphEdge {
                     from: r.get(0)?,
@@ -116,24 +170,37 @@ impl Store {
                 Ok(())
             },
         )?;
+        let resources = if part {
+            // The resources granted, and every AWS resource of an account
+            // (environment) one of them is in: a wildcard's cover.
+            format!(
+                "{reach}, held(id) AS (SELECT resource_id FROM grants WHERE identity_id IN (SELECT id FROM reach))
+                 SELECT id, name, kind, sensitivity, environment FROM resources
+                 WHERE id IN (SELECT id FROM held)
+                    OR (kind LIKE 'aws:%' AND environment IN (
+                        SELECT environment FROM resources WHERE kind LIKE 'aws:%' AND id IN (SELECT id FROM held)))
+                 ORDER BY id"
+            )
+        } else {
+            "SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id".to_string()
+        };
+        self.db.for_each(&resources, params(), |r| {
+            sink.resource(GraphResource {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                kind: r.get(2)?,
+                sensitivity: r.get(3)?,
+                environment: r.get(4)?,
+            });
+            Ok(())
+        })?;
         self.db.for_each(
-            "SELECT id, name, kind, sensitivity, environment FROM resources ORDER BY id",
-            [],
-            |r| {
-                sink.resource(GraphResource {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    kind: r.get(2)?,
-                    sensitivity: r.get(3)?,
-                    environment: r.get(4)?,
-                });
-                Ok(())
-            },
-        )?;
-        self.db.for_each(
-            "SELECT identity_id, resource_id, permission, privilege, high_consequence, condition, excluded
-             FROM grants",
-            [],
+            &format!(
+                "{reach} SELECT identity_id, resource_id, permission, privilege, high_consequence, condition, excluded
+                 FROM grants {} ORDER BY id",
+                only("identity_id")
+            ),
+            params(),
             |r| {
                 // A list the store wrote; anything else reads as none.
                 let excluded = r

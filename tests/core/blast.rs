@@ -241,3 +241,107 @@ fn the_posture_view_counts_and_keeps_a_trend() {
     assert_eq!(p.top_blast.len(), 10);
     assert!(p.top_blast.windows(2).all(|w| w[0].score >= w[1].score));
 }
+
+/// The blast-radius page reads only the part of the graph an identity
+/// reaches (`Graph::load_from`); its answer must be the whole graph's for
+/// every identity: chains through a deleted identity stop, documented links
+/// count, and a wildcard AWS grant still covers the other resources of its
+/// account (and not another account's).
+#[test]
+fn the_blast_radius_from_the_reached_part_of_the_graph_is_the_whole_graphs() {
+    let mut b = OrgBuilder::new();
+    let owner = b.person("Owner", PersonStatus::Active);
+    let ids: Vec<IdentityId> = [
+        "agent",
+        "role",
+        "admin-role",
+        "gone",
+        "behind-gone",
+        "other",
+    ]
+    .iter()
+    .map(|n| b.identity(n, IdentityKind::AiAgent, Some(owner)))
+    .collect();
+    b.identity_mut(ids[3]).status = IdentityStatus::Deleted;
+    let star = b.resource("* (all resources)", Sensitivity::Critical, "aws-111");
+    let object = b.resource("arn:aws:s3:::data/report", Sensitivity::High, "aws-111");
+    let prefix = b.resource("arn:aws:s3:::data/*", Sensitivity::Medium, "aws-111");
+    let elsewhere = b.resource("arn:aws:s3:::other/x", Sensitivity::High, "aws-222");
+    let db = b.resource("orders-db", Sensitivity::Critical, "production");
+    for r in [star, object, prefix, elsewhere] {
+        let res = &mut b.org.resources[r.0 as usize - 1];
+        res.kind = if r == star { "aws:*" } else { "aws:s3" }.into();
+        res.external_id = res.name.clone();
+    }
+    b.grant(ids[2], star, Privilege::Admin);
+    b.grant(ids[1], prefix, Privilege::Read);
+    b.grant(ids[4], db, Privilege::Admin);
+    b.grant(ids[5], elsewhere, Privilege::Write);
+    b.org.grants[0].permission = "*".into();
+    b.org.grants[1].permission = "s3:GetObject".into();
+    b.org.grants[3].permission = "s3:PutObject".into();
+    b.delegate(ids[0], ids[1], DelegationKind::AssumeRole);
+    b.delegate(ids[1], ids[2], DelegationKind::AssumeRole);
+    b.delegate(ids[1], ids[3], DelegationKind::Invoke);
+    b.delegate(ids[3], ids[4], DelegationKind::Invoke);
+    b.delegate(ids[2], ids[0], DelegationKind::Invoke); // a cycle
+    let mut store = crate::util::test_store();
+    store.replace_org(&b.org, now()).unwrap();
+    let actor = store.resolve_person("Owner").unwrap();
+    custodian::ops::link_identities(
+        &mut store,
+        actor,
+        "other",
+        "agent",
+        DelegationKind::Invoke,
+        "documented",
+        now(),
+    )
+    .unwrap();
+
+    let whole = Graph::load(&store).unwrap();
+    for id in &ids {
+        let part = Graph::load_from(&store, id.0).unwrap();
+        assert!(part.identities() <= whole.identities());
+        assert_eq!(
+            part.blast(id.0).unwrap(),
+            whole.blast(id.0).unwrap(),
+            "identity {}",
+            id.0
+        );
+    }
+    // The agent reaches the object and the prefix through the wildcard of
+    // its account, not the other account's bucket nor what is behind the
+    // deleted identity; the part read is the agent's chain only.
+    let agent = custodian::ops::blast_by_id(&store, ids[0].0).unwrap();
+    let names: Vec<&str> = agent.resources.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"arn:aws:s3:::data/report"), "{names:?}");
+    assert!(!names.contains(&"arn:aws:s3:::other/x"), "{names:?}");
+    assert!(!names.contains(&"orders-db"), "{names:?}");
+    assert_eq!(Graph::load_from(&store, ids[0].0).unwrap().identities(), 3);
+    // `other` reaches the agent's whole chain through its documented link.
+    assert_eq!(Graph::load_from(&store, ids[5].0).unwrap().identities(), 4);
+    assert!(Graph::load_from(&store, 999_999)
+        .unwrap()
+        .blast(999_999)
+        .is_err());
+
+    // And on the demo organisation, for every identity.
+    let mut demo = crate::util::test_store();
+    custodian::ops::load_demo(&mut demo, custodian::demo::DemoSize::S, 7, now()).unwrap();
+    let whole = Graph::load(&demo).unwrap();
+    let all: Vec<i64> = demo
+        .identity_external_ids()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for id in all.iter().step_by(7) {
+        let part = Graph::load_from(&demo, *id).unwrap();
+        assert_eq!(
+            part.blast(*id).unwrap(),
+            whole.blast(*id).unwrap(),
+            "demo identity {id}"
+        );
+    }
+}
