@@ -158,43 +158,68 @@ impl Store {
         Ok(lines)
     }
 
-    /// Counts per filter value over the whole inventory.
+    /// Counts per filter value over the whole inventory: one grouped pass
+    /// over the filter index (`identities_filter`), summed here per facet.
     pub fn inventory_facets(&self) -> Result<InventoryFacets> {
-        let facet = |sql: &str| -> Result<Vec<FacetCount>> {
-            let mut st = self.db.prepare_cached(sql)?;
-            let v = st
-                .query_map([], |r| {
-                    Ok(FacetCount {
-                        value: r.get(0)?,
-                        label: r.get(1)?,
-                        count: r.get(2)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+        type Group = (String, String, Option<String>, i64, String, i64, i64);
+        let groups: Vec<Group> = self.db.query_map(
+            "SELECT kind, status, agent_class, source_id, owner_state, finding_count, count(*) FROM identities
+             GROUP BY kind, status, agent_class, source_id, owner_state, finding_count",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+        )?;
+        let sources: Vec<(i64, String)> =
+            self.db
+                .query_map("SELECT id, name FROM sources ORDER BY name, id", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+        let mut kinds: HashMap<String, i64> = HashMap::new();
+        let mut statuses: HashMap<String, i64> = HashMap::new();
+        let mut classes: HashMap<String, i64> = HashMap::new();
+        let mut by_source: HashMap<i64, i64> = HashMap::new();
+        let mut owner_states: HashMap<String, i64> = HashMap::new();
+        let (mut with_findings, mut total) = (0, 0);
+        for (kind, status, class, source, owner_state, findings, n) in groups {
+            *kinds.entry(kind).or_default() += n;
+            *statuses.entry(status).or_default() += n;
+            if let Some(c) = class {
+                *classes.entry(c).or_default() += n;
+            }
+            *by_source.entry(source).or_default() += n;
+            *owner_states.entry(owner_state).or_default() += n;
+            if findings > 0 {
+                with_findings += n;
+            }
+            total += n;
+        }
+        // Most common first; equal counts by value, so the order is stable.
+        let ranked = |m: HashMap<String, i64>| -> Vec<FacetCount> {
+            let mut v: Vec<FacetCount> = m
+                .into_iter()
+                .map(|(value, count)| FacetCount {
+                    label: value.clone(),
+                    value,
+                    count,
+                })
+                .collect();
+            v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
+            v
         };
         Ok(InventoryFacets {
-            kinds: facet("SELECT kind, kind, count(*) FROM identities GROUP BY kind ORDER BY count(*) DESC")?,
-            statuses: facet("SELECT status, status, count(*) FROM identities GROUP BY status ORDER BY count(*) DESC")?,
-            classes: facet(
-                "SELECT agent_class, agent_class, count(*) FROM identities WHERE agent_class IS NOT NULL
-                 GROUP BY agent_class ORDER BY count(*) DESC",
-            )?,
-            sources: facet(
-                "SELECT CAST(s.id AS TEXT), s.name, count(i.id) FROM sources s LEFT JOIN identities i ON i.source_id = s.id
-                 GROUP BY s.id ORDER BY s.name",
-            )?,
-            owner_states: facet(
-                "SELECT st, st, count(*) FROM (
-                    SELECT CASE WHEN i.owner_id IS NULL THEN 'none'
-                                WHEN p.status = 'active' THEN 'owned' ELSE 'departed' END AS st
-                    FROM identities i LEFT JOIN people p ON p.id = i.owner_id) AS t
-                 GROUP BY st ORDER BY count(*) DESC",
-            )?,
-            with_findings: self.db.query_row("SELECT count(*) FROM identities WHERE finding_count > 0", [], |r| {
-                r.get(0)
-            })?,
-            total: self.db.query_row("SELECT count(*) FROM identities", [], |r| r.get(0))?,
+            kinds: ranked(kinds),
+            statuses: ranked(statuses),
+            classes: ranked(classes),
+            sources: sources
+                .into_iter()
+                .map(|(id, name)| FacetCount {
+                    value: id.to_string(),
+                    label: name,
+                    count: by_source.get(&id).copied().unwrap_or(0),
+                })
+                .collect(),
+            owner_states: ranked(owner_states),
+            with_findings,
+            total,
         })
     }
 
@@ -436,29 +461,26 @@ fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Val
     let (where_sql, args) = inventory_filter(engine, q);
     let dir = if q.descending { "DESC" } else { "ASC" };
     // `i.id` last makes the order total, so pages never overlap.
-    let (order, join) = match q.sort {
-        SortKey::Name => (format!("i.name COLLATE NOCASE {dir}"), ""),
-        SortKey::Kind => (format!("i.kind {dir}, i.name COLLATE NOCASE {dir}"), ""),
-        SortKey::Status => (format!("i.status {dir}, i.name COLLATE NOCASE {dir}"), ""),
-        SortKey::Owner => (
-            format!("o.display_name IS NULL, o.display_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE {dir}"),
-            "LEFT JOIN people o ON o.id = i.owner_id",
-        ),
-        SortKey::Source => {
-            (format!("s.name {dir}, i.name COLLATE NOCASE {dir}"), "JOIN sources s ON s.id = i.source_id")
-        }
-        SortKey::Credentials => (format!("i.credential_count {dir}"), ""),
+    let order = match q.sort {
+        SortKey::Name => format!("i.name COLLATE NOCASE {dir}"),
+        SortKey::Kind => format!("i.kind {dir}, i.name COLLATE NOCASE {dir}"),
+        SortKey::Status => format!("i.status {dir}, i.name COLLATE NOCASE {dir}"),
+        // The owner's and source's names are kept on the row (migration 12),
+        // each sort an index walk.
+        SortKey::Owner => format!("(i.owner_name IS NULL), i.owner_name COLLATE NOCASE {dir}, i.name COLLATE NOCASE {dir}"),
+        SortKey::Source => format!("i.source_name {dir}, i.name COLLATE NOCASE {dir}"),
+        SortKey::Credentials => format!("i.credential_count {dir}"),
         SortKey::OldestCredential => {
             // By age: ascending = youngest first = latest timestamp first;
             // identities without credentials last either way.
             let inv = if q.descending { "ASC" } else { "DESC" };
-            (format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}"), "")
+            format!("i.oldest_credential_at IS NULL, i.oldest_credential_at {inv}")
         }
-        SortKey::Grants => (format!("i.grant_count {dir}"), ""),
-        SortKey::Risk => (format!("i.max_severity {dir}, i.finding_count {dir}"), ""),
+        SortKey::Grants => format!("i.grant_count {dir}"),
+        SortKey::Risk => format!("i.max_severity {dir}, i.finding_count {dir}"),
         // Ascending puts never-used identities (NULL) first: the stalest.
-        SortKey::LastUsed => (format!("i.last_used_at {dir}"), ""),
-        SortKey::Created => (format!("i.created_at {dir}"), ""),
+        SortKey::LastUsed => format!("i.last_used_at {dir}"),
+        SortKey::Created => format!("i.created_at {dir}"),
     };
     let limit = match q.limit {
         0 => DEFAULT_PAGE,
@@ -468,7 +490,7 @@ fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Val
     // Two steps: page the ids with only the joins the sort needs (cheap to
     // sort, index-friendly), then read the display columns of that page.
     let ids_sql = format!(
-        "SELECT i.id FROM identities i {join} {where_sql}
+        "SELECT i.id FROM identities i {where_sql}
          ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
         offset = q.offset
     );
@@ -526,13 +548,9 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
         args.push(Value::Int(owner));
     }
     match q.owner_state {
-        Some(OwnerState::None) => clauses.push("i.owner_id IS NULL".into()),
-        Some(OwnerState::Owned) => {
-            clauses.push("i.owner_id IN (SELECT id FROM people WHERE status = 'active')".into());
-        }
-        Some(OwnerState::Departed) => {
-            clauses.push("i.owner_id IN (SELECT id FROM people WHERE status <> 'active')".into());
-        }
+        Some(OwnerState::None) => clauses.push("i.owner_state = 'none'".into()),
+        Some(OwnerState::Owned) => clauses.push("i.owner_state = 'owned'".into()),
+        Some(OwnerState::Departed) => clauses.push("i.owner_state = 'departed'".into()),
         None => {}
     }
     match q.has_findings {

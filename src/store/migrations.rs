@@ -1031,6 +1031,146 @@ ALTER TABLE grants ADD COLUMN condition TEXT;
 ALTER TABLE grants ADD COLUMN excluded TEXT;
 "#,
     },
+    Migration {
+        version: 12,
+        description: "inventory at scale: owner and source names denormalised by trigger, sort and filter indexes, stored blast radius",
+        sql: r#"
+-- Denormalised for the inventory's sorts, filters and facets at 100k rows
+-- (each an index away), kept by the triggers below in the writing
+-- transaction: the owner's display name and state ('owned': an active
+-- owner; 'departed'; 'none') and the source's name.
+ALTER TABLE identities ADD COLUMN owner_name TEXT;
+ALTER TABLE identities ADD COLUMN owner_state TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE identities ADD COLUMN source_name TEXT;
+-- The blast radius as of the last write to the access graph (a sync, a
+-- load, a documented link; `crate::posture::record_blast`), for the posture
+-- page and its ranking: NULL until computed.
+ALTER TABLE identities ADD COLUMN blast_score REAL;
+ALTER TABLE identities ADD COLUMN blast_reach INTEGER;
+ALTER TABLE identities ADD COLUMN blast_resources INTEGER;
+ALTER TABLE identities ADD COLUMN blast_high INTEGER;
+UPDATE identities SET
+    owner_name = (SELECT display_name FROM people p WHERE p.id = identities.owner_id),
+    owner_state = CASE WHEN owner_id IS NULL THEN 'none'
+                       WHEN (SELECT status FROM people p WHERE p.id = identities.owner_id) = 'active' THEN 'owned'
+                       ELSE 'departed' END,
+    source_name = (SELECT name FROM sources s WHERE s.id = identities.source_id);
+CREATE INDEX identities_owner_sort ON identities((owner_name IS NULL), owner_name COLLATE NOCASE, name COLLATE NOCASE);
+CREATE INDEX identities_owner_sort_desc
+    ON identities((owner_name IS NULL), owner_name COLLATE NOCASE DESC, name COLLATE NOCASE DESC, id DESC);
+CREATE INDEX identities_source_sort ON identities(source_name, name COLLATE NOCASE);
+CREATE INDEX identities_status_name ON identities(status, name COLLATE NOCASE);
+-- Every filter column: counts and facets read this index, not the rows.
+CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
+CREATE INDEX identities_blast ON identities(blast_score);
+
+CREATE TRIGGER identities_denorm_insert AFTER INSERT ON identities BEGIN
+    UPDATE identities SET
+        owner_name = (SELECT display_name FROM people WHERE id = new.owner_id),
+        owner_state = CASE WHEN new.owner_id IS NULL THEN 'none'
+                           WHEN (SELECT status FROM people WHERE id = new.owner_id) = 'active' THEN 'owned'
+                           ELSE 'departed' END,
+        source_name = (SELECT name FROM sources WHERE id = new.source_id)
+    WHERE id = new.id;
+END;
+CREATE TRIGGER identities_denorm_update AFTER UPDATE OF owner_id, source_id ON identities BEGIN
+    UPDATE identities SET
+        owner_name = (SELECT display_name FROM people WHERE id = new.owner_id),
+        owner_state = CASE WHEN new.owner_id IS NULL THEN 'none'
+                           WHEN (SELECT status FROM people WHERE id = new.owner_id) = 'active' THEN 'owned'
+                           ELSE 'departed' END,
+        source_name = (SELECT name FROM sources WHERE id = new.source_id)
+    WHERE id = new.id;
+END;
+-- An owner row written after its identities (the key is deferred), renamed
+-- or leaving.
+CREATE TRIGGER people_denorm_insert AFTER INSERT ON people BEGIN
+    UPDATE identities SET owner_name = new.display_name,
+        owner_state = CASE WHEN new.status = 'active' THEN 'owned' ELSE 'departed' END
+    WHERE owner_id = new.id;
+END;
+CREATE TRIGGER people_denorm_update AFTER UPDATE OF display_name, status ON people
+WHEN old.display_name IS NOT new.display_name OR old.status IS NOT new.status BEGIN
+    UPDATE identities SET owner_name = new.display_name,
+        owner_state = CASE WHEN new.status = 'active' THEN 'owned' ELSE 'departed' END
+    WHERE owner_id = new.id;
+END;
+CREATE TRIGGER sources_denorm_rename AFTER UPDATE OF name ON sources WHEN old.name IS NOT new.name BEGIN
+    UPDATE identities SET source_name = new.name WHERE source_id = new.id;
+END;
+"#,
+        postgres: r#"
+-- Denormalised for the inventory's sorts, filters and facets at 100k rows
+-- (each an index away), kept by the triggers below in the writing
+-- transaction: the owner's display name and state ('owned': an active
+-- owner; 'departed'; 'none') and the source's name.
+ALTER TABLE identities ADD COLUMN owner_name TEXT;
+ALTER TABLE identities ADD COLUMN owner_state TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE identities ADD COLUMN source_name TEXT;
+-- The blast radius as of the last write to the access graph (a sync, a
+-- load, a documented link; `crate::posture::record_blast`), for the posture
+-- page and its ranking: NULL until computed.
+ALTER TABLE identities ADD COLUMN blast_score DOUBLE PRECISION;
+ALTER TABLE identities ADD COLUMN blast_reach BIGINT;
+ALTER TABLE identities ADD COLUMN blast_resources BIGINT;
+ALTER TABLE identities ADD COLUMN blast_high BIGINT;
+UPDATE identities SET
+    owner_name = (SELECT display_name FROM people p WHERE p.id = identities.owner_id),
+    owner_state = CASE WHEN owner_id IS NULL THEN 'none'
+                       WHEN (SELECT status FROM people p WHERE p.id = identities.owner_id) = 'active' THEN 'owned'
+                       ELSE 'departed' END,
+    source_name = (SELECT name FROM sources s WHERE s.id = identities.source_id);
+CREATE INDEX identities_owner_sort ON identities((owner_name IS NULL), owner_name COLLATE nocase, name COLLATE nocase);
+CREATE INDEX identities_owner_sort_desc
+    ON identities((owner_name IS NULL), owner_name COLLATE nocase DESC, name COLLATE nocase DESC, id DESC);
+CREATE INDEX identities_source_sort ON identities(source_name, name COLLATE nocase);
+CREATE INDEX identities_status_name ON identities(status, name COLLATE nocase);
+-- Every filter column: counts and facets read this index, not the rows.
+CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
+CREATE INDEX identities_blast ON identities(blast_score);
+
+-- Set on the row being written (a member's handover writes only owner_id:
+-- a trigger's change needs no column grant). The search path is pinned:
+-- a trigger also fires for a session that did not set it.
+CREATE FUNCTION identities_denorm() RETURNS trigger LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $$
+BEGIN
+    IF NEW.owner_id IS NULL THEN
+        NEW.owner_name := NULL;
+        NEW.owner_state := 'none';
+    ELSE
+        SELECT p.display_name, CASE WHEN p.status = 'active' THEN 'owned' ELSE 'departed' END
+          INTO NEW.owner_name, NEW.owner_state FROM people p WHERE p.id = NEW.owner_id;
+        IF NOT FOUND THEN
+            NEW.owner_name := NULL;
+            NEW.owner_state := 'departed';
+        END IF;
+    END IF;
+    NEW.source_name := (SELECT s.name FROM sources s WHERE s.id = NEW.source_id);
+    RETURN NEW;
+END $$;
+CREATE TRIGGER identities_denorm BEFORE INSERT OR UPDATE OF owner_id, source_id ON identities
+    FOR EACH ROW EXECUTE FUNCTION identities_denorm();
+CREATE FUNCTION people_denorm() RETURNS trigger LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $$
+BEGIN
+    UPDATE identities SET owner_name = NEW.display_name,
+        owner_state = CASE WHEN NEW.status = 'active' THEN 'owned' ELSE 'departed' END
+    WHERE owner_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER people_denorm_insert AFTER INSERT ON people
+    FOR EACH ROW EXECUTE FUNCTION people_denorm();
+CREATE TRIGGER people_denorm_update AFTER UPDATE OF display_name, status ON people
+    FOR EACH ROW WHEN (OLD.display_name IS DISTINCT FROM NEW.display_name OR OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION people_denorm();
+CREATE FUNCTION sources_denorm() RETURNS trigger LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $$
+BEGIN
+    UPDATE identities SET source_name = NEW.name WHERE source_id = NEW.id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER sources_denorm_rename AFTER UPDATE OF name ON sources
+    FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION sources_denorm();
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -166,6 +166,10 @@ pub const FUNCTION_POLICY: &[(&str, Exec)] = &[
     // Triggers of the migrations (the search index).
     ("identity_fts_sync", Exec::Public),
     ("people_fts_rename", Exec::Public),
+    // ... and the inventory's denormalised owner and source names.
+    ("identities_denorm", Exec::Public),
+    ("people_denorm", Exec::Public),
+    ("sources_denorm", Exec::Public),
     // Who the caller is and what is theirs (read-only, about the caller).
     ("current_person", Exec::Public),
     ("has_role", Exec::Public),

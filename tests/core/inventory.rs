@@ -435,3 +435,129 @@ fn identities_resolve_by_id_external_id_or_name() {
         ErrorCode::NotFound
     );
 }
+
+/// Sorting by owner or source and filtering on the owner's state read names
+/// and states kept on each identity (migration 12): they follow a rename, a
+/// departure, a handover and a source rename in the writing statement, and
+/// identities without an owner sort last both ways.
+#[test]
+fn owner_and_source_sorts_and_owner_state_follow_every_write() {
+    let mut b = OrgBuilder::new();
+    b.org.sources.push(Source {
+        id: SourceId(2),
+        kind: "github".into(),
+        name: "Aardvark".into(),
+    });
+    let zed = b.person("Zed Quill", PersonStatus::Active);
+    let amy = b.person("amy Baker", PersonStatus::Active);
+    let z1 = b.identity("z-agent", IdentityKind::AiAgent, Some(zed));
+    b.identity("a-agent", IdentityKind::AiAgent, Some(amy));
+    b.identity("nobodys", IdentityKind::AiAgent, None);
+    b.identity_mut(z1).source = SourceId(2);
+    let mut store = crate::util::test_store();
+    store.replace_org(&b.org, now()).unwrap();
+    let names = |store: &Store, sort: SortKey, descending: bool, state: Option<OwnerState>| {
+        ops::inventory(
+            store,
+            &InventoryQuery {
+                sort,
+                descending,
+                owner_state: state,
+                ..q()
+            },
+            now(),
+        )
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|r| r.name)
+        .collect::<Vec<_>>()
+    };
+    // Case-insensitive by owner, the unowned last either way.
+    assert_eq!(
+        names(&store, SortKey::Owner, false, None),
+        ["a-agent", "z-agent", "nobodys"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Owner, true, None),
+        ["z-agent", "a-agent", "nobodys"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Source, false, None),
+        ["z-agent", "a-agent", "nobodys"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Name, false, Some(OwnerState::None)),
+        ["nobodys"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Name, false, Some(OwnerState::Owned)),
+        ["a-agent", "z-agent"]
+    );
+
+    let db = store.raw_db();
+    // Amy is renamed past Zed; Zed leaves; the unowned one is handed to Amy;
+    // the first source is renamed before "Aardvark".
+    db.execute(
+        "UPDATE people SET display_name = 'Zz Top' WHERE id = ?1",
+        [amy.0],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE people SET status = 'departed' WHERE id = ?1",
+        [zed.0],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE identities SET owner_id = ?1 WHERE name = 'nobodys'",
+        [amy.0],
+    )
+    .unwrap();
+    db.execute("UPDATE sources SET name = 'AAA' WHERE id = 1", [])
+        .unwrap();
+    assert_eq!(
+        names(&store, SortKey::Owner, false, None),
+        ["z-agent", "a-agent", "nobodys"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Name, false, Some(OwnerState::Departed)),
+        ["z-agent"]
+    );
+    assert_eq!(
+        names(&store, SortKey::Name, false, Some(OwnerState::None)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&store, SortKey::Source, false, None),
+        ["a-agent", "nobodys", "z-agent"]
+    );
+    let row = ops::inventory(
+        &store,
+        &InventoryQuery {
+            search: "nobodys".into(),
+            ..q()
+        },
+        now(),
+    )
+    .unwrap()
+    .rows
+    .remove(0);
+    assert_eq!(row.owner_name.as_deref(), Some("Zz Top"));
+
+    // The facets count the same states, from the same columns.
+    let f = ops::inventory_facets(&store).unwrap();
+    let count = |v: &[custodian::views::FacetCount], value: &str| {
+        v.iter().find(|c| c.value == value).map(|c| c.count)
+    };
+    assert_eq!(count(&f.owner_states, "owned"), Some(2));
+    assert_eq!(count(&f.owner_states, "departed"), Some(1));
+    assert_eq!(count(&f.owner_states, "none"), None);
+    assert_eq!(
+        f.sources
+            .iter()
+            .map(|s| (s.label.as_str(), s.count))
+            .collect::<Vec<_>>(),
+        [("AAA", 2), ("Aardvark", 1)]
+    );
+    assert_eq!(f.total, 3);
+}
