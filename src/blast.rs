@@ -613,8 +613,12 @@ impl Graph {
                 }
             }
         }
+        // Summed largest first, as `blast` sums its sorted resources: the
+        // same score to the last bit, whatever the map's order.
+        let mut parts: Vec<f64> = best.values().copied().collect();
+        parts.sort_by(|a, b| b.total_cmp(a));
         Ok((
-            best.values().sum(),
+            parts.iter().sum(),
             order.len() as u32 - 1,
             best.len() as u32,
             hc,

@@ -1156,7 +1156,9 @@ pub fn link_identities(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let (f, t) = (store.resolve_identity(from)?, store.resolve_identity(to)?);
-    store.link_identities(actor, f.0, t.0, kind, note, now)
+    store.link_identities(actor, f.0, t.0, kind, note, now)?;
+    // The link widens blast radii: the posture page's are kept up to date.
+    crate::posture::refresh_blast(store)
 }
 
 /// Authorised by whom, under which policy, via which chain.

@@ -140,13 +140,62 @@ pub fn rank_fixes(
 
 /// The "fix first" list of the cache, from the graph's blast ranks.
 pub fn fix_first(store: &Store, ranks: &[BlastRank], limit: usize) -> Result<Vec<FixFirst>> {
-    use crate::model::Severity;
-    let by_id: std::collections::HashMap<i64, &BlastRank> =
-        ranks.iter().map(|r| (r.identity_id, r)).collect();
     let blast: std::collections::HashMap<i64, f64> =
         ranks.iter().map(|r| (r.identity_id, r.score)).collect();
-    let keys: Vec<(i64, String, Severity)> = store
-        .active_finding_keys()?
+    let keys: Vec<(i64, String, i64)> = store.active_finding_keys()?;
+    let by_id: std::collections::HashMap<i64, (String, crate::model::IdentityKind, f64)> = ranks
+        .iter()
+        .map(|r| (r.identity_id, (r.name.clone(), r.kind, r.score)))
+        .collect();
+    fix_first_from(
+        store,
+        keys,
+        &blast,
+        |ids| {
+            Ok(ids
+                .iter()
+                .filter_map(|id| by_id.get(id).map(|v| (*id, v.clone())))
+                .collect())
+        },
+        limit,
+    )
+}
+
+/// The "fix first" list from the blast radii stored at the last write to
+/// the access graph: no graph is read.
+pub fn fix_first_stored(store: &Store, limit: usize) -> Result<Vec<FixFirst>> {
+    let rows = store.active_finding_keys_with_blast()?;
+    let blast: std::collections::HashMap<i64, f64> = rows.iter().map(|r| (r.0, r.3)).collect();
+    let keys = rows
+        .into_iter()
+        .map(|(id, check, sev, _)| (id, check, sev))
+        .collect();
+    fix_first_from(
+        store,
+        keys,
+        &blast,
+        |ids| {
+            Ok(store
+                .blast_of(ids)?
+                .into_iter()
+                .map(|r| (r.identity_id, (r.name, r.kind, r.score)))
+                .collect())
+        },
+        limit,
+    )
+}
+
+type Named = std::collections::HashMap<i64, (String, crate::model::IdentityKind, f64)>;
+
+fn fix_first_from(
+    store: &Store,
+    keys: Vec<(i64, String, i64)>,
+    blast: &std::collections::HashMap<i64, f64>,
+    names: impl FnOnce(&[i64]) -> Result<Named>,
+    limit: usize,
+) -> Result<Vec<FixFirst>> {
+    use crate::model::Severity;
+    let keys: Vec<(i64, String, Severity)> = keys
         .into_iter()
         .map(|(id, check, rank)| {
             (
@@ -156,20 +205,25 @@ pub fn fix_first(store: &Store, ranks: &[BlastRank], limit: usize) -> Result<Vec
             )
         })
         .collect();
+    let ranked = rank_fixes(&keys, blast, limit);
+    let ids: Vec<i64> = ranked.iter().map(|r| r.0).collect();
+    let named = names(&ids)?;
     let mut out = vec![];
-    for (id, check_id, severity, priority) in rank_fixes(&keys, &blast, limit) {
-        let Some(rank) = by_id.get(&id) else { continue };
+    for (id, check_id, severity, priority) in ranked {
+        let Some((name, kind, score)) = named.get(&id) else {
+            continue;
+        };
         let check = crate::findings::CHECKS.iter().find(|c| c.id == check_id);
         out.push(FixFirst {
             identity_id: id,
-            name: rank.name.clone(),
-            kind: rank.kind,
+            name: name.clone(),
+            kind: *kind,
             evidence: store.finding_evidence(id, &check_id)?.unwrap_or_default(),
             title: check.map(|c| c.title).unwrap_or_default().to_string(),
             fix: check.map(|c| c.fix).unwrap_or_default().to_string(),
             check_id,
             severity,
-            blast_score: rank.score,
+            blast_score: *score,
             priority,
         });
     }
@@ -227,19 +281,46 @@ pub fn figures_from_past(c: &PastPostureCounts) -> PostureFigures {
     }
 }
 
-/// Identities of the graph whose blast-radius score is at least `HIGH_BLAST`.
-pub fn high_blast_count(graph: &Graph) -> i64 {
-    graph
-        .rank(usize::MAX)
-        .iter()
-        .filter(|r| r.score >= HIGH_BLAST)
-        .count() as i64
+/// Ranked identities whose blast-radius score is at least `HIGH_BLAST`.
+pub fn high_blast_count(ranks: &[BlastRank]) -> i64 {
+    ranks.iter().filter(|r| r.score >= HIGH_BLAST).count() as i64
 }
 
-/// Figures now.
-pub fn figures(store: &Store, graph: Option<&Graph>, now: DateTime<Utc>) -> Result<PostureFigures> {
+/// Figures now, with the number of identities of high blast radius when
+/// it is known.
+pub fn figures(
+    store: &Store,
+    high_blast: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<PostureFigures> {
     let counts = store.posture_counts(now.timestamp(), STALE_DAYS, DEFAULT_REVIEW_DAYS)?;
-    Ok(figures_from(&counts, graph.map(high_blast_count)))
+    Ok(figures_from(&counts, high_blast))
+}
+
+/// Ranks every active identity's blast radius on `graph` and keeps the
+/// figures on the identities, for the posture page and its "fix first":
+/// called after each write to the access graph (a sync, a load, a
+/// documented link).
+pub fn record_blast(store: &Store, graph: &Graph) -> Result<Vec<BlastRank>> {
+    let ranks = graph.rank(usize::MAX);
+    let stored: Vec<crate::store::posture::StoredBlast> = ranks
+        .iter()
+        .map(|r| crate::store::posture::StoredBlast {
+            identity_id: r.identity_id,
+            score: r.score,
+            reachable_identities: i64::from(r.reachable_identities),
+            resources: i64::from(r.resources),
+            high_consequence: i64::from(r.high_consequence),
+        })
+        .collect();
+    store.set_blast_scores(&stored)?;
+    Ok(ranks)
+}
+
+/// Recomputes the stored blast radii from the whole graph (after a write
+/// to it outside a sync).
+pub fn refresh_blast(store: &Store) -> Result<()> {
+    record_blast(store, &Graph::load(store)?).map(|_| ())
 }
 
 /// Figures as of a past time, from the dates the cache holds (identities
@@ -248,10 +329,12 @@ pub fn reconstruct(store: &Store, at: DateTime<Utc>) -> Result<PostureFigures> {
     Ok(figures_from_past(&store.posture_counts_at(at.timestamp())?))
 }
 
-/// Appends a snapshot of the figures now.
+/// Appends a snapshot of the figures now, and keeps every identity's blast
+/// radius as of now.
 pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<PostureFigures> {
     let graph = Graph::load(store)?;
-    let f = figures(store, Some(&graph), now)?;
+    let ranks = record_blast(store, &graph)?;
+    let f = figures(store, Some(high_blast_count(&ranks)), now)?;
     store.add_posture_snapshot(now.timestamp(), origin, &serde_json::to_string(&f)?)?;
     Ok(f)
 }
@@ -313,16 +396,40 @@ pub fn finding_counts(store: &Store) -> Result<Vec<FindingCount>> {
 }
 
 pub fn view(store: &Store, now: DateTime<Utc>) -> Result<PostureView> {
-    let graph = Graph::load(store)?;
-    let figures = figures(store, Some(&graph), now)?;
-    let ranks = graph.rank(usize::MAX);
+    // The blast radii kept at the last write to the graph; a cache that has
+    // none yet (upgraded, not synced since) ranks on the whole graph here.
+    if !store.blast_scores_stored()? {
+        let graph = Graph::load(store)?;
+        let ranks = graph.rank(usize::MAX);
+        return Ok(PostureView {
+            at: now.to_rfc3339(),
+            figures: figures(store, Some(high_blast_count(&ranks)), now)?,
+            trend: trend(store, 104)?,
+            findings: finding_counts(store)?,
+            fix_first: fix_first(store, &ranks, 10)?,
+            top_blast: ranks.into_iter().take(10).collect(),
+        });
+    }
+    let top_blast = store
+        .top_blast(10)?
+        .into_iter()
+        .map(|r| BlastRank {
+            identity_id: r.identity_id,
+            name: r.name,
+            kind: r.kind,
+            score: r.score,
+            reachable_identities: u32::try_from(r.reachable_identities).unwrap_or(u32::MAX),
+            resources: u32::try_from(r.resources).unwrap_or(u32::MAX),
+            high_consequence: u32::try_from(r.high_consequence).unwrap_or(u32::MAX),
+        })
+        .collect();
     Ok(PostureView {
         at: now.to_rfc3339(),
-        figures,
+        figures: figures(store, Some(store.count_blast_at_least(HIGH_BLAST)?), now)?,
         trend: trend(store, 104)?,
         findings: finding_counts(store)?,
-        fix_first: fix_first(store, &ranks, 10)?,
-        top_blast: ranks.into_iter().take(10).collect(),
+        fix_first: fix_first_stored(store, 10)?,
+        top_blast,
     })
 }
 

@@ -203,4 +203,145 @@ impl Store {
             .into_iter()
             .next())
     }
+
+    /// Keeps each identity's blast radius (score, identities and resources
+    /// in reach, high-consequence actions) as ranked after a write to the
+    /// access graph; identities left out (not active) are cleared. Only
+    /// rows whose figures change are written.
+    pub fn set_blast_scores(&self, scores: &[StoredBlast]) -> Result<()> {
+        let tx = self.db.transaction()?;
+        let real = match tx.engine() {
+            super::db::Engine::Sqlite => "REAL",
+            super::db::Engine::Postgres => "DOUBLE PRECISION",
+        };
+        tx.execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS blast_now (id BIGINT PRIMARY KEY, score {real}, reach BIGINT,
+                 res BIGINT, high BIGINT);
+             DELETE FROM blast_now;"
+        ))?;
+        // Several rows a statement: one round trip each on PostgreSQL.
+        for chunk in scores.chunks(400) {
+            let marks = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let mut args: Vec<super::db::Value> = Vec::with_capacity(chunk.len() * 5);
+            for b in chunk {
+                args.extend([
+                    super::db::Value::Int(b.identity_id),
+                    super::db::Value::Real(b.score),
+                    super::db::Value::Int(b.reachable_identities),
+                    super::db::Value::Int(b.resources),
+                    super::db::Value::Int(b.high_consequence),
+                ]);
+            }
+            tx.execute(
+                &format!("INSERT INTO blast_now(id, score, reach, res, high) VALUES {marks}"),
+                super::db::params_from_iter(args.iter()),
+            )?;
+        }
+        tx.execute_batch(
+            "UPDATE identities SET blast_score = b.score, blast_reach = b.reach, blast_resources = b.res,
+                 blast_high = b.high
+             FROM blast_now b
+             WHERE b.id = identities.id
+               AND (identities.blast_score IS DISTINCT FROM b.score OR identities.blast_reach IS DISTINCT FROM b.reach
+                    OR identities.blast_resources IS DISTINCT FROM b.res OR identities.blast_high IS DISTINCT FROM b.high);
+             UPDATE identities SET blast_score = NULL, blast_reach = NULL, blast_resources = NULL, blast_high = NULL
+             WHERE blast_score IS NOT NULL AND id NOT IN (SELECT id FROM blast_now);
+             DELETE FROM blast_now;",
+        )?;
+        tx.commit()
+    }
+
+    /// Whether blast radii are stored for the active identities (none yet
+    /// after the upgrade that added them, before the next sync).
+    pub fn blast_scores_stored(&self) -> Result<bool> {
+        let missing: Option<i64> = self.db.query_opt(
+            "SELECT id FROM identities WHERE status = 'active' AND blast_score IS NULL LIMIT 1",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(missing.is_none())
+    }
+
+    /// The `limit` active identities with the largest stored blast radius,
+    /// largest first (equal scores by name).
+    pub fn top_blast(&self, limit: i64) -> Result<Vec<StoredBlastRank>> {
+        self.db.query_map(
+            "SELECT id, name, kind, blast_score, blast_reach, blast_resources, blast_high FROM identities
+             WHERE status = 'active' AND blast_score IS NOT NULL ORDER BY blast_score DESC, name LIMIT ?1",
+            [limit],
+            stored_rank,
+        )
+    }
+
+    /// Active identities whose stored blast score is at least `min`.
+    pub fn count_blast_at_least(&self, min: f64) -> Result<i64> {
+        self.db.query_row(
+            "SELECT count(*) FROM identities WHERE status = 'active' AND blast_score >= ?1",
+            [min],
+            |r| r.get(0),
+        )
+    }
+
+    /// Every finding of an active identity with that identity's stored
+    /// blast radius: (identity id, check id, severity rank, score).
+    pub fn active_finding_keys_with_blast(&self) -> Result<Vec<(i64, String, i64, f64)>> {
+        self.db.query_map(
+            "SELECT f.identity_id, f.check_id, f.severity, coalesce(i.blast_score, 0) FROM findings f
+             JOIN identities i ON i.id = f.identity_id WHERE i.status = 'active'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+    }
+
+    /// The stored blast radius of these identities (those without one are
+    /// left out).
+    pub fn blast_of(&self, ids: &[i64]) -> Result<Vec<StoredBlastRank>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            out.extend(self.db.query_map(
+                &format!(
+                    "SELECT id, name, kind, blast_score, blast_reach, blast_resources, blast_high FROM identities
+                     WHERE blast_score IS NOT NULL AND id IN ({marks})"
+                ),
+                super::db::params_from_iter(chunk.iter()),
+                stored_rank,
+            )?);
+        }
+        Ok(out)
+    }
+}
+
+/// One identity's blast radius as the posture keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlast {
+    pub identity_id: i64,
+    pub score: f64,
+    pub reachable_identities: i64,
+    pub resources: i64,
+    pub high_consequence: i64,
+}
+
+/// A stored blast radius with the identity's name and kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlastRank {
+    pub identity_id: i64,
+    pub name: String,
+    pub kind: crate::model::IdentityKind,
+    pub score: f64,
+    pub reachable_identities: i64,
+    pub resources: i64,
+    pub high_consequence: i64,
+}
+
+fn stored_rank(r: &super::db::Row<'_>) -> Result<StoredBlastRank> {
+    Ok(StoredBlastRank {
+        identity_id: r.get(0)?,
+        name: r.get(1)?,
+        kind: r.get(2)?,
+        score: r.get(3)?,
+        reachable_identities: r.get::<Option<i64>>(4)?.unwrap_or(0),
+        resources: r.get::<Option<i64>>(5)?.unwrap_or(0),
+        high_consequence: r.get::<Option<i64>>(6)?.unwrap_or(0),
+    })
 }

@@ -114,6 +114,8 @@ impl Store {
                     "UPDATE identities SET owner_id = ?2 WHERE id = ?1",
                     [identity, o],
                 )?;
+                // Its findings (no owner, departed owner) follow the new owner.
+                super::load::refresh_derived_for(&tx, now, &[identity])?;
             }
         }
         audit::append(

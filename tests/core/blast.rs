@@ -345,3 +345,58 @@ fn the_blast_radius_from_the_reached_part_of_the_graph_is_the_whole_graphs() {
         );
     }
 }
+
+/// The posture page reads the blast radii kept at the last write to the
+/// graph (a load, a sync, a documented link) instead of ranking the whole
+/// graph on every visit: the page is the same as when ranked on the spot
+/// (a cache that has none stored yet), and a documented link refreshes them.
+#[test]
+fn the_posture_page_reads_blast_radii_kept_at_the_last_graph_write() {
+    let mut store = crate::util::test_store();
+    custodian::ops::load_demo(
+        &mut store,
+        custodian::demo::DemoSize::S,
+        custodian::demo::DEFAULT_SEED,
+        now(),
+    )
+    .unwrap();
+    assert!(store.blast_scores_stored().unwrap());
+    let kept = custodian::ops::posture(&store, now()).unwrap();
+    store
+        .raw_db()
+        .execute("UPDATE identities SET blast_score = NULL", [])
+        .unwrap();
+    assert!(!store.blast_scores_stored().unwrap());
+    let ranked = custodian::ops::posture(&store, now()).unwrap();
+    assert_eq!(kept.top_blast, ranked.top_blast);
+    assert_eq!(kept.fix_first, ranked.fix_first);
+    assert_eq!(kept.figures, ranked.figures);
+    assert_eq!(kept.top_blast.len(), 10);
+    assert_eq!(kept.fix_first.len(), 10);
+
+    // The least-reaching active identity is linked to the one reaching
+    // most: its kept radius becomes what the graph now says.
+    custodian::posture::refresh_blast(&store).unwrap();
+    let ranks = Graph::load(&store).unwrap().rank(usize::MAX);
+    let (top, low) = (&ranks[0], ranks.last().unwrap());
+    let before = store.blast_of(&[low.identity_id]).unwrap()[0].score;
+    let actor = store.resolve_person("1").unwrap();
+    custodian::ops::link_identities(
+        &mut store,
+        actor,
+        &low.identity_id.to_string(),
+        &top.identity_id.to_string(),
+        DelegationKind::Invoke,
+        "its key deploys through the top one",
+        now(),
+    )
+    .unwrap();
+    let after = store.blast_of(&[low.identity_id]).unwrap()[0].score;
+    let graph = Graph::load(&store)
+        .unwrap()
+        .blast(low.identity_id)
+        .unwrap()
+        .score;
+    assert!(after > before, "{before} -> {after}");
+    assert_eq!(after, graph);
+}

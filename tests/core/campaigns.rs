@@ -826,6 +826,18 @@ fn tasks_are_worked_and_a_done_transfer_changes_the_owner() {
         .set_task_status(w.p["Ana"], t[0].id, TaskStatus::Failed, "", now())
         .unwrap_err();
     assert!(err.message.contains("why"));
+    let departed_findings = |store: &custodian::store::Store| -> i64 {
+        store
+            .raw_db()
+            .query_row(
+                "SELECT count(*) FROM findings f JOIN identities i ON i.id = f.identity_id
+                 WHERE i.name = 'agent-b' AND f.check_id = 'owner-departed'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(departed_findings(&w.store), 1);
     w.store
         .set_task_status(
             w.p["Ana"],
@@ -841,6 +853,8 @@ fn tasks_are_worked_and_a_done_transfer_changes_the_owner() {
         .query_row("SELECT p.display_name FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.name = 'agent-b'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(owner, "Fay");
+    // Its findings follow the new owner: Dan's departure no longer counts.
+    assert_eq!(departed_findings(&w.store), 0);
     assert_eq!(
         w.store.tasks(None, Some(TaskStatus::Done)).unwrap().len(),
         1
