@@ -71,12 +71,30 @@ fn search_query(engine: Engine, input: &str) -> Option<String> {
 impl Store {
     /// One page of identities matching `q`, with the total count.
     pub fn inventory(&self, q: &InventoryQuery, now: DateTime<Utc>) -> Result<InventoryPage> {
-        let (count_sql, ids_sql, args) = inventory_sql(self.db.engine(), q);
+        self.inventory_planned(q, now, None)
+    }
+
+    /// [`Store::inventory`] with the way of reading the page chosen
+    /// (`Some(true)`: the filter's matches, sorted; `Some(false)`: a walk of
+    /// the sort's index) rather than estimated: both give the same page, and
+    /// the tests and the benchmark compare them.
+    pub fn inventory_planned(
+        &self,
+        q: &InventoryQuery,
+        now: DateTime<Utc>,
+        filter_first: Option<bool>,
+    ) -> Result<InventoryPage> {
+        let (count_sql, _, args) = inventory_sql(self.db.engine(), q, false);
         let total: i64 = self.db.query_row(
             &count_sql,
             crate::store::db::params_from_iter(args.iter()),
             |r| r.get(0),
         )?;
+        let filter_first = match filter_first {
+            Some(f) => f,
+            None => self.filter_first(q, total)?,
+        };
+        let (_, ids_sql, _) = inventory_sql(self.db.engine(), q, filter_first);
         let mut st = self.db.prepare_cached(&ids_sql)?;
         let ids = st
             .query_map(crate::store::db::params_from_iter(args.iter()), |r| {
@@ -134,11 +152,36 @@ impl Store {
         })
     }
 
+    /// Whether a page is read from the filter's matches, sorted (rather
+    /// than by walking the sort's index and skipping what the filter
+    /// refuses): when the walk would visit more than [`WALK_LIMIT`] rows,
+    /// estimated from the share of identities that match. SQLite keeps no
+    /// statistics to weigh this itself; PostgreSQL does, and decides alone.
+    fn filter_first(&self, q: &InventoryQuery, total: i64) -> Result<bool> {
+        if self.db.engine() != Engine::Sqlite || !has_filter(q) {
+            return Ok(false);
+        }
+        // The largest id bounds the number of identities, at no cost.
+        let size: i64 =
+            self.db
+                .query_row("SELECT coalesce(max(id), 0) FROM identities", [], |r| {
+                    r.get(0)
+                })?;
+        Ok(read_matches_first(walk_visits(q, total, size), total))
+    }
+
     /// How the engine runs the two statements of an inventory page: its
     /// query plan, one line a step (a diagnostic for the benchmark).
     pub fn inventory_plan(&self, q: &InventoryQuery) -> Result<Vec<String>> {
-        let (count_sql, ids_sql, args) = inventory_sql(self.db.engine(), q);
-        let mut lines = vec![];
+        let (count_sql, _, args) = inventory_sql(self.db.engine(), q, false);
+        let total: i64 = self.db.query_row(
+            &count_sql,
+            crate::store::db::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        let filter_first = self.filter_first(q, total)?;
+        let (_, ids_sql, _) = inventory_sql(self.db.engine(), q, filter_first);
+        let mut lines = vec![format!("{total} matches; filter first: {filter_first}")];
         for (what, sql) in [("count", count_sql), ("page", ids_sql)] {
             lines.push(format!("{what}:"));
             let steps: Vec<String> = match self.db.engine() {
@@ -457,8 +500,60 @@ impl Store {
 
 /// The two statements of an inventory page (the total count, then one page
 /// of ids in order) with their positional arguments.
-fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Value>) {
+/// Matches few enough to read and sort whatever the sort (a few ms at
+/// 100k identities): an estimate of the walk can be far off when the filter
+/// and the sort go together (no owner, sorted by owner: all at the end).
+pub const FEW_MATCHES: i64 = 5_000;
+
+/// Read the filter's matches and sort them, rather than walk the sort's
+/// index, when that reads fewer rows than the walk would visit or the
+/// matches are few.
+pub fn read_matches_first(visits: f64, total: i64) -> bool {
+    total <= FEW_MATCHES || (total as f64) < visits
+}
+
+/// Any filter besides the sort?
+fn has_filter(q: &InventoryQuery) -> bool {
+    !q.search.trim().is_empty()
+        || !q.kinds.is_empty()
+        || !q.statuses.is_empty()
+        || !q.classes.is_empty()
+        || !q.sources.is_empty()
+        || q.owner.is_some()
+        || q.owner_state.is_some()
+        || q.has_findings.is_some()
+}
+
+/// The rows a walk of the sort's index visits to fill a page when `total`
+/// of `size` identities match, spread evenly.
+pub fn walk_visits(q: &InventoryQuery, total: i64, size: i64) -> f64 {
+    let limit = match q.limit {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    };
+    let wanted = f64::from(q.offset) + f64::from(limit);
+    if total <= 0 {
+        // Nothing matches: a walk would visit every row to find that out.
+        return size as f64;
+    }
+    (wanted * size as f64 / total as f64).min(size as f64)
+}
+
+fn inventory_sql(
+    engine: Engine,
+    q: &InventoryQuery,
+    filter_first: bool,
+) -> (String, String, Vec<Value>) {
     let (where_sql, args) = inventory_filter(engine, q);
+    // SQLite has no statistics to choose between reading the filter's
+    // matches and walking the sort's index: the page's statement says which,
+    // a + before the sort's columns or before the filter's.
+    let hinted = engine == Engine::Sqlite && has_filter(q);
+    let page_where = if hinted && !filter_first {
+        filter_with(engine, q, "+").0
+    } else {
+        where_sql.clone()
+    };
     let dir = if q.descending { "DESC" } else { "ASC" };
     // `i.id` last makes the order total, so pages never overlap.
     let order = match q.sort {
@@ -489,9 +584,17 @@ fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Val
     let count_sql = format!("SELECT count(*) FROM identities i {where_sql}");
     // Two steps: page the ids with only the joins the sort needs (cheap to
     // sort, index-friendly), then read the display columns of that page.
+    let mut terms: Vec<String> = order.split(", ").map(str::to_string).collect();
+    terms.push(format!("i.id {dir}"));
+    if hinted && filter_first {
+        // A unary + keeps SQLite from walking an index for the order, so it
+        // reads the matches through the filter's index and sorts them.
+        terms = terms.into_iter().map(|t| format!("+{t}")).collect();
+    }
     let ids_sql = format!(
-        "SELECT i.id FROM identities i {where_sql}
-         ORDER BY {order}, i.id {dir} LIMIT {limit} OFFSET {offset}",
+        "SELECT i.id FROM identities i {page_where}
+         ORDER BY {} LIMIT {limit} OFFSET {offset}",
+        terms.join(", "),
         offset = q.offset
     );
     (count_sql, ids_sql, args)
@@ -499,6 +602,12 @@ fn inventory_sql(engine: Engine, q: &InventoryQuery) -> (String, String, Vec<Val
 
 /// Builds the WHERE clause (with positional arguments) for an inventory query.
 pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, Vec<Value>) {
+    filter_with(engine, q, "")
+}
+
+/// [`inventory_filter`] with `p` before each column (`+`: SQLite then
+/// uses no index for the filter, and walks the sort's).
+fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Value>) {
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let in_list =
@@ -511,7 +620,7 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
             args.extend(values);
         };
     in_list(
-        "i.kind",
+        &format!("{p}i.kind"),
         q.kinds
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -520,7 +629,7 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
         &mut args,
     );
     in_list(
-        "i.status",
+        &format!("{p}i.status"),
         q.statuses
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -529,7 +638,7 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
         &mut args,
     );
     in_list(
-        "i.agent_class",
+        &format!("{p}i.agent_class"),
         q.classes
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -538,37 +647,37 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
         &mut args,
     );
     in_list(
-        "i.source_id",
+        &format!("{p}i.source_id"),
         q.sources.iter().map(|s| Value::Int(*s)).collect(),
         &mut clauses,
         &mut args,
     );
     if let Some(owner) = q.owner {
-        clauses.push("i.owner_id = ?".into());
+        clauses.push(format!("{p}i.owner_id = ?"));
         args.push(Value::Int(owner));
     }
     match q.owner_state {
-        Some(OwnerState::None) => clauses.push("i.owner_state = 'none'".into()),
-        Some(OwnerState::Owned) => clauses.push("i.owner_state = 'owned'".into()),
-        Some(OwnerState::Departed) => clauses.push("i.owner_state = 'departed'".into()),
+        Some(OwnerState::None) => clauses.push(format!("{p}i.owner_state = 'none'")),
+        Some(OwnerState::Owned) => clauses.push(format!("{p}i.owner_state = 'owned'")),
+        Some(OwnerState::Departed) => clauses.push(format!("{p}i.owner_state = 'departed'")),
         None => {}
     }
     match q.has_findings {
-        Some(true) => clauses.push("i.finding_count > 0".into()),
-        Some(false) => clauses.push("i.finding_count = 0".into()),
+        Some(true) => clauses.push(format!("{p}i.finding_count > 0")),
+        Some(false) => clauses.push(format!("{p}i.finding_count = 0")),
         None => {}
     }
     if let Some(m) = search_query(engine, &q.search) {
         clauses.push(
             match engine {
                 Engine::Sqlite => {
-                    "i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)"
+                    "{p}i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)"
                 }
                 Engine::Postgres => {
                     "i.id IN (SELECT id FROM identity_fts WHERE doc @@ to_tsquery('simple', ?))"
                 }
             }
-            .into(),
+            .replace("{p}", p),
         );
         args.push(Value::Text(m));
     }
@@ -582,7 +691,34 @@ pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, V
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{fts_query, read_matches_first, walk_visits};
+    use crate::views::InventoryQuery;
+
+    #[test]
+    fn a_walk_visits_the_page_over_the_share_that_matches() {
+        let q = InventoryQuery::default();
+        // Half match: twice the page.
+        assert_eq!(walk_visits(&q, 50_000, 100_000), 200.0);
+        // 807 of 100k match: a walk visits ~12k rows for the first page...
+        let few = walk_visits(&q, 807, 100_000);
+        assert!(few > 12_000.0 && few < 13_000.0, "{few}");
+        // ... and the whole index for page 300 (capped at the table).
+        let deep = InventoryQuery {
+            offset: 30_000,
+            ..q.clone()
+        };
+        assert_eq!(walk_visits(&deep, 807, 100_000), 100_000.0);
+        // Nothing matches: the walk would read everything.
+        assert_eq!(walk_visits(&q, 0, 100_000), 100_000.0);
+    }
+
+    #[test]
+    fn matches_are_read_first_when_few_or_fewer_than_the_walk() {
+        assert!(read_matches_first(12_400.0, 807));
+        assert!(read_matches_first(100_000.0, 30_000));
+        assert!(!read_matches_first(200.0, 50_000));
+        assert!(!read_matches_first(1_344.0, 7_442));
+    }
 
     #[test]
     fn fts_query_neutralises_operators() {

@@ -1,7 +1,7 @@
 //! Bulk writes: loading a whole organisation snapshot, and keeping the derived
 //! tables (findings, roll-ups) in step.
 
-use crate::store::db::Db;
+use crate::store::db::{Db, Engine};
 use chrono::{DateTime, Utc};
 
 use super::{to_ts, to_ts_opt, Store};
@@ -55,8 +55,23 @@ impl Store {
             "DELETE FROM findings; DELETE FROM delegations; DELETE FROM grants; DELETE FROM credentials;
              DELETE FROM identities; DELETE FROM resources; DELETE FROM people; DELETE FROM sources;",
         )?;
+        // The secondary indexes of what a load fills are built once the rows
+        // are in (one sort each) rather than kept row by row: the
+        // identities' after their roll-ups are written, the others before
+        // the checks read them. In the transaction: a failed load keeps
+        // them as they were.
+        let children =
+            drop_secondary_indexes(&tx, &["grants", "credentials", "delegations", "findings"])?;
+        let identities = drop_secondary_indexes(&tx, &["identities"])?;
         let mut counts = insert_org(&tx, org).context(|| "loading the organisation".to_string())?;
+        create_indexes(&tx, &children)?;
         counts.findings = refresh_derived(&tx, now)?;
+        if tx.engine() == Engine::Postgres {
+            // PostgreSQL builds no index on a table with deferred checks
+            // pending (the owner keys): every row is in, check them now.
+            tx.execute_batch("SET CONSTRAINTS ALL IMMEDIATE")?;
+        }
+        create_indexes(&tx, &identities)?;
         super::offboarding::open_cases(&tx, now)?;
         after(&tx)?;
         tx.commit()?;
@@ -71,6 +86,38 @@ impl Store {
         tx.commit()?;
         Ok(n)
     }
+}
+
+/// Drops the indexes of `tables` that no constraint needs, returning the
+/// statements that create them again.
+fn drop_secondary_indexes(tx: &Db, tables: &[&str]) -> Result<Vec<String>> {
+    let mut found: Vec<(String, String)> = vec![];
+    for table in tables {
+        found.extend(match tx.engine() {
+            Engine::Sqlite => tx.query_map(
+                "SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+                [*table],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?,
+            Engine::Postgres => tx.query_map(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = ?1
+                   AND indexname NOT IN (SELECT conname FROM pg_constraint)",
+                [*table],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?,
+        });
+    }
+    for (name, _) in &found {
+        tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
+    }
+    Ok(found.into_iter().map(|(_, sql)| sql).collect())
+}
+
+fn create_indexes(tx: &Db, statements: &[String]) -> Result<()> {
+    for sql in statements {
+        tx.execute_batch(sql)?;
+    }
+    Ok(())
 }
 
 fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
@@ -253,7 +300,8 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
 const SCOPE: &str = "temp.refresh_scope";
 
 /// [`refresh_derived`] for a few identities: their findings and roll-ups are
-/// recomputed, every other row is left as it is. Correct because every check
+/// recomputed, every other row is left as it is (their owner and source
+/// names follow by trigger: a member's handover may write only the roll-ups). Correct because every check
 /// is a function of one identity's own rows (its credentials, grants, owner,
 /// source, override); a test in tests/core/offboarding.rs proves it equals a
 /// full refresh.
@@ -335,18 +383,25 @@ pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
               g AS (SELECT identity_id, count(*) AS n FROM grants GROUP BY identity_id),
               f AS (SELECT identity_id, count(*) AS n, max(severity) AS sev FROM findings GROUP BY identity_id),
               agg AS (SELECT i.id, coalesce(c.n, 0) AS cn, c.oldest AS oldest, coalesce(g.n, 0) AS gn,
-                             coalesce(f.n, 0) AS fn, coalesce(f.sev, 0) AS sev
+                             coalesce(f.n, 0) AS fn, coalesce(f.sev, 0) AS sev, p.display_name AS oname,
+                             CASE WHEN i.owner_id IS NULL THEN 'none' WHEN p.status = 'active' THEN 'owned'
+                                  ELSE 'departed' END AS ostate,
+                             s.name AS sname
                       FROM identities i
                       LEFT JOIN c ON c.identity_id = i.id
                       LEFT JOIN g ON g.identity_id = i.id
-                      LEFT JOIN f ON f.identity_id = i.id)
+                      LEFT JOIN f ON f.identity_id = i.id
+                      LEFT JOIN people p ON p.id = i.owner_id
+                      LEFT JOIN sources s ON s.id = i.source_id)
          UPDATE identities SET credential_count = agg.cn, oldest_credential_at = agg.oldest, grant_count = agg.gn,
-                               finding_count = agg.fn, max_severity = agg.sev
+                               finding_count = agg.fn, max_severity = agg.sev, owner_name = agg.oname,
+                               owner_state = agg.ostate, source_name = agg.sname
          FROM agg
          WHERE agg.id = identities.id
            AND (identities.credential_count IS DISTINCT FROM agg.cn OR identities.oldest_credential_at IS DISTINCT FROM agg.oldest
                 OR identities.grant_count IS DISTINCT FROM agg.gn OR identities.finding_count IS DISTINCT FROM agg.fn
-                OR identities.max_severity IS DISTINCT FROM agg.sev);",
+                OR identities.max_severity IS DISTINCT FROM agg.sev OR identities.owner_name IS DISTINCT FROM agg.oname
+                OR identities.owner_state IS DISTINCT FROM agg.ostate OR identities.source_name IS DISTINCT FROM agg.sname);",
     )?;
     let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))

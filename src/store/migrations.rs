@@ -1036,9 +1036,12 @@ ALTER TABLE grants ADD COLUMN excluded TEXT;
         description: "inventory at scale: owner and source names denormalised by trigger, sort and filter indexes, stored blast radius",
         sql: r#"
 -- Denormalised for the inventory's sorts, filters and facets at 100k rows
--- (each an index away), kept by the triggers below in the writing
--- transaction: the owner's display name and state ('owned': an active
--- owner; 'departed'; 'none') and the source's name.
+-- (each an index away): the owner's display name and state ('owned': an
+-- active owner; 'departed'; 'none') and the source's name. Rows a load or
+-- sync inserts get them from the roll-ups at the end of its write batch
+-- (`refresh_derived`: one grouped pass, not a trigger per row); a later
+-- change of owner or source, an owner's rename or departure and a source's
+-- rename carry them by the triggers below, in the writing statement.
 ALTER TABLE identities ADD COLUMN owner_name TEXT;
 ALTER TABLE identities ADD COLUMN owner_state TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE identities ADD COLUMN source_name TEXT;
@@ -1063,16 +1066,16 @@ CREATE INDEX identities_status_name ON identities(status, name COLLATE NOCASE);
 -- Every filter column: counts and facets read this index, not the rows.
 CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
 CREATE INDEX identities_blast ON identities(blast_score);
+-- A filter leading each index, for selective filters; a sort key each.
+CREATE INDEX identities_class_name ON identities(agent_class, name COLLATE NOCASE);
+CREATE INDEX identities_owner_state ON identities(owner_state, name COLLATE NOCASE);
+CREATE INDEX identities_findings ON identities(finding_count);
+CREATE INDEX identities_credentials ON identities(credential_count);
+CREATE INDEX identities_grants ON identities(grant_count);
+CREATE INDEX identities_created ON identities(created_at);
+CREATE INDEX identities_oldest ON identities((oldest_credential_at IS NULL), oldest_credential_at DESC);
+CREATE INDEX identities_oldest_desc ON identities((oldest_credential_at IS NULL), oldest_credential_at, id DESC);
 
-CREATE TRIGGER identities_denorm_insert AFTER INSERT ON identities BEGIN
-    UPDATE identities SET
-        owner_name = (SELECT display_name FROM people WHERE id = new.owner_id),
-        owner_state = CASE WHEN new.owner_id IS NULL THEN 'none'
-                           WHEN (SELECT status FROM people WHERE id = new.owner_id) = 'active' THEN 'owned'
-                           ELSE 'departed' END,
-        source_name = (SELECT name FROM sources WHERE id = new.source_id)
-    WHERE id = new.id;
-END;
 CREATE TRIGGER identities_denorm_update AFTER UPDATE OF owner_id, source_id ON identities BEGIN
     UPDATE identities SET
         owner_name = (SELECT display_name FROM people WHERE id = new.owner_id),
@@ -1082,13 +1085,7 @@ CREATE TRIGGER identities_denorm_update AFTER UPDATE OF owner_id, source_id ON i
         source_name = (SELECT name FROM sources WHERE id = new.source_id)
     WHERE id = new.id;
 END;
--- An owner row written after its identities (the key is deferred), renamed
--- or leaving.
-CREATE TRIGGER people_denorm_insert AFTER INSERT ON people BEGIN
-    UPDATE identities SET owner_name = new.display_name,
-        owner_state = CASE WHEN new.status = 'active' THEN 'owned' ELSE 'departed' END
-    WHERE owner_id = new.id;
-END;
+-- An owner renamed or leaving.
 CREATE TRIGGER people_denorm_update AFTER UPDATE OF display_name, status ON people
 WHEN old.display_name IS NOT new.display_name OR old.status IS NOT new.status BEGIN
     UPDATE identities SET owner_name = new.display_name,
@@ -1101,9 +1098,12 @@ END;
 "#,
         postgres: r#"
 -- Denormalised for the inventory's sorts, filters and facets at 100k rows
--- (each an index away), kept by the triggers below in the writing
--- transaction: the owner's display name and state ('owned': an active
--- owner; 'departed'; 'none') and the source's name.
+-- (each an index away): the owner's display name and state ('owned': an
+-- active owner; 'departed'; 'none') and the source's name. Rows a load or
+-- sync inserts get them from the roll-ups at the end of its write batch
+-- (`refresh_derived`: one grouped pass, not a trigger per row); a later
+-- change of owner or source, an owner's rename or departure and a source's
+-- rename carry them by the triggers below, in the writing statement.
 ALTER TABLE identities ADD COLUMN owner_name TEXT;
 ALTER TABLE identities ADD COLUMN owner_state TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE identities ADD COLUMN source_name TEXT;
@@ -1128,6 +1128,15 @@ CREATE INDEX identities_status_name ON identities(status, name COLLATE nocase);
 -- Every filter column: counts and facets read this index, not the rows.
 CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
 CREATE INDEX identities_blast ON identities(blast_score);
+-- A filter leading each index, for selective filters; a sort key each.
+CREATE INDEX identities_class_name ON identities(agent_class, name COLLATE nocase);
+CREATE INDEX identities_owner_state ON identities(owner_state, name COLLATE nocase);
+CREATE INDEX identities_findings ON identities(finding_count);
+CREATE INDEX identities_credentials ON identities(credential_count);
+CREATE INDEX identities_grants ON identities(grant_count);
+CREATE INDEX identities_created ON identities(created_at);
+CREATE INDEX identities_oldest ON identities((oldest_credential_at IS NULL), oldest_credential_at DESC);
+CREATE INDEX identities_oldest_desc ON identities((oldest_credential_at IS NULL), oldest_credential_at, id DESC);
 
 -- Set on the row being written (a member's handover writes only owner_id:
 -- a trigger's change needs no column grant). The search path is pinned:
@@ -1148,7 +1157,7 @@ BEGIN
     NEW.source_name := (SELECT s.name FROM sources s WHERE s.id = NEW.source_id);
     RETURN NEW;
 END $$;
-CREATE TRIGGER identities_denorm BEFORE INSERT OR UPDATE OF owner_id, source_id ON identities
+CREATE TRIGGER identities_denorm BEFORE UPDATE OF owner_id, source_id ON identities
     FOR EACH ROW EXECUTE FUNCTION identities_denorm();
 CREATE FUNCTION people_denorm() RETURNS trigger LANGUAGE plpgsql SET search_path = custodian, pg_temp AS $$
 BEGIN
@@ -1157,8 +1166,6 @@ BEGIN
     WHERE owner_id = NEW.id;
     RETURN NULL;
 END $$;
-CREATE TRIGGER people_denorm_insert AFTER INSERT ON people
-    FOR EACH ROW EXECUTE FUNCTION people_denorm();
 CREATE TRIGGER people_denorm_update AFTER UPDATE OF display_name, status ON people
     FOR EACH ROW WHEN (OLD.display_name IS DISTINCT FROM NEW.display_name OR OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION people_denorm();

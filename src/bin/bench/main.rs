@@ -352,6 +352,15 @@ fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Resul
         rows as f64 / load_s
     ));
 
+    // What a load or sync does after writing: rank every blast radius and
+    // keep it with a posture snapshot (the posture page reads it).
+    let t = Instant::now();
+    custodian::posture::record(&store, "load", now)?;
+    let record_s = t.elapsed().as_secs_f64();
+    lines.push(format!(
+        "posture record after the write (every blast radius ranked and kept): {record_s:.2}s"
+    ));
+
     // Reopen so queries run on a cold connection.
     drop(store);
     let store = target.open()?;
@@ -404,30 +413,28 @@ fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Resul
     ];
     let mut qjson = Vec::new();
     let explain = std::env::var_os("CUSTODIAN_BENCH_EXPLAIN").is_some();
-    let mut time_query = |name: &str,
-                          q: &InventoryQuery,
-                          runs: usize|
-     -> custodian::Result<(f64, f64, i64)> {
-        let mut times = Vec::with_capacity(runs);
-        let mut total = 0;
-        for _ in 0..runs {
-            let t = Instant::now();
-            let page = store.inventory(q, now)?;
-            times.push(t.elapsed());
-            total = page.total;
-        }
-        times.sort();
-        let (p50, p95) = (ms(percentile(&times, 0.5)), ms(percentile(&times, 0.95)));
-        if explain {
-            for l in store.inventory_plan(q)? {
-                eprintln!("    {name}: {l}");
+    let mut time_query =
+        |name: &str, q: &InventoryQuery, runs: usize| -> custodian::Result<(f64, f64, i64)> {
+            let mut times = Vec::with_capacity(runs);
+            let mut total = 0;
+            for _ in 0..runs {
+                let t = Instant::now();
+                let page = store.inventory(q, now)?;
+                times.push(t.elapsed());
+                total = page.total;
             }
-        }
-        qjson.push(
+            times.sort();
+            let (p50, p95) = (ms(percentile(&times, 0.5)), ms(percentile(&times, 0.95)));
+            if explain {
+                for l in store.inventory_plan(q)? {
+                    eprintln!("    {name}: {l}");
+                }
+            }
+            qjson.push(
             serde_json::json!({"query": name, "median_ms": p50, "p95_ms": p95, "matches": total}),
         );
-        Ok((p50, p95, total))
-    };
+            Ok((p50, p95, total))
+        };
     lines.push(format!(
         "inventory queries (first page of 100 + total count), {runs} runs:"
     ));
@@ -497,6 +504,39 @@ fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Resul
         "posture page: median {posture_ms:.1} ms, p95 {:.1} ms",
         ms(percentile(&times, 0.95))
     ));
+    // Where the posture page's time goes.
+    let part = |f: &dyn Fn() -> custodian::Result<()>| -> custodian::Result<f64> {
+        let t = Instant::now();
+        f()?;
+        Ok(ms(t.elapsed()))
+    };
+    let parts = [
+        (
+            "figures",
+            part(&|| custodian::posture::figures(&store, None, now).map(|_| ()))?,
+        ),
+        (
+            "trend",
+            part(&|| custodian::posture::trend(&store, 104).map(|_| ()))?,
+        ),
+        (
+            "findings by check",
+            part(&|| custodian::posture::finding_counts(&store).map(|_| ()))?,
+        ),
+        (
+            "fix first",
+            part(&|| custodian::posture::fix_first_stored(&store, 10).map(|_| ()))?,
+        ),
+        ("top blast", part(&|| store.top_blast(10).map(|_| ()))?),
+    ];
+    lines.push(format!(
+        "  posture parts: {}",
+        parts
+            .iter()
+            .map(|(n, t)| format!("{n} {t:.1} ms"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     let agents = store.inventory(
         &InventoryQuery {
             kinds: vec![IdentityKind::AiAgent],
@@ -540,6 +580,7 @@ fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Resul
             "detail_median_ms": ms(detail_p50),
             "facets_ms": facets_ms,
             "posture_ms": posture_ms,
+            "posture_record_s": record_s,
             "blast_page_p95_ms": blast_ms,
             "peak_rss_mib": {"generate": rss_gen, "load": rss_load, "end": rss_end},
             "cache_mib": db_mib,
