@@ -112,6 +112,12 @@ pub fn severity_weight(s: crate::model::Severity) -> f64 {
     }
 }
 
+/// The smallest blast score an identity needs for one of its findings to
+/// reach `priority` in [`rank_fixes`] (the heaviest severity weighs 8).
+pub fn min_score_to_reach(priority: f64) -> f64 {
+    priority / severity_weight(crate::model::Severity::Critical) - 1.0
+}
+
 /// Ranks findings (identity id, check id, severity) by severity weight ×
 /// (1 + the identity's blast score), highest first; ties by severity, then
 /// identity and check id, so the order is stable. Identities without a
@@ -164,7 +170,35 @@ pub fn fix_first(store: &Store, ranks: &[BlastRank], limit: usize) -> Result<Vec
 /// The "fix first" list from the blast radii stored at the last write to
 /// the access graph: no graph is read.
 pub fn fix_first_stored(store: &Store, limit: usize) -> Result<Vec<FixFirst>> {
-    let rows = store.active_finding_keys_with_blast()?;
+    // Only the findings of identities that reach far enough can rank first:
+    // start with those of the 50 reaching furthest, then widen to every
+    // identity whose score could still reach the last place found.
+    let top = store.top_blast(50)?;
+    let mut min = match top.last() {
+        Some(r) if top.len() == 50 => r.score,
+        _ => f64::MIN,
+    };
+    let rows = loop {
+        let rows = store.finding_keys_blast_at_least(min)?;
+        let keys: Vec<(i64, String, crate::model::Severity)> = rows
+            .iter()
+            .map(|(id, c, sev, _)| {
+                let s =
+                    crate::model::Severity::from_rank(*sev).unwrap_or(crate::model::Severity::Low);
+                (*id, c.clone(), s)
+            })
+            .collect();
+        let blast: std::collections::HashMap<i64, f64> = rows.iter().map(|r| (r.0, r.3)).collect();
+        let ranked = rank_fixes(&keys, &blast, limit);
+        let need = match ranked.last() {
+            Some(last) if ranked.len() == limit => min_score_to_reach(last.3),
+            _ => f64::MIN,
+        };
+        if need >= min {
+            break rows;
+        }
+        min = need;
+    };
     let blast: std::collections::HashMap<i64, f64> = rows.iter().map(|r| (r.0, r.3)).collect();
     let keys = rows
         .into_iter()
@@ -470,6 +504,17 @@ mod tests {
         // Without a score: reaches nothing; a negative score counts as 0.
         let none = rank_fixes(&keys[1..2], &HashMap::from([(2, -5.0)]), 1);
         assert_eq!(none[0].3, 8.0);
+    }
+
+    #[test]
+    fn a_finding_reaches_a_priority_only_from_a_high_enough_score() {
+        // A critical finding (8) on an identity of score 9 ranks 80: any
+        // finding to rank above it needs a score of at least 9.
+        assert_eq!(min_score_to_reach(80.0), 9.0);
+        let keys = vec![(1, "x".to_string(), Severity::Critical)];
+        let at = rank_fixes(&keys, &std::collections::HashMap::from([(1, 9.0)]), 1);
+        assert_eq!(at[0].3, 80.0);
+        assert!(min_score_to_reach(8.0) <= 0.0);
     }
 
     #[test]

@@ -43,6 +43,16 @@ impl Engine {
             Engine::Postgres => "postgres",
         }
     }
+
+    /// `column` kept from choosing an index: SQLite, which keeps no
+    /// statistics, reads a unary `+` as "not through an index on this"; the
+    /// PostgreSQL planner weighs its own statistics and gets it plain.
+    pub fn no_index(self, column: &str) -> String {
+        match self {
+            Engine::Sqlite => format!("+{column}"),
+            Engine::Postgres => column.to_string(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -1065,7 +1065,10 @@ CREATE INDEX identities_source_sort ON identities(source_name, name COLLATE NOCA
 CREATE INDEX identities_status_name ON identities(status, name COLLATE NOCASE);
 -- Every filter column: counts and facets read this index, not the rows.
 CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
-CREATE INDEX identities_blast ON identities(blast_score);
+CREATE INDEX identities_blast ON identities(blast_score DESC, name);
+-- The posture page's counts, each from an index rather than the rows.
+CREATE INDEX credentials_posture ON credentials(identity_id, kind, expires_at, last_used_at);
+CREATE INDEX findings_severity ON findings(severity);
 -- A filter leading each index, for selective filters; a sort key each.
 CREATE INDEX identities_class_name ON identities(agent_class, name COLLATE NOCASE);
 CREATE INDEX identities_owner_state ON identities(owner_state, name COLLATE NOCASE);
@@ -1127,7 +1130,10 @@ CREATE INDEX identities_source_sort ON identities(source_name, name COLLATE noca
 CREATE INDEX identities_status_name ON identities(status, name COLLATE nocase);
 -- Every filter column: counts and facets read this index, not the rows.
 CREATE INDEX identities_filter ON identities(kind, status, agent_class, source_id, owner_state, finding_count);
-CREATE INDEX identities_blast ON identities(blast_score);
+CREATE INDEX identities_blast ON identities(blast_score DESC, name);
+-- The posture page's counts, each from an index rather than the rows.
+CREATE INDEX credentials_posture ON credentials(identity_id, kind, expires_at, last_used_at);
+CREATE INDEX findings_severity ON findings(severity);
 -- A filter leading each index, for selective filters; a sort key each.
 CREATE INDEX identities_class_name ON identities(agent_class, name COLLATE nocase);
 CREATE INDEX identities_owner_state ON identities(owner_state, name COLLATE nocase);

@@ -90,7 +90,7 @@ impl Store {
                 "SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent'",
             )?,
             owned: at_now(
-                "SELECT count(*) FROM identities i JOIN people p ON p.id = i.owner_id WHERE i.status = 'active' AND p.status = 'active'
+                "SELECT count(*) FROM identities i WHERE i.status = 'active' AND i.owner_state = 'owned'
                    AND NOT EXISTS (SELECT 1 FROM owner_overrides o WHERE o.identity_id = i.id AND o.kind = 'temporary' AND o.until < ?1)",
             )?,
             // The thresholds are numbers, written into the SQL as before.
@@ -255,7 +255,10 @@ impl Store {
     /// after the upgrade that added them, before the next sync).
     pub fn blast_scores_stored(&self) -> Result<bool> {
         let missing: Option<i64> = self.db.query_opt(
-            "SELECT id FROM identities WHERE status = 'active' AND blast_score IS NULL LIMIT 1",
+            &format!(
+                "SELECT id FROM identities WHERE {} = 'active' AND blast_score IS NULL LIMIT 1",
+                self.db.engine().no_index("status")
+            ),
             [],
             |r| r.get(0),
         )?;
@@ -266,8 +269,11 @@ impl Store {
     /// largest first (equal scores by name).
     pub fn top_blast(&self, limit: i64) -> Result<Vec<StoredBlastRank>> {
         self.db.query_map(
-            "SELECT id, name, kind, blast_score, blast_reach, blast_resources, blast_high FROM identities
-             WHERE status = 'active' AND blast_score IS NOT NULL ORDER BY blast_score DESC, name LIMIT ?1",
+            &format!(
+                "SELECT id, name, kind, blast_score, blast_reach, blast_resources, blast_high FROM identities
+                 WHERE {} = 'active' AND blast_score IS NOT NULL ORDER BY blast_score DESC, name LIMIT ?1",
+                self.db.engine().no_index("status")
+            ),
             [limit],
             stored_rank,
         )
@@ -276,19 +282,26 @@ impl Store {
     /// Active identities whose stored blast score is at least `min`.
     pub fn count_blast_at_least(&self, min: f64) -> Result<i64> {
         self.db.query_row(
-            "SELECT count(*) FROM identities WHERE status = 'active' AND blast_score >= ?1",
+            &format!(
+                "SELECT count(*) FROM identities WHERE {} = 'active' AND blast_score >= ?1",
+                self.db.engine().no_index("status")
+            ),
             [min],
             |r| r.get(0),
         )
     }
 
-    /// Every finding of an active identity with that identity's stored
-    /// blast radius: (identity id, check id, severity rank, score).
-    pub fn active_finding_keys_with_blast(&self) -> Result<Vec<(i64, String, i64, f64)>> {
+    /// Every finding of an active identity whose stored blast score is at
+    /// least `min`: (identity id, check id, severity rank, score).
+    pub fn finding_keys_blast_at_least(&self, min: f64) -> Result<Vec<(i64, String, i64, f64)>> {
         self.db.query_map(
-            "SELECT f.identity_id, f.check_id, f.severity, coalesce(i.blast_score, 0) FROM findings f
-             JOIN identities i ON i.id = f.identity_id WHERE i.status = 'active'",
-            [],
+            &format!(
+                "SELECT f.identity_id, f.check_id, f.severity, i.blast_score FROM identities i
+                 JOIN findings f ON f.identity_id = i.id
+                 WHERE i.blast_score >= ?1 AND {} = 'active'",
+                self.db.engine().no_index("i.status")
+            ),
+            [min],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
     }
