@@ -611,6 +611,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     writeln!(out, "Signs in:   {}", terminal(&si.mode))?;
                     writeln!(out, "As:         {}", terminal(&si.identity))?;
                 }
+                match &s.signed_in_as {
+                    Some(a) => match (a.identity_id, &a.name) {
+                        (Some(id), Some(name)) => writeln!(
+                            out,
+                            "Signs in as identity #{id} {} ({}), in the inventory like any other",
+                            terminal(name),
+                            terminal(&a.external_id)
+                        )?,
+                        _ => writeln!(
+                            out,
+                            "Signs in as {} (not in the inventory: the sync did not import it)",
+                            terminal(&a.external_id)
+                        )?,
+                    },
+                    None if sign_in.is_some() => writeln!(
+                        out,
+                        "Signs in as: not known yet (a sync of this source may find it)"
+                    )?,
+                    None => {}
+                }
                 if let Some(map) = s.settings.as_object() {
                     for (k, v) in map {
                         let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);

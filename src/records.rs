@@ -184,6 +184,13 @@ pub struct Fetched {
     pub removed_identities: Vec<String>,
     /// Where the next incremental fetch starts (delta link, timestamp...).
     pub cursor: Option<String>,
+    /// The external id (in this source) of the identity Custodian signed in
+    /// as, when the source can tell (Entra: the service principal of the
+    /// app, found by its appId; AWS: the caller of sts:GetCallerIdentity).
+    /// Kept with the source (`source show`), and that identity is marked in
+    /// the inventory: Custodian governs its own access. `None`: unknown this
+    /// run; what an earlier run found is kept.
+    pub signed_in_as: Option<String>,
     /// What the run skipped or doubts (a malformed object, a listing that
     /// came back empty), each naming the object and why. At most
     /// [`MAX_WARNINGS`]; [`Fetched::warn`] counts the rest in
@@ -209,6 +216,7 @@ impl Fetched {
             removed_people: vec![],
             removed_identities: vec![],
             cursor: None,
+            signed_in_as: None,
             warnings: vec![],
             warnings_dropped: 0,
         }

@@ -222,6 +222,11 @@ pub struct IdentityDetail {
     pub delegations_out: Vec<DelegationView>,
     pub delegations_in: Vec<DelegationView>,
     pub findings: Vec<FindingView>,
+    /// Custodian signs in to its source as this identity (the source's
+    /// `signed_in_as`): its own access, governed like any other.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
+    pub custodian_signs_in: bool,
 }
 
 /// Headline figures of the cache.

@@ -314,7 +314,7 @@ impl Store {
             .query_row(
                 "SELECT i.id, i.name, i.external_id, i.kind, i.agent_class, i.status, i.purpose, s.name, i.team,
                         i.environment, i.registered, i.intended_blast_radius, i.created_at, i.last_used_at,
-                        i.last_reviewed_at, i.owner_id, i.builder_id
+                        i.last_reviewed_at, i.owner_id, i.builder_id, s.signed_in_as IS NOT NULL AND s.signed_in_as = i.external_id
                  FROM identities i JOIN sources s ON s.id = i.source_id WHERE i.id = ?1",
                 [id],
                 |r| {
@@ -342,6 +342,7 @@ impl Store {
                             delegations_out: vec![],
                             delegations_in: vec![],
                             findings: vec![],
+                            custodian_signs_in: r.get(17)?,
                         },
                         r.get::<Option<i64>>(15)?,
                         r.get::<Option<i64>>(16)?,

@@ -1184,6 +1184,24 @@ CREATE TRIGGER sources_denorm_rename AFTER UPDATE OF name ON sources
     FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION sources_denorm();
 "#,
     },
+    Migration {
+        version: 13,
+        description: "sources keep the identity Custodian signs in as",
+        sql: r#"
+-- The identity Custodian signs in to the source as (its external id in that
+-- source: an Entra app's service principal, an AWS caller), as the last
+-- sync that could tell found it; NULL: not known. `source show` names it and
+-- the inventory marks it: Custodian governs its own access.
+ALTER TABLE sources ADD COLUMN signed_in_as TEXT;
+"#,
+        postgres: r#"
+-- The identity Custodian signs in to the source as (its external id in that
+-- source: an Entra app's service principal, an AWS caller), as the last
+-- sync that could tell found it; NULL: not known. `source show` names it and
+-- the inventory marks it: Custodian governs its own access.
+ALTER TABLE sources ADD COLUMN signed_in_as TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -37,6 +37,21 @@ pub struct SourceView {
     pub settings: serde_json::Value,
     pub has_cursor: bool,
     pub last_run: Option<SyncRunView>,
+    /// The identity Custodian signs in as, as the last sync that could tell
+    /// found it (`Fetched::signed_in_as`); `None`: not known yet.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub signed_in_as: Option<SignedInAs>,
+}
+
+/// The identity a source's sign-in is: its external id in the source, and
+/// the inventory entry when one matches (the sync imported it).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignedInAs {
+    pub external_id: String,
+    pub identity_id: Option<i64>,
+    pub name: Option<String>,
 }
 
 /// One sync run as recorded.
@@ -440,21 +455,31 @@ impl Store {
     /// Every configured source with its last run.
     pub fn sources(&self) -> Result<Vec<SourceView>> {
         let mut st = self.db.prepare_cached(
-            "SELECT id, kind, name, settings, cursor IS NOT NULL FROM sources ORDER BY name",
+            "SELECT s.id, s.kind, s.name, s.settings, s.cursor IS NOT NULL, s.signed_in_as, i.id, i.name
+             FROM sources s
+             LEFT JOIN identities i ON i.source_id = s.id AND i.external_id = s.signed_in_as
+             ORDER BY s.name",
         )?;
         let rows = st
             .query_map([], |r| {
                 Ok((
-                    r.get::<i64>(0)?,
-                    r.get::<String>(1)?,
-                    r.get::<String>(2)?,
-                    r.get::<String>(3)?,
-                    r.get(4)?,
+                    (
+                        r.get::<i64>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<String>(2)?,
+                        r.get::<String>(3)?,
+                        r.get(4)?,
+                    ),
+                    (
+                        r.get::<Option<String>>(5)?,
+                        r.get::<Option<i64>>(6)?,
+                        r.get::<Option<String>>(7)?,
+                    ),
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
         let mut out = Vec::with_capacity(rows.len());
-        for (id, kind, name, settings, has_cursor) in rows {
+        for ((id, kind, name, settings, has_cursor), (as_ext, as_id, as_name)) in rows {
             let last_run = self.sync_runs(Some(SourceId(id)), 1)?.into_iter().next();
             out.push(SourceView {
                 id,
@@ -463,6 +488,11 @@ impl Store {
                 settings: serde_json::from_str(&settings).unwrap_or(serde_json::Value::Null),
                 has_cursor,
                 last_run,
+                signed_in_as: as_ext.map(|external_id| SignedInAs {
+                    external_id,
+                    identity_id: as_id,
+                    name: as_name,
+                }),
             });
         }
         Ok(out)
@@ -602,9 +632,10 @@ impl Store {
             derive_ms = (started.elapsed() - applied).as_millis() as u64,
             "sync applied"
         );
+        // A run that cannot tell whom it signed in as keeps what an earlier one found.
         tx.execute(
-            "UPDATE sources SET cursor = ?2 WHERE id = ?1",
-            params![source, f.cursor],
+            "UPDATE sources SET cursor = ?2, signed_in_as = coalesce(?3, signed_in_as) WHERE id = ?1",
+            params![source, f.cursor, f.signed_in_as],
         )?;
         let warnings = f.warnings_for_record();
         let status = if warnings.is_empty() {

@@ -316,6 +316,11 @@ impl Graph {
             .await
     }
 
+    /// Does the sign-in act as the app itself (not as a signed-in user)?
+    fn app_only(&self) -> bool {
+        true
+    }
+
     fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
     }
@@ -1562,6 +1567,7 @@ impl EntraSource {
             )
             .await?;
         let sps = with_ids(sps, &ends, "servicePrincipals", &mut f);
+        f.signed_in_as = signed_in_as(ctx, g, &sps);
         let (agents, blueprints) = agent_id(ctx, g).await?;
         let mut builder = Builder {
             g,
@@ -1688,6 +1694,7 @@ impl EntraSource {
                 Err(e) => return Err(e),
             }
         }
+        f.signed_in_as = signed_in_as(ctx, g, &sps);
         // Agent ID is read again only when an agent identity changed.
         let any_agent = sps.iter().any(|sp| {
             str_at(sp, "servicePrincipalType")
@@ -1778,6 +1785,22 @@ impl EntraSource {
         })?);
         Ok(f)
     }
+}
+
+/// The service principal Custodian signs in as: the one of the app
+/// (`appId` = `client_id`) among `sps`. An app-only sign-in acts as that
+/// SP; a delegated one (device code) acts as the signed-in user, who is a
+/// person, not an NHI of this source: `None`. An incremental run finds it
+/// only when the SP changed (the stored one is kept otherwise).
+fn signed_in_as(ctx: &SyncContext, g: &Graph, sps: &[Value]) -> Option<String> {
+    if !g.app_only() {
+        return None;
+    }
+    let client_id = ctx.setting("client_id").ok()?;
+    sps.iter()
+        .find(|sp| str_at(sp, "appId").is_some_and(|a| a.eq_ignore_ascii_case(client_id.trim())))
+        .and_then(|sp| str_at(sp, "id"))
+        .map(str::to_string)
 }
 
 /// Changed and removed ids of a delta round, deduplicated, last word wins.

@@ -33,6 +33,7 @@ mod store;
 mod sync_aws;
 mod sync_csv;
 mod sync_entra;
+mod sync_entra_keyless;
 mod sync_github;
 mod sync_ldap;
 mod sync_okta;

@@ -13,7 +13,7 @@ use wiremock::matchers::{method, path, path_regex, query_param, query_param_is_m
 use crate::harness::{Fixture, SourceEnv};
 use wiremock::{Match, Mock, MockBuilder, Request, Respond, ResponseTemplate};
 
-const TENANT: &str = "tenant-1";
+pub(crate) const TENANT: &str = "tenant-1";
 const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 
 /// The Graph fixture server. The tests mount their mocks on a back server;
@@ -26,7 +26,7 @@ const MS_TENANT: &str = "f8cdef31-a31e-4b4a-93e4-5f571e91255a";
 /// some sub-requests `429` with their own `Retry-After` instead, as Graph's
 /// throttling guidance describes (https://learn.microsoft.com/graph/throttling),
 /// each such URL once.
-struct GraphFx {
+pub(crate) struct GraphFx {
     front: Fixture,
     back: Fixture,
     throttle: Arc<Mutex<Throttle>>,
@@ -166,7 +166,7 @@ impl Respond for Front {
 }
 
 impl GraphFx {
-    fn start() -> GraphFx {
+    pub(crate) fn start() -> GraphFx {
         let (front, back) = (Fixture::start(), Fixture::start());
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::spawn(move || {
@@ -210,21 +210,21 @@ impl GraphFx {
             throttle,
         }
     }
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         self.front.uri()
     }
-    fn mount(&self, m: impl Into<Mock>) {
+    pub(crate) fn mount(&self, m: impl Into<Mock>) {
         self.back.mount(m)
     }
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.back.reset()
     }
-    fn verify(&self) {
+    pub(crate) fn verify(&self) {
         self.back.verify()
     }
     /// Every request the mocks received (a batch's sub-requests each as its
     /// own GET), as `path?query`.
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.back.requests()
     }
     /// How many `$batch` POSTs the front server answered.
@@ -246,7 +246,7 @@ impl GraphFx {
 }
 
 impl GraphFx {
-    fn get(&self, p: &str, body: Value) -> Get {
+    pub(crate) fn get(&self, p: &str, body: Value) -> Get {
         Get {
             b: Mock::given(method("GET")).and(path(p.to_string())),
             body,
@@ -255,13 +255,13 @@ impl GraphFx {
 }
 
 /// A GET mock answering 200 with a JSON body, open to more matchers.
-struct Get {
+pub(crate) struct Get {
     b: MockBuilder,
     body: Value,
 }
 
 impl Get {
-    fn and<M: Match + 'static>(self, m: M) -> Get {
+    pub(crate) fn and<M: Match + 'static>(self, m: M) -> Get {
         Get {
             b: self.b.and(m),
             body: self.body,
@@ -275,12 +275,12 @@ impl From<Get> for Mock {
     }
 }
 
-fn new_env(fx: &GraphFx) -> SourceEnv {
+pub(crate) fn new_env(fx: &GraphFx) -> SourceEnv {
     let settings = json!({"tenant_id": TENANT, "client_id": "client-1", "graph_base": fx.uri(), "login_base": fx.uri()});
     SourceEnv::new("entra", "Entra", settings, "s3cret")
 }
 
-fn sp(id: &str, app_id: &str, name: &str, ty: &str, owner_org: &str) -> Value {
+pub(crate) fn sp(id: &str, app_id: &str, name: &str, ty: &str, owner_org: &str) -> Value {
     json!({"id": id, "appId": app_id, "displayName": name, "servicePrincipalType": ty, "accountEnabled": true,
            "appOwnerOrganizationId": owner_org, "tags": [], "passwordCredentials": [], "keyCredentials": [], "appRoles": []})
 }
@@ -337,7 +337,7 @@ fn sp_tagged() -> Value {
 
 /// Token, users (2 pages), servicePrincipals (2 pages), per-SP relations,
 /// sign-in report and the initial delta rounds.
-fn mount_tenant(fx: &GraphFx, sp_page2: Value) {
+pub(crate) fn mount_tenant(fx: &GraphFx, sp_page2: Value) {
     let uri = fx.uri();
     fx.mount(
         Mock::given(method("POST"))
@@ -416,7 +416,7 @@ fn mount_tenant(fx: &GraphFx, sp_page2: Value) {
         .and(query_param("$skiptoken", "dp2")));
 }
 
-fn page2() -> Value {
+pub(crate) fn page2() -> Value {
     json!({"value": [
         sp("sp-agent", "app-agent", "triage-agent", "ServiceIdentity", TENANT),
         sp("sp-mi", "app-mi", "vm-backup", "ManagedIdentity", TENANT),

@@ -87,7 +87,12 @@ other_id: number, other_name: string, other_kind: IdentityKind, };
 
 export type FindingView = { check_id: string, owasp: string, owasp_title: string, severity: Severity, title: string, evidence: string, fix: string, };
 
-export type IdentityDetail = { id: number, name: string, external_id: string, kind: IdentityKind, agent_class: AgentClass | null, status: IdentityStatus, purpose: string, source: string, team: string, environment: string, registered: boolean, intended_blast_radius: string, created_at: string, last_used_at: string | null, last_reviewed_at: string | null, owner: PersonRef | null, builder: PersonRef | null, credentials: Array<CredentialView>, grants: Array<GrantView>, delegations_out: Array<DelegationView>, delegations_in: Array<DelegationView>, findings: Array<FindingView>, };
+export type IdentityDetail = { id: number, name: string, external_id: string, kind: IdentityKind, agent_class: AgentClass | null, status: IdentityStatus, purpose: string, source: string, team: string, environment: string, registered: boolean, intended_blast_radius: string, created_at: string, last_used_at: string | null, last_reviewed_at: string | null, owner: PersonRef | null, builder: PersonRef | null, credentials: Array<CredentialView>, grants: Array<GrantView>, delegations_out: Array<DelegationView>, delegations_in: Array<DelegationView>, findings: Array<FindingView>, 
+/**
+ * Custodian signs in to its source as this identity (the source's
+ * `signed_in_as`): its own access, governed like any other.
+ */
+custodian_signs_in?: boolean, };
 
 export type OrgSummary = { 
 /**
@@ -176,7 +181,14 @@ write_back: Array<TaskKind>, };
 
 export type JsonValue = number | string | boolean | Array<JsonValue> | { [key in string]: JsonValue } | null;
 
-export type SourceView = { id: number, kind: string, name: string, settings: JsonValue, has_cursor: boolean, last_run: SyncRunView | null, };
+export type SourceView = { id: number, kind: string, name: string, settings: JsonValue, has_cursor: boolean, last_run: SyncRunView | null, 
+/**
+ * The identity Custodian signs in as, as the last sync that could tell
+ * found it (`Fetched::signed_in_as`); `None`: not known yet.
+ */
+signed_in_as?: SignedInAs, };
+
+export type SignedInAs = { external_id: string, identity_id: number | null, name: string | null, };
 
 export type SyncRunView = { id: number, source_id: number, started_at: string, finished_at: string | null, 
 /**

@@ -100,6 +100,14 @@ function DetailBody({ d }: { d: Detail }) {
             ) : (
               <Badge tone="warn" title="Found in a source, not in the registry">Discovered</Badge>
             )}
+            {d.custodian_signs_in && (
+              <Badge
+                tone="info"
+                title={`Custodian signs in to ${d.source} as this identity: its own access, governed like any other`}
+              >
+                Custodian signs in as this identity
+              </Badge>
+            )}
           </div>
         </div>
         <dl class="detail__meta">
