@@ -15,7 +15,7 @@
 //! managed policy `SecurityAudit` covers them).
 //!
 //! Transport: `POST` of `Action=…&Version=2010-05-08` as a form to the
-//! endpoint, through the shared [`HttpClient`] with a SigV4 signature made
+//! endpoint, through the shared [`super::http::HttpClient`] with a SigV4 signature made
 //! afresh for every attempt (the signature covers `X-Amz-Date`, and a retry
 //! after a long backoff must not reuse a stale one). Throttling (HTTP 400 with
 //! `<Code>Throttling</Code>`), 5xx and network errors are retried by the
@@ -134,16 +134,16 @@
 //! Always a full fetch: IAM has no change feed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    sign as sign_request, SignableBody, SignableRequest, SigningSettings,
+};
 use chrono::{DateTime, Utc};
 use roxmltree::{Document, Node};
-use serde_json::Value;
 
-use super::http::HttpClient;
+use super::aws_auth::Auth;
 use super::records::*;
 use super::scim::machine_kind;
 use super::{Source, SyncContext};
@@ -179,13 +179,37 @@ pub fn sign_headers(
     body: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>> {
+    let k = Credentials::new(access_key_id, secret, None, None, "custodian");
+    sign(
+        &k,
+        SIGNING_SERVICE,
+        SIGNING_REGION,
+        url,
+        &[("content-type", content_type)],
+        body,
+        time,
+    )
+}
+
+/// The SigV4 headers (`authorization`, `x-amz-date`, and
+/// `x-amz-security-token` for temporary keys) for a POST of `body` to
+/// `url` with `headers` (all signed), for `service` in `region` at `time`.
+pub fn sign(
+    keys: &Credentials,
+    service: &str,
+    region: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>> {
     let fail =
         |e: &dyn std::fmt::Display| Error::internal(format!("cannot sign the AWS request: {e}"));
-    let identity = Credentials::new(access_key_id, secret, None, None, "custodian").into();
+    let identity = keys.clone().into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(SIGNING_REGION)
-        .name(SIGNING_SERVICE)
+        .region(region)
+        .name(service)
         .time(time)
         .settings(SigningSettings::default())
         .build()
@@ -194,11 +218,13 @@ pub fn sign_headers(
     let request = SignableRequest::new(
         "POST",
         url,
-        [("content-type", content_type)].into_iter(),
+        headers.iter().copied(),
         SignableBody::Bytes(body.as_bytes()),
     )
     .map_err(|e| fail(&e))?;
-    let (instructions, _signature) = sign(request, &params).map_err(|e| fail(&e))?.into_parts();
+    let (instructions, _signature) = sign_request(request, &params)
+        .map_err(|e| fail(&e))?
+        .into_parts();
     Ok(instructions
         .headers()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -217,40 +243,22 @@ pub fn query_body(action: &str, params: &[(&str, &str)]) -> String {
 /// A signed IAM Query API client (shared by the sync and write-back).
 #[derive(Clone)]
 pub(crate) struct Iam {
-    http: HttpClient,
-    endpoint: Arc<str>,
-    key_id: Arc<str>,
-    secret: Arc<str>,
+    auth: Auth,
 }
 
 impl Iam {
-    /// The client for a source's settings (`access_key_id`, optional
-    /// `endpoint`) and secret.
+    /// The client for a source's settings and secret: an access key
+    /// (`access_key_id` + the secret), or the credential chain; then its
+    /// `role_arn`, if any ([`super::aws_auth`]). Nothing is fetched yet.
     pub(crate) fn from_context(ctx: &SyncContext) -> Result<Iam> {
-        let key_id = ctx.setting("access_key_id")?;
-        let endpoint = ctx
-            .source
-            .settings
-            .get("endpoint")
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .unwrap_or(DEFAULT_ENDPOINT)
-            .to_string();
-        let parsed = url::Url::parse(&endpoint).map_err(|e| {
-            Error::invalid(format!("the AWS endpoint '{endpoint}' is not a URL: {e}"))
-        })?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Error::invalid(format!(
-                "the AWS endpoint '{endpoint}' must be an http(s) URL"
-            )));
-        }
         Ok(Iam {
-            http: ctx.http.clone(),
-            endpoint: parsed.to_string().into(),
-            key_id: key_id.trim().into(),
-            secret: ctx.secret()?.trim().into(),
+            auth: Auth::from_context(ctx)?,
         })
+    }
+
+    /// The client signing with `auth`'s keys.
+    pub(crate) fn with_auth(auth: Auth) -> Iam {
+        Iam { auth }
     }
 
     /// The ids of a user's access keys (every page).
@@ -264,28 +272,19 @@ impl Iam {
 
     /// One signed call; the XML text of the response.
     pub(crate) async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String> {
-        let body = query_body(action, params);
-        let signer = || {
-            sign_headers(
-                &self.key_id,
-                &self.secret,
-                &self.endpoint,
-                CONTENT_TYPE,
-                &body,
-                SystemTime::now(),
+        let e = self.auth.endpoints().await?;
+        self.auth
+            .query(
+                &e.iam,
+                SIGNING_SERVICE,
+                SIGNING_REGION,
+                query_body(action, params),
             )
-        };
-        let resp = self
-            .http
-            .post_body(
-                &self.endpoint,
-                &[],
-                CONTENT_TYPE,
-                body.clone(),
-                Some(&signer),
-            )
-            .await?;
-        String::from_utf8(resp.body).map_err(|_| malformed(action, "the response is not UTF-8"))
+            .await
+            .map_err(|err| match err.code {
+                ErrorCode::MalformedResponse => malformed(action, "the response is not UTF-8"),
+                _ => err,
+            })
     }
 }
 
@@ -1394,16 +1393,46 @@ fn escalations(
 
 impl Source for AwsIamSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
+        if super::aws_auth::opt(&ctx.source.settings, "member_role_name").is_some() {
+            return super::aws_org::fetch(ctx).await;
+        }
         let iam = Iam::from_context(ctx)?;
-        let account_name = ctx
-            .source
-            .settings
-            .get("account_name")
-            .and_then(Value::as_str)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
+        let account_name =
+            super::aws_auth::opt(&ctx.source.settings, "account_name").unwrap_or_default();
+        let (f, _) = fetch_account(&iam, ctx, &account_name).await?;
+        Ok(f)
+    }
+}
 
-        let g = gaad(&iam, ctx).await?;
+/// What cross-account trust needs of one account, beside its records: each
+/// role's trust policy, and each user and role identity's statements that
+/// bear on `sts:AssumeRole` (and its boundary's).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TrustView {
+    /// (role ARN, trust statements).
+    pub roles: Vec<(String, Vec<Statement>)>,
+    pub principals: Vec<AssumeView>,
+}
+
+/// A user or role identity's `sts:AssumeRole` statements.
+#[derive(Debug, Clone)]
+pub(crate) struct AssumeView {
+    pub arn: String,
+    pub stmts: Vec<Statement>,
+    pub boundary: Option<Vec<Statement>>,
+}
+
+/// One account's users, roles, keys, grants and edges, read with `iam`'s
+/// keys; `account_name` labels it (descriptions, the fallback
+/// environment). Also what cross-account trust needs of it.
+pub(crate) async fn fetch_account(
+    iam: &Iam,
+    ctx: &SyncContext,
+    account_name: &str,
+) -> Result<(Fetched, TrustView)> {
+    {
+        let account_name = account_name.to_string();
+        let g = gaad(iam, ctx).await?;
         let work: Vec<(String, String)> = g
             .users
             .iter()
@@ -1866,7 +1895,25 @@ impl Source for AwsIamSource {
             }
         }
         f.resources = resources.into_values().collect();
-        Ok(f)
+        let view = TrustView {
+            roles: g
+                .roles
+                .iter()
+                .map(|r| (r.arn.clone(), r.trust.clone()))
+                .collect(),
+            principals: holders
+                .iter()
+                .zip(&assume_view)
+                .map(|(h, (stmts, boundary))| AssumeView {
+                    arn: h.arn.to_string(),
+                    stmts: stmts.iter().map(|s| (*s).clone()).collect(),
+                    boundary: boundary
+                        .as_ref()
+                        .map(|b| b.iter().map(|s| (*s).clone()).collect()),
+                })
+                .collect(),
+        };
+        Ok((f, view))
     }
 }
 

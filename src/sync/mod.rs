@@ -10,6 +10,8 @@
 //! `writeback` (rules), never `ops`.
 
 pub mod aws;
+pub mod aws_auth;
+pub mod aws_org;
 pub mod aws_policy;
 pub mod csv_import;
 pub mod entra;
@@ -129,7 +131,9 @@ pub fn source_needs_secret(kind: &str, settings: &serde_json::Value) -> bool {
             .get("private_key_file")
             .and_then(serde_json::Value::as_str)
             .is_some_and(|f| !f.trim().is_empty());
-    kind_needs_secret(kind) && !key_file
+    // An AWS source reads one only to sign in with an access key.
+    let keyless_aws = kind == "aws" && !aws_auth::needs_secret(settings);
+    kind_needs_secret(kind) && !key_file && !keyless_aws
 }
 
 /// How a source signs in, as `source show` says it: the mode, and the
@@ -160,10 +164,7 @@ pub fn sign_in(kind: &str, settings: &serde_json::Value) -> Option<SignIn> {
             "bearer token (the secret)".into(),
             "whoever the token was issued to".into(),
         ),
-        "aws" => (
-            "access key (the secret access key is the secret)".into(),
-            format!("the IAM user of access key {}", get("access_key_id")),
-        ),
+        "aws" => aws_auth::sign_in(settings),
         "ldap" => (
             "simple bind with a password (the secret)".into(),
             get("bind_dn"),

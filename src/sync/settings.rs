@@ -125,22 +125,70 @@ pub const COMMON: &[Setting] = &[Setting::optional(
 )];
 
 pub const AWS: &[Setting] = &[
-    Setting::required(
+    Setting::sign_in(
+        "profile",
+        T::String,
+        "sign in without a stored secret, through a profile of the AWS config files (IAM Identity Center (SSO) after `aws sso login`, role_arn + source_profile, credential_process); with neither this nor an access key ID, the default chain signs in (environment variables, the default profile, container or instance credentials)",
+    ),
+    Setting::optional(
+        "role_arn",
+        T::String,
+        None,
+        "a role to assume once signed in (session 'custodian'): Custodian then works with its temporary keys, refreshed before they expire",
+    ),
+    Setting::optional(
+        "external_id",
+        T::String,
+        None,
+        "the external ID the role's trust policy asks for (with role_arn)",
+    ),
+    Setting::optional(
+        "member_role_name",
+        T::String,
+        None,
+        "organisation mode: list the organisation's accounts (organizations:ListAccounts, from the management or a delegated administrator account) and read each one by assuming this role in it (e.g. a read-only audit role)",
+    ),
+    Setting::optional(
+        "parallel_accounts",
+        T::Integer,
+        Some("4"),
+        "organisation mode: how many accounts are read at once (1 to 32)",
+    ),
+    Setting::optional(
+        "region",
+        T::String,
+        None,
+        "the region for STS (default: AWS_REGION or the profile's region, else us-east-1)",
+    ),
+    Setting::optional(
+        "config_file",
+        T::String,
+        None,
+        "the AWS config file to read instead of ~/.aws/config (or AWS_CONFIG_FILE): profiles, region, endpoint_url",
+    ),
+    Setting::optional(
+        "credentials_file",
+        T::String,
+        None,
+        "the AWS credentials file to read instead of ~/.aws/credentials (or AWS_SHARED_CREDENTIALS_FILE)",
+    ),
+    Setting::optional(
         "access_key_id",
         T::String,
-        "the access key id (the secret access key is the secret)",
+        None,
+        "to sign in with an IAM user's long-lived access key instead: its ID (the secret access key is then the secret)",
     ),
     Setting::optional(
         "endpoint",
         T::Url,
         Some("https://iam.amazonaws.com/"),
-        "the IAM endpoint (a partition's, or a test server)",
+        "the IAM endpoint (a partition's, or a test server); otherwise AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL or the profile's endpoint_url apply, as for STS and Organizations",
     ),
     Setting::optional(
         "account_name",
         T::String,
         None,
-        "a label for the account, shown in descriptions",
+        "a label for the account, shown in descriptions (one-account sources; in organisation mode each account's name is used)",
     ),
 ];
 
@@ -242,10 +290,10 @@ pub const KINDS: &[SourceKind] = &[
     },
     SourceKind {
         kind: "aws",
-        label: "AWS IAM (one account)",
-        about: "IAM users, roles and access keys of one AWS account.",
+        label: "AWS IAM",
+        about: "IAM users, roles, access keys and trust of one AWS account, or of every account of an organisation. Signs in through the AWS credential chain (a profile, SSO, a role, container or instance credentials: no stored secret; recommended), or with an access key.",
         needs_secret: true,
-        secret: "secret access key",
+        secret: "the secret access key, only when an access key ID is set",
         settings: AWS,
     },
     SourceKind {
@@ -401,6 +449,7 @@ fn check_sign_in(kind_name: &str, out: &Map<String, Value>) -> Result<()> {
             "service app",
             &["key_id", "private_key_file", "scopes"],
         ),
+        "aws" => return check_aws_sign_in(out),
         _ => return Ok(()),
     };
     if out.contains_key(mode_key) {
@@ -412,6 +461,33 @@ fn check_sign_in(kind_name: &str, out: &Map<String, Value>) -> Result<()> {
         ))),
         None => Ok(()),
     }
+}
+
+/// AWS: an access key and a profile are two ways to sign in (one only);
+/// an external ID belongs to a role, and the parallelism to organisation
+/// mode.
+fn check_aws_sign_in(out: &Map<String, Value>) -> Result<()> {
+    if out.contains_key("access_key_id") {
+        if let Some(k) = ["profile", "credentials_file"]
+            .iter()
+            .find(|k| out.contains_key(**k))
+        {
+            return Err(Error::invalid(format!(
+                "the aws setting '{k}' is for signing in through the AWS credential chain, but 'access_key_id' signs in with an access key; keep one of the two"
+            )));
+        }
+    }
+    if out.contains_key("external_id") && !out.contains_key("role_arn") {
+        return Err(Error::invalid(
+            "the aws setting 'external_id' goes with the role it is for: set role_arn too",
+        ));
+    }
+    if out.contains_key("parallel_accounts") && !out.contains_key("member_role_name") {
+        return Err(Error::invalid(
+            "the aws setting 'parallel_accounts' is for organisation mode: set member_role_name too",
+        ));
+    }
+    Ok(())
 }
 
 /// The catalogue the UI can build its forms from.
@@ -436,6 +512,14 @@ pub const LABELS: &[(&str, &str)] = &[
     ("batch", "Graph JSON batching"),
     ("org_url", "Org URL"),
     ("access_key_id", "Access key ID"),
+    ("profile", "AWS profile"),
+    ("role_arn", "Role to assume (ARN)"),
+    ("external_id", "External ID"),
+    ("member_role_name", "Member account role (organisation)"),
+    ("parallel_accounts", "Accounts read at once"),
+    ("region", "Region"),
+    ("config_file", "AWS config file"),
+    ("credentials_file", "AWS credentials file"),
     ("endpoint", "Endpoint"),
     ("account_name", "Account name"),
     ("url", "Server URL"),
@@ -585,6 +669,49 @@ mod tests {
                 .collect();
             assert_eq!(signs, [key], "{k}");
         }
+    }
+
+    #[test]
+    fn aws_offers_the_credential_chain_first_and_one_sign_in_only() {
+        let aws = kind("aws").unwrap();
+        assert_eq!(aws.settings[0].key, "profile");
+        assert!(
+            aws.settings.iter().all(|s| !s.required),
+            "no setting is required: the default chain needs none"
+        );
+        let v = views();
+        let signs: Vec<&str> = v
+            .iter()
+            .find(|v| v.kind == "aws")
+            .unwrap()
+            .settings
+            .iter()
+            .filter(|s| s.sign_in)
+            .map(|s| s.key.as_str())
+            .collect();
+        assert_eq!(signs, ["profile"]);
+        assert_eq!(validate("aws", &json!({})).unwrap(), json!({}));
+        let v = validate(
+            "aws",
+            &json!({"profile": "audit", "role_arn": "arn:aws:iam::1:role/r", "external_id": "x",
+                    "member_role_name": "Audit", "parallel_accounts": "8"}),
+        )
+        .unwrap();
+        assert_eq!(v["parallel_accounts"], json!(8));
+        let e = validate("aws", &json!({"access_key_id": "AKIA", "profile": "p"})).unwrap_err();
+        assert!(e.message.contains("keep one"), "{}", e.message);
+        let e = validate("aws", &json!({"external_id": "x"})).unwrap_err();
+        assert!(e.message.contains("role_arn"), "{}", e.message);
+        let e = validate("aws", &json!({"parallel_accounts": 2})).unwrap_err();
+        assert!(e.message.contains("member_role_name"), "{}", e.message);
+        assert!(!crate::sync::source_needs_secret(
+            "aws",
+            &json!({"profile": "p"})
+        ));
+        assert!(crate::sync::source_needs_secret(
+            "aws",
+            &json!({"access_key_id": "A"})
+        ));
     }
 
     #[test]

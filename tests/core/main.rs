@@ -31,6 +31,7 @@ mod postgres;
 mod shell;
 mod store;
 mod sync_aws;
+mod sync_aws_keyless;
 mod sync_csv;
 mod sync_entra;
 mod sync_entra_keyless;

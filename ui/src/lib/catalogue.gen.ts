@@ -209,18 +209,98 @@ export const SOURCE_KINDS: SourceKindView[] = [
   },
   {
     "kind": "aws",
-    "label": "AWS IAM (one account)",
-    "about": "IAM users, roles and access keys of one AWS account.",
+    "label": "AWS IAM",
+    "about": "IAM users, roles, access keys and trust of one AWS account, or of every account of an organisation. Signs in through the AWS credential chain (a profile, SSO, a role, container or instance credentials: no stored secret; recommended), or with an access key.",
     "needs_secret": true,
-    "secret": "secret access key",
+    "secret": "the secret access key, only when an access key ID is set",
     "settings": [
+      {
+        "key": "profile",
+        "label": "AWS profile",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "sign in without a stored secret, through a profile of the AWS config files (IAM Identity Center (SSO) after `aws sso login`, role_arn + source_profile, credential_process); with neither this nor an access key ID, the default chain signs in (environment variables, the default profile, container or instance credentials)",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "role_arn",
+        "label": "Role to assume (ARN)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "a role to assume once signed in (session 'custodian'): Custodian then works with its temporary keys, refreshed before they expire",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "external_id",
+        "label": "External ID",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "the external ID the role's trust policy asks for (with role_arn)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "member_role_name",
+        "label": "Member account role (organisation)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "organisation mode: list the organisation's accounts (organizations:ListAccounts, from the management or a delegated administrator account) and read each one by assuming this role in it (e.g. a read-only audit role)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "parallel_accounts",
+        "label": "Accounts read at once",
+        "type": "integer",
+        "required": false,
+        "default": "4",
+        "help": "organisation mode: how many accounts are read at once (1 to 32)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "region",
+        "label": "Region",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "the region for STS (default: AWS_REGION or the profile's region, else us-east-1)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "config_file",
+        "label": "AWS config file",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "the AWS config file to read instead of ~/.aws/config (or AWS_CONFIG_FILE): profiles, region, endpoint_url",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "credentials_file",
+        "label": "AWS credentials file",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "the AWS credentials file to read instead of ~/.aws/credentials (or AWS_SHARED_CREDENTIALS_FILE)",
+        "secret": false,
+        "sign_in": false
+      },
       {
         "key": "access_key_id",
         "label": "Access key ID",
         "type": "string",
-        "required": true,
+        "required": false,
         "default": null,
-        "help": "the access key id (the secret access key is the secret)",
+        "help": "to sign in with an IAM user's long-lived access key instead: its ID (the secret access key is then the secret)",
         "secret": false,
         "sign_in": false
       },
@@ -230,7 +310,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "url",
         "required": false,
         "default": "https://iam.amazonaws.com/",
-        "help": "the IAM endpoint (a partition's, or a test server)",
+        "help": "the IAM endpoint (a partition's, or a test server); otherwise AWS_ENDPOINT_URL_IAM, AWS_ENDPOINT_URL or the profile's endpoint_url apply, as for STS and Organizations",
         "secret": false,
         "sign_in": false
       },
@@ -240,7 +320,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "string",
         "required": false,
         "default": null,
-        "help": "a label for the account, shown in descriptions",
+        "help": "a label for the account, shown in descriptions (one-account sources; in organisation mode each account's name is used)",
         "secret": false,
         "sign_in": false
       }
