@@ -1399,9 +1399,68 @@ impl Source for AwsIamSource {
         let iam = Iam::from_context(ctx)?;
         let account_name =
             super::aws_auth::opt(&ctx.source.settings, "account_name").unwrap_or_default();
-        let (f, _) = fetch_account(&iam, ctx, &account_name).await?;
+        let (mut f, _) = fetch_account(&iam, ctx, &account_name).await?;
+        // Who Custodian signs in as: an access key's user is known from the
+        // keys just read; anyone else is asked (sts:GetCallerIdentity).
+        let settings = &ctx.source.settings;
+        let own_key = match super::aws_auth::Mode::of(settings) {
+            super::aws_auth::Mode::AccessKey { key_id }
+                if super::aws_auth::opt(settings, "role_arn").is_none() =>
+            {
+                Some(key_id)
+            }
+            _ => None,
+        };
+        f.signed_in_as = match own_key {
+            Some(k) => f
+                .credentials
+                .iter()
+                .find(|c| c.kind == CredentialKind::AccessKey && c.external_id == k)
+                .map(|c| c.identity.clone()),
+            None => match iam.auth.caller_identity().await {
+                Ok((_, caller)) => signed_in_identity(&caller, &f.identities),
+                Err(e) => {
+                    f.warn(format!(
+                        "could not tell which identity Custodian signs in as (sts:GetCallerIdentity): {}",
+                        e.message
+                    ));
+                    None
+                }
+            },
+        };
         Ok(f)
     }
+}
+
+/// The identity (external id) a caller ARN of `sts:GetCallerIdentity` is:
+/// an IAM user's ARN as it is, an assumed-role session
+/// (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`) the role of that name in
+/// that account (whatever its path); `None` for the root user or anything
+/// not among `identities`.
+pub(crate) fn signed_in_identity(caller: &str, identities: &[IdentityRecord]) -> Option<String> {
+    let parts: Vec<&str> = caller.splitn(6, ':').collect();
+    let [_, partition, service, _, account, resource] = parts.as_slice() else {
+        return None;
+    };
+    let wanted: Box<dyn Fn(&str) -> bool> = match (*service, resource.split_once('/')) {
+        ("sts", Some(("assumed-role", rest))) => {
+            let role = rest.split('/').next().unwrap_or_default().to_string();
+            let prefix = format!("arn:{partition}:iam::{account}:role/");
+            Box::new(move |ext: &str| {
+                ext.strip_prefix(&prefix)
+                    .is_some_and(|path| path.rsplit('/').next() == Some(role.as_str()))
+            })
+        }
+        ("iam", Some(("user", _))) => {
+            let c = caller.to_string();
+            Box::new(move |ext: &str| ext == c)
+        }
+        _ => return None,
+    };
+    identities
+        .iter()
+        .find(|i| wanted(&i.external_id))
+        .map(|i| i.external_id.clone())
 }
 
 /// What cross-account trust needs of one account, beside its records: each
@@ -2138,6 +2197,43 @@ mod tests {
         assert_eq!(
             effective_grants(&refs, None, me)[0].privilege,
             Privilege::Write
+        );
+    }
+
+    #[test]
+    fn the_caller_is_found_among_the_identities() {
+        let id = |ext: &str| IdentityRecord {
+            external_id: ext.into(),
+            name: "x".into(),
+            kind: IdentityKind::Workload,
+            agent_class: None,
+            status: IdentityStatus::Active,
+            description: String::new(),
+            owner: None,
+            builder: None,
+            team: String::new(),
+            environment: String::new(),
+            registration: None,
+            created_at: None,
+            last_used_at: None,
+        };
+        let ids = [
+            id("arn:aws:iam::1:role/ops/audit"),
+            id("arn:aws:iam::2:role/audit"),
+            id("arn:aws:iam::1:user/svc"),
+        ];
+        assert_eq!(
+            signed_in_identity("arn:aws:sts::1:assumed-role/audit/custodian", &ids).as_deref(),
+            Some("arn:aws:iam::1:role/ops/audit")
+        );
+        assert_eq!(
+            signed_in_identity("arn:aws:iam::1:user/svc", &ids).as_deref(),
+            Some("arn:aws:iam::1:user/svc")
+        );
+        assert_eq!(signed_in_identity("arn:aws:iam::1:root", &ids), None);
+        assert_eq!(
+            signed_in_identity("arn:aws:sts::3:assumed-role/audit/c", &ids),
+            None
         );
     }
 

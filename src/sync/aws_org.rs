@@ -274,6 +274,7 @@ pub async fn fetch(ctx: &SyncContext) -> Result<Fetched> {
             "{failed} account(s) could not be read: nothing was marked deleted this run, and their identities stay as the last run left them"
         ));
     }
+    f.signed_in_as = super::aws::signed_in_identity(&caller, &f.identities);
     let mut edges = cross_account_edges(&views);
     f.delegations.append(&mut edges);
     f.delegations.sort_by(|a, b| {

@@ -239,6 +239,15 @@ impl Env {
             .unwrap()
     }
 
+    /// The external id of the identity the source signs in as.
+    fn signed_in_as(&self) -> Option<String> {
+        self.store
+            .source(self.source)
+            .unwrap()
+            .signed_in_as
+            .map(|s| s.external_id)
+    }
+
     fn warnings(&self) -> String {
         let runs = self.store.sync_runs(Some(self.source), 1).unwrap();
         format!("{:?}", runs[0])
@@ -254,6 +263,14 @@ fn aws_profile_role_reads_the_roles_account() {
     let other = "111111111111";
     user_with_key(&moto, HOME, "home-user");
     user_with_key(&moto, other, "svc-other");
+    role(
+        &moto,
+        other,
+        "audit",
+        json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{HOME}:root")}, "Action": "sts:AssumeRole"}}),
+        None,
+    );
     let files = Files::new(
         &format!(
             "[default]\nregion = us-east-1\nendpoint_url = {e}\n\n\
@@ -266,7 +283,13 @@ fn aws_profile_role_reads_the_roles_account() {
     );
     let mut env = Env::new(files.settings(json!({"profile": "audit"})));
     env.sync().unwrap();
-    assert_eq!(env.identities(), [arn(other, "user", "svc-other")]);
+    assert_eq!(
+        env.identities(),
+        [arn(other, "role", "audit"), arn(other, "user", "svc-other")]
+    );
+    // Custodian signs in as the role (sts:GetCallerIdentity's assumed-role
+    // session, mapped to the role), an NHI of the inventory like any other.
+    assert_eq!(env.signed_in_as(), Some(arn(other, "role", "audit")));
 
     // The base profile itself reads the home account; the source's own
     // role_arn (with an external id) then moves it to the other account.
@@ -276,7 +299,10 @@ fn aws_profile_role_reads_the_roles_account() {
     let mut own = Env::new(files.settings(json!({
         "profile": "base", "role_arn": arn(other, "role", "reader"), "external_id": "ext-1"})));
     own.sync().unwrap();
-    assert_eq!(own.identities(), [arn(other, "user", "svc-other")]);
+    assert_eq!(
+        own.identities(),
+        [arn(other, "role", "audit"), arn(other, "user", "svc-other")]
+    );
 }
 
 /// A `credential_process` profile: the documented JSON (Version 1,
@@ -577,4 +603,5 @@ fn aws_organisation_member_that_refuses_is_a_warning() {
         !out.full,
         "a run that missed an account marks nothing deleted"
     );
+    assert_eq!(env.signed_in_as(), Some(arn(HOME, "user", "custodian")));
 }
