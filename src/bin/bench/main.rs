@@ -35,6 +35,7 @@
 
 mod aws_compare;
 mod aws_moto;
+mod aws_org;
 mod blast;
 mod entra;
 mod fixture;
@@ -209,6 +210,10 @@ fn main() {
     // And a workspace's audit signing key, for the PostgreSQL runs.
     if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
         std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-bench-audit-key");
+    }
+    // `--aws-org USERS[,ACCOUNTS]`: an AWS organisation from moto (aws_org.rs).
+    if aws_org::main_if_asked() {
+        return;
     }
     let args = match parse_args() {
         Ok(a) => a,
