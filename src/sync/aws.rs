@@ -251,6 +251,14 @@ impl Iam {
     /// (`access_key_id` + the secret), or the credential chain; then its
     /// `role_arn`, if any ([`super::aws_auth`]). Nothing is fetched yet.
     pub(crate) fn from_context(ctx: &SyncContext) -> Result<Iam> {
+        // Keys of the management account must not act on a member
+        // account's user of the same name.
+        if super::aws_auth::opt(&ctx.source.settings, "member_role_name").is_some() {
+            return Err(Error::invalid(format!(
+                "source '{}' reads an AWS organisation: write-back is for one-account sources; add a source for that account (role_arn into it) with write-back on, or export the task as a ticket",
+                ctx.source.name
+            )));
+        }
         Ok(Iam {
             auth: Auth::from_context(ctx)?,
         })
@@ -2235,6 +2243,38 @@ mod tests {
             signed_in_identity("arn:aws:sts::3:assumed-role/audit/c", &ids),
             None
         );
+    }
+
+    #[test]
+    fn organisation_sources_write_nothing_back() {
+        let ctx = |settings: serde_json::Value| SyncContext {
+            source: crate::store::sync::SourceView {
+                id: 1,
+                kind: "aws".into(),
+                name: "org".into(),
+                settings,
+                has_cursor: false,
+                last_run: None,
+                signed_in_as: None,
+            },
+            http: super::super::http::HttpClient::new(
+                Default::default(),
+                super::super::http::Cancel::new(),
+            )
+            .unwrap(),
+            secret: None,
+            progress: std::sync::Arc::new(|_| {}),
+            cursor: None,
+        };
+        let e = Iam::from_context(&ctx(serde_json::json!({"member_role_name": "Audit"})))
+            .err()
+            .unwrap();
+        assert!(
+            e.message.contains("write-back is for one-account"),
+            "{}",
+            e.message
+        );
+        assert!(Iam::from_context(&ctx(serde_json::json!({"profile": "p"}))).is_ok());
     }
 
     #[test]
