@@ -84,17 +84,7 @@ impl Store {
         now: DateTime<Utc>,
         filter_first: Option<bool>,
     ) -> Result<InventoryPage> {
-        let (count_sql, _, args) = inventory_sql(self.db.engine(), q, false);
-        let total: i64 = self.db.query_row(
-            &count_sql,
-            crate::store::db::params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
-        let filter_first = match filter_first {
-            Some(f) => f,
-            None => self.filter_first(q, total)?,
-        };
-        let (_, ids_sql, _) = inventory_sql(self.db.engine(), q, filter_first);
+        let (total, _, ids_sql, args) = self.page_statements(q, filter_first)?;
         let mut st = self.db.prepare_cached(&ids_sql)?;
         let ids = st
             .query_map(crate::store::db::params_from_iter(args.iter()), |r| {
@@ -152,6 +142,29 @@ impl Store {
         })
     }
 
+    /// Counts the matches of `q`, then says how its page is read (`choice`,
+    /// or by estimate) and with which statement: (total, filter first, the
+    /// page's statement, the arguments both statements take).
+    fn page_statements(
+        &self,
+        q: &InventoryQuery,
+        choice: Option<bool>,
+    ) -> Result<(i64, bool, String, Vec<Value>)> {
+        let engine = self.db.engine();
+        let (count_sql, _, args) = inventory_sql(engine, q, false);
+        let total: i64 = self.db.query_row(
+            &count_sql,
+            crate::store::db::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        let filter_first = match choice {
+            Some(f) => f,
+            None => self.filter_first(q, total)?,
+        };
+        let (_, ids_sql, _) = inventory_sql(engine, q, filter_first);
+        Ok((total, filter_first, ids_sql, args))
+    }
+
     /// Whether a page is read from the filter's matches, sorted (rather
     /// than by walking the sort's index and skipping what the filter
     /// refuses): when the walk would visit more than [`WALK_LIMIT`] rows,
@@ -173,14 +186,8 @@ impl Store {
     /// How the engine runs the two statements of an inventory page: its
     /// query plan, one line a step (a diagnostic for the benchmark).
     pub fn inventory_plan(&self, q: &InventoryQuery) -> Result<Vec<String>> {
-        let (count_sql, _, args) = inventory_sql(self.db.engine(), q, false);
-        let total: i64 = self.db.query_row(
-            &count_sql,
-            crate::store::db::params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
-        let filter_first = self.filter_first(q, total)?;
-        let (_, ids_sql, _) = inventory_sql(self.db.engine(), q, filter_first);
+        let (total, filter_first, ids_sql, args) = self.page_statements(q, None)?;
+        let (count_sql, _, _) = inventory_sql(self.db.engine(), q, filter_first);
         let mut lines = vec![format!("{total} matches; filter first: {filter_first}")];
         for (what, sql) in [("count", count_sql), ("page", ids_sql)] {
             lines.push(format!("{what}:"));
@@ -551,7 +558,7 @@ fn inventory_sql(
     // a + before the sort's columns or before the filter's.
     let hinted = engine == Engine::Sqlite && has_filter(q);
     let page_where = if hinted && !filter_first {
-        filter_with(engine, q, "+").0
+        filter_with(engine, q, true).0
     } else {
         where_sql.clone()
     };
@@ -588,9 +595,9 @@ fn inventory_sql(
     let mut terms: Vec<String> = order.split(", ").map(str::to_string).collect();
     terms.push(format!("i.id {dir}"));
     if hinted && filter_first {
-        // A unary + keeps SQLite from walking an index for the order, so it
-        // reads the matches through the filter's index and sorts them.
-        terms = terms.into_iter().map(|t| format!("+{t}")).collect();
+        // The order kept from an index: SQLite reads the matches through the
+        // filter's index and sorts them.
+        terms = terms.into_iter().map(|t| engine.no_index(&t)).collect();
     }
     let ids_sql = format!(
         "SELECT i.id FROM identities i {page_where}
@@ -603,12 +610,19 @@ fn inventory_sql(
 
 /// Builds the WHERE clause (with positional arguments) for an inventory query.
 pub(crate) fn inventory_filter(engine: Engine, q: &InventoryQuery) -> (String, Vec<Value>) {
-    filter_with(engine, q, "")
+    filter_with(engine, q, false)
 }
 
-/// [`inventory_filter`] with `p` before each column (`+`: SQLite then
-/// uses no index for the filter, and walks the sort's).
-fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Value>) {
+/// [`inventory_filter`]; `walk`: each column kept from an index
+/// ([`Engine::no_index`]), so SQLite walks the sort's index instead.
+fn filter_with(engine: Engine, q: &InventoryQuery, walk: bool) -> (String, Vec<Value>) {
+    let c = |column: &str| {
+        if walk {
+            engine.no_index(column)
+        } else {
+            column.to_string()
+        }
+    };
     let mut clauses: Vec<String> = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let in_list =
@@ -621,7 +635,7 @@ fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Valu
             args.extend(values);
         };
     in_list(
-        &format!("{p}i.kind"),
+        &c("i.kind"),
         q.kinds
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -630,7 +644,7 @@ fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Valu
         &mut args,
     );
     in_list(
-        &format!("{p}i.status"),
+        &c("i.status"),
         q.statuses
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -639,7 +653,7 @@ fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Valu
         &mut args,
     );
     in_list(
-        &format!("{p}i.agent_class"),
+        &c("i.agent_class"),
         q.classes
             .iter()
             .map(|k| Value::Text(k.as_str().into()))
@@ -648,37 +662,37 @@ fn filter_with(engine: Engine, q: &InventoryQuery, p: &str) -> (String, Vec<Valu
         &mut args,
     );
     in_list(
-        &format!("{p}i.source_id"),
+        &c("i.source_id"),
         q.sources.iter().map(|s| Value::Int(*s)).collect(),
         &mut clauses,
         &mut args,
     );
     if let Some(owner) = q.owner {
-        clauses.push(format!("{p}i.owner_id = ?"));
+        clauses.push(format!("{} = ?", c("i.owner_id")));
         args.push(Value::Int(owner));
     }
     match q.owner_state {
-        Some(OwnerState::None) => clauses.push(format!("{p}i.owner_state = 'none'")),
-        Some(OwnerState::Owned) => clauses.push(format!("{p}i.owner_state = 'owned'")),
-        Some(OwnerState::Departed) => clauses.push(format!("{p}i.owner_state = 'departed'")),
+        Some(OwnerState::None) => clauses.push(format!("{} = 'none'", c("i.owner_state"))),
+        Some(OwnerState::Owned) => clauses.push(format!("{} = 'owned'", c("i.owner_state"))),
+        Some(OwnerState::Departed) => clauses.push(format!("{} = 'departed'", c("i.owner_state"))),
         None => {}
     }
     match q.has_findings {
-        Some(true) => clauses.push(format!("{p}i.finding_count > 0")),
-        Some(false) => clauses.push(format!("{p}i.finding_count = 0")),
+        Some(true) => clauses.push(format!("{} > 0", c("i.finding_count"))),
+        Some(false) => clauses.push(format!("{} = 0", c("i.finding_count"))),
         None => {}
     }
     if let Some(m) = search_query(engine, &q.search) {
         clauses.push(
             match engine {
                 Engine::Sqlite => {
-                    "{p}i.id IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)"
+                    "{id} IN (SELECT rowid FROM identity_fts WHERE identity_fts MATCH ?)"
                 }
                 Engine::Postgres => {
                     "i.id IN (SELECT id FROM identity_fts WHERE doc @@ to_tsquery('simple', ?))"
                 }
             }
-            .replace("{p}", p),
+            .replace("{id}", &c("i.id")),
         );
         args.push(Value::Text(m));
     }
