@@ -592,8 +592,8 @@ fn fill(store: &Store, who: &mut WhoAmI) -> Result<()> {
 
 /// Says what kind of failure a connection error is, in words, before its
 /// own message; the code is kept.
-fn explain(e: Error, settings: &ConnectionSettings, shown: &str) -> Error {
-    let login = terminal(&settings.login).into_owned();
+fn explain(e: Error, login: &str, shown: &str) -> Error {
+    let login = terminal(login).into_owned();
     // The location itself (`?sslmode=…`) says nothing about what failed.
     let lower = e.message.replace(shown, "").to_ascii_lowercase();
     let kind = match e.code {
@@ -620,9 +620,15 @@ fn explain(e: Error, settings: &ConnectionSettings, shown: &str) -> Error {
 /// workspace and a login that is not an active member (`forbidden`).
 pub fn test_connection(settings: &ConnectionSettings, password: Option<&str>) -> Result<WhoAmI> {
     let target = settings.target(password.filter(|p| !p.is_empty()))?;
+    member_at(&target, &settings.login)
+}
+
+/// Connects once to the workspace at `target` as `login` and says who that
+/// is, refusing what is not a workspace and a login that is no member.
+fn member_at(target: &PgTarget, login: &str) -> Result<WhoAmI> {
     let shown = target.display();
-    let store = Store::open_postgres(&target).map_err(|e| explain(e, settings, &shown))?;
-    let who = who_am_i(&store).map_err(|e| explain(e, settings, &shown))?;
+    let store = Store::open_postgres(target).map_err(|e| explain(e, login, &shown))?;
+    let who = who_am_i(&store).map_err(|e| explain(e, login, &shown))?;
     if !who.reachable {
         return Err(Error::new(
             ErrorCode::Network,
@@ -639,9 +645,77 @@ pub fn test_connection(settings: &ConnectionSettings, password: Option<&str>) ->
             ErrorCode::Forbidden,
             format!(
                 "connected to {shown}, but the login {} is not an active workspace member (removed, departed, or never added): ask a workspace admin",
-                terminal(&settings.login)
+                terminal(login)
             ),
         ));
+    }
+    Ok(who)
+}
+
+/// The longest password a sign-in takes.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Where the app signs in when it opens a team workspace: the login and the
+/// server, for the sign-in form; `None` for a local cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SignInTarget {
+    /// The PostgreSQL login (the workspace member).
+    pub login: String,
+    /// `host:port/database`, as people read it.
+    pub address: String,
+    /// Whether the location itself carries a password (a URL's): a sign-in
+    /// cannot replace it.
+    pub password_in_location: bool,
+}
+
+/// [`SignInTarget`] of `location`.
+pub fn sign_in_target_of(location: &Location) -> Option<SignInTarget> {
+    let Location::Postgres(t) = location else {
+        return None;
+    };
+    Some(SignInTarget {
+        login: t.user.clone().unwrap_or_default(),
+        address: format!(
+            "{}:{}/{}",
+            t.host.as_deref().unwrap_or("localhost"),
+            t.port.unwrap_or(5432),
+            t.dbname.as_deref().unwrap_or("")
+        ),
+        password_in_location: t.has_password(),
+    })
+}
+
+/// Signs in to the workspace at `location` with a typed password: checks
+/// it by connecting as a member first (a refused password is kept nowhere),
+/// then keeps it in the OS keyring (`remember`) or for this process only,
+/// so the next open of the store uses it. A local cache has no sign-in.
+pub fn sign_in(location: &Location, password: &str, remember: bool) -> Result<WhoAmI> {
+    let Location::Postgres(target) = location else {
+        return Err(Error::invalid(
+            "this is a local cache: it has no sign-in (a team workspace is chosen in Settings)",
+        ));
+    };
+    if password.is_empty() {
+        return Err(Error::invalid("type the password of your workspace login"));
+    }
+    if password.len() > MAX_PASSWORD_LEN {
+        return Err(Error::invalid(format!(
+            "the password is longer than {MAX_PASSWORD_LEN} characters"
+        )));
+    }
+    if target.has_password() {
+        return Err(Error::invalid(
+            "the location in CUSTODIAN_DB carries its own password: change it there",
+        ));
+    }
+    let login = target.user.clone().unwrap_or_default();
+    let who = member_at(&target.with_password(password), &login)?;
+    if remember {
+        crate::store::pg::store_password(target, password)?;
+        crate::store::pg::forget_for_session(target);
+    } else {
+        crate::store::pg::remember_for_session(target, password)?;
     }
     Ok(who)
 }

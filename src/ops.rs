@@ -1337,6 +1337,21 @@ pub fn test_connection(settings: &ConnectionSettings, password: Option<&str>) ->
     crate::connection::test_connection(settings, password)
 }
 
+pub use crate::connection::SignInTarget;
+
+/// Where the app signs in to a team workspace (the login and server of
+/// [`app_location`]); `None` for a local cache.
+pub fn workspace_sign_in_target() -> Result<Option<SignInTarget>> {
+    Ok(crate::connection::sign_in_target_of(&app_location()?))
+}
+
+/// Signs in to the workspace the app opens with a typed password, checked
+/// by connecting first; kept in the OS keyring when `remember`, else for
+/// this process only. Reopen the store afterwards.
+pub fn workspace_sign_in(password: &str, remember: bool) -> Result<WhoAmI> {
+    crate::connection::sign_in(&app_location()?, password, remember)
+}
+
 /// Where the desktop app opens its store: `$CUSTODIAN_DB`, else the saved
 /// settings, else the local cache.
 pub fn app_location() -> Result<Location> {

@@ -233,6 +233,8 @@ pub fn run() -> ExitCode {
             connection::save_connection_settings,
             connection::test_connection,
             connection::reconnect,
+            connection::sign_in_target,
+            connection::sign_in,
             unlock::unlock_state,
             unlock::unlock
         ])

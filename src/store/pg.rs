@@ -272,6 +272,19 @@ impl PgTarget {
     }
 
     /// The keyring account of this database's password.
+    /// The same target with `password` (a sign-in's), as if in the URL.
+    pub fn with_password(&self, password: &str) -> PgTarget {
+        PgTarget {
+            url_password: Some(password.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// Is a password part of the target itself (the URL's)?
+    pub fn has_password(&self) -> bool {
+        self.url_password.is_some()
+    }
+
     pub fn keyring_account(&self) -> String {
         format!(
             "postgres:{}@{}:{}/{}",
@@ -434,6 +447,9 @@ fn password_for(t: &PgTarget) -> Option<String> {
             }
         }
     }
+    if let Some(p) = session_password(&t.keyring_account()) {
+        return Some(p);
+    }
     match keyring::Entry::new(KEYRING_SERVICE, &t.keyring_account()).and_then(|e| e.get_password())
     {
         Ok(p) => Some(p),
@@ -442,6 +458,37 @@ fn password_for(t: &PgTarget) -> Option<String> {
             tracing::debug!(error = %e, "no keyring for the database password");
             None
         }
+    }
+}
+
+/// Passwords typed at a sign-in for this process only ("remember" off),
+/// by keyring account: never written anywhere, gone when Custodian quits.
+static SESSION_PASSWORDS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn session_password(account: &str) -> Option<String> {
+    let held = SESSION_PASSWORDS.lock().ok()?;
+    held.iter().find(|(a, _)| a == account).map(|(_, p)| p.clone())
+}
+
+/// Keeps `password` for `target`'s login in this process only, consulted
+/// after the password file and before the keyring (a sign-in typed now wins
+/// over an older keyring entry).
+pub fn remember_for_session(target: &PgTarget, password: &str) -> Result<()> {
+    let account = target.resolved(&env_var)?.keyring_account();
+    let mut held = SESSION_PASSWORDS
+        .lock()
+        .map_err(|_| Error::internal("the session's passwords are unavailable; restart Custodian"))?;
+    held.retain(|(a, _)| *a != account);
+    held.push((account, password.to_string()));
+    Ok(())
+}
+
+/// Forgets a password [`remember_for_session`] kept (a sign-in that is
+/// remembered in the keyring instead, or a refused one).
+pub fn forget_for_session(target: &PgTarget) {
+    if let (Ok(t), Ok(mut held)) = (target.resolved(&env_var), SESSION_PASSWORDS.lock()) {
+        let account = t.keyring_account();
+        held.retain(|(a, _)| *a != account);
     }
 }
 
@@ -598,16 +645,21 @@ fn connect_error(e: postgres::Error, shown: &str, had_password: bool) -> Error {
         source = s.source();
     }
     let base = super::db::pg_error(e);
-    let hint = match base.code {
+    // A missing password is a configuration error of the client ("invalid
+    // configuration", its cause "password missing"): a refused login to
+    // the user, never "unreachable" (which would open the offline snapshot).
+    let says_password =
+        base.message.contains("password") || causes.iter().any(|c| c.contains("password"));
+    let code = if says_password && base.code == ErrorCode::Network {
+        ErrorCode::DatabaseAuth
+    } else {
+        base.code
+    };
+    let hint = match code {
         ErrorCode::DatabaseAuth if !had_password => {
             " (no password was found: put it in ~/.pgpass or PGPASSFILE, or keep it in the keyring with `custodian db password`)"
         }
         _ => "",
-    };
-    let code = if base.message.contains("password") && base.code == ErrorCode::Network {
-        ErrorCode::DatabaseAuth
-    } else {
-        base.code
     };
     let cause: String = causes
         .iter()

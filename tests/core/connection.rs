@@ -85,12 +85,18 @@ fn settings(db: &str, login: &str, host: &str, tls: TlsMode) -> ConnectionSettin
     }
 }
 
-#[test]
-fn test_connection_tells_a_wrong_password_a_stranger_and_bad_tls_from_a_member() {
-    if !have_pg() {
-        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
-        return;
-    }
+/// A fresh workspace on the test cluster with a reviewer member and a
+/// stranger login (both with `password`), the S demo organisation loaded.
+struct Fixture {
+    ws: Workspace,
+    db: String,
+    reviewer: String,
+    stranger: String,
+    reviewer_p: i64,
+    password: String,
+}
+
+fn workspace_with_a_reviewer() -> Fixture {
     let db = crate::pg::fresh_database();
     let mut ws = Workspace {
         db: db.clone(),
@@ -124,6 +130,30 @@ fn test_connection_tells_a_wrong_password_a_stranger_and_bad_tls_from_a_member()
         .workspace_member_add(&reviewer, reviewer_p, &[Role::Reviewer])
         .unwrap();
     drop(store);
+    Fixture {
+        ws,
+        db,
+        reviewer,
+        stranger,
+        reviewer_p,
+        password,
+    }
+}
+
+#[test]
+fn test_connection_tells_a_wrong_password_a_stranger_and_bad_tls_from_a_member() {
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let Fixture {
+        ws: _ws,
+        db,
+        reviewer,
+        stranger,
+        reviewer_p,
+        password,
+    } = workspace_with_a_reviewer();
 
     // A wrong password: the server's refusal, with its code, and the
     // password nowhere in the message.
@@ -179,6 +209,68 @@ fn test_connection_tells_a_wrong_password_a_stranger_and_bad_tls_from_a_member()
     assert!(e.message.contains("unreachable"), "{}", e.message);
 }
 
+/// The app's sign-in: a typed password is checked by connecting before it
+/// is kept anywhere; kept for this process only, the next open of the store
+/// as that login uses it; a refused one, a stranger and a local cache are
+/// refused with their codes, and nothing of a refused sign-in is kept.
+#[test]
+fn a_sign_in_is_checked_first_then_kept_for_the_session() {
+    use custodian::connection::{sign_in, sign_in_target_of};
+    use custodian::store::Location;
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let f = workspace_with_a_reviewer();
+    let at = |login: &str| {
+        let mut t = PgTarget::parse(&url_of(&f.db)).unwrap();
+        t.user = Some(login.to_string());
+        Location::Postgres(t)
+    };
+    let reviewer = at(&f.reviewer);
+    let target = sign_in_target_of(&reviewer).unwrap();
+    assert_eq!(target.login, f.reviewer);
+    assert!(target.address.ends_with(&format!("/{}", f.db)), "{}", target.address);
+    assert!(!target.password_in_location);
+
+    // No password anywhere yet: the store does not open as the reviewer, a
+    // refused login (not "unreachable", which would open the offline
+    // snapshot) that says where a password goes.
+    let e = Store::open_location(&reviewer).unwrap_err();
+    assert_eq!(e.code, ErrorCode::DatabaseAuth, "{e:?}");
+    assert!(e.message.contains("no password was found"), "{}", e.message);
+
+    // A wrong password is refused and not kept: the store still does not open.
+    let e = sign_in(&reviewer, "not-the-password", false).unwrap_err();
+    assert_eq!(e.code, ErrorCode::DatabaseAuth, "{e:?}");
+    assert!(!e.message.contains("not-the-password"), "{}", e.message);
+    assert_eq!(
+        Store::open_location(&reviewer).unwrap_err().code,
+        ErrorCode::DatabaseAuth
+    );
+    // Empty, too long, a local cache, a stranger: each refused with its code.
+    assert_eq!(sign_in(&reviewer, "", false).unwrap_err().code, ErrorCode::InvalidInput);
+    let long = "x".repeat(custodian::connection::MAX_PASSWORD_LEN + 1);
+    assert_eq!(sign_in(&reviewer, &long, false).unwrap_err().code, ErrorCode::InvalidInput);
+    let file = Location::File(std::env::temp_dir().join("nothing.db"));
+    assert!(sign_in_target_of(&file).is_none());
+    assert_eq!(sign_in(&file, "x", false).unwrap_err().code, ErrorCode::InvalidInput);
+    let stranger = at(&f.stranger);
+    assert_eq!(
+        sign_in(&stranger, &f.password, false).unwrap_err().code,
+        ErrorCode::Forbidden
+    );
+
+    // The right one: who signed in, and the store now opens as the reviewer.
+    let who = sign_in(&reviewer, &f.password, false).unwrap();
+    assert_eq!(who.person.as_ref().map(|p| p.id), Some(f.reviewer_p));
+    let store = Store::open_location(&reviewer).unwrap();
+    let again = custodian::ops::who_am_i(&store).unwrap();
+    assert_eq!(again.login.as_deref(), Some(f.reviewer.as_str()));
+    assert_eq!(again.roles, vec![RoleView::Reviewer]);
+    assert!(!again.location.contains(&f.password), "{}", again.location);
+}
+
 /// The shell's Settings commands never trace a password: every command
 /// taking one skips it (or every argument) in its `tracing::instrument`.
 #[test]
@@ -204,7 +296,7 @@ fn the_shell_never_traces_a_password() {
         }
     }
     assert_eq!(
-        checked, 2,
-        "save_connection_settings and test_connection take a password"
+        checked, 3,
+        "save_connection_settings, test_connection and sign_in take a password"
     );
 }

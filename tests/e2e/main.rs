@@ -402,6 +402,180 @@ fn the_first_campaign_is_one_click_from_the_empty_campaigns_view() {
     assert!(campaigns[0].items > 100, "{:?}", campaigns[0]);
 }
 
+/// First run with no source (the demo organisation removed): the empty
+/// inventory leads to Sources, whose empty state opens the add form with the
+/// kind chosen first.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn with_no_source_the_inventory_leads_to_adding_one() {
+    let now = Utc::now();
+    let dir = tempdir();
+    let db = dir.path().join("custodian.db");
+    or_panic((|| -> R {
+        let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        ops::clear_demo(&mut store, false, now).map_err(|e| e.to_string())
+    })());
+    let app = App::launch("no-source", &db);
+    app.check(|s| {
+        s.wait_for("the empty inventory", || {
+            s.exists("[data-testid=inventory-add-source]")
+        })?;
+        s.screenshot_to(&artifacts_dir().join("first-run-no-source.png"))?;
+        s.click_css("[data-testid=inventory-add-source]")?;
+        s.wait_for("the Sources view with no source", || {
+            s.exists("[data-testid=sources-empty-add]")
+        })?;
+        if s.exists("[data-testid=source-row]")? {
+            return Err("a source is listed after the demo was removed".into());
+        }
+        s.click_css("[data-testid=sources-empty-add]")?;
+        s.wait_for("the add form, kind first", || {
+            s.script_bool(
+                "const k = document.querySelector('[data-testid=add-source-kind]'); \
+                 return !!k && document.activeElement === k;",
+            )
+        })?;
+        s.screenshot_to(&artifacts_dir().join("first-run-add-source.png"))
+    });
+}
+
+/// First run of a team member on this computer: the app opens the workspace
+/// in CUSTODIAN_DB, whose login has no password here. Instead of an error it
+/// asks to sign in, naming the login and server; a wrong password is refused
+/// readably and kept nowhere; the right one (not remembered) opens the
+/// member's own view, narrowed to their role.
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn a_workspace_member_signs_in_on_first_run() {
+    use custodian::store::pg::PgTarget;
+    use custodian::workspace::{role_prefix, Role};
+    let Some(admin_url) = std::env::var("CUSTODIAN_TEST_PG")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    };
+    if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
+        std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-e2e-audit-key");
+    }
+    let now = Utc::now();
+    let name = format!("custodian_e2e_signin_{}", std::process::id());
+    let admin_t = or_panic(PgTarget::parse(&admin_url).map_err(|e| e.to_string()));
+    let admin = or_panic(custodian::store::pg::connect(&admin_t).map_err(|e| e.to_string()));
+    let login = format!("{name}_rev");
+    let password = format!("pw{}", std::process::id() ^ 0x51f7);
+    struct Cleanup<'a>(&'a custodian::store::db::Db, String, Vec<String>);
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self
+                .0
+                .execute_batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1));
+            for l in &self.2 {
+                let _ = self.0.execute_batch(&format!("DROP ROLE IF EXISTS {l}"));
+            }
+        }
+    }
+    let mut dropped = vec![login.clone()];
+    if let Ok(p) = role_prefix(&name) {
+        dropped.extend(Role::ALL.iter().map(|r| format!("{p}{}", r.as_str())));
+    }
+    let _cleanup = Cleanup(&admin, name.clone(), dropped);
+    or_panic(
+        admin
+            .execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .and_then(|()| {
+                admin.execute_batch(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+            })
+            .and_then(|()| {
+                admin.execute_batch(&format!("CREATE ROLE {login} LOGIN PASSWORD '{password}'"))
+            })
+            .map_err(|e| e.to_string()),
+    );
+    let mut db_t = admin_t.clone();
+    db_t.dbname = Some(name.clone());
+    or_panic((|| -> R {
+        let e = |e: custodian::Error| e.to_string();
+        let mut store = Store::open_postgres(&db_t).map_err(e)?;
+        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(e)?;
+        let admin_person = store.resolve_person("3").map_err(e)?;
+        let reviewer = store.resolve_person("2").map_err(e)?;
+        let dba = store.workspace_session_login().map_err(e)?;
+        store
+            .workspace_init(&role_prefix(&name).map_err(e)?, &dba, admin_person)
+            .map_err(e)?;
+        store
+            .workspace_member_add(&login, reviewer, &[Role::Reviewer])
+            .map_err(e)?;
+        Ok(())
+    })());
+    let url = format!(
+        "postgresql://{login}@{}:{}/{name}?sslmode=disable",
+        db_t.host.as_deref().unwrap_or("127.0.0.1"),
+        db_t.port.unwrap_or(5432)
+    );
+    // No password on this computer: an empty password file, no PGPASSWORD
+    // (empty is unset), no keyring on the test's session bus.
+    let dir = tempdir();
+    let pgpass = dir.path().join("pgpass");
+    or_panic(fs::write(&pgpass, "").map_err(|e| e.to_string()));
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        or_panic(
+            fs::set_permissions(&pgpass, fs::Permissions::from_mode(0o600))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let data_home = dir.path().join("data");
+    let empty = std::ffi::OsStr::new("");
+    let env = [
+        ("PGPASSFILE", pgpass.as_os_str()),
+        ("PGPASSWORD", empty),
+        ("XDG_DATA_HOME", data_home.as_os_str()),
+    ];
+    let app = App::launch_at("workspace-sign-in", &url, &env);
+    app.check(|s| {
+        s.wait_for("the sign-in form", || s.exists("[data-testid=sign-in-form]"))?;
+        check_eq(
+            "the login shown",
+            Some(s.text_of("[data-testid=sign-in-login]")?.trim()),
+            Some(login.as_str()),
+        )?;
+        let nav = s.find_all(".sidenav a")?.len();
+        if nav != 1 {
+            return Err(format!("{nav} nav items while signed out (want only Settings)").into());
+        }
+        s.screenshot_to(&artifacts_dir().join("first-run-sign-in.png"))?;
+        // A wrong password: refused, with its code; nothing opened.
+        let field = s.find("[data-testid=sign-in-password]")?;
+        s.click(&field)?;
+        s.send_keys(&field, "not-the-password")?;
+        s.click_css("[data-testid=sign-in-submit]")?;
+        s.wait_for("the refusal", || s.exists("[data-testid=sign-in-error]"))?;
+        let refusal = s.text_of("[data-testid=sign-in-error]")?;
+        if !refusal.contains("database_auth") || refusal.contains("not-the-password") {
+            return Err(format!("the refusal reads: {refusal}").into());
+        }
+        // The right one, for this session only.
+        s.click_css("[data-testid=sign-in-remember]")?;
+        let field = s.find("[data-testid=sign-in-password]")?;
+        s.click(&field)?;
+        s.send_keys(&field, &password)?;
+        s.click_css("[data-testid=sign-in-submit]")?;
+        s.wait_for("the member's nav", || s.exists("[data-testid=nav-reviews]"))?;
+        if s.exists("[data-testid=sign-in-form]")? || s.exists("[data-testid=nav-sources]")? {
+            return Err("still signed out, or a reviewer is offered Sources".into());
+        }
+        s.click_css("[data-testid=nav-reviews]")?;
+        s.wait_for("the reviewer's own queue, no picker", || {
+            let queue = s.exists("[data-testid=queue-pending]")? || s.exists("[data-testid=queue-empty]")?;
+            Ok(queue && !s.exists("[data-testid=person-search]")?)
+        })?;
+        s.screenshot_to(&artifacts_dir().join("first-run-signed-in.png"))
+    });
+}
+
 /// A cache written by a newer Custodian is reported with its code through
 /// every command, and the file is left byte for byte as it was.
 #[test]

@@ -13,6 +13,7 @@ import { Sources } from './views/Sources';
 import { Team } from './views/Team';
 import { Settings } from './views/Settings';
 import { Unlock } from './views/Unlock';
+import { SignIn } from './views/SignIn';
 import { ErrorCodeTag } from './components/ErrorCallout';
 import { isUnreachable, reconnect, useCapabilities, useWhoAmI } from './lib/connection';
 import type { NavItem } from './lib/roles';
@@ -74,6 +75,10 @@ export function App() {
   const [summaryError, setSummaryError] = useState<UserError | null>(null);
   // The workspace did not answer (who am I, or the summary): one banner with Retry.
   const unreachable = isUnreachable(whoError) ? whoError : isUnreachable(summaryError) ? summaryError : null;
+  // The workspace refused the login (no password on this computer yet, or a
+  // wrong one): the sign-in takes the place of every view.
+  const signedOut = whoError?.code === 'database_auth' ? whoError : summaryError?.code === 'database_auth' ? summaryError : null;
+  const showSignIn = signedOut !== null && route.name !== 'settings';
 
   useEffect(() => {
     // Only the latest request may set the summary: a reload after a sync can
@@ -121,8 +126,9 @@ export function App() {
         )}
         <ShortcutButton open={help.open} onToggle={help.toggle} />
       </header>
-      <nav class="sidenav" aria-label="Main">
-        {NAV.filter((n) => caps.nav.has(n.item)).map((n) => (
+      <nav class="sidenav" aria-label="Main" aria-busy={who === undefined || undefined} data-testid="sidenav">
+        {/* The nav follows the roles: drawn once the store has said who this is (so an item does not move under a click); only Settings while signed out. */}
+        {NAV.filter((n) => (signedOut ? n.item === 'settings' : who !== undefined && caps.nav.has(n.item))).map((n) => (
           <a
             key={n.item}
             class={`sidenav__item${n.active.includes(route.name) ? ' is-active' : ''}`}
@@ -162,30 +168,35 @@ export function App() {
             </p>
           </div>
         )}
-        {summaryError && !unreachable && (
+        {showSignIn && signedOut && <SignIn reason={signedOut} />}
+        {summaryError && !unreachable && !signedOut && (
           <div class="callout callout--error" role="alert">
             <strong>{errorHeadline(summaryError.code)}</strong> <ErrorCodeTag code={summaryError.code} />
             <p>{summaryError.message}</p>
           </div>
         )}
-        {route.name === 'inventory' && <Inventory />}
-        {route.name === 'identity' && <IdentityDetail id={route.id} />}
-        {route.name === 'sources' && <Sources />}
-        {route.name === 'reviews' && <Reviews />}
-        {route.name === 'campaigns' && <Campaigns />}
-        {route.name === 'team' && <Team />}
-        {route.name === 'posture' && <Posture />}
-        {route.name === 'settings' && <Settings />}
-        {route.name === 'blast' && <LazyBlast id={route.id} />}
-        {route.name === 'not_found' && (
-          <Page title="Not found">
-            <div class="callout">
-              <strong>Nothing at {route.path}</strong>
-              <p>
-                <a href="#/inventory">Go to the inventory</a>
-              </p>
-            </div>
-          </Page>
+        {!showSignIn && (
+          <>
+          {route.name === 'inventory' && <Inventory />}
+          {route.name === 'identity' && <IdentityDetail id={route.id} />}
+          {route.name === 'sources' && <Sources />}
+          {route.name === 'reviews' && <Reviews />}
+          {route.name === 'campaigns' && <Campaigns />}
+          {route.name === 'team' && <Team />}
+          {route.name === 'posture' && <Posture />}
+          {route.name === 'settings' && <Settings />}
+          {route.name === 'blast' && <LazyBlast id={route.id} />}
+          {route.name === 'not_found' && (
+            <Page title="Not found">
+              <div class="callout">
+                <strong>Nothing at {route.path}</strong>
+                <p>
+                  <a href="#/inventory">Go to the inventory</a>
+                </p>
+              </div>
+            </Page>
+          )}
+          </>
         )}
       </main>
       <ShortcutHelp open={help.open} onToggle={help.toggle} onClose={help.close} />

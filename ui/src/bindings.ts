@@ -738,3 +738,18 @@ reachable: boolean,
  * snapshot, read-only: when it was taken and of what.
  */
 snapshot: SnapshotInfo | null, };
+
+export type SignInTarget = { 
+/**
+ * The PostgreSQL login (the workspace member).
+ */
+login: string, 
+/**
+ * `host:port/database`, as people read it.
+ */
+address: string, 
+/**
+ * Whether the location itself carries a password (a URL's): a sign-in
+ * cannot replace it.
+ */
+password_in_location: boolean, };

@@ -7,7 +7,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import { useEffect, useState } from 'preact/hooks';
-import type { ConnectionSettings, ConnectionSettingsView, RoleView, SnapshotInfo, WhoAmI } from '../bindings';
+import type { ConnectionSettings, ConnectionSettingsView, RoleView, SignInTarget, SnapshotInfo, WhoAmI } from '../bindings';
 import { inTauri, toUserError, type UserError } from './ipc';
 import { capabilities, type Capabilities } from './roles';
 import { reviews as reviewsApi, type ReviewsApi } from './reviews';
@@ -19,6 +19,10 @@ export interface ConnectionApi {
   test(settings: ConnectionSettings, password: string | null): Promise<WhoAmI>;
   /** Reopens the store where the settings point; the new who-am-I. */
   reconnect(): Promise<WhoAmI>;
+  /** Where a sign-in goes (the workspace login and server); `null` for a local cache. */
+  signInTarget(): Promise<SignInTarget | null>;
+  /** Signs in with a typed password (checked first; kept in the keyring when `remember`, else until the app quits), then reopens the store. */
+  signIn(password: string, remember: boolean): Promise<WhoAmI>;
 }
 
 const tauriConnection: ConnectionApi = {
@@ -27,6 +31,8 @@ const tauriConnection: ConnectionApi = {
   save: (settings, password) => invoke<ConnectionSettingsView>('save_connection_settings', { settings, password }),
   test: (settings, password) => invoke<WhoAmI>('test_connection', { settings, password }),
   reconnect: () => invoke<WhoAmI>('reconnect'),
+  signInTarget: () => invoke<SignInTarget | null>('sign_in_target'),
+  signIn: (password, remember) => invoke<WhoAmI>('sign_in', { password, remember }),
 };
 
 export const DEFAULT_SETTINGS: ConnectionSettings = {
@@ -77,6 +83,8 @@ export interface MockConnectionOptions {
   unreachable?: boolean;
   /** The workspace cannot be reached and the app shows its offline snapshot (read-only) until Retry. */
   snapshot?: boolean;
+  /** A workspace whose login has no password yet (or a refused one): every call rejects with `database_auth` until `signIn`. */
+  signedOut?: boolean;
   /** Where the acting person comes from (default: the reviews backend in use). */
   reviews?: Pick<ReviewsApi, 'actingPerson' | 'setActingPerson' | 'findPeople'>;
 }
@@ -98,12 +106,23 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
   let keyring = roles !== null;
   let unreachable = opts.unreachable ?? false;
   let offline = opts.snapshot ?? false;
+  let signedOut = opts.signedOut ?? false;
+  if (signedOut && roles === null) roles = ['reviewer'];
+  if (signedOut) {
+    saved = { ...DEFAULT_SETTINGS, mode: 'workspace', host: 'pg.example.com', database: 'custodian', login: 'maya.weber' };
+    keyring = false;
+  }
   const unreachableError = () => ({
     code: 'network',
     message: 'cannot connect to postgresql://maya.weber@pg.example.com:5432/custodian?sslmode=verify-full: connection refused',
   });
+  const refusedLogin = () => ({
+    code: 'database_auth',
+    message: `the server refused the login ${saved.login}: password authentication failed for user "${saved.login}" (no password was found: put it in ~/.pgpass or PGPASSFILE, or keep it in the keyring with \`custodian db password\`)`,
+  });
   const who = async (): Promise<WhoAmI> => {
     if (unreachable) throw unreachableError();
+    if (signedOut) throw refusedLogin();
     if (saved.mode === 'solo' || roles === null) {
       return {
         mode: 'solo',
@@ -184,6 +203,16 @@ export function createMockConnection(opts: MockConnectionOptions = {}): Connecti
       offline = false;
       return who();
     },
+    signInTarget: async () =>
+      saved.mode === 'workspace' ? { login: saved.login, address: `${saved.host}:${saved.port}/${saved.database}`, password_in_location: false } : null,
+    signIn: async (password, remember) => {
+      if (saved.mode !== 'workspace') throw { code: 'invalid_input', message: 'this is a local cache: it has no sign-in (a team workspace is chosen in Settings)' };
+      if (!password) throw { code: 'invalid_input', message: 'type the password of your workspace login' };
+      if (password !== MOCK_PASSWORD) throw { code: 'database_auth', message: `the server refused the login ${saved.login}: password authentication failed for user "${saved.login}"` };
+      signedOut = false;
+      if (remember) keyring = true;
+      return who();
+    },
   };
 }
 
@@ -224,6 +253,8 @@ export const connection = {
   save: (s: ConnectionSettings, password: string | null) => call((a) => a.save(s, password)),
   test: (s: ConnectionSettings, password: string | null) => call((a) => a.test(s, password)),
   reconnect: () => call((a) => a.reconnect()),
+  signInTarget: () => call((a) => a.signInTarget()),
+  signIn: (password: string, remember: boolean) => call((a) => a.signIn(password, remember)),
 };
 
 // ------------------------------------------- who am I, shared by the views ---
@@ -273,6 +304,14 @@ export function reconnect(): Promise<WhoAmI> {
       throw err;
     },
   );
+}
+
+/** Signs in to the workspace (the sign-in form); who I am is then the member. */
+export function signIn(password: string, remember: boolean): Promise<WhoAmI> {
+  return connection.signIn(password, remember).then((who) => {
+    set({ who, error: null });
+    return who;
+  });
 }
 
 /** Who I am (shared; loaded once), and the error when the store did not answer. */

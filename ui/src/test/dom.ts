@@ -37,7 +37,7 @@ export function useMocks(
   setBackend(createMockBackend({ size: opts.size ?? 300, latencyMs: 0 }));
   const reviews = createMockReviews();
   setReviewsApi(reviews);
-  const connection = createMockConnection({ roles: opts.roles ?? null, unreachable: opts.unreachable, snapshot: opts.snapshot, reviews });
+  const connection = createMockConnection({ roles: opts.roles ?? null, unreachable: opts.unreachable, snapshot: opts.snapshot, signedOut: opts.signedOut, reviews });
   setConnectionApi(connection);
   setOffboardingApi(createMockOffboarding());
   setPostureApi(createMockPosture());
