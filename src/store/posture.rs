@@ -81,41 +81,58 @@ impl Store {
         stale_days: i64,
         default_review_days: i64,
     ) -> Result<PostureCounts> {
+        // Three passes, one per table, each counting all its figures at
+        // once (sum of CASE), instead of one scan per figure: the posture
+        // page reads these on every visit.
         let c = &self.db;
-        let plain = |sql: &str| -> Result<i64> { c.query_row(sql, [], |r| r.get(0)) };
-        let at_now = |sql: &str| -> Result<i64> { c.query_row(sql, [now], |r| r.get(0)) };
+        let (nhis, ai_agents, owned, unreviewed, unregistered_agents) = c.query_row(
+            &format!(
+                "SELECT count(*),
+                    coalesce(sum(CASE WHEN i.kind = 'ai_agent' THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN i.owner_state = 'owned' AND NOT EXISTS (
+                        SELECT 1 FROM owner_overrides o WHERE o.identity_id = i.id AND o.kind = 'temporary' AND o.until < ?1)
+                      THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN i.last_reviewed_at IS NULL
+                        OR i.last_reviewed_at < ?1 - coalesce(i.review_interval_days, {default_review_days}) * 86400
+                      THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN i.kind = 'ai_agent' AND i.registered = 0 THEN 1 ELSE 0 END), 0)
+                 FROM identities i WHERE i.status = 'active'"
+            ),
+            [now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
+        // The thresholds are numbers, written into the SQL as before.
+        let (stale_credentials, never_expiring, expired_credentials) = c.query_row(
+            &format!(
+                "SELECT coalesce(sum(CASE WHEN c.last_used_at IS NULL OR c.last_used_at < ?1 - {stale_days} * 86400 THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN c.expires_at IS NULL AND {SECRETS} THEN 1 ELSE 0 END), 0),
+                    coalesce(sum(CASE WHEN c.expires_at < ?1 THEN 1 ELSE 0 END), 0)
+                 FROM credentials c JOIN identities i ON i.id = c.identity_id
+                 WHERE i.status = 'active'"
+            ),
+            [now],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let (findings, critical_findings, high_findings) = c.query_row(
+            "SELECT count(*),
+                coalesce(sum(CASE WHEN severity = 4 THEN 1 ELSE 0 END), 0),
+                coalesce(sum(CASE WHEN severity = 3 THEN 1 ELSE 0 END), 0)
+             FROM findings",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         Ok(PostureCounts {
-            nhis: plain("SELECT count(*) FROM identities WHERE status = 'active'")?,
-            ai_agents: plain(
-                "SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent'",
-            )?,
-            owned: at_now(
-                "SELECT count(*) FROM identities i WHERE i.status = 'active' AND i.owner_state = 'owned'
-                   AND NOT EXISTS (SELECT 1 FROM owner_overrides o WHERE o.identity_id = i.id AND o.kind = 'temporary' AND o.until < ?1)",
-            )?,
-            // The thresholds are numbers, written into the SQL as before.
-            stale_credentials: at_now(&format!(
-                "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-                 WHERE i.status = 'active' AND (c.last_used_at IS NULL OR c.last_used_at < ?1 - {stale_days} * 86400)"
-            ))?,
-            never_expiring: plain(&format!(
-                "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-                 WHERE i.status = 'active' AND c.expires_at IS NULL AND {SECRETS}"
-            ))?,
-            expired_credentials: at_now(
-                "SELECT count(*) FROM credentials c JOIN identities i ON i.id = c.identity_id
-                 WHERE i.status = 'active' AND c.expires_at < ?1",
-            )?,
-            unreviewed: at_now(&format!(
-                "SELECT count(*) FROM identities WHERE status = 'active' AND (last_reviewed_at IS NULL
-                    OR last_reviewed_at < ?1 - coalesce(review_interval_days, {default_review_days}) * 86400)"
-            ))?,
-            unregistered_agents: plain(
-                "SELECT count(*) FROM identities WHERE status = 'active' AND kind = 'ai_agent' AND registered = 0",
-            )?,
-            findings: plain("SELECT count(*) FROM findings")?,
-            critical_findings: plain("SELECT count(*) FROM findings WHERE severity = 4")?,
-            high_findings: plain("SELECT count(*) FROM findings WHERE severity = 3")?,
+            nhis,
+            ai_agents,
+            owned,
+            stale_credentials,
+            never_expiring,
+            expired_credentials,
+            unreviewed,
+            unregistered_agents,
+            findings,
+            critical_findings,
+            high_findings,
         })
     }
 

@@ -242,6 +242,78 @@ fn the_posture_view_counts_and_keeps_a_trend() {
     assert!(p.top_blast.windows(2).all(|w| w[0].score >= w[1].score));
 }
 
+/// Each posture figure counts exactly what it names (the one-pass counts of
+/// `Store::posture_counts`): active identities only, an owner who left is
+/// no owner, a certificate or federated credential never counts as a
+/// never-expiring secret, and a disabled identity's credentials count
+/// nowhere.
+#[test]
+fn each_posture_figure_counts_exactly_what_it_names() {
+    use crate::util::days_ago;
+    let mut b = OrgBuilder::new();
+    let here = b.person("Here", PersonStatus::Active);
+    let gone = b.person("Gone", PersonStatus::Departed);
+    // Owned, never reviewed, registered.
+    let a1 = b.identity("agent-1", IdentityKind::AiAgent, Some(here));
+    // Its owner left; unregistered; reviewed last week.
+    let a2 = b.identity("agent-2", IdentityKind::AiAgent, Some(gone));
+    b.identity_mut(a2).registered = false;
+    b.identity_mut(a2).last_reviewed_at = Some(days_ago(7));
+    // No owner; reviewed two years ago.
+    let s1 = b.identity("svc-1", IdentityKind::ServiceAccount, None);
+    b.identity_mut(s1).last_reviewed_at = Some(days_ago(730));
+    // Disabled: counted nowhere, nor its credentials.
+    let off = b.identity("svc-off", IdentityKind::AiAgent, Some(here));
+    b.identity_mut(off).status = IdentityStatus::Disabled;
+    b.identity_mut(off).registered = false;
+
+    b.credential(a1, CredentialKind::ClientSecret, 10, None); // never expires
+    b.credential(a1, CredentialKind::Certificate, 10, None); // a certificate: not a secret
+    b.credential(a2, CredentialKind::FederatedCredential, 10, None); // nor a federated one
+    b.credential(s1, CredentialKind::AccessKey, 400, Some(-5)); // expired
+    let stale = b.credential(s1, CredentialKind::ApiToken, 400, Some(100));
+    b.org.credentials[(stale.0 - 1) as usize].last_used_at = Some(days_ago(200)); // stale
+    let unused = b.credential(a2, CredentialKind::ApiToken, 30, Some(100));
+    b.org.credentials[(unused.0 - 1) as usize].last_used_at = None; // never used: stale
+    b.credential(off, CredentialKind::ApiToken, 10, None);
+    let off_stale = b.credential(off, CredentialKind::ApiToken, 400, Some(-1));
+    b.org.credentials[(off_stale.0 - 1) as usize].last_used_at = None;
+
+    let mut store = crate::util::test_store();
+    store.replace_org(&b.org, now()).unwrap();
+    let c = store.posture_counts(now().timestamp(), 90, 365).unwrap();
+    assert_eq!(
+        (
+            c.nhis,
+            c.ai_agents,
+            c.owned,
+            c.unreviewed,
+            c.unregistered_agents
+        ),
+        (3, 2, 1, 2, 1),
+        "{c:?}"
+    );
+    assert_eq!(
+        (c.stale_credentials, c.never_expiring, c.expired_credentials),
+        (2, 1, 1),
+        "{c:?}"
+    );
+    // Findings: the totals of every identity's own list, by severity.
+    let mut want = (0i64, 0i64, 0i64);
+    for id in 1..=b.org.identities.len() as i64 {
+        for f in custodian::ops::identity(&store, id, now())
+            .unwrap()
+            .findings
+        {
+            want.0 += 1;
+            want.1 += i64::from(f.severity == Severity::Critical);
+            want.2 += i64::from(f.severity == Severity::High);
+        }
+    }
+    assert!(want.0 > 0 && want.2 > 0, "{want:?}");
+    assert_eq!((c.findings, c.critical_findings, c.high_findings), want);
+}
+
 /// The blast-radius page reads only the part of the graph an identity
 /// reaches (`Graph::load_from`); its answer must be the whole graph's for
 /// every identity: chains through a deleted identity stop, documented links
