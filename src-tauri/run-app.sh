@@ -25,7 +25,9 @@ esac
 
 if [ "${CUSTODIAN_SKIP_APT:-}" != 1 ] && command -v dpkg-query >/dev/null; then
     packages=(build-essential pkg-config curl file libwebkit2gtk-4.1-dev libssl-dev librsvg2-dev
-              libayatana-appindicator3-dev libxdo-dev)
+              libayatana-appindicator3-dev libxdo-dev
+              # the LDAP source's Kerberos bind: MIT Kerberos headers, libclang for bindgen
+              libkrb5-dev libclang-dev)
     missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

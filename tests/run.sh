@@ -53,6 +53,10 @@ APT_PACKAGES=(
     # provision on loopback (samba-ad-dc brings winbind; the provisioning data
     # is its own package)
     samba samba-ad-dc samba-ad-provision
+    # the LDAP source's Kerberos bind (ldap3's `gssapi`): libgssapi-sys is
+    # built against MIT Kerberos' headers, with bindgen, which loads libclang;
+    # the tests get tickets from the Samba DC's KDC with kinit (krb5-user)
+    libkrb5-dev libclang-dev krb5-user
     # the store's second engine: a throwaway PostgreSQL cluster (15 or newer),
     # with TLS from a throwaway CA (openssl)
     postgresql openssl

@@ -1,7 +1,12 @@
-//! LDAP directories and Active Directory (the `ldap3` client, simple bind).
+//! LDAP directories and Active Directory (the `ldap3` client; a simple
+//! bind, or a Kerberos SASL GSSAPI bind with the user's own ticket).
 //!
-//! Settings: `url` (`ldaps://` or `ldap://`), `bind_dn`, `base_dn`
-//! (required); `starttls` (for `ldap://`, on by default) and `allow_plain`
+//! Settings: `url` (`ldaps://` or `ldap://`) and `base_dn` (required);
+//! how it binds: `sasl_gssapi` (keyless: Kerberos with the ticket `kinit`
+//! left in the credential cache, no stored secret; `kerberos_host` names
+//! the server in its service principal `ldap/<host>` when the URL's host is
+//! an IP address or an alias; see [`kerberos`]), else `bind_dn` and the
+//! secret, its password (a simple bind); `starttls` (for `ldap://`, on by default) and `allow_plain`
 //! (the explicit opt-in for a plaintext `ldap://` connection; without it a
 //! source with StartTLS off is refused before anything is sent, see
 //! [`super::transport::ldap_transport`]), `ca_cert` (a PEM file: an
@@ -9,7 +14,7 @@
 //! host name are always verified), `page_size` (1 to
 //! 1000, default 500: AD caps pages at its `MaxPageSize`, 1000 by default),
 //! `account_filter` and `group_filter` (to narrow or widen the searches; the
-//! defaults are below). Secret: the bind password.
+//! defaults are below). Secret: the bind password (simple bind only).
 //!
 //! Fetch (always full, see below), all under `base_dn`, subtree:
 //! 1. the base entry's `maxPwdAge` (AD's domain password policy), which also
@@ -106,7 +111,13 @@
 //! container), and OpenLDAP has no deletion feed short of syncrepl; a full
 //! read of accounts and groups is a few pages per thousand entries.
 //!
-//! Errors: a refused bind (49) or missing rights (50) → `source_auth`; a
+//! Who Custodian signs in as (`Fetched::signed_in_as`): the account the
+//! bind DN names, or the one the Kerberos bind is bound as, when the read
+//! brought it; else (a person, or an account outside the filters) the DN
+//! or principal itself.
+//!
+//! Errors: a refused bind (49) or missing rights (50), no Kerberos ticket
+//! (or an expired one) → `source_auth`; a
 //! missing base DN (32) → `source_error` naming it; a server that is busy
 //! (51) or unavailable (52), a dropped connection or a timeout is retried
 //! with the shared backoff policy (the paged search restarts: its cookie is
@@ -130,6 +141,8 @@ use crate::model::{
     AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
     Privilege, Sensitivity,
 };
+
+mod kerberos;
 
 pub struct LdapSource;
 
@@ -770,9 +783,98 @@ pub fn group_sensitivity(
     }
 }
 
+/// How the source binds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Bind {
+    /// A simple bind: this DN and the password (the secret).
+    Simple { dn: String },
+    /// SASL GSSAPI with the user's own Kerberos ticket, to the service
+    /// principal `ldap/<host>`.
+    Kerberos { host: String },
+}
+
+/// Is the `sasl_gssapi` setting on (`true`, or the text "true")?
+fn kerberos_on(settings: &serde_json::Value) -> bool {
+    match settings.get("sasl_gssapi") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(t)) => t.trim().eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+/// Does an LDAP source with these settings read a secret (the bind
+/// password)? Not with the Kerberos bind.
+pub fn needs_secret(settings: &serde_json::Value) -> bool {
+    !kerberos_on(settings)
+}
+
+/// The bind settings go one way or the other: a Kerberos bind takes no
+/// bind DN (it binds as the ticket's principal), a simple bind needs one,
+/// and `kerberos_host` means nothing without the Kerberos bind.
+pub fn check_settings(out: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let settings = serde_json::Value::Object(out.clone());
+    if kerberos_on(&settings) {
+        if out.contains_key("bind_dn") {
+            return Err(Error::invalid(
+                "the ldap setting 'bind_dn' is for a simple bind with a password, but 'sasl_gssapi' binds with your Kerberos ticket as whoever it names; keep one of the two",
+            ));
+        }
+        return Ok(());
+    }
+    if out.contains_key("kerberos_host") {
+        return Err(Error::invalid(
+            "the ldap setting 'kerberos_host' is for the Kerberos bind: set sasl_gssapi=true too, or leave it out to bind with a DN and password",
+        ));
+    }
+    if !out.contains_key("bind_dn") {
+        return Err(Error::invalid(
+            "an ldap source needs 'bind_dn' (the DN to bind as with a password, the secret), or sasl_gssapi=true to bind with your own Kerberos ticket",
+        ));
+    }
+    Ok(())
+}
+
+/// How the source signs in, for `source show`: (mode, identity).
+pub fn sign_in(settings: &serde_json::Value) -> (String, String) {
+    let get = |k: &str| {
+        settings
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    if kerberos_on(settings) {
+        let host = get("kerberos_host")
+            .or_else(|| get("url").and_then(|u| url_host(&u)))
+            .unwrap_or_else(|| "?".into());
+        (
+            "Kerberos (SASL GSSAPI bind) with your own ticket: no stored secret".into(),
+            format!("the principal of the Kerberos ticket in the credential cache (kinit; KRB5CCNAME), for the service ldap/{host}"),
+        )
+    } else {
+        (
+            "simple bind with a password (the secret)".into(),
+            get("bind_dn").unwrap_or_else(|| "?".into()),
+        )
+    }
+}
+
+/// The host name of an LDAP URL (none for an IP address).
+fn url_host(url: &str) -> Option<String> {
+    match url::Url::parse(url.trim()).ok()?.host()? {
+        // An ldap:// URL's host is opaque to `url`: an address is a
+        // "domain" that parses as one.
+        url::Host::Domain(d) if !d.is_empty() && d.parse::<std::net::IpAddr>().is_err() => {
+            Some(d.to_ascii_lowercase())
+        }
+        _ => None,
+    }
+}
+
 struct Settings {
     url: String,
-    bind_dn: String,
+    bind: Bind,
     base_dn: String,
     transport: LdapTransport,
     ca_cert: Option<String>,
@@ -811,9 +913,25 @@ fn settings(ctx: &SyncContext) -> Result<Settings> {
             .unwrap_or(d)
             .to_string()
     };
+    let bind = if kerberos_on(s) {
+        let host = match opt("kerberos_host", "") {
+            h if !h.is_empty() => h,
+            _ => url_host(&url).ok_or_else(|| {
+                Error::invalid(format!(
+                    "the Kerberos bind needs the directory server's host name (its service principal is ldap/<host name>), but the url '{}' names none: set 'kerberos_host'",
+                    crate::sanitize::terminal(&url)
+                ))
+            })?,
+        };
+        Bind::Kerberos { host }
+    } else {
+        Bind::Simple {
+            dn: ctx.setting("bind_dn")?,
+        }
+    };
     Ok(Settings {
         url,
-        bind_dn: ctx.setting("bind_dn")?,
+        bind,
         base_dn: ctx.setting("base_dn")?,
         transport,
         ca_cert: s
@@ -861,9 +979,32 @@ fn tls_trusting(path: &str) -> Result<native_tls::TlsConnector> {
         .map_err(|e| Error::internal(format!("cannot build the LDAP TLS connector: {e}")))
 }
 
-/// Whether an error is worth another attempt (a new connection).
+/// The TLS handshake failed: almost always a certificate that does not
+/// verify (another CA's, or a name it is not for). Not retried.
+fn untrusted(s: &Settings, detail: &str) -> Error {
+    let hint = match &s.ca_cert {
+        Some(path) => format!(
+            "it must be issued by the CA in the 'ca_cert' file {} (or one the system trusts) and name the host of the URL",
+            crate::sanitize::terminal(path)
+        ),
+        None => "if an internal CA issued it, set 'ca_cert' to that CA's certificate (a PEM file)".into(),
+    };
+    Error::new(
+        ErrorCode::Network,
+        format!(
+            "LDAP: {UNTRUSTED} ({}); {hint}",
+            crate::sanitize::terminal(detail)
+        ),
+    )
+}
+
+const UNTRUSTED: &str =
+    "the TLS handshake with the directory failed: its certificate is not trusted";
+
+/// Whether an error is worth another attempt (a new connection); a
+/// certificate that does not verify will not verify next time either.
 fn transient(e: &Error) -> bool {
-    e.code == ErrorCode::Network
+    e.code == ErrorCode::Network && !e.message.contains(UNTRUSTED)
 }
 
 fn ldap_error(e: LdapError, what: &str, base_dn: &str) -> Error {
@@ -958,9 +1099,12 @@ struct Read {
     hosts: Vec<Entry>,
     /// What the read could not complete (an entry's ranged values).
     warnings: Vec<String>,
+    /// Who the connection was bound as: the bind DN, or the Kerberos
+    /// bind's "Who am I?" answer or ticket principal.
+    bound_as: String,
 }
 
-async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Read> {
+async fn read_once(ctx: &SyncContext, s: &Settings, password: Option<&str>) -> Result<Read> {
     let policy: &HttpPolicy = ctx.http.policy();
     let cancel = ctx.http.cancel();
     let mut conn_settings = LdapConnSettings::new()
@@ -969,13 +1113,24 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
     if let (Some(path), false) = (&s.ca_cert, s.transport == LdapTransport::Plain) {
         conn_settings = conn_settings.set_connector(tls_trusting(path)?);
     }
-    let (conn, mut ldap) = timed(
+    let connected = tokio::time::timeout(
         policy.connect_timeout + Duration::from_secs(1),
-        "connect",
-        &s.base_dn,
         LdapConnAsync::with_settings(conn_settings, &s.url),
     )
-    .await?;
+    .await;
+    let (conn, mut ldap) = match connected {
+        Ok(Err(LdapError::NativeTLS { source })) => return Err(untrusted(s, &source.to_string())),
+        Ok(r) => r.map_err(|e| ldap_error(e, "connect", &s.base_dn))?,
+        Err(_) => {
+            return Err(Error::new(
+                ErrorCode::Network,
+                format!(
+                    "LDAP: timed out after {} s while trying to connect",
+                    (policy.connect_timeout + Duration::from_secs(1)).as_secs()
+                ),
+            ))
+        }
+    };
     let driver = tokio::spawn(async move {
         if let Err(e) = conn.drive().await {
             tracing::debug!(error = %e, "LDAP connection ended");
@@ -983,10 +1138,19 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
     });
     let result = async {
         let t = policy.request_timeout;
-        timed(t, "bind", &s.base_dn, async {
-            ldap.simple_bind(&s.bind_dn, password).await?.success()
-        })
-        .await?;
+        let bound_as = match &s.bind {
+            Bind::Simple { dn } => {
+                let password = password.ok_or_else(|| {
+                    Error::internal("LDAP: a simple bind without its password")
+                })?;
+                timed(t, "bind", &s.base_dn, async {
+                    ldap.simple_bind(dn, password).await?.success()
+                })
+                .await?;
+                format!("dn:{dn}")
+            }
+            Bind::Kerberos { host } => kerberos::bind(&mut ldap, host, t, &s.base_dn).await?,
+        };
         cancel.check()?;
 
         // The base entry: proves it exists and brings the password policy.
@@ -1012,6 +1176,7 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
             groups: vec![],
             hosts: vec![],
             warnings: vec![],
+            bound_as,
         };
         let host_filter = HOST_FILTER.to_string();
         for (phase, filter, attrs) in [
@@ -1113,12 +1278,15 @@ async fn read_once(ctx: &SyncContext, s: &Settings, password: &str) -> Result<Re
 impl Source for LdapSource {
     async fn fetch(&self, ctx: &SyncContext) -> Result<Fetched> {
         let s = settings(ctx)?;
-        let password = ctx.secret()?.to_string();
+        let password = match s.bind {
+            Bind::Simple { .. } => Some(ctx.secret()?.to_string()),
+            Bind::Kerberos { .. } => None,
+        };
         let policy = ctx.http.policy().clone();
         let mut attempt = 1;
         let read = loop {
             ctx.http.cancel().check()?;
-            match read_once(ctx, &s, &password).await {
+            match read_once(ctx, &s, password.as_deref()).await {
                 Ok(r) => break r,
                 Err(e) if transient(&e) && attempt < policy.max_attempts.max(1) => {
                     tracing::warn!(attempt, error = %e, "LDAP read failed; retrying");
@@ -1128,8 +1296,21 @@ impl Source for LdapSource {
                 Err(e) => return Err(e),
             }
         };
-        Ok(map(&read, &s.base_dn, &s.admin_groups, Utc::now()))
+        let mut f = map(&read, &s.base_dn, &s.admin_groups, Utc::now());
+        f.signed_in_as = Some(signed_in_as(&read, &f));
+        Ok(f)
     }
+}
+
+/// The external id of the identity the read was bound as, when the read
+/// brought it as one; else who it was bound as (a person's account, or one
+/// outside the filters), as the directory or the ticket names it.
+fn signed_in_as(read: &Read, f: &Fetched) -> String {
+    let who = read.bound_as.trim();
+    kerberos::account_of(who, &read.accounts)
+        .map(Entry::key)
+        .filter(|k| f.identities.iter().any(|i| &i.external_id == k))
+        .unwrap_or_else(|| who.strip_prefix("dn:").unwrap_or(who).to_string())
 }
 
 /// Turns what was read into records.
@@ -1936,6 +2117,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![ann(&[
                 given,
                 ("mail", &["ann@x.test"]),
@@ -2087,6 +2269,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![fs, broken],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![app, ann, web],
             groups: vec![],
         };
@@ -2175,6 +2358,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![
                 acct("krbtgt", "S-1-5-21-1-2-3-502"),
                 acct("krbtgt_8245", "S-1-5-21-1-2-3-1108"),
@@ -2224,6 +2408,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![svc(&[])],
             groups: vec![
                 group("Administrators", "cn=Domain Admins,dc=x", &[]),
@@ -2258,6 +2443,7 @@ mod tests {
             max_pwd_age: Some(-42 * 86_400 * 10_000_000),
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![acct("cn=must,dc=x", "512"), acct("cn=dont,dc=x", "66048")],
             groups: vec![],
         };
@@ -2300,6 +2486,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![svc(&[("memberOf", &["cn=IT Admins,dc=x"])])],
             groups: vec![
                 // A global distribution list (2), and a security group
@@ -2379,6 +2566,7 @@ mod tests {
             max_pwd_age: None,
             hosts: vec![],
             warnings: vec![],
+            bound_as: String::new(),
             accounts: vec![svc("pg", "512"), svc("plain", "513")],
             groups: vec![
                 grp("Administrators", 544, "cn=Domain Admins,dc=x"),
@@ -2513,5 +2701,95 @@ mod tests {
             parse_entry(no_attrs).unwrap_err().code,
             ErrorCode::MalformedResponse
         );
+    }
+
+    #[test]
+    fn the_kerberos_sign_in_is_offered_first_and_needs_no_secret_nor_bind_dn() {
+        use crate::sync::settings::{kind, validate};
+        use serde_json::json;
+        let k = kind("ldap").unwrap();
+        assert_eq!(k.settings[1].key, "sasl_gssapi");
+        let signs: Vec<&str> = k
+            .settings
+            .iter()
+            .filter(|s| s.sign_in)
+            .map(|s| s.key)
+            .collect();
+        assert_eq!(signs, ["sasl_gssapi"]);
+        let base = json!({"url": "ldaps://dc1.corp.example", "base_dn": "dc=corp"});
+        let mut krb = base.clone();
+        krb["sasl_gssapi"] = json!("true");
+        let v = validate("ldap", &krb).unwrap();
+        assert_eq!(v["sasl_gssapi"], json!(true));
+        assert!(!crate::sync::source_needs_secret("ldap", &v));
+        let (mode, who) = sign_in(&v);
+        assert!(
+            mode.contains("Kerberos") && mode.contains("no stored secret"),
+            "{mode}"
+        );
+        assert!(who.contains("ldap/dc1.corp.example"), "{who}");
+        // One way to bind: a bind DN is a simple bind's.
+        let mut both = krb.clone();
+        both["bind_dn"] = json!("cn=r,dc=corp");
+        let e = validate("ldap", &both).unwrap_err();
+        assert!(e.message.contains("keep one"), "{}", e.message);
+        // A simple bind needs its DN, and reads the password.
+        let e = validate("ldap", &base).unwrap_err();
+        assert!(
+            e.message.contains("bind_dn") && e.message.contains("sasl_gssapi"),
+            "{}",
+            e.message
+        );
+        let mut simple = base.clone();
+        simple["bind_dn"] = json!("cn=r,dc=corp");
+        let v = validate("ldap", &simple).unwrap();
+        assert!(crate::sync::source_needs_secret("ldap", &v));
+        assert_eq!(sign_in(&v).1, "cn=r,dc=corp");
+        simple["kerberos_host"] = json!("dc1");
+        let e = validate("ldap", &simple).unwrap_err();
+        assert!(e.message.contains("sasl_gssapi=true"), "{}", e.message);
+        // The service principal's host: the URL's, or kerberos_host for an
+        // address.
+        assert_eq!(
+            url_host("ldap://DC1.corp.example:389").as_deref(),
+            Some("dc1.corp.example")
+        );
+        assert_eq!(url_host("ldaps://10.0.0.5"), None);
+        assert_eq!(url_host("ldaps://[::1]:636"), None);
+    }
+
+    #[test]
+    fn the_bound_identity_is_found_by_dn_domain_name_or_principal() {
+        let a = Entry::new(
+            "CN=Svc Sync,OU=Svc,DC=corp",
+            &[("sAMAccountName", &["svc-sync"])],
+        );
+        let b = Entry::new(
+            "CN=Ann,OU=People,DC=corp",
+            &[
+                ("sAMAccountName", &["ann"]),
+                ("userPrincipalName", &["ann.lee@corp.example"]),
+            ],
+        );
+        let accounts = vec![a, b];
+        let dn = |w: &str| kerberos::account_of(w, &accounts).map(|e| e.dn.clone());
+        assert_eq!(
+            dn("dn:cn=svc sync,ou=svc,dc=corp").as_deref(),
+            Some("CN=Svc Sync,OU=Svc,DC=corp")
+        );
+        assert_eq!(
+            dn("u:CORP\\SVC-SYNC").as_deref(),
+            Some("CN=Svc Sync,OU=Svc,DC=corp")
+        );
+        assert_eq!(
+            dn("svc-sync@CORP.EXAMPLE").as_deref(),
+            Some("CN=Svc Sync,OU=Svc,DC=corp")
+        );
+        assert_eq!(
+            dn("ann.lee@corp.example").as_deref(),
+            Some("CN=Ann,OU=People,DC=corp")
+        );
+        assert_eq!(dn("bob@CORP.EXAMPLE"), None);
+        assert_eq!(dn("dn:cn=nobody,dc=corp"), None);
     }
 }

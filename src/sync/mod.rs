@@ -133,7 +133,14 @@ pub fn source_needs_secret(kind: &str, settings: &serde_json::Value) -> bool {
             .is_some_and(|f| !f.trim().is_empty());
     // An AWS source reads one only to sign in with an access key.
     let keyless_aws = kind == "aws" && !aws_auth::needs_secret(settings);
-    kind_needs_secret(kind) && !key_file && !keyless_aws
+    // An LDAP source reads none to bind with a Kerberos ticket.
+    let krb = keyless_ldap(kind, settings);
+    kind_needs_secret(kind) && !key_file && !keyless_aws && !krb
+}
+
+/// An LDAP source that binds with the user's own Kerberos ticket reads no secret.
+fn keyless_ldap(kind: &str, settings: &serde_json::Value) -> bool {
+    kind == "ldap" && !ldap::needs_secret(settings)
 }
 
 /// How a source signs in, as `source show` says it: the mode, and the
@@ -165,10 +172,7 @@ pub fn sign_in(kind: &str, settings: &serde_json::Value) -> Option<SignIn> {
             "whoever the token was issued to".into(),
         ),
         "aws" => aws_auth::sign_in(settings),
-        "ldap" => (
-            "simple bind with a password (the secret)".into(),
-            get("bind_dn"),
-        ),
+        "ldap" => ldap::sign_in(settings),
         _ => return None,
     };
     Some(SignIn { mode, identity })

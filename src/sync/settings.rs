@@ -198,10 +198,22 @@ pub const LDAP: &[Setting] = &[
         T::String,
         "ldaps:// or ldap:// URL of the directory (ldap:// is upgraded with StartTLS unless allow_plain is set)",
     ),
-    Setting::required(
+    Setting::sign_in(
+        "sasl_gssapi",
+        T::Bool,
+        "sign in without a stored secret: a Kerberos (SASL GSSAPI) bind with your own ticket (after `kinit`, or your Windows logon), as whoever the ticket names; with it, no bind DN or password",
+    ),
+    Setting::optional(
+        "kerberos_host",
+        T::String,
+        None,
+        "Kerberos: the directory server's host name in its service principal ldap/<host>, when the URL names an IP address or an alias (default: the URL's host)",
+    ),
+    Setting::optional(
         "bind_dn",
         T::String,
-        "the DN to bind as (the password is the secret)",
+        None,
+        "the DN to bind as with a password (the secret), when sasl_gssapi is off",
     ),
     Setting::required("base_dn", T::String, "where the searches start"),
     Setting::optional(
@@ -299,9 +311,9 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "ldap",
         label: "LDAP / Active Directory",
-        about: "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory.",
+        about: "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory. Signs in with your own Kerberos ticket (SASL GSSAPI: no stored secret; recommended for Active Directory), or with a bind DN and its password.",
         needs_secret: true,
-        secret: "bind password",
+        secret: "the bind password, only when the Kerberos sign-in (sasl_gssapi) is off",
         settings: LDAP,
     },
     SourceKind {
@@ -450,6 +462,7 @@ fn check_sign_in(kind_name: &str, out: &Map<String, Value>) -> Result<()> {
             &["key_id", "private_key_file", "scopes"],
         ),
         "aws" => return check_aws_sign_in(out),
+        "ldap" => return super::ldap::check_settings(out),
         _ => return Ok(()),
     };
     if out.contains_key(mode_key) {
@@ -524,6 +537,8 @@ pub const LABELS: &[(&str, &str)] = &[
     ("account_name", "Account name"),
     ("url", "Server URL"),
     ("bind_dn", "Bind DN"),
+    ("sasl_gssapi", "Kerberos sign-in (your ticket)"),
+    ("kerberos_host", "Kerberos service host name"),
     ("base_dn", "Base DN"),
     ("starttls", "StartTLS"),
     ("allow_plain", "Allow plaintext LDAP"),

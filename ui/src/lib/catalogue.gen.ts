@@ -333,9 +333,9 @@ export const SOURCE_KINDS: SourceKindView[] = [
   {
     "kind": "ldap",
     "label": "LDAP / Active Directory",
-    "about": "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory.",
+    "about": "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory. Signs in with your own Kerberos ticket (SASL GSSAPI: no stored secret; recommended for Active Directory), or with a bind DN and its password.",
     "needs_secret": true,
-    "secret": "bind password",
+    "secret": "the bind password, only when the Kerberos sign-in (sasl_gssapi) is off",
     "settings": [
       {
         "key": "url",
@@ -348,12 +348,32 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "sign_in": false
       },
       {
+        "key": "sasl_gssapi",
+        "label": "Kerberos sign-in (your ticket)",
+        "type": "bool",
+        "required": false,
+        "default": null,
+        "help": "sign in without a stored secret: a Kerberos (SASL GSSAPI) bind with your own ticket (after `kinit`, or your Windows logon), as whoever the ticket names; with it, no bind DN or password",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "kerberos_host",
+        "label": "Kerberos service host name",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "Kerberos: the directory server's host name in its service principal ldap/<host>, when the URL names an IP address or an alias (default: the URL's host)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
         "key": "bind_dn",
         "label": "Bind DN",
         "type": "string",
-        "required": true,
+        "required": false,
         "default": null,
-        "help": "the DN to bind as (the password is the secret)",
+        "help": "the DN to bind as with a password (the secret), when sasl_gssapi is off",
         "secret": false,
         "sign_in": false
       },
