@@ -36,6 +36,7 @@ mod sync_csv;
 mod sync_entra;
 mod sync_entra_keyless;
 mod sync_github;
+mod sync_kerberos;
 mod sync_ldap;
 mod sync_okta;
 mod sync_samba;

@@ -14,7 +14,20 @@
 //! What the DC is:
 //! - realm `CUSTODIAN.TEST`, NetBIOS domain `CUSTODIAN`, DC `DC1`, schema
 //!   2012 R2, RFC 2307 attributes, no DNS (`--dns-backend=NONE`), only the
-//!   LDAP service (`server services = ldap`: 389, 636, 3268, 3269);
+//!   LDAP service and the KDC (`server services = ldap kdc`: 389, 636,
+//!   3268, 3269; Kerberos 88 and kpasswd 464);
+//! - the KDC serves the Kerberos tests: [`SambaDc::krb5_conf`] writes a
+//!   krb5.conf for the realm (the KDC at the DC's address, no DNS) and
+//!   [`SambaDc::kinit`] gets a user's ticket into a credential cache of the
+//!   test's own. The DC's SPN `ldap/dc1.custodian.test` is added after
+//!   provisioning (a Windows DC registers it; Samba's provisioning without
+//!   DNS leaves only `HOST/…`), and the tests name that host with the
+//!   source's `kerberos_host` while connecting to the address: nothing
+//!   resolves `dc1.custodian.test` here;
+//! - SASL binds are taken over TLS without a Kerberos security layer
+//!   (`ldap server require strong auth = allow_sasl_over_tls`), as Windows
+//!   AD takes them; Samba 4.17's default `yes` wants sign or seal even
+//!   there. Simple binds still need TLS;
 //! - bound to one random `127.a.b.c` (not 127.0.0.1; `bind interfaces only`)
 //!   so it neither clashes with another test process's DC nor with a
 //!   directory on the machine. Samba's LDAP ports are fixed, so it binds
@@ -140,7 +153,7 @@ fn is_root() -> bool {
 }
 
 /// A throwaway CA and a certificate it issued for `san`, in `dir`.
-fn issue_cert(dir: &Path, cn: &str, san: &str) -> Result<(), String> {
+pub fn issue_cert(dir: &Path, cn: &str, san: &str) -> Result<(), String> {
     let run = |args: &[&str]| -> Result<(), String> {
         let out = Command::new("openssl")
             .args(args)
@@ -211,6 +224,8 @@ impl SambaDc {
     pub const DOMAIN: &'static str = "CUSTODIAN";
     pub const BASE: &'static str = "DC=custodian,DC=test";
     pub const ADMIN_DN: &'static str = "CN=Administrator,CN=Users,DC=custodian,DC=test";
+    /// The DC's host name, as in its service principal `ldap/<FQDN>`.
+    pub const FQDN: &'static str = "dc1.custodian.test";
     /// The read-only account the source binds as: an ordinary domain user.
     pub const READER_DN: &'static str = "CN=custodian-reader,CN=Users,DC=custodian,DC=test";
 
@@ -226,11 +241,12 @@ impl SambaDc {
             "/usr/sbin/samba",
             "/usr/bin/samba-tool",
             "/usr/bin/ldapmodify",
+            "/usr/bin/kinit",
         ] {
             if !Path::new(bin).exists() {
                 return Err(format!(
                     "{bin} is not installed: run `bash tests/run.sh` once, or \
-                     `apt-get install --no-install-recommends samba samba-ad-dc samba-ad-provision ldap-utils` (Debian 12)"
+                     `apt-get install --no-install-recommends samba samba-ad-dc samba-ad-provision ldap-utils krb5-user` (Debian 12)"
                 ));
             }
         }
@@ -246,12 +262,15 @@ impl SambaDc {
                 let mut b = [0u8; 3];
                 getrandom::getrandom(&mut b).ok()?;
                 let ip = format!("127.{}.{}.{}", b[0] % 200 + 20, b[1], b[2] % 250 + 2);
-                let free = [389u16, 636, 3268, 3269]
+                let free = [389u16, 636, 3268, 3269, 88, 464]
                     .iter()
-                    .all(|p| std::net::TcpListener::bind((ip.as_str(), *p)).is_ok());
+                    .all(|p| std::net::TcpListener::bind((ip.as_str(), *p)).is_ok())
+                    && [88u16, 464]
+                        .iter()
+                        .all(|p| std::net::UdpSocket::bind((ip.as_str(), *p)).is_ok());
                 free.then_some(ip)
             })
-            .ok_or("no free loopback address for 389/636")?;
+            .ok_or("no free loopback address for 389/636/88")?;
         // Kept past this function: the shell around samba removes it.
         let dir = tempfile::Builder::new()
             .prefix("custodian-samba-")
@@ -280,7 +299,8 @@ impl SambaDc {
         let options = [
             format!("interfaces={ip}/8"),
             "bind interfaces only=yes".into(),
-            "server services=ldap".into(),
+            "server services=ldap kdc".into(),
+            "ldap server require strong auth=allow_sasl_over_tls".into(),
             format!("pid directory={}", d("run")),
             format!("log file={}", d("log/samba.log")),
             format!("tls certfile={}", tls.join("cert.pem").display()),
@@ -365,10 +385,69 @@ impl SambaDc {
             Self::READER_DN,
             unicode_pwd(dc.reader_pw())
         ))?;
+        // The LDAP service principal a Windows DC registers for itself.
+        dc.tool(
+            "ldapmodify",
+            &[],
+            &format!(
+                "dn: CN=DC1,OU=Domain Controllers,{}\nchangetype: modify\nadd: servicePrincipalName\n\
+                 servicePrincipalName: ldap/{}\n",
+                Self::BASE,
+                Self::FQDN
+            ),
+        )?;
         Ok(SambaDc {
             startup: started.elapsed(),
             ..dc
         })
+    }
+
+    /// A krb5.conf for the domain's realm (written once, in the DC's
+    /// directory): its KDC at the DC's address, no DNS lookups, no reverse
+    /// lookup or canonicalisation of host names (the service host name is
+    /// used as given).
+    pub fn krb5_conf(&self) -> PathBuf {
+        let path = self.dir.join("krb5.conf");
+        static WRITTEN: OnceLock<()> = OnceLock::new();
+        WRITTEN.get_or_init(|| {
+            std::fs::write(
+                &path,
+                format!(
+                    "[libdefaults]\n    default_realm = {realm}\n    dns_lookup_kdc = false\n    \
+                     dns_lookup_realm = false\n    rdns = false\n    dns_canonicalize_hostname = false\n\
+                     [realms]\n    {realm} = {{\n        kdc = {ip}\n    }}\n\
+                     [domain_realm]\n    .custodian.test = {realm}\n    custodian.test = {realm}\n",
+                    realm = Self::REALM,
+                    ip = self.ip
+                ),
+            )
+            .unwrap_or_else(|e| panic!("cannot write krb5.conf: {e}"));
+        });
+        path
+    }
+
+    /// `kinit <user>@REALM` with its password on stdin, into `ccache` (a
+    /// file of the test's own); panics with kinit's reason.
+    pub fn kinit(&self, user: &str, password: &str, ccache: &Path) {
+        let mut child = Command::new("kinit")
+            .arg(format!("{user}@{}", Self::REALM))
+            .env("KRB5_CONFIG", self.krb5_conf())
+            .env("KRB5CCNAME", format!("FILE:{}", ccache.display()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("kinit (Debian: krb5-user): {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "kinit {user}: {}{}",
+            String::from_utf8_lossy(&out.stdout).replace(password, "<password>"),
+            String::from_utf8_lossy(&out.stderr).replace(password, "<password>")
+        );
     }
 
     fn log_tail(&self) -> String {
@@ -500,21 +579,27 @@ impl Scope {
         format!("CN={},{}", self.name(name), self.ou)
     }
 
-    /// A user with a password (so AD lets it be enabled), plus `extra` LDIF
-    /// lines (`userAccountControl`, `servicePrincipalName`, `manager`, …).
+    /// A user with a password (so AD lets it be enabled; a random one
+    /// unless `extra` sets `unicodePwd`), plus `extra` LDIF lines
+    /// (`userAccountControl`, `servicePrincipalName`, `manager`, …).
     /// Returns its DN.
     pub fn user(&self, name: &str, extra: &str) -> String {
         let dn = self.dn(name);
-        let uac = if extra.to_ascii_lowercase().contains("useraccountcontrol:") {
+        let lower = extra.to_ascii_lowercase();
+        let uac = if lower.contains("useraccountcontrol:") {
             String::new()
         } else {
             "userAccountControl: 512\n".into()
         };
+        let pwd = if lower.contains("unicodepwd:") {
+            String::new()
+        } else {
+            format!("{}\n", unicode_pwd(&random_password()))
+        };
         self.dc
             .add(&format!(
-                "dn: {dn}\nobjectClass: user\nsAMAccountName: {}\n{uac}{}\n{}\n",
+                "dn: {dn}\nobjectClass: user\nsAMAccountName: {}\n{uac}{pwd}{}\n",
                 self.name(name),
-                unicode_pwd(&random_password()),
                 extra.trim()
             ))
             .unwrap_or_else(|e| panic!("{e}"));
