@@ -27,6 +27,7 @@ use crate::store::audit::{AuditEntry, AuditVerification};
 use crate::store::campaigns::CampaignEvent;
 use crate::store::Engine;
 use crate::store::sync::{LifecycleEventView, SignedInAs, SourceView, SyncRunView};
+use crate::sync::entra::auth::DeviceCodePrompt;
 use crate::sync::settings::SettingType;
 use crate::sync::SyncProgress;
 use crate::views::*;
@@ -48,7 +49,7 @@ pub fn typescript() -> String {
         SortKey, OwnerState, InventoryQuery, InventoryRow, InventoryPage, FacetCount, InventoryFacets,
         PersonRef, CredentialView, GrantView, DelegationView, FindingView, IdentityDetail, OrgSummary,
         OwaspCategoryView, FindingCheckView, FindingCatalogue, SettingType, SourceSettingView, SourceKindView,
-        serde_json::Value, SourceView, SignedInAs, SyncRunView, LifecycleEventView, SyncProgress,
+        serde_json::Value, SourceView, SignedInAs, DeviceCodePrompt, SyncRunView, LifecycleEventView, SyncProgress,
         ReviewerRule, Granularity, Recurrence, CampaignStatus, ItemType, Decision, UndecidedPolicy, TaskKind,
         TaskStatus, CampaignScope, NewCampaign, CampaignView, ReviewerProgress, DecisionCount, CampaignProgress,
         ReviewItem, ReviewQueue, QueueQuery, DecisionInput, TaskView, CloseReport, CampaignEvent,

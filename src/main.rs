@@ -311,6 +311,16 @@ enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Sign in as an administrator, for an Entra source with delegated=true:
+    /// shows a code to enter at Microsoft's sign-in page, waits until you
+    /// have signed in, and keeps the refresh token in the OS keyring (later
+    /// syncs sign in with it; no app secret is created).
+    SignIn {
+        /// Source id or name.
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Let Custodian carry out remediation tasks in this source (`task
     /// write-back`); off by default. SCIM: disable users; AWS IAM: disable
     /// users, deactivate access keys. The source's secret must be allowed to.
@@ -587,6 +597,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let actor = ops::actor(&store, cli.as_person.as_deref())?;
             let s = ops::set_write_back(&mut store, actor, &source, state == "on", now)?;
             writeln!(out, "Write-back for {} is {state}", s.name)?;
+        }
+        Command::Source(SourceCmd::SignIn { source, json }) => {
+            use custodian::sanitize::terminal;
+            let store = ops::open_or_demo(&path, now)?;
+            let id = ops::resolve_source(&store, &source)?;
+            let view = store.source(id)?;
+            drop(store);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+            let keyring = KeyringSecrets::default();
+            let cancel = Cancel::new();
+            let sign_in = rt.block_on(ops::begin_sign_in(
+                &view,
+                custodian::sync::http::HttpPolicy::default(),
+                cancel,
+            ))?;
+            let p = sign_in.prompt().clone();
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&p)?)?;
+            } else {
+                writeln!(out, "{}", terminal(&p.message))?;
+                writeln!(
+                    out,
+                    "Waiting for the sign-in (code {}, valid {} minutes)...",
+                    terminal(&p.user_code),
+                    p.expires_in / 60
+                )?;
+            }
+            out.flush()?;
+            let user = rt.block_on(ops::finish_sign_in(&view, sign_in, &keyring))?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&serde_json::json!({"signed_in": true, "user": user}))?
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "Signed in as {}; the refresh token is kept in the OS keyring. `custodian sync {}` now reads Entra as this administrator.",
+                    terminal(user.as_deref().unwrap_or("the administrator")),
+                    terminal(&view.name)
+                )?;
+            }
         }
         Command::Source(SourceCmd::Show { source, json }) => {
             let store = ops::open_or_demo(&path, now)?;

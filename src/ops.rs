@@ -565,6 +565,45 @@ pub fn set_source_secret(
     secrets.set(source, secret)
 }
 
+// ---------------------------------------------------------------- sign-in ---
+
+pub use crate::sync::entra::auth::{DeviceCodePrompt, DeviceSignIn};
+
+/// Begins the sign-in of an administrator for a source that reads as one
+/// (Entra with `delegated`): asks Entra for a device code. Show
+/// [`DeviceSignIn::prompt`] (the code and where to enter it), then call
+/// [`finish_sign_in`]. The CLI's `source sign-in` and the desktop both use
+/// these two steps.
+pub async fn begin_sign_in(
+    source: &SourceView,
+    policy: HttpPolicy,
+    cancel: Cancel,
+) -> Result<DeviceSignIn> {
+    if source.kind != "entra" {
+        return Err(Error::invalid(format!(
+            "source '{}' ({}) has no sign-in of its own: only an Entra source with delegated=true signs in as an administrator",
+            source.name, source.kind
+        )));
+    }
+    let http = crate::sync::http::HttpClient::new(policy, cancel)?;
+    DeviceSignIn::start(&source.name, &source.settings, http).await
+}
+
+/// Waits until the administrator has signed in (or declined, or the code
+/// expired), then keeps the refresh token as the source's secret in
+/// `secrets` (the OS keyring; never the cache): later syncs sign in with it.
+/// Returns who signed in, as Entra names them.
+pub async fn finish_sign_in(
+    source: &SourceView,
+    sign_in: DeviceSignIn,
+    secrets: &dyn SecretStore,
+) -> Result<Option<String>> {
+    let done = sign_in.finish().await?;
+    secrets.set(SourceId(source.id), &done.refresh_token)?;
+    tracing::info!(source = source.id, "administrator signed in (device code)");
+    Ok(done.user)
+}
+
 // ---------------------------------------------------------------- reviews ---
 
 use crate::campaigns::{

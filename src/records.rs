@@ -191,12 +191,36 @@ pub struct Fetched {
     /// the inventory: Custodian governs its own access. `None`: unknown this
     /// run; what an earlier run found is kept.
     pub signed_in_as: Option<String>,
+    /// A secret the source handed back in place of the stored one (an Entra
+    /// delegated sign-in's refresh token is replaced at each use): the sync
+    /// engine stores it in the secret store after the fetch. Never applied
+    /// to the cache; its `Debug` shows no text.
+    pub rotated_secret: Option<RotatedSecret>,
     /// What the run skipped or doubts (a malformed object, a listing that
     /// came back empty), each naming the object and why. At most
     /// [`MAX_WARNINGS`]; [`Fetched::warn`] counts the rest in
     /// `warnings_dropped`.
     pub warnings: Vec<String>,
     pub warnings_dropped: usize,
+}
+
+/// A secret a source handed back during a fetch ([`Fetched::rotated_secret`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RotatedSecret(String);
+
+impl RotatedSecret {
+    pub fn new(secret: String) -> RotatedSecret {
+        RotatedSecret(secret)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RotatedSecret(..)")
+    }
 }
 
 /// How many warnings a run keeps word for word.
@@ -217,6 +241,7 @@ impl Fetched {
             removed_identities: vec![],
             cursor: None,
             signed_in_as: None,
+            rotated_secret: None,
             warnings: vec![],
             warnings_dropped: 0,
         }

@@ -87,7 +87,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -110,7 +109,36 @@ pub const SETTINGS: &[super::settings::Setting] = {
         Setting::required(
             "client_id",
             T::String,
-            "the application (client) id; the client secret is the secret",
+            "the application (client) id of the app registration Custodian signs in as (for an administrator sign-in: a public client app the administrator signs in to)",
+        ),
+        // The keyless modes first: a certificate, a federated token, an
+        // administrator's sign-in; with none of them the secret is a client secret.
+        Setting::sign_in(
+            "certificate_file",
+            T::String,
+            "sign in with a certificate credential (recommended: no client secret): a PEM file with the certificate uploaded to the app registration; the secret is then the certificate's private key (PEM), or set private_key_file",
+        ),
+        Setting::optional(
+            "certificate_thumbprint",
+            T::String,
+            None,
+            "certificate credential, instead of certificate_file: the certificate's thumbprint in hex as the Entra admin center shows it (SHA-1), or its SHA-256",
+        ),
+        Setting::optional(
+            "private_key_file",
+            T::String,
+            None,
+            "certificate credential: a PEM file with the certificate's private key, instead of keeping it as the secret (readable by its owner only; a bundle with the certificate works)",
+        ),
+        Setting::sign_in(
+            "federated_token_file",
+            T::String,
+            "workload identity federation for the headless worker (no secret at all): the file holding the token the platform issues to this workload, read again at each sign-in; $AZURE_FEDERATED_TOKEN_FILE reads the file that variable names (AKS workload identity, GitHub azure/login)",
+        ),
+        Setting::sign_in(
+            "delegated",
+            T::Bool,
+            "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` or Sign in under Sources; the refresh token is kept in the OS keyring",
         ),
         Setting::optional(
             "graph_base",
@@ -144,6 +172,8 @@ pub const SETTINGS: &[super::settings::Setting] = {
         ),
     ]
 };
+
+pub mod auth;
 
 pub struct EntraSource;
 
@@ -203,27 +233,12 @@ fn is_status(e: &Error, status: u16) -> bool {
 
 // ---------------------------------------------------------------- Graph client
 
-struct TokenSource {
-    url: String,
-    client_id: String,
-    secret: String,
-    scope: String,
-    current: tokio::sync::Mutex<Option<(String, Instant)>>,
-}
-
 /// Graph with a token that renews itself; cheap to clone into tasks.
 #[derive(Clone)]
 struct Graph {
     http: HttpClient,
     base: String,
-    token: Arc<TokenSource>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    expires_in: Option<u64>,
+    token: Arc<auth::TokenSource>,
 }
 
 #[derive(Deserialize)]
@@ -238,69 +253,17 @@ struct Page {
 
 impl Graph {
     fn new(ctx: &SyncContext) -> Result<Graph> {
-        let tenant = ctx.setting("tenant_id")?;
-        let client_id = ctx.setting("client_id")?;
-        let secret = ctx.secret()?.to_string();
-        let opt = |k: &str, d: &str| {
-            ctx.source
-                .settings
-                .get(k)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .unwrap_or(d)
-                .trim_end_matches('/')
-                .to_string()
-        };
-        let base = opt("graph_base", "https://graph.microsoft.com");
-        let login = opt("login_base", "https://login.microsoftonline.com");
+        let token = auth::TokenSource::new(ctx)?;
+        let base = auth::Endpoints::of(&ctx.source.name, &ctx.source.settings)?.graph;
         Ok(Graph {
             http: ctx.http.clone(),
-            token: Arc::new(TokenSource {
-                url: format!("{login}/{}/oauth2/v2.0/token", tenant.trim()),
-                client_id,
-                secret,
-                scope: format!("{base}/.default"),
-                current: tokio::sync::Mutex::new(None),
-            }),
+            token: Arc::new(token),
             base,
         })
     }
 
     async fn bearer(&self) -> Result<String> {
-        let mut current = self.token.current.lock().await;
-        if let Some((token, until)) = current.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
-        }
-        let t = &self.token;
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", t.client_id.as_str()),
-            ("client_secret", t.secret.as_str()),
-            ("scope", t.scope.as_str()),
-        ];
-        let resp = self
-            .http
-            .post_form(&t.url, &[("accept", "application/json".into())], &form)
-            .await
-            .map_err(|e| {
-                if e.code == ErrorCode::SourceError {
-                    // 400 invalid_client / unauthorized_client / unknown tenant.
-                    Error::new(
-                        ErrorCode::SourceAuth,
-                        format!("Entra refused the client credentials: {}", e.message),
-                    )
-                } else {
-                    e
-                }
-            })?;
-        let tok: TokenResponse = resp.json("Entra token")?;
-        // Renew five minutes before it expires.
-        let life = Duration::from_secs(tok.expires_in.unwrap_or(3599).saturating_sub(300).max(60));
-        *current = Some((tok.access_token.clone(), Instant::now() + life));
-        Ok(tok.access_token)
+        self.token.bearer(&self.http).await
     }
 
     async fn get(&self, url: &str) -> Result<Response> {
@@ -318,7 +281,7 @@ impl Graph {
 
     /// Does the sign-in act as the app itself (not as a signed-in user)?
     fn app_only(&self) -> bool {
-        true
+        self.token.app_only()
     }
 
     fn url(&self, path_and_query: &str) -> String {
@@ -1855,12 +1818,15 @@ impl Source for EntraSource {
                 }
             },
         };
-        match cursor {
+        let mut f = match cursor {
             Some(c) if Utc::now() - c.full_at < chrono::Duration::hours(full_every) => {
                 self.incremental(ctx, &g, c).await
             }
             _ => self.full(ctx, &g).await,
-        }
+        }?;
+        // A delegated sign-in's refresh token is replaced at each use.
+        f.rotated_secret = g.token.take_rotated().map(RotatedSecret::new);
+        Ok(f)
     }
 }
 

@@ -215,6 +215,30 @@ impl HttpClient {
         .await
     }
 
+    /// POST a form with retries, answering a client error (400-499 but 429)
+    /// as a response rather than an error: for OAuth token endpoints, whose
+    /// 400 body (`{"error": "authorization_pending"}`) is the protocol.
+    /// Throttling, server errors and network failures are retried as usual.
+    pub async fn post_form_answer(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        form: &[(&str, &str)],
+    ) -> Result<Response> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        self.send_with(
+            Method::POST,
+            url,
+            headers,
+            Some(("application/x-www-form-urlencoded", body)),
+            None,
+            true,
+        )
+        .await
+    }
+
     /// POST a prepared body with retries. `sign`, when given, is called before
     /// every attempt and its headers are added to that attempt only.
     pub async fn post_body(
@@ -248,6 +272,19 @@ impl HttpClient {
         headers: &[(&str, String)],
         body: Option<(&str, String)>,
         sign: Option<&Signer<'_>>,
+    ) -> Result<Response> {
+        self.send_with(method, url, headers, body, sign, false)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<(&str, String)>,
+        sign: Option<&Signer<'_>>,
+        answer_client_errors: bool,
     ) -> Result<Response> {
         super::transport::require_https("a request URL", url)?;
         let mut attempt = 0u32;
@@ -297,7 +334,10 @@ impl HttpClient {
                             continue;
                         }
                     };
-                    if status.is_success() {
+                    let answered = answer_client_errors
+                        && status.is_client_error()
+                        && status != StatusCode::TOO_MANY_REQUESTS;
+                    if status.is_success() || answered {
                         return Ok(Response {
                             status,
                             headers,

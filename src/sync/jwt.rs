@@ -120,7 +120,38 @@ impl SigningKey {
     pub fn sign<C: Serialize>(&self, kid: Option<&str>, claims: &C) -> Result<String> {
         let mut header = Header::new(self.alg);
         header.kid = kid.map(str::to_string);
-        jsonwebtoken::encode(&header, claims, &self.key)
+        self.encode(&header, claims)
+    }
+
+    /// Is it an RSA key (RS256)?
+    pub fn is_rsa(&self) -> bool {
+        self.alg == Algorithm::RS256
+    }
+
+    /// A JWT naming the signing certificate by its thumbprints (base64url,
+    /// `x5t` = SHA-1, `x5t#S256` = SHA-256), as Entra's certificate
+    /// credential wants. An RSA key signs PS256 (PSS padding) when `pss`,
+    /// else RS256.
+    pub fn sign_x5t<C: Serialize>(
+        &self,
+        x5t: Option<&str>,
+        x5t_s256: Option<&str>,
+        pss: bool,
+        claims: &C,
+    ) -> Result<String> {
+        let alg = if pss && self.alg == Algorithm::RS256 {
+            Algorithm::PS256
+        } else {
+            self.alg
+        };
+        let mut header = Header::new(alg);
+        header.x5t = x5t.map(str::to_string);
+        header.x5t_s256 = x5t_s256.map(str::to_string);
+        self.encode(&header, claims)
+    }
+
+    fn encode<C: Serialize>(&self, header: &Header, claims: &C) -> Result<String> {
+        jsonwebtoken::encode(header, claims, &self.key)
             .map_err(|e| Error::new(ErrorCode::SourceAuth, format!("cannot sign a JWT: {e}")))
     }
 }

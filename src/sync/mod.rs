@@ -135,12 +135,17 @@ pub fn source_needs_secret(kind: &str, settings: &serde_json::Value) -> bool {
     let keyless_aws = kind == "aws" && !aws_auth::needs_secret(settings);
     // An LDAP source reads none to bind with a Kerberos ticket.
     let krb = keyless_ldap(kind, settings);
-    kind_needs_secret(kind) && !key_file && !keyless_aws && !krb
+    kind_needs_secret(kind) && !key_file && !keyless_aws && !keyless_entra(kind, settings) && !krb
 }
 
 /// An LDAP source that binds with the user's own Kerberos ticket reads no secret.
 fn keyless_ldap(kind: &str, settings: &serde_json::Value) -> bool {
     kind == "ldap" && !ldap::needs_secret(settings)
+}
+
+/// An Entra source with a certificate key file or a federated token reads no secret.
+fn keyless_entra(kind: &str, settings: &serde_json::Value) -> bool {
+    kind == "entra" && !entra::auth::needs_secret(settings)
 }
 
 /// How a source signs in, as `source show` says it: the mode, and the
@@ -154,19 +159,10 @@ pub struct SignIn {
 /// The sign-in of a source of `kind` with these settings; `None` for a
 /// kind that signs in nowhere (a registry file).
 pub fn sign_in(kind: &str, settings: &serde_json::Value) -> Option<SignIn> {
-    let get = |k: &str| {
-        settings
-            .get(k)
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-            .unwrap_or_else(|| "?".into())
-    };
     let (mode, identity) = match kind {
         "github" => github::sign_in(settings),
         "okta" => okta::sign_in(settings),
-        "entra" => (
-            "client secret (the secret) for an app registration".into(),
-            format!("app {} in tenant {}", get("client_id"), get("tenant_id")),
-        ),
+        "entra" => entra::auth::sign_in(settings),
         "scim" => (
             "bearer token (the secret)".into(),
             "whoever the token was issued to".into(),
@@ -311,6 +307,13 @@ impl Prepared {
         .await;
         match result {
             Ok(mut fetched) => {
+                // A secret the source replaced (a refresh token) is kept for
+                // the next run; the one stored still works if this fails.
+                if let Some(s) = fetched.rotated_secret.take() {
+                    if let Err(e) = secrets.set(source, s.expose()) {
+                        tracing::warn!(source = %source, error = %e, "could not keep the secret the source handed back; the stored one is used next time");
+                    }
+                }
                 warn_if_empty(&mut fetched, previous_items);
                 Ok(Fetch {
                     run,

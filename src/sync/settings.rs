@@ -287,9 +287,9 @@ pub const KINDS: &[SourceKind] = &[
     SourceKind {
         kind: "entra",
         label: "Microsoft Entra ID",
-        about: "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync).",
+        about: "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync). Signs in with a certificate, a federated token (workload identity) or an administrator's device-code sign-in (no secret), or with a client secret.",
         needs_secret: true,
-        secret: "client secret",
+        secret: "the certificate's private key (PEM) with a certificate, or the client secret when no keyless mode is set",
         settings: super::entra::SETTINGS,
     },
     SourceKind {
@@ -463,6 +463,7 @@ fn check_sign_in(kind_name: &str, out: &Map<String, Value>) -> Result<()> {
         ),
         "aws" => return check_aws_sign_in(out),
         "ldap" => return super::ldap::check_settings(out),
+        "entra" => return super::entra::auth::check_settings(out),
         _ => return Ok(()),
     };
     if out.contains_key(mode_key) {
@@ -552,6 +553,10 @@ pub const LABELS: &[(&str, &str)] = &[
     ("app_id", "GitHub App ID"),
     ("installation_id", "Installation ID"),
     ("private_key_file", "Private key file (PEM)"),
+    ("certificate_file", "Certificate file (PEM)"),
+    ("certificate_thumbprint", "Certificate thumbprint"),
+    ("federated_token_file", "Federated token file"),
+    ("delegated", "Administrator sign-in (device code)"),
     ("key_id", "Key ID (kid)"),
     ("scopes", "Scopes"),
     ("write_back", "Write-back"),

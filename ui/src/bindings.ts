@@ -190,6 +190,20 @@ signed_in_as?: SignedInAs, };
 
 export type SignedInAs = { external_id: string, identity_id: number | null, name: string | null, };
 
+export type DeviceCodePrompt = { 
+/**
+ * The short code to type at `verification_uri`.
+ */
+user_code: string, verification_uri: string, 
+/**
+ * Entra's own instructions (localised text).
+ */
+message: string, 
+/**
+ * Seconds until the code expires (15 minutes by default).
+ */
+expires_in: number, };
+
 export type SyncRunView = { id: number, source_id: number, started_at: string, finished_at: string | null, 
 /**
  * running | succeeded | succeeded_with_warnings | failed | cancelled | interrupted

@@ -70,9 +70,9 @@ export const SOURCE_KINDS: SourceKindView[] = [
   {
     "kind": "entra",
     "label": "Microsoft Entra ID",
-    "about": "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync).",
+    "about": "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync). Signs in with a certificate, a federated token (workload identity) or an administrator's device-code sign-in (no secret), or with a client secret.",
     "needs_secret": true,
-    "secret": "client secret",
+    "secret": "the certificate's private key (PEM) with a certificate, or the client secret when no keyless mode is set",
     "settings": [
       {
         "key": "tenant_id",
@@ -90,9 +90,59 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "string",
         "required": true,
         "default": null,
-        "help": "the application (client) id; the client secret is the secret",
+        "help": "the application (client) id of the app registration Custodian signs in as (for an administrator sign-in: a public client app the administrator signs in to)",
         "secret": false,
         "sign_in": false
+      },
+      {
+        "key": "certificate_file",
+        "label": "Certificate file (PEM)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "sign in with a certificate credential (recommended: no client secret): a PEM file with the certificate uploaded to the app registration; the secret is then the certificate's private key (PEM), or set private_key_file",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "certificate_thumbprint",
+        "label": "Certificate thumbprint",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "certificate credential, instead of certificate_file: the certificate's thumbprint in hex as the Entra admin center shows it (SHA-1), or its SHA-256",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "private_key_file",
+        "label": "Private key file (PEM)",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "certificate credential: a PEM file with the certificate's private key, instead of keeping it as the secret (readable by its owner only; a bundle with the certificate works)",
+        "secret": false,
+        "sign_in": false
+      },
+      {
+        "key": "federated_token_file",
+        "label": "Federated token file",
+        "type": "string",
+        "required": false,
+        "default": null,
+        "help": "workload identity federation for the headless worker (no secret at all): the file holding the token the platform issues to this workload, read again at each sign-in; $AZURE_FEDERATED_TOKEN_FILE reads the file that variable names (AKS workload identity, GitHub azure/login)",
+        "secret": false,
+        "sign_in": true
+      },
+      {
+        "key": "delegated",
+        "label": "Administrator sign-in (device code)",
+        "type": "bool",
+        "required": false,
+        "default": null,
+        "help": "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` or Sign in under Sources; the refresh token is kept in the OS keyring",
+        "secret": false,
+        "sign_in": true
       },
       {
         "key": "graph_base",
