@@ -34,6 +34,7 @@ mod sync_aws;
 mod sync_aws_keyless;
 mod sync_csv;
 mod sync_entra;
+mod sync_entra_auth;
 mod sync_entra_keyless;
 mod sync_github;
 mod sync_kerberos;
