@@ -226,7 +226,7 @@ pub const LDAP: &[Setting] = &[
         "allow_plain",
         T::Bool,
         Some("false"),
-        "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only)",
+        "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only); with sasl_gssapi no password is sent and Kerberos seals the traffic",
     ),
     Setting::optional(
         "ca_cert",

@@ -453,7 +453,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "bool",
         "required": false,
         "default": "false",
-        "help": "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only)",
+        "help": "allow an ldap:// connection without TLS: the bind password crosses the network in clear (test directories only); with sasl_gssapi no password is sent and Kerberos seals the traffic",
         "secret": false,
         "sign_in": false
       },
