@@ -608,7 +608,7 @@ impl TokenSource {
                     return Err(Error::new(
                         ErrorCode::SourceAuth,
                         format!(
-                            "nobody has signed in to Entra for source '{0}' yet: run `custodian source sign-in {0}` (or Sign in under Sources) as an administrator",
+                            "nobody has signed in to Entra for source '{0}' yet: run `custodian source sign-in {0}` as an administrator",
                             ctx.source.name
                         ),
                     ))
@@ -720,7 +720,7 @@ impl TokenSource {
                 "Entra refused the federated token from {setting} for app {app}: {why}; check that the app has a federated identity credential whose issuer, subject and audience (api://AzureADTokenExchange by default) match the token, and that the token has not expired"
             ),
             Credential::Delegated(_) => format!(
-                "the administrator's Entra sign-in for source '{0}' has expired or was revoked ({why}): sign in again with `custodian source sign-in {0}` (or Sign in under Sources)",
+                "the administrator's Entra sign-in for source '{0}' has expired or was revoked ({why}): sign in again with `custodian source sign-in {0}`",
                 self.source
             ),
         };
@@ -904,7 +904,7 @@ impl DeviceSignIn {
             Error::new(
                 ErrorCode::SourceAuth,
                 format!(
-                    "{what}; run `custodian source sign-in {}` again (or Sign in under Sources)",
+                    "{what}; run `custodian source sign-in {}` again",
                     self.source
                 ),
             )

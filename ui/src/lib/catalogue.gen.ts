@@ -140,7 +140,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "bool",
         "required": false,
         "default": null,
-        "help": "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` or Sign in under Sources; the refresh token is kept in the OS keyring",
+        "help": "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` (from a terminal: the desktop has no sign-in button for it yet); the refresh token is kept in the OS keyring",
         "secret": false,
         "sign_in": true
       },
