@@ -55,7 +55,7 @@ pub fn sign_in_target() -> Result<Option<SignInTarget>> {
 /// the keyring when `remember`, else until the app quits), then reopens the
 /// store.
 #[tauri::command(async)]
-#[tracing::instrument(skip(password), err(Debug))]
+#[tracing::instrument(skip_all, err(Debug))]
 pub fn sign_in(state: State<'_, AppState>, password: String, remember: bool) -> Result<WhoAmI> {
     ops::workspace_sign_in(&password, remember)?;
     state.reopen()?;

@@ -583,7 +583,8 @@ impl Row<'_> {
 
 pub(crate) enum Conn {
     Sqlite(rusqlite::Connection),
-    Pg(RefCell<PgConn>),
+    /// `None` only while the connection is being dropped (see `Drop for Db`).
+    Pg(RefCell<Option<PgConn>>),
 }
 
 pub(crate) struct PgConn {
@@ -635,7 +636,7 @@ impl fmt::Debug for Db {
 /// Runs `f` where the synchronous PostgreSQL client may block: that client
 /// drives its own runtime, which cannot start inside another one (the app's
 /// async commands, a sync's fetch), so there it runs on a scoped thread.
-fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     if tokio::runtime::Handle::try_current().is_ok() {
         std::thread::scope(|s| match s.spawn(f).join() {
             Ok(v) => v,
@@ -643,6 +644,19 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         })
     } else {
         f()
+    }
+}
+
+/// A PostgreSQL client closes through its own runtime, which cannot run
+/// inside another (an app command dropping a store): it is closed where
+/// [`off_runtime`] says.
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Conn::Pg(cell) = &mut self.conn {
+            if let Some(pg) = cell.get_mut().take() {
+                off_runtime(move || drop(pg));
+            }
+        }
     }
 }
 
@@ -657,7 +671,7 @@ impl Db {
 
     pub(crate) fn postgres(client: postgres::Client) -> Db {
         Db {
-            conn: Conn::Pg(RefCell::new(PgConn::new(client))),
+            conn: Conn::Pg(RefCell::new(Some(PgConn::new(client)))),
             depth: std::cell::Cell::new(0),
             workspace: std::cell::Cell::new(None),
         }
@@ -699,7 +713,9 @@ impl Db {
                         "the database connection is already in use by an unfinished query",
                     )
                 })?;
-                let pg: &mut PgConn = &mut guard;
+                let pg: &mut PgConn = guard
+                    .as_mut()
+                    .ok_or_else(|| Error::internal("the database connection is closed"))?;
                 off_runtime(move || f(pg))
             }
             Conn::Sqlite(_) => Err(Error::internal("not a PostgreSQL connection")),

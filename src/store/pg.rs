@@ -463,11 +463,14 @@ fn password_for(t: &PgTarget) -> Option<String> {
 
 /// Passwords typed at a sign-in for this process only ("remember" off),
 /// by keyring account: never written anywhere, gone when Custodian quits.
-static SESSION_PASSWORDS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+static SESSION_PASSWORDS: std::sync::Mutex<Vec<(String, String)>> =
+    std::sync::Mutex::new(Vec::new());
 
 fn session_password(account: &str) -> Option<String> {
     let held = SESSION_PASSWORDS.lock().ok()?;
-    held.iter().find(|(a, _)| a == account).map(|(_, p)| p.clone())
+    held.iter()
+        .find(|(a, _)| a == account)
+        .map(|(_, p)| p.clone())
 }
 
 /// Keeps `password` for `target`'s login in this process only, consulted
@@ -475,9 +478,9 @@ fn session_password(account: &str) -> Option<String> {
 /// over an older keyring entry).
 pub fn remember_for_session(target: &PgTarget, password: &str) -> Result<()> {
     let account = target.resolved(&env_var)?.keyring_account();
-    let mut held = SESSION_PASSWORDS
-        .lock()
-        .map_err(|_| Error::internal("the session's passwords are unavailable; restart Custodian"))?;
+    let mut held = SESSION_PASSWORDS.lock().map_err(|_| {
+        Error::internal("the session's passwords are unavailable; restart Custodian")
+    })?;
     held.retain(|(a, _)| *a != account);
     held.push((account, password.to_string()));
     Ok(())
@@ -602,9 +605,11 @@ pub fn connect(target: &PgTarget) -> Result<Db> {
     }
     let mode = t.sslmode.unwrap_or(SslMode::Prefer);
     let shown = t.display();
+    // The synchronous client drives its own runtime: from inside another
+    // (an app command reopening the store) it connects on a thread of its own.
     let client = if mode == SslMode::Disable || host.starts_with('/') {
         cfg.ssl_mode(postgres::config::SslMode::Disable);
-        cfg.connect(postgres::NoTls)
+        super::db::off_runtime(|| cfg.connect(postgres::NoTls))
     } else {
         cfg.ssl_mode(if mode == SslMode::Prefer {
             postgres::config::SslMode::Prefer
@@ -612,7 +617,7 @@ pub fn connect(target: &PgTarget) -> Result<Db> {
             postgres::config::SslMode::Require
         });
         let tls = tls_connector(&t, mode)?;
-        cfg.connect(tls)
+        super::db::off_runtime(|| cfg.connect(tls))
     }
     .map_err(|e| connect_error(e, &shown, password.is_some()))?;
     let db = Db::postgres(client);

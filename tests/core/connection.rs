@@ -230,7 +230,11 @@ fn a_sign_in_is_checked_first_then_kept_for_the_session() {
     let reviewer = at(&f.reviewer);
     let target = sign_in_target_of(&reviewer).unwrap();
     assert_eq!(target.login, f.reviewer);
-    assert!(target.address.ends_with(&format!("/{}", f.db)), "{}", target.address);
+    assert!(
+        target.address.ends_with(&format!("/{}", f.db)),
+        "{}",
+        target.address
+    );
     assert!(!target.password_in_location);
 
     // No password anywhere yet: the store does not open as the reviewer, a
@@ -249,12 +253,21 @@ fn a_sign_in_is_checked_first_then_kept_for_the_session() {
         ErrorCode::DatabaseAuth
     );
     // Empty, too long, a local cache, a stranger: each refused with its code.
-    assert_eq!(sign_in(&reviewer, "", false).unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(
+        sign_in(&reviewer, "", false).unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
     let long = "x".repeat(custodian::connection::MAX_PASSWORD_LEN + 1);
-    assert_eq!(sign_in(&reviewer, &long, false).unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(
+        sign_in(&reviewer, &long, false).unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
     let file = Location::File(std::env::temp_dir().join("nothing.db"));
     assert!(sign_in_target_of(&file).is_none());
-    assert_eq!(sign_in(&file, "x", false).unwrap_err().code, ErrorCode::InvalidInput);
+    assert_eq!(
+        sign_in(&file, "x", false).unwrap_err().code,
+        ErrorCode::InvalidInput
+    );
     let stranger = at(&f.stranger);
     assert_eq!(
         sign_in(&stranger, &f.password, false).unwrap_err().code,
@@ -269,6 +282,34 @@ fn a_sign_in_is_checked_first_then_kept_for_the_session() {
     assert_eq!(again.login.as_deref(), Some(f.reviewer.as_str()));
     assert_eq!(again.roles, vec![RoleView::Reviewer]);
     assert!(!again.location.contains(&f.password), "{}", again.location);
+}
+
+/// The app's commands run inside an async runtime: a PostgreSQL store opens,
+/// reads and closes there without the synchronous client starting or
+/// dropping its own runtime inside it (which panics and, in the app,
+/// poisoned the store's lock for every later command).
+#[test]
+fn a_postgres_store_opens_reads_and_closes_inside_an_async_runtime() {
+    if !have_pg() {
+        eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
+        return;
+    }
+    let db = crate::pg::fresh_database();
+    let target = PgTarget::parse(&url_of(&db)).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let engine = rt.block_on(async move {
+        let store = Store::open_postgres(&target).unwrap();
+        let who = custodian::ops::who_am_i(&store).unwrap();
+        drop(store);
+        who.engine
+    });
+    assert_eq!(engine, Engine::Postgres);
+    let mut a = admin_client("postgres");
+    let _ = a.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
 }
 
 /// The shell's Settings commands never trace a password: every command
