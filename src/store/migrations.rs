@@ -1202,6 +1202,24 @@ ALTER TABLE sources ADD COLUMN signed_in_as TEXT;
 ALTER TABLE sources ADD COLUMN signed_in_as TEXT;
 "#,
     },
+    Migration {
+        version: 14,
+        description: "covering indexes for the posture page's counts",
+        sql: r#"
+-- The posture page's counts read only these (issue 19): the identity pass
+-- of posture_counts from one covering index instead of the wide table rows,
+-- and findings by check from (check, severity, identity) in index order.
+CREATE INDEX identities_posture ON identities(status, kind, owner_state, registered, last_reviewed_at, review_interval_days, id);
+CREATE INDEX findings_check ON findings(check_id, severity, identity_id, id);
+"#,
+        postgres: r#"
+-- The posture page's counts read only these (issue 19): the identity pass
+-- of posture_counts from one covering index instead of the wide table rows,
+-- and findings by check from (check, severity, identity) in index order.
+CREATE INDEX identities_posture ON identities(status, kind, owner_state, registered, last_reviewed_at, review_interval_days, id);
+CREATE INDEX findings_check ON findings(check_id, severity, identity_id, id);
+"#,
+    },
 ];
 
 /// The schema version this build writes.
