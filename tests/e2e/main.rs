@@ -202,12 +202,25 @@ fn inventory_search_opens_identity_detail() {
 #[test]
 #[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
 fn every_view_passes_axe_core_in_the_real_app() {
+    every_view(DemoSize::S, "view");
+}
+
+/// The same at L (100,000 NHIs, a million grants): every view opens and
+/// passes axe-core with that much data, and is screenshotted as
+/// `view-l-<name>.png` (the README's L gallery).
+#[test]
+#[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
+fn every_view_at_l_opens_and_passes_axe_core() {
+    every_view(DemoSize::L, "view-l");
+}
+
+fn every_view(size: DemoSize, prefix: &str) {
     let now = Utc::now();
     let dir = tempdir();
     let db = dir.path().join("custodian.db");
     let first_id = or_panic((|| -> R<i64> {
         let mut store = Store::open(&db).map_err(|e| format!("open {}: {e}", db.display()))?;
-        ops::load_demo(&mut store, DemoSize::S, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
+        ops::load_demo(&mut store, size, DEFAULT_SEED, now).map_err(|e| e.to_string())?;
         let all =
             ops::inventory(&store, &InventoryQuery::default(), now).map_err(|e| e.to_string())?;
         Ok(all.rows.first().ok_or("an empty demo")?.id)
@@ -218,7 +231,7 @@ fn every_view_passes_axe_core_in_the_real_app() {
         fs::read_to_string(&axe_path)
             .map_err(|e| format!("{}: {e} (run npm ci in ui/)", axe_path.display())),
     );
-    let app = App::launch("axe", &db);
+    let app = App::launch(prefix, &db);
     app.check(|s| {
         let views = [
             ("inventory", "#/inventory".to_string(), "[data-testid=inventory-row]"),
@@ -252,7 +265,7 @@ fn every_view_passes_axe_core_in_the_real_app() {
             if !list.is_empty() {
                 problems.push(format!("{name}: {}", list.join("; ")));
             }
-            s.screenshot_to(&artifacts_dir().join(format!("view-{name}.png")))?;
+            s.screenshot_to(&artifacts_dir().join(format!("{prefix}-{name}.png")))?;
         }
         if problems.is_empty() {
             Ok(())
@@ -536,7 +549,9 @@ fn a_workspace_member_signs_in_on_first_run() {
     ];
     let app = App::launch_at("workspace-sign-in", &url, &env);
     app.check(|s| {
-        s.wait_for("the sign-in form", || s.exists("[data-testid=sign-in-form]"))?;
+        s.wait_for("the sign-in form", || {
+            s.exists("[data-testid=sign-in-form]")
+        })?;
         check_eq(
             "the login shown",
             Some(s.text_of("[data-testid=sign-in-login]")?.trim()),
@@ -569,7 +584,8 @@ fn a_workspace_member_signs_in_on_first_run() {
         }
         s.click_css("[data-testid=nav-reviews]")?;
         s.wait_for("the reviewer's own queue, no picker", || {
-            let queue = s.exists("[data-testid=queue-pending]")? || s.exists("[data-testid=queue-empty]")?;
+            let queue = s.exists("[data-testid=queue-pending]")?
+                || s.exists("[data-testid=queue-empty]")?;
             Ok(queue && !s.exists("[data-testid=person-search]")?)
         })?;
         s.screenshot_to(&artifacts_dir().join("first-run-signed-in.png"))

@@ -118,7 +118,7 @@ export function App() {
           </svg>
           Custodian
         </a>
-        <SummaryBar summary={summary} />
+        {signedOut ? <div class="summary" /> : <SummaryBar summary={summary} />}
         {usingMock() && (
           <span class="mock-badge" title="Running outside the desktop app: data comes from the in-browser mock backend">
             Mock data

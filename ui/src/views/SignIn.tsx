@@ -115,8 +115,8 @@ export function SignIn(props: { reason: UserError }) {
             />
           </label>
           <label class="field field--check">
-            <input type="checkbox" data-testid="sign-in-remember" checked={remember} disabled={busy} onChange={() => setRemember(!remember)} /> Remember
-            on this computer (in the OS keyring); otherwise until Custodian quits
+            <input type="checkbox" data-testid="sign-in-remember" checked={remember} disabled={busy} onChange={() => setRemember(!remember)} />
+            <span>Remember on this computer (in the OS keyring); otherwise until Custodian quits</span>
           </label>
           {error && (
             <div class="callout callout--error" role="alert" id="sign-in-msg" data-testid="sign-in-error">
@@ -132,11 +132,11 @@ export function SignIn(props: { reason: UserError }) {
           <div class="form-actions">
             <button type="submit" class="button button--primary" data-testid="sign-in-submit" disabled={busy}>
               Sign in
-            </button>{' '}
+            </button>
             <a href="#/settings">Connection settings</a>
           </div>
         </form>
-        <p class="muted" data-testid="sign-in-why">
+        <p class="muted sign-in__why" data-testid="sign-in-why">
           Why now: {props.reason.message}
         </p>
       </section>
