@@ -461,53 +461,13 @@ fn with_no_source_the_inventory_leads_to_adding_one() {
 #[test]
 #[ignore = "needs the built app, tauri-driver and a display; run by tests/run.sh"]
 fn a_workspace_member_signs_in_on_first_run() {
-    use custodian::store::pg::PgTarget;
     use custodian::workspace::{role_prefix, Role};
-    let Some(admin_url) = std::env::var("CUSTODIAN_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(ws) = E2eDatabase::create("signin", &["rev"], 0x51f7) else {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
     };
-    if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
-        std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-e2e-audit-key");
-    }
     let now = Utc::now();
-    let name = format!("custodian_e2e_signin_{}", std::process::id());
-    let admin_t = or_panic(PgTarget::parse(&admin_url).map_err(|e| e.to_string()));
-    let admin = or_panic(custodian::store::pg::connect(&admin_t).map_err(|e| e.to_string()));
-    let login = format!("{name}_rev");
-    let password = format!("pw{}", std::process::id() ^ 0x51f7);
-    struct Cleanup<'a>(&'a custodian::store::db::Db, String, Vec<String>);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = self
-                .0
-                .execute_batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1));
-            for l in &self.2 {
-                let _ = self.0.execute_batch(&format!("DROP ROLE IF EXISTS {l}"));
-            }
-        }
-    }
-    let mut dropped = vec![login.clone()];
-    if let Ok(p) = role_prefix(&name) {
-        dropped.extend(Role::ALL.iter().map(|r| format!("{p}{}", r.as_str())));
-    }
-    let _cleanup = Cleanup(&admin, name.clone(), dropped);
-    or_panic(
-        admin
-            .execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .and_then(|()| {
-                admin.execute_batch(&format!("CREATE DATABASE {name} TEMPLATE template0"))
-            })
-            .and_then(|()| {
-                admin.execute_batch(&format!("CREATE ROLE {login} LOGIN PASSWORD '{password}'"))
-            })
-            .map_err(|e| e.to_string()),
-    );
-    let mut db_t = admin_t.clone();
-    db_t.dbname = Some(name.clone());
+    let (name, login, password, db_t) = (&ws.name, &ws.logins[0], &ws.password, &ws.db_t);
     or_panic((|| -> R {
         let e = |e: custodian::Error| e.to_string();
         let mut store = Store::open_postgres(&db_t).map_err(e)?;
@@ -516,18 +476,14 @@ fn a_workspace_member_signs_in_on_first_run() {
         let reviewer = store.resolve_person("2").map_err(e)?;
         let dba = store.workspace_session_login().map_err(e)?;
         store
-            .workspace_init(&role_prefix(&name).map_err(e)?, &dba, admin_person)
+            .workspace_init(&role_prefix(name).map_err(e)?, &dba, admin_person)
             .map_err(e)?;
         store
-            .workspace_member_add(&login, reviewer, &[Role::Reviewer])
+            .workspace_member_add(login, reviewer, &[Role::Reviewer])
             .map_err(e)?;
         Ok(())
     })());
-    let url = format!(
-        "postgresql://{login}@{}:{}/{name}?sslmode=disable",
-        db_t.host.as_deref().unwrap_or("127.0.0.1"),
-        db_t.port.unwrap_or(5432)
-    );
+    let url = ws.member_url(login);
     // No password on this computer: an empty password file, no PGPASSWORD
     // (empty is unset), no keyring on the test's session bus.
     let dir = tempdir();
@@ -1183,6 +1139,90 @@ impl Drop for Proc {
 }
 
 /// Starts `Xvfb` on the first free display from :90, returns `:N` and the process.
+/// A throwaway database on the test cluster (`CUSTODIAN_TEST_PG`) for a
+/// workspace test, with one login per tag sharing one password; on drop the
+/// database (first: it holds the grants), the logins and the workspace's
+/// group roles go, whatever happened. `None` without the cluster. The DBA's
+/// set-up writes signed audit entries, so an audit key is set if none is.
+struct E2eDatabase {
+    admin: custodian::store::db::Db,
+    name: String,
+    logins: Vec<String>,
+    password: String,
+    db_t: custodian::store::pg::PgTarget,
+}
+
+impl E2eDatabase {
+    fn create(kind: &str, tags: &[&str], salt: u32) -> Option<E2eDatabase> {
+        use custodian::store::pg::PgTarget;
+        let admin_url = std::env::var("CUSTODIAN_TEST_PG")
+            .ok()
+            .filter(|u| !u.is_empty())?;
+        if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
+            std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-e2e-audit-key");
+        }
+        let name = format!("custodian_e2e_{kind}_{}", std::process::id());
+        let admin_t = or_panic(PgTarget::parse(&admin_url).map_err(|e| e.to_string()));
+        let admin = or_panic(custodian::store::pg::connect(&admin_t).map_err(|e| e.to_string()));
+        let mut db_t = admin_t.clone();
+        db_t.dbname = Some(name.clone());
+        let ws = E2eDatabase {
+            admin,
+            logins: tags.iter().map(|t| format!("{name}_{t}")).collect(),
+            password: format!("pw{}", std::process::id() ^ salt),
+            name,
+            db_t,
+        };
+        let (name, password) = (&ws.name, &ws.password);
+        or_panic(
+            ws.admin
+                .execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .and_then(|()| {
+                    ws.admin
+                        .execute_batch(&format!("CREATE DATABASE {name} TEMPLATE template0"))
+                })
+                .map_err(|e| e.to_string()),
+        );
+        for l in &ws.logins {
+            or_panic(
+                ws.admin
+                    .execute_batch(&format!("CREATE ROLE {l} LOGIN PASSWORD '{password}'"))
+                    .map_err(|e| e.to_string()),
+            );
+        }
+        Some(ws)
+    }
+
+    /// The URL of `login` on this database, no password in it.
+    fn member_url(&self, login: &str) -> String {
+        format!(
+            "postgresql://{login}@{}:{}/{}?sslmode=disable",
+            self.db_t.host.as_deref().unwrap_or("127.0.0.1"),
+            self.db_t.port.unwrap_or(5432),
+            self.name
+        )
+    }
+}
+
+impl Drop for E2eDatabase {
+    fn drop(&mut self) {
+        use custodian::workspace::{role_prefix, Role};
+        let _ = self.admin.execute_batch(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        let mut roles = self.logins.clone();
+        if let Ok(p) = role_prefix(&self.name) {
+            roles.extend(Role::ALL.iter().map(|r| format!("{p}{}", r.as_str())));
+        }
+        for l in &roles {
+            let _ = self
+                .admin
+                .execute_batch(&format!("DROP ROLE IF EXISTS {l}"));
+        }
+    }
+}
+
 fn start_xvfb(log_path: &Path) -> R<(String, Proc)> {
     for n in 90..160 {
         let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
@@ -1586,64 +1626,13 @@ fn workspace_reviewer_decides_as_their_own_login() {
     };
     use custodian::store::pg::PgTarget;
     use custodian::workspace::{role_prefix, Role};
-    let Some(admin_url) = std::env::var("CUSTODIAN_TEST_PG")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
+    let Some(ws) = E2eDatabase::create("ws", &["rev", "own", "adm"], 0x5eed) else {
         eprintln!("skipped: CUSTODIAN_TEST_PG is not set");
         return;
     };
-    // The DBA's set-up writes signed entries (members never hold the key).
-    if std::env::var_os("CUSTODIAN_AUDIT_KEY").is_none() {
-        std::env::set_var("CUSTODIAN_AUDIT_KEY", "custodian-e2e-audit-key");
-    }
     let now = Utc::now();
-    let name = format!("custodian_e2e_ws_{}", std::process::id());
-    let admin_t = or_panic(PgTarget::parse(&admin_url).map_err(|e| e.to_string()));
-    let admin = or_panic(custodian::store::pg::connect(&admin_t).map_err(|e| e.to_string()));
-    let logins = ["rev", "own", "adm"].map(|l| format!("{name}_{l}"));
-    let password = format!("pw{}", std::process::id() ^ 0x5eed);
-    // Dropped whatever happens (the database first: it holds the grants).
-    struct Cleanup<'a>(&'a custodian::store::db::Db, String, Vec<String>);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = self
-                .0
-                .execute_batch(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.1));
-            for l in &self.2 {
-                let _ = self.0.execute_batch(&format!("DROP ROLE IF EXISTS {l}"));
-            }
-        }
-    }
-    let mut dropped = logins.to_vec();
-    if let Ok(p) = role_prefix(&name) {
-        dropped.extend(Role::ALL.iter().map(|r| format!("{p}{}", r.as_str())));
-    }
-    let _cleanup = Cleanup(&admin, name.clone(), dropped);
-    or_panic(
-        admin
-            .execute_batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .and_then(|()| {
-                admin.execute_batch(&format!("CREATE DATABASE {name} TEMPLATE template0"))
-            })
-            .map_err(|e| e.to_string()),
-    );
-    for l in &logins {
-        or_panic(
-            admin
-                .execute_batch(&format!("CREATE ROLE {l} LOGIN PASSWORD '{password}'"))
-                .map_err(|e| e.to_string()),
-        );
-    }
-    let mut db_t = admin_t.clone();
-    db_t.dbname = Some(name.clone());
-    let member_url = |login: &str| -> String {
-        format!(
-            "postgresql://{login}@{}:{}/{name}?sslmode=disable",
-            db_t.host.as_deref().unwrap_or("127.0.0.1"),
-            db_t.port.unwrap_or(5432)
-        )
-    };
+    let (name, logins, password, db_t) = (&ws.name, &ws.logins, &ws.password, &ws.db_t);
+    let member_url = |login: &str| ws.member_url(login);
     let (reviewer, reviewer_name, items) = or_panic((|| -> R<_> {
         let e = |e: custodian::Error| e.to_string();
         let mut store = Store::open_postgres(&db_t).map_err(e)?;
