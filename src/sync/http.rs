@@ -202,17 +202,7 @@ impl HttpClient {
         headers: &[(&str, String)],
         form: &[(&str, &str)],
     ) -> Result<Response> {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        self.send(
-            Method::POST,
-            url,
-            headers,
-            Some(("application/x-www-form-urlencoded", body)),
-            None,
-        )
-        .await
+        self.send_form(url, headers, form, false).await
     }
 
     /// POST a form with retries, answering a client error (400-499 but 429)
@@ -225,6 +215,18 @@ impl HttpClient {
         headers: &[(&str, String)],
         form: &[(&str, &str)],
     ) -> Result<Response> {
+        self.send_form(url, headers, form, true).await
+    }
+
+    /// POSTs `form` url-encoded with retries; with `answer_client_errors`
+    /// a client error but 429 comes back as a response.
+    async fn send_form(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        form: &[(&str, &str)],
+        answer_client_errors: bool,
+    ) -> Result<Response> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -234,7 +236,7 @@ impl HttpClient {
             headers,
             Some(("application/x-www-form-urlencoded", body)),
             None,
-            true,
+            answer_client_errors,
         )
         .await
     }
