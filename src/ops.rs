@@ -579,9 +579,9 @@ pub async fn begin_sign_in(
     policy: HttpPolicy,
     cancel: Cancel,
 ) -> Result<DeviceSignIn> {
-    if source.kind != "entra" {
+    if !crate::sync::settings::signs_in_with_device_code(&source.kind, &source.settings) {
         return Err(Error::invalid(format!(
-            "source '{}' ({}) has no sign-in of its own: only an Entra source with delegated=true signs in as an administrator",
+            "source '{}' ({}) has no sign-in of its own: only an Entra source with delegated=true signs in as an administrator (with a device code)",
             source.name, source.kind
         )));
     }
@@ -602,6 +602,110 @@ pub async fn finish_sign_in(
     secrets.set(SourceId(source.id), &done.refresh_token)?;
     tracing::info!(source = source.id, "administrator signed in (device code)");
     Ok(done.user)
+}
+
+/// The device-code sign-ins under way in one process (the desktop's), by
+/// source: [`DeviceSignIns::begin`] asks for the code to show,
+/// [`DeviceSignIns::finish`] waits for the administrator and keeps the
+/// refresh token, [`DeviceSignIns::cancel`] stops the wait. Beginning again
+/// for a source cancels the earlier wait (its code is no longer shown).
+#[derive(Default)]
+pub struct DeviceSignIns {
+    pending: std::sync::Mutex<std::collections::HashMap<i64, PendingSignIn>>,
+    tickets: std::sync::atomic::AtomicU64,
+    /// How long one second of the protocol lasts (tests shorten it).
+    unit: Option<std::time::Duration>,
+}
+
+struct PendingSignIn {
+    ticket: u64,
+    cancel: Cancel,
+    /// Taken by `finish` while it waits.
+    sign_in: Option<DeviceSignIn>,
+}
+
+impl DeviceSignIns {
+    /// A registry whose sign-ins count one protocol second as `unit` (tests).
+    pub fn with_unit(unit: std::time::Duration) -> DeviceSignIns {
+        DeviceSignIns {
+            unit: Some(unit),
+            ..DeviceSignIns::default()
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, std::collections::HashMap<i64, PendingSignIn>>> {
+        self.pending
+            .lock()
+            .map_err(|_| Error::internal("sign-in registry poisoned; restart Custodian"))
+    }
+
+    /// Asks the source for a device code (see [`begin_sign_in`]) and keeps
+    /// the sign-in until [`DeviceSignIns::finish`]; returns what to show.
+    pub async fn begin(&self, source: &SourceView, policy: HttpPolicy) -> Result<DeviceCodePrompt> {
+        let cancel = Cancel::new();
+        let mut sign_in = begin_sign_in(source, policy, cancel.clone()).await?;
+        if let Some(unit) = self.unit {
+            sign_in = sign_in.with_unit(unit);
+        }
+        let prompt = sign_in.prompt().clone();
+        let ticket = self
+            .tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let earlier = self.lock()?.insert(
+            source.id,
+            PendingSignIn {
+                ticket,
+                cancel,
+                sign_in: Some(sign_in),
+            },
+        );
+        if let Some(e) = earlier {
+            e.cancel.cancel();
+        }
+        Ok(prompt)
+    }
+
+    /// Waits for the sign-in begun for `source` (see [`finish_sign_in`]);
+    /// `cancelled` when [`DeviceSignIns::cancel`] (or a new `begin`)
+    /// stopped it, `invalid_input` when none was begun.
+    pub async fn finish(
+        &self,
+        source: &SourceView,
+        secrets: &dyn SecretStore,
+    ) -> Result<Option<String>> {
+        let (ticket, sign_in) = {
+            let mut pending = self.lock()?;
+            let p = pending.get_mut(&source.id);
+            match p.and_then(|p| p.sign_in.take().map(|s| (p.ticket, s))) {
+                Some(found) => found,
+                None => {
+                    return Err(Error::invalid(format!(
+                        "no sign-in is waiting for source '{}' (or one is already being waited for): start it again",
+                        source.name
+                    )))
+                }
+            }
+        };
+        let done = finish_sign_in(source, sign_in, secrets).await;
+        let mut pending = self.lock()?;
+        if pending.get(&source.id).is_some_and(|p| p.ticket == ticket) {
+            pending.remove(&source.id);
+        }
+        done
+    }
+
+    /// Stops the sign-in waiting for `source`; false when none waits.
+    pub fn cancel(&self, source: SourceId) -> Result<bool> {
+        Ok(match self.lock()?.remove(&source.0) {
+            Some(p) => {
+                p.cancel.cancel();
+                true
+            }
+            None => false,
+        })
+    }
 }
 
 // ---------------------------------------------------------------- reviews ---

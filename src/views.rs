@@ -314,6 +314,10 @@ pub struct SourceKindView {
     pub needs_secret: bool,
     /// What the secret is (`bearer token`); empty when it needs none.
     pub secret: String,
+    /// The bool setting that makes the source sign in as a person with a
+    /// device code (Entra's `delegated`): the Sources view offers "Sign in"
+    /// for a source where it is on. `None`: the kind has no such sign-in.
+    pub device_sign_in: Option<String>,
     /// Its own settings in form order (not `write_back`, which has its toggle).
     pub settings: Vec<SourceSettingView>,
     /// The remediation tasks it can carry out when opted in to write-back

@@ -38,6 +38,8 @@ mod unlock;
 pub struct AppState {
     store: Mutex<Result<Store>>,
     syncs: sources::Registry,
+    /// Administrators' device-code sign-ins waiting for their code.
+    sign_ins: custodian::ops::DeviceSignIns,
     launch: reviews::LaunchState,
 }
 
@@ -47,6 +49,7 @@ impl AppState {
         AppState {
             store: Mutex::new(open_store()),
             syncs: sources::Registry::default(),
+            sign_ins: custodian::ops::DeviceSignIns::default(),
             launch: reviews::LaunchState::default(),
         }
     }
@@ -187,6 +190,9 @@ pub fn run() -> ExitCode {
             sources::cancel_sync,
             sources::sync_runs,
             sources::run_events,
+            sources::begin_source_sign_in,
+            sources::finish_source_sign_in,
+            sources::cancel_source_sign_in,
             reviews::acting_person,
             reviews::set_acting_person,
             reviews::find_people,

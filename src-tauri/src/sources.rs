@@ -1,4 +1,5 @@
-//! Source commands: configure, test, sync (with progress and cancel), history.
+//! Source commands: configure, test, sync (with progress and cancel),
+//! history, and an administrator's device-code sign-in (Entra `delegated`).
 //!
 //! Secrets go from the UI straight to the OS keyring and never come back.
 //! A sync locks the cache only to record and to apply the run; progress is
@@ -9,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use custodian::model::SourceId;
-use custodian::ops::SharedStore;
+use custodian::ops::{DeviceCodePrompt, SharedStore};
 use custodian::store::sync::{LifecycleEventView, SourceView, SyncRunView};
 use custodian::store::Store;
-use custodian::sync::http::Cancel;
+use custodian::sync::http::{Cancel, HttpPolicy};
 use custodian::sync::secrets::KeyringSecrets;
 use custodian::sync::{ProgressFn, SyncProgress};
 use custodian::{Error, ErrorCode, Result};
@@ -187,4 +188,32 @@ pub fn sync_runs(
 #[tracing::instrument(skip(state), err(Debug))]
 pub fn run_events(state: State<'_, AppState>, run: i64) -> Result<Vec<LifecycleEventView>> {
     state.with(|s| custodian::ops::run_events(s, run))
+}
+
+/// Begins an administrator's device-code sign-in for the source: returns
+/// the code to show and where to enter it; then `finish_source_sign_in`.
+#[tauri::command]
+#[tracing::instrument(skip(state), err(Debug))]
+pub async fn begin_source_sign_in(state: State<'_, AppState>, id: i64) -> Result<DeviceCodePrompt> {
+    let view = state.with(|s| s.source(SourceId(id)))?;
+    state.sign_ins.begin(&view, HttpPolicy::default()).await
+}
+
+/// Waits until the administrator has signed in (the refresh token goes to
+/// the OS keyring), declined, or the code expired; returns who signed in.
+#[tauri::command]
+#[tracing::instrument(skip(state), err(Debug))]
+pub async fn finish_source_sign_in(state: State<'_, AppState>, id: i64) -> Result<Option<String>> {
+    let view = state.with(|s| s.source(SourceId(id)))?;
+    state
+        .sign_ins
+        .finish(&view, &KeyringSecrets::default())
+        .await
+}
+
+/// Stops waiting for a sign-in; false when none waits.
+#[tauri::command(async)]
+#[tracing::instrument(skip(state), err(Debug))]
+pub fn cancel_source_sign_in(state: State<'_, AppState>, id: i64) -> Result<bool> {
+    state.sign_ins.cancel(SourceId(id))
 }

@@ -138,7 +138,7 @@ pub const SETTINGS: &[super::settings::Setting] = {
         Setting::sign_in(
             "delegated",
             T::Bool,
-            "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` (from a terminal: the desktop has no sign-in button for it yet); the refresh token is kept in the OS keyring",
+            "an administrator signs in with a device code (quick start: no app secret or certificate is created); then press Sign in on the source's row (or run `custodian source sign-in NAME`) and enter the code shown; the refresh token is kept in the OS keyring",
         ),
         Setting::optional(
             "graph_base",

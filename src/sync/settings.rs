@@ -112,6 +112,10 @@ pub struct SourceKind {
     /// What the secret is, for the form and the CLI help.
     pub secret: &'static str,
     pub settings: &'static [Setting],
+    /// The bool setting that, when on, makes the source read as a person
+    /// who signs in with a device code (the Sources view's "Sign in", `source
+    /// sign-in`) instead of storing a secret: Entra's `delegated`.
+    pub device_sign_in: Option<&'static str>,
 }
 
 use SettingType as T;
@@ -275,6 +279,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "bearer token",
         settings: super::scim::SETTINGS,
+        device_sign_in: None,
     },
     SourceKind {
         kind: "csv",
@@ -283,6 +288,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: false,
         secret: "",
         settings: CSV,
+        device_sign_in: None,
     },
     SourceKind {
         kind: "entra",
@@ -291,6 +297,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "the certificate's private key (PEM) with a certificate, or the client secret when no keyless mode is set",
         settings: super::entra::SETTINGS,
+        device_sign_in: Some("delegated"),
     },
     SourceKind {
         kind: "okta",
@@ -299,6 +306,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "the service app's private key (PEM), or an API token when no client ID is set",
         settings: super::okta::SETTINGS,
+        device_sign_in: None,
     },
     SourceKind {
         kind: "aws",
@@ -307,6 +315,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "the secret access key, only when an access key ID is set",
         settings: AWS,
+        device_sign_in: None,
     },
     SourceKind {
         kind: "ldap",
@@ -315,6 +324,7 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "the bind password, only when the Kerberos sign-in (sasl_gssapi) is off",
         settings: LDAP,
+        device_sign_in: None,
     },
     SourceKind {
         kind: "github",
@@ -323,8 +333,18 @@ pub const KINDS: &[SourceKind] = &[
         needs_secret: true,
         secret: "the GitHub App's private key (PEM), or a token (PAT) when no App ID is set",
         settings: super::github::SETTINGS,
+        device_sign_in: None,
     },
 ];
+
+/// Does a source of `kind` with these settings sign in as a person with a
+/// device code ([`SourceKind::device_sign_in`] set to `true`)?
+pub fn signs_in_with_device_code(kind_name: &str, settings: &Value) -> bool {
+    kind(kind_name)
+        .ok()
+        .and_then(|k| k.device_sign_in)
+        .is_some_and(|key| settings.get(key).and_then(Value::as_bool) == Some(true))
+}
 
 /// The registry entry of a kind.
 pub fn kind(kind: &str) -> Result<&'static SourceKind> {
@@ -583,6 +603,7 @@ pub fn views() -> Vec<crate::views::SourceKindView> {
             about: k.about.to_string(),
             needs_secret: k.needs_secret,
             secret: k.secret.to_string(),
+            device_sign_in: k.device_sign_in.map(str::to_string),
             settings: k
                 .settings
                 .iter()
@@ -852,7 +873,34 @@ mod tests {
                 k.kind
             );
             assert!(super::super::SOURCE_KINDS.contains(&k.kind));
+            // A device sign-in is switched on by one of the kind's own bool
+            // settings, offered as a keyless sign-in.
+            if let Some(key) = k.device_sign_in {
+                let s = k.settings.iter().find(|s| s.key == key).unwrap();
+                assert!(s.ty == SettingType::Bool && s.sign_in, "{}", k.kind);
+                assert!(k.needs_secret, "the refresh token is kept as the secret");
+            }
         }
         assert_eq!(KINDS.len(), super::super::SOURCE_KINDS.len());
+    }
+
+    #[test]
+    fn a_device_sign_in_is_on_only_where_its_setting_is_true() {
+        assert!(signs_in_with_device_code(
+            "entra",
+            &json!({"delegated": true})
+        ));
+        for (kind, settings) in [
+            ("entra", json!({"delegated": false})),
+            ("entra", json!({"delegated": "true"})),
+            ("entra", json!({})),
+            ("okta", json!({"delegated": true})),
+            ("nope", json!({"delegated": true})),
+        ] {
+            assert!(
+                !signs_in_with_device_code(kind, &settings),
+                "{kind} {settings}"
+            );
+        }
     }
 }

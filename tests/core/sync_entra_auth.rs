@@ -1333,6 +1333,79 @@ fn a_declined_or_expired_device_code_ends_with_a_clear_error() {
     assert!(err.message.contains("delegated=true"), "{}", err.message);
 }
 
+/// The desktop's sign-in: "Sign in" shows the code (`begin`), the row waits
+/// (`finish`) and can stop waiting (`cancel`); starting again stops an
+/// earlier wait, whose code is no longer shown.
+#[test]
+fn the_desktop_sign_in_waits_for_its_code_and_can_be_stopped() {
+    let unit = Duration::from_millis(5);
+    let fx = GraphFx::start();
+    use Poll::*;
+    let pc = mount_public_client(&fx, unit, &[Pending, SignedIn]);
+    let env = env_with(&fx, json!({"delegated": true}), None);
+    let view = env.store.source(env.source).unwrap();
+    let signs = custodian::ops::DeviceSignIns::with_unit(unit);
+    let rt = runtime();
+    let finish = || rt.block_on(signs.finish(&view, &env.secrets));
+    // Nothing begun: nothing to wait for or to stop.
+    assert_eq!(finish().unwrap_err().code, ErrorCode::InvalidInput);
+    assert!(!signs.cancel(env.source).unwrap());
+
+    let prompt = rt.block_on(signs.begin(&view, fast_policy())).unwrap();
+    assert_eq!(prompt.user_code, USER_CODE);
+    assert_eq!(
+        env.secrets.get(env.source).unwrap(),
+        None,
+        "nothing kept yet"
+    );
+    assert_eq!(finish().unwrap(), None);
+    assert_eq!(
+        env.secrets.get(env.source).unwrap().as_deref(),
+        Some(DOC_REFRESH)
+    );
+    // Done: nothing waits any more.
+    assert!(!signs.cancel(env.source).unwrap());
+    assert_eq!(finish().unwrap_err().code, ErrorCode::InvalidInput);
+
+    // A sign-in nobody completes (the script is used up: pending until
+    // stopped) is stopped by Cancel, and the earlier token is kept.
+    rt.block_on(signs.begin(&view, fast_policy())).unwrap();
+    let before = pc.forms().len();
+    let (waited, stopped) = rt.block_on(async {
+        tokio::join!(signs.finish(&view, &env.secrets), async {
+            tokio::time::sleep(unit * 40).await;
+            signs.cancel(env.source)
+        })
+    });
+    assert_eq!(waited.unwrap_err().code, ErrorCode::Cancelled);
+    assert!(stopped.unwrap());
+    assert!(pc.forms().len() > before, "it polled until it was stopped");
+    assert_eq!(
+        env.secrets.get(env.source).unwrap().as_deref(),
+        Some(DOC_REFRESH)
+    );
+
+    // Beginning again stops the earlier wait; the new one waits on.
+    rt.block_on(signs.begin(&view, fast_policy())).unwrap();
+    let (first, again) = rt.block_on(async {
+        tokio::join!(signs.finish(&view, &env.secrets), async {
+            tokio::time::sleep(unit * 10).await;
+            signs.begin(&view, fast_policy()).await
+        })
+    });
+    assert_eq!(first.unwrap_err().code, ErrorCode::Cancelled);
+    assert_eq!(again.unwrap().user_code, USER_CODE);
+    assert!(
+        signs.cancel(env.source).unwrap(),
+        "the second one was waiting"
+    );
+    // A source without a device sign-in has none to begin.
+    let env = env_with(&fx, json!({}), Some("s3cret"));
+    let view = env.store.source(env.source).unwrap();
+    let err = rt.block_on(signs.begin(&view, fast_policy())).unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidInput, "{err:?}");
+}
+
 #[test]
 fn a_refused_refresh_token_says_to_sign_in_again() {
     let fx = GraphFx::start();

@@ -170,6 +170,12 @@ needs_secret: boolean,
  */
 secret: string, 
 /**
+ * The bool setting that makes the source sign in as a person with a
+ * device code (Entra's `delegated`): the Sources view offers "Sign in"
+ * for a source where it is on. `None`: the kind has no such sign-in.
+ */
+device_sign_in: string | null, 
+/**
  * Its own settings in form order (not `write_back`, which has its toggle).
  */
 settings: Array<SourceSettingView>, 

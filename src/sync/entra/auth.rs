@@ -185,7 +185,7 @@ pub fn sign_in(settings: &Value) -> (String, String) {
         ),
         Mode::Delegated => (
             "delegated sign-in of an administrator (device code; the refresh token is kept in the OS keyring)".into(),
-            "the administrator who signed in with `custodian source sign-in` (a person, within their directory role)".into(),
+            "the administrator who signed in with a device code (Sign in in Sources, or `custodian source sign-in`; a person, within their directory role)".into(),
         ),
         Mode::Secret => (
             "client secret (the secret) for an app registration".into(),
@@ -608,7 +608,7 @@ impl TokenSource {
                     return Err(Error::new(
                         ErrorCode::SourceAuth,
                         format!(
-                            "nobody has signed in to Entra for source '{0}' yet: run `custodian source sign-in {0}` as an administrator",
+                            "nobody has signed in to Entra for source '{0}' yet: an administrator signs in with Sign in on the source's row in Sources, or `custodian source sign-in {0}`",
                             ctx.source.name
                         ),
                     ))
@@ -720,7 +720,7 @@ impl TokenSource {
                 "Entra refused the federated token from {setting} for app {app}: {why}; check that the app has a federated identity credential whose issuer, subject and audience (api://AzureADTokenExchange by default) match the token, and that the token has not expired"
             ),
             Credential::Delegated(_) => format!(
-                "the administrator's Entra sign-in for source '{0}' has expired or was revoked ({why}): sign in again with `custodian source sign-in {0}`",
+                "the administrator's Entra sign-in for source '{0}' has expired or was revoked ({why}): sign in again (Sign in on the source's row in Sources, or `custodian source sign-in {0}`)",
                 self.source
             ),
         };
@@ -904,7 +904,7 @@ impl DeviceSignIn {
             Error::new(
                 ErrorCode::SourceAuth,
                 format!(
-                    "{what}; run `custodian source sign-in {}` again",
+                    "{what}; sign in again (Sign in on the source's row, or `custodian source sign-in {}`)",
                     self.source
                 ),
             )

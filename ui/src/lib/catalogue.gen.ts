@@ -11,6 +11,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "Any SCIM 2.0 service provider: users, groups and service accounts.",
     "needs_secret": true,
     "secret": "bearer token",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "base_url",
@@ -53,6 +54,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "An agent registry kept as a spreadsheet: one row per identity, the first row holds the column names (name, kind, purpose, owner_email, ...).",
     "needs_secret": false,
     "secret": "",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "path",
@@ -73,6 +75,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "Users, service principals, app registrations and their credentials, through Microsoft Graph (delta sync). Signs in with a certificate, a federated token (workload identity) or an administrator's device-code sign-in (no secret), or with a client secret.",
     "needs_secret": true,
     "secret": "the certificate's private key (PEM) with a certificate, or the client secret when no keyless mode is set",
+    "device_sign_in": "delegated",
     "settings": [
       {
         "key": "tenant_id",
@@ -140,7 +143,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
         "type": "bool",
         "required": false,
         "default": null,
-        "help": "an administrator signs in with a device code (quick start: no app secret or certificate is created); run `custodian source sign-in NAME` (from a terminal: the desktop has no sign-in button for it yet); the refresh token is kept in the OS keyring",
+        "help": "an administrator signs in with a device code (quick start: no app secret or certificate is created); then press Sign in on the source's row (or run `custodian source sign-in NAME`) and enter the code shown; the refresh token is kept in the OS keyring",
         "secret": false,
         "sign_in": true
       },
@@ -203,6 +206,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "Users, groups and OAuth service apps of an Okta org. Signs in as an OAuth service app with a private key (recommended), or with an API token.",
     "needs_secret": true,
     "secret": "the service app's private key (PEM), or an API token when no client ID is set",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "org_url",
@@ -263,6 +267,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "IAM users, roles, access keys and trust of one AWS account, or of every account of an organisation. Signs in through the AWS credential chain (a profile, SSO, a role, container or instance credentials: no stored secret; recommended), or with an access key.",
     "needs_secret": true,
     "secret": "the secret access key, only when an access key ID is set",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "profile",
@@ -386,6 +391,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "People, service accounts (SPNs, MSA/gMSA), group memberships and Kerberos delegation from an LDAP directory or Active Directory. Signs in with your own Kerberos ticket (SASL GSSAPI: no stored secret; recommended for Active Directory), or with a bind DN and its password.",
     "needs_secret": true,
     "secret": "the bind password, only when the Kerberos sign-in (sasl_gssapi) is off",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "url",
@@ -516,6 +522,7 @@ export const SOURCE_KINDS: SourceKindView[] = [
     "about": "Members and outside collaborators, GitHub App installations and their permissions, fine-grained tokens approved for the org, deploy keys. Signs in as a GitHub App with its private key (recommended), or with a token.",
     "needs_secret": true,
     "secret": "the GitHub App's private key (PEM), or a token (PAT) when no App ID is set",
+    "device_sign_in": null,
     "settings": [
       {
         "key": "org",

@@ -46,6 +46,9 @@ describe('api', () => {
       cancelSync: () => Promise.resolve(false),
       syncRuns: () => Promise.resolve([]),
       runEvents: (run) => Promise.reject({ code: 'not_found', message: `no sync run ${run}` }),
+      beginSourceSignIn: () => Promise.reject({ code: 'source_auth', message: 'public client flows are off' }),
+      finishSourceSignIn: () => Promise.reject({ code: 'cancelled', message: 'the sign-in was cancelled' }),
+      cancelSourceSignIn: () => Promise.resolve(false),
       clearDemo: () => Promise.reject({ code: 'invalid_input', message: 'no demo' }),
     };
     setBackend(failing);
@@ -58,6 +61,8 @@ describe('api', () => {
     await expect(api.syncSource(1)).rejects.toMatchObject({ code: 'cancelled' });
     await expect(api.runEvents(7)).rejects.toMatchObject({ code: 'not_found', message: 'no sync run 7' });
     await expect(api.syncProgress(1)).resolves.toBeNull();
+    await expect(api.beginSourceSignIn(1)).rejects.toMatchObject({ code: 'source_auth', name: 'UserError' });
+    await expect(api.finishSourceSignIn(1)).rejects.toMatchObject({ code: 'cancelled' });
     await expect(api.sourceKinds()).rejects.toMatchObject({ code: 'internal', message: 'no kinds' });
     await expect(api.findingChecks()).rejects.toBeInstanceOf(UserError);
   });

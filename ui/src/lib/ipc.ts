@@ -6,6 +6,7 @@
 
 import { invoke } from '@tauri-apps/api/core';
 import type {
+  DeviceCodePrompt,
   ErrorCode,
   FindingCatalogue,
   IdentityDetail,
@@ -55,6 +56,20 @@ export interface Backend {
   /** Newest first; `source` null for every source. */
   syncRuns(source: number | null, limit: number): Promise<SyncRunView[]>;
   runEvents(run: number): Promise<LifecycleEventView[]>;
+  /**
+   * Begins an administrator's device-code sign-in for a source that signs
+   * in as one (`SourceKindView.device_sign_in` on): the code to show and
+   * where to enter it. Then `finishSourceSignIn` waits for it.
+   */
+  beginSourceSignIn(id: number): Promise<DeviceCodePrompt>;
+  /**
+   * Resolves once the administrator has signed in (the refresh token is in
+   * the OS keyring) with who signed in, when Entra names them; rejects when
+   * declined, expired, or `cancelled` by `cancelSourceSignIn`.
+   */
+  finishSourceSignIn(id: number): Promise<string | null>;
+  /** Stops waiting for the sign-in; false when none waits. */
+  cancelSourceSignIn(id: number): Promise<boolean>;
   /**
    * Removes the generated demo organisation without loading another
    * (audited); history made on it (campaigns, decisions...) only with
@@ -148,6 +163,9 @@ export const tauriBackend: Backend = {
   cancelSync: (id) => invoke<boolean>('cancel_sync', { id }),
   syncRuns: (source, limit) => invoke<SyncRunView[]>('sync_runs', { source, limit }),
   runEvents: (run) => invoke<LifecycleEventView[]>('run_events', { run }),
+  beginSourceSignIn: (id) => invoke<DeviceCodePrompt>('begin_source_sign_in', { id }),
+  finishSourceSignIn: (id) => invoke<string | null>('finish_source_sign_in', { id }),
+  cancelSourceSignIn: (id) => invoke<boolean>('cancel_source_sign_in', { id }),
   clearDemo: (discardHistory) => invoke<null>('clear_demo', { discardHistory }),
 };
 
@@ -210,6 +228,9 @@ export const api = {
   cancelSync: (id: number): Promise<boolean> => call((b) => b.cancelSync(id)),
   syncRuns: (source: number | null, limit = 50): Promise<SyncRunView[]> => call((b) => b.syncRuns(source, limit)),
   runEvents: (run: number): Promise<LifecycleEventView[]> => call((b) => b.runEvents(run)),
+  beginSourceSignIn: (id: number): Promise<DeviceCodePrompt> => call((b) => b.beginSourceSignIn(id)),
+  finishSourceSignIn: (id: number): Promise<string | null> => call((b) => b.finishSourceSignIn(id)),
+  cancelSourceSignIn: (id: number): Promise<boolean> => call((b) => b.cancelSourceSignIn(id)),
   clearDemo: (discardHistory: boolean): Promise<null> => call((b) => b.clearDemo(discardHistory)),
 };
 

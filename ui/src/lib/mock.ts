@@ -793,6 +793,9 @@ export function createMockBackend(opts: MockOptions = {}): Backend {
     cancelSync: (id) => answer(() => sources.cancel(id)),
     syncRuns: (source, limit) => answer(() => sources.listRuns(source, limit)),
     runEvents: (run) => answer(() => sources.runEvents(run)),
+    beginSourceSignIn: (id) => answer(() => sources.beginSignIn(id)),
+    finishSourceSignIn: (id) => sources.finishSignIn(id),
+    cancelSourceSignIn: (id) => answer(() => sources.cancelSignIn(id)),
     // The mock's organisation is not the demo (dataset `mock-N`): nothing to remove.
     clearDemo: () => answer(() => {
       throw { code: 'invalid_input', message: 'this cache holds no demo organisation: nothing was removed' };

@@ -76,4 +76,22 @@ describe('MockSources', () => {
     m.setSecret(s.id, 'token');
     await expect(m.test(s.id)).resolves.toMatch(/^connected: /);
   });
+
+  it('signs an administrator in only where the device sign-in is on, and keeps the token as the secret', async () => {
+    const m = new MockSources({ stepMs: 1 });
+    const settings = { tenant_id: 't', client_id: 'c' };
+    const secretOnly = m.add({ kind: 'entra', name: 'With secret', settings, secret: 's' });
+    expect(() => m.beginSignIn(secretOnly.id)).toThrow();
+    const admin = m.add({ kind: 'entra', name: 'Admin', settings: { ...settings, delegated: true }, secret: null });
+    await expect(m.test(admin.id)).rejects.toMatchObject({ code: 'secret_missing' });
+    await expect(m.finishSignIn(admin.id)).rejects.toMatchObject({ code: 'invalid_input' });
+    expect(m.beginSignIn(admin.id).verification_uri).toBe('https://microsoft.com/devicelogin');
+    const cancelled = m.finishSignIn(admin.id);
+    expect(m.cancelSignIn(admin.id)).toBe(true);
+    await expect(cancelled).rejects.toMatchObject({ code: 'cancelled' });
+    expect(m.cancelSignIn(admin.id)).toBe(false);
+    m.beginSignIn(admin.id);
+    await expect(m.finishSignIn(admin.id)).resolves.toBe('admin@contoso.example');
+    await expect(m.test(admin.id)).resolves.toContain('connected');
+  });
 });

@@ -3,7 +3,7 @@
 // seconds and can be cancelled. Validation follows src/ops.rs (add_source)
 // and errors reject with the `{ code, message }` shape of the real commands.
 
-import type { Error as ApiError, ErrorCode, JsonValue, LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
+import type { DeviceCodePrompt, Error as ApiError, ErrorCode, JsonValue, LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
 import type { NewSource } from './ipc';
 import { SOURCE_KINDS } from './catalogue.gen';
 
@@ -11,6 +11,7 @@ import { SOURCE_KINDS } from './catalogue.gen';
 const KNOWN_KINDS = SOURCE_KINDS.map((k) => k.kind);
 const NEEDS_SECRET = new Set(SOURCE_KINDS.filter((k) => k.needs_secret).map((k) => k.kind));
 const REQUIRED: Record<string, string[]> = Object.fromEntries(SOURCE_KINDS.map((k) => [k.kind, k.settings.filter((s) => s.required).map((s) => s.key)]));
+const DEVICE_SIGN_IN = new Map(SOURCE_KINDS.filter((k) => k.device_sign_in).map((k) => [k.kind, k.device_sign_in as string]));
 const WRITE_BACK_KINDS = SOURCE_KINDS.filter((k) => k.write_back.length > 0).map((k) => k.kind);
 
 const AGENTS = ['invoice-triage', 'ticket-summariser', 'code-reviewer', 'sales-research', 'contract-analyst', 'incident-responder', 'meeting-notes', 'refund-processor', 'hr-onboarding', 'expense-auditor'];
@@ -44,6 +45,8 @@ export class MockSources {
   private runs: SyncRunView[] = [];
   private events = new Map<number, LifecycleEventView[]>();
   private running = new Map<number, Running>();
+  /** Device-code sign-ins waiting, by source: set `cancelled` to stop one. */
+  private signIns = new Map<number, { cancelled: boolean }>();
   private nextSource = 1;
   private nextRun = 1;
   /** Ms per simulated step of a sync. */
@@ -247,6 +250,43 @@ export class MockSources {
       finish(ue.code === 'cancelled' ? 'cancelled' : 'failed', ue.code, ue.message);
       throw e;
     }
+  }
+
+  /** Like `begin_source_sign_in`: only a source whose device sign-in setting is on. */
+  beginSignIn(id: number): DeviceCodePrompt {
+    const s = this.source(id);
+    const key = DEVICE_SIGN_IN.get(s.kind);
+    if (!key || s.settings[key] !== true) {
+      throw err('invalid_input', `source '${s.name}' (${s.kind}) has no sign-in of its own: only an Entra source with delegated=true signs in as an administrator (with a device code)`);
+    }
+    const earlier = this.signIns.get(id);
+    if (earlier) earlier.cancelled = true;
+    this.signIns.set(id, { cancelled: false });
+    const uri = 'https://microsoft.com/devicelogin';
+    const code = `MOCK${(id * 7919) % 100000}`.padEnd(9, 'X');
+    return { user_code: code, verification_uri: uri, message: `To sign in, use a web browser to open the page ${uri} and enter the code ${code} to authenticate.`, expires_in: 900 };
+  }
+
+  /** The administrator "signs in" after a few steps, unless cancelled first. */
+  async finishSignIn(id: number): Promise<string | null> {
+    const s = this.source(id);
+    const pending = this.signIns.get(id);
+    if (!pending) throw err('invalid_input', `no sign-in is waiting for source '${s.name}' (or one is already being waited for): start it again`);
+    for (let i = 0; i < 12; i++) {
+      await new Promise((r) => setTimeout(r, this.step));
+      if (pending.cancelled) throw err('cancelled', 'the sign-in was cancelled');
+    }
+    this.signIns.delete(id);
+    s.secret = 'mock-refresh-token';
+    return 'admin@contoso.example';
+  }
+
+  cancelSignIn(id: number): boolean {
+    const pending = this.signIns.get(id);
+    if (!pending) return false;
+    pending.cancelled = true;
+    this.signIns.delete(id);
+    return true;
   }
 
   listRuns(source: number | null, limit: number): SyncRunView[] {

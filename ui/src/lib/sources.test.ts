@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SourceKindView, SourceSettingView, SyncProgress } from '../bindings';
+import type { JsonValue, SourceKindView, SourceSettingView, SyncProgress } from '../bindings';
 import {
   buildSettings,
   canWriteBack,
@@ -18,6 +18,7 @@ import {
   settingsSummary,
   shouldPoll,
   writeBackOn,
+  signsInWithDeviceCode,
   runStatusLabel,
   runStatusTone,
   runWarnings,
@@ -30,9 +31,9 @@ const setting = (key: string, type: SourceSettingView['type'], required: boolean
   key, label: key.toUpperCase(), type, required, default: null, help: `the ${key}`, secret: false, sign_in: false, ...extra,
 });
 const KINDS: SourceKindView[] = [
-  { kind: 'sheet', label: 'Sheet', about: 'rows', needs_secret: false, secret: '', settings: [setting('path', 'string', true)], write_back: [] },
+  { kind: 'sheet', label: 'Sheet', about: 'rows', needs_secret: false, secret: '', device_sign_in: null, settings: [setting('path', 'string', true)], write_back: [] },
   {
-    kind: 'dir', label: 'Directory', about: 'people', needs_secret: true, secret: 'bind password',
+    kind: 'dir', label: 'Directory', about: 'people', needs_secret: true, secret: 'bind password', device_sign_in: 'tls',
     settings: [setting('host', 'url', true), setting('tenant', 'string', true), setting('page_size', 'integer', false, { default: '100' }), setting('tls', 'bool', false), setting('groups', 'list', false)],
     write_back: ['disable_identity'],
   },
@@ -47,6 +48,16 @@ describe('source kinds', () => {
     expect(kindLabel(KINDS, 'sap')).toBe('sap');
     expect(kindDef(KINDS, 'sap')).toMatchObject({ kind: 'sap', label: 'sap', settings: [], needs_secret: false, write_back: [] });
     expect(kindDef([], 'dir').settings).toEqual([]);
+  });
+
+  it("offers the device sign-in only where the kind has one and its setting is true", () => {
+    expect(signsInWithDeviceCode(dir, { host: 'h', tls: true })).toBe(true);
+    const others: JsonValue[] = [{ tls: false }, { tls: 'true' }, {}, null, [true], 'tls'];
+    for (const settings of others) {
+      expect(signsInWithDeviceCode(dir, settings)).toBe(false);
+    }
+    expect(signsInWithDeviceCode(sheet, { tls: true })).toBe(false);
+    expect(signsInWithDeviceCode(kindDef(KINDS, 'sap'), { tls: true })).toBe(false);
   });
 
   it('asks for a secret only when the kind needs one, and labels it', () => {

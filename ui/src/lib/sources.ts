@@ -12,7 +12,7 @@ import { formatCount } from './format';
 
 /** The definition of a kind in `kinds`; a bare one for a kind the catalogue does not list. */
 export function kindDef(kinds: readonly SourceKindView[], kind: string): SourceKindView {
-  return kinds.find((k) => k.kind === kind) ?? { kind, label: kind, about: '', needs_secret: false, secret: '', settings: [], write_back: [] };
+  return kinds.find((k) => k.kind === kind) ?? { kind, label: kind, about: '', needs_secret: false, secret: '', device_sign_in: null, settings: [], write_back: [] };
 }
 
 /** The kind's label, or the kind itself when the catalogue does not list it. */
@@ -91,6 +91,17 @@ export function settingsSummary(def: SourceKindView, settings: JsonValue): strin
     .filter((v): v is string | number => typeof v === 'string' || typeof v === 'number')
     .map(String)
     .join(' · ');
+}
+
+/**
+ * Does this source read as an administrator who signs in with a device code
+ * (the kind's `device_sign_in` setting, Entra's `delegated`, is on)? Its
+ * secret is then the refresh token the sign-in keeps, not one to paste.
+ */
+export function signsInWithDeviceCode(def: SourceKindView, settings: JsonValue): boolean {
+  const key = def.device_sign_in;
+  if (!key || typeof settings !== 'object' || settings === null || Array.isArray(settings)) return false;
+  return settings[key] === true;
 }
 
 /** Can sources of this kind carry out remediation tasks (the catalogue's `write_back`)? */

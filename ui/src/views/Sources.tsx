@@ -25,9 +25,10 @@ import {
   secretLabel,
   settingHint,
   settingsSummary,
+  signsInWithDeviceCode,
   writeBackOn,
 } from '../lib/sources';
-import { sourcesStore as store, type RunningSync, type SyncOutcome, type TestState } from './sourcesStore';
+import { sourcesStore as store, type RunningSync, type SignInState, type SyncOutcome, type TestState } from './sourcesStore';
 
 const COLUMNS = 6;
 
@@ -256,10 +257,14 @@ function SourceRows({ source: s }: { source: SourceView }) {
   const running = store.syncs.get(s.id);
   const outcome = store.outcomes.get(s.id);
   const test = store.tests.get(s.id);
+  const signIn = store.signIns.get(s.id);
   const last = s.last_run;
   const kinds = store.kinds ?? [];
   const def = kindDef(kinds, s.kind);
   const known = kinds.some((k) => k.kind === s.kind);
+  // Its secret is the refresh token an administrator's sign-in keeps.
+  const device = signsInWithDeviceCode(def, s.settings);
+  const signingIn = signIn?.state === 'starting' || signIn?.state === 'waiting';
   // The demo's own sources carry no settings; a real source added beside
   // them syncs (its first successful sync replaces the demo).
   const demo = store.demo && isGenerated(s.settings);
@@ -332,7 +337,19 @@ function SourceRows({ source: s }: { source: SourceView }) {
                 {writeBackOn(s.settings) ? 'Write-back on' : 'Write-back off'}
               </button>
             )}
-            {def.needs_secret && (
+            {device && (
+              <button
+                type="button"
+                class="button button--small"
+                data-testid="source-sign-in"
+                disabled={demo || signingIn}
+                title="An administrator signs in to the source with a one-time code in a browser; no secret is created. The refresh token goes to the OS keyring."
+                onClick={() => store.signIn(s.id)}
+              >
+                {signingIn ? 'Signing in…' : 'Sign in'}
+              </button>
+            )}
+            {def.needs_secret && !device && (
               <button
                 type="button"
                 class="button button--small"
@@ -372,6 +389,11 @@ function SourceRows({ source: s }: { source: SourceView }) {
       {test && test.state !== 'running' && (
         <SubRow>
           <TestResult id={s.id} test={test} />
+        </SubRow>
+      )}
+      {signIn && (
+        <SubRow>
+          <SignInPanel id={s.id} signIn={signIn} />
         </SubRow>
       )}
       {secretOpen && (
@@ -497,6 +519,78 @@ function TestResult(props: { id: number; test: Exclude<TestState, { state: 'runn
       <button type="button" class="link-button" onClick={() => store.dismissTest(props.id)}>
         Dismiss
       </button>
+    </div>
+  );
+}
+
+/** Minutes (or seconds, under one) left until `at`, e.g. `14 min`. */
+function timeLeft(at: number, now: number): string {
+  const s = Math.max(0, Math.round((at - now) / 1000));
+  return s >= 60 ? `${Math.floor(s / 60)} min` : `${s} s`;
+}
+
+/** The row's device-code sign-in: the code and where to enter it, then who signed in. */
+function SignInPanel(props: { id: number; signIn: SignInState }) {
+  const t = props.signIn;
+  const [copied, setCopied] = useState(false);
+  const [, tick] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => {
+    if (t.state !== 'waiting') return;
+    const timer = setInterval(() => tick(undefined), 1000);
+    return () => clearInterval(timer);
+  }, [t.state]);
+  if (t.state === 'starting') {
+    return (
+      <div class="sign-in" role="status" data-testid="sign-in-panel" data-state="starting">
+        <span>Asking for a sign-in code…</span>
+        <button type="button" class="link-button" onClick={() => store.cancelSignIn(props.id)}>
+          Cancel
+        </button>
+      </div>
+    );
+  }
+  if (t.state === 'waiting') {
+    const copy = () => {
+      const done = () => setCopied(true);
+      navigator.clipboard?.writeText(t.prompt.user_code).then(done, () => setCopied(false));
+    };
+    return (
+      <div class="sign-in" role="status" aria-live="polite" data-testid="sign-in-panel" data-state="waiting">
+        <div class="sign-in__steps">
+          <span>
+            In a browser, open <strong class="sign-in__uri" data-testid="sign-in-uri">{t.prompt.verification_uri}</strong> and
+            enter the code
+          </span>
+          <code class="sign-in__code" data-testid="sign-in-code">
+            {t.prompt.user_code}
+          </code>
+          <button type="button" class="button button--small" onClick={copy}>
+            {copied ? 'Copied' : 'Copy code'}
+          </button>
+        </div>
+        <span class="muted small">
+          Sign in as an administrator of the directory; Custodian waits here (the code works for {timeLeft(t.expiresAt, Date.now())} more).
+        </span>
+        <button type="button" class="button button--small" data-testid="sign-in-cancel" onClick={() => store.cancelSignIn(props.id)}>
+          Cancel
+        </button>
+      </div>
+    );
+  }
+  if (t.state === 'done') {
+    return (
+      <div class="inline-ok" role="status" data-testid="sign-in-panel" data-state="done">
+        <strong>Signed in{t.user ? ` as ${t.user}` : ''}</strong>
+        <span>The refresh token is in the OS keyring; syncs sign in with it. Sync now to read the directory.</span>
+        <button type="button" class="link-button" onClick={() => store.dismissSignIn(props.id)}>
+          Dismiss
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div data-testid="sign-in-panel" data-state="error">
+      <ErrorText error={t.error} onDismiss={() => store.dismissSignIn(props.id)} />
     </div>
   );
 }

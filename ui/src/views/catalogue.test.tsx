@@ -16,14 +16,14 @@ import { sourcesStore } from './sourcesStore';
 
 const KINDS: SourceKindView[] = [
   {
-    kind: 'hr', label: 'HR system', about: 'Reads the HR roster.', needs_secret: true, secret: 'api passphrase',
+    kind: 'hr', label: 'HR system', about: 'Reads the HR roster.', needs_secret: true, secret: 'api passphrase', device_sign_in: null,
     settings: [
       { key: 'host', label: 'Host name', type: 'url', required: true, default: null, help: 'where it answers', secret: false, sign_in: false },
       { key: 'dry', label: 'Dry run', type: 'bool', required: false, default: 'false', help: 'read only', secret: false, sign_in: false },
     ],
     write_back: ['disable_identity'],
   },
-  { kind: 'sheet', label: 'Roster sheet', about: 'A spreadsheet.', needs_secret: false, secret: '', settings: [{ key: 'file', label: 'Roster file', type: 'string', required: true, default: null, help: 'the file', secret: false, sign_in: false }], write_back: [] },
+  { kind: 'sheet', label: 'Roster sheet', about: 'A spreadsheet.', needs_secret: false, secret: '', device_sign_in: null, settings: [{ key: 'file', label: 'Roster file', type: 'string', required: true, default: null, help: 'the file', secret: false, sign_in: false }], write_back: [] },
 ];
 
 const source = (id: number, kind: string, name: string): SourceView => ({ id, kind, name, settings: { host: 'https://hr.example' }, has_cursor: false, last_run: null });

@@ -2,7 +2,7 @@
 // started here keeps its progress, and still refreshes everything when it
 // ends, while the user looks at the inventory meanwhile.
 
-import type { LifecycleEventView, SourceKindView, SourceView, SyncProgress, SyncRunView } from '../bindings';
+import type { DeviceCodePrompt, LifecycleEventView, SourceKindView, SourceView, SyncProgress, SyncRunView } from '../bindings';
 import { catalogues } from '../lib/catalogue';
 import { api, notifyDataChanged, toUserError, type NewSource, type UserError } from '../lib/ipc';
 import { pollProgress } from '../lib/sources';
@@ -15,6 +15,17 @@ export interface RunningSync {
 }
 
 export type TestState = { state: 'running' } | { state: 'ok'; text: string } | { state: 'error'; error: UserError };
+
+/**
+ * An administrator's device-code sign-in from a source's row: asking for
+ * the code, waiting while it is entered (until `expiresAt`, ms), then the
+ * outcome. Cancelling removes it.
+ */
+export type SignInState =
+  | { state: 'starting' }
+  | { state: 'waiting'; prompt: DeviceCodePrompt; expiresAt: number }
+  | { state: 'done'; user: string | null }
+  | { state: 'error'; error: UserError };
 
 /** What one row shows after its last sync in this session. */
 export type SyncOutcome = { ok: true; run: SyncRunView } | { ok: false; error: UserError };
@@ -41,6 +52,7 @@ export class SourcesStore {
   readonly syncs = new Map<number, RunningSync>();
   readonly outcomes = new Map<number, SyncOutcome>();
   readonly tests = new Map<number, TestState>();
+  readonly signIns = new Map<number, SignInState>();
   private listeners = new Set<() => void>();
   private sourcesGen = 0;
   private runsGen = 0;
@@ -218,6 +230,68 @@ export class SourcesStore {
       this.load();
       this.emit();
     });
+  }
+
+  /**
+   * Begins an administrator's sign-in for the source: shows the code, waits
+   * for it, then keeps the outcome for the row. Does nothing while one is
+   * under way for the source.
+   */
+  signIn(id: number): void {
+    const current = this.signIns.get(id)?.state;
+    if (current === 'starting' || current === 'waiting') return;
+    const starting: SignInState = { state: 'starting' };
+    this.signIns.set(id, starting);
+    this.emit();
+    // Each step checks that the row still shows this sign-in (not
+    // cancelled, not begun again) before it changes the row.
+    let shown: SignInState = starting;
+    const ours = () => this.signIns.get(id) === shown;
+    const show = (next: SignInState) => {
+      shown = next;
+      this.signIns.set(id, next);
+      this.emit();
+    };
+    api.beginSourceSignIn(id).then(
+      (prompt) => {
+        if (!ours()) {
+          // Cancelled while the code was being asked for.
+          void api.cancelSourceSignIn(id).catch(() => false);
+          return;
+        }
+        show({ state: 'waiting', prompt, expiresAt: Date.now() + prompt.expires_in * 1000 });
+        api.finishSourceSignIn(id).then(
+          (user) => {
+            if (!ours()) return;
+            show({ state: 'done', user });
+            this.loadSources();
+          },
+          (e: unknown) => {
+            const error = toUserError(e);
+            if (ours() && error.code !== 'cancelled') show({ state: 'error', error });
+          },
+        );
+      },
+      (e: unknown) => {
+        if (ours()) show({ state: 'error', error: toUserError(e) });
+      },
+    );
+  }
+
+  /** Stops waiting for the source's sign-in (its code no longer works here). */
+  cancelSignIn(id: number): void {
+    const current = this.signIns.get(id)?.state;
+    this.signIns.delete(id);
+    this.emit();
+    if (current === 'waiting') void api.cancelSourceSignIn(id).catch(() => false);
+  }
+
+  dismissSignIn(id: number): void {
+    const current = this.signIns.get(id)?.state;
+    if (current === 'done' || current === 'error') {
+      this.signIns.delete(id);
+      this.emit();
+    }
   }
 
   cancel(id: number): void {
