@@ -13,7 +13,10 @@
 //!   `starttls` is on unless `allow_plain` is set). A plaintext `ldap://`
 //!   connection, which sends the bind password in clear, needs the explicit
 //!   opt-in `allow_plain=true`; without it the source is refused before
-//!   anything is sent. There is no loopback exception for LDAP.
+//!   anything is sent. The Kerberos bind (`sasl_gssapi`) is the exception:
+//!   it sends no password, and its GSSAPI security layer seals the session
+//!   (what Active Directory's LDAP signing asks for), so `starttls=false`
+//!   alone is enough for it. There is no loopback exception for LDAP.
 
 use serde_json::Value;
 use url::Url;
@@ -57,7 +60,8 @@ pub enum LdapTransport {
     Ldaps,
     /// `ldap://` upgraded with StartTLS before the bind.
     StartTls,
-    /// `ldap://` in clear (`allow_plain=true` only).
+    /// `ldap://` without TLS: in clear (`allow_plain=true` only), or
+    /// sealed by the Kerberos bind's security layer.
     Plain,
 }
 
@@ -99,13 +103,14 @@ pub fn ldap_transport(settings: &Value, of: &str) -> Result<LdapTransport> {
             "the ldap setting 'url'{of} is '{url}', which is not an LDAP URL: it must start with ldaps:// or ldap://"
         )));
     }
-    match (starttls.unwrap_or(!allow_plain), allow_plain) {
+    let sealed = bool_setting(settings, "sasl_gssapi", of)?.unwrap_or(false);
+    match (starttls.unwrap_or(!allow_plain), allow_plain || sealed) {
         (true, _) => Ok(LdapTransport::StartTls),
         (false, true) => Ok(LdapTransport::Plain),
         (false, false) => Err(Error::invalid(format!(
             "the ldap setting 'starttls'{of} is off for the ldap:// URL '{url}': the bind password would cross \
-             the network in clear. Use ldaps://, keep StartTLS on, or set allow_plain=true to accept a \
-             plaintext connection knowingly"
+             the network in clear. Use ldaps://, keep StartTLS on, bind with Kerberos (sasl_gssapi=true: no \
+             password, the session is sealed), or set allow_plain=true to accept a plaintext connection knowingly"
         ))),
     }
 }
@@ -255,6 +260,18 @@ mod tests {
         let e = t(json!({"url": "ldap://127.0.0.1:389", "starttls": false})).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("allow_plain=true"), "{}", e.message);
+        assert!(e.message.contains("sasl_gssapi=true"), "{}", e.message);
+        // The Kerberos bind sends no password and seals the session.
+        assert_eq!(
+            t(json!({"url": "ldap://dc", "starttls": false, "sasl_gssapi": true})).unwrap(),
+            LdapTransport::Plain
+        );
+        assert_eq!(
+            t(json!({"url": "ldap://dc", "sasl_gssapi": true})).unwrap(),
+            LdapTransport::StartTls,
+            "StartTLS stays the default with Kerberos"
+        );
+        assert!(t(json!({"url": "ldap://dc", "starttls": false, "sasl_gssapi": false})).is_err());
         assert!(t(json!({"url": "http://dc"})).is_err());
         assert!(t(json!({"url": "ldap://dc", "allow_plain": "maybe"})).is_err());
     }
