@@ -228,7 +228,13 @@ impl Store {
         if start <= now {
             launch(&tx, id, now, progress)?;
         }
+        let clock = std::time::Instant::now();
         tx.commit()?;
+        tracing::debug!(
+            campaign = id.0,
+            ms = clock.elapsed().as_millis() as u64,
+            "campaign committed"
+        );
         Ok(id)
     }
 
@@ -1230,6 +1236,53 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
     Ok(n as i64)
 }
 
+/// The columns of a generated campaign item, in [`ItemSink::push`] order.
+const ITEM_COLUMNS: &[&str] = &[
+    "campaign_id",
+    "item_type",
+    "identity_id",
+    "resource_id",
+    "permission",
+    "credential_key",
+    "subject",
+    "detail",
+    "owner_name",
+    "risk",
+    "recommendation",
+    "reasons",
+    "reviewer_id",
+    "reviewer_reason",
+];
+
+/// Items per write of [`ItemSink`].
+const ITEM_BATCH: usize = crate::store::db::BULK_ROWS;
+
+/// A launch's items, written in batches through [`Db::insert_rows`] (a
+/// cached statement per row on SQLite; multi-row inserts on PostgreSQL, a
+/// round trip per batch instead of per item).
+struct ItemSink<'a> {
+    tx: &'a Db,
+    rows: Vec<Vec<Value>>,
+}
+
+impl ItemSink<'_> {
+    fn push(&mut self, row: Vec<Value>) -> Result<()> {
+        self.rows.push(row);
+        if self.rows.len() >= ITEM_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.rows.is_empty() {
+            self.tx
+                .insert_rows("campaign_items", ITEM_COLUMNS, self.rows.drain(..))?;
+        }
+        Ok(())
+    }
+}
+
 /// Generates a campaign's items and activates it.
 fn launch(
     tx: &Db,
@@ -1253,6 +1306,7 @@ fn launch(
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
     )?;
     let scope: CampaignScope = serde_json::from_str(&scope)?;
+    let clock = std::time::Instant::now();
     let in_scope = select_scope(tx, &scope, at)?;
     let expected: i64 = if granularity == Granularity::Identities {
         in_scope
@@ -1272,6 +1326,13 @@ fn launch(
     };
     let expected = expected.max(0) as u64;
     progress(0, expected);
+    tracing::debug!(
+        campaign = campaign.0,
+        in_scope,
+        expected,
+        ms = clock.elapsed().as_millis() as u64,
+        "launch: scope chosen"
+    );
 
     let people: HashMap<i64, Person> = {
         let mut st = tx.prepare("SELECT id, display_name, status, manager_id FROM people")?;
@@ -1299,11 +1360,10 @@ fn launch(
         fallback,
         campaign_owner: owner_id,
     };
-    let mut insert = tx.prepare(
-        "INSERT INTO campaign_items (campaign_id, item_type, identity_id, resource_id, permission, credential_key,
-             subject, detail, owner_name, risk, recommendation, reasons, reviewer_id, reviewer_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
+    let mut insert = ItemSink {
+        tx,
+        rows: Vec::with_capacity(ITEM_BATCH),
+    };
     let mut idents: HashMap<i64, IdentInfo> = HashMap::new();
     let mut count = 0i64;
     {
@@ -1325,18 +1385,13 @@ fn launch(
             let created: i64 = r.get(6)?;
             let last_used: Option<i64> = r.get(7)?;
             let owner_p = owner.and_then(|o| people.get(&o));
-            let info = IdentInfo {
-                name: name.clone(),
-                owner,
-                builder,
-                owner_name: owner_p.map(|p| p.name.clone()),
-                owner_active: owner_p.is_some_and(|p| p.status == PersonStatus::Active),
-            };
+            let owner_active = owner_p.is_some_and(|p| p.status == PersonStatus::Active);
+            let owner_name = owner_p.map(|p| p.name.as_str());
             if granularity != Granularity::Access {
                 let facts = ItemFacts {
                     item_type: Some(ItemType::Identity),
                     has_owner: owner.is_some(),
-                    owner_active: info.owner_active,
+                    owner_active,
                     identity_disabled: status == "disabled",
                     unused_days: last_used.map(|t| days(t, at)),
                     ever_used: last_used.is_some(),
@@ -1358,7 +1413,7 @@ fn launch(
                         ..base
                     },
                 );
-                insert.execute(params![
+                insert.push(crate::values![
                     campaign,
                     ItemType::Identity,
                     id,
@@ -1367,7 +1422,7 @@ fn launch(
                     None::<String>,
                     name,
                     format!("{kind}, {status}"),
-                    info.owner_name,
+                    owner_name,
                     risk,
                     rec,
                     serde_json::to_string(&reasons)?,
@@ -1379,9 +1434,27 @@ fn launch(
                     progress(count as u64, expected);
                 }
             }
-            idents.insert(id, info);
+            // Grants and credentials need what their identity says.
+            if granularity != Granularity::Identities {
+                idents.insert(
+                    id,
+                    IdentInfo {
+                        name,
+                        owner,
+                        builder,
+                        owner_name: owner_name.map(str::to_string),
+                        owner_active,
+                    },
+                );
+            }
         }
     }
+    tracing::debug!(
+        campaign = campaign.0,
+        items = count,
+        ms = clock.elapsed().as_millis() as u64,
+        "launch: identities read"
+    );
     if granularity != Granularity::Identities {
         let mut st = tx.prepare(
             "SELECT g.identity_id, g.resource_id, g.permission, g.privilege, g.high_consequence, g.last_used_at,
@@ -1424,7 +1497,7 @@ fn launch(
                     ..base
                 },
             );
-            insert.execute(params![
+            insert.push(crate::values![
                 campaign,
                 ItemType::Grant,
                 identity,
@@ -1487,7 +1560,7 @@ fn launch(
                     ..base
                 },
             );
-            insert.execute(params![
+            insert.push(crate::values![
                 campaign,
                 ItemType::Credential,
                 identity,
@@ -1513,8 +1586,14 @@ fn launch(
             }
         }
     }
-    drop(insert);
+    insert.flush()?;
     progress(count as u64, expected);
+    tracing::debug!(
+        campaign = campaign.0,
+        items = count,
+        ms = clock.elapsed().as_millis() as u64,
+        "launch: items written"
+    );
     tx.execute(
         "UPDATE campaigns SET status = 'active', launched_at = ?2 WHERE id = ?1",
         params![campaign, at],

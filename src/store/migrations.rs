@@ -1220,6 +1220,28 @@ CREATE INDEX identities_posture ON identities(status, kind, owner_state, registe
 CREATE INDEX findings_check ON findings(check_id, severity, identity_id, id);
 "#,
     },
+    Migration {
+        version: 15,
+        description: "a partial index of high-consequence grants; one campaign item index fewer",
+        sql: r#"
+-- A campaign's launch counts each identity's high-consequence grants
+-- (issue 19): from this small index instead of every grant's row. And it
+-- writes one index fewer per item: campaign_items_pending (reviewer_id,
+-- campaign_id, decision, risk, id) serves every lookup by reviewer that
+-- campaign_items_queue (reviewer_id, decision, campaign_id) did.
+CREATE INDEX grants_high_consequence ON grants(identity_id) WHERE high_consequence = 1;
+DROP INDEX campaign_items_queue;
+"#,
+        postgres: r#"
+-- A campaign's launch counts each identity's high-consequence grants
+-- (issue 19): from this small index instead of every grant's row. And it
+-- writes one index fewer per item: campaign_items_pending (reviewer_id,
+-- campaign_id, decision, risk, id) serves every lookup by reviewer that
+-- campaign_items_queue (reviewer_id, decision, campaign_id) did.
+CREATE INDEX grants_high_consequence ON grants(identity_id) WHERE high_consequence = 1;
+DROP INDEX campaign_items_queue;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

@@ -8,7 +8,9 @@
 //! cargo run --release --bin custodian-bench -- --aws 1000,3000 --pmapper [--pmapper-timeout S] [--pmapper-reach-timeout S]
 //! ```
 //!
-//! `--reviews` runs an access review over each size (see `reviews.rs`);
+//! `--reviews` runs an access review over each size and engine (see
+//! `reviews.rs`; `--reviews-identities` only its campaign of one item per
+//! identity, created and closed);
 //! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`);
 //! `--blast` measures the access graph (`blast.rs`); `--entra N` syncs N
 //! Entra service principals from a throttling Graph fixture, per-SP reads
@@ -83,6 +85,8 @@ struct Args {
     json: bool,
     sync: bool,
     reviews: bool,
+    /// `--reviews-identities`: only the campaign of one item per identity.
+    reviews_identities_only: bool,
     offboarding: bool,
     blast: bool,
     workspace: bool,
@@ -102,6 +106,7 @@ fn parse_args() -> Result<Args, String> {
         json: false,
         sync: false,
         reviews: false,
+        reviews_identities_only: false,
         offboarding: false,
         blast: false,
         workspace: false,
@@ -130,6 +135,10 @@ fn parse_args() -> Result<Args, String> {
             "--json" => args.json = true,
             "--sync" => args.sync = true,
             "--reviews" => args.reviews = true,
+            "--reviews-identities" => {
+                args.reviews = true;
+                args.reviews_identities_only = true;
+            }
             "--offboarding" => args.offboarding = true,
             "--blast" => args.blast = true,
             "--workspace" => args.workspace = true,
@@ -280,7 +289,7 @@ fn main() {
             } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
                 run(*size, args.runs, &t)
             } else if args.reviews {
-                reviews::run_reviews(*size)
+                reviews::run_reviews(*size, &t, args.reviews_identities_only)
             } else if args.offboarding {
                 offboarding::run_offboarding(*size)
             } else if args.blast {

@@ -11,24 +11,25 @@ use custodian::demo::{DemoSize, DEFAULT_SEED};
 use custodian::error::Result;
 use custodian::store::Store;
 
+use super::target::Target;
 use super::{peak_rss_mib, Report};
 
-pub fn run_reviews(size: DemoSize) -> Result<Report> {
+pub fn run_reviews(size: DemoSize, target: &Target, identities_only: bool) -> Result<Report> {
     let now = Utc::now();
     let mut lines = vec![format!(
-        "## access review, size {} ({} identities)",
+        "## access review, size {} ({} identities), {}",
         size.as_str().to_uppercase(),
-        size.identities()
+        size.identities(),
+        target.engine.as_str()
     )];
+    // The evidence export's directory (the store is the target's).
     let dir = std::env::temp_dir().join(format!(
         "custodian-bench-reviews-{}-{}",
         std::process::id(),
         size.as_str()
     ));
     std::fs::create_dir_all(&dir)?;
-    let path = dir.join("reviews.db");
-    let _ = std::fs::remove_file(&path);
-    let mut store = Store::open(&path)?;
+    let mut store = target.open()?;
     let t = Instant::now();
     custodian::ops::load_demo(&mut store, size, DEFAULT_SEED, now)?;
     lines.push(format!("load demo: {:.1}s", t.elapsed().as_secs_f64()));
@@ -67,6 +68,18 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
         "campaign of one item per identity: {one_items} items created in {create_one_s:.2}s (goal <= 1.5 s), closed by recommendation in {close_one_s:.2}s (goal <= 3 s; {} decided by policy, {} tasks)",
         one_report.decided_by_policy, one_report.tasks
     ));
+    if identities_only {
+        let rss = peak_rss_mib();
+        lines.push(format!("peak RSS {rss:.0} MiB"));
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(Report {
+            json: serde_json::json!({
+                "bench": "reviews-identities", "size": size.as_str(), "engine": target.engine.as_str(),
+                "items": one_items, "create_s": create_one_s, "close_s": close_one_s, "peak_rss_mib": rss,
+            }),
+            lines,
+        });
+    }
 
     let c = campaign("Bench certification", Granularity::All);
     let t = Instant::now();
@@ -167,7 +180,9 @@ pub fn run_reviews(size: DemoSize) -> Result<Report> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(Report {
         json: serde_json::json!({
-            "bench": "reviews", "size": size.as_str(), "items": items, "create_s": create_s,
+            "bench": "reviews", "size": size.as_str(), "engine": target.engine.as_str(), "items": items,
+            "identity_campaign_items": one_items, "identity_campaign_create_s": create_one_s,
+            "identity_campaign_close_s": close_one_s, "create_s": create_s,
             "decisions": decided, "decide_s": decide_s, "queue_first_page_ms": queue_ms,
             "close_s": close_s, "tasks": report.tasks, "export_s": export_s, "peak_rss_mib": rss,
         }),
