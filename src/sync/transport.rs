@@ -103,7 +103,9 @@ pub fn ldap_transport(settings: &Value, of: &str) -> Result<LdapTransport> {
             "the ldap setting 'url'{of} is '{url}', which is not an LDAP URL: it must start with ldaps:// or ldap://"
         )));
     }
-    let sealed = bool_setting(settings, "sasl_gssapi", of)?.unwrap_or(false);
+    // Exactly when the LDAP source binds with Kerberos (its own reading of
+    // `sasl_gssapi`), never when it would send a password.
+    let sealed = !super::ldap::needs_secret(settings);
     match (starttls.unwrap_or(!allow_plain), allow_plain || sealed) {
         (true, _) => Ok(LdapTransport::StartTls),
         (false, true) => Ok(LdapTransport::Plain),
@@ -272,6 +274,9 @@ mod tests {
             "StartTLS stays the default with Kerberos"
         );
         assert!(t(json!({"url": "ldap://dc", "starttls": false, "sasl_gssapi": false})).is_err());
+        // Only as the LDAP source reads the setting: text it would not take
+        // as the Kerberos bind means a password bind, so no plain ldap://.
+        assert!(t(json!({"url": "ldap://dc", "starttls": false, "sasl_gssapi": "yes"})).is_err());
         assert!(t(json!({"url": "http://dc"})).is_err());
         assert!(t(json!({"url": "ldap://dc", "allow_plain": "maybe"})).is_err());
     }
