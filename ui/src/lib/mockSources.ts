@@ -6,12 +6,12 @@
 import type { DeviceCodePrompt, Error as ApiError, ErrorCode, JsonValue, LifecycleEventView, SourceView, SyncProgress, SyncRunView } from '../bindings';
 import type { NewSource } from './ipc';
 import { SOURCE_KINDS } from './catalogue.gen';
+import { kindDef, signsInWithDeviceCode } from './sources';
 
 // What the backend knows, from its catalogue (generated: catalogue.gen.ts).
 const KNOWN_KINDS = SOURCE_KINDS.map((k) => k.kind);
 const NEEDS_SECRET = new Set(SOURCE_KINDS.filter((k) => k.needs_secret).map((k) => k.kind));
 const REQUIRED: Record<string, string[]> = Object.fromEntries(SOURCE_KINDS.map((k) => [k.kind, k.settings.filter((s) => s.required).map((s) => s.key)]));
-const DEVICE_SIGN_IN = new Map(SOURCE_KINDS.filter((k) => k.device_sign_in).map((k) => [k.kind, k.device_sign_in as string]));
 const WRITE_BACK_KINDS = SOURCE_KINDS.filter((k) => k.write_back.length > 0).map((k) => k.kind);
 
 const AGENTS = ['invoice-triage', 'ticket-summariser', 'code-reviewer', 'sales-research', 'contract-analyst', 'incident-responder', 'meeting-notes', 'refund-processor', 'hr-onboarding', 'expense-auditor'];
@@ -255,8 +255,7 @@ export class MockSources {
   /** Like `begin_source_sign_in`: only a source whose device sign-in setting is on. */
   beginSignIn(id: number): DeviceCodePrompt {
     const s = this.source(id);
-    const key = DEVICE_SIGN_IN.get(s.kind);
-    if (!key || s.settings[key] !== true) {
+    if (!signsInWithDeviceCode(kindDef(SOURCE_KINDS, s.kind), s.settings)) {
       throw err('invalid_input', `source '${s.name}' (${s.kind}) has no sign-in of its own: only an Entra source with delegated=true signs in as an administrator (with a device code)`);
     }
     const earlier = this.signIns.get(id);
