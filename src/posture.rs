@@ -357,12 +357,6 @@ pub fn refresh_blast(store: &Store) -> Result<()> {
     record_blast(store, &Graph::load(store)?).map(|_| ())
 }
 
-/// Figures as of a past time, from the dates the cache holds (identities
-/// created, credentials created and expiring, people's leave dates).
-pub fn reconstruct(store: &Store, at: DateTime<Utc>) -> Result<PostureFigures> {
-    Ok(figures_from_past(&store.posture_counts_at(at.timestamp())?))
-}
-
 /// Appends a snapshot of the figures now, and keeps every identity's blast
 /// radius as of now.
 pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<PostureFigures> {
@@ -375,10 +369,13 @@ pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<Posture
 
 /// Reconstructed weekly snapshots for the `weeks` before `now` (demo loads).
 pub fn record_history(store: &Store, weeks: i64, now: DateTime<Utc>) -> Result<()> {
-    for w in (1..=weeks).rev() {
-        let at = now - Duration::weeks(w);
-        let f = reconstruct(store, at)?;
-        store.add_posture_snapshot(at.timestamp(), "reconstructed", &serde_json::to_string(&f)?)?;
+    let ats: Vec<i64> = (1..=weeks)
+        .rev()
+        .map(|w| (now - Duration::weeks(w)).timestamp())
+        .collect();
+    for (at, counts) in ats.iter().zip(store.posture_counts_at_each(&ats)?) {
+        let f = figures_from_past(&counts);
+        store.add_posture_snapshot(*at, "reconstructed", &serde_json::to_string(&f)?)?;
     }
     Ok(())
 }

@@ -314,6 +314,60 @@ fn each_posture_figure_counts_exactly_what_it_names() {
     assert_eq!((c.findings, c.critical_findings, c.high_findings), want);
 }
 
+/// The trend's reconstructed weeks count what the dates say at each time
+/// (`Store::posture_counts_at_each`, one pass for every week): identities
+/// from their creation and not deleted, owned while their owner had not
+/// yet left, credentials once they and their identity existed.
+#[test]
+fn the_reconstructed_past_counts_what_the_dates_say() {
+    use crate::util::days_ago;
+    let mut b = OrgBuilder::new();
+    let here = b.person("Here", PersonStatus::Active);
+    let gone = b.person("Gone", PersonStatus::Departed); // left 30 days ago
+    let old = b.identity("old", IdentityKind::ServiceAccount, Some(gone));
+    let agent = b.identity("agent", IdentityKind::AiAgent, Some(here));
+    b.identity_mut(agent).created_at = days_ago(40);
+    b.identity_mut(agent).registered = false;
+    let new = b.identity("new", IdentityKind::ServiceAccount, None);
+    b.identity_mut(new).created_at = days_ago(10);
+    let deleted = b.identity("deleted", IdentityKind::ServiceAccount, Some(here));
+    b.identity_mut(deleted).status = IdentityStatus::Deleted;
+    b.credential(old, CredentialKind::ClientSecret, 100, None); // never expires
+    b.credential(old, CredentialKind::Certificate, 100, None); // not a secret
+    b.credential(old, CredentialKind::AccessKey, 100, Some(-20)); // expired 20 days ago
+    b.credential(agent, CredentialKind::ApiToken, 90, None); // older than its identity
+    b.credential(deleted, CredentialKind::ApiToken, 100, None); // counts nowhere
+    let mut store = crate::util::test_store();
+    store.replace_org(&b.org, now()).unwrap();
+
+    let ats: Vec<i64> = [60, 35, 25, 5]
+        .iter()
+        .map(|d| days_ago(*d).timestamp())
+        .collect();
+    let c = store.posture_counts_at_each(&ats).unwrap();
+    let row = |c: &custodian::store::posture::PastPostureCounts| {
+        (
+            c.nhis,
+            c.ai_agents,
+            c.owned,
+            c.unregistered_agents,
+            c.never_expiring,
+            c.expired_credentials,
+        )
+    };
+    assert_eq!(c.len(), 4);
+    assert_eq!(row(&c[0]), (1, 0, 1, 0, 1, 0), "60 days ago: {:?}", c[0]);
+    assert_eq!(row(&c[1]), (2, 1, 2, 1, 2, 0), "35 days ago: {:?}", c[1]);
+    assert_eq!(
+        row(&c[2]),
+        (2, 1, 1, 1, 2, 0),
+        "25 days ago, Gone left: {:?}",
+        c[2]
+    );
+    assert_eq!(row(&c[3]), (3, 1, 1, 1, 2, 1), "5 days ago: {:?}", c[3]);
+    assert!(store.posture_counts_at_each(&[]).unwrap().is_empty());
+}
+
 /// The blast-radius page reads only the part of the graph an identity
 /// reaches (`Graph::load_from`); its answer must be the whole graph's for
 /// every identity: chains through a deleted identity stop, documented links

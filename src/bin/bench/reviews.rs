@@ -9,7 +9,6 @@ use chrono::{Duration, Utc};
 use custodian::campaigns::*;
 use custodian::demo::{DemoSize, DEFAULT_SEED};
 use custodian::error::Result;
-use custodian::store::Store;
 
 use super::target::Target;
 use super::{peak_rss_mib, Report};
