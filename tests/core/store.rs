@@ -459,3 +459,121 @@ fn db_copy_from_a_legacy_cache_rekeys_it_and_writes_a_passphrase_keyed_copy() {
         );
     }
 }
+
+/// The bulk insert every load, sync, copy and campaign launch writes
+/// through (`Db::insert_rows_with`; on PostgreSQL one statement of array
+/// parameters per batch): across batch boundaries, every value comes back
+/// as it went in, NULLs and hostile text included, a suffix applies, and a
+/// row of the wrong width is an error, not a misaligned row.
+#[test]
+fn bulk_inserts_keep_every_value_across_batches() {
+    use custodian::store::db::Value;
+    let store = crate::util::test_store();
+    let db = store.raw_db();
+    let ddl = if crate::util::on_postgres() {
+        "CREATE TEMP TABLE bulk_probe (id BIGINT PRIMARY KEY, n INTEGER, r DOUBLE PRECISION,
+            t TEXT, b BYTEA, flag BOOLEAN, j JSONB)"
+    } else {
+        "CREATE TEMP TABLE bulk_probe (id INTEGER PRIMARY KEY, n INTEGER, r REAL,
+            t TEXT, b BLOB, flag INTEGER, j TEXT)"
+    };
+    db.execute_batch(ddl).unwrap();
+    let cols = ["id", "n", "r", "t", "b", "flag", "j"];
+    let text = |i: i64| format!("'); DROP TABLE bulk_probe; -- \\ \t\n\"ü{i}\u{0}x");
+    let text = |i: i64| text(i).replace('\u{0}', ""); // PostgreSQL text has no NUL
+    let row = |i: i64| -> Vec<Value> {
+        if i % 7 == 0 {
+            return vec![
+                Value::Int(i),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ];
+        }
+        vec![
+            Value::Int(i),
+            Value::Int(-i),
+            Value::Real(i as f64 / 3.0),
+            Value::Text(text(i)),
+            Value::Blob(vec![0, 255, (i % 256) as u8, b'\\']),
+            Value::Int(i % 2),
+            Value::Text(format!("{{\"k\": {i}}}")),
+        ]
+    };
+    let total = 2_345;
+    let n = db
+        .insert_rows("bulk_probe", &cols, (1..=total).map(row))
+        .unwrap();
+    assert_eq!(n, total as usize);
+    // A suffix: the conflicting half is skipped, the rest written.
+    let n = db
+        .insert_rows_with(
+            "bulk_probe",
+            &cols,
+            "ON CONFLICT (id) DO NOTHING",
+            (total - 999..=total + 1_001).map(row),
+        )
+        .unwrap();
+    assert_eq!(n, 1_001);
+    type Back = (
+        i64,
+        Option<i64>,
+        Option<f64>,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<bool>,
+    );
+    let back: Vec<Back> = db
+        .query_map(
+            "SELECT id, n, r, t, b, flag FROM bulk_probe ORDER BY id",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(back.len(), (total + 1_001) as usize);
+    for (id, n, r, t, b, flag) in back {
+        if id % 7 == 0 {
+            assert_eq!(
+                (n, r.is_none(), t, b, flag),
+                (None, true, None, None, None),
+                "row {id}"
+            );
+            continue;
+        }
+        assert_eq!(n, Some(-id));
+        assert!((r.unwrap() - id as f64 / 3.0).abs() < 1e-9, "row {id}");
+        assert_eq!(t.as_deref(), Some(text(id).as_str()));
+        assert_eq!(b, Some(vec![0, 255, (id % 256) as u8, b'\\']));
+        assert_eq!(flag, Some(id % 2 == 1));
+    }
+    let j: String = db
+        .query_row("SELECT j FROM bulk_probe WHERE id = 5", [], |r| r.get(0))
+        .unwrap();
+    assert!(j.replace(' ', "") == "{\"k\":5}", "{j}");
+    // A short row fails the call; no value lands in another's column.
+    let bad = vec![
+        vec![Value::Int(10_000)],
+        vec![Value::Int(10_001), Value::Null],
+    ];
+    assert!(db.insert_rows("bulk_probe", &["id", "n"], bad).is_err());
+    let stray: i64 = db
+        .query_row(
+            "SELECT count(*) FROM bulk_probe WHERE id >= 10000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stray, 0);
+}
