@@ -166,7 +166,13 @@ pub fn load_demo_replacing(
     }
     let org = demo::generate(size, seed, now);
     let dataset = format!("demo-{}", size.as_str());
-    let counts = store.replace_org_and(&org, now, |tx| {
+    let derive = |s: &Store| -> Result<()> {
+        // A history for the trend charts, reconstructed from the demo's
+        // dates, and the figures and blast radii as loaded.
+        crate::posture::record_history(s, 12, now)?;
+        crate::posture::record(s, "load", now).map(|_| ())
+    };
+    let counts = store.replace_org_and(&org, now, derive, |tx| {
         if !history.is_empty() {
             crate::store::audit::append(
                 tx,
@@ -180,9 +186,6 @@ pub fn load_demo_replacing(
         crate::store::audit::record_demo_baseline(tx)
     })?;
     store.set_meta("dataset", &dataset)?;
-    // A history for the trend charts, reconstructed from the demo's dates.
-    crate::posture::record_history(store, 12, now)?;
-    crate::posture::record(store, "load", now)?;
     Ok(counts)
 }
 
