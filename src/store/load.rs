@@ -77,8 +77,17 @@ impl Store {
             // pending (the owner keys): every row is in, check them now.
             tx.execute_batch("SET CONSTRAINTS ALL IMMEDIATE")?;
         }
+        // The owner and builder indexes first: opening offboarding cases
+        // looks identities up by them, and on PostgreSQL an index built
+        // after this transaction updated its table (below) may carry
+        // `indcheckxmin` and be unusable until the transaction ends, which
+        // turned those lookups into one scan per case.
+        let (lookups, sorts): (Vec<_>, Vec<_>) = identities
+            .into_iter()
+            .partition(|(name, _)| LOAD_LOOKUP_INDEXES.contains(&name.as_str()));
+        create_indexes(&tx, &lookups)?;
         derive(self)?;
-        create_indexes(&tx, &identities)?;
+        create_indexes(&tx, &sorts)?;
         super::offboarding::open_cases(&tx, now)?;
         after(&tx)?;
         tx.commit()?;
@@ -95,9 +104,13 @@ impl Store {
     }
 }
 
-/// Drops the indexes of `tables` that no constraint needs, returning the
-/// statements that create them again.
-fn drop_secondary_indexes(tx: &Db, tables: &[&str]) -> Result<Vec<String>> {
+/// The identities' indexes the load itself reads through after its rows
+/// are in (offboarding cases by owner and builder).
+const LOAD_LOOKUP_INDEXES: &[&str] = &["identities_owner", "identities_builder"];
+
+/// Drops the indexes of `tables` that no constraint needs, returning their
+/// names and the statements that create them again.
+fn drop_secondary_indexes(tx: &Db, tables: &[&str]) -> Result<Vec<(String, String)>> {
     let mut found: Vec<(String, String)> = vec![];
     for table in tables {
         found.extend(match tx.engine() {
@@ -117,11 +130,11 @@ fn drop_secondary_indexes(tx: &Db, tables: &[&str]) -> Result<Vec<String>> {
     for (name, _) in &found {
         tx.execute_batch(&format!("DROP INDEX \"{}\"", name.replace('"', "\"\"")))?;
     }
-    Ok(found.into_iter().map(|(_, sql)| sql).collect())
+    Ok(found)
 }
 
-fn create_indexes(tx: &Db, statements: &[String]) -> Result<()> {
-    for sql in statements {
+fn create_indexes(tx: &Db, indexes: &[(String, String)]) -> Result<()> {
+    for (_, sql) in indexes {
         tx.execute_batch(sql)?;
     }
     Ok(())
@@ -412,4 +425,24 @@ pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
     )?;
     let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The load builds these before its derive step by name: a renamed
+    /// index would silently fall back to one scan per offboarding case.
+    #[test]
+    fn the_load_lookup_indexes_exist_in_the_schema() {
+        let store = Store::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
+        let tx = store.db.transaction().unwrap_or_else(|e| panic!("{e}"));
+        let found = drop_secondary_indexes(&tx, &["identities"]).unwrap_or_else(|e| panic!("{e}"));
+        for name in LOAD_LOOKUP_INDEXES {
+            assert!(
+                found.iter().any(|(n, _)| n == name),
+                "{name} is not an index of identities: {found:?}"
+            );
+        }
+    }
 }
