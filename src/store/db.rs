@@ -1026,9 +1026,9 @@ impl Db {
                 // One statement of `width` array parameters, whatever the
                 // number of rows: `INSERT … SELECT * FROM unnest($1::t1[],
                 // …)`. Its text never changes, so it is parsed and planned
-                // once per connection, where a VALUES list of 14,000
-                // parameters was planned anew for every batch (about 3×
-                // slower at L). It is an INSERT, so row-level security,
+                // once per connection, where a VALUES list of up to 14,000
+                // parameters was parsed and planned anew for every batch.
+                // It is an INSERT, so row-level security,
                 // triggers and constraints apply as they would to single
                 // rows (`COPY FROM` is refused on a table with RLS).
                 let sql = self.unnest_insert(table, columns, suffix)?;
