@@ -1258,8 +1258,8 @@ const ITEM_COLUMNS: &[&str] = &[
 const ITEM_BATCH: usize = crate::store::db::BULK_ROWS;
 
 /// A launch's items, written in batches through [`Db::insert_rows`] (a
-/// cached statement per row on SQLite; multi-row inserts on PostgreSQL, a
-/// round trip per batch instead of per item).
+/// cached statement per row on SQLite; one unnest insert a batch on
+/// PostgreSQL, a round trip per batch instead of per item).
 struct ItemSink<'a> {
     tx: &'a Db,
     rows: Vec<Vec<Value>>,

@@ -1118,7 +1118,7 @@ impl Db {
     }
 }
 
-/// Rows per multi-row insert on PostgreSQL.
+/// Rows per bulk insert statement on PostgreSQL ([`Db::insert_rows`]).
 pub const BULK_ROWS: usize = 1000;
 
 /// A prepared statement (possibly run many times). SQLite's is a cached

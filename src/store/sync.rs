@@ -106,8 +106,8 @@ pub struct ApplyReport {
 /// SQLite runs `sqlite` (one row, `?1..?n` in `columns` order; an update
 /// names only the parameters it sets) at once: a cached statement per row
 /// is its fastest path, and its behaviour stays as it was. PostgreSQL
-/// collects the rows and sends them as multi-row `INSERT INTO table
-/// (columns) VALUES … suffix` ([`Db::insert_rows_with`]), an updating
+/// collects the rows and sends them as one `INSERT INTO table (columns)
+/// SELECT * FROM unnest(…) suffix` a batch ([`Db::insert_rows_with`]), an updating
 /// batch as `ON CONFLICT (id) DO UPDATE` over rows that all exist, so an
 /// apply costs a round trip per [`BULK_ROWS`] rows instead of one per row.
 /// Rows a later write depends on (a foreign key, a read) are flushed
