@@ -172,8 +172,67 @@ pub fn catalogue() -> FindingCatalogue {
     }
 }
 
+/// How long the findings of identities a sync did not change may wait for
+/// the clock. A sync re-evaluates the identities it wrote (and those whose
+/// owner, account or resources it wrote); what the clock alone turns into a
+/// finding (a secret expiring, a review falling due) is caught by the first
+/// sync after this much time, which evaluates every identity.
+pub const FULL_EVALUATION_EVERY_S: i64 = 86_400;
+
+/// What the store keeps after evaluating every identity: when, and against
+/// which catalogue (a catalogue that gained or lost a check evaluates all).
+pub fn full_evaluation_stamp(at: i64) -> String {
+    let ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+    format!("{at} {}", ids.join(","))
+}
+
+/// True when a sync at `now` must evaluate every identity: never done,
+/// unreadable, another catalogue, a clock that went back, or older than
+/// [`FULL_EVALUATION_EVERY_S`].
+pub fn full_evaluation_due(stamp: Option<&str>, now: i64) -> bool {
+    let Some((at, catalogue)) = stamp.and_then(|s| s.split_once(' ')) else {
+        return true;
+    };
+    let Ok(at) = at.parse::<i64>() else {
+        return true;
+    };
+    let current = full_evaluation_stamp(at);
+    if current.split_once(' ').map(|(_, c)| c) != Some(catalogue) {
+        return true;
+    }
+    now < at || now - at >= FULL_EVALUATION_EVERY_S
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_identity_is_evaluated_when_the_last_full_pass_is_missing_old_or_for_another_catalogue()
+    {
+        use super::{full_evaluation_due, full_evaluation_stamp, FULL_EVALUATION_EVERY_S};
+        let at = 1_700_000_000;
+        let stamp = full_evaluation_stamp(at);
+        assert!(full_evaluation_due(None, at));
+        assert!(!full_evaluation_due(Some(&stamp), at));
+        assert!(!full_evaluation_due(
+            Some(&stamp),
+            at + FULL_EVALUATION_EVERY_S - 1
+        ));
+        assert!(full_evaluation_due(
+            Some(&stamp),
+            at + FULL_EVALUATION_EVERY_S
+        ));
+        assert!(
+            full_evaluation_due(Some(&stamp), at - 1),
+            "the clock went back"
+        );
+        assert!(full_evaluation_due(
+            Some(&format!("{at} owner-departed")),
+            at
+        ));
+        assert!(full_evaluation_due(Some("garbage"), at));
+        assert!(full_evaluation_due(Some(&format!("x{}", &stamp[1..])), at));
+    }
+
     use super::*;
 
     #[test]

@@ -326,17 +326,76 @@ const SCOPE: &str = "temp.refresh_scope";
 /// source, override); a test in tests/core/offboarding.rs proves it equals a
 /// full refresh.
 pub(super) fn refresh_derived_for(tx: &Db, now: DateTime<Utc>, identities: &[i64]) -> Result<()> {
+    set_refresh_scope(tx, identities)?;
+    refresh_derived_in_scope(tx, now)
+}
+
+/// Fills the scope table with `identities`.
+fn set_refresh_scope(tx: &Db, identities: &[i64]) -> Result<()> {
     tx.execute_batch(&format!(
         "CREATE TEMP TABLE IF NOT EXISTS refresh_scope (id INTEGER PRIMARY KEY); DELETE FROM {SCOPE};"
     ))?;
-    {
-        let mut st = tx.prepare_cached(&format!(
-            "INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"
-        ))?;
-        for id in identities {
-            st.execute([id])?;
-        }
+    let mut st = tx.prepare_cached(&format!(
+        "INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"
+    ))?;
+    for id in identities {
+        st.execute([id])?;
     }
+    Ok(())
+}
+
+/// Fills the scope table with what a sync's writes can bear on: the
+/// `identities` it wrote, those owned or built by the `people` it wrote,
+/// the accounts of those people (human-account-as-service), and every
+/// holder of a grant on the `resources` it wrote (their sensitivity,
+/// environment and name are in the evidence). Returns the scope's size.
+pub(super) fn set_change_scope(
+    tx: &Db,
+    identities: &[i64],
+    people: &[i64],
+    resources: &[i64],
+) -> Result<usize> {
+    set_refresh_scope(tx, identities)?;
+    for (table, ids, select) in [
+        (
+            "refresh_people",
+            people,
+            "SELECT i.id FROM identities i WHERE i.owner_id IN (SELECT id FROM temp.refresh_people)
+             UNION SELECT i.id FROM identities i WHERE i.builder_id IN (SELECT id FROM temp.refresh_people)
+             UNION SELECT i.id FROM temp.refresh_people c JOIN people p ON p.id = c.id
+                   JOIN identities i ON i.source_id = p.source_id AND i.external_id = p.external_id",
+        ),
+        (
+            "refresh_resources",
+            resources,
+            "SELECT DISTINCT g.identity_id AS id FROM grants g WHERE g.resource_id IN (SELECT id FROM temp.refresh_resources)",
+        ),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        tx.execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY); DELETE FROM temp.{table};"
+        ))?;
+        {
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT INTO temp.{table}(id) VALUES (?1) ON CONFLICT DO NOTHING"
+            ))?;
+            for id in ids {
+                st.execute([id])?;
+            }
+        }
+        tx.execute(
+            &format!("INSERT INTO {SCOPE}(id) SELECT id FROM ({select}) AS q WHERE true ON CONFLICT DO NOTHING"),
+            [],
+        )?;
+    }
+    let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {SCOPE}"), [], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// [`refresh_derived`] for the identities in the scope table.
+pub(super) fn refresh_derived_in_scope(tx: &Db, now: DateTime<Utc>) -> Result<()> {
     tx.execute(
         &format!("DELETE FROM findings WHERE identity_id IN (SELECT id FROM {SCOPE})"),
         [],
@@ -385,8 +444,15 @@ fn run_checks(tx: &Db, now: i64, scoped: bool) -> Result<()> {
             fix = check.fix.replace('\'', "''"),
         );
         // `:now` is the check's one parameter.
+        let started = std::time::Instant::now();
         tx.execute(&sql.replace(":now", "?1"), [now])
             .context(|| format!("finding check {}", check.id))?;
+        tracing::debug!(
+            check = check.id,
+            scoped,
+            ms = started.elapsed().as_millis() as u64,
+            "finding check"
+        );
     }
     Ok(())
 }
@@ -395,6 +461,7 @@ fn run_checks(tx: &Db, now: i64, scoped: bool) -> Result<()> {
 pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
     tx.execute("DELETE FROM findings", [])?;
     run_checks(tx, to_ts(now), false)?;
+    let started = std::time::Instant::now();
     // Roll-ups from one grouped pass per table; only rows whose values
     // change are written (a resync touches few).
     tx.execute_batch(
@@ -423,6 +490,7 @@ pub(super) fn refresh_derived(tx: &Db, now: DateTime<Utc>) -> Result<usize> {
                 OR identities.max_severity IS DISTINCT FROM agg.sev OR identities.owner_name IS DISTINCT FROM agg.oname
                 OR identities.owner_state IS DISTINCT FROM agg.ostate OR identities.source_name IS DISTINCT FROM agg.sname);",
     )?;
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "roll-ups");
     let n: i64 = tx.query_row("SELECT count(*) FROM findings", [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }

@@ -164,6 +164,10 @@ fn next_id(ids: &mut std::vec::IntoIter<i64>, table: &str) -> Result<i64> {
         .ok_or_else(|| Error::internal(format!("more new {table} than ids reserved for them")))
 }
 
+/// The meta key of the last evaluation of every identity's findings
+/// ([`crate::findings::full_evaluation_stamp`]).
+const FULL_EVALUATION_KEY: &str = "findings_evaluated_all";
+
 const EVENT_COLUMNS: &[&str] = &[
     "run_id",
     "source_id",
@@ -611,9 +615,11 @@ impl Store {
         }
         replace_demo(&tx, source, now)?;
         let started = std::time::Instant::now();
+        let mut changed = Changed::default();
         let report = {
             let mut ev = Events::new(&tx, run, source, to_ts(now));
-            apply(&tx, source, f, now, &mut ev).context(|| "applying the sync".to_string())?;
+            apply(&tx, source, f, now, &mut ev, &mut changed)
+                .context(|| "applying the sync".to_string())?;
             ev.report
         };
         let report = ApplyReport {
@@ -621,11 +627,61 @@ impl Store {
             ..report
         };
         let applied = started.elapsed();
+        let mut step = std::time::Instant::now();
+        let mut timed = |name: &str| {
+            tracing::debug!(
+                step = name,
+                ms = step.elapsed().as_millis() as u64,
+                "sync derive step"
+            );
+            step = std::time::Instant::now();
+        };
         flag_movers(&tx, run)?;
-        track_drift(&tx, source, run, now)?;
-        refresh_derived(&tx, now)?;
+        timed("flag_movers");
+        // Every identity, when the clock may have made findings of unchanged
+        // ones (see full_evaluation_due); else what this apply wrote.
+        let stamp: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [FULL_EVALUATION_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if crate::findings::full_evaluation_due(stamp.as_deref(), to_ts(now)) {
+            track_drift(&tx, source, run, now, false)?;
+            timed("track_drift");
+            refresh_derived(&tx, now)?;
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [FULL_EVALUATION_KEY, &crate::findings::full_evaluation_stamp(to_ts(now))],
+            )?;
+            timed("refresh_derived");
+        } else {
+            let sorted = |set: &HashSet<i64>| {
+                let mut v: Vec<i64> = set.iter().copied().collect();
+                v.sort_unstable();
+                v
+            };
+            let n = super::load::set_change_scope(
+                &tx,
+                &sorted(&changed.identities),
+                &sorted(&changed.people),
+                &sorted(&changed.resources),
+            )?;
+            timed("change_scope");
+            track_drift(&tx, source, run, now, true)?;
+            timed("track_drift");
+            super::load::refresh_derived_in_scope(&tx, now)?;
+            tracing::debug!(
+                identities = n,
+                "findings evaluated for what the sync changed"
+            );
+            timed("refresh_derived_in_scope");
+        }
         super::campaigns::mark_vanished(&tx, now)?;
+        timed("mark_vanished");
         super::offboarding::open_cases(&tx, now)?;
+        timed("open_cases");
         tracing::info!(
             source = %source,
             apply_ms = applied.as_millis() as u64,
@@ -801,6 +857,7 @@ fn apply(
     f: &Fetched,
     now: DateTime<Utc>,
     ev: &mut Events<'_>,
+    changed: &mut Changed,
 ) -> Result<()> {
     let now_ts = to_ts(now);
 
@@ -887,6 +944,7 @@ fn apply(
                     person_facts(p.status, &p.department),
                 );
                 ev.record(Subject::Person, old.id, &p.display_name, event)?;
+                changed.people.insert(old.id);
                 old.id
             }
             None => {
@@ -911,6 +969,7 @@ fn apply(
                     &p.display_name,
                     Some(lifecycle::person_new()),
                 )?;
+                changed.people.insert(id);
                 id
             }
         };
@@ -983,16 +1042,30 @@ fn apply(
             tx.prepare_cached("UPDATE people SET status = 'departed', left_at = coalesce(left_at, ?2) WHERE id = ?1")?
                 .execute(params![p.id, now_ts])?;
             ev.record(Subject::Person, p.id, &p.name, Some(event))?;
+            changed.people.insert(p.id);
         }
     }
 
     // Resources.
     let mut resources: HashMap<String, i64> = HashMap::new();
+    // (name, kind, sensitivity, environment) as stored: an unchanged resource is not written.
+    let mut stored: HashMap<i64, (String, String, crate::model::Sensitivity, String)> =
+        HashMap::new();
     {
-        let mut st = tx.prepare("SELECT external_id, id FROM resources WHERE source_id = ?1")?;
-        for row in st.query_map([source], |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))? {
-            let (k, v) = row?;
-            resources.insert(k, v);
+        let mut st = tx.prepare(
+            "SELECT external_id, id, name, kind, sensitivity, environment FROM resources WHERE source_id = ?1",
+        )?;
+        let rows = st.query_map([source], |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<i64>(1)?,
+                (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            ))
+        })?;
+        for row in rows {
+            let (k, id, v) = row?;
+            resources.insert(k, id);
+            stored.insert(id, v);
         }
     }
     let mut seen_resources: HashSet<&str> = HashSet::new();
@@ -1019,6 +1092,16 @@ fn apply(
     for r in &f.resources {
         seen_resources.insert(r.external_id.as_str());
         let (batch, id) = match resources.get(&r.external_id) {
+            Some(&id)
+                if stored
+                    .get(&id)
+                    .is_some_and(|(name, kind, sensitivity, environment)| {
+                        (name, kind, *sensitivity, environment)
+                            == (&r.name, &r.kind, r.sensitivity, &r.environment)
+                    }) =>
+            {
+                continue;
+            }
             Some(&id) => (&mut update, id),
             None => {
                 let id = next_id(&mut ids, "resources")?;
@@ -1026,6 +1109,7 @@ fn apply(
                 (&mut insert, id)
             }
         };
+        changed.resources.insert(id);
         batch.push(
             tx,
             values![
@@ -1144,6 +1228,7 @@ fn apply(
                 // The source caught up: its owner is the truth again.
                 tx.prepare_cached("DELETE FROM owner_overrides WHERE identity_id = ?1")?
                     .execute([id])?;
+                changed.identities.insert(id);
                 source_owner
             }
             Some((_, o)) => Some(o),
@@ -1176,6 +1261,7 @@ fn apply(
                 for event in events {
                     ev.record(Subject::Identity, old.id, &i.name, Some(event))?;
                 }
+                changed.identities.insert(old.id);
                 touched.insert(i.external_id.as_str(), (old.id, false, i.name.as_str()));
             }
             None => {
@@ -1184,6 +1270,7 @@ fn apply(
                 insert.push(tx, row.values(id, source, i, created))?;
                 let event = lifecycle::identity_new(i.kind.as_str());
                 ev.record(Subject::Identity, id, &i.name, Some(event))?;
+                changed.identities.insert(id);
                 touched.insert(i.external_id.as_str(), (id, true, i.name.as_str()));
             }
         }
@@ -1203,6 +1290,7 @@ fn apply(
             .collect(),
     };
     for (_, old) in removed {
+        changed.identities.insert(old.id);
         if let Some(event) = lifecycle::identity_removed(old.status) {
             tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?
                 .execute([old.id])?;
@@ -1218,9 +1306,9 @@ fn apply(
         }
     }
 
-    apply_credentials(tx, source, f, &touched, ev)?;
-    apply_grants(tx, source, f, &touched, &resources, ev)?;
-    apply_delegations(tx, source, f, &touched, &identities, ev)?;
+    apply_credentials(tx, source, f, &touched, ev, changed)?;
+    apply_grants(tx, source, f, &touched, &resources, ev, changed)?;
+    apply_delegations(tx, source, f, &touched, &identities, ev, changed)?;
     for id in stale_resources {
         tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
             .execute([id])?;
@@ -1367,12 +1455,22 @@ type CredRow = (
 /// run, the name the source gives it, which events are recorded under).
 type Touched<'a> = HashMap<&'a str, (i64, bool, &'a str)>;
 
+/// What an apply wrote, by store id: the findings of every identity these
+/// can bear on are evaluated again (see [`crate::findings::full_evaluation_due`]).
+#[derive(Default)]
+struct Changed {
+    identities: HashSet<i64>,
+    people: HashSet<i64>,
+    resources: HashSet<i64>,
+}
+
 fn apply_credentials(
     tx: &Db,
     source: SourceId,
     f: &Fetched,
     touched: &Touched<'_>,
     ev: &mut Events<'_>,
+    changed: &mut Changed,
 ) -> Result<()> {
     let mut incoming: HashMap<i64, Vec<&crate::records::CredentialRecord>> = HashMap::new();
     for c in &f.credentials {
@@ -1460,6 +1558,7 @@ fn apply_credentials(
                     if (old.1, old.2.clone(), old.3, old.4, old.5) == row && used == old.6 {
                         continue;
                     }
+                    changed.identities.insert(identity);
                     update.push(
                         tx,
                         values![
@@ -1477,6 +1576,7 @@ fn apply_credentials(
                 }
                 None => {
                     let cid = next_id(&mut ids, "credentials")?;
+                    changed.identities.insert(identity);
                     insert.push(
                         tx,
                         values![
@@ -1499,6 +1599,7 @@ fn apply_credentials(
         for old in held.values().filter(|old| !keep.contains(&old.0)) {
             tx.prepare_cached("DELETE FROM credentials WHERE id = ?1")?
                 .execute([old.0])?;
+            changed.identities.insert(identity);
         }
     }
     update.flush(tx)?;
@@ -1512,6 +1613,7 @@ fn apply_grants(
     touched: &Touched<'_>,
     resources: &HashMap<String, i64>,
     ev: &mut Events<'_>,
+    changed: &mut Changed,
 ) -> Result<()> {
     /// (grant id, privilege, high consequence, last used, condition, excluded)
     type GrantRow = (
@@ -1615,6 +1717,7 @@ fn apply_grants(
                     {
                         continue;
                     }
+                    changed.identities.insert(identity);
                     update.push(
                         tx,
                         values![
@@ -1645,6 +1748,7 @@ fn apply_grants(
                         ],
                     )?;
                     added += 1;
+                    changed.identities.insert(identity);
                 }
             }
         }
@@ -1655,6 +1759,7 @@ fn apply_grants(
             tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?
                 .execute([gid])?;
             removed += 1;
+            changed.identities.insert(identity);
             // Read only for what is lost; the resource is still there (the
             // stale ones go after this apply).
             let on: String = tx
@@ -1676,6 +1781,7 @@ fn apply_delegations(
     touched: &Touched<'_>,
     before: &HashMap<String, ExistingIdentity>,
     ev: &mut Events<'_>,
+    changed: &mut Changed,
 ) -> Result<()> {
     /// (to, kind) → (condition, reason): an edge and what it says.
     type Edges = HashMap<(i64, String), (Option<String>, Option<String>)>;
@@ -1729,6 +1835,7 @@ fn apply_delegations(
         if existing == wanted {
             continue;
         }
+        changed.identities.insert(identity);
         if !existing.is_empty() {
             tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
                 .execute([identity])?;
@@ -1836,8 +1943,20 @@ fn flag_movers(tx: &Db, run: RunId) -> Result<()> {
 /// Keeps each identity's usage baseline (the resources it held when first
 /// seen or last certified) and records drift: resources outside the
 /// baseline, and long-dormant identities in use again.
-fn track_drift(tx: &Db, source: SourceId, run: RunId, now: DateTime<Utc>) -> Result<()> {
+/// `scoped`: only for the identities in the refresh scope table.
+fn track_drift(
+    tx: &Db,
+    source: SourceId,
+    run: RunId,
+    now: DateTime<Utc>,
+    scoped: bool,
+) -> Result<()> {
     let at = to_ts(now);
+    let among = if scoped {
+        " AND i.id IN (SELECT id FROM temp.refresh_scope)"
+    } else {
+        ""
+    };
     tx.execute(
         "UPDATE identities SET baseline_at = ?2,
              baseline_resources = (SELECT json_group_array(DISTINCT resource_id) FROM grants WHERE identity_id = identities.id)
@@ -1854,7 +1973,7 @@ fn track_drift(tx: &Db, source: SourceId, run: RunId, now: DateTime<Utc>) -> Res
                     'uses ' || count(DISTINCT g.resource_id) || ' resource(s) outside its baseline of '
                         || date(i.baseline_at, 'unixepoch') || ': ' || group_concat(DISTINCT r.name) AS text
              FROM grants g JOIN identities i ON i.id = g.identity_id JOIN resources r ON r.id = g.resource_id
-             WHERE i.source_id = ?1 AND i.baseline_resources IS NOT NULL
+             WHERE i.source_id = ?1 AND i.baseline_resources IS NOT NULL{among}
                AND g.resource_id NOT IN ({baseline})
              GROUP BY g.identity_id, i.baseline_at) d
          WHERE identities.id = d.id AND identities.drift IS DISTINCT FROM d.text"),

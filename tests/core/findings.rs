@@ -326,3 +326,196 @@ fn demo_s() -> Store {
     .unwrap();
     store
 }
+
+/// A sync of a person, a resource and an identity's records by hand.
+mod resync {
+    use chrono::Duration;
+    use custodian::model::*;
+    use custodian::store::Store;
+    use custodian::sync::records::*;
+
+    use crate::util::{days_ago, now};
+
+    /// What one version of the source says. `v2`: u1 has left, r1 became
+    /// critical, svc-c lost its owner, svc-d got a secret without expiry and
+    /// the account `shared` became a person too; svc-a and svc-b, whom the
+    /// first two bear on, are themselves unchanged.
+    fn fetch(v2: bool) -> Fetched {
+        let mut f = Fetched::new(FetchMode::Full);
+        let mut people = vec![("u1", PersonStatus::Active), ("u2", PersonStatus::Active)];
+        if v2 {
+            people[0].1 = PersonStatus::Departed;
+            people.push(("shared", PersonStatus::Active));
+        }
+        for (id, status) in people {
+            f.people.push(PersonRecord {
+                external_id: id.into(),
+                display_name: format!("Person {id}"),
+                email: format!("{id}@x.test"),
+                department: String::new(),
+                title: String::new(),
+                manager: None,
+                status,
+                left_at: None,
+            });
+        }
+        for (id, owner) in [
+            ("svc-a", Some("u1")),
+            ("svc-b", Some("u2")),
+            ("svc-c", (!v2).then_some("u2")),
+            ("svc-d", Some("u2")),
+            ("svc-e", Some("u2")),
+            ("shared", Some("u2")),
+        ] {
+            f.identities.push(IdentityRecord {
+                external_id: id.into(),
+                name: id.into(),
+                kind: IdentityKind::ServiceAccount,
+                agent_class: None,
+                status: IdentityStatus::Active,
+                description: String::new(),
+                owner: owner.map(|o| PersonKey::ExternalId(o.into())),
+                builder: None,
+                team: String::new(),
+                environment: String::new(),
+                registration: None,
+                created_at: Some(days_ago(100)),
+                last_used_at: Some(days_ago(1)),
+            });
+        }
+        f.resources.push(ResourceRecord {
+            external_id: "r1".into(),
+            name: "ledger".into(),
+            kind: "db".into(),
+            sensitivity: if v2 {
+                Sensitivity::Critical
+            } else {
+                Sensitivity::Low
+            },
+            environment: String::new(),
+        });
+        f.grants.push(GrantRecord {
+            identity: "svc-b".into(),
+            resource: "r1".into(),
+            permission: "db:admin".into(),
+            privilege: Privilege::Admin,
+            high_consequence: false,
+            last_used_at: Some(days_ago(1)),
+        });
+        let mut secret = |identity: &str, ext: &str, expires| {
+            f.credentials.push(CredentialRecord {
+                identity: identity.into(),
+                external_id: ext.into(),
+                kind: CredentialKind::ClientSecret,
+                display_name: ext.into(),
+                created_at: Some(days_ago(10)),
+                expires_at: expires,
+                last_rotated_at: None,
+                last_used_at: Some(days_ago(1)),
+            });
+        };
+        // Expires an hour after the second sync: only the clock changes it.
+        secret("svc-e", "e-key", Some(now() + Duration::hours(2)));
+        if v2 {
+            secret("svc-d", "d-key", None);
+        }
+        f
+    }
+
+    fn sync(store: &mut Store, source: SourceId, f: &Fetched, at: chrono::DateTime<chrono::Utc>) {
+        let run = store.begin_sync_run(source, at).unwrap();
+        store.apply_fetch(source, run, f, at).unwrap();
+    }
+
+    /// Findings as (identity, check, evidence) and the inventory's roll-ups.
+    fn snapshot(
+        store: &Store,
+    ) -> (
+        Vec<(String, String, String)>,
+        Vec<(String, i64, i64, i64, i64)>,
+    ) {
+        let mut st = store
+            .raw_db()
+            .prepare(
+                "SELECT i.external_id, f.check_id, f.evidence FROM findings f JOIN identities i ON i.id = f.identity_id
+                 ORDER BY 1, 2",
+            )
+            .unwrap();
+        let f = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut st = store
+            .raw_db()
+            .prepare(
+                "SELECT external_id, credential_count, grant_count, finding_count, max_severity
+                 FROM identities ORDER BY external_id",
+            )
+            .unwrap();
+        let r = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (f, r)
+    }
+
+    fn has(
+        s: &(
+            Vec<(String, String, String)>,
+            Vec<(String, i64, i64, i64, i64)>,
+        ),
+        who: &str,
+        check: &str,
+    ) -> bool {
+        s.0.iter().any(|(i, c, _)| i == who && c == check)
+    }
+
+    /// A resync within the day evaluates only what its writes bear on (the
+    /// owner who left, the resource that became critical, the account that
+    /// became a person): the result is exactly what evaluating every
+    /// identity gives. A sync a day later catches what the clock alone did.
+    #[test]
+    fn a_resync_evaluates_what_it_changed_exactly_as_a_full_refresh_would() {
+        let mut store = crate::util::test_store();
+        let src = store
+            .add_source("test", "HR", &serde_json::json!({}), now())
+            .unwrap();
+        sync(&mut store, src, &fetch(false), now());
+        let first = snapshot(&store);
+        let later = now() + Duration::hours(1);
+        sync(&mut store, src, &fetch(true), later);
+        let resynced = snapshot(&store);
+        for (who, check) in [
+            ("svc-a", "owner-departed"),
+            ("svc-b", "admin-on-critical"),
+            ("svc-c", "no-owner"),
+            ("svc-d", "secret-never-expires"),
+            ("shared", "human-account-as-service"),
+        ] {
+            assert!(!has(&first, who, check), "{who} {check} before the change");
+            assert!(
+                has(&resynced, who, check),
+                "{who} has no {check} after the resync: {:?}",
+                resynced.0
+            );
+        }
+        store.refresh_findings(later).unwrap();
+        assert_eq!(
+            resynced,
+            snapshot(&store),
+            "a resync's findings differ from a full refresh"
+        );
+
+        // The secret expired an hour after the resync, its identity unchanged.
+        assert!(!has(&resynced, "svc-e", "secret-expired"));
+        sync(&mut store, src, &fetch(true), now() + Duration::hours(25));
+        assert!(
+            has(&snapshot(&store), "svc-e", "secret-expired"),
+            "the first sync a day later evaluates every identity"
+        );
+    }
+}
