@@ -390,6 +390,10 @@ pub(super) fn set_change_scope(
             [],
         )?;
     }
+    if tx.is_postgres() {
+        // Planned by its size, not the default guess of 2,550 rows.
+        tx.execute_batch("ANALYZE refresh_scope")?;
+    }
     let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {SCOPE}"), [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
@@ -401,6 +405,9 @@ pub(super) fn refresh_derived_in_scope(tx: &Db, now: DateTime<Utc>) -> Result<()
         [],
     )?;
     run_checks(tx, to_ts(now), true)?;
+    // `severity + 0`: a plain max(severity) lets PostgreSQL walk the whole
+    // findings_severity index backwards for each identity (5.9 ms each at L:
+    // 5.8 s for a resync of 984 identities, against 0.01 ms by identity).
     tx.execute_batch(&format!(
         "UPDATE identities SET
              credential_count = (SELECT count(*) FROM credentials c WHERE c.identity_id = identities.id),
@@ -408,7 +415,7 @@ pub(super) fn refresh_derived_in_scope(tx: &Db, now: DateTime<Utc>) -> Result<()
                                      WHERE c.identity_id = identities.id),
              grant_count = (SELECT count(*) FROM grants g WHERE g.identity_id = identities.id),
              finding_count = (SELECT count(*) FROM findings f WHERE f.identity_id = identities.id),
-             max_severity = coalesce((SELECT max(severity) FROM findings f WHERE f.identity_id = identities.id), 0)
+             max_severity = coalesce((SELECT max(f.severity + 0) FROM findings f WHERE f.identity_id = identities.id), 0)
          WHERE id IN (SELECT id FROM {SCOPE});"
     ))?;
     Ok(())

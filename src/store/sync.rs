@@ -168,6 +168,10 @@ fn next_id(ids: &mut std::vec::IntoIter<i64>, table: &str) -> Result<i64> {
 /// ([`crate::findings::full_evaluation_stamp`]).
 const FULL_EVALUATION_KEY: &str = "findings_evaluated_all";
 
+/// Identities an apply must write, and a tenth of the source at least,
+/// before PostgreSQL's statistics are taken again in the sync.
+const BULK_ANALYZE_MIN: usize = 1_000;
+
 const EVENT_COLUMNS: &[&str] = &[
     "run_id",
     "source_id",
@@ -627,6 +631,19 @@ impl Store {
             ..report
         };
         let applied = started.elapsed();
+        // A first sync, or one that rewrote much of the source, leaves
+        // PostgreSQL planning the derive steps (and the next sync) on
+        // statistics of tables that were empty or a tenth the size, until
+        // autovacuum comes by. A member who does not own the tables gets a
+        // warning from ANALYZE, never an error.
+        let bulk = tx.is_postgres()
+            && changed.identities.len() >= BULK_ANALYZE_MIN
+            && changed.identities.len() * 10 >= f.identities.len();
+        if bulk {
+            tx.execute_batch(
+                "ANALYZE people, identities, credentials, resources, grants, delegations",
+            )?;
+        }
         let mut step = std::time::Instant::now();
         let mut timed = |name: &str| {
             tracing::debug!(
@@ -677,6 +694,9 @@ impl Store {
                 "findings evaluated for what the sync changed"
             );
             timed("refresh_derived_in_scope");
+        }
+        if bulk {
+            tx.execute_batch("ANALYZE findings")?;
         }
         super::campaigns::mark_vanished(&tx, now)?;
         timed("mark_vanished");
