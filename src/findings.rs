@@ -182,8 +182,13 @@ pub const FULL_EVALUATION_EVERY_S: i64 = 86_400;
 /// What the store keeps after evaluating every identity: when, and against
 /// which catalogue (a catalogue that gained or lost a check evaluates all).
 pub fn full_evaluation_stamp(at: i64) -> String {
+    format!("{at} {}", catalogue_signature())
+}
+
+/// The check ids in catalogue order, comma-separated.
+fn catalogue_signature() -> String {
     let ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
-    format!("{at} {}", ids.join(","))
+    ids.join(",")
 }
 
 /// True when a sync at `now` must evaluate every identity: never done,
@@ -196,8 +201,7 @@ pub fn full_evaluation_due(stamp: Option<&str>, now: i64) -> bool {
     let Ok(at) = at.parse::<i64>() else {
         return true;
     };
-    let current = full_evaluation_stamp(at);
-    if current.split_once(' ').map(|(_, c)| c) != Some(catalogue) {
+    if catalogue != catalogue_signature() {
         return true;
     }
     now < at || now - at >= FULL_EVALUATION_EVERY_S

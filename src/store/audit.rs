@@ -976,11 +976,7 @@ fn history_of(db: &Db) -> Result<History> {
 /// left (the baseline [`Store::history_beyond_demo`] subtracts).
 pub fn record_demo_baseline(tx: &Db) -> Result<()> {
     let h = history_of(tx)?;
-    tx.execute(
-        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [DEMO_BASELINE, &serde_json::to_string(&h)?],
-    )?;
-    Ok(())
+    super::set_meta_in(tx, DEMO_BASELINE, &serde_json::to_string(&h)?)
 }
 
 impl Store {
@@ -999,10 +995,7 @@ impl Store {
 /// [`Store::history_beyond_demo`] within a transaction.
 pub(crate) fn history_beyond_demo_in(db: &Db) -> Result<History> {
     let h = history_of(db)?;
-    let meta = |key: &str| -> Result<Option<String>> {
-        db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-    };
+    let meta = |key: &str| super::meta_in(db, key);
     let demo = meta("dataset")?.is_some_and(|d| d.starts_with("demo-"));
     let base = match meta(DEMO_BASELINE)? {
         Some(b) if demo => serde_json::from_str(&b).unwrap_or_default(),

@@ -317,7 +317,7 @@ fn insert_org(tx: &Db, org: &OrgSnapshot) -> Result<LoadCounts> {
 
 /// The identities a scoped refresh re-evaluates (a temporary table, so
 /// every check can join it through its identity alias `i`).
-const SCOPE: &str = "temp.refresh_scope";
+pub(super) const SCOPE: &str = "temp.refresh_scope";
 
 /// [`refresh_derived`] for a few identities: their findings and roll-ups are
 /// recomputed, every other row is left as it is (their owner and source
@@ -332,13 +332,18 @@ pub(super) fn refresh_derived_for(tx: &Db, now: DateTime<Utc>, identities: &[i64
 
 /// Fills the scope table with `identities`.
 fn set_refresh_scope(tx: &Db, identities: &[i64]) -> Result<()> {
+    fill_temp_ids(tx, "refresh_scope", identities)
+}
+
+/// Makes the temporary table `table` (one id column) hold just `ids`.
+fn fill_temp_ids(tx: &Db, table: &str, ids: &[i64]) -> Result<()> {
     tx.execute_batch(&format!(
-        "CREATE TEMP TABLE IF NOT EXISTS refresh_scope (id INTEGER PRIMARY KEY); DELETE FROM {SCOPE};"
+        "CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY); DELETE FROM temp.{table};"
     ))?;
     let mut st = tx.prepare_cached(&format!(
-        "INSERT INTO {SCOPE}(id) VALUES (?1) ON CONFLICT DO NOTHING"
+        "INSERT INTO temp.{table}(id) VALUES (?1) ON CONFLICT DO NOTHING"
     ))?;
-    for id in identities {
+    for id in ids {
         st.execute([id])?;
     }
     Ok(())
@@ -374,17 +379,7 @@ pub(super) fn set_change_scope(
         if ids.is_empty() {
             continue;
         }
-        tx.execute_batch(&format!(
-            "CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY); DELETE FROM temp.{table};"
-        ))?;
-        {
-            let mut st = tx.prepare_cached(&format!(
-                "INSERT INTO temp.{table}(id) VALUES (?1) ON CONFLICT DO NOTHING"
-            ))?;
-            for id in ids {
-                st.execute([id])?;
-            }
-        }
+        fill_temp_ids(tx, table, ids)?;
         tx.execute(
             &format!("INSERT INTO {SCOPE}(id) SELECT id FROM ({select}) AS q WHERE true ON CONFLICT DO NOTHING"),
             [],

@@ -326,8 +326,7 @@ impl Store {
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.db
-            .query_opt("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        meta_in(&self.db, key)
     }
 
     /// Appends a posture snapshot (figures as JSON) for the trend.
@@ -340,12 +339,22 @@ impl Store {
     }
 
     pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
-        self.db.execute(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [key, value],
-        )?;
-        Ok(())
+        set_meta_in(&self.db, key, value)
     }
+}
+
+/// [`Store::meta`] on a connection or within a transaction.
+pub(crate) fn meta_in(db: &Db, key: &str) -> Result<Option<String>> {
+    db.query_opt("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+}
+
+/// [`Store::set_meta`] on a connection or within a transaction.
+pub(crate) fn set_meta_in(db: &Db, key: &str, value: &str) -> Result<()> {
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
 }
 
 /// Seconds since the epoch, as stored in SQLite.

@@ -295,12 +295,7 @@ fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
 }
 
 fn demo_dataset(tx: &Db) -> Result<Option<String>> {
-    Ok(tx
-        .query_row("SELECT value FROM meta WHERE key = 'dataset'", [], |r| {
-            r.get::<String>(0)
-        })
-        .optional()?
-        .filter(|d| d.starts_with("demo-")))
+    Ok(super::meta_in(tx, "dataset")?.filter(|d| d.starts_with("demo-")))
 }
 
 /// Removes the demo organisation and what was made on it (the audit log is
@@ -657,20 +652,15 @@ impl Store {
         timed("flag_movers");
         // Every identity, when the clock may have made findings of unchanged
         // ones (see full_evaluation_due); else what this apply wrote.
-        let stamp: Option<String> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                [FULL_EVALUATION_KEY],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let stamp = super::meta_in(&tx, FULL_EVALUATION_KEY)?;
         if crate::findings::full_evaluation_due(stamp.as_deref(), to_ts(now)) {
             track_drift(&tx, source, run, now, false)?;
             timed("track_drift");
             refresh_derived(&tx, now)?;
-            tx.execute(
-                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [FULL_EVALUATION_KEY, &crate::findings::full_evaluation_stamp(to_ts(now))],
+            super::set_meta_in(
+                &tx,
+                FULL_EVALUATION_KEY,
+                &crate::findings::full_evaluation_stamp(to_ts(now)),
             )?;
             timed("refresh_derived");
         } else {
@@ -1973,9 +1963,9 @@ fn track_drift(
 ) -> Result<()> {
     let at = to_ts(now);
     let among = if scoped {
-        " AND i.id IN (SELECT id FROM temp.refresh_scope)"
+        format!(" AND i.id IN (SELECT id FROM {})", super::load::SCOPE)
     } else {
-        ""
+        String::new()
     };
     tx.execute(
         "UPDATE identities SET baseline_at = ?2,
