@@ -34,16 +34,38 @@ pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
 
 const DEFAULT_QUEUE: i64 = 200;
 /// The columns `read_item` reads.
-const ITEM_SELECT: &str = "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject,
+/// The columns [`read_item`] reads, in its order.
+macro_rules! item_columns {
+    () => {
+        "SELECT ci.id, ci.campaign_id, c.name, c.due_at, ci.item_type, ci.identity_id, ci.subject,
         ci.detail, ci.owner_name, ci.risk, ci.recommendation, ci.reasons, ci.reviewer_id, rv.display_name,
         ci.reviewer_reason, ci.stage, ci.proposed, pb.display_name, ci.decision, db.display_name,
-        ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at
+        ci.decided_at, ci.by_policy, ci.justification, no.display_name, ci.vanished_at"
+    };
+}
+macro_rules! item_from {
+    () => {
+        "
      FROM campaign_items ci
      JOIN campaigns c ON c.id = ci.campaign_id
      LEFT JOIN people rv ON rv.id = ci.reviewer_id
      LEFT JOIN people pb ON pb.id = ci.proposed_by
      LEFT JOIN people db ON db.id = ci.decided_by
-     LEFT JOIN people no ON no.id = ci.new_owner_id";
+     LEFT JOIN people no ON no.id = ci.new_owner_id"
+    };
+}
+const ITEM_SELECT: &str = concat!(item_columns!(), item_from!());
+/// [`read_item`]'s columns.
+const ITEM_READ_COLUMNS: usize = 25;
+/// An item's columns then one of its events' (all NULL when it has none):
+/// an item comes once per event, so its history streams with it.
+const ITEM_WITH_EVENTS: &str = concat!(
+    item_columns!(),
+    ", ev.id, ev.kind, ev.actor, ev.at, ev.detail",
+    item_from!(),
+    "
+     LEFT JOIN campaign_events ev ON ev.item_id = ci.id"
+);
 const MAX_QUEUE: i64 = 1000;
 /// Reminders are due this close to the due date.
 const REMIND_WITHIN_DAYS: i64 = 3;
@@ -586,54 +608,42 @@ impl Store {
             .ok_or_else(|| Error::not_found(format!("no review item with id {id}")))
     }
 
-    /// Every item of a campaign in id order with its history, streamed (one
-    /// pass over items and one over events, merged), for exports of any size.
+    /// Every item of a campaign in id order with its history, streamed (each
+    /// item's row joined to its events, one pass), for exports of any size.
     pub fn for_each_item(
         &self,
         campaign: CampaignId,
         mut f: impl FnMut(ReviewItem, Vec<CampaignEvent>) -> Result<()>,
     ) -> Result<()> {
-        let mut items = self.db.prepare(&format!(
-            "{ITEM_SELECT} WHERE ci.campaign_id = ?1 ORDER BY ci.id"
-        ))?;
-        let mut events = self.db.prepare(
-            "SELECT item_id, id, kind, actor, at, detail FROM campaign_events
-             WHERE campaign_id = ?1 AND item_id IS NOT NULL ORDER BY item_id, id",
-        )?;
-        let mut ev_rows = events.query([campaign])?;
-        let next_event =
-            |ev_rows: &mut crate::store::db::Rows<'_>| -> Result<Option<(ReviewItemId, CampaignEvent)>> {
-                Ok(match ev_rows.next()? {
-                    Some(r) => Some((
-                        r.get(0)?,
-                        CampaignEvent {
-                            id: r.get(1)?,
-                            kind: r.get(2)?,
-                            actor: r.get(3)?,
-                            at: rfc3339(r.get(4)?),
-                            detail: r.get(5)?,
-                        },
-                    )),
-                    None => None,
-                })
-            };
-        let mut pending = next_event(&mut ev_rows)?;
-        let mut rows = items.query([campaign])?;
-        while let Some(r) = rows.next()? {
-            let item = read_item(&r)?;
-            let mut history = vec![];
-            while let Some((item_id, _)) = &pending {
-                if *item_id < item.id {
-                    pending = next_event(&mut ev_rows)?;
-                } else if *item_id == item.id {
-                    if let Some((_, e)) = pending.take() {
-                        history.push(e);
+        // One stream in item then event order; memory stays flat whatever
+        // the campaign's size (Db::for_each).
+        let mut current: Option<(ReviewItem, Vec<CampaignEvent>)> = None;
+        self.db.for_each(
+            &format!("{ITEM_WITH_EVENTS} WHERE ci.campaign_id = ?1 ORDER BY ci.id, ev.id"),
+            [campaign],
+            |r| {
+                let id: ReviewItemId = r.get(0)?;
+                if current.as_ref().map(|(item, _)| item.id) != Some(id) {
+                    if let Some((item, history)) = current.take() {
+                        f(item, history)?;
                     }
-                    pending = next_event(&mut ev_rows)?;
-                } else {
-                    break;
+                    current = Some((read_item(r)?, Vec::new()));
                 }
-            }
+                let e = ITEM_READ_COLUMNS;
+                if let (Some(event), Some((_, history))) = (r.get::<Option<i64>>(e)?, &mut current)
+                {
+                    history.push(CampaignEvent {
+                        id: event,
+                        kind: r.get(e + 1)?,
+                        actor: r.get(e + 2)?,
+                        at: rfc3339(r.get(e + 3)?),
+                        detail: r.get(e + 4)?,
+                    });
+                }
+                Ok(())
+            },
+        )?;
+        if let Some((item, history)) = current {
             f(item, history)?;
         }
         Ok(())

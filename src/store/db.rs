@@ -625,6 +625,8 @@ impl PgConn {
 pub struct Db {
     conn: Conn,
     depth: std::cell::Cell<u32>,
+    /// PostgreSQL cursors open for [`Db::for_each`] (nested reads).
+    cursors: std::cell::Cell<u32>,
     /// Whether this connection's database is a team workspace, once known
     /// (see [`Db::workspace_flag`]).
     workspace: std::cell::Cell<Option<bool>>,
@@ -668,6 +670,7 @@ impl Db {
         Db {
             conn: Conn::Sqlite(conn),
             depth: std::cell::Cell::new(0),
+            cursors: std::cell::Cell::new(0),
             workspace: std::cell::Cell::new(None),
         }
     }
@@ -676,6 +679,7 @@ impl Db {
         Db {
             conn: Conn::Pg(RefCell::new(Some(PgConn::new(client)))),
             depth: std::cell::Cell::new(0),
+            cursors: std::cell::Cell::new(0),
             workspace: std::cell::Cell::new(None),
         }
     }
@@ -812,18 +816,30 @@ impl Db {
         params: P,
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        self.for_each(sql, params, |r| {
-            out.push(f(r)?);
-            Ok(())
-        })?;
-        Ok(out)
+        match &self.conn {
+            Conn::Sqlite(_) => {
+                let mut out = Vec::new();
+                self.for_each(sql, params, |r| {
+                    out.push(f(r)?);
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+            // The rows are collected anyway: one round trip, no cursor.
+            Conn::Pg(_) => self
+                .pg_rows(sql, params.values())?
+                .iter()
+                .map(|r| f(&Row::Pg(r)))
+                .collect(),
+        }
     }
 
-    /// Calls `f` for every row, in order, without collecting them into a
-    /// `Vec` (SQLite streams them; PostgreSQL today receives the whole result
-    /// first and then hands the rows over one by one: streaming it through a
-    /// portal is open work).
+    /// Calls `f` for every row, in order, without collecting them: memory
+    /// stays flat whatever the result's size (an evidence export, the
+    /// graph's million grants). SQLite steps its statement; PostgreSQL reads
+    /// through a cursor, [`STREAM_ROWS`] rows a fetch, inside the caller's
+    /// transaction or a read-only one of its own (so `f` may read, but a
+    /// write transaction cannot start until the rows are done).
     pub fn for_each<P: Params>(
         &self,
         sql: &str,
@@ -840,12 +856,60 @@ impl Db {
                 }
                 Ok(())
             }
-            Conn::Pg(_) => {
-                for r in self.pg_rows(sql, values)? {
-                    f(&Row::Pg(&r))?;
+            Conn::Pg(_) => self.pg_for_each(sql, values, &mut f),
+        }
+    }
+
+    /// [`Db::for_each`] on PostgreSQL: `DECLARE` a cursor, `FETCH` it in
+    /// chunks, calling `f` between fetches with the connection free (so `f`
+    /// may query, or stream another cursor: names are by nesting level).
+    fn pg_for_each(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+        f: &mut dyn FnMut(&Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let level = self.cursors.get();
+        let own_tx = level == 0 && self.depth.get() == 0;
+        if own_tx {
+            self.execute_batch("BEGIN READ ONLY")?;
+        }
+        self.cursors.set(level + 1);
+        let name = format!("custodian_rows_{level}");
+        let declare = format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}");
+        let fetch_sql = format!("FETCH {STREAM_ROWS} FROM {name}");
+        let mut read = || -> Result<()> {
+            self.pg(|pg| {
+                let st = pg.statement(&declare)?;
+                pg.client
+                    .execute(&st, &pg_refs(&values))
+                    .map(|_| ())
+                    .map_err(|e| pg_error_in(e, sql))
+            })?;
+            // Prepared once per cursor, never cached: its columns are the
+            // cursor's, and the next cursor of this name may have others.
+            let fetch = self.pg(|pg| pg.client.prepare(&fetch_sql).map_err(pg_error))?;
+            loop {
+                let rows = self.pg(|pg| pg.client.query(&fetch, &[]).map_err(pg_error))?;
+                for r in &rows {
+                    f(&Row::Pg(r))?;
                 }
-                Ok(())
+                if rows.len() < STREAM_ROWS {
+                    return Ok(());
+                }
             }
+        };
+        let out = read();
+        self.cursors.set(level);
+        let end = match (own_tx, out.is_ok()) {
+            (true, true) => "COMMIT".to_string(),
+            (true, false) => "ROLLBACK".to_string(),
+            (false, _) => format!("CLOSE {name}"),
+        };
+        match (out, self.execute_batch(&end)) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(())) => Ok(()),
         }
     }
 
@@ -874,6 +938,7 @@ impl Db {
     /// deadlock one another.
     pub fn transaction(&self) -> Result<Tx<'_>> {
         let depth = self.depth.get();
+        self.no_write_while_streaming(depth)?;
         if depth == 0 {
             match self.engine() {
                 Engine::Sqlite => self.execute_batch("BEGIN IMMEDIATE")?,
@@ -906,6 +971,7 @@ impl Db {
     /// [`Db::transaction`].
     pub fn item_transaction(&self) -> Result<Tx<'_>> {
         let depth = self.depth.get();
+        self.no_write_while_streaming(depth)?;
         if depth > 0 || !self.is_postgres() || !super::workspace::in_workspace(self)? {
             return self.transaction();
         }
@@ -916,6 +982,17 @@ impl Db {
             level: 0,
             done: false,
         })
+    }
+
+    /// A write transaction cannot begin inside the read-only transaction of a
+    /// [`Db::for_each`] that opened its own: its `COMMIT` would end the read.
+    fn no_write_while_streaming(&self, depth: u32) -> Result<()> {
+        if depth == 0 && self.cursors.get() > 0 {
+            return Err(Error::internal(
+                "a write transaction cannot start while rows are being streamed: start it first",
+            ));
+        }
+        Ok(())
     }
 
     /// The cached answer to "is this a team workspace?" for this connection.
@@ -1117,6 +1194,9 @@ impl Db {
         Ok(n as usize)
     }
 }
+
+/// Rows a [`Db::for_each`] cursor fetch brings from PostgreSQL.
+pub const STREAM_ROWS: usize = 2000;
 
 /// Rows per bulk insert statement on PostgreSQL ([`Db::insert_rows`]).
 pub const BULK_ROWS: usize = 1000;

@@ -621,7 +621,11 @@ pub fn connect(target: &PgTarget) -> Result<Db> {
     }
     .map_err(|e| connect_error(e, &shown, password.is_some()))?;
     let db = Db::postgres(client);
-    db.execute_batch("SET search_path = custodian, pg_temp; SET TIME ZONE 'UTC';")?;
+    // Cursors ([`Db::for_each`]) always read every row: plan for that, not
+    // for the first tenth.
+    db.execute_batch(
+        "SET search_path = custodian, pg_temp; SET TIME ZONE 'UTC'; SET cursor_tuple_fraction = 1;",
+    )?;
     let version: i64 = db.query_row(
         "SELECT current_setting('server_version_num')::bigint",
         [],

@@ -1029,6 +1029,25 @@ fn evidence_exports_and_reads_back() {
         !json["items"][0]["history"].as_array().unwrap().is_empty(),
         "each item's history is included"
     );
+    // Each item carries exactly its own history, in order (the export
+    // streams items joined to their events).
+    let mut events = 0;
+    let mut ids = vec![];
+    for item in json["items"].as_array().unwrap() {
+        let id = item["id"].as_i64().unwrap();
+        ids.push(id);
+        let want: Vec<serde_json::Value> = w
+            .store
+            .item_history(ReviewItemId(id))
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect();
+        assert_eq!(item["history"].as_array().unwrap(), &want, "item {id}");
+        events += want.len();
+    }
+    assert!(ids.windows(2).all(|p| p[0] < p[1]), "items in id order");
+    assert!(events > ids.len(), "some item has more than one event");
     let html = std::fs::read_to_string(&files[2]).unwrap();
     assert!(
         html.contains("Q4 agent certification")

@@ -504,3 +504,71 @@ fn verify_full_checks_the_chain_and_the_host_name() {
     let plain = with("127.0.0.1", SslMode::Disable, None).unwrap();
     assert!(!encrypted(&plain), "sslmode=disable must not use TLS");
 }
+
+/// `Db::for_each` reads PostgreSQL rows through a cursor, a fetch at a time:
+/// the rows arrive in order across fetches, the connection is free inside
+/// the callback (a query, a nested stream), a write transaction cannot
+/// start inside the stream's own read transaction, and a failed callback
+/// leaves nothing open.
+#[test]
+fn rows_stream_through_a_cursor_and_leave_nothing_open() {
+    let db = empty_database();
+    let store = Store::open_postgres(&target(&db)).unwrap();
+    let raw = store.raw_db();
+    let n = custodian::store::db::STREAM_ROWS as i64 * 2 + 500;
+    let open_cursors = |raw: &custodian::store::db::Db| -> i64 {
+        raw.query_row(
+            "SELECT count(*) FROM pg_cursors WHERE name LIKE 'custodian_rows_%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let mut seen = vec![];
+    let mut nested = vec![];
+    raw.for_each("SELECT g FROM generate_series(1, ?1) g", [n], |r| {
+        let g: i64 = r.get(0)?;
+        if g == 1 {
+            assert_eq!(open_cursors(raw), 1, "the rows come through a cursor");
+            raw.for_each("SELECT g * 10 FROM generate_series(1, 3) g", [], |r| {
+                nested.push(r.get::<i64>(0)?);
+                Ok(())
+            })?;
+            let err = raw.transaction().map(|_| ()).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Internal, "{err:?}");
+        }
+        seen.push(g);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, (1..=n).collect::<Vec<_>>());
+    assert_eq!(nested, [10, 20, 30]);
+    assert_eq!(open_cursors(raw), 0);
+    assert!(!raw.in_transaction());
+
+    // A callback that fails mid-stream: its error, and nothing left open.
+    let mut count = 0;
+    let err = raw
+        .for_each("SELECT g FROM generate_series(1, ?1) g", [n], |_| {
+            count += 1;
+            if count == 2500 {
+                return Err(custodian::Error::invalid("stop here"));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.message, "stop here");
+    assert_eq!(open_cursors(raw), 0);
+    // Inside a write transaction the cursor is the transaction's, closed
+    // when done, and the transaction goes on.
+    let tx = raw.transaction().unwrap();
+    let mut m = 0;
+    tx.for_each("SELECT g FROM generate_series(1, ?1) g", [n], |_| {
+        m += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(m, n);
+    assert_eq!(open_cursors(&tx), 0);
+    tx.commit().unwrap();
+}

@@ -162,16 +162,19 @@ pub fn run_reviews(size: DemoSize, target: &Target, identities_only: bool) -> Re
         t.elapsed().as_secs_f64(),
         if v.ok { "ok" } else { "BROKEN" }
     ));
+    // The export streams: its heap should not grow with the campaign.
+    let heap_mark = super::heap::mark();
     let t = Instant::now();
     let files = custodian::ops::export_campaign(&store, id, &dir, now)?;
     let export_s = t.elapsed().as_secs_f64();
+    let export_heap = super::heap::peak_above_mib(heap_mark);
     let bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
     lines.push(format!(
-        "export evidence (CSV + JSON + HTML): {export_s:.1}s, {:.0} MiB",
+        "export evidence (CSV + JSON + HTML): {export_s:.1}s, {:.0} MiB written, heap peak {export_heap:.1} MiB above the start (goal: independent of size)",
         bytes as f64 / 1048576.0
     ));
     let rss = peak_rss_mib();
@@ -183,7 +186,8 @@ pub fn run_reviews(size: DemoSize, target: &Target, identities_only: bool) -> Re
             "identity_campaign_items": one_items, "identity_campaign_create_s": create_one_s,
             "identity_campaign_close_s": close_one_s, "create_s": create_s,
             "decisions": decided, "decide_s": decide_s, "queue_first_page_ms": queue_ms,
-            "close_s": close_s, "tasks": report.tasks, "export_s": export_s, "peak_rss_mib": rss,
+            "close_s": close_s, "tasks": report.tasks, "export_s": export_s,
+            "export_heap_peak_mib": export_heap, "export_bytes": bytes, "peak_rss_mib": rss,
         }),
         lines,
     })
