@@ -19,6 +19,9 @@ pub enum DemoSize {
     S,
     M,
     L,
+    /// A million NHIs and ten million grants: the scale at which a desktop
+    /// cache stops being enough (see the README's XL figures).
+    Xl,
 }
 
 impl DemoSize {
@@ -27,8 +30,9 @@ impl DemoSize {
             "s" | "small" => Ok(DemoSize::S),
             "m" | "medium" => Ok(DemoSize::M),
             "l" | "large" => Ok(DemoSize::L),
+            "xl" | "x-large" => Ok(DemoSize::Xl),
             other => Err(Error::invalid(format!(
-                "unknown demo size '{other}'; expected s, m or l"
+                "unknown demo size '{other}'; expected s, m, l or xl"
             ))),
         }
     }
@@ -38,6 +42,7 @@ impl DemoSize {
             DemoSize::S => "s",
             DemoSize::M => "m",
             DemoSize::L => "l",
+            DemoSize::Xl => "xl",
         }
     }
 
@@ -47,6 +52,7 @@ impl DemoSize {
             DemoSize::S => 1_000,
             DemoSize::M => 10_000,
             DemoSize::L => 100_000,
+            DemoSize::Xl => 1_000_000,
         }
     }
 
@@ -55,6 +61,7 @@ impl DemoSize {
             DemoSize::S => 400,
             DemoSize::M => 3_000,
             DemoSize::L => 25_000,
+            DemoSize::Xl => 200_000,
         }
     }
 

@@ -336,6 +336,8 @@ enum Size {
     S,
     M,
     L,
+    /// 1M NHIs, 10M grants: a benchmark scale (minutes to load, GiBs of disk).
+    Xl,
 }
 
 #[derive(clap::Args)]
@@ -464,6 +466,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 Size::S => DemoSize::S,
                 Size::M => DemoSize::M,
                 Size::L => DemoSize::L,
+                Size::Xl => DemoSize::Xl,
             };
             let mut store = custodian::store::Store::open_location(&path)?;
             let started = Instant::now();

@@ -6,6 +6,58 @@
 use custodian::model::{AgentClass, IdentityKind, IdentityStatus};
 use custodian::views::{InventoryQuery, OwnerState, SortKey};
 
+/// The six queries every size reports by name: the first page, a filtered
+/// sort, two searches, a denormalised sort and a deep page.
+pub fn standard(identities: usize) -> Vec<(&'static str, InventoryQuery)> {
+    vec![
+        ("first page, sort name", InventoryQuery::default()),
+        (
+            "kind=ai_agent + active + has findings, sort risk desc",
+            InventoryQuery {
+                kinds: vec![IdentityKind::AiAgent],
+                statuses: vec![IdentityStatus::Active],
+                has_findings: Some(true),
+                sort: SortKey::Risk,
+                descending: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "search 'invoice', sort name",
+            InventoryQuery {
+                search: "invoice".into(),
+                ..Default::default()
+            },
+        ),
+        (
+            "search 'fin' + kind=service_account + owner departed, sort oldest credential",
+            InventoryQuery {
+                search: "fin".into(),
+                kinds: vec![IdentityKind::ServiceAccount],
+                owner_state: Some(OwnerState::Departed),
+                sort: SortKey::OldestCredential,
+                ..Default::default()
+            },
+        ),
+        (
+            "sort owner desc",
+            InventoryQuery {
+                sort: SortKey::Owner,
+                descending: true,
+                ..Default::default()
+            },
+        ),
+        (
+            "deep page: offset n/2, sort last used",
+            InventoryQuery {
+                sort: SortKey::LastUsed,
+                offset: (identities as u32 / 2),
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
 pub const SORTS: [(SortKey, &str); 11] = [
     (SortKey::Name, "name"),
     (SortKey::Kind, "kind"),

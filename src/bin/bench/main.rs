@@ -12,7 +12,10 @@
 //! `reviews.rs`; `--reviews-identities` only its campaign of one item per
 //! identity, created and closed);
 //! `--offboarding` hands over the biggest leaver's estate (`offboarding.rs`);
-//! `--blast` measures the access graph (`blast.rs`); `--entra N` syncs N
+//! `--blast` measures the access graph (`blast.rs`); `--scale` loads a size
+//! once and measures what it costs end to end, XL included (`scale.rs`);
+//! `--app PATH` times the desktop app's start and reads its memory
+//! (`app.rs`); `--entra N` syncs N
 //! Entra service principals from a throttling Graph fixture, per-SP reads
 //! direct and then through `$batch` (`entra.rs`).
 //!
@@ -35,25 +38,31 @@
 //! p95 over `--runs`), identity detail latency, and the process's peak
 //! resident memory (VmHWM) after each phase. Timing lives here, never in tests.
 
+mod app;
 mod aws_compare;
 mod aws_moto;
 mod aws_org;
 mod blast;
 mod entra;
 mod fixture;
+mod heap;
 mod inventory;
 mod offboarding;
 mod pmapper;
 mod reviews;
+mod scale;
 mod target;
 mod workspace;
 
 use std::time::{Duration, Instant};
 
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
+
 use chrono::Utc;
 use custodian::demo::{generate, DemoSize, DEFAULT_SEED};
-use custodian::model::{IdentityKind, IdentityStatus};
-use custodian::views::{InventoryQuery, OwnerState, SortKey};
+use custodian::model::IdentityKind;
+use custodian::views::{InventoryQuery, SortKey};
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -89,6 +98,11 @@ struct Args {
     reviews_identities_only: bool,
     offboarding: bool,
     blast: bool,
+    /// `--scale`: load once, then inventory, graph, all agents' blast radii
+    /// and a 100k-item campaign (`scale.rs`).
+    scale: bool,
+    /// `--app PATH`: the desktop app's start at each size (`app.rs`).
+    app: Option<std::path::PathBuf>,
     workspace: bool,
     aws: Vec<usize>,
     entra: Vec<usize>,
@@ -109,6 +123,8 @@ fn parse_args() -> Result<Args, String> {
         reviews_identities_only: false,
         offboarding: false,
         blast: false,
+        scale: false,
+        app: None,
         workspace: false,
         aws: vec![],
         entra: vec![],
@@ -141,6 +157,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--offboarding" => args.offboarding = true,
             "--blast" => args.blast = true,
+            "--scale" => args.scale = true,
+            "--app" => {
+                args.app = Some(it.next().ok_or("--app needs the app binary's path")?.into())
+            }
             "--workspace" => args.workspace = true,
             "--aws" => {
                 let v = it.next().ok_or("--aws needs user counts like 1000,3000")?;
@@ -260,7 +280,23 @@ fn main() {
             }
         }
     }
-    let sizes = if args.aws.is_empty() && args.entra.is_empty() {
+    if let Some(app) = &args.app {
+        for size in &args.sizes {
+            match app::run_app(*size, app, args.runs.clamp(1, 5)) {
+                Ok(r) => {
+                    if !args.json {
+                        print_human(&r);
+                    }
+                    results.push(r);
+                }
+                Err(e) => {
+                    eprintln!("custodian-bench: app at size {}: {e}", size.as_str());
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    let sizes = if args.aws.is_empty() && args.entra.is_empty() && args.app.is_none() {
         args.sizes.clone()
     } else {
         vec![]
@@ -286,6 +322,8 @@ fn main() {
                 }
             } else if args.sync {
                 run_sync(*size, &t)
+            } else if args.scale {
+                scale::run_scale(*size, &t)
             } else if args.engines.len() > 1 && !args.reviews && !args.offboarding && !args.blast {
                 run(*size, args.runs, &t)
             } else if args.reviews {
@@ -378,53 +416,7 @@ fn run(size: DemoSize, runs: usize, target: &target::Target) -> custodian::Resul
     // Reopen so queries run on a cold connection.
     drop(store);
     let store = target.open()?;
-    let queries: Vec<(&str, InventoryQuery)> = vec![
-        ("first page, sort name", InventoryQuery::default()),
-        (
-            "kind=ai_agent + active + has findings, sort risk desc",
-            InventoryQuery {
-                kinds: vec![IdentityKind::AiAgent],
-                statuses: vec![IdentityStatus::Active],
-                has_findings: Some(true),
-                sort: SortKey::Risk,
-                descending: true,
-                ..Default::default()
-            },
-        ),
-        (
-            "search 'invoice', sort name",
-            InventoryQuery {
-                search: "invoice".into(),
-                ..Default::default()
-            },
-        ),
-        (
-            "search 'fin' + kind=service_account + owner departed, sort oldest credential",
-            InventoryQuery {
-                search: "fin".into(),
-                kinds: vec![IdentityKind::ServiceAccount],
-                owner_state: Some(OwnerState::Departed),
-                sort: SortKey::OldestCredential,
-                ..Default::default()
-            },
-        ),
-        (
-            "sort owner desc",
-            InventoryQuery {
-                sort: SortKey::Owner,
-                descending: true,
-                ..Default::default()
-            },
-        ),
-        (
-            "deep page: offset n/2, sort last used",
-            InventoryQuery {
-                sort: SortKey::LastUsed,
-                offset: (size.identities() as u32 / 2),
-                ..Default::default()
-            },
-        ),
-    ];
+    let queries = inventory::standard(size.identities());
     let mut qjson = Vec::new();
     let explain = std::env::var_os("CUSTODIAN_BENCH_EXPLAIN").is_some();
     let mut time_query =
@@ -656,7 +648,11 @@ fn run_sync(size: DemoSize, target: &target::Target) -> custodian::Result<Report
     // (fetch, apply) seconds of the run that started at `t`.
     let split = |t: Instant| -> (f64, f64) {
         let end = Instant::now();
-        let at = applying.lock().ok().and_then(|mut a| a.take()).unwrap_or(end);
+        let at = applying
+            .lock()
+            .ok()
+            .and_then(|mut a| a.take())
+            .unwrap_or(end);
         (
             at.duration_since(t).as_secs_f64(),
             end.duration_since(at).as_secs_f64(),
