@@ -999,7 +999,7 @@ fn recurring_campaigns_schedule_and_launch_the_next_run() {
 
 #[test]
 fn evidence_exports_and_reads_back() {
-    let (w, id, _) = close_with(UndecidedPolicy::Recommendation);
+    let (mut w, id, _) = close_with(UndecidedPolicy::Recommendation);
     let dir = tempfile::tempdir().unwrap();
     let files = custodian::ops::export_campaign(&w.store, id, dir.path(), now()).unwrap();
     assert_eq!(files.len(), 3);
@@ -1047,7 +1047,48 @@ fn evidence_exports_and_reads_back() {
         events += want.len();
     }
     assert!(ids.windows(2).all(|p| p[0] < p[1]), "items in id order");
-    assert!(events > ids.len(), "some item has more than one event");
+    assert!(events >= ids.len());
+    // An item with a revised decision carries both events, in order, and
+    // its neighbours none of them.
+    let open = w
+        .store
+        .create_campaign(
+            w.p["Ana"],
+            &new_campaign(ReviewerRule::Owner, w.p["Gus"]),
+            now(),
+        )
+        .unwrap();
+    let ident = item(&w.store, open, "agent-a", ItemType::Identity, "").id;
+    for justification in ["in use", "still in use"] {
+        w.store
+            .decide(
+                w.p["Cara"],
+                &DecisionInput {
+                    items: vec![ident],
+                    decision: Decision::Keep,
+                    justification: justification.into(),
+                    new_owner: None,
+                    follow_recommendation: false,
+                },
+                now(),
+            )
+            .unwrap();
+    }
+    let evidence = custodian::evidence::collect(&w.store, open, now()).unwrap();
+    for e in &evidence.items {
+        assert_eq!(e.history, w.store.item_history(e.item.id).unwrap());
+    }
+    let revised = evidence.items.iter().find(|e| e.item.id == ident).unwrap();
+    assert_eq!(
+        revised
+            .history
+            .iter()
+            .filter(|e| e.kind == "decision")
+            .count(),
+        2,
+        "{:?}",
+        revised.history
+    );
     let html = std::fs::read_to_string(&files[2]).unwrap();
     assert!(
         html.contains("Q4 agent certification")
