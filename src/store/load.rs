@@ -71,8 +71,10 @@ impl Store {
         let identities = drop_secondary_indexes(&tx, &["identities"])?;
         let mut counts = insert_org(&tx, org).context(|| "loading the organisation".to_string())?;
         create_indexes(&tx, &children)?;
+        analyze_written(&tx)?;
         counts.findings = refresh_derived(&tx, now)?;
         if tx.engine() == Engine::Postgres {
+            tx.execute_batch("ANALYZE findings")?;
             // PostgreSQL builds no index on a table with deferred checks
             // pending (the owner keys): every row is in, check them now.
             tx.execute_batch("SET CONSTRAINTS ALL IMMEDIATE")?;
@@ -102,6 +104,22 @@ impl Store {
         tx.commit()?;
         Ok(n)
     }
+}
+
+/// On PostgreSQL, takes the statistics of the tables a load or a large sync
+/// has just filled, in its transaction (ANALYZE sees the transaction's own
+/// rows), so what follows (the checks, the roll-ups, opening offboarding
+/// cases) is planned on the rows there rather than on tables that were
+/// empty: without them, each case a load opened at XL scanned a million
+/// identities (0.2 s a case, 14,000 cases). A member who does not own the
+/// tables gets a warning from ANALYZE, never an error. SQLite: nothing.
+pub(super) fn analyze_written(tx: &Db) -> Result<()> {
+    if tx.is_postgres() {
+        tx.execute_batch(
+            "ANALYZE people, identities, credentials, resources, grants, delegations",
+        )?;
+    }
+    Ok(())
 }
 
 /// The identities' indexes the load itself reads through after its rows

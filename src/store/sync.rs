@@ -629,15 +629,12 @@ impl Store {
         // A first sync, or one that rewrote much of the source, leaves
         // PostgreSQL planning the derive steps (and the next sync) on
         // statistics of tables that were empty or a tenth the size, until
-        // autovacuum comes by. A member who does not own the tables gets a
-        // warning from ANALYZE, never an error.
+        // autovacuum comes by.
         let bulk = tx.is_postgres()
             && changed.identities.len() >= BULK_ANALYZE_MIN
             && changed.identities.len() * 10 >= f.identities.len();
         if bulk {
-            tx.execute_batch(
-                "ANALYZE people, identities, credentials, resources, grants, delegations",
-            )?;
+            super::load::analyze_written(&tx)?;
         }
         let mut step = std::time::Instant::now();
         let mut timed = |name: &str| {
