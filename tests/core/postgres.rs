@@ -595,4 +595,19 @@ fn a_load_leaves_statistics_of_the_tables_it_filled() {
         analysed,
         ["credentials", "delegations", "findings", "grants", "identities", "people", "resources"]
     );
+    // The owner and builder indexes were built before the load updated an
+    // identity, so its own case lookups could use them (an index built
+    // after an update in the same transaction is marked `indcheckxmin` and
+    // left unused until the transaction ends).
+    let unusable: Vec<String> = store
+        .raw_db()
+        .query_map(
+            "SELECT c.relname::text FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+             WHERE c.relname IN ('identities_owner', 'identities_builder') AND x.indcheckxmin
+               AND c.relnamespace = current_schema()::regnamespace",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(unusable.is_empty(), "{unusable:?}");
 }
