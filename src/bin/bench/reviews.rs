@@ -43,18 +43,8 @@ pub fn run_reviews(size: DemoSize, target: &Target, identities_only: bool) -> Re
     // Issue 19's goal: a campaign of one item per identity (100k at L,
     // Okta's per-campaign maximum) created in <= 1.5 s and closed in <= 3 s.
     // Every identity, owners as reviewers, due in 30 days.
-    let campaign = |name: &str, granularity: Granularity| NewCampaign {
-        name: name.into(),
-        description: String::new(),
-        scope: CampaignScope::default(),
-        granularity,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: fallback,
-        second_reviewer: None,
-        recurrence: Recurrence::None,
-        start_at: None,
-        due_at: (now + Duration::days(30)).to_rfc3339(),
+    let campaign = |name: &str, granularity: Granularity| {
+        owner_campaign(name, CampaignScope::default(), granularity, fallback, now)
     };
     let per_identity = campaign("Bench identity certification", Granularity::Identities);
     let t = Instant::now();
@@ -206,4 +196,28 @@ fn export(
         bytes as f64 / 1048576.0
     ));
     Ok((export_s, export_heap, bytes))
+}
+
+/// The benchmarks' campaign: owners review, `fallback` where there is
+/// none, due in 30 days.
+pub fn owner_campaign(
+    name: &str,
+    scope: CampaignScope,
+    granularity: Granularity,
+    fallback: i64,
+    now: chrono::DateTime<Utc>,
+) -> NewCampaign {
+    NewCampaign {
+        name: name.into(),
+        description: String::new(),
+        scope,
+        granularity,
+        reviewer_rule: ReviewerRule::Owner,
+        named_reviewer: None,
+        fallback_reviewer: fallback,
+        second_reviewer: None,
+        recurrence: Recurrence::None,
+        start_at: None,
+        due_at: (now + Duration::days(30)).to_rfc3339(),
+    }
 }

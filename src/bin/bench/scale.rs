@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use custodian::blast::Graph;
 use custodian::campaigns::*;
 use custodian::demo::{generate, DemoSize, DEFAULT_SEED};
@@ -148,19 +148,13 @@ pub fn run_scale(size: DemoSize, target: &Target) -> Result<Report> {
     } else {
         CampaignScope::default()
     };
-    let campaign = NewCampaign {
-        name: "Scale certification".into(),
-        description: String::new(),
+    let campaign = super::reviews::owner_campaign(
+        "Scale certification",
         scope,
-        granularity: Granularity::Identities,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: fallback,
-        second_reviewer: None,
-        recurrence: Recurrence::None,
-        start_at: None,
-        due_at: (now + Duration::days(30)).to_rfc3339(),
-    };
+        Granularity::Identities,
+        fallback,
+        now,
+    );
     let t = Instant::now();
     let id = store.create_campaign(owner, &campaign, now)?;
     let create_s = t.elapsed().as_secs_f64();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use custodian::campaigns::*;
 use custodian::demo::{DemoSize, DEFAULT_SEED};
 use custodian::error::{Error, Result};
@@ -160,19 +160,13 @@ pub fn run_workspace(
         [],
         |r| r.get(0),
     )?;
-    let c = NewCampaign {
-        name: "Bench workspace certification".into(),
-        description: String::new(),
-        scope: CampaignScope::default(),
-        granularity: Granularity::Identities,
-        reviewer_rule: ReviewerRule::Owner,
-        named_reviewer: None,
-        fallback_reviewer: fallback,
-        second_reviewer: None,
-        recurrence: Recurrence::None,
-        start_at: None,
-        due_at: (now + Duration::days(30)).to_rfc3339(),
-    };
+    let c = super::reviews::owner_campaign(
+        "Bench workspace certification",
+        CampaignScope::default(),
+        Granularity::Identities,
+        fallback,
+        now,
+    );
     let t = Instant::now();
     let campaign = store.create_campaign(owner, &c, now)?;
     let campaign_n: i64 = serde_json::to_value(campaign)?.as_i64().unwrap_or(0);
