@@ -33,7 +33,6 @@ pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_e
 pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
 
 const DEFAULT_QUEUE: i64 = 200;
-/// The columns `read_item` reads.
 /// The columns [`read_item`] reads, in its order.
 macro_rules! item_columns {
     () => {

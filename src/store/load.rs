@@ -114,9 +114,8 @@ impl Store {
 /// has just filled, in its transaction (ANALYZE sees the transaction's own
 /// rows), so what follows (the checks, the roll-ups, opening offboarding
 /// cases) is planned on the rows there rather than on tables that were
-/// empty: without them, each case a load opened at XL scanned a million
-/// identities (0.2 s a case, 14,000 cases). A member who does not own the
-/// tables gets a warning from ANALYZE, never an error. SQLite: nothing.
+/// empty. A member who does not own the tables gets a warning from
+/// ANALYZE, never an error. SQLite: nothing.
 pub(super) fn analyze_written(tx: &Db) -> Result<()> {
     if tx.is_postgres() {
         tx.execute_batch(

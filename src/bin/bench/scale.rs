@@ -44,7 +44,8 @@ pub fn run_scale(size: DemoSize, target: &Target) -> Result<Report> {
     let counts = store.replace_org(&org, now)?;
     let load_s = t.elapsed().as_secs_f64();
     drop(org);
-    // What the load then does: every blast radius ranked and kept.
+    // What a sync does after writing (the demo load does it before its
+    // sort indexes): every blast radius ranked and kept.
     let t = Instant::now();
     custodian::posture::record(&store, "load", now)?;
     let record_s = t.elapsed().as_secs_f64();
