@@ -338,6 +338,13 @@ impl Store {
                 super::db::params_from_iter(args.iter()),
             )?;
         }
+        if tx.is_postgres() {
+            // A temporary table has no statistics until asked for them.
+            tx.execute_batch("ANALYZE blast_now")?;
+        }
+        // NOT EXISTS, not NOT IN: PostgreSQL hashes a NOT IN list only
+        // while it fits in work_mem, and past that (about 100k ids) scans
+        // it once per identity.
         tx.execute_batch(
             "UPDATE identities SET blast_score = b.score, blast_reach = b.reach, blast_resources = b.res,
                  blast_high = b.high
@@ -346,7 +353,7 @@ impl Store {
                AND (identities.blast_score IS DISTINCT FROM b.score OR identities.blast_reach IS DISTINCT FROM b.reach
                     OR identities.blast_resources IS DISTINCT FROM b.res OR identities.blast_high IS DISTINCT FROM b.high);
              UPDATE identities SET blast_score = NULL, blast_reach = NULL, blast_resources = NULL, blast_high = NULL
-             WHERE blast_score IS NOT NULL AND id NOT IN (SELECT id FROM blast_now);
+             WHERE blast_score IS NOT NULL AND NOT EXISTS (SELECT 1 FROM blast_now b WHERE b.id = identities.id);
              DELETE FROM blast_now;",
         )?;
         tx.commit()

@@ -1938,8 +1938,9 @@ fn flag_movers(tx: &Db, run: RunId) -> Result<()> {
          FROM (SELECT c.identity_id AS id, max(le.at) AS at FROM lifecycle_events le
                JOIN credentials c ON c.id = le.subject_id
                WHERE le.run_id = ?1 AND le.kind = 'joiner' AND le.subject = 'credential'
-                 AND c.identity_id NOT IN (SELECT subject_id FROM lifecycle_events
-                                           WHERE run_id = ?1 AND kind = 'joiner' AND subject = 'identity')
+                 AND NOT EXISTS (SELECT 1 FROM lifecycle_events j
+                                 WHERE j.run_id = ?1 AND j.kind = 'joiner' AND j.subject = 'identity'
+                                   AND j.subject_id = c.identity_id)
                GROUP BY c.identity_id) e
          WHERE identities.id = e.id",
         [run.0],
