@@ -42,9 +42,13 @@ pub(crate) fn person_group(conn: &Db, person: i64) -> Result<Vec<i64>> {
     }
     let mut st =
         conn.prepare_cached("SELECT id FROM people WHERE email = ?1 COLLATE NOCASE ORDER BY id")?;
-    let v = st
+    let mut v = st
         .query_map([email.trim()], |r| r.get(0))?
         .collect::<Result<Vec<i64>>>()?;
+    // The person is always among their records, whatever the email's spacing.
+    if let Err(at) = v.binary_search(&person) {
+        v.insert(at, person);
+    }
     Ok(v)
 }
 
@@ -118,16 +122,51 @@ fn due_scope(tx: &Db, person: i64) -> Result<Option<Vec<i64>>> {
     }
 }
 
-/// [`open_cases`], for the people of `only` when given.
+/// [`open_cases`], for the people of `only` when given. A handful of
+/// statements whatever the number of departed people: each one's records
+/// ([`person_group`]) and case are worked out in SQL, only people without
+/// a case yet are looked at one by one, and every open case takes its new
+/// acquisitions in one `INSERT`.
 fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result<usize> {
     let at = to_ts(now);
     let among = only
         .map(|ids| format!(" AND p.id IN ({})", in_list(ids)))
         .unwrap_or_default();
+    let due = format!(
+        "(p.status <> 'active' OR (p.left_at IS NOT NULL AND p.left_at <= ?1)
+          OR EXISTS (SELECT 1 FROM departures d WHERE d.person_id = p.id)){among}"
+    );
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS offboard_group (person_id INTEGER NOT NULL, member_id INTEGER NOT NULL,
+             PRIMARY KEY (person_id, member_id));
+         CREATE TEMP TABLE IF NOT EXISTS offboard_case (person_id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL);
+         DELETE FROM temp.offboard_group; DELETE FROM temp.offboard_case;",
+    )?;
+    // Each due person's records, as `person_group` finds them.
+    let due_people = tx.execute(
+        &format!(
+            "INSERT INTO temp.offboard_group (person_id, member_id)
+             SELECT p.id, q.id FROM people p JOIN people q ON q.email = trim(p.email) COLLATE NOCASE
+             WHERE trim(p.email) <> '' AND {due}
+             UNION SELECT p.id, p.id FROM people p WHERE {due}"
+        ),
+        [at],
+    )?;
+    if due_people == 0 {
+        return Ok(0);
+    }
+    let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (person, member) in tx.query_map(
+        "SELECT person_id, member_id FROM temp.offboard_group ORDER BY person_id, member_id",
+        [],
+        |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+    )? {
+        groups.entry(person).or_default().push(member);
+    }
+    // Due people none of whose records has a case yet.
     #[allow(clippy::type_complexity)]
-    let candidates: Vec<(
+    let caseless: Vec<(
         i64,
-        String,
         PersonStatus,
         Option<i64>,
         String,
@@ -136,9 +175,11 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
         Option<String>,
     )> = {
         let mut st = tx.prepare(&format!(
-            "SELECT p.id, p.display_name, p.status, p.left_at, s.name, d.departing_on, d.marked_by, d.note
+            "SELECT p.id, p.status, p.left_at, s.name, d.departing_on, d.marked_by, d.note
              FROM people p JOIN sources s ON s.id = p.source_id LEFT JOIN departures d ON d.person_id = p.id
-             WHERE (p.status <> 'active' OR (p.left_at IS NOT NULL AND p.left_at <= ?1) OR d.person_id IS NOT NULL){among}
+             WHERE {due} AND NOT EXISTS (SELECT 1 FROM temp.offboard_group g
+                                         JOIN offboarding_cases oc ON oc.person_id = g.member_id
+                                         WHERE g.person_id = p.id)
              ORDER BY p.id"
         ))?;
         let v = st
@@ -151,107 +192,120 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
                     r.get(4)?,
                     r.get(5)?,
                     r.get(6)?,
-                    r.get(7)?,
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
         v
     };
     let mut opened = 0;
-    for (person, _name, status, left_at, source, departing_on, marked_by, note) in candidates {
-        let group = person_group(tx, person)?;
+    // Cases this call opened, by person: a second record of the same
+    // person joins the first one's case.
+    let mut opened_for: HashMap<i64, i64> = HashMap::new();
+    for (person, status, left_at, source, departing_on, marked_by, note) in caseless {
+        let group = groups.get(&person).cloned().unwrap_or_else(|| vec![person]);
+        if group.iter().any(|m| opened_for.contains_key(m)) {
+            continue;
+        }
         let list = in_list(&group);
-        let existing: Option<i64> = tx
+        let owns: i64 = tx.query_row(
+            &format!(
+                "SELECT count(*) FROM identities WHERE status <> 'deleted'
+                   AND (owner_id IN ({list}) OR builder_id IN ({list}))"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        let reviews: i64 = tx.query_row(
+            &format!(
+                "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
+                 WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        if owns == 0 && reviews == 0 {
+            continue;
+        }
+        let reason = match (status, departing_on) {
+            (PersonStatus::Departed, _) => format!(
+                "departed in {source}{}",
+                left_at
+                    .map(|t| format!(" (left {})", date(t)))
+                    .unwrap_or_default()
+            ),
+            (PersonStatus::Suspended, _) => format!("suspended in {source}"),
+            (_, Some(on)) => format!(
+                "marked departing on {} by {}{}",
+                date(on),
+                marked_by.unwrap_or_default(),
+                note.filter(|n| !n.is_empty())
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default()
+            ),
+            _ => format!(
+                "leave date {} passed",
+                left_at.map(date).unwrap_or_default()
+            ),
+        };
+        // The decider: the first active manager among the person's records.
+        let manager: Option<i64> = tx
             .query_row(
-                &format!("SELECT id FROM offboarding_cases WHERE person_id IN ({list})"),
+                &format!(
+                    "SELECT m.id FROM people p JOIN people m ON m.id = p.manager_id
+                     WHERE p.id IN ({list}) AND m.status = 'active' AND m.id NOT IN ({list}) ORDER BY p.id LIMIT 1"
+                ),
                 [],
                 |r| r.get(0),
             )
             .optional()?;
-        let case = match existing {
-            Some(c) => c,
-            None => {
-                let owns: i64 = tx.query_row(
-                    &format!(
-                        "SELECT count(*) FROM identities WHERE status <> 'deleted'
-                           AND (owner_id IN ({list}) OR builder_id IN ({list}))"
-                    ),
-                    [],
-                    |r| r.get(0),
-                )?;
-                let reviews: i64 = tx.query_row(
-                    &format!(
-                        "SELECT count(*) FROM campaign_items ci JOIN campaigns c ON c.id = ci.campaign_id
-                         WHERE c.status = 'active' AND ci.decision IS NULL AND ci.reviewer_id IN ({list})"
-                    ),
-                    [],
-                    |r| r.get(0),
-                )?;
-                if owns == 0 && reviews == 0 {
-                    continue;
-                }
-                let reason = match (status, departing_on) {
-                    (PersonStatus::Departed, _) => format!(
-                        "departed in {source}{}",
-                        left_at
-                            .map(|t| format!(" (left {})", date(t)))
-                            .unwrap_or_default()
-                    ),
-                    (PersonStatus::Suspended, _) => format!("suspended in {source}"),
-                    (_, Some(on)) => format!(
-                        "marked departing on {} by {}{}",
-                        date(on),
-                        marked_by.unwrap_or_default(),
-                        note.filter(|n| !n.is_empty())
-                            .map(|n| format!(": {n}"))
-                            .unwrap_or_default()
-                    ),
-                    _ => format!(
-                        "leave date {} passed",
-                        left_at.map(date).unwrap_or_default()
-                    ),
-                };
-                // The decider: the first active manager among the person's records.
-                let manager: Option<i64> = tx
-                    .query_row(
-                        &format!(
-                            "SELECT m.id FROM people p JOIN people m ON m.id = p.manager_id
-                             WHERE p.id IN ({list}) AND m.status = 'active' AND m.id NOT IN ({list}) ORDER BY p.id LIMIT 1"
-                        ),
-                        [],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                tx.execute(
-                    "INSERT INTO offboarding_cases (person_id, reason, opened_at, manager_id, status) VALUES (?1, ?2, ?3, ?4, 'open')",
-                    params![person, reason, at, manager],
-                )?;
-                let id = tx.last_insert_rowid()?;
-                audit::append(
-                    tx,
-                    at,
-                    "custodian",
-                    "offboarding.open",
-                    &format!("case {id}"),
-                    &serde_json::json!({"person_id": person, "reason": reason, "identities": owns, "reviews": reviews}),
-                )?;
-                opened += 1;
-                id
-            }
-        };
-        // Items: everything owned or built (new acquisitions join open cases).
         tx.execute(
-            &format!(
-                "INSERT INTO offboarding_items (case_id, identity_id, relation)
-                 SELECT ?1, i.id, CASE WHEN i.owner_id IN ({list}) AND i.builder_id IN ({list}) THEN 'owner+builder'
-                                       WHEN i.owner_id IN ({list}) THEN 'owner' ELSE 'builder' END
-                 FROM identities i
-                 WHERE i.status <> 'deleted' AND (i.owner_id IN ({list}) OR i.builder_id IN ({list}))
-                   AND (SELECT status FROM offboarding_cases WHERE id = ?1) = 'open' ON CONFLICT DO NOTHING"
-            ),
-            [case],
+            "INSERT INTO offboarding_cases (person_id, reason, opened_at, manager_id, status) VALUES (?1, ?2, ?3, ?4, 'open')",
+            params![person, reason, at, manager],
         )?;
+        let id = tx.last_insert_rowid()?;
+        audit::append(
+            tx,
+            at,
+            "custodian",
+            "offboarding.open",
+            &format!("case {id}"),
+            &serde_json::json!({"person_id": person, "reason": reason, "identities": owns, "reviews": reviews}),
+        )?;
+        opened += 1;
+        opened_for.insert(person, id);
     }
+    // Items: everything owned or built, for every due person whose case is
+    // open (new acquisitions join open cases; a closed case takes none).
+    tx.execute(
+        "INSERT INTO temp.offboard_case (person_id, case_id)
+         SELECT g.person_id, min(oc.id) FROM temp.offboard_group g
+         JOIN offboarding_cases oc ON oc.person_id = g.member_id
+         GROUP BY g.person_id",
+        [],
+    )?;
+    tx.execute(
+        "INSERT INTO offboarding_items (case_id, identity_id, relation)
+         SELECT x.case_id, x.identity_id,
+                CASE WHEN max(x.o) = 1 AND max(x.b) = 1 THEN 'owner+builder'
+                     WHEN max(x.o) = 1 THEN 'owner' ELSE 'builder' END
+         FROM (SELECT c.case_id, i.id AS identity_id, 1 AS o, 0 AS b
+               FROM temp.offboard_case c
+               JOIN offboarding_cases oc ON oc.id = c.case_id AND oc.status = 'open'
+               JOIN temp.offboard_group g ON g.person_id = c.person_id
+               JOIN identities i ON i.owner_id = g.member_id
+               WHERE i.status <> 'deleted'
+               UNION ALL
+               SELECT c.case_id, i.id, 0, 1
+               FROM temp.offboard_case c
+               JOIN offboarding_cases oc ON oc.id = c.case_id AND oc.status = 'open'
+               JOIN temp.offboard_group g ON g.person_id = c.person_id
+               JOIN identities i ON i.builder_id = g.member_id
+               WHERE i.status <> 'deleted') x
+         WHERE true
+         GROUP BY x.case_id, x.identity_id
+         ON CONFLICT DO NOTHING",
+        [],
+    )?;
     Ok(opened)
 }
 

@@ -861,3 +861,72 @@ fn applying_a_case_leaves_findings_exactly_as_a_full_refresh_would() {
         "roll-ups after a scoped refresh differ from a full one"
     );
 }
+
+#[test]
+fn new_acquisitions_join_an_open_case_and_never_a_closed_one() {
+    let mut w = world();
+    let leo = w.store.case_of(w.p["Leo"]).unwrap().unwrap();
+    let sam = w.store.case_of(w.p["Sam"]).unwrap().unwrap();
+    let db = w.store.raw_db();
+    // Between syncs: svc-7 passes to Leo's second record, Sam's case is
+    // closed and svc-8 then passes to Sam, and Leo's second record departs too.
+    db.execute(
+        "UPDATE identities SET owner_id = ?1 WHERE id = ?2",
+        custodian::store::db::params![w.p["Leo Okta"], w.i["svc-7"]],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE offboarding_cases SET status = 'closed' WHERE id = ?1",
+        [sam.0],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE identities SET owner_id = ?1, builder_id = ?1 WHERE id = ?2",
+        custodian::store::db::params![w.p["Sam"], w.i["svc-8"]],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE people SET status = 'departed' WHERE id = ?1",
+        [w.p["Leo Okta"]],
+    )
+    .unwrap();
+    assert_eq!(
+        w.store.refresh_offboarding(now()).unwrap(),
+        0,
+        "no new case: both of Leo's records share one"
+    );
+    let items = |w: &World, c| -> Vec<(String, String)> {
+        let mut v: Vec<_> = w
+            .store
+            .offboarding_case(c)
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|i| (i.name, i.relation))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        items(&w, leo),
+        [
+            ("agent-1".into(), "owner+builder".into()),
+            ("bot-3".into(), "builder".into()),
+            ("svc-2".into(), "owner".into()),
+            ("svc-7".into(), "owner".into())
+        ],
+        "the acquisition joins the open case of either record"
+    );
+    assert_eq!(
+        items(&w, sam),
+        [("bot-4".into(), "owner".into())],
+        "a closed case takes no new items"
+    );
+    assert!(
+        !case_names(&w.store).iter().any(|(p, _)| p == "Leo Okta"),
+        "one case per human, not per record"
+    );
+    // Idempotent: a second pass adds nothing.
+    w.store.refresh_offboarding(now()).unwrap();
+    assert_eq!(items(&w, leo).len(), 4);
+}
