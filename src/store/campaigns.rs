@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use crate::store::db::Value;
-use crate::store::db::{params, Db, OptionalExtension};
+use crate::store::db::{params, Db, Engine, OptionalExtension};
 use chrono::{DateTime, Months, Utc};
 
 use super::audit;
@@ -1242,6 +1242,10 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
         &format!("INSERT INTO temp.campaign_scope (id) SELECT i.id FROM identities i {sql}"),
         crate::store::db::params_from_iter(args.iter()),
     )?;
+    if tx.is_postgres() {
+        // Planned by its real size, not a temporary table's default guess.
+        tx.execute_batch("ANALYZE campaign_scope")?;
+    }
     Ok(n as i64)
 }
 
@@ -1376,13 +1380,30 @@ fn launch(
     let mut idents: HashMap<i64, IdentInfo> = HashMap::new();
     let mut count = 0i64;
     {
-        let mut st = tx.prepare(
-            "SELECT i.id, i.name, i.kind, i.status, i.owner_id, i.builder_id, i.created_at, i.last_used_at,
-                    i.finding_count, i.max_severity,
-                    (SELECT count(*) FROM grants g WHERE g.identity_id = i.id AND g.high_consequence = 1),
-                    (SELECT count(*) FROM delegations d WHERE d.from_id = i.id)
-             FROM identities i JOIN temp.campaign_scope s ON s.id = i.id ORDER BY i.id",
-        )?;
+        // SQLite looks each count up as it goes, which costs little in
+        // process; PostgreSQL counts for the whole scope in two joins it
+        // plans by the scope's size (at L, 0.5 s where a subquery per
+        // identity took 1.5 s).
+        let mut st = tx.prepare(match tx.engine() {
+            Engine::Sqlite => {
+                "SELECT i.id, i.name, i.kind, i.status, i.owner_id, i.builder_id, i.created_at, i.last_used_at,
+                        i.finding_count, i.max_severity,
+                        (SELECT count(*) FROM grants g WHERE g.identity_id = i.id AND g.high_consequence = 1),
+                        (SELECT count(*) FROM delegations d WHERE d.from_id = i.id)
+                 FROM identities i JOIN temp.campaign_scope s ON s.id = i.id ORDER BY i.id"
+            }
+            Engine::Postgres => {
+                "SELECT i.id, i.name, i.kind, i.status, i.owner_id, i.builder_id, i.created_at, i.last_used_at,
+                        i.finding_count, i.max_severity, coalesce(h.n, 0), coalesce(o.n, 0)
+                 FROM identities i JOIN temp.campaign_scope s ON s.id = i.id
+                 LEFT JOIN (SELECT g.identity_id, count(*) AS n FROM temp.campaign_scope s2
+                            JOIN grants g ON g.identity_id = s2.id WHERE g.high_consequence = 1
+                            GROUP BY g.identity_id) h ON h.identity_id = i.id
+                 LEFT JOIN (SELECT d.from_id, count(*) AS n FROM temp.campaign_scope s3
+                            JOIN delegations d ON d.from_id = s3.id GROUP BY d.from_id) o ON o.from_id = i.id
+                 ORDER BY i.id"
+            }
+        })?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
