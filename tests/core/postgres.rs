@@ -611,3 +611,26 @@ fn a_load_leaves_statistics_of_the_tables_it_filled() {
         .unwrap();
     assert!(unusable.is_empty(), "{unusable:?}");
 }
+
+/// Every store connection plans as the app's queries want: UTC, its own
+/// schema first, cursors read whole, and no JIT (its compile time exceeds
+/// what it saves on queries of tens of milliseconds).
+#[test]
+fn a_store_connection_sets_what_its_queries_are_planned_for() {
+    let db = empty_database();
+    let store = Store::open_postgres(&target(&db)).unwrap();
+    let setting = |name: &str| -> String {
+        store
+            .raw_db()
+            .query_row("SELECT current_setting(?1)", [name], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(setting("jit"), "off");
+    assert_eq!(setting("cursor_tuple_fraction"), "1");
+    assert_eq!(setting("TimeZone"), "UTC");
+    assert!(
+        setting("search_path").starts_with("custodian"),
+        "{}",
+        setting("search_path")
+    );
+}
