@@ -6,7 +6,6 @@
 //! Each export names the audit-log head hash at the time of export, so an
 //! auditor can tie the evidence to the tamper-evident log.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -96,11 +95,15 @@ pub fn write_all(
     };
 
     csv.write_record(CSV_COLUMNS).map_err(csv_err)?;
-    // JSON: the header's fields, then "items": [ … ] streamed.
-    let head = serde_json::to_string(&header)?;
-    let head = head.strip_suffix('}').unwrap_or(&head);
-    write!(json, "{head},\"items\":[").map_err(io)?;
-    html.write_all(html_head(&header).as_bytes()).map_err(io)?;
+    // JSON: the header's fields (written as they serialise, all but the
+    // object's closing brace), then "items": [ … ] streamed.
+    {
+        let mut open = OpenObject::new(&mut json);
+        serde_json::to_writer(&mut open, &header)?;
+        open.finish().map_err(io)?;
+    }
+    write!(json, ",\"items\":[").map_err(io)?;
+    html_head(&mut html, &header).map_err(io)?;
 
     let mut n: u64 = 0;
     let mut printed = 0usize;
@@ -239,16 +242,57 @@ fn csv_row(i: &ReviewItem) -> Vec<String> {
     ]
 }
 
+/// Passes a serialised JSON object through to `inner` but for its closing
+/// brace, so more fields can follow it without the object being held in
+/// memory first.
+struct OpenObject<'a, W: std::io::Write> {
+    inner: &'a mut W,
+    held: Option<u8>,
+}
+
+impl<'a, W: std::io::Write> OpenObject<'a, W> {
+    fn new(inner: &'a mut W) -> Self {
+        OpenObject { inner, held: None }
+    }
+
+    /// Checks that what was written ended in the object's `}`.
+    fn finish(self) -> std::io::Result<()> {
+        match self.held {
+            Some(b'}') => Ok(()),
+            _ => Err(std::io::Error::other(
+                "the evidence header did not serialise as a JSON object",
+            )),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for OpenObject<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some((&last, rest)) = buf.split_last() else {
+            return Ok(0);
+        };
+        if let Some(b) = self.held.take() {
+            self.inner.write_all(&[b])?;
+        }
+        self.inner.write_all(rest)?;
+        self.held = Some(last);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Outside text in the HTML report (see [`crate::sanitize::html`]).
 fn esc(s: &str) -> String {
     crate::sanitize::html(s)
 }
 
 /// The report up to the items table's header.
-fn html_head(e: &EvidenceHeader) -> String {
+fn html_head(h: &mut impl std::io::Write, e: &EvidenceHeader) -> std::io::Result<()> {
     let c = &e.progress.campaign;
-    let mut h = String::new();
-    let _ = write!(
+    write!(
         h,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Access review evidence: {name}</title>
 <style>
@@ -286,31 +330,37 @@ th{{background:#eee}} .meta td{{border:none;padding:1px 8px 1px 0}} .mono{{font-
         policy = c.undecided_policy.map(|p| format!("; undecided items at close: policy '{}'", p.as_str())).unwrap_or_default(),
         gen = esc(&e.generated_at),
         head = esc(&e.audit_head),
-    );
-    h.push_str("<h2>Decisions</h2><table><tr><th>Decision</th><th>Items</th></tr>");
+    )?;
+    h.write_all(b"<h2>Decisions</h2><table><tr><th>Decision</th><th>Items</th></tr>")?;
     for d in &e.progress.by_decision {
-        let _ = write!(
+        write!(
             h,
             "<tr><td>{}</td><td>{}</td></tr>",
             d.decision.map_or("undecided", |d| d.as_str()),
             d.count
-        );
+        )?;
     }
-    h.push_str("</table><h2>Reviewers</h2><table><tr><th>Reviewer</th><th>Decided</th><th>Pending</th></tr>");
+    h.write_all(b"</table><h2>Reviewers</h2><table><tr><th>Reviewer</th><th>Decided</th><th>Pending</th></tr>")?;
     for r in &e.progress.by_reviewer {
-        let _ = write!(
+        write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&r.reviewer),
             r.decided,
             r.pending
-        );
+        )?;
     }
-    h.push_str("</table>");
+    h.write_all(b"</table>")?;
     if !e.progress.tasks.is_empty() {
-        let _ = write!(h, "<h2>Remediation tasks ({})</h2><table><tr><th>#</th><th>Task</th><th>Identity</th><th>Target</th><th>Status</th></tr>", e.progress.tasks.len());
+        let shown = e.progress.tasks.len().min(HTML_MAX_ROWS) as i64;
+        let count = if e.progress.tasks_total > shown {
+            format!("the first {shown} of {}", e.progress.tasks_total)
+        } else {
+            shown.to_string()
+        };
+        write!(h, "<h2>Remediation tasks ({count})</h2><table><tr><th>#</th><th>Task</th><th>Identity</th><th>Target</th><th>Status</th></tr>")?;
         for t in e.progress.tasks.iter().take(HTML_MAX_ROWS) {
-            let _ = write!(
+            write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 t.id,
@@ -318,15 +368,14 @@ th{{background:#eee}} .meta td{{border:none;padding:1px 8px 1px 0}} .mono{{font-
                 esc(&t.identity),
                 esc(&t.target),
                 t.status.as_str()
-            );
+            )?;
         }
-        h.push_str("</table>");
+        h.write_all(b"</table>")?;
     }
-    h.push_str(
-        "<h2>Items</h2><table><tr><th>#</th><th>Identity / item</th><th>Risk</th><th>Recommendation</th>\
+    h.write_all(
+        b"<h2>Items</h2><table><tr><th>#</th><th>Identity / item</th><th>Risk</th><th>Recommendation</th>\
          <th>Reviewer</th><th>Decision</th><th>By, at</th><th>Justification</th></tr>",
-    );
-    h
+    )
 }
 
 fn html_row(i: &ReviewItem) -> String {
@@ -358,6 +407,21 @@ fn html_row(i: &ReviewItem) -> String {
 mod tests {
     use super::*;
     use crate::campaigns::{Decision, ItemType};
+
+    #[test]
+    fn an_open_object_passes_all_but_its_closing_brace() {
+        let mut out: Vec<u8> = vec![];
+        let mut open = OpenObject::new(&mut out);
+        for chunk in [&b"{\"a\":"[..], b"", b"1", b",\"b\":[2]", b"}"] {
+            std::io::Write::write_all(&mut open, chunk).unwrap();
+        }
+        open.finish().unwrap();
+        assert_eq!(out, b"{\"a\":1,\"b\":[2]");
+        let mut out: Vec<u8> = vec![];
+        let mut open = OpenObject::new(&mut out);
+        std::io::Write::write_all(&mut open, b"[1]").unwrap();
+        assert!(open.finish().is_err(), "not an object");
+    }
 
     fn hostile_item() -> ReviewItem {
         ReviewItem {

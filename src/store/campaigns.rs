@@ -33,6 +33,8 @@ pub(crate) const WIPE_REVIEWS: &str = "DELETE FROM tasks; DELETE FROM campaign_e
 pub type LaunchProgress<'a> = &'a dyn Fn(u64, u64);
 
 const DEFAULT_QUEUE: i64 = 200;
+/// The remediation tasks a campaign's progress lists (open first).
+pub const PROGRESS_TASKS: u32 = 1000;
 /// The columns [`read_item`] reads, in its order.
 macro_rules! item_columns {
     () => {
@@ -404,13 +406,14 @@ impl Store {
             [id],
             |r| r.get(0),
         )?;
-        let mut tasks = self.tasks(Some(id), None)?;
-        let tasks_total = tasks.len() as i64;
-        let tasks_open = tasks
-            .iter()
-            .filter(|t| t.status == TaskStatus::Open)
-            .count() as i64;
-        tasks.truncate(1000);
+        // Counted in SQL; only the tasks shown are read (27,801 after
+        // closing a 100k-item campaign at L).
+        let (tasks_total, tasks_open): (i64, i64) = self.db.query_row(
+            "SELECT count(*), count(*) FILTER (WHERE status = 'open') FROM tasks WHERE campaign_id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let tasks = self.first_tasks(Some(id), None, None, Some(PROGRESS_TASKS))?;
         Ok(CampaignProgress {
             campaign,
             by_reviewer,

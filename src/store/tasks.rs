@@ -31,14 +31,28 @@ impl Store {
         case: Option<CaseId>,
         status: Option<TaskStatus>,
     ) -> Result<Vec<TaskView>> {
-        let mut st = self.db.prepare_cached(
+        self.first_tasks(campaign, case, status, None)
+    }
+
+    /// [`Store::tasks_where`], only the first `limit` (open first, then by
+    /// id) when given: a view that shows some of a campaign's tasks reads
+    /// no more than it shows.
+    pub fn first_tasks(
+        &self,
+        campaign: Option<CampaignId>,
+        case: Option<CaseId>,
+        status: Option<TaskStatus>,
+        limit: Option<u32>,
+    ) -> Result<Vec<TaskView>> {
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let mut st = self.db.prepare_cached(&format!(
             "SELECT t.id, t.origin, t.campaign_id, t.case_id, t.item_id, t.kind, t.identity_id, i.name, t.target,
                     p.display_name, t.status, t.created_at, t.updated_at, t.updated_by, t.note, i.source_id
              FROM tasks t JOIN identities i ON i.id = t.identity_id LEFT JOIN people p ON p.id = t.new_owner_id
              WHERE (t.campaign_id = ?1 OR ?1 IS NULL) AND (t.case_id = ?2 OR ?2 IS NULL)
                AND (t.status = ?3 OR ?3 IS NULL)
-             ORDER BY t.status <> 'open', t.id",
-        )?;
+             ORDER BY t.status <> 'open', t.id{limit}"
+        ))?;
         // Which sources can carry out which tasks (few sources: read once).
         let sources: HashMap<i64, (String, bool)> = self
             .sources()?

@@ -1021,6 +1021,21 @@ fn evidence_exports_and_reads_back() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
     assert_eq!(json["items"].as_array().unwrap().len(), 9);
+    // The header, written as it serialises, is the whole progress.
+    let progress = w.store.campaign_progress(id, now()).unwrap();
+    assert_eq!(json["progress"], serde_json::to_value(&progress).unwrap());
+    assert_eq!(json["format"], "custodian-review-evidence/1");
+    // The progress lists the first tasks, open first, and counts them all.
+    let all = w.store.tasks(Some(id), None).unwrap();
+    assert!(all.len() >= 2, "{all:?}");
+    assert_eq!(progress.tasks, all);
+    assert_eq!(progress.tasks_total, all.len() as i64);
+    assert_eq!(
+        progress.tasks_open,
+        all.iter().filter(|t| t.status == TaskStatus::Open).count() as i64
+    );
+    let first = w.store.first_tasks(Some(id), None, None, Some(1)).unwrap();
+    assert_eq!(first, all[..1]);
     assert_eq!(
         json["audit_head"].as_str().unwrap(),
         w.store.audit_head().unwrap()
