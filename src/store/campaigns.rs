@@ -1245,10 +1245,8 @@ fn select_scope(tx: &Db, scope: &CampaignScope, now: i64) -> Result<i64> {
         &format!("INSERT INTO temp.campaign_scope (id) SELECT i.id FROM identities i {sql}"),
         crate::store::db::params_from_iter(args.iter()),
     )?;
-    if tx.is_postgres() {
-        // Planned by its real size, not a temporary table's default guess.
-        tx.execute_batch("ANALYZE campaign_scope")?;
-    }
+    // Planned by its real size, not a temporary table's default guess.
+    tx.analyze("campaign_scope")?;
     Ok(n as i64)
 }
 

@@ -695,6 +695,17 @@ impl Db {
         self.engine() == Engine::Postgres
     }
 
+    /// On PostgreSQL, takes the statistics of `tables` (a comma-separated
+    /// list) just filled, so what follows is planned on their rows rather
+    /// than a guess: temporary tables have none until asked, and ANALYZE in
+    /// a transaction sees its own rows. SQLite plans without: nothing.
+    pub fn analyze(&self, tables: &str) -> Result<()> {
+        if self.is_postgres() {
+            self.execute_batch(&format!("ANALYZE {tables}"))?;
+        }
+        Ok(())
+    }
+
     /// The piece of SQL for this engine, where the dialects differ.
     pub fn pick<'s>(&self, sqlite: &'s str, postgres: &'s str) -> &'s str {
         match self.engine() {

@@ -89,9 +89,7 @@ impl Store {
         create_indexes(&tx, &lookups)?;
         analyze_written(&tx)?;
         counts.findings = refresh_derived(&tx, now)?;
-        if tx.engine() == Engine::Postgres {
-            tx.execute_batch("ANALYZE findings")?;
-        }
+        tx.analyze("findings")?;
         derive(self)?;
         create_indexes(&tx, &sorts)?;
         super::offboarding::open_cases(&tx, now)?;
@@ -117,12 +115,7 @@ impl Store {
 /// empty. A member who does not own the tables gets a warning from
 /// ANALYZE, never an error. SQLite: nothing.
 pub(super) fn analyze_written(tx: &Db) -> Result<()> {
-    if tx.is_postgres() {
-        tx.execute_batch(
-            "ANALYZE people, identities, credentials, resources, grants, delegations",
-        )?;
-    }
-    Ok(())
+    tx.analyze("people, identities, credentials, resources, grants, delegations")
 }
 
 /// The identities' indexes the load itself reads through after its rows
@@ -406,10 +399,8 @@ pub(super) fn set_change_scope(
             [],
         )?;
     }
-    if tx.is_postgres() {
-        // Planned by its size, not the default guess of 2,550 rows.
-        tx.execute_batch("ANALYZE refresh_scope")?;
-    }
+    // Planned by its size, not the default guess of 2,550 rows.
+    tx.analyze("refresh_scope")?;
     let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {SCOPE}"), [], |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }

@@ -338,10 +338,7 @@ impl Store {
                 super::db::params_from_iter(args.iter()),
             )?;
         }
-        if tx.is_postgres() {
-            // A temporary table has no statistics until asked for them.
-            tx.execute_batch("ANALYZE blast_now")?;
-        }
+        tx.analyze("blast_now")?;
         // NOT EXISTS, not NOT IN: PostgreSQL hashes a NOT IN list only
         // while it fits in work_mem, and past that (about 100k ids) scans
         // it once per identity.

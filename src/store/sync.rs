@@ -683,7 +683,7 @@ impl Store {
             timed("refresh_derived_in_scope");
         }
         if bulk {
-            tx.execute_batch("ANALYZE findings")?;
+            tx.analyze("findings")?;
         }
         super::campaigns::mark_vanished(&tx, now)?;
         timed("mark_vanished");
