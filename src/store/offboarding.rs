@@ -2,7 +2,7 @@
 //! (register, review flags, retire, timeline) in the cache. See
 //! `crate::offboarding` for the rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::store::db::{params, Db, OptionalExtension};
 use chrono::{DateTime, Utc};
@@ -27,27 +27,29 @@ fn secret_kinds_sql() -> String {
         .join(", ")
 }
 
-/// Every record of the same human: people sharing the (non-empty) email.
+/// Each person of `people p WHERE {filter}` with every record of the same
+/// human (`person_id`, `member_id`): the people sharing their trimmed,
+/// non-empty email, case-insensitively, and always the person themself.
+fn records_sql(filter: &str) -> String {
+    format!(
+        "SELECT p.id AS person_id, q.id AS member_id FROM people p
+         JOIN people q ON q.email = trim(p.email) COLLATE NOCASE
+         WHERE trim(p.email) <> '' AND {filter}
+         UNION SELECT p.id, p.id FROM people p WHERE {filter}"
+    )
+}
+
+/// Every record of the same human ([`records_sql`]), in id order.
 pub(crate) fn person_group(conn: &Db, person: i64) -> Result<Vec<i64>> {
-    let email: Option<String> = conn
-        .query_row("SELECT email FROM people WHERE id = ?1", [person], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let Some(email) = email else {
-        return Err(Error::not_found(format!("no person with id {person}")));
-    };
-    if email.trim().is_empty() {
-        return Ok(vec![person]);
-    }
-    let mut st =
-        conn.prepare_cached("SELECT id FROM people WHERE email = ?1 COLLATE NOCASE ORDER BY id")?;
-    let mut v = st
-        .query_map([email.trim()], |r| r.get(0))?
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT member_id FROM ({}) r ORDER BY member_id",
+        records_sql("p.id = ?1")
+    ))?;
+    let v = st
+        .query_map([person], |r| r.get(0))?
         .collect::<Result<Vec<i64>>>()?;
-    // The person is always among their records, whatever the email's spacing.
-    if let Err(at) = v.binary_search(&person) {
-        v.insert(at, person);
+    if v.is_empty() {
+        return Err(Error::not_found(format!("no person with id {person}")));
     }
     Ok(v)
 }
@@ -145,10 +147,8 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
     // Each due person's records, as `person_group` finds them.
     let due_people = tx.execute(
         &format!(
-            "INSERT INTO temp.offboard_group (person_id, member_id)
-             SELECT p.id, q.id FROM people p JOIN people q ON q.email = trim(p.email) COLLATE NOCASE
-             WHERE trim(p.email) <> '' AND {due}
-             UNION SELECT p.id, p.id FROM people p WHERE {due}"
+            "INSERT INTO temp.offboard_group (person_id, member_id) {}",
+            records_sql(&due)
         ),
         [at],
     )?;
@@ -198,15 +198,16 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
         v
     };
     let mut opened = 0;
-    // Cases this call opened, by person: a second record of the same
+    // People this call opened a case for: a second record of the same
     // person joins the first one's case.
-    let mut opened_for: HashMap<i64, i64> = HashMap::new();
+    let mut opened_for: HashSet<i64> = HashSet::new();
     for (person, status, left_at, source, departing_on, marked_by, note) in caseless {
-        let group = groups.get(&person).cloned().unwrap_or_else(|| vec![person]);
-        if group.iter().any(|m| opened_for.contains_key(m)) {
+        let own = [person];
+        let group = groups.get(&person).map_or(&own[..], Vec::as_slice);
+        if group.iter().any(|m| opened_for.contains(m)) {
             continue;
         }
-        let list = in_list(&group);
+        let list = in_list(group);
         let owns: i64 = tx.query_row(
             &format!(
                 "SELECT count(*) FROM identities WHERE status <> 'deleted'
@@ -272,7 +273,7 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
             &serde_json::json!({"person_id": person, "reason": reason, "identities": owns, "reviews": reviews}),
         )?;
         opened += 1;
-        opened_for.insert(person, id);
+        opened_for.insert(person);
     }
     // Items: everything owned or built, for every due person whose case is
     // open (new acquisitions join open cases; a closed case takes none).
