@@ -155,14 +155,6 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
     if due_people == 0 {
         return Ok(0);
     }
-    let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
-    for (person, member) in tx.query_map(
-        "SELECT person_id, member_id FROM temp.offboard_group ORDER BY person_id, member_id",
-        [],
-        |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
-    )? {
-        groups.entry(person).or_default().push(member);
-    }
     // Due people none of whose records has a case yet.
     #[allow(clippy::type_complexity)]
     let caseless: Vec<(
@@ -197,6 +189,17 @@ fn open_cases_among(tx: &Db, now: DateTime<Utc>, only: Option<&[i64]>) -> Result
             .collect::<Result<Vec<_>>>()?;
         v
     };
+    // Their records (read only when someone needs a case: most syncs open none).
+    let mut groups: HashMap<i64, Vec<i64>> = HashMap::new();
+    if !caseless.is_empty() {
+        for (person, member) in tx.query_map(
+            "SELECT person_id, member_id FROM temp.offboard_group ORDER BY person_id, member_id",
+            [],
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+        )? {
+            groups.entry(person).or_default().push(member);
+        }
+    }
     let mut opened = 0;
     // People this call opened a case for: a second record of the same
     // person joins the first one's case.
