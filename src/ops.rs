@@ -437,6 +437,7 @@ pub async fn run_sync(
                     joiners = out.report.joiners,
                     movers = out.report.movers,
                     leavers = out.report.leavers,
+                    unchanged = out.report.unchanged,
                     full = out.full,
                     "sync run applied"
                 );

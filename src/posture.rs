@@ -360,10 +360,19 @@ pub fn refresh_blast(store: &Store) -> Result<()> {
 /// Appends a snapshot of the figures now, and keeps every identity's blast
 /// radius as of now.
 pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<PostureFigures> {
+    let t = std::time::Instant::now();
     let graph = Graph::load(store)?;
+    let loaded = t.elapsed();
     let ranks = record_blast(store, &graph)?;
+    let ranked = t.elapsed();
     let f = figures(store, Some(high_blast_count(&ranks)), now)?;
     store.add_posture_snapshot(now.timestamp(), origin, &serde_json::to_string(&f)?)?;
+    tracing::debug!(
+        graph_ms = loaded.as_millis() as u64,
+        blast_ms = (ranked - loaded).as_millis() as u64,
+        figures_ms = (t.elapsed() - ranked).as_millis() as u64,
+        "posture recorded"
+    );
     Ok(f)
 }
 

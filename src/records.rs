@@ -277,6 +277,78 @@ impl Fetched {
             + self.grants.len()
             + self.delegations.len()
     }
+
+    /// What each identity holds in this fetch (its credentials, grants with
+    /// their conditions, and delegations), digested, by the identity's
+    /// external id; an identity that holds nothing has none. The sync
+    /// stores it with the identity: the next fetch that brings the same
+    /// digest skips reading and comparing that identity's children, since
+    /// applying the same records again changes nothing.
+    ///
+    /// Each record is hashed on its own and the hashes are summed, so the
+    /// order a source lists things in does not matter. Two independent
+    /// 64-bit hashes make 128 bits. `DefaultHasher::new()` is keyed the
+    /// same in every process; a Rust release that changes its algorithm
+    /// costs one full comparison per identity, never a missed change.
+    pub fn children_digests(&self) -> HashMap<&str, ChildrenDigest> {
+        let mut out: HashMap<&str, ChildrenDigest> = HashMap::with_capacity(self.identities.len());
+        for c in &self.credentials {
+            let row = (
+                c.external_id.as_str(),
+                c.kind,
+                c.display_name.as_str(),
+                c.created_at,
+                c.expires_at,
+                c.last_rotated_at,
+                c.last_used_at,
+            );
+            out.entry(c.identity.as_str()).or_default().add(b'c', &row);
+        }
+        for g in &self.grants {
+            let row = (
+                g.resource.as_str(),
+                g.permission.as_str(),
+                g.privilege,
+                g.high_consequence,
+                g.last_used_at,
+            );
+            out.entry(g.identity.as_str()).or_default().add(b'g', &row);
+        }
+        for ((identity, resource, permission), c) in &self.grant_conditions {
+            let row = (resource, permission, &c.condition, &c.excluded);
+            out.entry(identity.as_str()).or_default().add(b'q', &row);
+        }
+        for d in &self.delegations {
+            let row = (d.to.as_str(), d.kind, &d.condition, &d.reason);
+            out.entry(d.from.as_str()).or_default().add(b'd', &row);
+        }
+        out
+    }
+}
+
+/// A digest of what one identity holds in a fetch
+/// ([`Fetched::children_digests`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChildrenDigest([u64; 2]);
+
+impl ChildrenDigest {
+    /// The digest version: what is hashed changes with it.
+    const VERSION: u8 = 1;
+
+    fn add(&mut self, tag: u8, row: &impl std::hash::Hash) {
+        use std::hash::{Hash, Hasher};
+        for (lane, sum) in self.0.iter_mut().enumerate() {
+            let mut h = std::hash::DefaultHasher::new();
+            (Self::VERSION, lane as u8, tag).hash(&mut h);
+            row.hash(&mut h);
+            *sum = sum.wrapping_add(h.finish());
+        }
+    }
+
+    /// As stored: 32 hex digits.
+    pub fn to_hex(self) -> String {
+        format!("{:016x}{:016x}", self.0[0], self.0[1])
+    }
 }
 
 /// The state of a credential, by its own dates first: a credential past its
@@ -331,6 +403,122 @@ pub fn credential_state(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn holdings() -> Fetched {
+        let mut f = Fetched::new(FetchMode::Full);
+        for (identity, resource, permission) in [
+            ("a", "r1", "read"),
+            ("a", "r2", "write"),
+            ("b", "r1", "read"),
+        ] {
+            f.grants.push(GrantRecord {
+                identity: identity.into(),
+                resource: resource.into(),
+                permission: permission.into(),
+                privilege: Privilege::Read,
+                high_consequence: false,
+                last_used_at: None,
+            });
+        }
+        f.credentials.push(CredentialRecord {
+            identity: "a".into(),
+            external_id: "k1".into(),
+            kind: CredentialKind::ApiToken,
+            display_name: "key".into(),
+            created_at: None,
+            expires_at: None,
+            last_rotated_at: None,
+            last_used_at: None,
+        });
+        f.delegations.push(DelegationRecord {
+            from: "b".into(),
+            to: "a".into(),
+            kind: DelegationKind::AssumeRole,
+            condition: None,
+            reason: None,
+        });
+        f
+    }
+
+    #[test]
+    fn an_identitys_digest_ignores_order_and_changes_with_anything_it_holds() {
+        let base = holdings();
+        let d = base.children_digests();
+        let (a, b) = (d["a"], d["b"]);
+        assert_ne!(a, b);
+        assert!(
+            !d.contains_key("c"),
+            "an identity holding nothing has no digest"
+        );
+        assert_eq!(a.to_hex().len(), 32);
+
+        let mut reordered = holdings();
+        reordered.grants.reverse();
+        assert_eq!(
+            reordered.children_digests()["a"],
+            a,
+            "the listing order does not matter"
+        );
+
+        let changes: Vec<(&str, Box<dyn Fn(&mut Fetched)>)> = vec![
+            (
+                "a grant's privilege",
+                Box::new(|f| f.grants[0].privilege = Privilege::Admin),
+            ),
+            (
+                "a grant's last use",
+                Box::new(|f| f.grants[1].last_used_at = Some(Utc::now())),
+            ),
+            (
+                "a grant's resource",
+                Box::new(|f| f.grants[0].resource = "r3".into()),
+            ),
+            (
+                "a grant gone",
+                Box::new(|f| {
+                    f.grants.remove(1);
+                }),
+            ),
+            (
+                "a grant twice",
+                Box::new(|f| {
+                    let g = f.grants[0].clone();
+                    f.grants.push(g);
+                }),
+            ),
+            (
+                "a credential's expiry",
+                Box::new(|f| f.credentials[0].expires_at = Some(Utc::now())),
+            ),
+            (
+                "a credential's name",
+                Box::new(|f| f.credentials[0].display_name = "other".into()),
+            ),
+            (
+                "a condition",
+                Box::new(|f| {
+                    f.grant_conditions.insert(
+                        ("a".into(), "r1".into(), "read".into()),
+                        GrantCondition {
+                            condition: Some("only if MFA".into()),
+                            excluded: vec![],
+                        },
+                    );
+                }),
+            ),
+        ];
+        for (what, change) in changes {
+            let mut f = holdings();
+            change(&mut f);
+            let now = f.children_digests();
+            assert_ne!(now["a"], a, "{what} leaves a's digest as it was");
+            assert_eq!(now["b"], b, "{what} changes b's digest");
+        }
+        let mut f = holdings();
+        f.delegations[0].reason = Some("why".into());
+        assert_ne!(f.children_digests()["b"], b, "a delegation's reason");
+        assert_eq!(f.children_digests()["a"], a, "a delegation is its source's");
+    }
 
     #[test]
     fn warnings_are_capped_and_counted() {

@@ -350,16 +350,17 @@ fn set_refresh_scope(tx: &Db, identities: &[i64]) -> Result<()> {
 }
 
 /// Makes the temporary table `table` (one id column) hold just `ids`.
-fn fill_temp_ids(tx: &Db, table: &str, ids: &[i64]) -> Result<()> {
+/// PostgreSQL sends them in batches, not a round trip each.
+pub(super) fn fill_temp_ids(tx: &Db, table: &str, ids: &[i64]) -> Result<()> {
     tx.execute_batch(&format!(
         "CREATE TEMP TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY); DELETE FROM temp.{table};"
     ))?;
-    let mut st = tx.prepare_cached(&format!(
-        "INSERT INTO temp.{table}(id) VALUES (?1) ON CONFLICT DO NOTHING"
-    ))?;
-    for id in ids {
-        st.execute([id])?;
-    }
+    tx.insert_rows_with(
+        &format!("temp.{table}"),
+        &["id"],
+        "ON CONFLICT DO NOTHING",
+        ids.iter().map(|&id| values![id]),
+    )?;
     Ok(())
 }
 

@@ -1242,6 +1242,26 @@ CREATE INDEX grants_high_consequence ON grants(identity_id) WHERE high_consequen
 DROP INDEX campaign_items_queue;
 "#,
     },
+    Migration {
+        version: 16,
+        description: "identities keep a digest of what the last sync applied to them",
+        sql: r#"
+-- What the identity's credentials, grants and delegations were in the
+-- fetch a sync last applied, digested (Fetched::children_digests): a resync
+-- that brings the same digest skips reading and comparing them (issue 19).
+-- NULL: not known, compare everything. Whatever else writes those rows
+-- clears it.
+ALTER TABLE identities ADD COLUMN children_digest TEXT;
+"#,
+        postgres: r#"
+-- What the identity's credentials, grants and delegations were in the
+-- fetch a sync last applied, digested (Fetched::children_digests): a resync
+-- that brings the same digest skips reading and comparing them (issue 19).
+-- NULL: not known, compare everything. Whatever else writes those rows
+-- clears it.
+ALTER TABLE identities ADD COLUMN children_digest TEXT;
+"#,
+    },
 ];
 
 /// The schema version this build writes.

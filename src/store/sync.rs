@@ -99,6 +99,9 @@ pub struct ApplyReport {
     pub joiners: usize,
     pub movers: usize,
     pub leavers: usize,
+    /// Identities whose credentials, grants and delegations were as the
+    /// last applied fetch had them: the apply neither read nor wrote those.
+    pub unchanged: usize,
 }
 
 /// One kind of write of an apply, batched on PostgreSQL.
@@ -737,7 +740,12 @@ impl Store {
             &serde_json::json!({"run": run.0, "status": status, "warnings": warnings.len(), "mode": f.mode.as_str(), "items": report.items,
                                 "joiners": report.joiners, "movers": report.movers, "leavers": report.leavers}),
         )?;
+        let committing = std::time::Instant::now();
         tx.commit()?;
+        tracing::debug!(
+            ms = committing.elapsed().as_millis() as u64,
+            "sync committed"
+        );
         Ok(report)
     }
 }
@@ -768,6 +776,8 @@ struct ExistingIdentity {
     purpose: String,
     intended: String,
     interval: Option<i64>,
+    /// What the last applied fetch had it hold (`children_digest`).
+    digest: Option<String>,
 }
 
 const PERSON_COLUMNS: &[&str] = &[
@@ -820,6 +830,7 @@ const IDENTITY_COLUMNS: &[&str] = &[
     "review_interval_days",
     "created_at",
     "last_used_at",
+    "children_digest",
 ];
 const CREDENTIAL_COLUMNS: &[&str] = &[
     "id",
@@ -867,6 +878,15 @@ fn apply(
     changed: &mut Changed,
 ) -> Result<()> {
     let now_ts = to_ts(now);
+    let mut step = std::time::Instant::now();
+    let mut timed = |name: &str| {
+        tracing::debug!(
+            step = name,
+            ms = step.elapsed().as_millis() as u64,
+            "sync apply step"
+        );
+        step = std::time::Instant::now();
+    };
 
     // People, first without managers (they may point at each other).
     let mut people: HashMap<String, ExistingPerson> = HashMap::new();
@@ -1031,6 +1051,7 @@ fn apply(
         )?;
     }
     managers.flush(tx)?;
+    timed("people");
     // People no longer in the source have left it.
     let gone: Vec<&ExistingPerson> = match f.mode {
         FetchMode::Full => people
@@ -1146,12 +1167,13 @@ fn apply(
         });
     }
 
+    timed("resources");
     // Identities.
     let mut identities: HashMap<String, ExistingIdentity> = HashMap::new();
     {
         let mut st = tx.prepare(
             "SELECT external_id, id, status, owner_id, registered, name, kind, builder_id, team, environment,
-                    last_used_at, agent_class, purpose, intended_blast_radius, review_interval_days
+                    last_used_at, agent_class, purpose, intended_blast_radius, review_interval_days, children_digest
              FROM identities WHERE source_id = ?1",
         )?;
         let rows = st.query_map([source], |r| {
@@ -1172,6 +1194,7 @@ fn apply(
                     purpose: r.get(12)?,
                     intended: r.get(13)?,
                     interval: r.get(14)?,
+                    digest: r.get(15)?,
                 },
             ))
         })?;
@@ -1205,10 +1228,11 @@ fn apply(
              status = excluded.status, purpose = excluded.purpose, builder_id = excluded.builder_id,
              owner_id = excluded.owner_id, team = excluded.team, environment = excluded.environment,
              registered = excluded.registered, intended_blast_radius = excluded.intended_blast_radius,
-             review_interval_days = excluded.review_interval_days, last_used_at = excluded.last_used_at",
+             review_interval_days = excluded.review_interval_days, last_used_at = excluded.last_used_at,
+             children_digest = excluded.children_digest",
         "UPDATE identities SET name = ?4, kind = ?5, agent_class = ?6, status = ?7, purpose = ?8, builder_id = ?9,
              owner_id = ?10, team = ?11, environment = ?12, registered = ?13, intended_blast_radius = ?14,
-             review_interval_days = ?15, last_used_at = ?17
+             review_interval_days = ?15, last_used_at = ?17, children_digest = ?18
          WHERE id = ?1",
     );
     let mut insert = Batch::new(
@@ -1217,9 +1241,23 @@ fn apply(
         "",
         "INSERT INTO identities(id, source_id, external_id, name, kind, agent_class, status, purpose, builder_id,
              owner_id, team, environment, registered, intended_blast_radius, review_interval_days, created_at,
-             last_used_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             last_used_at, children_digest)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     );
+    // An identity whose row is as stored but whose children are not: the
+    // new digest alone (the whole row for PostgreSQL's INSERT, which checks
+    // NOT NULL before the conflict).
+    let mut digest_only = Batch::new(
+        "identities",
+        IDENTITY_COLUMNS,
+        "ON CONFLICT (id) DO UPDATE SET children_digest = excluded.children_digest",
+        "UPDATE identities SET children_digest = ?18 WHERE id = ?1",
+    );
+    // What each identity holds in this fetch; an identity whose digest is
+    // as stored is `clean`: its children's apply skips it (applying the
+    // same records again would change nothing), whatever its row does.
+    let digests = f.children_digests();
+    let mut clean: HashSet<i64> = HashSet::new();
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
     let mut touched: Touched<'_> = HashMap::with_capacity(f.identities.len());
     for i in &f.identities {
@@ -1246,13 +1284,26 @@ fn apply(
             None => None,
         };
         let created = to_ts(i.created_at.unwrap_or(now));
-        match identities.get(&i.external_id) {
+        let digest = digests
+            .get(i.external_id.as_str())
+            .copied()
+            .unwrap_or_default()
+            .to_hex();
+        let existing = identities.get(&i.external_id);
+        if let Some(old) = existing.filter(|old| old.digest.as_deref() == Some(digest.as_str())) {
+            clean.insert(old.id);
+        }
+        match existing {
             Some(old) if identity_unchanged(old, i, owner, builder) => {
+                if !clean.contains(&old.id) {
+                    let row = identity_row(Some(old), i, owner, builder);
+                    digest_only.push(tx, row.values(old.id, source, i, created, &digest))?;
+                }
                 touched.insert(i.external_id.as_str(), (old.id, false, i.name.as_str()));
             }
             Some(old) => {
                 let row = identity_row(Some(old), i, owner, builder);
-                update.push(tx, row.values(old.id, source, i, created))?;
+                update.push(tx, row.values(old.id, source, i, created, &digest))?;
                 let events = lifecycle::identity_changed(
                     IdentityFacts {
                         status: old.status,
@@ -1274,7 +1325,7 @@ fn apply(
             None => {
                 let id = next_id(&mut ids, "identities")?;
                 let row = identity_row(None, i, owner, builder);
-                insert.push(tx, row.values(id, source, i, created))?;
+                insert.push(tx, row.values(id, source, i, created, &digest))?;
                 let event = lifecycle::identity_new(i.kind.as_str());
                 ev.record(Subject::Identity, id, &i.name, Some(event))?;
                 changed.identities.insert(id);
@@ -1285,6 +1336,7 @@ fn apply(
     // Credentials, grants and delegations point at these rows.
     update.flush(tx)?;
     insert.flush(tx)?;
+    digest_only.flush(tx)?;
     let removed: Vec<(&String, &ExistingIdentity)> = match f.mode {
         FetchMode::Full => identities
             .iter()
@@ -1308,14 +1360,27 @@ fn apply(
             "DELETE FROM credentials WHERE identity_id = ?1",
             "DELETE FROM grants WHERE identity_id = ?1",
             "DELETE FROM delegations WHERE from_id = ?1",
+            // It holds nothing now: should it return, compare everything.
+            "UPDATE identities SET children_digest = NULL WHERE id = ?1",
         ] {
             tx.prepare_cached(sql)?.execute([old.id])?;
         }
     }
 
-    apply_credentials(tx, source, f, &touched, ev, changed)?;
-    apply_grants(tx, source, f, &touched, &resources, ev, changed)?;
-    apply_delegations(tx, source, f, &touched, &identities, ev, changed)?;
+    let held = Held::new(tx, &touched, &clean)?;
+    ev.report.unchanged = clean.len();
+    tracing::debug!(
+        identities = touched.len(),
+        unchanged = clean.len(),
+        "identities whose children are as stored"
+    );
+    timed("identities");
+    apply_credentials(tx, source, f, &touched, &held, now_ts, ev, changed)?;
+    timed("credentials");
+    apply_grants(tx, source, f, &touched, &resources, &held, ev, changed)?;
+    timed("grants");
+    apply_delegations(tx, source, f, &touched, &identities, &held, ev, changed)?;
+    timed("delegations");
     for id in stale_resources {
         tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
             .execute([id])?;
@@ -1378,6 +1443,7 @@ impl IdentityRow<'_> {
         source: SourceId,
         i: &crate::records::IdentityRecord,
         created: i64,
+        digest: &str,
     ) -> Vec<Value> {
         values![
             id,
@@ -1396,7 +1462,8 @@ impl IdentityRow<'_> {
             self.intended,
             self.interval,
             created,
-            self.last_used
+            self.last_used,
+            digest
         ]
     }
 }
@@ -1471,11 +1538,57 @@ struct Changed {
     resources: HashSet<i64>,
 }
 
+/// Whose stored children the apply reads and compares: every touched
+/// identity but the clean ones (digest as stored). When at least
+/// half are clean, only the others' are read, through `temp.sync_dirty`;
+/// otherwise every identity of the source's, in one scan.
+struct Held<'a> {
+    clean: &'a HashSet<i64>,
+    dirty_only: bool,
+}
+
+impl<'a> Held<'a> {
+    fn new(tx: &Db, touched: &Touched<'_>, clean: &'a HashSet<i64>) -> Result<Held<'a>> {
+        let dirty_only = !clean.is_empty() && clean.len() * 2 >= touched.len();
+        if dirty_only {
+            let mut dirty: Vec<i64> = touched
+                .values()
+                .map(|t| t.0)
+                .filter(|id| !clean.contains(id))
+                .collect();
+            dirty.sort_unstable();
+            super::load::fill_temp_ids(tx, "sync_dirty", &dirty)?;
+            tx.analyze("sync_dirty")?;
+        }
+        Ok(Held { clean, dirty_only })
+    }
+
+    /// The joins and filter after `FROM <children> <alias>` that select
+    /// the stored children to compare, by their identity `column`; `?1` is
+    /// the source.
+    fn scope(&self, column: &str) -> String {
+        if self.dirty_only {
+            format!(
+                "JOIN temp.sync_dirty dirty ON dirty.id = {column} JOIN identities i ON i.id = dirty.id WHERE i.source_id = ?1"
+            )
+        } else {
+            format!("JOIN identities i ON i.id = {column} WHERE i.source_id = ?1")
+        }
+    }
+
+    /// True when the identity's children are as stored: nothing to do.
+    fn skips(&self, identity: i64) -> bool {
+        self.clean.contains(&identity)
+    }
+}
+
 fn apply_credentials(
     tx: &Db,
     source: SourceId,
     f: &Fetched,
     touched: &Touched<'_>,
+    held_by: &Held<'_>,
+    now_ts: i64,
     ev: &mut Events<'_>,
     changed: &mut Changed,
 ) -> Result<()> {
@@ -1490,16 +1603,20 @@ fn apply_credentials(
                 ),
             ));
         };
+        if held_by.skips(id) {
+            continue;
+        }
         incoming.entry(id).or_default().push(c);
     }
-    // Everything the source's identities hold now, in one query.
+    // Everything the identities to compare hold now, in one query.
     let mut existing: HashMap<i64, HashMap<String, CredRow>> = HashMap::new();
     {
-        let mut st = tx.prepare(
+        let mut st = tx.prepare(&format!(
             "SELECT c.identity_id, c.external_id, c.id, c.kind, c.display_name, c.created_at, c.expires_at,
                     c.last_rotated_at, c.last_used_at
-             FROM credentials c JOIN identities i ON i.id = c.identity_id WHERE i.source_id = ?1",
-        )?;
+             FROM credentials c {}",
+            held_by.scope("c.identity_id")
+        ))?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<i64>(0)?,
@@ -1547,10 +1664,17 @@ fn apply_credentials(
              last_rotated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     );
     for &(identity, is_new, name) in touched.values() {
+        if held_by.skips(identity) {
+            continue;
+        }
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         for c in incoming.remove(&identity).unwrap_or_default() {
-            let created = to_ts(c.created_at.unwrap_or_else(Utc::now));
+            // A source that does not date a credential: first seen.
+            let stored = held.get(&c.external_id);
+            let created = to_ts_opt(c.created_at)
+                .or(stored.map(|old| old.3))
+                .unwrap_or(now_ts);
             let row = (
                 c.kind,
                 c.display_name.clone(),
@@ -1558,7 +1682,7 @@ fn apply_credentials(
                 to_ts_opt(c.expires_at),
                 to_ts_opt(c.last_rotated_at),
             );
-            match held.get(&c.external_id) {
+            match stored {
                 Some(old) => {
                     keep.insert(old.0);
                     let used = to_ts_opt(c.last_used_at).or(old.6);
@@ -1619,6 +1743,7 @@ fn apply_grants(
     f: &Fetched,
     touched: &Touched<'_>,
     resources: &HashMap<String, i64>,
+    held_by: &Held<'_>,
     ev: &mut Events<'_>,
     changed: &mut Changed,
 ) -> Result<()> {
@@ -1631,7 +1756,7 @@ fn apply_grants(
         Option<String>,
         Option<String>,
     );
-    let mut incoming: HashMap<i64, Vec<&crate::records::GrantRecord>> = HashMap::new();
+    let mut incoming: HashMap<i64, Vec<(i64, &crate::records::GrantRecord)>> = HashMap::new();
     for g in &f.grants {
         let Some(&(id, ..)) = touched.get(g.identity.as_str()) else {
             return Err(Error::invalid(format!(
@@ -1639,15 +1764,25 @@ fn apply_grants(
                 g.identity
             )));
         };
-        incoming.entry(id).or_default().push(g);
+        let Some(&rid) = resources.get(&g.resource) else {
+            return Err(Error::invalid(format!(
+                "grant {} of {} refers to resource {} which the source did not return",
+                g.permission, g.identity, g.resource
+            )));
+        };
+        if held_by.skips(id) {
+            continue;
+        }
+        incoming.entry(id).or_default().push((rid, g));
     }
     let mut existing: HashMap<i64, HashMap<(i64, String), GrantRow>> = HashMap::new();
     {
-        let mut st = tx.prepare(
+        let mut st = tx.prepare(&format!(
             "SELECT g.identity_id, g.resource_id, g.permission, g.id, g.privilege, g.high_consequence, g.last_used_at,
                     g.condition, g.excluded
-             FROM grants g JOIN identities i ON i.id = g.identity_id WHERE i.source_id = ?1",
-        )?;
+             FROM grants g {}",
+            held_by.scope("g.identity_id")
+        ))?;
         let rows = st.query_map([source], |r| {
             Ok((
                 r.get::<i64>(0)?,
@@ -1684,22 +1819,24 @@ fn apply_grants(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     );
     for (_, &(identity, is_new, name)) in touched {
+        if held_by.skips(identity) {
+            continue;
+        }
         let held = existing.remove(&identity).unwrap_or_default();
         let mut keep: HashSet<i64> = HashSet::new();
         let (mut added, mut removed) = (0usize, 0usize);
-        for g in incoming.remove(&identity).unwrap_or_default() {
-            let Some(&rid) = resources.get(&g.resource) else {
-                return Err(Error::invalid(format!(
-                    "grant {} of {} refers to resource {} which the source did not return",
-                    g.permission, g.identity, g.resource
-                )));
-            };
+        for (rid, g) in incoming.remove(&identity).unwrap_or_default() {
             // What qualifies it (AWS: conditions, partial denies).
-            let (condition, excluded) = match f.grant_conditions.get(&(
-                g.identity.clone(),
-                g.resource.clone(),
-                g.permission.clone(),
-            )) {
+            let qualified = if f.grant_conditions.is_empty() {
+                None
+            } else {
+                f.grant_conditions.get(&(
+                    g.identity.clone(),
+                    g.resource.clone(),
+                    g.permission.clone(),
+                ))
+            };
+            let (condition, excluded) = match qualified {
                 Some(c) => (
                     c.condition.clone(),
                     (!c.excluded.is_empty())
@@ -1787,6 +1924,7 @@ fn apply_delegations(
     f: &Fetched,
     touched: &Touched<'_>,
     before: &HashMap<String, ExistingIdentity>,
+    held_by: &Held<'_>,
     ev: &mut Events<'_>,
     changed: &mut Changed,
 ) -> Result<()> {
@@ -1806,6 +1944,9 @@ fn apply_delegations(
                 d.from, d.to
             )));
         };
+        if held_by.skips(from) {
+            continue;
+        }
         // The same edge twice: an unconditional one wins, then the first.
         let e = incoming
             .entry(from)
@@ -1819,10 +1960,10 @@ fn apply_delegations(
     // What the source's identities delegate to now, in one query (touched
     // identities are all the source's).
     let mut existing: HashMap<i64, Edges> = HashMap::new();
-    tx.prepare(
-        "SELECT d.from_id, d.to_id, d.kind, d.condition, d.reason FROM delegations d
-         JOIN identities i ON i.id = d.from_id WHERE i.source_id = ?1",
-    )?
+    tx.prepare(&format!(
+        "SELECT d.from_id, d.to_id, d.kind, d.condition, d.reason FROM delegations d {}",
+        held_by.scope("d.from_id")
+    ))?
     .for_each([source], |r| {
         existing
             .entry(r.get(0)?)
@@ -1837,6 +1978,9 @@ fn apply_delegations(
         "INSERT INTO delegations(from_id, to_id, kind, condition, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
     );
     for (_, &(identity, is_new, name)) in touched {
+        if held_by.skips(identity) {
+            continue;
+        }
         let existing = existing.remove(&identity).unwrap_or_default();
         let wanted = incoming.remove(&identity).unwrap_or_default();
         if existing == wanted {

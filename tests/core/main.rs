@@ -28,6 +28,7 @@ mod ldap_ranged;
 mod layout;
 mod offboarding;
 mod postgres;
+mod resync;
 mod shell;
 mod store;
 mod sync_aws;

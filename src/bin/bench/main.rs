@@ -702,11 +702,12 @@ fn run_sync(size: DemoSize, target: &target::Target) -> custodian::Result<Report
     let (re_fetch_s, re_apply_s) = split(t);
     let re_s = t.elapsed().as_secs_f64();
     lines.push(format!(
-        "resync, 1% changed ({n_change} identities): {} items in {re_s:.2}s = {:.0} items/s; {} movers, {} leavers: fetch {re_fetch_s:.2}s, apply {re_apply_s:.2}s = {:.0}% of the full apply (goal <= 10%); peak RSS {:.0} MiB",
+        "resync, 1% changed ({n_change} identities): {} items in {re_s:.2}s = {:.0} items/s; {} movers, {} leavers, {} identities unchanged: fetch {re_fetch_s:.2}s, apply {re_apply_s:.2}s = {:.0}% of the full apply (goal <= 10%); peak RSS {:.0} MiB",
         re.report.items,
         re.report.items as f64 / re_s,
         re.report.movers,
         re.report.leavers,
+        re.report.unchanged,
         100.0 * re_apply_s / full_apply_s.max(f64::EPSILON),
         peak_rss_mib()
     ));
