@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::model::{
     AgentClass, CredentialKind, DelegationKind, IdentityKind, IdentityStatus, PersonStatus,
@@ -285,13 +286,16 @@ impl Fetched {
     /// digest skips reading and comparing that identity's children, since
     /// applying the same records again changes nothing.
     ///
-    /// Each record is hashed on its own and the hashes are summed, so the
-    /// order a source lists things in does not matter. Two independent
-    /// 64-bit hashes make 128 bits. `DefaultHasher::new()` is keyed the
-    /// same in every process; a Rust release that changes its algorithm
-    /// costs one full comparison per identity, never a missed change.
+    /// Each record is hashed on its own (SHA-256), and an identity's digest
+    /// is the SHA-256 of its records' hashes in sorted order: the order a
+    /// source lists things in does not matter, and the source's data cannot
+    /// steer two different holdings to one digest (a sum of hashes could be
+    /// steered so, and a change would then go unseen). The records are fed
+    /// through their `Hash` impls, which are stable on one machine; a
+    /// release that changes one costs one full comparison per identity,
+    /// never a missed change.
     pub fn children_digests(&self) -> HashMap<&str, ChildrenDigest> {
-        let mut out: HashMap<&str, ChildrenDigest> = HashMap::with_capacity(self.identities.len());
+        let mut rows: HashMap<&str, Vec<[u8; 32]>> = HashMap::with_capacity(self.identities.len());
         for c in &self.credentials {
             let row = (
                 c.external_id.as_str(),
@@ -302,7 +306,9 @@ impl Fetched {
                 c.last_rotated_at,
                 c.last_used_at,
             );
-            out.entry(c.identity.as_str()).or_default().add(b'c', &row);
+            rows.entry(c.identity.as_str())
+                .or_default()
+                .push(ChildrenDigest::row(b'c', &row));
         }
         for g in &self.grants {
             let row = (
@@ -312,42 +318,74 @@ impl Fetched {
                 g.high_consequence,
                 g.last_used_at,
             );
-            out.entry(g.identity.as_str()).or_default().add(b'g', &row);
+            rows.entry(g.identity.as_str())
+                .or_default()
+                .push(ChildrenDigest::row(b'g', &row));
         }
         for ((identity, resource, permission), c) in &self.grant_conditions {
             let row = (resource, permission, &c.condition, &c.excluded);
-            out.entry(identity.as_str()).or_default().add(b'q', &row);
+            rows.entry(identity.as_str())
+                .or_default()
+                .push(ChildrenDigest::row(b'q', &row));
         }
         for d in &self.delegations {
             let row = (d.to.as_str(), d.kind, &d.condition, &d.reason);
-            out.entry(d.from.as_str()).or_default().add(b'd', &row);
+            rows.entry(d.from.as_str())
+                .or_default()
+                .push(ChildrenDigest::row(b'd', &row));
         }
-        out
+        rows.into_iter()
+            .map(|(identity, mut hashes)| {
+                hashes.sort_unstable();
+                let mut h = Sha256::new();
+                h.update([ChildrenDigest::VERSION]);
+                for row in &hashes {
+                    h.update(row);
+                }
+                (identity, ChildrenDigest(h.finalize().into()))
+            })
+            .collect()
     }
 }
 
 /// A digest of what one identity holds in a fetch
-/// ([`Fetched::children_digests`]).
+/// ([`Fetched::children_digests`]); all zeros: it holds nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChildrenDigest([u64; 2]);
+pub struct ChildrenDigest([u8; 32]);
+
+/// Feeds `Hash` impls into SHA-256.
+struct Feed(Sha256);
+
+impl std::hash::Hasher for Feed {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
 
 impl ChildrenDigest {
     /// The digest version: what is hashed changes with it.
     const VERSION: u8 = 1;
 
-    fn add(&mut self, tag: u8, row: &impl std::hash::Hash) {
-        use std::hash::{Hash, Hasher};
-        for (lane, sum) in self.0.iter_mut().enumerate() {
-            let mut h = std::hash::DefaultHasher::new();
-            (Self::VERSION, lane as u8, tag).hash(&mut h);
-            row.hash(&mut h);
-            *sum = sum.wrapping_add(h.finish());
-        }
+    fn row(tag: u8, row: &impl std::hash::Hash) -> [u8; 32] {
+        use std::hash::Hash;
+        let mut feed = Feed(Sha256::new());
+        (Self::VERSION, tag).hash(&mut feed);
+        row.hash(&mut feed);
+        feed.0.finalize().into()
     }
 
-    /// As stored: 32 hex digits.
+    /// As stored: 64 hex digits.
     pub fn to_hex(self) -> String {
-        format!("{:016x}{:016x}", self.0[0], self.0[1])
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(64);
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        out
     }
 }
 
@@ -450,7 +488,8 @@ mod tests {
             !d.contains_key("c"),
             "an identity holding nothing has no digest"
         );
-        assert_eq!(a.to_hex().len(), 32);
+        assert_eq!(a.to_hex().len(), 64);
+        assert_eq!(ChildrenDigest([0x0f; 32]).to_hex(), "0f".repeat(32));
 
         let mut reordered = holdings();
         reordered.grants.reverse();

@@ -1244,7 +1244,7 @@ DROP INDEX campaign_items_queue;
     },
     Migration {
         version: 16,
-        description: "identities keep a digest of what the last sync applied to them",
+        description: "identities keep a digest of what the last sync applied to them; unbaselined ones are indexed",
         sql: r#"
 -- What the identity's credentials, grants and delegations were in the
 -- fetch a sync last applied, digested (Fetched::children_digests): a resync
@@ -1252,6 +1252,9 @@ DROP INDEX campaign_items_queue;
 -- NULL: not known, compare everything. Whatever else writes those rows
 -- clears it.
 ALTER TABLE identities ADD COLUMN children_digest TEXT;
+-- Each sync baselines the identities it has not yet (track_drift): from
+-- this index, not a read of every identity row of the source.
+CREATE INDEX identities_unbaselined ON identities(source_id) WHERE baseline_at IS NULL;
 "#,
         postgres: r#"
 -- What the identity's credentials, grants and delegations were in the
@@ -1260,6 +1263,9 @@ ALTER TABLE identities ADD COLUMN children_digest TEXT;
 -- NULL: not known, compare everything. Whatever else writes those rows
 -- clears it.
 ALTER TABLE identities ADD COLUMN children_digest TEXT;
+-- Each sync baselines the identities it has not yet (track_drift): from
+-- this index, not a read of every identity row of the source.
+CREATE INDEX identities_unbaselined ON identities(source_id) WHERE baseline_at IS NULL;
 "#,
     },
 ];

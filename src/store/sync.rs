@@ -1215,6 +1215,7 @@ fn apply(
             .collect::<Result<HashMap<_, _>>>()?;
         v
     };
+    timed("identities read");
     let new_identities = f
         .identities
         .iter()
@@ -1257,6 +1258,7 @@ fn apply(
     // as stored is `clean`: its children's apply skips it (applying the
     // same records again would change nothing), whatever its row does.
     let digests = f.children_digests();
+    timed("digests");
     let mut clean: HashSet<i64> = HashSet::new();
     // Identities whose children (credentials, grants, delegations) this fetch replaces.
     let mut touched: Touched<'_> = HashMap::with_capacity(f.identities.len());
@@ -2104,6 +2106,7 @@ fn track_drift(
     scoped: bool,
 ) -> Result<()> {
     let at = to_ts(now);
+    let started = std::time::Instant::now();
     let among = if scoped {
         format!(" AND i.id IN (SELECT id FROM {})", super::load::SCOPE)
     } else {
@@ -2115,6 +2118,7 @@ fn track_drift(
          WHERE source_id = ?1 AND baseline_at IS NULL",
         params![source, at],
     )?;
+    let baselined = started.elapsed();
     let baseline = tx.pick(
         "SELECT value FROM json_each(i.baseline_resources)",
         "SELECT value::bigint FROM json_array_elements_text(i.baseline_resources::json)",
@@ -2131,6 +2135,7 @@ fn track_drift(
          WHERE identities.id = d.id AND identities.drift IS DISTINCT FROM d.text"),
         [source],
     )?;
+    let drifted = started.elapsed();
     tx.execute(
         "UPDATE identities SET drift = coalesce(drift || '; ', '') || e.detail FROM (
              SELECT subject_id AS id, detail FROM lifecycle_events
@@ -2138,5 +2143,11 @@ fn track_drift(
          WHERE identities.id = e.id",
         [run.0],
     )?;
+    tracing::debug!(
+        baseline_ms = baselined.as_millis() as u64,
+        drift_ms = (drifted - baselined).as_millis() as u64,
+        again_ms = (started.elapsed() - drifted).as_millis() as u64,
+        "drift tracked"
+    );
     Ok(())
 }
