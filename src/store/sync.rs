@@ -102,6 +102,10 @@ pub struct ApplyReport {
     /// Identities whose credentials, grants and delegations were as the
     /// last applied fetch had them: the apply neither read nor wrote those.
     pub unchanged: usize,
+    /// The apply wrote something the access graph is made of (an identity,
+    /// what one holds, a resource), or removed the demo: blast radii must
+    /// be ranked again. False: the stored ones stand.
+    pub graph_changed: bool,
 }
 
 /// One kind of write of an apply, batched on PostgreSQL.
@@ -276,9 +280,11 @@ fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
 /// transaction that applies its first successful fetch (a failed first sync
 /// leaves the demo as it was). Demo sources are the ones a load wrote
 /// (`created_at` 0); what was done on the demo is named in the audit log.
-fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
+/// Removes the demo organisation before the first real source's apply;
+/// true when there was one.
+fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<bool> {
     if demo_dataset(tx)?.is_none() {
-        return Ok(());
+        return Ok(false);
     }
     // Campaigns, decisions, cases, registrations or tasks someone made on
     // the demo organisation go with it: never without being asked.
@@ -294,7 +300,7 @@ fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<()> {
     }
     wipe_demo(tx, "demo.replace", &format!("source {source}"), now)?;
     tracing::info!("first real source synced: demo organisation removed");
-    Ok(())
+    Ok(true)
 }
 
 fn demo_dataset(tx: &Db) -> Result<Option<String>> {
@@ -615,7 +621,7 @@ impl Store {
         if exists.is_none() {
             return Err(Error::not_found(format!("no source with id {source}")));
         }
-        replace_demo(&tx, source, now)?;
+        let demo_replaced = replace_demo(&tx, source, now)?;
         let started = std::time::Instant::now();
         let mut changed = Changed::default();
         let report = {
@@ -626,6 +632,9 @@ impl Store {
         };
         let report = ApplyReport {
             items: f.item_count(),
+            graph_changed: demo_replaced
+                || !changed.identities.is_empty()
+                || !changed.resources.is_empty(),
             ..report
         };
         let applied = started.elapsed();
@@ -1386,6 +1395,8 @@ fn apply(
     for id in stale_resources {
         tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
             .execute([id])?;
+        // A wildcard grant's cover is every resource of its account.
+        changed.resources.insert(id);
     }
     ev.flush()
 }

@@ -347,7 +347,8 @@ impl Fetch {
         match store.apply_fetch(self.source, self.run, &self.fetched, now) {
             Ok(report) => {
                 // The trend's data point; the sync itself has landed either way.
-                if let Err(e) = crate::posture::record(store, "sync", now) {
+                if let Err(e) = crate::posture::record_after_sync(store, report.graph_changed, now)
+                {
                     tracing::warn!(error = %e, "could not record the posture snapshot");
                 }
                 Ok(SyncOutcome {

@@ -243,3 +243,84 @@ fn a_skipped_identitys_grant_on_a_vanished_resource_still_fails_the_apply() {
     assert!(err.to_string().contains("resource r2"), "{err}");
     assert_eq!(holdings(&store), before);
 }
+
+fn blast_of(store: &Store, identity: &str) -> f64 {
+    store
+        .raw_db()
+        .query_row(
+            "SELECT blast_score FROM identities WHERE external_id = ?1",
+            [identity],
+            |r| r.get::<f64>(0),
+        )
+        .unwrap()
+}
+
+/// A sync that wrote nothing the access graph is made of keeps the stored
+/// blast radii (and still adds its point to the trend); one that did ranks
+/// the graph again.
+#[test]
+fn a_resync_that_changes_nothing_keeps_the_stored_blast_radii_and_one_that_does_ranks_again() {
+    use custodian::posture::{record_after_sync, trend};
+    let mut store = crate::util::test_store();
+    let src = store
+        .add_source("test", "Registry", &serde_json::json!({}), now())
+        .unwrap();
+    let first = sync(&mut store, src, &fetch(|_| {}), days_ago(5));
+    assert!(first.graph_changed);
+    record_after_sync(&store, first.graph_changed, days_ago(5)).unwrap();
+    let ranked = blast_of(&store, "svc-a");
+    let points = trend(&store, 100).unwrap().len();
+
+    // A mark on the stored radius: only ranking again removes it.
+    store
+        .raw_db()
+        .execute(
+            "UPDATE identities SET blast_score = blast_score + 1000 WHERE external_id = 'svc-a'",
+            [],
+        )
+        .unwrap();
+    let person_renamed = |f: &mut Fetched| f.people[0].display_name = "Uma B.".into();
+    let same = sync(&mut store, src, &fetch(person_renamed), days_ago(4));
+    assert!(!same.graph_changed, "a person's name is not in the graph");
+    record_after_sync(&store, same.graph_changed, days_ago(4)).unwrap();
+    assert_eq!(blast_of(&store, "svc-a"), ranked + 1000.0);
+    assert_eq!(trend(&store, 100).unwrap().len(), points + 1);
+
+    for (what, edit) in [
+        (
+            "a delegation",
+            Box::new(|f: &mut Fetched| {
+                person_renamed(f);
+                f.delegations.push(DelegationRecord {
+                    from: "svc-c".into(),
+                    to: "svc-a".into(),
+                    kind: DelegationKind::AssumeRole,
+                    condition: None,
+                    reason: None,
+                });
+            }) as Box<dyn Fn(&mut Fetched)>,
+        ),
+        (
+            "a resource's sensitivity",
+            Box::new(|f: &mut Fetched| {
+                person_renamed(f);
+                f.resources[1].sensitivity = Sensitivity::Critical;
+            }),
+        ),
+    ] {
+        store
+            .raw_db()
+            .execute(
+                "UPDATE identities SET blast_score = blast_score + 1000 WHERE external_id = 'svc-a'",
+                [],
+            )
+            .unwrap();
+        let changed = sync(&mut store, src, &fetch(edit), days_ago(3));
+        assert!(changed.graph_changed, "{what}");
+        record_after_sync(&store, changed.graph_changed, days_ago(3)).unwrap();
+        assert!(
+            blast_of(&store, "svc-a") < ranked + 1000.0,
+            "{what}: the radii are ranked again"
+        );
+    }
+}
