@@ -165,6 +165,21 @@ impl Batch {
     }
 }
 
+/// Logs (at debug) how long each named step of a sync's `phase` took,
+/// from the previous call or from the start.
+fn steps(phase: &'static str) -> impl FnMut(&str) {
+    let mut step = std::time::Instant::now();
+    move |name: &str| {
+        tracing::debug!(
+            phase,
+            step = name,
+            ms = step.elapsed().as_millis() as u64,
+            "sync step"
+        );
+        step = std::time::Instant::now();
+    }
+}
+
 /// The next of the ids [`Db::reserve_ids`] handed out.
 fn next_id(ids: &mut std::vec::IntoIter<i64>, table: &str) -> Result<i64> {
     ids.next()
@@ -648,15 +663,7 @@ impl Store {
         if bulk {
             super::load::analyze_written(&tx)?;
         }
-        let mut step = std::time::Instant::now();
-        let mut timed = |name: &str| {
-            tracing::debug!(
-                step = name,
-                ms = step.elapsed().as_millis() as u64,
-                "sync derive step"
-            );
-            step = std::time::Instant::now();
-        };
+        let mut timed = steps("derive");
         flag_movers(&tx, run)?;
         timed("flag_movers");
         // Every identity, when the clock may have made findings of unchanged
@@ -887,15 +894,7 @@ fn apply(
     changed: &mut Changed,
 ) -> Result<()> {
     let now_ts = to_ts(now);
-    let mut step = std::time::Instant::now();
-    let mut timed = |name: &str| {
-        tracing::debug!(
-            step = name,
-            ms = step.elapsed().as_millis() as u64,
-            "sync apply step"
-        );
-        step = std::time::Instant::now();
-    };
+    let mut timed = steps("apply");
 
     // People, first without managers (they may point at each other).
     let mut people: HashMap<String, ExistingPerson> = HashMap::new();
