@@ -102,9 +102,10 @@ pub struct ApplyReport {
     /// Identities whose credentials, grants and delegations were as the
     /// last applied fetch had them: the apply neither read nor wrote those.
     pub unchanged: usize,
-    /// The apply wrote something the access graph is made of (an identity,
-    /// what one holds, a resource), or removed the demo: blast radii must
-    /// be ranked again. False: the stored ones stand.
+    /// The apply wrote something the access graph is made of (what the
+    /// graph holds of an identity, a grant, a delegation, a resource), or
+    /// removed the demo: blast radii must be ranked again. False (owners,
+    /// last use, credentials, people at most): the stored ones stand.
     pub graph_changed: bool,
 }
 
@@ -647,9 +648,7 @@ impl Store {
         };
         let report = ApplyReport {
             items: f.item_count(),
-            graph_changed: demo_replaced
-                || !changed.identities.is_empty()
-                || !changed.resources.is_empty(),
+            graph_changed: demo_replaced || changed.graph || !changed.resources.is_empty(),
             ..report
         };
         let applied = started.elapsed();
@@ -1329,6 +1328,11 @@ fn apply(
                 for event in events {
                     ev.record(Subject::Identity, old.id, &i.name, Some(event))?;
                 }
+                // What the access graph holds of an identity (blast::GraphIdentity).
+                changed.graph |= old.name != i.name
+                    || old.kind != i.kind
+                    || old.status != i.status
+                    || old.intended != row.intended;
                 changed.identities.insert(old.id);
                 touched.insert(i.external_id.as_str(), (old.id, false, i.name.as_str()));
             }
@@ -1339,6 +1343,7 @@ fn apply(
                 let event = lifecycle::identity_new(i.kind.as_str());
                 ev.record(Subject::Identity, id, &i.name, Some(event))?;
                 changed.identities.insert(id);
+                changed.graph = true;
                 touched.insert(i.external_id.as_str(), (id, true, i.name.as_str()));
             }
         }
@@ -1360,6 +1365,7 @@ fn apply(
     };
     for (_, old) in removed {
         changed.identities.insert(old.id);
+        changed.graph = true;
         if let Some(event) = lifecycle::identity_removed(old.status) {
             tx.prepare_cached("UPDATE identities SET status = 'deleted' WHERE id = ?1")?
                 .execute([old.id])?;
@@ -1548,6 +1554,18 @@ struct Changed {
     identities: HashSet<i64>,
     people: HashSet<i64>,
     resources: HashSet<i64>,
+    /// Something the access graph is made of was written: an identity's
+    /// name, kind, status or intent, an identity new or dropped, a grant or
+    /// a delegation (resources count through `resources`).
+    graph: bool,
+}
+
+impl Changed {
+    /// The identity's access (a grant or a delegation) was written.
+    fn access(&mut self, identity: i64) {
+        self.identities.insert(identity);
+        self.graph = true;
+    }
 }
 
 /// Whose stored children the apply reads and compares: every touched
@@ -1873,7 +1891,7 @@ fn apply_grants(
                     {
                         continue;
                     }
-                    changed.identities.insert(identity);
+                    changed.access(identity);
                     update.push(
                         tx,
                         values![
@@ -1904,7 +1922,7 @@ fn apply_grants(
                         ],
                     )?;
                     added += 1;
-                    changed.identities.insert(identity);
+                    changed.access(identity);
                 }
             }
         }
@@ -1915,7 +1933,7 @@ fn apply_grants(
             tx.prepare_cached("DELETE FROM grants WHERE id = ?1")?
                 .execute([gid])?;
             removed += 1;
-            changed.identities.insert(identity);
+            changed.access(identity);
             // Read only for what is lost; the resource is still there (the
             // stale ones go after this apply).
             let on: String = tx
@@ -1998,7 +2016,7 @@ fn apply_delegations(
         if existing == wanted {
             continue;
         }
-        changed.identities.insert(identity);
+        changed.access(identity);
         if !existing.is_empty() {
             tx.prepare_cached("DELETE FROM delegations WHERE from_id = ?1")?
                 .execute([identity])?;

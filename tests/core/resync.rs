@@ -285,6 +285,22 @@ fn a_resync_that_changes_nothing_keeps_the_stored_blast_radii_and_one_that_does_
     record_after_sync(&store, same.graph_changed, days_ago(4)).unwrap();
     assert_eq!(blast_of(&store, "svc-a"), ranked + 1000.0);
     assert_eq!(trend(&store, 100).unwrap().len(), points + 1);
+    // Nor are an identity's owner, its last use or its credentials.
+    let not_in_graph = |f: &mut Fetched| {
+        person_renamed(f);
+        f.identities[2].owner = None;
+        f.identities[3].last_used_at = Some(days_ago(0));
+        f.credentials[4].expires_at = None;
+    };
+    let quiet = sync(&mut store, src, &fetch(not_in_graph), days_ago(4));
+    assert!(!quiet.graph_changed);
+    assert_eq!(
+        quiet.unchanged,
+        IDENTITIES.len() - 1,
+        "svc-e's credential changed"
+    );
+    record_after_sync(&store, quiet.graph_changed, days_ago(4)).unwrap();
+    assert_eq!(blast_of(&store, "svc-a"), ranked + 1000.0);
 
     for (what, edit) in [
         (
@@ -299,6 +315,13 @@ fn a_resync_that_changes_nothing_keeps_the_stored_blast_radii_and_one_that_does_
                     reason: None,
                 });
             }) as Box<dyn Fn(&mut Fetched)>,
+        ),
+        (
+            "an identity's status",
+            Box::new(|f: &mut Fetched| {
+                person_renamed(f);
+                f.identities[1].status = IdentityStatus::Disabled;
+            }),
         ),
         (
             "a resource's sensitivity",
