@@ -740,7 +740,7 @@ pub fn snapshot_path_in(dir: &Path, location: &Location) -> Result<Option<PathBu
         t.user.as_deref().unwrap_or("")
     );
     let digest = Sha256::digest(name.as_bytes());
-    let id: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let id = crate::hex::encode(&digest[..8]);
     Ok(Some(
         dir.join("snapshots").join(format!("workspace-{id}.db")),
     ))

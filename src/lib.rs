@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod evidence;
 pub mod findings;
+pub mod hex;
 pub mod lifecycle;
 pub mod logging;
 pub mod model;

@@ -379,13 +379,7 @@ impl ChildrenDigest {
 
     /// As stored: 64 hex digits.
     pub fn to_hex(self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in self.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        out
+        crate::hex::encode(&self.0)
     }
 }
 

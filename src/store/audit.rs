@@ -84,9 +84,7 @@ pub fn read_entry(r: &crate::store::db::Row<'_>) -> Result<AuditEntry> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::hex::encode as hex;
 
 /// Format 1: fields joined by newlines (ambiguous; kept for old entries).
 pub fn entry_hash_v1(

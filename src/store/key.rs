@@ -47,9 +47,7 @@ const ACCOUNT: &str = "cache-key";
 /// (its defaults: Custodian sets no `cipher_*` pragma).
 pub const CACHE_KDF: &str = "PBKDF2-HMAC-SHA512, 256,000 iterations, per-file random salt";
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::hex::encode as hex;
 
 fn is_hex_key(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
