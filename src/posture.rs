@@ -365,8 +365,7 @@ pub fn record(store: &Store, origin: &str, now: DateTime<Utc>) -> Result<Posture
     let loaded = t.elapsed();
     let ranks = record_blast(store, &graph)?;
     let ranked = t.elapsed();
-    let f = figures(store, Some(high_blast_count(&ranks)), now)?;
-    store.add_posture_snapshot(now.timestamp(), origin, &serde_json::to_string(&f)?)?;
+    let f = snapshot(store, origin, high_blast_count(&ranks), now)?;
     tracing::debug!(
         graph_ms = loaded.as_millis() as u64,
         blast_ms = (ranked - loaded).as_millis() as u64,
@@ -389,8 +388,19 @@ pub fn record_after_sync(
     if graph_changed || !store.blast_scores_stored()? {
         return record(store, "sync", now);
     }
-    let f = figures(store, Some(store.count_blast_at_least(HIGH_BLAST)?), now)?;
-    store.add_posture_snapshot(now.timestamp(), "sync", &serde_json::to_string(&f)?)?;
+    snapshot(store, "sync", store.count_blast_at_least(HIGH_BLAST)?, now)
+}
+
+/// Appends the figures now, with `high_blast` identities of high blast
+/// radius, to the trend.
+fn snapshot(
+    store: &Store,
+    origin: &str,
+    high_blast: i64,
+    now: DateTime<Utc>,
+) -> Result<PostureFigures> {
+    let f = figures(store, Some(high_blast), now)?;
+    store.add_posture_snapshot(now.timestamp(), origin, &serde_json::to_string(&f)?)?;
     Ok(f)
 }
 

@@ -427,7 +427,10 @@ pub(super) fn refresh_derived_in_scope(tx: &Db, now: DateTime<Utc>) -> Result<()
              max_severity = coalesce((SELECT max(f.severity + 0) FROM findings f WHERE f.identity_id = identities.id), 0)
          WHERE id IN (SELECT id FROM {SCOPE});"
     ))?;
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "roll-ups in scope");
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "roll-ups in scope"
+    );
     Ok(())
 }
 

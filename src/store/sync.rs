@@ -296,8 +296,7 @@ fn run_view(r: &crate::store::db::Row<'_>) -> Result<SyncRunView> {
 /// transaction that applies its first successful fetch (a failed first sync
 /// leaves the demo as it was). Demo sources are the ones a load wrote
 /// (`created_at` 0); what was done on the demo is named in the audit log.
-/// Removes the demo organisation before the first real source's apply;
-/// true when there was one.
+/// True when there was a demo to replace.
 fn replace_demo(tx: &Db, source: SourceId, now: DateTime<Utc>) -> Result<bool> {
     if demo_dataset(tx)?.is_none() {
         return Ok(false);
@@ -1383,7 +1382,7 @@ fn apply(
         }
     }
 
-    let held = Held::new(tx, &touched, &clean)?;
+    let held = Held::new(tx, source, &touched, &clean)?;
     ev.report.unchanged = clean.len();
     tracing::debug!(
         identities = touched.len(),
@@ -1391,11 +1390,11 @@ fn apply(
         "identities whose children are as stored"
     );
     timed("identities");
-    apply_credentials(tx, source, f, &touched, &held, now_ts, ev, changed)?;
+    apply_credentials(tx, f, &touched, &held, now_ts, ev, changed)?;
     timed("credentials");
-    apply_grants(tx, source, f, &touched, &resources, &held, ev, changed)?;
+    apply_grants(tx, f, &touched, &resources, &held, ev, changed)?;
     timed("grants");
-    apply_delegations(tx, source, f, &touched, &identities, &held, ev, changed)?;
+    apply_delegations(tx, f, &touched, &identities, &held, ev, changed)?;
     timed("delegations");
     for id in stale_resources {
         tx.prepare_cached("DELETE FROM resources WHERE id = ?1")?
@@ -1573,12 +1572,19 @@ impl Changed {
 /// half are clean, only the others' are read, through `temp.sync_dirty`;
 /// otherwise every identity of the source's, in one scan.
 struct Held<'a> {
+    /// The source applied: `?1` of [`Held::scope`].
+    source: SourceId,
     clean: &'a HashSet<i64>,
     dirty_only: bool,
 }
 
 impl<'a> Held<'a> {
-    fn new(tx: &Db, touched: &Touched<'_>, clean: &'a HashSet<i64>) -> Result<Held<'a>> {
+    fn new(
+        tx: &Db,
+        source: SourceId,
+        touched: &Touched<'_>,
+        clean: &'a HashSet<i64>,
+    ) -> Result<Held<'a>> {
         let dirty_only = !clean.is_empty() && clean.len() * 2 >= touched.len();
         if dirty_only {
             let mut dirty: Vec<i64> = touched
@@ -1590,12 +1596,16 @@ impl<'a> Held<'a> {
             super::load::fill_temp_ids(tx, "sync_dirty", &dirty)?;
             tx.analyze("sync_dirty")?;
         }
-        Ok(Held { clean, dirty_only })
+        Ok(Held {
+            source,
+            clean,
+            dirty_only,
+        })
     }
 
     /// The joins and filter after `FROM <children> <alias>` that select
     /// the stored children to compare, by their identity `column`; `?1` is
-    /// the source.
+    /// [`Held::source`].
     fn scope(&self, column: &str) -> String {
         if self.dirty_only {
             format!(
@@ -1614,7 +1624,6 @@ impl<'a> Held<'a> {
 
 fn apply_credentials(
     tx: &Db,
-    source: SourceId,
     f: &Fetched,
     touched: &Touched<'_>,
     held_by: &Held<'_>,
@@ -1647,7 +1656,7 @@ fn apply_credentials(
              FROM credentials c {}",
             held_by.scope("c.identity_id")
         ))?;
-        let rows = st.query_map([source], |r| {
+        let rows = st.query_map([held_by.source], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 r.get::<String>(1)?,
@@ -1769,7 +1778,6 @@ fn apply_credentials(
 
 fn apply_grants(
     tx: &Db,
-    source: SourceId,
     f: &Fetched,
     touched: &Touched<'_>,
     resources: &HashMap<String, i64>,
@@ -1813,7 +1821,7 @@ fn apply_grants(
              FROM grants g {}",
             held_by.scope("g.identity_id")
         ))?;
-        let rows = st.query_map([source], |r| {
+        let rows = st.query_map([held_by.source], |r| {
             Ok((
                 r.get::<i64>(0)?,
                 (r.get::<i64>(1)?, r.get::<String>(2)?),
@@ -1950,7 +1958,6 @@ fn apply_grants(
 
 fn apply_delegations(
     tx: &Db,
-    source: SourceId,
     f: &Fetched,
     touched: &Touched<'_>,
     before: &HashMap<String, ExistingIdentity>,
@@ -1994,7 +2001,7 @@ fn apply_delegations(
         "SELECT d.from_id, d.to_id, d.kind, d.condition, d.reason FROM delegations d {}",
         held_by.scope("d.from_id")
     ))?
-    .for_each([source], |r| {
+    .for_each([held_by.source], |r| {
         existing
             .entry(r.get(0)?)
             .or_default()
